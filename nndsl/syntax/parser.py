@@ -1,0 +1,551 @@
+"""Text to syntax tree: the Lark LALR parser, its post-lexer, and human syntax errors.
+
+`parse(text, path)` returns a `Module` and a list of diagnostics. It never raises for bad
+input: binary junk, a cut file or a stray bracket each become a positioned diagnostic.
+After a syntax error the parser resumes at the next top-level item (a line starting with
+`unit`, `network`, `dataset`, `config` or `include`), so one run reports the syntax errors
+of every item.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..diagnostics import Diagnostic, Note, Span, make
+from . import ast
+
+GRAMMAR_NAME = "nnd.lark"
+
+
+def grammar_path() -> Path:
+    """The grammar ships inside the wheel (nndsl/grammar); a source checkout has it at the top."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "grammar" / GRAMMAR_NAME, here.parent / "grammar" / GRAMMAR_NAME):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"grammar {GRAMMAR_NAME} not found next to the nndsl package")
+
+
+# --- the post-lexer: which newlines end a statement --------------------------------------------
+
+# A newline right after one of these cannot end a statement.
+_CONTINUES_AFTER = frozenset(
+    "-> = , { ( [ : + - * / // % == != < <= > >= and or not with in".split() + ["repeat", "if", "else"]
+)
+# A newline right before one of these cannot end a statement either.
+_CONTINUES_BEFORE = frozenset(["->", "}", "else", "with"])
+_OPEN = {"(": ")", "[": "]"}
+_CLOSE = {")", "]"}
+
+
+class _PostLex:
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        prev: Token | None = None
+        pending: Token | None = None
+        for tok in stream:
+            if tok.type == "_NL":
+                if depth == 0 and prev is not None and not _continues(prev, _CONTINUES_AFTER):
+                    pending = pending or tok
+                continue
+            if pending is not None:
+                if not _continues(tok, _CONTINUES_BEFORE):
+                    yield pending
+                pending = None
+            if tok.type != "STRING":
+                if tok.value in _OPEN:
+                    depth += 1
+                elif tok.value in _CLOSE and depth:
+                    depth -= 1
+            yield tok
+            prev = tok
+
+
+def _continues(tok: Token, words: frozenset[str]) -> bool:
+    return tok.type not in ("NAME", "STRING") and tok.value in words
+
+
+# --- tree to AST ------------------------------------------------------------------------------
+
+
+class _ToAst(Transformer):
+    """Turns Lark's parse tree into `ast` nodes, with spans from Lark's position metadata."""
+
+    path = "<input>"
+
+    # spans
+    def _span(self, meta) -> Span:
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok(self, t: Token) -> Span:
+        return Span(self.path, t.line, t.column, t.end_line, t.end_column)
+
+    # items
+    @v_args(meta=True)
+    def start(self, meta, items):
+        return tuple(i for i in items if i is not None)
+
+    @v_args(meta=True)
+    def include(self, meta, c):
+        return ast.Include(_unquote(c[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def unit_def(self, meta, c):
+        name, *params, body = c
+        return ast.Unit(str(name), tuple(p for p in params if p is not None), body, self._span(meta), self._tok(name))
+
+    @v_args(meta=True)
+    def unit_param(self, meta, c):
+        name, type_, default = c
+        return ast.UnitParam(str(name), str(type_), default, self._span(meta), self._tok(type_))
+
+    @v_args(meta=True)
+    def network_def(self, meta, c):
+        return ast.Network(str(c[0]), c[1], self._span(meta), self._tok(c[0]))
+
+    @v_args(meta=True)
+    def derived_network(self, meta, c):
+        name, base, *overrides = c
+        overrides = tuple(o for o in overrides if o is not None)
+        return ast.DerivedNetwork(str(name), str(base), overrides, self._span(meta), self._tok(name), self._tok(base))
+
+    @v_args(meta=True)
+    def override(self, meta, c):
+        (parts, path_span), value = c
+        return ast.Override(parts, value, self._span(meta), path_span)
+
+    @v_args(meta=True)
+    def layer_path(self, meta, c):
+        return tuple(str(p) for p in c), self._span(meta)
+
+    def indexed(self, c):
+        return f"{c[0]}[{int(c[1])}]"
+
+    @v_args(meta=True)
+    def block(self, meta, c):
+        return tuple(s for s in c if s is not None)
+
+    # statements
+    @v_args(meta=True)
+    def in_stmt(self, meta, c):
+        return ast.In(tuple(ast.Name(str(t), self._tok(t)) for t in c), self._span(meta))
+
+    @v_args(meta=True)
+    def out_stmt(self, meta, c):
+        return ast.Out(tuple(c), self._span(meta))
+
+    @v_args(meta=True)
+    def assign(self, meta, c):
+        *targets, value = c
+        return ast.Assign(tuple(ast.Name(str(t), self._tok(t)) for t in targets), value, self._span(meta))
+
+    @v_args(meta=True)
+    def if_stmt(self, meta, c):
+        cond, then, orelse = c
+        elif_ = isinstance(orelse, ast.If)
+        return ast.If(cond, then, (orelse,) if elif_ else orelse, self._span(meta), elif_)
+
+    # chains and calls
+    @v_args(meta=True)
+    def chain(self, meta, c):
+        return ast.Chain(c[0], tuple(c[1:]), self._span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, c):
+        name, *args = c
+        pos = tuple(a for a in args if a is not None and not isinstance(a, ast.Kwarg))
+        kws = tuple(a for a in args if isinstance(a, ast.Kwarg))
+        return ast.Call(str(name), pos, kws, None, self._span(meta), self._tok(name))
+
+    @v_args(meta=True)
+    def bare(self, meta, c):
+        return ast.Call(str(c[0]), (), (), None, self._span(meta), self._tok(c[0]), bare=True)
+
+    @v_args(meta=True)
+    def labeled_call(self, meta, c):
+        label, call = c
+        return ast.Call(call.callee, call.args, call.kwargs, str(label), self._span(meta), call.callee_span, call.bare)
+
+    @v_args(meta=True)
+    def labeled_repeat(self, meta, c):
+        label, r = c
+        return ast.Repeat(r.var, r.count, r.stages, r.body, str(label), self._span(meta))
+
+    @v_args(meta=True)
+    def repeat(self, meta, c):
+        var, count, body = c
+        stages, stmts = body
+        return ast.Repeat(str(var) if var is not None else None, count, stages, stmts, None, self._span(meta))
+
+    def repeat_chain(self, c):
+        return tuple(c), None
+
+    def repeat_block(self, c):
+        return None, tuple(c)
+
+    @v_args(meta=True)
+    def kwarg(self, meta, c):
+        return ast.Kwarg(str(c[0]), c[1], self._span(meta), self._tok(c[0]))
+
+    # constants and operators
+    def int_(self, c):
+        return ast.Num(int(c[0]), str(c[0]), self._tok(c[0]))
+
+    def float_(self, c):
+        return ast.Num(float(c[0]), str(c[0]), self._tok(c[0]))
+
+    def string(self, c):
+        return ast.Str(_unquote(c[0]), self._tok(c[0]))
+
+    def shape(self, c):
+        return ast.ShapeLit(tuple(int(d) for d in str(c[0]).split("x")), self._tok(c[0]))
+
+    @v_args(meta=True)
+    def true(self, meta, c):
+        return ast.Bool(True, self._span(meta))
+
+    @v_args(meta=True)
+    def false(self, meta, c):
+        return ast.Bool(False, self._span(meta))
+
+    @v_args(meta=True)
+    def duration(self, meta, c):
+        return ast.Duration(int(c[0]), str(c[1]), self._span(meta))
+
+    def name(self, c):
+        return ast.Name(str(c[0]), self._tok(c[0]))
+
+    @v_args(meta=True)
+    def list_(self, meta, c):
+        return ast.ListLit(tuple(x for x in c if x is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, c):
+        return ast.Unary("-", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def pos(self, meta, c):
+        return ast.Unary("+", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def not_(self, meta, c):
+        return ast.Unary("not", c[0], self._span(meta))
+
+    def _bin(op):  # noqa: N805  (a factory used at class creation)
+        @v_args(meta=True)
+        def method(self, meta, c):
+            return ast.Binary(op, c[0], c[-1], self._span(meta))
+
+        return method
+
+    add, sub, mul, div, floordiv, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%")
+    and_, or_ = _bin("and"), _bin("or")
+
+    @v_args(meta=True)
+    def compare(self, meta, c):
+        return ast.Binary(str(c[1]), c[0], c[2], self._span(meta))
+
+    def key(self, c):
+        return c[0]
+
+    # datasets and config
+    @v_args(meta=True)
+    def dataset_def(self, meta, c):
+        name, uri, settings = c
+        return ast.Dataset(str(name), _unquote(uri), settings, self._span(meta), self._tok(name))
+
+    @v_args(meta=True)
+    def config_def(self, meta, c):
+        return ast.Config(c[0], self._span(meta))
+
+    def settings(self, c):
+        return tuple(s for s in c if s is not None)
+
+    @v_args(meta=True)
+    def setting(self, meta, c):
+        return ast.Setting(str(c[0]), c[1], self._span(meta), self._tok(c[0]))
+
+    @v_args(meta=True)
+    def section(self, meta, c):
+        return ast.Section(str(c[0]), None, c[1], self._span(meta), self._tok(c[0]))
+
+    @v_args(meta=True)
+    def named_section(self, meta, c):
+        return ast.Section(str(c[0]), str(c[1]), c[2], self._span(meta), self._tok(c[0]))
+
+
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unquote(tok: Token) -> str:
+    body = str(tok)[1:-1]
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+
+
+# --- the parser object --------------------------------------------------------------------------
+
+_comments: list[Token] = []
+_transformer = _ToAst()
+_parser: Lark | None = None
+
+
+def _cache_file() -> str | bool:
+    """Lark caches its LALR tables; keep the cache per user, fall back to no cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for root in (base, tempfile.gettempdir()):
+        d = os.path.join(root, "nndsl")
+        try:
+            os.makedirs(d, exist_ok=True)
+            if os.access(d, os.W_OK):
+                return os.path.join(d, "nnd-grammar.lark-cache")
+        except OSError:
+            continue
+    return False
+
+
+def get_parser() -> Lark:
+    global _parser
+    if _parser is None:
+        _parser = Lark(
+            grammar_path().read_text(encoding="utf-8"),
+            parser="lalr",
+            lexer="basic",
+            postlex=_PostLex(),
+            propagate_positions=True,
+            maybe_placeholders=True,
+            lexer_callbacks={"COMMENT": _comments.append},
+            cache=_cache_file(),
+        )
+    return _parser
+
+
+# --- syntax errors in words ---------------------------------------------------------------------
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "SHAPE": "a shape like 3x32x32",
+    "COMP_OP": "a comparison",
+    "_NL": "a new line",
+    "$END": "the end of the file",
+}
+_TOP_LEVEL = re.compile(r"^(unit|network|dataset|config|include)\b", re.M)
+
+
+def _describe_expected(expected: set[str], parser: Lark) -> str:
+    words = []
+    for name in sorted(expected):
+        if name in _TERMINAL_WORDS:
+            words.append(_TERMINAL_WORDS[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str":
+            words.append(f"'{pattern.value}'")
+    words = list(dict.fromkeys(words))
+    if not words:
+        return ""
+    if len(words) > 6:
+        return ""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _found(tok: Token | None) -> str:
+    if tok is None or tok.type == "$END":
+        return "the end of the file"
+    if tok.type == "_NL":
+        return "the end of the line"
+    text = str(tok)
+    if tok.type == "NAME":
+        return f"'{text}'"
+    return f"'{text}'" if len(text) < 30 else f"'{text[:27]}...'"
+
+
+def _brackets(text: str) -> tuple[list[tuple[str, int, int, str]], tuple[str, int, int] | None]:
+    """Scan brackets (outside strings and comments). Returns the stack still open at the end
+    and the first closing bracket that matches nothing (char, line, col)."""
+    stack: list[tuple[str, int, int, str]] = []
+    line, col = 1, 0
+    i, n = 0, len(text)
+    word_start = 0
+    while i < n:
+        ch = text[i]
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+        elif ch == "#":
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            col += j - i - 1
+            i = j
+            continue
+        elif ch == '"':
+            j = i + 1
+            while j < n and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+            col += j - i
+            i = j + 1
+            continue
+        elif ch in "([{":
+            k = i
+            while k > 0 and (text[k - 1].isalnum() or text[k - 1] == "_"):
+                k -= 1
+            word_start = k
+            stack.append((ch, line, col, text[word_start:i] + ch))
+        elif ch in ")]}":
+            want = {")": "(", "]": "[", "}": "{"}[ch]
+            if not stack or stack[-1][0] != want:
+                return stack, (ch, line, col)
+            stack.pop()
+        i += 1
+    return stack, None
+
+
+def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark) -> Diagnostic:
+    line = getattr(err, "line", None)
+    col = getattr(err, "column", None)
+    tok = getattr(err, "token", None)
+    if isinstance(err, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+    if not isinstance(line, int) or line < 1:
+        line, col = 1, 1
+    width = len(str(tok)) if tok is not None and tok.type not in ("$END", "_NL") else 1
+    span = Span(path, line, col, line, col + max(1, width))
+
+    # Unbalanced brackets explain most syntax errors better than "unexpected token".
+    prefix = _prefix_upto(text, line, col)
+    still_open, stray = _brackets(prefix + (str(tok) if tok is not None and tok.type != "$END" else ""))
+    if stray is not None and stray[1] == line and stray[2] >= col:
+        ch = stray[0]
+        opener = {")": "(", "]": "[", "}": "{"}[ch]
+        if still_open:
+            o_ch, o_line, o_col, o_text = still_open[-1]
+            close = {"(": ")", "[": "]", "{": "}"}[o_ch]
+            return make(
+                "E0102",
+                span,
+                [Note(f"'{o_text}' opened here", Span(path, o_line, o_col, o_line, o_col + 1))],
+                close=close,
+                open=o_text,
+                line=o_line,
+                col=o_col,
+            )
+        return make("E0103", span, found=ch, open=opener)
+    if still_open and still_open[-1][0] in "([":
+        o_ch, o_line, o_col, o_text = still_open[-1]
+        close = {"(": ")", "[": "]"}[o_ch]
+        if isinstance(err, UnexpectedEOF) or tok is None or tok.type == "$END" or o_line < line:
+            return make(
+                "E0102",
+                span,
+                [Note(f"'{o_text}' opened here", Span(path, o_line, o_col, o_line, o_col + 1))],
+                close=close,
+                open=o_text,
+                line=o_line,
+                col=o_col,
+            )
+    if still_open and (isinstance(err, UnexpectedEOF) or tok is None or tok.type == "$END"):
+        o_ch, o_line, o_col, o_text = still_open[-1]
+        return make(
+            "E0102",
+            span,
+            [Note(f"'{o_text}' opened here", Span(path, o_line, o_col, o_line, o_col + 1))],
+            close="}",
+            open=o_text,
+            line=o_line,
+            col=o_col,
+        )
+
+    if isinstance(err, UnexpectedCharacters):
+        ch = text.splitlines()[line - 1][col - 1 : col] if line <= len(text.splitlines()) else "?"
+        return make("E0101", Span(path, line, col, line, col + 1), message=f"unexpected character {ch!r}")
+    expected = _describe_expected(set(getattr(err, "expected", ()) or ()), parser)
+    message = f"unexpected {_found(tok)}"
+    if expected:
+        message += f"; expected {expected}"
+    help_ = _hint(tok, err)
+    return make("E0101", span, help=help_, message=message)
+
+
+def _hint(tok: Token | None, err: UnexpectedInput) -> str | None:
+    if tok is None:
+        return None
+    expected = set(getattr(err, "expected", ()) or ())
+    if str(tok) == "=" and "COMP_OP" in expected:
+        return "use '==' to compare"
+    if tok.type == "_NL" and "RBRACE" in expected:
+        return "a statement must fit on its line; continue a chain on the next line by starting it with '->'"
+    return None
+
+
+def _prefix_upto(text: str, line: int, col: int) -> str:
+    offset = 0
+    for _ in range(line - 1):
+        j = text.find("\n", offset)
+        if j < 0:
+            return text
+        offset = j + 1
+    return text[: offset + col - 1]
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def parse(text: str, path: str) -> tuple[ast.Module, list[Diagnostic]]:
+    """Parse `text`; syntax errors come back as diagnostics, never as exceptions."""
+    parser = get_parser()
+    _transformer.path = path
+    diags: list[Diagnostic] = []
+    items: list[ast.Item] = []
+    comments: list[ast.Comment] = []
+    source = text
+    while True:
+        _comments.clear()
+        try:
+            items.extend(_transformer.transform(parser.parse(source)))
+            comments.extend(ast.Comment(str(t), t.line, t.column) for t in _comments)
+            break
+        except UnexpectedInput as err:
+            comments.extend(ast.Comment(str(t), t.line, t.column) for t in _comments)
+            diags.append(_syntax_diagnostic(err, text, path, parser))
+            # Resume at the next top-level item after the error.
+            err_line = getattr(err, "line", None)
+            if not isinstance(err_line, int) or err_line < 1 or isinstance(err, UnexpectedEOF):
+                break
+            start = _next_item_offset(text, err_line)
+            if start is None:
+                break
+            source = re.sub(r"[^\n]", " ", text[:start]) + text[start:]
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for c in sorted(comments, key=lambda c: (c.line, c.col)):
+        if (c.line, c.col) not in seen:
+            seen.add((c.line, c.col))
+            unique.append(c)
+    return ast.Module(path, tuple(items), tuple(unique)), diags
+
+
+def _next_item_offset(text: str, after_line: int) -> int | None:
+    offset = 0
+    for _ in range(after_line):
+        j = text.find("\n", offset)
+        if j < 0:
+            return None
+        offset = j + 1
+    m = _TOP_LEVEL.search(text, offset)
+    return m.start() if m else None
