@@ -96,6 +96,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0206": ("error", "layer name '{name}' is already used in this scope"),
     "E0207": ("error", "'{name}' is a {actual}, not a {expected}"),
     "E0208": ("error", "no layer '{path}' in network '{network}'"),
+    "E0209": ("error", "unknown type '{name}'; the types are int, float, bool, string and shape"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),
@@ -129,7 +130,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # limits
     "E0701": ("error", "expanding this would make more than {limit} layers (the limit; raise it with --max-layers)"),
     "E0702": ("error", "units nest deeper than {limit} levels"),
-    "E0703": ("error", "repeat count must be at least 1, got {count}"),
+    "E0703": ("error", "repeat count must not be negative, got {count}"),
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),
@@ -172,8 +173,14 @@ class Reporter:
     """Collects diagnostics in the order they are found."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _seen: set[tuple] = field(default_factory=set, repr=False)
 
     def add(self, d: Diagnostic) -> None:
+        # A unit body expanded in several networks reports each problem once.
+        key = (d.code, d.span, d.message)
+        if key in self._seen:
+            return
+        self._seen.add(key)
         self.diagnostics.append(d)
 
     def error(self, code: str, span: Span | None, notes: Iterable[Note] = (), help: str | None = None, **fields) -> None:

@@ -296,9 +296,80 @@ def broadcast(ins: tuple[Shape, ...]) -> Shape:
         if len(b) != len(out):
             raise MergeError(f"ranks differ ({len(out)} and {len(b)} axes); nnabla broadcasts only equal ranks", 0, j)
         dims = []
-        for axis, (p, q) in enumerate(zip(out, b)):
+        for axis, (p, q) in enumerate(zip(out, b, strict=True)):
             if p != q and 1 not in (p, q):
                 raise MergeError(f"sizes differ on axis {axis} ({p} and {q}) and neither is 1", 0, j)
             dims.append(max(p, q))
         out = tuple(dims)
     return out
+
+
+# --- more helpers shared by the layer modules ----------------------------------------------
+
+
+def nnc_category(layer_type: str) -> str:
+    """NNC's category of `layer_type` (`Basic`, `Pooling`, `Others(Pre Process)`...)."""
+    return NNC_LAYERS[layer_type]["category"]
+
+
+def as_tuple(value: Any) -> tuple:
+    """A per-axis parameter as a tuple (an int n is (n,))."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def spatial_param(value: Any, nd: int, name: str, default: Any = None) -> tuple[int, ...]:
+    """Like `spatial`, but NNC's uniform 2-D default (``1,1``, ``0,0``) also fits 1-D and 3-D inputs.
+
+    NNC's defaults are written for images (``Strides=1,1``); when the user left such a
+    default alone on a 1-D or 3-D input, the same value applies to every spatial axis.
+    """
+    t = as_tuple(value)
+    if default is not None and t == as_tuple(default) and len(set(t)) == 1 and len(t) != nd:
+        t = (t[0],) * nd
+    return spatial(t, nd, name)
+
+
+def check_at_least(values: Any, minimum: int, name: str, what: str = "") -> None:
+    """Every value of a parameter must be at least `minimum` (stride >= 1, pad >= 0...)."""
+    for axis, v in enumerate(as_tuple(values)):
+        if v < minimum:
+            where = f" on axis {axis}" if len(as_tuple(values)) > 1 else ""
+            raise ShapeError(f"{what or name} must be at least {minimum}, got {v}{where}", param=name)
+
+
+def axes_index(axes: Any, rank: int, name: str = "axes") -> tuple[int, ...]:
+    """Normalise a list of per-sample axes; duplicates are an error."""
+    out = tuple(axis_index(a, rank, name) for a in as_tuple(axes))
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{name} {fmt_axes(as_tuple(axes))} names the same axis twice", param=name)
+    return out
+
+
+def fmt_axes(axes: tuple[int, ...]) -> str:
+    return ",".join(str(a) for a in axes)
+
+
+def same_shapes(ins: tuple[Shape, ...], what: str) -> Shape:
+    """Inputs that must have exactly the same shape (AddN, Stack...); MergeError otherwise."""
+    for j in range(1, len(ins)):
+        if ins[j] != ins[0]:
+            raise MergeError(
+                f"{what} needs inputs of the same shape, got {fmt_shape(ins[0])} and {fmt_shape(ins[j])}", 0, j
+            )
+    return ins[0]
+
+
+def same_shape_as_input(index: int, what: str) -> Callable[[tuple[Shape, ...], Params], Shape]:
+    """The shape rule of two-input layers whose second input must match the first exactly
+    (SquaredError's target, BinaryError's label)."""
+
+    def rule(ins: tuple[Shape, ...], p: Params) -> Shape:
+        if ins[index] != ins[0]:
+            raise ShapeError(
+                f"{what} compares elementwise, so the target must have the input's shape "
+                f"{fmt_shape(ins[0])}, got {fmt_shape(ins[index])}",
+                input=index,
+            )
+        return ins[0]
+
+    return rule

@@ -2,11 +2,17 @@
 
 These show the pattern every layer module follows: a parameter schema taken from NNC's
 table (`nnc_params`), a pure shape rule, the parameter shapes, and registration.
+
+Convolution-like layers share `conv_resolver` (fills ``*ConvolutionPaddingSize`` and
+normalises per-axis parameters) and `conv_spatial` (nnabla's output-size rule); the
+binary convolutions in `quantize` reuse them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 from .base import (
     BOOL,
@@ -18,35 +24,58 @@ from .base import (
     SHAPE,
     STR,
     LayerSpec,
+    Param,
     Params,
     ParamShape,
     Shape,
     ShapeError,
-    axis_index,
+    axes_index,
+    check_at_least,
+    fmt_shape,
     need_rank,
+    nnc_category,
     nnc_params,
     register,
-    spatial,
+    spatial_param,
 )
 
 # --- IO ------------------------------------------------------------------------------------
 
+
+def input_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    shape = tuple(p["shape"])
+    if not shape:
+        raise ShapeError("an Input needs a shape, like 3x32x32", param="shape")
+    check_at_least(shape, 1, "shape", "every size of the shape")
+    return shape
+
+
 register(
     LayerSpec(
         type="Input",
-        category="IO",
+        category=nnc_category("Input"),
         inputs=(),
         params=nnc_params("Input", {"Size": SHAPE, "Dataset": STR}, names={"Size": "shape"}, Size=None, Dataset=""),
         positional=("shape",),
-        shape=lambda ins, p: tuple(p["shape"]),
+        shape=input_shape,
         kind="input",
-        doc="A network input, bound to a dataset column by `dataset`.",
+        doc="A network input, bound to a dataset column by `dataset`. `shape` is per sample (C,H,W).",
     )
 )
 
 # --- Basic -----------------------------------------------------------------------------------
 
-_INIT = {"W.Initializer": CHOICE, "W.InitializerMultiplier": FLOAT, "b.Initializer": CHOICE, "b.InitializerMultiplier": FLOAT}
+
+def initializers(*names: str) -> dict[str, str]:
+    """NNC's `<p>.Initializer` / `<p>.InitializerMultiplier` properties for parameters `names`."""
+    out = {}
+    for n in names:
+        out[f"{n}.Initializer"] = CHOICE
+        out[f"{n}.InitializerMultiplier"] = FLOAT
+    return out
+
+
+_INIT = initializers("W", "b")
 
 
 def conv_out(size: int, k: int, s: int, pad: int, d: int) -> int:
@@ -54,103 +83,318 @@ def conv_out(size: int, k: int, s: int, pad: int, d: int) -> int:
     return (size + 2 * pad - d * (k - 1) - 1) // s + 1
 
 
+def deconv_out(size: int, k: int, s: int, pad: int, d: int) -> int:
+    """Output length of a deconvolution (transposed convolution) along one axis, as nnabla."""
+    return s * (size - 1) + d * (k - 1) + 1 - 2 * pad
+
+
 def border_padding(mode: str, kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
     """NNC's *ConvolutionPaddingSize: the padding BorderMode implies."""
     if mode == "same":
-        return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        return tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation, strict=True))
     if mode == "full":
-        return tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        return tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
     return tuple(0 for _ in kernel)
 
 
-def resolve_conv(ins: tuple[Shape, ...], p: dict, training: bool) -> None:
-    need_rank(ins[0], (2, 4))
-    nd = len(ins[0]) - 1
-    p["kernel"] = spatial(p["kernel"], nd, "kernel")
-    p["stride"] = spatial(p["stride"], nd, "stride")
-    p["dilation"] = spatial(p["dilation"], nd, "dilation")
-    if p["pad"] is DERIVED:
-        p["pad"] = border_padding(p["border_mode"], p["kernel"], p["dilation"])
-    else:
-        p["pad"] = spatial(p["pad"], nd, "pad")
+def conv_resolver(params: tuple[Param, ...]) -> Callable[[tuple[Shape, ...], dict[str, Any], bool], None]:
+    """The resolve step of convolution-like layers.
+
+    The input is (C, L), (C, H, W) or (C, D, H, W); kernel, stride, dilation and pad get
+    one value per spatial axis (a single value applies to all, and NNC's uniform 2-D
+    defaults adapt to 1-D/3-D inputs). A DERIVED pad is the padding `border_mode` implies
+    (valid when the layer has no border mode, as Deconvolution).
+    """
+    defaults = {q.name: q.default for q in params}
+
+    def resolve(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -> None:
+        need_rank(ins[0], (2, 4))
+        nd = len(ins[0]) - 1
+        for name in ("kernel", "stride", "dilation"):
+            p[name] = spatial_param(p[name], nd, name, defaults[name])
+            check_at_least(p[name], 1, name)
+        if p["pad"] is DERIVED:
+            p["pad"] = border_padding(p.get("border_mode", "valid"), p["kernel"], p["dilation"])
+        else:
+            default = defaults["pad"] if defaults["pad"] is not DERIVED else None
+            p["pad"] = spatial_param(p["pad"], nd, "pad", default)
+            check_at_least(p["pad"], 0, "pad")
+        for name in ("group", "multiplier", "divisor", "out_maps"):
+            if name in p:
+                check_at_least(p[name], 1, name)
+
+    return resolve
 
 
-def conv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
-    c, *sizes = ins[0]
+def conv_spatial(sizes: tuple[int, ...], p: Params) -> tuple[int, ...]:
+    """Output spatial sizes of a convolution; a kernel that does not fit is an error."""
+    out = []
+    for axis, (n, k, s, pad, d) in enumerate(zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"], strict=True)):
+        o = conv_out(n, k, s, pad, d)
+        if o < 1:
+            span = d * (k - 1) + 1
+            kernel = f"kernel {k}" if d == 1 else f"kernel {k} with dilation {d} spans {span} and"
+            raise ShapeError(
+                f"{kernel} is larger than the padded input ({n} + 2x{pad}) on spatial axis {axis}", param="kernel"
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def deconv_spatial(sizes: tuple[int, ...], p: Params) -> tuple[int, ...]:
+    """Output spatial sizes of a deconvolution; padding that eats the whole output is an error."""
+    out = []
+    for axis, (n, k, s, pad, d) in enumerate(zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"], strict=True)):
+        o = deconv_out(n, k, s, pad, d)
+        if o < 1:
+            raise ShapeError(
+                f"pad {pad} removes the whole output on spatial axis {axis}: "
+                f"{s}x({n} - 1) + {d * (k - 1) + 1} - 2x{pad} = {o}",
+                param="pad",
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def check_group(c: int, p: Params) -> None:
     if c % p["group"]:
         raise ShapeError(f"{c} input channels are not divisible by group={p['group']}", param="group")
     if p["out_maps"] % p["group"]:
         raise ShapeError(f"out_maps={p['out_maps']} is not divisible by group={p['group']}", param="out_maps")
-    out = []
-    for axis, (n, k, s, pad, d) in enumerate(zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"])):
-        o = conv_out(n, k, s, pad, d)
-        if o < 1:
-            raise ShapeError(
-                f"kernel {d * (k - 1) + 1} (dilated) is larger than the padded input ({n} + 2x{pad}) on spatial axis {axis}",
-                param="kernel",
-            )
-        out.append(o)
-    return (p["out_maps"], *out)
+
+
+def conv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    c, *sizes = ins[0]
+    check_group(c, p)
+    return (p["out_maps"], *conv_spatial(tuple(sizes), p))
+
+
+def weight(name: str, shape: Shape, p: Params, key: str | None = None, trainable: bool = True) -> ParamShape:
+    """A ParamShape whose initializer comes from the layer's `<key>_init` parameters."""
+    key = key or name.lower()
+    return ParamShape(
+        name, shape, trainable=trainable, init=p[f"{key}_init"], init_multiplier=p[f"{key}_init_multiplier"]
+    )
 
 
 def conv_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
-    w = ParamShape("W", (p["out_maps"], ins[0][0] // p["group"], *p["kernel"]), init=p["w_init"], init_multiplier=p["w_init_multiplier"])
+    w = weight("W", (p["out_maps"], ins[0][0] // p["group"], *p["kernel"]), p)
     if not p["bias"]:
         return (w,)
-    return (w, ParamShape("b", (p["out_maps"],), init=p["b_init"], init_multiplier=p["b_init_multiplier"]))
+    return (w, weight("b", (p["out_maps"],), p))
 
+
+_CONV_TYPES = {
+    "OutMaps": INT,
+    "KernelShape": SHAPE,
+    "BorderMode": CHOICE,
+    "Padding": INTS,
+    "Strides": SHAPE,
+    "Dilation": SHAPE,
+    "Group": INT,
+    "WithBias": BOOL,
+    **_INIT,
+}
+_conv_params = nnc_params("Convolution", _CONV_TYPES)
 
 register(
     LayerSpec(
         type="Convolution",
-        category="Basic",
+        category=nnc_category("Convolution"),
         inputs=("x",),
-        params=nnc_params(
-            "Convolution",
-            {
-                "OutMaps": INT,
-                "KernelShape": SHAPE,
-                "BorderMode": CHOICE,
-                "Padding": SHAPE,
-                "Strides": SHAPE,
-                "Dilation": SHAPE,
-                "Group": INT,
-                "WithBias": BOOL,
-                **_INIT,
-            },
-        ),
-        positional=("out_maps",),
-        resolve=resolve_conv,
+        params=_conv_params,
+        positional=("out_maps", "kernel"),
+        resolve=conv_resolver(_conv_params),
         shape=conv_shape,
         parameters=conv_parameters,
         spatial_macs=True,
-        doc="N-D convolution (channels first). `pad` defaults to the padding `border_mode` implies.",
+        doc="N-D convolution (channels first, 1 to 3 spatial axes). `pad` defaults to the padding "
+        "`border_mode` implies (same: dilation*(kernel-1)//2, full: dilation*(kernel-1), valid: 0); "
+        "each output size is (size + 2*pad - dilation*(kernel-1) - 1) // stride + 1. "
+        "W is (out_maps, C/group, *kernel), b is (out_maps,).",
+    )
+)
+
+
+def depthwise_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    c, *sizes = ins[0]
+    return (c * p["multiplier"], *conv_spatial(tuple(sizes), p))
+
+
+def depthwise_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+    maps = ins[0][0] * p["multiplier"]
+    w = weight("W", (maps, *p["kernel"]), p)
+    if not p["bias"]:
+        return (w,)
+    return (w, weight("b", (maps,), p))
+
+
+_dw_params = nnc_params(
+    "DepthwiseConvolution",
+    {
+        "KernelShape": SHAPE,
+        "BorderMode": CHOICE,
+        "Padding": INTS,
+        "Strides": SHAPE,
+        "Dilation": SHAPE,
+        "Multiplier": INT,
+        "WithBias": BOOL,
+        **_INIT,
+    },
+)
+
+register(
+    LayerSpec(
+        type="DepthwiseConvolution",
+        category=nnc_category("DepthwiseConvolution"),
+        inputs=("x",),
+        params=_dw_params,
+        positional=("kernel",),
+        resolve=conv_resolver(_dw_params),
+        shape=depthwise_shape,
+        parameters=depthwise_parameters,
+        spatial_macs=True,
+        doc="Depthwise convolution: each input map is convolved with `multiplier` kernels of its own, "
+        "giving C*multiplier output maps (a Convolution with group=C). Sizes follow Convolution. "
+        "W is (C*multiplier, *kernel), b is (C*multiplier,), as nnabla.",
+    )
+)
+
+
+def deconv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    c, *sizes = ins[0]
+    check_group(c, p)
+    return (p["out_maps"], *deconv_spatial(tuple(sizes), p))
+
+
+def deconv_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+    w = weight("W", (ins[0][0], p["out_maps"] // p["group"], *p["kernel"]), p)
+    if not p["bias"]:
+        return (w,)
+    return (w, weight("b", (p["out_maps"],), p))
+
+
+_deconv_params = nnc_params(
+    "Deconvolution",
+    {
+        "OutMaps": INT,
+        "KernelShape": SHAPE,
+        "Padding": INTS,
+        "Strides": SHAPE,
+        "Dilation": SHAPE,
+        "Group": INT,
+        "WithBias": BOOL,
+        **_INIT,
+    },
+)
+
+register(
+    LayerSpec(
+        type="Deconvolution",
+        category=nnc_category("Deconvolution"),
+        inputs=("x",),
+        params=_deconv_params,
+        positional=("out_maps", "kernel"),
+        resolve=conv_resolver(_deconv_params),
+        shape=deconv_shape,
+        parameters=deconv_parameters,
+        spatial_macs=True,
+        doc="N-D deconvolution (transposed convolution), as nnabla: each output size is "
+        "stride*(size - 1) + dilation*(kernel - 1) + 1 - 2*pad (no output padding). "
+        "W is (C, out_maps/group, *kernel), b is (out_maps,).",
+    )
+)
+
+
+def dw_deconv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    c, *sizes = ins[0]
+    if c % p["divisor"]:
+        raise ShapeError(f"{c} input channels are not divisible by divisor={p['divisor']}", param="divisor")
+    return (c // p["divisor"], *deconv_spatial(tuple(sizes), p))
+
+
+def dw_deconv_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+    w = weight("W", (ins[0][0], *p["kernel"]), p)
+    if not p["bias"]:
+        return (w,)
+    return (w, weight("b", (out[0],), p))
+
+
+_dwd_params = nnc_params(
+    "DepthwiseDeconvolution",
+    {
+        "KernelShape": SHAPE,
+        "Padding": INTS,
+        "Strides": SHAPE,
+        "Dilation": SHAPE,
+        "Divisor": INT,
+        "WithBias": BOOL,
+        **_INIT,
+    },
+)
+
+register(
+    LayerSpec(
+        type="DepthwiseDeconvolution",
+        category=nnc_category("DepthwiseDeconvolution"),
+        inputs=("x",),
+        params=_dwd_params,
+        positional=("kernel",),
+        resolve=conv_resolver(_dwd_params),
+        shape=dw_deconv_shape,
+        parameters=dw_deconv_parameters,
+        spatial_macs=True,
+        doc="Depthwise deconvolution: C input maps give C/divisor output maps; sizes follow "
+        "Deconvolution. W is (C, *kernel), b is (C/divisor,), as nnabla.",
     )
 )
 
 
 def affine_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    check_at_least(p["out_shape"], 1, "out_shape", "every size of out_shape")
     return tuple(p["out_shape"])
 
 
 def affine_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
     # NNC's layout: W is (inputs, outputs) with the input flattened in C,H,W order.
-    w = ParamShape("W", (math.prod(ins[0]), *p["out_shape"]), init=p["w_init"], init_multiplier=p["w_init_multiplier"])
+    w = weight("W", (math.prod(ins[0]), *p["out_shape"]), p)
     if not p["bias"]:
         return (w,)
-    return (w, ParamShape("b", tuple(p["out_shape"]), init=p["b_init"], init_multiplier=p["b_init_multiplier"]))
+    return (w, weight("b", tuple(p["out_shape"]), p))
 
 
 register(
     LayerSpec(
         type="Affine",
-        category="Basic",
+        category=nnc_category("Affine"),
         inputs=("x",),
         params=nnc_params("Affine", {"OutShape": SHAPE, "WithBias": BOOL, **_INIT}),
         positional=("out_shape",),
         shape=affine_shape,
         parameters=affine_parameters,
-        doc="Fully connected layer; flattens everything after the batch axis (C,H,W order).",
+        doc="Fully connected layer; flattens everything after the batch axis (C,H,W order). "
+        "W is (prod(input), *out_shape), b is out_shape.",
+    )
+)
+
+
+def embed_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    check_at_least(p["num_class"], 1, "num_class")
+    check_at_least(p["shape"], 1, "shape", "every size of shape")
+    return (*ins[0], *p["shape"])
+
+
+register(
+    LayerSpec(
+        type="Embed",
+        category=nnc_category("Embed"),
+        inputs=("x",),
+        params=nnc_params("Embed", {"NumClass": INT, "Shape": SHAPE, **initializers("W")}),
+        positional=("num_class", "shape"),
+        shape=embed_shape,
+        parameters=lambda ins, p, out: (weight("W", (p["num_class"], *p["shape"]), p),),
+        doc="Looks up a learned vector of `shape` for each integer index in 0..num_class-1; the output is "
+        "the input shape followed by `shape`. W is (num_class, *shape).",
     )
 )
 
@@ -160,23 +404,31 @@ register(
 def bn_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
     shape = tuple(ins[0][a] if a in p["axes"] else 1 for a in range(len(ins[0])))
     return (
-        ParamShape("beta", shape, init=p["beta_init"], init_multiplier=p["beta_init_multiplier"]),
-        ParamShape("gamma", shape, init=p["gamma_init"], init_multiplier=p["gamma_init_multiplier"]),
-        ParamShape("mean", shape, trainable=False, init=p["mean_init"], init_multiplier=p["mean_init_multiplier"]),
-        ParamShape("var", shape, trainable=False, init=p["var_init"], init_multiplier=p["var_init_multiplier"]),
+        weight("beta", shape, p),
+        weight("gamma", shape, p),
+        weight("mean", shape, p, trainable=False),
+        weight("var", shape, p, trainable=False),
     )
 
 
 def resolve_bn(ins: tuple[Shape, ...], p: dict, training: bool) -> None:
-    p["axes"] = tuple(axis_index(a, len(ins[0]), "axes") for a in p["axes"])
+    p["axes"] = axes_index(p["axes"], len(ins[0]), "axes")
     if p["batch_stat"] is DERIVED:
         p["batch_stat"] = training
+
+
+def bn_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    if not 0.0 <= p["decay_rate"] <= 1.0:
+        raise ShapeError(f"decay_rate must be between 0 and 1, got {p['decay_rate']}", param="decay_rate")
+    if not ins[0]:
+        raise ShapeError(f"BatchNormalization needs at least one axis, got {fmt_shape(ins[0])}", input=0)
+    return ins[0]
 
 
 register(
     LayerSpec(
         type="BatchNormalization",
-        category="Normalization",
+        category=nnc_category("BatchNormalization"),
         inputs=("x",),
         params=nnc_params(
             "BatchNormalization",
@@ -185,14 +437,15 @@ register(
                 "DecayRate": FLOAT,
                 "Epsilon": FLOAT,
                 "BatchStat": BOOL,
-                **{f"{n}.{k}": t for n in ("beta", "gamma", "mean", "var") for k, t in (("Initializer", CHOICE), ("InitializerMultiplier", FLOAT))},
+                **initializers("beta", "gamma", "mean", "var"),
             },
             BatchStat=DERIVED,
         ),
         resolve=resolve_bn,
-        shape=lambda ins, p: ins[0],
+        shape=bn_shape,
         parameters=bn_parameters,
         doc="Batch normalization over `axes` (default the channel axis). "
-        "`batch_stat` defaults to true in training networks and false elsewhere, as NNC does.",
+        "`batch_stat` defaults to true in training networks and false elsewhere, as NNC does. "
+        "beta, gamma, mean and var have the input's sizes on `axes` and 1 elsewhere (mean and var are state).",
     )
 )

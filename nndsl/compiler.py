@@ -1,0 +1,108 @@
+"""The front end as one call: spec file in, shape-checked `Project` and diagnostics out.
+
+    include resolution -> declarations -> config (roles) -> expand (units, repeats)
+    -> infer_shapes (with merge checks) -> check_parameters -> role checks [-> lint]
+
+Each pass is a plain function or a small class in `nndsl.passes`; each reports into one
+`Reporter` and carries on, so a run reports every problem it can find.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Note, Reporter, Sources
+from .ir import Network, Project
+from .passes.check_config import build_config, build_datasets
+from .passes.check_parameters import check_parameters
+from .passes.expand import DEFAULT_MAX_LAYERS, Expander, Graph
+from .passes.infer_shapes import infer_shapes
+from .passes.resolve_includes import resolve_includes
+from .syntax import ast
+
+
+@dataclass
+class Result:
+    project: Project | None
+    diagnostics: list[Diagnostic]
+    sources: Sources
+    modules: list[ast.Module] = field(default_factory=list)
+    graphs: dict[str, Graph] = field(default_factory=dict)
+    units: dict[str, ast.Unit] = field(default_factory=dict)
+    used_units: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def compile_file(
+    path: str | Path, *, max_layers: int = DEFAULT_MAX_LAYERS, lint: bool = False, text: str | None = None
+) -> Result:
+    """Compile a spec (and its includes) to a shape-checked Project.
+
+    `text`, when given, is used instead of reading `path` (editors, tests).
+    """
+    path = Path(path)
+    reporter = Reporter()
+    sources = Sources()
+    display = str(path)
+    modules = resolve_includes(path, display, reporter, sources, text)
+    result = Result(None, reporter.diagnostics, sources, modules)
+    if reporter.has_errors:
+        return result
+
+    units: dict[str, ast.Unit] = {}
+    networks: dict[str, ast.Network | ast.DerivedNetwork] = {}
+    datasets: dict[str, ast.Dataset] = {}
+    configs: list[ast.Config] = []
+    declared: dict[str, object] = {}
+    for module in modules:
+        for item in module.items:
+            if isinstance(item, ast.Include):
+                continue
+            if isinstance(item, ast.Config):
+                if configs:
+                    reporter.error("E0203", item.span, [Note("the first config is here", configs[0].span)], name="config")
+                else:
+                    configs.append(item)
+                continue
+            table = units if isinstance(item, ast.Unit) else datasets if isinstance(item, ast.Dataset) else networks
+            key = ("dataset:" if isinstance(item, ast.Dataset) else "") + item.name
+            if key in declared:
+                prev = declared[key]
+                reporter.error("E0203", item.name_span, [Note("first declared here", prev.name_span)], name=item.name)
+                continue
+            declared[key] = item
+            table[item.name] = item
+    for name in units:
+        if name in networks:
+            reporter.error(
+                "E0203", networks[name].name_span, [Note("the unit is declared here", units[name].name_span)], name=name
+            )
+    result.units = units
+
+    ds = build_datasets(list(datasets.values()), path.parent, reporter)
+    config = build_config(configs[0] if configs else None, ds, list(networks), reporter)
+
+    expander = Expander(units, networks, reporter, max_layers)
+    nets: list[Network] = []
+    for name in networks:
+        graph = expander.expand(name)
+        if graph is None:
+            continue
+        result.graphs[name] = graph
+        nets.append(infer_shapes(graph, name in config.trained, reporter))
+    result.used_units = expander.used_units
+    check_parameters(nets, reporter)
+    project = Project(str(path), tuple(nets), tuple(ds), config)
+    from .passes.check_roles import check_roles
+
+    check_roles(project, reporter)
+    if lint:
+        from .passes.lint import lint as run_lint
+
+        run_lint(project, result, reporter)
+    result.project = project
+    return result

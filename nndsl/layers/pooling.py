@@ -1,0 +1,167 @@
+"""Pooling layers: MaxPooling, AveragePooling, SumPooling, GlobalAveragePooling, Unpooling.
+
+Sizes follow nnabla (src/nbla/function/utils/base_pooling.cpp). The pooled axes are the
+last len(kernel) axes; axes before them are kept. Along a pooled axis of size n with
+kernel k, stride s and padding p (added on both sides):
+
+* ignore_border=True (floor):  (n + 2p - k) // s + 1; the kernel must fit the padded input.
+* ignore_border=False:         (n + p - 1) // s + 1, that is one window for every stride
+  position that starts inside the input (left padding included); windows running over
+  the right border are clipped. This is *not* PyTorch's ceil_mode rule, which depends on
+  the kernel: for n=5, k=3, s=1 nnabla gives 5 windows, ceil_mode gives 3.
+
+A padding as large as the kernel would make windows that see only padding; that is
+rejected. `stride` defaults to the kernel (NNC's ``*KernelShape``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (
+    BOOL,
+    DERIVED,
+    INTS,
+    SHAPE,
+    LayerSpec,
+    Params,
+    Shape,
+    ShapeError,
+    as_tuple,
+    check_at_least,
+    fmt_shape,
+    need_rank,
+    nnc_category,
+    nnc_params,
+    register,
+    spatial_param,
+)
+
+
+def pooled_axes(x: Shape, kernel: Any) -> int:
+    """How many trailing axes a kernel pools: its length, or (a single value) every axis after C."""
+    k = as_tuple(kernel)
+    nd = len(k) if len(k) > 1 else max(len(x) - 1, 1)
+    if not 1 <= nd <= 3:
+        raise ShapeError(f"pooling works on 1 to 3 axes, the kernel has {nd}", param="kernel")
+    if nd > len(x):
+        raise ShapeError(
+            f"a {nd}-axis kernel needs an input with at least {nd} axes, got {fmt_shape(x)}", param="kernel"
+        )
+    return nd
+
+
+def resolve_pooling(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -> None:
+    need_rank(ins[0], (1, 4))
+    nd = pooled_axes(ins[0], p["kernel"])
+    p["kernel"] = spatial_param(p["kernel"], nd, "kernel")
+    check_at_least(p["kernel"], 1, "kernel")
+    p["stride"] = p["kernel"] if p["stride"] is DERIVED else spatial_param(p["stride"], nd, "stride", (1, 1))
+    check_at_least(p["stride"], 1, "stride")
+    p["pad"] = spatial_param(p["pad"], nd, "pad", (0, 0))
+    check_at_least(p["pad"], 0, "pad")
+
+
+def pool_out(n: int, k: int, s: int, pad: int, ignore_border: bool) -> int:
+    """nnabla's pooling output length along one axis."""
+    if ignore_border:
+        return (n + 2 * pad - k) // s + 1
+    return (n + pad - 1) // s + 1
+
+
+def pooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    x = ins[0]
+    nd = len(p["kernel"])
+    lead, sizes = x[: len(x) - nd], x[len(x) - nd :]
+    out = []
+    for axis, (n, k, s, pad) in enumerate(zip(sizes, p["kernel"], p["stride"], p["pad"], strict=True)):
+        if pad >= k:
+            raise ShapeError(
+                f"pad {pad} is not smaller than the kernel {k} on pooled axis {axis}: "
+                "some windows would see only padding",
+                param="pad",
+            )
+        if p["ignore_border"] and k > n + 2 * pad:
+            raise ShapeError(
+                f"kernel {k} is larger than the padded input ({n} + 2x{pad}) on pooled axis {axis} "
+                "(ignore_border=true drops windows that do not fit)",
+                param="kernel",
+            )
+        out.append(pool_out(n, k, s, pad, p["ignore_border"]))
+    return (*lead, *out)
+
+
+_POOL_TYPES = {"KernelShape": SHAPE, "Strides": SHAPE, "IgnoreBorder": BOOL, "Padding": INTS}
+
+for _type, _types, _doc in (
+    ("MaxPooling", _POOL_TYPES, "Maximum over each window (padding never wins)."),
+    (
+        "AveragePooling",
+        {**_POOL_TYPES, "IncludingPad": BOOL},
+        "Average over each window; with including_pad the padded positions count in the divisor.",
+    ),
+    ("SumPooling", _POOL_TYPES, "Sum over each window."),
+):
+    register(
+        LayerSpec(
+            type=_type,
+            category=nnc_category(_type),
+            inputs=("x",),
+            params=nnc_params(_type, _types),
+            positional=("kernel",),
+            resolve=resolve_pooling,
+            shape=pooling_shape,
+            doc=f"{_doc} Pools the last len(kernel) axes; `stride` defaults to the kernel. "
+            "Output size (n + 2*pad - kernel) // stride + 1 with ignore_border (default), "
+            "else (n + pad - 1) // stride + 1 (nnabla's rule).",
+        )
+    )
+
+
+def gap_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    need_rank(ins[0], (1, 3))
+    return (ins[0][0], 1, 1)
+
+
+register(
+    LayerSpec(
+        type="GlobalAveragePooling",
+        category=nnc_category("GlobalAveragePooling"),
+        inputs=("x",),
+        params=nnc_params("GlobalAveragePooling", {}),
+        shape=gap_shape,
+        doc="Average of each channel over all its positions: (C,H,W), (C,L) or (C,) give (C,1,1), as nnabla.",
+    )
+)
+
+
+def resolve_unpooling(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -> None:
+    k = as_tuple(p["kernel"])
+    nd = len(k) if len(k) > 1 else max(len(ins[0]) - 1, 1)
+    if nd > len(ins[0]):
+        raise ShapeError(
+            f"a {nd}-axis kernel needs an input with at least {nd} axes, got {fmt_shape(ins[0])}", param="kernel"
+        )
+    p["kernel"] = spatial_param(p["kernel"], nd, "kernel")
+    check_at_least(p["kernel"], 1, "kernel")
+
+
+def unpooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    x = ins[0]
+    k = (1,) * (len(x) - len(p["kernel"])) + tuple(p["kernel"])
+    return tuple(n * f for n, f in zip(x, k, strict=True))
+
+
+register(
+    LayerSpec(
+        type="Unpooling",
+        category=nnc_category("Unpooling"),
+        inputs=("x",),
+        params=nnc_params("Unpooling", {"KernelShape": SHAPE}),
+        positional=("kernel",),
+        resolve=resolve_unpooling,
+        shape=unpooling_shape,
+        doc="Repeats every element kernel times along the last len(kernel) axes, multiplying their sizes "
+        "(nearest-neighbour upsampling).",
+    )
+)

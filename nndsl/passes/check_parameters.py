@@ -1,0 +1,37 @@
+"""Shared parameters must agree: a parameter used by several networks has one shape.
+
+NNC shares parameters by name (ParameterScope): layer `conv1` in Training and layer
+`conv1` in Validation use the same `conv1/W`. If the two layers would need different
+shapes (say Affine(10) in one network and Affine(100) in another), training one network
+would break the other: that is an error, reported where the second network defines it.
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import Note, Reporter
+from ..ir import Network
+from ..layers.base import fmt_shape
+
+
+def check_parameters(networks: list[Network], reporter: Reporter) -> None:
+    first: dict[str, tuple[tuple[int, ...], Network, object]] = {}
+    for net in networks:
+        for layer in net.layers:
+            for p in layer.parameters:
+                name = layer.parameter_name(p)
+                seen = first.get(name)
+                if seen is None:
+                    first[name] = (p.shape, net, layer)
+                    continue
+                shape, other, other_layer = seen
+                if shape != p.shape:
+                    reporter.error(
+                        "E0501",
+                        layer.origin.span,
+                        [Note(f"'{name}' is {fmt_shape(shape)} in network '{other.name}', defined here", other_layer.origin.span), *layer.origin.notes()],
+                        help="give one of the layers another name (a label like `head2: Affine(...)`) if they should not share",
+                        name=name,
+                        shape=fmt_shape(p.shape),
+                        other_shape=fmt_shape(shape),
+                        other=other.name,
+                    )

@@ -1,0 +1,31 @@
+"""Roles must fit their networks: an optimizer needs a network with a loss to minimise."""
+
+from __future__ import annotations
+
+from ..diagnostics import Note, Reporter
+from ..ir import Network, Project
+from ..layers import REGISTRY
+
+
+def output_kinds(net: Network) -> set[str]:
+    """The registry kinds ("loss", "error", "layer"...) of the layers producing the outputs."""
+    kinds = set()
+    for vid in net.outputs:
+        producer = net.values[vid].producer
+        if producer is not None:
+            kinds.add(REGISTRY[net.layers[producer].type].kind)
+    return kinds
+
+
+def check_roles(project: Project, reporter: Reporter) -> None:
+    for opt in project.config.optimizers:
+        net = project.network(opt.network)
+        if net is None:
+            continue
+        if "loss" not in output_kinds(net):
+            if project.config.defaulted and opt.span.path == "<config defaults>":
+                note = [Note(f"the config names no optimizer, so network '{net.name}' is trained by default")]
+                reporter.error("E0605", net.span, note, name=opt.name, network=opt.network)
+            else:
+                note = [Note(f"network '{net.name}' is declared here", net.span)]
+                reporter.error("E0605", opt.span, note, name=opt.name, network=opt.network)

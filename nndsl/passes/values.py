@@ -1,0 +1,274 @@
+"""Compile-time values: constant evaluation and type coercion.
+
+Specs are never executed as Python: expressions are a small closed language (numbers,
+strings, booleans, shapes, lists, arithmetic, comparisons, and/or/not) interpreted here.
+Tensors are opaque references into the graph being built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..diagnostics import CompileError, Span, make
+from ..layers.base import BOOL, CHOICE, FLOAT, FLOATS, INT, INTS, SHAPE, STR, Param
+from ..syntax import ast
+
+MAX_ELEMENTS = 2**40  # per sample; larger shapes are refused as absurd
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    vid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A bare name in the config (`network = Training`)."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class DurationValue:
+    value: int
+    unit: str  # "epoch" | "iteration"
+
+
+class _Poison:
+    """The value of an expression that already produced an error: it silences follow-ups."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "POISON"
+
+
+POISON: Any = _Poison()
+
+
+def describe(v: Any) -> str:
+    """A value's kind, for messages: 'an int (3)', 'a shape (3x32x32)'."""
+    if isinstance(v, Tensor):
+        return "a tensor"
+    if isinstance(v, bool):
+        return f"a bool ({'true' if v else 'false'})"
+    if isinstance(v, int):
+        return f"an int ({v})"
+    if isinstance(v, float):
+        return f"a float ({v:g})"
+    if isinstance(v, str):
+        return f'a string ("{v}")'
+    if isinstance(v, tuple):
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            return f"a list ({', '.join(map(str, v))})" if v else "an empty list"
+        return "a list"
+    if isinstance(v, Symbol):
+        return f"the name '{v.name}'"
+    if isinstance(v, DurationValue):
+        return f"a duration ({v.value} {v.unit}s)"
+    return "a value"
+
+
+_TYPE_WORDS = {
+    INT: "an int",
+    FLOAT: "a number",
+    BOOL: "true or false",
+    STR: "a string",
+    CHOICE: "a string",
+    SHAPE: "a shape (like 3x32x32, or an int)",
+    INTS: "an int or a list of ints",
+    FLOATS: "a number or a list of numbers",
+    "duration": "a duration (like 30 epochs or 1000 iterations)",
+    "durations": "a list of durations",
+}
+
+
+def expected_word(type_: str) -> str:
+    return _TYPE_WORDS.get(type_, type_)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
+    """Convert `v` to `param`'s type or raise a positioned E0305/E0306/E0403."""
+    t = param.type
+
+    def bad() -> CompileError:
+        return CompileError(make("E0305", span, name=param.name, callee=callee, expected=expected_word(t), got=describe(v)))
+
+    if t == INT:
+        if _is_int(v):
+            return v
+        raise bad()
+    if t == FLOAT:
+        if _is_num(v) and math.isfinite(v):
+            return float(v)
+        raise bad()
+    if t == BOOL:
+        if isinstance(v, bool):
+            return v
+        raise bad()
+    if t == STR:
+        if isinstance(v, str):
+            return v
+        raise bad()
+    if t == CHOICE:
+        if isinstance(v, str) and v in param.choices:
+            return v
+        if isinstance(v, str):
+            choices = ", ".join(param.choices)
+            from ..diagnostics import did_you_mean
+
+            raise CompileError(
+                make("E0306", span, help=did_you_mean(v, param.choices), name=param.name, callee=callee, choices=choices, got=f'"{v}"')
+            )
+        raise bad()
+    if t in (SHAPE, INTS):
+        items = (v,) if _is_int(v) else v
+        if not isinstance(items, tuple) or not all(_is_int(x) for x in items):
+            raise bad()
+        if t == SHAPE:
+            check_shape(items, f"'{param.name}' of {callee}", span)
+        return items
+    if t == FLOATS:
+        items = (v,) if _is_num(v) else v
+        if not isinstance(items, tuple) or not all(_is_num(x) for x in items):
+            raise bad()
+        return tuple(float(x) for x in items)
+    if t == "duration":
+        if _is_int(v):
+            v = DurationValue(v, "iteration")
+        if isinstance(v, DurationValue) and v.value >= 0:
+            return (v.value, v.unit)
+        raise bad()
+    if t == "durations":
+        items = (v,) if not isinstance(v, tuple) else v
+        out = []
+        for x in items:
+            if _is_int(x):
+                x = DurationValue(x, "iteration")
+            if not isinstance(x, DurationValue) or x.value < 0:
+                raise bad()
+            out.append((x.value, x.unit))
+        return tuple(out)
+    raise AssertionError(f"unknown parameter type {t}")
+
+
+def check_shape(dims: tuple[int, ...], what: str, span: Span) -> None:
+    """Refuse zero, negative and absurdly large shapes."""
+    from ..layers.base import fmt_shape
+
+    for d in dims:
+        if d < 1:
+            raise CompileError(make("E0403", span, what=what, shape=fmt_shape(dims), reason=f"every size must be at least 1, got {d}"))
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise CompileError(
+            make(
+                "E0403",
+                span,
+                what=what,
+                shape=fmt_shape(dims),
+                reason=f"{math.prod(dims):,} elements per sample is more than the limit of {MAX_ELEMENTS:,}",
+            )
+        )
+
+
+# --- constant expressions ----------------------------------------------------------------------
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+}
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+_MAX_INT = 2**62
+
+
+def _err(span: Span, message: str) -> CompileError:
+    return CompileError(make("E0307", span, message=message))
+
+
+def eval_const(expr: ast.Expr, lookup: Callable[[ast.Name], Any]) -> Any:
+    """Evaluate a constant expression. `lookup` resolves names (and reports unknown ones)."""
+    if isinstance(expr, ast.Num):
+        return expr.value
+    if isinstance(expr, ast.Str):
+        return expr.value
+    if isinstance(expr, ast.Bool):
+        return expr.value
+    if isinstance(expr, ast.ShapeLit):
+        return expr.dims
+    if isinstance(expr, ast.Name):
+        return lookup(expr)
+    if isinstance(expr, ast.ListLit):
+        items = tuple(eval_const(x, lookup) for x in expr.items)
+        return POISON if any(x is POISON for x in items) else items
+    if isinstance(expr, ast.Duration):
+        unit = expr.unit.rstrip("s")
+        if unit not in ("epoch", "iteration"):
+            raise _err(expr.span, f"unknown unit '{expr.unit}'; a duration counts 'epochs' or 'iterations'")
+        return DurationValue(expr.value, unit)
+    if isinstance(expr, ast.Unary):
+        v = eval_const(expr.operand, lookup)
+        if v is POISON:
+            return v
+        if expr.op == "not":
+            if not isinstance(v, bool):
+                raise _err(expr.span, f"'not' needs true or false, got {describe(v)}")
+            return not v
+        if not _is_num(v):
+            raise _err(expr.span, f"'{expr.op}' needs a number, got {describe(v)}")
+        return -v if expr.op == "-" else v
+    if isinstance(expr, ast.Binary):
+        a = eval_const(expr.left, lookup)
+        if expr.op in ("and", "or"):
+            if a is POISON:
+                return a
+            if not isinstance(a, bool):
+                raise _err(expr.left.span, f"'{expr.op}' needs true or false, got {describe(a)}")
+            if (expr.op == "and" and not a) or (expr.op == "or" and a):
+                return a
+            b = eval_const(expr.right, lookup)
+            if b is not POISON and not isinstance(b, bool):
+                raise _err(expr.right.span, f"'{expr.op}' needs true or false, got {describe(b)}")
+            return b
+        b = eval_const(expr.right, lookup)
+        if a is POISON or b is POISON:
+            return POISON
+        if expr.op in _COMPARE:
+            if expr.op in ("==", "!=") or (_is_num(a) and _is_num(b)):
+                return _COMPARE[expr.op](a, b)
+            raise _err(expr.span, f"cannot compare {describe(a)} with {describe(b)}")
+        if not (_is_num(a) and _is_num(b)):
+            raise _err(expr.span, f"'{expr.op}' needs numbers, got {describe(a)} and {describe(b)}")
+        if expr.op in ("/", "//", "%") and b == 0:
+            raise _err(expr.right.span, "division by zero")
+        result = _BINARY[expr.op](a, b)
+        if isinstance(result, float) and not math.isfinite(result):
+            raise _err(expr.span, "the result is not a finite number")
+        if _is_int(result) and abs(result) > _MAX_INT:
+            raise _err(expr.span, f"the result {result:.3e} is too large")
+        return result
+    if isinstance(expr, (ast.Call, ast.Chain, ast.Repeat)):
+        raise _err(expr.span, "a layer or unit call cannot be used as a constant")
+    raise _err(expr.span, "not a constant expression")
