@@ -1,7 +1,17 @@
 """The layer registry. Importing this package registers every layer type."""
 
 from . import (  # noqa: F401  (imported for their registrations)
+    activation,
+    arithmetic,
     core,
+    logical,
+    loss,
+    math_,
+    others,
+    pooling,
+    preprocess,
+    quantize,
+    shape,
 )
 from .base import REGISTRY, LayerSpec, Param, ParamShape, ShapeError, fmt_shape
 

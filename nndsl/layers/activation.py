@@ -148,11 +148,7 @@ def _prelu_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
 
 def _prelu_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
     a = axis_index(p["base_axis"], len(ins[0]), "base_axis")
-    return (
-        ParamShape(
-            "slope", (ins[0][a],), init=p["slope_init"], init_multiplier=p["slope_init_multiplier"]
-        ),
-    )
+    return (ParamShape("slope", (ins[0][a],), init=p["slope_init"], init_multiplier=p["slope_init_multiplier"]),)
 
 
 register(

@@ -129,7 +129,9 @@ def conv_resolver(params: tuple[Param, ...]) -> Callable[[tuple[Shape, ...], dic
 def conv_spatial(sizes: tuple[int, ...], p: Params) -> tuple[int, ...]:
     """Output spatial sizes of a convolution; a kernel that does not fit is an error."""
     out = []
-    for axis, (n, k, s, pad, d) in enumerate(zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"], strict=True)):
+    for axis, (n, k, s, pad, d) in enumerate(
+        zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"], strict=True)
+    ):
         o = conv_out(n, k, s, pad, d)
         if o < 1:
             span = d * (k - 1) + 1
@@ -144,7 +146,9 @@ def conv_spatial(sizes: tuple[int, ...], p: Params) -> tuple[int, ...]:
 def deconv_spatial(sizes: tuple[int, ...], p: Params) -> tuple[int, ...]:
     """Output spatial sizes of a deconvolution; padding that eats the whole output is an error."""
     out = []
-    for axis, (n, k, s, pad, d) in enumerate(zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"], strict=True)):
+    for axis, (n, k, s, pad, d) in enumerate(
+        zip(sizes, p["kernel"], p["stride"], p["pad"], p["dilation"], strict=True)
+    ):
         o = deconv_out(n, k, s, pad, d)
         if o < 1:
             raise ShapeError(

@@ -64,6 +64,7 @@ for _type, (_types, _what) in _REDUCE.items():
         )
     )
 
+
 def axis_checked(ins: tuple[Shape, ...], p: Params) -> Shape:
     axis_index(p["axis"], len(ins[0]), "axis")
     return ins[0]

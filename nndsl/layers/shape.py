@@ -71,9 +71,7 @@ def resolve_slice(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -> 
         if s > 0:
             b = min(b, size)
         if (s > 0 and b <= a) or (s < 0 and b >= a):
-            raise ShapeError(
-                f"slice {a0}:{b0}:{s} of axis {axis} (size {size}) selects nothing", param="stop"
-            )
+            raise ShapeError(f"slice {a0}:{b0}:{s} of axis {axis} (size {size}) selects nothing", param="stop")
         starts.append(a)
         stops.append(b)
     p["start"], p["stop"], p["step"] = tuple(starts), tuple(stops), step
@@ -316,9 +314,7 @@ def tile_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
     x, reps = ins[0], as_tuple(p["reps"])
     check_at_least(reps, 1, "reps", "every repetition count")
     if len(reps) > len(x):
-        raise ShapeError(
-            f"reps has {len(reps)} values but the input {fmt_shape(x)} has {len(x)} axes", param="reps"
-        )
+        raise ShapeError(f"reps has {len(reps)} values but the input {fmt_shape(x)} has {len(x)} axes", param="reps")
     reps = (1,) * (len(x) - len(reps)) + reps
     return tuple(n * r for n, r in zip(x, reps, strict=True))
 

@@ -157,7 +157,7 @@ class Expander:
             seen.add(decl.base)
             decl = base
         top = self.networks[name]
-        graph = Graph(name, top.span)
+        graph = Graph(name, top.name_span)
         self.graph = graph
         self._prepare_overrides(overrides)
         scope = Scope("", {})

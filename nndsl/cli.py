@@ -1,0 +1,208 @@
+"""The `nndsl` command.
+
+    nndsl compile FILE --backend torch|keras -o DIR
+    nndsl lint FILE... [--format text|json] [--strict]
+    nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
+    nndsl fmt FILE... [--check]
+    nndsl --version
+
+Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
+2 usage. Nothing here imports torch or tensorflow: lint, summary and fmt start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+BACKENDS = ("torch", "keras")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nndsl", description="Neural networks as text, compiled to PyTorch and Keras projects.")
+    p.add_argument("--version", action="version", version=f"nndsl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def limits(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--max-layers",
+            type=int,
+            default=None,
+            metavar="N",
+            help="refuse specs that expand to more than N layers (default 1,000,000)",
+        )
+
+    c = sub.add_parser("compile", help="generate a training project from a spec")
+    c.add_argument("file")
+    c.add_argument("--backend", choices=BACKENDS, required=True)
+    c.add_argument("-o", "--output", required=True, metavar="DIR")
+    c.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    limits(c)
+
+    lt = sub.add_parser("lint", help="check specs: every error and warning")
+    lt.add_argument("files", nargs="+", metavar="FILE")
+    lt.add_argument("--format", choices=("text", "json"), default="text")
+    lt.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    limits(lt)
+
+    s = sub.add_parser("summary", help="layers, shapes, parameters and MACs per network")
+    s.add_argument("file")
+    s.add_argument("--network", metavar="NAME", help="only this network")
+    s.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    s.add_argument(
+        "--repeats",
+        choices=("folded", "expanded"),
+        default=None,
+        help="show each repeat as one row (text default) or every copy's layers (json/csv default)",
+    )
+    limits(s)
+
+    f = sub.add_parser("fmt", help="rewrite specs in canonical form")
+    f.add_argument("files", nargs="+", metavar="FILE")
+    f.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
+    return p
+
+
+def _compile(path: str, args, lint: bool = False):
+    from .compiler import compile_file
+    from .passes.expand import DEFAULT_MAX_LAYERS
+
+    max_layers = args.max_layers if args.max_layers is not None else DEFAULT_MAX_LAYERS
+    return compile_file(path, max_layers=max_layers, lint=lint)
+
+
+def _report(results, fmt: str) -> None:
+    from .diagnostics import render_json, render_text, summary_line
+
+    diags = [d for r in results for d in r.diagnostics]
+    if fmt == "json":
+        print(render_json(diags))
+        return
+    for r in results:
+        text = render_text(r.diagnostics, r.sources)
+        if text:
+            sys.stderr.write(text)
+    line = summary_line(diags)
+    if line:
+        sys.stderr.write(line + "\n")
+
+
+def cmd_lint(args) -> int:
+    results = [_compile(f, args, lint=True) for f in args.files]
+    _report(results, args.format)
+    errors = any(not r.ok for r in results)
+    warnings = any(d.severity == "warning" for r in results for d in r.diagnostics)
+    if args.format == "text" and not errors and not warnings:
+        sys.stderr.write(f"{len(results)} file{'s' if len(results) != 1 else ''} checked: no problems\n")
+    return EXIT_INPUT if errors or (args.strict and warnings) else EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    result = _compile(args.file, args)
+    _report([result], args.format)
+    if not result.ok:
+        return EXIT_INPUT
+    sys.stderr.write(
+        f"nndsl: error: the {args.backend} backend is not available in this version of nndsl; "
+        "'nndsl lint' and 'nndsl summary' check the spec meanwhile\n"
+    )
+    return EXIT_USAGE
+
+
+def cmd_summary(args) -> int:
+    from .summary import render
+
+    result = _compile(args.file, args)
+    if not result.ok:
+        _report([result], "text")
+        return EXIT_INPUT
+    project = result.project
+    if args.network and project.network(args.network) is None:
+        from .diagnostics import did_you_mean
+
+        hint = did_you_mean(args.network, [n.name for n in project.networks])
+        sys.stderr.write(f"nndsl: error: no network '{args.network}' in {args.file}" + (f"; {hint}" if hint else "") + "\n")
+        return EXIT_INPUT
+    repeats = args.repeats or ("folded" if args.format == "text" else "expanded")
+    sys.stdout.write(render(project, args.format, network=args.network, folded=repeats == "folded"))
+    return EXIT_OK
+
+
+def cmd_fmt(args) -> int:
+    from .diagnostics import Reporter, Sources, render_text
+    from .fmt import format_module
+    from .passes.resolve_includes import read_source
+    from .syntax.parser import parse
+
+    status = EXIT_OK
+    for name in args.files:
+        reporter, sources = Reporter(), Sources()
+        text = read_source(Path(name), name, None, reporter, sources)
+        if text is not None:
+            module, diags = parse(text, name)
+            for d in diags:
+                reporter.add(d)
+        if reporter.diagnostics:
+            sys.stderr.write(render_text(reporter.diagnostics, sources))
+            sys.stderr.write(f"{name}: not formatted: fix the errors first\n")
+            status = EXIT_INPUT
+            continue
+        formatted = format_module(module)
+        if formatted == text:
+            continue
+        if args.check:
+            sys.stderr.write(f"{name}: would be reformatted\n")
+            status = EXIT_INPUT
+            continue
+        _write_atomic(Path(name), formatted)
+        sys.stderr.write(f"{name}: formatted\n")
+    return status
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write beside the file, then rename over it: an interrupted fmt never truncates a spec."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+COMMANDS = {"lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "fmt": cmd_fmt}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "max_layers", None) is not None and args.max_layers < 1:
+        parser.error("--max-layers must be at least 1")
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        sys.stderr.write("nndsl: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # a bug in nndsl, not in the user's spec
+        if os.environ.get("NNDSL_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"nndsl: internal error: {type(e).__name__}: {e}\n"
+            "This is a bug in nndsl, not in your spec. Rerun with NNDSL_DEBUG=1 for details and please report it.\n"
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""`nndsl fmt`: print a syntax tree back as canonical .nnd text.
+
+The canonical form: 4-space indentation; one blank line between top-level items and at
+most one kept between statements where the author left one; `name=value` in calls and
+`name = value` in settings; chains on one line when they fit in 100 columns, otherwise
+broken before every `->`; numbers as written; parentheses only where precedence needs
+them. Comments are kept: a comment on a line of its own stays before what follows it, a
+comment at the end of a statement's last line stays at its end, and a comment inside a
+multi-line statement moves to just before that statement.
+
+The output re-parses to the same IR (a test checks this on every spec) and formatting
+is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .syntax import ast
+
+WIDTH = 100
+INDENT = "    "
+
+_PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4}
+_PREC.update({"+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6})
+_UNARY_PREC = 7
+_ATOM = 8
+
+
+def format_module(module: ast.Module) -> str:
+    return _Printer(module).run()
+
+
+def _string(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+class _Printer:
+    def __init__(self, module: ast.Module):
+        self.module = module
+        self.comments = list(module.comments)
+        self.out: list[str] = []
+
+    # --- comments ---------------------------------------------------------------------------
+
+    def _leading(self, before_line: int, indent: str) -> bool:
+        """Emit comments that stand before `before_line`; True if any were emitted."""
+        emitted = False
+        while self.comments and self.comments[0].line < before_line:
+            c = self.comments.pop(0)
+            self.out.append(f"{indent}{c.text.rstrip()}")
+            emitted = True
+        return emitted
+
+    def _inner(self, first: int, last: int, indent: str) -> None:
+        """Comments inside a multi-line construct (lines first..last-1) go before it."""
+        keep = []
+        for c in self.comments:
+            if first <= c.line < last:
+                self.out.append(f"{indent}{c.text.rstrip()}")
+            else:
+                keep.append(c)
+        self.comments = keep
+
+    def _trailing(self, line: int) -> None:
+        if self.comments and self.comments[0].line == line:
+            c = self.comments.pop(0)
+            self.out[-1] += f"  {c.text.rstrip()}"
+
+    # --- items ------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        for i, item in enumerate(self.module.items):
+            if i:
+                self.out.append("")
+            self._leading(item.span.line, "")
+            self._item(item)
+        if self.comments:
+            if self.out:
+                self.out.append("")
+            for c in self.comments:
+                self.out.append(c.text.rstrip())
+        return "\n".join(self.out).rstrip("\n") + "\n" if self.out else ""
+
+    def _item(self, item: ast.Item) -> None:
+        if isinstance(item, ast.Include):
+            self.out.append(f"include {_string(item.path)}")
+            self._trailing(item.span.line)
+        elif isinstance(item, ast.Unit):
+            params = ", ".join(self._unit_param(p) for p in item.params)
+            self._header_block(f"unit {item.name}({params})", item.span, item.body, "")
+        elif isinstance(item, ast.Network):
+            self._header_block(f"network {item.name}", item.span, item.body, "")
+        elif isinstance(item, ast.DerivedNetwork):
+            head = f"network {item.name} = {item.base} with"
+            overrides = [f"{'.'.join(o.path)} = {self._expr(o.value, 0, '')}" for o in item.overrides]
+            one = f"{head} {{ {', '.join(overrides)} }}" if overrides else f"{head} {{}}"
+            if len(one) <= WIDTH and item.span.line == item.span.end_line:
+                self.out.append(one)
+                self._trailing(item.span.line)
+            else:
+                self.out.append(f"{head} {{")
+                self._trailing(item.span.line)
+                for o, text in zip(item.overrides, overrides):
+                    self._leading(o.span.line, INDENT)
+                    self.out.append(INDENT + text)
+                    self._trailing(o.span.end_line)
+                self._leading(item.span.end_line, INDENT)
+                self.out.append("}")
+                self._trailing(item.span.end_line)
+        elif isinstance(item, ast.Dataset):
+            head = f"dataset {item.name} = {_string(item.uri)}"
+            if item.settings:
+                self._settings_block(head, item.settings, item.span, "")
+            else:
+                self.out.append(head)
+                self._trailing(item.span.line)
+        elif isinstance(item, ast.Config):
+            self._settings_block("config", item.settings, item.span, "")
+
+    def _unit_param(self, p: ast.UnitParam) -> str:
+        if p.default is None:
+            return f"{p.name}: {p.type}"
+        return f"{p.name}: {p.type} = {self._expr(p.default, 0, '')}"
+
+    def _header_block(self, head: str, span, body: tuple[ast.Stmt, ...], indent: str) -> None:
+        self.out.append(f"{indent}{head} {{")
+        self._trailing(span.line)
+        self._stmts(body, indent + INDENT)
+        self._leading(span.end_line, indent + INDENT)
+        self.out.append(f"{indent}}}")
+        self._trailing(span.end_line)
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def _stmts(self, body: tuple[ast.Stmt, ...], indent: str) -> None:
+        prev_end = None
+        for stmt in body:
+            start = stmt.span.line
+            first_comment = self.comments[0].line if self.comments and self.comments[0].line < start else start
+            if prev_end is not None and first_comment - prev_end > 1:
+                self.out.append("")
+            self._leading(start, indent)
+            self._stmt(stmt, indent)
+            prev_end = stmt.span.end_line
+
+    def _stmt(self, stmt: ast.Stmt, indent: str) -> None:
+        if isinstance(stmt, ast.If):
+            self._if(stmt, indent)
+            return
+        self._inner(stmt.span.line + 1, stmt.span.end_line, indent)
+        if isinstance(stmt, ast.In):
+            text = "in " + ", ".join(n.id for n in stmt.names)
+        elif isinstance(stmt, ast.Out):
+            text = "out " + ", ".join(self._expr(v, 0, indent) for v in stmt.values)
+        else:
+            lhs = ", ".join(t.id for t in stmt.targets)
+            text = f"{lhs} = " + self._expr(stmt.value, 0, indent, prefix=len(indent) + len(lhs) + 3)
+        self.out.extend(f"{indent}{line}" if i == 0 else line for i, line in enumerate(text.split("\n")))
+        self._trailing(stmt.span.end_line)
+
+    def _if(self, stmt: ast.If, indent: str, prefix: str = "") -> None:
+        cond = self._expr(stmt.cond, 0, indent)
+        self.out.append(f"{indent}{prefix}if {cond} {{")
+        self._trailing(stmt.span.line)
+        self._stmts(stmt.then, indent + INDENT)
+        if stmt.orelse is None:
+            self._leading(stmt.span.end_line, indent + INDENT)
+            self.out.append(f"{indent}}}")
+            self._trailing(stmt.span.end_line)
+            return
+        if stmt.elif_:
+            inner = stmt.orelse[0]
+            assert isinstance(inner, ast.If)
+            self._leading(inner.span.line, indent + INDENT)
+            self.out.append(f"{indent}}} else ")
+            last = self.out.pop()
+            self._if_continued(inner, indent, last)
+            return
+        first = stmt.orelse[0].span.line if stmt.orelse else stmt.span.end_line
+        self._leading(first - 1 if stmt.orelse else stmt.span.end_line, indent + INDENT)
+        self.out.append(f"{indent}}} else {{")
+        self._stmts(stmt.orelse, indent + INDENT)
+        self._leading(stmt.span.end_line, indent + INDENT)
+        self.out.append(f"{indent}}}")
+        self._trailing(stmt.span.end_line)
+
+    def _if_continued(self, stmt: ast.If, indent: str, head: str) -> None:
+        cond = self._expr(stmt.cond, 0, indent)
+        self.out.append(f"{head}if {cond} {{")
+        self._trailing(stmt.span.line)
+        self._stmts(stmt.then, indent + INDENT)
+        if stmt.orelse is None:
+            self._leading(stmt.span.end_line, indent + INDENT)
+            self.out.append(f"{indent}}}")
+            self._trailing(stmt.span.end_line)
+        elif stmt.elif_:
+            self._if_continued(stmt.orelse[0], indent, f"{indent}}} else ")
+        else:
+            self.out.append(f"{indent}}} else {{")
+            self._stmts(stmt.orelse, indent + INDENT)
+            self._leading(stmt.span.end_line, indent + INDENT)
+            self.out.append(f"{indent}}}")
+            self._trailing(stmt.span.end_line)
+
+    # --- settings ----------------------------------------------------------------------------------
+
+    def _settings_block(self, head: str, settings, span, indent: str) -> None:
+        self.out.append(f"{indent}{head} {{")
+        self._trailing(span.line)
+        inner = indent + INDENT
+        prev_end = None
+        for s in settings:
+            if prev_end is not None and s.span.line - prev_end > 1 and not (self.comments and self.comments[0].line < s.span.line and self.comments[0].line - prev_end <= 1):
+                self.out.append("")
+            self._leading(s.span.line, inner)
+            if isinstance(s, ast.Section):
+                name = f" {s.name}" if s.name else ""
+                self._settings_block(f"{s.kind}{name}", s.settings, s.span, inner)
+            else:
+                self._inner(s.span.line + 1, s.span.end_line, inner)
+                self.out.append(f"{inner}{s.key} = {self._expr(s.value, 0, inner)}")
+                self._trailing(s.span.end_line)
+            prev_end = s.span.end_line
+        self._leading(span.end_line, inner)
+        self.out.append(f"{indent}}}")
+        self._trailing(span.end_line)
+
+    # --- expressions ----------------------------------------------------------------------------------
+
+    def _expr(self, e: ast.Expr, min_prec: int, indent: str, prefix: int = 0) -> str:
+        text, prec = self._expr_prec(e, indent, prefix)
+        return f"({text})" if prec < min_prec else text
+
+    def _expr_prec(self, e: ast.Expr, indent: str, prefix: int = 0) -> tuple[str, int]:
+        if isinstance(e, ast.Num):
+            return e.text, _ATOM
+        if isinstance(e, ast.Str):
+            return _string(e.value), _ATOM
+        if isinstance(e, ast.Bool):
+            return ("true" if e.value else "false"), _ATOM
+        if isinstance(e, ast.ShapeLit):
+            return "x".join(map(str, e.dims)), _ATOM
+        if isinstance(e, ast.Duration):
+            return f"{e.value} {e.unit}", _ATOM
+        if isinstance(e, ast.Name):
+            return e.id, _ATOM
+        if isinstance(e, ast.ListLit):
+            return "[" + ", ".join(self._expr(x, 0, indent) for x in e.items) + "]", _ATOM
+        if isinstance(e, ast.Unary):
+            if e.op == "not":
+                return "not " + self._expr(e.operand, _PREC["not"], indent), _PREC["not"]
+            return e.op + self._expr(e.operand, _UNARY_PREC, indent), _UNARY_PREC
+        if isinstance(e, ast.Binary):
+            p = _PREC[e.op]
+            left = self._expr(e.left, p, indent)
+            right = self._expr(e.right, p + 1, indent)
+            return f"{left} {e.op} {right}", p
+        if isinstance(e, ast.Call):
+            return self._call(e, indent), _ATOM
+        if isinstance(e, ast.Repeat):
+            return self._repeat(e, indent), _ATOM
+        if isinstance(e, ast.Chain):
+            head = self._expr(e.head, 1, indent)
+            stages = [self._stage(s, indent) for s in e.stages]
+            one = " -> ".join([head, *stages])
+            if "\n" not in one and prefix + len(one) <= WIDTH:
+                return one, 0
+            cont = indent + INDENT
+            lines = [head]
+            for s in stages:
+                lines.append(f"{cont}-> {s}" if "\n" not in s else f"{cont}-> " + s.replace("\n", "\n" + INDENT))
+            return "\n".join(lines), 0
+        raise AssertionError(e)
+
+    def _stage(self, s: ast.Stage, indent: str) -> str:
+        return self._repeat(s, indent) if isinstance(s, ast.Repeat) else self._call(s, indent)
+
+    def _call(self, c: ast.Call, indent: str) -> str:
+        label = f"{c.label}: " if c.label else ""
+        if c.bare:
+            return f"{label}{c.callee}"
+        args = [self._expr(a, 0, indent) for a in c.args]
+        args += [f"{k.name}={self._expr(k.value, 0, indent)}" for k in c.kwargs]
+        return f"{label}{c.callee}({', '.join(args)})"
+
+    def _repeat(self, r: ast.Repeat, indent: str) -> str:
+        label = f"{r.label}: " if r.label else ""
+        var = f"{r.var} in " if r.var else ""
+        head = f"{label}repeat {var}{self._expr(r.count, 1, indent)}"
+        if r.stages is not None:
+            body = " -> ".join(self._stage(s, indent) for s in r.stages)
+            return f"{head} {{ {body} }}"
+        assert r.body is not None
+        saved = self.out
+        self.out = []
+        self._stmts(r.body, indent + INDENT)
+        lines = self.out
+        self.out = saved
+        return f"{head} {{\n" + "\n".join(lines) + f"\n{indent}}}"

@@ -1,0 +1,208 @@
+"""`nndsl lint`: warnings about specs that compile but are probably not what was meant.
+
+Each check is a small function over the finished `Project` (plus the expansion results for
+unused values and units). The checks and their codes are listed in docs/diagnostics.md.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..diagnostics import Note, Reporter
+from ..ir import Network, Project
+from ..layers import REGISTRY
+from .check_roles import output_kinds
+
+# Layers that change pixel values by a constant: the preprocessing NNC users get wrong.
+SCALAR_OPS = frozenset(
+    ["MulScalar", "AddScalar", "RSubScalar", "RDivScalar", "PowScalar", "RPowScalar", "MaximumScalar", "MinimumScalar"]
+)
+# Layers that move or crop pixels without rescaling them: skipped when comparing.
+GEOMETRIC = frozenset(["Slice", "Pad", "ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop", "Identity", "Flip"])
+
+
+def lint(project: Project, result, reporter: Reporter) -> None:
+    unused_values(result, reporter)
+    unused_units(result, reporter)
+    unbound_inputs(project, reporter)
+    unused_networks(project, reporter)
+    preprocessing(project, reporter)
+    evaluations_without_randomness(project, reporter)
+    role_outputs(project, reporter)
+    roles_without_dataset(project, reporter)
+    dataset_columns(project, reporter)
+
+
+def unused_values(result, reporter: Reporter) -> None:
+    seen = set()
+    for graph in result.graphs.values():
+        for name, span in graph.unused:
+            if (name, span) not in seen:
+                seen.add((name, span))
+                reporter.warn("W101", span, name=name)
+
+
+def unused_units(result, reporter: Reporter) -> None:
+    for name, unit in result.units.items():
+        if name not in result.used_units:
+            reporter.warn("W109", unit.name_span, name=name)
+
+
+def unbound_inputs(project: Project, reporter: Reporter) -> None:
+    for net in project.networks:
+        for layer in net.layers:
+            if layer.type == "Input" and not layer.params.get("dataset"):
+                reporter.warn(
+                    "W102",
+                    layer.origin.span,
+                    help='bind it to a dataset column: Input(..., dataset="x")',
+                    name=net.values[layer.outputs[0]].name,
+                )
+
+
+def unused_networks(project: Project, reporter: Reporter) -> None:
+    cfg = project.config
+    used = {o.network for o in cfg.optimizers} | {m.network for m in cfg.monitors} | {e.network for e in cfg.executors}
+    for net in project.networks:
+        if net.name not in used:
+            reporter.warn("W103", net.span, name=net.name)
+
+
+def _consumers(net: Network) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for i, layer in enumerate(net.layers):
+        for v in layer.inputs:
+            out.setdefault(v, []).append(i)
+    return out
+
+
+def _preprocessing(net: Network, vid: int, consumers: dict[int, list[int]]) -> tuple:
+    """The constant value transforms applied to an input before its first learned layer."""
+    steps = []
+    while True:
+        users = consumers.get(vid, [])
+        if len(users) != 1:
+            break
+        layer = net.layers[users[0]]
+        if layer.type in SCALAR_OPS:
+            steps.append((layer.type, layer.params.get("value")))
+        elif layer.type not in GEOMETRIC:
+            break
+        vid = layer.outputs[0]
+    return tuple(steps)
+
+
+def _describe(steps: tuple) -> str:
+    return " -> ".join(f"{t}({v:g})" if isinstance(v, (int, float)) else t for t, v in steps) or "nothing"
+
+
+def preprocessing(project: Project, reporter: Reporter) -> None:
+    tables = {net.name: set(net.parameter_table()) for net in project.networks}
+    nets = list(project.networks)
+    for i, a in enumerate(nets):
+        ca = _consumers(a)
+        for b in nets[i + 1 :]:
+            if not tables[a.name] & tables[b.name]:
+                continue
+            cb = _consumers(b)
+            for la in a.layers:
+                if la.type != "Input" or not la.params.get("dataset"):
+                    continue
+                for lb in b.layers:
+                    if lb.type != "Input" or lb.params.get("dataset") != la.params["dataset"]:
+                        continue
+                    pa = _preprocessing(a, la.outputs[0], ca)
+                    pb = _preprocessing(b, lb.outputs[0], cb)
+                    if pa != pb:
+                        reporter.warn(
+                            "W104",
+                            lb.origin.span,
+                            [
+                                Note(f"'{b.name}' applies {_describe(pb)}", lb.origin.span),
+                                Note(f"'{a.name}' applies {_describe(pa)}", la.origin.span),
+                            ],
+                            help="the shared weights were learned on inputs scaled one way and will see them scaled another",
+                            a=a.name,
+                            b=b.name,
+                            column=la.params["dataset"],
+                        )
+
+
+def _is_random(net: Network) -> bool:
+    return any(REGISTRY[layer.type].is_random(layer.params) for layer in net.layers)
+
+
+def evaluations_without_randomness(project: Project, reporter: Reporter) -> None:
+    for ex in project.config.executors:
+        net = project.network(ex.network)
+        if net is not None and ex.num_evaluations > 1 and not _is_random(net):
+            reporter.warn(
+                "W105",
+                ex.span,
+                help="every evaluation gives the same output; set num_evaluations = 1 or add augmentation",
+                name=ex.name,
+                network=ex.network,
+                count=ex.num_evaluations,
+            )
+
+
+def role_outputs(project: Project, reporter: Reporter) -> None:
+    cfg = project.config
+    for m in cfg.monitors:
+        net = project.network(m.network)
+        if net is not None and not output_kinds(net) & {"error", "loss"}:
+            reporter.warn("W106", m.span, role="monitor", name=m.name, network=m.network, expected="error or loss")
+    for e in cfg.executors:
+        net = project.network(e.network)
+        if net is not None and not output_kinds(net) - {"error", "loss"}:
+            reporter.warn("W106", e.span, role="executor", name=e.name, network=e.network, expected="non-loss")
+
+
+def roles_without_dataset(project: Project, reporter: Reporter) -> None:
+    cfg = project.config
+    for role, items in (("optimizer", cfg.optimizers), ("monitor", cfg.monitors), ("executor", cfg.executors)):
+        for item in items:
+            if item.dataset is None and project.datasets:
+                reporter.warn("W108", item.span, role=role, name=item.name)
+
+
+def _columns(path: str) -> list[str] | None:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if header is None:
+        return None
+    return [h.split(":", 1)[0].strip() for h in header]
+
+
+def dataset_columns(project: Project, reporter: Reporter) -> None:
+    """When a dataset's CSV is at hand, check that it has every column its networks read."""
+    datasets = {d.name: d for d in project.datasets}
+    cfg = project.config
+    pairs = {(o.network, o.dataset) for o in cfg.optimizers}
+    pairs |= {(m.network, m.dataset) for m in cfg.monitors} | {(e.network, e.dataset) for e in cfg.executors}
+    seen = set()
+    for network, dataset in sorted(pairs, key=str):
+        ds = datasets.get(dataset) if dataset else None
+        net = project.network(network)
+        if ds is None or net is None or not Path(ds.path).is_file():
+            continue
+        columns = _columns(ds.path)
+        if columns is None:
+            continue
+        for layer in net.layers:
+            column = layer.params.get("dataset") if layer.type == "Input" else None
+            if column and column not in columns and (layer.origin.span, ds.name) not in seen:
+                seen.add((layer.origin.span, ds.name))
+                reporter.warn(
+                    "W107",
+                    layer.origin.span,
+                    help=f"its columns are: {', '.join(columns)}",
+                    dataset=ds.name,
+                    path=ds.uri,
+                    column=column,
+                    input=net.values[layer.outputs[0]].name,
+                )

@@ -1,0 +1,175 @@
+"""Completeness and consistency of the layer registry against NNC's layer table."""
+
+from __future__ import annotations
+
+import pytest
+
+from nndsl.layers import REGISTRY
+from nndsl.layers.base import DERIVED, INT, LayerSpec, Param, parse_default, register
+from nndsl.layers.nnc_table import NNC_LAYERS
+
+REQUIRED = """
+Input Convolution DepthwiseConvolution Deconvolution Affine BatchNormalization ReLU LeakyReLU PReLU ELU
+Sigmoid Tanh Swish Softmax MaxPooling AveragePooling GlobalAveragePooling SumPooling Unpooling Add2 Sub2
+Mul2 Div2 Concatenate Sum Mean Max MulScalar AddScalar RSubScalar PowScalar MaximumScalar MinimumScalar
+Slice Pad Reshape Transpose Flip Broadcast Identity OneHot Dropout ImageAugmentation RandomFlip RandomShift
+RandomCrop BinaryConnectAffine BinaryConnectConvolution BinaryWeightAffine BinarySigmoid BinaryTanh
+SoftmaxCrossEntropy CategoricalCrossEntropy BinaryCrossEntropy SigmoidCrossEntropy SquaredError HuberLoss
+AbsoluteError KLMultinomial TopNError BinaryError Equal EqualScalar GreaterEqualScalar LessEqualScalar
+GreaterScalar LogicalAnd LogicalOr Abs Exp Round
+""".split()
+
+LOSSES = {
+    "SoftmaxCrossEntropy",
+    "CategoricalCrossEntropy",
+    "BinaryCrossEntropy",
+    "SigmoidCrossEntropy",
+    "SquaredError",
+    "HuberLoss",
+    "AbsoluteError",
+    "EpsilonInsensitiveLoss",
+    "KLMultinomial",
+}
+ERRORS = {"TopNError", "BinaryError"}
+VARIADIC = {"Concatenate", "Stack", "AddN", "MulN"}
+
+# Defaults the registry sets on purpose to something other than NNC's table value.
+DELIBERATE = {
+    ("Input", "Size"): None,  # a network input must say its shape
+    ("Input", "Dataset"): "",  # bound by the dataset section, not NNC's placeholder "x"
+    ("BatchNormalization", "BatchStat"): DERIVED,  # true in training networks, false elsewhere
+}
+
+# NNC properties that are not part of the language: implementation switches, and the
+# dataset/generator settings of input pins (T.Dataset...), which are real tensor inputs.
+EXCLUDED = ("ChannelLast", "InPlace")
+PIN_SETTINGS = ("Dataset", "Generator", "GeneratorMultiplier")
+
+ALL = sorted(REGISTRY)
+
+
+def test_every_required_layer_is_registered():
+    missing = [t for t in REQUIRED if t not in REGISTRY]
+    assert not missing, f"not registered: {missing}"
+
+
+def test_registry_keys_are_the_spec_types():
+    for name, spec in REGISTRY.items():
+        assert spec.type == name
+
+
+@pytest.mark.parametrize("layer", ALL)
+def test_spec_is_complete(layer: str):
+    spec = REGISTRY[layer]
+    assert callable(spec.shape), "no shape rule"
+    assert callable(spec.parameters)
+    assert spec.resolve is None or callable(spec.resolve)
+    assert spec.doc.strip(), "no doc string"
+    assert layer in NNC_LAYERS, "not an NNC layer type"
+    assert spec.category == NNC_LAYERS[layer]["category"], "category differs from NNC's"
+    assert spec.kind in ("layer", "input", "loss", "error", "preprocess")
+
+
+@pytest.mark.parametrize("layer", ALL)
+def test_param_defaults_match_nnc(layer: str):
+    spec = REGISTRY[layer]
+    props = {name: (default, choices) for name, default, choices in NNC_LAYERS[layer]["properties"]}
+    for q in spec.params:
+        assert q.nnc in props, f"{q.name}: {q.nnc} is not an NNC property of {layer}"
+        text, choices = props[q.nnc]
+        assert q.choices == choices
+        if (layer, q.nnc) in DELIBERATE:
+            assert q.default == DELIBERATE[layer, q.nnc]
+        elif text.startswith("*"):
+            assert q.default is DERIVED, f"{q.name}: NNC computes {text}, expected DERIVED"
+        else:
+            assert q.default == parse_default(text, q.type), f"{q.name}: {q.default!r} != NNC's {text!r}"
+
+
+@pytest.mark.parametrize("layer", ALL)
+def test_no_pin_or_implementation_properties(layer: str):
+    for q in REGISTRY[layer].params:
+        pin, _, prop = q.nnc.rpartition(".")
+        assert q.nnc not in EXCLUDED, f"{q.nnc} should not be a language parameter"
+        assert not (pin and prop in PIN_SETTINGS), f"{q.nnc} is an input pin's setting, not a parameter"
+
+
+@pytest.mark.parametrize("layer", ALL)
+def test_positional_names_are_parameters(layer: str):
+    spec = REGISTRY[layer]
+    names = {q.name for q in spec.params}
+    for name in spec.positional:
+        assert name in names
+
+
+def test_kinds():
+    assert REGISTRY["Input"].kind == "input"
+    for t in LOSSES:
+        assert REGISTRY[t].kind == "loss", t
+    for t in ERRORS:
+        assert REGISTRY[t].kind == "error", t
+    others = set(REGISTRY) - LOSSES - ERRORS - {"Input"}
+    assert {REGISTRY[t].kind for t in others} == {"layer"}
+
+
+def test_target_inputs_are_real_inputs():
+    for t in LOSSES | ERRORS:
+        assert len(REGISTRY[t].inputs) == 2, t
+    assert REGISTRY["SoftmaxCrossEntropy"].inputs == ("x", "T")
+    assert REGISTRY["KLMultinomial"].inputs == ("p", "q")
+    assert REGISTRY["Sub2"].inputs == ("x0", "x1")
+    assert REGISTRY["Input"].inputs == ()
+
+
+def test_variadic_layers():
+    for t, spec in REGISTRY.items():
+        assert spec.variadic == (t in VARIADIC), t
+        if spec.variadic:
+            assert spec.inputs == ("x0", "x1")
+
+
+def test_random_flags():
+    for t in ("Dropout", "RandomFlip", "RandomCrop"):
+        assert REGISTRY[t].is_random({q.name: q.default for q in REGISTRY[t].params}), t
+    for t in ("ReLU", "Convolution", "Slice", "Affine"):
+        assert not REGISTRY[t].is_random({q.name: q.default for q in REGISTRY[t].params}), t
+
+
+def test_convolutions_count_macs_per_position():
+    conv_like = {
+        "Convolution",
+        "DepthwiseConvolution",
+        "Deconvolution",
+        "DepthwiseDeconvolution",
+        "BinaryConnectConvolution",
+        "BinaryWeightConvolution",
+    }
+    for t, spec in REGISTRY.items():
+        assert spec.spatial_macs == (t in conv_like), t
+
+
+def test_language_names():
+    conv = REGISTRY["Convolution"]
+    assert [q.name for q in conv.params][:7] == ["out_maps", "kernel", "border_mode", "pad", "stride", "dilation", "group"]
+    assert conv.param("kernel_shape") is conv.param("kernel")
+    assert REGISTRY["Input"].param("shape").nnc == "Size"
+    assert REGISTRY["MulScalar"].positional == ("value",)
+    assert REGISTRY["Concatenate"].positional == ()
+    assert REGISTRY["Sum"].positional == ()
+
+
+def test_duplicate_registration_is_refused():
+    with pytest.raises(ValueError, match="registered twice"):
+        register(REGISTRY["ReLU"])
+    spec = LayerSpec(type="Convolution", category="Basic", inputs=("x",), params=(), shape=lambda ins, p: ins[0])
+    with pytest.raises(ValueError, match="registered twice"):
+        register(spec)
+    assert REGISTRY["Convolution"] is not spec
+
+
+def test_spec_rejects_bad_declarations():
+    with pytest.raises(ValueError, match="positional"):
+        LayerSpec(type="X", category="Others", inputs=("x",), params=(), shape=lambda ins, p: ins[0], positional=("n",))
+    q = Param("n", INT, 1, "N")
+    with pytest.raises(ValueError, match="declared twice"):
+        LayerSpec(type="X", category="Others", inputs=("x",), params=(q, q), shape=lambda ins, p: ins[0])
