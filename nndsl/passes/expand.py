@@ -484,7 +484,11 @@ class Expander:
 
     # --- units ------------------------------------------------------------------------------------
 
-    def _unit(self, unit: ast.Unit, call: ast.Call, scope: Scope, chained: Tensor | None) -> Any:
+    def _unit(
+        self, unit: ast.Unit, call: ast.Call, scope: Scope, chained: Tensor | None, copy: Scope | None = None
+    ) -> Any:
+        """Instantiate `unit`. With `copy` (a repeat copy whose whole body is this call), the
+        instance takes the copy's name: `block[2].conv1`, not `block[2].Bottleneck.conv1`."""
         self.used_units.add(unit.name)
         ins = _unit_inputs(unit)
         if ins is None:
@@ -532,10 +536,12 @@ class Expander:
                 args[p.name] = self._unit_arg(p, eval_const(p.default, self._const_lookup(Scope("", dict(args)))), unit, p.default.span)
         if any(v is POISON for v in inputs) or any(v is POISON for v in args.values()):
             return POISON
-        name = scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
-        frame = Frame("unit", f"instance '{scope.prefix}{name}' of unit '{unit.name}'", call.span)
-        inner = Scope(scope.prefix + name + ".", dict(args), via=(*scope.via, frame), repeats=scope.repeats)
-        inner.names = {}
+        if copy is not None:
+            prefix = copy.prefix
+        else:
+            prefix = scope.prefix + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter) + "."
+        frame = Frame("unit", f"instance '{prefix[:-1]}' of unit '{unit.name}'", call.span)
+        inner = Scope(prefix, dict(args), via=(*scope.via, frame), repeats=scope.repeats)
         for n, t in zip(ins, inputs):
             inner.bindings[n.id] = t
             inner.bound_at[n.id] = (n.span, False)
@@ -587,7 +593,10 @@ class Expander:
                 via=(*scope.via, frame),
                 repeats=(*scope.repeats, (qualified, i, count)),
             )
-            if rep.stages is not None:
+            whole = rep.stages[0] if rep.stages is not None and len(rep.stages) == 1 else None
+            if isinstance(whole, ast.Call) and whole.label is None and whole.callee in self.units:
+                current = self._unit(self.units[whole.callee], whole, inner, current, copy=inner)
+            elif rep.stages is not None:
                 for stage in rep.stages:
                     if current is POISON:
                         return POISON

@@ -44,8 +44,10 @@ def unused_values(result, reporter: Reporter) -> None:
 
 
 def unused_units(result, reporter: Reporter) -> None:
+    """Units of the main file that nothing uses (an included file is a library: no warning)."""
+    main = result.modules[-1].path if result.modules else None
     for name, unit in result.units.items():
-        if name not in result.used_units:
+        if name not in result.used_units and unit.span.path == main:
             reporter.warn("W109", unit.name_span, name=name)
 
 
