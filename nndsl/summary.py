@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from .ir import Layer, Network, Project
 from .layers.base import fmt_shape
@@ -132,7 +133,7 @@ def _text(project: Project, network: str | None, folded: bool) -> str:
         lines.append(f"  inputs: {ins or '-'}")
         lines.append(f"  outputs: {outs or '-'}")
         header = ("name", "type", "output", "params", "MACs", "line")
-        body = [(r.name, r.type, fmt_shape(r.shape or ()), f"{r.params:,}", f"{r.macs:,}", str(r.line)) for r in table]
+        body = [(r.name, r.type, fmt_shape(r.shape or ()), f"{r.params:,}", f"{r.macs:,}", _where(r, project.path)) for r in table]
         total = ("total", "", "", f"{net.total_params:,}", f"{net.total_macs:,}", "")
         widths = [max(len(row[i]) for row in [header, *body, total]) for i in range(6)]
         align = "<<<>>>"
@@ -150,6 +151,11 @@ def _text(project: Project, network: str | None, folded: bool) -> str:
     if network is None:
         lines.append(f"project: {project.total_params:,} parameters (shared parameters counted once)")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _where(r: Row, main: str) -> str:
+    """The source line; `file:line` when the layer was written in an included file."""
+    return str(r.line) if r.file == main else f"{Path(r.file).name}:{r.line}"
 
 
 def _role(project: Project, name: str) -> str:

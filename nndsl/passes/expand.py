@@ -453,7 +453,9 @@ class Expander:
         origin = Origin(call.span, scope.via)
         index = len(graph.layers)
         out = len(graph.values)
-        graph.values.append(PendingValue(qualified, index, origin, call.span))
+        # An Input's value is known by its dataset column until the user names it.
+        shown = params["dataset"] if spec.kind == "input" and params.get("dataset") else qualified
+        graph.values.append(PendingValue(shown, index, origin, call.span))
         graph.uses.append(0)
         for t in inputs:
             graph.uses[t.vid] += 1

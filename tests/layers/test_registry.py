@@ -8,16 +8,79 @@ from nndsl.layers import REGISTRY
 from nndsl.layers.base import DERIVED, INT, LayerSpec, Param, parse_default, register
 from nndsl.layers.nnc_table import NNC_LAYERS
 
-REQUIRED = """
-Input Convolution DepthwiseConvolution Deconvolution Affine BatchNormalization ReLU LeakyReLU PReLU ELU
-Sigmoid Tanh Swish Softmax MaxPooling AveragePooling GlobalAveragePooling SumPooling Unpooling Add2 Sub2
-Mul2 Div2 Concatenate Sum Mean Max MulScalar AddScalar RSubScalar PowScalar MaximumScalar MinimumScalar
-Slice Pad Reshape Transpose Flip Broadcast Identity OneHot Dropout ImageAugmentation RandomFlip RandomShift
-RandomCrop BinaryConnectAffine BinaryConnectConvolution BinaryWeightAffine BinarySigmoid BinaryTanh
-SoftmaxCrossEntropy CategoricalCrossEntropy BinaryCrossEntropy SigmoidCrossEntropy SquaredError HuberLoss
-AbsoluteError KLMultinomial TopNError BinaryError Equal EqualScalar GreaterEqualScalar LessEqualScalar
-GreaterScalar LogicalAnd LogicalOr Abs Exp Round
-""".split()
+REQUIRED = [
+    "Input",
+    "Convolution",
+    "DepthwiseConvolution",
+    "Deconvolution",
+    "Affine",
+    "BatchNormalization",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Sigmoid",
+    "Tanh",
+    "Swish",
+    "Softmax",
+    "MaxPooling",
+    "AveragePooling",
+    "GlobalAveragePooling",
+    "SumPooling",
+    "Unpooling",
+    "Add2",
+    "Sub2",
+    "Mul2",
+    "Div2",
+    "Concatenate",
+    "Sum",
+    "Mean",
+    "Max",
+    "MulScalar",
+    "AddScalar",
+    "RSubScalar",
+    "PowScalar",
+    "MaximumScalar",
+    "MinimumScalar",
+    "Slice",
+    "Pad",
+    "Reshape",
+    "Transpose",
+    "Flip",
+    "Broadcast",
+    "Identity",
+    "OneHot",
+    "Dropout",
+    "ImageAugmentation",
+    "RandomFlip",
+    "RandomShift",
+    "RandomCrop",
+    "BinaryConnectAffine",
+    "BinaryConnectConvolution",
+    "BinaryWeightAffine",
+    "BinarySigmoid",
+    "BinaryTanh",
+    "SoftmaxCrossEntropy",
+    "CategoricalCrossEntropy",
+    "BinaryCrossEntropy",
+    "SigmoidCrossEntropy",
+    "SquaredError",
+    "HuberLoss",
+    "AbsoluteError",
+    "KLMultinomial",
+    "TopNError",
+    "BinaryError",
+    "Equal",
+    "EqualScalar",
+    "GreaterEqualScalar",
+    "LessEqualScalar",
+    "GreaterScalar",
+    "LogicalAnd",
+    "LogicalOr",
+    "Abs",
+    "Exp",
+    "Round",
+]
 
 LOSSES = {
     "SoftmaxCrossEntropy",
@@ -150,7 +213,15 @@ def test_convolutions_count_macs_per_position():
 
 def test_language_names():
     conv = REGISTRY["Convolution"]
-    assert [q.name for q in conv.params][:7] == ["out_maps", "kernel", "border_mode", "pad", "stride", "dilation", "group"]
+    assert [q.name for q in conv.params][:7] == [
+        "out_maps",
+        "kernel",
+        "border_mode",
+        "pad",
+        "stride",
+        "dilation",
+        "group",
+    ]
     assert conv.param("kernel_shape") is conv.param("kernel")
     assert REGISTRY["Input"].param("shape").nnc == "Size"
     assert REGISTRY["MulScalar"].positional == ("value",)

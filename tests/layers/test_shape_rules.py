@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from test_registry import REQUIRED
 
 from nndsl.layers import REGISTRY
 from nndsl.layers.base import MergeError, ShapeError
-
-from test_registry import REQUIRED
 
 
 def run(layer: str, ins: tuple, params: dict | None = None, training: bool = True):
@@ -66,17 +65,99 @@ def b(*shape):
 
 
 C3 = (3, 32, 32)
-SAME_SHAPE_LAYERS = """ReLU Sigmoid Tanh Swish Abs Exp Round BinarySigmoid BinaryTanh Identity ReLU6 GELU Mish
-SELU HardSigmoid HardTanh SoftPlus SoftSign TanhShrink LogSigmoid Sinc Log Ceil Floor Sin Cos Tan Sinh Cosh ASin
-ACos ATan ASinh ACosh ATanh Sign LogicalNot IsNaN IsInf ResetNaN ResetInf Unlink FixedPointQuantize
-Pow2Quantize""".split()
-SCALAR_LAYERS = """MulScalar AddScalar RSubScalar RDivScalar PowScalar RPowScalar MaximumScalar MinimumScalar
-EqualScalar NotEqualScalar GreaterEqualScalar GreaterScalar LessEqualScalar LessScalar LogicalAndScalar
-LogicalOrScalar LogicalXorScalar""".split()
-BINARY_LAYERS = """Add2 Sub2 Mul2 Div2 Pow2 Maximum2 Minimum2 Equal NotEqual Greater GreaterEqual Less LessEqual
-LogicalAnd LogicalOr LogicalXor ATan2""".split()
-ELEMENTWISE_LOSSES = """SquaredError AbsoluteError HuberLoss EpsilonInsensitiveLoss BinaryCrossEntropy
-SigmoidCrossEntropy BinaryError""".split()
+SAME_SHAPE_LAYERS = [
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Swish",
+    "Abs",
+    "Exp",
+    "Round",
+    "BinarySigmoid",
+    "BinaryTanh",
+    "Identity",
+    "ReLU6",
+    "GELU",
+    "Mish",
+    "SELU",
+    "HardSigmoid",
+    "HardTanh",
+    "SoftPlus",
+    "SoftSign",
+    "TanhShrink",
+    "LogSigmoid",
+    "Sinc",
+    "Log",
+    "Ceil",
+    "Floor",
+    "Sin",
+    "Cos",
+    "Tan",
+    "Sinh",
+    "Cosh",
+    "ASin",
+    "ACos",
+    "ATan",
+    "ASinh",
+    "ACosh",
+    "ATanh",
+    "Sign",
+    "LogicalNot",
+    "IsNaN",
+    "IsInf",
+    "ResetNaN",
+    "ResetInf",
+    "Unlink",
+    "FixedPointQuantize",
+    "Pow2Quantize",
+]
+SCALAR_LAYERS = [
+    "MulScalar",
+    "AddScalar",
+    "RSubScalar",
+    "RDivScalar",
+    "PowScalar",
+    "RPowScalar",
+    "MaximumScalar",
+    "MinimumScalar",
+    "EqualScalar",
+    "NotEqualScalar",
+    "GreaterEqualScalar",
+    "GreaterScalar",
+    "LessEqualScalar",
+    "LessScalar",
+    "LogicalAndScalar",
+    "LogicalOrScalar",
+    "LogicalXorScalar",
+]
+BINARY_LAYERS = [
+    "Add2",
+    "Sub2",
+    "Mul2",
+    "Div2",
+    "Pow2",
+    "Maximum2",
+    "Minimum2",
+    "Equal",
+    "NotEqual",
+    "Greater",
+    "GreaterEqual",
+    "Less",
+    "LessEqual",
+    "LogicalAnd",
+    "LogicalOr",
+    "LogicalXor",
+    "ATan2",
+]
+ELEMENTWISE_LOSSES = [
+    "SquaredError",
+    "AbsoluteError",
+    "HuberLoss",
+    "EpsilonInsensitiveLoss",
+    "BinaryCrossEntropy",
+    "SigmoidCrossEntropy",
+    "BinaryError",
+]
 
 VALID: dict[str, Ok] = {
     # --- IO / Basic
@@ -120,11 +201,19 @@ VALID: dict[str, Ok] = {
         "Convolution", ((1, 5, 5),), (1, 7, 7), {"out_maps": 1, "border_mode": "full"}, (W(1, 1, 3, 3), b(1)), 10 * 49
     ),
     "Convolution 1d defaults adapt": Ok(
-        "Convolution", ((3, 100),), (8, 96), {"out_maps": 8, "kernel": 5, "border_mode": "valid"}, (W(8, 3, 5), b(8)),
+        "Convolution",
+        ((3, 100),),
+        (8, 96),
+        {"out_maps": 8, "kernel": 5, "border_mode": "valid"},
+        (W(8, 3, 5), b(8)),
         conv_macs(8, 3, (5,), (96,)),
     ),
     "Convolution 3d": Ok(
-        "Convolution", ((2, 8, 8, 8),), (4, 8, 8, 8), {"out_maps": 4}, (W(4, 2, 3, 3, 3), b(4)),
+        "Convolution",
+        ((2, 8, 8, 8),),
+        (4, 8, 8, 8),
+        {"out_maps": 4},
+        (W(4, 2, 3, 3, 3), b(4)),
         conv_macs(4, 2, (3, 3, 3), (8, 8, 8)),
     ),
     "DepthwiseConvolution": Ok(
@@ -168,16 +257,18 @@ VALID: dict[str, Ok] = {
     "Affine": Ok("Affine", ((1, 28, 28),), (10,), {"out_shape": (10,)}, (W(784, 10), b(10)), 7850),
     "Affine default no bias": Ok("Affine", ((4,),), (100,), {"bias": False}, (W(4, 100),), 400),
     "Affine shaped output": Ok("Affine", ((6,),), (2, 5), {"out_shape": (2, 5)}, (W(6, 2, 5), b(2, 5)), 70),
-    "Embed": Ok(
-        "Embed", ((20,),), (20, 32), {"num_class": 1000}, (W(1000, 32),), 32000
-    ),
+    "Embed": Ok("Embed", ((20,),), (20, 32), {"num_class": 1000}, (W(1000, 32),), 32000),
     "BatchNormalization": Ok(
         "BatchNormalization",
         ((16, 8, 8),),
         (16, 8, 8),
         {},
-        (("beta", (16, 1, 1), True), ("gamma", (16, 1, 1), True), ("mean", (16, 1, 1), False),
-         ("var", (16, 1, 1), False)),
+        (
+            ("beta", (16, 1, 1), True),
+            ("gamma", (16, 1, 1), True),
+            ("mean", (16, 1, 1), False),
+            ("var", (16, 1, 1), False),
+        ),
         32,
     ),
     "BatchNormalization affine output": Ok(
@@ -209,8 +300,10 @@ VALID: dict[str, Ok] = {
         "MaxPooling", ((1, 5, 5),), (1, 5, 5), {"kernel": (3, 3), "stride": (1, 1), "ignore_border": False}
     ),
     "MaxPooling pad no ignore_border": Ok(
-        "MaxPooling", ((1, 6, 6),), (1, 4, 4), {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1),
-                                               "ignore_border": False}
+        "MaxPooling",
+        ((1, 6, 6),),
+        (1, 4, 4),
+        {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "ignore_border": False},
     ),
     "MaxPooling single kernel value": Ok("MaxPooling", ((2, 9, 9),), (2, 3, 3), {"kernel": 3}),
     "MaxPooling 1d": Ok("MaxPooling", ((4, 10),), (4, 5), {"kernel": 2}),
@@ -218,8 +311,10 @@ VALID: dict[str, Ok] = {
     "MaxPooling 2d kernel on 3 axes": Ok("MaxPooling", ((2, 4, 6, 8),), (2, 4, 3, 4)),
     "AveragePooling": Ok("AveragePooling", ((512, 7, 7),), (512, 1, 1), {"kernel": (7, 7)}),
     "AveragePooling exclude pad": Ok(
-        "AveragePooling", ((3, 8, 8),), (3, 8, 8), {"kernel": (3, 3), "stride": (1, 1), "pad": (1, 1),
-                                                   "including_pad": False}
+        "AveragePooling",
+        ((3, 8, 8),),
+        (3, 8, 8),
+        {"kernel": (3, 3), "stride": (1, 1), "pad": (1, 1), "including_pad": False},
     ),
     "SumPooling": Ok("SumPooling", ((2, 4, 5),), (2, 2, 2)),
     "GlobalAveragePooling": Ok("GlobalAveragePooling", ((512, 7, 7),), (512, 1, 1)),
@@ -466,15 +561,23 @@ INVALID: dict[str, Bad] = {
         "Convolution", ((3, 8, 8),), {"group": 2}, "3 input channels are not divisible by group=2", param="group"
     ),
     "Convolution group out_maps": Bad(
-        "Convolution", ((4, 8, 8),), {"group": 4, "out_maps": 6}, "out_maps=6 is not divisible by group=4",
+        "Convolution",
+        ((4, 8, 8),),
+        {"group": 4, "out_maps": 6},
+        "out_maps=6 is not divisible by group=4",
         param="out_maps",
     ),
-    "Convolution stride 0": Bad("Convolution", (C3,), {"stride": (0, 1)}, "stride must be at least 1, got 0",
-                                param="stride"),
-    "Convolution negative pad": Bad("Convolution", (C3,), {"pad": (-1, 0)}, "pad must be at least 0, got -1",
-                                    param="pad"),
+    "Convolution stride 0": Bad(
+        "Convolution", (C3,), {"stride": (0, 1)}, "stride must be at least 1, got 0", param="stride"
+    ),
+    "Convolution negative pad": Bad(
+        "Convolution", (C3,), {"pad": (-1, 0)}, "pad must be at least 0, got -1", param="pad"
+    ),
     "Convolution kernel values": Bad(
-        "Convolution", (C3,), {"kernel": (3, 3, 3)}, "'kernel' has 3 values but the input has 2 spatial axes",
+        "Convolution",
+        (C3,),
+        {"kernel": (3, 3, 3)},
+        "'kernel' has 3 values but the input has 2 spatial axes",
         param="kernel",
     ),
     "Convolution rank": Bad("Convolution", ((10,),), {}, "input must have 2 to 4 axes", input=0),
@@ -482,29 +585,41 @@ INVALID: dict[str, Bad] = {
         "DepthwiseConvolution", ((8, 3, 3),), {}, "kernel 5 is larger than the padded input (3 + 2x0)", param="kernel"
     ),
     "Deconvolution padding eats output": Bad(
-        "Deconvolution", ((1, 1, 1),), {"kernel": (1, 1), "pad": (1, 1)}, "pad 1 removes the whole output",
+        "Deconvolution",
+        ((1, 1, 1),),
+        {"kernel": (1, 1), "pad": (1, 1)},
+        "pad 1 removes the whole output",
         param="pad",
     ),
     "Deconvolution group": Bad("Deconvolution", ((3, 4, 4),), {"group": 2}, "not divisible by group=2", param="group"),
     "DepthwiseDeconvolution divisor": Bad(
-        "DepthwiseDeconvolution", ((3, 4, 4),), {"divisor": 2}, "3 input channels are not divisible by divisor=2",
+        "DepthwiseDeconvolution",
+        ((3, 4, 4),),
+        {"divisor": 2},
+        "3 input channels are not divisible by divisor=2",
         param="divisor",
     ),
     "Affine zero output": Bad("Affine", ((4,),), {"out_shape": (0,)}, "at least 1", param="out_shape"),
-    "BatchNormalization axis": Bad("BatchNormalization", ((16,),), {"axes": (1,)}, "axes 1 is out of range",
-                                   param="axes"),
-    "Softmax axis": Bad("Softmax", ((10,),), {"axis": 1}, "axis 1 is out of range for a shape with 1 axes",
-                        param="axis"),
+    "BatchNormalization axis": Bad(
+        "BatchNormalization", ((16,),), {"axes": (1,)}, "axes 1 is out of range", param="axes"
+    ),
+    "Softmax axis": Bad(
+        "Softmax", ((10,),), {"axis": 1}, "axis 1 is out of range for a shape with 1 axes", param="axis"
+    ),
     "PReLU base_axis": Bad("PReLU", ((16,),), {"base_axis": 2}, "base_axis 2 is out of range", param="base_axis"),
     "MaxPooling kernel too large": Bad(
-        "MaxPooling", ((3, 7, 7),), {"kernel": (9, 9)}, "kernel 9 is larger than the padded input (7 + 2x0)",
+        "MaxPooling",
+        ((3, 7, 7),),
+        {"kernel": (9, 9)},
+        "kernel 9 is larger than the padded input (7 + 2x0)",
         param="kernel",
     ),
     "MaxPooling pad as large as kernel": Bad(
         "MaxPooling", ((3, 7, 7),), {"pad": (2, 2)}, "pad 2 is not smaller than the kernel 2", param="pad"
     ),
-    "AveragePooling stride 0": Bad("AveragePooling", ((3, 7, 7),), {"stride": (0, 0)}, "stride must be at least 1",
-                                   param="stride"),
+    "AveragePooling stride 0": Bad(
+        "AveragePooling", ((3, 7, 7),), {"stride": (0, 0)}, "stride must be at least 1", param="stride"
+    ),
     "SumPooling kernel on too few axes": Bad(
         "SumPooling", ((7,),), {"kernel": (2, 2)}, "needs an input with at least 2 axes", param="kernel"
     ),
@@ -528,70 +643,103 @@ INVALID: dict[str, Bad] = {
     "Mean axis range": Bad("Mean", ((3, 4),), {"axes": (2,)}, "axes 2 is out of range", param="axes"),
     "Max empty axes": Bad("Max", ((3, 4),), {"axes": ()}, "axes is empty", param="axes"),
     "BatchMatmul inner": Bad("BatchMatmul", ((2, 3, 4), (2, 5, 6)), {}, "4 != 5", input=1, merge=(0, 1)),
-    "Slice start outside": Bad("Slice", ((3, 5),), {"start": (0, 5)}, "start 5 is outside axis 1 of size 5",
-                               param="start"),
+    "Slice start outside": Bad(
+        "Slice", ((3, 5),), {"start": (0, 5)}, "start 5 is outside axis 1 of size 5", param="start"
+    ),
     "Slice empty": Bad("Slice", ((3, 5),), {"start": (0, 3), "stop": (3, 3)}, "selects nothing", param="stop"),
     "Slice step 0": Bad("Slice", ((3, 5),), {"start": (0, 0), "step": (1, 0)}, "step is 0 on axis 1", param="step"),
-    "Slice too many values": Bad("Slice", ((5,),), {"start": (0, 0)}, "start has 2 values but the input 5 has 1 axes",
-                                 param="start"),
-    "Slice stop values": Bad("Slice", ((3, 5),), {"start": (0, 0), "stop": (3,)}, "stop has 1 values but start has 2",
-                             param="stop"),
+    "Slice too many values": Bad(
+        "Slice", ((5,),), {"start": (0, 0)}, "start has 2 values but the input 5 has 1 axes", param="start"
+    ),
+    "Slice stop values": Bad(
+        "Slice", ((3, 5),), {"start": (0, 0), "stop": (3,)}, "stop has 1 values but start has 2", param="stop"
+    ),
     "Pad odd": Bad("Pad", ((3, 4),), {"pad_width": (1, 2, 3)}, "needs pairs", param="pad_width"),
     "Pad negative": Bad("Pad", ((3, 4),), {"pad_width": (1, -2)}, "at least 0, got -2", param="pad_width"),
-    "Pad too many": Bad("Pad", ((4,),), {"pad_width": (1, 1, 1, 1)}, "has 2 pairs but the input 4 has 1 axes",
-                        param="pad_width"),
-    "Reshape count": Bad(
-        "Reshape", ((2, 5, 5),), {"out_shape": (7, 7)},
-        "cannot reshape 2x5x5 (50 elements) to 7x7 (49 elements)", param="out_shape",
+    "Pad too many": Bad(
+        "Pad", ((4,),), {"pad_width": (1, 1, 1, 1)}, "has 2 pairs but the input 4 has 1 axes", param="pad_width"
     ),
-    "Reshape infer": Bad("Reshape", ((2, 5, 5),), {"out_shape": (-1, 3)}, "50 is not a multiple of 3",
-                         param="out_shape"),
+    "Reshape count": Bad(
+        "Reshape",
+        ((2, 5, 5),),
+        {"out_shape": (7, 7)},
+        "cannot reshape 2x5x5 (50 elements) to 7x7 (49 elements)",
+        param="out_shape",
+    ),
+    "Reshape infer": Bad(
+        "Reshape", ((2, 5, 5),), {"out_shape": (-1, 3)}, "50 is not a multiple of 3", param="out_shape"
+    ),
     "Reshape two -1": Bad("Reshape", ((4,),), {"out_shape": (-1, -1)}, "more than one -1", param="out_shape"),
-    "Transpose rank": Bad("Transpose", ((4, 7),), {}, "axes 0,1,2 is not a permutation of the 2 axes (0,1)",
-                          param="axes"),
+    "Transpose rank": Bad(
+        "Transpose", ((4, 7),), {}, "axes 0,1,2 is not a permutation of the 2 axes (0,1)", param="axes"
+    ),
     "Transpose repeat": Bad("Transpose", ((3, 4, 5),), {"axes": (0, 0, 1)}, "not a permutation", param="axes"),
     "Flip axis": Bad("Flip", ((3, 4),), {"axes": (2,)}, "axes 2 is out of range", param="axes"),
     "Broadcast size": Bad(
-        "Broadcast", ((3, 2, 2),), {"out_shape": (3, 10, 2)}, "cannot broadcast size 2 to 10 on axis 1",
+        "Broadcast",
+        ((3, 2, 2),),
+        {"out_shape": (3, 10, 2)},
+        "cannot broadcast size 2 to 10 on axis 1",
         param="out_shape",
     ),
-    "Broadcast rank": Bad("Broadcast", ((3, 1),), {"out_shape": (3, 1, 1)}, "has 3 axes but the input 3x1 has 2",
-                          param="out_shape"),
+    "Broadcast rank": Bad(
+        "Broadcast", ((3, 1),), {"out_shape": (3, 1, 1)}, "has 3 axes but the input 3x1 has 2", param="out_shape"
+    ),
     "Tile too many": Bad("Tile", ((3,),), {"reps": (2, 2)}, "reps has 2 values", param="reps"),
     "OneHot last axis": Bad("OneHot", ((2,),), {"shape": (10,)}, "must hold 1 indices; it holds 2", input=0),
     "MatrixDiagPart square": Bad("MatrixDiagPart", ((2, 3),), {}, "square", input=0),
     "Dropout p": Bad("Dropout", (C3,), {"p": 1.0}, "must be in [0, 1), got 1.0", param="p"),
-    "TopKData k": Bad("TopKData", ((4, 5),), {"k": 6, "base_axis": 1}, "k=6 must be between 1 and the 5 elements", param="k"),
+    "TopKData k": Bad(
+        "TopKData", ((4, 5),), {"k": 6, "base_axis": 1}, "k=6 must be between 1 and the 5 elements", param="k"
+    ),
     "ImageAugmentation channels": Bad(
-        "ImageAugmentation", ((3, 64, 64),), {"shape": (1, 32, 32)}, "ImageAugmentation keeps the channels",
+        "ImageAugmentation",
+        ((3, 64, 64),),
+        {"shape": (1, 32, 32)},
+        "ImageAugmentation keeps the channels",
         param="shape",
     ),
-    "ImageAugmentation 1d shape": Bad("ImageAugmentation", ((3, 64, 64),), {"shape": (32,)}, "height and a width",
-                                      param="shape"),
-    "ImageAugmentation scale": Bad("ImageAugmentation", ((3, 64, 64),), {"min_scale": 0.0}, "min_scale must be positive",
-                                   param="min_scale"),
-    "ImageAugmentation pad": Bad("ImageAugmentation", ((3, 64, 64),), {"pad": (1, 2, 3)}, "'pad' has 3 values",
-                                 param="pad"),
+    "ImageAugmentation 1d shape": Bad(
+        "ImageAugmentation", ((3, 64, 64),), {"shape": (32,)}, "height and a width", param="shape"
+    ),
+    "ImageAugmentation scale": Bad(
+        "ImageAugmentation", ((3, 64, 64),), {"min_scale": 0.0}, "min_scale must be positive", param="min_scale"
+    ),
+    "ImageAugmentation pad": Bad(
+        "ImageAugmentation", ((3, 64, 64),), {"pad": (1, 2, 3)}, "'pad' has 3 values", param="pad"
+    ),
     "RandomCrop larger": Bad(
-        "RandomCrop", ((3, 32, 32),), {"shape": (3, 40, 40)}, "cannot crop 3x40x40 from 3x32x32: 40 is larger than 32",
+        "RandomCrop",
+        ((3, 32, 32),),
+        {"shape": (3, 40, 40)},
+        "cannot crop 3x40x40 from 3x32x32: 40 is larger than 32",
         param="shape",
     ),
-    "RandomCrop too many axes": Bad("RandomCrop", ((32, 32),), {"shape": (3, 24, 24)}, "more axes than the input",
-                                    param="shape"),
+    "RandomCrop too many axes": Bad(
+        "RandomCrop", ((32, 32),), {"shape": (3, 24, 24)}, "more axes than the input", param="shape"
+    ),
     "RandomFlip axis": Bad("RandomFlip", (C3,), {"axes": (3,)}, "axes 3 is out of range", param="axes"),
     "RandomShift negative": Bad("RandomShift", (C3,), {"shift": (-1, 1)}, "at least 0, got -1", param="shift"),
     "RandomShift too many": Bad("RandomShift", ((4,),), {"shift": (1, 1)}, "shift has 2 values", param="shift"),
-    "BinaryConnectAffine zero": Bad("BinaryConnectAffine", ((4,),), {"out_shape": (0,)}, "at least 1",
-                                    param="out_shape"),
+    "BinaryConnectAffine zero": Bad(
+        "BinaryConnectAffine", ((4,),), {"out_shape": (0,)}, "at least 1", param="out_shape"
+    ),
     "BinaryConnectConvolution kernel": Bad(
-        "BinaryConnectConvolution", ((1, 4, 4),), {}, "kernel 5 is larger than the padded input (4 + 2x0)",
+        "BinaryConnectConvolution",
+        ((1, 4, 4),),
+        {},
+        "kernel 5 is larger than the padded input (4 + 2x0)",
         param="kernel",
     ),
-    "BinaryWeightConvolution stride": Bad("BinaryWeightConvolution", ((1, 8, 8),), {"stride": (0, 1)},
-                                          "stride must be at least 1", param="stride"),
+    "BinaryWeightConvolution stride": Bad(
+        "BinaryWeightConvolution", ((1, 8, 8),), {"stride": (0, 1)}, "stride must be at least 1", param="stride"
+    ),
     "SoftmaxCrossEntropy one-hot label": Bad(
-        "SoftmaxCrossEntropy", ((10,), (10,)), {}, "the label must have shape 1 (the input 10 with axis 0 of size 1), "
-        "got 10 (that looks like a one-hot target", input=1,
+        "SoftmaxCrossEntropy",
+        ((10,), (10,)),
+        {},
+        "the label must have shape 1 (the input 10 with axis 0 of size 1), got 10 (that looks like a one-hot target",
+        input=1,
     ),
     "SoftmaxCrossEntropy label spatial": Bad(
         "SoftmaxCrossEntropy", ((10, 8, 8), (1, 4, 4)), {}, "must have shape 1x8x8", input=1
@@ -600,8 +748,9 @@ INVALID: dict[str, Bad] = {
     "BinaryCrossEntropy target": Bad(
         "BinaryCrossEntropy", ((1,), (2,)), {}, "the target must have the input's shape 1, got 2", input=1
     ),
-    "SigmoidCrossEntropy target": Bad("SigmoidCrossEntropy", ((3, 4), (4, 3)), {}, "input's shape 3x4, got 4x3",
-                                      input=1),
+    "SigmoidCrossEntropy target": Bad(
+        "SigmoidCrossEntropy", ((3, 4), (4, 3)), {}, "input's shape 3x4, got 4x3", input=1
+    ),
     "SquaredError target": Bad("SquaredError", ((10,), (1,)), {}, "SquaredError compares elementwise", input=1),
     "HuberLoss target": Bad("HuberLoss", ((10,), (1,)), {}, "got 1", input=1),
     "AbsoluteError target": Bad("AbsoluteError", ((10,), (1,)), {}, "got 1", input=1),
