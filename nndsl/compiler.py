@@ -100,7 +100,7 @@ def compile_file(
     from .passes.check_roles import check_roles
 
     check_roles(project, reporter)
-    if lint:
+    if lint and not reporter.has_errors:  # warnings once the errors are fixed: no cascades
         from .passes.lint import lint as run_lint
 
         run_lint(project, result, reporter)

@@ -141,6 +141,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "W107": ("warning", "dataset '{dataset}' ({path}) has no column '{column}' for Input '{input}'"),
     "W108": ("warning", "{role} '{name}' has no dataset"),
     "W109": ("warning", "unit '{name}' is never used"),
+    "W110": (
+        "warning",
+        "network '{name}' has no loss output, so it cannot be trained, but the config names no optimizer "
+        "and NNC's default trains the network called Training",
+    ),
 }
 
 

@@ -87,8 +87,8 @@ class _Printer:
             self.out.append(f"include {_string(item.path)}")
             self._trailing(item.span.line)
         elif isinstance(item, ast.Unit):
-            params = ", ".join(self._unit_param(p) for p in item.params)
-            self._header_block(f"unit {item.name}({params})", item.span, item.body, "")
+            params = f"({', '.join(self._unit_param(p) for p in item.params)})" if item.params else ""
+            self._header_block(f"unit {item.name}{params}", item.span, item.body, "")
         elif isinstance(item, ast.Network):
             self._header_block(f"network {item.name}", item.span, item.body, "")
         elif isinstance(item, ast.DerivedNetwork):

@@ -151,7 +151,9 @@ def build_config(
 
 
 def _nowhere() -> Span:
-    return Span("<config defaults>", 1, 1, 1, 1)
+    from .check_roles import DEFAULTS_PATH
+
+    return Span(DEFAULTS_PATH, 1, 1, 1, 1)
 
 
 class _Ctx:

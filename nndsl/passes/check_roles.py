@@ -6,6 +6,8 @@ from ..diagnostics import Note, Reporter
 from ..ir import Network, Project
 from ..layers import REGISTRY
 
+DEFAULTS_PATH = "<config defaults>"
+
 
 def output_kinds(net: Network) -> set[str]:
     """The registry kinds ("loss", "error", "layer"...) of the layers producing the outputs."""
@@ -22,10 +24,13 @@ def check_roles(project: Project, reporter: Reporter) -> None:
         net = project.network(opt.network)
         if net is None:
             continue
-        if "loss" not in output_kinds(net):
-            if project.config.defaulted and opt.span.path == "<config defaults>":
-                note = [Note(f"the config names no optimizer, so network '{net.name}' is trained by default")]
-                reporter.error("E0605", net.span, note, name=opt.name, network=opt.network)
-            else:
-                note = [Note(f"network '{net.name}' is declared here", net.span)]
-                reporter.error("E0605", opt.span, note, name=opt.name, network=opt.network)
+        # A default role (the config names no optimizer) is not something the user asked
+        # for: lint warns about it (W110) instead.
+        if "loss" not in output_kinds(net) and not is_default(opt):
+            note = [Note(f"network '{net.name}' is declared here", net.span)]
+            reporter.error("E0605", opt.span, note, name=opt.name, network=opt.network)
+
+
+def is_default(role) -> bool:
+    """True for a role the config did not write (NNC's default network names)."""
+    return role.span.path == DEFAULTS_PATH

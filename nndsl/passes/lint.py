@@ -12,7 +12,7 @@ from pathlib import Path
 from ..diagnostics import Note, Reporter
 from ..ir import Network, Project
 from ..layers import REGISTRY
-from .check_roles import output_kinds
+from .check_roles import is_default, output_kinds
 
 # Layers that change pixel values by a constant: the preprocessing NNC users get wrong.
 SCALAR_OPS = frozenset(
@@ -151,6 +151,10 @@ def evaluations_without_randomness(project: Project, reporter: Reporter) -> None
 
 def role_outputs(project: Project, reporter: Reporter) -> None:
     cfg = project.config
+    for o in cfg.optimizers:
+        net = project.network(o.network)
+        if net is not None and is_default(o) and "loss" not in output_kinds(net):
+            reporter.warn("W110", net.span, name=net.name)
     for m in cfg.monitors:
         net = project.network(m.network)
         if net is not None and not output_kinds(net) & {"error", "loss"}:

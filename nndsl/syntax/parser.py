@@ -433,7 +433,8 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark)
     if stray is not None and stray[1] == line and stray[2] >= col:
         ch = stray[0]
         opener = {")": "(", "]": "[", "}": "{"}[ch]
-        if still_open:
+        # `f(a, [b)`: the ')' closes an outer '(' so the inner '[' is what is missing.
+        if any(o[0] == opener for o in still_open):
             o_ch, o_line, o_col, o_text = still_open[-1]
             close = {"(": ")", "[": "]", "{": "}"}[o_ch]
             return make(
@@ -449,7 +450,7 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark)
     if still_open and still_open[-1][0] in "([":
         o_ch, o_line, o_col, o_text = still_open[-1]
         close = {"(": ")", "[": "]"}[o_ch]
-        if isinstance(err, UnexpectedEOF) or tok is None or tok.type == "$END" or o_line < line:
+        if isinstance(err, UnexpectedEOF) or (tok is not None and (tok.type == "$END" or o_line < line)):
             return make(
                 "E0102",
                 span,
@@ -459,7 +460,7 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark)
                 line=o_line,
                 col=o_col,
             )
-    if still_open and (isinstance(err, UnexpectedEOF) or tok is None or tok.type == "$END"):
+    if still_open and (isinstance(err, UnexpectedEOF) or (tok is not None and tok.type == "$END")):
         o_ch, o_line, o_col, o_text = still_open[-1]
         return make(
             "E0102",
