@@ -94,7 +94,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0204": ("error", "unknown network '{name}'"),
     "E0205": ("error", "unknown dataset '{name}'"),
     "E0206": ("error", "layer name '{name}' is already used in this scope"),
-    "E0207": ("error", "'{name}' is a {actual}, not a {expected}"),
     "E0208": ("error", "no layer '{path}' in network '{network}'"),
     "E0209": ("error", "unknown type '{name}'; the types are int, float, bool, string and shape"),
     # arguments and types

@@ -20,6 +20,11 @@ def output_kinds(net: Network) -> set[str]:
 
 
 def check_roles(project: Project, reporter: Reporter) -> None:
+    for net in project.networks if not reporter.has_errors else ():  # no cascades after errors
+        if not net.layers:
+            reporter.error("E0503", net.span, name=net.name)
+        elif not net.outputs and all(v.shape is not None for v in net.values):
+            reporter.error("E0504", net.span, name=net.name)
     for opt in project.config.optimizers:
         net = project.network(opt.network)
         if net is None:

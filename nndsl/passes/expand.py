@@ -167,9 +167,10 @@ class Expander:
             return None
         self._report_unused(scope)
         self._check_overrides(overrides, graph)
-        # Outputs: values bound at the top level and never consumed.
+        # Outputs: values named at the top level that nothing after them uses (NNC's rule
+        # that a network's outputs are its terminal values, with the user's names).
         for vname, value in scope.bindings.items():
-            if isinstance(value, Tensor) and graph.uses[value.vid] == 0 and value.vid not in graph.outputs:
+            if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
                 graph.outputs.append(value.vid)
                 graph.values[value.vid].name = vname
         graph.unused = [(n, s) for n, s in graph.unused if not any(graph.values[o].name == n for o in graph.outputs)]
