@@ -31,6 +31,14 @@ def format_module(module: ast.Module) -> str:
     return _Printer(module).run()
 
 
+def _grouped(a: ast.Item, b: ast.Item) -> bool:
+    """Consecutive includes, and consecutive one-line datasets, stay together."""
+    if isinstance(a, ast.Include) and isinstance(b, ast.Include):
+        return True
+    one_line = all(isinstance(x, ast.Dataset) and x.span.line == x.span.end_line for x in (a, b))
+    return one_line and b.span.line - a.span.end_line == 1
+
+
 def _string(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
@@ -44,12 +52,16 @@ class _Printer:
     # --- comments ---------------------------------------------------------------------------
 
     def _leading(self, before_line: int, indent: str) -> bool:
-        """Emit comments that stand before `before_line`; True if any were emitted."""
+        """Emit comments that stand before `before_line`; True if any were emitted. A blank
+        line the author left after a comment (before the next comment or the code) stays."""
         emitted = False
         while self.comments and self.comments[0].line < before_line:
             c = self.comments.pop(0)
             self.out.append(f"{indent}{c.text.rstrip()}")
             emitted = True
+            following = self.comments[0].line if self.comments and self.comments[0].line < before_line else before_line
+            if following - c.line > 1:
+                self.out.append("")
         return emitted
 
     def _inner(self, first: int, last: int, indent: str) -> None:
@@ -70,9 +82,11 @@ class _Printer:
     # --- items ------------------------------------------------------------------------------
 
     def run(self) -> str:
-        for i, item in enumerate(self.module.items):
-            if i:
+        prev = None
+        for item in self.module.items:
+            if prev is not None and not _grouped(prev, item):
                 self.out.append("")
+            prev = item
             self._leading(item.span.line, "")
             self._item(item)
         if self.comments:
@@ -111,7 +125,13 @@ class _Printer:
         elif isinstance(item, ast.Dataset):
             head = f"dataset {item.name} = {_string(item.uri)}"
             if item.settings:
-                self._settings_block(head, item.settings, item.span, "")
+                section = ast.Section("", None, item.settings, item.span, item.span)
+                one = self._one_line_section(head, section, "")
+                if one is None:
+                    self._settings_block(head, item.settings, item.span, "")
+                else:
+                    self.out.append(one)
+                    self._trailing(item.span.line)
             else:
                 self.out.append(head)
                 self._trailing(item.span.line)
@@ -216,7 +236,12 @@ class _Printer:
             self._leading(s.span.line, inner)
             if isinstance(s, ast.Section):
                 name = f" {s.name}" if s.name else ""
-                self._settings_block(f"{s.kind}{name}", s.settings, s.span, inner)
+                one = self._one_line_section(f"{s.kind}{name}", s, inner)
+                if one is None:
+                    self._settings_block(f"{s.kind}{name}", s.settings, s.span, inner)
+                else:
+                    self.out.append(one)
+                    self._trailing(s.span.end_line)
             else:
                 self._inner(s.span.line + 1, s.span.end_line, inner)
                 self.out.append(f"{inner}{s.key} = {self._expr(s.value, 0, inner)}")
@@ -225,6 +250,14 @@ class _Printer:
         self._leading(span.end_line, inner)
         self.out.append(f"{indent}}}")
         self._trailing(span.end_line)
+
+    def _one_line_section(self, head: str, s: ast.Section, indent: str) -> str | None:
+        """`monitor m { network = V, dataset = v }` stays on one line if written so and it fits."""
+        if s.span.line != s.span.end_line or any(isinstance(x, ast.Section) for x in s.settings):
+            return None
+        body = ", ".join(f"{x.key} = {self._expr(x.value, 0, indent)}" for x in s.settings)
+        line = f"{indent}{head} {{ {body} }}" if body else f"{indent}{head} {{}}"
+        return line if len(line) <= WIDTH else None
 
     # --- expressions ----------------------------------------------------------------------------------
 
