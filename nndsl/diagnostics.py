@@ -178,8 +178,10 @@ class Reporter:
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _seen: set[tuple] = field(default_factory=set, repr=False)
+    reported: int = field(default=0, repr=False)  # calls to add(), duplicates included
 
     def add(self, d: Diagnostic) -> None:
+        self.reported += 1
         # A unit body expanded in several networks reports each problem once.
         key = (d.code, d.span, d.message)
         if key in self._seen:

@@ -26,3 +26,10 @@ def test_nnc_table_matches_the_shared_layer_defaults():
     from nndsl.layers.nnc_table import NNC_LAYERS
 
     assert gen.parse(src.read_text(encoding="utf-8")) == NNC_LAYERS
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(line.strip() for line in readme.splitlines() if "pytest" in line and line.startswith("    "))
+    assert command in ci
