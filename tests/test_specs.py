@@ -44,7 +44,8 @@ def test_resnet_samples_follow_nnc(name):
     tables = [set(n.parameter_table()) for n in p.networks]
     assert all(t == tables[0] for t in tables)
     runtime = p.network("Runtime")
-    assert not any(REGISTRY[layer.type].is_random(layer.params) for layer in runtime.layers)
+    ins = [tuple(runtime.values[v].shape for v in layer.inputs) for layer in runtime.layers]
+    assert not any(REGISTRY[layer.type].is_random(layer.params, i) for layer, i in zip(runtime.layers, ins))
     train_in = p.network("Training").values[p.network("Training").layers[-1].inputs[0]].shape
     assert train_in == (1000,)
     aug = next(layer for layer in p.network("Training").layers if layer.type == "ImageAugmentation")

@@ -108,7 +108,9 @@ class LayerSpec:
     positional: tuple[str, ...] = ()  # parameters that may be given positionally, in order
     variadic: bool = False  # True: takes len(inputs) or more tensor inputs
     kind: str = "layer"  # layer | input | loss | error | preprocess
-    random: bool | Callable[[Params], bool] = False
+    # Whether the layer's output varies from run to run; a callable gets the resolved
+    # parameters and the input shapes.
+    random: bool | Callable[[Params, tuple[Shape, ...]], bool] = False
     spatial_macs: bool = False  # torchinfo: parameters count once per output position
     doc: str = ""
     _by_name: dict[str, Param] = field(default_factory=dict, repr=False, compare=False)
@@ -127,8 +129,8 @@ class LayerSpec:
         """The parameter called `name` (language name or alias)."""
         return self._by_name.get(name)
 
-    def is_random(self, params: Params) -> bool:
-        return self.random(params) if callable(self.random) else self.random
+    def is_random(self, params: Params, ins: tuple[Shape, ...]) -> bool:
+        return self.random(params, ins) if callable(self.random) else self.random
 
     def count_macs(self, ins: tuple[Shape, ...], p: Params, out: Shape, ps: tuple[ParamShape, ...]) -> int:
         if self.macs is not None:

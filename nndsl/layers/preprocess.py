@@ -33,10 +33,6 @@ from .base import (
     spatial_param,
 )
 
-# Set by ImageAugmentation's resolve: whether the crop offset varies between images.
-CROP_RANDOM = "_crop_random"
-
-
 def trailing_shape(x: Shape, shape: Any, name: str) -> Shape:
     """`x` with its last len(shape) sizes replaced by `shape` (nnabla's rule for crops)."""
     shape = as_tuple(shape)
@@ -70,24 +66,16 @@ def resolve_augmentation(ins: tuple[Shape, ...], p: dict[str, Any], training: bo
     for name in ("min_scale", "max_scale", "aspect_ratio", "contrast"):
         if p[name] <= 0:
             raise ShapeError(f"{name} must be positive, got {p[name]}", param=name)
-    # With a fixed scale, the scaled (padded) image is cropped to `shape` at an offset drawn
-    # uniformly from [0, scaled size - shape]: the same for every image only when that range is 0.
-    scale = p["min_scale"]
-    h, w = x[-2] + 2 * p["pad"][0], x[-1] + 2 * p["pad"][1]
-    p[CROP_RANDOM] = not (
-        math.isclose(h * scale, out[-2], abs_tol=1e-4) and math.isclose(w * scale, out[-1], abs_tol=1e-4)
-    )
 
 
-def augmentation_is_random(p: Params) -> bool:
-    """Whether ImageAugmentation with these parameters changes from image to image.
+def augmentation_is_random(p: Params, ins: tuple[Shape, ...]) -> bool:
+    """Whether ImageAugmentation with these (resolved) parameters changes from image to image.
 
     Random: min_scale != max_scale, aspect_ratio != 1, angle != 0, flip_lr, flip_ud,
     distortion != 0, brightness != 0, contrast != 1, noise > 0. With everything else fixed
-    the layer is a deterministic resize-and-crop exactly when the scaled, padded input equals
-    `shape` (NNC's validation networks: 280 scaled by 0.8 to 224); a scale that leaves a margin
-    makes the crop offset random. That test needs the input size, which `resolve` records;
-    before resolution a scale != 1, a padding or an explicit shape counts as random.
+    the scaled, padded image is cropped to `shape` at an offset drawn uniformly from
+    [0, scaled size - shape]: a deterministic resize-and-crop exactly when that range is 0
+    (NNC's validation networks: 280 scaled by 0.8 to 224).
     """
     if (
         p["min_scale"] != p["max_scale"]
@@ -101,10 +89,9 @@ def augmentation_is_random(p: Params) -> bool:
         or p["noise"] > 0.0
     ):
         return True
-    crop = p.get(CROP_RANDOM)
-    if crop is None:
-        return p["min_scale"] != 1.0 or any(as_tuple(p["pad"])) or p["shape"] is not DERIVED
-    return bool(crop)
+    x, out, pad, scale = ins[0], p["shape"], p["pad"], p["min_scale"]
+    h, w = x[-2] + 2 * pad[0], x[-1] + 2 * pad[1]
+    return not (math.isclose(h * scale, out[-2], abs_tol=1e-4) and math.isclose(w * scale, out[-1], abs_tol=1e-4))
 
 
 register(
@@ -213,7 +200,7 @@ register(
         params=nnc_params("RandomShift", {"Shift": INTS, "BorderMode": CHOICE, "Seed": INT, "SkipAtTest": BOOL}),
         positional=("shift",),
         shape=random_shift_shape,
-        random=lambda p: any(as_tuple(p["shift"])),
+        random=lambda p, ins: any(as_tuple(p["shift"])),
         doc="Shifts the last len(shift) axes by random amounts in [-shift, shift] (4,4 moves an image up "
         "to 4 pixels each way), filling by `border_mode`; skipped at test time when skip_at_test. Random "
         "unless every shift is 0. Output shape = input shape.",

@@ -11,6 +11,13 @@ repeats open scopes (`stage3`, `block[2]`), so a layer's qualified name is
 
 Errors are reported and expansion goes on: a failed expression yields POISON, which
 silences the errors that would only follow from the first one.
+
+Units are expanded once per argument list: the first instance of `Bottleneck(256)` is
+recorded as a `_Template` (its layers, values and side effects, relative to the
+instance), and the next instances stamp it under their own names and expansion frames
+instead of evaluating the body again. Only instances that reported nothing are recorded,
+and an instance is stamped only where expanding it would do exactly the same (see
+`Expander._stampable`), so errors always come from a real expansion.
 """
 
 from __future__ import annotations
@@ -64,6 +71,60 @@ class Graph:
     uses: list[int] = field(default_factory=list)  # consumer count per value
     outputs: list[int] = field(default_factory=list)
     unused: list[tuple[str, Span]] = field(default_factory=list)  # values bound and never used
+
+
+@dataclass(slots=True)
+class _Recording:
+    """A unit instance expanded for the first time with its arguments, watched so that it
+    can become a `_Template`. Positions are graph indices (a layer's output value has
+    the layer's index)."""
+
+    base: str  # the instance's qualified name: "stage3.block[2]"
+    start: int  # its first layer
+    inputs: tuple[int, ...]  # the value ids it was given
+    input_uses: tuple[int, ...]  # their consumer counts before the instance
+    total: int  # Expander.total_layers before the instance
+    stack: int  # len(Expander.unit_stack) before the instance
+    reported: int  # Reporter.reported before the instance
+    unused: int  # len(Graph.unused) before the instance
+    peak: int  # the highest layer total the layer limit was checked against
+    depth: int = 0  # deepest unit nesting inside, relative to the instance
+    units: set[str] = field(default_factory=set)  # units instantiated inside
+    renames: list[tuple[int, str, Span]] = field(default_factory=list)  # (input position, name, span)
+    pure: bool = True  # False once it read something of its inputs that a caller decides
+
+    def outer_uses_read(self, vid: int, uses: int) -> None:
+        """The instance checked whether input `vid` has consumers: if none of them are its
+        own, the answer depends on the caller, and the instance cannot be replayed."""
+        if vid >= self.start:
+            return
+        if vid not in self.inputs or uses == self.input_uses[self.inputs.index(vid)]:
+            self.pure = False
+
+
+@dataclass(slots=True)
+class _Template:
+    """What one unit instance added to the graph, replayable under another name.
+
+    Layer inputs and outputs are references: r >= 0 is the template's own layer r,
+    r < 0 the instance's input -1 - r.
+    """
+
+    base: str  # the recorded instance's qualified name
+    head: tuple[Frame, ...]  # its expansion frames, its own instance frame last
+    repeats: tuple[tuple[str, int, int], ...]  # the repeats it was inside
+    layers: tuple[PendingLayer, ...]  # as recorded (never changed)
+    suffixes: tuple[str, ...]  # layer names after `base`
+    inputs: tuple[tuple[int, ...], ...]  # references, per layer
+    value_names: tuple[tuple[str, Span] | None, ...]  # per layer: None while the output is unnamed
+    uses: tuple[int, ...]  # consumers inside the instance, per layer
+    input_uses: tuple[int, ...]  # consumers inside the instance, per input
+    renames: tuple[tuple[int, str, Span], ...]  # inputs the body bound to a name
+    unused: tuple[tuple[str, Span], ...]  # Graph.unused entries it added
+    outputs: tuple[int, ...]  # references
+    need: int  # room under the layer limit it needs (the limit is checked inside)
+    depth: int  # unit nesting inside, relative to the instance
+    units: frozenset[str]  # units instantiated inside
 
 
 @dataclass(slots=True)
@@ -136,6 +197,9 @@ class Expander:
         self.graph: Graph | None = None
         self.overrides: dict[str, dict[str, tuple[Any, ast.Override]]] = {}
         self.override_used: set[int] = set()
+        self.templates: dict[tuple, _Template] = {}  # by (unit, arguments, input aliasing)
+        self._recordings: list[_Recording] = []  # innermost last
+        self._frame_parts: dict[Frame, tuple[str, str, str]] = {}  # see _frame
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -268,14 +332,33 @@ class Expander:
         old = scope.bound_at.get(target.id)
         if old is not None and not old[1]:
             prev = scope.bindings.get(target.id)
-            if isinstance(prev, Tensor) and graph.uses[prev.vid] == 0:
+            if isinstance(prev, Tensor) and self._unconsumed(prev.vid):
                 graph.unused.append((target.id, old[0]))
         scope.bindings[target.id] = value
         scope.bound_at[target.id] = (target.span, False)
         if isinstance(value, Tensor):
-            v = graph.values[value.vid]
-            v.name = target.id
-            v.def_span = target.span
+            self._name_value(value.vid, target.id, target.span)
+
+    def _name_value(self, vid: int, name: str, span: Span) -> None:
+        graph = self.graph
+        assert graph is not None
+        v = graph.values[vid]
+        v.name = name
+        v.def_span = span
+        for rec in self._recordings:
+            if vid < rec.start:
+                if vid in rec.inputs:
+                    rec.renames.append((rec.inputs.index(vid), name, span))
+                else:
+                    rec.pure = False
+
+    def _unconsumed(self, vid: int) -> bool:
+        graph = self.graph
+        assert graph is not None
+        uses = graph.uses[vid]
+        for rec in self._recordings:
+            rec.outer_uses_read(vid, uses)
+        return uses == 0
 
     def _report_unused(self, scope: Scope) -> None:
         """Values bound in a unit/repeat block and never used are lint material."""
@@ -283,7 +366,7 @@ class Expander:
         assert graph is not None
         for name, (span, used) in scope.bound_at.items():
             value = scope.bindings.get(name)
-            if not used and isinstance(value, Tensor) and graph.uses[value.vid] == 0:
+            if not used and isinstance(value, Tensor) and self._unconsumed(value.vid):
                 graph.unused.append((name, span))
 
     # --- expressions ---------------------------------------------------------------------------
@@ -454,9 +537,7 @@ class Expander:
         origin = Origin(call.span, scope.via)
         index = len(graph.layers)
         out = len(graph.values)
-        # An Input's value is known by its dataset column until the user names it.
-        shown = params["dataset"] if spec.kind == "input" and params.get("dataset") else qualified
-        graph.values.append(PendingValue(shown, index, origin, call.span))
+        graph.values.append(PendingValue(_value_name(spec.type, params, qualified), index, origin, call.span))
         graph.uses.append(0)
         for t in inputs:
             graph.uses[t.vid] += 1
@@ -493,6 +574,9 @@ class Expander:
         """Instantiate `unit`. With `copy` (a repeat copy whose whole body is this call), the
         instance takes the copy's name: `block[2].conv1`, not `block[2].Bottleneck.conv1`."""
         self.used_units.add(unit.name)
+        for rec in self._recordings:
+            rec.units.add(unit.name)
+            rec.depth = max(rec.depth, len(self.unit_stack) - rec.stack)
         ins = _unit_inputs(unit)
         if ins is None:
             raise CompileError(make("E0309", unit.name_span, name=unit.name))
@@ -543,18 +627,32 @@ class Expander:
             prefix = copy.prefix
         else:
             prefix = scope.prefix + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter) + "."
-        frame = Frame("unit", f"instance '{prefix[:-1]}' of unit '{unit.name}'", call.span)
-        inner = Scope(prefix, dict(args), via=(*scope.via, frame), repeats=scope.repeats)
-        for n, t in zip(ins, inputs):
-            inner.bindings[n.id] = t
-            inner.bound_at[n.id] = (n.span, False)
-        body = [s for s in unit.body if not isinstance(s, ast.In)]
-        self.unit_stack.append((unit.name, call.span))
+        frame = self._frame("unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span)
+        via = (*scope.via, frame)
+        key = (unit.name, tuple((type(v), repr(v)) for v in args.values()), _aliasing(inputs))
+        recording = None
+        if not self._overridden(prefix):
+            template = self.templates.get(key)
+            if template is not None and self._stampable(template):
+                return self._stamp(template, prefix[:-1], via, scope.repeats, inputs)
+            recording = self._start_recording(prefix[:-1], inputs)
         try:
-            outs = self._block(tuple(body), inner, where="unit")
+            inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats)
+            for n, t in zip(ins, inputs):
+                inner.bindings[n.id] = t
+                inner.bound_at[n.id] = (n.span, False)
+            body = [s for s in unit.body if not isinstance(s, ast.In)]
+            self.unit_stack.append((unit.name, call.span))
+            try:
+                outs = self._block(tuple(body), inner, where="unit")
+            finally:
+                self.unit_stack.pop()
+            self._report_unused(inner)
         finally:
-            self.unit_stack.pop()
-        self._report_unused(inner)
+            if recording is not None:
+                self._recordings.pop()
+        if recording is not None and outs and not any(o is POISON for o in outs):
+            self._keep_template(recording, key, via, scope.repeats, outs)
         if not outs:
             raise CompileError(make("E0309", unit.name_span, name=unit.name))
         if any(o is POISON for o in outs):
@@ -571,6 +669,153 @@ class Expander:
             return value
         return coerce(value, Param(p.name, t, None, p.name), f"unit {unit.name}", span)
 
+    # --- unit templates ---------------------------------------------------------------------------
+
+    def _frame(self, kind: str, lead: str, qualified: str, trail: str, span: Span) -> Frame:
+        """A frame named after a unit instance or repeat: `{lead}'{qualified}'{trail}`. The
+        parts are kept so that a template can rename the frame for another instance."""
+        frame = Frame(kind, f"{lead}'{qualified}'{trail}", span)
+        self._frame_parts[frame] = (lead, qualified, trail)
+        return frame
+
+    def _renamed_frame(self, frame: Frame, old_base: str, new_base: str) -> Frame:
+        lead, qualified, trail = self._frame_parts[frame]
+        return self._frame(frame.kind, lead, new_base + qualified[len(old_base) :], trail, frame.span)
+
+    def _overridden(self, prefix: str) -> bool:
+        """Whether a derived network's override names a layer under `prefix`."""
+        return any(path.startswith(prefix) for path in self.overrides)
+
+    def _stampable(self, t: _Template) -> bool:
+        """Whether expanding the instance again would do exactly what the template records:
+        no unit inside it is being instantiated already (E0502), nesting stays under the
+        limit (E0702) and so does the layer count (E0701)."""
+        if len(self.unit_stack) + t.depth >= MAX_UNIT_DEPTH:
+            return False
+        if self.total_layers + t.need > self.max_layers:
+            return False
+        return not any(u in t.units for u, _ in self.unit_stack)
+
+    def _start_recording(self, base: str, inputs: list[Tensor]) -> _Recording:
+        graph = self.graph
+        assert graph is not None
+        vids = tuple(t.vid for t in inputs)
+        rec = _Recording(
+            base=base,
+            start=len(graph.layers),
+            inputs=vids,
+            input_uses=tuple(graph.uses[v] for v in vids),
+            total=self.total_layers,
+            stack=len(self.unit_stack),
+            reported=self.reporter.reported,
+            unused=len(graph.unused),
+            peak=self.total_layers,
+        )
+        self._recordings.append(rec)
+        return rec
+
+    def _keep_template(
+        self, rec: _Recording, key: tuple, head: tuple[Frame, ...], repeats: tuple, outs: list[Tensor]
+    ) -> None:
+        """Turn a finished recording into a template, if the instance reported nothing and
+        did nothing that depends on its caller."""
+        graph = self.graph
+        assert graph is not None
+        if not rec.pure or self.reporter.reported != rec.reported:
+            return
+
+        def ref(vid: int) -> int:
+            return vid - rec.start if vid >= rec.start else -1 - rec.inputs.index(vid)
+
+        layers = tuple(graph.layers[rec.start :])
+        names: list[tuple[str, Span] | None] = []
+        for pl in layers:
+            v = graph.values[pl.outputs[0]]
+            unnamed = v.def_span is pl.origin.span and v.name == _value_name(pl.type, pl.params, pl.name)
+            names.append(None if unnamed else (v.name, v.def_span))
+        cut = len(rec.base)
+        self.templates[key] = _Template(
+            base=rec.base,
+            head=head,
+            repeats=repeats,
+            layers=layers,
+            suffixes=tuple(pl.name[cut:] for pl in layers),
+            inputs=tuple(tuple(ref(v) for v in pl.inputs) for pl in layers),
+            value_names=tuple(names),
+            uses=tuple(graph.uses[rec.start :]),
+            input_uses=tuple(
+                graph.uses[v] - before if rec.inputs.index(v) == i else 0
+                for i, (v, before) in enumerate(zip(rec.inputs, rec.input_uses))
+            ),
+            renames=tuple(rec.renames),
+            unused=tuple(graph.unused[rec.unused :]),
+            outputs=tuple(ref(t.vid) for t in outs),
+            need=max(rec.peak, self.total_layers) - rec.total,
+            depth=rec.depth,
+            units=frozenset(rec.units),
+        )
+
+    def _stamp(
+        self, t: _Template, base: str, head: tuple[Frame, ...], repeats: tuple, inputs: list[Tensor]
+    ) -> Any:
+        """Add the instance `base` of a template's unit: its layers under its own names,
+        frames and repeats, reading `inputs`."""
+        graph = self.graph
+        assert graph is not None
+        for rec in self._recordings:
+            rec.units.update(t.units)
+            rec.depth = max(rec.depth, len(self.unit_stack) - rec.stack + t.depth)
+            rec.peak = max(rec.peak, self.total_layers + t.need)
+        self.used_units.update(t.units)
+        self.total_layers += len(t.layers)
+        in_vids = [x.vid for x in inputs]
+        offset = len(graph.layers)
+        same_place = base == t.base and head == t.head and repeats == t.repeats
+        vias: dict[int, tuple[Frame, ...]] = {}  # by id of the recorded tuple
+        repeat_chains: dict[int, tuple[tuple[str, int, int], ...]] = {}
+        cut, depth = len(t.head), len(t.repeats)
+        for k, pl in enumerate(t.layers):
+            origin, layer_repeats = pl.origin, pl.repeats
+            if not same_place:
+                via = vias.get(id(origin.via))
+                if via is None:
+                    inside = origin.via[cut:]
+                    if base != t.base:
+                        inside = tuple(self._renamed_frame(f, t.base, base) for f in inside)
+                    via = vias[id(origin.via)] = head + inside
+                origin = Origin(origin.span, via)
+                layer_repeats = repeat_chains.get(id(pl.repeats))
+                if layer_repeats is None:
+                    inside_r = tuple((base + q[len(t.base) :], i, n) for q, i, n in pl.repeats[depth:])
+                    layer_repeats = repeat_chains[id(pl.repeats)] = repeats + inside_r
+            name = base + t.suffixes[k]
+            graph.layers.append(
+                PendingLayer(
+                    name,
+                    pl.type,
+                    pl.params,
+                    tuple(offset + r if r >= 0 else in_vids[-1 - r] for r in t.inputs[k]),
+                    (offset + k,),
+                    origin,
+                    pl.param_spans,
+                    pl.input_spans,
+                    layer_repeats,
+                )
+            )
+            named = t.value_names[k]
+            if named is None:
+                graph.values.append(PendingValue(_value_name(pl.type, pl.params, name), offset + k, origin, origin.span))
+            else:
+                graph.values.append(PendingValue(named[0], offset + k, origin, named[1]))
+        graph.uses.extend(t.uses)
+        for vid, n in zip(in_vids, t.input_uses):
+            graph.uses[vid] += n
+        for i, name, span in t.renames:
+            self._name_value(in_vids[i], name, span)
+        graph.unused.extend(t.unused)
+        outs = [Tensor(offset + r if r >= 0 else in_vids[-1 - r]) for r in t.outputs]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
     # --- repeats ----------------------------------------------------------------------------------
 
     def _repeat(self, rep: ast.Repeat, value: Tensor, scope: Scope) -> Any:
@@ -581,6 +826,8 @@ class Expander:
             raise CompileError(make("E0311", rep.count.span, expected="repeat count (an int)", got=describe(count)))
         if count < 0:
             raise CompileError(make("E0703", rep.count.span, count=count))
+        for rec in self._recordings:
+            rec.peak = max(rec.peak, self.total_layers + count)
         if count > self.max_layers - self.total_layers:
             raise _Abort.report(self.reporter, make("E0701", rep.count.span, limit=f"{self.max_layers:,}"))
         base = rep.label or "repeat"
@@ -588,7 +835,8 @@ class Expander:
         qualified = scope.prefix + name
         current: Any = value
         for i in range(count):
-            frame = Frame("repeat", f"copy {i + 1} of {count} of repeat '{qualified}'" + (f" ({rep.var} = {i})" if rep.var else ""), rep.span)
+            lead = f"copy {i + 1} of {count} of repeat "
+            frame = self._frame("repeat", lead, qualified, f" ({rep.var} = {i})" if rep.var else "", rep.span)
             inner = Scope(
                 f"{qualified}[{i}].",
                 {rep.var: i} if rep.var else {},
@@ -633,6 +881,20 @@ class _Abort(Exception):
     def report(cls, reporter: Reporter, d) -> _Abort:
         reporter.add(d)
         return cls()
+
+
+def _value_name(layer_type: str, params: dict[str, Any], qualified: str) -> str:
+    """The name of a layer's output until the user binds it: an Input's is its dataset
+    column, any other layer's its qualified name."""
+    if params.get("dataset") and REGISTRY[layer_type].kind == "input":
+        return params["dataset"]
+    return qualified
+
+
+def _aliasing(inputs: list[Tensor]) -> tuple[int, ...]:
+    """Which inputs are the same tensor: (0, 0) for Add2(x, x), (0, 1) for Add2(x, y)."""
+    vids = [t.vid for t in inputs]
+    return tuple(vids.index(v) for v in vids)
 
 
 def _unit_inputs(unit: ast.Unit) -> tuple[ast.Name, ...] | None:

@@ -132,7 +132,10 @@ def preprocessing(project: Project, reporter: Reporter) -> None:
 
 
 def _is_random(net: Network) -> bool:
-    return any(REGISTRY[layer.type].is_random(layer.params) for layer in net.layers)
+    return any(
+        REGISTRY[layer.type].is_random(layer.params, tuple(net.values[v].shape for v in layer.inputs))
+        for layer in net.layers
+    )
 
 
 def evaluations_without_randomness(project: Project, reporter: Reporter) -> None:

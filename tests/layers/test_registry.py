@@ -192,10 +192,11 @@ def test_variadic_layers():
 
 
 def test_random_flags():
+    ins = ((3, 8, 8),)
     for t in ("Dropout", "RandomFlip", "RandomCrop"):
-        assert REGISTRY[t].is_random({q.name: q.default for q in REGISTRY[t].params}), t
+        assert REGISTRY[t].is_random({q.name: q.default for q in REGISTRY[t].params}, ins), t
     for t in ("ReLU", "Convolution", "Slice", "Affine"):
-        assert not REGISTRY[t].is_random({q.name: q.default for q in REGISTRY[t].params}), t
+        assert not REGISTRY[t].is_random({q.name: q.default for q in REGISTRY[t].params}, ins), t
 
 
 def test_convolutions_count_macs_per_position():

@@ -496,7 +496,7 @@ def test_valid(case: Ok):
     assert got == (case.weights or ())
     assert macs == case.macs
     if case.random is not None:
-        assert REGISTRY[case.layer].is_random(p) is case.random
+        assert REGISTRY[case.layer].is_random(p, case.ins) is case.random
 
 
 def test_every_layer_has_a_valid_case():
@@ -528,16 +528,18 @@ def test_resolve_fills_derived_parameters():
     assert p["shape"] == (3, 8, 8)
 
 
-def test_image_augmentation_random_before_resolution():
+def test_image_augmentation_randomness_depends_on_parameters_and_input():
     spec = REGISTRY["ImageAugmentation"]
-    p = {q.name: q.default for q in spec.params}
-    assert spec.is_random(p) is False  # the defaults change nothing
-    assert spec.is_random({**p, "min_scale": 0.8, "max_scale": 0.8, "shape": (3, 224, 224)}) is True  # unknown yet
-    assert spec.is_random({**p, "angle": 0.26}) is True
-    assert spec.is_random({**p, "flip_ud": True}) is True
-    assert spec.is_random({**p, "noise": 0.1}) is True
-    assert spec.is_random({**p, "distortion": 0.1}) is True
-    assert spec.is_random({**p, "aspect_ratio": 1.3}) is True
+
+    def random(ins, **params):
+        _, _, _, p = run("ImageAugmentation", ins, params)
+        return spec.is_random(p, ins)
+
+    assert random(((3, 8, 8),)) is False  # the defaults change nothing
+    assert random(((3, 280, 280),), min_scale=0.8, max_scale=0.8, shape=(3, 224, 224)) is False  # exact resize
+    assert random(((3, 320, 320),), min_scale=0.8, max_scale=0.8, shape=(3, 224, 224)) is True  # random crop offset
+    for params in ({"angle": 0.26}, {"flip_ud": True}, {"noise": 0.1}, {"distortion": 0.1}, {"aspect_ratio": 1.3}):
+        assert random(((3, 8, 8),), **params) is True, params
 
 
 INVALID: dict[str, Bad] = {
