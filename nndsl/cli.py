@@ -25,7 +25,9 @@ BACKENDS = ("torch", "keras")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nndsl", description="Neural networks as text, compiled to PyTorch and Keras projects.")
+    p = argparse.ArgumentParser(
+        prog="nndsl", description="Neural networks as text, compiled to PyTorch and Keras projects."
+    )
     p.add_argument("--version", action="version", version=f"nndsl {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -128,7 +130,9 @@ def cmd_summary(args) -> int:
         from .diagnostics import did_you_mean
 
         hint = did_you_mean(args.network, [n.name for n in project.networks])
-        sys.stderr.write(f"nndsl: error: no network '{args.network}' in {args.file}" + (f"; {hint}" if hint else "") + "\n")
+        sys.stderr.write(
+            f"nndsl: error: no network '{args.network}' in {args.file}" + (f"; {hint}" if hint else "") + "\n"
+        )
         return EXIT_INPUT
     repeats = args.repeats or ("folded" if args.format == "text" else "expanded")
     sys.stdout.write(render(project, args.format, network=args.network, folded=repeats == "folded"))

@@ -69,7 +69,13 @@ class Diagnostic:
 def _span_json(span: Span | None) -> dict:
     if span is None:
         return {"file": None, "line": None, "column": None, "end_line": None, "end_column": None}
-    return {"file": span.path, "line": span.line, "column": span.col, "end_line": span.end_line, "end_column": span.end_col}
+    return {
+        "file": span.path,
+        "line": span.line,
+        "column": span.col,
+        "end_line": span.end_line,
+        "end_column": span.end_col,
+    }
 
 
 # --- the message table ---------------------------------------------------------------------
@@ -189,7 +195,9 @@ class Reporter:
         self._seen.add(key)
         self.diagnostics.append(d)
 
-    def error(self, code: str, span: Span | None, notes: Iterable[Note] = (), help: str | None = None, **fields) -> None:
+    def error(
+        self, code: str, span: Span | None, notes: Iterable[Note] = (), help: str | None = None, **fields
+    ) -> None:
         self.add(make(code, span, notes, help, **fields))
 
     warn = error  # the severity comes from the message table

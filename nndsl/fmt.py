@@ -115,7 +115,7 @@ class _Printer:
             else:
                 self.out.append(f"{head} {{")
                 self._trailing(item.span.line)
-                for o, text in zip(item.overrides, overrides):
+                for o, text in zip(item.overrides, overrides, strict=True):
                     self._leading(o.span.line, INDENT)
                     self.out.append(INDENT + text)
                     self._trailing(o.span.end_line)
@@ -231,7 +231,13 @@ class _Printer:
         inner = indent + INDENT
         prev_end = None
         for s in settings:
-            if prev_end is not None and s.span.line - prev_end > 1 and not (self.comments and self.comments[0].line < s.span.line and self.comments[0].line - prev_end <= 1):
+            if (
+                prev_end is not None
+                and s.span.line - prev_end > 1
+                and not (
+                    self.comments and self.comments[0].line < s.span.line and self.comments[0].line - prev_end <= 1
+                )
+            ):
                 self.out.append("")
             self._leading(s.span.line, inner)
             if isinstance(s, ast.Section):

@@ -8,7 +8,7 @@ WeightDecay, applied as nnabla's `solver.weight_decay(wd)`: g += wd * w before t
 
 from __future__ import annotations
 
-from .layers.base import BOOL, FLOAT, INT, Param
+from .layers.base import BOOL, FLOAT, Param
 
 DURATION = "duration"  # (value, "epoch" | "iteration"); a plain int counts iterations
 DURATIONS = "durations"
@@ -85,9 +85,15 @@ _WARMUP = _p("warmup", DURATION, (0, "iteration"), "LearningRateWarmup")
 SCHEDULES: dict[str, tuple[Param, ...]] = {
     "Constant": (),
     # lr * multiplier ** (iteration // interval)
-    "Exponential": (_p("multiplier", FLOAT, 0.1, "LearningRateMultiplier", "gamma"), _p("interval", DURATION, None, "LearningRateUpdateInterval", "every")),
+    "Exponential": (
+        _p("multiplier", FLOAT, 0.1, "LearningRateMultiplier", "gamma"),
+        _p("interval", DURATION, None, "LearningRateUpdateInterval", "every"),
+    ),
     # lr * multiplier ** (number of steps passed)
-    "Step": (_p("multiplier", FLOAT, 0.1, "LearningRateMultiplier", "gamma"), _p("steps", DURATIONS, None, "LearningRateSteps")),
+    "Step": (
+        _p("multiplier", FLOAT, 0.1, "LearningRateMultiplier", "gamma"),
+        _p("steps", DURATIONS, None, "LearningRateSteps"),
+    ),
     # cosine annealing from lr to 0 over the whole training (after warm-up)
     "Cosine": (),
     # lr * (1 - t / T) ** power

@@ -63,7 +63,15 @@ def rows(net: Network, folded: bool) -> list[Row]:
         flush()
         span = layer.origin.span
         out.append(
-            Row(layer.name, layer.type, net.values[layer.outputs[0]].shape, layer.param_count, layer.macs, span.path, span.line)
+            Row(
+                layer.name,
+                layer.type,
+                net.values[layer.outputs[0]].shape,
+                layer.param_count,
+                layer.macs,
+                span.path,
+                span.line,
+            )
         )
     flush()
     return out
@@ -133,24 +141,28 @@ def _text(project: Project, network: str | None, folded: bool) -> str:
         lines.append(f"  inputs: {ins or '-'}")
         lines.append(f"  outputs: {outs or '-'}")
         header = ("name", "type", "output", "params", "MACs", "line")
-        body = [(r.name, r.type, fmt_shape(r.shape or ()), f"{r.params:,}", f"{r.macs:,}", _where(r, project.path)) for r in table]
+        body = [
+            (r.name, r.type, fmt_shape(r.shape or ()), f"{r.params:,}", f"{r.macs:,}", _where(r, project.path))
+            for r in table
+        ]
         total = ("total", "", "", f"{net.total_params:,}", f"{net.total_macs:,}", "")
         widths = [max(len(row[i]) for row in [header, *body, total]) for i in range(6)]
         align = "<<<>>>"
 
-        def fmt_row(row) -> str:
-            cells = [f"{c:{a}{w}}" for c, a, w in zip(row, align, widths)]
-            return "  " + "  ".join(cells).rstrip()
-
-        lines.append(fmt_row(header))
-        lines.append("  " + "  ".join("-" * w for w in widths))
-        lines.extend(fmt_row(r) for r in body)
-        lines.append("  " + "  ".join("-" * w for w in widths))
-        lines.append(fmt_row(total))
+        rule = "  " + "  ".join("-" * w for w in widths)
+        lines.append(_row(header, align, widths))
+        lines.append(rule)
+        lines.extend(_row(r, align, widths) for r in body)
+        lines.append(rule)
+        lines.append(_row(total, align, widths))
         lines.append("")
     if network is None:
         lines.append(f"project: {project.total_params:,} parameters (shared parameters counted once)")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _row(cells, align: str, widths: list[int]) -> str:
+    return "  " + "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, align, widths, strict=True)).rstrip()
 
 
 def _where(r: Row, main: str) -> str:

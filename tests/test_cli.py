@@ -86,13 +86,17 @@ def test_max_layers_option():
     assert r.returncode == 1 and "E0701" in r.stderr
 
 
-@pytest.mark.parametrize("command", [["lint", "specs/resnet152.nnd"], ["summary", "specs/resnet18.nnd"], ["fmt", "--check", "specs/lenet.nnd"]])
+@pytest.mark.parametrize(
+    "command",
+    [["lint", "specs/resnet152.nnd"], ["summary", "specs/resnet18.nnd"], ["fmt", "--check", "specs/lenet.nnd"]],
+)
 def test_lint_summary_fmt_never_import_torch_or_tensorflow(command):
     code = (
         "import sys\n"
         "from nndsl.cli import main\n"
         f"rc = main({command!r})\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'jax', 'numpy'))\n"
+        "heavy = sorted(m for m in sys.modules\n"
+        "               if m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'jax', 'numpy'))\n"
         "print(rc, heavy)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -11,6 +11,8 @@ from nndsl.fmt import format_module
 from nndsl.syntax.parser import parse
 
 LIBS = sorted((ROOT / "specs" / "lib").glob("*.nnd"))
+
+
 def _parses(p) -> bool:
     try:
         return not parse(p.read_text(encoding="utf-8"), "x")[1]
@@ -32,7 +34,10 @@ def ir_signature(project):
     return [
         (
             n.name,
-            [(layer.name, layer.type, sorted(layer.params.items()), layer.inputs, layer.parameters, layer.macs) for layer in n.layers],
+            [
+                (layer.name, layer.type, sorted(layer.params.items()), layer.inputs, layer.parameters, layer.macs)
+                for layer in n.layers
+            ],
             [(v.name, v.shape) for v in n.values],
             n.outputs,
         )
@@ -111,7 +116,11 @@ def test_canonical_form():
 
 
 def test_long_chains_break_before_arrows():
-    src = 'network N {\n    x = Input(3x8x8, dataset="x")\n    y = x' + " -> Convolution(8, kernel=3x3, pad=1x1)" * 4 + "\n}\n"
+    src = (
+        'network N {\n    x = Input(3x8x8, dataset="x")\n    y = x'
+        + " -> Convolution(8, kernel=3x3, pad=1x1)" * 4
+        + "\n}\n"
+    )
     out = fmt(src)
     assert "    y = x\n        -> Convolution(8, kernel=3x3, pad=1x1)\n" in out
     assert max(len(line) for line in out.splitlines()) <= 100
@@ -119,9 +128,9 @@ def test_long_chains_break_before_arrows():
 
 def test_fmt_writes_in_place_and_check_reports(tmp_path, capsys):
     f = tmp_path / "a.nnd"
-    f.write_text("network N {\n  x = Input(4,dataset=\"x\")\n}\n")
+    f.write_text('network N {\n  x = Input(4,dataset="x")\n}\n')
     assert main(["fmt", "--check", str(f)]) == 1
-    assert f.read_text() == "network N {\n  x = Input(4,dataset=\"x\")\n}\n"
+    assert f.read_text() == 'network N {\n  x = Input(4,dataset="x")\n}\n'
     assert main(["fmt", str(f)]) == 0
     assert f.read_text() == 'network N {\n    x = Input(4, dataset="x")\n}\n'
     assert main(["fmt", "--check", str(f)]) == 0

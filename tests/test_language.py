@@ -352,8 +352,8 @@ def test_primes_in_names():
 @pytest.mark.parametrize(
     ("src", "code"),
     [
-        ("network N {\n x = Input(4, dataset=\"x\")\n y = x -> repeat -1 { ReLU }\n}\n", "E0703"),
-        ("network N {\n x = Input(4, dataset=\"x\")\n y = x -> repeat 2000 { ReLU }\n}\n", "E0701"),
+        ('network N {\n x = Input(4, dataset="x")\n y = x -> repeat -1 { ReLU }\n}\n', "E0703"),
+        ('network N {\n x = Input(4, dataset="x")\n y = x -> repeat 2000 { ReLU }\n}\n', "E0701"),
     ],
     ids=["negative-repeat", "layer-limit"],
 )
@@ -362,7 +362,7 @@ def test_limits(src, code):
 
 
 def test_layer_limit_is_overridable():
-    src = "network N {\n x = Input(4, dataset=\"x\")\n y = x -> repeat 2000 { ReLU }\n}\n"
+    src = 'network N {\n x = Input(4, dataset="x")\n y = x -> repeat 2000 { ReLU }\n}\n'
     assert errors_of(src, max_layers=5000) == []
 
 

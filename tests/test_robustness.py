@@ -14,13 +14,92 @@ from nndsl.compiler import compile_file
 from nndsl.fmt import format_module
 from nndsl.syntax.parser import parse
 
-WORDS = (
-    "unit network dataset config include in out if else repeat with true false and or not "
-    "Input Convolution Affine ReLU Add2 Concatenate MaxPooling BatchNormalization SoftmaxCrossEntropy "
-    "TopNError Slice Reshape x y h s Block maps kernel stride pad dataset n axis optimizer monitor executor "
-    "solver Adam lr epochs -> = , : ( ) { } [ ] + - * / // % == != < > 3x32x32 1x8x8 3x3 0 1 2 16 1000000000 "
-    '-1 0.5 1e-4 "x" "y" "train.csv" # \n \n\n'
-).split(" ")
+WORDS = [
+    "unit",
+    "network",
+    "dataset",
+    "config",
+    "include",
+    "in",
+    "out",
+    "if",
+    "else",
+    "repeat",
+    "with",
+    "true",
+    "false",
+    "and",
+    "or",
+    "not",
+    "Input",
+    "Convolution",
+    "Affine",
+    "ReLU",
+    "Add2",
+    "Concatenate",
+    "MaxPooling",
+    "BatchNormalization",
+    "SoftmaxCrossEntropy",
+    "TopNError",
+    "Slice",
+    "Reshape",
+    "x",
+    "y",
+    "h",
+    "s",
+    "Block",
+    "maps",
+    "kernel",
+    "stride",
+    "pad",
+    "dataset",
+    "n",
+    "axis",
+    "optimizer",
+    "monitor",
+    "executor",
+    "solver",
+    "Adam",
+    "lr",
+    "epochs",
+    "->",
+    "=",
+    ",",
+    ":",
+    "(",
+    ")",
+    "{",
+    "}",
+    "[",
+    "]",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "==",
+    "!=",
+    "<",
+    ">",
+    "3x32x32",
+    "1x8x8",
+    "3x3",
+    "0",
+    "1",
+    "2",
+    "16",
+    "1000000000",
+    "-1",
+    "0.5",
+    "1e-4",
+    '"x"',
+    '"y"',
+    '"train.csv"',
+    "#",
+    "\n",
+    "\n\n",
+]
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -79,9 +158,9 @@ def test_binary_junk_and_cut_files(tmp_path):
 
 
 def test_deep_nesting_does_not_overflow():
-    deep = "network N {\n x = Input(4, dataset=\"x\")\n y = " + "(" * 500 + "x" + ")" * 500 + "\n}\n"
+    deep = 'network N {\n x = Input(4, dataset="x")\n y = ' + "(" * 500 + "x" + ")" * 500 + "\n}\n"
     check(deep)
     units = "".join(f"unit U{i} {{\n in x\n out x -> U{i + 1}\n}}\n" for i in range(100))
-    units += "unit U100 {\n in x\n out x -> ReLU\n}\nnetwork N {\n x = Input(4, dataset=\"x\")\n y = x -> U0\n}\n"
+    units += 'unit U100 {\n in x\n out x -> ReLU\n}\nnetwork N {\n x = Input(4, dataset="x")\n y = x -> U0\n}\n'
     r = compile_file("deep.nnd", text=units)
     assert [d.code for d in r.diagnostics if d.severity == "error"] == ["E0702"]

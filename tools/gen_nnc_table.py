@@ -53,7 +53,11 @@ def render(table: dict[str, dict]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    src = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[2] / "shared/nnc-samples/layer_defaults.txt"
+    src = (
+        Path(argv[1])
+        if len(argv) > 1
+        else Path(__file__).resolve().parents[2] / "shared/nnc-samples/layer_defaults.txt"
+    )
     OUT.write_text(render(parse(src.read_text(encoding="utf-8"))), encoding="utf-8")
     print(f"wrote {OUT}")
     return 0

@@ -67,9 +67,7 @@ def build_datasets(items: list[ast.Dataset], spec_dir: Path, reporter: Reporter)
     return out
 
 
-def build_config(
-    cfg: ast.Config | None, datasets: list[Dataset], networks: list[str], reporter: Reporter
-) -> Config:
+def build_config(cfg: ast.Config | None, datasets: list[Dataset], networks: list[str], reporter: Reporter) -> Config:
     top: dict[str, Any] = {}
     optimizers: list[Optimizer] = []
     monitors: list[Monitor] = []
@@ -94,12 +92,18 @@ def build_config(
                         executors.append(e)
                 else:
                     reporter.error(
-                        "E0601", s.kind_span, help=did_you_mean(s.kind, [*_SECTION_KEYS, *_TOP]), name=s.kind, where="config"
+                        "E0601",
+                        s.kind_span,
+                        help=did_you_mean(s.kind, [*_SECTION_KEYS, *_TOP]),
+                        name=s.kind,
+                        where="config",
                     )
                 continue
             p = _TOP.get(s.key) or next((q for q in _TOP.values() if s.key in q.aliases), None)
             if p is None:
-                reporter.error("E0601", s.key_span, help=did_you_mean(s.key, [*_TOP, *_SECTION_KEYS]), name=s.key, where="config")
+                reporter.error(
+                    "E0601", s.key_span, help=did_you_mean(s.key, [*_TOP, *_SECTION_KEYS]), name=s.key, where="config"
+                )
                 continue
             if p.name in seen:
                 reporter.error("E0607", s.key_span, name=p.name, where="config")
@@ -108,7 +112,9 @@ def build_config(
             try:
                 v = coerce(_const(s.value), p, "config", s.value.span)
                 if v < 1:
-                    raise CompileError(make("E0604", s.value.span, where="config", name=p.name, expected="at least 1", got=v))
+                    raise CompileError(
+                        make("E0604", s.value.span, where="config", name=p.name, expected="at least 1", got=v)
+                    )
                 top[p.name] = v
             except CompileError as e:
                 reporter.add(e.diagnostic)
@@ -131,11 +137,15 @@ def build_config(
         for net, name in (("Validation", "valid_error"), ("Validation5", "valid_error5")):
             if net in networks:
                 defaulted = True
-                monitors.append(Monitor(name, net, "validation" if "validation" in ds_names else None, span or _nowhere()))
+                monitors.append(
+                    Monitor(name, net, "validation" if "validation" in ds_names else None, span or _nowhere())
+                )
     if not executors and "Runtime" in networks:
         defaulted = True
         executors.append(
-            Executor("executor", "Runtime", "validation" if "validation" in ds_names else None, 1, "mean", span or _nowhere())
+            Executor(
+                "executor", "Runtime", "validation" if "validation" in ds_names else None, 1, "mean", span or _nowhere()
+            )
         )
     return Config(
         top.get("max_epoch", _TOP["max_epoch"].default),
@@ -171,7 +181,11 @@ class _Ctx:
                 continue
             if item.key not in _SECTION_KEYS[s.kind]:
                 self.reporter.error(
-                    "E0601", item.key_span, help=did_you_mean(item.key, _SECTION_KEYS[s.kind]), name=item.key, where=where
+                    "E0601",
+                    item.key_span,
+                    help=did_you_mean(item.key, _SECTION_KEYS[s.kind]),
+                    name=item.key,
+                    where=where,
                 )
                 continue
             if item.key in out:
@@ -180,7 +194,9 @@ class _Ctx:
             out[item.key] = item
         return out
 
-    def _ref(self, setting: ast.Setting | None, kind: str, known: list[str], s: ast.Section, required: bool) -> str | None:
+    def _ref(
+        self, setting: ast.Setting | None, kind: str, known: list[str], s: ast.Section, required: bool
+    ) -> str | None:
         where = f"{s.kind} '{s.name}'" if s.name else s.kind
         if setting is None:
             if required:
@@ -193,7 +209,9 @@ class _Ctx:
             return None
         name = v.name if isinstance(v, Symbol) else v if isinstance(v, str) else None
         if name is None:
-            self.reporter.error("E0604", setting.value.span, where=where, name=kind, expected=f"a {kind} name", got=describe(v))
+            self.reporter.error(
+                "E0604", setting.value.span, where=where, name=kind, expected=f"a {kind} name", got=describe(v)
+            )
             return None
         if name not in known:
             code = "E0204" if kind == "network" else "E0205"
@@ -246,7 +264,14 @@ class _Ctx:
             expr = ast.Call(expr.id, (), (), None, expr.span, expr.span, bare=True)
         if not isinstance(expr, ast.Call) or expr.label is not None:
             what = "solver" if code == "E0602" else "schedule"
-            self.reporter.error("E0604", expr.span, where=where, name=setting.key, expected=f"a {what} like {default}(...)", got="something else")
+            self.reporter.error(
+                "E0604",
+                expr.span,
+                where=where,
+                name=setting.key,
+                expected=f"a {what} like {default}(...)",
+                got="something else",
+            )
             return None
         params = table.get(expr.callee)
         if params is None:
@@ -257,14 +282,20 @@ class _Ctx:
         ok = True
         if expr.args:
             self.reporter.error(
-                "E0302", expr.args[0].span, help="give solver and schedule parameters by name, like lr=0.1",
-                callee=expr.callee, expected="parameters by name", got="a positional argument",
+                "E0302",
+                expr.args[0].span,
+                help="give solver and schedule parameters by name, like lr=0.1",
+                callee=expr.callee,
+                expected="parameters by name",
+                got="a positional argument",
             )
             ok = False
         for kw in expr.kwargs:
             p = by_name.get(kw.name)
             if p is None:
-                self.reporter.error("E0301", kw.name_span, help=did_you_mean(kw.name, by_name), callee=expr.callee, name=kw.name)
+                self.reporter.error(
+                    "E0301", kw.name_span, help=did_you_mean(kw.name, by_name), callee=expr.callee, name=kw.name
+                )
                 ok = False
                 continue
             if p.name in values:
@@ -314,11 +345,14 @@ class _Ctx:
                 evaluation = word
             elif v is not POISON:
                 self.reporter.error(
-                    "E0306", item.value.span, help=did_you_mean(str(word), EVALUATIONS), name="evaluation",
-                    callee=where, choices=", ".join(EVALUATIONS), got=describe(v),
+                    "E0306",
+                    item.value.span,
+                    help=did_you_mean(str(word), EVALUATIONS),
+                    name="evaluation",
+                    callee=where,
+                    choices=", ".join(EVALUATIONS),
+                    got=describe(v),
                 )
         if network is None:
             return None
         return Executor(name, network, dataset, n, evaluation, s.span)
-
-

@@ -28,8 +28,15 @@ def check_parameters(networks: list[Network], reporter: Reporter) -> None:
                     reporter.error(
                         "E0501",
                         layer.origin.span,
-                        [Note(f"'{name}' is {fmt_shape(shape)} in network '{other.name}', defined here", other_layer.origin.span), *layer.origin.notes()],
-                        help="give one of the layers another name (a label like `head2: Affine(...)`) if they should not share",
+                        [
+                            Note(
+                                f"'{name}' is {fmt_shape(shape)} in network '{other.name}', defined here",
+                                other_layer.origin.span,
+                            ),
+                            *layer.origin.notes(),
+                        ],
+                        help="give one of the layers another name (a label like `head2: Affine(...)`) "
+                        "if they should not share",
                         name=name,
                         shape=fmt_shape(p.shape),
                         other_shape=fmt_shape(shape),

@@ -19,7 +19,9 @@ SCALAR_OPS = frozenset(
     ["MulScalar", "AddScalar", "RSubScalar", "RDivScalar", "PowScalar", "RPowScalar", "MaximumScalar", "MinimumScalar"]
 )
 # Layers that move or crop pixels without rescaling them: skipped when comparing.
-GEOMETRIC = frozenset(["Slice", "Pad", "ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop", "Identity", "Flip"])
+GEOMETRIC = frozenset(
+    ["Slice", "Pad", "ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop", "Identity", "Flip"]
+)
 
 
 def lint(project: Project, result, reporter: Reporter) -> None:
@@ -124,7 +126,8 @@ def preprocessing(project: Project, reporter: Reporter) -> None:
                                 Note(f"'{b.name}' applies {_describe(pb)}", lb.origin.span),
                                 Note(f"'{a.name}' applies {_describe(pa)}", la.origin.span),
                             ],
-                            help="the shared weights were learned on inputs scaled one way and will see them scaled another",
+                            help="the shared weights were learned on inputs scaled one way "
+                            "and will see them scaled another",
                             a=a.name,
                             b=b.name,
                             column=la.params["dataset"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..diagnostics import Reporter, Span, Sources, make
+from ..diagnostics import Reporter, Sources, Span, make
 from ..syntax import ast
 from ..syntax.parser import parse
 
@@ -24,7 +24,9 @@ def read_source(path: Path, display: str, span: Span | None, reporter: Reporter,
             return None
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            reporter.error("E0105", span, path=display, reason=f"it is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}")
+            reporter.error(
+                "E0105", span, path=display, reason=f"it is {size:,} bytes; specs are limited to {MAX_FILE_BYTES:,}"
+            )
             return None
         data = path.read_bytes()
     except OSError as e:
@@ -38,13 +40,17 @@ def read_source(path: Path, display: str, span: Span | None, reporter: Reporter,
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        reporter.error("E0104", Span(display, line, col, line, col + 1), reason=f"byte 0x{data[e.start]:02x} is not UTF-8")
+        reporter.error(
+            "E0104", Span(display, line, col, line, col + 1), reason=f"byte 0x{data[e.start]:02x} is not UTF-8"
+        )
         return None
     sources.add(display, text)
     return text
 
 
-def resolve_includes(path: Path, display: str, reporter: Reporter, sources: Sources, text: str | None = None) -> list[ast.Module]:
+def resolve_includes(
+    path: Path, display: str, reporter: Reporter, sources: Sources, text: str | None = None
+) -> list[ast.Module]:
     """The modules of `path` and its includes, included files first."""
     modules: list[ast.Module] = []
     done: set[Path] = set()

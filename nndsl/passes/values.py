@@ -104,7 +104,9 @@ def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
     t = param.type
 
     def bad() -> CompileError:
-        return CompileError(make("E0305", span, name=param.name, callee=callee, expected=expected_word(t), got=describe(v)))
+        return CompileError(
+            make("E0305", span, name=param.name, callee=callee, expected=expected_word(t), got=describe(v))
+        )
 
     if t == INT:
         if _is_int(v):
@@ -130,7 +132,15 @@ def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
             from ..diagnostics import did_you_mean
 
             raise CompileError(
-                make("E0306", span, help=did_you_mean(v, param.choices), name=param.name, callee=callee, choices=choices, got=f'"{v}"')
+                make(
+                    "E0306",
+                    span,
+                    help=did_you_mean(v, param.choices),
+                    name=param.name,
+                    callee=callee,
+                    choices=choices,
+                    got=f'"{v}"',
+                )
             )
         raise bad()
     if t in (SHAPE, INTS):
@@ -170,7 +180,9 @@ def check_shape(dims: tuple[int, ...], what: str, span: Span) -> None:
 
     for d in dims:
         if d < 1:
-            raise CompileError(make("E0403", span, what=what, shape=fmt_shape(dims), reason=f"every size must be at least 1, got {d}"))
+            raise CompileError(
+                make("E0403", span, what=what, shape=fmt_shape(dims), reason=f"every size must be at least 1, got {d}")
+            )
     if math.prod(dims) > MAX_ELEMENTS:
         raise CompileError(
             make(

@@ -1,0 +1,40 @@
+"""The wheel ships the grammar (and templates) inside the package and works outside the checkout."""
+
+import subprocess
+import sys
+import zipfile
+
+from conftest import ROOT
+
+
+def test_wheel_contains_the_grammar_and_runs_outside_the_source_tree(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    (wheel,) = (tmp_path / "dist").glob("nndsl-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "nndsl/grammar/nnd.lark" in names
+    assert any(n.startswith("nndsl/templates/") for n in names)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = (
+        "import nndsl.syntax.parser as p, sys\n"
+        "g = p.grammar_path()\n"
+        f"assert str(g).startswith({str(site)!r}), g\n"
+        "from nndsl.cli import main\n"
+        f"sys.exit(main(['lint', {str(ROOT / 'specs' / 'lenet.nnd')!r}]))\n"
+    )
+    env_path = str(site)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,  # not the checkout: '' on sys.path must not find the source tree
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
