@@ -31,6 +31,27 @@ def format_module(module: ast.Module) -> str:
     return _Printer(module).run()
 
 
+def _block_ranges(node) -> list[tuple[int, int]]:
+    """Line ranges of the block-form repeat bodies inside a statement or expression."""
+    out: list[tuple[int, int]] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Repeat) and n.body is not None:
+            out.append((n.span.line + 1, n.span.end_line))
+        if isinstance(n, ast.Assign | ast.Setting):
+            stack.append(n.value)
+        elif isinstance(n, ast.Out):
+            stack.extend(n.values)
+        elif isinstance(n, ast.Chain):
+            stack.extend((n.head, *n.stages))
+        elif isinstance(n, ast.Repeat):
+            stack.extend(n.stages or ())
+        elif isinstance(n, ast.Call):
+            stack.extend((*n.args, *(k.value for k in n.kwargs)))
+    return out
+
+
 def _grouped(a: ast.Item, b: ast.Item) -> bool:
     """Consecutive includes, and consecutive one-line datasets, stay together."""
     if isinstance(a, ast.Include) and isinstance(b, ast.Include):
@@ -64,11 +85,12 @@ class _Printer:
                 self.out.append("")
         return emitted
 
-    def _inner(self, first: int, last: int, indent: str) -> None:
-        """Comments inside a multi-line construct (lines first..last-1) go before it."""
+    def _inner(self, first: int, last: int, indent: str, nested: list[tuple[int, int]] = ()) -> None:
+        """Comments inside a multi-line construct (lines first..last-1) go before it, except
+        those in `nested` line ranges (block bodies, which place their own comments)."""
         keep = []
         for c in self.comments:
-            if first <= c.line < last:
+            if first <= c.line < last and not any(a <= c.line <= b for a, b in nested):
                 self.out.append(f"{indent}{c.text.rstrip()}")
             else:
                 keep.append(c)
@@ -168,7 +190,7 @@ class _Printer:
         if isinstance(stmt, ast.If):
             self._if(stmt, indent)
             return
-        self._inner(stmt.span.line + 1, stmt.span.end_line, indent)
+        self._inner(stmt.span.line + 1, stmt.span.end_line, indent, _block_ranges(stmt))
         if isinstance(stmt, ast.In):
             text = "in " + ", ".join(n.id for n in stmt.names)
         elif isinstance(stmt, ast.Out):

@@ -142,3 +142,36 @@ def test_fmt_refuses_a_file_with_syntax_errors_and_leaves_it(tmp_path, capsys):
     assert main(["fmt", str(f)]) == 1
     assert f.read_text() == "network N {\n  x = Input(4\n"
     assert "not formatted" in capsys.readouterr().err
+
+
+def test_comments_inside_a_block_repeat_stay_inside():
+    src = textwrap.dedent(
+        """\
+        network N {
+            x = Input(4x8x8, dataset="x")
+            y = x -> res: repeat 2 {
+                # first
+                in t
+                u = t -> Convolution(4, kernel=3x3, pad=1x1) -> ReLU  # inner
+                out Add2(t, u)  # last
+            } -> ReLU  # after
+        }
+        """
+    )
+    out = fmt(src)
+    assert out == textwrap.dedent(
+        """\
+        network N {
+            x = Input(4x8x8, dataset="x")
+            y = x
+                -> res: repeat 2 {
+                    # first
+                    in t
+                    u = t -> Convolution(4, kernel=3x3, pad=1x1) -> ReLU  # inner
+                    out Add2(t, u)  # last
+                }
+                -> ReLU  # after
+        }
+        """
+    )
+    assert fmt(out) == out
