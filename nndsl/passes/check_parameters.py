@@ -15,8 +15,12 @@ from ..layers.base import fmt_shape
 
 def check_parameters(networks: list[Network], reporter: Reporter) -> None:
     first: dict[str, tuple[tuple[int, ...], Network, object]] = {}
+    checked: set[int] = set()  # ids of layers shared by networks (see ShapeCache): checked once
     for net in networks:
         for layer in net.layers:
+            if not layer.parameters or id(layer) in checked:
+                continue
+            checked.add(id(layer))
             for p in layer.parameters:
                 name = layer.parameter_name(p)
                 seen = first.get(name)

@@ -22,14 +22,15 @@ and an instance is stamped only where expanding it would do exactly the same (se
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..diagnostics import CompileError, Note, Reporter, Span, did_you_mean, make
 from ..ir import Frame, Origin
 from ..layers import REGISTRY
-from ..layers.base import DERIVED, LayerSpec
+from ..layers.base import DERIVED, LayerSpec, Param
 from ..syntax import ast
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
@@ -106,17 +107,17 @@ class _Recording:
 class _Template:
     """What one unit instance added to the graph, replayable under another name.
 
-    Layer inputs and outputs are references: r >= 0 is the template's own layer r,
-    r < 0 the instance's input -1 - r.
+    References to values: r >= 0 is the template's own layer r (and its output), r < 0
+    the instance's input -1 - r.
     """
 
     base: str  # the recorded instance's qualified name
     head: tuple[Frame, ...]  # its expansion frames, its own instance frame last
     repeats: tuple[tuple[str, int, int], ...]  # the repeats it was inside
+    start: int  # graph index of its first layer
+    inputs: tuple[int, ...]  # the value ids it was given
     layers: tuple[PendingLayer, ...]  # as recorded (never changed)
-    suffixes: tuple[str, ...]  # layer names after `base`
-    inputs: tuple[tuple[int, ...], ...]  # references, per layer
-    value_names: tuple[tuple[str, Span] | None, ...]  # per layer: None while the output is unnamed
+    names: tuple[tuple[str, Span], ...]  # each layer's output (name, def_span) when it ended
     uses: tuple[int, ...]  # consumers inside the instance, per layer
     input_uses: tuple[int, ...]  # consumers inside the instance, per input
     renames: tuple[tuple[int, str, Span], ...]  # inputs the body bound to a name
@@ -125,6 +126,23 @@ class _Template:
     need: int  # room under the layer limit it needs (the limit is checked inside)
     depth: int  # unit nesting inside, relative to the instance
     units: frozenset[str]  # units instantiated inside
+    steps: _Steps | None = None  # made at the first stamp (most templates are never stamped)
+    # The last stamp: where it went, and its layers. An instance at the same place with
+    # the same inputs (in a derived network) gets the same layer objects.
+    last: tuple[tuple, list[PendingLayer]] | None = None
+
+
+class _Steps(NamedTuple):
+    """A template's layers in the form a stamp reads them, per layer unless noted."""
+
+    suffixes: tuple[str, ...]  # the name after the template's base
+    refs: tuple[tuple[int, ...], ...]  # its inputs, as references
+    vias: tuple[tuple[Frame, ...], ...]  # the distinct frame chains inside the instance
+    via_of: tuple[int, ...]  # its chain in `vias`
+    repeats: tuple[tuple[tuple[str, int, int], ...], ...]  # the distinct repeat chains inside
+    repeats_of: tuple[int, ...]  # its chain in `repeats`
+    names: tuple[tuple[str, Span] | None, ...]  # the name the body gave its output, if any
+    columns: tuple[str | None, ...]  # an Input's dataset column: its output's name until named
 
 
 @dataclass(slots=True)
@@ -303,25 +321,35 @@ class Expander:
                 raise CompileError(
                     make("E0312", stmt.span, count=len(targets), callee="the right-hand side", outputs=1)
                 )
-            for target, v in zip(targets, values):
+            for target, v in zip(targets, values, strict=True):
                 self._bind(scope, target, v)
             return []
         if isinstance(stmt, ast.Out):
             if where == "network":
                 raise CompileError(
-                    make("E0310", stmt.span, help="a network's outputs are its values that nothing uses", what="out", where="a network")
+                    make(
+                        "E0310",
+                        stmt.span,
+                        help="a network's outputs are its values that nothing uses",
+                        what="out",
+                        where="a network",
+                    )
                 )
             return [self._tensor(v, scope, "out") for v in stmt.values]
         if isinstance(stmt, ast.In):
             raise CompileError(
-                make("E0310", stmt.span, what="in", where="a network" if where == "network" else "the middle of a block")
+                make(
+                    "E0310", stmt.span, what="in", where="a network" if where == "network" else "the middle of a block"
+                )
             )
         if isinstance(stmt, ast.If):
             cond = eval_const(stmt.cond, self._const_lookup(scope))
             if cond is POISON:
                 return []
             if not isinstance(cond, bool):
-                raise CompileError(make("E0311", stmt.cond.span, expected="condition (true or false)", got=describe(cond)))
+                raise CompileError(
+                    make("E0311", stmt.cond.span, expected="condition (true or false)", got=describe(cond))
+                )
             branch = stmt.then if cond else (stmt.orelse or ())
             return self._block(branch, scope, where)
         raise AssertionError(stmt)
@@ -413,7 +441,9 @@ class Expander:
                         raise CompileError(
                             make("E0308", stage.span, callee="the value before '->'", count=len(value), where="a chain")
                         )
-                    raise CompileError(make("E0311", expr.head.span, expected="tensor before '->'", got=describe(value)))
+                    raise CompileError(
+                        make("E0311", expr.head.span, expected="tensor before '->'", got=describe(value))
+                    )
                 value = self._stage(stage, value, expr.head.span if stage is expr.stages[0] else None, scope)
             return value
         if isinstance(expr, ast.Repeat):
@@ -453,10 +483,7 @@ class Expander:
             spans.append(call.span)
         args = list(call.args)
         want = n_inputs - len(inputs)
-        if variadic:
-            take = len(args)
-        else:
-            take = min(max(want, 0), len(args))
+        take = len(args) if variadic else min(max(want, 0), len(args))
         for a in args[:take]:
             inputs.append(self._tensor(a, scope, f"an input of {callee}"))
             spans.append(a.span)
@@ -468,14 +495,22 @@ class Expander:
             )
         if variadic and len(inputs) < n_inputs:
             raise CompileError(
-                make("E0302", call.span, callee=callee, expected=f"at least {_plural(n_inputs, 'tensor input')}", got=len(inputs))
+                make(
+                    "E0302",
+                    call.span,
+                    callee=callee,
+                    expected=f"at least {_plural(n_inputs, 'tensor input')}",
+                    got=len(inputs),
+                )
             )
         return inputs, spans, args[take:]
 
     def _layer(self, spec: LayerSpec, call: ast.Call, scope: Scope, chained: Tensor | None) -> Any:
         graph = self.graph
         assert graph is not None
-        inputs, in_spans, positional = self._split_args(call, len(spec.inputs), spec.variadic, chained, scope, spec.type)
+        inputs, in_spans, positional = self._split_args(
+            call, len(spec.inputs), spec.variadic, chained, scope, spec.type
+        )
         lookup = self._const_lookup(scope)
         params: dict[str, Any] = {}
         spans: dict[str, Span] = {}
@@ -494,7 +529,7 @@ class Expander:
                     got="another positional argument",
                 )
             )
-        for pname, arg in zip(spec.positional, positional):
+        for pname, arg in zip(spec.positional, positional, strict=False):
             p = spec.param(pname)
             assert p is not None
             params[p.name] = self._coerce(eval_const(arg, lookup), p, spec.type, arg.span)
@@ -508,7 +543,9 @@ class Expander:
                 )
             if p.name in params:
                 raise CompileError(
-                    make("E0303", kw.name_span, [Note("first given here", spans[p.name])], name=p.name, callee=spec.type)
+                    make(
+                        "E0303", kw.name_span, [Note("first given here", spans[p.name])], name=p.name, callee=spec.type
+                    )
                 )
             params[p.name] = self._coerce(eval_const(kw.value, lookup), p, spec.type, kw.value.span)
             spans[p.name] = kw.value.span
@@ -600,18 +637,30 @@ class Expander:
                     got="more",
                 )
             )
-        for p, arg in zip(unit.params, positional):
+        for p, arg in zip(unit.params, positional, strict=False):
             args[p.name] = self._unit_arg(p, eval_const(arg, lookup), unit, arg.span)
             arg_spans[p.name] = arg.span
         for kw in call.kwargs:
             p = params.get(kw.name)
             if p is None:
                 raise CompileError(
-                    make("E0301", kw.name_span, help=did_you_mean(kw.name, params), callee=f"unit {unit.name}", name=kw.name)
+                    make(
+                        "E0301",
+                        kw.name_span,
+                        help=did_you_mean(kw.name, params),
+                        callee=f"unit {unit.name}",
+                        name=kw.name,
+                    )
                 )
             if p.name in args:
                 raise CompileError(
-                    make("E0303", kw.name_span, [Note("first given here", arg_spans[p.name])], name=p.name, callee=f"unit {unit.name}")
+                    make(
+                        "E0303",
+                        kw.name_span,
+                        [Note("first given here", arg_spans[p.name])],
+                        name=p.name,
+                        callee=f"unit {unit.name}",
+                    )
                 )
             args[p.name] = self._unit_arg(p, eval_const(kw.value, lookup), unit, kw.value.span)
             arg_spans[p.name] = kw.value.span
@@ -620,25 +669,33 @@ class Expander:
                 if p.default is None:
                     raise CompileError(make("E0304", call.span, callee=f"unit {unit.name}", name=p.name))
                 # defaults see the arguments before them
-                args[p.name] = self._unit_arg(p, eval_const(p.default, self._const_lookup(Scope("", dict(args)))), unit, p.default.span)
+                args[p.name] = self._unit_arg(
+                    p, eval_const(p.default, self._const_lookup(Scope("", dict(args)))), unit, p.default.span
+                )
         if any(v is POISON for v in inputs) or any(v is POISON for v in args.values()):
             return POISON
         if copy is not None:
             prefix = copy.prefix
         else:
-            prefix = scope.prefix + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter) + "."
+            prefix = (
+                scope.prefix
+                + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
+                + "."
+            )
         frame = self._frame("unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span)
         via = (*scope.via, frame)
-        key = (unit.name, tuple((type(v), repr(v)) for v in args.values()), _aliasing(inputs))
         recording = None
-        if not self._overridden(prefix):
+        # Instances whose inputs are tensors (a repeat may pass a tuple: an error, below)
+        # and whose layers no override names are expanded once per argument list.
+        if all(isinstance(t, Tensor) for t in inputs) and not self._overridden(prefix):
+            key = (unit.name, tuple([(type(v), repr(v)) for v in args.values()]), _aliasing(inputs))
             template = self.templates.get(key)
             if template is not None and self._stampable(template):
                 return self._stamp(template, prefix[:-1], via, scope.repeats, inputs)
             recording = self._start_recording(prefix[:-1], inputs)
         try:
             inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats)
-            for n, t in zip(ins, inputs):
+            for n, t in zip(ins, inputs, strict=False):
                 inner.bindings[n.id] = t
                 inner.bound_at[n.id] = (n.span, False)
             body = [s for s in unit.body if not isinstance(s, ast.In)]
@@ -660,14 +717,12 @@ class Expander:
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def _unit_arg(self, p: ast.UnitParam, value: Any, unit: ast.Unit, span: Span) -> Any:
-        from ..layers.base import Param
-
         t = UNIT_PARAM_TYPES.get(p.type)
         if t is None:
             raise CompileError(make("E0209", p.type_span, name=p.type))
         if value is POISON:
             return value
-        return coerce(value, Param(p.name, t, None, p.name), f"unit {unit.name}", span)
+        return coerce(value, _unit_param(p.name, t), f"unit {unit.name}", span)
 
     # --- unit templates ---------------------------------------------------------------------------
 
@@ -723,41 +778,65 @@ class Expander:
         assert graph is not None
         if not rec.pure or self.reporter.reported != rec.reported:
             return
-
-        def ref(vid: int) -> int:
-            return vid - rec.start if vid >= rec.start else -1 - rec.inputs.index(vid)
-
-        layers = tuple(graph.layers[rec.start :])
-        names: list[tuple[str, Span] | None] = []
-        for pl in layers:
-            v = graph.values[pl.outputs[0]]
-            unnamed = v.def_span is pl.origin.span and v.name == _value_name(pl.type, pl.params, pl.name)
-            names.append(None if unnamed else (v.name, v.def_span))
-        cut = len(rec.base)
         self.templates[key] = _Template(
             base=rec.base,
             head=head,
             repeats=repeats,
-            layers=layers,
-            suffixes=tuple(pl.name[cut:] for pl in layers),
-            inputs=tuple(tuple(ref(v) for v in pl.inputs) for pl in layers),
-            value_names=tuple(names),
+            start=rec.start,
+            inputs=rec.inputs,
+            layers=tuple(graph.layers[rec.start :]),
+            names=tuple((v.name, v.def_span) for v in graph.values[rec.start :]),
             uses=tuple(graph.uses[rec.start :]),
             input_uses=tuple(
                 graph.uses[v] - before if rec.inputs.index(v) == i else 0
-                for i, (v, before) in enumerate(zip(rec.inputs, rec.input_uses))
+                for i, (v, before) in enumerate(zip(rec.inputs, rec.input_uses, strict=True))
             ),
             renames=tuple(rec.renames),
             unused=tuple(graph.unused[rec.unused :]),
-            outputs=tuple(ref(t.vid) for t in outs),
+            outputs=tuple(_ref(t.vid, rec.start, rec.inputs) for t in outs),
             need=max(rec.peak, self.total_layers) - rec.total,
             depth=rec.depth,
             units=frozenset(rec.units),
         )
 
-    def _stamp(
-        self, t: _Template, base: str, head: tuple[Frame, ...], repeats: tuple, inputs: list[Tensor]
-    ) -> Any:
+    @staticmethod
+    def _steps(t: _Template) -> _Steps:
+        """Read a template's recorded layers into `_Steps`, relative to the instance."""
+        cut, start, inputs = len(t.base), t.start, t.inputs
+        # Layers of one scope share their frame and repeat chains (the tuples themselves).
+        vias: dict[int, int] = {}  # id(a recorded chain) -> its index
+        repeat_chains: dict[int, int] = {}
+        inner_vias, inner_repeats = [], []
+        suffixes, refs, via_of, repeats_of, names, columns = [], [], [], [], [], []
+        for pl, (name, def_span) in zip(t.layers, t.names, strict=True):
+            suffixes.append(pl.name[cut:])
+            refs.append(tuple([v - start if v >= start else -1 - inputs.index(v) for v in pl.inputs]))  # see _ref
+            via = vias.get(id(pl.origin.via))
+            if via is None:
+                via = vias[id(pl.origin.via)] = len(inner_vias)
+                inner_vias.append(pl.origin.via[len(t.head) :])
+            via_of.append(via)
+            chain = repeat_chains.get(id(pl.repeats))
+            if chain is None:
+                chain = repeat_chains[id(pl.repeats)] = len(inner_repeats)
+                inner_repeats.append(pl.repeats[len(t.repeats) :])
+            repeats_of.append(chain)
+            column = _dataset_column(pl.type, pl.params)
+            unnamed = def_span is pl.origin.span and name == (column or pl.name)
+            names.append(None if unnamed else (name, def_span))
+            columns.append(column)
+        return _Steps(
+            tuple(suffixes),
+            tuple(refs),
+            tuple(inner_vias),
+            tuple(via_of),
+            tuple(inner_repeats),
+            tuple(repeats_of),
+            tuple(names),
+            tuple(columns),
+        )
+
+    def _stamp(self, t: _Template, base: str, head: tuple[Frame, ...], repeats: tuple, inputs: list[Tensor]) -> Any:
         """Add the instance `base` of a template's unit: its layers under its own names,
         frames and repeats, reading `inputs`."""
         graph = self.graph
@@ -768,53 +847,70 @@ class Expander:
             rec.peak = max(rec.peak, self.total_layers + t.need)
         self.used_units.update(t.units)
         self.total_layers += len(t.layers)
-        in_vids = [x.vid for x in inputs]
+        if t.steps is None:
+            t.steps = self._steps(t)
+        steps = t.steps
+        in_vids = tuple(x.vid for x in inputs)
         offset = len(graph.layers)
-        same_place = base == t.base and head == t.head and repeats == t.repeats
-        vias: dict[int, tuple[Frame, ...]] = {}  # by id of the recorded tuple
-        repeat_chains: dict[int, tuple[tuple[str, int, int], ...]] = {}
-        cut, depth = len(t.head), len(t.repeats)
-        for k, pl in enumerate(t.layers):
-            origin, layer_repeats = pl.origin, pl.repeats
-            if not same_place:
-                via = vias.get(id(origin.via))
-                if via is None:
-                    inside = origin.via[cut:]
-                    if base != t.base:
-                        inside = tuple(self._renamed_frame(f, t.base, base) for f in inside)
-                    via = vias[id(origin.via)] = head + inside
-                origin = Origin(origin.span, via)
-                layer_repeats = repeat_chains.get(id(pl.repeats))
-                if layer_repeats is None:
-                    inside_r = tuple((base + q[len(t.base) :], i, n) for q, i, n in pl.repeats[depth:])
-                    layer_repeats = repeat_chains[id(pl.repeats)] = repeats + inside_r
-            name = base + t.suffixes[k]
-            graph.layers.append(
-                PendingLayer(
-                    name,
-                    pl.type,
-                    pl.params,
-                    tuple(offset + r if r >= 0 else in_vids[-1 - r] for r in t.inputs[k]),
-                    (offset + k,),
-                    origin,
-                    pl.param_spans,
-                    pl.input_spans,
-                    layer_repeats,
-                )
-            )
-            named = t.value_names[k]
+        place = (base, head, repeats, offset, in_vids)
+        if t.last is not None and t.last[0] == place:
+            layers = t.last[1]
+        else:
+            layers = self._stamped_layers(t, steps, base, head, repeats, offset, in_vids)
+            t.last = (place, layers)
+        graph.layers.extend(layers)
+        values = graph.values
+        for pl, named, column in zip(layers, steps.names, steps.columns, strict=True):
             if named is None:
-                graph.values.append(PendingValue(_value_name(pl.type, pl.params, name), offset + k, origin, origin.span))
+                values.append(PendingValue(column or pl.name, pl.outputs[0], pl.origin, pl.origin.span))
             else:
-                graph.values.append(PendingValue(named[0], offset + k, origin, named[1]))
+                values.append(PendingValue(named[0], pl.outputs[0], pl.origin, named[1]))
         graph.uses.extend(t.uses)
-        for vid, n in zip(in_vids, t.input_uses):
+        for vid, n in zip(in_vids, t.input_uses, strict=True):
             graph.uses[vid] += n
         for i, name, span in t.renames:
             self._name_value(in_vids[i], name, span)
         graph.unused.extend(t.unused)
         outs = [Tensor(offset + r if r >= 0 else in_vids[-1 - r]) for r in t.outputs]
         return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _stamped_layers(
+        self,
+        t: _Template,
+        steps: _Steps,
+        base: str,
+        head: tuple[Frame, ...],
+        repeats: tuple,
+        offset: int,
+        in_vids: tuple[int, ...],
+    ) -> list[PendingLayer]:
+        """The template's layers for the instance `base`: renamed, their frames and repeats
+        under the instance's, their inputs among the graph's values from `offset` on."""
+        same_place = base == t.base and head == t.head and repeats == t.repeats
+        if base == t.base:
+            vias = [head + inside for inside in steps.vias]
+        else:
+            vias = [head + tuple(self._renamed_frame(f, t.base, base) for f in inside) for inside in steps.vias]
+        cut = len(t.base)
+        repeat_chains = [repeats + tuple((base + q[cut:], i, n) for q, i, n in inside) for inside in steps.repeats]
+        layers = []
+        for k, (pl, suffix, refs, via, chain) in enumerate(
+            zip(t.layers, steps.suffixes, steps.refs, steps.via_of, steps.repeats_of, strict=True)
+        ):
+            layers.append(
+                PendingLayer(
+                    base + suffix,
+                    pl.type,
+                    pl.params,
+                    tuple([offset + r if r >= 0 else in_vids[-1 - r] for r in refs]),
+                    (offset + k,),
+                    pl.origin if same_place else Origin(pl.origin.span, vias[via]),
+                    pl.param_spans,
+                    pl.input_spans,
+                    pl.repeats if same_place else repeat_chains[chain],
+                )
+            )
+        return layers
 
     # --- repeats ----------------------------------------------------------------------------------
 
@@ -858,7 +954,13 @@ class Expander:
                 assert isinstance(first, ast.In)
                 if len(first.names) != 1:
                     raise CompileError(
-                        make("E0302", first.span, callee="a repeat block", expected="1 tensor input", got=len(first.names))
+                        make(
+                            "E0302",
+                            first.span,
+                            callee="a repeat block",
+                            expected="1 tensor input",
+                            got=len(first.names),
+                        )
                     )
                 inner.bindings[first.names[0].id] = current
                 inner.bound_at[first.names[0].id] = (first.names[0].span, False)
@@ -886,13 +988,30 @@ class _Abort(Exception):
 def _value_name(layer_type: str, params: dict[str, Any], qualified: str) -> str:
     """The name of a layer's output until the user binds it: an Input's is its dataset
     column, any other layer's its qualified name."""
-    if params.get("dataset") and REGISTRY[layer_type].kind == "input":
+    return _dataset_column(layer_type, params) or qualified
+
+
+def _dataset_column(layer_type: str, params: dict[str, Any]) -> str | None:
+    if "dataset" in params and REGISTRY[layer_type].kind == "input" and params["dataset"]:
         return params["dataset"]
-    return qualified
+    return None
+
+
+@functools.cache
+def _unit_param(name: str, type_: str) -> Param:
+    """A unit parameter as `coerce` checks it."""
+    return Param(name, type_, None, name)
+
+
+def _ref(vid: int, start: int, inputs: tuple[int, ...]) -> int:
+    """A value as a template refers to it (see `_Template`)."""
+    return vid - start if vid >= start else -1 - inputs.index(vid)
 
 
 def _aliasing(inputs: list[Tensor]) -> tuple[int, ...]:
     """Which inputs are the same tensor: (0, 0) for Add2(x, x), (0, 1) for Add2(x, y)."""
+    if len(inputs) == 1:
+        return (0,)
     vids = [t.vid for t in inputs]
     return tuple(vids.index(v) for v in vids)
 

@@ -5,6 +5,10 @@ becomes a diagnostic pointing at the parameter or input it names (or the call), 
 the expansion chain as notes; a `MergeError` (Add2, Concatenate...) names both operands,
 their shapes, and where each was defined. A layer whose input shape is unknown (an
 earlier error) is skipped silently, so one mistake gives one message.
+
+Rules are pure, so their results are kept in a `ShapeCache` shared by the networks of
+a project: the instances of a unit template share their parameter dicts, and a block
+repeated 36 times is resolved once per distinct input shape.
 """
 
 from __future__ import annotations
@@ -14,49 +18,100 @@ import math
 from ..diagnostics import Note, Reporter, Span, make
 from ..ir import Layer, Network, Origin, Value
 from ..layers import REGISTRY
-from ..layers.base import DERIVED, MergeError, ShapeError, fmt_shape
-from .expand import Graph
+from ..layers.base import DERIVED, MergeError, Shape, ShapeError, fmt_shape
+from .expand import Graph, PendingLayer
 from .values import MAX_ELEMENTS
 
 
-def infer_shapes(graph: Graph, training: bool, reporter: Reporter) -> Network:
-    shapes: list[tuple[int, ...] | None] = [None] * len(graph.values)
+class ShapeCache:
+    """Results of the pure rules, shared by the networks of a project.
+
+    Keyed by identity: the layers stamped from one unit template share their parameter
+    dict (see `expand`), so a block repeated 36 times is resolved once per input shape;
+    and an instance stamped twice at the same place (in a derived network) shares its
+    pending layers, which then make one `Layer`. Entries hold the objects whose ids
+    they are keyed by, so that an id is not reused while its entry lives.
+    """
+
+    def __init__(self) -> None:
+        # (id(pending params), input shapes, training) -> (out, resolved params, parameters, macs, pending params)
+        self.by_params: dict[tuple, tuple] = {}
+        # id(pending layer) -> (input shapes, training, Layer, out, pending layer)
+        self.by_layer: dict[int, tuple] = {}
+
+
+def infer_shapes(graph: Graph, training: bool, reporter: Reporter, cache: ShapeCache | None = None) -> Network:
+    if cache is None:
+        cache = ShapeCache()
+    by_params, by_layer = cache.by_params, cache.by_layer
+    input_types = {t for t, spec in REGISTRY.items() if spec.kind == "input"}
+    shapes: list[Shape | None] = [None] * len(graph.values)
     layers: list[Layer] = []
+    inputs: list[int] = []
     for pl in graph.layers:
-        spec = REGISTRY[pl.type]
-        ins = tuple(shapes[v] for v in pl.inputs)
-        params = dict(pl.params)
-        if any(s is None for s in ins):
-            layers.append(_layer(pl, params))
-            continue
-        try:
-            if spec.resolve is not None:
-                spec.resolve(ins, params, training)
-            out = spec.shape(ins, params)
-            _check_output(out)
-            parameters = spec.parameters(ins, params, out)
-            macs = spec.count_macs(ins, params, out, parameters)
-        except MergeError as e:
-            reporter.add(_merge_diagnostic(e, pl, graph, ins))
-            layers.append(_layer(pl, params))
-            continue
-        except ShapeError as e:
-            span = _blame(e, pl)
-            reporter.add(
-                make("E0401", span, pl.origin.notes(), layer=_display(pl.name), type=pl.type, message=e.message)
-            )
-            layers.append(_layer(pl, params))
-            continue
-        leftover = [k for k, v in params.items() if v is DERIVED]
-        if leftover:  # a registry bug, not a user error: say so plainly
-            raise RuntimeError(f"{pl.type}: resolve left {leftover} undetermined")
+        ins = tuple([shapes[v] for v in pl.inputs])
+        seen = by_layer.get(id(pl))
+        if seen is not None and seen[0] == ins and seen[1] == training:
+            layer, out = seen[2], seen[3]
+        else:
+            known = by_params.get((id(pl.params), ins, training))
+            if known is not None:
+                out, resolved, parameters, macs, _ = known
+                layer = _layer(pl, dict(resolved), parameters, macs)
+            else:
+                layer, out = _infer(pl, ins, training, graph, reporter)
+                if out is not None:  # errors are not kept: each instance reports its own
+                    resolved = dict(layer.params)
+                    by_params[(id(pl.params), ins, training)] = (out, resolved, layer.parameters, layer.macs, pl.params)
+            if out is not None:
+                by_layer[id(pl)] = (ins, training, layer, out, pl)
         shapes[pl.outputs[0]] = out
-        layers.append(_layer(pl, params, parameters, macs))
+        layers.append(layer)
+        if pl.type in input_types:
+            inputs.append(pl.outputs[0])
+    # A value's origin is where the user named it; until named, its layer's origin.
     values = tuple(
-        Value(i, v.name, shapes[i], v.producer, Origin(v.def_span, v.origin.via)) for i, v in enumerate(graph.values)
+        [
+            Value(
+                i,
+                v.name,
+                shapes[i],
+                v.producer,
+                v.origin if v.def_span is v.origin.span else Origin(v.def_span, v.origin.via),
+            )
+            for i, v in enumerate(graph.values)
+        ]
     )
-    inputs = tuple(pl.outputs[0] for pl in graph.layers if REGISTRY[pl.type].kind == "input")
-    return Network(graph.name, tuple(layers), values, inputs, tuple(graph.outputs), graph.span, training)
+    return Network(graph.name, tuple(layers), values, tuple(inputs), tuple(graph.outputs), graph.span, training)
+
+
+def _infer(
+    pl: PendingLayer, ins: tuple, training: bool, graph: Graph, reporter: Reporter
+) -> tuple[Layer, Shape | None]:
+    """Run the rules of one layer: its `Layer` and output shape. The shape is None after an
+    error (reported here, or earlier when an input shape is unknown)."""
+    params = dict(pl.params)
+    if any(s is None for s in ins):
+        return _layer(pl, params), None
+    spec = REGISTRY[pl.type]
+    try:
+        if spec.resolve is not None:
+            spec.resolve(ins, params, training)
+        out = spec.shape(ins, params)
+        _check_output(out)
+        parameters = spec.parameters(ins, params, out)
+        macs = spec.count_macs(ins, params, out, parameters)
+    except MergeError as e:
+        reporter.add(_merge_diagnostic(e, pl, graph, ins))
+        return _layer(pl, params), None
+    except ShapeError as e:
+        span = _blame(e, pl)
+        reporter.add(make("E0401", span, pl.origin.notes(), layer=_display(pl.name), type=pl.type, message=e.message))
+        return _layer(pl, params), None
+    leftover = [k for k, v in params.items() if v is DERIVED]
+    if leftover:  # a registry bug, not a user error: say so plainly
+        raise RuntimeError(f"{pl.type}: resolve left {leftover} undetermined")
+    return _layer(pl, params, parameters, macs), out
 
 
 def _layer(pl, params, parameters=(), macs=0) -> Layer:

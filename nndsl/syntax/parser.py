@@ -13,9 +13,10 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any, NamedTuple
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..diagnostics import Diagnostic, Note, Span, make
 from . import ast
@@ -36,7 +37,8 @@ def grammar_path() -> Path:
 
 # A newline right after one of these cannot end a statement.
 _CONTINUES_AFTER = frozenset(
-    "-> = , { ( [ : + - * / // % == != < <= > >= and or not with in".split() + ["repeat", "if", "else"]
+    ["->", "=", ",", "{", "(", "[", ":", "+", "-", "*", "/", "//", "%", "==", "!=", "<", "<=", ">", ">="]
+    + ["and", "or", "not", "with", "in", "repeat", "if", "else"]
 )
 # A newline right before one of these cannot end a statement either.
 _CONTINUES_BEFORE = frozenset(["->", "}", "else", "with"])
@@ -73,117 +75,160 @@ def _continues(tok: Token, words: frozenset[str]) -> bool:
     return tok.type not in ("NAME", "STRING") and tok.value in words
 
 
-# --- tree to AST ------------------------------------------------------------------------------
+# --- tokens to AST ------------------------------------------------------------------------------
+
+
+class _Closed(NamedTuple):
+    """The items of a `{ ... }` body, and the `}` that ends it (the end of its parent's span)."""
+
+    items: tuple
+    close: Token
+
+
+class _PathPart(NamedTuple):
+    """`block[2]` in an override's layer path."""
+
+    text: str
+    first: Token
+    last: Token
 
 
 class _ToAst(Transformer):
-    """Turns Lark's parse tree into `ast` nodes, with spans from Lark's position metadata."""
+    """Builds `ast` nodes while Lark parses: it is the parser's inline transformer, so no
+    parse tree is built. Each callback gets a rule's children (tokens and nodes; the
+    grammar names the keywords and brackets a span needs) and returns a node.
 
-    path = "<input>"
+    A node's span runs from its first token to its last. A parenthesised expression
+    keeps its own span, but a node built from it covers the parentheses: `_parens`
+    remembers them (this is how Lark's `propagate_positions` counts them too).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path = "<input>"
+        self._parens: dict[int, tuple[Any, Token, Token]] = {}  # id(node) -> (node, "(", ")")
+
+    def reset(self, path: str) -> None:
+        self.path = path
+        self._parens.clear()
 
     # spans
-    def _span(self, meta) -> Span:
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
-
     def _tok(self, t: Token) -> Span:
         return Span(self.path, t.line, t.column, t.end_line, t.end_column)
 
+    def _span(self, first: Any, last: Any) -> Span:
+        """From the start of `first` to the end of `last` (tokens, nodes or _Closed)."""
+        if isinstance(first, Token):
+            line, col = first.line, first.column
+        elif id(first) in self._parens:
+            lpar = self._parens[id(first)][1]
+            line, col = lpar.line, lpar.column
+        elif isinstance(first, _PathPart):
+            line, col = first.first.line, first.first.column
+        else:
+            line, col = first.span.line, first.span.col
+        if isinstance(last, Token):
+            return Span(self.path, line, col, last.end_line, last.end_column)
+        if isinstance(last, _Closed):
+            return Span(self.path, line, col, last.close.end_line, last.close.end_column)
+        if id(last) in self._parens:
+            rpar = self._parens[id(last)][2]
+            return Span(self.path, line, col, rpar.end_line, rpar.end_column)
+        if isinstance(last, _PathPart):
+            return Span(self.path, line, col, last.last.end_line, last.last.end_column)
+        return Span(self.path, line, col, last.span.end_line, last.span.end_col)
+
     # items
-    @v_args(meta=True)
-    def start(self, meta, items):
-        return tuple(i for i in items if i is not None)
+    def start(self, c):
+        return tuple(i for i in c if i is not None)
 
-    @v_args(meta=True)
-    def include(self, meta, c):
-        return ast.Include(_unquote(c[0]), self._span(meta))
+    def include(self, c):
+        return ast.Include(_unquote(c[1]), self._span(c[0], c[1]))
 
-    @v_args(meta=True)
-    def unit_def(self, meta, c):
-        name, *params, body = c
-        return ast.Unit(str(name), tuple(p for p in params if p is not None), body, self._span(meta), self._tok(name))
+    def unit_def(self, c):
+        keyword, name, *params, body = c
+        params = tuple(p for p in params if p is not None)
+        return ast.Unit(str(name), params, body.items, self._span(keyword, body), self._tok(name))
 
-    @v_args(meta=True)
-    def unit_param(self, meta, c):
+    def unit_param(self, c):
         name, type_, default = c
-        return ast.UnitParam(str(name), str(type_), default, self._span(meta), self._tok(type_))
+        span = self._span(name, type_ if default is None else default)
+        return ast.UnitParam(str(name), str(type_), default, span, self._tok(type_))
 
-    @v_args(meta=True)
-    def network_def(self, meta, c):
-        return ast.Network(str(c[0]), c[1], self._span(meta), self._tok(c[0]))
+    def network_def(self, c):
+        keyword, name, body = c
+        return ast.Network(str(name), body.items, self._span(keyword, body), self._tok(name))
 
-    @v_args(meta=True)
-    def derived_network(self, meta, c):
-        name, base, *overrides = c
+    def derived_network(self, c):
+        keyword, name, base, *overrides, close = c
         overrides = tuple(o for o in overrides if o is not None)
-        return ast.DerivedNetwork(str(name), str(base), overrides, self._span(meta), self._tok(name), self._tok(base))
+        span = self._span(keyword, close)
+        return ast.DerivedNetwork(str(name), str(base), overrides, span, self._tok(name), self._tok(base))
 
-    @v_args(meta=True)
-    def override(self, meta, c):
+    def override(self, c):
         (parts, path_span), value = c
-        return ast.Override(parts, value, self._span(meta), path_span)
+        end = self._span(value, value)
+        span = Span(self.path, path_span.line, path_span.col, end.end_line, end.end_col)
+        return ast.Override(parts, value, span, path_span)
 
-    @v_args(meta=True)
-    def layer_path(self, meta, c):
-        return tuple(str(p) for p in c), self._span(meta)
+    def layer_path(self, c):
+        parts = tuple(p.text if isinstance(p, _PathPart) else str(p) for p in c)
+        return parts, self._span(c[0], c[-1])
 
     def indexed(self, c):
-        return f"{c[0]}[{int(c[1])}]"
+        name, index, close = c
+        return _PathPart(f"{name}[{int(index)}]", name, close)
 
-    @v_args(meta=True)
-    def block(self, meta, c):
-        return tuple(s for s in c if s is not None)
+    def block(self, c):
+        return _Closed(tuple(s for s in c[:-1] if s is not None), c[-1])
 
     # statements
-    @v_args(meta=True)
-    def in_stmt(self, meta, c):
-        return ast.In(tuple(ast.Name(str(t), self._tok(t)) for t in c), self._span(meta))
+    def in_stmt(self, c):
+        keyword, *names = c
+        return ast.In(tuple(ast.Name(str(t), self._tok(t)) for t in names), self._span(keyword, c[-1]))
 
-    @v_args(meta=True)
-    def out_stmt(self, meta, c):
-        return ast.Out(tuple(c), self._span(meta))
+    def out_stmt(self, c):
+        keyword, *values = c
+        return ast.Out(tuple(values), self._span(keyword, c[-1]))
 
-    @v_args(meta=True)
-    def assign(self, meta, c):
+    def assign(self, c):
         *targets, value = c
-        return ast.Assign(tuple(ast.Name(str(t), self._tok(t)) for t in targets), value, self._span(meta))
+        return ast.Assign(tuple(ast.Name(str(t), self._tok(t)) for t in targets), value, self._span(c[0], value))
 
-    @v_args(meta=True)
-    def if_stmt(self, meta, c):
-        cond, then, orelse = c
-        elif_ = isinstance(orelse, ast.If)
-        return ast.If(cond, then, (orelse,) if elif_ else orelse, self._span(meta), elif_)
+    def if_stmt(self, c):
+        keyword, cond, then, orelse = c
+        span = self._span(keyword, then if orelse is None else orelse)
+        if isinstance(orelse, ast.If):
+            return ast.If(cond, then.items, (orelse,), span, True)
+        return ast.If(cond, then.items, None if orelse is None else orelse.items, span, False)
 
     # chains and calls
-    @v_args(meta=True)
-    def chain(self, meta, c):
-        return ast.Chain(c[0], tuple(c[1:]), self._span(meta))
+    def chain(self, c):
+        return ast.Chain(c[0], tuple(c[1:]), self._span(c[0], c[-1]))
 
-    @v_args(meta=True)
-    def call(self, meta, c):
-        name, *args = c
+    def call(self, c):
+        name, *args, close = c
         pos = tuple(a for a in args if a is not None and not isinstance(a, ast.Kwarg))
         kws = tuple(a for a in args if isinstance(a, ast.Kwarg))
-        return ast.Call(str(name), pos, kws, None, self._span(meta), self._tok(name))
+        return ast.Call(str(name), pos, kws, None, self._span(name, close), self._tok(name))
 
-    @v_args(meta=True)
-    def bare(self, meta, c):
-        return ast.Call(str(c[0]), (), (), None, self._span(meta), self._tok(c[0]), bare=True)
+    def bare(self, c):
+        span = self._tok(c[0])
+        return ast.Call(str(c[0]), (), (), None, span, span, bare=True)
 
-    @v_args(meta=True)
-    def labeled_call(self, meta, c):
+    def labeled_call(self, c):
         label, call = c
-        return ast.Call(call.callee, call.args, call.kwargs, str(label), self._span(meta), call.callee_span, call.bare)
+        span = self._span(label, call)
+        return ast.Call(call.callee, call.args, call.kwargs, str(label), span, call.callee_span, call.bare)
 
-    @v_args(meta=True)
-    def labeled_repeat(self, meta, c):
+    def labeled_repeat(self, c):
         label, r = c
-        return ast.Repeat(r.var, r.count, r.stages, r.body, str(label), self._span(meta))
+        return ast.Repeat(r.var, r.count, r.stages, r.body, str(label), self._span(label, r))
 
-    @v_args(meta=True)
-    def repeat(self, meta, c):
-        var, count, body = c
-        stages, stmts = body
-        return ast.Repeat(str(var) if var is not None else None, count, stages, stmts, None, self._span(meta))
+    def repeat(self, c):
+        keyword, var, count, (stages, stmts), close = c
+        var = str(var) if var is not None else None
+        return ast.Repeat(var, count, stages, stmts, None, self._span(keyword, close))
 
     def repeat_chain(self, c):
         return tuple(c), None
@@ -191,9 +236,8 @@ class _ToAst(Transformer):
     def repeat_block(self, c):
         return None, tuple(c)
 
-    @v_args(meta=True)
-    def kwarg(self, meta, c):
-        return ast.Kwarg(str(c[0]), c[1], self._span(meta), self._tok(c[0]))
+    def kwarg(self, c):
+        return ast.Kwarg(str(c[0]), c[1], self._span(c[0], c[1]), self._tok(c[0]))
 
     # constants and operators
     def int_(self, c):
@@ -208,78 +252,74 @@ class _ToAst(Transformer):
     def shape(self, c):
         return ast.ShapeLit(tuple(int(d) for d in str(c[0]).split("x")), self._tok(c[0]))
 
-    @v_args(meta=True)
-    def true(self, meta, c):
-        return ast.Bool(True, self._span(meta))
+    def true(self, c):
+        return ast.Bool(True, self._tok(c[0]))
 
-    @v_args(meta=True)
-    def false(self, meta, c):
-        return ast.Bool(False, self._span(meta))
+    def false(self, c):
+        return ast.Bool(False, self._tok(c[0]))
 
-    @v_args(meta=True)
-    def duration(self, meta, c):
-        return ast.Duration(int(c[0]), str(c[1]), self._span(meta))
+    def duration(self, c):
+        return ast.Duration(int(c[0]), str(c[1]), self._span(c[0], c[1]))
 
     def name(self, c):
         return ast.Name(str(c[0]), self._tok(c[0]))
 
-    @v_args(meta=True)
-    def list_(self, meta, c):
-        return ast.ListLit(tuple(x for x in c if x is not None), self._span(meta))
+    def list_(self, c):
+        return ast.ListLit(tuple(x for x in c[1:-1] if x is not None), self._span(c[0], c[-1]))
 
-    @v_args(meta=True)
-    def neg(self, meta, c):
-        return ast.Unary("-", c[0], self._span(meta))
+    def paren(self, c):
+        lpar, expr, rpar = c
+        self._parens[id(expr)] = (expr, lpar, rpar)  # the node is kept alive, so its id stays its own
+        return expr
 
-    @v_args(meta=True)
-    def pos(self, meta, c):
-        return ast.Unary("+", c[0], self._span(meta))
+    def neg(self, c):
+        return ast.Unary("-", c[1], self._span(c[0], c[1]))
 
-    @v_args(meta=True)
-    def not_(self, meta, c):
-        return ast.Unary("not", c[0], self._span(meta))
+    def pos(self, c):
+        return ast.Unary("+", c[1], self._span(c[0], c[1]))
+
+    def not_(self, c):
+        return ast.Unary("not", c[1], self._span(c[0], c[1]))
 
     def _bin(op):  # noqa: N805  (a factory used at class creation)
-        @v_args(meta=True)
-        def method(self, meta, c):
-            return ast.Binary(op, c[0], c[-1], self._span(meta))
+        def method(self, c):
+            return ast.Binary(op, c[0], c[-1], self._span(c[0], c[-1]))
 
         return method
 
     add, sub, mul, div, floordiv, mod = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("//"), _bin("%")
     and_, or_ = _bin("and"), _bin("or")
 
-    @v_args(meta=True)
-    def compare(self, meta, c):
-        return ast.Binary(str(c[1]), c[0], c[2], self._span(meta))
+    def compare(self, c):
+        return ast.Binary(str(c[1]), c[0], c[2], self._span(c[0], c[2]))
 
     def key(self, c):
         return c[0]
 
     # datasets and config
-    @v_args(meta=True)
-    def dataset_def(self, meta, c):
-        name, uri, settings = c
-        return ast.Dataset(str(name), _unquote(uri), settings, self._span(meta), self._tok(name))
+    def dataset_def(self, c):
+        keyword, name, uri, settings = c
+        items = None if settings is None else settings.items
+        span = self._span(keyword, uri if settings is None else settings)
+        return ast.Dataset(str(name), _unquote(uri), items, span, self._tok(name))
 
-    @v_args(meta=True)
-    def config_def(self, meta, c):
-        return ast.Config(c[0], self._span(meta))
+    def config_def(self, c):
+        keyword, settings = c
+        return ast.Config(settings.items, self._span(keyword, settings))
 
     def settings(self, c):
-        return tuple(s for s in c if s is not None)
+        return _Closed(tuple(s for s in c[:-1] if s is not None), c[-1])
 
-    @v_args(meta=True)
-    def setting(self, meta, c):
-        return ast.Setting(str(c[0]), c[1], self._span(meta), self._tok(c[0]))
+    def setting(self, c):
+        return ast.Setting(str(c[0]), c[1], self._span(c[0], c[1]), self._tok(c[0]))
 
-    @v_args(meta=True)
-    def section(self, meta, c):
-        return ast.Section(str(c[0]), None, c[1], self._span(meta), self._tok(c[0]))
+    def section(self, c):
+        kind, settings = c
+        return ast.Section(str(kind), None, settings.items, self._span(kind, settings), self._tok(kind))
 
-    @v_args(meta=True)
-    def named_section(self, meta, c):
-        return ast.Section(str(c[0]), str(c[1]), c[2], self._span(meta), self._tok(c[0]))
+    def named_section(self, c):
+        kind, name, settings = c
+        return ast.Section(str(kind), str(name), settings.items, self._span(kind, settings), self._tok(kind))
 
 
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
@@ -319,9 +359,9 @@ def get_parser() -> Lark:
             parser="lalr",
             lexer="basic",
             postlex=_PostLex(),
-            propagate_positions=True,
             maybe_placeholders=True,
             lexer_callbacks={"COMMENT": _comments.append},
+            transformer=_transformer,
             cache=_cache_file(),
         )
     return _parser
@@ -510,15 +550,15 @@ def _prefix_upto(text: str, line: int, col: int) -> str:
 def parse(text: str, path: str) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse `text`; syntax errors come back as diagnostics, never as exceptions."""
     parser = get_parser()
-    _transformer.path = path
     diags: list[Diagnostic] = []
     items: list[ast.Item] = []
     comments: list[ast.Comment] = []
     source = text
     while True:
         _comments.clear()
+        _transformer.reset(path)
         try:
-            items.extend(_transformer.transform(parser.parse(source)))
+            items.extend(parser.parse(source))
             comments.extend(ast.Comment(str(t), t.line, t.column) for t in _comments)
             break
         except UnexpectedInput as err:
@@ -532,6 +572,7 @@ def parse(text: str, path: str) -> tuple[ast.Module, list[Diagnostic]]:
             if start is None:
                 break
             source = re.sub(r"[^\n]", " ", text[:start]) + text[start:]
+    _transformer.reset(path)  # let go of the last parse's nodes
     seen: set[tuple[int, int]] = set()
     unique = []
     for c in sorted(comments, key=lambda c: (c.line, c.col)):
