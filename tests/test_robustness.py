@@ -164,3 +164,11 @@ def test_deep_nesting_does_not_overflow():
     units += 'unit U100 {\n in x\n out x -> ReLU\n}\nnetwork N {\n x = Input(4, dataset="x")\n y = x -> U0\n}\n'
     r = compile_file("deep.nnd", text=units)
     assert [d.code for d in r.diagnostics if d.severity == "error"] == ["E0702"]
+
+
+def test_huge_literals_are_diagnostics_not_crashes():
+    for literal in ["9" * 5000, "3x" + "9" * 5000, "1e999", "123456789012345678901234567890"]:
+        text = f'network N {{\n    x = Input(4, dataset="x") -> MulScalar({literal})\n    y = Input({literal})\n}}\n'
+        r = compile_file("big.nnd", text=text)
+        assert not r.ok
+        assert {d.code for d in r.diagnostics} <= {"E0307", "E0305", "E0403"}

@@ -33,6 +33,7 @@ from .base import (
     spatial_param,
 )
 
+
 def trailing_shape(x: Shape, shape: Any, name: str) -> Shape:
     """`x` with its last len(shape) sizes replaced by `shape` (nnabla's rule for crops)."""
     shape = as_tuple(shape)

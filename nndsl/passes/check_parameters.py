@@ -9,40 +9,49 @@ would break the other: that is an error, reported where the second network defin
 from __future__ import annotations
 
 from ..diagnostics import Note, Reporter
-from ..ir import Network
+from ..ir import Layer, Network
 from ..layers.base import fmt_shape
 
 
 def check_parameters(networks: list[Network], reporter: Reporter) -> None:
-    first: dict[str, tuple[tuple[int, ...], Network, object]] = {}
+    # Parameters are shared layer by layer (a layer's name is its parameters' scope), so the
+    # check compares each layer's parameter shapes with those of the first layer of that name.
+    first: dict[str, tuple[tuple, Network, Layer]] = {}
     checked: set[int] = set()  # ids of layers shared by networks (see ShapeCache): checked once
     for net in networks:
         for layer in net.layers:
             if not layer.parameters or id(layer) in checked:
                 continue
             checked.add(id(layer))
-            for p in layer.parameters:
-                name = layer.parameter_name(p)
-                seen = first.get(name)
-                if seen is None:
-                    first[name] = (p.shape, net, layer)
-                    continue
-                shape, other, other_layer = seen
-                if shape != p.shape:
-                    reporter.error(
-                        "E0501",
-                        layer.origin.span,
-                        [
-                            Note(
-                                f"'{name}' is {fmt_shape(shape)} in network '{other.name}', defined here",
-                                other_layer.origin.span,
-                            ),
-                            *layer.origin.notes(),
-                        ],
-                        help="give one of the layers another name (a label like `head2: Affine(...)`) "
-                        "if they should not share",
-                        name=name,
-                        shape=fmt_shape(p.shape),
-                        other_shape=fmt_shape(shape),
-                        other=other.name,
-                    )
+            shapes = tuple((p.name, p.shape) for p in layer.parameters)
+            seen = first.get(layer.name)
+            if seen is None:
+                first[layer.name] = (shapes, net, layer)
+            elif seen[0] != shapes:
+                _report(layer, net, seen, reporter)
+
+
+def _report(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
+    other_shapes, other, other_layer = seen
+    before = dict(other_shapes)
+    for p in layer.parameters:
+        shape = before.get(p.name)
+        if shape == p.shape:
+            continue
+        name = layer.parameter_name(p)
+        reporter.error(
+            "E0501",
+            layer.origin.span,
+            [
+                Note(
+                    f"'{name}' is {fmt_shape(shape) if shape else 'absent'} in network '{other.name}', defined here",
+                    other_layer.origin.span,
+                ),
+                *layer.origin.notes(),
+            ],
+            help="give one of the layers another name (a label like `head2: Affine(...)`) if they should not share",
+            name=name,
+            shape=fmt_shape(p.shape),
+            other_shape=fmt_shape(shape) if shape else "absent",
+            other=other.name,
+        )

@@ -216,6 +216,10 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 _MAX_INT = 2**62
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} characters)"
+
+
 def _err(span: Span, message: str) -> CompileError:
     return CompileError(make("E0307", span, message=message))
 
@@ -223,12 +227,17 @@ def _err(span: Span, message: str) -> CompileError:
 def eval_const(expr: ast.Expr, lookup: Callable[[ast.Name], Any]) -> Any:
     """Evaluate a constant expression. `lookup` resolves names (and reports unknown ones)."""
     if isinstance(expr, ast.Num):
-        return expr.value
+        v = expr.value
+        if (isinstance(v, float) and not math.isfinite(v)) or (isinstance(v, int) and v > _MAX_INT):
+            raise _err(expr.span, f"the number {_short(expr.text)} is too large")
+        return v
     if isinstance(expr, ast.Str):
         return expr.value
     if isinstance(expr, ast.Bool):
         return expr.value
     if isinstance(expr, ast.ShapeLit):
+        if any(d > _MAX_INT for d in expr.dims):
+            raise _err(expr.span, "a size of this shape is too large")
         return expr.dims
     if isinstance(expr, ast.Name):
         return lookup(expr)

@@ -177,7 +177,7 @@ class _ToAst(Transformer):
 
     def indexed(self, c):
         name, index, close = c
-        return _PathPart(f"{name}[{int(index)}]", name, close)
+        return _PathPart(f"{name}[{_int(index)}]", name, close)
 
     def block(self, c):
         return _Closed(tuple(s for s in c[:-1] if s is not None), c[-1])
@@ -241,7 +241,7 @@ class _ToAst(Transformer):
 
     # constants and operators
     def int_(self, c):
-        return ast.Num(int(c[0]), str(c[0]), self._tok(c[0]))
+        return ast.Num(_int(c[0]), str(c[0]), self._tok(c[0]))
 
     def float_(self, c):
         return ast.Num(float(c[0]), str(c[0]), self._tok(c[0]))
@@ -250,7 +250,7 @@ class _ToAst(Transformer):
         return ast.Str(_unquote(c[0]), self._tok(c[0]))
 
     def shape(self, c):
-        return ast.ShapeLit(tuple(int(d) for d in str(c[0]).split("x")), self._tok(c[0]))
+        return ast.ShapeLit(tuple(_int(d) for d in str(c[0]).split("x")), self._tok(c[0]))
 
     def true(self, c):
         return ast.Bool(True, self._tok(c[0]))
@@ -259,7 +259,7 @@ class _ToAst(Transformer):
         return ast.Bool(False, self._tok(c[0]))
 
     def duration(self, c):
-        return ast.Duration(int(c[0]), str(c[1]), self._span(c[0], c[1]))
+        return ast.Duration(_int(c[0]), str(c[1]), self._span(c[0], c[1]))
 
     def name(self, c):
         return ast.Name(str(c[0]), self._tok(c[0]))
@@ -320,6 +320,17 @@ class _ToAst(Transformer):
     def named_section(self, c):
         kind, name, settings = c
         return ast.Section(str(kind), str(name), settings.items, self._span(kind, settings), self._tok(kind))
+
+
+# Larger literals are kept as this value, which every consumer refuses as too large (Python
+# also refuses to convert very long digit strings).
+TOO_LARGE = 2**63
+_MAX_DIGITS = 19
+
+
+def _int(text: str) -> int:
+    digits = str(text).lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_DIGITS else TOO_LARGE
 
 
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
