@@ -42,7 +42,7 @@ def markdown() -> str:
         "Parameter names are NNC's property names in snake case, with `kernel`, `stride`, `pad`,",
         "`bias` and `init` for KernelShape, Strides, Padding, WithBias and Initializer; NNC's own",
         "spelling in snake case (`kernel_shape`, `with_bias`...) is accepted too. Defaults are NNC's.",
-        "\"computed\" means NNC derives the value (strides default to the kernel, padding follows",
+        '"computed" means NNC derives the value (strides default to the kernel, padding follows',
         "`border_mode`, BatchNormalization's `batch_stat` is true in trained networks only).",
         "",
         f"{len(REGISTRY)} layer types.",
