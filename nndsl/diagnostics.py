@@ -116,7 +116,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0311": ("error", "a {expected} is needed here, got {got}"),
     "E0312": ("error", "{count} names on the left but {callee} has {outputs} outputs"),
     # shapes
-    "E0401": ("error", "{layer} ({type}): {message}"),
+    "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),
     "E0403": ("error", "{what} {shape} is not a valid shape: {reason}"),
     # networks and parameters

@@ -53,6 +53,9 @@ class PendingLayer:
     param_spans: dict[str, Span]
     input_spans: tuple[Span, ...]
     repeats: tuple[tuple[str, int, int], ...]
+    # For inputs written as a name: that name and where it was bound in the layer's scope
+    # (messages about a merge name its operands as the user wrote them).
+    input_names: tuple[tuple[str, Span] | None, ...] = ()
 
 
 @dataclass(slots=True)
@@ -158,6 +161,16 @@ class Scope:
     repeats: tuple[tuple[str, int, int], ...] = ()
     bound_at: dict[str, tuple[Span, bool]] = field(default_factory=dict)  # name -> (span, used)
     naming: Scope | None = None  # the scope that owns layer names (self unless a block shares it)
+
+    def binding_span(self, name: str) -> Span | None:
+        """Where `name` was bound in this scope or an enclosing one (None: not a binding)."""
+        s: Scope | None = self
+        while s is not None:
+            if name in s.bindings:
+                bound = s.bound_at.get(name)
+                return bound[0] if bound else None
+            s = s.parent
+        return None
 
     def lookup(self, name: str) -> Any:
         s: Scope | None = self
@@ -474,19 +487,23 @@ class Expander:
 
     def _split_args(
         self, call: ast.Call, n_inputs: int, variadic: bool, chained: Tensor | None, scope: Scope, callee: str
-    ) -> tuple[list[Any], list[Span], list[ast.Expr]]:
+    ) -> tuple[list[Any], list[Span], list[ast.Expr], list[tuple[str, Span] | None]]:
         """Separate the tensor inputs from the positional parameters."""
         inputs: list[Any] = []
         spans: list[Span] = []
+        names: list[tuple[str, Span] | None] = []
         if chained is not None:
             inputs.append(chained)
             spans.append(call.span)
+            names.append(None)
         args = list(call.args)
         want = n_inputs - len(inputs)
         take = len(args) if variadic else min(max(want, 0), len(args))
         for a in args[:take]:
             inputs.append(self._tensor(a, scope, f"an input of {callee}"))
             spans.append(a.span)
+            bound = scope.binding_span(a.id) if isinstance(a, ast.Name) else None
+            names.append((a.id, bound) if bound is not None else None)
         if not variadic and len(inputs) < n_inputs:
             chained_note = " (one comes from the chain)" if chained is not None else ""
             got = f"{len(inputs)}{chained_note}"
@@ -503,12 +520,12 @@ class Expander:
                     got=len(inputs),
                 )
             )
-        return inputs, spans, args[take:]
+        return inputs, spans, args[take:], names
 
     def _layer(self, spec: LayerSpec, call: ast.Call, scope: Scope, chained: Tensor | None) -> Any:
         graph = self.graph
         assert graph is not None
-        inputs, in_spans, positional = self._split_args(
+        inputs, in_spans, positional, in_names = self._split_args(
             call, len(spec.inputs), spec.variadic, chained, scope, spec.type
         )
         lookup = self._const_lookup(scope)
@@ -589,6 +606,7 @@ class Expander:
                 spans,
                 tuple(in_spans),
                 scope.repeats,
+                tuple(in_names),
             )
         )
         return Tensor(out)
@@ -622,7 +640,7 @@ class Expander:
             raise CompileError(make("E0502", call.callee_span, name=unit.name, chain=chain))
         if len(self.unit_stack) >= MAX_UNIT_DEPTH:
             raise CompileError(make("E0702", call.span, limit=MAX_UNIT_DEPTH))
-        inputs, _, positional = self._split_args(call, len(ins), False, chained, scope, f"unit {unit.name}")
+        inputs, _, positional, _ = self._split_args(call, len(ins), False, chained, scope, f"unit {unit.name}")
         lookup = self._const_lookup(scope)
         args: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
@@ -908,6 +926,7 @@ class Expander:
                     pl.param_spans,
                     pl.input_spans,
                     pl.repeats if same_place else repeat_chains[chain],
+                    pl.input_names,
                 )
             )
         return layers

@@ -106,7 +106,7 @@ def _infer(
         return _layer(pl, params), None
     except ShapeError as e:
         span = _blame(e, pl)
-        reporter.add(make("E0401", span, pl.origin.notes(), layer=_display(pl.name), type=pl.type, message=e.message))
+        reporter.add(make("E0401", span, pl.origin.notes(), layer=_display(pl.name, pl.type), message=e.message))
         return _layer(pl, params), None
     leftover = [k for k, v in params.items() if v is DERIVED]
     if leftover:  # a registry bug, not a user error: say so plainly
@@ -137,8 +137,10 @@ def _check_output(out: tuple[int, ...]) -> None:
         raise ShapeError(f"the output shape {fmt_shape(out)} has more than {MAX_ELEMENTS:,} elements per sample")
 
 
-def _display(name: str) -> str:
-    return f"'{name}'"
+def _display(name: str, type_: str) -> str:
+    """'conv1' (Convolution); a layer named after its type is just its name."""
+    last = name.rsplit(".", 1)[-1]
+    return f"'{name}'" if last == type_ else f"'{name}' ({type_})"
 
 
 def _blame(e: ShapeError, pl) -> Span:
@@ -151,11 +153,19 @@ def _blame(e: ShapeError, pl) -> Span:
 
 
 def _merge_diagnostic(e: MergeError, pl, graph: Graph, ins) -> object:
-    a, b = graph.values[pl.inputs[e.a]], graph.values[pl.inputs[e.b]]
+    def operand(i: int) -> tuple[str, Span]:
+        """The operand as written at the merge (a name and its binding), else its value."""
+        written = pl.input_names[i] if i < len(pl.input_names) else None
+        if written is not None:
+            return written
+        v = graph.values[pl.inputs[i]]
+        return v.name, v.def_span
+
+    (a, a_span), (b, b_span) = operand(e.a), operand(e.b)
     notes = [
-        Note(f"'{a.name}' is defined here, {fmt_shape(ins[e.a])}", a.def_span),
-        Note(f"'{b.name}' is defined here, {fmt_shape(ins[e.b])}", b.def_span),
+        Note(f"'{a}' is defined here, {fmt_shape(ins[e.a])}", a_span),
+        Note(f"'{b}' is defined here, {fmt_shape(ins[e.b])}", b_span),
         *pl.origin.notes(),
     ]
     message = f"{fmt_shape(ins[e.a])} and {fmt_shape(ins[e.b])}: {e.message}"
-    return make("E0402", pl.origin.span, notes, type=pl.type, a=a.name, b=b.name, message=message)
+    return make("E0402", pl.origin.span, notes, type=pl.type, a=a, b=b, message=message)
