@@ -28,6 +28,9 @@ class Frame:
     kind: str  # "unit" | "repeat"
     description: str  # "instance 'stage2' of unit 'Stage'", "copy 3 of 4 of repeat 'block'"
     span: Span  # where the unit was called / the repeat written
+    name: str = ""  # qualified name of the instance or repeat: "resnet.stage2", "resnet.stage2.block"
+    unit: str = ""  # for a unit instance: the unit's name
+    args: tuple[tuple[str, Any], ...] = ()  # for a unit instance: its arguments, in declaration order
 
 
 @dataclass(frozen=True, slots=True)

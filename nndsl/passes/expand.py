@@ -700,7 +700,9 @@ class Expander:
                 + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
                 + "."
             )
-        frame = self._frame("unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span)
+        frame = self._frame(
+            "unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span, unit.name, tuple(args.items())
+        )
         via = (*scope.via, frame)
         recording = None
         # Instances whose inputs are tensors (a repeat may pass a tuple: an error, below)
@@ -744,16 +746,19 @@ class Expander:
 
     # --- unit templates ---------------------------------------------------------------------------
 
-    def _frame(self, kind: str, lead: str, qualified: str, trail: str, span: Span) -> Frame:
+    def _frame(
+        self, kind: str, lead: str, qualified: str, trail: str, span: Span, unit: str = "", args: tuple = ()
+    ) -> Frame:
         """A frame named after a unit instance or repeat: `{lead}'{qualified}'{trail}`. The
         parts are kept so that a template can rename the frame for another instance."""
-        frame = Frame(kind, f"{lead}'{qualified}'{trail}", span)
-        self._frame_parts[frame] = (lead, qualified, trail)
+        frame = Frame(kind, f"{lead}'{qualified}'{trail}", span, qualified, unit, args)
+        self._frame_parts[frame] = (lead, trail)
         return frame
 
     def _renamed_frame(self, frame: Frame, old_base: str, new_base: str) -> Frame:
-        lead, qualified, trail = self._frame_parts[frame]
-        return self._frame(frame.kind, lead, new_base + qualified[len(old_base) :], trail, frame.span)
+        lead, trail = self._frame_parts[frame]
+        name = new_base + frame.name[len(old_base) :]
+        return self._frame(frame.kind, lead, name, trail, frame.span, frame.unit, frame.args)
 
     def _overridden(self, prefix: str) -> bool:
         """Whether a derived network's override names a layer under `prefix`."""
