@@ -9,8 +9,9 @@ literal), so a spec can never inject code.
 from __future__ import annotations
 
 import builtins
-import math
+import json
 import keyword
+import math
 import re
 
 _WORD = re.compile(r"[^0-9a-zA-Z_]+")
@@ -43,13 +44,14 @@ class Namer:
     def __init__(self, taken: set[str] | frozenset[str] = frozenset()):
         self.used = set(RESERVED) | set(taken)
 
-    def take(self, wish: str) -> str:
+    def take(self, wish: str, sep: str = "_") -> str:
+        """`wish` if free, else `wish_2`, `wish_3`... (`sep=""` for class names: `Block2`)."""
         name = wish if wish.isidentifier() else snake(wish)
         if name in self.used:
             n = 2
-            while f"{name}_{n}" in self.used:
+            while f"{name}{sep}{n}" in self.used:
                 n += 1
-            name = f"{name}_{n}"
+            name = f"{name}{sep}{n}"
         self.used.add(name)
         return name
 
@@ -58,7 +60,9 @@ def literal(value) -> str:
     """A Python literal for a constant from a spec (repr is exact for these types)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"no literal for {value}: specs hold finite numbers only")
-    if isinstance(value, bool | int | float | str | type(None)):
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a Python literal
+    if isinstance(value, bool | int | float | type(None)):
         return repr(value)
     if isinstance(value, tuple):
         inner = ", ".join(literal(v) for v in value)

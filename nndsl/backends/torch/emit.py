@@ -1,0 +1,424 @@
+"""One PyTorch emitter per layer type: the module a layer owns (if any) and its forward
+expression.
+
+An emitter gets the IR layer (resolved parameters) and the per-sample input shapes and
+returns an `Emit`: `module` is constructor code for a layer with parameters or state
+(None for a stateless layer), `call` is the forward expression, with `{m}` standing for the
+module attribute and `{0}`, `{1}`... for the inputs. Axis parameters index the per-sample
+shape, so they are shifted by one for the batch axis. Nothing here derives a shape: every
+size comes from the IR.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ...ir import Layer
+from ..naming import literal
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    call: str
+    module: str | None = None
+    # NNC parameter name -> (attribute path under the module, layout): how `save_params`
+    # maps this layer's parameters to NNC's names and layouts.
+    params: tuple[tuple[str, str, str], ...] = ()
+
+
+Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emitter(*types: str):
+    def register(fn: Emitter) -> Emitter:
+        for t in types:
+            if t in EMITTERS:
+                raise ValueError(f"torch emitter for {t} registered twice")
+            EMITTERS[t] = fn
+        return fn
+
+    return register
+
+
+def _tuple(v) -> str:
+    return literal(tuple(v))
+
+
+def _size(v) -> str:
+    """A per-axis size as PyTorch code: one int when every axis agrees (`3`), else a tuple."""
+    v = tuple(v)
+    return str(v[0]) if len(set(v)) == 1 else literal(v)
+
+
+def _options(**options) -> str:
+    """`, name=value` for the options that differ from PyTorch's defaults (given as (value, default))."""
+    return "".join(f", {k}={v}" for k, (v, default) in options.items() if v != default)
+
+
+def _dim(axis: int) -> int:
+    return axis + 1  # per-sample axis -> batch-first tensor axis
+
+
+def _dims(axes) -> str:
+    return _tuple(_dim(a) for a in axes)
+
+
+# --- layers with parameters -----------------------------------------------------------------
+
+
+@emitter("Convolution")
+def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    nd = len(ins[0]) - 1
+    module = f"nn.Conv{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}" + _conv_options(p) + ")"
+    params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}({0})", module, params)
+
+
+def _conv_options(p, groups: int | None = None) -> str:
+    return _options(
+        stride=(_size(p["stride"]), "1"),
+        padding=(_size(p["pad"]), "0"),
+        dilation=(_size(p["dilation"]), "1"),
+        groups=(str(groups if groups is not None else p.get("group", 1)), "1"),
+        bias=(str(p["bias"]), "True"),
+    )
+
+
+@emitter("Deconvolution")
+def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    nd = len(ins[0]) - 1
+    module = (
+        f"nn.ConvTranspose{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}" + _conv_options(p) + ")"
+    )
+    params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}({0})", module, params)
+
+
+@emitter("DepthwiseConvolution")
+def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    c = ins[0][0]
+    nd = len(ins[0]) - 1
+    module = f"nn.Conv{nd}d({c}, {c * p['multiplier']}, kernel_size={_size(p['kernel'])}" + _conv_options(p, c) + ")"
+    # NNC's W is (C*multiplier, kh, kw); torch's is (C*multiplier, 1, kh, kw).
+    params = (("W", "weight", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}({0})", module, params)
+
+
+@emitter("Affine")
+def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    n_in, n_out = math.prod(ins[0]), math.prod(out)
+    module = f"nn.Linear({n_in}, {n_out}" + _options(bias=(str(p["bias"]), "True")) + ")"
+    call = "{m}({0}.flatten(1))" if len(ins[0]) > 1 else "{m}({0})"
+    if len(out) > 1:
+        call += f".unflatten(1, {_tuple(out)})"
+    params = (("W", "weight", "affine"),) + ((("b", "bias", "affine_bias"),) if p["bias"] else ())
+    return Emit(call, module, params)
+
+
+@emitter("BatchNormalization")
+def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    x = ins[0]
+    if tuple(p["axes"]) != (0,):
+        raise Unsupported("BatchNormalization over axes other than the channels")
+    kind = {1: "1d", 2: "1d", 3: "2d", 4: "3d"}[len(x)]
+    # NNC's decay rate d keeps d of the running statistics: PyTorch's momentum is 1 - d.
+    momentum = literal(round(1 - p["decay_rate"], 12))
+    module = f"nn.BatchNorm{kind}({x[0]}, eps={literal(p['epsilon'])}, momentum={momentum})"
+    params = (
+        ("beta", "bias", "bn"),
+        ("gamma", "weight", "bn"),
+        ("mean", "running_mean", "bn"),
+        ("var", "running_var", "bn"),
+    )
+    return Emit("{m}({0})", module, params)
+
+
+@emitter("PReLU")
+def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    if layer.params["base_axis"] != 0:
+        raise Unsupported("PReLU with base_axis other than the channels")
+    init = layer.params["slope_init_multiplier"]
+    return Emit("{m}({0})", f"nn.PReLU({ins[0][0]}, init={literal(float(init))})", (("slope", "weight", "same"),))
+
+
+# --- stateless layers ------------------------------------------------------------------------
+
+
+def _simple(types: dict[str, str]) -> None:
+    for t, call in types.items():
+        EMITTERS[t] = lambda layer, ins, out, call=call: Emit(call)
+
+
+_simple(
+    {
+        "Identity": "{0}",
+        "ReLU": "F.relu({0})",
+        "Sigmoid": "torch.sigmoid({0})",
+        "Tanh": "torch.tanh({0})",
+        "Swish": "F.silu({0})",
+        "GELU": "F.gelu({0}, approximate='tanh')",
+        "SELU": "F.selu({0})",
+        "ReLU6": "F.relu6({0})",
+        "SoftPlus": "F.softplus({0})",
+        "SoftSign": "F.softsign({0})",
+        "Mish": "F.mish({0})",
+        "HardTanh": "F.hardtanh({0})",
+        "LogSigmoid": "F.logsigmoid({0})",
+        "Abs": "torch.abs({0})",
+        "Exp": "torch.exp({0})",
+        "Log": "torch.log({0})",
+        "Round": "torch.round({0})",
+        "Ceil": "torch.ceil({0})",
+        "Floor": "torch.floor({0})",
+        "Add2": "{0} + {1}",
+        "Sub2": "{0} - {1}",
+        "Mul2": "{0} * {1}",
+        "Div2": "{0} / {1}",
+        "Pow2": "{0} ** {1}",
+        "Maximum2": "torch.maximum({0}, {1})",
+        "Minimum2": "torch.minimum({0}, {1})",
+        "Equal": "({0} == {1}).float()",
+        "NotEqual": "({0} != {1}).float()",
+        "Greater": "({0} > {1}).float()",
+        "GreaterEqual": "({0} >= {1}).float()",
+        "Less": "({0} < {1}).float()",
+        "LessEqual": "({0} <= {1}).float()",
+        "LogicalAnd": "(({0} != 0) & ({1} != 0)).float()",
+        "LogicalOr": "(({0} != 0) | ({1} != 0)).float()",
+        "LogicalXor": "(({0} != 0) ^ ({1} != 0)).float()",
+        "LogicalNot": "({0} == 0).float()",
+        "BinaryTanh": "nnc.binary_tanh({0})",
+        "BinarySigmoid": "nnc.binary_sigmoid({0})",
+        "BinaryError": "nnc.binary_error({0}, {1})",
+        "SquaredError": "({0} - {1}) ** 2",
+        "AbsoluteError": "({0} - {1}).abs()",
+        "BinaryCrossEntropy": "F.binary_cross_entropy({0}, {1}, reduction='none')",
+        "SigmoidCrossEntropy": "F.binary_cross_entropy_with_logits({0}, {1}, reduction='none')",
+    }
+)
+
+_SCALAR = {
+    "MulScalar": "{0} * {v}",
+    "AddScalar": "{0} + {v}",
+    "RSubScalar": "{v} - {0}",
+    "RDivScalar": "{v} / {0}",
+    "PowScalar": "{0} ** {v}",
+    "RPowScalar": "{v} ** {0}",
+    "MaximumScalar": "torch.clamp({0}, min={v})",
+    "MinimumScalar": "torch.clamp({0}, max={v})",
+    "EqualScalar": "({0} == {v}).float()",
+    "NotEqualScalar": "({0} != {v}).float()",
+    "GreaterScalar": "({0} > {v}).float()",
+    "GreaterEqualScalar": "({0} >= {v}).float()",
+    "LessScalar": "({0} < {v}).float()",
+    "LessEqualScalar": "({0} <= {v}).float()",
+}
+for _t, _call in _SCALAR.items():
+    EMITTERS[_t] = lambda layer, ins, out, call=_call: Emit(
+        call.replace("{v}", literal(layer.params["value"])).replace("{0} + -", "{0} - ")
+    )
+
+
+@emitter("LeakyReLU")
+def leaky_relu(layer, ins, out) -> Emit:
+    return Emit(f"F.leaky_relu({{0}}, {literal(layer.params['alpha'])})")
+
+
+@emitter("ELU")
+def elu(layer, ins, out) -> Emit:
+    return Emit(f"F.elu({{0}}, {literal(layer.params['alpha'])})")
+
+
+@emitter("Softmax", "LogSoftmax")
+def softmax(layer, ins, out) -> Emit:
+    fn = "softmax" if layer.type == "Softmax" else "log_softmax"
+    return Emit(f"F.{fn}({{0}}, dim={_dim(layer.params['axis'])})")
+
+
+@emitter("HuberLoss")
+def huber(layer, ins, out) -> Emit:
+    # nnabla's Huber loss is twice PyTorch's: d^2 inside delta, delta * (2|d| - delta) outside.
+    return Emit(f"2 * F.huber_loss({{0}}, {{1}}, reduction='none', delta={literal(layer.params['delta'])})")
+
+
+@emitter("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
+def cross_entropy(layer, ins, out) -> Emit:
+    dim = _dim(layer.params["axis"])
+    if layer.type == "SoftmaxCrossEntropy":
+        return Emit(f"-F.log_softmax({{0}}, dim={dim}).gather({dim}, {{1}}.long())")
+    return Emit(f"-torch.log({{0}}.gather({dim}, {{1}}.long()))")
+
+
+@emitter("TopNError")
+def top_n_error(layer, ins, out) -> Emit:
+    return Emit(f"nnc.top_n_error({{0}}, {{1}}, n={layer.params['n']}, axis={_dim(layer.params['axis'])})")
+
+
+@emitter("KLMultinomial")
+def kl_multinomial(layer, ins, out) -> Emit:
+    dim = _dim(layer.params["base_axis"])
+    return Emit(f"({{0}} * (torch.log({{0}}) - torch.log({{1}}))).flatten({dim}).sum({dim}, keepdim=True)")
+
+
+def _pool_args(p) -> str:
+    return _size(p["kernel"]) + _options(
+        stride=(_size(p["stride"]), _size(p["kernel"])), padding=(_size(p["pad"]), "0")
+    )
+
+
+@emitter("MaxPooling", "AveragePooling", "SumPooling")
+def pooling(layer, ins, out) -> Emit:
+    p = layer.params
+    nd = len(p["kernel"])
+    if not p["ignore_border"]:
+        fn = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
+        extra = f", including_pad={p['including_pad']}" if layer.type == "AveragePooling" else ""
+        return Emit(f"nnc.{fn}_pooling({{0}}, {_pool_args(p)}{extra})")
+    if nd != len(ins[0]) - 1:
+        raise Unsupported("pooling over fewer axes than the spatial ones")
+    if layer.type == "MaxPooling":
+        return Emit(f"F.max_pool{nd}d({{0}}, {_pool_args(p)})")
+    include = _options(count_include_pad=(str(p.get("including_pad", True)), "True"))
+    call = f"F.avg_pool{nd}d({{0}}, {_pool_args(p)}{include})"
+    if layer.type == "SumPooling":
+        call = f"{call} * {math.prod(p['kernel'])}"
+    return Emit(call)
+
+
+@emitter("GlobalAveragePooling")
+def global_average_pooling(layer, ins, out) -> Emit:
+    dims = tuple(range(2, len(ins[0]) + 1))
+    return Emit(f"{{0}}.mean(dim={_tuple(dims)}, keepdim=True)" if dims else "{0}")
+
+
+@emitter("Unpooling")
+def unpooling(layer, ins, out) -> Emit:
+    return Emit(f"F.interpolate({{0}}, scale_factor={_tuple(layer.params['kernel'])}, mode='nearest')")
+
+
+@emitter("Concatenate")
+def concatenate(layer, ins, out) -> Emit:
+    items = ", ".join(f"{{{i}}}" for i in range(len(ins)))
+    return Emit(f"torch.cat([{items}], dim={_dim(layer.params['axis'])})")
+
+
+@emitter("Sum", "Mean", "Max", "Min", "Prod")
+def reduce(layer, ins, out) -> Emit:
+    p = layer.params
+    keep = p["keep_dims"]
+    axes = tuple(_dim(a % len(ins[0])) for a in p["axes"])
+    if layer.type in ("Sum", "Mean"):
+        return Emit(f"{{0}}.{layer.type.lower()}(dim={_tuple(axes)}, keepdim={keep})")
+    call = "{0}"
+    for a in sorted(axes, reverse=True):
+        fn = {"Max": "amax", "Min": "amin", "Prod": "prod"}[layer.type]
+        call = (
+            f"{call}.{fn}(dim={a}, keepdim={keep})" if fn == "prod" else f"torch.{fn}({call}, dim={a}, keepdim={keep})"
+        )
+    return Emit(call)
+
+
+@emitter("Slice")
+def slice_(layer, ins, out) -> Emit:
+    p = layer.params
+    parts = [":"]
+    for start, stop, step in zip(p["start"], p["stop"], p["step"], strict=True):
+        stop_text = "" if stop is None or stop < 0 and step < 0 else str(stop)
+        parts.append(f"{start}:{stop_text}" + (f":{step}" if step != 1 else ""))
+    while len(parts) > 1 and parts[-1] in ("0:", ":"):
+        parts.pop()
+    return Emit("{0}[" + ", ".join(parts) + "]")
+
+
+@emitter("Reshape")
+def reshape(layer, ins, out) -> Emit:
+    return Emit(f"{{0}}.reshape(-1, {', '.join(map(str, out))})")
+
+
+@emitter("Transpose")
+def transpose(layer, ins, out) -> Emit:
+    return Emit(f"{{0}}.permute(0, {', '.join(str(_dim(a)) for a in layer.params['axes'])})")
+
+
+@emitter("Flip")
+def flip(layer, ins, out) -> Emit:
+    return Emit(f"torch.flip({{0}}, dims={_dims(layer.params['axes'])})")
+
+
+@emitter("Broadcast")
+def broadcast(layer, ins, out) -> Emit:
+    return Emit(f"{{0}}.expand(-1, {', '.join(map(str, out))})")
+
+
+@emitter("Pad")
+def pad(layer, ins, out) -> Emit:
+    p = layer.params
+    widths = list(p["pad_width"])
+    pairs = [widths[i : i + 2] for i in range(0, len(widths), 2)]
+    flat = [w for pair in reversed(pairs) for w in pair]  # torch pads the last axis first
+    mode = {"constant": "constant", "reflect": "reflect", "repeat": "replicate"}[p["mode"]]
+    value = f", value={literal(p['constant_value'])}" if mode == "constant" else ""
+    return Emit(f"F.pad({{0}}, {_tuple(flat)}, mode={literal(mode)}{value})")
+
+
+@emitter("OneHot")
+def one_hot(layer, ins, out) -> Emit:
+    if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:
+        raise Unsupported("OneHot of more than one index per sample")
+    return Emit(f"F.one_hot({{0}}.long().squeeze(1), {out[0]}).float()")
+
+
+@emitter("Dropout")
+def dropout(layer, ins, out) -> Emit:
+    p = layer.params
+    active = "self.training" if p["skip_at_test"] else "True"
+    return Emit(f"F.dropout({{0}}, {literal(p['p'])}, {active})")
+
+
+@emitter("ImageAugmentation")
+def image_augmentation(layer, ins, out) -> Emit:
+    """nnc.ImageAugmentation takes NNC's parameters with NNC's defaults: pass the others."""
+    from ...layers import REGISTRY
+
+    p = layer.params
+    defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
+    args = [f"shape={_tuple(p['shape'])}"]
+    for name, value in p.items():
+        if name != "shape" and value != defaults.get(name):
+            args.append(f"{name}={literal(tuple(value) if isinstance(value, tuple) else value)}")
+    return Emit("{m}({0})", f"nnc.ImageAugmentation({', '.join(args)})")
+
+
+@emitter("RandomFlip")
+def random_flip(layer, ins, out) -> Emit:
+    p = layer.params
+    return Emit("{m}({0})", f"nnc.RandomFlip(axes={_tuple(p['axes'])}, skip_at_test={p['skip_at_test']})")
+
+
+@emitter("RandomShift")
+def random_shift(layer, ins, out) -> Emit:
+    p = layer.params
+    return Emit(
+        "{m}({0})",
+        f"nnc.RandomShift(shift={_tuple(p['shift'])}, border_mode={literal(p['border_mode'])}, "
+        f"skip_at_test={p['skip_at_test']})",
+    )
+
+
+@emitter("RandomCrop")
+def random_crop(layer, ins, out) -> Emit:
+    return Emit("{m}({0})", f"nnc.RandomCrop(shape={_tuple(layer.params['shape'])})")
+
+
+class Unsupported(Exception):
+    """A layer configuration this backend cannot express (reported as a compile error)."""
