@@ -43,7 +43,13 @@ def test_any_text_becomes_a_fresh_identifier(text):
 
 
 @given(
-    st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.tuples(st.integers(), st.text()))
+    st.one_of(
+        st.text(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.tuples(st.integers(), st.text()),
+    )
 )
 def test_literals_evaluate_back_to_the_value(value):
     assert ast.literal_eval(literal(value)) == value
