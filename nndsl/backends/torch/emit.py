@@ -280,12 +280,15 @@ def _pool_args(p) -> str:
 def pooling(layer, ins, out) -> Emit:
     p = layer.params
     nd = len(p["kernel"])
-    if not p["ignore_border"]:
-        fn = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
+    if not p["ignore_border"] or nd != len(ins[0]) - 1:
+        # nnabla's windows without ignore_border (not PyTorch's ceil_mode), or pooling over
+        # fewer axes than the spatial ones: nnc.pooling implements nnabla's rule.
+        mode = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
         extra = f", including_pad={p['including_pad']}" if layer.type == "AveragePooling" else ""
-        return Emit(f"nnc.{fn}_pooling({{0}}, {_pool_args(p)}{extra})")
-    if nd != len(ins[0]) - 1:
-        raise Unsupported("pooling over fewer axes than the spatial ones")
+        return Emit(
+            f"nnc.pooling({{0}}, {literal(mode)}, {_tuple(p['kernel'])}, {_tuple(p['stride'])}, {_tuple(p['pad'])}, "
+            f"ignore_border={p['ignore_border']}{extra})"
+        )
     if layer.type == "MaxPooling":
         return Emit(f"F.max_pool{nd}d({{0}}, {_pool_args(p)})")
     include = _options(count_include_pad=(str(p.get("including_pad", True)), "True"))

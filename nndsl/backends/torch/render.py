@@ -9,6 +9,7 @@ share the submodule) and has one method per network.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class ClassModel:
     # (relative block path, attribute path, class name).
     layers: list[tuple[str, str, tuple]] = field(default_factory=list)
     children: list[tuple[str, str, str]] = field(default_factory=list)
+    inits: list[str] = field(default_factory=list)  # NNC's initializers, after the constructors
 
 
 @dataclass
@@ -250,6 +252,7 @@ class _Builder:
                     shapes = {q.name: q.shape for q in layer.parameters}
                     params = tuple((n, t, lay, tuple(shapes.get(n, ()))) for n, t, lay in emit.params)
                     owner.layers.append((rel, attr, params))
+                    owner.inits.extend(_inits(layer, attr, emit))
             call = call.replace("{m}", f"self.{attr}")
         call = call.format(*(var[v] for v in layer.inputs))
         first = layer.inputs[0] if layer.inputs else None
@@ -297,6 +300,40 @@ def _split_args(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:].strip())
     return [p for p in parts if p]
+
+
+def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
+    """`nnc.init_parameter` calls giving a layer's parameters NNC's initial values.
+
+    Fans follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area), so
+    they are passed explicitly and PyTorch's own layouts (Linear's transposed weight) do not
+    matter. BatchNormalization keeps PyTorch's initial state (scale 1, shift 0, mean 0,
+    variance 1, which is nnabla's PF.batch_normalization's).
+    """
+    if layer.type == "BatchNormalization":
+        return []
+    shapes = {q.name: q.shape for q in layer.parameters}
+    lines = []
+    for nnc_name, torch_attr, _ in emit.params:
+        key = nnc_name.lower()
+        init = layer.params.get(f"{key}_init")
+        if init is None:
+            continue
+        multiplier = layer.params[f"{key}_init_multiplier"]
+        n, m, k = _fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
+        lines.append(
+            f"nnc.init_parameter(self.{attr}.{torch_attr}, {literal(init)}, {literal(multiplier)}, {n}, {m}, {k})"
+        )
+    return lines
+
+
+def _fans(layer_type: str, w: tuple[int, ...]) -> tuple[int, int, int]:
+    """(N, M, K) of a weight in NNC's layout: convolutions (out, in/group, *kernel), Affine (in, *out)."""
+    if not w:
+        return 1, 1, 1
+    if "Convolution" in layer_type or "Deconvolution" in layer_type:
+        return w[1] if len(w) > 1 else 1, w[0], math.prod(w[2:])
+    return w[0], math.prod(w[1:]), 1
 
 
 def _uses(block: Block) -> dict[int, int]:

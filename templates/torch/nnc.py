@@ -1,0 +1,1512 @@
+"""NNC semantics for PyTorch: the parts of Sony's Neural Network Console (nnabla) that torch lacks.
+
+A generated project imports this file as `nnc`. It is self-contained (torch, numpy and the
+standard library only) and every piece cites the nnabla source whose behaviour it reproduces
+(sony/nnabla: `python/src/nnabla/initializer.py`, `python/src/nnabla/utils/load.py`,
+`src/nbla/function/generic/*.cpp`, `src/nbla/solver/generic/*.cpp`,
+`python/src/nnabla/utils/learning_rate_scheduler.py`).
+
+Conventions, as in NNC: tensors are batch-first and channels-first, (N, C, H, W); a layer's
+"per-sample" axes are the axes after the batch axis (axis 0 of a sample is C).
+
+Contents:
+  1. Initializers: `init_parameter` with NNC's initializer names.
+  2. Augmentation: `ImageAugmentation`, `RandomFlip`, `RandomShift`, `RandomCrop` (batched; they run on
+     the GPU when the input is there).
+  3. Layers torch lacks: `top_n_error`, `binary_error`, nnabla pooling (`pooling`, `MaxPooling`, ...),
+     `binary_tanh`, `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`,
+     `BinaryWeightAffine`, `BinaryWeightConvolution`.
+  4. Solvers and schedules: `Momentum`, `Nesterov`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `RMSpropGraves`,
+     `AdaBelief`, `Lars`, `make_solver`, `make_schedule`.
+  5. Parameter files and layouts: `save_params`, `load_params`, `affine_weight_to_torch`, ...
+  6. `batch_norm`: nn.BatchNorm with NNC's DecayRate and Epsilon.
+
+Randomness: every random module draws from torch's global generator of the input's device (so
+`torch.manual_seed` seeds them), unless it is given `seed >= 0` (NNC's Seed), which makes a generator
+of its own. nnabla draws from a Mersenne twister in a different order: the distributions match, the
+streams cannot.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "AMSGRAD",
+    "AdaBelief",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "AveragePooling",
+    "BinaryConnectAffine",
+    "BinaryConnectConvolution",
+    "BinaryWeightAffine",
+    "BinaryWeightConvolution",
+    "ImageAugmentation",
+    "INITIALIZERS",
+    "Lars",
+    "MaxPooling",
+    "Momentum",
+    "Nesterov",
+    "RMSpropGraves",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomShift",
+    "Schedule",
+    "SumPooling",
+    "affine_weight_from_torch",
+    "affine_weight_to_torch",
+    "batch_norm",
+    "batchnorm_param_from_nnc",
+    "batchnorm_param_to_nnc",
+    "binary_error",
+    "binary_sigmoid",
+    "binary_tanh",
+    "calc_normal_std_glorot",
+    "calc_normal_std_he_backward",
+    "calc_normal_std_he_forward",
+    "calc_uniform_lim_glorot",
+    "init_parameter",
+    "load_params",
+    "make_schedule",
+    "make_solver",
+    "pooled_size",
+    "pooling",
+    "save_params",
+    "to_iterations",
+    "top_n_error",
+]
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Initializers
+# ---------------------------------------------------------------------------------------------------
+# Notation of nnabla's initializer.py: N = input maps (Affine: input features), M = output maps
+# (Affine: output features), K = kernel area (1 for Affine). NNC multiplies every computed value by
+# the layer's InitializerMultiplier.
+
+
+def calc_normal_std_he_forward(n: float, m: float, k: float = 1) -> float:
+    """He et al., forward case: sigma = sqrt(2 / (N K)) (nnabla `calc_normal_std_he_forward`)."""
+    return math.sqrt(2.0 / (k * n))
+
+
+def calc_normal_std_he_backward(n: float, m: float, k: float = 1) -> float:
+    """He et al., backward case: sigma = sqrt(2 / (M K)) (nnabla `calc_normal_std_he_backward`)."""
+    return math.sqrt(2.0 / (k * m))
+
+
+def calc_normal_std_glorot(n: float, m: float, k: float = 1) -> float:
+    """Glorot: sigma = sqrt(2 / (K (N + M))) (nnabla `calc_normal_std_glorot`, the definition since v1.2)."""
+    return math.sqrt(2.0 / (k * (n + m)))
+
+
+def calc_uniform_lim_glorot(n: float, m: float, k: float = 1) -> float:
+    """Glorot uniform: U(-d, d), d = sqrt(6 / (K (N + M))) (nnabla `calc_uniform_lim_glorot`, since v1.3)."""
+    return math.sqrt(6.0 / (k * (n + m)))
+
+
+# name -> (distribution, formula or None). NNC's older spellings NormalAffineHe / NormalConvolutionHe /
+# NormalCLConvHe mean the forward case (nnabla load.py).
+_INIT_TABLE: dict[str, tuple[str, Callable[[float, float, float], float] | None]] = {
+    "Normal": ("normal", None),
+    "Uniform": ("uniform", None),
+    "Constant": ("constant", None),
+    "NormalAffineHeForward": ("normal", calc_normal_std_he_forward),
+    "NormalAffineHe": ("normal", calc_normal_std_he_forward),
+    "NormalAffineHeBackward": ("normal", calc_normal_std_he_backward),
+    "NormalAffineGlorot": ("normal", calc_normal_std_glorot),
+    "UniformAffineGlorot": ("uniform", calc_uniform_lim_glorot),
+    "NormalConvolutionHeForward": ("normal", calc_normal_std_he_forward),
+    "NormalConvolutionHe": ("normal", calc_normal_std_he_forward),
+    "NormalConvolutionHeBackward": ("normal", calc_normal_std_he_backward),
+    "NormalConvolutionGlorot": ("normal", calc_normal_std_glorot),
+    "UniformConvolutionGlorot": ("uniform", calc_uniform_lim_glorot),
+    "NormalCLConvHeForward": ("normal", calc_normal_std_he_forward),
+    "NormalCLConvHe": ("normal", calc_normal_std_he_forward),
+    "NormalCLConvHeBackward": ("normal", calc_normal_std_he_backward),
+    "NormalCLConvGlorot": ("normal", calc_normal_std_glorot),
+    "UniformCLConvGlorot": ("uniform", calc_uniform_lim_glorot),
+}
+INITIALIZERS: tuple[str, ...] = tuple(_INIT_TABLE)
+
+
+def _fans_from_shape(name: str, shape: Sequence[int]) -> tuple[int, int, int]:
+    """(N, M, K) read from a parameter's shape the way nnabla's `load.py` does for NNC projects.
+
+    Affine W (in, *out): N = shape[0], M = prod(shape[1:]), K = 1.
+    Convolution W (out, in/group, *kernel): N = shape[1], M = shape[0], K = prod(kernel). For a
+    Deconvolution W (in, out/group, *kernel) the same rule reads N = out/group and M = in, as nnabla does.
+    Channel-last convolution W (out, *kernel, in) (the CLConv names): N = shape[-1], M = shape[0].
+    (nnabla indexes shape[-3] and shape[-2:], which is the same for 2-D kernels.)
+    """
+    if "CLConv" in name:
+        return shape[-1], shape[0], math.prod(shape[1:-1])
+    if "Convolution" in name:
+        return shape[1], shape[0], math.prod(shape[2:])
+    return shape[0], math.prod(shape[1:]), 1
+
+
+@torch.no_grad()
+def init_parameter(
+    tensor: torch.Tensor,
+    name: str,
+    multiplier: float = 1.0,
+    fan_in: int | None = None,
+    fan_out: int | None = None,
+    kernel_area: int | None = None,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill `tensor` in place with NNC's initializer `name` times `multiplier`; returns the tensor.
+
+    - Normal: N(0, multiplier^2); Uniform: U(-multiplier, multiplier); Constant: the multiplier itself.
+    - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier, sigma from the calc_* functions.
+    - Uniform*Glorot: U(-d, d) * multiplier.
+    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the tensor's shape
+    (see `_fans_from_shape`); pass them to override.
+    """
+    if name not in _INIT_TABLE:
+        raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
+    kind, formula = _INIT_TABLE[name]
+    if formula is None:
+        scale = float(multiplier)
+    else:
+        n, m, k = fan_in, fan_out, kernel_area
+        if n is None or m is None or k is None:
+            shape = tuple(tensor.shape) + (1,) * max(0, 2 - tensor.dim())
+            from_shape = _fans_from_shape(name, shape)
+            n, m, k = (given if given is not None else read for given, read in zip((n, m, k), from_shape, strict=True))
+        scale = formula(n, m, k) * float(multiplier)
+    if kind == "constant":
+        return tensor.fill_(scale)
+    # N(0, s^2) and U(-s, s) are the same distributions for -s: nnabla's randn * s and uniform(-s, s).
+    scale = abs(scale)
+    if scale == 0:
+        return tensor.zero_()
+    if kind == "normal":
+        return tensor.normal_(0.0, scale, generator=generator)
+    return tensor.uniform_(-scale, scale, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. Augmentation
+# ---------------------------------------------------------------------------------------------------
+
+
+class _Random(nn.Module):
+    """Base of the random layers: NNC's Seed and SkipAtTest.
+
+    seed < 0 (NNC's default -1): draw from torch's global generator of the input's device.
+    seed >= 0: a generator of this module's own, one per device, seeded with `seed` on first use.
+    skip_at_test: the layer is active only in training mode (`self.training`); with False it is
+    random in evaluation too (NNC's test-time augmentation).
+    """
+
+    def __init__(self, seed: int = -1, skip_at_test: bool = True) -> None:
+        super().__init__()
+        self.seed = int(seed)
+        self.skip_at_test = bool(skip_at_test)
+        self._generators: dict[str, torch.Generator] = {}
+
+    @property
+    def active(self) -> bool:
+        return self.training or not self.skip_at_test
+
+    def _generator(self, device: torch.device) -> torch.Generator | None:
+        if self.seed < 0:
+            return None
+        key = str(device)
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[key]
+
+    def _randint(self, low: int, high: int, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+        """Integers uniform in [low, high)."""
+        return torch.randint(low, high, tuple(shape), generator=self._generator(device), device=device)
+
+    def _bits(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+        """Booleans, each true with probability 1/2 (nnabla's `rgen() % 2`)."""
+        return self._randint(0, 2, shape, device) == 1
+
+    def _u1001(self, shape: Sequence[int], device: torch.device) -> torch.Tensor:
+        """nnabla's `(rgen() % 1001) * 0.001`: uniform on the 1001 values 0, 0.001, ..., 1 (float32)."""
+        return self._randint(0, 1001, shape, device).to(torch.float32) * 0.001
+
+    def extra_repr(self) -> str:
+        return f"seed={self.seed}, skip_at_test={self.skip_at_test}"
+
+
+def _gather_along(x: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tensor:
+    """x gathered along `dim` with a per-sample index (N, L): out[n, .., i, ..] = x[n, .., index[n, i], ..]."""
+    shape = [1] * x.dim()
+    shape[0], shape[dim] = index.shape[0], index.shape[1]
+    target = list(x.shape)
+    target[dim] = index.shape[1]
+    return torch.gather(x, dim, index.reshape(shape).expand(target))
+
+
+class ImageAugmentation(_Random):
+    """NNC's ImageAugmentation (nnabla `image_augmentation.cpp`), batched with `F.grid_sample`.
+
+    Input (..., C, H, W) or (N, H, W); the output replaces H, W by `shape[-2:]` (a 3-value `shape` is
+    (C, H, W) and its C must be the input's). Per image, nnabla draws (u = one of 0, 0.001, ..., 1):
+      scale   = min_scale * (max_scale / min_scale) ** u               log-uniform in [min_scale, max_scale]
+      sx      = aspect_ratio ** (u - 0.5), sy = 1 / sx                sx / sy log-uniform in [1/ar, ar]
+      angle   = (2u - 1) * angle                                       radians, uniform in [-angle, angle]
+      the padded input scaled by (scale * sx, scale * sy) is cropped to `shape` at offset
+      u * (scaled size - output size) per axis; flips with probability 1/2;
+      distortion d = exp((2u - 1) * distortion) - 1: a radial lens distortion of the output grid;
+      brightness b = (2u - 1) * brightness, contrast c = contrast ** (2u - 1) (per channel with *_each):
+      y = (v + b - contrast_center) * c + contrast_center;
+      noise: y += N(0, 1) * s with s = u * noise per image.
+    Geometry, exactly as nnabla: output pixel (ix, iy) reads the input at
+      x_in = x0 + ix * x_ax + iy * y_ax,  y_in = y0 + ix * x_ay + iy * y_ay
+    with x_ax = +-cos / (scale sx), y_ax = -+sin / (scale sy), x_ay = +-sin / (scale sx),
+    y_ay = +-cos / (scale sy) (signs from the flips) and x0, y0 placing the crop; coordinates are clamped
+    to the input (so `pad` replicates the border) and sampled bilinearly (grid_sample with
+    padding_mode="border", align_corners=True is that same rule). With min_scale = max_scale = 0.8 and
+    280 -> 224 this is a deterministic resize: x_in = ix / 0.8 (top-left aligned, nnabla's geometry).
+
+    `sample_params` makes the draws, `apply` the per-pixel rule (a test checks it against a transcription
+    of nnabla's loop). nnabla has no gradient for this layer; here one flows through grid_sample, unused.
+
+    When inactive (evaluation with skip_at_test): an input already of the output size passes unchanged
+    (NNC skips the layer); otherwise (nnabla cannot skip a layer that changes the size) the layer applies
+    its deterministic centre: every u = 1/2, i.e. scale sqrt(min_scale * max_scale), aspect 1, angle 0,
+    no flip, centred crop, no colour change, no noise.
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        pad: Sequence[int] = (0, 0),
+        min_scale: float = 1.0,
+        max_scale: float = 1.0,
+        angle: float = 0.0,
+        aspect_ratio: float = 1.0,
+        distortion: float = 0.0,
+        flip_lr: bool = False,
+        flip_ud: bool = False,
+        brightness: float = 0.0,
+        brightness_each: bool = False,
+        contrast: float = 1.0,
+        contrast_center: float = 0.5,
+        contrast_each: bool = False,
+        noise: float = 0.0,
+        seed: int = -1,
+        skip_at_test: bool = True,
+    ) -> None:
+        super().__init__(seed, skip_at_test)
+        if len(shape) < 2 or len(pad) != 2:
+            raise ValueError("ImageAugmentation: shape needs (H, W) or (C, H, W) and pad (H, W)")
+        if min_scale <= 0 or max_scale <= 0 or aspect_ratio <= 0 or contrast <= 0:
+            raise ValueError("ImageAugmentation: scales, aspect_ratio and contrast must be positive")
+        self.shape = tuple(int(s) for s in shape)
+        self.pad = tuple(int(p) for p in pad)
+        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
+        self.angle, self.aspect_ratio, self.distortion = float(angle), float(aspect_ratio), float(distortion)
+        self.flip_lr, self.flip_ud = bool(flip_lr), bool(flip_ud)
+        self.brightness, self.brightness_each = float(brightness), bool(brightness_each)
+        self.contrast, self.contrast_center = float(contrast), float(contrast_center)
+        self.contrast_each = bool(contrast_each)
+        self.noise = float(noise)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}, scale=[{self.min_scale}, {self.max_scale}], " + super().extra_repr()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h_out, w_out = self.shape[-2:]
+        if x.dim() < 3:
+            raise ValueError(f"ImageAugmentation expects (N, [C,] H, W), got {tuple(x.shape)}")
+        if len(self.shape) == 3 and x.dim() >= 4 and x.shape[-3] != self.shape[0]:
+            raise ValueError(f"ImageAugmentation: shape {self.shape} and input {tuple(x.shape)} differ in channels")
+        if not self.active and tuple(x.shape[-2:]) == (h_out, w_out):
+            return x
+        channels = x.shape[-3] if x.dim() >= 4 else 1
+        n = x.numel() // (channels * x.shape[-2] * x.shape[-1])
+        return self.apply(x, self.sample_params(n, channels, x.device, random=self.active))
+
+    def sample_params(self, n: int, channels: int, device: torch.device, random: bool = True) -> dict:
+        """The per-image draws of nnabla (float32), or with random=False the deterministic centre (u = 1/2)."""
+
+        def u(*shape: int) -> torch.Tensor:
+            return self._u1001(shape, device) if random else torch.full(shape, 0.5, device=device)
+
+        log_ar = math.log(self.aspect_ratio)
+        params = {
+            "scale": self.min_scale * torch.exp(u(n) * math.log(self.max_scale / self.min_scale)),
+            "scale_x": torch.exp(-0.5 * log_ar + u(n) * log_ar),
+            "angle": -self.angle + u(n) * (2.0 * self.angle),
+            "offset_x": u(n),  # where the crop sits in the scaled image, 0 .. 1
+            "offset_y": u(n),
+            "flip_lr": (self._bits((n,), device) & self.flip_lr) if random else torch.zeros(n, dtype=torch.bool),
+            "flip_ud": (self._bits((n,), device) & self.flip_ud) if random else torch.zeros(n, dtype=torch.bool),
+        }
+        b_channels = channels if self.brightness_each else 1
+        c_channels = channels if self.contrast_each else 1
+        if random:
+            params["brightness"] = u(n, b_channels) * (2.0 * self.brightness) - self.brightness
+            params["contrast"] = torch.exp(u(n, c_channels) * (2.0 * math.log(self.contrast))) / self.contrast
+            params["distortion"] = torch.exp(u(n) * (2.0 * self.distortion) - self.distortion) - 1.0
+            params["noise"] = u(n) * self.noise  # the noise's standard deviation, per image
+        else:  # u = 1/2 gives these exactly: no colour change, no distortion, no noise
+            params["brightness"] = torch.zeros(n, b_channels)
+            params["contrast"] = torch.ones(n, c_channels)
+            params["distortion"] = torch.zeros(n)
+            params["noise"] = torch.zeros(n)
+        return {k: v.to(device) for k, v in params.items()}
+
+    def apply(self, x: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Augment every image of x with its parameters from `sample_params` (nnabla's per-pixel rule, batched).
+
+        Noise is added only while the layer is active (a noise draw needs the random generator).
+        """
+        dev = x.device
+        channels = x.shape[-3] if x.dim() >= 4 else 1
+        h_in, w_in = x.shape[-2:]
+        h_out, w_out = self.shape[-2:]
+        pad_h, pad_w = self.pad
+        images = x.reshape(-1, channels, h_in, w_in)
+        n = images.shape[0]
+
+        scale, scale_x = params["scale"], params["scale_x"]
+        scale_y = 1.0 / scale_x
+        i_scale_x = 1.0 / (scale * scale_x)
+        i_scale_y = 1.0 / (scale * scale_y)
+        w_scaled = (w_in + 2 * pad_w) * scale * scale_x
+        h_scaled = (h_in + 2 * pad_h) * scale * scale_y
+        cx, cy = (w_out - 1) * 0.5, (h_out - 1) * 0.5
+        cx_scaled = params["offset_x"] * (w_scaled - w_out) + cx
+        cy_scaled = params["offset_y"] * (h_scaled - h_out) + cy
+
+        # The sampling grid: input coordinates of every output pixel.
+        cos, sin = torch.cos(params["angle"]), torch.sin(params["angle"])
+        flip_lr, flip_ud = params["flip_lr"], params["flip_ud"]
+        x_ax = torch.where(flip_lr, -cos, cos) * i_scale_x
+        y_ax = torch.where(flip_lr, sin, -sin) * i_scale_y
+        x_ay = torch.where(flip_ud, -sin, sin) * i_scale_x
+        y_ay = torch.where(flip_ud, -cos, cos) * i_scale_y
+        x0 = cx_scaled * i_scale_x - (x_ax * cx + y_ax * cy) - pad_w
+        y0 = cy_scaled * i_scale_y - (x_ay * cx + y_ay * cy) - pad_h
+        iy, ix = torch.meshgrid(
+            torch.arange(h_out, device=dev, dtype=torch.float32),
+            torch.arange(w_out, device=dev, dtype=torch.float32),
+            indexing="ij",
+        )
+        px, py = ix.expand(n, h_out, w_out), iy.expand(n, h_out, w_out)
+        if self.distortion != 0.0:
+            # nnabla: radial distortion around the output centre (w_out/2, h_out/2), normalised radius r.
+            dist = params["distortion"].view(n, 1, 1)
+            w_half, h_half = w_out * 0.5, h_out * 0.5
+            dx, dy = (ix - w_half) / w_half, (iy - h_half) / h_half
+            r2 = dx * dx + dy * dy
+            px = (dx + dx * dist * r2) * w_half / (1.0 + dist) + w_half
+            py = (dy + dy * dist * r2) * h_half / (1.0 + dist) + h_half
+
+        def per_image(v: torch.Tensor) -> torch.Tensor:
+            return v.view(n, 1, 1)
+
+        x_in = per_image(x0) + px * per_image(x_ax) + py * per_image(y_ax)
+        y_in = per_image(y0) + px * per_image(x_ay) + py * per_image(y_ay)
+        x_in = x_in.clamp(0.0, w_in - 1.0)
+        y_in = y_in.clamp(0.0, h_in - 1.0)
+        grid = torch.stack((x_in * (2.0 / max(w_in - 1, 1)) - 1.0, y_in * (2.0 / max(h_in - 1, 1)) - 1.0), dim=-1)
+        out = F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=True)
+
+        # Colour: y = (v + brightness - centre) * contrast + centre, then noise.
+        if self.brightness != 0.0 or self.contrast != 1.0:
+            shift = (params["brightness"] - self.contrast_center).to(out.dtype)[..., None, None]
+            out = (out + shift) * params["contrast"].to(out.dtype)[..., None, None] + self.contrast_center
+        if self.noise > 0.0 and self.active:
+            sigma = params["noise"].to(out.dtype).view(n, 1, 1, 1)
+            out = out + torch.randn(out.shape, generator=self._generator(dev), device=dev, dtype=out.dtype) * sigma
+
+        lead = x.shape[:-3] if x.dim() >= 4 else x.shape[:-2]
+        tail = (channels, h_out, w_out) if x.dim() >= 4 else (h_out, w_out)
+        return out.reshape(*lead, *tail)
+
+
+class RandomFlip(_Random):
+    """NNC's RandomFlip (nnabla `random_flip.cpp`): each sample reverses each of `axes` with probability 1/2.
+
+    `axes` are per-sample axes (0 = C, 1 = H, 2 = W; NNC's Axes); draws are independent per sample
+    and axis. Identity when inactive.
+    """
+
+    def __init__(self, axes: Sequence[int] = (0,), seed: int = -1, skip_at_test: bool = True) -> None:
+        super().__init__(seed, skip_at_test)
+        self.axes = tuple(int(a) for a in axes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active:
+            return x
+        n = x.shape[0]
+        for axis in self.axes:
+            dim = axis + 1 if axis >= 0 else x.dim() + axis
+            if not 1 <= dim < x.dim():
+                raise ValueError(f"RandomFlip: axis {axis} is not a per-sample axis of {tuple(x.shape)}")
+            flip = self._bits((n,), x.device).view((n,) + (1,) * (x.dim() - 1))
+            x = torch.where(flip, x.flip(dim), x)
+        return x
+
+
+class RandomShift(_Random):
+    """NNC's RandomShift (nnabla `random_shift.cpp`): shift each sample by random whole pixels.
+
+    `shift` applies to the last len(shift) axes (4,4 moves an image up to 4 pixels each way); per sample
+    and axis an integer s is uniform in [-shift, shift] and y[i] = x[i - s], the source index resolved
+    by `border_mode`: "nearest" clamps it (replicates the border), "reflect" mirrors it the way nnabla
+    does, repeating the edge pixel (index -1 reads 0, -2 reads 1: numpy's "symmetric"). Identity when
+    inactive.
+    """
+
+    def __init__(
+        self, shift: Sequence[int] = (0, 0), border_mode: str = "nearest", seed: int = -1, skip_at_test: bool = True
+    ) -> None:
+        super().__init__(seed, skip_at_test)
+        if border_mode not in ("nearest", "reflect"):
+            raise ValueError(f"RandomShift: border_mode must be 'nearest' or 'reflect', got {border_mode!r}")
+        self.shift = tuple(int(s) for s in shift)
+        self.border_mode = border_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.active or not any(self.shift):
+            return x
+        if len(self.shift) >= x.dim():
+            raise ValueError(f"RandomShift: {len(self.shift)} shifts for input {tuple(x.shape)}")
+        n = x.shape[0]
+        for i, limit in enumerate(self.shift):
+            if limit == 0:
+                continue
+            dim = x.dim() - len(self.shift) + i
+            size = x.shape[dim]
+            s = self._randint(-limit, limit + 1, (n, 1), x.device)
+            src = torch.arange(size, device=x.device).unsqueeze(0) - s
+            if self.border_mode == "nearest":
+                index = src.clamp(0, size - 1)
+            elif size == 1:
+                index = torch.zeros_like(src)
+            else:
+                a = (src + 2 * size).abs() % (2 * size)
+                index = torch.where(a >= size, 2 * size - 1 - a, a)
+            x = _gather_along(x, dim, index)
+        return x
+
+
+class RandomCrop(_Random):
+    """NNC's RandomCrop (nnabla `random_crop.cpp`): crop the last len(shape) axes of each sample to `shape`.
+
+    Each offset is uniform over the valid positions 0 .. size - out. nnabla's RandomCrop has no test
+    mode (it is random in every network); here evaluation with skip_at_test (the default) takes the
+    centre crop, offset (size - out) // 2, so that evaluation is deterministic; skip_at_test=False keeps
+    nnabla's behaviour.
+    """
+
+    def __init__(self, shape: Sequence[int], seed: int = -1, skip_at_test: bool = True) -> None:
+        super().__init__(seed, skip_at_test)
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.shape) >= x.dim():
+            raise ValueError(f"RandomCrop: shape {self.shape} for input {tuple(x.shape)}")
+        n = x.shape[0]
+        for i, out in enumerate(self.shape):
+            dim = x.dim() - len(self.shape) + i
+            size = x.shape[dim]
+            if out > size:
+                raise ValueError(f"RandomCrop: shape {self.shape} is larger than input {tuple(x.shape)}")
+            if out == size:
+                continue
+            if self.active:
+                start = self._randint(0, size - out + 1, (n, 1), x.device)
+            else:
+                start = torch.full((n, 1), (size - out) // 2, device=x.device, dtype=torch.long)
+            x = _gather_along(x, dim, start + torch.arange(out, device=x.device))
+        return x
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. Layers torch lacks
+# ---------------------------------------------------------------------------------------------------
+
+
+def top_n_error(x: torch.Tensor, label: torch.Tensor, n: int = 1, axis: int = 1) -> torch.Tensor:
+    """NNC's TopNError (nnabla `top_n_error.cpp`): 1 where the label's score is not among the n largest.
+
+    `label` has x's shape with `axis` of size 1 (a (N,) label is accepted for 2-D x); so has the output.
+    nnabla counts the scores >= the label's score (itself included) and errs when that count exceeds n:
+    ties count against the label.
+    """
+    index = label.long()
+    if index.dim() == x.dim() - 1:
+        index = index.unsqueeze(axis)
+    threshold = torch.gather(x, axis, index)
+    count = (x >= threshold).sum(dim=axis, keepdim=True)
+    return (count > n).to(x.dtype if x.is_floating_point() else torch.float32)
+
+
+def binary_error(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """NNC's BinaryError (nnabla `binary_error.cpp`): (x >= 0.5) != (t >= 0.5) as 0/1, elementwise."""
+    return ((x >= 0.5) != (t >= 0.5)).to(x.dtype if x.is_floating_point() else torch.float32)
+
+
+def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
+    """nnabla's pooling output size (`pooling.cpp`): (n + pad - (ignore_border ? kernel - pad : 1)) // stride + 1.
+
+    With ignore_border that is the usual (n + 2 pad - kernel) // stride + 1; without it,
+    (n + pad - 1) // stride + 1 (the padding counts once: windows may overhang the far border).
+    """
+    return (n + pad - ((kernel - pad) if ignore_border else 1)) // stride + 1
+
+
+def pooling(
+    x: torch.Tensor,
+    mode: str,
+    kernel: Sequence[int],
+    stride: Sequence[int] | None = None,
+    pad: Sequence[int] | None = None,
+    ignore_border: bool = True,
+    including_pad: bool = True,
+) -> torch.Tensor:
+    """nnabla's MaxPooling / AveragePooling / SumPooling over the last len(kernel) axes (1 to 3).
+
+    Output window i covers [i*stride - pad, min(i*stride - pad + kernel, size + pad)) clipped to the
+    input (nnabla `max_pooling.cpp`, `average_pooling.cpp`): "max" takes the maximum of the input
+    elements in it (padding never wins), "sum" their sum, "average" their sum divided by the window
+    length before clipping at 0 and `size` (including_pad, NNC's default) or after (not including pad).
+    Done as F.pad (zeros, or -inf for max) followed by torch's pooling without padding.
+    `stride` defaults to the kernel (NNC), `pad` to 0.
+    """
+    if mode not in ("max", "average", "sum"):
+        raise ValueError(f"pooling mode must be 'max', 'average' or 'sum', got {mode!r}")
+    kernel = tuple(int(k) for k in kernel)
+    nd = len(kernel)
+    if not 1 <= nd <= 3 or x.dim() < nd:
+        raise ValueError(f"pooling: kernel {kernel} for input {tuple(x.shape)}")
+    stride = kernel if stride is None else tuple(int(s) for s in stride)
+    pad = (0,) * nd if pad is None else tuple(int(p) for p in pad)
+    sizes = tuple(x.shape[-nd:])
+    outs = [pooled_size(n, k, s, p, ignore_border) for n, k, s, p in zip(sizes, kernel, stride, pad, strict=True)]
+    # Right padding so that the last window fits: windows beyond size + pad read only padding.
+    rights = [max(0, (o - 1) * s - p + k - n) for o, s, p, k, n in zip(outs, stride, pad, kernel, sizes, strict=True)]
+    spec: list[int] = []
+    for p, r in zip(reversed(pad), reversed(rights), strict=True):
+        spec += [p, r]
+    lead = x.shape[:-nd]
+    flat = x.reshape((-1, 1) + sizes)
+    fill = float("-inf") if mode == "max" else 0.0
+    padded = F.pad(flat, spec, value=fill)
+    if mode == "max":
+        y = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1](padded, kernel, stride)
+    else:
+        y = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1](padded, kernel, stride) * math.prod(kernel)
+        if mode == "average":
+            y = y / _pool_divisor(sizes, outs, kernel, stride, pad, including_pad, x.device, y.dtype)
+    return y.reshape(*lead, *outs)
+
+
+def _pool_divisor(sizes, outs, kernel, stride, pad, including_pad, device, dtype) -> torch.Tensor:
+    """Per-window element counts of nnabla's AveragePooling, the outer product of per-axis lengths."""
+    divisor = torch.ones((), device=device, dtype=dtype)
+    for axis, (n, o, k, s, p) in enumerate(zip(sizes, outs, kernel, stride, pad, strict=True)):
+        start = torch.arange(o, device=device) * s - p
+        end = torch.clamp(start + k, max=n + p)
+        length = (end - start) if including_pad else (end.clamp(max=n) - start.clamp(min=0))
+        view = [1] * len(sizes)
+        view[axis] = o
+        divisor = divisor * length.to(dtype).view(view)
+    return divisor
+
+
+class _Pooling(nn.Module):
+    mode = ""
+
+    def __init__(
+        self,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        ignore_border: bool = True,
+        pad: Sequence[int] | None = None,
+        including_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel = tuple(kernel)
+        self.stride = tuple(stride) if stride is not None else self.kernel
+        self.ignore_border = ignore_border
+        self.pad = tuple(pad) if pad is not None else (0,) * len(self.kernel)
+        self.including_pad = including_pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pooling(x, self.mode, self.kernel, self.stride, self.pad, self.ignore_border, self.including_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}, pad={self.pad}, ignore_border={self.ignore_border}"
+
+
+class MaxPooling(_Pooling):
+    """NNC's MaxPooling with nnabla's border rule (see `pooling`)."""
+
+    mode = "max"
+
+
+class AveragePooling(_Pooling):
+    """NNC's AveragePooling with nnabla's border rule and IncludingPad (see `pooling`)."""
+
+    mode = "average"
+
+
+class SumPooling(_Pooling):
+    """NNC's SumPooling with nnabla's border rule (see `pooling`)."""
+
+    mode = "sum"
+
+
+class _BinaryTanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x > 0, torch.ones_like(x), -torch.ones_like(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() < 1).to(grad.dtype)
+
+
+class _BinarySigmoid(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 0.5 * (x.abs() < 1).to(grad.dtype)
+
+
+def binary_tanh(x: torch.Tensor) -> torch.Tensor:
+    """NNC's BinaryTanh (nnabla `binary_tanh.hpp`): +1 for x > 0, -1 for x <= 0; gradient dy where |x| < 1, else 0."""
+    return _BinaryTanh.apply(x)
+
+
+def binary_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """NNC's BinarySigmoid (nnabla `binary_sigmoid.hpp`): 1 for x > 0, 0 for x <= 0; gradient dy/2 where |x| < 1."""
+    return _BinarySigmoid.apply(x)
+
+
+class _BinarizeSTE(torch.autograd.Function):
+    """sign(w) (0 -> +1) times an optional scale; the gradient reaches w unchanged.
+
+    nnabla's binary layers run their affine/convolution on the binarized (scaled) weights and hand the
+    gradient with respect to those weights to W through `Sign`, whose gradient is a "full straight
+    through" (nnabla `sign.hpp`): no clipping and, for BinaryWeight*, no factor alpha. Zero maps to +1,
+    the default `quantize_zero_to=1.0` of current nnabla.
+    """
+
+    @staticmethod
+    def forward(ctx, w, scale):
+        q = torch.ones_like(w).masked_fill_(w < 0, -1.0)
+        return q if scale is None else q * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _BinaryLayer(nn.Module):
+    """Shared parameters of NNC's binary layers: W (trainable), Wb (its binarized copy, state), b."""
+
+    scaled = False  # BinaryWeight*: weights are alpha * sign(W), alpha = mean |W| per output
+
+    def _make_params(self, w_shape, out_shape, bias, w_init, w_init_multiplier, b_init, b_init_multiplier):
+        self.W = nn.Parameter(torch.empty(w_shape))
+        init_parameter(self.W, w_init, w_init_multiplier)
+        self.register_buffer("Wb", torch.zeros(w_shape))
+        if self.scaled:
+            self.register_buffer("alpha", torch.zeros(out_shape))
+        if bias:
+            self.b = nn.Parameter(init_parameter(torch.empty(out_shape), b_init, b_init_multiplier))
+        else:
+            self.register_parameter("b", None)
+
+    def _alpha(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def binarized_weight(self) -> torch.Tensor:
+        """The weights the layer computes with; refreshes the Wb (and alpha) state as nnabla's forward does."""
+        scale = None
+        if self.scaled:
+            with torch.no_grad():
+                alpha = self._alpha()
+                self.alpha.copy_(alpha.reshape(self.alpha.shape))
+            scale = alpha
+        weight = _BinarizeSTE.apply(self.W, scale)
+        with torch.no_grad():
+            self.Wb.copy_(torch.ones_like(self.W).masked_fill_(self.W < 0, -1.0))
+        return weight
+
+
+class _BinaryAffine(_BinaryLayer):
+    def __init__(
+        self,
+        in_features: int,
+        out_shape: int | Sequence[int],
+        bias: bool = True,
+        w_init: str = "UniformAffineGlorot",
+        w_init_multiplier: float = 1.0,
+        b_init: str = "Constant",
+        b_init_multiplier: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.out_shape = (int(out_shape),) if isinstance(out_shape, int) else tuple(int(s) for s in out_shape)
+        self.in_features = int(in_features)
+        self.out_numel = math.prod(self.out_shape)
+        w_shape = (self.in_features, *self.out_shape)
+        self._make_params(w_shape, self.out_shape, bias, w_init, w_init_multiplier, b_init, b_init_multiplier)
+
+    def _alpha(self) -> torch.Tensor:
+        # nnabla binary_weight_affine.cpp: the mean of |W| over the inputs, one per output.
+        return self.W.abs().mean(dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.binarized_weight().reshape(self.in_features, self.out_numel)
+        y = x.reshape(x.shape[0], -1) @ w
+        if self.b is not None:
+            y = y + self.b.reshape(-1)
+        return y.reshape(x.shape[0], *self.out_shape)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_shape={self.out_shape}, bias={self.b is not None}"
+
+
+class BinaryConnectAffine(_BinaryAffine):
+    """NNC's BinaryConnectAffine (nnabla `binary_connect_affine.cpp`): y = x sign(W) + b.
+
+    W is NNC's Affine layout (in_features, *out_shape); the input is flattened after the batch axis.
+    Wb (state) holds sign(W) after each forward, as in nnabla; the gradient of sign(W) goes to W
+    straight through.
+    """
+
+
+class BinaryWeightAffine(_BinaryAffine):
+    """NNC's BinaryWeightAffine (nnabla `binary_weight_affine.cpp`): y = x (alpha * sign(W)) + b.
+
+    alpha (state, out_shape) = mean |W| over the inputs per output, recomputed each forward; the gradient
+    with respect to alpha * sign(W) goes to W unchanged (no factor alpha, nothing through alpha).
+    """
+
+    scaled = True
+
+
+class _BinaryConvolution(_BinaryLayer):
+    def __init__(
+        self,
+        in_channels: int,
+        out_maps: int,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        dilation: Sequence[int] | None = None,
+        bias: bool = True,
+        w_init: str = "UniformConvolutionGlorot",
+        w_init_multiplier: float = 1.0,
+        b_init: str = "Constant",
+        b_init_multiplier: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.kernel = tuple(int(k) for k in kernel)
+        nd = len(self.kernel)
+        if not 1 <= nd <= 3:
+            raise ValueError(f"binary convolution: kernel {self.kernel} must have 1 to 3 axes")
+        self.stride = tuple(stride) if stride is not None else (1,) * nd
+        self.pad = tuple(pad) if pad is not None else (0,) * nd
+        self.dilation = tuple(dilation) if dilation is not None else (1,) * nd
+        self.in_channels, self.out_maps = int(in_channels), int(out_maps)
+        self._make_params(
+            (self.out_maps, self.in_channels, *self.kernel),
+            (self.out_maps,),
+            bias,
+            w_init,
+            w_init_multiplier,
+            b_init,
+            b_init_multiplier,
+        )
+
+    def _alpha(self) -> torch.Tensor:
+        # nnabla binary_weight_convolution.cpp: the mean of |W| over (in, *kernel), one per output map.
+        return self.W.abs().reshape(self.out_maps, -1).mean(dim=1).reshape((-1,) + (1,) * (self.W.dim() - 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = (F.conv1d, F.conv2d, F.conv3d)[len(self.kernel) - 1]
+        return conv(x, self.binarized_weight(), self.b, self.stride, self.pad, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_maps}, kernel={self.kernel}, stride={self.stride}, pad={self.pad}, "
+            f"dilation={self.dilation}, bias={self.b is not None}"
+        )
+
+
+class BinaryConnectConvolution(_BinaryConvolution):
+    """NNC's BinaryConnectConvolution (nnabla `binary_connect_convolution.cpp`): convolution with sign(W).
+
+    W is (out_maps, in_channels, *kernel) as NNC and torch store it; Wb (state) holds sign(W) after each
+    forward; the gradient goes to W straight through.
+    """
+
+
+class BinaryWeightConvolution(_BinaryConvolution):
+    """NNC's BinaryWeightConvolution (nnabla `binary_weight_convolution.cpp`): convolution with alpha * sign(W).
+
+    alpha (state, (out_maps,)) = mean |W| over (in, *kernel) per output map; gradient as BinaryWeightAffine.
+    """
+
+    scaled = True
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Solvers and learning-rate schedules
+# ---------------------------------------------------------------------------------------------------
+# nnabla applies NNC's WeightDecay as `solver.weight_decay(wd)` before every update: g += wd * w
+# (nnabla `weight_decay.hpp`), which is what torch's `weight_decay` does too. Where torch's update
+# rule is nnabla's, make_solver returns the torch optimizer:
+#   Sgd      -> torch.optim.SGD       w -= lr g                                          (identical)
+#   Adagrad  -> torch.optim.Adagrad   G += g^2; w -= lr g / (sqrt(G) + eps)              (identical)
+#   Adadelta -> torch.optim.Adadelta  rho = decay, eps inside both square roots          (identical)
+#   RMSprop  -> torch.optim.RMSprop   alpha = decay; w -= lr g / (sqrt(v) + eps)         (identical)
+# The others differ from torch and are implemented below from nnabla's sources:
+#   Momentum: the learning rate is inside the velocity (torch's SGD multiplies it outside);
+#   Nesterov: nnabla's form (equal to torch's only while the learning rate is constant);
+#   Adam, AMSGRAD: eps is added to sqrt(v) before the bias correction (torch adds it after), and
+#     nnabla's AMSGRAD has no bias correction by default;
+#   Adamax: eps is added outside the max (torch puts it inside);
+#   AdamW: the decoupled decay is eta_t * wd * w with eta_t = lr / initial lr (torch: lr * wd * w);
+#   RMSpropGraves, AdaBelief, Lars: no torch equivalent.
+
+
+class _NnablaSolver(torch.optim.Optimizer):
+    """An optimizer whose step is nnabla's: g = grad + weight_decay * w, then `_update` per parameter."""
+
+    decay_before_update = True  # nnabla's solver.weight_decay(wd): g += wd * w (Lars overrides it)
+
+    def __init__(self, params: Iterable, defaults: dict[str, Any]) -> None:
+        if defaults["lr"] < 0:
+            raise ValueError(f"invalid learning rate {defaults['lr']}")
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        # The initial learning rate, for AdamW's eta_t = lr / initial lr (nnabla's init_alpha_).
+        self.param_groups[-1].setdefault("init_lr", self.param_groups[-1]["lr"])
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"] and self.decay_before_update:
+                    g = g.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                state["t"] = state.get("t", 0) + 1
+                self._update(p, g, state, group)
+        return loss
+
+    def _update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+
+class Momentum(_NnablaSolver):
+    """nnabla's Momentum (`momentum.cpp`): v = momentum * v + lr * g; w -= v."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group):
+        v = state.setdefault("v", torch.zeros_like(p))
+        v.mul_(group["momentum"]).add_(g, alpha=group["lr"])
+        p.sub_(v)
+
+
+class Nesterov(_NnablaSolver):
+    """nnabla's Nesterov (`nesterov.cpp`): v' = momentum * v - lr * g; w += -momentum * v + (1 + momentum) * v'."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group):
+        m = group["momentum"]
+        v = state.setdefault("v", torch.zeros_like(p))
+        v_prev = v.clone()
+        v.mul_(m).sub_(g, alpha=group["lr"])
+        p.add_(v_prev, alpha=-m).add_(v, alpha=1.0 + m)
+
+
+class Adam(_NnablaSolver):
+    """nnabla's Adam (`adam.cpp`): m, v moving averages; w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)."""
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay))
+
+    def _moments(self, p, g, state, group):
+        b1, b2 = group["beta1"], group["beta2"]
+        m = state.setdefault("m", torch.zeros_like(p))
+        v = state.setdefault("v", torch.zeros_like(p))
+        m.mul_(b1).add_(g, alpha=1.0 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+        return m, v
+
+    def _step_size(self, state, group):
+        t = state["t"]
+        return group["lr"] * math.sqrt(1.0 - group["beta2"] ** t) / (1.0 - group["beta1"] ** t)
+
+    def _update(self, p, g, state, group):
+        m, v = self._moments(p, g, state, group)
+        p.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-self._step_size(state, group))
+
+
+class AdamW(Adam):
+    """nnabla's AdamW (`adamw.cpp`): Adam's step, then w -= eta_t * wd * w with eta_t = lr / initial lr.
+
+    `wd` is the decoupled decay; `weight_decay` the usual g += weight_decay * w (NNC's trainer calls
+    nnabla's solver.weight_decay, which for AdamW nnabla allows only with the same value as wd).
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        wd: float = 1e-4,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _NnablaSolver.__init__(
+            self, params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, wd=wd, weight_decay=weight_decay)
+        )
+
+    def _update(self, p, g, state, group):
+        m, v = self._moments(p, g, state, group)
+        eta = group["lr"] / group["init_lr"] if group["init_lr"] else 0.0
+        p.mul_(1.0 - eta * group["wd"])
+        p.addcdiv_(m, v.sqrt().add_(group["eps"]), value=-self._step_size(state, group))
+
+
+class Adamax(_NnablaSolver):
+    """nnabla's Adamax (`adamax.cpp`): u = max(b2 u, |g|); w -= lr / (1 - b1^t) m / (u + eps)."""
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 2e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group):
+        b1, b2 = group["beta1"], group["beta2"]
+        m = state.setdefault("m", torch.zeros_like(p))
+        u = state.setdefault("u", torch.zeros_like(p))
+        m.mul_(b1).add_(g, alpha=1.0 - b1)
+        torch.maximum(u.mul_(b2), g.abs(), out=u)
+        p.addcdiv_(m, u + group["eps"], value=-group["lr"] / (1.0 - b1 ** state["t"]))
+
+
+class AMSGRAD(Adam):
+    """nnabla's AMSGRAD (`amsgrad.cpp`): v_hat = max(v_hat, v); w -= lr' m / (sqrt(v_hat) + eps).
+
+    lr' = lr, or with bias_correction (off by default in nnabla) lr sqrt(1 - b2^t) / (1 - b1^t).
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        bias_correction: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _NnablaSolver.__init__(
+            self,
+            params,
+            dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction, weight_decay=weight_decay),
+        )
+
+    def _update(self, p, g, state, group):
+        m, v = self._moments(p, g, state, group)
+        v_hat = state.setdefault("v_hat", torch.zeros_like(p))
+        torch.maximum(v_hat, v, out=v_hat)
+        lr = self._step_size(state, group) if group["bias_correction"] else group["lr"]
+        p.addcdiv_(m, v_hat.sqrt().add_(group["eps"]), value=-lr)
+
+
+class RMSpropGraves(_NnablaSolver):
+    """nnabla's RMSpropGraves (`rmsprop_graves.cpp`): n, g running means of grad^2 and grad;
+    d = momentum * d - lr * grad / sqrt(n - g^2 + eps); w += d."""
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-4,
+        decay: float = 0.95,
+        momentum: float = 0.9,
+        eps: float = 1e-4,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group):
+        decay = group["decay"]
+        n = state.setdefault("n", torch.zeros_like(p))
+        mean = state.setdefault("g", torch.zeros_like(p))
+        d = state.setdefault("d", torch.zeros_like(p))
+        n.mul_(decay).addcmul_(g, g, value=1.0 - decay)
+        mean.mul_(decay).add_(g, alpha=1.0 - decay)
+        denominator = (n - mean * mean + group["eps"]).sqrt_()
+        d.mul_(group["momentum"]).addcdiv_(g, denominator, value=-group["lr"])
+        p.add_(d)
+
+
+class AdaBelief(_NnablaSolver):
+    """nnabla's AdaBelief (`adabelief.cpp`): m = b1 m + (1 - b1) g; s = b2 s + (1 - b2) (g - m)^2;
+    w -= lr r_t sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(s + eps) + eps).
+
+    Options as nnabla: amsgrad (s_max = max(s_max, s) in place of s), weight_decouple (w -= w * wd * lr,
+    or w * wd with fixed_decay), rectify (RAdam's r_t; a plain SGD step m * lr while rho_t <= 4).
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        wd: float = 0.0,
+        amsgrad: bool = False,
+        weight_decouple: bool = False,
+        fixed_decay: bool = False,
+        rectify: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                beta1=beta1,
+                beta2=beta2,
+                eps=eps,
+                wd=wd,
+                amsgrad=amsgrad,
+                weight_decouple=weight_decouple,
+                fixed_decay=fixed_decay,
+                rectify=rectify,
+                weight_decay=weight_decay,
+            ),
+        )
+
+    def _update(self, p, g, state, group):
+        t, b1, b2, eps, lr = state["t"], group["beta1"], group["beta2"], group["eps"], group["lr"]
+        r_t, rho_t = 1.0, 0.0
+        if group["rectify"]:
+            rho_inf = 2.0 / (1.0 - b2) - 1.0
+            rho_t = rho_inf - 2.0 * t * b2**t / (1.0 - b2**t)
+            if rho_t > 4.0:
+                r_t = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+        sgd_update = group["rectify"] and rho_t <= 4.0
+        alpha_t = lr if sgd_update else lr * r_t * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+        m = state.setdefault("m", torch.zeros_like(p))
+        s = state.setdefault("s", torch.zeros_like(p))
+        m.mul_(b1).add_(g, alpha=1.0 - b1)
+        diff = g - m
+        s.mul_(b2).addcmul_(diff, diff, value=1.0 - b2)
+        if group["weight_decouple"]:
+            p.mul_(1.0 - (group["wd"] if group["fixed_decay"] else group["wd"] * lr))
+        if group["amsgrad"]:
+            s_max = state.setdefault("s_max", torch.zeros_like(p))
+            torch.maximum(s_max, s, out=s_max)
+            s = s_max
+        if sgd_update:
+            p.add_(m, alpha=-alpha_t)
+        else:
+            p.addcdiv_(m, (s + eps).sqrt_().add_(eps), value=-alpha_t)
+
+
+class Lars(_NnablaSolver):
+    """nnabla's Lars (`lars.cpp`): a layer-wise learning rate, then Momentum with it.
+
+    Per parameter: local lr = lr * coefficient * |w| / (|g| + weight_decay * |w|) (lr itself when |w| < eps;
+    eps is added to a denominator below eps); g += weight_decay * w; v = momentum * v + local lr * g;
+    w -= v. nnabla applies the weight decay inside this update, not before it.
+    """
+
+    decay_before_update = False
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        coefficient: float = 1e-3,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, coefficient=coefficient, eps=eps, weight_decay=weight_decay)
+        )
+
+    def _update(self, p, g, state, group):
+        wd, eps = group["weight_decay"], group["eps"]
+        g_norm, d_norm = g.norm(), p.norm()
+        x = g_norm + wd * d_norm
+        x = torch.where(x < eps, x + eps, x)
+        local_lr = torch.where(
+            d_norm < eps, torch.full_like(x, group["lr"]), group["lr"] * group["coefficient"] * d_norm / x
+        )
+        v = state.setdefault("v", torch.zeros_like(p))
+        v.mul_(group["momentum"]).add_(g.add(p, alpha=wd) * local_lr)
+        p.sub_(v)
+
+
+def _key(name: str) -> str:
+    """Parameter spellings compared loosely: `Beta1`, `beta_1`, `beta1` are one key."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# canonical parameter -> accepted spellings (after _key)
+_SOLVER_ALIASES = {
+    "lr": ("lr", "learningrate", "alpha", "eta"),
+    "momentum": ("momentum",),
+    "beta1": ("beta1",),
+    "beta2": ("beta2",),
+    "eps": ("eps", "epsilon"),
+    "decay": ("decay", "rho"),
+    "wd": ("wd",),
+    "weight_decay": ("weightdecay",),
+    "bias_correction": ("biascorrection",),
+    "coefficient": ("coefficient",),
+    "amsgrad": ("amsgrad",),
+    "weight_decouple": ("weightdecouple",),
+    "fixed_decay": ("fixeddecay",),
+    "rectify": ("rectify",),
+}
+
+# NNC solver -> (factory, its parameters with nnabla's defaults (solvers.yaml))
+_SOLVERS: dict[str, tuple[Callable[..., torch.optim.Optimizer], dict[str, Any]]] = {
+    "Sgd": (lambda p, lr, weight_decay: torch.optim.SGD(p, lr=lr, weight_decay=weight_decay), dict(lr=1e-3)),
+    "Momentum": (Momentum, dict(lr=1e-3, momentum=0.9)),
+    "Nesterov": (Nesterov, dict(lr=1e-3, momentum=0.9)),
+    "Adagrad": (
+        lambda p, lr, eps, weight_decay: torch.optim.Adagrad(p, lr=lr, eps=eps, weight_decay=weight_decay),
+        dict(lr=1e-2, eps=1e-8),
+    ),
+    "Adadelta": (
+        lambda p, lr, decay, eps, weight_decay: torch.optim.Adadelta(
+            p, lr=lr, rho=decay, eps=eps, weight_decay=weight_decay
+        ),
+        dict(lr=1.0, decay=0.95, eps=1e-6),
+    ),
+    "RMSprop": (
+        lambda p, lr, decay, eps, weight_decay: torch.optim.RMSprop(
+            p, lr=lr, alpha=decay, eps=eps, weight_decay=weight_decay
+        ),
+        dict(lr=1e-3, decay=0.9, eps=1e-8),
+    ),
+    "Adam": (Adam, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
+    "AdamW": (AdamW, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, wd=None)),
+    "Adamax": (Adamax, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
+    "AMSGRAD": (AMSGRAD, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=False)),
+    "RMSpropGraves": (RMSpropGraves, dict(lr=1e-4, decay=0.95, momentum=0.9, eps=1e-4)),
+    "AdaBelief": (
+        AdaBelief,
+        dict(
+            lr=1e-3,
+            beta1=0.9,
+            beta2=0.999,
+            eps=1e-8,
+            wd=0.0,
+            amsgrad=False,
+            weight_decouple=False,
+            fixed_decay=False,
+            rectify=False,
+        ),
+    ),
+    "Lars": (Lars, dict(lr=1e-3, momentum=0.9, coefficient=1e-3, eps=1e-6)),
+}
+
+
+def make_solver(name: str, params: Iterable, nnc_kwargs: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+    """The optimizer for NNC's solver `name` (Sgd, Momentum, Nesterov, Adagrad, Adadelta, RMSprop,
+    RMSpropGraves, Adam, AdamW, Adamax, AMSGRAD, AdaBelief, Lars; case-insensitive) with NNC/nnabla
+    parameter names: lr (also alpha, learning_rate, eta), momentum, beta1, beta2, eps (epsilon), decay,
+    weight_decay, wd (AdamW, AdaBelief), bias_correction (AMSGRAD), coefficient (Lars), amsgrad,
+    weight_decouple, fixed_decay, rectify (AdaBelief). Missing values take nnabla's defaults
+    (solvers.yaml); weight_decay defaults to 0.
+
+    AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
+    calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
+    """
+    canonical = {_key(n): n for n in _SOLVERS}
+    solver = canonical.get(_key(name))
+    if solver is None:
+        raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(_SOLVERS)}")
+    factory, defaults = _SOLVERS[solver]
+    lookup = {alias: canon for canon, aliases in _SOLVER_ALIASES.items() for alias in aliases}
+    given: dict[str, Any] = {}
+    for key, value in (nnc_kwargs or {}).items():
+        canon = lookup.get(_key(key))
+        if canon is None or (canon not in defaults and canon != "weight_decay"):
+            allowed = ", ".join([*defaults, "weight_decay"])
+            raise ValueError(f"solver {solver} has no parameter {key!r}; expected {allowed}")
+        given[canon] = value
+    kwargs = {**defaults, **given}
+    kwargs.setdefault("weight_decay", 0.0)
+    if solver == "AdamW" and kwargs["wd"] is None:
+        kwargs["wd"] = kwargs["weight_decay"] if "weight_decay" in given else 1e-4
+    return factory(params, **kwargs)
+
+
+def to_iterations(duration: Any, iterations_per_epoch: int) -> int:
+    """A duration as mini-batch iterations: an int counts iterations; (value, "epoch" | "iteration") pairs
+    (also "epochs", "iterations", "iter") convert epochs with `iterations_per_epoch` (rounded)."""
+    if isinstance(duration, numbers.Real) and not isinstance(duration, bool):
+        return int(round(duration))
+    if isinstance(duration, Sequence) and not isinstance(duration, str) and len(duration) == 2:
+        value, unit = duration
+        unit = str(unit).lower()
+        if unit in ("epoch", "epochs"):
+            return int(round(float(value) * iterations_per_epoch))
+        if unit in ("iteration", "iterations", "iter", "iters"):
+            return int(round(float(value)))
+    raise ValueError(f"a duration is an int or (value, 'epoch' | 'iteration'), got {duration!r}")
+
+
+class Schedule:
+    """A learning-rate schedule counted in mini-batch iterations (NNC's trainer calls it with the
+    iteration index, from 0, at every update): `schedule(it)` is the multiplier of the base learning
+    rate, `schedule.lr(it)` the learning rate itself.
+
+    Rules (nnabla `learning_rate_scheduler.py`, with max_iter the whole training by default):
+      Constant     1
+      Exponential  multiplier ** (it // interval)
+      Step         multiplier ** (number of steps <= it)
+      Cosine       (cos(pi * it / max_iter) + 1) / 2       (held at 0 from max_iter on)
+      Polynomial   (1 - it / max_iter) ** power             (held at 0 from max_iter on)
+      Linear       Polynomial with power 1
+    and a linear warm-up multiplies by (it + 1) / warmup while it < warmup (nnabla LinearWarmupScheduler).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rule: Callable[[int], float],
+        warmup: int = 0,
+        base_lr: float = 1.0,
+    ) -> None:
+        self.name, self._rule, self.warmup, self.base_lr = name, rule, int(warmup), float(base_lr)
+
+    def __call__(self, iteration: int) -> float:
+        factor = self._rule(int(iteration))
+        if iteration < self.warmup:
+            factor *= (iteration + 1) / self.warmup
+        return factor
+
+    def lr(self, iteration: int) -> float:
+        return self.base_lr * self(iteration)
+
+    def __repr__(self) -> str:
+        return f"Schedule({self.name!r}, warmup={self.warmup}, base_lr={self.base_lr})"
+
+
+_SCHEDULE_ALIASES = {
+    "multiplier": ("multiplier", "gamma", "learningratemultiplier"),
+    "interval": ("interval", "every", "iterinterval", "learningrateupdateinterval"),
+    "steps": ("steps", "itersteps", "learningratesteps"),
+    "power": ("power",),
+    "max_iter": ("maxiter", "duration"),
+    "warmup": ("warmup", "warmupiter", "learningratewarmup"),
+}
+
+
+def make_schedule(
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    iterations_per_epoch: int = 1,
+    total_iterations: int | None = None,
+    base_lr: float = 1.0,
+) -> Schedule:
+    """NNC's learning-rate schedule `name` (Constant, Exponential, Step, Cosine, Polynomial, Linear) as a
+    `Schedule`. `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; durations are
+    ints (iterations) or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`.
+    Cosine, Polynomial and Linear run to 0 over `total_iterations` unless max_iter is given.
+    """
+    lookup = {alias: canon for canon, aliases in _SCHEDULE_ALIASES.items() for alias in aliases}
+    p: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        canon = lookup.get(_key(key))
+        if canon is None:
+            raise ValueError(f"schedule {name!r} has no parameter {key!r}")
+        p[canon] = value
+    warmup = to_iterations(p.pop("warmup", 0) or 0, iterations_per_epoch)
+    kind = _key(name or "constant")
+
+    def max_iter() -> int:
+        if "max_iter" in p:
+            return max(1, to_iterations(p["max_iter"], iterations_per_epoch))
+        if total_iterations is None:
+            raise ValueError(f"schedule {name!r} needs total_iterations (or max_iter)")
+        return max(1, int(total_iterations))
+
+    rule: Callable[[int], float]
+    if kind in ("constant", "none"):
+        rule = lambda it: 1.0  # noqa: E731
+    elif kind == "exponential":
+        gamma = float(p.get("multiplier", 0.1))
+        interval = max(1, to_iterations(p.get("interval") or 1, iterations_per_epoch))
+        rule = lambda it: gamma ** (it // interval)  # noqa: E731
+    elif kind == "step":
+        gamma = float(p.get("multiplier", 0.1))
+        steps = p.get("steps") or ()
+        if isinstance(steps, numbers.Real) or (len(steps) == 2 and isinstance(steps[1], str)):
+            steps = [steps]  # a single step: 30 or (30, "epoch")
+        steps = [to_iterations(s, iterations_per_epoch) for s in steps]
+        rule = lambda it: gamma ** sum(1 for s in steps if it >= s)  # noqa: E731
+    elif kind == "cosine":
+        total = max_iter()
+        rule = lambda it: (math.cos(math.pi * min(it, total) / total) + 1.0) * 0.5  # noqa: E731
+    elif kind in ("polynomial", "linear"):
+        total = max_iter()
+        power = 1.0 if kind == "linear" else float(p.get("power", 1.0))
+        rule = lambda it: (1.0 - min(it, total) / total) ** power  # noqa: E731
+    else:
+        raise ValueError(f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear")
+    return Schedule(name, rule, warmup, base_lr)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. Parameter files and layouts
+# ---------------------------------------------------------------------------------------------------
+# NNC's parameter layouts (nnabla parametric_functions.py) against torch's:
+#   Convolution      W (out, in/group, *kernel)  = torch Conv*d weight
+#   Deconvolution    W (in, out/group, *kernel)  = torch ConvTranspose*d weight
+#   Affine           W (in, *out)                = torch Linear weight (out, in) transposed
+#   BatchNormalization beta, gamma, mean, var: the input's size on the normalised axis and 1 elsewhere,
+#                    (1, C, 1, 1) for a (N, C, H, W) input, where torch keeps (C,)
+#   biases           b (out,) as torch
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def save_params(path: str | os.PathLike, named_arrays: Mapping[str, Any]) -> None:
+    """Write `named_arrays` (NNC names like "conv1/W" -> tensors or arrays) to a .npz file, atomically:
+    the data goes to a temporary file in the same folder, which then replaces `path` (os.replace), so
+    a reader never sees a half-written file and a failure leaves the old file untouched."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    arrays = {str(name): _to_numpy(value) for name, value in named_arrays.items()}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            # What np.savez writes (one NAME.npy member per array), without its keyword arguments that a
+            # parameter named "file" or "allow_pickle" would collide with.
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for name, array in arrays.items():
+                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a file written by `save_params`: NNC names -> numpy arrays."""
+    with np.load(os.fspath(path), allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _contiguous(a: Any) -> Any:
+    return a.contiguous() if isinstance(a, torch.Tensor) else np.ascontiguousarray(a)
+
+
+def affine_weight_to_torch(w: Any) -> Any:
+    """NNC Affine W (in, *out) -> torch Linear weight (prod(out), in). Works on tensors and arrays."""
+    return _contiguous(w.reshape(w.shape[0], -1).T)
+
+
+def affine_weight_from_torch(weight: Any, out_shape: Sequence[int] | None = None) -> Any:
+    """torch Linear weight (out, in) -> NNC Affine W (in, out), or (in, *out_shape)."""
+    w = weight.T
+    if out_shape is not None:
+        w = w.reshape(w.shape[0], *out_shape)
+    return _contiguous(w)
+
+
+def batchnorm_param_to_nnc(v: Any, ndim: int = 4, axis: int = 1) -> Any:
+    """torch BatchNorm (C,) -> NNC's (1, C, 1, 1) for an input of `ndim` axes normalised on `axis`."""
+    shape = [1] * ndim
+    shape[axis] = -1
+    return _contiguous(v.reshape(shape))
+
+
+def batchnorm_param_from_nnc(v: Any) -> Any:
+    """NNC BatchNormalization beta/gamma/mean/var (1, C, 1, 1) -> torch's (C,)."""
+    return _contiguous(v.reshape(-1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 6. BatchNormalization
+# ---------------------------------------------------------------------------------------------------
+
+
+def batch_norm(num_features: int, decay_rate: float = 0.9, epsilon: float = 1e-4, spatial_dims: int = 2) -> nn.Module:
+    """NNC's BatchNormalization on the channel axis as torch's BatchNorm{1,2,3}d.
+
+    nnabla keeps running = decay_rate * running + (1 - decay_rate) * batch statistic (the variance
+    unbiased, as torch), so torch's momentum = 1 - decay_rate; eps = epsilon. spatial_dims: 0 or 1 for
+    (N, C) / (N, C, L) inputs, 2 for images, 3 for volumes.
+    """
+    cls = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}.get(spatial_dims)
+    if cls is None:
+        raise ValueError(f"batch_norm: spatial_dims must be 0 to 3, got {spatial_dims}")
+    return cls(num_features, eps=epsilon, momentum=1.0 - decay_rate)

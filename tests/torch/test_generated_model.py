@@ -1,0 +1,157 @@
+"""Generated PyTorch models, run: they import without nndsl, every value's runtime shape
+equals the shape the IR inferred (each forward statement's shape comment is checked by a
+line tracer while the network runs), and parameter totals equal `nndsl summary`."""
+
+import importlib
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nndsl.backends.torch import generate
+from nndsl.compiler import compile_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Small enough to run every network of every spec in seconds; the ImageNet-sized specs are
+# covered by their ResNet-18 and VGG-16 siblings at full resolution elsewhere.
+RUN = ["digits", "lenet", "cifar10_resnet", "resnet18", "resnet50"]
+SHAPE_COMMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*) = .*#\s*([0-9x]+)$")
+
+
+@pytest.fixture(scope="module", params=RUN)
+def generated(request, tmp_path_factory):
+    project = compile_file(f"specs/{request.param}.nnd").project
+    out = tmp_path_factory.mktemp(request.param)
+    generate(project, out)
+    sys.path.insert(0, str(out))
+    for name in ("model", "nnc", "data"):
+        sys.modules.pop(name, None)
+    try:
+        module = importlib.import_module("model")
+    finally:
+        sys.path.remove(str(out))
+    yield project, module, out
+    for name in ("model", "nnc", "data"):
+        sys.modules.pop(name, None)
+
+
+def test_imports_without_nndsl(generated):
+    _, _, out = generated
+    code = "import sys\nsys.modules['nndsl'] = None\nimport model\nmodel.create_model()\n"
+    r = subprocess.run([sys.executable, "-c", code], cwd=out, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+
+
+def _expected_shapes(path: Path) -> dict[int, tuple[str, tuple[int, ...]]]:
+    shapes = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        m = SHAPE_COMMENT.match(line)
+        if m:
+            shapes[number] = (m.group(1), tuple(int(d) for d in m.group(2).split("x")))
+    return shapes
+
+
+def test_runtime_shapes_equal_the_ir(generated):
+    project, module, out = generated
+    path = Path(module.__file__)
+    expected = _expected_shapes(path)
+    checked: set[int] = set()
+    pending: list[tuple[object, int]] = []
+    mismatches = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != str(path):
+            return None
+
+        def local(frame, event, arg):
+            while pending and pending[-1][0] is frame:
+                _, line = pending.pop()
+                name, shape = expected[line]
+                value = frame.f_locals.get(name)
+                if isinstance(value, torch.Tensor):
+                    checked.add(line)
+                    if tuple(value.shape[1:]) != shape:
+                        mismatches.append((line, name, shape, tuple(value.shape[1:])))
+            if event == "line" and frame.f_lineno in expected:
+                pending.append((frame, frame.f_lineno))
+            return local
+
+        return local
+
+    torch.manual_seed(0)
+    model = module.create_model()
+    sys.settrace(tracer)
+    try:
+        for net in project.networks:
+            inputs = {}
+            for vid in net.inputs:
+                value = net.values[vid]
+                shape = (2, *value.shape)
+                inputs[value.name] = torch.randint(0, 2, shape).float() if value.name == "y" else torch.rand(shape)
+            outputs = model.run_network(net.name, **inputs)
+            assert [tuple(t.shape[1:]) for t in outputs.values()] == [net.values[v].shape for v in net.outputs]
+    finally:
+        sys.settrace(None)
+    assert not mismatches, mismatches[:5]
+    assert len(checked) >= len(expected) * 0.9  # (a loop body line is checked once per run)
+
+
+def test_parameter_totals_equal_summary(generated):
+    project, module, _ = generated
+    model = module.create_model()
+    total = sum(p.numel() for p in model.parameters())
+    assert total == project.total_params
+    arrays = {name: math.prod(shape) for name, (_, _, shape) in model.PARAMETERS.items()}
+    assert set(arrays) == set(project.parameter_table())
+
+
+def test_save_and_load_params_round_trip(generated, tmp_path):
+    project, module, _ = generated
+    torch.manual_seed(1)
+    a = module.create_model()
+    a.save_params(tmp_path / "p.npz")
+    b = module.create_model()
+    b.load_params(tmp_path / "p.npz")
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb), ka
+
+
+def test_generated_files_are_written_into_the_project(tmp_path):
+    project = compile_file(ROOT / "specs" / "digits.nnd").project
+    written = {p.name for p in generate(project, tmp_path)}
+    assert {"model.py", "nnc.py", "data.py"} <= written
+
+
+def test_nnc_initializers_and_pooling_without_ignore_border(tmp_path):
+    text = (
+        "network Runtime {\n"
+        '    x = Input(4x7x7, dataset="x")\n'
+        '    y = x -> conv: Convolution(256, kernel=3x3, w_init="NormalConvolutionHeBackward", w_init_multiplier=2.0)\n'
+        "        -> MaxPooling(kernel=2x2, ignore_border=false) -> fc: Affine(300)\n"
+        "}\n"
+    )
+    project = compile_file("init.nnd", text=text).project
+    generate(project, tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    for name in ("model", "nnc", "data"):
+        sys.modules.pop(name, None)
+    try:
+        module = importlib.import_module("model")
+        torch.manual_seed(0)
+        model = module.create_model()
+        out = model.run_network("Runtime", x=torch.rand(2, 4, 7, 7))["y"]
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("model", "nnc", "data"):
+            sys.modules.pop(name, None)
+    assert tuple(out.shape) == (2, 300)
+    # NormalConvolutionHeBackward: sigma = sqrt(2 / (M K)) times the multiplier (M outputs, K kernel area).
+    assert model.conv.weight.std().item() == pytest.approx(2.0 * math.sqrt(2 / (256 * 9)), rel=0.05)
+    assert torch.count_nonzero(model.conv.bias) == 0  # b: Constant 0
+    # NormalAffineGlorot: sigma = sqrt(2 / (N + M)), N = 256*4*4 inputs (pooled 7 -> 4 without ignore_border).
+    assert model.fc.weight.std().item() == pytest.approx(math.sqrt(2 / (256 * 16 + 300)), rel=0.05)
