@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-PATHS = ["nndsl", "tests", "tools", "benchmarks"]
+PATHS = ["nndsl", "tests", "tools", "benchmarks", "templates"]
 
 
 @pytest.mark.skipif(RUFF is None, reason="ruff is part of the dev extra")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...ir import Project
 from ..project_config import write_project_config
-from .render import render_model, templates_dir
+from .render import render_model, render_readme, templates_dir
 
 # Support modules copied into every generated project as they are.
 STATIC = ("nnc.py", "data.py", "train.py", "infer.py")
@@ -22,6 +22,9 @@ def generate(project: Project, out: str | Path) -> list[Path]:
     model.write_text(render_model(project), encoding="utf-8")
     written.append(model)
     written.append(write_project_config(project, out))
+    readme = out / "README.md"
+    readme.write_text(render_readme(project), encoding="utf-8")
+    written.append(readme)
     for name in STATIC:
         src = templates_dir() / "torch" / name
         if src.exists():

@@ -391,6 +391,17 @@ def render_model(project: Project) -> str:
     return env.get_template("model.py.j2").render(m=build(project), spec=Path(project.path).name)
 
 
+def render_readme(project: Project) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "torch")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("README.md.j2").render(spec=Path(project.path).name, networks=build(project).networks)
+
+
 def templates_dir() -> Path:
     """Templates ship inside the wheel (nndsl/templates); a checkout has them at the top."""
     here = Path(__file__).resolve().parents[2]
