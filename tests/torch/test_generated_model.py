@@ -155,3 +155,39 @@ def test_nnc_initializers_and_pooling_without_ignore_border(tmp_path):
     assert torch.count_nonzero(model.conv.bias) == 0  # b: Constant 0
     # NormalAffineGlorot: sigma = sqrt(2 / (N + M)), N = 256*4*4 inputs (pooled 7 -> 4 without ignore_border).
     assert model.fc.weight.std().item() == pytest.approx(math.sqrt(2 / (256 * 16 + 300)), rel=0.05)
+
+
+def test_binary_network_trains_and_saves_nnc_names(tmp_path):
+    text = (
+        "network Training {\n"
+        '    x = Input(1x12x12, dataset="x")\n'
+        '    y = Input(1, dataset="y")\n'
+        "    h = x -> BinaryConnectConvolution(8, kernel=3x3) -> BinaryTanh -> MaxPooling(kernel=2x2)\n"
+        "        -> BinaryWeightConvolution(8, kernel=3x3) -> BinarySigmoid\n"
+        "        -> BinaryWeightAffine(20) -> BinaryTanh -> BinaryConnectAffine(10)\n"
+        "    loss = h -> SoftmaxCrossEntropy(y)\n"
+        "}\n"
+    )
+    project = compile_file("binary.nnd", text=text).project
+    generate(project, tmp_path)
+    sys.path.insert(0, str(tmp_path))
+    for name in ("model", "nnc", "data"):
+        sys.modules.pop(name, None)
+    try:
+        module = importlib.import_module("model")
+        model = module.create_model()
+        out = model.run_network("Training", x=torch.rand(2, 1, 12, 12), y=torch.randint(0, 10, (2, 1)).float())
+        out["loss"].mean().backward()
+        model.save_params(tmp_path / "p.npz")
+        model.load_params(tmp_path / "p.npz")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("model", "nnc", "data"):
+            sys.modules.pop(name, None)
+    assert model.binary_connect_affine.W.grad is not None
+    assert sum(p.numel() for p in model.parameters()) == project.total_params
+    import numpy as np
+
+    with np.load(tmp_path / "p.npz") as arrays:
+        assert arrays["BinaryWeightAffine/W"].shape == (72, 20)  # NNC's Affine layout (in, out)
+        assert set(arrays.files) == set(project.parameter_table())

@@ -28,6 +28,7 @@ class Emit:
     # NNC parameter name -> (attribute path under the module, layout): how `save_params`
     # maps this layer's parameters to NNC's names and layouts.
     params: tuple[tuple[str, str, str], ...] = ()
+    initialized: bool = False  # the module applies NNC's initializers itself
 
 
 Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
@@ -149,6 +150,25 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         raise Unsupported("PReLU with base_axis other than the channels")
     init = layer.params["slope_init_multiplier"]
     return Emit("{m}({0})", f"nn.PReLU({ins[0][0]}, init={literal(float(init))})", (("slope", "weight", "same"),))
+
+
+@emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
+def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """nnc's binary modules keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
+    p = layer.params
+    inits = (
+        f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}, "
+        f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+    )
+    if layer.type.endswith("Affine"):
+        module = f"nnc.{layer.type}({math.prod(ins[0])}, {_tuple(p['out_shape'])}, bias={p['bias']}, {inits})"
+    else:
+        module = (
+            f"nnc.{layer.type}({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}, stride={_tuple(p['stride'])}, "
+            f"pad={_tuple(p['pad'])}, dilation={_tuple(p['dilation'])}, bias={p['bias']}, {inits})"
+        )
+    names = [q.name for q in layer.parameters]
+    return Emit("{m}({0})", module, tuple((n, n, "same") for n in names), initialized=True)
 
 
 # --- stateless layers ------------------------------------------------------------------------

@@ -310,7 +310,7 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
     matter. BatchNormalization keeps PyTorch's initial state (scale 1, shift 0, mean 0,
     variance 1, which is nnabla's PF.batch_normalization's).
     """
-    if layer.type == "BatchNormalization":
+    if layer.type == "BatchNormalization" or emit.initialized:
         return []
     shapes = {q.name: q.shape for q in layer.parameters}
     lines = []
