@@ -95,7 +95,7 @@ class _Builder:
         methods = Namer(MODULE_NAMES | {"run_network", "save_params", "load_params", "forward", "training"})
         for net in self.project.networks:
             root = network_tree(net)
-            body, args, outputs = self._forward(root, net, model, attrs, owned, "self", top=True)
+            body, args, outputs = self._forward(root, net, model, attrs, owned, top=True)
             inputs = [(net.values[v].name, a, net.values[v].shape) for v, a in zip(net.inputs, args, strict=True)]
             networks.append(
                 NetworkModel(
@@ -124,7 +124,7 @@ class _Builder:
 
     # --- classes ---------------------------------------------------------------------------
 
-    def _class_for(self, block: Block, net: Network, path_attr: str) -> str:
+    def _class_for(self, block: Block, net: Network) -> str:
         sig = block.signature(net)
         name = self.by_signature.get(sig)
         if name is not None:
@@ -134,15 +134,13 @@ class _Builder:
         self.by_signature[sig] = name
         cls = ClassModel(name, _block_doc(block, net))
         attrs = Namer(MODULE_NAMES | {"forward", "training"})
-        body, args, outputs = self._forward(block, net, cls, attrs, {}, path_attr, top=False)
+        body, args, outputs = self._forward(block, net, cls, attrs, {}, top=False)
         cls.args, cls.body = args, body
         cls.returns = ", ".join(var for _, var in outputs)
         self.classes.append(cls)
         return name
 
-    def _forward(
-        self, block: Block, net: Network, owner: ClassModel, attrs: Namer, owned: dict, path_attr: str, top: bool
-    ):
+    def _forward(self, block: Block, net: Network, owner: ClassModel, attrs: Namer, owned: dict, top: bool):
         """Forward statements of `block` inside `owner`; registers submodules on `owner`."""
         local = Namer(MODULE_NAMES | {"self"})
         var: dict[int, str] = {}
@@ -162,7 +160,7 @@ class _Builder:
             if isinstance(item, Block) and item.repeat and item.index == 0 and _loopable(items, i, item, net):
                 copies = [b for b in items[i : i + item.count]]
                 attr_name = item.repeat[cut:]
-                attr = self._attr(owner, attrs, owned, attr_name, net, copies, path_attr)
+                attr = self._attr(owner, attrs, owned, attr_name, net, copies)
                 src_vid = copies[0].inputs[0]
                 src = var[src_vid]
                 out_vid = copies[-1].outputs[0]
@@ -176,7 +174,7 @@ class _Builder:
                 i += item.count
                 continue
             if isinstance(item, Block):
-                attr = self._attr(owner, attrs, owned, item.path[cut:], net, [item], path_attr)
+                attr = self._attr(owner, attrs, owned, item.path[cut:], net, [item])
                 call_args = ", ".join(var[v] for v in item.inputs)
                 first = item.inputs[0] if len(item.inputs) == 1 and len(item.outputs) == 1 else None
                 outs = [self._name_for(local, var, uses, first) for _ in item.outputs]
@@ -186,14 +184,12 @@ class _Builder:
                 for v, n in zip(item.outputs, outs, strict=True):
                     var[v] = n
             else:
-                self._layer(item, net, owner, attrs, owned, body, var, local, uses, cut, path_attr)
+                self._layer(item, net, owner, attrs, owned, body, var, local, uses, cut)
             i += 1
         outputs = [(v, var[v]) for v in block.outputs if v in var]
         return body, args, outputs
 
-    def _attr(
-        self, owner: ClassModel, attrs: Namer, owned: dict, rel: str, net: Network, copies: list[Block], path_attr: str
-    ) -> str:
+    def _attr(self, owner: ClassModel, attrs: Namer, owned: dict, rel: str, net: Network, copies: list[Block]) -> str:
         """The submodule for a block (or the ModuleList for a repeat's copies)."""
         key = rel
         sig = tuple(c.signature(net) for c in copies)
@@ -208,11 +204,11 @@ class _Builder:
         attr = attrs.take(snake(rel.rsplit(".", 1)[-1].split("[")[0]))
         owned[key] = (attr, sig)
         if len(copies) == 1 and not copies[0].repeat:
-            cls = self._class_for(copies[0], net, f"{path_attr}.{attr}")
+            cls = self._class_for(copies[0], net)
             owner.modules.append((attr, f"{cls}()"))
             owner.children.append((rel, attr, cls))
         else:
-            names = [self._class_for(c, net, f"{path_attr}.{attr}.{k}") for k, c in enumerate(copies)]
+            names = [self._class_for(c, net) for c in copies]
             base = rel[: len(rel) - len(copies[0].repeat.rsplit(".", 1)[-1])] if "." in rel else ""
             for k, (c, n) in enumerate(zip(copies, names, strict=True)):
                 owner.children.append((base + c.path.rsplit(".", 1)[-1], f"{attr}.{k}", n))
@@ -222,9 +218,7 @@ class _Builder:
                 owner.modules.append((attr, "nn.ModuleList([" + ", ".join(f"{n}()" for n in names) + "])"))
         return attr
 
-    def _layer(
-        self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, body, var, local, uses, cut, path_attr
-    ):
+    def _layer(self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, body, var, local, uses, cut):
         if layer.type == "Input":
             return
         emit_fn = EMITTERS.get(layer.type)
