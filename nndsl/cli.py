@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--backend", choices=BACKENDS, required=True)
     c.add_argument("-o", "--output", required=True, metavar="DIR")
     c.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    c.add_argument("--force", action="store_true", help="overwrite generated files changed since they were generated")
     limits(c)
 
     lt = sub.add_parser("lint", help="check specs: every error and warning")
@@ -111,11 +112,26 @@ def cmd_compile(args) -> int:
     _report([result], args.format)
     if not result.ok:
         return EXIT_INPUT
-    sys.stderr.write(
-        f"nndsl: error: the {args.backend} backend is not available in this version of nndsl; "
-        "'nndsl lint' and 'nndsl summary' check the spec meanwhile\n"
-    )
-    return EXIT_USAGE
+    if args.backend != "torch":
+        sys.stderr.write(
+            f"nndsl: error: the {args.backend} backend is not available in this version of nndsl; "
+            "'nndsl lint' and 'nndsl summary' check the spec meanwhile\n"
+        )
+        return EXIT_USAGE
+    from .backends.output import OverwriteRefused
+    from .backends.torch import TorchUnsupported, generate
+
+    try:
+        written = generate(result.project, args.output, force=args.force)
+    except TorchUnsupported as e:
+        result.diagnostics.append(e.diagnostic)
+        _report([result], args.format)
+        return EXIT_INPUT
+    except OverwriteRefused as e:
+        sys.stderr.write(f"nndsl: error: {e}\n")
+        return EXIT_INPUT
+    sys.stderr.write(f"wrote {len(written)} files to {args.output}: {', '.join(p.name for p in written)}\n")
+    return EXIT_OK
 
 
 def cmd_summary(args) -> int:

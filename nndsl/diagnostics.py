@@ -136,6 +136,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0701": ("error", "expanding this would make more than {limit} layers (the limit; raise it with --max-layers)"),
     "E0702": ("error", "units nest deeper than {limit} levels"),
     "E0703": ("error", "repeat count must not be negative, got {count}"),
+    # backends
+    "E0801": ("error", "the {backend} backend cannot express {layer} ({type}): {reason}"),
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),

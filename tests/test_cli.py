@@ -67,12 +67,20 @@ def test_missing_file_is_an_input_error():
     assert "Traceback" not in r.stderr
 
 
-def test_compile_checks_the_spec_then_says_the_backend_is_not_available(tmp_path):
+def test_compile_checks_the_spec_and_writes_a_torch_project(tmp_path):
     bad = run("compile", "tests/golden/unknown_layer.nnd", "--backend", "torch", "-o", str(tmp_path / "out"))
     assert bad.returncode == 1 and "E0201" in bad.stderr
-    r = run("compile", "specs/digits.nnd", "--backend", "keras", "-o", str(tmp_path / "out"))
-    assert r.returncode == 2
-    assert "the keras backend is not available" in r.stderr
+    assert not (tmp_path / "out").exists()
+    r = run("compile", "specs/digits.nnd", "--backend", "torch", "-o", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"model.py", "config.json", "README.md", "nnc.py", "data.py", "train.py", "infer.py"} <= names
+    (tmp_path / "out" / "model.py").write_text("# edited\n")
+    again = run("compile", "specs/digits.nnd", "--backend", "torch", "-o", str(tmp_path / "out"))
+    assert again.returncode == 1 and "changed since nndsl generated it" in again.stderr
+    assert (tmp_path / "out" / "model.py").read_text() == "# edited\n"
+    keras = run("compile", "specs/digits.nnd", "--backend", "keras", "-o", str(tmp_path / "k"))
+    assert keras.returncode == 2 and "the keras backend is not available" in keras.stderr
 
 
 def test_summary_text():
@@ -119,3 +127,11 @@ def test_internal_errors_are_reported_without_traceback(monkeypatch, capsys):
 def test_python_dash_m(tmp_path):
     r = subprocess.run([sys.executable, "-m", "nndsl", "--version"], capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 0 and r.stdout.startswith("nndsl ")
+
+
+def test_compile_points_at_a_layer_the_backend_cannot_express(tmp_path):
+    spec = tmp_path / "sort.nnd"
+    spec.write_text('network Runtime {\n    x = Input(4x8, dataset="x")\n    y = x -> Sort -> Affine(2)\n}\n')
+    r = run("compile", str(spec), "--backend", "torch", "-o", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert f"{spec}:3:14: error[E0801]: the torch backend cannot express 'Sort' (Sort)" in r.stderr

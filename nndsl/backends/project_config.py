@@ -104,7 +104,11 @@ def project_config(project: Project, out_dir: str | Path) -> dict:
     }
 
 
+def config_text(project: Project, out_dir: str | Path) -> str:
+    return json.dumps(project_config(project, out_dir), indent=2) + "\n"
+
+
 def write_project_config(project: Project, out_dir: str | Path) -> Path:
     path = Path(out_dir) / "config.json"
-    path.write_text(json.dumps(project_config(project, out_dir), indent=2) + "\n", encoding="utf-8")
+    path.write_text(config_text(project, out_dir), encoding="utf-8")
     return path

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ...ir import Project
-from ..project_config import write_project_config
-from .render import render_model, render_readme, templates_dir
+from ..output import write_project
+from ..project_config import config_text
+from .render import TorchUnsupported, render_model, render_readme, templates_dir
+
+__all__ = ["TorchUnsupported", "generate", "project_files"]
 
 # Support modules copied into every generated project as they are.
 STATIC = ("nnc.py", "data.py", "train.py", "infer.py")
 
 
-def generate(project: Project, out: str | Path) -> list[Path]:
-    """Write the project's files into `out`; returns the paths written."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    model = out / "model.py"
-    model.write_text(render_model(project), encoding="utf-8")
-    written.append(model)
-    written.append(write_project_config(project, out))
-    readme = out / "README.md"
-    readme.write_text(render_readme(project), encoding="utf-8")
-    written.append(readme)
+def project_files(project: Project, out: str | Path) -> dict[str, str]:
+    """The generated project, file name -> text (`out` locates the datasets relatively)."""
+    files = {
+        "model.py": render_model(project),
+        "config.json": config_text(project, out),
+        "README.md": render_readme(project),
+    }
     for name in STATIC:
         src = templates_dir() / "torch" / name
         if src.exists():
-            written.append(Path(shutil.copyfile(src, out / name)))
-    return written
+            files[name] = src.read_text(encoding="utf-8")
+    return files
+
+
+def generate(project: Project, out: str | Path, force: bool = False) -> list[Path]:
+    """Write the project into `out` (see `nndsl.backends.output` for what is never overwritten)."""
+    return write_project(out, project_files(project, out), force)

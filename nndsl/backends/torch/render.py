@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from ...diagnostics import make
 from ...ir import Layer, Network, Project
 from ...layers.base import fmt_shape
 from ..naming import Namer, camel, literal, snake
@@ -70,9 +71,15 @@ class ModelRender:
 
 
 class TorchUnsupported(Exception):
+    """A layer this backend cannot express; `diagnostic` points at it."""
+
     def __init__(self, layer: Layer, reason: str):
         super().__init__(f"{layer.type} '{layer.name}': {reason}")
         self.layer = layer
+        self.diagnostic = make(
+            "E0801", layer.origin.span, layer.origin.notes(), backend="torch", layer=f"'{layer.name}'", type=layer.type,
+            reason=reason,
+        )  # fmt: skip
 
 
 def build(project: Project) -> ModelRender:

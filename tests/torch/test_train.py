@@ -1,0 +1,290 @@
+"""The generated project's train.py and infer.py, end to end on scikit-learn's 8x8 digits (CPU)."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from nndsl.backends.torch import generate  # noqa: E402
+from nndsl.compiler import compile_file  # noqa: E402
+from nndsl.examples.digits import build_digits_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+# One thread per process: several processes share few cores, and idle OpenMP threads spinning on a busy
+# core slow training many times over.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return build_digits_dataset(tmp_path_factory.mktemp("digits"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("project")
+    generate(compile_file(ROOT / "specs" / "digits.nnd").project, out)
+    return out
+
+
+def run_script(project: Path, script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(project / script), *map(str, args)],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def data_args(digits) -> list[str]:
+    train_csv, validation_csv = digits
+    return ["--dataset", f"training={train_csv}", "--dataset", f"validation={validation_csv}"]
+
+
+def read_log(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(project, digits) -> Path:
+    out = project / "runs" / "trained"
+    run_script(project, "train.py", *data_args(digits), "--epochs", 5, "--workers", 0, "--seed", 0, "--output", out)
+    return out
+
+
+def test_training_reaches_low_validation_error(trained):
+    for name in ("checkpoint.pt", "best.pt", "best.npz", "params.npz", "log.csv", "learning_curve.png"):
+        assert (trained / name).is_file(), name
+    rows = read_log(trained / "log.csv")
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert {"optimizer_loss", "valid_error", "lr", "seconds"} <= set(rows[0])
+    assert float(rows[-1]["optimizer_loss"]) < float(rows[0]["optimizer_loss"])
+    assert float(rows[-1]["valid_error"]) <= 0.05
+
+
+def test_resume_is_bitwise_equal(project, digits, tmp_path):
+    common = [*data_args(digits), "--deterministic", "--workers", 0, "--seed", 7]
+    full, part = tmp_path / "full", tmp_path / "part"
+    run_script(project, "train.py", *common, "--epochs", 3, "--output", full)
+    # Killed after epoch 2 (--stop-after stops there as an interruption would), then resumed.
+    run_script(project, "train.py", *common, "--epochs", 3, "--stop-after", 2, "--output", part)
+    assert [int(r["epoch"]) for r in read_log(part / "log.csv")] == [1, 2]
+    result = run_script(project, "train.py", *common, "--epochs", 3, "--resume", "--output", part)
+    assert "resumed" in result.stdout
+    assert [int(r["epoch"]) for r in read_log(part / "log.csv")] == [1, 2, 3]
+    with np.load(full / "params.npz") as a, np.load(part / "params.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            assert np.array_equal(a[name], b[name]), name
+
+
+def test_resume_after_shorter_run_with_constant_schedule(project, digits, tmp_path):
+    """`--epochs 2` then `--resume --epochs 3` equals 3 epochs when the schedule does not depend on the
+    number of epochs (the digits spec's Cosine runs to 0 over all epochs, so a copy with Constant)."""
+    import json
+    import shutil
+
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("runs"))
+    config = json.loads((copy / "config.json").read_text())
+    config["optimizers"][0]["schedule"] = {"type": "Constant", "params": {}, "warmup": None}
+    (copy / "config.json").write_text(json.dumps(config))
+    common = [*data_args(digits), "--deterministic", "--workers", 0, "--seed", 3]
+    run_script(copy, "train.py", *common, "--epochs", 3, "--output", tmp_path / "full")
+    run_script(copy, "train.py", *common, "--epochs", 2, "--output", tmp_path / "part")
+    run_script(copy, "train.py", *common, "--epochs", 3, "--resume", "--output", tmp_path / "part")
+    with np.load(tmp_path / "full" / "params.npz") as a, np.load(tmp_path / "part" / "params.npz") as b:
+        for name in a.files:
+            assert np.array_equal(a[name], b[name]), name
+
+
+def test_infer_writes_probabilities(project, digits, trained, tmp_path):
+    _, validation_csv = digits
+    out = tmp_path / "output.csv"
+    run_script(project, "infer.py", trained / "best.pt", "--dataset", validation_csv, "--output", out)
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    with open(validation_csv, newline="") as f:
+        expected = [row[0] for row in list(csv.reader(f))[1:]]
+    header, rows = rows[0], rows[1:]
+    assert header == ["x:image", *(f"y'__{i}" for i in range(10))]
+    assert [row[0] for row in rows] == expected
+    probs = np.array([[float(v) for v in row[1:]] for row in rows])
+    assert probs.shape == (len(expected), 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    labels = np.array([int(Path(p).stem.split("_")[1]) for p in expected])
+    assert (probs.argmax(axis=1) == labels).mean() >= 0.95
+
+    # The parameter file and a folder of images give the same probabilities.
+    out2 = tmp_path / "folder.csv"
+    folder = Path(validation_csv).parent / "images" / "validation"
+    run_script(project, "infer.py", trained / "best.npz", "--dataset", folder, "--output", out2)
+    with open(out2, newline="") as f:
+        folder_rows = {row[0]: row[1:] for row in list(csv.reader(f))[1:]}
+    first = rows[0]
+    np.testing.assert_allclose(
+        [float(v) for v in folder_rows[Path(first[0]).name]], [float(v) for v in first[1:]], atol=1e-5
+    )
+
+
+def test_bad_dataset_exits_with_status_1(project, digits, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x:image,y:label\nmissing.png,3\n")
+    result = subprocess.run(
+        [sys.executable, str(project / "train.py"), "--dataset", f"training={bad}", "--output", tmp_path / "o"],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "missing.png" in result.stderr
+
+
+def test_usage_error_exits_with_status_2(project, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(project / "train.py"), "--dataset", "nosuch=x.csv"],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_processes_agree(project, digits, tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}", str(project / "train.py"), *data_args(digits), "--epochs", "1",
+        "--workers", "0", "--seed", "0", "--output", str(out), "--save-rank-params",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=project, env=ENV, capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 processes" in result.stdout
+    with np.load(out / "rank0.npz") as a, np.load(out / "rank1.npz") as b, np.load(out / "params.npz") as p:
+        for name in a.files:
+            assert np.array_equal(a[name], b[name]), name
+            assert np.array_equal(a[name], p[name]), name
+    assert [int(r["epoch"]) for r in read_log(out / "log.csv")] == [1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pure pieces of train.py
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def train_module(project):
+    sys.path.insert(0, str(project))
+    try:
+        for name in ("nnc", "data", "model", "train"):
+            sys.modules.pop(name, None)
+        yield importlib.import_module("train")
+    finally:
+        sys.path.remove(str(project))
+        for name in ("nnc", "data", "model", "train"):
+            sys.modules.pop(name, None)
+
+
+def make_run(train, model, solver: str, params: dict, schedule: dict, update_interval: int):
+    config = train.load_config()
+    spec = {**config["optimizers"][0], "update_interval": update_interval}
+    run = train.Optimization(spec, config["networks"][spec["network"]])
+    run.optimizer = train.nnc.make_solver(solver, list(model.parameters()), params)
+    run.schedule = train.nnc.make_schedule(schedule["type"], schedule.get("params"), 1, 10, params["lr"])
+    run.update_interval = update_interval
+    return run
+
+
+def batches(n: int, size: int = 8, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    return [
+        {"x": torch.rand(size, 1, 8, 8, generator=g), "y": torch.randint(0, 10, (size, 1), generator=g).float()}
+        for _ in range(n)
+    ]
+
+
+def test_update_interval_sums_gradients(train_module):
+    train = train_module
+    torch.manual_seed(0)
+    model = train.create_model()
+    data = batches(2)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    # The gradient of each mini-batch alone (same random shifts: the same seed, the same order).
+    torch.manual_seed(1)
+    expected = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for batch in data:
+        model.zero_grad(set_to_none=True)
+        model.run_network("Training", **batch)["loss"].mean().backward()
+        for n, p in model.named_parameters():
+            expected[n] += p.grad
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict({**model.state_dict(), **before})
+
+    torch.manual_seed(1)
+    run = make_run(train, model, "Sgd", {"lr": 1.0}, {"type": "Constant"}, update_interval=2)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    _, lr = train.train_step(model, model, run, data[0], 0, scaler)
+    assert lr is None  # no update after the first mini-batch of two
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
+    _, lr = train.train_step(model, model, run, data[1], 1, scaler)
+    assert lr == 1.0
+    for n, p in model.named_parameters():  # one SGD step with the summed (not averaged) gradient
+        torch.testing.assert_close(before[n] - p.detach(), expected[n], rtol=1e-5, atol=1e-6)
+
+
+def test_schedule_counts_mini_batch_iterations(train_module):
+    train = train_module
+    model = train.create_model()
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    schedule = {"type": "Exponential", "params": {"multiplier": 0.5, "interval": 1}}
+    run = make_run(train, model, "Sgd", {"lr": 0.1}, schedule, update_interval=1)
+    lrs = [train.train_step(model, model, run, b, i, scaler)[1] for i, b in enumerate(batches(3))]
+    assert lrs == pytest.approx([0.1, 0.05, 0.025])
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.025)
+
+    # With update_interval 2 the rate at an update is the schedule's at that mini-batch iteration.
+    run = make_run(train, model, "Sgd", {"lr": 0.1}, schedule, update_interval=2)
+    lrs = [train.train_step(model, model, run, b, i, scaler)[1] for i, b in enumerate(batches(4))]
+    assert lrs[0] is None and lrs[2] is None
+    assert lrs[1] == pytest.approx(0.1 * 0.5**1) and lrs[3] == pytest.approx(0.1 * 0.5**3)
+
+
+def test_losses_and_monitor_values(train_module):
+    train = train_module
+    network = {
+        "outputs": [{"name": "a", "kind": "loss"}, {"name": "b", "kind": "loss"}, {"name": "c", "kind": "output"}]
+    }
+    outputs = {"a": torch.tensor([[1.0], [3.0]]), "b": torch.tensor([[2.0], [2.0]]), "c": torch.tensor([[9.0], [9.0]])}
+    assert train.network_loss(outputs, network).item() == pytest.approx(4.0)
+    monitor = {"outputs": [{"name": "e", "kind": "error"}]}
+    assert train.monitor_values({"e": torch.tensor([[0.0], [1.0]])}, monitor).tolist() == [0.0, 1.0]
+    assert [train.is_update_step(i, 3) for i in range(6)] == [False, False, True, False, False, True]
