@@ -288,3 +288,14 @@ def test_losses_and_monitor_values(train_module):
     monitor = {"outputs": [{"name": "e", "kind": "error"}]}
     assert train.monitor_values({"e": torch.tensor([[0.0], [1.0]])}, monitor).tolist() == [0.0, 1.0]
     assert [train.is_update_step(i, 3) for i in range(6)] == [False, False, True, False, False, True]
+
+
+def test_the_readme_main_job(tmp_path):
+    """`python -m nndsl.examples.digits_job`: dataset, compile, train, report."""
+    spec = tmp_path / "digits.nnd"  # the job builds the dataset beside the spec: not in the checkout
+    spec.write_text((ROOT / "specs" / "digits.nnd").read_text(encoding="utf-8"), encoding="utf-8")
+    command = ["-m", "nndsl.examples.digits_job", "--spec", str(spec), "--epochs", "2", "--out", str(tmp_path / "job")]
+    r = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=600, env=ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4. validation error after 2 epochs: " in r.stdout
+    assert (tmp_path / "job" / "runs" / "learning_curve.png").exists()
