@@ -366,30 +366,32 @@ def plot_learning_curve(path: Path, rows: list[dict], loss_columns: list[str], m
 
 
 def export_onnx(model: Model, config: Mapping, network: str, dataset: NNCDataset, path: Path) -> None:
+    """Export `network` (the executor's) to ONNX, with a dynamic batch axis."""
     if importlib.util.find_spec("onnx") is None:
-        print("ONNX export skipped: the onnx package is not installed (pip install onnx)")
+        print("ONNX export skipped: the onnx package is not installed (pip install onnx onnxscript)")
         return
-    names = Model.NETWORKS[network][1]
-    outputs = Model.NETWORKS[network][2]
+    method, names, outputs, trained = Model.NETWORKS[network]
 
-    class Wrapper(torch.nn.Module):
+    class Network(torch.nn.Module):
+        """The one network, with positional inputs, as exporters want it."""
+
         def __init__(self, model: Model) -> None:
             super().__init__()
             self.model = model
 
         def forward(self, *inputs):
-            result = self.model(network, **dict(zip(names, inputs, strict=True)))
-            return tuple(result[o] for o in outputs)
+            return getattr(self.model, method)(*inputs)
 
-    model.train(Model.NETWORKS[network][3])
+    wrapper = Network(model).train(trained)
     sample = dataset[0]
     device = next(model.parameters()).device
     args = tuple(sample[n].unsqueeze(0).to(device) for n in names)
-    axes = {n: {0: "batch"} for n in [*names, *outputs]}
+    batch = torch.export.Dim("batch")
+    shapes = (tuple({0: batch} for _ in names),)  # forward(*inputs): one tuple of inputs
     try:
-        torch.onnx.export(Wrapper(model), args, str(path), input_names=names, output_names=outputs, dynamic_axes=axes)
+        torch.onnx.export(wrapper, args, str(path), input_names=names, output_names=outputs, dynamic_shapes=shapes)
         print(f"exported network {network} to {path}")
-    except Exception as e:  # exporters need extra packages (onnxscript) and cover most, not all, operators
+    except Exception as e:  # exporters need onnxscript and cover most, not all, operators
         print(f"ONNX export failed: {type(e).__name__}: {e}")
 
 

@@ -299,3 +299,27 @@ def test_the_readme_main_job(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4. validation error after 2 epochs: " in r.stdout
     assert (tmp_path / "job" / "runs" / "learning_curve.png").exists()
+
+
+def test_export_onnx_runs_in_onnxruntime_like_pytorch(project, digits, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "runs"
+    args = [*data_args(digits), "--epochs", 1, "--workers", 0, "--seed", 0, "--output", out, "--export-onnx"]
+    r = run_script(project, "train.py", *args, timeout=300)
+    assert "exported network Runtime" in r.stdout, r.stdout
+    sys.path.insert(0, str(project))
+    for name in ("model", "nnc", "data"):
+        sys.modules.pop(name, None)
+    try:
+        model = importlib.import_module("model").create_model()
+    finally:
+        sys.path.remove(str(project))
+        for name in ("model", "nnc", "data"):
+            sys.modules.pop(name, None)
+    model.load_params(out / "params.npz")
+    x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)  # a batch of 3: the batch axis is dynamic
+    expected = model.run_network("Runtime", x=torch.from_numpy(x))["y'"].detach().numpy()
+    session = ort.InferenceSession(str(out / "model.onnx"))
+    (got,) = session.run(None, {"x": x})
+    np.testing.assert_allclose(got, expected, atol=1e-5)
