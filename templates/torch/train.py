@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import nnc  # noqa: E402
-from data import DatasetError, NNCDataset, make_loader  # noqa: E402
+from data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
 from model import Model, create_model  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------
@@ -62,7 +62,11 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
     parser.add_argument("--lr", type=float, default=1.0, help="multiplies every optimizer's base learning rate")
     parser.add_argument("--update-interval", type=int, default=None, help="override every optimizer's")
     parser.add_argument(
-        "--dataset", action="append", default=[], metavar="NAME=PATH", help="use PATH for dataset NAME (repeatable)"
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="use PATH (a dataset CSV, or a folder of class folders) for dataset NAME (repeatable)",
     )
     parser.add_argument("--output", default="runs", help="output folder (default: runs/)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: drawn, then printed)")
@@ -251,10 +255,14 @@ def dataset_path(config: Mapping, name: str, overrides: Mapping[str, str]) -> Pa
 
 
 def open_dataset(config: Mapping, network: str, name: str, overrides: Mapping[str, str]) -> NNCDataset:
+    """An NNC dataset CSV, or a folder of class folders (`root/<class>/<image>`, NNC's image
+    classification layout: the image feeds column x, the class index column y)."""
     settings = config["datasets"][name]
     variables = {i["name"]: (i["column"], tuple(i["shape"])) for i in config["networks"][network]["inputs"]}
-    return NNCDataset(
-        dataset_path(config, name, overrides),
+    path = dataset_path(config, name, overrides)
+    kind = ImageFolderDataset if path.is_dir() else NNCDataset
+    return kind(
+        path,
         variables,
         image_normalization=settings.get("image_normalization", False),
         cache=settings.get("cache", True),

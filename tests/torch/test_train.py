@@ -323,3 +323,66 @@ def test_export_onnx_runs_in_onnxruntime_like_pytorch(project, digits, tmp_path)
     session = ort.InferenceSession(str(out / "model.onnx"))
     (got,) = session.run(None, {"x": x})
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_training_from_an_image_folder(project, digits, tmp_path):
+    """NNC's image-classification layout: root/<class>/<image>, classes sorted by name."""
+    import shutil
+
+    train_csv, validation_csv = digits
+    root = tmp_path / "folders"
+    with open(train_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            folder = root / str(int(float(row["y:label"])))
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(train_csv.parent / row["x:image"], folder)
+    out = tmp_path / "runs"
+    args = ["--dataset", f"training={root}", "--dataset", f"validation={validation_csv}"]
+    run_script(project, "train.py", *args, "--epochs", 2, "--workers", 0, "--seed", 0, "--output", out)
+    assert float(read_log(out / "log.csv")[-1]["valid_error"]) < 0.5  # learning from the folders
+
+
+TWO_OPTIMIZERS = """
+network Left {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> left: Affine(10) -> SoftmaxCrossEntropy(y)
+}
+network Right {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> right: Affine(10) -> SoftmaxCrossEntropy(y)
+}
+network Frozen {
+    x = Input(1x8x8, dataset="x")
+    p = x -> frozen: Affine(10) -> Softmax
+}
+dataset training = "train.csv"
+dataset validation = "validation.csv"
+config {
+    max_epoch = 1
+    batch_size = 32
+    optimizer left { network = Left, dataset = training, solver = Sgd(lr=0.5) }
+    optimizer right { network = Right, dataset = training, solver = Momentum(lr=0.1, momentum=0.9) }
+    monitor check { network = Left, dataset = validation }
+    executor { network = Frozen, dataset = validation }
+}
+"""
+
+
+def test_several_optimizers_each_train_their_network(digits, tmp_path):
+    spec = tmp_path / "two.nnd"
+    spec.write_text(TWO_OPTIMIZERS)
+    result = compile_file(spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    project = tmp_path / "project"
+    generate(result.project, project)
+    out = tmp_path / "runs"
+    run_script(project, "train.py", *data_args(digits), "--workers", 0, "--seed", 0, "--output", out)
+    final = np.load(out / "params.npz")
+    assert set(final.files) == {"left/W", "left/b", "right/W", "right/b", "frozen/W", "frozen/b"}
+    # Biases start at exactly 0 (NNC's Constant initializer): each optimizer moved its own
+    # network's, and no optimizer trains Frozen, whose bias is still 0.
+    assert not np.allclose(final["left/b"], 0)
+    assert not np.allclose(final["right/b"], 0)
+    assert np.allclose(final["frozen/b"], 0)
