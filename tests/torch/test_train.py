@@ -386,3 +386,18 @@ def test_several_optimizers_each_train_their_network(digits, tmp_path):
     assert not np.allclose(final["left/b"], 0)
     assert not np.allclose(final["right/b"], 0)
     assert np.allclose(final["frozen/b"], 0)
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [["--amp", "bf16", "--channels-last"], ["--amp", "fp16", "--update-interval", "2"], ["--compile"]],
+    ids=["bf16-channels-last", "fp16-scaler", "compile"],
+)
+def test_speed_switches(project, digits, tmp_path, switches):
+    out = tmp_path / "runs"
+    args = [*data_args(digits), "--epochs", 1, "--workers", 0, "--seed", 0, "--output", out, *switches]
+    run_script(project, "train.py", *args, timeout=600)
+    checkpoint = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = next(v for k, v in checkpoint.items() if k in ("model", "model_state", "state_dict"))
+    assert not any(k.startswith("_orig_mod.") for k in state)  # the uncompiled module's weights
+    assert float(read_log(out / "log.csv")[-1]["valid_error"]) < 0.9
