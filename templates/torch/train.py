@@ -557,7 +557,8 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
         scaler.load_state_dict(checkpoint["scaler"])
         start_epoch, iteration, best = checkpoint["epoch"] + 1, checkpoint["iteration"], checkpoint["best"]
         set_rng_state(checkpoint["rng"], model)
-        log_rows = [r for r in read_log(log_path) if int(r["epoch"]) < start_epoch]
+        saved = checkpoint.get("log")
+        log_rows = saved if saved is not None else [r for r in read_log(log_path) if int(r["epoch"]) < start_epoch]
         if ddp.main:
             print(f"resumed from {checkpoint_path} after epoch {checkpoint['epoch']}")
     del checkpoint
@@ -612,9 +613,8 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
             row.update({m: f"{values[m]:.6g}" if m in values else "" for m in monitor_names})
             row.update({"lr": f"{lrs[0]:.6g}", "seconds": f"{seconds:.3f}"})
             log_rows.append(row)
-            write_log(log_path, log_rows)
-            shown = "  ".join(f"{k} {v}" for k, v in row.items() if k not in ("epoch", "seconds") and v != "")
-            print(f"epoch {epoch}/{args.epochs}  {shown}  {samples * ddp.world / seconds:.0f} images/s  {seconds:.1f}s")
+            # The checkpoint first, holding the log too: a run killed at any moment resumes from
+            # a complete epoch, and its log is rebuilt from the checkpoint.
             state = {
                 "model": model.state_dict(),
                 "optimizers": [run.optimizer.state_dict() for run in runs],
@@ -626,8 +626,12 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
                 "seed": args.seed,
                 "rng": rng_state(model, device.type == "cuda"),
                 "schedules": [repr(run.schedule) for run in runs],
+                "log": log_rows,
             }
             atomic_save(state, checkpoint_path)
+            write_log(log_path, log_rows)
+            shown = "  ".join(f"{k} {v}" for k, v in row.items() if k not in ("epoch", "seconds") and v != "")
+            print(f"epoch {epoch}/{args.epochs}  {shown}  {samples * ddp.world / seconds:.0f} images/s  {seconds:.1f}s")
             if improved and config.get("save_best", True):
                 atomic_save(state, out / "best.pt")
                 model.save_params(out / "best.npz")

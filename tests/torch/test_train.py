@@ -401,3 +401,30 @@ def test_speed_switches(project, digits, tmp_path, switches):
     state = next(v for k, v in checkpoint.items() if k in ("model", "model_state", "state_dict"))
     assert not any(k.startswith("_orig_mod.") for k in state)  # the uncompiled module's weights
     assert float(read_log(out / "log.csv")[-1]["valid_error"]) < 0.9
+
+
+def test_a_killed_run_resumes_to_the_same_parameters(project, digits, tmp_path):
+    """SIGKILL during the second epoch (no clean-up runs), then --resume: bitwise equal to a run
+    that was never interrupted, and the checkpoint on disk was never half-written."""
+    import signal
+    import time
+
+    common = [*data_args(digits), "--deterministic", "--workers", 0, "--seed", 3, "--epochs", 4]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    run_script(project, "train.py", *common, "--output", full)
+    process = subprocess.Popen(
+        [sys.executable, str(project / "train.py"), *map(str, common), "--output", str(killed)],
+        cwd=project, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoint.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert len(read_log(killed / "log.csv")) < 4, "killed too late to test anything"
+    run_script(project, "train.py", *common, "--resume", "--output", killed)
+    assert [int(r["epoch"]) for r in read_log(killed / "log.csv")] == [1, 2, 3, 4]
+    with np.load(full / "params.npz") as a, np.load(killed / "params.npz") as b:
+        for name in a.files:
+            assert np.array_equal(a[name], b[name]), name
