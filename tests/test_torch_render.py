@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SPECS
+from conftest import REQUIRED_LAYERS, SPECS
 
 from nndsl.backends.torch.render import build, render_model, wrap_call
 from nndsl.compiler import compile_file
@@ -69,78 +69,7 @@ def test_wrap_call_breaks_like_ruff_format():
     assert wrap_call("x = ", "f(a, b)", 8) == "x = f(a, b)"
 
 
-REQUIRED = [
-    "Convolution",
-    "DepthwiseConvolution",
-    "Deconvolution",
-    "Affine",
-    "BatchNormalization",
-    "ReLU",
-    "LeakyReLU",
-    "PReLU",
-    "ELU",
-    "Sigmoid",
-    "Tanh",
-    "Swish",
-    "Softmax",
-    "MaxPooling",
-    "AveragePooling",
-    "GlobalAveragePooling",
-    "SumPooling",
-    "Unpooling",
-    "Add2",
-    "Sub2",
-    "Mul2",
-    "Div2",
-    "Concatenate",
-    "Sum",
-    "Mean",
-    "Max",
-    "MulScalar",
-    "AddScalar",
-    "RSubScalar",
-    "PowScalar",
-    "MaximumScalar",
-    "MinimumScalar",
-    "Slice",
-    "Pad",
-    "Reshape",
-    "Transpose",
-    "Flip",
-    "Broadcast",
-    "Identity",
-    "OneHot",
-    "Dropout",
-    "ImageAugmentation",
-    "RandomFlip",
-    "RandomShift",
-    "RandomCrop",
-    "BinaryConnectAffine",
-    "BinaryConnectConvolution",
-    "BinaryWeightAffine",
-    "BinarySigmoid",
-    "BinaryTanh",
-    "SoftmaxCrossEntropy",
-    "CategoricalCrossEntropy",
-    "BinaryCrossEntropy",
-    "SigmoidCrossEntropy",
-    "SquaredError",
-    "HuberLoss",
-    "AbsoluteError",
-    "KLMultinomial",
-    "TopNError",
-    "BinaryError",
-    "Equal",
-    "EqualScalar",
-    "GreaterEqualScalar",
-    "LessEqualScalar",
-    "GreaterScalar",
-    "LogicalAnd",
-    "LogicalOr",
-    "Abs",
-    "Exp",
-    "Round",
-]
+REQUIRED = [t for t in REQUIRED_LAYERS if t != "Input"]  # Input is the network's argument
 
 
 def test_every_layer_the_projects_need_has_a_torch_emitter():
