@@ -112,18 +112,15 @@ def cmd_compile(args) -> int:
     _report([result], args.format)
     if not result.ok:
         return EXIT_INPUT
-    if args.backend != "torch":
-        sys.stderr.write(
-            f"nndsl: error: the {args.backend} backend is not available in this version of nndsl; "
-            "'nndsl lint' and 'nndsl summary' check the spec meanwhile\n"
-        )
-        return EXIT_USAGE
-    from .backends.output import OverwriteRefused
-    from .backends.torch import TorchUnsupported, generate
+    import importlib
 
+    from .backends.builder import BackendUnsupported
+    from .backends.output import OverwriteRefused
+
+    generate = importlib.import_module(f".backends.{args.backend}", __package__).generate
     try:
         written = generate(result.project, args.output, force=args.force)
-    except TorchUnsupported as e:
+    except BackendUnsupported as e:
         result.diagnostics.append(e.diagnostic)
         _report([result], args.format)
         return EXIT_INPUT

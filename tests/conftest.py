@@ -91,3 +91,28 @@ REQUIRED_LAYERS = [
 
 def update_golden() -> bool:
     return os.environ.get("NNDSL_UPDATE_GOLDEN") == "1"
+
+
+def import_generated(out: Path, module: str = "model"):
+    """Import `module` of the generated project in `out`, as a program in that folder would.
+
+    Generated projects import their support modules by top-level names (`nnc`, `data`, ...)
+    which differ between backends: they are taken out of `sys.modules` before and after, so
+    that projects of both backends can be loaded side by side (each module keeps references
+    to the modules it imported)."""
+    import importlib
+    import sys
+
+    names = {p.stem for p in Path(out).glob("*.py")}
+
+    def forget():
+        for name in names:
+            sys.modules.pop(name, None)
+
+    forget()
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(out))
+        forget()

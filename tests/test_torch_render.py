@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import REQUIRED_LAYERS, SPECS
 
-from nndsl.backends.torch.render import build, render_model, wrap_call
+from nndsl.backends.builder import wrap_call
+from nndsl.backends.torch.render import build, render_model
 from nndsl.compiler import compile_file
 
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")

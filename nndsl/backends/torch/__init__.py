@@ -7,9 +7,10 @@ from pathlib import Path
 from ...ir import Project
 from ..output import write_project
 from ..project_config import config_text
-from .render import TorchUnsupported, render_model, render_readme, templates_dir
+from ..templating import static_files
+from .render import render_model, render_readme
 
-__all__ = ["TorchUnsupported", "generate", "project_files"]
+__all__ = ["generate", "project_files"]
 
 # Support modules copied into every generated project as they are.
 STATIC = ("nnc.py", "data.py", "train.py", "infer.py")
@@ -22,10 +23,7 @@ def project_files(project: Project, out: str | Path) -> dict[str, str]:
         "config.json": config_text(project, out),
         "README.md": render_readme(project),
     }
-    for name in STATIC:
-        src = templates_dir() / "torch" / name
-        if src.exists():
-            files[name] = src.read_text(encoding="utf-8")
+    files.update(static_files("torch", STATIC))
     return files
 
 

@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ...ir import Layer
+from ..builder import Emit, Unsupported
 from ..naming import literal
 
 Shape = tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    call: str
-    module: str | None = None
-    # NNC parameter name -> (attribute path under the module, layout): how `save_params`
-    # maps this layer's parameters to NNC's names and layouts.
-    params: tuple[tuple[str, str, str], ...] = ()
-    initialized: bool = False  # the module applies NNC's initializers itself
 
 
 Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
@@ -441,7 +431,3 @@ def random_shift(layer, ins, out) -> Emit:
 @emitter("RandomCrop")
 def random_crop(layer, ins, out) -> Emit:
     return Emit("{m}({0})", f"nnc.RandomCrop(shape={_tuple(layer.params['shape'])})")
-
-
-class Unsupported(Exception):
-    """A layer configuration this backend cannot express (reported as a compile error)."""

@@ -1,0 +1,32 @@
+"""The Keras backend: writes a self-contained Keras 3 (TensorFlow) project for a spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...ir import Project
+from ..output import write_project
+from ..project_config import config_text
+from ..templating import static_files
+from .render import render_model, render_readme
+
+__all__ = ["generate", "project_files"]
+
+# Support modules copied into every generated project as they are.
+STATIC = ("nnc.py", "nnc_layers.py", "solvers.py", "data.py", "train.py", "infer.py")
+
+
+def project_files(project: Project, out: str | Path) -> dict[str, str]:
+    """The generated project, file name -> text (`out` locates the datasets relatively)."""
+    files = {
+        "model.py": render_model(project),
+        "config.json": config_text(project, out),
+        "README.md": render_readme(project),
+    }
+    files.update(static_files("keras", STATIC))
+    return files
+
+
+def generate(project: Project, out: str | Path, force: bool = False) -> list[Path]:
+    """Write the project into `out` (see `nndsl.backends.output` for what is never overwritten)."""
+    return write_project(out, project_files(project, out), force)

@@ -1,0 +1,556 @@
+"""One Keras emitter per layer type: the layer a spec layer owns (if any) and its call.
+
+An emitter gets the IR layer (resolved parameters) and the per-sample input shapes in the
+spec's layout and returns an `Emit` (see `nndsl.backends.builder`). Generated Keras models
+compute channels-last: a value of per-sample rank r >= 2 with NNC shape (s0, s1, ...,
+s{r-1}) is held as (batch, s1, ..., s{r-1}, s0); rank-1 values as they are. Emitters map
+the spec's axes accordingly (`_axis`), and where NNC's meaning depends on the order of the
+elements (Reshape, Transpose, Affine with a shaped output) they convert explicitly. Affine
+after spatial layers flattens channels-last and its weight rows are permuted on save/load
+(layout "affine_cl:CxHxW") so that the parameters stay NNC's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from ...ir import Layer
+from ..builder import Emit, Unsupported
+from ..naming import literal
+
+Shape = tuple[int, ...]
+Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def emitter(*types: str):
+    def register(fn: Emitter) -> Emitter:
+        for t in types:
+            if t in EMITTERS:
+                raise ValueError(f"keras emitter for {t} registered twice")
+            EMITTERS[t] = fn
+        return fn
+
+    return register
+
+
+# --- layouts -----------------------------------------------------------------------------------
+
+
+def channels_last(shape: Shape) -> Shape:
+    """The per-sample shape a Keras model holds for NNC's `shape`."""
+    return tuple(shape[1:]) + tuple(shape[:1]) if len(shape) >= 2 else tuple(shape)
+
+
+def _axis(axis: int, rank: int) -> int:
+    """The Keras tensor axis (batch first) of NNC's per-sample `axis` in a value of `rank`."""
+    axis %= max(rank, 1)
+    if rank >= 2:
+        return rank if axis == 0 else axis
+    return axis + 1
+
+
+def _moves_data(shape: Shape) -> bool:
+    """Whether channels-first and channels-last orders differ in memory for `shape`."""
+    return len(shape) >= 2 and shape[0] != 1 and math.prod(shape[1:]) != 1
+
+
+def _to_spec_order(x: str, shape: Shape) -> str:
+    """Code turning a channels-last value of NNC shape `shape` into NNC's order (batch first)."""
+    if not _moves_data(shape):
+        return x
+    r = len(shape)
+    return f"ops.transpose({x}, {literal((0, r, *range(1, r)))})"
+
+
+def _flat(x: str, shape: Shape) -> str:
+    """Code for the value flattened in NNC's (C, H, W) order."""
+    if len(shape) == 1:
+        return x
+    return f"ops.reshape({_to_spec_order(x, shape)}, (-1, {math.prod(shape)}))"
+
+
+def _from_flat(x: str, shape: Shape) -> str:
+    """Code for a flat value in NNC's order as a channels-last value of NNC shape `shape`."""
+    if len(shape) == 1:
+        return x
+    if not _moves_data(shape):
+        return f"ops.reshape({x}, {literal((-1, *channels_last(shape)))})"
+    r = len(shape)
+    return f"ops.transpose(ops.reshape({x}, {literal((-1, *shape))}), {literal((0, *range(2, r + 1), 1))})"
+
+
+def _tuple(v) -> str:
+    return literal(tuple(v))
+
+
+def _size(v) -> str:
+    """A per-axis size: one int when every axis agrees (`3`), else a tuple."""
+    v = tuple(v)
+    return str(v[0]) if len(set(v)) == 1 else literal(v)
+
+
+def _options(**options) -> str:
+    """`, name=value` for the options that differ from Keras's defaults (given as (value, default))."""
+    return "".join(f", {k}={v}" for k, (v, default) in options.items() if v != default)
+
+
+def _float(x: str) -> str:
+    """A boolean tensor as 0/1 in the dtype of the layer's computation."""
+    return f'ops.cast({x}, "float32")'
+
+
+# --- layers with parameters -----------------------------------------------------------------------
+
+
+def _spatial(ins: Shape, p, what: str) -> int:
+    nd = len(ins) - 1
+    if nd not in (1, 2, 3) or len(p["kernel"]) != nd:
+        raise Unsupported(f"{what} over {len(p['kernel'])} of {nd} spatial axes")
+    return nd
+
+
+def _padded(x: str, pad, nd: int) -> str:
+    return x if not any(pad) else f"layers.ZeroPadding{nd}D({_size(pad)})({x})"
+
+
+def _conv_padding(p) -> tuple[str, bool]:
+    """("same", True) when NNC's symmetric padding is what Keras's "same" does (stride 1,
+    pad = dilation * (kernel - 1) / 2 on every axis), else ("valid", padding needed)."""
+    axes = zip(p["kernel"], p["pad"], p["stride"], p["dilation"], strict=True)
+    same = all(s == 1 and 2 * q == d * (k - 1) for k, q, s, d in axes)
+    if same and any(p["pad"]):
+        return '"same"', False
+    return '"valid"', any(p["pad"])
+
+
+@emitter("Convolution")
+def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    nd = _spatial(ins[0], p, "Convolution")
+    padding, explicit = _conv_padding(p)
+    module = f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}" + _options(
+        strides=(_size(p["stride"]), "1"),
+        padding=(padding, '"valid"'),
+        dilation_rate=(_size(p["dilation"]), "1"),
+        groups=(str(p["group"]), "1"),
+        use_bias=(str(p["bias"]), "True"),
+    )
+    params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")", module + ")", params)
+
+
+@emitter("DepthwiseConvolution")
+def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    nd = _spatial(ins[0], p, "DepthwiseConvolution")
+    if nd == 3:
+        raise Unsupported("3-D depthwise convolution (Keras has DepthwiseConv1D and DepthwiseConv2D)")
+    padding, explicit = _conv_padding(p)
+    module = f"layers.DepthwiseConv{nd}D({_size(p['kernel'])}" + _options(
+        strides=(_size(p["stride"]), "1"),
+        padding=(padding, '"valid"'),
+        depth_multiplier=(str(p["multiplier"]), "1"),
+        dilation_rate=(_size(p["dilation"]), "1"),
+        use_bias=(str(p["bias"]), "True"),
+    )
+    params = (("W", "kernel", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")", module + ")", params)
+
+
+@emitter("Deconvolution")
+def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    nd = _spatial(ins[0], p, "Deconvolution")
+    if p["group"] != 1:
+        raise Unsupported("grouped Deconvolution (Keras's Conv*DTranspose has no groups)")
+    if any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"]):
+        raise Unsupported("Deconvolution with both stride and dilation")
+    module = f"layers.Conv{nd}DTranspose({p['out_maps']}, {_size(p['kernel'])}" + _options(
+        strides=(_size(p["stride"]), "1"),
+        dilation_rate=(_size(p["dilation"]), "1"),
+        use_bias=(str(p["bias"]), "True"),
+    )
+    call = "{m}({0})"
+    if any(p["pad"]):  # NNC's pad removes rows and columns from the full transposed output
+        call = f"layers.Cropping{nd}D({_size(p['pad'])})({call})"
+    params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit(call, module + ")", params)
+
+
+@emitter("Affine")
+def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    x = ins[0]
+    module = f"layers.Dense({math.prod(out)}" + _options(use_bias=(str(p["bias"]), "True")) + ")"
+    layout = "affine"
+    if len(x) > 1:
+        call = "{m}(layers.Flatten()({0}))"
+        if _moves_data(x):
+            layout = "affine_cl:" + "x".join(map(str, x))
+    else:
+        call = "{m}({0})"
+    call = _from_flat(call, out)
+    params = (("W", "kernel", layout),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit(call, module, params)
+
+
+@emitter("BatchNormalization")
+def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    if tuple(p["axes"]) != (0,):
+        raise Unsupported("BatchNormalization over axes other than the channels")
+    # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
+    module = f"layers.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])})"
+    params = (
+        ("beta", "beta", "same"),
+        ("gamma", "gamma", "same"),
+        ("mean", "moving_mean", "same"),
+        ("var", "moving_variance", "same"),
+    )
+    return Emit("{m}({0})", module, params)
+
+
+@emitter("PReLU")
+def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    if layer.params["base_axis"] != 0:
+        raise Unsupported("PReLU with base_axis other than the channels")
+    rank = len(ins[0])
+    shared = f", shared_axes={literal(list(range(1, rank)))}" if rank >= 2 else ""
+    init = literal(float(layer.params["slope_init_multiplier"]))
+    module = f"layers.PReLU(alpha_initializer=initializers.Constant({init}){shared})"
+    return Emit("{m}({0})", module, (("slope", "alpha", "same"),))
+
+
+@emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
+def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
+    p = layer.params
+    inits = (
+        f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}, "
+        f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+    )
+    if layer.type.endswith("Affine"):
+        # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).
+        x = ins[0]
+        call = "{m}(" + _flat("{0}", x) + ")"
+        if len(out) > 1:
+            call = _from_flat(f"ops.reshape({call}, (-1, {math.prod(out)}))", out)
+        module = f"nnc_layers.{layer.type}({math.prod(x)}, {_tuple(p['out_shape'])}, bias={p['bias']}, {inits})"
+    else:
+        _spatial(ins[0], p, layer.type)
+        call = "{m}({0})"
+        module = (
+            f"nnc_layers.{layer.type}({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}, "
+            f"stride={_tuple(p['stride'])}, pad={_tuple(p['pad'])}, dilation={_tuple(p['dilation'])}, "
+            f"bias={p['bias']}, {inits})"
+        )
+    names = [q.name for q in layer.parameters]
+    return Emit(call, module, tuple((n, n, "same") for n in names), initialized=True)
+
+
+# --- stateless layers ------------------------------------------------------------------------------
+
+
+def _simple(types: dict[str, str]) -> None:
+    for t, call in types.items():
+        EMITTERS[t] = lambda layer, ins, out, call=call: Emit(call)
+
+
+_simple(
+    {
+        "Identity": "{0}",
+        "ReLU": "ops.relu({0})",
+        "Sigmoid": "ops.sigmoid({0})",
+        "Tanh": "ops.tanh({0})",
+        "Swish": "ops.silu({0})",
+        "GELU": "ops.gelu({0}, approximate=True)",
+        "SELU": "ops.selu({0})",
+        "ReLU6": "ops.relu6({0})",
+        "SoftPlus": "ops.softplus({0})",
+        "SoftSign": "ops.soft_sign({0})",
+        "Mish": "{0} * ops.tanh(ops.softplus({0}))",
+        "HardTanh": "ops.clip({0}, -1.0, 1.0)",
+        "LogSigmoid": "ops.log_sigmoid({0})",
+        "Abs": "ops.abs({0})",
+        "Exp": "ops.exp({0})",
+        "Log": "ops.log({0})",
+        "Round": "ops.sign({0}) * ops.floor(ops.abs({0}) + 0.5)",  # nnabla rounds half away from zero
+        "Ceil": "ops.ceil({0})",
+        "Floor": "ops.floor({0})",
+        "Add2": "{0} + {1}",
+        "Sub2": "{0} - {1}",
+        "Mul2": "{0} * {1}",
+        "Div2": "{0} / {1}",
+        "Pow2": "ops.power({0}, {1})",
+        "Maximum2": "ops.maximum({0}, {1})",
+        "Minimum2": "ops.minimum({0}, {1})",
+        "Equal": _float("ops.equal({0}, {1})"),
+        "NotEqual": _float("ops.not_equal({0}, {1})"),
+        "Greater": _float("ops.greater({0}, {1})"),
+        "GreaterEqual": _float("ops.greater_equal({0}, {1})"),
+        "Less": _float("ops.less({0}, {1})"),
+        "LessEqual": _float("ops.less_equal({0}, {1})"),
+        "LogicalAnd": _float("ops.logical_and(ops.not_equal({0}, 0), ops.not_equal({1}, 0))"),
+        "LogicalOr": _float("ops.logical_or(ops.not_equal({0}, 0), ops.not_equal({1}, 0))"),
+        "LogicalXor": _float("ops.logical_xor(ops.not_equal({0}, 0), ops.not_equal({1}, 0))"),
+        "LogicalNot": _float("ops.equal({0}, 0)"),
+        "BinaryTanh": "nnc_layers.binary_tanh({0})",
+        "BinarySigmoid": "nnc_layers.binary_sigmoid({0})",
+        "BinaryError": "nnc_layers.binary_error({0}, {1})",
+        "SquaredError": "ops.square({0} - {1})",
+        "AbsoluteError": "ops.abs({0} - {1})",
+        "BinaryCrossEntropy": "-({1} * ops.log({0}) + (1 - {1}) * ops.log(1 - {0}))",
+        "SigmoidCrossEntropy": "ops.relu({0}) - {0} * {1} + ops.log1p(ops.exp(-ops.abs({0})))",
+    }
+)
+
+_SCALAR = {
+    "MulScalar": "{0} * {v}",
+    "AddScalar": "{0} + {v}",
+    "RSubScalar": "{v} - {0}",
+    "RDivScalar": "{v} / {0}",
+    "PowScalar": "ops.power({0}, {v})",
+    "RPowScalar": "ops.power({v}, {0})",
+    "MaximumScalar": "ops.maximum({0}, {v})",
+    "MinimumScalar": "ops.minimum({0}, {v})",
+    "EqualScalar": _float("ops.equal({0}, {v})"),
+    "NotEqualScalar": _float("ops.not_equal({0}, {v})"),
+    "GreaterScalar": _float("ops.greater({0}, {v})"),
+    "GreaterEqualScalar": _float("ops.greater_equal({0}, {v})"),
+    "LessScalar": _float("ops.less({0}, {v})"),
+    "LessEqualScalar": _float("ops.less_equal({0}, {v})"),
+}
+for _t, _call in _SCALAR.items():
+    EMITTERS[_t] = lambda layer, ins, out, call=_call: Emit(
+        call.replace("{v}", literal(layer.params["value"])).replace("{0} + -", "{0} - ")
+    )
+
+
+@emitter("LeakyReLU")
+def leaky_relu(layer, ins, out) -> Emit:
+    return Emit(f"ops.leaky_relu({{0}}, negative_slope={literal(layer.params['alpha'])})")
+
+
+@emitter("ELU")
+def elu(layer, ins, out) -> Emit:
+    return Emit(f"ops.elu({{0}}, alpha={literal(layer.params['alpha'])})")
+
+
+@emitter("Softmax", "LogSoftmax")
+def softmax(layer, ins, out) -> Emit:
+    fn = "softmax" if layer.type == "Softmax" else "log_softmax"
+    return Emit(f"ops.{fn}({{0}}, axis={_axis(layer.params['axis'], len(ins[0]))})")
+
+
+@emitter("HuberLoss")
+def huber(layer, ins, out) -> Emit:
+    d = literal(layer.params["delta"])
+    # nnabla: d^2 inside delta, delta * (2|d| - delta) outside.
+    return Emit(
+        f"ops.where(ops.abs({{0}} - {{1}}) < {d}, ops.square({{0}} - {{1}}), {d} * (2 * ops.abs({{0}} - {{1}}) - {d}))"
+    )
+
+
+@emitter("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
+def cross_entropy(layer, ins, out) -> Emit:
+    axis = _axis(layer.params["axis"], len(ins[0]))
+    label = f'ops.cast({{1}}, "int32"), axis={axis}'
+    if layer.type == "SoftmaxCrossEntropy":
+        return Emit(f"-ops.take_along_axis(ops.log_softmax({{0}}, axis={axis}), {label})")
+    return Emit(f"-ops.log(ops.take_along_axis({{0}}, {label}))")
+
+
+@emitter("TopNError")
+def top_n_error(layer, ins, out) -> Emit:
+    axis = _axis(layer.params["axis"], len(ins[0]))
+    return Emit(f"nnc_layers.top_n_error({{0}}, {{1}}, n={layer.params['n']}, axis={axis})")
+
+
+@emitter("KLMultinomial")
+def kl_multinomial(layer, ins, out) -> Emit:
+    x = ins[0]
+    base = layer.params["base_axis"]
+    kl = "{0} * (ops.log({0}) - ops.log({1}))"
+    flat = f"ops.reshape({_to_spec_order(kl, x)}, {_tuple((-1, *x[:base], math.prod(x[base:])))})"
+    return Emit(_from_flat(f"ops.reshape(ops.sum({flat}, axis=-1), (-1, {math.prod(out)}))", out))
+
+
+@emitter("MaxPooling", "AveragePooling", "SumPooling")
+def pooling(layer, ins, out) -> Emit:
+    p = layer.params
+    x = ins[0]
+    nd = len(p["kernel"])
+    mode = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
+    including = p.get("including_pad", True)
+    if not p["ignore_border"] or nd != len(x) - 1 or nd > 3 or (any(p["pad"]) and mode != "max" and not including):
+        # nnabla's windows without ignore_border, pooling over fewer axes than the spatial ones,
+        # or averages that leave the padding out: nnc_layers.Pooling implements nnabla's rule.
+        extra = f", including_pad={including}" if layer.type == "AveragePooling" else ""
+        return Emit(
+            "{m}({0})",
+            f"nnc_layers.Pooling({literal(mode)}, {_tuple(p['kernel'])}, {_tuple(p['stride'])}, {_tuple(p['pad'])}, "
+            f"ignore_border={p['ignore_border']}{extra})",
+        )
+    args = _size(p["kernel"]) + _options(strides=(_size(p["stride"]), _size(p["kernel"])))
+    src = "{0}"
+    if any(p["pad"]):
+        if mode == "max":  # padding never wins a maximum
+            widths = ((0, 0), *((q, q) for q in p["pad"]), (0, 0))
+            src = f'ops.pad({{0}}, {literal(widths)}, constant_values=float("-inf"))'
+        else:
+            src = _padded("{0}", p["pad"], nd)
+    kind = "MaxPooling" if mode == "max" else "AveragePooling"
+    call = f"layers.{kind}{nd}D({args})({src})"
+    if mode == "sum":
+        call = f"{call} * {math.prod(p['kernel'])}"
+    return Emit(call)
+
+
+@emitter("GlobalAveragePooling")
+def global_average_pooling(layer, ins, out) -> Emit:
+    nd = len(ins[0]) - 1
+    if nd == 0:
+        return Emit("{0}")
+    return Emit(f"ops.mean({{0}}, axis={_tuple(range(1, nd + 1))}, keepdims=True)")
+
+
+@emitter("Unpooling")
+def unpooling(layer, ins, out) -> Emit:
+    k = tuple(layer.params["kernel"])
+    nd = len(ins[0]) - 1
+    if len(k) != nd or nd > 3:
+        raise Unsupported("Unpooling over other axes than the spatial ones")
+    return Emit(f"layers.UpSampling{nd}D({_size(k)})({{0}})")
+
+
+@emitter("Concatenate")
+def concatenate(layer, ins, out) -> Emit:
+    items = ", ".join(f"{{{i}}}" for i in range(len(ins)))
+    return Emit(f"ops.concatenate([{items}], axis={_axis(layer.params['axis'], len(out))})")
+
+
+@emitter("Sum", "Mean", "Max", "Min", "Prod")
+def reduce(layer, ins, out) -> Emit:
+    p = layer.params
+    x = ins[0]
+    fn = {"Sum": "sum", "Mean": "mean", "Max": "max", "Min": "min", "Prod": "prod"}[layer.type]
+    spec_axes = {a % len(x) for a in p["axes"]}
+    axes = tuple(sorted(_axis(a, len(x)) for a in spec_axes))
+    call = f"ops.{fn}({{0}}, axis={_tuple(axes)}" + (", keepdims=True)" if p["keep_dims"] else ")")
+    if not p["keep_dims"] and 0 in spec_axes and len(out) >= 2:
+        # The first axis left becomes the channels: move it last.
+        call = f"ops.transpose({call}, {_tuple((0, *range(2, len(out) + 1), 1))})"
+    return Emit(call)
+
+
+@emitter("Slice")
+def slice_(layer, ins, out) -> Emit:
+    p = layer.params
+    x = ins[0]
+    per_axis = {}
+    for a, (start, stop, step) in enumerate(zip(p["start"], p["stop"], p["step"], strict=True)):
+        stop_text = "" if stop is None or stop < 0 and step < 0 else str(stop)
+        per_axis[a] = f"{start}:{stop_text}" + (f":{step}" if step != 1 else "")
+    parts = [":"] + [per_axis.get(a_spec, ":") for a_spec in _keras_order(len(x))]
+    while len(parts) > 1 and parts[-1] in ("0:", ":"):
+        parts.pop()
+    return Emit("{0}[" + ", ".join(parts) + "]")
+
+
+def _keras_order(rank: int) -> list[int]:
+    """NNC's per-sample axes in the order a Keras model holds them."""
+    return [*range(1, rank), 0] if rank >= 2 else list(range(rank))
+
+
+@emitter("Reshape")
+def reshape(layer, ins, out) -> Emit:
+    return Emit(_from_flat(_flat("{0}", ins[0]), out))
+
+
+@emitter("Transpose")
+def transpose(layer, ins, out) -> Emit:
+    axes = tuple(layer.params["axes"])
+    src = _keras_order(len(ins[0]))  # Keras position -> NNC axis of the input
+    where = {a: k for k, a in enumerate(src)}
+    perm = [where[axes[a]] + 1 for a in _keras_order(len(out))]
+    return Emit(f"ops.transpose({{0}}, {_tuple((0, *perm))})")
+
+
+@emitter("Flip")
+def flip(layer, ins, out) -> Emit:
+    call = "{0}"
+    for a in layer.params["axes"]:
+        call = f"ops.flip({call}, axis={_axis(a, len(ins[0]))})"
+    return Emit(call)
+
+
+@emitter("Broadcast")
+def broadcast(layer, ins, out) -> Emit:
+    return Emit(f"{{0}} + ops.zeros({_tuple((1, *channels_last(out)))})")
+
+
+@emitter("Pad")
+def pad(layer, ins, out) -> Emit:
+    p = layer.params
+    x = ins[0]
+    widths = list(p["pad_width"])
+    pairs = [tuple(widths[i : i + 2]) for i in range(0, len(widths), 2)]
+    per_axis = {len(x) - len(pairs) + k: pair for k, pair in enumerate(pairs)}
+    keras_widths = ((0, 0), *(per_axis.get(a, (0, 0)) for a in _keras_order(len(x))))
+    mode = {"constant": "constant", "reflect": "reflect", "repeat": "edge"}[p["mode"]]
+    if mode == "constant":
+        return Emit(f"ops.pad({{0}}, {literal(keras_widths)}, constant_values={literal(p['constant_value'])})")
+    if mode == "edge":
+        return Emit(f'ops.pad({{0}}, {literal(keras_widths)}, mode="edge")')
+    return Emit(f'ops.pad({{0}}, {literal(keras_widths)}, mode="reflect")')
+
+
+@emitter("OneHot")
+def one_hot(layer, ins, out) -> Emit:
+    if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:
+        raise Unsupported("OneHot of more than one index per sample")
+    return Emit(f'ops.one_hot(ops.cast({{0}}[:, 0], "int32"), {out[0]})')
+
+
+@emitter("Dropout")
+def dropout(layer, ins, out) -> Emit:
+    p = layer.params
+    call = "{m}({0})" if p["skip_at_test"] else "{m}({0}, training=True)"
+    return Emit(call, f"layers.Dropout({literal(p['p'])})")
+
+
+@emitter("ImageAugmentation")
+def image_augmentation(layer, ins, out) -> Emit:
+    """nnc_layers.ImageAugmentation takes NNC's parameters with NNC's defaults: pass the others."""
+    from ...layers import REGISTRY
+
+    p = layer.params
+    defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
+    args = [f"shape={_tuple(p['shape'])}"]
+    for name, value in p.items():
+        if name != "shape" and value != defaults.get(name):
+            args.append(f"{name}={literal(tuple(value) if isinstance(value, tuple) else value)}")
+    return Emit("{m}({0})", f"nnc_layers.ImageAugmentation({', '.join(args)})")
+
+
+@emitter("RandomFlip")
+def random_flip(layer, ins, out) -> Emit:
+    p = layer.params
+    return Emit("{m}({0})", f"nnc_layers.RandomFlip(axes={_tuple(p['axes'])}, skip_at_test={p['skip_at_test']})")
+
+
+@emitter("RandomShift")
+def random_shift(layer, ins, out) -> Emit:
+    p = layer.params
+    return Emit(
+        "{m}({0})",
+        f"nnc_layers.RandomShift(shift={_tuple(p['shift'])}, border_mode={literal(p['border_mode'])}, "
+        f"skip_at_test={p['skip_at_test']})",
+    )
+
+
+@emitter("RandomCrop")
+def random_crop(layer, ins, out) -> Emit:
+    return Emit("{m}({0})", f"nnc_layers.RandomCrop(shape={_tuple(layer.params['shape'])})")

@@ -1,0 +1,95 @@
+"""The Keras model: from the IR to `model.py`, through the shared block builder.
+
+One plain Python class per distinct block of the spec (see `nndsl.backends.builder`): its
+constructor creates the block's Keras layers, named after their full path in the spec
+(`net.block[0].conv1`), and calling it applies them to symbolic tensors. The top-level
+`Model` creates every block and layer once and builds one functional `keras.Model` per
+network from them, so networks that share parameters share the layer objects. Parameters
+are addressed by layer name and variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...ir import Layer, Project
+from ..builder import Dialect, Emit, ModelRender, nnc_fans, wrap_call
+from ..builder import build as build_blocks
+from ..naming import literal
+from ..templating import environment
+from .emit import EMITTERS, channels_last
+
+MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
+INITIALIZER_ARGS = {"W": "kernel_initializer", "b": "bias_initializer"}
+
+
+class KerasDialect(Dialect):
+    backend = "keras"
+    reserved = frozenset(MODULE_NAMES)
+    emitters = EMITTERS
+
+    def _name(self, rel: str, top: bool) -> str:
+        return literal(rel) if top else f"prefix + {literal(rel)}"
+
+    def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
+        extra = _initializers(layer, emit) + [f"name={self._name(rel, top)}"]
+        return ctor[:-1] + ("" if ctor.endswith("(") or ctor.endswith("()") else ", ") + ", ".join(extra) + ")"
+
+    def child(self, cls: str, rel: str, top: bool) -> str:
+        return f"{cls}({self._name(rel + '.', top)})"
+
+    def copies(self, names: list[str], rels: list[str], top: bool) -> str:
+        base = rels[0][: -len("[0]")] if rels[0].endswith("[0]") else None
+        if len(set(names)) == 1 and base is not None and rels == [f"{base}[{k}]" for k in range(len(rels))]:
+            path = ("" if top else "{prefix}") + base.replace("{", "{{").replace("}", "}}") + "[{k}]."
+            return f'[{names[0]}(f"{path}") for k in range({len(names)})]'
+        return "[" + ", ".join(f"{n}({self._name(r + '.', top)})" for n, r in zip(names, rels, strict=True)) + "]"
+
+    def element(self, attr: str, k: int) -> str:
+        return f"{attr}[{k}]"
+
+    def param_key(self, layer_path: str, attr_path: str, attr: str) -> str:
+        return f"{layer_path}/{attr}"  # Keras layer names never hold "/"
+
+    def shape(self, shape: tuple[int, ...]) -> str:
+        return "x".join(map(str, channels_last(shape))) if shape else "scalar"
+
+
+def _initializers(layer: Layer, emit: Emit) -> list[str]:
+    """`kernel_initializer=nnc.initializer(...)` arguments giving NNC's initial values; fans
+    follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area)."""
+    if emit.initialized or layer.type == "BatchNormalization":
+        return []
+    shapes = {q.name: q.shape for q in layer.parameters}
+    args = []
+    for nnc_name, _, _ in emit.params:
+        key = nnc_name.lower()
+        init = layer.params.get(f"{key}_init")
+        if init is None or nnc_name not in INITIALIZER_ARGS:
+            continue
+        multiplier = layer.params[f"{key}_init_multiplier"]
+        if init == "Constant" and multiplier == 0:
+            continue  # Keras's default
+        n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
+        scale = "" if multiplier == 1 else f", {literal(multiplier)}"
+        args.append(
+            f"{INITIALIZER_ARGS[nnc_name]}=nnc.initializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
+            + (f", kernel_area={k})" if k != 1 else ")")
+        )
+    return args
+
+
+def build(project: Project) -> ModelRender:
+    return build_blocks(project, KerasDialect())
+
+
+def render_model(project: Project) -> str:
+    env = environment("keras")
+    env.filters["wrap"] = wrap_call
+    env.filters["channels_last"] = channels_last
+    return env.get_template("model.py.j2").render(m=build(project), spec=Path(project.path).name)
+
+
+def render_readme(project: Project) -> str:
+    env = environment("keras")
+    return env.get_template("README.md.j2").render(spec=Path(project.path).name, networks=build(project).networks)

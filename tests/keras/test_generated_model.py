@@ -1,0 +1,152 @@
+"""Generated Keras models, run: they import without nndsl (and without torch), every value's
+symbolic shape equals the shape the IR inferred (each statement's shape comment is checked by
+a line tracer while the functional models are built), parameter totals equal `nndsl summary`,
+and parameters saved by the PyTorch model give the Keras model the same outputs."""
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+
+from conftest import SPECS, import_generated  # noqa: E402
+
+from nndsl.backends import keras as keras_backend  # noqa: E402
+from nndsl.backends import torch as torch_backend  # noqa: E402
+from nndsl.compiler import compile_file  # noqa: E402
+
+SHAPE_COMMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*) = .*#\s*([0-9x]+)$")
+
+
+def relative_error(expected: np.ndarray, actual: np.ndarray) -> float:
+    """max |expected - actual|, relative to the output's scale (its largest magnitude, at least 1)."""
+    if expected.size == 0:
+        return 0.0
+    scale = max(1.0, float(np.abs(expected).max()))
+    return float(np.abs(expected.astype(np.float64) - actual).max()) / scale
+
+
+def sample_inputs(project, net, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Inputs for `net`: images in [0, 1), labels as class indices below the classes a loss reads."""
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for vid in net.inputs:
+        value = net.values[vid]
+        shape = (batch, *value.shape)
+        if value.shape == (1,) and any(
+            net.layers[u].inputs.index(vid) > 0 for u in value.users
+        ):  # a label: the second input of a loss or error
+            inputs[value.name] = rng.integers(0, 2, shape).astype(np.float32)
+        else:
+            inputs[value.name] = rng.random(shape, dtype=np.float32)
+    return inputs
+
+
+@pytest.fixture(scope="module", params=[p.stem for p in SPECS])
+def generated(request, tmp_path_factory):
+    project = compile_file(f"specs/{request.param}.nnd").project
+    out = tmp_path_factory.mktemp(f"keras_{request.param}")
+    keras_backend.generate(project, out)
+    return project, out
+
+
+def test_imports_without_nndsl_or_torch(generated):
+    _, out = generated
+    code = "import sys\nsys.modules['nndsl'] = None\nsys.modules['torch'] = None\nimport model\nmodel.create_model()\n"
+    r = subprocess.run([sys.executable, "-c", code], cwd=out, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def _expected_shapes(path: Path) -> dict[int, tuple[str, tuple[int, ...]]]:
+    shapes = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        m = SHAPE_COMMENT.match(line)
+        if m:
+            shapes[number] = (m.group(1), tuple(int(d) for d in m.group(2).split("x")))
+    return shapes
+
+
+def test_symbolic_shapes_equal_the_ir(generated):
+    """Every statement's comment gives the channels-last shape the IR inferred; the symbolic
+    tensors built by the functional API have it, and every network's outputs have the IR's."""
+    project, out = generated
+    module = import_generated(out)
+    path = Path(module.__file__)
+    expected = _expected_shapes(path)
+    checked: set[int] = set()
+    pending: list[tuple[object, int]] = []
+    mismatches = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != str(path):
+            return None
+
+        def local(frame, event, arg):
+            while pending and pending[-1][0] is frame:
+                _, line = pending.pop()
+                name, shape = expected[line]
+                value = frame.f_locals.get(name)
+                if value is not None and hasattr(value, "shape"):
+                    checked.add(line)
+                    if tuple(value.shape[1:]) != shape:
+                        mismatches.append((line, name, shape, tuple(value.shape[1:])))
+            if event == "line" and frame.f_lineno in expected:
+                pending.append((frame, frame.f_lineno))
+            return local
+
+        return local
+
+    sys.settrace(tracer)
+    try:
+        model = module.create_model()
+    finally:
+        sys.settrace(None)
+    assert not mismatches, mismatches[:5]
+    assert len(checked) >= len(expected) * 0.9
+    for net in project.networks:
+        outputs = model.networks[net.name].output
+        shapes = [tuple(outputs[net.values[v].name].shape[1:]) for v in net.outputs]
+        assert shapes == [module.nnc.channels_last_shape(net.values[v].shape) for v in net.outputs]
+
+
+def test_parameter_totals_equal_summary(generated):
+    project, out = generated
+    model = import_generated(out).create_model()
+    variables = {id(v): v for m in model.networks.values() for v in m.trainable_weights}
+    assert sum(math.prod(v.shape) for v in variables.values()) == project.total_params
+    assert set(model.PARAMETERS) == set(project.parameter_table())
+
+
+def test_torch_parameters_give_the_same_outputs(generated, tmp_path):
+    """Parameters saved by the PyTorch project, loaded by the Keras one: every network's outputs
+    agree in inference mode (max abs difference <= 1e-4 of the output's scale)."""
+    project, out = generated
+    torch_out = tmp_path / "torch"
+    torch_backend.generate(project, torch_out)
+    torch_model = import_generated(torch_out).create_model().eval()
+    with torch.no_grad():  # random running statistics, so BatchNormalization is not the identity
+        for name, buffer in torch_model.named_buffers():
+            if name.endswith("running_mean"):
+                buffer.uniform_(-0.5, 0.5)
+            elif name.endswith("running_var"):
+                buffer.uniform_(0.5, 2.0)
+    torch_model.save_params(tmp_path / "params.npz")
+    module = import_generated(out)
+    model = module.create_model()
+    model.load_params(tmp_path / "params.npz")
+    for net in project.networks:
+        inputs = sample_inputs(project, net)
+        with torch.no_grad():
+            expected = torch_model(net.name, **{k: torch.from_numpy(v) for k, v in inputs.items()})
+        feed = {k: module.nnc.to_channels_last(v) for k, v in inputs.items()}
+        actual = model.networks[net.name](feed, training=False)
+        for name, tensor in expected.items():
+            got = module.nnc.to_channels_first(keras.ops.convert_to_numpy(actual[name]))
+            error = relative_error(tensor.numpy(), got)
+            assert error <= 1e-4, f"{net.name}.{name}: {error:.2e}"
