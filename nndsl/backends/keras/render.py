@@ -29,7 +29,7 @@ class KerasDialect(Dialect):
     emitters = EMITTERS
 
     def _name(self, rel: str, top: bool) -> str:
-        return literal(rel) if top else f"prefix + {literal(rel)}"
+        return literal(keras_name(rel)) if top else f"prefix + {literal(keras_name(rel))}"
 
     def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
         extra = _initializers(layer, emit) + [f"name={self._name(rel, top)}"]
@@ -41,7 +41,7 @@ class KerasDialect(Dialect):
     def copies(self, names: list[str], rels: list[str], top: bool) -> str:
         base = rels[0][: -len("[0]")] if rels[0].endswith("[0]") else None
         if len(set(names)) == 1 and base is not None and rels == [f"{base}[{k}]" for k in range(len(rels))]:
-            path = ("" if top else "{prefix}") + base.replace("{", "{{").replace("}", "}}") + "[{k}]."
+            path = ("" if top else "{prefix}") + keras_name(base).replace("{", "{{").replace("}", "}}") + ".{k}."
             return f'[{names[0]}(f"{path}") for k in range({len(names)})]'
         return "[" + ", ".join(f"{n}({self._name(r + '.', top)})" for n, r in zip(names, rels, strict=True)) + "]"
 
@@ -49,10 +49,16 @@ class KerasDialect(Dialect):
         return f"{attr}[{k}]"
 
     def param_key(self, layer_path: str, attr_path: str, attr: str) -> str:
-        return f"{layer_path}/{attr}"  # Keras layer names never hold "/"
+        return f"{keras_name(layer_path)}/{attr}"  # Keras layer names never hold "/"
 
     def shape(self, shape: tuple[int, ...]) -> str:
         return "x".join(map(str, channels_last(shape))) if shape else "scalar"
+
+
+def keras_name(path: str) -> str:
+    """A spec path as a Keras layer name, which TensorFlow's name scopes restrict to
+    [A-Za-z0-9_.\\/>-]: repeat copies `block[2]` become `block.2`."""
+    return path.replace("[", ".").replace("]", "")
 
 
 def _initializers(layer: Layer, emit: Emit) -> list[str]:
