@@ -236,7 +236,7 @@ class Optimization:
         self.variables = self.keras_model.trainable_variables
         solver = spec["solver"]
         self.optimizer = solvers.make_solver(solver["type"], solver.get("params") or {})
-        base_lr = float(self.optimizer.learning_rate) * args.lr
+        base_lr = float(self.optimizer.get_config()["learning_rate"]) * args.lr
         if args.amp == "fp16":
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(self.variables)

@@ -23,6 +23,9 @@ DIGITS = {"x": ("x", (1, 8, 8)), "y": ("y", (1,))}
 
 
 def _load_template():
+    common = str(ROOT / "templates" / "common")  # data.py imports nnc_dataset, next to it in a generated project
+    if common not in sys.path:
+        sys.path.insert(0, common)
     name = "nndsl_template_torch_data"
     spec = importlib.util.spec_from_file_location(name, ROOT / "templates" / "torch" / "data.py")
     module = importlib.util.module_from_spec(spec)
