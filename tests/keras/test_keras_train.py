@@ -1,0 +1,137 @@
+"""The generated Keras project's train.py, run as a user runs it: it reaches NNC-level accuracy on
+the digits spec, resumes a killed run from its last checkpoint to the same result, and trains
+with MultiWorkerMirroredStrategy across two processes on this machine (loopback only)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from nndsl.backends import keras as keras_backend  # noqa: E402
+from nndsl.compiler import compile_file  # noqa: E402
+from nndsl.examples.digits import build_digits_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The digits spec compiled for Keras, its dataset built next to the spec."""
+    build_digits_dataset(ROOT / "specs" / "digits")
+    out = tmp_path_factory.mktemp("keras_digits")
+    keras_backend.generate(compile_file(ROOT / "specs" / "digits.nnd").project, out)
+    return out
+
+
+def train(project: Path, *args: str, env=None, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=project, env=env or ENV, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def log_rows(folder: Path) -> list[dict]:
+    with open(folder / "log.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_digits_reach_nnc_accuracy(project, tmp_path):
+    r = train(project, "--seed", "0", "--output", str(tmp_path / "runs"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = log_rows(tmp_path / "runs")
+    assert len(rows) == 15
+    assert float(rows[-1]["valid_error"]) <= 0.05, rows[-1]
+    for name in ("params.npz", "best.npz", "learning_curve.png"):
+        assert (tmp_path / "runs" / name).stat().st_size > 0
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(project, tmp_path):
+    straight = train(project, "--epochs", "3", "--seed", "5", "--output", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "--epochs", "3", "--seed", "5", "--output", str(out)],
+        cwd=project, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        if line.startswith("epoch 2/3") or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up, mid-way through epoch 3 or just after epoch 2
+    proc.wait(timeout=60)
+    assert [int(r["epoch"]) for r in log_rows(out)] == [1, 2]
+
+    resumed = train(project, "--epochs", "3", "--resume", "--output", str(out))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    assert [int(r["epoch"]) for r in log_rows(out)] == [1, 2, 3]
+    # It went on from epoch 2's state (the loss of a fresh start is ten times higher): epoch 3's
+    # loss and error are those of the run that was never stopped, up to the order of floating-point
+    # sums, which TensorFlow does not fix between runs on the CPU.
+    final, expected = log_rows(out)[-1], log_rows(tmp_path / "straight")[-1]
+    assert float(final["optimizer_loss"]) == pytest.approx(float(expected["optimizer_loss"]), rel=0.2)
+    assert abs(float(final["valid_error"]) - float(expected["valid_error"])) <= 0.02
+    with np.load(tmp_path / "straight" / "params.npz") as a, np.load(out / "params.npz") as b:
+        assert set(a.files) == set(b.files)
+
+
+def test_resume_without_a_checkpoint_is_a_usage_error(project, tmp_path):
+    r = train(project, "--resume", "--output", str(tmp_path / "none"))
+    assert r.returncode == 2 and "no checkpoint" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_with_multi_worker_mirrored_strategy(project, tmp_path):
+    """Two processes on loopback ports, TF_CONFIG naming both: one epoch of the digits spec,
+    bounded in time; the chief writes the outputs, the other worker cleans up after itself."""
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "train.py", "--epochs", "1", "--seed", "3", "--output", str(tmp_path / "mw")],
+                cwd=project,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+        )
+    try:
+        results = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, stderr) in zip(procs, results, strict=True):
+        assert p.returncode == 0, stderr[-3000:]
+    assert "2 replica(s)" in results[0][0]
+    rows = log_rows(tmp_path / "mw")
+    assert len(rows) == 1 and float(rows[0]["optimizer_loss"]) > 0
+    assert (tmp_path / "mw" / "params.npz").exists()
+    assert not list((tmp_path / "mw").glob(".worker*"))
