@@ -1,10 +1,10 @@
-"""The main job: scikit-learn's digits, end to end through nndsl's PyTorch backend.
+"""The main job: scikit-learn's digits, end to end through one of nndsl's backends.
 
-    python -m nndsl.examples.digits_job [--epochs 5] [--out out/digits]
+    python -m nndsl.examples.digits_job [--backend torch|keras] [--epochs 5] [--out out/digits]
 
 1. builds an NNC-format dataset (PNG images, train.csv, validation.csv) from the digits
    scikit-learn ships, where specs/digits.nnd reads it (specs/digits/);
-2. compiles specs/digits.nnd into a PyTorch project (`nndsl compile --backend torch`);
+2. compiles specs/digits.nnd into a PyTorch or Keras project (`nndsl compile --backend ...`);
 3. trains it for a few epochs on the CPU with the project's own train.py;
 4. prints the validation error of the last epoch and where the learning curve is.
 """
@@ -26,9 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", default=str(ROOT / "specs" / "digits.nnd"))
     parser.add_argument("--out", default="out/digits", help="where the generated project goes")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--backend", choices=("torch", "keras"), default="torch")
     args = parser.parse_args(argv)
 
-    from ..backends.torch import generate
+    import importlib
+
     from ..compiler import compile_file
     from ..diagnostics import render_text
     from .digits import build_digits_dataset
@@ -37,16 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"1. dataset: scikit-learn digits -> {spec.parent / 'digits'}", flush=True)
     build_digits_dataset(spec.parent / "digits")
 
-    print(f"2. compile: {spec} -> {args.out} (PyTorch)", flush=True)
+    label = {"torch": "PyTorch", "keras": "Keras"}[args.backend]
+    print(f"2. compile: {spec} -> {args.out} ({label})", flush=True)
     result = compile_file(spec)
     if not result.ok:
         sys.stderr.write(render_text(result.diagnostics, result.sources))
         return 1
-    generate(result.project, args.out, force=True)
+    importlib.import_module(f"..backends.{args.backend}", __package__).generate(result.project, args.out, force=True)
 
     print(f"3. train: {args.epochs} epochs on the CPU", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    command = [sys.executable, "train.py", "--epochs", str(args.epochs), "--device", "cpu", "--seed", "0"]
+    command = [sys.executable, "train.py", "--epochs", str(args.epochs), "--seed", "0"]
+    if args.backend == "torch":
+        command += ["--device", "cpu"]
     code = subprocess.call(command, cwd=args.out, env=env)
     if code != 0:
         return code
