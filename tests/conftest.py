@@ -1,7 +1,13 @@
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+# torch loads triton when it makes its first optimizer, and triton loaded after TensorFlow
+# crashes the process (a segmentation fault, seen with tensorflow-cpu 2.21): load it first.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p for p in (ROOT / "specs").glob("*.nnd"))

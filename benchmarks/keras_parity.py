@@ -1,0 +1,174 @@
+"""Training-step speed of the generated Keras ResNet-50 against keras.applications.ResNet50.
+
+    python benchmarks/keras_parity.py [--batch 8] [--rounds 5] [--warmup 2] [--size 224] [--mixed]
+
+Both models train on the same batch with the same optimizer (SGD with momentum) in one process,
+each step a compiled `tf.function` (GradientTape, forward, sparse softmax cross-entropy,
+apply_gradients), steps alternating between them (in ABBA order) so that both see the same
+machine state. The generated model is the `ResNet(3, 4, 6, 3, bottleneck=true)` unit of
+specs/lib/resnet.nnd (what specs/resnet50.nnd trains) in a one-network spec that feeds it
+3x224x224 images directly and ends in SoftmaxCrossEntropy, written by the Keras backend; its
+loss is the network's own output. The reference is `keras.applications.ResNet50(weights=None,
+classifier_activation=None)` with Keras's sparse cross-entropy from logits. Prints the
+parameter counts, the median step time of each, images/s and the ratio (target: at most 1.05
+on the CPU); where TensorFlow sees a GPU (or with --mixed) it measures again under the
+mixed_float16 policy (both optimizers wrapped in a LossScaleOptimizer). A measurement, not a
+test: the exit status is 0 either way.
+
+The two are not the same network to the last parameter: keras.applications builds ResNet v1
+(a bottleneck's stride on its first 1x1 convolution, convolutions with biases) and the spec
+ResNet v1.5 as torchvision does (the stride on the 3x3 convolution, no biases), which costs
+the generated model about 5% more FLOPs; the counts printed show the difference in biases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nndsl.backends.keras import generate  # noqa: E402
+from nndsl.compiler import compile_file  # noqa: E402
+
+TARGET = 1.05
+
+SPEC = """include "lib/resnet.nnd"
+
+network Parity {{
+    x = Input(3x{size}x{size}, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> resnet: ResNet(3, 4, 6, 3, bottleneck=true) -> SoftmaxCrossEntropy(y)
+}}
+"""
+
+
+def generated_module(out: str, size: int):
+    """The generated project's `model` module (for `create_model`); `out` must outlive its use."""
+    # Compiled as if it sat in specs/, so that its include finds specs/lib/resnet.nnd.
+    result = compile_file(ROOT / "specs" / "_keras_parity.nnd", text=SPEC.format(size=size))
+    if not result.ok:
+        raise SystemExit("\n".join(str(d) for d in result.diagnostics))
+    generate(result.project, out)
+    sys.path.insert(0, out)
+    try:
+        return importlib.import_module("model")
+    finally:
+        sys.path.remove(out)
+
+
+def optimizer(mixed: bool) -> keras.optimizers.Optimizer:
+    sgd = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    return keras.optimizers.LossScaleOptimizer(sgd) if mixed else sgd
+
+
+def step_fn(model, loss_of, opt, x, y):
+    """A compiled training step; returns the loss (reading it waits for the step)."""
+    variables = model.trainable_variables
+    opt.build(variables)
+
+    @tf.function(jit_compile=False, reduce_retracing=True)
+    def step():
+        with tf.GradientTape() as tape:
+            loss = loss_of(x, y)
+            scaled = opt.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        opt.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    return step
+
+
+def models(module, size: int, mixed: bool, x, y) -> dict:
+    """name -> (compiled step, trainable parameters, all parameters), built under the current policy."""
+    keras.utils.set_random_seed(0)
+    ours = module.create_model().networks["Parity"]
+    theirs = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3), classifier_activation=None)
+
+    def our_loss(x, y):
+        return tf.reduce_mean(tf.cast(ours({"x": x, "y": y}, training=True)["loss"], "float32"))
+
+    def their_loss(x, y):
+        logits = tf.cast(theirs(x, training=True), "float32")
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+    out = {}
+    for name, model, loss_of in (("generated", ours, our_loss), ("keras.apps", theirs, their_loss)):
+        trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+        out[name] = (step_fn(model, loss_of, optimizer(mixed), x, y), trainable, model.count_params())
+    return out
+
+
+def measure(steps: dict, warmup: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """name -> median (wall, CPU) seconds per step, rounds alternating in ABBA order."""
+    for step in steps.values():
+        for _ in range(warmup):  # the first call traces and compiles
+            float(step())
+    names = list(steps)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            float(steps[name]())  # reading the loss waits for the device
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {name: tuple(statistics.median(column) for column in zip(*t, strict=True)) for name, t in times.items()}
+
+
+def report(med: dict[str, tuple[float, float]], batch: int, title: str, judge: bool) -> None:
+    print(title)
+    for name, (wall, cpu) in med.items():
+        print(f"  {name:<12} {wall * 1000:9.1f} ms ({cpu * 1000:9.1f} ms CPU)   {batch / wall:8.1f} images/s")
+    ratio = med["generated"][0] / med["keras.apps"][0]
+    cpu_ratio = med["generated"][1] / med["keras.apps"][1]
+    verdict = ("ok" if ratio <= TARGET else "MISSED") if judge else "(not judged)"
+    print(f"  ratio generated/keras.apps {ratio:.3f} (CPU time {cpu_ratio:.3f}; target <= {TARGET}) {verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5, help="timed steps per model (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first (the first compiles)")
+    parser.add_argument("--size", type=int, default=224, help="image height and width")
+    parser.add_argument("--mixed", action="store_true", help="measure mixed_float16 even without a GPU")
+    args = parser.parse_args()
+
+    gpus = tf.config.list_physical_devices("GPU")
+    device = "GPU" if gpus else "CPU"
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32))
+    y = tf.constant(rng.integers(0, 1000, (args.batch, 1)), dtype=tf.int32)
+
+    with tempfile.TemporaryDirectory() as out:
+        module = generated_module(out, args.size)
+        policies = ["float32"] + (["mixed_float16"] if gpus or args.mixed else [])
+        for policy in policies:
+            keras.mixed_precision.set_global_policy(policy)
+            built = models(module, args.size, policy != "float32", x, y)
+            if policy == "float32":
+                print("Parameters (trainable / all, with BatchNormalization's moving statistics)")
+                for name, (_, trainable, total) in built.items():
+                    print(f"  {name:<12} {trainable:>12,} / {total:,}")
+            med = measure({name: step for name, (step, _, _) in built.items()}, args.warmup, args.rounds)
+            settings = f"batch {args.batch}, {args.size}x{args.size}, {device}, {policy}"
+            title = f"ResNet-50 training step ({settings}; median of {args.rounds})"
+            report(med, args.batch, title, device == "CPU" and policy == "float32")
+    keras.mixed_precision.set_global_policy("float32")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1209 @@
+"""NNC semantics for Keras 3 (TensorFlow backend): the parts of Sony's Neural Network Console (nnabla) that
+Keras lacks. The Keras counterpart of the PyTorch runtime `nnc.py`; every piece reproduces the torch function
+of the same name (and through it nnabla's source: `image_augmentation.cpp`, `random_flip.cpp`,
+`random_shift.cpp`, `random_crop.cpp`, `top_n_error.cpp`, `binary_error.cpp`, the pooling `.cpp` files,
+`binary_*.cpp` / `.hpp`, `initializer.py`).
+
+A generated project imports this file as `nnc_layers`. It is self-contained: keras, tensorflow, numpy and
+the standard library only.
+
+Layout. Generated Keras models compute channels-last: a per-sample tensor of NNC shape (s0, s1, ..., s_{r-1})
+(r >= 2) is held as (batch, s1, ..., s_{r-1}, s0), so an NNC image (C, H, W) is (batch, H, W, C); rank-1
+tensors are unchanged. The layers here take NNC's parameters verbatim (shapes and axes in NNC's
+channels-first per-sample convention, as written in a spec) and operate on such channels-last tensors,
+converting axes internally (`keras_axis`, `to_nnc_layout`, `from_nnc_layout`). Only `top_n_error` takes a
+Keras tensor axis (the caller maps NNC's axis with `keras_axis`).
+
+Contents:
+  1. Layout helpers: `keras_axis`, `keras_shape`, `to_nnc_layout`, `from_nnc_layout`.
+  2. Initializers: `NNCInitializer` with NNC's initializer names (`INITIALIZERS`).
+  3. Augmentation: `ImageAugmentation`, `RandomFlip`, `RandomShift`, `RandomCrop`.
+  4. Layers Keras lacks: `top_n_error`, `binary_error`, nnabla pooling (`pooling`, `Pooling`), `binary_tanh`,
+     `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`, `BinaryWeightAffine`,
+     `BinaryWeightConvolution`.
+
+Randomness: the random layers are active when called with `training=True`, or always with
+`skip_at_test=False` (NNC's SkipAtTest), as the torch runtime's `_Random.active`. Each draws from a
+`keras.random.SeedGenerator` of its own: `seed >= 0` (NNC's Seed) makes the draws reproducible; `seed < 0`
+seeds it from Python's `random` (so `keras.utils.set_random_seed` before building the model makes a run
+reproducible). Under a tf.distribute strategy each replica folds its id into the seed, so replicas augment
+their parts of the batch differently. The distributions are nnabla's and the torch runtime's; the random
+streams differ.
+"""
+
+from __future__ import annotations
+
+import math
+import random as _py_random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "BinaryConnectAffine",
+    "BinaryConnectConvolution",
+    "BinaryWeightAffine",
+    "BinaryWeightConvolution",
+    "INITIALIZERS",
+    "ImageAugmentation",
+    "NNCInitializer",
+    "Pooling",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomShift",
+    "binary_error",
+    "binary_sigmoid",
+    "binary_tanh",
+    "calc_normal_std_glorot",
+    "calc_normal_std_he_backward",
+    "calc_normal_std_he_forward",
+    "calc_uniform_lim_glorot",
+    "from_nnc_layout",
+    "keras_axis",
+    "keras_shape",
+    "pooled_size",
+    "pooling",
+    "to_nnc_layout",
+    "top_n_error",
+]
+
+_register = keras.saving.register_keras_serializable(package="nnc")
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Layout helpers
+# ---------------------------------------------------------------------------------------------------
+
+
+def keras_axis(nnc_axis: int, rank: int) -> int:
+    """The Keras tensor axis (batch = 0) holding NNC per-sample axis `nnc_axis` of a rank-`rank` sample.
+
+    rank 1: axis 0 -> 1. rank >= 2: axis 0 (channels) -> rank (the last axis), axis a >= 1 -> a.
+    Negative axes count from the end of the sample, as in NNC.
+    """
+    a = nnc_axis + rank if nnc_axis < 0 else nnc_axis
+    if not 0 <= a < rank:
+        raise ValueError(f"axis {nnc_axis} is not an axis of a rank-{rank} sample")
+    if rank == 1:
+        return 1
+    return rank if a == 0 else a
+
+
+def keras_shape(nnc_shape: Sequence[int]) -> tuple[int, ...]:
+    """A per-sample NNC shape (s0, s1, ..., s_{r-1}) as held channels-last: (s1, ..., s_{r-1}, s0)."""
+    s = tuple(nnc_shape)
+    return s if len(s) < 2 else s[1:] + s[:1]
+
+
+def to_nnc_layout(x: Any) -> tf.Tensor:
+    """A channels-last tensor (batch, s1, ..., s_{r-1}, s0) -> NNC's layout (batch, s0, s1, ..., s_{r-1})."""
+    x = tf.convert_to_tensor(x)
+    rank = x.shape.rank
+    if rank < 3:
+        return x
+    return tf.transpose(x, [0, rank - 1, *range(1, rank - 1)])
+
+
+def from_nnc_layout(x: Any) -> tf.Tensor:
+    """NNC's layout (batch, s0, s1, ..., s_{r-1}) -> the channels-last tensor (batch, s1, ..., s_{r-1}, s0)."""
+    x = tf.convert_to_tensor(x)
+    rank = x.shape.rank
+    if rank < 3:
+        return x
+    return tf.transpose(x, [0, *range(2, rank), 1])
+
+
+def _is_symbolic(x: Any) -> bool:
+    return isinstance(x, keras.KerasTensor)
+
+
+def _ints(values: Sequence[int] | int) -> tuple[int, ...]:
+    if isinstance(values, (int, np.integer)):
+        return (int(values),)
+    return tuple(int(v) for v in values)
+
+
+def _static_size(x: tf.Tensor, axis: int, what: str) -> int:
+    size = x.shape[axis]
+    if size is None:
+        raise ValueError(f"{what}: axis {axis} of input {tuple(x.shape)} must have a static size")
+    return int(size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 2. Initializers (nnabla initializer.py; the torch runtime's `init_parameter`)
+# ---------------------------------------------------------------------------------------------------
+# Notation of nnabla: N = input maps (Affine: input features), M = output maps (Affine: output features),
+# K = kernel area (1 for Affine). NNC multiplies every computed value by the InitializerMultiplier.
+
+
+def calc_normal_std_he_forward(n: float, m: float, k: float = 1) -> float:
+    """He et al., forward case: sigma = sqrt(2 / (N K))."""
+    return math.sqrt(2.0 / (k * n))
+
+
+def calc_normal_std_he_backward(n: float, m: float, k: float = 1) -> float:
+    """He et al., backward case: sigma = sqrt(2 / (M K))."""
+    return math.sqrt(2.0 / (k * m))
+
+
+def calc_normal_std_glorot(n: float, m: float, k: float = 1) -> float:
+    """Glorot: sigma = sqrt(2 / (K (N + M)))."""
+    return math.sqrt(2.0 / (k * (n + m)))
+
+
+def calc_uniform_lim_glorot(n: float, m: float, k: float = 1) -> float:
+    """Glorot uniform: U(-d, d), d = sqrt(6 / (K (N + M)))."""
+    return math.sqrt(6.0 / (k * (n + m)))
+
+
+_INIT_TABLE: dict[str, tuple[str, Callable[[float, float, float], float] | None]] = {
+    "Normal": ("normal", None),
+    "Uniform": ("uniform", None),
+    "Constant": ("constant", None),
+    "NormalAffineHeForward": ("normal", calc_normal_std_he_forward),
+    "NormalAffineHe": ("normal", calc_normal_std_he_forward),
+    "NormalAffineHeBackward": ("normal", calc_normal_std_he_backward),
+    "NormalAffineGlorot": ("normal", calc_normal_std_glorot),
+    "UniformAffineGlorot": ("uniform", calc_uniform_lim_glorot),
+    "NormalConvolutionHeForward": ("normal", calc_normal_std_he_forward),
+    "NormalConvolutionHe": ("normal", calc_normal_std_he_forward),
+    "NormalConvolutionHeBackward": ("normal", calc_normal_std_he_backward),
+    "NormalConvolutionGlorot": ("normal", calc_normal_std_glorot),
+    "UniformConvolutionGlorot": ("uniform", calc_uniform_lim_glorot),
+    "NormalCLConvHeForward": ("normal", calc_normal_std_he_forward),
+    "NormalCLConvHe": ("normal", calc_normal_std_he_forward),
+    "NormalCLConvHeBackward": ("normal", calc_normal_std_he_backward),
+    "NormalCLConvGlorot": ("normal", calc_normal_std_glorot),
+    "UniformCLConvGlorot": ("uniform", calc_uniform_lim_glorot),
+}
+INITIALIZERS: tuple[str, ...] = tuple(_INIT_TABLE)
+
+
+def _fans_from_shape(name: str, shape: Sequence[int]) -> tuple[int, int, int]:
+    """(N, M, K) read from an NNC-layout parameter shape the way nnabla's `load.py` does (see the torch runtime)."""
+    if "CLConv" in name:
+        return shape[-1], shape[0], math.prod(shape[1:-1])
+    if "Convolution" in name:
+        return shape[1], shape[0], math.prod(shape[2:])
+    return shape[0], math.prod(shape[1:]), 1
+
+
+@_register
+class NNCInitializer(keras.initializers.Initializer):
+    """NNC's initializer `name` times `multiplier`, for a weight of NNC's layout.
+
+    - Normal: N(0, multiplier^2); Uniform: U(-multiplier, multiplier); Constant: the multiplier itself.
+    - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier; Uniform*Glorot: U(-d, d) * multiplier.
+    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the weight's NNC shape;
+    pass them for a weight held in another layout (a Keras Conv kernel (*kernel, in, out), say).
+    `seed`: an int for reproducible values; None draws one from Python's `random`.
+    """
+
+    def __init__(
+        self,
+        name: str = "Constant",
+        multiplier: float = 1.0,
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+        kernel_area: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if name not in _INIT_TABLE:
+            raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
+        self.name, self.multiplier = name, float(multiplier)
+        self.fan_in, self.fan_out, self.kernel_area = fan_in, fan_out, kernel_area
+        self._initial_seed = seed
+        # As Keras' own initializers: a seed drawn from Python's `random` (keras.utils.set_random_seed seeds it).
+        self.seed = int(seed) if seed is not None else _py_random.randint(1, int(1e9))
+
+    def scale(self, shape: Sequence[int]) -> float:
+        """The standard deviation (normal), limit (uniform) or value (constant) for a weight of `shape`."""
+        kind, formula = _INIT_TABLE[self.name]
+        if formula is None:
+            return self.multiplier
+        n, m, k = self.fan_in, self.fan_out, self.kernel_area
+        if n is None or m is None or k is None:
+            padded = tuple(int(s) for s in shape) + (1,) * max(0, 2 - len(shape))
+            read = _fans_from_shape(self.name, padded)
+            n, m, k = (g if g is not None else r for g, r in zip((n, m, k), read, strict=True))
+        return formula(n, m, k) * self.multiplier
+
+    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
+        dtype = dtype or keras.backend.floatx()
+        kind, _ = _INIT_TABLE[self.name]
+        scale = self.scale(shape)
+        if kind == "constant":
+            return keras.ops.full(shape, scale, dtype=dtype)
+        scale = abs(scale)  # N(0, s^2) and U(-s, s) are the same for -s
+        if scale == 0:
+            return keras.ops.zeros(shape, dtype=dtype)
+        if kind == "normal":
+            return keras.random.normal(shape, stddev=scale, dtype=dtype, seed=self.seed)
+        return keras.random.uniform(shape, minval=-scale, maxval=scale, dtype=dtype, seed=self.seed)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "multiplier": self.multiplier,
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "kernel_area": self.kernel_area,
+            "seed": self._initial_seed,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. Augmentation
+# ---------------------------------------------------------------------------------------------------
+
+
+class _Random(keras.layers.Layer):
+    """Base of the random layers: NNC's Seed and SkipAtTest (the torch runtime's `_Random`).
+
+    Active when called with training=True, or always with skip_at_test=False. `training` may also be a
+    boolean tensor (then the layer branches with tf.cond / tf.where).
+    """
+
+    def __init__(self, seed: int = -1, skip_at_test: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = int(seed)
+        self.skip_at_test = bool(skip_at_test)
+        self.seed_generator = keras.random.SeedGenerator(self.seed if self.seed >= 0 else None)
+
+    def _active(self, training: Any) -> Any:
+        """True / False, or a boolean tensor when `training` is one."""
+        if not self.skip_at_test:
+            return True
+        if training is None or isinstance(training, (bool, int, np.bool_, np.integer)):
+            return bool(training)
+        return tf.cast(training, tf.bool)
+
+    def _seed(self) -> tf.Tensor:
+        """The next stateless seed of this layer's SeedGenerator; each replica of a tf.distribute strategy
+        folds its id in, so that replicas draw different numbers for their parts of the batch."""
+        seed = tf.cast(self.seed_generator.next(), tf.int64)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+            seed = tf.random.experimental.stateless_fold_in(seed, replica)
+        return seed
+
+    def _randint(self, low: int, high: int, shape: Sequence[Any]) -> tf.Tensor:
+        """int32 integers uniform in [low, high)."""
+        return tf.random.stateless_uniform(list(shape), self._seed(), minval=low, maxval=high, dtype=tf.int32)
+
+    def _normal(self, shape: Any, dtype: Any) -> tf.Tensor:
+        """N(0, 1) numbers."""
+        return tf.random.stateless_normal(shape, self._seed(), dtype=dtype)
+
+    def _bits(self, shape: Sequence[Any]) -> tf.Tensor:
+        """Booleans, each true with probability 1/2 (nnabla's `rgen() % 2`)."""
+        return tf.equal(self._randint(0, 2, shape), 1)
+
+    def _u1001(self, shape: Sequence[Any]) -> tf.Tensor:
+        """nnabla's `(rgen() % 1001) * 0.001`: uniform on the 1001 values 0, 0.001, ..., 1 (float32)."""
+        return tf.cast(self._randint(0, 1001, shape), tf.float32) * 0.001
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(seed=self.seed, skip_at_test=self.skip_at_test)
+        return config
+
+
+def _gather_along(x: tf.Tensor, axis: int, index: tf.Tensor) -> tf.Tensor:
+    """x gathered along `axis` with a per-sample index (N, L): out[n, .., i, ..] = x[n, .., index[n, i], ..]."""
+    return tf.gather(x, index, axis=axis, batch_dims=1)
+
+
+def _per_sample(v: tf.Tensor, rank: int) -> tf.Tensor:
+    """A (N,) tensor shaped (N, 1, ..., 1) to broadcast against a rank-`rank` tensor."""
+    return tf.reshape(v, [-1] + [1] * (rank - 1))
+
+
+@_register
+class ImageAugmentation(_Random):
+    """NNC's ImageAugmentation (nnabla `image_augmentation.cpp`), as the torch runtime's, channels-last.
+
+    Parameters are NNC's, with NNC's defaults: `shape` is (H, W) or (C, H, W) (NNC order; C must be the
+    input's), `pad` is (H, W). Input: an NNC (C, H, W) image held as (N, H, W, C); also NNC (H, W) held as
+    (N, W, H) and NNC (..., C, H, W) held channels-last; the output replaces H, W by shape[-2:].
+
+    Per image (u = one of 0, 0.001, ..., 1): scale = min_scale * (max_scale / min_scale) ** u,
+    sx = aspect_ratio ** (u - 0.5), sy = 1 / sx, angle = (2u - 1) * angle, crop offset u * (scaled size -
+    output size) per axis, flips with probability 1/2, distortion exp((2u - 1) * distortion) - 1,
+    brightness (2u - 1) * brightness, contrast contrast ** (2u - 1) (per channel with *_each),
+    y = (v + b - contrast_center) * c + contrast_center, noise N(0, 1) * u * noise. Output pixel (ix, iy)
+    reads the input at x0 + ix x_ax + iy y_ax, y0 + ix x_ay + iy y_ay, clamped to the input and sampled
+    bilinearly (the float32 arithmetic of the torch runtime and of torch's grid_sample, step by step).
+
+    Inactive (inference with skip_at_test): an input already of the output size passes unchanged; otherwise
+    the deterministic centre (every u = 1/2: scale sqrt(min_scale * max_scale), aspect 1, angle 0, no flip,
+    centred crop, no colour change, no noise). min_scale = max_scale with nothing else random (280 -> 224 at
+    0.8) is a deterministic resize, top-left aligned: x_in = ix / 0.8.
+    `sample_params` makes the draws and `apply` applies them to (M, H, W, C) images.
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        pad: Sequence[int] = (0, 0),
+        min_scale: float = 1.0,
+        max_scale: float = 1.0,
+        angle: float = 0.0,
+        aspect_ratio: float = 1.0,
+        distortion: float = 0.0,
+        flip_lr: bool = False,
+        flip_ud: bool = False,
+        brightness: float = 0.0,
+        brightness_each: bool = False,
+        contrast: float = 1.0,
+        contrast_center: float = 0.5,
+        contrast_each: bool = False,
+        noise: float = 0.0,
+        seed: int = -1,
+        skip_at_test: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(seed, skip_at_test, **kwargs)
+        if len(shape) < 2 or len(pad) != 2:
+            raise ValueError("ImageAugmentation: shape needs (H, W) or (C, H, W) and pad (H, W)")
+        if min_scale <= 0 or max_scale <= 0 or aspect_ratio <= 0 or contrast <= 0:
+            raise ValueError("ImageAugmentation: scales, aspect_ratio and contrast must be positive")
+        self.shape = tuple(int(s) for s in shape)
+        self.pad = tuple(int(p) for p in pad)
+        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
+        self.angle, self.aspect_ratio, self.distortion = float(angle), float(aspect_ratio), float(distortion)
+        self.flip_lr, self.flip_ud = bool(flip_lr), bool(flip_ud)
+        self.brightness, self.brightness_each = float(brightness), bool(brightness_each)
+        self.contrast, self.contrast_center = float(contrast), float(contrast_center)
+        self.contrast_each = bool(contrast_each)
+        self.noise = float(noise)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            shape=self.shape,
+            pad=self.pad,
+            min_scale=self.min_scale,
+            max_scale=self.max_scale,
+            angle=self.angle,
+            aspect_ratio=self.aspect_ratio,
+            distortion=self.distortion,
+            flip_lr=self.flip_lr,
+            flip_ud=self.flip_ud,
+            brightness=self.brightness,
+            brightness_each=self.brightness_each,
+            contrast=self.contrast,
+            contrast_center=self.contrast_center,
+            contrast_each=self.contrast_each,
+            noise=self.noise,
+        )
+        return config
+
+    # The (H, W) axes of the Keras tensor, and checks.
+    def _hw_axes(self, rank: int) -> tuple[int, int]:
+        r = rank - 1
+        if r < 2:
+            raise ValueError(f"ImageAugmentation expects (N, [C,] H, W) samples, got a rank-{r} sample")
+        return keras_axis(r - 2, r), keras_axis(r - 1, r)
+
+    def _check(self, input_shape: Sequence[Any]) -> None:
+        r = len(input_shape) - 1
+        self._hw_axes(len(input_shape))
+        if len(self.shape) == 3 and r >= 3:
+            channels = input_shape[keras_axis(r - 3, r)]
+            if channels is not None and channels != self.shape[0]:
+                raise ValueError(
+                    f"ImageAugmentation: shape {self.shape} and input {tuple(input_shape)} differ in channels"
+                )
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        self._check(input_shape)
+        out = list(input_shape)
+        h_axis, w_axis = self._hw_axes(len(input_shape))
+        out[h_axis], out[w_axis] = self.shape[-2:]
+        return tuple(out)
+
+    def call(self, x: Any, training: Any = None) -> tf.Tensor:
+        x = tf.convert_to_tensor(x)
+        self._check(tuple(x.shape))
+        h_axis, w_axis = self._hw_axes(x.shape.rank)
+        same_size = (x.shape[h_axis], x.shape[w_axis]) == tuple(self.shape[-2:])
+        active = self._active(training)
+        if isinstance(active, bool):
+            if not active and same_size:
+                return x
+            return self._augment(x, random=active)
+        inactive = (lambda: tf.identity(x)) if same_size else (lambda: self._augment(x, random=False))
+        return tf.cond(active, lambda: self._augment(x, random=True), inactive)
+
+    def _augment(self, x: tf.Tensor, random: bool) -> tf.Tensor:
+        """To (M, H, W, C) images, `apply` with fresh draws (or the centre), and back to x's layout."""
+        if not x.dtype.is_floating:  # integer images (uint8, ...) are sampled as floats
+            x = tf.cast(x, self.compute_dtype)
+        rank = x.shape.rank
+        r = rank - 1
+        h_out, w_out = self.shape[-2:]
+        if r == 3:
+            images = x
+        else:
+            nnc = to_nnc_layout(x)
+            if r == 2:
+                images = nnc[..., None]
+            else:
+                c, h, w = nnc.shape[-3:]
+                c = c if c is not None else tf.shape(nnc)[-3]
+                images = tf.transpose(tf.reshape(nnc, [-1, c, h, w]), [0, 2, 3, 1])
+        _static_size(images, 1, "ImageAugmentation")
+        _static_size(images, 2, "ImageAugmentation")
+        n = tf.shape(images)[0]
+        channels = images.shape[-1] if images.shape[-1] is not None else tf.shape(images)[-1]
+        out = self.apply(images, self.sample_params(n, channels, random=random), random=random)
+        if r == 3:
+            return out
+        if r == 2:
+            return from_nnc_layout(out[..., 0])
+        lead = tf.shape(nnc)[:-2]
+        back = tf.reshape(tf.transpose(out, [0, 3, 1, 2]), tf.concat([lead, [h_out, w_out]], 0))
+        return from_nnc_layout(back)
+
+    def sample_params(self, n: Any, channels: Any, random: bool = True) -> dict[str, tf.Tensor]:
+        """The per-image draws of nnabla (float32), or with random=False the deterministic centre (u = 1/2)."""
+
+        def u(*shape: Any) -> tf.Tensor:
+            return self._u1001(shape) if random else tf.fill(list(shape), np.float32(0.5))
+
+        def flip(enabled: bool) -> tf.Tensor:
+            return self._bits([n]) if random and enabled else tf.zeros([n], tf.bool)
+
+        log_ar = math.log(self.aspect_ratio)
+        params = {
+            "scale": self.min_scale * tf.exp(u(n) * math.log(self.max_scale / self.min_scale)),
+            "scale_x": tf.exp(-0.5 * log_ar + u(n) * log_ar),
+            "angle": -self.angle + u(n) * (2.0 * self.angle),
+            "offset_x": u(n),  # where the crop sits in the scaled image, 0 .. 1
+            "offset_y": u(n),
+            "flip_lr": flip(self.flip_lr),
+            "flip_ud": flip(self.flip_ud),
+        }
+        b_channels = channels if self.brightness_each else 1
+        c_channels = channels if self.contrast_each else 1
+        if random:
+            params["brightness"] = u(n, b_channels) * (2.0 * self.brightness) - self.brightness
+            params["contrast"] = tf.exp(u(n, c_channels) * (2.0 * math.log(self.contrast))) / self.contrast
+            params["distortion"] = tf.exp(u(n) * (2.0 * self.distortion) - self.distortion) - 1.0
+            params["noise"] = u(n) * self.noise  # the noise's standard deviation, per image
+        else:  # u = 1/2 gives these exactly: no colour change, no distortion, no noise
+            params["brightness"] = tf.zeros([n, b_channels])
+            params["contrast"] = tf.ones([n, c_channels])
+            params["distortion"] = tf.zeros([n])
+            params["noise"] = tf.zeros([n])
+        return params
+
+    def apply(self, images: Any, params: Mapping[str, Any], random: bool = True) -> tf.Tensor:
+        """Augment (M, H, W, C) images with their parameters from `sample_params` (nnabla's per-pixel rule).
+
+        Noise is added only when `random` (the torch runtime adds it only while the layer is active).
+        """
+        images = tf.convert_to_tensor(images)
+        p = {k: tf.convert_to_tensor(v) for k, v in params.items()}
+        f32 = tf.float32
+        h_in = _static_size(images, 1, "ImageAugmentation")
+        w_in = _static_size(images, 2, "ImageAugmentation")
+        h_out, w_out = self.shape[-2:]
+        pad_h, pad_w = self.pad
+
+        scale, scale_x = tf.cast(p["scale"], f32), tf.cast(p["scale_x"], f32)
+        scale_y = 1.0 / scale_x
+        i_scale_x = 1.0 / (scale * scale_x)
+        i_scale_y = 1.0 / (scale * scale_y)
+        w_scaled = float(w_in + 2 * pad_w) * scale * scale_x
+        h_scaled = float(h_in + 2 * pad_h) * scale * scale_y
+        cx, cy = (w_out - 1) * 0.5, (h_out - 1) * 0.5
+        cx_scaled = tf.cast(p["offset_x"], f32) * (w_scaled - float(w_out)) + cx
+        cy_scaled = tf.cast(p["offset_y"], f32) * (h_scaled - float(h_out)) + cy
+
+        # The sampling grid: input coordinates of every output pixel.
+        angle = tf.cast(p["angle"], f32)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        flip_lr, flip_ud = tf.cast(p["flip_lr"], tf.bool), tf.cast(p["flip_ud"], tf.bool)
+        x_ax = tf.where(flip_lr, -cos, cos) * i_scale_x
+        y_ax = tf.where(flip_lr, sin, -sin) * i_scale_y
+        x_ay = tf.where(flip_ud, -sin, sin) * i_scale_x
+        y_ay = tf.where(flip_ud, -cos, cos) * i_scale_y
+        x0 = cx_scaled * i_scale_x - (x_ax * cx + y_ax * cy) - float(pad_w)
+        y0 = cy_scaled * i_scale_y - (x_ay * cx + y_ay * cy) - float(pad_h)
+        iy, ix = tf.meshgrid(tf.range(h_out, dtype=f32), tf.range(w_out, dtype=f32), indexing="ij")
+        px, py = ix[None], iy[None]
+        if self.distortion != 0.0:
+            # nnabla: radial distortion around the output centre (w_out/2, h_out/2), normalised radius r.
+            dist = tf.reshape(tf.cast(p["distortion"], f32), [-1, 1, 1])
+            w_half, h_half = w_out * 0.5, h_out * 0.5
+            dx, dy = (ix - w_half) / w_half, (iy - h_half) / h_half
+            r2 = dx * dx + dy * dy
+            px = (dx + dx * dist * r2) * w_half / (1.0 + dist) + w_half
+            py = (dy + dy * dist * r2) * h_half / (1.0 + dist) + h_half
+
+        def per_image(v: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(v, [-1, 1, 1])
+
+        x_in = per_image(x0) + px * per_image(x_ax) + py * per_image(y_ax)
+        y_in = per_image(y0) + px * per_image(x_ay) + py * per_image(y_ay)
+        x_in = tf.clip_by_value(x_in, 0.0, w_in - 1.0)
+        y_in = tf.clip_by_value(y_in, 0.0, h_in - 1.0)
+        # The torch runtime normalises to grid_sample's [-1, 1] and grid_sample (align_corners, border)
+        # maps back with (g + 1) * (size - 1) / 2: the same float32 steps keep the results equal.
+        gx = x_in * (2.0 / max(w_in - 1, 1)) - 1.0
+        gy = y_in * (2.0 / max(h_in - 1, 1)) - 1.0
+        sx = tf.clip_by_value((gx + 1.0) * ((w_in - 1) / 2.0), 0.0, w_in - 1.0)
+        sy = tf.clip_by_value((gy + 1.0) * ((h_in - 1) / 2.0), 0.0, h_in - 1.0)
+        out = _bilinear(images, sx, sy)
+
+        # Colour: y = (v + brightness - centre) * contrast + centre, then noise.
+        dtype = out.dtype
+        if self.brightness != 0.0 or self.contrast != 1.0:
+            shift = tf.cast(tf.cast(p["brightness"], f32) - self.contrast_center, dtype)[:, None, None, :]
+            contrast = tf.cast(p["contrast"], dtype)[:, None, None, :]
+            out = (out + shift) * contrast + tf.cast(self.contrast_center, dtype)
+        if self.noise > 0.0 and random:
+            sigma = tf.reshape(tf.cast(p["noise"], dtype), [-1, 1, 1, 1])
+            out = out + self._normal(tf.shape(out), dtype) * sigma
+        return out
+
+
+def _bilinear(images: tf.Tensor, sx: tf.Tensor, sy: tf.Tensor) -> tf.Tensor:
+    """(M, H, W, C) images sampled at (M, Ho, Wo) coordinates inside the image: torch grid_sample's bilinear
+    rule (its CPU kernel's weights and sum order); the right / lower neighbour is clamped to the image where
+    its weight is 0."""
+    h, w = images.shape[1], images.shape[2]
+    x_w, y_n = tf.floor(sx), tf.floor(sy)
+    we = sx - x_w  # distance to the west pixel
+    ea = 1.0 - we
+    no = sy - y_n
+    so = 1.0 - no
+    weights = (so * ea, so * we, no * ea, no * we)  # nw, ne, sw, se
+    ix0, iy0 = tf.cast(x_w, tf.int32), tf.cast(y_n, tf.int32)
+    ix1, iy1 = tf.minimum(ix0 + 1, w - 1), tf.minimum(iy0 + 1, h - 1)
+    batch = tf.shape(images)[0]
+    flat = tf.reshape(images, [batch, h * w, -1])
+    out_hw = tf.shape(sx)[1:]
+
+    def gather(iy: tf.Tensor, ix: tf.Tensor) -> tf.Tensor:
+        index = tf.reshape(iy * w + ix, [batch, -1])
+        values = tf.gather(flat, index, batch_dims=1)
+        return tf.reshape(values, tf.concat([[batch], out_hw, [-1]], 0))
+
+    corners = (gather(iy0, ix0), gather(iy0, ix1), gather(iy1, ix0), gather(iy1, ix1))
+    dtype = images.dtype
+    terms = [v * tf.cast(wt, dtype)[..., None] for v, wt in zip(corners, weights, strict=True)]
+    return ((terms[0] + terms[1]) + terms[2]) + terms[3]
+
+
+@_register
+class RandomFlip(_Random):
+    """NNC's RandomFlip (nnabla `random_flip.cpp`): each sample reverses each of `axes` with probability 1/2.
+
+    `axes` are NNC per-sample axes (0 = C, 1 = H, 2 = W; NNC's Axes), mapped to the channels-last tensor with
+    `keras_axis`; draws are independent per sample and axis. Identity when inactive.
+    """
+
+    def __init__(self, axes: Sequence[int] = (0,), seed: int = -1, skip_at_test: bool = True, **kwargs: Any) -> None:
+        super().__init__(seed, skip_at_test, **kwargs)
+        self.axes = _ints(axes)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(axes=self.axes)
+        return config
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        for axis in self.axes:
+            keras_axis(axis, len(input_shape) - 1)
+        return tuple(input_shape)
+
+    def call(self, x: Any, training: Any = None) -> tf.Tensor:
+        x = tf.convert_to_tensor(x)
+        active = self._active(training)
+        if active is False:
+            return x
+        rank = x.shape.rank
+        n = tf.shape(x)[0]
+        for axis in self.axes:
+            dim = keras_axis(axis, rank - 1)
+            flip = self._bits([n])
+            if not isinstance(active, bool):
+                flip = tf.logical_and(flip, active)
+            x = tf.where(_per_sample(flip, rank), tf.reverse(x, [dim]), x)
+        return x
+
+
+@_register
+class RandomShift(_Random):
+    """NNC's RandomShift (nnabla `random_shift.cpp`): shift each sample by random whole pixels.
+
+    `shift` applies to the last len(shift) NNC per-sample axes (4,4 moves an image up to 4 pixels along H
+    and W); per sample and axis an integer s is uniform in [-shift, shift] and y[i] = x[i - s], the source
+    index resolved by `border_mode`: "nearest" clamps it, "reflect" mirrors it repeating the edge pixel
+    (numpy's "symmetric"). Identity when inactive.
+    """
+
+    def __init__(
+        self,
+        shift: Sequence[int] = (0, 0),
+        border_mode: str = "nearest",
+        seed: int = -1,
+        skip_at_test: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(seed, skip_at_test, **kwargs)
+        if border_mode not in ("nearest", "reflect"):
+            raise ValueError(f"RandomShift: border_mode must be 'nearest' or 'reflect', got {border_mode!r}")
+        self.shift = _ints(shift)
+        self.border_mode = border_mode
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(shift=self.shift, border_mode=self.border_mode)
+        return config
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        if len(self.shift) >= len(input_shape):
+            raise ValueError(f"RandomShift: {len(self.shift)} shifts for input {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def call(self, x: Any, training: Any = None) -> tf.Tensor:
+        x = tf.convert_to_tensor(x)
+        self.compute_output_shape(tuple(x.shape))
+        active = self._active(training)
+        if active is False or not any(self.shift):
+            return x
+        rank = x.shape.rank
+        r = rank - 1
+        n = tf.shape(x)[0]
+        for i, limit in enumerate(self.shift):
+            if limit == 0:
+                continue
+            dim = keras_axis(r - len(self.shift) + i, r)
+            size = _static_size(x, dim, "RandomShift")
+            s = self._randint(-limit, limit + 1, [n, 1])
+            if not isinstance(active, bool):
+                s = s * tf.cast(active, tf.int32)
+            src = tf.range(size)[None, :] - s
+            if self.border_mode == "nearest":
+                index = tf.clip_by_value(src, 0, size - 1)
+            elif size == 1:
+                index = tf.zeros_like(src)
+            else:
+                a = tf.abs(src + 2 * size) % (2 * size)
+                index = tf.where(a >= size, 2 * size - 1 - a, a)
+            x = _gather_along(x, dim, index)
+        return x
+
+
+@_register
+class RandomCrop(_Random):
+    """NNC's RandomCrop (nnabla `random_crop.cpp`): crop the last len(shape) NNC per-sample axes to `shape`.
+
+    Each offset is uniform over 0 .. size - out. Inactive (inference with skip_at_test, the default) it takes
+    the centre crop, offset (size - out) // 2, as the torch runtime; skip_at_test=False keeps nnabla's
+    random crop at inference too.
+    """
+
+    def __init__(self, shape: Sequence[int], seed: int = -1, skip_at_test: bool = True, **kwargs: Any) -> None:
+        super().__init__(seed, skip_at_test, **kwargs)
+        self.shape = _ints(shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(shape=self.shape)
+        return config
+
+    def _dims(self, input_shape: Sequence[Any]) -> list[tuple[int, int, Any]]:
+        """(Keras axis, output size, input size) per cropped axis."""
+        r = len(input_shape) - 1
+        if len(self.shape) > r:
+            raise ValueError(f"RandomCrop: shape {self.shape} for input {tuple(input_shape)}")
+        dims = []
+        for i, out in enumerate(self.shape):
+            dim = keras_axis(r - len(self.shape) + i, r)
+            size = input_shape[dim]
+            if size is not None and out > size:
+                raise ValueError(f"RandomCrop: shape {self.shape} is larger than input {tuple(input_shape)}")
+            dims.append((dim, out, size))
+        return dims
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        out = list(input_shape)
+        for dim, size, _ in self._dims(input_shape):
+            out[dim] = size
+        return tuple(out)
+
+    def call(self, x: Any, training: Any = None) -> tf.Tensor:
+        x = tf.convert_to_tensor(x)
+        active = self._active(training)
+        n = tf.shape(x)[0]
+        for dim, out, _ in self._dims(tuple(x.shape)):
+            size = _static_size(x, dim, "RandomCrop")
+            if out == size:
+                continue
+            centre = tf.fill([n, 1], (size - out) // 2)
+            if active is False:
+                start = centre
+            else:
+                start = self._randint(0, size - out + 1, [n, 1])
+                if not isinstance(active, bool):
+                    start = tf.where(active, start, centre)
+            x = _gather_along(x, dim, start + tf.range(out)[None, :])
+        return x
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Layers Keras lacks
+# ---------------------------------------------------------------------------------------------------
+
+
+def _float_dtype(dtype: Any) -> str:
+    dtype = keras.backend.standardize_dtype(dtype)
+    return dtype if keras.backend.is_float_dtype(dtype) else "float32"
+
+
+def top_n_error(x: Any, label: Any, n: int = 1, axis: int = -1) -> Any:
+    """NNC's TopNError (nnabla `top_n_error.cpp`): 1 where the label's score is not among the n largest.
+
+    `axis` is a Keras tensor axis (NNC's axis 0 of a rank >= 2 sample, the channels, is the last axis: -1, the
+    default; map others with `keras_axis`). `label` has x's shape with `axis` of size 1, or lacks that axis;
+    the output has x's shape with `axis` of size 1. nnabla counts the scores >= the label's score (itself
+    included) and errs when that count exceeds n: ties count against the label. Works on KerasTensors.
+    """
+    ops = keras.ops
+    index = ops.cast(label, "int32")
+    if len(index.shape) == len(x.shape) - 1:
+        index = ops.expand_dims(index, axis)
+    threshold = ops.take_along_axis(x, index, axis=axis)
+    count = ops.sum(ops.cast(ops.greater_equal(x, threshold), "int32"), axis=axis, keepdims=True)
+    return ops.cast(ops.greater(count, n), _float_dtype(x.dtype))
+
+
+def binary_error(x: Any, t: Any) -> Any:
+    """NNC's BinaryError (nnabla `binary_error.cpp`): (x >= 0.5) != (t >= 0.5) as 0/1, elementwise."""
+    ops = keras.ops
+    return ops.cast(ops.not_equal(ops.greater_equal(x, 0.5), ops.greater_equal(t, 0.5)), _float_dtype(x.dtype))
+
+
+def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
+    """nnabla's pooling output size: (n + pad - (ignore_border ? kernel - pad : 1)) // stride + 1."""
+    return (n + pad - ((kernel - pad) if ignore_border else 1)) // stride + 1
+
+
+def _pool_config(mode, kernel, stride, pad) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    if mode not in ("max", "average", "sum"):
+        raise ValueError(f"pooling mode must be 'max', 'average' or 'sum', got {mode!r}")
+    kernel = _ints(kernel)
+    nd = len(kernel)
+    stride = kernel if stride is None else _ints(stride)
+    pad = (0,) * nd if pad is None else _ints(pad)
+    if not 1 <= nd <= 3 or len(stride) != nd or len(pad) != nd:
+        raise ValueError(f"pooling: kernel {kernel}, stride {stride} and pad {pad} need 1 to 3 axes each")
+    return kernel, stride, pad
+
+
+def _pooled_axes(rank: int, nd: int) -> tuple[list[int], bool]:
+    """Keras axes of the last nd NNC axes of a rank-`rank` (with batch) tensor, and whether the tensor must be
+    taken to NNC's layout first (pooling over the channels too) for them to be contiguous."""
+    r = rank - 1
+    if nd > r:
+        raise ValueError(f"pooling: a {nd}-axis kernel for a rank-{r} sample")
+    axes = [keras_axis(a, r) for a in range(r - nd, r)]
+    if axes == list(range(axes[0], axes[0] + nd)):
+        return axes, False
+    return list(range(rank - nd, rank)), True
+
+
+def pooling(
+    x: Any,
+    mode: str,
+    kernel: Sequence[int],
+    stride: Sequence[int] | None = None,
+    pad: Sequence[int] | None = None,
+    ignore_border: bool = True,
+    including_pad: bool = True,
+) -> Any:
+    """nnabla's MaxPooling / AveragePooling / SumPooling over the last len(kernel) NNC per-sample axes (1 to 3),
+    on a channels-last tensor (an NNC (C, H, W) image held as (N, H, W, C) pools H and W).
+
+    Output window i covers [i*stride - pad, min(i*stride - pad + kernel, size + pad)) clipped to the input:
+    "max" takes the maximum of its input elements (padding never wins), "sum" their sum, "average" their sum
+    divided by the window length before clipping at 0 and `size` (including_pad) or after. As the torch
+    runtime: pad (zeros, or -inf for max), then pooling without padding. `stride` defaults to the kernel,
+    `pad` to 0. On a KerasTensor it returns the output of a `Pooling` layer.
+    """
+    if _is_symbolic(x):
+        return Pooling(mode, kernel, stride, pad, ignore_border, including_pad)(x)
+    kernel, stride, pad = _pool_config(mode, kernel, stride, pad)
+    x = tf.convert_to_tensor(x)
+    nd = len(kernel)
+    axes, transposed = _pooled_axes(x.shape.rank, nd)
+    if transposed:
+        x = to_nnc_layout(x)
+    first, last = axes[0], axes[-1]
+    sizes = [_static_size(x, a, "pooling") for a in axes]
+    outs = [pooled_size(n, k, s, p, ignore_border) for n, k, s, p in zip(sizes, kernel, stride, pad, strict=True)]
+    rights = [max(0, (o - 1) * s - p + k - n) for o, s, p, k, n in zip(outs, stride, pad, kernel, sizes, strict=True)]
+    dynamic = tf.shape(x)
+    lead, tail = dynamic[:first], dynamic[last + 1 :]
+    flat = tf.reshape(x, tf.concat([[-1], sizes, [tf.reduce_prod(tail)]], 0))
+    fill = float("-inf") if mode == "max" else 0.0
+    paddings = [[0, 0], *([p, r] for p, r in zip(pad, rights, strict=True)), [0, 0]]
+    padded = tf.pad(flat, paddings, constant_values=tf.cast(fill, flat.dtype))
+    # tf.nn.pool refuses strides larger than the window: such axes pool densely and are subsampled.
+    dense = [1 if s > k else s for s, k in zip(stride, kernel, strict=True)]
+    if mode == "max":
+        y = tf.nn.pool(padded, list(kernel), "MAX", strides=dense, padding="VALID")
+    else:
+        y = tf.nn.pool(padded, list(kernel), "AVG", strides=dense, padding="VALID") * float(math.prod(kernel))
+    if dense != list(stride):
+        y = y[(slice(None), *(slice(None, None, s // d) for s, d in zip(stride, dense, strict=True)), slice(None))]
+    y = y[(slice(None), *(slice(0, o) for o in outs), slice(None))]
+    if mode == "average":
+        divisor = _pool_divisor(sizes, outs, kernel, stride, pad, including_pad)
+        y = y / tf.constant(divisor.reshape((1, *outs, 1)), dtype=y.dtype)
+    y = tf.reshape(y, tf.concat([lead, outs, tail], 0))
+    return from_nnc_layout(y) if transposed else y
+
+
+def _pool_divisor(sizes, outs, kernel, stride, pad, including_pad) -> np.ndarray:
+    """Per-window element counts of nnabla's AveragePooling, the outer product of per-axis lengths."""
+    divisor = np.ones((1,) * len(sizes), dtype=np.float64)
+    for axis, (n, o, k, s, p) in enumerate(zip(sizes, outs, kernel, stride, pad, strict=True)):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        length = (end - start) if including_pad else (np.minimum(end, n) - np.maximum(start, 0))
+        view = [1] * len(sizes)
+        view[axis] = o
+        divisor = divisor * length.astype(np.float64).reshape(view)
+    return divisor
+
+
+@_register
+class Pooling(keras.layers.Layer):
+    """nnabla's pooling as a layer: `mode` "max" (MaxPooling), "average" (AveragePooling) or "sum"
+    (SumPooling), NNC's kernel, stride (default the kernel), pad (default 0), ignore_border, including_pad
+    (average only), over the last len(kernel) NNC per-sample axes of a channels-last tensor (see `pooling`)."""
+
+    def __init__(
+        self,
+        mode: str,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        ignore_border: bool = True,
+        including_pad: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.kernel, self.stride, self.pad = _pool_config(mode, kernel, stride, pad)
+        self.ignore_border, self.including_pad = bool(ignore_border), bool(including_pad)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            mode=self.mode,
+            kernel=self.kernel,
+            stride=self.stride,
+            pad=self.pad,
+            ignore_border=self.ignore_border,
+            including_pad=self.including_pad,
+        )
+        return config
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        rank = len(input_shape)
+        axes, transposed = _pooled_axes(rank, len(self.kernel))
+        shape = list(input_shape)
+        if transposed:
+            shape = [shape[0], shape[-1], *shape[1:-1]]
+        for a, k, s, p in zip(axes, self.kernel, self.stride, self.pad, strict=True):
+            if shape[a] is not None:
+                shape[a] = pooled_size(shape[a], k, s, p, self.ignore_border)
+        if transposed:
+            shape = [shape[0], *shape[2:], shape[1]]
+        return tuple(shape)
+
+    def call(self, x: Any) -> tf.Tensor:
+        return pooling(x, self.mode, self.kernel, self.stride, self.pad, self.ignore_border, self.including_pad)
+
+
+def _straight_through(q: Any, x: Any, slope: float) -> Any:
+    """q in the forward pass; the gradient dy * slope where |x| < 1, else 0 (x - stop_gradient(x) adds 0)."""
+    ops = keras.ops
+    h = ops.where(ops.less(ops.abs(x), 1.0), x * slope if slope != 1.0 else x, ops.zeros_like(x))
+    return q + (h - ops.stop_gradient(h))
+
+
+def binary_tanh(x: Any) -> Any:
+    """NNC's BinaryTanh (nnabla `binary_tanh.hpp`): +1 for x > 0, -1 for x <= 0; gradient dy where |x| < 1,
+    else 0. keras.ops only: works on KerasTensors."""
+    ops = keras.ops
+    q = ops.where(ops.greater(x, 0.0), ops.ones_like(x), -ops.ones_like(x))
+    return _straight_through(ops.stop_gradient(q), x, 1.0)
+
+
+def binary_sigmoid(x: Any) -> Any:
+    """NNC's BinarySigmoid (nnabla `binary_sigmoid.hpp`): 1 for x > 0, 0 for x <= 0; gradient dy / 2 where
+    |x| < 1, else 0. keras.ops only: works on KerasTensors."""
+    ops = keras.ops
+    q = ops.cast(ops.greater(x, 0.0), x.dtype)
+    return _straight_through(ops.stop_gradient(q), x, 0.5)
+
+
+class _BinaryLayer(keras.layers.Layer):
+    """Shared weights of NNC's binary layers, with NNC's names and layouts: W (trainable), Wb (its binarized
+    copy, state), alpha (BinaryWeight*, state), b (optional). A loader assigns NNC arrays as they are:
+    `layer.W.assign(array)`.
+
+    The layer computes with sign(W) (0 -> +1), times alpha = mean |W| per output for BinaryWeight*; the
+    gradient with respect to those weights goes to W unchanged (nnabla's `Sign` full straight through: no
+    clipping, no factor alpha). Each forward refreshes Wb (and alpha) as nnabla's does.
+    """
+
+    scaled = False
+
+    def __init__(
+        self,
+        bias: bool = True,
+        w_init: str = "UniformAffineGlorot",
+        w_init_multiplier: float = 1.0,
+        b_init: str = "Constant",
+        b_init_multiplier: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for init in (w_init, b_init):
+            if init not in _INIT_TABLE:
+                raise ValueError(f"unknown initializer {init!r}; expected one of {', '.join(INITIALIZERS)}")
+        self.bias = bool(bias)
+        self.w_init, self.w_init_multiplier = w_init, float(w_init_multiplier)
+        self.b_init, self.b_init_multiplier = b_init, float(b_init_multiplier)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            bias=self.bias,
+            w_init=self.w_init,
+            w_init_multiplier=self.w_init_multiplier,
+            b_init=self.b_init,
+            b_init_multiplier=self.b_init_multiplier,
+        )
+        return config
+
+    def _make_weights(self, w_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
+        self.W = self.add_weight(
+            name="W", shape=w_shape, initializer=NNCInitializer(self.w_init, self.w_init_multiplier), trainable=True
+        )
+        # State as Keras' BatchNormalization keeps its moving statistics (each replica writes its copy; they
+        # agree, being functions of the synchronised W).
+        state = dict(initializer="zeros", trainable=False)
+        self.Wb = self.add_weight(name="Wb", shape=w_shape, **state)
+        self.alpha = self.add_weight(name="alpha", shape=out_shape, **state) if self.scaled else None
+        self.b = (
+            self.add_weight(name="b", shape=out_shape, initializer=NNCInitializer(self.b_init, self.b_init_multiplier))
+            if self.bias
+            else None
+        )
+
+    def _alpha(self, w: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def binarized_weight(self) -> tf.Tensor:
+        """The weights the layer computes with (NNC layout); refreshes Wb (and alpha) as nnabla's forward does."""
+        w = tf.convert_to_tensor(self.W)
+        q = tf.where(w < 0, -tf.ones_like(w), tf.ones_like(w))
+        self.Wb.assign(tf.cast(q, self.Wb.dtype))
+        weight = q
+        if self.scaled:
+            alpha = self._alpha(w)
+            self.alpha.assign(tf.cast(tf.reshape(alpha, self.alpha.shape), self.alpha.dtype))
+            weight = q * alpha
+        return tf.stop_gradient(weight) + (w - tf.stop_gradient(w))
+
+
+class _BinaryAffine(_BinaryLayer):
+    def __init__(
+        self,
+        in_features: int | None,
+        out_shape: int | Sequence[int],
+        bias: bool = True,
+        w_init: str = "UniformAffineGlorot",
+        w_init_multiplier: float = 1.0,
+        b_init: str = "Constant",
+        b_init_multiplier: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bias, w_init, w_init_multiplier, b_init, b_init_multiplier, **kwargs)
+        self.in_features = None if in_features is None else int(in_features)
+        self.out_shape = _ints(out_shape)
+        self.out_numel = math.prod(self.out_shape)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(in_features=self.in_features, out_shape=self.out_shape)
+        return config
+
+    def build(self, input_shape: Sequence[Any]) -> None:
+        features = input_shape[1:]
+        if all(s is not None for s in features):
+            n = math.prod(features)
+            if self.in_features is not None and n != self.in_features:
+                raise ValueError(f"{type(self).__name__}: in_features {self.in_features} for input {input_shape}")
+            self.in_features = n
+        if self.in_features is None:
+            raise ValueError(f"{type(self).__name__}: the input {input_shape} needs static sizes (or in_features)")
+        self._make_weights((self.in_features, *self.out_shape), self.out_shape)
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        return (input_shape[0], *keras_shape(self.out_shape))
+
+    def _alpha(self, w: tf.Tensor) -> tf.Tensor:
+        # nnabla binary_weight_affine.cpp: the mean of |W| over the inputs, one per output.
+        return tf.reduce_mean(tf.abs(w), axis=0)
+
+    def call(self, x: Any) -> tf.Tensor:
+        # NNC flattens the sample in its own (channels-first) order: take x to NNC's layout first.
+        flat = tf.reshape(to_nnc_layout(tf.convert_to_tensor(x)), [-1, self.in_features])
+        w = tf.reshape(self.binarized_weight(), [self.in_features, self.out_numel])
+        y = tf.matmul(flat, tf.cast(w, flat.dtype))
+        if self.b is not None:
+            y = y + tf.cast(tf.reshape(self.b, [-1]), y.dtype)
+        return from_nnc_layout(tf.reshape(y, [-1, *self.out_shape]))
+
+
+@_register
+class BinaryConnectAffine(_BinaryAffine):
+    """NNC's BinaryConnectAffine (nnabla `binary_connect_affine.cpp`): y = x sign(W) + b.
+
+    BinaryConnectAffine(in_features, out_shape, bias=True, w_init="UniformAffineGlorot", w_init_multiplier=1,
+    b_init="Constant", b_init_multiplier=0). W and Wb are NNC's (in_features, *out_shape), b is out_shape;
+    the sample is flattened in NNC's order (channels first) and the output (N, *out_shape) is held
+    channels-last. `in_features` may be None (read from the input).
+    """
+
+
+@_register
+class BinaryWeightAffine(_BinaryAffine):
+    """NNC's BinaryWeightAffine (nnabla `binary_weight_affine.cpp`): y = x (alpha * sign(W)) + b.
+
+    As BinaryConnectAffine, with alpha (state, out_shape) = mean |W| over the inputs per output.
+    """
+
+    scaled = True
+
+
+class _BinaryConvolution(_BinaryLayer):
+    def __init__(
+        self,
+        in_channels: int | None,
+        out_maps: int,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        dilation: Sequence[int] | None = None,
+        bias: bool = True,
+        w_init: str = "UniformConvolutionGlorot",
+        w_init_multiplier: float = 1.0,
+        b_init: str = "Constant",
+        b_init_multiplier: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(bias, w_init, w_init_multiplier, b_init, b_init_multiplier, **kwargs)
+        self.kernel = _ints(kernel)
+        nd = len(self.kernel)
+        if not 1 <= nd <= 3:
+            raise ValueError(f"binary convolution: kernel {self.kernel} must have 1 to 3 axes")
+        self.stride = _ints(stride) if stride is not None else (1,) * nd
+        self.pad = _ints(pad) if pad is not None else (0,) * nd
+        self.dilation = _ints(dilation) if dilation is not None else (1,) * nd
+        self.in_channels = None if in_channels is None else int(in_channels)
+        self.out_maps = int(out_maps)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            in_channels=self.in_channels,
+            out_maps=self.out_maps,
+            kernel=self.kernel,
+            stride=self.stride,
+            pad=self.pad,
+            dilation=self.dilation,
+        )
+        return config
+
+    def build(self, input_shape: Sequence[Any]) -> None:
+        nd = len(self.kernel)
+        if len(input_shape) != nd + 2:
+            raise ValueError(f"{type(self).__name__}: a {nd}-D kernel needs (N, *{nd} sizes, C) inputs")
+        channels = input_shape[-1]
+        if channels is not None:
+            if self.in_channels is not None and channels != self.in_channels:
+                raise ValueError(f"{type(self).__name__}: in_channels {self.in_channels} for input {input_shape}")
+            self.in_channels = int(channels)
+        if self.in_channels is None:
+            raise ValueError(f"{type(self).__name__}: the input {input_shape} needs a static channel size")
+        self._make_weights((self.out_maps, self.in_channels, *self.kernel), (self.out_maps,))
+
+    def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
+        spatial = []
+        for n, k, s, p, d in zip(input_shape[1:-1], self.kernel, self.stride, self.pad, self.dilation, strict=True):
+            spatial.append(None if n is None else (n + 2 * p - d * (k - 1) - 1) // s + 1)
+        return (input_shape[0], *spatial, self.out_maps)
+
+    def _alpha(self, w: tf.Tensor) -> tf.Tensor:
+        # nnabla binary_weight_convolution.cpp: the mean of |W| over (in, *kernel), one per output map.
+        mean = tf.reduce_mean(tf.abs(tf.reshape(w, [self.out_maps, -1])), axis=1)
+        return tf.reshape(mean, [-1] + [1] * (len(self.kernel) + 1))
+
+    def call(self, x: Any) -> tf.Tensor:
+        x = tf.convert_to_tensor(x)
+        nd = len(self.kernel)
+        # NNC (out, in, *kernel) -> TensorFlow's (*kernel, in, out)
+        kernel = tf.transpose(self.binarized_weight(), [*range(2, nd + 2), 1, 0])
+        if any(self.pad):
+            x = tf.pad(x, [[0, 0], *([p, p] for p in self.pad), [0, 0]])
+        strided = any(s > 1 for s in self.stride) and any(d > 1 for d in self.dilation)
+        # TensorFlow refuses strides together with dilations: convolve densely, then subsample.
+        y = tf.nn.convolution(
+            x,
+            tf.cast(kernel, x.dtype),
+            strides=1 if strided else list(self.stride),
+            padding="VALID",
+            dilations=list(self.dilation),
+        )
+        if strided:
+            y = y[(slice(None), *(slice(None, None, s) for s in self.stride), slice(None))]
+        if self.b is not None:
+            y = y + tf.cast(self.b, y.dtype)
+        return y
+
+
+@_register
+class BinaryConnectConvolution(_BinaryConvolution):
+    """NNC's BinaryConnectConvolution (nnabla `binary_connect_convolution.cpp`): convolution with sign(W).
+
+    BinaryConnectConvolution(in_channels, out_maps, kernel, stride=None, pad=None, dilation=None, bias=True,
+    w_init="UniformConvolutionGlorot", w_init_multiplier=1, b_init="Constant", b_init_multiplier=0).
+    W and Wb are NNC's (out_maps, in_channels, *kernel), b is (out_maps,); input (N, *spatial, C) and output
+    (N, *spatial', out_maps) channels-last. `in_channels` may be None (read from the input).
+    """
+
+
+@_register
+class BinaryWeightConvolution(_BinaryConvolution):
+    """NNC's BinaryWeightConvolution (nnabla `binary_weight_convolution.cpp`): convolution with alpha * sign(W).
+
+    As BinaryConnectConvolution, with alpha (state, (out_maps,)) = mean |W| over (in, *kernel) per map.
+    """
+
+    scaled = True
