@@ -653,7 +653,9 @@ def test_layers_compile_with_xla():
 )
 def test_layers_serialize(layer):
     clone = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert type(clone) is type(layer)
+    # By name: a generated project's nnc_layers, imported by other tests of the same process,
+    # registers the same classes under the same names as the copy loaded here.
+    assert type(clone).__qualname__ == type(layer).__qualname__
     config, cloned = layer.get_config(), clone.get_config()
     config.pop("name"), cloned.pop("name")
     assert config == cloned
