@@ -103,22 +103,19 @@ def import_generated(out: Path, module: str = "model"):
     """Import `module` of the generated project in `out`, as a program in that folder would.
 
     Generated projects import their support modules by top-level names (`nnc`, `data`, ...)
-    which differ between backends: they are taken out of `sys.modules` before and after, so
-    that projects of both backends can be loaded side by side (each module keeps references
-    to the modules it imported)."""
+    which differ between backends: they are taken out of `sys.modules` for the import and
+    put back after, so that projects of both backends can be loaded side by side (each module
+    keeps references to the modules it imported) and other tests keep theirs."""
     import importlib
     import sys
 
     names = {p.stem for p in Path(out).glob("*.py")}
-
-    def forget():
-        for name in names:
-            sys.modules.pop(name, None)
-
-    forget()
+    before = {name: sys.modules.pop(name) for name in names if name in sys.modules}
     sys.path.insert(0, str(out))
     try:
         return importlib.import_module(module)
     finally:
         sys.path.remove(str(out))
-        forget()
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(before)  # what other tests had imported under these names

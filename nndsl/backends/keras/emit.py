@@ -125,9 +125,19 @@ def _conv_padding(p) -> tuple[str, bool]:
     return '"valid"', any(p["pad"])
 
 
+def _strided_dilated(p) -> tuple[dict, str]:
+    """Keras refuses strides together with dilation: such a convolution runs with stride 1 and
+    its output is subsampled (the same windows); returns the parameters to use and the slice."""
+    p = {**p, "dilation": tuple(1 if k == 1 else d for d, k in zip(p["dilation"], p["kernel"], strict=True))}
+    if any(s > 1 for s in p["stride"]) and any(d > 1 for d in p["dilation"]):
+        steps = ", ".join(f"::{s}" if s > 1 else ":" for s in p["stride"])
+        return {**p, "stride": (1,) * len(p["stride"])}, f"[:, {steps}]"
+    return p, ""
+
+
 @emitter("Convolution")
 def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    p = layer.params
+    p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "Convolution")
     padding, explicit = _conv_padding(p)
     module = f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}" + _options(
@@ -138,12 +148,13 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         use_bias=(str(p["bias"]), "True"),
     )
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    return Emit("{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")", module + ")", params)
+    call = "{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")" + subsample
+    return Emit(call, module + ")", params)
 
 
 @emitter("DepthwiseConvolution")
 def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    p = layer.params
+    p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "DepthwiseConvolution")
     if nd == 3:
         raise Unsupported("3-D depthwise convolution (Keras has DepthwiseConv1D and DepthwiseConv2D)")
@@ -156,7 +167,8 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         use_bias=(str(p["bias"]), "True"),
     )
     params = (("W", "kernel", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    return Emit("{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")", module + ")", params)
+    call = "{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")" + subsample
+    return Emit(call, module + ")", params)
 
 
 @emitter("Deconvolution")
