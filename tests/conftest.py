@@ -119,3 +119,20 @@ def import_generated(out: Path, module: str = "model"):
         for name in names:
             sys.modules.pop(name, None)
         sys.modules.update(before)  # what other tests had imported under these names
+
+
+def load_template(name: str, path: Path):
+    """Load a support module of `templates/` by path, as module `name`, the way a generated project
+    would import it: with `templates/common` (the modules every project ships next to it) importable.
+    Registered in `sys.modules`, so that objects of it pickle (data loader worker processes)."""
+    import importlib.util
+    import sys
+
+    common = str(ROOT / "templates" / "common")
+    if common not in sys.path:
+        sys.path.insert(0, common)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,8 +1,8 @@
-"""NNC semantics for Keras: initial values, layouts and parameter files.
+"""NNC semantics for Keras: layouts and parameter files.
 
-A generated Keras project imports this file as `nnc` (its custom layers are in
-`nnc_layers.py`, solvers and schedules in `solvers.py`). Keras, numpy and the standard
-library only.
+A generated Keras project imports this file as `nnc` (its custom layers and NNC's
+initializers are in `nnc_layers.py`, solvers and schedules in `solvers.py`). Numpy, the
+standard library and the project's `nnc_params.py` only.
 
 Layouts. NNC's tensors are channels-first, (N, C, H, W); the generated Keras models compute
 channels-last, which TensorFlow runs fastest: a per-sample tensor of NNC shape (s0, s1, ...,
@@ -28,38 +28,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-from nnc_params import initial_distribution, load_params, save_params
+from nnc_params import load_params, save_params
 
 __all__ = [
     "from_nnc",
-    "initializer",
     "load_params",
     "save_params",
     "to_channels_first",
     "to_channels_last",
     "to_nnc",
 ]
-
-
-def initializer(
-    name: str,
-    multiplier: float = 1.0,
-    fan_in: int | None = None,
-    fan_out: int | None = None,
-    kernel_area: int | None = None,
-    shape: Sequence[int] = (),
-) -> keras.initializers.Initializer:
-    """The Keras initializer drawing NNC's initial values: initializer `name` times `multiplier`,
-    with nnabla's fans N (`fan_in`), M (`fan_out`) and K (`kernel_area`), or those it reads from
-    the parameter's NNC `shape` (see nnc_params.initial_distribution)."""
-    kind, scale = initial_distribution(name, multiplier, shape, fan_in, fan_out, kernel_area)
-    if kind == "constant" or scale == 0:
-        return keras.initializers.Constant(scale if kind == "constant" else 0.0)
-    if kind == "normal":
-        return keras.initializers.RandomNormal(stddev=scale)
-    return keras.initializers.RandomUniform(-scale, scale)
 
 
 def to_channels_last(array: np.ndarray) -> np.ndarray:

@@ -4,8 +4,8 @@ of the same name (and through it nnabla's source: `image_augmentation.cpp`, `ran
 `random_shift.cpp`, `random_crop.cpp`, `top_n_error.cpp`, `binary_error.cpp`, the pooling `.cpp` files,
 `binary_*.cpp` / `.hpp`, `initializer.py`).
 
-A generated project imports this file as `nnc_layers`. It is self-contained: keras, tensorflow, numpy and
-the standard library only.
+A generated project imports this file as `nnc_layers`. It needs keras, tensorflow, numpy, the standard
+library and the project's `nnc_params.py` (NNC's initial values, shared with the PyTorch project).
 
 Layout. Generated Keras models compute channels-last: a per-sample tensor of NNC shape (s0, s1, ..., s_{r-1})
 (r >= 2) is held as (batch, s1, ..., s_{r-1}, s0), so an NNC image (C, H, W) is (batch, H, W, C); rank-1
@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import math
 import random as _py_random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+# isort: split
+from nnc_params import INITIALIZERS, initial_distribution  # next to this file
 
 __all__ = [
     "BinaryConnectAffine",
@@ -57,10 +60,6 @@ __all__ = [
     "binary_error",
     "binary_sigmoid",
     "binary_tanh",
-    "calc_normal_std_glorot",
-    "calc_normal_std_he_backward",
-    "calc_normal_std_he_forward",
-    "calc_uniform_lim_glorot",
     "from_nnc_layout",
     "keras_axis",
     "keras_shape",
@@ -135,60 +134,7 @@ def _static_size(x: tf.Tensor, axis: int, what: str) -> int:
 # ---------------------------------------------------------------------------------------------------
 # 2. Initializers (nnabla initializer.py; the torch runtime's `init_parameter`)
 # ---------------------------------------------------------------------------------------------------
-# Notation of nnabla: N = input maps (Affine: input features), M = output maps (Affine: output features),
-# K = kernel area (1 for Affine). NNC multiplies every computed value by the InitializerMultiplier.
-
-
-def calc_normal_std_he_forward(n: float, m: float, k: float = 1) -> float:
-    """He et al., forward case: sigma = sqrt(2 / (N K))."""
-    return math.sqrt(2.0 / (k * n))
-
-
-def calc_normal_std_he_backward(n: float, m: float, k: float = 1) -> float:
-    """He et al., backward case: sigma = sqrt(2 / (M K))."""
-    return math.sqrt(2.0 / (k * m))
-
-
-def calc_normal_std_glorot(n: float, m: float, k: float = 1) -> float:
-    """Glorot: sigma = sqrt(2 / (K (N + M)))."""
-    return math.sqrt(2.0 / (k * (n + m)))
-
-
-def calc_uniform_lim_glorot(n: float, m: float, k: float = 1) -> float:
-    """Glorot uniform: U(-d, d), d = sqrt(6 / (K (N + M)))."""
-    return math.sqrt(6.0 / (k * (n + m)))
-
-
-_INIT_TABLE: dict[str, tuple[str, Callable[[float, float, float], float] | None]] = {
-    "Normal": ("normal", None),
-    "Uniform": ("uniform", None),
-    "Constant": ("constant", None),
-    "NormalAffineHeForward": ("normal", calc_normal_std_he_forward),
-    "NormalAffineHe": ("normal", calc_normal_std_he_forward),
-    "NormalAffineHeBackward": ("normal", calc_normal_std_he_backward),
-    "NormalAffineGlorot": ("normal", calc_normal_std_glorot),
-    "UniformAffineGlorot": ("uniform", calc_uniform_lim_glorot),
-    "NormalConvolutionHeForward": ("normal", calc_normal_std_he_forward),
-    "NormalConvolutionHe": ("normal", calc_normal_std_he_forward),
-    "NormalConvolutionHeBackward": ("normal", calc_normal_std_he_backward),
-    "NormalConvolutionGlorot": ("normal", calc_normal_std_glorot),
-    "UniformConvolutionGlorot": ("uniform", calc_uniform_lim_glorot),
-    "NormalCLConvHeForward": ("normal", calc_normal_std_he_forward),
-    "NormalCLConvHe": ("normal", calc_normal_std_he_forward),
-    "NormalCLConvHeBackward": ("normal", calc_normal_std_he_backward),
-    "NormalCLConvGlorot": ("normal", calc_normal_std_glorot),
-    "UniformCLConvGlorot": ("uniform", calc_uniform_lim_glorot),
-}
-INITIALIZERS: tuple[str, ...] = tuple(_INIT_TABLE)
-
-
-def _fans_from_shape(name: str, shape: Sequence[int]) -> tuple[int, int, int]:
-    """(N, M, K) read from an NNC-layout parameter shape the way nnabla's `load.py` does (see the torch runtime)."""
-    if "CLConv" in name:
-        return shape[-1], shape[0], math.prod(shape[1:-1])
-    if "Convolution" in name:
-        return shape[1], shape[0], math.prod(shape[2:])
-    return shape[0], math.prod(shape[1:]), 1
+# The distributions come from nnc_params.initial_distribution (shared with the PyTorch project).
 
 
 @_register
@@ -211,7 +157,7 @@ class NNCInitializer(keras.initializers.Initializer):
         kernel_area: int | None = None,
         seed: int | None = None,
     ) -> None:
-        if name not in _INIT_TABLE:
+        if name not in INITIALIZERS:
             raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
         self.name, self.multiplier = name, float(multiplier)
         self.fan_in, self.fan_out, self.kernel_area = fan_in, fan_out, kernel_area
@@ -219,25 +165,16 @@ class NNCInitializer(keras.initializers.Initializer):
         # As Keras' own initializers: a seed drawn from Python's `random` (keras.utils.set_random_seed seeds it).
         self.seed = int(seed) if seed is not None else _py_random.randint(1, int(1e9))
 
-    def scale(self, shape: Sequence[int]) -> float:
-        """The standard deviation (normal), limit (uniform) or value (constant) for a weight of `shape`."""
-        kind, formula = _INIT_TABLE[self.name]
-        if formula is None:
-            return self.multiplier
-        n, m, k = self.fan_in, self.fan_out, self.kernel_area
-        if n is None or m is None or k is None:
-            padded = tuple(int(s) for s in shape) + (1,) * max(0, 2 - len(shape))
-            read = _fans_from_shape(self.name, padded)
-            n, m, k = (g if g is not None else r for g, r in zip((n, m, k), read, strict=True))
-        return formula(n, m, k) * self.multiplier
+    def distribution(self, shape: Sequence[int]) -> tuple[str, float]:
+        """("normal", sigma), ("uniform", limit) or ("constant", value) for a weight of `shape`."""
+        shape = tuple(int(d) for d in shape)
+        return initial_distribution(self.name, self.multiplier, shape, self.fan_in, self.fan_out, self.kernel_area)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         dtype = dtype or keras.backend.floatx()
-        kind, _ = _INIT_TABLE[self.name]
-        scale = self.scale(shape)
+        kind, scale = self.distribution(shape)
         if kind == "constant":
             return keras.ops.full(shape, scale, dtype=dtype)
-        scale = abs(scale)  # N(0, s^2) and U(-s, s) are the same for -s
         if scale == 0:
             return keras.ops.zeros(shape, dtype=dtype)
         if kind == "normal":
@@ -983,7 +920,7 @@ class _BinaryLayer(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         for init in (w_init, b_init):
-            if init not in _INIT_TABLE:
+            if init not in INITIALIZERS:
                 raise ValueError(f"unknown initializer {init!r}; expected one of {', '.join(INITIALIZERS)}")
         self.bias = bool(bias)
         self.w_init, self.w_init_multiplier = w_init, float(w_init_multiplier)

@@ -1,10 +1,10 @@
 """NNC semantics for PyTorch: the parts of Sony's Neural Network Console (nnabla) that torch lacks.
 
-A generated project imports this file as `nnc`. It is self-contained (torch, numpy and the
-standard library only) and every piece cites the nnabla source whose behaviour it reproduces
-(sony/nnabla: `python/src/nnabla/initializer.py`, `python/src/nnabla/utils/load.py`,
-`src/nbla/function/generic/*.cpp`, `src/nbla/solver/generic/*.cpp`,
-`python/src/nnabla/utils/learning_rate_scheduler.py`).
+A generated project imports this file as `nnc`. It needs torch, numpy, the standard library and
+the project's `nnc_params.py` (framework-free: initializer formulas, parameter files). Every piece
+cites the nnabla source whose behaviour it reproduces (sony/nnabla:
+`python/src/nnabla/initializer.py`, `python/src/nnabla/utils/load.py`, `src/nbla/function/generic/*.cpp`,
+`src/nbla/solver/generic/*.cpp`, `python/src/nnabla/utils/learning_rate_scheduler.py`).
 
 Conventions, as in NNC: tensors are batch-first and channels-first, (N, C, H, W); a layer's
 "per-sample" axes are the axes after the batch axis (axis 0 of a sample is C).
@@ -33,8 +33,6 @@ import math
 import numbers
 import os
 import re
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +40,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# isort: split
+import nnc_params  # next to this file
+from nnc_params import (
+    INITIALIZERS,
+    calc_normal_std_glorot,
+    calc_normal_std_he_backward,
+    calc_normal_std_he_forward,
+    calc_uniform_lim_glorot,
+    initial_distribution,
+    load_params,
+)
 
 __all__ = [
     "AMSGRAD",
@@ -94,68 +104,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------
 # Notation of nnabla's initializer.py: N = input maps (Affine: input features), M = output maps
 # (Affine: output features), K = kernel area (1 for Affine). NNC multiplies every computed value by
-# the layer's InitializerMultiplier.
-
-
-def calc_normal_std_he_forward(n: float, m: float, k: float = 1) -> float:
-    """He et al., forward case: sigma = sqrt(2 / (N K)) (nnabla `calc_normal_std_he_forward`)."""
-    return math.sqrt(2.0 / (k * n))
-
-
-def calc_normal_std_he_backward(n: float, m: float, k: float = 1) -> float:
-    """He et al., backward case: sigma = sqrt(2 / (M K)) (nnabla `calc_normal_std_he_backward`)."""
-    return math.sqrt(2.0 / (k * m))
-
-
-def calc_normal_std_glorot(n: float, m: float, k: float = 1) -> float:
-    """Glorot: sigma = sqrt(2 / (K (N + M))) (nnabla `calc_normal_std_glorot`, the definition since v1.2)."""
-    return math.sqrt(2.0 / (k * (n + m)))
-
-
-def calc_uniform_lim_glorot(n: float, m: float, k: float = 1) -> float:
-    """Glorot uniform: U(-d, d), d = sqrt(6 / (K (N + M))) (nnabla `calc_uniform_lim_glorot`, since v1.3)."""
-    return math.sqrt(6.0 / (k * (n + m)))
-
-
-# name -> (distribution, formula or None). NNC's older spellings NormalAffineHe / NormalConvolutionHe /
-# NormalCLConvHe mean the forward case (nnabla load.py).
-_INIT_TABLE: dict[str, tuple[str, Callable[[float, float, float], float] | None]] = {
-    "Normal": ("normal", None),
-    "Uniform": ("uniform", None),
-    "Constant": ("constant", None),
-    "NormalAffineHeForward": ("normal", calc_normal_std_he_forward),
-    "NormalAffineHe": ("normal", calc_normal_std_he_forward),
-    "NormalAffineHeBackward": ("normal", calc_normal_std_he_backward),
-    "NormalAffineGlorot": ("normal", calc_normal_std_glorot),
-    "UniformAffineGlorot": ("uniform", calc_uniform_lim_glorot),
-    "NormalConvolutionHeForward": ("normal", calc_normal_std_he_forward),
-    "NormalConvolutionHe": ("normal", calc_normal_std_he_forward),
-    "NormalConvolutionHeBackward": ("normal", calc_normal_std_he_backward),
-    "NormalConvolutionGlorot": ("normal", calc_normal_std_glorot),
-    "UniformConvolutionGlorot": ("uniform", calc_uniform_lim_glorot),
-    "NormalCLConvHeForward": ("normal", calc_normal_std_he_forward),
-    "NormalCLConvHe": ("normal", calc_normal_std_he_forward),
-    "NormalCLConvHeBackward": ("normal", calc_normal_std_he_backward),
-    "NormalCLConvGlorot": ("normal", calc_normal_std_glorot),
-    "UniformCLConvGlorot": ("uniform", calc_uniform_lim_glorot),
-}
-INITIALIZERS: tuple[str, ...] = tuple(_INIT_TABLE)
-
-
-def _fans_from_shape(name: str, shape: Sequence[int]) -> tuple[int, int, int]:
-    """(N, M, K) read from a parameter's shape the way nnabla's `load.py` does for NNC projects.
-
-    Affine W (in, *out): N = shape[0], M = prod(shape[1:]), K = 1.
-    Convolution W (out, in/group, *kernel): N = shape[1], M = shape[0], K = prod(kernel). For a
-    Deconvolution W (in, out/group, *kernel) the same rule reads N = out/group and M = in, as nnabla does.
-    Channel-last convolution W (out, *kernel, in) (the CLConv names): N = shape[-1], M = shape[0].
-    (nnabla indexes shape[-3] and shape[-2:], which is the same for 2-D kernels.)
-    """
-    if "CLConv" in name:
-        return shape[-1], shape[0], math.prod(shape[1:-1])
-    if "Convolution" in name:
-        return shape[1], shape[0], math.prod(shape[2:])
-    return shape[0], math.prod(shape[1:]), 1
+# the layer's InitializerMultiplier. The formulas and the parameter files are in nnc_params.py, which
+# the Keras project shares.
 
 
 @torch.no_grad()
@@ -175,24 +125,12 @@ def init_parameter(
     - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier, sigma from the calc_* functions.
     - Uniform*Glorot: U(-d, d) * multiplier.
     N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the tensor's shape
-    (see `_fans_from_shape`); pass them to override.
+    (see `nnc_params.fans_from_shape`); pass them to override.
     """
-    if name not in _INIT_TABLE:
-        raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
-    kind, formula = _INIT_TABLE[name]
-    if formula is None:
-        scale = float(multiplier)
-    else:
-        n, m, k = fan_in, fan_out, kernel_area
-        if n is None or m is None or k is None:
-            shape = tuple(tensor.shape) + (1,) * max(0, 2 - tensor.dim())
-            from_shape = _fans_from_shape(name, shape)
-            n, m, k = (given if given is not None else read for given, read in zip((n, m, k), from_shape, strict=True))
-        scale = formula(n, m, k) * float(multiplier)
+    shape = tuple(tensor.shape)
+    kind, scale = initial_distribution(name, multiplier, shape, fan_in, fan_out, kernel_area)
     if kind == "constant":
         return tensor.fill_(scale)
-    # N(0, s^2) and U(-s, s) are the same distributions for -s: nnabla's randn * s and uniform(-s, s).
-    scale = abs(scale)
     if scale == 0:
         return tensor.zero_()
     if kind == "normal":
@@ -1434,35 +1372,9 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 
 def save_params(path: str | os.PathLike, named_arrays: Mapping[str, Any]) -> None:
-    """Write `named_arrays` (NNC names like "conv1/W" -> tensors or arrays) to a .npz file, atomically:
-    the data goes to a temporary file in the same folder, which then replaces `path` (os.replace), so
-    a reader never sees a half-written file and a failure leaves the old file untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    arrays = {str(name): _to_numpy(value) for name, value in named_arrays.items()}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # What np.savez writes (one NAME.npy member per array), without its keyword arguments that a
-            # parameter named "file" or "allow_pickle" would collide with.
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-                for name, array in arrays.items():
-                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a file written by `save_params`: NNC names -> numpy arrays."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+    """Write `named_arrays` (NNC names like "conv1/W" -> tensors or arrays) to a .npz file, atomically
+    (see nnc_params.save_params)."""
+    nnc_params.save_params(path, {str(name): _to_numpy(value) for name, value in named_arrays.items()})
 
 
 def _contiguous(a: Any) -> Any:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 Image = pytest.importorskip("PIL.Image")
+
+from conftest import load_template  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,19 +25,7 @@ with contextlib.suppress(RuntimeError):
     )
 
 
-def _load_template():
-    common = str(ROOT / "templates" / "common")  # data.py imports nnc_dataset, next to it in a generated project
-    if common not in sys.path:
-        sys.path.insert(0, common)
-    name = "nndsl_template_keras_data"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "templates" / "keras" / "data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-data = _load_template()
+data = load_template("nndsl_template_keras_data", ROOT / "templates" / "keras" / "data.py")
 DatasetError = data.DatasetError
 
 

@@ -6,7 +6,6 @@ random ones by their distributions and invariants.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import subprocess
@@ -21,20 +20,14 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
 
+from conftest import load_template  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-5
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-kl = _load("nnc_layers_keras_under_test", ROOT / "templates" / "keras" / "nnc_layers.py")
-nnc = _load("nnc_torch_runtime_for_keras_parity", ROOT / "templates" / "torch" / "nnc.py")
+kl = load_template("nnc_layers_keras_under_test", ROOT / "templates" / "keras" / "nnc_layers.py")
+nnc = load_template("nnc_torch_runtime_for_keras_parity", ROOT / "templates" / "torch" / "nnc.py")
 
 
 @pytest.fixture(autouse=True)
@@ -663,6 +656,7 @@ def test_layers_serialize(layer):
 
 _TWO_REPLICAS = """
 import importlib.util, sys
+sys.path.insert(0, sys.argv[2])  # templates/common: nnc_params
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -690,9 +684,12 @@ def test_two_replicas_draw_differently():
     """A MirroredStrategy over two logical CPUs (a subprocess: the devices must be set before TensorFlow starts)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     path = str(ROOT / "templates" / "keras" / "nnc_layers.py")
+    common = str(ROOT / "templates" / "common")
     run = subprocess.run(
-        [sys.executable, "-c", _TWO_REPLICAS, path], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+        [sys.executable, "-c", _TWO_REPLICAS, path, common], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-3000:]
 
 

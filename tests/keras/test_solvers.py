@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,26 +22,19 @@ if importlib.util.find_spec("triton") is not None:
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
+from conftest import load_template  # noqa: E402
 from keras import ops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(module_name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-solvers = _load("nnc_keras_solvers_under_test", ROOT / "templates" / "keras" / "solvers.py")
+solvers = load_template("nnc_keras_solvers_under_test", ROOT / "templates" / "keras" / "solvers.py")
 
 
 @pytest.fixture(scope="module")
 def torch_nnc():
     pytest.importorskip("torch")
-    return _load("nnc_torch_runtime_for_keras_tests", ROOT / "templates" / "torch" / "nnc.py")
+    return load_template("nnc_torch_runtime_for_keras_tests", ROOT / "templates" / "torch" / "nnc.py")
 
 
 # ------------------------------------------------------------------------------------------------

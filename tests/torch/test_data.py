@@ -1,7 +1,6 @@
 """The generated projects' data module (templates/torch/data.py) and the digits example dataset."""
 
 import csv
-import importlib.util
 import os
 import pickle
 import subprocess
@@ -15,6 +14,8 @@ torch = pytest.importorskip("torch")
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("sklearn")
 
+from conftest import load_template  # noqa: E402
+
 from nndsl.compiler import compile_file  # noqa: E402
 from nndsl.examples.digits import build_digits_dataset  # noqa: E402
 
@@ -22,19 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIGITS = {"x": ("x", (1, 8, 8)), "y": ("y", (1,))}
 
 
-def _load_template():
-    common = str(ROOT / "templates" / "common")  # data.py imports nnc_dataset, next to it in a generated project
-    if common not in sys.path:
-        sys.path.insert(0, common)
-    name = "nndsl_template_torch_data"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "templates" / "torch" / "data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # worker processes unpickle datasets by module name
-    spec.loader.exec_module(module)
-    return module
-
-
-data = _load_template()
+data = load_template("nndsl_template_torch_data", ROOT / "templates" / "torch" / "data.py")
 DatasetError = data.DatasetError
 
 

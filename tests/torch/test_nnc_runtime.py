@@ -8,10 +8,8 @@ implementation under test.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,19 +17,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
+from conftest import load_template  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "torch" / "nnc.py"
 
 
-def _load_nnc():
-    spec = importlib.util.spec_from_file_location("nnc_runtime_under_test", TEMPLATE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-nnc = _load_nnc()
+nnc = load_template("nnc_runtime_under_test", TEMPLATE)
 
 
 @pytest.fixture(autouse=True)
