@@ -360,6 +360,26 @@ def _split_args(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+# NNC's random layers, which both runtimes implement as classes taking NNC's parameter names:
+# the parameters generated code passes (ImageAugmentation: its shape and those off NNC's defaults).
+RANDOM_LAYER_ARGS = {"RandomFlip": ("axes", "skip_at_test"), "RandomShift": ("shift", "border_mode", "skip_at_test"),
+                     "RandomCrop": ("shape",)}  # fmt: skip
+
+
+def random_layer(runtime: str, layer: Layer) -> Emit:
+    """The Emit of a random layer: the runtime module's class of the same name (`nnc.RandomFlip(...)`)."""
+    from ..layers import REGISTRY
+
+    p = layer.params
+    if layer.type == "ImageAugmentation":
+        defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
+        names = ["shape"] + [n for n, v in p.items() if n != "shape" and v != defaults.get(n)]
+    else:
+        names = list(RANDOM_LAYER_ARGS[layer.type])
+    args = ", ".join(f"{n}={literal(tuple(p[n]) if isinstance(p[n], tuple) else p[n])}" for n in names)
+    return Emit("{m}({0})", f"{runtime}.{layer.type}({args})")
+
+
 def nnc_fans(layer_type: str, w: tuple[int, ...]) -> tuple[int, int, int]:
     """(N, M, K) of a weight in NNC's layout: convolutions (out, in/group, *kernel), Affine (in, *out)."""
     if not w:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 
 from ...ir import Layer
-from ..builder import Emit, Unsupported
+from ..builder import Emit, Unsupported, random_layer
 from ..naming import literal
 
 Shape = tuple[int, ...]
@@ -398,36 +398,6 @@ def dropout(layer, ins, out) -> Emit:
     return Emit(f"F.dropout({{0}}, {literal(p['p'])}, {active})")
 
 
-@emitter("ImageAugmentation")
-def image_augmentation(layer, ins, out) -> Emit:
-    """nnc.ImageAugmentation takes NNC's parameters with NNC's defaults: pass the others."""
-    from ...layers import REGISTRY
-
-    p = layer.params
-    defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
-    args = [f"shape={_tuple(p['shape'])}"]
-    for name, value in p.items():
-        if name != "shape" and value != defaults.get(name):
-            args.append(f"{name}={literal(tuple(value) if isinstance(value, tuple) else value)}")
-    return Emit("{m}({0})", f"nnc.ImageAugmentation({', '.join(args)})")
-
-
-@emitter("RandomFlip")
-def random_flip(layer, ins, out) -> Emit:
-    p = layer.params
-    return Emit("{m}({0})", f"nnc.RandomFlip(axes={_tuple(p['axes'])}, skip_at_test={p['skip_at_test']})")
-
-
-@emitter("RandomShift")
-def random_shift(layer, ins, out) -> Emit:
-    p = layer.params
-    return Emit(
-        "{m}({0})",
-        f"nnc.RandomShift(shift={_tuple(p['shift'])}, border_mode={literal(p['border_mode'])}, "
-        f"skip_at_test={p['skip_at_test']})",
-    )
-
-
-@emitter("RandomCrop")
-def random_crop(layer, ins, out) -> Emit:
-    return Emit("{m}({0})", f"nnc.RandomCrop(shape={_tuple(layer.params['shape'])})")
+@emitter("ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop")
+def random(layer, ins, out) -> Emit:
+    return random_layer("nnc", layer)
