@@ -31,13 +31,15 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
 from keras import ops
+
+# isort: split
+from nnc_solvers import SOLVER_DEFAULTS, schedule_arguments, solver_arguments, to_iterations  # next to this file
 
 __all__ = [
     "AMSGRAD",
@@ -500,57 +502,24 @@ class Lars(_CustomSolver):
         self.assign_sub(variable, v)
 
 
-def _key(name: str) -> str:
-    """Parameter spellings compared loosely: `Beta1`, `beta_1`, `beta1` are one key."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-# canonical parameter -> accepted spellings (after _key)
-_SOLVER_ALIASES = {
-    "lr": ("lr", "learningrate", "alpha", "eta"),
-    "momentum": ("momentum",),
-    "beta1": ("beta1",),
-    "beta2": ("beta2",),
-    "eps": ("eps", "epsilon"),
-    "decay": ("decay", "rho"),
-    "wd": ("wd",),
-    "weight_decay": ("weightdecay",),
-    "bias_correction": ("biascorrection",),
-    "coefficient": ("coefficient",),
-    "amsgrad": ("amsgrad",),
-    "weight_decouple": ("weightdecouple",),
-    "fixed_decay": ("fixeddecay",),
-    "rectify": ("rectify",),
-}
-
-# NNC solver -> (class, its parameters with nnabla's defaults (solvers.yaml))
+# NNC solver -> (class, its parameters with nnabla's defaults (nnc_solvers.SOLVER_DEFAULTS))
 _SOLVERS: dict[str, tuple[type[keras.optimizers.Optimizer], dict[str, Any]]] = {
-    "Sgd": (Sgd, dict(lr=1e-3)),
-    "Momentum": (Momentum, dict(lr=1e-3, momentum=0.9)),
-    "Nesterov": (Nesterov, dict(lr=1e-3, momentum=0.9)),
-    "Adagrad": (Adagrad, dict(lr=1e-2, eps=1e-8)),
-    "Adadelta": (Adadelta, dict(lr=1.0, decay=0.95, eps=1e-6)),
-    "RMSprop": (RMSprop, dict(lr=1e-3, decay=0.9, eps=1e-8)),
-    "Adam": (Adam, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
-    "AdamW": (AdamW, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, wd=None)),
-    "Adamax": (Adamax, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
-    "AMSGRAD": (AMSGRAD, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=False)),
-    "RMSpropGraves": (RMSpropGraves, dict(lr=1e-4, decay=0.95, momentum=0.9, eps=1e-4)),
-    "AdaBelief": (
-        AdaBelief,
-        dict(
-            lr=1e-3,
-            beta1=0.9,
-            beta2=0.999,
-            eps=1e-8,
-            wd=0.0,
-            amsgrad=False,
-            weight_decouple=False,
-            fixed_decay=False,
-            rectify=False,
-        ),
-    ),
-    "Lars": (Lars, dict(lr=1e-3, momentum=0.9, coefficient=1e-3, eps=1e-6)),
+    name: (cls, SOLVER_DEFAULTS[name])
+    for name, cls in (
+        ("Sgd", Sgd),
+        ("Momentum", Momentum),
+        ("Nesterov", Nesterov),
+        ("Adagrad", Adagrad),
+        ("Adadelta", Adadelta),
+        ("RMSprop", RMSprop),
+        ("Adam", Adam),
+        ("AdamW", AdamW),
+        ("Adamax", Adamax),
+        ("AMSGRAD", AMSGRAD),
+        ("RMSpropGraves", RMSpropGraves),
+        ("AdaBelief", AdaBelief),
+        ("Lars", Lars),
+    )
 }
 
 
@@ -577,25 +546,11 @@ def make_solver(
     AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
     calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
     """
-    canonical = {_key(n): n for n in _SOLVERS}
-    solver = canonical.get(_key(name))
-    if solver is None:
-        raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(_SOLVERS)}")
-    cls, defaults = _SOLVERS[solver]
-    lookup = {alias: canon for canon, aliases in _SOLVER_ALIASES.items() for alias in aliases}
-    given: dict[str, Any] = {}
-    for key, value in (nnc_kwargs or {}).items():
-        canon = lookup.get(_key(key))
-        if canon is None or (canon not in defaults and canon != "weight_decay"):
-            allowed = ", ".join([*defaults, "weight_decay"])
-            raise ValueError(f"solver {solver} has no parameter {key!r}; expected {allowed}")
-        given[canon] = value
-    params = {**defaults, **given}
-    weight_decay = params.pop("weight_decay", 0.0)
+    solver, params = solver_arguments(name, nnc_kwargs)
+    cls = _SOLVERS[solver][0]
+    weight_decay = params.pop("weight_decay")
     lr = params.pop("lr")
     if solver == "AdamW":
-        if params["wd"] is None:
-            params["wd"] = weight_decay if "weight_decay" in given else 1e-4
         params["initial_learning_rate"] = lr
     if learning_rate is None:
         learning_rate = lr
@@ -610,21 +565,6 @@ def make_solver(
 # ---------------------------------------------------------------------------------------------------
 # 2. Learning-rate schedules
 # ---------------------------------------------------------------------------------------------------
-
-
-def to_iterations(duration: Any, iterations_per_epoch: int) -> int:
-    """A duration as mini-batch iterations: an int counts iterations; (value, "epoch" | "iteration") pairs
-    (also "epochs", "iterations", "iter") convert epochs with `iterations_per_epoch` (rounded)."""
-    if isinstance(duration, numbers.Real) and not isinstance(duration, bool):
-        return int(round(duration))
-    if isinstance(duration, Sequence) and not isinstance(duration, str) and len(duration) == 2:
-        value, unit = duration
-        unit = str(unit).lower()
-        if unit in ("epoch", "epochs"):
-            return int(round(float(value) * iterations_per_epoch))
-        if unit in ("iteration", "iterations", "iter", "iters"):
-            return int(round(float(value)))
-    raise ValueError(f"a duration is an int or (value, 'epoch' | 'iteration'), got {duration!r}")
 
 
 class Schedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -743,16 +683,6 @@ class PolynomialSchedule(Schedule):
         return {**super().get_config(), "max_iter": self.max_iter, "power": self.power}
 
 
-_SCHEDULE_ALIASES = {
-    "multiplier": ("multiplier", "gamma", "learningratemultiplier"),
-    "interval": ("interval", "every", "iterinterval", "learningrateupdateinterval"),
-    "steps": ("steps", "itersteps", "learningratesteps"),
-    "power": ("power",),
-    "max_iter": ("maxiter", "duration"),
-    "warmup": ("warmup", "warmupiter", "learningratewarmup"),
-}
-
-
 def make_schedule(
     name: str,
     params: Mapping[str, Any] | None = None,
@@ -766,37 +696,13 @@ def make_schedule(
     are ints (iterations) or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`.
     Cosine, Polynomial and Linear run to 0 over `total_iterations` unless max_iter is given.
     """
-    lookup = {alias: canon for canon, aliases in _SCHEDULE_ALIASES.items() for alias in aliases}
-    p: dict[str, Any] = {}
-    for key, value in (params or {}).items():
-        canon = lookup.get(_key(key))
-        if canon is None:
-            raise ValueError(f"schedule {name!r} has no parameter {key!r}")
-        p[canon] = value
-    warmup = to_iterations(p.pop("warmup", 0) or 0, iterations_per_epoch)
-    kind = _key(name or "constant")
-
-    def max_iter() -> int:
-        if "max_iter" in p:
-            return max(1, to_iterations(p["max_iter"], iterations_per_epoch))
-        if total_iterations is None:
-            raise ValueError(f"schedule {name!r} needs total_iterations (or max_iter)")
-        return max(1, int(total_iterations))
-
-    if kind in ("constant", "none"):
+    kind, args, warmup = schedule_arguments(name, params, iterations_per_epoch, total_iterations)
+    if kind == "constant":
         return ConstantSchedule(base_lr, warmup=warmup)
     if kind == "exponential":
-        interval = max(1, to_iterations(p.get("interval") or 1, iterations_per_epoch))
-        return ExponentialSchedule(base_lr, float(p.get("multiplier", 0.1)), interval, warmup=warmup)
+        return ExponentialSchedule(base_lr, args["gamma"], args["interval"], warmup=warmup)
     if kind == "step":
-        steps = p.get("steps") or ()
-        if isinstance(steps, numbers.Real) or (len(steps) == 2 and isinstance(steps[1], str)):
-            steps = [steps]  # a single step: 30 or (30, "epoch")
-        steps = [to_iterations(s, iterations_per_epoch) for s in steps]
-        return StepSchedule(base_lr, float(p.get("multiplier", 0.1)), steps, warmup=warmup)
+        return StepSchedule(base_lr, args["gamma"], args["steps"], warmup=warmup)
     if kind == "cosine":
-        return CosineSchedule(base_lr, max_iter(), warmup=warmup)
-    if kind in ("polynomial", "linear"):
-        power = 1.0 if kind == "linear" else float(p.get("power", 1.0))
-        return PolynomialSchedule(base_lr, max_iter(), power, warmup=warmup)
-    raise ValueError(f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear")
+        return CosineSchedule(base_lr, args["max_iter"], warmup=warmup)
+    return PolynomialSchedule(base_lr, args["max_iter"], args["power"], warmup=warmup)

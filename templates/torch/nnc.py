@@ -30,9 +30,7 @@ streams cannot.
 from __future__ import annotations
 
 import math
-import numbers
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -52,6 +50,7 @@ from nnc_params import (
     initial_distribution,
     load_params,
 )
+from nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
     "AMSGRAD",
@@ -1138,70 +1137,25 @@ class Lars(_NnablaSolver):
         p.sub_(v)
 
 
-def _key(name: str) -> str:
-    """Parameter spellings compared loosely: `Beta1`, `beta_1`, `beta1` are one key."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-# canonical parameter -> accepted spellings (after _key)
-_SOLVER_ALIASES = {
-    "lr": ("lr", "learningrate", "alpha", "eta"),
-    "momentum": ("momentum",),
-    "beta1": ("beta1",),
-    "beta2": ("beta2",),
-    "eps": ("eps", "epsilon"),
-    "decay": ("decay", "rho"),
-    "wd": ("wd",),
-    "weight_decay": ("weightdecay",),
-    "bias_correction": ("biascorrection",),
-    "coefficient": ("coefficient",),
-    "amsgrad": ("amsgrad",),
-    "weight_decouple": ("weightdecouple",),
-    "fixed_decay": ("fixeddecay",),
-    "rectify": ("rectify",),
-}
-
-# NNC solver -> (factory, its parameters with nnabla's defaults (solvers.yaml))
-_SOLVERS: dict[str, tuple[Callable[..., torch.optim.Optimizer], dict[str, Any]]] = {
-    "Sgd": (lambda p, lr, weight_decay: torch.optim.SGD(p, lr=lr, weight_decay=weight_decay), dict(lr=1e-3)),
-    "Momentum": (Momentum, dict(lr=1e-3, momentum=0.9)),
-    "Nesterov": (Nesterov, dict(lr=1e-3, momentum=0.9)),
-    "Adagrad": (
-        lambda p, lr, eps, weight_decay: torch.optim.Adagrad(p, lr=lr, eps=eps, weight_decay=weight_decay),
-        dict(lr=1e-2, eps=1e-8),
+# NNC solver -> its optimizer (parameters: nnc_solvers.SOLVER_DEFAULTS, plus weight_decay)
+_SOLVERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "Sgd": lambda p, lr, weight_decay: torch.optim.SGD(p, lr=lr, weight_decay=weight_decay),
+    "Momentum": Momentum,
+    "Nesterov": Nesterov,
+    "Adagrad": lambda p, lr, eps, weight_decay: torch.optim.Adagrad(p, lr=lr, eps=eps, weight_decay=weight_decay),
+    "Adadelta": lambda p, lr, decay, eps, weight_decay: torch.optim.Adadelta(
+        p, lr=lr, rho=decay, eps=eps, weight_decay=weight_decay
     ),
-    "Adadelta": (
-        lambda p, lr, decay, eps, weight_decay: torch.optim.Adadelta(
-            p, lr=lr, rho=decay, eps=eps, weight_decay=weight_decay
-        ),
-        dict(lr=1.0, decay=0.95, eps=1e-6),
+    "RMSprop": lambda p, lr, decay, eps, weight_decay: torch.optim.RMSprop(
+        p, lr=lr, alpha=decay, eps=eps, weight_decay=weight_decay
     ),
-    "RMSprop": (
-        lambda p, lr, decay, eps, weight_decay: torch.optim.RMSprop(
-            p, lr=lr, alpha=decay, eps=eps, weight_decay=weight_decay
-        ),
-        dict(lr=1e-3, decay=0.9, eps=1e-8),
-    ),
-    "Adam": (Adam, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
-    "AdamW": (AdamW, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, wd=None)),
-    "Adamax": (Adamax, dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
-    "AMSGRAD": (AMSGRAD, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=False)),
-    "RMSpropGraves": (RMSpropGraves, dict(lr=1e-4, decay=0.95, momentum=0.9, eps=1e-4)),
-    "AdaBelief": (
-        AdaBelief,
-        dict(
-            lr=1e-3,
-            beta1=0.9,
-            beta2=0.999,
-            eps=1e-8,
-            wd=0.0,
-            amsgrad=False,
-            weight_decouple=False,
-            fixed_decay=False,
-            rectify=False,
-        ),
-    ),
-    "Lars": (Lars, dict(lr=1e-3, momentum=0.9, coefficient=1e-3, eps=1e-6)),
+    "Adam": Adam,
+    "AdamW": AdamW,
+    "Adamax": Adamax,
+    "AMSGRAD": AMSGRAD,
+    "RMSpropGraves": RMSpropGraves,
+    "AdaBelief": AdaBelief,
+    "Lars": Lars,
 }
 
 
@@ -1216,39 +1170,8 @@ def make_solver(name: str, params: Iterable, nnc_kwargs: Mapping[str, Any] | Non
     AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
     calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
     """
-    canonical = {_key(n): n for n in _SOLVERS}
-    solver = canonical.get(_key(name))
-    if solver is None:
-        raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(_SOLVERS)}")
-    factory, defaults = _SOLVERS[solver]
-    lookup = {alias: canon for canon, aliases in _SOLVER_ALIASES.items() for alias in aliases}
-    given: dict[str, Any] = {}
-    for key, value in (nnc_kwargs or {}).items():
-        canon = lookup.get(_key(key))
-        if canon is None or (canon not in defaults and canon != "weight_decay"):
-            allowed = ", ".join([*defaults, "weight_decay"])
-            raise ValueError(f"solver {solver} has no parameter {key!r}; expected {allowed}")
-        given[canon] = value
-    kwargs = {**defaults, **given}
-    kwargs.setdefault("weight_decay", 0.0)
-    if solver == "AdamW" and kwargs["wd"] is None:
-        kwargs["wd"] = kwargs["weight_decay"] if "weight_decay" in given else 1e-4
-    return factory(params, **kwargs)
-
-
-def to_iterations(duration: Any, iterations_per_epoch: int) -> int:
-    """A duration as mini-batch iterations: an int counts iterations; (value, "epoch" | "iteration") pairs
-    (also "epochs", "iterations", "iter") convert epochs with `iterations_per_epoch` (rounded)."""
-    if isinstance(duration, numbers.Real) and not isinstance(duration, bool):
-        return int(round(duration))
-    if isinstance(duration, Sequence) and not isinstance(duration, str) and len(duration) == 2:
-        value, unit = duration
-        unit = str(unit).lower()
-        if unit in ("epoch", "epochs"):
-            return int(round(float(value) * iterations_per_epoch))
-        if unit in ("iteration", "iterations", "iter", "iters"):
-            return int(round(float(value)))
-    raise ValueError(f"a duration is an int or (value, 'epoch' | 'iteration'), got {duration!r}")
+    solver, arguments = solver_arguments(name, nnc_kwargs)
+    return _SOLVERS[solver](params, **arguments)
 
 
 class Schedule:
@@ -1288,16 +1211,6 @@ class Schedule:
         return f"Schedule({self.name!r}, warmup={self.warmup}, base_lr={self.base_lr})"
 
 
-_SCHEDULE_ALIASES = {
-    "multiplier": ("multiplier", "gamma", "learningratemultiplier"),
-    "interval": ("interval", "every", "iterinterval", "learningrateupdateinterval"),
-    "steps": ("steps", "itersteps", "learningratesteps"),
-    "power": ("power",),
-    "max_iter": ("maxiter", "duration"),
-    "warmup": ("warmup", "warmupiter", "learningratewarmup"),
-}
-
-
 def make_schedule(
     name: str,
     params: Mapping[str, Any] | None = None,
@@ -1310,46 +1223,20 @@ def make_schedule(
     ints (iterations) or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`.
     Cosine, Polynomial and Linear run to 0 over `total_iterations` unless max_iter is given.
     """
-    lookup = {alias: canon for canon, aliases in _SCHEDULE_ALIASES.items() for alias in aliases}
-    p: dict[str, Any] = {}
-    for key, value in (params or {}).items():
-        canon = lookup.get(_key(key))
-        if canon is None:
-            raise ValueError(f"schedule {name!r} has no parameter {key!r}")
-        p[canon] = value
-    warmup = to_iterations(p.pop("warmup", 0) or 0, iterations_per_epoch)
-    kind = _key(name or "constant")
-
-    def max_iter() -> int:
-        if "max_iter" in p:
-            return max(1, to_iterations(p["max_iter"], iterations_per_epoch))
-        if total_iterations is None:
-            raise ValueError(f"schedule {name!r} needs total_iterations (or max_iter)")
-        return max(1, int(total_iterations))
-
+    kind, args, warmup = schedule_arguments(name, params, iterations_per_epoch, total_iterations)
     rule: Callable[[int], float]
-    if kind in ("constant", "none"):
+    if kind == "constant":
         rule = lambda it: 1.0  # noqa: E731
     elif kind == "exponential":
-        gamma = float(p.get("multiplier", 0.1))
-        interval = max(1, to_iterations(p.get("interval") or 1, iterations_per_epoch))
-        rule = lambda it: gamma ** (it // interval)  # noqa: E731
+        rule = lambda it: args["gamma"] ** (it // args["interval"])  # noqa: E731
     elif kind == "step":
-        gamma = float(p.get("multiplier", 0.1))
-        steps = p.get("steps") or ()
-        if isinstance(steps, numbers.Real) or (len(steps) == 2 and isinstance(steps[1], str)):
-            steps = [steps]  # a single step: 30 or (30, "epoch")
-        steps = [to_iterations(s, iterations_per_epoch) for s in steps]
-        rule = lambda it: gamma ** sum(1 for s in steps if it >= s)  # noqa: E731
+        rule = lambda it: args["gamma"] ** sum(1 for s in args["steps"] if it >= s)  # noqa: E731
     elif kind == "cosine":
-        total = max_iter()
+        total = args["max_iter"]
         rule = lambda it: (math.cos(math.pi * min(it, total) / total) + 1.0) * 0.5  # noqa: E731
-    elif kind in ("polynomial", "linear"):
-        total = max_iter()
-        power = 1.0 if kind == "linear" else float(p.get("power", 1.0))
-        rule = lambda it: (1.0 - min(it, total) / total) ** power  # noqa: E731
     else:
-        raise ValueError(f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear")
+        total, power = args["max_iter"], args["power"]
+        rule = lambda it: (1.0 - min(it, total) / total) ** power  # noqa: E731
     return Schedule(name, rule, warmup, base_lr)
 
 

@@ -1,0 +1,175 @@
+"""NNC's solvers and learning-rate schedules, framework-free: their names, parameters and defaults.
+
+Part of every generated project (numpy-free; the standard library only). The PyTorch runtime
+(`nnc.make_solver`, `nnc.make_schedule`) and the Keras one (`solvers.make_solver`,
+`solvers.make_schedule`) read NNC's configuration through `solver_arguments` and
+`schedule_arguments`, and differ only in the optimizers and schedules they build from them.
+Defaults are nnabla's (`solvers.yaml`); schedules follow
+`python/src/nnabla/utils/learning_rate_scheduler.py`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["SOLVER_DEFAULTS", "key", "schedule_arguments", "solver_arguments", "to_iterations"]
+
+
+def key(name: str) -> str:
+    """Parameter spellings compared loosely: `Beta1`, `beta_1`, `beta1` are one key."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# canonical parameter -> accepted spellings (after `key`)
+SOLVER_ALIASES = {
+    "lr": ("lr", "learningrate", "alpha", "eta"),
+    "momentum": ("momentum",),
+    "beta1": ("beta1",),
+    "beta2": ("beta2",),
+    "eps": ("eps", "epsilon"),
+    "decay": ("decay", "rho"),
+    "wd": ("wd",),
+    "weight_decay": ("weightdecay",),
+    "bias_correction": ("biascorrection",),
+    "coefficient": ("coefficient",),
+    "amsgrad": ("amsgrad",),
+    "weight_decouple": ("weightdecouple",),
+    "fixed_decay": ("fixeddecay",),
+    "rectify": ("rectify",),
+}
+
+# NNC solver -> its parameters with nnabla's defaults
+SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Sgd": dict(lr=1e-3),
+    "Momentum": dict(lr=1e-3, momentum=0.9),
+    "Nesterov": dict(lr=1e-3, momentum=0.9),
+    "Adagrad": dict(lr=1e-2, eps=1e-8),
+    "Adadelta": dict(lr=1.0, decay=0.95, eps=1e-6),
+    "RMSprop": dict(lr=1e-3, decay=0.9, eps=1e-8),
+    "Adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8),
+    "AdamW": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, wd=None),
+    "Adamax": dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8),
+    "AMSGRAD": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=False),
+    "RMSpropGraves": dict(lr=1e-4, decay=0.95, momentum=0.9, eps=1e-4),
+    "AdaBelief": dict(
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        wd=0.0,
+        amsgrad=False,
+        weight_decouple=False,
+        fixed_decay=False,
+        rectify=False,
+    ),
+    "Lars": dict(lr=1e-3, momentum=0.9, coefficient=1e-3, eps=1e-6),
+}
+
+
+def solver_arguments(name: str, nnc_kwargs: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """NNC's solver `name` (case-insensitive) and its parameters under NNC/nnabla's spellings, as
+    (canonical solver name, every parameter of the solver with nnabla's defaults filled in, plus
+    weight_decay, 0 unless given).
+
+    AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
+    calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
+    """
+    canonical = {key(n): n for n in SOLVER_DEFAULTS}
+    solver = canonical.get(key(name))
+    if solver is None:
+        raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(SOLVER_DEFAULTS)}")
+    defaults = SOLVER_DEFAULTS[solver]
+    lookup = {alias: canon for canon, aliases in SOLVER_ALIASES.items() for alias in aliases}
+    given: dict[str, Any] = {}
+    for name_given, value in (nnc_kwargs or {}).items():
+        canon = lookup.get(key(name_given))
+        if canon is None or (canon not in defaults and canon != "weight_decay"):
+            allowed = ", ".join([*defaults, "weight_decay"])
+            raise ValueError(f"solver {solver} has no parameter {name_given!r}; expected {allowed}")
+        given[canon] = value
+    arguments = {**defaults, **given}
+    arguments.setdefault("weight_decay", 0.0)
+    if solver == "AdamW" and arguments["wd"] is None:
+        arguments["wd"] = arguments["weight_decay"] if "weight_decay" in given else 1e-4
+    return solver, arguments
+
+
+def to_iterations(duration: Any, iterations_per_epoch: int) -> int:
+    """A duration as mini-batch iterations: an int counts iterations; (value, "epoch" | "iteration") pairs
+    (also "epochs", "iterations", "iter") convert epochs with `iterations_per_epoch` (rounded)."""
+    if isinstance(duration, numbers.Real) and not isinstance(duration, bool):
+        return int(round(duration))
+    if isinstance(duration, Sequence) and not isinstance(duration, str) and len(duration) == 2:
+        value, unit = duration
+        unit = str(unit).lower()
+        if unit in ("epoch", "epochs"):
+            return int(round(float(value) * iterations_per_epoch))
+        if unit in ("iteration", "iterations", "iter", "iters"):
+            return int(round(float(value)))
+    raise ValueError(f"a duration is an int or (value, 'epoch' | 'iteration'), got {duration!r}")
+
+
+SCHEDULE_ALIASES = {
+    "multiplier": ("multiplier", "gamma", "learningratemultiplier"),
+    "interval": ("interval", "every", "iterinterval", "learningrateupdateinterval"),
+    "steps": ("steps", "itersteps", "learningratesteps"),
+    "power": ("power",),
+    "max_iter": ("maxiter", "duration"),
+    "warmup": ("warmup", "warmupiter", "learningratewarmup"),
+}
+
+
+def schedule_arguments(
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    iterations_per_epoch: int = 1,
+    total_iterations: int | None = None,
+) -> tuple[str, dict[str, Any], int]:
+    """NNC's learning-rate schedule `name` (Constant, Exponential, Step, Cosine, Polynomial, Linear;
+    case-insensitive) as (kind, its arguments in iterations, warm-up iterations):
+        "constant"      {}
+        "exponential"   {"gamma", "interval"}       factor gamma ** (it // interval)
+        "step"          {"gamma", "steps"}          factor gamma ** (number of steps <= it)
+        "cosine"        {"max_iter"}                factor (cos(pi min(it, T) / T) + 1) / 2
+        "polynomial"    {"max_iter", "power"}       factor (1 - min(it, T) / T) ** power (Linear: power 1)
+    `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; durations are ints (iterations)
+    or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`. Cosine, Polynomial and
+    Linear run to 0 over `total_iterations` unless max_iter is given.
+    """
+    lookup = {alias: canon for canon, aliases in SCHEDULE_ALIASES.items() for alias in aliases}
+    p: dict[str, Any] = {}
+    for name_given, value in (params or {}).items():
+        canon = lookup.get(key(name_given))
+        if canon is None:
+            raise ValueError(f"schedule {name!r} has no parameter {name_given!r}")
+        p[canon] = value
+    warmup = to_iterations(p.pop("warmup", 0) or 0, iterations_per_epoch)
+    kind = key(name or "constant")
+
+    def max_iter() -> int:
+        if "max_iter" in p:
+            return max(1, to_iterations(p["max_iter"], iterations_per_epoch))
+        if total_iterations is None:
+            raise ValueError(f"schedule {name!r} needs total_iterations (or max_iter)")
+        return max(1, int(total_iterations))
+
+    if kind in ("constant", "none"):
+        return "constant", {}, warmup
+    if kind == "exponential":
+        interval = max(1, to_iterations(p.get("interval") or 1, iterations_per_epoch))
+        return "exponential", {"gamma": float(p.get("multiplier", 0.1)), "interval": interval}, warmup
+    if kind == "step":
+        steps = p.get("steps") or ()
+        if isinstance(steps, numbers.Real) or (len(steps) == 2 and isinstance(steps[1], str)):
+            steps = [steps]  # a single step: 30 or (30, "epoch")
+        steps = [to_iterations(s, iterations_per_epoch) for s in steps]
+        return "step", {"gamma": float(p.get("multiplier", 0.1)), "steps": steps}, warmup
+    if kind == "cosine":
+        return "cosine", {"max_iter": max_iter()}, warmup
+    if kind in ("polynomial", "linear"):
+        power = 1.0 if kind == "linear" else float(p.get("power", 1.0))
+        return "polynomial", {"max_iter": max_iter(), "power": power}, warmup
+    raise ValueError(f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear")
