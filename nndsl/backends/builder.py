@@ -13,6 +13,7 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -138,6 +139,14 @@ class ModelRender:
 
 def build(project: Project, dialect: Dialect) -> ModelRender:
     return _Builder(project, dialect).build()
+
+
+def names_used(m: ModelRender, candidates: tuple[str, ...]) -> list[str]:
+    """Those of `candidates` (module aliases) that the generated statements of `m` use as
+    `name.`: the imports a generated model needs beyond its template's own."""
+    lines = [text for c in [*m.classes, m.model] for text in (*(ctor for _, ctor in c.modules), *c.inits, *c.body)]
+    code = "\n".join(lines + [line for n in m.networks for line in n.body])
+    return [name for name in candidates if re.search(rf"(?<![\w.]){re.escape(name)}\.", code)]
 
 
 class _Builder:
@@ -325,39 +334,6 @@ class _Builder:
         if previous is not None and previous in var and uses.get(previous, 0) == 1 and previous not in self.arguments:
             return var[previous]
         return local.take(wish)
-
-
-def wrap_call(prefix: str, call: str, indent: int, width: int = 120) -> str:
-    """`prefix + call` within `width` columns, broken the way ruff format breaks a call:
-    the arguments on one indented line, or one per line with a trailing comma."""
-    if indent + len(prefix) + len(call) <= width or not call.endswith(")") or "(" not in call:
-        return prefix + call
-    head, args = call[: call.index("(") + 1], _split_args(call[call.index("(") + 1 : -1])
-    pad = " " * (indent + 4)
-    one = pad + ", ".join(args)
-    if len(one) <= width:
-        return f"{prefix}{head}\n{one}\n{' ' * indent})"
-    return f"{prefix}{head}\n" + "".join(f"{pad}{a},\n" for a in args) + f"{' ' * indent})"
-
-
-def _split_args(text: str) -> list[str]:
-    """Top-level comma-separated parts of an argument list (brackets and strings respected)."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote and text[i - 1] != "\\":
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
 
 
 # NNC's random layers, which both runtimes implement as classes taking NNC's parameter names:

@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 
 from .naming import literal
+from .pyformat import fit
 
 
 def templates_dir() -> Path:
@@ -32,14 +33,16 @@ def environment(backend: str) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["literal"] = literal
+    env.filters["fit"] = fit
     env.filters["literal_list"] = lambda items: "[" + ", ".join(literal(i) for i in items) + "]"
     return env
 
 
 def static_files(backend: str, names: tuple[str, ...]) -> dict[str, str]:
-    """The common support modules and the backend's own `names`, file name -> text."""
+    """The common support modules, the projects' ruff configuration and the backend's own `names`,
+    file name -> text."""
     files = {}
-    for src in sorted((templates_dir() / "common").glob("*.py")):
+    for src in sorted([*(templates_dir() / "common").glob("*.py"), templates_dir() / "common" / "ruff.toml"]):
         files[src.name] = src.read_text(encoding="utf-8")
     for name in names:
         src = templates_dir() / backend / name

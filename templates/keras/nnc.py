@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
 from nnc_params import load_params, save_params
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...ir import Layer, Project
-from ..builder import Dialect, Emit, ModelRender, nnc_fans, wrap_call
+from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
 from ..builder import build as build_blocks
 from ..naming import literal
 from ..templating import environment
@@ -91,9 +91,16 @@ def build(project: Project) -> ModelRender:
 
 def render_model(project: Project) -> str:
     env = environment("keras")
-    env.filters["wrap"] = wrap_call
     env.filters["channels_last"] = channels_last
-    return env.get_template("model.py.j2").render(m=build(project), spec=Path(project.path).name)
+    env.filters["inputs_literal"] = lambda ins: "{" + ", ".join(f"{literal(n)}: {literal(s)}" for n, _, s in ins) + "}"
+    m = build(project)
+    used = names_used(m, ("initializers", "nnc_layers"))
+    return env.get_template("model.py.j2").render(
+        m=m,
+        spec=Path(project.path).name,
+        keras_imports=sorted({"layers", "ops"} | set(used) - {"nnc_layers"}),  # ops: run_network uses it
+        nnc_layers="nnc_layers" in used,
+    )
 
 
 def render_readme(project: Project) -> str:

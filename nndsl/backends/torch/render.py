@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...ir import Layer, Project
-from ..builder import Dialect, Emit, ModelRender, nnc_fans, wrap_call
+from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
 from ..builder import build as build_blocks
 from ..naming import literal
 from ..templating import environment
@@ -67,8 +67,8 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
 
 def render_model(project: Project) -> str:
     env = environment("torch")
-    env.filters["wrap"] = wrap_call
-    return env.get_template("model.py.j2").render(m=build(project), spec=Path(project.path).name)
+    m = build(project)
+    return env.get_template("model.py.j2").render(m=m, spec=Path(project.path).name, functional=names_used(m, ("F",)))
 
 
 def render_readme(project: Project) -> str:

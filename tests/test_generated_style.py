@@ -1,0 +1,50 @@
+"""Generated projects are ruff-clean (lint and format) under the `ruff.toml` they ship: every
+file of every spec's project in both backends, and the models of random specs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SPECS
+from hypothesis import HealthCheck, given, settings
+from random_specs import specs
+
+from nndsl.backends import keras as keras_backend
+from nndsl.backends import torch as torch_backend
+from nndsl.compiler import compile_file
+
+RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+BACKENDS = {"torch": torch_backend, "keras": keras_backend}
+pytestmark = pytest.mark.skipif(RUFF is None, reason="ruff is part of the dev extra")
+
+
+def ruff_clean(project_dir: Path, path: str = ".") -> None:
+    """`ruff check` and `ruff format --check` in the project, as its user would run them."""
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        r = subprocess.run([RUFF, *command, path], cwd=project_dir, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, f"ruff {command[0]} in {project_dir}:\n{r.stdout}{r.stderr}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
+def test_every_generated_file_is_ruff_clean(spec, backend, tmp_path):
+    result = compile_file(spec.relative_to(spec.parents[1]))
+    assert result.ok
+    BACKENDS[backend].generate(result.project, tmp_path)
+    assert (tmp_path / "ruff.toml").is_file()
+    ruff_clean(tmp_path)
+
+
+@given(text=specs())
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+def test_random_spec_models_are_ruff_clean(text, tmp_path_factory):
+    result = compile_file("random.nnd", text=text)
+    assert result.ok, (text, [d.message for d in result.diagnostics])
+    out = tmp_path_factory.mktemp("random")
+    for name, backend in BACKENDS.items():
+        backend.generate(result.project, out / name)
+        ruff_clean(out / name, "model.py")  # the static files are checked above
