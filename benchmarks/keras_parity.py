@@ -1,19 +1,24 @@
 """Training-step speed of the generated Keras ResNet-50 against keras.applications.ResNet50.
 
-    python benchmarks/keras_parity.py [--batch 8] [--rounds 5] [--warmup 2] [--size 224] [--mixed]
+    python benchmarks/keras_parity.py [--batch 8] [--rounds 5] [--warmup 2] [--size 224]
+                                      [--mixed mixed_float16 ...] [--jit | --no-jit]
 
-Both models train on the same batch with the same optimizer (SGD with momentum) in one process,
-each step a compiled `tf.function` (GradientTape, forward, sparse softmax cross-entropy,
-apply_gradients), steps alternating between them (in ABBA order) so that both see the same
-machine state. The generated model is the `ResNet(3, 4, 6, 3, bottleneck=true)` unit of
-specs/lib/resnet.nnd (what specs/resnet50.nnd trains) in a one-network spec that feeds it
-3x224x224 images directly and ends in SoftmaxCrossEntropy, written by the Keras backend; its
-loss is the network's own output. The reference is `keras.applications.ResNet50(weights=None,
-classifier_activation=None)` with Keras's sparse cross-entropy from logits. Prints the
-parameter counts, the median step time of each, images/s and the ratio (target: at most 1.05
-on the CPU); where TensorFlow sees a GPU (or with --mixed) it measures again under the
-mixed_float16 policy (both optimizers wrapped in a LossScaleOptimizer). A measurement, not a
-test: the exit status is 0 either way.
+Both models train on the same batch with the same `model.compile` (SGD with momentum, sparse
+softmax cross-entropy from logits) in one process, through `train_on_batch`, steps alternating
+between them (in ABBA order) so that both see the same machine state. The generated model is
+the `ResNet(3, 4, 6, 3, bottleneck=true)` unit of specs/lib/resnet.nnd (what
+specs/resnet50.nnd trains) in a one-network spec that feeds it 3x224x224 images, written by the
+Keras backend; the reference is `keras.applications.ResNet50(weights=None,
+classifier_activation=None)`. Prints the parameter counts, the median step time of each,
+images/s and the ratio (target: at most 1.05 on the CPU, float32); where the backend sees a GPU
+(or with --mixed) it measures again under mixed-precision policies (mixed_float16 wraps the
+optimizer in a LossScaleOptimizer, as `compile` does). A measurement, not a test: the exit
+status is 0 either way.
+
+The script is backend-neutral Keras 3 (KERAS_BACKEND=tensorflow, the generated project's, by
+default; jax or torch too): the generated model of Keras's own layers imports without
+TensorFlow. Steps compile with XLA by default on JAX (which has no other way), not on
+TensorFlow (as the earlier figures were taken); --jit / --no-jit choose.
 
 The two are not the same network to the last parameter: keras.applications builds ResNet v1
 (a bottleneck's stride on its first 1x1 convolution, convolutions with biases) and the spec
@@ -38,7 +43,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,8 +56,7 @@ SPEC = """include "lib/resnet.nnd"
 
 network Parity {{
     x = Input(3x{size}x{size}, dataset="x")
-    y = Input(1, dataset="y")
-    loss = x -> resnet: ResNet(3, 4, 6, 3, bottleneck=true) -> SoftmaxCrossEntropy(y)
+    logits = x -> resnet: ResNet(3, 4, 6, 3, bottleneck=true)
 }}
 """
 
@@ -72,45 +75,21 @@ def generated_module(out: str, size: int):
         sys.path.remove(out)
 
 
-def optimizer(mixed: bool) -> keras.optimizers.Optimizer:
-    sgd = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
-    return keras.optimizers.LossScaleOptimizer(sgd) if mixed else sgd
-
-
-def step_fn(model, loss_of, opt, x, y):
-    """A compiled training step; returns the loss (reading it waits for the step)."""
-    variables = model.trainable_variables
-    opt.build(variables)
-
-    @tf.function(jit_compile=False, reduce_retracing=True)
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_of(x, y)
-            scaled = opt.scale_loss(loss)
-        grads = tape.gradient(scaled, variables)
-        opt.apply_gradients(zip(grads, variables, strict=True))
-        return loss
-
-    return step
-
-
-def models(module, size: int, mixed: bool, x, y) -> dict:
-    """name -> (compiled step, trainable parameters, all parameters), built under the current policy."""
+def models(module, size: int, jit: bool, x, y) -> dict:
+    """name -> (training step, trainable parameters, all parameters), built under the current policy."""
     keras.utils.set_random_seed(0)
     ours = module.create_model().networks["Parity"]
+    ours = keras.Model(ours.inputs[0], ours.outputs[0])  # the logits alone, as the reference gives them
     theirs = keras.applications.ResNet50(weights=None, input_shape=(size, size, 3), classifier_activation=None)
-
-    def our_loss(x, y):
-        return tf.reduce_mean(tf.cast(ours({"x": x, "y": y}, training=True)["loss"], "float32"))
-
-    def their_loss(x, y):
-        logits = tf.cast(theirs(x, training=True), "float32")
-        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-
     out = {}
-    for name, model, loss_of in (("generated", ours, our_loss), ("keras.apps", theirs, their_loss)):
+    for name, model in (("generated", ours), ("keras.apps", theirs)):
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit,
+        )
         trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-        out[name] = (step_fn(model, loss_of, optimizer(mixed), x, y), trainable, model.count_params())
+        out[name] = (lambda model=model: model.train_on_batch(x, y), trainable, model.count_params())
     return out
 
 
@@ -139,27 +118,47 @@ def report(med: dict[str, tuple[float, float]], batch: int, title: str, judge: b
     print(f"  ratio generated/keras.apps {ratio:.3f} (CPU time {cpu_ratio:.3f}; target <= {TARGET}) {verdict}")
 
 
+def gpu_present() -> bool:
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "gpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5, help="timed steps per model (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first (the first compiles)")
     parser.add_argument("--size", type=int, default=224, help="image height and width")
-    parser.add_argument("--mixed", action="store_true", help="measure mixed_float16 even without a GPU")
+    parser.add_argument("--mixed", nargs="*", default=None, help="mixed policies (default: both on a GPU, none else)")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None, help="XLA-compiled steps")
     args = parser.parse_args()
 
-    gpus = tf.config.list_physical_devices("GPU")
-    device = "GPU" if gpus else "CPU"
+    backend, gpu = keras.backend.backend(), gpu_present()
+    jit = args.jit if args.jit is not None else backend == "jax"
+    device = "GPU" if gpu else "CPU"
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32))
-    y = tf.constant(rng.integers(0, 1000, (args.batch, 1)), dtype=tf.int32)
+    x = keras.ops.convert_to_tensor(rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32))
+    y = keras.ops.convert_to_tensor(rng.integers(0, 1000, (args.batch, 1)).astype(np.int32))
+    mixed = args.mixed if args.mixed is not None else (["mixed_float16", "mixed_bfloat16"] if gpu else [])
+    print(f"Keras {keras.__version__}, backend {backend}, {device}, XLA {'on' if jit else 'off'}")
 
     with tempfile.TemporaryDirectory() as out:
         module = generated_module(out, args.size)
-        policies = ["float32"] + (["mixed_float16"] if gpus or args.mixed else [])
-        for policy in policies:
+        for policy in ["float32", *mixed]:
             keras.mixed_precision.set_global_policy(policy)
-            built = models(module, args.size, policy != "float32", x, y)
+            built = models(module, args.size, jit, x, y)
             if policy == "float32":
                 print("Parameters (trainable / all, with BatchNormalization's moving statistics)")
                 for name, (_, trainable, total) in built.items():

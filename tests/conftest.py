@@ -121,18 +121,28 @@ def import_generated(out: Path, module: str = "model"):
         sys.modules.update(before)  # what other tests had imported under these names
 
 
-def load_template(name: str, path: Path):
+def load_template(name: str, path: Path, siblings: tuple[str, ...] = ()):
     """Load a support module of `templates/` by path, as module `name`, the way a generated project
-    would import it: with `templates/common` (the modules every project ships next to it) importable.
-    Registered in `sys.modules`, so that objects of it pickle (data loader worker processes)."""
+    would import it: with `templates/common` (the modules every project ships next to it) importable,
+    and the backend modules it imports by name (`siblings`, from its own folder) loaded for it under
+    those names, which are taken back after (the two backends' `nnc` differ). Registered in
+    `sys.modules`, so that objects of it pickle (data loader worker processes)."""
     import importlib.util
     import sys
 
     common = str(ROOT / "templates" / "common")
     if common not in sys.path:
         sys.path.insert(0, common)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    before = {s: sys.modules.pop(s) for s in siblings if s in sys.modules}
+    try:
+        for sibling in siblings:
+            load_template(sibling, Path(path).parent / f"{sibling}.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    finally:
+        for sibling in siblings:
+            sys.modules.pop(sibling, None)
+        sys.modules.update(before)
     return module

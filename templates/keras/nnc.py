@@ -1,8 +1,9 @@
-"""NNC semantics for Keras: layouts and parameter files.
+"""NNC semantics for Keras: layouts, parameter files and initial values.
 
-A generated Keras project imports this file as `nnc` (its custom layers and NNC's
-initializers are in `nnc_layers.py`, solvers and schedules in `solvers.py`). Numpy, the
-standard library and the project's `nnc_params.py` only.
+A generated Keras project imports this file as `nnc` (its custom layers are in
+`nnc_layers.py`, solvers and schedules in `solvers.py`). Keras, numpy, the standard library
+and the project's `nnc_params.py` only, not TensorFlow: a model of Keras's own layers runs
+on any Keras 3 backend.
 
 Layouts. NNC's tensors are channels-first, (N, C, H, W); the generated Keras models compute
 channels-last, which TensorFlow runs fastest: a per-sample tensor of NNC shape (s0, s1, ...,
@@ -26,13 +27,18 @@ serves both backends. Against Keras's variables (`to_nnc`, `from_nnc`):
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
+from typing import Any
 
+import keras
 import numpy as np
 
-from nnc_params import load_params, save_params
+from nnc_params import INITIALIZERS, initial_distribution, load_params, save_params
 
 __all__ = [
+    "INITIALIZERS",
+    "NNCInitializer",
     "from_nnc",
     "load_params",
     "save_params",
@@ -99,3 +105,62 @@ def from_nnc(array: np.ndarray, layout: str, keras_shape: Sequence[int]) -> np.n
     if math.prod(array.shape) != math.prod(keras_shape):
         raise ValueError(f"a parameter of shape {array.shape} cannot fill a variable of shape {keras_shape}")
     return np.ascontiguousarray(array.reshape(keras_shape))
+
+
+# NNC's initializers (nnabla initializer.py; the torch runtime's `init_parameter`). The
+# distributions come from nnc_params.initial_distribution (shared with the PyTorch project).
+
+
+@keras.saving.register_keras_serializable(package="nnc")
+class NNCInitializer(keras.initializers.Initializer):
+    """NNC's initializer `name` times `multiplier`, for a weight of NNC's layout.
+
+    - Normal: N(0, multiplier^2); Uniform: U(-multiplier, multiplier); Constant: the multiplier itself.
+    - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier; Uniform*Glorot: U(-d, d) * multiplier.
+    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the weight's NNC shape;
+    pass them for a weight held in another layout (a Keras Conv kernel (*kernel, in, out), say).
+    `seed`: an int for reproducible values; None draws one from Python's `random`.
+    """
+
+    def __init__(
+        self,
+        name: str = "Constant",
+        multiplier: float = 1.0,
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+        kernel_area: int | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if name not in INITIALIZERS:
+            raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
+        self.name, self.multiplier = name, float(multiplier)
+        self.fan_in, self.fan_out, self.kernel_area = fan_in, fan_out, kernel_area
+        self._initial_seed = seed
+        # As Keras' own initializers: a seed drawn from Python's `random` (keras.utils.set_random_seed seeds it).
+        self.seed = int(seed) if seed is not None else random.randint(1, int(1e9))
+
+    def distribution(self, shape: Sequence[int]) -> tuple[str, float]:
+        """("normal", sigma), ("uniform", limit) or ("constant", value) for a weight of `shape`."""
+        shape = tuple(int(d) for d in shape)
+        return initial_distribution(self.name, self.multiplier, shape, self.fan_in, self.fan_out, self.kernel_area)
+
+    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
+        dtype = dtype or keras.backend.floatx()
+        kind, scale = self.distribution(shape)
+        if kind == "constant":
+            return keras.ops.full(shape, scale, dtype=dtype)
+        if scale == 0:
+            return keras.ops.zeros(shape, dtype=dtype)
+        if kind == "normal":
+            return keras.random.normal(shape, stddev=scale, dtype=dtype, seed=self.seed)
+        return keras.random.uniform(shape, minval=-scale, maxval=scale, dtype=dtype, seed=self.seed)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "multiplier": self.multiplier,
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "kernel_area": self.kernel_area,
+            "seed": self._initial_seed,
+        }

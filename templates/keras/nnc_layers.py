@@ -5,7 +5,7 @@ of the same name (and through it nnabla's source: `image_augmentation.cpp`, `ran
 `binary_*.cpp` / `.hpp`, `initializer.py`).
 
 A generated project imports this file as `nnc_layers`. It needs keras, tensorflow, numpy, the standard
-library and the project's `nnc_params.py` (NNC's initial values, shared with the PyTorch project).
+library and the project's `nnc.py` (NNC's initial values as `nnc.NNCInitializer`).
 
 Layout. Generated Keras models compute channels-last: a per-sample tensor of NNC shape (s0, s1, ..., s_{r-1})
 (r >= 2) is held as (batch, s1, ..., s_{r-1}, s0), so an NNC image (C, H, W) is (batch, H, W, C); rank-1
@@ -16,9 +16,8 @@ Keras tensor axis (the caller maps NNC's axis with `keras_axis`).
 
 Contents:
   1. Layout helpers: `keras_axis`, `keras_shape`, `to_nnc_layout`, `from_nnc_layout`.
-  2. Initializers: `NNCInitializer` with NNC's initializer names (`INITIALIZERS`).
-  3. Augmentation: `ImageAugmentation`, `RandomFlip`, `RandomShift`, `RandomCrop`.
-  4. Layers Keras lacks: `top_n_error`, `binary_error`, nnabla pooling (`pooling`, `Pooling`), `binary_tanh`,
+  2. Augmentation: `ImageAugmentation`, `RandomFlip`, `RandomShift`, `RandomCrop`.
+  3. Layers Keras lacks: `top_n_error`, `binary_error`, nnabla pooling (`pooling`, `Pooling`), `binary_tanh`,
      `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`, `BinaryWeightAffine`,
      `BinaryWeightConvolution`.
 
@@ -34,7 +33,6 @@ streams differ.
 from __future__ import annotations
 
 import math
-import random as _py_random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
-from nnc_params import INITIALIZERS, initial_distribution  # next to this file
+import nnc  # next to this file
+from nnc_params import INITIALIZERS
 
 __all__ = [
     "BinaryConnectAffine",
@@ -52,7 +51,6 @@ __all__ = [
     "BinaryWeightConvolution",
     "INITIALIZERS",
     "ImageAugmentation",
-    "NNCInitializer",
     "Pooling",
     "RandomCrop",
     "RandomFlip",
@@ -132,68 +130,7 @@ def _static_size(x: tf.Tensor, axis: int, what: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------
-# 2. Initializers (nnabla initializer.py; the torch runtime's `init_parameter`)
-# ---------------------------------------------------------------------------------------------------
-# The distributions come from nnc_params.initial_distribution (shared with the PyTorch project).
-
-
-@_register
-class NNCInitializer(keras.initializers.Initializer):
-    """NNC's initializer `name` times `multiplier`, for a weight of NNC's layout.
-
-    - Normal: N(0, multiplier^2); Uniform: U(-multiplier, multiplier); Constant: the multiplier itself.
-    - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier; Uniform*Glorot: U(-d, d) * multiplier.
-    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the weight's NNC shape;
-    pass them for a weight held in another layout (a Keras Conv kernel (*kernel, in, out), say).
-    `seed`: an int for reproducible values; None draws one from Python's `random`.
-    """
-
-    def __init__(
-        self,
-        name: str = "Constant",
-        multiplier: float = 1.0,
-        fan_in: int | None = None,
-        fan_out: int | None = None,
-        kernel_area: int | None = None,
-        seed: int | None = None,
-    ) -> None:
-        if name not in INITIALIZERS:
-            raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
-        self.name, self.multiplier = name, float(multiplier)
-        self.fan_in, self.fan_out, self.kernel_area = fan_in, fan_out, kernel_area
-        self._initial_seed = seed
-        # As Keras' own initializers: a seed drawn from Python's `random` (keras.utils.set_random_seed seeds it).
-        self.seed = int(seed) if seed is not None else _py_random.randint(1, int(1e9))
-
-    def distribution(self, shape: Sequence[int]) -> tuple[str, float]:
-        """("normal", sigma), ("uniform", limit) or ("constant", value) for a weight of `shape`."""
-        shape = tuple(int(d) for d in shape)
-        return initial_distribution(self.name, self.multiplier, shape, self.fan_in, self.fan_out, self.kernel_area)
-
-    def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
-        dtype = dtype or keras.backend.floatx()
-        kind, scale = self.distribution(shape)
-        if kind == "constant":
-            return keras.ops.full(shape, scale, dtype=dtype)
-        if scale == 0:
-            return keras.ops.zeros(shape, dtype=dtype)
-        if kind == "normal":
-            return keras.random.normal(shape, stddev=scale, dtype=dtype, seed=self.seed)
-        return keras.random.uniform(shape, minval=-scale, maxval=scale, dtype=dtype, seed=self.seed)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "multiplier": self.multiplier,
-            "fan_in": self.fan_in,
-            "fan_out": self.fan_out,
-            "kernel_area": self.kernel_area,
-            "seed": self._initial_seed,
-        }
-
-
-# ---------------------------------------------------------------------------------------------------
-# 3. Augmentation
+# 2. Augmentation
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -698,7 +635,7 @@ class RandomCrop(_Random):
 
 
 # ---------------------------------------------------------------------------------------------------
-# 4. Layers Keras lacks
+# 3. Layers Keras lacks
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -939,7 +876,7 @@ class _BinaryLayer(keras.layers.Layer):
 
     def _make_weights(self, w_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> None:
         self.W = self.add_weight(
-            name="W", shape=w_shape, initializer=NNCInitializer(self.w_init, self.w_init_multiplier), trainable=True
+            name="W", shape=w_shape, initializer=nnc.NNCInitializer(self.w_init, self.w_init_multiplier), trainable=True
         )
         # State as Keras' BatchNormalization keeps its moving statistics (each replica writes its copy; they
         # agree, being functions of the synchronised W).
@@ -947,7 +884,9 @@ class _BinaryLayer(keras.layers.Layer):
         self.Wb = self.add_weight(name="Wb", shape=w_shape, **state)
         self.alpha = self.add_weight(name="alpha", shape=out_shape, **state) if self.scaled else None
         self.b = (
-            self.add_weight(name="b", shape=out_shape, initializer=NNCInitializer(self.b_init, self.b_init_multiplier))
+            self.add_weight(
+                name="b", shape=out_shape, initializer=nnc.NNCInitializer(self.b_init, self.b_init_multiplier)
+            )
             if self.bias
             else None
         )

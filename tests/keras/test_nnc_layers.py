@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-5
 
 
-kl = load_template("nnc_layers_keras_under_test", ROOT / "templates" / "keras" / "nnc_layers.py")
+kl = load_template("nnc_layers_keras_under_test", ROOT / "templates" / "keras" / "nnc_layers.py", siblings=("nnc",))
 nnc = load_template("nnc_torch_runtime_for_keras_parity", ROOT / "templates" / "torch" / "nnc.py")
 
 
@@ -536,10 +536,10 @@ def test_binary_layers_initialize_like_nnc():
     conv = kl.BinaryWeightConvolution(None, 64, (3, 3), w_init="NormalConvolutionHeForward", w_init_multiplier=2.0)
     conv.build((None, 10, 10, 32))
     assert abs(conv.W.numpy().std() / (2.0 * math.sqrt(2 / (32 * 9))) - 1) < 0.03
-    init = kl.NNCInitializer("Constant", 0.25)
+    init = kl.nnc.NNCInitializer("Constant", 0.25)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(init((2, 2))), np.full((2, 2), 0.25))
     with pytest.raises(ValueError, match="unknown initializer"):
-        kl.NNCInitializer("Bogus")
+        kl.nnc.NNCInitializer("Bogus")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -656,7 +656,7 @@ def test_layers_serialize(layer):
 
 _TWO_REPLICAS = """
 import importlib.util, sys
-sys.path.insert(0, sys.argv[2])  # templates/common: nnc_params
+sys.path[:0] = [sys.argv[2], sys.argv[3]]  # templates/common: nnc_params; templates/keras: nnc
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -684,10 +684,10 @@ def test_two_replicas_draw_differently():
     """A MirroredStrategy over two logical CPUs (a subprocess: the devices must be set before TensorFlow starts)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     path = str(ROOT / "templates" / "keras" / "nnc_layers.py")
-    common = str(ROOT / "templates" / "common")
+    common, keras_dir = str(ROOT / "templates" / "common"), str(ROOT / "templates" / "keras")
     run = subprocess.run(
-        [sys.executable, "-c", _TWO_REPLICAS, path, common], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=300,
+        [sys.executable, "-c", _TWO_REPLICAS, path, common, keras_dir], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=300,
     )  # fmt: skip
 
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-3000:]

@@ -62,7 +62,7 @@ def keras_name(path: str) -> str:
 
 
 def _initializers(layer: Layer, emit: Emit) -> list[str]:
-    """`kernel_initializer=nnc_layers.NNCInitializer(...)` arguments giving NNC's initial values; fans
+    """`kernel_initializer=nnc.NNCInitializer(...)` arguments giving NNC's initial values; fans
     follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area)."""
     if emit.initialized or layer.type == "BatchNormalization":
         return []
@@ -79,7 +79,7 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
         n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
         scale = "" if multiplier == 1 else f", {literal(multiplier)}"
         args.append(
-            f"{INITIALIZER_ARGS[nnc_name]}=nnc_layers.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
+            f"{INITIALIZER_ARGS[nnc_name]}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
             + (f", kernel_area={k})" if k != 1 else ")")
         )
     return args
