@@ -16,10 +16,10 @@ Every default comes from config.json next to this file. NNC's semantics kept:
     (or loss) outputs; the executor's network is the one exported.
 `--batch-size` is the global batch: replicas split it (NNC's batch size on one device).
 Written to the output folder: checkpoint/ (every epoch, atomically; --resume continues from it,
-exactly: data order, random layers, optimizer state), best.npz (the best epoch by the first
-monitor, with save_best), params.npz (the final parameters, NNC's names and layouts: the PyTorch
-project reads them too), log.csv, learning_curve.png and, with --export, the executor's network
-as a SavedModel (and model.onnx where tf2onnx is installed).
+exactly: data order, random layers, optimizer state; bit for bit with --deterministic), best.npz
+(the best epoch by the first monitor, with save_best), params.npz (the final parameters, NNC's
+names and layouts: the PyTorch project reads them too), log.csv, learning_curve.png and, with
+--export, the executor's network as a SavedModel (and model.onnx where tf2onnx is installed).
 
 Exit status: 0 done, 1 bad input (a dataset problem), 2 usage.
 """
@@ -39,6 +39,7 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -326,10 +327,12 @@ def export(model: Model, network: str, out: Path) -> None:
     keras_model.export(str(out / "saved_model"), format="tf_saved_model", verbose=False)
     print(f"exported {network} to {out / 'saved_model'}")
     try:
-        keras_model.export(str(out / "model.onnx"), format="onnx", verbose=False)
+        with warnings.catch_warnings():  # tf2onnx's own FutureWarnings about numpy
+            warnings.simplefilter("ignore", FutureWarning)
+            keras_model.export(str(out / "model.onnx"), format="onnx", verbose=False)
         print(f"exported {network} to {out / 'model.onnx'}")
     except (ImportError, ModuleNotFoundError):
-        print("model.onnx skipped: tf2onnx is not installed")
+        print("model.onnx skipped: tf2onnx is not installed (pip install tf2onnx)")
 
 
 def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strategy) -> None:
@@ -354,7 +357,9 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
     if chief:
         out.mkdir(parents=True, exist_ok=True)
         kind = type(strategy).__name__.replace("_DefaultDistributionStrategy", "one device")
-        print(f"seed {args.seed}, {strategy.num_replicas_in_sync} replica(s) ({kind})")
+        precision = keras.mixed_precision.global_policy().name
+        xla = ", XLA-compiled steps" if args.jit else ""
+        print(f"seed {args.seed}, {strategy.num_replicas_in_sync} replica(s) ({kind}), precision {precision}{xla}")
 
     # Data: one training pipeline per optimizer (the same order on every worker; shards by element)
     specs = config["optimizers"]
@@ -384,8 +389,12 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
 
     # Checkpoints: every worker saves (collectively); the chief into checkpoint/, the others into
     # a folder of their own that is deleted (as tf.keras's BackupAndRestore does).
+    # Every variable by position as well: TensorFlow's object tracking does not reach the random
+    # layers' SeedGenerator states, which an exact resume needs.
+    variables = list({id(v): v for net in model.networks.values() for v in net.variables}.values())
     checkpoint = tf.train.Checkpoint(
         networks=list(model.networks.values()),
+        variables=variables,
         optimizers=[run.optimizer for run in runs],
         sums=[run.sums for run in runs],
         epoch=epoch_var,

@@ -4,6 +4,7 @@ a line tracer while the functional models are built), parameter totals equal `nn
 and parameters saved by the PyTorch model give the Keras model the same outputs."""
 
 import math
+import os
 import re
 import subprocess
 import sys
@@ -153,3 +154,46 @@ def test_torch_parameters_give_the_same_outputs(generated, tmp_path):
             got = module.nnc.to_channels_first(keras.ops.convert_to_numpy(actual[name]))
             error = relative_error(tensor.numpy(), got)
             assert error <= 1e-4, f"{net.name}.{name}: {error:.2e}"
+
+
+PLAIN_KERAS_SPEC = """include "lib/resnet.nnd"
+
+network Runtime {
+    x = Input(3x32x32, dataset="x")
+    y = x -> resnet: ResNet(1, 1, 1, 1, bottleneck=true, classes=10) -> Softmax
+}
+"""
+
+_WITHOUT_TENSORFLOW = """
+import sys
+sys.modules["tensorflow"] = None  # importing it fails
+import keras, numpy as np
+import model
+assert keras.backend.backend() == "jax"
+m = model.create_model()
+m.load_params("params.npz")
+x = np.load("x.npy")
+np.save("y.npy", m.run_network("Runtime", x=x)["y"])
+"""
+
+
+def test_a_model_of_keras_layers_runs_without_tensorflow(tmp_path):
+    """A spec that needs no custom layer (a bottleneck ResNet: convolutions, batch normalization,
+    max pooling with NNC's padding, residual adds, Affine) gives a model.py of Keras's own layers:
+    it runs on Keras's JAX backend with TensorFlow absent (as benchmarks/keras_parity.py runs it on
+    a GPU), with the TensorFlow model's parameters and outputs."""
+    result = compile_file(Path("specs") / "_plain_keras.nnd", text=PLAIN_KERAS_SPEC)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    keras_backend.generate(result.project, tmp_path)
+    assert "import nnc_layers" not in (tmp_path / "model.py").read_text(encoding="utf-8")
+    reference = import_generated(tmp_path).create_model()
+    x = np.random.default_rng(0).random((2, 3, 32, 32), dtype=np.float32)
+    reference.save_params(tmp_path / "params.npz")
+    np.save(tmp_path / "x.npy", x)
+    pytest.importorskip("jax")  # in the dev extra
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    r = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    expected = reference.run_network("Runtime", x=x)["y"]
+    assert relative_error(expected, np.load(tmp_path / "y.npy")) <= 1e-5
