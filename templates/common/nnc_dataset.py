@@ -49,8 +49,11 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DatasetError",
     "ImageFolderDataset",
+    "ImageListDataset",
     "NNCDataset",
     "epoch_order",
+    "output_columns",
+    "write_output_csv",
 ]
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
@@ -605,6 +608,64 @@ class ImageFolderDataset(NNCDataset):
 
     def _source(self) -> str:
         return f'image folder "{self.root}"'
+
+
+class ImageListDataset(NNCDataset):
+    """Every image under a folder (sorted by path) as the one image input of a network."""
+
+    def __init__(self, root: str | os.PathLike, variables: Mapping, image_normalization: bool = False) -> None:
+        self.root = self.csv_path = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(f'image folder "{self.root}" not found')
+        images = sorted(
+            p.relative_to(self.root).as_posix()
+            for p in self.root.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if not images:
+            raise DatasetError(f'image folder "{self.root}" has no images ({", ".join(IMAGE_EXTENSIONS)})')
+        if len(variables) != 1:
+            raise DatasetError(f"a folder of images feeds a network with one input, not {len(variables)}")
+        column = next(iter(variables.values()))[0]
+        rows = [[path] for path in images]
+        self._setup([f"{column}:image"], rows, list(range(2, len(rows) + 2)), self.root, variables, image_normalization)
+        self._prepare(cache=False, validate=True, cache_limit=0)
+
+    def _source(self) -> str:
+        return f'image folder "{self.root}"'
+
+
+# --------------------------------------------------------------------------------------
+# NNC's output.csv (what infer.py writes)
+# --------------------------------------------------------------------------------------
+
+
+def output_columns(name: str, shape: Sequence[int]) -> list[str]:
+    """NNC's output.csv names: the output's name for one value, name__i for the elements of a vector."""
+    size = int(np.prod(shape)) if len(shape) else 1
+    return [name] if size == 1 else [f"{name}__{i}" for i in range(size)]
+
+
+def write_output_csv(
+    path: Path, dataset: NNCDataset, outputs: Sequence[tuple[str, Sequence[int]]], values: np.ndarray
+) -> None:
+    """NNC's output.csv: the columns that name each sample (the dataset's inputs read from one
+    cell: image paths, numbers; else its index), then every output's values (`values`: one row
+    per sample, the outputs flattened and side by side, as `outputs` (name, shape) lists them)."""
+    columns = [b.columns[0] for b in dataset._bindings if not b.vector]
+    if columns:
+        header = [c.text for c in columns]
+        labels = [[row[c.position] for c in columns] for row in dataset._rows]
+    else:
+        header, labels = ["index"], [[str(i)] for i in range(len(dataset))]
+    for name, shape in outputs:
+        header += output_columns(name, shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        for label, row in zip(labels, values, strict=True):
+            writer.writerow([*label, *(f"{v:.8g}" for v in row)])
 
 
 # --------------------------------------------------------------------------------------

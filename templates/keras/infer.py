@@ -24,7 +24,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
-import csv  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -38,35 +37,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import nnc  # noqa: E402
-from data import IMAGE_EXTENSIONS, DatasetError, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
+from data import DatasetError, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
 from model import Model, create_model  # noqa: E402
+from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
 
 PARAMS_HINT = "expected params.npz or best.npz (written by train.py), or train.py's checkpoint/ folder"
-
-
-class ImageListDataset(NNCDataset):
-    """Every image under a folder (sorted by path) as the one image input of a network."""
-
-    def __init__(self, root: str | os.PathLike, variables: Mapping, image_normalization: bool = False) -> None:
-        self.root = self.csv_path = Path(root)
-        if not self.root.is_dir():
-            raise DatasetError(f'image folder "{self.root}" not found')
-        images = sorted(
-            p.relative_to(self.root).as_posix()
-            for p in self.root.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not images:
-            raise DatasetError(f'image folder "{self.root}" has no images ({", ".join(IMAGE_EXTENSIONS)})')
-        if len(variables) != 1:
-            raise DatasetError(f"a folder of images feeds a network with one input, not {len(variables)}")
-        column = next(iter(variables.values()))[0]
-        rows = [[path] for path in images]
-        self._setup([f"{column}:image"], rows, list(range(2, len(rows) + 2)), self.root, variables, image_normalization)
-        self._prepare(cache=False, validate=True, cache_limit=0)
-
-    def _source(self) -> str:
-        return f'image folder "{self.root}"'
 
 
 def combine(evaluations: Sequence[np.ndarray], how: str) -> np.ndarray:
@@ -79,12 +54,6 @@ def combine(evaluations: Sequence[np.ndarray], how: str) -> np.ndarray:
     if how == "mean":
         return stacked.mean(axis=0)
     raise ValueError(f"unknown evaluation {how!r}: expected mean, last or std")
-
-
-def output_columns(name: str, shape: Sequence[int]) -> list[str]:
-    """NNC's output.csv names: the output's name for one value, name__i for the elements of a vector."""
-    size = int(np.prod(shape)) if len(shape) else 1
-    return [name] if size == 1 else [f"{name}__{i}" for i in range(size)]
 
 
 def checkpoint_prefix(path: Path) -> str | None:
@@ -125,14 +94,6 @@ def load_weights(model: Model, path: Path) -> None:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         message = message if len(message) <= 200 else message[:200] + "..."
         raise DatasetError(f"{path}: not a checkpoint of this model ({message})") from e
-
-
-def sample_labels(dataset: NNCDataset) -> tuple[list[str], list[list[str]]]:
-    """The columns that name each sample: the inputs read from one CSV cell (image paths, numbers)."""
-    columns = [b.columns[0] for b in dataset._bindings if not b.vector]
-    if not columns:
-        return ["index"], [[str(i)] for i in range(len(dataset))]
-    return [c.text for c in columns], [[row[c.position] for c in columns] for row in dataset._rows]
 
 
 def pick_device(name: str | None) -> str | None:
@@ -198,16 +159,8 @@ def run(args: argparse.Namespace, config: Mapping) -> None:
                 results[o].append(value.reshape(value.shape[0], -1))
     values = np.concatenate([np.concatenate(results[o]) for o in outputs], axis=1)
 
-    header, labels = sample_labels(dataset)
-    for o in outputs:
-        header += output_columns(o, shapes.get(o, results[o][0].shape[1:]))
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        for label, row in zip(labels, values, strict=True):
-            writer.writerow([*label, *(f"{v:.8g}" for v in row)])
+    write_output_csv(out, dataset, [(o, shapes.get(o, results[o][0].shape[1:])) for o in outputs], values)
     print(f"{len(values)} samples, network {network} x{num_evaluations} ({how}): {out}")
 
 

@@ -17,46 +17,19 @@ Exit status: 0 done, 1 bad input (a dataset or parameter file problem), 2 usage.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import IMAGE_EXTENSIONS, DatasetError, NNCDataset, make_loader  # noqa: E402
+from data import DatasetError, NNCDataset, make_loader  # noqa: E402
 from model import Model, create_model  # noqa: E402
-
-
-class ImageListDataset(NNCDataset):
-    """Every image under a folder (sorted by path) as the one image input of a network."""
-
-    def __init__(self, root: str | os.PathLike, variables: Mapping, image_normalization: bool = False) -> None:
-        self.root = self.csv_path = Path(root)
-        if not self.root.is_dir():
-            raise DatasetError(f'image folder "{self.root}" not found')
-        images = sorted(
-            p.relative_to(self.root).as_posix()
-            for p in self.root.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not images:
-            raise DatasetError(f'image folder "{self.root}" has no images ({", ".join(IMAGE_EXTENSIONS)})')
-        if len(variables) != 1:
-            raise DatasetError(f"a folder of images feeds a network with one input, not {len(variables)}")
-        column = next(iter(variables.values()))[0]
-        rows = [[path] for path in images]
-        self._setup([f"{column}:image"], rows, list(range(2, len(rows) + 2)), self.root, variables, image_normalization)
-        self._prepare(cache=False, validate=True, cache_limit=0)
-
-    def _source(self) -> str:
-        return f'image folder "{self.root}"'
+from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
 
 
 def combine(evaluations: Sequence[torch.Tensor], how: str) -> torch.Tensor:
@@ -71,12 +44,6 @@ def combine(evaluations: Sequence[torch.Tensor], how: str) -> torch.Tensor:
     raise ValueError(f"unknown evaluation {how!r}: expected mean, last or std")
 
 
-def output_columns(name: str, shape: Sequence[int]) -> list[str]:
-    """NNC's output.csv names: the output's name for one value, name__i for the elements of a vector."""
-    size = int(np.prod(shape)) if len(shape) else 1
-    return [name] if size == 1 else [f"{name}__{i}" for i in range(size)]
-
-
 def load_weights(model: Model, path: Path) -> None:
     if path.suffix == ".npz":
         try:
@@ -89,14 +56,6 @@ def load_weights(model: Model, path: Path) -> None:
         model.load_state_dict(checkpoint.get("model", checkpoint))
     except (OSError, RuntimeError, KeyError, TypeError) as e:
         raise DatasetError(f"{path}: not a checkpoint of this model ({e})") from e
-
-
-def sample_labels(dataset: NNCDataset) -> tuple[list[str], list[list[str]]]:
-    """The columns that name each sample: the inputs read from one CSV cell (image paths, numbers)."""
-    columns = [b.columns[0] for b in dataset._bindings if not b.vector]
-    if not columns:
-        return ["index"], [[str(i)] for i in range(len(dataset))]
-    return [c.text for c in columns], [[row[c.position] for c in columns] for row in dataset._rows]
 
 
 def run(args: argparse.Namespace, config: Mapping) -> None:
@@ -144,16 +103,8 @@ def run(args: argparse.Namespace, config: Mapping) -> None:
                 results[o].append(value.reshape(value.shape[0], -1).cpu())
     values = torch.cat([torch.cat(results[o]) for o in outputs], dim=1).numpy()
 
-    header, labels = sample_labels(dataset)
-    for o in outputs:
-        header += output_columns(o, shapes.get(o, results[o][0].shape[1:]))
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(header)
-        for label, row in zip(labels, values, strict=True):
-            writer.writerow([*label, *(f"{v:.8g}" for v in row)])
+    write_output_csv(out, dataset, [(o, shapes.get(o, results[o][0].shape[1:])) for o in outputs], values)
     print(f"{len(values)} samples, network {network} x{num_evaluations} ({how}): {out}")
 
 
