@@ -3,8 +3,11 @@
     python -m nndsl.examples.digits_job [--backend torch|keras] [--epochs 5] [--out out/digits]
 
 1. builds an NNC-format dataset (PNG images, train.csv, validation.csv) from the digits
-   scikit-learn ships, where specs/digits.nnd reads it (specs/digits/);
-2. compiles specs/digits.nnd into a PyTorch or Keras project (`nndsl compile --backend ...`);
+   scikit-learn ships, where the spec reads it: the spec shipped with nndsl (specs/digits.nnd
+   in the repository, nndsl/examples/digits.nnd in the wheel) is copied to OUT/data/digits.nnd
+   and its dataset built under OUT/data/digits/, so the job writes nothing outside OUT; with
+   --spec, the dataset goes where that spec reads it (SPEC's folder/digits/);
+2. compiles the spec into a PyTorch or Keras project in OUT (`nndsl compile --backend ...`);
 3. trains it for a few epochs on the CPU with the project's own train.py;
 4. prints the validation error of the last epoch and where the learning curve is.
 """
@@ -18,12 +21,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def shipped_spec() -> Path:
+    """specs/digits.nnd: inside the package in a wheel, at the top of a source checkout."""
+    for candidate in (HERE / "digits.nnd", HERE.parents[1] / "specs" / "digits.nnd"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("digits.nnd not found next to nndsl.examples")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", default=str(ROOT / "specs" / "digits.nnd"))
+    parser.add_argument("--spec", default=None, help="a digits spec (default: the one nndsl ships)")
     parser.add_argument("--out", default="out/digits", help="where the generated project goes")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--backend", choices=("torch", "keras"), default="torch")
@@ -35,7 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..diagnostics import render_text
     from .digits import build_digits_dataset
 
-    spec = Path(args.spec)
+    if args.spec is None:
+        spec = Path(args.out) / "data" / "digits.nnd"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_bytes(shipped_spec().read_bytes())
+    else:
+        spec = Path(args.spec)
     print(f"1. dataset: scikit-learn digits -> {spec.parent / 'digits'}", flush=True)
     build_digits_dataset(spec.parent / "digits")
 
