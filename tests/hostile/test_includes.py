@@ -58,7 +58,10 @@ def test_a_symbolic_link_out_of_the_tree_is_refused(tmp_path):
 def test_include_path_widens_what_includes_may_read(tmp_path):
     spec(tmp_path / "shared", "blocks.nnd", body="unit Head {\n    in x\n    out x -> Affine(2)\n}\n")
     main = spec(
-        tmp_path / "proj", "main.nnd", "../shared/blocks.nnd", body='network N {\n    y = Input(4, dataset="x") -> Head\n}\n'
+        tmp_path / "proj",
+        "main.nnd",
+        "../shared/blocks.nnd",
+        body='network N {\n    y = Input(4, dataset="x") -> Head\n}\n',
     )
     assert "E0108" in nndsl("lint", main, cwd=tmp_path).stderr
     ok = nndsl("lint", "--include-path", tmp_path / "shared", main, cwd=tmp_path)
