@@ -132,6 +132,36 @@ def test_a_non_utf8_spec_name_on_the_command_line(tmp_path):
     assert "\\udcff" in (tmp_path / "out" / "model.py").read_text(encoding="utf-8").splitlines()[0]
 
 
+HOSTILE_STRINGS = r"""unit U(s: string = "q") {
+    in x
+    out x -> Affine(3)
+}
+
+dataset train = "tr\"\"\"ain\n.csv"
+
+network Main {
+    x = Input(4, dataset="co\"\"\"l\\umn<LS>")
+    y = x -> U("a\"\"\"\\b\n\t'c")
+}
+""".replace("<LS>", "\u2028")  # a line separator, which str.splitlines breaks at
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_hostile_strings_in_a_spec_stay_literals(tmp_path, backend):
+    spec = tmp_path / "h.nnd"
+    spec.write_text(HOSTILE_STRINGS, encoding="utf-8")
+    result = compile_file(spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    BACKENDS[backend].generate(result.project, tmp_path / "out")
+    for py in (tmp_path / "out").glob("*.py"):
+        ast.parse(py.read_text(encoding="utf-8"))
+    model = ast.parse((tmp_path / "out" / "model.py").read_text(encoding="utf-8"))
+    docs = [ast.get_docstring(c, clean=False) for c in model.body if isinstance(c, ast.ClassDef)]
+    assert 'Unit U(s="a"""\\b\n\t\'c"): 4 -> 3.' in docs  # the value itself, inside the docstring
+    config = json.loads((tmp_path / "out" / "config.json").read_text(encoding="utf-8"))
+    assert config["networks"]["Main"]["inputs"][0]["column"] == 'co"""l\\umn\u2028'
+
+
 # --- labels that are attribute names -------------------------------------------------------------
 
 
