@@ -1,13 +1,15 @@
 """The `nndsl` command.
 
-    nndsl compile FILE --backend torch|keras -o DIR
-    nndsl lint FILE... [--format text|json] [--strict]
+    nndsl compile FILE --backend torch|keras -o DIR [--format text|json] [--include-path DIR]
+    nndsl lint FILE... [--format text|json] [--strict] [--include-path DIR]
     nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
     nndsl fmt FILE... [--check]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
-2 usage. Nothing here imports torch or tensorflow: lint, summary and fmt start fast.
+2 usage, 3 a bug in nndsl. With `--format json`, stdout holds exactly one JSON document
+whatever happens (usage errors aside): the diagnostics, or summary's table. Nothing here
+imports torch or tensorflow: lint, summary and fmt start fast.
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
             help="refuse specs that expand to more than N layers (default 1,000,000)",
         )
 
+    def includes(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--include-path",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="also let includes read DIR's folder tree (repeatable; by default only the spec's own folder tree)",
+        )
+
     c = sub.add_parser("compile", help="generate a training project from a spec")
     c.add_argument("file")
     c.add_argument("--backend", choices=BACKENDS, required=True)
@@ -48,12 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
     c.add_argument("--force", action="store_true", help="overwrite generated files changed since they were generated")
     limits(c)
+    includes(c)
 
     lt = sub.add_parser("lint", help="check specs: every error and warning")
     lt.add_argument("files", nargs="+", metavar="FILE")
     lt.add_argument("--format", choices=("text", "json"), default="text")
     lt.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     limits(lt)
+    includes(lt)
 
     s = sub.add_parser("summary", help="layers, shapes, parameters and MACs per network")
     s.add_argument("file")
@@ -66,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         help="show each repeat as one row (text default) or every copy's layers (json/csv default)",
     )
     limits(s)
+    includes(s)
 
     f = sub.add_parser("fmt", help="rewrite specs in canonical form")
     f.add_argument("files", nargs="+", metavar="FILE")
@@ -78,7 +92,7 @@ def _compile(path: str, args, lint: bool = False):
     from .passes.expand import DEFAULT_MAX_LAYERS
 
     max_layers = args.max_layers if args.max_layers is not None else DEFAULT_MAX_LAYERS
-    return compile_file(path, max_layers=max_layers, lint=lint)
+    return compile_file(path, max_layers=max_layers, lint=lint, include_paths=tuple(args.include_path))
 
 
 def _report(results, fmt: str) -> None:
@@ -109,23 +123,20 @@ def cmd_lint(args) -> int:
 
 def cmd_compile(args) -> int:
     result = _compile(args.file, args)
+    written = []
+    if result.ok:
+        import importlib
+
+        from .backends.builder import BackendUnsupported
+        from .backends.output import OutputError
+
+        generate = importlib.import_module(f".backends.{args.backend}", __package__).generate
+        try:
+            written = generate(result.project, args.output, force=args.force)
+        except (BackendUnsupported, OutputError) as e:
+            result.diagnostics.append(e.diagnostic)
     _report([result], args.format)
     if not result.ok:
-        return EXIT_INPUT
-    import importlib
-
-    from .backends.builder import BackendUnsupported
-    from .backends.output import OverwriteRefused
-
-    generate = importlib.import_module(f".backends.{args.backend}", __package__).generate
-    try:
-        written = generate(result.project, args.output, force=args.force)
-    except BackendUnsupported as e:
-        result.diagnostics.append(e.diagnostic)
-        _report([result], args.format)
-        return EXIT_INPUT
-    except OverwriteRefused as e:
-        sys.stderr.write(f"nndsl: error: {e}\n")
         return EXIT_INPUT
     sys.stderr.write(f"wrote {len(written)} files to {args.output}: {', '.join(p.name for p in written)}\n")
     return EXIT_OK
@@ -135,17 +146,17 @@ def cmd_summary(args) -> int:
     from .summary import render
 
     result = _compile(args.file, args)
+    report = "json" if args.format == "json" else "text"
     if not result.ok:
-        _report([result], "text")
+        _report([result], report)
         return EXIT_INPUT
     project = result.project
     if args.network and project.network(args.network) is None:
-        from .diagnostics import did_you_mean
+        from .diagnostics import did_you_mean, make
 
         hint = did_you_mean(args.network, [n.name for n in project.networks])
-        sys.stderr.write(
-            f"nndsl: error: no network '{args.network}' in {args.file}" + (f"; {hint}" if hint else "") + "\n"
-        )
+        result.diagnostics.append(make("E0204", None, help=hint, name=args.network))
+        _report([result], report)
         return EXIT_INPUT
     repeats = args.repeats or ("folded" if args.format == "text" else "expanded")
     sys.stdout.write(render(project, args.format, network=args.network, folded=repeats == "folded"))
@@ -178,9 +189,27 @@ def cmd_fmt(args) -> int:
             sys.stderr.write(f"{name}: would be reformatted\n")
             status = EXIT_INPUT
             continue
-        _write_atomic(Path(name), formatted)
+        target = Path(os.path.realpath(name))  # through a symbolic link: the link stays a link
+        problem = _unwritable(target)
+        if problem is None:
+            try:
+                _write_atomic(target, formatted)
+            except OSError as e:
+                problem = f"cannot write it: {e.strerror or e}"
+        if problem is not None:
+            sys.stderr.write(f"nndsl: error: {name}: not formatted: {problem}\n")
+            status = EXIT_INPUT
+            continue
         sys.stderr.write(f"{name}: formatted\n")
     return status
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why fmt must not rewrite `path`, or None. A file without write permission is the
+    user's "do not touch", honoured even where the rename could replace it (as root)."""
+    if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+        return "the file is read-only"
+    return None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -200,10 +229,16 @@ COMMANDS = {"lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "f
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names need not be UTF-8: never fail to print one
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
     if getattr(args, "max_layers", None) is not None and args.max_layers < 1:
         parser.error("--max-layers must be at least 1")
+    for folder in getattr(args, "include_path", ()):
+        if not os.path.isdir(folder):
+            parser.error(f"--include-path {folder}: not a folder")
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -214,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug in nndsl, not in the user's spec
         if os.environ.get("NNDSL_DEBUG"):
             raise
+        if getattr(args, "format", None) == "json":
+            from .diagnostics import make, render_json
+
+            print(render_json([make("E0919", None, message=f"{type(e).__name__}: {e}")]))
         sys.stderr.write(
             f"nndsl: internal error: {type(e).__name__}: {e}\n"
             "This is a bug in nndsl, not in your spec. Rerun with NNDSL_DEBUG=1 for details and please report it.\n"

@@ -39,11 +39,17 @@ class Result:
 
 
 def compile_file(
-    path: str | Path, *, max_layers: int = DEFAULT_MAX_LAYERS, lint: bool = False, text: str | None = None
+    path: str | Path,
+    *,
+    max_layers: int = DEFAULT_MAX_LAYERS,
+    lint: bool = False,
+    text: str | None = None,
+    include_paths: tuple[str | Path, ...] = (),
 ) -> Result:
     """Compile a spec (and its includes) to a shape-checked Project.
 
-    `text`, when given, is used instead of reading `path` (editors, tests).
+    `text`, when given, is used instead of reading `path` (editors, tests). Includes may
+    read the spec's folder tree and those of `include_paths`.
     """
     # Python's cyclic garbage collector is paused while compiling. The front end allocates
     # one object after another (syntax tree, layers, values) and keeps nearly all of them,
@@ -53,17 +59,17 @@ def compile_file(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _compile(Path(path), max_layers, lint, text)
+        return _compile(Path(path), max_layers, lint, text, tuple(include_paths))
     finally:
         if collecting:
             gc.enable()
 
 
-def _compile(path: Path, max_layers: int, lint: bool, text: str | None) -> Result:
+def _compile(path: Path, max_layers: int, lint: bool, text: str | None, include_paths: tuple) -> Result:
     reporter = Reporter()
     sources = Sources()
     display = str(path)
-    modules = resolve_includes(path, display, reporter, sources, text)
+    modules = resolve_includes(path, display, reporter, sources, text, include_paths)
     result = Result(None, reporter.diagnostics, sources, modules)
     if reporter.has_errors:
         return result

@@ -21,7 +21,6 @@ import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +92,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0105": ("error", "cannot read '{path}': {reason}"),
     "E0106": ("error", "include cycle: {chain}"),
     "E0107": ("error", "the file is empty: nothing to compile"),
+    "E0108": ("error", "cannot include '{path}': it is outside the folders includes may read"),
+    "E0109": ("error", "cannot include '{path}': only .nnd specs can be included"),
+    "E0110": ("error", "includes nest deeper than {limit} files"),
     # names
     "E0201": ("error", "unknown layer or unit '{name}'"),
     "E0202": ("error", "unknown name '{name}'"),
@@ -138,6 +140,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0703": ("error", "repeat count must not be negative, got {count}"),
     # backends
     "E0801": ("error", "the {backend} backend cannot express {layer} ({type}): {reason}"),
+    # output: the generated project's folder
+    "E0901": ("error", "cannot write '{path}': {reason}"),
+    "E0902": ("error", "{paths} changed since nndsl generated it"),
+    "E0903": ("error", "another nndsl compile is writing into '{path}'; nothing was written"),
+    "E0904": ("error", "cannot use the manifest '{path}': {reason}"),
+    "E0919": ("error", "internal error: {message}"),
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),
@@ -216,7 +224,7 @@ class Reporter:
 
 
 class Sources:
-    """Source text by path, for rendering snippets (files are read lazily, once)."""
+    """Source text by path, for rendering snippets: the specs the compiler read."""
 
     def __init__(self) -> None:
         self._lines: dict[str, list[str] | None] = {}
@@ -225,12 +233,9 @@ class Sources:
         self._lines[path] = text.splitlines()
 
     def line(self, path: str, n: int) -> str | None:
-        if path not in self._lines:
-            try:
-                self._lines[path] = Path(path).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
-                self._lines[path] = None
-        lines = self._lines[path]
+        # Only the text of specs that were read and accepted is ever shown: a diagnostic about
+        # any other file (refused, binary, not a spec) names it but never prints its content.
+        lines = self._lines.get(path)
         if lines is None or not 1 <= n <= len(lines):
             return None
         return lines[n - 1]

@@ -52,12 +52,14 @@ def _block_ranges(node) -> list[tuple[int, int]]:
     return out
 
 
-def _grouped(a: ast.Item, b: ast.Item) -> bool:
-    """Consecutive includes, and consecutive one-line datasets, stay together."""
+def _grouped(a: ast.Item, b: ast.Item, printed_one_line: bool) -> bool:
+    """Consecutive includes, and consecutive one-line datasets, stay together. A dataset is
+    one-line if it is written so and stays so once printed (one too long for a line becomes
+    a block, which a blank line separates: the printed form decides, so fmt is idempotent)."""
     if isinstance(a, ast.Include) and isinstance(b, ast.Include):
         return True
     one_line = all(isinstance(x, ast.Dataset) and x.span.line == x.span.end_line for x in (a, b))
-    return one_line and b.span.line - a.span.end_line == 1
+    return one_line and printed_one_line and b.span.line - a.span.end_line == 1
 
 
 def _string(s: str) -> str:
@@ -104,13 +106,16 @@ class _Printer:
     # --- items ------------------------------------------------------------------------------
 
     def run(self) -> str:
-        prev = None
+        prev, prev_lines = None, 0
         for item in self.module.items:
-            if prev is not None and not _grouped(prev, item):
-                self.out.append("")
-            prev = item
+            mark = len(self.out)
             self._leading(item.span.line, "")
+            start = len(self.out)
             self._item(item)
+            lines = len(self.out) - start
+            if prev is not None and not _grouped(prev, item, prev_lines == 1 and lines == 1):
+                self.out.insert(mark, "")
+            prev, prev_lines = item, lines
         if self.comments:
             if self.out:
                 self.out.append("")

@@ -61,6 +61,9 @@ class Dialect:
 
     backend = ""
     reserved: frozenset[str] = frozenset()  # module-level names of the generated file
+    # Attribute names of the generated classes' bases and of the template's own classes
+    # (`train`, `to`, `state_dict`; `run_network`, `networks`): a layer never takes one.
+    attributes: frozenset[str] = frozenset()
     emitters: dict[str, Callable[[Layer, tuple, tuple], Emit]] = {}
 
     def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
@@ -160,10 +163,10 @@ class _Builder:
 
     def build(self) -> ModelRender:
         model = ClassModel("Model", "Every parameter of every network; networks that share parameters share modules.")
-        attrs = Namer(self.dialect.reserved | {"run_network", "save_params", "load_params", "forward", "training"})
+        # Layers, blocks and the networks' methods are all attributes of the one Model: one namespace.
+        attrs = methods = Namer(self.dialect.reserved | self.dialect.attributes)
         owned: dict[str, tuple[str, tuple]] = {}  # block or layer path -> (attribute, signature)
         networks = []
-        methods = Namer(self.dialect.reserved | {"run_network", "save_params", "load_params", "forward", "training"})
         for net in self.project.networks:
             root = network_tree(net)
             body, args, outputs = self._forward(root, net, model, attrs, owned, top=True)
@@ -205,7 +208,7 @@ class _Builder:
         name = self.class_names.take(camel(base), sep="")
         self.by_signature[sig] = name
         cls = ClassModel(name, _block_doc(block, net))
-        attrs = Namer(self.dialect.reserved | {"forward", "training"})
+        attrs = Namer(self.dialect.reserved | self.dialect.attributes)
         body, args, outputs = self._forward(block, net, cls, attrs, {}, top=False)
         cls.args, cls.body = args, body
         cls.returns = ", ".join(var for _, var in outputs)

@@ -9,10 +9,11 @@ literal), so a spec can never inject code.
 from __future__ import annotations
 
 import builtins
-import json
+import functools
 import keyword
 import math
 import re
+from pathlib import Path
 
 _WORD = re.compile(r"[^0-9a-zA-Z_]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -61,10 +62,47 @@ def literal(value) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"no literal for {value}: specs hold finite numbers only")
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a Python literal
+        return _quoted(value)
     if isinstance(value, bool | int | float | type(None)):
         return repr(value)
     if isinstance(value, tuple):
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def shown(text: str) -> str:
+    """`text` from the outside world (a file name) as it may stand in generated prose: a
+    docstring, a README. Plain printable text without quotes, backslashes or backticks is
+    shown as it is; anything else as an escaped ASCII string literal, which can neither end
+    the docstring nor the README's code span, nor hold a line break or an undecodable byte."""
+    if text.isprintable() and not any(c in text for c in '"\\`'):
+        return text
+    return _quoted(text).replace("`", "\\x60")
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted Python string literal of `text`: printable characters as they are,
+    quotes and backslashes escaped, anything else (line breaks, undecodable bytes of a file
+    name, which Python holds as lone surrogates) as a Python escape."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c.isprintable():
+            out.append(c)
+        else:
+            out.append(ascii(c)[1:-1])  # \n, \x00, \u2028, \udcff, \U000e0001
+    return '"' + "".join(out) + '"'
+
+
+@functools.cache
+def template_attributes(template: Path) -> frozenset[str]:
+    """The attributes a class template defines itself: its methods (`def name(self`),
+    class constants and `self.name = ...` assignments. Read from the template, so a
+    method added there is never shadowed by a layer of the same name."""
+    text = template.read_text(encoding="utf-8")
+    found = re.findall(r"\bdef (\w+)\(self\b", text)
+    found += re.findall(r"\bself\.(\w+)\s*=(?!=)", text)
+    found += re.findall(r"^    ([A-Z_][A-Z0-9_]*)\s*(?::[^=\n]*)?=(?!=)", text, flags=re.M)
+    return frozenset(found)

@@ -4,24 +4,53 @@ Generated files are written atomically (a temporary file, then a rename) and rec
 their content hash in `DIR/.nndsl-manifest.json`. Compiling again overwrites a generated
 file only if it is unchanged since nndsl wrote it (or `force` is given); files nndsl did not
 write (checkpoints, logs, the user's own) are never touched.
+
+One compile writes into a folder at a time: each holds an exclusive lock on
+`DIR/.nndsl-lock` (`flock`, not waited for) while it checks and writes, and a second one
+fails at once (E0903) instead of mixing its files with the first's. Every problem with the
+folder (a file where the folder should be, no permission, a broken manifest) is an
+`OutputError` carrying a diagnostic, never a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+from ..diagnostics import Diagnostic, make
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; compiles are not serialized there
+    fcntl = None
+
 MANIFEST = ".nndsl-manifest.json"
+LOCK = ".nndsl-lock"
 
 
-class OverwriteRefused(Exception):
+class OutputError(Exception):
+    """The project cannot be written as asked; `diagnostic` says why (E09xx)."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class OverwriteRefused(OutputError):
     def __init__(self, paths: list[Path]):
         self.paths = paths
         names = ", ".join(str(p) for p in paths)
-        super().__init__(f"{names} changed since nndsl generated it; keep your changes elsewhere or use --force")
+        super().__init__(make("E0902", None, help="keep your changes elsewhere or use --force", paths=names))
+
+
+def _cannot_write(path: Path, reason: str) -> OutputError:
+    return OutputError(make("E0901", None, path=str(path), reason=reason))
 
 
 def _digest(data: bytes) -> str:
@@ -31,38 +60,118 @@ def _digest(data: bytes) -> str:
 def write_project(out: str | Path, files: dict[str, str], force: bool = False) -> list[Path]:
     """Write `files` (name -> text) into `out`; returns the paths written."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
+    _make_folder(out)
     blobs = {name: text.encode("utf-8") for name, text in files.items()}
-    if not force:
+    with _locked(out):
+        manifest_path = out / MANIFEST
+        manifest = _read_manifest(manifest_path, force)
         refused = []
         for name, data in blobs.items():
             path = out / name
-            if path.exists():
-                current = _digest(path.read_bytes())
-                if current != _digest(data) and current != manifest.get(name):
-                    refused.append(path)
+            current = _current(path)
+            if current is not None and not force and current != _digest(data) and current != manifest.get(name):
+                refused.append(path)
         if refused:
             raise OverwriteRefused(refused)
-    written = []
-    for name, data in blobs.items():
-        _atomic_write(out / name, data)
-        manifest[name] = _digest(data)
-        written.append(out / name)
-    _atomic_write(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        written = []
+        for name, data in blobs.items():
+            _atomic_write(out / name, data)
+            manifest[name] = _digest(data)
+            written.append(out / name)
+        _atomic_write(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return written
 
 
+def _make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise _cannot_write(out, "it is a file, not a folder") from None
+    except NotADirectoryError:
+        raise _cannot_write(out, "a part of the path is a file, not a folder") from None
+    except OSError as e:
+        raise _cannot_write(out, e.strerror or str(e)) from None
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold `out`'s lock; a compile already writing there makes this one fail at once."""
+    try:
+        fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        raise _cannot_write(out, e.strerror or str(e)) from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputError(make("E0903", None, path=str(out))) from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read_manifest(path: Path, force: bool) -> dict[str, str]:
+    """The manifest's name -> digest table; a manifest that cannot be used stops the write
+    (without it, files the user changed cannot be told from generated ones) unless `force`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        reason = e.strerror or str(e)
+    else:
+        try:
+            manifest = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            reason = "it is not valid JSON"
+        else:
+            if isinstance(manifest, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in manifest.items()
+            ):
+                return manifest
+            reason = "it is not a table of file names and digests"
+    if force:
+        return {}
+    raise OutputError(
+        make(
+            "E0904",
+            None,
+            help="it records which files nndsl generated; remove it, or use --force to overwrite every generated file",
+            path=str(path),
+            reason=reason,
+        )
+    )
+
+
+def _current(path: Path) -> str | None:
+    """The digest of what is at `path` now (None if nothing is)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise _cannot_write(path, e.strerror or str(e)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _cannot_write(path, "something that is not a regular file is in the way")
+    try:
+        return _digest(path.read_bytes())
+    except OSError as e:
+        raise _cannot_write(path, e.strerror or str(e)) from None
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _cannot_write(path.parent, e.strerror or str(e)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise _cannot_write(path, e.strerror or str(e)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -15,8 +15,9 @@ from pathlib import Path
 from ...ir import Layer, Project
 from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
 from ..builder import build as build_blocks
-from ..naming import literal
-from ..templating import environment
+from ..naming import literal, shown, template_attributes
+from ..reserved import KERAS_MODEL
+from ..templating import environment, templates_dir
 from .emit import EMITTERS, channels_last
 
 MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
@@ -28,8 +29,20 @@ class KerasDialect(Dialect):
     reserved = frozenset(MODULE_NAMES)
     emitters = EMITTERS
 
+    def __init__(self, project: Project) -> None:
+        self.attributes = KERAS_MODEL | template_attributes(templates_dir() / "keras" / "model.py.j2")
+        # A functional model's layers have unique names, its `keras.Input`s included.
+        self.input_names = frozenset(net.values[v].name for net in project.networks for v in net.inputs)
+
+    def layer_name(self, path: str) -> str:
+        """The Keras name of the layer at `path`: `keras_name`, unless a top-level layer would
+        take an Input's name (`x: Affine(...)` next to `x = Input(...)`); then `x-layer`, which
+        no label can spell."""
+        name = keras_name(path)
+        return f"{name}-layer" if name in self.input_names else name
+
     def _name(self, rel: str, top: bool) -> str:
-        return literal(keras_name(rel)) if top else f"prefix + {literal(keras_name(rel))}"
+        return literal(self.layer_name(rel)) if top else f"prefix + {literal(keras_name(rel))}"
 
     def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
         extra = _initializers(layer, emit) + [f"name={self._name(rel, top)}"]
@@ -49,7 +62,7 @@ class KerasDialect(Dialect):
         return f"{attr}[{k}]"
 
     def param_key(self, layer_path: str, attr_path: str, attr: str) -> str:
-        return f"{keras_name(layer_path)}/{attr}"  # Keras layer names never hold "/"
+        return f"{self.layer_name(layer_path)}/{attr}"  # Keras layer names never hold "/"
 
     def shape(self, shape: tuple[int, ...]) -> str:
         return "x".join(map(str, channels_last(shape))) if shape else "scalar"
@@ -86,7 +99,7 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
 
 
 def build(project: Project) -> ModelRender:
-    return build_blocks(project, KerasDialect())
+    return build_blocks(project, KerasDialect(project))
 
 
 def render_model(project: Project) -> str:
@@ -97,7 +110,7 @@ def render_model(project: Project) -> str:
     used = names_used(m, ("initializers", "nnc_layers"))
     return env.get_template("model.py.j2").render(
         m=m,
-        spec=Path(project.path).name,
+        spec=shown(Path(project.path).name),
         keras_imports=sorted({"layers", "ops"} | set(used) - {"nnc_layers"}),  # ops: run_network uses it
         nnc_layers="nnc_layers" in used,
     )
@@ -105,4 +118,6 @@ def render_model(project: Project) -> str:
 
 def render_readme(project: Project) -> str:
     env = environment("keras")
-    return env.get_template("README.md.j2").render(spec=Path(project.path).name, networks=build(project).networks)
+    return env.get_template("README.md.j2").render(
+        spec=shown(Path(project.path).name), networks=build(project).networks
+    )

@@ -12,8 +12,9 @@ from pathlib import Path
 from ...ir import Layer, Project
 from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
 from ..builder import build as build_blocks
-from ..naming import literal
-from ..templating import environment
+from ..naming import literal, shown, template_attributes
+from ..reserved import TORCH_MODULE
+from ..templating import environment, templates_dir
 from .emit import EMITTERS
 
 MODULE_NAMES = {"torch", "nn", "F", "nnc", "np", "Path", "Tensor"}
@@ -23,6 +24,9 @@ class TorchDialect(Dialect):
     backend = "torch"
     reserved = frozenset(MODULE_NAMES)
     emitters = EMITTERS
+
+    def __init__(self) -> None:
+        self.attributes = TORCH_MODULE | template_attributes(templates_dir() / "torch" / "model.py.j2")
 
     def copies(self, names: list[str], rels: list[str], top: bool) -> str:
         if len(set(names)) == 1:
@@ -68,9 +72,13 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
 def render_model(project: Project) -> str:
     env = environment("torch")
     m = build(project)
-    return env.get_template("model.py.j2").render(m=m, spec=Path(project.path).name, functional=names_used(m, ("F",)))
+    return env.get_template("model.py.j2").render(
+        m=m, spec=shown(Path(project.path).name), functional=names_used(m, ("F",))
+    )
 
 
 def render_readme(project: Project) -> str:
     env = environment("torch")
-    return env.get_template("README.md.j2").render(spec=Path(project.path).name, networks=build(project).networks)
+    return env.get_template("README.md.j2").render(
+        spec=shown(Path(project.path).name), networks=build(project).networks
+    )
