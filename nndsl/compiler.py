@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, Note, Reporter, Sources
 from .ir import Network, Project
+from .limits import stack_room
 from .passes.check_config import build_config, build_datasets
 from .passes.check_parameters import check_parameters
 from .passes.expand import DEFAULT_MAX_LAYERS, Expander, Graph
@@ -53,7 +54,8 @@ def compile_file(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _compile(Path(path), max_layers, lint, text)
+        with stack_room():  # the limits bound every stage's recursion (nndsl/limits.py)
+            return _compile(Path(path), max_layers, lint, text)
     finally:
         if collecting:
             gc.enable()

@@ -19,6 +19,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..diagnostics import Diagnostic, Note, Span, make
+from ..limits import MAX_NESTING
 from . import ast
 
 GRAMMAR_NAME = "nnd.lark"
@@ -584,6 +585,14 @@ def parse(text: str, path: str) -> tuple[ast.Module, list[Diagnostic]]:
                 break
             source = re.sub(r"[^\n]", " ", text[:start]) + text[start:]
     _transformer.reset(path)  # let go of the last parse's nodes
+    kept = []
+    for item in items:
+        too_deep = _too_deep(item)
+        if too_deep is None:
+            kept.append(item)
+        else:  # dropped: the stages after the parser recurse over what they are given
+            diags.append(make("E0210", too_deep.span, limit=MAX_NESTING))
+    items = kept
     seen: set[tuple[int, int]] = set()
     unique = []
     for c in sorted(comments, key=lambda c: (c.line, c.col)):
@@ -602,3 +611,79 @@ def _next_item_offset(text: str, after_line: int) -> int | None:
         offset = j + 1
     m = _TOP_LEVEL.search(text, offset)
     return m.start() if m else None
+
+
+# --- nesting ------------------------------------------------------------------------------------
+
+
+def _too_deep(item: ast.Item) -> Any:
+    """The first node (in source order) nested deeper than MAX_NESTING in `item`, or None.
+
+    Each node is one level below its parent (a statement and its value are one level),
+    except the left operand of a binary operator (a run like `1 + 2 + ... + n` is flat,
+    however long) and the `if` of an `else if` (a chain of branches is flat): the later
+    stages walk both in loops. The walk is a loop too, so it is linear and never deep.
+    """
+    stack: list[tuple[Any, int]] = [(item, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        children = list(_children(node, depth))
+        stack.extend(reversed(children))
+    return None
+
+
+def _children(node: Any, depth: int):
+    """A node's children (nodes with a span), each with its depth."""
+    d = depth + 1
+    if isinstance(node, ast.Binary):
+        yield node.left, depth
+        yield node.right, d
+    elif isinstance(node, ast.Unary):
+        yield node.operand, d
+    elif isinstance(node, ast.ListLit):
+        for x in node.items:
+            yield x, d
+    elif isinstance(node, ast.Call):
+        for x in node.args:
+            yield x, d
+        for k in node.kwargs:
+            yield k.value, d
+    elif isinstance(node, ast.Chain):
+        yield node.head, d
+        for x in node.stages:
+            yield x, d
+    elif isinstance(node, ast.Repeat):
+        yield node.count, d
+        for x in node.stages or node.body or ():
+            yield x, d
+    elif isinstance(node, ast.If):
+        yield node.cond, d
+        for x in node.then:
+            yield x, d
+        if node.elif_:
+            yield node.orelse[0], depth
+        else:
+            for x in node.orelse or ():
+                yield x, d
+    elif isinstance(node, ast.Out):  # a statement and its values are one level
+        for x in node.values:
+            yield x, depth
+    elif isinstance(node, ast.Assign | ast.Setting | ast.Override):
+        yield node.value, depth
+    elif isinstance(node, ast.Unit):
+        for p in node.params:
+            if p.default is not None:
+                yield p.default, d
+        for x in node.body:
+            yield x, d
+    elif isinstance(node, ast.Network):
+        for x in node.body:
+            yield x, d
+    elif isinstance(node, ast.DerivedNetwork):
+        for x in node.overrides:
+            yield x, d
+    elif isinstance(node, ast.Section | ast.Config | ast.Dataset):
+        for x in node.settings or ():
+            yield x, d
