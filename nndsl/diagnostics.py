@@ -104,6 +104,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0209": ("error", "unknown type '{name}'; the types are int, float, bool, string and shape"),
     "E0210": ("error", "this nests deeper than {limit} levels (the limit for expressions, blocks and repeats)"),
     "E0211": ("error", "expanding this nests deeper than {limit} levels, counted through unit instances (the limit)"),
+    "E0212": ("error", "derived networks form a cycle: {chain}"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),

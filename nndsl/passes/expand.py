@@ -238,7 +238,7 @@ class Expander:
     def expand(self, name: str) -> Graph | None:
         decl = self.networks[name]
         overrides: list[ast.Override] = []
-        seen = {name}
+        chain = [name]  # the derivation, in order
         while isinstance(decl, ast.DerivedNetwork):
             overrides = list(decl.overrides) + overrides
             base = self.networks.get(decl.base)
@@ -247,10 +247,18 @@ class Expander:
                     "E0204", decl.base_span, help=did_you_mean(decl.base, self.networks), name=decl.base
                 )
                 return None
-            if decl.base in seen:
-                self.reporter.error("E0106", decl.base_span, chain=" -> ".join([*seen, decl.base]))
+            if decl.base in chain:
+                # Reported once, at the derivation that closes the cycle, whichever of its
+                # networks is expanded first.
+                cycle = chain[chain.index(decl.base) :]
+                order = {n: i for i, n in enumerate(self.networks)}
+                at = cycle.index(min(cycle, key=order.__getitem__))
+                cycle = cycle[at:] + cycle[:at]
+                last = self.networks[cycle[-1]]
+                assert isinstance(last, ast.DerivedNetwork)
+                self.reporter.error("E0212", last.base_span, chain=" -> ".join([*cycle, cycle[0]]))
                 return None
-            seen.add(decl.base)
+            chain.append(decl.base)
             decl = base
         top = self.networks[name]
         graph = Graph(name, top.name_span)
