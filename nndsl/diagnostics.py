@@ -122,6 +122,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),
     "E0403": ("error", "{what} {shape} is not a valid shape: {reason}"),
+    "E0410": (
+        "error",
+        "with this layer the model has more than {limit} parameters (the limit; raise it with --max-parameters)",
+    ),
+    "E0411": (
+        "error",
+        "with this layer the network computes more than {limit} values per sample "
+        "(the limit; raise it with --max-activations)",
+    ),
     # networks and parameters
     "E0501": ("error", "parameter '{name}' has shape {shape} here but {other_shape} in network '{other}'"),
     "E0502": ("error", "unit '{name}' instantiates itself: {chain}"),

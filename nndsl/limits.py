@@ -10,6 +10,11 @@ diagnostic (docs/diagnostics.md), whatever the caller's own stack depth.
 - `MAX_DEPTH` (E0211): how deep the expansion of a network nests, counted through the
   unit instances it makes: each call, chain, repeat and `if` branch open at once.
 - `MAX_UNIT_DEPTH` (E0702): how deep unit instances nest.
+
+And two limits on the size of the model (nndsl/passes/check_size.py), which the command
+line can raise: `MAX_PARAMETERS` (E0410, `--max-parameters`) on the parameter elements of
+the project, `MAX_ACTIVATIONS` (E0411, `--max-activations`) on the elements one network
+computes for one sample.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from contextlib import contextmanager
 MAX_NESTING = 64
 MAX_DEPTH = 128
 MAX_UNIT_DEPTH = 64
+MAX_PARAMETERS = 10**10  # 40 GB in float32
+MAX_ACTIVATIONS = 10**10  # per sample
 
 # Python frames a stage may need below its entry point within the limits above (the
 # expansion takes at most six frames per level of MAX_DEPTH, the constant evaluator two
