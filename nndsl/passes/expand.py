@@ -33,6 +33,7 @@ from ..layers import REGISTRY
 from ..layers.base import DERIVED, LayerSpec, Param
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
+from .count_layers import LayerCounter
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
 DEFAULT_MAX_LAYERS = 1_000_000
@@ -232,6 +233,7 @@ class Expander:
         self.templates: dict[tuple, _Template] = {}  # by (unit, arguments, input aliasing)
         self._recordings: list[_Recording] = []  # innermost last
         self._frame_parts: dict[Frame, tuple[str, str, str]] = {}  # see _frame
+        self.counter = LayerCounter(units)
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -261,6 +263,12 @@ class Expander:
             chain.append(decl.base)
             decl = base
         top = self.networks[name]
+        # Count first: a spec past the layer limit is refused before any layer is built
+        # (twenty levels of units that call the one below twice are a million layers).
+        over = self.counter.over(decl.body, self.max_layers - self.total_layers)
+        if over is not None:
+            self.reporter.error("E0701", over[0], over[1], limit=f"{self.max_layers:,}")
+            return None
         graph = Graph(name, top.name_span)
         self.graph = graph
         self._prepare_overrides(overrides)
