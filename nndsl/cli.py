@@ -42,6 +42,20 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help="refuse specs that expand to more than N layers (default 1,000,000)",
         )
+        q.add_argument(
+            "--max-parameters",
+            type=int,
+            default=None,
+            metavar="N",
+            help="refuse models of more than N parameters (default 10,000,000,000)",
+        )
+        q.add_argument(
+            "--max-activations",
+            type=int,
+            default=None,
+            metavar="N",
+            help="refuse networks that compute more than N values per sample (default 10,000,000,000)",
+        )
 
     def includes(q: argparse.ArgumentParser) -> None:
         q.add_argument(
@@ -92,7 +106,8 @@ def _compile(path: str, args, lint: bool = False):
     from .passes.expand import DEFAULT_MAX_LAYERS
 
     max_layers = args.max_layers if args.max_layers is not None else DEFAULT_MAX_LAYERS
-    return compile_file(path, max_layers=max_layers, lint=lint, include_paths=tuple(args.include_path))
+    size = {k: v for k in ("max_parameters", "max_activations") if (v := getattr(args, k)) is not None}
+    return compile_file(path, max_layers=max_layers, lint=lint, include_paths=tuple(args.include_path), **size)
 
 
 def _report(results, fmt: str) -> None:
@@ -234,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "max_layers", None) is not None and args.max_layers < 1:
-        parser.error("--max-layers must be at least 1")
+    for limit in ("max_layers", "max_parameters", "max_activations"):
+        if getattr(args, limit, None) is not None and getattr(args, limit) < 1:
+            parser.error(f"--{limit.replace('_', '-')} must be at least 1")
     for folder in getattr(args, "include_path", ()):
         if not os.path.isdir(folder):
             parser.error(f"--include-path {folder}: not a folder")

@@ -1,7 +1,7 @@
 """The front end as one call: spec file in, shape-checked `Project` and diagnostics out.
 
     include resolution -> declarations -> config (roles) -> expand (units, repeats)
-    -> infer_shapes (with merge checks) -> check_parameters -> role checks [-> lint]
+    -> infer_shapes (with merge checks) -> check_parameters -> check_size -> role checks [-> lint]
 
 Each pass is a plain function or a small class in `nndsl.passes`; each reports into one
 `Reporter` and carries on, so a run reports every problem it can find.
@@ -15,8 +15,10 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, Note, Reporter, Sources
 from .ir import Network, Project
+from .limits import MAX_ACTIVATIONS, MAX_PARAMETERS, stack_room
 from .passes.check_config import build_config, build_datasets
 from .passes.check_parameters import check_parameters
+from .passes.check_size import check_size
 from .passes.expand import DEFAULT_MAX_LAYERS, Expander, Graph
 from .passes.infer_shapes import ShapeCache, infer_shapes
 from .passes.resolve_includes import resolve_includes
@@ -45,11 +47,14 @@ def compile_file(
     lint: bool = False,
     text: str | None = None,
     include_paths: tuple[str | Path, ...] = (),
+    max_parameters: int = MAX_PARAMETERS,
+    max_activations: int = MAX_ACTIVATIONS,
 ) -> Result:
     """Compile a spec (and its includes) to a shape-checked Project.
 
     `text`, when given, is used instead of reading `path` (editors, tests). Includes may
-    read the spec's folder tree and those of `include_paths`.
+    read the spec's folder tree and those of `include_paths`. The limits are those of
+    nndsl/limits.py and `--max-layers`.
     """
     # Python's cyclic garbage collector is paused while compiling. The front end allocates
     # one object after another (syntax tree, layers, values) and keeps nearly all of them,
@@ -59,13 +64,18 @@ def compile_file(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _compile(Path(path), max_layers, lint, text, tuple(include_paths))
+        with stack_room():  # the limits bound every stage's recursion (nndsl/limits.py)
+            return _compile(
+                Path(path), max_layers, lint, text, tuple(include_paths), (max_parameters, max_activations)
+            )
     finally:
         if collecting:
             gc.enable()
 
 
-def _compile(path: Path, max_layers: int, lint: bool, text: str | None, include_paths: tuple) -> Result:
+def _compile(
+    path: Path, max_layers: int, lint: bool, text: str | None, include_paths: tuple, size: tuple[int, int]
+) -> Result:
     reporter = Reporter()
     sources = Sources()
     display = str(path)
@@ -120,6 +130,7 @@ def _compile(path: Path, max_layers: int, lint: bool, text: str | None, include_
         nets.append(infer_shapes(graph, name in config.trained, reporter, shape_cache))
     result.used_units = expander.used_units
     check_parameters(nets, reporter)
+    check_size(nets, reporter, *size)
     project = Project(str(path), tuple(nets), tuple(ds), config)
     from .passes.check_roles import check_roles
 

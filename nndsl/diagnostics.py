@@ -104,6 +104,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0206": ("error", "layer name '{name}' is already used in this scope"),
     "E0208": ("error", "no layer '{path}' in network '{network}'"),
     "E0209": ("error", "unknown type '{name}'; the types are int, float, bool, string and shape"),
+    "E0210": ("error", "this nests deeper than {limit} levels (the limit for expressions, blocks and repeats)"),
+    "E0211": ("error", "expanding this nests deeper than {limit} levels, counted through unit instances (the limit)"),
+    "E0212": ("error", "derived networks form a cycle: {chain}"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),
@@ -121,6 +124,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),
     "E0403": ("error", "{what} {shape} is not a valid shape: {reason}"),
+    "E0410": (
+        "error",
+        "with this layer the model has more than {limit} parameters (the limit; raise it with --max-parameters)",
+    ),
+    "E0411": (
+        "error",
+        "with this layer the network computes more than {limit} values per sample "
+        "(the limit; raise it with --max-activations)",
+    ),
     # networks and parameters
     "E0501": ("error", "parameter '{name}' has shape {shape} here but {other_shape} in network '{other}'"),
     "E0502": ("error", "unit '{name}' instantiates itself: {chain}"),

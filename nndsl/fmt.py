@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 
+from .limits import stack_room
 from .syntax import ast
 
 WIDTH = 100
@@ -28,7 +29,8 @@ _ATOM = 8
 
 
 def format_module(module: ast.Module) -> str:
-    return _Printer(module).run()
+    with stack_room():
+        return _Printer(module).run()
 
 
 def _block_ranges(node) -> list[tuple[int, int]]:
@@ -233,16 +235,18 @@ class _Printer:
         self._trailing(stmt.span.end_line)
 
     def _if_continued(self, stmt: ast.If, indent: str, head: str) -> None:
-        cond = self._expr(stmt.cond, 0, indent)
-        self.out.append(f"{head}if {cond} {{")
-        self._trailing(stmt.span.line)
-        self._stmts(stmt.then, indent + INDENT)
+        while True:  # an else-if chain in a loop: any number of branches (nndsl/limits.py)
+            cond = self._expr(stmt.cond, 0, indent)
+            self.out.append(f"{head}if {cond} {{")
+            self._trailing(stmt.span.line)
+            self._stmts(stmt.then, indent + INDENT)
+            if not stmt.elif_:
+                break
+            stmt, head = stmt.orelse[0], f"{indent}}} else "
         if stmt.orelse is None:
             self._leading(stmt.span.end_line, indent + INDENT)
             self.out.append(f"{indent}}}")
             self._trailing(stmt.span.end_line)
-        elif stmt.elif_:
-            self._if_continued(stmt.orelse[0], indent, f"{indent}}} else ")
         else:
             self.out.append(f"{indent}}} else {{")
             self._stmts(stmt.orelse, indent + INDENT)
@@ -318,10 +322,22 @@ class _Printer:
                 return "not " + self._expr(e.operand, _PREC["not"], indent), _PREC["not"]
             return e.op + self._expr(e.operand, _UNARY_PREC, indent), _UNARY_PREC
         if isinstance(e, ast.Binary):
-            p = _PREC[e.op]
-            left = self._expr(e.left, p, indent)
-            right = self._expr(e.right, p + 1, indent)
-            return f"{left} {e.op} {right}", p
+            # A run of operators (`1 + 2 + ... + n`) is printed in a loop: its length never
+            # deepens the recursion (nndsl/limits.py).
+            run = []
+            while isinstance(e, ast.Binary):
+                run.append(e)
+                e = e.left
+            text, prec = self._expr_prec(e, indent)
+            parts, opened = [text], 0  # each "(" needed opens at the very start
+            for b in reversed(run):
+                p = _PREC[b.op]
+                if prec < p:
+                    parts.append(")")
+                    opened += 1
+                parts.append(f" {b.op} {self._expr(b.right, p + 1, indent)}")
+                prec = p
+            return "(" * opened + "".join(parts), prec
         if isinstance(e, ast.Call):
             return self._call(e, indent), _ATOM
         if isinstance(e, ast.Repeat):

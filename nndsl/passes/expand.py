@@ -31,11 +31,12 @@ from ..diagnostics import CompileError, Note, Reporter, Span, did_you_mean, make
 from ..ir import Frame, Origin
 from ..layers import REGISTRY
 from ..layers.base import DERIVED, LayerSpec, Param
+from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
+from .count_layers import LayerCounter
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
 DEFAULT_MAX_LAYERS = 1_000_000
-MAX_UNIT_DEPTH = 64
 UNIT_PARAM_TYPES = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape"}
 
 
@@ -223,6 +224,7 @@ class Expander:
         self.reporter = reporter
         self.max_layers = max_layers
         self.total_layers = 0
+        self.depth = 0  # levels of the expansion open now (see _enter)
         self.unit_stack: list[tuple[str, Span]] = []
         self.used_units: set[str] = set()
         self.graph: Graph | None = None
@@ -231,13 +233,14 @@ class Expander:
         self.templates: dict[tuple, _Template] = {}  # by (unit, arguments, input aliasing)
         self._recordings: list[_Recording] = []  # innermost last
         self._frame_parts: dict[Frame, tuple[str, str, str]] = {}  # see _frame
+        self.counter = LayerCounter(units)
 
     # --- networks ---------------------------------------------------------------------------
 
     def expand(self, name: str) -> Graph | None:
         decl = self.networks[name]
         overrides: list[ast.Override] = []
-        seen = {name}
+        chain = [name]  # the derivation, in order
         while isinstance(decl, ast.DerivedNetwork):
             overrides = list(decl.overrides) + overrides
             base = self.networks.get(decl.base)
@@ -246,12 +249,26 @@ class Expander:
                     "E0204", decl.base_span, help=did_you_mean(decl.base, self.networks), name=decl.base
                 )
                 return None
-            if decl.base in seen:
-                self.reporter.error("E0106", decl.base_span, chain=" -> ".join([*seen, decl.base]))
+            if decl.base in chain:
+                # Reported once, at the derivation that closes the cycle, whichever of its
+                # networks is expanded first.
+                cycle = chain[chain.index(decl.base) :]
+                order = {n: i for i, n in enumerate(self.networks)}
+                at = cycle.index(min(cycle, key=order.__getitem__))
+                cycle = cycle[at:] + cycle[:at]
+                last = self.networks[cycle[-1]]
+                assert isinstance(last, ast.DerivedNetwork)
+                self.reporter.error("E0212", last.base_span, chain=" -> ".join([*cycle, cycle[0]]))
                 return None
-            seen.add(decl.base)
+            chain.append(decl.base)
             decl = base
         top = self.networks[name]
+        # Count first: a spec past the layer limit is refused before any layer is built
+        # (twenty levels of units that call the one below twice are a million layers).
+        over = self.counter.over(decl.body, self.max_layers - self.total_layers)
+        if over is not None:
+            self.reporter.error("E0701", over[0], over[1], limit=f"{self.max_layers:,}")
+            return None
         graph = Graph(name, top.name_span)
         self.graph = graph
         self._prepare_overrides(overrides)
@@ -356,16 +373,39 @@ class Expander:
                 )
             )
         if isinstance(stmt, ast.If):
-            cond = eval_const(stmt.cond, self._const_lookup(scope))
-            if cond is POISON:
-                return []
-            if not isinstance(cond, bool):
-                raise CompileError(
-                    make("E0311", stmt.cond.span, expected="condition (true or false)", got=describe(cond))
-                )
+            while True:  # an else-if chain in a loop: any number of branches (nndsl/limits.py)
+                cond = eval_const(stmt.cond, self._const_lookup(scope))
+                if cond is POISON:
+                    return []
+                if not isinstance(cond, bool):
+                    raise CompileError(
+                        make("E0311", stmt.cond.span, expected="condition (true or false)", got=describe(cond))
+                    )
+                if cond or not stmt.elif_:
+                    break
+                stmt = stmt.orelse[0]
             branch = stmt.then if cond else (stmt.orelse or ())
-            return self._block(branch, scope, where)
+            self._enter(stmt.span)
+            try:
+                return self._block(branch, scope, where)
+            finally:
+                self.depth -= 1
         raise AssertionError(stmt)
+
+    def _enter(self, span: Span) -> None:
+        """One more level of the expansion open (a call, chain, repeat or if block): past
+        MAX_DEPTH the network is refused before the recursion gets any deeper. Callers
+        leave with `self.depth -= 1`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.depth -= 1
+            notes = [
+                Note(
+                    f"inside {_plural(len(self.unit_stack), 'unit instance')}, the outermost here",
+                    self.unit_stack[0][1],
+                )
+            ]
+            raise _Abort.report(self.reporter, make("E0211", span, notes if self.unit_stack else (), limit=MAX_DEPTH))
 
     def _bind(self, scope: Scope, target: ast.Name, value: Any) -> None:
         graph = self.graph
@@ -441,29 +481,32 @@ class Expander:
             except KeyError:
                 hint = did_you_mean(expr.id, scope.visible())
                 raise CompileError(make("E0202", expr.span, help=hint, name=expr.id)) from None
-        if isinstance(expr, ast.Call):
-            return self._call(expr, scope, chained=None)
-        if isinstance(expr, ast.Chain):
-            head = self._expr(expr.head, scope)
-            value = head
-            for stage in expr.stages:
-                if value is POISON:
-                    return POISON
-                if not isinstance(value, Tensor):
-                    if isinstance(value, tuple) and value and all(isinstance(x, Tensor) for x in value):
-                        raise CompileError(
-                            make("E0308", stage.span, callee="the value before '->'", count=len(value), where="a chain")
-                        )
-                    raise CompileError(
-                        make("E0311", expr.head.span, expected="tensor before '->'", got=describe(value))
-                    )
-                value = self._stage(stage, value, expr.head.span if stage is expr.stages[0] else None, scope)
-            return value
+        if isinstance(expr, ast.Call | ast.Chain):
+            self._enter(expr.span)
+            try:
+                return self._call(expr, scope, chained=None) if isinstance(expr, ast.Call) else self._chain(expr, scope)
+            finally:
+                self.depth -= 1
         if isinstance(expr, ast.Repeat):
             raise CompileError(
                 make("E0310", expr.span, help="write 'x -> repeat N { ... }'", what="repeat", where="this position")
             )
         return eval_const(expr, self._const_lookup(scope))
+
+    def _chain(self, expr: ast.Chain, scope: Scope) -> Any:
+        head = self._expr(expr.head, scope)
+        value = head
+        for stage in expr.stages:
+            if value is POISON:
+                return POISON
+            if not isinstance(value, Tensor):
+                if isinstance(value, tuple) and value and all(isinstance(x, Tensor) for x in value):
+                    raise CompileError(
+                        make("E0308", stage.span, callee="the value before '->'", count=len(value), where="a chain")
+                    )
+                raise CompileError(make("E0311", expr.head.span, expected="tensor before '->'", got=describe(value)))
+            value = self._stage(stage, value, expr.head.span if stage is expr.stages[0] else None, scope)
+        return value
 
     def _stage(self, stage: ast.Stage, value: Tensor, head_span: Span | None, scope: Scope) -> Any:
         if isinstance(stage, ast.Repeat):
@@ -939,6 +982,13 @@ class Expander:
     # --- repeats ----------------------------------------------------------------------------------
 
     def _repeat(self, rep: ast.Repeat, value: Tensor, scope: Scope) -> Any:
+        self._enter(rep.span)
+        try:
+            return self._repeat_copies(rep, value, scope)
+        finally:
+            self.depth -= 1
+
+    def _repeat_copies(self, rep: ast.Repeat, value: Tensor, scope: Scope) -> Any:
         count = eval_const(rep.count, self._const_lookup(scope))
         if count is POISON:
             return POISON

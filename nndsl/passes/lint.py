@@ -102,36 +102,51 @@ def _describe(steps: tuple) -> str:
 
 
 def preprocessing(project: Project, reporter: Reporter) -> None:
+    """Each network's inputs against those of the earlier networks it shares parameters
+    with: one warning per input, naming the first such network that scales it otherwise.
+    Each network is read once, and inputs are grouped by how they are scaled, so many
+    networks scaled alike (800 derived networks) cost no more than one each."""
     tables = {net.name: set(net.parameter_table()) for net in project.networks}
-    nets = list(project.networks)
-    for i, a in enumerate(nets):
-        ca = _consumers(a)
-        for b in nets[i + 1 :]:
-            if not tables[a.name] & tables[b.name]:
+    # column -> preprocessing steps -> the earlier networks' inputs of that column, in order
+    seen: dict[str, dict[tuple, list]] = {}
+    for b in project.networks:
+        consumers = None
+        mine = []
+        for lb in b.layers:
+            if lb.type != "Input" or not lb.params.get("dataset"):
                 continue
-            cb = _consumers(b)
-            for la in a.layers:
-                if la.type != "Input" or not la.params.get("dataset"):
-                    continue
-                for lb in b.layers:
-                    if lb.type != "Input" or lb.params.get("dataset") != la.params["dataset"]:
-                        continue
-                    pa = _preprocessing(a, la.outputs[0], ca)
-                    pb = _preprocessing(b, lb.outputs[0], cb)
-                    if pa != pb:
-                        reporter.warn(
-                            "W104",
-                            lb.origin.span,
-                            [
-                                Note(f"'{b.name}' applies {_describe(pb)}", lb.origin.span),
-                                Note(f"'{a.name}' applies {_describe(pa)}", la.origin.span),
-                            ],
-                            help="the shared weights were learned on inputs scaled one way "
-                            "and will see them scaled another",
-                            a=a.name,
-                            b=b.name,
-                            column=la.params["dataset"],
-                        )
+            if consumers is None:
+                consumers = _consumers(b)
+            column = lb.params["dataset"]
+            pb = _preprocessing(b, lb.outputs[0], consumers)
+            mine.append((column, pb, b, lb))
+            other = next(
+                (
+                    (a, la, pa)
+                    for pa, entries in seen.get(column, {}).items()
+                    if pa != pb
+                    for _, _, a, la in entries
+                    if a is not b and not tables[a.name].isdisjoint(tables[b.name])
+                ),
+                None,
+            )
+            if other is None:
+                continue
+            a, la, pa = other
+            reporter.warn(
+                "W104",
+                lb.origin.span,
+                [
+                    Note(f"'{b.name}' applies {_describe(pb)}", lb.origin.span),
+                    Note(f"'{a.name}' applies {_describe(pa)}", la.origin.span),
+                ],
+                help="the shared weights were learned on inputs scaled one way and will see them scaled another",
+                a=a.name,
+                b=b.name,
+                column=column,
+            )
+        for entry in mine:
+            seen.setdefault(entry[0], {}).setdefault(entry[1], []).append(entry)
 
 
 def _is_random(net: Network) -> bool:

@@ -261,35 +261,49 @@ def eval_const(expr: ast.Expr, lookup: Callable[[ast.Name], Any]) -> Any:
             raise _err(expr.span, f"'{expr.op}' needs a number, got {describe(v)}")
         return -v if expr.op == "-" else v
     if isinstance(expr, ast.Binary):
-        a = eval_const(expr.left, lookup)
-        if expr.op in ("and", "or"):
-            if a is POISON:
-                return a
-            if not isinstance(a, bool):
-                raise _err(expr.left.span, f"'{expr.op}' needs true or false, got {describe(a)}")
-            if (expr.op == "and" and not a) or (expr.op == "or" and a):
-                return a
-            b = eval_const(expr.right, lookup)
-            if b is not POISON and not isinstance(b, bool):
-                raise _err(expr.right.span, f"'{expr.op}' needs true or false, got {describe(b)}")
-            return b
-        b = eval_const(expr.right, lookup)
-        if a is POISON or b is POISON:
-            return POISON
-        if expr.op in _COMPARE:
-            if expr.op in ("==", "!=") or (_is_num(a) and _is_num(b)):
-                return _COMPARE[expr.op](a, b)
-            raise _err(expr.span, f"cannot compare {describe(a)} with {describe(b)}")
-        if not (_is_num(a) and _is_num(b)):
-            raise _err(expr.span, f"'{expr.op}' needs numbers, got {describe(a)} and {describe(b)}")
-        if expr.op in ("/", "//", "%") and b == 0:
-            raise _err(expr.right.span, "division by zero")
-        result = _BINARY[expr.op](a, b)
-        if isinstance(result, float) and not math.isfinite(result):
-            raise _err(expr.span, "the result is not a finite number")
-        if _is_int(result) and abs(result) > _MAX_INT:
-            raise _err(expr.span, f"the result {result:.3e} is too large")
-        return result
+        # A run of binary operators (`1 + 2 + ... + n`, left-nested) is folded in a loop, so
+        # its length never deepens the recursion (see nndsl/limits.py).
+        run = []
+        node: ast.Expr = expr
+        while isinstance(node, ast.Binary):
+            run.append(node)
+            node = node.left
+        a = eval_const(node, lookup)
+        for binary in reversed(run):
+            a = _binary(binary, a, lookup)
+        return a
     if isinstance(expr, (ast.Call, ast.Chain, ast.Repeat)):
         raise _err(expr.span, "a layer or unit call cannot be used as a constant")
     raise _err(expr.span, "not a constant expression")
+
+
+def _binary(expr: ast.Binary, a: Any, lookup: Callable[[ast.Name], Any]) -> Any:
+    """`expr` with its left operand's value `a` already known."""
+    if expr.op in ("and", "or"):
+        if a is POISON:
+            return a
+        if not isinstance(a, bool):
+            raise _err(expr.left.span, f"'{expr.op}' needs true or false, got {describe(a)}")
+        if (expr.op == "and" and not a) or (expr.op == "or" and a):
+            return a
+        b = eval_const(expr.right, lookup)
+        if b is not POISON and not isinstance(b, bool):
+            raise _err(expr.right.span, f"'{expr.op}' needs true or false, got {describe(b)}")
+        return b
+    b = eval_const(expr.right, lookup)
+    if a is POISON or b is POISON:
+        return POISON
+    if expr.op in _COMPARE:
+        if expr.op in ("==", "!=") or (_is_num(a) and _is_num(b)):
+            return _COMPARE[expr.op](a, b)
+        raise _err(expr.span, f"cannot compare {describe(a)} with {describe(b)}")
+    if not (_is_num(a) and _is_num(b)):
+        raise _err(expr.span, f"'{expr.op}' needs numbers, got {describe(a)} and {describe(b)}")
+    if expr.op in ("/", "//", "%") and b == 0:
+        raise _err(expr.right.span, "division by zero")
+    result = _BINARY[expr.op](a, b)
+    if isinstance(result, float) and not math.isfinite(result):
+        raise _err(expr.span, "the result is not a finite number")
+    if _is_int(result) and abs(result) > _MAX_INT:
+        raise _err(expr.span, f"the result {result:.3e} is too large")
+    return result

@@ -9,6 +9,7 @@ of every item.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import tempfile
@@ -19,6 +20,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..diagnostics import Diagnostic, Note, Span, make
+from ..limits import MAX_NESTING
 from . import ast
 
 GRAMMAR_NAME = "nnd.lark"
@@ -47,13 +49,22 @@ _CLOSE = {")", "]"}
 
 
 class _PostLex:
+    """Drops the newlines that cannot end a statement. It also moves every token down by
+    `line_offset` lines: after a syntax error the parser resumes on the rest of the file
+    alone (see `parse`), and positions stay those of the whole file."""
+
     always_accept = ("_NL",)
+    line_offset = 0
 
     def process(self, stream):
         depth = 0
         prev: Token | None = None
         pending: Token | None = None
+        offset = _PostLex.line_offset
         for tok in stream:
+            if offset:
+                tok.line += offset
+                tok.end_line += offset
             if tok.type == "_NL":
                 if depth == 0 and prev is not None and not _continues(prev, _CONTINUES_AFTER):
                     pending = pending or tok
@@ -426,11 +437,12 @@ def _found(tok: Token | None) -> str:
     return f"'{text}'" if len(text) < 30 else f"'{text[:27]}...'"
 
 
-def _brackets(text: str) -> tuple[list[tuple[str, int, int, str]], tuple[str, int, int] | None]:
-    """Scan brackets (outside strings and comments). Returns the stack still open at the end
-    and the first closing bracket that matches nothing (char, line, col)."""
+def _brackets(text: str, line: int = 1) -> tuple[list[tuple[str, int, int, str]], tuple[str, int, int] | None]:
+    """Scan brackets (outside strings and comments) in `text`, which starts a line (`line`).
+    Returns the stack still open at the end and the first closing bracket that matches
+    nothing (char, line, col)."""
     stack: list[tuple[str, int, int, str]] = []
-    line, col = 1, 0
+    col = 0
     i, n = 0, len(text)
     word_start = 0
     while i < n:
@@ -466,21 +478,23 @@ def _brackets(text: str) -> tuple[list[tuple[str, int, int, str]], tuple[str, in
     return stack, None
 
 
-def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark) -> Diagnostic:
+def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark, lines: _Lines) -> Diagnostic:
+    """The diagnostic for a syntax error in the part of `text` parsed last, which starts at
+    line `lines.first` (brackets are matched from there: earlier items had their own)."""
     line = getattr(err, "line", None)
     col = getattr(err, "column", None)
     tok = getattr(err, "token", None)
     if isinstance(err, UnexpectedEOF) or (tok is not None and tok.type == "$END"):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        all_lines = text.splitlines() or [""]
+        line, col = len(all_lines), len(all_lines[-1]) + 1
     if not isinstance(line, int) or line < 1:
         line, col = 1, 1
     width = len(str(tok)) if tok is not None and tok.type not in ("$END", "_NL") else 1
     span = Span(path, line, col, line, col + max(1, width))
 
     # Unbalanced brackets explain most syntax errors better than "unexpected token".
-    prefix = _prefix_upto(text, line, col)
-    still_open, stray = _brackets(prefix + (str(tok) if tok is not None and tok.type != "$END" else ""))
+    prefix = text[lines.start(lines.first) : lines.start(line) + col - 1]
+    still_open, stray = _brackets(prefix + (str(tok) if tok is not None and tok.type != "$END" else ""), lines.first)
     if stray is not None and stray[1] == line and stray[2] >= col:
         ch = stray[0]
         opener = {")": "(", "]": "[", "}": "{"}[ch]
@@ -524,7 +538,8 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark)
         )
 
     if isinstance(err, UnexpectedCharacters):
-        ch = text.splitlines()[line - 1][col - 1 : col] if line <= len(text.splitlines()) else "?"
+        at = lines.start(line) + col - 1
+        ch = text[at] if line <= lines.count and at < len(text) else "?"
         return make("E0101", Span(path, line, col, line, col + 1), message=f"unexpected character {ch!r}")
     expected = _describe_expected(set(getattr(err, "expected", ()) or ()), parser)
     message = f"unexpected {_found(tok)}"
@@ -545,14 +560,17 @@ def _hint(tok: Token | None, err: UnexpectedInput) -> str | None:
     return None
 
 
-def _prefix_upto(text: str, line: int, col: int) -> str:
-    offset = 0
-    for _ in range(line - 1):
-        j = text.find("\n", offset)
-        if j < 0:
-            return text
-        offset = j + 1
-    return text[: offset + col - 1]
+class _Lines:
+    """Where each line of a text starts, found once (a syntax error's context is then read
+    in time proportional to that context, not to the file)."""
+
+    def __init__(self, text: str):
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.count = len(self.starts)
+        self.first = 1  # the line the part of the text being parsed starts at
+
+    def start(self, line: int) -> int:
+        return self.starts[min(max(line, 1), self.count) - 1]
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -564,26 +582,43 @@ def parse(text: str, path: str) -> tuple[ast.Module, list[Diagnostic]]:
     diags: list[Diagnostic] = []
     items: list[ast.Item] = []
     comments: list[ast.Comment] = []
-    source = text
-    while True:
-        _comments.clear()
-        _transformer.reset(path)
-        try:
-            items.extend(parser.parse(source))
-            comments.extend(ast.Comment(str(t), t.line, t.column) for t in _comments)
-            break
-        except UnexpectedInput as err:
-            comments.extend(ast.Comment(str(t), t.line, t.column) for t in _comments)
-            diags.append(_syntax_diagnostic(err, text, path, parser))
-            # Resume at the next top-level item after the error.
-            err_line = getattr(err, "line", None)
-            if not isinstance(err_line, int) or err_line < 1 or isinstance(err, UnexpectedEOF):
+    lines = _Lines(text)
+    # After a syntax error, parsing resumes on the rest of the file from the next top-level
+    # item; the post-lexer moves its tokens down to their lines in the whole file. Each
+    # part is read once, so recovering from any number of errors stays linear.
+    try:
+        while True:
+            _comments.clear()
+            _transformer.reset(path)
+            offset = _PostLex.line_offset = lines.first - 1
+            try:
+                items.extend(parser.parse(text[lines.start(lines.first) :] if offset else text))
+                comments.extend(ast.Comment(str(t), t.line + offset, t.column) for t in _comments)
                 break
-            start = _next_item_offset(text, err_line)
-            if start is None:
-                break
-            source = re.sub(r"[^\n]", " ", text[:start]) + text[start:]
+            except UnexpectedInput as err:
+                comments.extend(ast.Comment(str(t), t.line + offset, t.column) for t in _comments)
+                if isinstance(err, UnexpectedCharacters):  # raised by the lexer, before the post-lexer
+                    err.line += offset
+                diags.append(_syntax_diagnostic(err, text, path, parser, lines))
+                # Resume at the next top-level item after the error.
+                err_line = getattr(err, "line", None)
+                if not isinstance(err_line, int) or err_line < 1 or isinstance(err, UnexpectedEOF):
+                    break
+                start = _next_item_line(text, err_line, lines)
+                if start is None:
+                    break
+                lines.first = start
+    finally:
+        _PostLex.line_offset = 0
     _transformer.reset(path)  # let go of the last parse's nodes
+    kept = []
+    for item in items:
+        too_deep = _too_deep(item)
+        if too_deep is None:
+            kept.append(item)
+        else:  # dropped: the stages after the parser recurse over what they are given
+            diags.append(make("E0210", too_deep.span, limit=MAX_NESTING))
+    items = kept
     seen: set[tuple[int, int]] = set()
     unique = []
     for c in sorted(comments, key=lambda c: (c.line, c.col)):
@@ -593,12 +628,87 @@ def parse(text: str, path: str) -> tuple[ast.Module, list[Diagnostic]]:
     return ast.Module(path, tuple(items), tuple(unique)), diags
 
 
-def _next_item_offset(text: str, after_line: int) -> int | None:
-    offset = 0
-    for _ in range(after_line):
-        j = text.find("\n", offset)
-        if j < 0:
-            return None
-        offset = j + 1
-    m = _TOP_LEVEL.search(text, offset)
-    return m.start() if m else None
+def _next_item_line(text: str, after_line: int, lines: _Lines) -> int | None:
+    """The line of the first top-level item after line `after_line`."""
+    if after_line >= lines.count:
+        return None
+    m = _TOP_LEVEL.search(text, lines.start(after_line + 1))
+    if m is None:
+        return None
+    return bisect.bisect_right(lines.starts, m.start())
+
+
+# --- nesting ------------------------------------------------------------------------------------
+
+
+def _too_deep(item: ast.Item) -> Any:
+    """The first node (in source order) nested deeper than MAX_NESTING in `item`, or None.
+
+    Each node is one level below its parent (a statement and its value are one level),
+    except the left operand of a binary operator (a run like `1 + 2 + ... + n` is flat,
+    however long) and the `if` of an `else if` (a chain of branches is flat): the later
+    stages walk both in loops. The walk is a loop too, so it is linear and never deep.
+    """
+    stack: list[tuple[Any, int]] = [(item, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return node
+        children = list(_children(node, depth))
+        stack.extend(reversed(children))
+    return None
+
+
+def _children(node: Any, depth: int):
+    """A node's children (nodes with a span), each with its depth."""
+    d = depth + 1
+    if isinstance(node, ast.Binary):
+        yield node.left, depth
+        yield node.right, d
+    elif isinstance(node, ast.Unary):
+        yield node.operand, d
+    elif isinstance(node, ast.ListLit):
+        for x in node.items:
+            yield x, d
+    elif isinstance(node, ast.Call):
+        for x in node.args:
+            yield x, d
+        for k in node.kwargs:
+            yield k.value, d
+    elif isinstance(node, ast.Chain):
+        yield node.head, d
+        for x in node.stages:
+            yield x, d
+    elif isinstance(node, ast.Repeat):
+        yield node.count, d
+        for x in node.stages or node.body or ():
+            yield x, d
+    elif isinstance(node, ast.If):
+        yield node.cond, d
+        for x in node.then:
+            yield x, d
+        if node.elif_:
+            yield node.orelse[0], depth
+        else:
+            for x in node.orelse or ():
+                yield x, d
+    elif isinstance(node, ast.Out):  # a statement and its values are one level
+        for x in node.values:
+            yield x, depth
+    elif isinstance(node, ast.Assign | ast.Setting | ast.Override):
+        yield node.value, depth
+    elif isinstance(node, ast.Unit):
+        for p in node.params:
+            if p.default is not None:
+                yield p.default, d
+        for x in node.body:
+            yield x, d
+    elif isinstance(node, ast.Network):
+        for x in node.body:
+            yield x, d
+    elif isinstance(node, ast.DerivedNetwork):
+        for x in node.overrides:
+            yield x, d
+    elif isinstance(node, ast.Section | ast.Config | ast.Dataset):
+        for x in node.settings or ():
+            yield x, d
