@@ -125,10 +125,7 @@ def test_a_crafted_pickle_runs_nothing(data, trained, tmp_path, target):
         torch.save({"model": CreatesAFile(marker), "epoch": 1}, path)
         # A matching checksum record: the checksum is no defence against a crafted file; loading is.
         (run / f"{path.name}.sha256").write_text(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n")
-    if target.startswith("resume"):
-        result = train(data, tmp_path / "runs", "--resume")
-    else:
-        result = infer(data, path)
+    result = train(data, tmp_path / "runs", "--resume") if target.startswith("resume") else infer(data, path)
     assert_one_line_error(result, 1, str(path.name))
     assert not marker.exists(), "the crafted file ran code"
 

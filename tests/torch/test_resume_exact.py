@@ -87,9 +87,9 @@ def kill_when(small, workers: int, output: Path, rows: int | None, delay: float)
             assert process.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline
             run = output / (output / "LATEST").read_text().strip() if (output / "LATEST").exists() else None
-            if run is not None and (run / "log.csv").exists():  # written after the checkpoint
-                if rows is None or len(log_rows(run)) >= rows:
-                    break
+            logged = run is not None and (run / "log.csv").exists()  # written after the checkpoint
+            if logged and (rows is None or len(log_rows(run)) >= rows):
+                break
             time.sleep(0.01)
         time.sleep(delay)
     finally:
