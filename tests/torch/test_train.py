@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import math
 import os
 import socket
 import subprocess
@@ -408,7 +409,9 @@ def test_speed_switches(project, digits, tmp_path, switches):
     checkpoint = torch.load(latest(out) / "checkpoint.pt", map_location="cpu", weights_only=True)
     state = next(v for k, v in checkpoint.items() if k in ("model", "model_state", "state_dict"))
     assert not any(k.startswith("_orig_mod.") for k in state)  # the uncompiled module's weights
-    assert float(read_log(latest(out) / "log.csv")[-1]["valid_error"]) < 0.9
+    # Learning: the training loss below chance level (ln 10). The validation error after this one epoch is
+    # no measure: fp16's scaler skips the first updates (overflowing gradients), and it sits at 0.87-0.9.
+    assert float(read_log(latest(out) / "log.csv")[-1]["optimizer_loss"]) < math.log(10)
 
 
 def test_a_killed_run_resumes_to_the_same_parameters(project, digits, tmp_path):
