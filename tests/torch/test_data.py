@@ -408,9 +408,9 @@ def test_loader_defaults_and_a_distributed_sampler(numbers):
     loader = data.make_loader(numbers, batch_size=4)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert loader.num_workers == data.default_workers() == min(4, cpus)
-    assert loader.persistent_workers is (loader.num_workers > 0)
+    assert loader.persistent_workers is False  # workers start anew every pass, seeded from loader.generator
+    assert loader.generator is not None  # so no loader draws from torch's global generator
     assert loader.pin_memory is torch.cuda.is_available()
-    assert data.make_loader(numbers, batch_size=4, workers=0).persistent_workers is False
     assert len(data.make_loader(numbers, batch_size=6, workers=0, drop_last=True)) == 3
 
     from torch.utils.data.distributed import DistributedSampler
