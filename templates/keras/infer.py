@@ -18,23 +18,23 @@ Exit status: 0 done, 1 bad input (a dataset or parameter file problem), 2 usage.
 
 from __future__ import annotations
 
-import os
+import argparse
+import contextlib
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Mapping, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from tf_startup import quiet_startup  # noqa: E402
+
+with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
+    import tensorflow as tf
 
 import nnc  # noqa: E402
 from data import DatasetError, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402

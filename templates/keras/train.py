@@ -26,28 +26,28 @@ Exit status: 0 done, 1 bad input (a dataset problem), 2 usage.
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
+import math
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Mapping, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import random
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from tf_startup import quiet_startup  # noqa: E402
+
+with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
+    import keras
+    import tensorflow as tf
 
 import solvers  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
@@ -303,13 +303,25 @@ def make_evaluation(network: keras.Model, config_network: Mapping, strategy: tf.
         values = monitor_values(network(batch, training=training), config_network)
         return tf.reduce_sum(tf.cast(values, tf.float64)), tf.cast(tf.shape(values)[0], tf.float64)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # the last batch may be smaller
     def step(batch):
         total, count = strategy.run(replica_step, args=(batch,))
         reduce = tf.distribute.ReduceOp.SUM
         return strategy.reduce(reduce, total, axis=None), strategy.reduce(reduce, count, axis=None)
 
     return step
+
+
+def open_monitor(config: Mapping, spec: Mapping, model: Model, args, strategy: tf.distribute.Strategy):
+    """A monitor: (its spec, its dataset as a distributed pipeline, its evaluation step). Every sample
+    counts: the last, smaller batch too (replicas then get unequal shares, some none, and the step
+    sums values and counts), as the PyTorch project's monitors do."""
+    dataset = open_dataset(config, spec["network"], spec["dataset"], args.dataset)
+    names = [inp["name"] for inp in config["networks"][spec["network"]]["inputs"]]
+    pipeline = make_dataset(dataset, args.batch_size, shuffle=False, drop_remainder=False, names=names)
+    network = model.networks[spec["network"]]
+    step = make_evaluation(network, config["networks"][spec["network"]], strategy)
+    return spec, strategy.experimental_distribute_dataset(pipeline), step
 
 
 def evaluate(step, dataset) -> float:
@@ -378,14 +390,7 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         best_var = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
     steps = [make_step(run, strategy, args.jit) for run in runs]
 
-    monitors = []
-    for spec in config.get("monitors", []):
-        dataset = open_dataset(config, spec["network"], spec["dataset"], args.dataset)
-        pipeline = strategy.experimental_distribute_dataset(
-            make_dataset(dataset, args.batch_size, shuffle=False, drop_remainder=len(dataset) >= args.batch_size)
-        )
-        network = model.networks[spec["network"]]
-        monitors.append((spec, pipeline, make_evaluation(network, config["networks"][spec["network"]], strategy)))
+    monitors = [open_monitor(config, spec, model, args, strategy) for spec in config.get("monitors", [])]
 
     # Checkpoints: every worker saves (collectively); the chief into checkpoint/, the others into
     # a folder of their own that is deleted (as tf.keras's BackupAndRestore does).
