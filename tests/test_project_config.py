@@ -24,7 +24,7 @@ def test_resnet_config(tmp_path):
     assert train["training"] is True
     assert train["inputs"] == [
         {"name": "x", "column": "x", "shape": [3, 480, 480]},
-        {"name": "y", "column": "y", "shape": [1]},
+        {"name": "y", "column": "y", "shape": [1], "classes": 1000},  # SoftmaxCrossEntropy's label: 0..999
     ]
     assert train["outputs"] == [{"name": "loss", "shape": [1], "kind": "loss"}]
     assert cfg["networks"]["Validation5"]["outputs"][0]["kind"] == "error"

@@ -9,13 +9,15 @@ Schema (version 1):
     max_epoch, batch_size, save_best, monitor_interval
     datasets             {name: {"path": relative to the project, "shuffle", "cache",
                           "image_normalization"}}
-    networks             {name: {"training": bool, "inputs": [{"name", "column", "shape"}],
+    networks             {name: {"training": bool, "inputs": [{"name", "column", "shape"[, "classes"]}],
                           "outputs": [{"name", "shape", "kind"}]}}   kind: loss | error | output
     optimizers           [{"name", "network", "dataset", "solver": {"type", "params"},
                           "schedule": {"type", "params", "warmup"}, "update_interval"}]
     monitors             [{"name", "network", "dataset"}]
     executors            [{"name", "network", "dataset", "num_evaluations", "evaluation"}]
-Durations are [value, "epoch" | "iteration"].
+Durations are [value, "epoch" | "iteration"]. An input's "classes" is the number of classes when
+it is the label of a categorical loss or error (SoftmaxCrossEntropy, CategoricalCrossEntropy,
+TopNError): its values must be class indices 0 .. classes - 1.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ def _kind(net: Network, vid: int) -> str:
     producer = net.values[vid].producer
     kind = REGISTRY[net.layers[producer].type].kind if producer is not None else "layer"
     return kind if kind in ("loss", "error") else "output"
+
+
+_CLASS_INDEX_LABELS = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy", "TopNError")
+
+
+def _classes(net: Network, vid: int) -> int | None:
+    """The number of classes of the categorical layers that read value `vid` as their label."""
+    counts = []
+    for layer in net.layers:
+        if layer.type in _CLASS_INDEX_LABELS and len(layer.inputs) == 2 and layer.inputs[1] == vid:
+            x = net.values[layer.inputs[0]].shape or ()
+            axis = layer.params.get("axis")
+            if x:
+                counts.append(x[(len(x) - 1 if axis is None else int(axis)) % len(x)])
+    return min(counts) if counts else None
 
 
 def _duration(v):
@@ -60,6 +77,9 @@ def project_config(project: Project, out_dir: str | Path) -> dict:
             layer = net.layers[net.values[vid].producer]
             inputs.append({"name": net.values[vid].name, "column": layer.params.get("dataset") or net.values[vid].name,
                            "shape": list(net.values[vid].shape)})  # fmt: skip
+            classes = _classes(net, vid)
+            if classes is not None:
+                inputs[-1]["classes"] = classes
         outputs = [
             {"name": net.values[v].name, "shape": list(net.values[v].shape), "kind": _kind(net, v)} for v in net.outputs
         ]

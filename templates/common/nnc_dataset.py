@@ -15,12 +15,15 @@ NNC's dataset CSV format (Neural Network Console; read the same way as nnabla's
   the CSV file's folder (absolute paths work too; ``\\`` is read as a folder separator, as
   nnabla does): an image (.png, .jpg, .jpeg, .bmp, .gif, .tif, .tiff), a .csv file holding
   a matrix of numbers, or a .npy array. Labels are numbers: a class index stays a float, as
-  in nnabla; the training script casts it.
+  in nnabla; the training script casts it. Inputs named in ``class_counts`` (``{input: number
+  of classes}``: the labels of a categorical loss) must hold whole numbers from 0 to the number
+  of classes - 1: a label of 10 for 10 classes, -1, 1e30 or 2.5 is an error, not truncated.
 * Images become channels x height x width arrays: grayscale has 1 channel, RGB 3. With
   NNC's "ImageNormalization" option pixels are divided by 255 (numbers are left as they
   are). NNC does not resize images while training (a shape mismatch stops it): its dataset
   tools resize when the dataset is created. So does this module: an image whose channels
-  or size differ from the input's shape is an error, not silently resized.
+  or size differ from the input's shape is an error, not silently resized. An image of more
+  than ``MAX_IMAGE_PIXELS`` pixels (Pillow's decompression-bomb limit) is refused unread.
 
 Samples keep NNC's layout, channels first (an image input of shape (C, H, W)); a
 channels-last framework transposes them in its ``data.py``.
@@ -60,6 +63,7 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff")
 ARRAY_EXTENSIONS = (".csv", ".npy")
 DEFAULT_CACHE_LIMIT = 4 * 2**30  # bytes: larger datasets are read from disk sample by sample
 MAX_PROBLEMS = 10  # problems listed by one DatasetError
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's decompression-bomb limit
 
 # Pillow modes converted before reading pixels ("P", palette images, is handled apart).
 _CONVERT_MODES = {
@@ -227,10 +231,16 @@ class NNCDataset:
         *,
         validate: bool = True,
         cache_limit: int = DEFAULT_CACHE_LIMIT,
+        class_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.csv_path = Path(csv_path)
+        if self.csv_path.suffix.lower() in IMAGE_EXTENSIONS:
+            raise DatasetError(
+                f'"{self.csv_path}" is an image, not a dataset CSV: give an NNC dataset CSV file '
+                "(or a folder of images)"
+            )
         header, rows, row_numbers = self._read_csv(self.csv_path)
-        self._setup(header, rows, row_numbers, self.csv_path.parent, variables, image_normalization)
+        self._setup(header, rows, row_numbers, self.csv_path.parent, variables, image_normalization, class_counts)
         self._prepare(cache, validate, cache_limit)
 
     # Reading the table --------------------------------------------------------------
@@ -268,8 +278,10 @@ class NNCDataset:
         base_dir: Path,
         variables: Mapping[str, tuple[str, Sequence[int]]],
         image_normalization: bool,
+        class_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.columns = list(header)
+        self.class_counts = {name: int(n) for name, n in (class_counts or {}).items() if name in variables}
         self._rows = rows
         self._row_numbers = row_numbers
         self._base_dir = base_dir
@@ -337,7 +349,19 @@ class NNCDataset:
         if not path.is_file():
             raise ValueError(f'image file "{text}" not found (looked for {path})')
         try:
-            with Image.open(path) as image:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ValueError(
+                f'image file "{text}" has more than {MAX_IMAGE_PIXELS} pixels: refused, unread (a decompression bomb?)'
+            ) from None
+        except UnidentifiedImageError:
+            raise ValueError(f'cannot read image file "{text}": not an image format Pillow can read') from None
+        except OSError as e:
+            raise ValueError(f'cannot read image file "{text}": {e}') from None
+        try:
+            with image:
                 mode = _image_mode(image)
                 channels = Image.getmodebands(mode)
                 width, height = image.size
@@ -417,6 +441,8 @@ class NNCDataset:
                     value = self._read_cell(row[column.position], binding, decode)
                     if value is not None:
                         sample[binding.name] = value
+                if binding.name in self.class_counts and binding.name in sample:
+                    _check_class_index(sample[binding.name], self.class_counts[binding.name], binding)
             except ValueError as e:
                 message = f"{self._where(index, column)}: {e}"
                 if problems is None:
@@ -530,6 +556,16 @@ class NNCDataset:
         return f"{type(self).__name__}({self._source()}, {len(self)} samples, {inputs})"
 
 
+def _check_class_index(values: np.ndarray, classes: int, binding: _Binding) -> None:
+    """A label of a categorical loss: whole numbers from 0 to classes - 1 (nothing is truncated)."""
+    bad = values[(values != np.floor(values)) | (values < 0) | (values >= classes)]
+    if bad.size:
+        raise ValueError(
+            f'label {float(bad.flat[0]):g} is not a class index of input "{binding.name}": expected a whole '
+            f"number from 0 to {classes - 1} ({classes} classes)"
+        )
+
+
 def _check_image_shape(text: str, mode: str, channels: int, height: int, width: int, binding: _Binding) -> None:
     """An image must have the input's channels and size: (C, H, W), or (H, W) for grayscale."""
     shape = binding.shape
@@ -581,6 +617,7 @@ class ImageFolderDataset(NNCDataset):
         *,
         validate: bool = True,
         cache_limit: int = DEFAULT_CACHE_LIMIT,
+        class_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
@@ -598,13 +635,13 @@ class ImageFolderDataset(NNCDataset):
                 f"{self.root}/<class name>/<image>, with the extensions {', '.join(IMAGE_EXTENSIONS)})"
             )
         rows = [[path, str(label)] for path, label in self.samples]
-        self._setup(["x:image", "y:label"], rows, [], self.root, variables, image_normalization)
+        self._setup(["x:image", "y:label"], rows, [], self.root, variables, image_normalization, class_counts)
         self._prepare(cache, validate, cache_limit)
 
     def _where(self, index: int | None, column: _Column | None = None) -> str:
         if index is None:
             return f'image folder "{self.root}" (read as the CSV columns "x:image", "y:label")'
-        return f'image folder "{self.root}"'
+        return f'image folder "{self.root}", image "{self.samples[index][0]}"'
 
     def _source(self) -> str:
         return f'image folder "{self.root}"'

@@ -9,6 +9,12 @@ NNC's layouts, the same for both backends.
 Notation of nnabla's initializer.py: N = input maps (Affine: input features), M = output maps
 (Affine: output features), K = kernel area (1 for Affine). NNC multiplies every computed value
 by the layer's InitializerMultiplier.
+
+Loading is safe and strict: ``load_params(path, expected, partial=False)`` never unpickles
+(``allow_pickle=False``: a file holding objects is refused, nothing in it runs) and, given
+the model's ``expected`` {name: NNC shape}, refuses a file that misses parameters (unless
+``partial``), has parameters the model does not, or holds a parameter of another shape,
+naming them (``check_params``). Its problems raise ``nnc_runs.RunError`` (exit status 1).
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from nnc_runs import RunError  # next to this file
+
 __all__ = [
     "INITIALIZERS",
     "calc_normal_std_glorot",
     "calc_normal_std_he_backward",
     "calc_normal_std_he_forward",
     "calc_uniform_lim_glorot",
+    "check_params",
     "fans_from_shape",
     "initial_distribution",
     "load_params",
@@ -154,7 +163,73 @@ def save_params(path: str | os.PathLike, named_arrays: Mapping[str, np.ndarray])
         raise
 
 
-def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a file written by `save_params`: NNC names -> numpy arrays."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
+def _names(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(f'"{n}"' for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(int(d)) for d in shape) if len(shape) else "()"
+
+
+def check_params(
+    expected: Mapping[str, Sequence[int]],
+    found: Mapping[str, Sequence[int]],
+    source: str | os.PathLike,
+    partial: bool = False,
+    what: str = "parameter",
+) -> None:
+    """RunError naming, in one line, what `found` (name -> shape, read from `source`) lacks of
+    `expected` (the model's; allowed when `partial`), what it has that the model does not, and
+    every parameter whose shape differs."""
+    problems = []
+    unknown = [n for n in found if n not in expected]
+    if unknown:
+        problems.append(f"{what}s this model does not have: {_names(unknown)}")
+    shapes = [
+        f'{what} "{n}" is {_shape_text(found[n])}, the model\'s is {_shape_text(shape)}'
+        for n, shape in expected.items()
+        if n in found and tuple(found[n]) != tuple(shape)
+    ]
+    if shapes:
+        problems.append("; ".join(shapes[:5]) + (f" and {len(shapes) - 5} more" if len(shapes) > 5 else ""))
+    missing = [n for n in expected if n not in found]
+    if missing and not partial:
+        problems.append(
+            f"it lacks {len(missing)} {what}(s) of this model: {_names(missing)} "
+            "(a partial load keeps their initial values)"
+        )
+    if problems:
+        stale = " (written for another version of the spec?)" if shapes or unknown else ""
+        raise RunError(f"{source}: " + "; ".join(problems) + stale)
+
+
+def load_params(
+    path: str | os.PathLike, expected: Mapping[str, Sequence[int]] | None = None, partial: bool = False
+) -> dict[str, np.ndarray]:
+    """Read a file written by `save_params`: NNC names -> numpy arrays of numbers.
+
+    Never unpickles. With `expected` (the model's NNC names -> shapes) the file must fit it, see
+    `check_params`. RunError names the file and what is wrong with it."""
+    try:
+        data = np.load(os.fspath(path), allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy file is one array
+            raise RunError(f"{path}: not a parameter file (.npz of named arrays)")
+        with data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise RunError(f"{path}: file not found") from None
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise RunError(
+                f"{path}: holds Python objects, not arrays of numbers; refused (nothing in it ran)"
+            ) from None
+        raise RunError(f"{path}: not a parameter file (.npz of arrays): {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
+        raise RunError(f"{path}: not a readable parameter file (.npz): corrupt or truncated? ({e})") from None
+    for name, array in arrays.items():
+        if array.dtype.kind not in "fiub":
+            raise RunError(f'{path}: parameter "{name}" holds {array.dtype} values, not numbers')
+    if expected is not None:
+        check_params(expected, {n: a.shape for n, a in arrays.items()}, path, partial)
+    return arrays
