@@ -54,6 +54,7 @@ __all__ = [
     "checkpoint_record",
     "from_nnc",
     "latest_checkpoint",
+    "read_checkpoint",
     "load_params",
     "save_params",
     "to_channels_first",
@@ -200,9 +201,32 @@ def checkpoint_record(prefix: str | Path, state: dict) -> dict:
     return {**state, "files": {p.name: _sha256(p) for p in files if not p.name.endswith(".json")}}
 
 
+def read_checkpoint(prefix: str | Path) -> dict:
+    """The record of the checkpoint `prefix` (ckpt-N) after checking its files against it; RunError
+    when the record is missing or unreadable, or a file of the checkpoint is missing or corrupt."""
+    prefix = Path(prefix)
+    record_path = prefix.with_name(prefix.name + ".json")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{prefix}: no record {record_path.name}, an incomplete checkpoint") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunError(f"{record_path}: unreadable checkpoint record, corrupt or truncated? ({e})") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise RunError(f"{record_path}: not a checkpoint record of train.py (no file digests)")
+    for name, digest in files.items():
+        path = prefix.parent / str(name)
+        if Path(str(name)).name != name or not path.is_file():
+            raise RunError(f"{path}: missing, the checkpoint {prefix.name} is incomplete")
+        if _sha256(path) != digest:
+            raise RunError(f"{path}: corrupt or truncated (its SHA-256 differs from the one in {record_path.name})")
+    return record
+
+
 def latest_checkpoint(folder: str | Path) -> tuple[str, dict] | None:
-    """(prefix, record) of the newest complete checkpoint in `folder` (train.py's checkpoint/), None
-    when there is none; RunError when its record is unreadable or a file of it is missing or corrupt."""
+    """(prefix, record) of the newest recorded checkpoint in `folder` (train.py's checkpoint/), None
+    when there is none; RunError as `read_checkpoint`."""
     folder = Path(folder)
     try:
         numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _RECORD.fullmatch(p.name))]
@@ -210,18 +234,5 @@ def latest_checkpoint(folder: str | Path) -> tuple[str, dict] | None:
         return None
     if not numbers:
         return None
-    record_path = folder / f"ckpt-{max(numbers)}.json"
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise RunError(f"{record_path}: unreadable checkpoint record, corrupt or truncated? ({e})") from None
-    files = record.get("files") if isinstance(record, dict) else None
-    if not isinstance(files, dict) or not files:
-        raise RunError(f"{record_path}: not a checkpoint record of train.py (no file digests)")
-    for name, digest in files.items():
-        path = folder / str(name)
-        if Path(str(name)).name != name or not path.is_file():
-            raise RunError(f"{path}: missing, the checkpoint {record_path.stem} is incomplete")
-        if _sha256(path) != digest:
-            raise RunError(f"{path}: corrupt or truncated (its SHA-256 differs from the one in {record_path.name})")
-    return str(folder / record_path.stem), record
+    prefix = folder / f"ckpt-{max(numbers)}"
+    return str(prefix), read_checkpoint(prefix)

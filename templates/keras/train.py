@@ -179,28 +179,23 @@ def open_dataset(config: Mapping, network: str, name: str, overrides: Mapping[st
         raise UsageError(f"dataset {name!r} is not in config.json")
     settings = config["datasets"][name]
     path = Path(overrides[name]) if name in overrides else HERE / settings["path"]
-    inputs = {i["name"]: (i["column"], tuple(i["shape"])) for i in config["networks"][network]["inputs"]}
+    config_inputs = config["networks"][network]["inputs"]
+    inputs = {i["name"]: (i["column"], tuple(i["shape"])) for i in config_inputs}
     kind = ImageFolderDataset if path.is_dir() else NNCDataset
     return kind(
         path,
         inputs,
         image_normalization=settings.get("image_normalization", False),
         cache=settings.get("cache", True),
+        class_counts={i["name"]: i["classes"] for i in config_inputs if "classes" in i},  # labels: class indices
     )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
     lines = [",".join(rows[0])] + [",".join(str(r.get(k, "")) for k in rows[0]) for r in rows]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    nnc_runs.write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def read_log(path: Path) -> list[dict]:
@@ -538,9 +533,11 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         saved = checkpoint.write(str(directory / f"ckpt-{epoch}"))
         state = {"seed": args.seed, "epoch": epoch, "log": log_rows, "variables": variable_list(variables)}
         nnc_runs.write_text_atomic(f"{saved}.json", json.dumps(nnc.checkpoint_record(saved, state)))
-        for stale in directory.glob("ckpt-*"):
-            if not stale.name.startswith(f"ckpt-{epoch}."):
-                stale.unlink()
+        for stale in directory.glob("ckpt-*"):  # older checkpoints, and what a killed save left
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            elif not stale.name.startswith(f"ckpt-{epoch}."):
+                stale.unlink(missing_ok=True)
         last_saved = saved
         if chief:
             write_log(out / "log.csv", log_rows)
