@@ -49,6 +49,8 @@ from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
 from nnc_runs import RunError, UsageError  # noqa: E402
 
 PARAMS_HINT = "expected params.npz or best.npz (written by train.py), a run folder or a run's checkpoint/ folder"
+# What TensorFlow's checkpoint reader raises, besides its OpErrors, for files it cannot parse.
+CHECKPOINT_READER_ERRORS = (ValueError, IndexError, KeyError, TypeError)
 
 
 def combine(evaluations: Sequence[np.ndarray], how: str) -> np.ndarray:
@@ -102,10 +104,10 @@ def load_weights(model: Model, path: Path, partial: bool = False) -> None:
     try:
         status = checkpoint.restore(prefix).expect_partial()
         status.assert_existing_objects_matched()
-    except (tf.errors.OpError, ValueError, AssertionError) as e:
+    except (tf.errors.OpError, AssertionError, *CHECKPOINT_READER_ERRORS) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         message = message if len(message) <= 200 else message[:200] + "..."
-        raise RunError(f"{path}: not a checkpoint of this model ({message})") from None
+        raise RunError(f"{prefix}: not a checkpoint of this model ({message})") from None
 
 
 def check_output(path: Path) -> None:

@@ -61,6 +61,9 @@ from data import DatasetError, ImageFolderDataset, NNCDataset, make_dataset, rer
 from model import Model, create_model  # noqa: E402
 from nnc_runs import NonFiniteError, RunError, UsageError  # noqa: E402
 
+# What TensorFlow's checkpoint reader raises, besides its OpErrors, for files it cannot parse.
+CHECKPOINT_READER_ERRORS = (ValueError, IndexError, KeyError, TypeError)
+
 # ---------------------------------------------------------------------------------------------------
 # Configuration and command line
 # ---------------------------------------------------------------------------------------------------
@@ -468,7 +471,7 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         check_same_model(record, variables, prefix)
         try:
             checkpoint.restore(prefix).expect_partial()
-        except (tf.errors.OpError, ValueError) as e:
+        except (tf.errors.OpError, *CHECKPOINT_READER_ERRORS) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise RunError(f"--resume: {prefix}: not a checkpoint of this model ({first})") from None
         log_rows, last_saved = record["log"], prefix
