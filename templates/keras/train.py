@@ -385,10 +385,11 @@ def variable_list(variables: Sequence[tf.Variable]) -> list[list]:
 
 
 def check_same_model(record: Mapping, variables: Sequence[tf.Variable], prefix: str) -> None:
-    """RunError naming the first variable in which the checkpoint's model and this one differ."""
+    """RunError naming the first variable whose shape differs between the checkpoint's model and this
+    one (or that one of them lacks). Shapes, not paths: Keras numbers some names per process."""
     saved, here = record.get("variables") or [], variable_list(variables)
     for (saved_path, saved_shape), (path, shape) in zip(saved, here, strict=False):
-        if saved_path != path or saved_shape != shape:
+        if saved_shape != shape:
             raise RunError(
                 f"--resume: {prefix} was written by another model (was the spec changed?): variable "
                 f"{saved_path} {tuple(saved_shape)} there, {path} {tuple(shape)} here"
