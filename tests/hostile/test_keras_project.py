@@ -192,6 +192,15 @@ def test_bad_command_lines_are_one_line_usage_errors(project, mains, tmp_path, c
         one_error(capsys, 2, infer([str(params), "--dataset", str(csv), *argv]), words)
 
 
+def test_non_finite_solver_settings_are_refused(project, mains):
+    """config.json is the user's to edit (and JSON reads NaN): a solver setting must be finite."""
+    train = import_generated(project, "train")
+    config = train.load_config(project / "config.json")
+    config["optimizers"][0]["solver"]["params"]["lr"] = math.nan
+    with pytest.raises(train.UsageError, match="config.json: optimizer .* lr: expected a finite number"):
+        train.parse_args([], config)
+
+
 def test_a_huge_seed_trains(project, mains, tmp_path, capsys):
     """numpy's global seed takes 32 bits; a run's seed may have 63."""
     train, _ = mains
