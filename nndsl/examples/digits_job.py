@@ -57,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     runs = Path(args.out) / "runs"
-    if (runs / "LATEST").is_file():  # every run has its own folder, LATEST names the newest
-        runs = runs / (runs / "LATEST").read_text(encoding="utf-8").strip()
     with open(runs / "log.csv", newline="", encoding="utf-8") as f:
         last = list(csv.DictReader(f))[-1]
     monitor = next(k for k in last if k.startswith("valid"))

@@ -102,7 +102,7 @@ def load_weights(model: Model, path: Path, partial: bool = False) -> None:
     # state, which inference does not need).
     checkpoint = tf.train.Checkpoint(networks=list(model.networks.values()))
     try:
-        status = checkpoint.restore(prefix).expect_partial()
+        status = checkpoint.read(prefix).expect_partial()
         status.assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, *CHECKPOINT_READER_ERRORS) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

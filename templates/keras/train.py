@@ -471,7 +471,7 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
     if args.resume is not None:
         check_same_model(record, variables, prefix)
         try:
-            checkpoint.restore(prefix).expect_partial()
+            checkpoint.read(prefix).expect_partial()
         except (tf.errors.OpError, *CHECKPOINT_READER_ERRORS) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise RunError(f"--resume: {prefix}: not a checkpoint of this model ({first})") from None
