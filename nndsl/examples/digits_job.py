@@ -6,7 +6,9 @@
    scikit-learn ships, where specs/digits.nnd reads it (specs/digits/);
 2. compiles specs/digits.nnd into a PyTorch or Keras project (`nndsl compile --backend ...`);
 3. trains it for a few epochs on the CPU with the project's own train.py;
-4. prints the validation error of the last epoch and where the learning curve is.
+4. prints the validation error of the last epoch and where the run's files are: each
+   train.py run writes into a folder of its own, <out>/runs/<YYYYmmdd-HHMMSS>/, which
+   <out>/runs/LATEST names.
 """
 
 from __future__ import annotations
@@ -56,14 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         return code
 
-    runs = Path(args.out) / "runs"
-    with open(runs / "log.csv", newline="", encoding="utf-8") as f:
+    run = latest_run(Path(args.out) / "runs")
+    with open(run / "log.csv", newline="", encoding="utf-8") as f:
         last = list(csv.DictReader(f))[-1]
     monitor = next(k for k in last if k.startswith("valid"))
     print(f"4. validation error after {last['epoch']} epochs: {float(last[monitor]):.2%} ({monitor})")
-    print(f"   learning curve: {runs / 'learning_curve.png'}")
-    print(f"   parameters (NNC names): {runs / 'params.npz'}")
+    print(f"   run folder: {run}")
+    print(f"   learning curve: {run / 'learning_curve.png'}")
+    print(f"   parameters (NNC names): {run / 'params.npz'}")
     return 0
+
+
+def latest_run(runs: Path) -> Path:
+    """The folder of train.py's latest run: the one runs/LATEST names (a project whose train.py
+    writes straight into runs/ has no LATEST: runs/ itself)."""
+    latest = runs / "LATEST"
+    return runs / latest.read_text(encoding="utf-8").strip() if latest.is_file() else runs
 
 
 if __name__ == "__main__":

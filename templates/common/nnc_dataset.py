@@ -634,6 +634,13 @@ class ImageFolderDataset(NNCDataset):
                 f'image folder "{self.root}" has no images in class folders (expected '
                 f"{self.root}/<class name>/<image>, with the extensions {', '.join(IMAGE_EXTENSIONS)})"
             )
+        label_input = next((n for n, (column, _) in variables.items() if column.partition(":")[0] == "y"), None)
+        limit = (class_counts or {}).get(label_input)
+        if limit is not None and len(self.classes) > limit:
+            raise DatasetError(
+                f'image folder "{self.root}" has {len(self.classes)} class folders ({", ".join(self.classes[:12])}'
+                f'{", ..." if len(self.classes) > 12 else ""}), but input "{label_input}" has {limit} classes'
+            )
         rows = [[path, str(label)] for path, label in self.samples]
         self._setup(["x:image", "y:label"], rows, [], self.root, variables, image_normalization, class_counts)
         self._prepare(cache, validate, cache_limit)
@@ -641,7 +648,7 @@ class ImageFolderDataset(NNCDataset):
     def _where(self, index: int | None, column: _Column | None = None) -> str:
         if index is None:
             return f'image folder "{self.root}" (read as the CSV columns "x:image", "y:label")'
-        return f'image folder "{self.root}", image "{self.samples[index][0]}"'
+        return f'image folder "{self.root}"'
 
     def _source(self) -> str:
         return f'image folder "{self.root}"'

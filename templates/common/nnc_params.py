@@ -146,7 +146,10 @@ def save_params(path: str | os.PathLike, named_arrays: Mapping[str, np.ndarray])
     os.makedirs(folder, exist_ok=True)
     arrays = {str(name): np.asarray(value) for name, value in named_arrays.items()}
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    umask = os.umask(0o022)  # mkstemp makes 0600 files: give the permissions open() would
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             # What np.savez writes (one NAME.npy member per array), without its keyword arguments that a
             # parameter named "file" or "allow_pickle" would collide with.

@@ -120,6 +120,9 @@ def _temporary_path(path: Path) -> Path:
     """A new, unused path beside `path` whose name ends as `path`'s does (Keras wants `.weights.h5`)."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + path.name, dir=path.parent)
     os.close(fd)
+    umask = os.umask(0o022)  # mkstemp makes 0600 files: give the permissions open() would
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 

@@ -98,14 +98,17 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader over ``dataset`` with worker processes and pinned memory.
 
-    ``workers`` defaults to ``default_workers()``; workers persist across epochs. ``pin_memory``
+    ``workers`` defaults to ``default_workers()``; they start anew with every pass over the
+    loader (every epoch), seeded then (see below). ``pin_memory``
     defaults to (and is only used) when CUDA is available. ``drop_last`` drops a last,
     smaller batch (training with batch normalization cannot use a batch of one sample).
 
     Reproducibility: shuffling draws from ``generator``; give one seeded with
     ``torch.Generator().manual_seed(seed)`` for the same orders, epoch after epoch, run after
     run, whatever the number of workers. The workers' seeds (see ``seed_worker``) come from
-    a second generator seeded from it once, so that they do not shift the order. With a
+    the loader's own ``loader.generator``, seeded from ``generator`` once (else a fixed seed),
+    so that they do not shift the order and no loader draws from torch's global generator;
+    reseed it (``loader.generator.manual_seed(...)``) before a pass for seeds of your own. With a
     ``sampler`` (e.g. ``DistributedSampler(dataset, shuffle=..., seed=...)``, whose
     ``set_epoch`` must be called every epoch) the sampler decides the order and the loader
     does not shuffle.
@@ -116,9 +119,9 @@ def make_loader(
         raise ValueError(f"workers must be 0 or more, got {workers}")
     if sampler is None and shuffle:
         sampler = RandomSampler(dataset, generator=generator)
-    worker_seeds = None
+    worker_seeds = torch.Generator().manual_seed(0)
     if generator is not None:
-        worker_seeds = torch.Generator().manual_seed(int(torch.randint(2**62, (), generator=generator)))
+        worker_seeds.manual_seed(int(torch.randint(2**62, (), generator=generator)))
     cuda = torch.cuda.is_available()
     return DataLoader(
         dataset,
@@ -130,5 +133,5 @@ def make_loader(
         drop_last=drop_last,
         generator=worker_seeds,
         worker_init_fn=worker_init_fn if workers > 0 else None,
-        persistent_workers=workers > 0,
+        persistent_workers=False,  # seeded anew every pass: a resumed run's workers draw what the first run's did
     )

@@ -11,11 +11,19 @@ Every default comes from config.json next to this file. NNC's semantics kept:
   * several optimizers run in order in every iteration;
   * monitors evaluate a network on a dataset every monitor_interval epochs: the mean of its error
     (or loss) outputs.
-Written to the output folder: checkpoint.pt (every epoch; --resume continues from it), best.pt and
+Every run writes into a folder of its own under the output folder (default runs/), so that no run
+overwrites another: runs/<YYYYmmdd-HHMMSS>/ (runs/LATEST names the latest). In it: checkpoint.pt
+(every epoch; --resume continues the latest run from it, --resume RUN a named one), best.pt and
 best.npz (the best epoch by the first monitor, with save_best), params.npz (the final parameters,
-NNC's names), log.csv and learning_curve.png.
+NNC's names), log.csv and learning_curve.png. Each .pt file has its SHA-256 in <file>.sha256, checked
+before it is read; checkpoints hold only tensors, numbers, strings, lists and dicts and are read with
+torch.load(weights_only=True), which runs nothing. A resumed run is exact: every random stream (the
+epoch's sample orders, the loaders' worker seeds, the random layers, Python's, NumPy's and torch's
+generators) is seeded from --seed or saved in the checkpoint. A loss that becomes NaN or infinite
+stops the run with an error; its last checkpoint stays as it was.
 
-Exit status: 0 done, 1 bad input (a dataset problem), 2 usage.
+Exit status: 0 done, 1 bad input (a dataset, a damaged or mismatched checkpoint, a non-finite loss),
+2 usage.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
@@ -42,8 +49,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import nnc  # noqa: E402
+import nnc_runs  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
 from model import Model, create_model  # noqa: E402
+from nnc_params import check_params  # noqa: E402
+from nnc_runs import NonFiniteError, RunError, UsageError, derive_seed  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------------
 # Configuration and command line
@@ -68,7 +78,9 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         metavar="NAME=PATH",
         help="use PATH (a dataset CSV, or a folder of class folders) for dataset NAME (repeatable)",
     )
-    parser.add_argument("--output", default="runs", help="output folder (default: runs/)")
+    parser.add_argument(
+        "--output", default="runs", help="output folder; each run writes into a new folder in it (default: runs/)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: drawn, then printed)")
     parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
     parser.add_argument("--workers", type=int, default=None, help="data loader processes per loader")
@@ -76,17 +88,33 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
     parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed precision (autocast)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN",
+        help="continue the latest run in OUTPUT (or the run RUN: its name or folder) from its checkpoint.pt",
+    )
     parser.add_argument(
         "--stop-after", type=int, default=None, metavar="EPOCH", help="stop after this epoch (continue with --resume)"
     )
     parser.add_argument("--export-onnx", action="store_true", help="export the executor's network to model.onnx")
     parser.add_argument("--save-rank-params", action="store_true", help=argparse.SUPPRESS)  # tests: rank{r}.npz
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        parser.error("--epochs and --batch-size must be at least 1 and --lr positive")
+    if args.epochs < 1 or args.batch_size < 1 or not (math.isfinite(args.lr) and args.lr > 0):
+        parser.error("--epochs and --batch-size must be at least 1 and --lr a finite number above 0")
     if args.update_interval is not None and args.update_interval < 1:
         parser.error("--update-interval must be at least 1")
+    try:
+        nnc_runs.check_seed(args.seed)
+        nnc_runs.check_workers(args.workers)
+        for spec in config["optimizers"]:
+            for part in ("solver", "schedule"):
+                where = f"config.json optimizer {spec['name']!r} {part}"
+                nnc_runs.check_hyperparameters((spec.get(part) or {}).get("params") or {}, where)
+    except UsageError as e:
+        parser.error(str(e))
     overrides = {}
     for item in args.dataset:
         name, sep, path = item.partition("=")
@@ -185,19 +213,22 @@ class Dist:
         return t.tolist()
 
 
-class UsageError(Exception):
-    """A command line that cannot run (exit status 2)."""
-
-
 def pick_device(name: str | None, local_rank: int) -> torch.device:
     if name is None:
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {name}: expected cpu, cuda or cuda:N")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"--device {name}: CUDA is not available")
         if device.index is None:
             device = torch.device("cuda", local_rank)
+        if device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
         torch.cuda.set_device(device)
     return device
 
@@ -213,15 +244,18 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def rng_state(model: Model, cuda: bool) -> dict:
-    """Every random generator training draws from (the loaders' are reseeded every epoch)."""
+    """Every random generator training draws from (the loaders' are reseeded every epoch), as tensors,
+    numbers and lists only: what torch.load(weights_only=True) reads back."""
     generators = {
         f"{name}:{device}": g.get_state()
         for name, module in model.named_modules()
         for device, g in getattr(module, "_generators", {}).items()
     }
+    version, words, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [version, torch.tensor(words, dtype=torch.int64), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if cuda else None,
         "modules": generators,
@@ -229,8 +263,10 @@ def rng_state(model: Model, cuda: bool) -> dict:
 
 
 def set_rng_state(state: Mapping, model: Model) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(words.tolist()), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -258,7 +294,8 @@ def open_dataset(config: Mapping, network: str, name: str, overrides: Mapping[st
     """An NNC dataset CSV, or a folder of class folders (`root/<class>/<image>`, NNC's image
     classification layout: the image feeds column x, the class index column y)."""
     settings = config["datasets"][name]
-    variables = {i["name"]: (i["column"], tuple(i["shape"])) for i in config["networks"][network]["inputs"]}
+    inputs = config["networks"][network]["inputs"]
+    variables = {i["name"]: (i["column"], tuple(i["shape"])) for i in inputs}
     path = dataset_path(config, name, overrides)
     kind = ImageFolderDataset if path.is_dir() else NNCDataset
     return kind(
@@ -266,6 +303,7 @@ def open_dataset(config: Mapping, network: str, name: str, overrides: Mapping[st
         variables,
         image_normalization=settings.get("image_normalization", False),
         cache=settings.get("cache", True),
+        class_counts={i["name"]: i["classes"] for i in inputs if "classes" in i},
     )
 
 
@@ -305,16 +343,33 @@ def endless(loader, sampler) -> Iterator:
 # ---------------------------------------------------------------------------------------------------
 
 
-def atomic_save(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+def save_checkpoint(state: Mapping, path: Path) -> None:
+    """torch.save atomically, with the file's SHA-256 in `<path>.sha256` (see nnc_runs.write_checked)."""
+    nnc_runs.write_checked(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint of train.py, checked against its recorded SHA-256 and read with weights_only=True:
+    nothing in the file runs. RunError (one line, naming the file) when it cannot be used."""
+    nnc_runs.verify_checked(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path}: file not found") from None
+    except Exception as e:  # anything a damaged or crafted file raises: nothing of it ran
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunError(f"{path}: not a checkpoint torch.load(weights_only=True) can read ({reason[:200]})") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model", checkpoint), dict):
+        raise RunError(f"{path}: not a checkpoint of train.py (no state dict)")
+    return checkpoint
+
+
+def check_state(model: torch.nn.Module, state: Mapping, path: Path, partial: bool = False) -> None:
+    """RunError naming the parameters (state_dict keys) a state lacks, has in excess, or holds in another
+    shape than `model`'s: a checkpoint of another version of the spec."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) if torch.is_tensor(v) else ("not a tensor",) for k, v in state.items()}
+    check_params(expected, found, path, partial=partial)
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
@@ -327,13 +382,6 @@ def write_log(path: Path, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
-
-
-def read_log(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def plot_learning_curve(path: Path, rows: list[dict], loss_columns: list[str], monitors: list[str]) -> bool:
@@ -460,41 +508,52 @@ def autocast(device: torch.device, amp: str | None):
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
+def open_run(args: argparse.Namespace, ddp: Dist) -> tuple[Path, dict | None]:
+    """The run folder (a new one, or the one --resume names) and, resuming, its checkpoint."""
+    parent = Path(args.output)
+    if args.resume is not None:
+        run = nnc_runs.resolve_run(parent, args.resume)
+        path = run / "checkpoint.pt"
+        if not path.exists():
+            raise UsageError(f"--resume: {path} not found (the run ended before its first epoch)")
+        return run, load_checkpoint(path)
+    name = [nnc_runs.new_run(parent).name if ddp.main else None]
+    if ddp.enabled:
+        dist.broadcast_object_list(name, 0)  # every process writes into rank 0's new folder
+    return parent / name[0], None
+
+
 def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
     device = pick_device(args.device, ddp.local_rank)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormal floats (tiny Adam moments) slow CPUs down many times
     ddp.init(device)
-    out = Path(args.output)
+    out, checkpoint = open_run(args, ddp)
     checkpoint_path = out / "checkpoint.pt"
-    checkpoint = None
-    if args.resume:
-        if not checkpoint_path.exists():
-            raise UsageError(f"--resume: {checkpoint_path} not found")
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if args.seed is None:
-            args.seed = checkpoint["seed"]
+    if checkpoint is not None and args.seed is None:
+        args.seed = nnc_runs.check_seed(checkpoint.get("seed"), option=f"{checkpoint_path}: seed")
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**31)
     seed_everything(args.seed, args.deterministic)
     if ddp.main:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"seed {args.seed}, device {device}" + (f", {ddp.world} processes" if ddp.enabled else ""))
+        print(f"run {out}, seed {args.seed}, device {device}" + (f", {ddp.world} processes" if ddp.enabled else ""))
 
     model = create_model().to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    torch.manual_seed(args.seed + ddp.rank)  # random layers: a different stream per process
+    torch.manual_seed(derive_seed(args.seed, "random layers", ddp.rank))  # a different stream per process
 
-    # Data and optimizers
+    # Data and optimizers. No loader draws from the global random generators: each shuffles with its
+    # own generator and seeds its workers from another, both reseeded from (seed, epoch) every epoch.
     runs: list[Optimization] = []
     for i, spec in enumerate(config["optimizers"]):
         dataset = open_dataset(config, spec["network"], spec["dataset"], args.dataset)
         shuffle = config["datasets"][spec["dataset"]].get("shuffle", True)
         sampler = None
         if ddp.enabled:
-            sampler = torch.utils.data.DistributedSampler(dataset, shuffle=shuffle, seed=args.seed, drop_last=True)
-        generator = torch.Generator().manual_seed(args.seed + i)
+            order_seed = derive_seed(args.seed, "order", i)
+            sampler = torch.utils.data.DistributedSampler(dataset, shuffle=shuffle, seed=order_seed, drop_last=True)
+        generator = torch.Generator()
         loader = make_loader(
             dataset, args.batch_size, shuffle=shuffle, workers=args.workers, sampler=sampler, drop_last=True,
             generator=generator,
@@ -515,6 +574,7 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
         solver = run.spec["solver"]
         run.optimizer = nnc.make_solver(solver["type"], params, solver.get("params") or {})
         base_lr = run.optimizer.param_groups[0]["lr"] * args.lr
+        nnc_runs.check_finite(base_lr, f"--lr {args.lr} times optimizer {run.name!r}'s learning rate")
         schedule = run.spec.get("schedule") or {"type": "Constant", "params": {}}
         schedule_params = dict(schedule.get("params") or {})
         if schedule.get("warmup"):
@@ -549,16 +609,9 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
     log_path = out / "log.csv"
     log_rows: list[dict] = []
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        for run, state in zip(runs, checkpoint["optimizers"], strict=True):
-            run.optimizer.load_state_dict(state)
-        for p, g in zip(model.parameters(), checkpoint.get("grads") or [], strict=False):
-            p.grad = None if g is None else g.to(device)
-        scaler.load_state_dict(checkpoint["scaler"])
+        restore(checkpoint, checkpoint_path, model, runs, scaler, device)
         start_epoch, iteration, best = checkpoint["epoch"] + 1, checkpoint["iteration"], checkpoint["best"]
-        set_rng_state(checkpoint["rng"], model)
-        saved = checkpoint.get("log")
-        log_rows = saved if saved is not None else [r for r in read_log(log_path) if int(r["epoch"]) < start_epoch]
+        log_rows = list(checkpoint["log"])
         if ddp.main:
             print(f"resumed from {checkpoint_path} after epoch {checkpoint['epoch']}")
     del checkpoint
@@ -572,10 +625,13 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
     for epoch in range(start_epoch, last_epoch + 1):
         started = time.perf_counter()
         for i, run in enumerate(runs):
-            run.generator.manual_seed(args.seed * 1000003 + epoch * 101 + i)  # the epoch's order
+            run.generator.manual_seed(derive_seed(args.seed, "order", i, epoch))  # the epoch's order
+            run.loader.generator.manual_seed(derive_seed(args.seed, "workers", i, epoch, ddp.rank))
             if run.sampler is not None:
                 run.sampler.set_epoch(epoch)
             run.batches = endless(run.loader, run.sampler)
+        for m, (_, loader) in enumerate(monitors):
+            loader.generator.manual_seed(derive_seed(args.seed, "monitor workers", m, epoch, ddp.rank))
         sums = [0.0] * len(runs)
         lrs = [0.0] * len(runs)
         samples = 0
@@ -583,6 +639,12 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
             for r, run in enumerate(runs):
                 batch = to_device(next(run.batches), device, args.channels_last)
                 loss, lr = train_step(forward, model, run, batch, iteration, scaler, args.amp)
+                if not math.isfinite(loss):
+                    kept = f"; {checkpoint_path} (after epoch {epoch - 1}) is kept" if epoch > 1 else ""
+                    raise NonFiniteError(
+                        f"epoch {epoch}, iteration {iteration + 1}: optimizer {run.name!r}'s loss is {loss}; "
+                        f"training stopped{kept} (a learning rate too high?)"
+                    )
                 sums[r] += loss
                 if lr is not None:
                     lrs[r] = lr
@@ -601,9 +663,11 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
                 values[spec["name"]] = evaluate(
                     model, spec["network"], loader, config["networks"][spec["network"]], device, args, ddp
                 )
-        improved = bool(monitor_names) and monitor_names[0] in values and values[monitor_names[0]] < best
+        # A NaN compares False: a non-finite monitor value never counts as the best.
+        first = values.get(monitor_names[0], math.nan) if monitor_names else math.nan
+        improved = math.isfinite(first) and first < best
         if improved:
-            best = values[monitor_names[0]]
+            best = first
 
         if ddp.main:
             if tty:
@@ -613,8 +677,9 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
             row.update({m: f"{values[m]:.6g}" if m in values else "" for m in monitor_names})
             row.update({"lr": f"{lrs[0]:.6g}", "seconds": f"{seconds:.3f}"})
             log_rows.append(row)
-            # The checkpoint first, holding the log too: a run killed at any moment resumes from
-            # a complete epoch, and its log is rebuilt from the checkpoint.
+            # The best model, then the checkpoint (holding the log, and the best value): a run killed at
+            # any moment resumes from a complete epoch whose best files exist; its log comes from the
+            # checkpoint.
             state = {
                 "model": model.state_dict(),
                 "optimizers": [run.optimizer.state_dict() for run in runs],
@@ -628,13 +693,13 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
                 "schedules": [repr(run.schedule) for run in runs],
                 "log": log_rows,
             }
-            atomic_save(state, checkpoint_path)
+            if improved and config.get("save_best", True):
+                save_checkpoint(state, out / "best.pt")
+                model.save_params(out / "best.npz")
+            save_checkpoint(state, checkpoint_path)
             write_log(log_path, log_rows)
             shown = "  ".join(f"{k} {v}" for k, v in row.items() if k not in ("epoch", "seconds") and v != "")
             print(f"epoch {epoch}/{args.epochs}  {shown}  {samples * ddp.world / seconds:.0f} images/s  {seconds:.1f}s")
-            if improved and config.get("save_best", True):
-                atomic_save(state, out / "best.pt")
-                model.save_params(out / "best.npz")
             plotted = plot_learning_curve(out / "learning_curve.png", log_rows, loss_columns, monitor_names)
             if not plotted and epoch == start_epoch:
                 print("learning_curve.png skipped: matplotlib is not installed")
@@ -650,6 +715,29 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
             export_onnx(model, config, executor["network"], dataset, out / "model.onnx")
 
 
+def restore(checkpoint: Mapping, path: Path, model: Model, runs: list[Optimization], scaler, device) -> None:
+    """The state of a checkpoint, checked first: RunError naming what does not fit this model."""
+    missing = [
+        k for k in ("model", "optimizers", "scaler", "epoch", "iteration", "best", "rng", "log") if k not in checkpoint
+    ]
+    if missing:
+        raise RunError(f"{path}: not a checkpoint of train.py (it lacks {', '.join(missing)})")
+    check_state(model, checkpoint["model"], path)
+    if len(checkpoint["optimizers"]) != len(runs):
+        raise RunError(f"{path}: holds {len(checkpoint['optimizers'])} optimizers, the project has {len(runs)}")
+    try:
+        model.load_state_dict(checkpoint["model"])
+        for run, state in zip(runs, checkpoint["optimizers"], strict=True):
+            run.optimizer.load_state_dict(state)
+        for p, g in zip(model.parameters(), checkpoint.get("grads") or [], strict=False):
+            p.grad = None if g is None else g.to(device)
+        scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"], model)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunError(f"{path}: does not fit this project's model and optimizers ({reason[:200]})") from None
+
+
 def _first_samples(dataset: NNCDataset, n: int) -> dict[str, torch.Tensor]:
     items = [dataset[i] for i in range(min(n, len(dataset)))]
     return {k: torch.stack([item[k] for item in items]) for k in items[0]}
@@ -661,7 +749,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ddp = Dist()
     try:
         train(args, config, ddp)
-    except DatasetError as e:
+    except (DatasetError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except UsageError as e:

@@ -56,6 +56,11 @@ def data_args(digits) -> list[str]:
     return ["--dataset", f"training={train_csv}", "--dataset", f"validation={validation_csv}"]
 
 
+def latest(output: Path) -> Path:
+    """The latest run folder train.py made under its --output folder."""
+    return output / (output / "LATEST").read_text().strip()
+
+
 def read_log(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -63,13 +68,13 @@ def read_log(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def trained(project, digits) -> Path:
-    out = project / "runs" / "trained"
+    out = project / "runs"
     run_script(project, "train.py", *data_args(digits), "--epochs", 5, "--workers", 0, "--seed", 0, "--output", out)
-    return out
+    return latest(out)
 
 
 def test_training_reaches_low_validation_error(trained):
-    for name in ("checkpoint.pt", "best.pt", "best.npz", "params.npz", "log.csv", "learning_curve.png"):
+    for name in ("checkpoint.pt", "checkpoint.pt.sha256", "best.pt", "best.npz", "params.npz", "log.csv"):
         assert (trained / name).is_file(), name
     rows = read_log(trained / "log.csv")
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
@@ -84,11 +89,12 @@ def test_resume_is_bitwise_equal(project, digits, tmp_path):
     run_script(project, "train.py", *common, "--epochs", 3, "--output", full)
     # Killed after epoch 2 (--stop-after stops there as an interruption would), then resumed.
     run_script(project, "train.py", *common, "--epochs", 3, "--stop-after", 2, "--output", part)
-    assert [int(r["epoch"]) for r in read_log(part / "log.csv")] == [1, 2]
+    assert [int(r["epoch"]) for r in read_log(latest(part) / "log.csv")] == [1, 2]
     result = run_script(project, "train.py", *common, "--epochs", 3, "--resume", "--output", part)
     assert "resumed" in result.stdout
-    assert [int(r["epoch"]) for r in read_log(part / "log.csv")] == [1, 2, 3]
-    with np.load(full / "params.npz") as a, np.load(part / "params.npz") as b:
+    assert [int(r["epoch"]) for r in read_log(latest(part) / "log.csv")] == [1, 2, 3]
+    assert len(list(part.iterdir())) == 2  # LATEST and the one run: resuming made no new folder
+    with np.load(latest(full) / "params.npz") as a, np.load(latest(part) / "params.npz") as b:
         assert sorted(a.files) == sorted(b.files)
         for name in a.files:
             assert np.array_equal(a[name], b[name]), name
@@ -109,7 +115,7 @@ def test_resume_after_shorter_run_with_constant_schedule(project, digits, tmp_pa
     run_script(copy, "train.py", *common, "--epochs", 3, "--output", tmp_path / "full")
     run_script(copy, "train.py", *common, "--epochs", 2, "--output", tmp_path / "part")
     run_script(copy, "train.py", *common, "--epochs", 3, "--resume", "--output", tmp_path / "part")
-    with np.load(tmp_path / "full" / "params.npz") as a, np.load(tmp_path / "part" / "params.npz") as b:
+    with np.load(latest(tmp_path / "full") / "params.npz") as a, np.load(latest(tmp_path / "part") / "params.npz") as b:
         for name in a.files:
             assert np.array_equal(a[name], b[name]), name
 
@@ -187,11 +193,13 @@ def test_torchrun_two_processes_agree(project, digits, tmp_path):
     result = subprocess.run(command, cwd=project, env=ENV, capture_output=True, text=True, timeout=150)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 processes" in result.stdout
-    with np.load(out / "rank0.npz") as a, np.load(out / "rank1.npz") as b, np.load(out / "params.npz") as p:
+    run = latest(out)
+    assert [p.name for p in out.iterdir() if p.is_dir()] == [run.name]  # one folder for both processes
+    with np.load(run / "rank0.npz") as a, np.load(run / "rank1.npz") as b, np.load(run / "params.npz") as p:
         for name in a.files:
             assert np.array_equal(a[name], b[name]), name
             assert np.array_equal(a[name], p[name]), name
-    assert [int(r["epoch"]) for r in read_log(out / "log.csv")] == [1]
+    assert [int(r["epoch"]) for r in read_log(run / "log.csv")] == [1]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -298,7 +306,7 @@ def test_the_readme_main_job(tmp_path):
     r = subprocess.run([sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=600, env=ENV)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4. validation error after 2 epochs: " in r.stdout
-    assert (tmp_path / "job" / "runs" / "learning_curve.png").exists()
+    assert (latest(tmp_path / "job" / "runs") / "learning_curve.png").exists()
 
 
 def test_export_onnx_runs_in_onnxruntime_like_pytorch(project, digits, tmp_path):
@@ -317,10 +325,10 @@ def test_export_onnx_runs_in_onnxruntime_like_pytorch(project, digits, tmp_path)
         sys.path.remove(str(project))
         for name in ("model", "nnc", "data"):
             sys.modules.pop(name, None)
-    model.load_params(out / "params.npz")
+    model.load_params(latest(out) / "params.npz")
     x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)  # a batch of 3: the batch axis is dynamic
     expected = model.run_network("Runtime", x=torch.from_numpy(x))["y'"].detach().numpy()
-    session = ort.InferenceSession(str(out / "model.onnx"))
+    session = ort.InferenceSession(str(latest(out) / "model.onnx"))
     (got,) = session.run(None, {"x": x})
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
@@ -339,7 +347,7 @@ def test_training_from_an_image_folder(project, digits, tmp_path):
     out = tmp_path / "runs"
     args = ["--dataset", f"training={root}", "--dataset", f"validation={validation_csv}"]
     run_script(project, "train.py", *args, "--epochs", 2, "--workers", 0, "--seed", 0, "--output", out)
-    assert float(read_log(out / "log.csv")[-1]["valid_error"]) < 0.5  # learning from the folders
+    assert float(read_log(latest(out) / "log.csv")[-1]["valid_error"]) < 0.5  # learning from the folders
 
 
 TWO_OPTIMIZERS = """
@@ -379,7 +387,7 @@ def test_several_optimizers_each_train_their_network(digits, tmp_path):
     generate(result.project, project)
     out = tmp_path / "runs"
     run_script(project, "train.py", *data_args(digits), "--workers", 0, "--seed", 0, "--output", out)
-    final = np.load(out / "params.npz")
+    final = np.load(latest(out) / "params.npz")
     assert set(final.files) == {"left/W", "left/b", "right/W", "right/b", "frozen/W", "frozen/b"}
     # Biases start at exactly 0 (NNC's Constant initializer): each optimizer moved its own
     # network's, and no optimizer trains Frozen, whose bias is still 0.
@@ -397,10 +405,10 @@ def test_speed_switches(project, digits, tmp_path, switches):
     out = tmp_path / "runs"
     args = [*data_args(digits), "--epochs", 1, "--workers", 0, "--seed", 0, "--output", out, *switches]
     run_script(project, "train.py", *args, timeout=600)
-    checkpoint = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(latest(out) / "checkpoint.pt", map_location="cpu", weights_only=True)
     state = next(v for k, v in checkpoint.items() if k in ("model", "model_state", "state_dict"))
     assert not any(k.startswith("_orig_mod.") for k in state)  # the uncompiled module's weights
-    assert float(read_log(out / "log.csv")[-1]["valid_error"]) < 0.9
+    assert float(read_log(latest(out) / "log.csv")[-1]["valid_error"]) < 0.9
 
 
 def test_a_killed_run_resumes_to_the_same_parameters(project, digits, tmp_path):
@@ -417,14 +425,14 @@ def test_a_killed_run_resumes_to_the_same_parameters(project, digits, tmp_path):
         cwd=project, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not (killed / "checkpoint.pt").exists():
+    while not ((killed / "LATEST").exists() and (latest(killed) / "checkpoint.pt").exists()):
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    assert len(read_log(killed / "log.csv")) < 4, "killed too late to test anything"
+    assert len(read_log(latest(killed) / "log.csv")) < 4, "killed too late to test anything"
     run_script(project, "train.py", *common, "--resume", "--output", killed)
-    assert [int(r["epoch"]) for r in read_log(killed / "log.csv")] == [1, 2, 3, 4]
-    with np.load(full / "params.npz") as a, np.load(killed / "params.npz") as b:
+    assert [int(r["epoch"]) for r in read_log(latest(killed) / "log.csv")] == [1, 2, 3, 4]
+    with np.load(latest(full) / "params.npz") as a, np.load(latest(killed) / "params.npz") as b:
         for name in a.files:
             assert np.array_equal(a[name], b[name]), name
