@@ -2,7 +2,7 @@
 
 A generated Keras project imports this file as `nnc` (its custom layers are in
 `nnc_layers.py`, solvers and schedules in `solvers.py`). Keras, numpy, the standard library
-and the project's `nnc_params.py` only, not TensorFlow: a model of Keras's own layers runs
+and the project's `nnc_params.py` and `nnc_runs.py` only, not TensorFlow: a model of Keras's own layers runs
 on any Keras 3 backend.
 
 Layouts. NNC's tensors are channels-first, (N, C, H, W); the generated Keras models compute
@@ -22,24 +22,39 @@ serves both backends. Against Keras's variables (`to_nnc`, `from_nnc`):
                     channels-last flattening (H, W, C), NNC's the (C, H, W) one
     same            the same elements in another shape: biases, BatchNormalization's
                     beta, gamma, mean, var ((1, C, 1, 1) in NNC, (C,) in Keras), PReLU's slope
+
+Checkpoints. train.py saves a TensorFlow checkpoint every epoch into its run's checkpoint/
+folder: ckpt-N.index and ckpt-N.data-* (TensorFlow's format: tensors, no code), then
+ckpt-N.json, the commit record: the run's state (seed, log), every variable's path and shape,
+and the SHA-256 of each file of ckpt-N. A checkpoint without its record is incomplete (a run
+killed while saving) and ignored; `latest_checkpoint` finds the newest recorded one and
+refuses it when a file is missing or differs from its digest (corrupt or truncated).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from nnc_params import INITIALIZERS, initial_distribution, load_params, save_params
+from nnc_runs import RunError
 
 __all__ = [
     "INITIALIZERS",
     "NNCInitializer",
+    "checkpoint_record",
     "from_nnc",
+    "latest_checkpoint",
+    "read_checkpoint",
     "load_params",
     "save_params",
     "to_channels_first",
@@ -164,3 +179,60 @@ class NNCInitializer(keras.initializers.Initializer):
             "kernel_area": self.kernel_area,
             "seed": self._initial_seed,
         }
+
+
+# train.py's checkpoints (see the module's docstring)
+
+_RECORD = re.compile(r"ckpt-(\d+)\.json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_record(prefix: str | Path, state: dict) -> dict:
+    """`state` with the SHA-256 of every file of the checkpoint `prefix` (ckpt-N.index, ckpt-N.data-*)."""
+    prefix = Path(prefix)
+    files = sorted(p for p in prefix.parent.iterdir() if p.name.startswith(prefix.name + "."))
+    return {**state, "files": {p.name: _sha256(p) for p in files if not p.name.endswith(".json")}}
+
+
+def read_checkpoint(prefix: str | Path) -> dict:
+    """The record of the checkpoint `prefix` (ckpt-N) after checking its files against it; RunError
+    when the record is missing or unreadable, or a file of the checkpoint is missing or corrupt."""
+    prefix = Path(prefix)
+    record_path = prefix.with_name(prefix.name + ".json")
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{prefix}: no record {record_path.name}, an incomplete checkpoint") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunError(f"{record_path}: unreadable checkpoint record, corrupt or truncated? ({e})") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, dict) or not files:
+        raise RunError(f"{record_path}: not a checkpoint record of train.py (no file digests)")
+    for name, digest in files.items():
+        path = prefix.parent / str(name)
+        if Path(str(name)).name != name or not path.is_file():
+            raise RunError(f"{path}: missing, the checkpoint {prefix.name} is incomplete")
+        if _sha256(path) != digest:
+            raise RunError(f"{path}: corrupt or truncated (its SHA-256 differs from the one in {record_path.name})")
+    return record
+
+
+def latest_checkpoint(folder: str | Path) -> tuple[str, dict] | None:
+    """(prefix, record) of the newest recorded checkpoint in `folder` (train.py's checkpoint/), None
+    when there is none; RunError as `read_checkpoint`."""
+    folder = Path(folder)
+    try:
+        numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _RECORD.fullmatch(p.name))]
+    except OSError:
+        return None
+    if not numbers:
+        return None
+    prefix = folder / f"ckpt-{max(numbers)}"
+    return str(prefix), read_checkpoint(prefix)

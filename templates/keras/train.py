@@ -15,43 +15,54 @@ Every default comes from config.json next to this file. NNC's semantics kept:
   * monitors evaluate a network on a dataset every monitor_interval epochs: the mean of its error
     (or loss) outputs; the executor's network is the one exported.
 `--batch-size` is the global batch: replicas split it (NNC's batch size on one device).
-Written to the output folder: checkpoint/ (every epoch, atomically; --resume continues from it,
-exactly: data order, random layers, optimizer state; bit for bit with --deterministic), best.npz
-(the best epoch by the first monitor, with save_best), params.npz (the final parameters, NNC's
-names and layouts: the PyTorch project reads them too), log.csv, learning_curve.png and, with
---export, the executor's network as a SavedModel (and model.onnx where tf2onnx is installed).
+Every run writes into a folder of its own, OUTPUT/<date>-<time>/ (OUTPUT: --output, default runs/),
+and OUTPUT/LATEST names the latest: no run overwrites another. A run folder holds checkpoint/
+(every epoch, checksummed; --resume continues the latest run, --resume RUN a named one, exactly:
+data order, random layers, optimizer state; bit for bit with --deterministic), best.npz (the best
+epoch by the first monitor, with save_best), params.npz (the final parameters, NNC's names and
+layouts: the PyTorch project reads them too), log.csv, learning_curve.png and, with --export, the
+executor's network as a SavedModel (and model.onnx where tf2onnx is installed).
 
-Exit status: 0 done, 1 bad input (a dataset problem), 2 usage.
+A loss that becomes NaN or infinite stops the run (exit status 1) with its last checkpoint, the
+previous epoch's, intact; a NaN monitor value never counts as the best.
+
+Exit status: 0 done, 1 bad input (a dataset, a corrupt checkpoint) or a non-finite loss, 2 usage.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
+import math
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Mapping, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import random
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from tf_startup import quiet_startup  # noqa: E402
+
+with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
+    import keras
+    import tensorflow as tf
+
+import nnc  # noqa: E402
+import nnc_runs  # noqa: E402
 import solvers  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
 from model import Model, create_model  # noqa: E402
+from nnc_runs import NonFiniteError, RunError, UsageError  # noqa: E402
+
+# What TensorFlow's checkpoint reader raises, besides its OpErrors, for files it cannot parse.
+CHECKPOINT_READER_ERRORS = (ValueError, IndexError, KeyError, TypeError)
 
 # ---------------------------------------------------------------------------------------------------
 # Configuration and command line
@@ -76,33 +87,46 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         metavar="NAME=PATH",
         help="use PATH (a dataset CSV, or a folder of class folders) for dataset NAME (repeatable)",
     )
-    parser.add_argument("--output", default="runs", help="output folder (default: runs/)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: drawn, then printed)")
+    parser.add_argument(
+        "--output", default="runs", help="folder of the runs (default: runs/): each gets OUTPUT/<date>-<time>/"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed, 0 to 2**63-1 (default: drawn, then printed)"
+    )
     parser.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow operations only")
     parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed precision (keras.mixed_precision)")
     parser.add_argument("--jit", action="store_true", help="compile the training step with XLA")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint/")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RUN",
+        help="continue the latest run in OUTPUT, or RUN (a run's name in OUTPUT, or its folder)",
+    )
     parser.add_argument(
         "--stop-after", type=int, default=None, metavar="EPOCH", help="stop after this epoch (continue with --resume)"
     )
     parser.add_argument("--export", action="store_true", help="export the executor's network (SavedModel, ONNX)")
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        parser.error("--epochs and --batch-size must be at least 1 and --lr positive")
+    for option, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise UsageError(f"{option} {value}: expected 1 or more")
+    if not nnc_runs.check_finite(args.lr, "--lr") > 0:
+        raise UsageError(f"--lr {args.lr}: expected a positive number (it multiplies the solvers' learning rates)")
     if args.update_interval is not None and args.update_interval < 1:
-        parser.error("--update-interval must be at least 1")
+        raise UsageError(f"--update-interval {args.update_interval}: expected 1 or more")
+    nnc_runs.check_seed(args.seed)
+    for spec in config["optimizers"]:
+        nnc_runs.check_hyperparameters(spec, f"config.json: optimizer {spec.get('name', '')}")
     overrides = {}
     for item in args.dataset:
         name, sep, path = item.partition("=")
         if not sep or name not in config["datasets"]:
-            parser.error(f"--dataset {item!r}: expected NAME=PATH with NAME in {', '.join(config['datasets'])}")
+            raise UsageError(f"--dataset {item!r}: expected NAME=PATH with NAME in {', '.join(config['datasets'])}")
         overrides[name] = path
     args.dataset = overrides
     return args
-
-
-class UsageError(Exception):
-    """A command line that cannot run (exit status 2)."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -158,28 +182,23 @@ def open_dataset(config: Mapping, network: str, name: str, overrides: Mapping[st
         raise UsageError(f"dataset {name!r} is not in config.json")
     settings = config["datasets"][name]
     path = Path(overrides[name]) if name in overrides else HERE / settings["path"]
-    inputs = {i["name"]: (i["column"], tuple(i["shape"])) for i in config["networks"][network]["inputs"]}
+    config_inputs = config["networks"][network]["inputs"]
+    inputs = {i["name"]: (i["column"], tuple(i["shape"])) for i in config_inputs}
     kind = ImageFolderDataset if path.is_dir() else NNCDataset
     return kind(
         path,
         inputs,
         image_normalization=settings.get("image_normalization", False),
         cache=settings.get("cache", True),
+        class_counts={i["name"]: i["classes"] for i in config_inputs if "classes" in i},  # labels: class indices
     )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def write_log(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
     lines = [",".join(rows[0])] + [",".join(str(r.get(k, "")) for k in rows[0]) for r in rows]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    nnc_runs.write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def read_log(path: Path) -> list[dict]:
@@ -303,13 +322,25 @@ def make_evaluation(network: keras.Model, config_network: Mapping, strategy: tf.
         values = monitor_values(network(batch, training=training), config_network)
         return tf.reduce_sum(tf.cast(values, tf.float64)), tf.cast(tf.shape(values)[0], tf.float64)
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # the last batch may be smaller
     def step(batch):
         total, count = strategy.run(replica_step, args=(batch,))
         reduce = tf.distribute.ReduceOp.SUM
         return strategy.reduce(reduce, total, axis=None), strategy.reduce(reduce, count, axis=None)
 
     return step
+
+
+def open_monitor(config: Mapping, spec: Mapping, model: Model, args, strategy: tf.distribute.Strategy):
+    """A monitor: (its spec, its dataset as a distributed pipeline, its evaluation step). Every sample
+    counts: the last, smaller batch too (replicas then get unequal shares, some none, and the step
+    sums values and counts), as the PyTorch project's monitors do."""
+    dataset = open_dataset(config, spec["network"], spec["dataset"], args.dataset)
+    names = [inp["name"] for inp in config["networks"][spec["network"]]["inputs"]]
+    pipeline = make_dataset(dataset, args.batch_size, shuffle=False, drop_remainder=False, names=names)
+    network = model.networks[spec["network"]]
+    step = make_evaluation(network, config["networks"][spec["network"]], strategy)
+    return spec, strategy.experimental_distribute_dataset(pipeline), step
 
 
 def evaluate(step, dataset) -> float:
@@ -335,31 +366,71 @@ def export(model: Model, network: str, out: Path) -> None:
         print("model.onnx skipped: tf2onnx is not installed (pip install tf2onnx)")
 
 
+def run_folder(args: argparse.Namespace, chief: bool) -> Path | None:
+    """This run's folder: the one --resume names, else a new one (the chief's; other workers write none)."""
+    if args.resume is not None:
+        return nnc_runs.resolve_run(args.output, args.resume)
+    return nnc_runs.new_run(args.output) if chief else None
+
+
+def keras_seed(seed: int) -> int:
+    """The seed of Keras's (and numpy's, Python's, TensorFlow's) global random state for a run's seed:
+    numpy takes 32 bits."""
+    return nnc_runs.derive_seed(seed, "keras") >> 31
+
+
+def variable_list(variables: Sequence[tf.Variable]) -> list[list]:
+    """[path, shape] of every variable, in the checkpoint's order (its record keeps them)."""
+    return [[v.path, [int(d) for d in v.shape]] for v in variables]
+
+
+def check_same_model(record: Mapping, variables: Sequence[tf.Variable], prefix: str) -> None:
+    """RunError naming the first variable whose shape differs between the checkpoint's model and this
+    one (or that one of them lacks). Shapes, not paths: Keras numbers some names per process."""
+    saved, here = record.get("variables") or [], variable_list(variables)
+    for (saved_path, saved_shape), (path, shape) in zip(saved, here, strict=False):
+        if saved_shape != shape:
+            raise RunError(
+                f"--resume: {prefix} was written by another model (was the spec changed?): variable "
+                f"{saved_path} {tuple(saved_shape)} there, {path} {tuple(shape)} here"
+            )
+    if len(saved) != len(here):
+        extra = here[len(saved)][0] if len(here) > len(saved) else saved[len(here)][0]
+        where = "here, not in the checkpoint" if len(here) > len(saved) else "in the checkpoint, not here"
+        raise RunError(f"--resume: {prefix} was written by another model (was the spec changed?): {extra} is {where}")
+
+
+def improves(value: float | None, best: float) -> bool:
+    """Whether a monitor value is a new best: finite (a NaN is never the best) and below `best`."""
+    return value is not None and math.isfinite(value) and value < best
+
+
 def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strategy) -> None:
-    out = Path(args.output)
     worker, chief = worker_task()
-    checkpoint_dir = out / "checkpoint"
-    if args.resume and not tf.train.latest_checkpoint(str(checkpoint_dir)):
-        raise UsageError(f"--resume: no checkpoint in {checkpoint_dir}")
-    saved_state: dict = {}
-    if args.resume:
-        state_file = Path(tf.train.latest_checkpoint(str(checkpoint_dir)) + ".json")
-        saved_state = json.loads(state_file.read_text(encoding="utf-8"))
+    out = run_folder(args, chief)
+    record: dict = {}
+    if args.resume is not None:
+        found = nnc.latest_checkpoint(out / "checkpoint")
+        if found is None:
+            raise UsageError(f"--resume: no checkpoint in {out / 'checkpoint'}")
+        prefix, record = found
+        if not isinstance(record.get("seed"), int) or not isinstance(record.get("log"), list):
+            raise RunError(f"{prefix}.json: not a checkpoint record of train.py (no seed or log)")
         if args.seed is None:
-            args.seed = saved_state["seed"]
+            args.seed = record["seed"]
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(2**31)
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(keras_seed(args.seed))
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     if args.amp:
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.amp == "bf16" else "mixed_float16")
     if chief:
-        out.mkdir(parents=True, exist_ok=True)
         kind = type(strategy).__name__.replace("_DefaultDistributionStrategy", "one device")
         precision = keras.mixed_precision.global_policy().name
         xla = ", XLA-compiled steps" if args.jit else ""
-        print(f"seed {args.seed}, {strategy.num_replicas_in_sync} replica(s) ({kind}), precision {precision}{xla}")
+        devices = f"{strategy.num_replicas_in_sync} replica(s) ({kind})"
+        print(f"run {out}: seed {args.seed}, {devices}, precision {precision}{xla}")
 
     # Data: one training pipeline per optimizer (the same order on every worker; shards by element)
     specs = config["optimizers"]
@@ -377,18 +448,10 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         iteration_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         best_var = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
     steps = [make_step(run, strategy, args.jit) for run in runs]
+    monitors = [open_monitor(config, spec, model, args, strategy) for spec in config.get("monitors", [])]
 
-    monitors = []
-    for spec in config.get("monitors", []):
-        dataset = open_dataset(config, spec["network"], spec["dataset"], args.dataset)
-        pipeline = strategy.experimental_distribute_dataset(
-            make_dataset(dataset, args.batch_size, shuffle=False, drop_remainder=len(dataset) >= args.batch_size)
-        )
-        network = model.networks[spec["network"]]
-        monitors.append((spec, pipeline, make_evaluation(network, config["networks"][spec["network"]], strategy)))
-
-    # Checkpoints: every worker saves (collectively); the chief into checkpoint/, the others into
-    # a folder of their own that is deleted (as tf.keras's BackupAndRestore does).
+    # Checkpoints: every worker saves (collectively); the chief into its run's checkpoint/, the
+    # others into a folder of their own that is deleted (as tf.keras's BackupAndRestore does).
     # Every variable by position as well: TensorFlow's object tracking does not reach the random
     # layers' SeedGenerator states, which an exact resume needs.
     variables = list({id(v): v for net in model.networks.values() for v in net.variables}.values())
@@ -401,14 +464,20 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         iteration=iteration_var,
         best=best_var,
     )
-    directory = checkpoint_dir if chief else out / f".worker{worker}-checkpoint"
-    manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=1)
+    directory = out / "checkpoint" if chief else Path(args.output) / f".worker{worker}-checkpoint"
+    directory.mkdir(parents=True, exist_ok=True)
     log_rows: list[dict] = []
-    if args.resume:
-        checkpoint.restore(tf.train.latest_checkpoint(str(checkpoint_dir))).expect_partial()
-        log_rows = saved_state["log"]
+    last_saved = None
+    if args.resume is not None:
+        check_same_model(record, variables, prefix)
+        try:
+            checkpoint.read(prefix).expect_partial()
+        except (tf.errors.OpError, *CHECKPOINT_READER_ERRORS) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise RunError(f"--resume: {prefix}: not a checkpoint of this model ({first})") from None
+        log_rows, last_saved = record["log"], prefix
         if chief:
-            print(f"resumed from {checkpoint_dir} after epoch {int(epoch_var.numpy())}")
+            print(f"resumed {out} after epoch {int(epoch_var.numpy())}")
     start_epoch, iteration = int(epoch_var.numpy()) + 1, int(iteration_var.numpy())
 
     loss_columns = [f"{run.name}_loss" for run in runs]
@@ -435,7 +504,14 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
                 update = is_update_step(iteration, run.update_interval)
                 if update:
                     lrs[r] = run.set_learning_rate(iteration)
-                sums[r] += float(steps[r](next(batches[r]), update))
+                loss = float(steps[r](next(batches[r]), update))
+                if not math.isfinite(loss):
+                    kept = f"its last checkpoint, {last_saved}, is intact" if last_saved else "no checkpoint yet"
+                    raise NonFiniteError(
+                        f"epoch {epoch}, iteration {iteration + 1}: optimizer {run.name}'s loss is {loss}; "
+                        f"training stopped ({kept}; try a smaller --lr)"
+                    )
+                sums[r] += loss
             iteration += 1
             progress.update(step_index + 1, [("loss", sums[0] / (step_index + 1))])
         seconds = time.perf_counter() - started
@@ -444,7 +520,7 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         if epoch % interval == 0 or epoch == args.epochs:
             for spec, pipeline, step in monitors:
                 values[spec["name"]] = evaluate(step, pipeline)
-        improved = bool(monitor_names) and monitor_names[0] in values and values[monitor_names[0]] < best_var.numpy()
+        improved = bool(monitor_names) and improves(values.get(monitor_names[0]), float(best_var.numpy()))
         if improved:
             best_var.assign(values[monitor_names[0]])
 
@@ -455,18 +531,19 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         log_rows.append(row)
         epoch_var.assign(epoch)
         iteration_var.assign(iteration)
-        # The state beside the checkpoint first, then the checkpoint, whose index file names the
-        # newest complete one: a run killed at any moment resumes from a complete epoch.
-        number = epoch
+        # The checkpoint's files first, then its record (the commit: a checkpoint without one is
+        # ignored), then the older checkpoints go: a run killed at any moment resumes from a
+        # complete epoch.
+        saved = checkpoint.write(str(directory / f"ckpt-{epoch}"))
+        state = {"seed": args.seed, "epoch": epoch, "log": log_rows, "variables": variable_list(variables)}
+        nnc_runs.write_text_atomic(f"{saved}.json", json.dumps(nnc.checkpoint_record(saved, state)))
+        for stale in directory.glob("ckpt-*"):  # older checkpoints, and what a killed save left
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            elif not stale.name.startswith(f"ckpt-{epoch}."):
+                stale.unlink(missing_ok=True)
+        last_saved = saved
         if chief:
-            directory.mkdir(parents=True, exist_ok=True)
-            state = {"seed": args.seed, "epoch": epoch, "log": log_rows}
-            atomic_write_text(directory / f"ckpt-{number}.json", json.dumps(state))
-        manager.save(checkpoint_number=number)
-        if chief:
-            for stale in directory.glob("ckpt-*.json"):
-                if stale.name != f"ckpt-{number}.json":
-                    stale.unlink()
             write_log(out / "log.csv", log_rows)
             shown = "  ".join(f"{k} {v}" for k, v in row.items() if k not in ("epoch", "seconds") and v != "")
             rate = iterations_per_epoch * args.batch_size / seconds
@@ -488,12 +565,12 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = load_config()
-    args = parse_args(argv, config)
     try:
+        args = parse_args(argv, config)
         strategy = pick_strategy()
         with reraise_dataset_errors():
             train(args, config, strategy)
-    except DatasetError as e:
+    except (DatasetError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except UsageError as e:

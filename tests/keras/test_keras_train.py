@@ -45,8 +45,14 @@ def train(project: Path, *args: str, env=None, timeout: int = 600) -> subprocess
     )  # fmt: skip
 
 
-def log_rows(folder: Path) -> list[dict]:
-    with open(folder / "log.csv", encoding="utf-8", newline="") as f:
+def latest(parent: Path) -> Path:
+    """The latest run's folder under train.py's --output (runs/LATEST names it)."""
+    return parent / (parent / "LATEST").read_text(encoding="utf-8").strip()
+
+
+def log_rows(parent: Path) -> list[dict]:
+    """The latest run's log.csv."""
+    with open(latest(parent) / "log.csv", encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -57,7 +63,7 @@ def test_digits_reach_nnc_accuracy(project, tmp_path):
     assert len(rows) == 15
     assert float(rows[-1]["valid_error"]) <= 0.05, rows[-1]
     for name in ("params.npz", "best.npz", "learning_curve.png"):
-        assert (tmp_path / "runs" / name).stat().st_size > 0
+        assert (latest(tmp_path / "runs") / name).stat().st_size > 0
 
 
 def test_killed_run_resumes_exactly_from_its_last_checkpoint(project, tmp_path):
@@ -84,13 +90,13 @@ def test_killed_run_resumes_exactly_from_its_last_checkpoint(project, tmp_path):
 
     resumed = train(project, "--epochs", "3", "--deterministic", "--resume", "--output", str(out))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resumed from" in resumed.stdout and "after epoch 2" in resumed.stdout
+    assert f"resumed {latest(out)} after epoch 2" in resumed.stdout
     rows, expected = log_rows(out), log_rows(tmp_path / "straight")
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     for row, want in zip(rows, expected, strict=True):
         row.pop("seconds"), want.pop("seconds")
         assert row == want
-    with np.load(tmp_path / "straight" / "params.npz") as a, np.load(out / "params.npz") as b:
+    with np.load(latest(tmp_path / "straight") / "params.npz") as a, np.load(latest(out) / "params.npz") as b:
         assert set(a.files) == set(b.files)
         for name in a.files:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
@@ -134,7 +140,7 @@ def test_mixed_precision_and_xla_train(project, tmp_path, flags):
     losses = [float(row["optimizer_loss"]) for row in rows]
     assert all(np.isfinite(losses)) and losses[2] < losses[1] < losses[0], rows
     assert float(rows[-1]["valid_error"]) <= 0.1, rows
-    with np.load(out / "params.npz") as params:
+    with np.load(latest(out) / "params.npz") as params:
         assert {params[name].dtype for name in params.files} == {np.dtype(np.float32)}
 
 
@@ -147,6 +153,7 @@ def test_export_writes_a_saved_model_and_onnx_that_compute_the_runtime_network(p
     r = train(project, "--epochs", "1", "--seed", "2", "--export", "--output", str(out))
     assert r.returncode == 0, r.stderr[-3000:]
     model = import_generated(project).create_model()
+    out = latest(out)
     model.load_params(out / "params.npz")
     _, inputs, outputs, _ = model.NETWORKS["Runtime"]
     ((name, shape),) = inputs.items()
@@ -167,7 +174,7 @@ def test_export_writes_a_saved_model_and_onnx_that_compute_the_runtime_network(p
 
 def test_resume_without_a_checkpoint_is_a_usage_error(project, tmp_path):
     r = train(project, "--resume", "--output", str(tmp_path / "none"))
-    assert r.returncode == 2 and "no checkpoint" in r.stderr
+    assert r.returncode == 2 and "--resume: no run in" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -209,5 +216,5 @@ def test_two_workers_train_with_multi_worker_mirrored_strategy(project, tmp_path
     assert "2 replica(s)" in results[0][0]
     rows = log_rows(tmp_path / "mw")
     assert len(rows) == 1 and float(rows[0]["optimizer_loss"]) > 0
-    assert (tmp_path / "mw" / "params.npz").exists()
+    assert (latest(tmp_path / "mw") / "params.npz").exists()
     assert not list((tmp_path / "mw").glob(".worker*"))

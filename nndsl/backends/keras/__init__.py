@@ -13,7 +13,7 @@ from .render import render_model, render_readme
 __all__ = ["generate", "project_files"]
 
 # Support modules copied into every generated project as they are.
-STATIC = ("nnc.py", "nnc_layers.py", "solvers.py", "data.py", "train.py", "infer.py")
+STATIC = ("nnc.py", "nnc_layers.py", "solvers.py", "data.py", "train.py", "infer.py", "tf_startup.py")
 
 
 def project_files(project: Project, out: str | Path) -> dict[str, str]:
