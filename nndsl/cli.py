@@ -222,8 +222,11 @@ def cmd_fmt(args) -> int:
 def _unwritable(path: Path) -> str | None:
     """Why fmt must not rewrite `path`, or None. A file without write permission is the
     user's "do not touch", honoured even where the rename could replace it (as root)."""
-    if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
-        return "the file is read-only"
+    try:
+        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:
+            return "the file is read-only"
+    except OSError as e:
+        return f"cannot write it: {e.strerror or e}"
     return None
 
 
