@@ -399,13 +399,12 @@ class Expander:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             self.depth -= 1
+            outermost = self.unit_stack[:1]
             notes = [
-                Note(
-                    f"inside {_plural(len(self.unit_stack), 'unit instance')}, the outermost here",
-                    self.unit_stack[0][1],
-                )
+                Note(f"inside {_plural(len(self.unit_stack), 'unit instance')}, the outermost here", s)
+                for _, s in outermost
             ]
-            raise _Abort.report(self.reporter, make("E0211", span, notes if self.unit_stack else (), limit=MAX_DEPTH))
+            raise _Abort.report(self.reporter, make("E0211", span, notes, limit=MAX_DEPTH))
 
     def _bind(self, scope: Scope, target: ast.Name, value: Any) -> None:
         graph = self.graph

@@ -202,17 +202,23 @@ def test_a_deep_expansion_is_E0211_with_the_outermost_instance():
     assert d.span.line > 1 and d.notes and "outermost" in d.notes[0].message
 
 
-def test_the_deepest_accepted_expansion_builds_in_both_backends(tmp_path):
+def test_the_deepest_accepted_expansion_generates_clean_code_in_both_backends(tmp_path):
     # 60 units, each a chain and a repeat around the next: 121 levels, just under the limit.
     text = "unit U60 {\n    in x\n    out x -> ReLU\n}\n"
     for k in range(59, -1, -1):
         text += f"unit U{k} {{\n    in x\n    out x -> repeat 1 {{ U{k + 1} }}\n}}\n"
     path = tmp_path / "tower.nnd"
     path.write_text(text + network("Training", "    y = x -> U0"), encoding="utf-8")
+    ruff = Path(sys.executable).parent / "ruff"
     for backend in ("torch", "keras"):
         r = run("compile", "--backend", backend, "-o", tmp_path / backend, path)
         clean(r)
         assert r.returncode == 0, r.stderr
+        # A model of parameterless layers only: Keras's classes had an empty __init__, and
+        # both backends an unused import or an unformatted empty PARAMETERS table.
+        for check in (["check"], ["format", "--check"]):
+            lint_run = subprocess.run([ruff, *check, "."], cwd=tmp_path / backend, capture_output=True, text=True)
+            assert lint_run.returncode == 0, lint_run.stdout + lint_run.stderr
 
 
 def test_limits_do_not_depend_on_the_callers_stack():

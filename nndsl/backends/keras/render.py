@@ -107,11 +107,11 @@ def render_model(project: Project) -> str:
     env.filters["channels_last"] = channels_last
     env.filters["inputs_literal"] = lambda ins: "{" + ", ".join(f"{literal(n)}: {literal(s)}" for n, _, s in ins) + "}"
     m = build(project)
-    used = names_used(m, ("initializers", "nnc_layers"))
+    used = names_used(m, ("initializers", "layers", "nnc_layers"))
     return env.get_template("model.py.j2").render(
         m=m,
         spec=shown(Path(project.path).name),
-        keras_imports=sorted({"layers", "ops"} | set(used) - {"nnc_layers"}),  # ops: run_network uses it
+        keras_imports=sorted({"ops"} | set(used) - {"nnc_layers"}),  # ops: run_network uses it
         nnc_layers="nnc_layers" in used,
     )
 
