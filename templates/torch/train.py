@@ -34,7 +34,9 @@ import importlib.util
 import json
 import math
 import os
+import pickle
 import random
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -356,9 +358,15 @@ def load_checkpoint(path: Path) -> dict:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunError(f"{path}: file not found") from None
-    except Exception as e:  # anything a damaged or crafted file raises: nothing of it ran
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RunError(f"{path}: not a checkpoint torch.load(weights_only=True) can read ({reason[:200]})") from None
+    except pickle.UnpicklingError as e:  # weights_only refuses to create any other object
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        what = f" ({found.group(1)})" if found else ""
+        raise RunError(
+            f"{path}: holds a Python object{what} a checkpoint does not; refused, nothing of it ran"
+        ) from None
+    except Exception as e:  # anything a damaged file raises
+        reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise RunError(f"{path}: not a readable checkpoint, corrupt or truncated? ({reason})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model", checkpoint), dict):
         raise RunError(f"{path}: not a checkpoint of train.py (no state dict)")
     return checkpoint
