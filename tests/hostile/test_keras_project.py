@@ -287,6 +287,43 @@ def test_loaders_run_no_code(project, mains, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_a_kill_at_any_step_of_a_save_resumes_exactly(project, mains, tmp_path, capsys):
+    """A checkpoint is its files, then its record (ckpt-N.json), then the older ones go. A run killed
+    after writing epoch 2's files but not its record (or mid-write: TensorFlow's temporary folder
+    left), or after the record but before the cleanup, resumes from the newest recorded epoch and
+    ends bit for bit as the straight run."""
+    train, _ = mains
+    common = ["--seed", "8", "--deterministic"]
+    assert train(["--output", str(tmp_path / "straight"), *common]) == 0
+    (straight,) = runs_in(tmp_path / "straight")
+    with np.load(straight / "params.npz") as f:
+        expected = dict(f)
+    for kill in ("files-written", "mid-write", "before-cleanup"):
+        out = tmp_path / kill
+        assert train(["--output", str(out), *common, "--stop-after", "1"]) == 0
+        (run,) = runs_in(out)
+        folder = run / "checkpoint"
+        if kill == "files-written":  # epoch 2's files without their record
+            for p in list(folder.glob("ckpt-1.*")):
+                if p.suffix != ".json":
+                    (folder / p.name.replace("ckpt-1", "ckpt-2")).write_bytes(b"half-written")
+        elif kill == "mid-write":
+            (folder / "ckpt-2_temp").mkdir()
+            (folder / "ckpt-2_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"partial")
+        else:  # an older complete checkpoint left beside the newest
+            for p in list(folder.glob("ckpt-1.*")):
+                (folder / p.name.replace("ckpt-1", "ckpt-0")).write_bytes(p.read_bytes())
+        capsys.readouterr()
+        assert train(["--output", str(out), "--resume"]) == 0, capsys.readouterr().err
+        assert "after epoch 1" in capsys.readouterr().out
+        with np.load(run / "params.npz") as f:
+            assert set(f.files) == set(expected)
+            for name in f.files:
+                np.testing.assert_array_equal(f[name], expected[name], err_msg=f"{kill}: {name}")
+        left = sorted(p.name for p in folder.iterdir())  # only the last epoch's checkpoint stays
+        assert "ckpt-2.json" in left and all(name.startswith("ckpt-2.") for name in left), left
+
+
 def test_corrupt_and_truncated_checkpoints_are_refused(project, mains, tmp_path, capsys):
     train, infer = mains
     out = tmp_path / "runs"

@@ -159,7 +159,7 @@ def test_more_user_errors(infer_main, project, digits, trained, tmp_path, capsys
         ([tmp_path / "missing.npz", "--dataset", digits[1]], 2, "missing.npz: file not found"),
         ([empty, "--dataset", digits[1]], 1, "no parameter file, checkpoint or run in the folder"),
         ([bad_npz, "--dataset", digits[1]], 1, "bad.npz"),
-        ([trained / "log.csv", "--dataset", digits[1]], 1, "not a parameter file"),
+        ([trained / "log.csv", "--dataset", digits[1]], 1, "log.csv"),
         ([trained / "params.npz", "--dataset", bad_csv], 1, "missing.png"),
         ([trained / "params.npz", "--network", "Nope"], 2, "--network: expected one of Training, Validation, Runtime"),
         ([trained / "params.npz", "--network", "Validation"], 2, "--dataset is needed"),
