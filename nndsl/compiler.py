@@ -65,9 +65,7 @@ def compile_file(
     gc.disable()
     try:
         with stack_room():  # the limits bound every stage's recursion (nndsl/limits.py)
-            return _compile(
-                Path(path), max_layers, lint, text, tuple(include_paths), (max_parameters, max_activations)
-            )
+            return _compile(Path(path), max_layers, lint, text, tuple(include_paths), (max_parameters, max_activations))
     finally:
         if collecting:
             gc.enable()
