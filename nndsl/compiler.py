@@ -21,7 +21,7 @@ from .passes.check_parameters import check_parameters
 from .passes.check_size import check_size
 from .passes.expand import DEFAULT_MAX_LAYERS, Expander, Graph
 from .passes.infer_shapes import ShapeCache, infer_shapes
-from .passes.resolve_includes import resolve_includes
+from .passes.resolve_includes import readable_roots, resolve_includes
 from .syntax import ast
 
 
@@ -34,6 +34,7 @@ class Result:
     graphs: dict[str, Graph] = field(default_factory=dict)
     units: dict[str, ast.Unit] = field(default_factory=dict)
     used_units: set[str] = field(default_factory=set)
+    roots: list[Path] = field(default_factory=list)  # the folder trees the spec may read (includes, lint)
 
     @property
     def ok(self) -> bool:
@@ -78,7 +79,7 @@ def _compile(
     sources = Sources()
     display = str(path)
     modules = resolve_includes(path, display, reporter, sources, text, include_paths)
-    result = Result(None, reporter.diagnostics, sources, modules)
+    result = Result(None, reporter.diagnostics, sources, modules, roots=readable_roots(path, include_paths))
     if reporter.has_errors:
         return result
 

@@ -7,12 +7,15 @@ unused values and units). The checks and their codes are listed in docs/diagnost
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from pathlib import Path
 
 from ..diagnostics import Note, Reporter
 from ..ir import Network, Project
 from ..layers import REGISTRY
 from .check_roles import is_default, output_kinds
+from .resolve_includes import inside
 
 # Layers that change pixel values by a constant: the preprocessing NNC users get wrong.
 SCALAR_OPS = frozenset(
@@ -33,7 +36,7 @@ def lint(project: Project, result, reporter: Reporter) -> None:
     evaluations_without_randomness(project, reporter)
     role_outputs(project, reporter)
     roles_without_dataset(project, reporter)
-    dataset_columns(project, reporter)
+    dataset_columns(project, reporter, result.roots)
 
 
 def unused_values(result, reporter: Reporter) -> None:
@@ -194,10 +197,21 @@ def roles_without_dataset(project: Project, reporter: Reporter) -> None:
                 reporter.warn("W108", item.span, role=role, name=item.name)
 
 
-def _columns(path: str) -> list[str] | None:
+HEADER_BYTES = 64 * 1024  # a dataset CSV's header line is read up to this many bytes
+
+
+def _columns(path: str, roots: list[Path]) -> list[str] | None:
+    """The column names of a dataset CSV's header, or None where lint may not or cannot read it: only a
+    regular `.csv` file inside the spec's folder tree (or an `--include-path` one) is read, so a spec can
+    never make lint show a line of another file."""
+    if Path(path).suffix.lower() != ".csv" or not inside(Path(path), roots):
+        return None
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f), None)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as f:
+            line = f.read(HEADER_BYTES).split(b"\n", 1)[0].rstrip(b"\r")
+        header = next(csv.reader([line.decode("utf-8-sig")]), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
     if header is None:
@@ -205,8 +219,8 @@ def _columns(path: str) -> list[str] | None:
     return [h.split(":", 1)[0].strip() for h in header]
 
 
-def dataset_columns(project: Project, reporter: Reporter) -> None:
-    """When a dataset's CSV is at hand, check that it has every column its networks read."""
+def dataset_columns(project: Project, reporter: Reporter, roots: list[Path]) -> None:
+    """When a dataset's CSV is at hand (see `_columns`), check that it has every column its networks read."""
     datasets = {d.name: d for d in project.datasets}
     cfg = project.config
     pairs = {(o.network, o.dataset) for o in cfg.optimizers}
@@ -217,7 +231,7 @@ def dataset_columns(project: Project, reporter: Reporter) -> None:
         net = project.network(network)
         if ds is None or net is None or not Path(ds.path).is_file():
             continue
-        columns = _columns(ds.path)
+        columns = _columns(ds.path, roots)
         if columns is None:
             continue
         for layer in net.layers:

@@ -85,7 +85,7 @@ def resolve_includes(
 
     Includes may read the folder tree of `path` and of each of `include_paths`.
     """
-    roots = [Path(os.path.realpath(path)).parent, *(Path(os.path.realpath(d)) for d in include_paths)]
+    roots = readable_roots(path, include_paths)
     modules: list[ast.Module] = []
     done: set[str] = set()
     # The files being read, outermost first: (real path, path, display name, module, includes left).
@@ -123,7 +123,7 @@ def resolve_includes(
         item = pending.pop()
         target = p.parent / item.path
         target_shown = _display(target)
-        if not _inside(target, roots):
+        if not inside(target, roots):
             reporter.add(
                 make(
                     "E0108",
@@ -141,7 +141,12 @@ def resolve_includes(
     return modules
 
 
-def _inside(target: Path, roots: list[Path]) -> bool:
+def readable_roots(path: Path, include_paths: tuple[str | Path, ...] = ()) -> list[Path]:
+    """The folder trees nndsl may read for the spec `path`: its own folder's and the `--include-path` ones."""
+    return [Path(os.path.realpath(path)).parent, *(Path(os.path.realpath(d)) for d in include_paths)]
+
+
+def inside(target: Path, roots: list[Path]) -> bool:
     """Whether `target`, its symbolic links followed, lies in one of the `roots` trees."""
     real = Path(os.path.realpath(target))
     return any(real == root or root in real.parents for root in roots)
