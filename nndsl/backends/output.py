@@ -3,7 +3,9 @@
 Generated files are written atomically (a temporary file, then a rename) and recorded with
 their content hash in `DIR/.nndsl-manifest.json`. Compiling again overwrites a generated
 file only if it is unchanged since nndsl wrote it (or `force` is given); files nndsl did not
-write (checkpoints, logs, the user's own) are never touched.
+write (checkpoints, logs, the user's own) are never touched. A file an earlier compile generated
+that this one does not (the other backend's, compiling torch over keras) is removed if it is
+unchanged since, and kept if the user changed it, so a folder never mixes two backends' code.
 
 One compile writes into a folder at a time: each holds an exclusive lock on
 `DIR/.nndsl-lock` (`flock`, not waited for) while it checks and writes, and a second one
@@ -78,6 +80,18 @@ def write_project(out: str | Path, files: dict[str, str], force: bool = False) -
             _atomic_write(out / name, data)
             manifest[name] = _digest(data)
             written.append(out / name)
+        for name in sorted(set(manifest) - set(blobs)):  # generated before, not now
+            if Path(name).name != name or name in (".", ".."):
+                continue  # generated files lie in the folder itself: never follow a manifest elsewhere
+            path = out / name
+            try:
+                current = _current(path)
+            except OutputError:
+                continue  # something else is there now: not nndsl's to remove
+            if current is None or current == manifest[name]:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                del manifest[name]
         _atomic_write(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return written
 
