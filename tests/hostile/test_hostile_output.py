@@ -191,7 +191,6 @@ def test_concurrent_compiles_never_mix_their_files(tmp_path):
             assert backend == winners[0]
 
 
-
 def test_compiling_the_other_backend_leaves_no_files_of_the_first(tmp_path):
     """keras then torch in one folder: keras's own generated files go when unchanged and stay when the
     user edited them; a manifest naming a file outside the folder removes nothing there."""
