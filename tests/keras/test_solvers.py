@@ -329,6 +329,12 @@ def _fit(strategy, optimizer_for):
     return model
 
 
+def _without_modules(config):
+    if isinstance(config, dict):
+        return {k: _without_modules(v) for k, v in config.items() if k != "module"}
+    return config
+
+
 def test_fit_under_a_distribution_strategy_save_and_load(tmp_path):
     """model.fit (tf.function, XLA off) under a MirroredStrategy as without one; the saved model brings back
     the solver, its schedule and its state. (Keras's gradient_accumulation_steps fails under a
@@ -349,7 +355,9 @@ def test_fit_under_a_distribution_strategy_save_and_load(tmp_path):
     loaded = keras.models.load_model(tmp_path / "model.keras")
     assert type(loaded.optimizer).__name__ == "AdaBelief"
     assert type(loaded.optimizer._learning_rate).__name__ == "CosineSchedule"
-    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    # Classes are found by their registered name ("nnc>CosineSchedule"): where another test imported a
+    # generated project's copy of solvers.py, that copy's class comes back, so compare without modules.
+    assert _without_modules(loaded.optimizer.get_config()) == _without_modules(model.optimizer.get_config())
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 4
     for a, b in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
