@@ -53,7 +53,7 @@ def values(rows: list[list[str]], skip: int = 1) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory) -> tuple[Path, Path]:
-    """The digits dataset, built for this module (specs/digits may be rewritten by other tests)."""
+    """The digits dataset, built for this module."""
     return build_digits_dataset(tmp_path_factory.mktemp("digits"))
 
 

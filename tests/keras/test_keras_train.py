@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,10 +32,13 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """The digits spec compiled for Keras, its dataset built next to the spec."""
-    build_digits_dataset(ROOT / "specs" / "digits")
+    """The digits spec compiled for Keras, its dataset built next to a copy of the spec (tests never write
+    into the source tree)."""
+    specs = tmp_path_factory.mktemp("keras_specs")
+    shutil.copy(ROOT / "specs" / "digits.nnd", specs / "digits.nnd")
+    build_digits_dataset(specs / "digits")
     out = tmp_path_factory.mktemp("keras_digits")
-    keras_backend.generate(compile_file(ROOT / "specs" / "digits.nnd").project, out)
+    keras_backend.generate(compile_file(specs / "digits.nnd").project, out)
     return out
 
 
