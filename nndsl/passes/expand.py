@@ -230,6 +230,11 @@ class Expander:
         self.graph: Graph | None = None
         self.overrides: dict[str, dict[str, tuple[Any, ast.Override]]] = {}
         self.override_used: set[int] = set()
+        # Overrides already reported: a network derived from a derived one inherits its overrides, and
+        # checks them against the same base body; each mistake is reported once, not once per descendant
+        # (a chain of n derivations would otherwise repeat n^2/2 errors).
+        self.override_reported: set[int] = set()
+        self._derivations: dict[str, tuple[ast.Network, dict[tuple[str, ...], ast.Override]] | None] = {}
         self.templates: dict[tuple, _Template] = {}  # by (unit, arguments, input aliasing)
         self._recordings: list[_Recording] = []  # innermost last
         self._frame_parts: dict[Frame, tuple[str, str, str]] = {}  # see _frame
@@ -238,17 +243,52 @@ class Expander:
     # --- networks ---------------------------------------------------------------------------
 
     def expand(self, name: str) -> Graph | None:
+        resolved = self._derivation(name)
+        if resolved is None:
+            return None
+        decl, overrides = resolved
+        top = self.networks[name]
+        # Count first: a spec past the layer limit is refused before any layer is built
+        # (twenty levels of units that call the one below twice are a million layers).
+        over = self.counter.over(decl.body, self.max_layers - self.total_layers)
+        if over is not None:
+            self.reporter.error("E0701", over[0], over[1], limit=f"{self.max_layers:,}")
+            return None
+        graph = Graph(name, top.name_span)
+        self.graph = graph
+        self._prepare_overrides(list(overrides.values()))
+        scope = Scope("", {})
+        try:
+            self._block(decl.body, scope, where="network")
+        except _Abort:
+            return None
+        self._report_unused(scope)
+        self._check_overrides(list(overrides.values()), graph)
+        # Outputs: values named at the top level that nothing after them uses (NNC's rule
+        # that a network's outputs are its terminal values, with the user's names).
+        for vname, value in scope.bindings.items():
+            if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
+                graph.outputs.append(value.vid)
+                graph.values[value.vid].name = vname
+        graph.unused = [(n, s) for n, s in graph.unused if not any(graph.values[o].name == n for o in graph.outputs)]
+        return graph
+
+    def _derivation(self, name: str) -> tuple[ast.Network, dict[tuple[str, ...], ast.Override]] | None:
+        """The plain network `name` derives from and its overrides, the nearest derivation's winning for
+        each layer parameter; None after reporting an unknown base or a cycle. Memoized: a chain of n
+        derivations is resolved in n steps, each copying only its base's table of overrides."""
+        if name in self._derivations:
+            return self._derivations[name]
+        chain = [name]  # the derivation, in order, up to the first network already resolved
         decl = self.networks[name]
-        overrides: list[ast.Override] = []
-        chain = [name]  # the derivation, in order
-        while isinstance(decl, ast.DerivedNetwork):
-            overrides = list(decl.overrides) + overrides
+        while isinstance(decl, ast.DerivedNetwork) and chain[-1] not in self._derivations:
             base = self.networks.get(decl.base)
             if base is None:
                 self.reporter.error(
                     "E0204", decl.base_span, help=did_you_mean(decl.base, self.networks), name=decl.base
                 )
-                return None
+                result = None
+                break
             if decl.base in chain:
                 # Reported once, at the derivation that closes the cycle, whichever of its
                 # networks is expanded first.
@@ -259,58 +299,53 @@ class Expander:
                 last = self.networks[cycle[-1]]
                 assert isinstance(last, ast.DerivedNetwork)
                 self.reporter.error("E0212", last.base_span, chain=" -> ".join([*cycle, cycle[0]]))
-                return None
+                result = None
+                break
             chain.append(decl.base)
             decl = base
-        top = self.networks[name]
-        # Count first: a spec past the layer limit is refused before any layer is built
-        # (twenty levels of units that call the one below twice are a million layers).
-        over = self.counter.over(decl.body, self.max_layers - self.total_layers)
-        if over is not None:
-            self.reporter.error("E0701", over[0], over[1], limit=f"{self.max_layers:,}")
-            return None
-        graph = Graph(name, top.name_span)
-        self.graph = graph
-        self._prepare_overrides(overrides)
-        scope = Scope("", {})
-        try:
-            self._block(decl.body, scope, where="network")
-        except _Abort:
-            return None
-        self._report_unused(scope)
-        self._check_overrides(overrides, graph)
-        # Outputs: values named at the top level that nothing after them uses (NNC's rule
-        # that a network's outputs are its terminal values, with the user's names).
-        for vname, value in scope.bindings.items():
-            if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
-                graph.outputs.append(value.vid)
-                graph.values[value.vid].name = vname
-        graph.unused = [(n, s) for n, s in graph.unused if not any(graph.values[o].name == n for o in graph.outputs)]
-        return graph
+        else:
+            result = self._derivations.get(chain[-1]) if chain[-1] in self._derivations else (decl, {})
+            if not isinstance(self.networks[chain[-1]], ast.DerivedNetwork):
+                result = (self.networks[chain[-1]], {})
+        for n in reversed(chain):  # from the base down: each derivation's table from its base's
+            d = self.networks[n]
+            if result is not None and isinstance(d, ast.DerivedNetwork) and n not in self._derivations:
+                table = dict(result[1])
+                for ov in d.overrides:
+                    table[tuple(ov.path)] = ov  # the nearer derivation wins
+                result = (result[0], table)
+            self._derivations.setdefault(n, result)
+        return self._derivations[name]
 
     def _prepare_overrides(self, overrides: list[ast.Override]) -> None:
         self.overrides = {}
         self.override_used = set()
         for ov in overrides:
+            first = id(ov) not in self.override_reported
             if len(ov.path) < 2:
-                self.reporter.error(
-                    "E0307",
-                    ov.path_span,
-                    message="an override names a layer and its parameter: 'Layer.parameter = value'",
-                )
+                if first:
+                    self.override_reported.add(id(ov))
+                    self.reporter.error(
+                        "E0307",
+                        ov.path_span,
+                        message="an override names a layer and its parameter: 'Layer.parameter = value'",
+                    )
                 continue
             layer = ".".join(ov.path[:-1])
             try:
                 value = eval_const(ov.value, self._const_lookup(Scope("", {})))
             except CompileError as e:
-                self.reporter.add(e.diagnostic)
+                if first:
+                    self.override_reported.add(id(ov))
+                    self.reporter.add(e.diagnostic)
                 continue
             self.overrides.setdefault(layer, {})[ov.path[-1]] = (value, ov)
 
     def _check_overrides(self, overrides: list[ast.Override], graph: Graph) -> None:
         names = [layer.name for layer in graph.layers]
         for ov in overrides:
-            if len(ov.path) >= 2 and id(ov) not in self.override_used:
+            if len(ov.path) >= 2 and id(ov) not in self.override_used and id(ov) not in self.override_reported:
+                self.override_reported.add(id(ov))
                 path = ".".join(ov.path[:-1])
                 self.reporter.error(
                     "E0208", ov.path_span, help=did_you_mean(path, names), path=path, network=graph.name
