@@ -68,6 +68,7 @@ __all__ = [
     "check_seed",
     "check_workers",
     "derive_seed",
+    "file_sha256",
     "is_finite",
     "latest_run",
     "new_run",
@@ -159,7 +160,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's content, as hex (read in 1 MiB blocks)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -196,10 +198,10 @@ def write_checked(path: str | os.PathLike, write: Callable[[Path], object]) -> N
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         recorded = _recorded_digests(path)
         # The digest of the file being replaced: the recorded one, else computed.
-        previous = recorded[:1] if recorded else [_sha256(path)] if path.is_file() else []
+        previous = recorded[:1] if recorded else [file_sha256(path)] if path.is_file() else []
         both = [digest, *(d for d in previous if d != digest)]
         write_text_atomic(_record(path), "".join(f"{d}  {path.name}\n" for d in both))
     except BaseException:
@@ -218,7 +220,7 @@ def verify_checked(path: str | os.PathLike) -> None:
     if not digests:
         raise RunError(f"{path}: its checksum file {_record(path).name} is unreadable")
     try:
-        actual = _sha256(path)
+        actual = file_sha256(path)
     except OSError as e:
         raise RunError(f"{path}: cannot read: {e.strerror or e}") from None
     if actual not in digests:

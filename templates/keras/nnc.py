@@ -33,7 +33,6 @@ refuses it when a file is missing or differs from its digest (corrupt or truncat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -46,7 +45,7 @@ import keras
 import numpy as np
 
 from nnc_params import INITIALIZERS, initial_distribution, load_params, save_params
-from nnc_runs import RunError
+from nnc_runs import RunError, file_sha256
 
 __all__ = [
     "INITIALIZERS",
@@ -186,19 +185,11 @@ class NNCInitializer(keras.initializers.Initializer):
 _RECORD = re.compile(r"ckpt-(\d+)\.json")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def checkpoint_record(prefix: str | Path, state: dict) -> dict:
     """`state` with the SHA-256 of every file of the checkpoint `prefix` (ckpt-N.index, ckpt-N.data-*)."""
     prefix = Path(prefix)
     files = sorted(p for p in prefix.parent.iterdir() if p.name.startswith(prefix.name + "."))
-    return {**state, "files": {p.name: _sha256(p) for p in files if not p.name.endswith(".json")}}
+    return {**state, "files": {p.name: file_sha256(p) for p in files if not p.name.endswith(".json")}}
 
 
 def read_checkpoint(prefix: str | Path) -> dict:
@@ -219,7 +210,7 @@ def read_checkpoint(prefix: str | Path) -> dict:
         path = prefix.parent / str(name)
         if Path(str(name)).name != name or not path.is_file():
             raise RunError(f"{path}: missing, the checkpoint {prefix.name} is incomplete")
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             raise RunError(f"{path}: corrupt or truncated (its SHA-256 differs from the one in {record_path.name})")
     return record
 
