@@ -1,0 +1,98 @@
+"""The names and shapes nnabla gives an nndsl layer's parameters.
+
+nndsl names a parameter after its layer's qualified name (`stage3.block[2].conv1` -> the
+parameter `stage3/block[2]/conv1/W`, see `ir.Layer.parameter_name`). NNC, whose projects nnabla
+runs, names it after the same structure, written its own way:
+
+- a unit instance (NNC's `Unit` layer) opens a scope: `FireModule/Squeeze/...`;
+- a repeat (NNC's RepeatStart/RepeatEnd) has no scope of its own: every layer or unit instance
+  directly inside it gets the copy's index, `Convolution_5[0]`, and nested repeats add their
+  indices outer first, `Convolution_5[0][1]`;
+- a repeat whose whole body is one unit call (`block: repeat 3 { Bottleneck(256) }`) is, in
+  NNC, a Unit layer named after the repeat inside a RepeatStart/RepeatEnd: `block[2]/conv1/...`;
+- the layer's parametric function adds its scope (`conv`, `affine`, `bn`, ...), then the
+  parameter: `Convolution_5[0]/conv/W`.
+
+nnabla stores some parameters with the batch axis that nndsl's per-sample shapes leave out
+(BatchNormalization's are 1xCx1x1 where nndsl has Cx1x1); `nnc_shape` gives nnabla's shape.
+The element order is the same, so converting is a reshape.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..ir import Layer, Network, Project
+from ..layers.base import ParamShape, Shape
+
+# The parametric function's scope nnabla (and NNC's create_prototxt) puts between the layer's
+# name and the parameter's, by NNC layer type.
+FUNCTION_SCOPES: dict[str, str] = {
+    "Affine": "affine",
+    "Convolution": "conv",
+    "DepthwiseConvolution": "depthwise_conv",
+    "Deconvolution": "deconv",
+    "DepthwiseDeconvolution": "depthwise_deconv",
+    "Embed": "embed",
+    "BatchNormalization": "bn",
+    "PReLU": "prelu",
+    "MeanSubtraction": "mean_subtraction",
+    "BinaryConnectAffine": "bicon_affine",
+    "BinaryConnectConvolution": "bicon_conv",
+    "BinaryWeightAffine": "bwn_affine",
+    "BinaryWeightConvolution": "bwn_conv",
+}
+
+# Layer types whose parameters nnabla stores with a leading batch axis of 1.
+_WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
+
+_COPY = re.compile(r"^(?P<label>.+)\[(?P<index>\d+)\]$")
+
+
+def nnc_layer_path(layer: Layer) -> str:
+    """The layer's NNC scope path: unit instances joined by '/', repeat indices on what is
+    directly inside each repeat (`stage3/conv1[2]`, `block[2]/conv1`)."""
+    # Qualified names of the unit instances this layer was expanded through: a repeat copy
+    # whose name is also a unit instance's is a repeat of one unit call (NNC: a Unit layer
+    # named after the repeat, inside RepeatStart/RepeatEnd).
+    units = {frame.name for frame in layer.origin.via if frame.kind == "unit"}
+    parts: list[str] = []
+    pending = ""
+    qualified = ""
+    segments = layer.name.split(".")
+    for i, segment in enumerate(segments):
+        qualified = f"{qualified}.{segment}" if qualified else segment
+        copy = _COPY.match(segment)
+        if copy is not None and i < len(segments) - 1:
+            if qualified in units:
+                parts.append(f"{copy['label']}{pending}[{copy['index']}]")
+                pending = ""
+            else:
+                pending += f"[{copy['index']}]"
+            continue
+        parts.append(segment + pending)
+        pending = ""
+    return "/".join(parts)
+
+
+def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
+    """nnabla's name of parameter `p` of `layer`: `Convolution_5[0]/conv/W`."""
+    scope = FUNCTION_SCOPES.get(layer.type)
+    path = nnc_layer_path(layer)
+    return f"{path}/{scope}/{p.name}" if scope else f"{path}/{p.name}"
+
+
+def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
+    """The shape nnabla stores `p` in (same elements, same order as nndsl's)."""
+    return (1, *p.shape) if layer.type in _WITH_BATCH_AXIS else tuple(p.shape)
+
+
+def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape]]:
+    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter once."""
+    networks = source.networks if isinstance(source, Project) else (source,)
+    table: dict[str, tuple[str, Shape]] = {}
+    for net in networks:
+        for layer in net.layers:
+            for p in layer.parameters:
+                table.setdefault(layer.parameter_name(p), (nnc_parameter_name(layer, p), nnc_shape(layer, p)))
+    return table
