@@ -80,8 +80,9 @@ class NncProject:
     # True for the older single-network layout (plain [Layer_k] sections, NNC derives
     # MainValidation / MainRuntime itself).
     single_network: bool = False
-    # Parameters carried by the source (an .nnp): NNC name -> (shape, float32 values as bytes).
-    parameters: dict[str, tuple[tuple[int, ...], bytes]] = field(default_factory=dict)
+    # Parameter files carried by the source (an .nnp's members: "parameter.protobuf" or
+    # "parameter.h5" -> their bytes, unchanged).
+    parameter_files: dict[str, bytes] = field(default_factory=dict)
 
     def network(self, name: str) -> NncNetwork | None:
         return next((n for n in self.networks if n.name == name), None)
