@@ -1676,3 +1676,105 @@ COMPONENTS = {
         ),
     },
 }
+
+# solver_component.txt: solver -> (nnabla's param message, ((NNC name, nnabla field, default), ...))
+SOLVERS = {
+    "AMSBound": (
+        "amsbound_param",
+        (
+            ("Alpha", "alpha", "0.001"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+            ("FinalLR", "final_lr", "0.1"),
+            ("Gamma", "gamma", "0.001"),
+        ),
+    ),
+    "AMSGRAD": (
+        "amsgrad_param",
+        (
+            ("Alpha", "alpha", "0.001"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+        ),
+    ),
+    "AdaBelief": (
+        "adabelief_param",
+        (
+            ("Alpha", "alpha", "0.001"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+            ("Weight Decay", "wd", "0.0001"),
+            ("AMSGrad", "amsgrad", "0"),
+            ("WD Decouple", "weight_decouple", "0"),
+            ("Fixed Decay", "fixed_decay", "0"),
+            ("Rectify", "rectify", "0"),
+        ),
+    ),
+    "AdaBound": (
+        "adabound_param",
+        (
+            ("Alpha", "alpha", "0.001"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+            ("FinalLR", "final_lr", "0.1"),
+            ("Gamma", "gamma", "0.001"),
+        ),
+    ),
+    "Adadelta": (
+        "adadelta_param",
+        (("LearningRate", "lr", "1.0"), ("Decay", "decay", "0.95"), ("Epsilon", "eps", "1.0e-6s")),
+    ),
+    "Adagrad": ("adagrad_param", (("LearningRate", "lr", "0.01"), ("Epsilon", "eps", "1.0e-8"))),
+    "Adam": (
+        "adam_param",
+        (
+            ("Alpha", "alpha", "0.001"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+        ),
+    ),
+    "AdamW": (
+        "adamw_param",
+        (
+            ("Alpha", "alpha", "0.001"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+            ("Weight Decay", "wd", "0.0001"),
+        ),
+    ),
+    "Adamax": (
+        "adamax_param",
+        (
+            ("Alpha", "alpha", "0.002"),
+            ("Beta1", "beta1", "0.9"),
+            ("Beta2", "beta2", "0.999"),
+            ("Epsilon", "eps", "1.0e-8"),
+        ),
+    ),
+    "Lars": (
+        "lars_param",
+        (
+            ("LearningRate", "lr", "0.001"),
+            ("Momentum", "momentum", "0.9"),
+            ("Coefficient", "coefficient", "0.001"),
+            ("Epsilon", "eps", "1.0e-6"),
+        ),
+    ),
+    "Momentum": ("momentum_param", (("LearningRate", "lr", "0.01"), ("Momentum", "momentum", "0.9"))),
+    "Nesterov": ("nesterov_param", (("LearningRate", "lr", "0.01"), ("Momentum", "momentum", "0.9"))),
+    "RMSprop": (
+        "rmsprop_param",
+        (("LearningRate", "lr", "0.001"), ("Decay", "decay", "0.9"), ("Epsilon", "eps", "1.0e-8")),
+    ),
+    "Sgd": ("sgd_param", (("LearningRate", "lr", "0.01"),)),
+    "SgdW": (
+        "sgdw_param",
+        (("LearningRate", "lr", "0.001"), ("Momentum", "momentum", "0.9"), ("Weight Decay", "wd", "0.0001")),
+    ),
+}
