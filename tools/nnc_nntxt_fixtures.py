@@ -9,9 +9,12 @@ tested against the second: same layers (types, names, properties), links and con
 - `<sample>.import_nntxt.json`: the project import_nntxt wrote from it, trimmed to what the
   test compares: per network, its layers (type, properties; positions left out) and links (by
   layer name and pin), and the config sections as key/values;
-- `<sample>.original.json`: the properties of each layer, by name, of the sample project
-  itself, where it has one (import_nntxt loses some of them, such as initializers: the test
-  compares those with the original instead).
+- `<sample>.original.json`: the properties of each layer, by name, and the config sections of
+  the sample project itself (import_nntxt loses some things, such as initializers and weight
+  decay: the test compares those with the original instead);
+- `tutorial_basics_01_logistic_regression.nnp`: an .nnp nnabla saved (`nnabla.utils.save`)
+  with the parameters it initialized, and `..._parameters.json`: their names and shapes as
+  nnabla lists them (needs nnabla: `--nnabla PYTHON`, default /work/nnabla-venv/bin/python).
 
 Run from the repository root, with NNC's tool and the samples beside it:
 
@@ -78,13 +81,17 @@ def trimmed_project(path: Path) -> dict:
     return {"networks": networks, "config": config}
 
 
-def original_layers(path: Path) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for sec in ini(path).values():
+def original(path: Path) -> dict:
+    """The sample's layers' properties by layer name (the first layer of each name) and its
+    config sections."""
+    layers: dict[str, dict[str, str]] = {}
+    s = ini(path)
+    for sec in s.values():
         if "Type" in sec and "NumProperty" in sec:
             props = layer_props(sec)
-            out.setdefault(props.get("Name", ""), props)
-    return out
+            layers.setdefault(props.get("Name", ""), props)
+    config = {k: v for k, v in s.items() if k.split("_")[0] in ("Dataset", "Config", "Optimizer", "Monitor", "Executor")}
+    return {"layers": layers, "config": config}
 
 
 def run(tool: Path, *args: str) -> None:
@@ -105,7 +112,7 @@ def main(samples: str, tool_dir: str) -> None:
             nntxt = tmp / f"{project.stem}.nntxt"
             run(tool, "create_prototxt", "-i", str(project), "-o", str(nntxt), "-p", str(tmp / f"{project.stem}.csv"))
             (OUT / f"{project.stem}.original.json").write_text(
-                json.dumps(original_layers(project), separators=(",", ":"), sort_keys=True) + "\n"
+                json.dumps(original(project), separators=(",", ":"), sort_keys=True) + "\n"
             )
             sources.append(nntxt)
         for extra in sorted(samples_dir.glob("*.nntxt")):
@@ -120,5 +127,33 @@ def main(samples: str, tool_dir: str) -> None:
             print(f"{nntxt.name}: {sum(len(n['layers']) for n in data['networks'].values())} layers")
 
 
+NNP_SCRIPT = """
+import json, sys
+import nnabla as nn
+from nnabla.utils.nnp_graph import NnpLoader
+from nnabla.utils import load, save
+src, out_nnp, out_json = sys.argv[1:4]
+nnp = NnpLoader(src)
+net = nnp.get_network("MainRuntime", batch_size=1)
+params = nn.get_parameters(grad_only=False)
+info = load.load([src], prepare_data_iterator=False)
+contents = {"networks": [{"name": "MainRuntime", "batch_size": 1, "outputs": {"y'": net.outputs["Sigmoid"]},
+            "names": {"x": net.inputs["Input"]}}],
+            "executors": [{"name": "Executor", "network": "MainRuntime", "data": ["x"], "output": ["y'"]}]}
+save.save(out_nnp, contents)
+json.dump({k: list(v.shape) for k, v in params.items()}, open(out_json, "w"), indent=1)
+"""
+
+
+def make_nnp(python: str) -> None:
+    stem = "tutorial_basics_01_logistic_regression"
+    subprocess.run(
+        [python, "-c", NNP_SCRIPT, str(OUT / f"{stem}.nntxt"), str(OUT / f"{stem}.nnp"), str(OUT / f"{stem}_parameters.json")],
+        check=True,
+        timeout=300,
+    )
+
+
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
+    make_nnp(sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--nnabla" else "/work/nnabla-venv/bin/python")

@@ -542,6 +542,8 @@ class _Reader:
                 "Monitor_NetworkName": m.scalar("network_name", ""),
                 "Monitor_DatasetName": m.scalar("dataset_name", ""),
             }
+            if not items["Monitor_DatasetName"]:
+                del items["Monitor_DatasetName"]  # not said (import_nntxt guesses one)
             add("Monitor", f"Monitor_{i}", items, f.line)
         for i, f in enumerate(root.all("executor")):
             m = f.message
@@ -568,6 +570,8 @@ class _Reader:
             "Optimizer_DatasetName": m.scalar("dataset_name", ""),
             "UpdateInterval": m.scalar("update_interval", "1"),
         }
+        if not items["Optimizer_DatasetName"]:
+            del items["Optimizer_DatasetName"]  # create_prototxt leaves it out of some projects
         if start != "0" or end != "0":
             items["RangeFrom"] = start
             items["RangeTo"] = end
