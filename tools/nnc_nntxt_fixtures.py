@@ -90,7 +90,9 @@ def original(path: Path) -> dict:
         if "Type" in sec and "NumProperty" in sec:
             props = layer_props(sec)
             layers.setdefault(props.get("Name", ""), props)
-    config = {k: v for k, v in s.items() if k.split("_")[0] in ("Dataset", "Config", "Optimizer", "Monitor", "Executor")}
+    config = {
+        k: v for k, v in s.items() if k.split("_")[0] in ("Dataset", "Config", "Optimizer", "Monitor", "Executor")
+    }
     return {"layers": layers, "config": config}
 
 
@@ -148,7 +150,14 @@ json.dump({k: list(v.shape) for k, v in params.items()}, open(out_json, "w"), in
 def make_nnp(python: str) -> None:
     stem = "tutorial_basics_01_logistic_regression"
     subprocess.run(
-        [python, "-c", NNP_SCRIPT, str(OUT / f"{stem}.nntxt"), str(OUT / f"{stem}.nnp"), str(OUT / f"{stem}_parameters.json")],
+        [
+            python,
+            "-c",
+            NNP_SCRIPT,
+            str(OUT / f"{stem}.nntxt"),
+            str(OUT / f"{stem}.nnp"),
+            str(OUT / f"{stem}_parameters.json"),
+        ],
         check=True,
         timeout=300,
     )

@@ -175,11 +175,6 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def _num(text: str) -> str:
-    """A number as NNC writes it: integers without a point, others as written."""
-    return text
-
-
 def _bool(text: str) -> str:
     return "True" if text.lower() in ("true", "1") else "False"
 
@@ -189,10 +184,6 @@ def _dims(m: Message) -> list[str]:
 
 
 _NUMBER = re.compile(r"[-+]?\d+\Z")
-
-
-def _ints_text(values: list[str]) -> str:
-    return ",".join(values)
 
 
 class _Reader:
@@ -329,9 +320,9 @@ class _Reader:
                     if f"{pin}.{key}" in defaults:
                         source.props[key] = defaults[f"{pin}.{key}"]
                 source.props["_unbound"] = "1"
-            if f"{pin}.Dataset" in dest.props:
-                if source.props.pop("_unbound", None) is None:
-                    dest.props[f"{pin}.Dataset"] = source.props["Dataset"]
+            bound = source.props.pop("_unbound", None) is None
+            if f"{pin}.Dataset" in dest.props and bound:
+                dest.props[f"{pin}.Dataset"] = source.props["Dataset"]
         for layer in inputs:
             layer.props.pop("_unbound", None)
             if not layer.props["Dataset"]:
@@ -368,7 +359,6 @@ class _Reader:
         for f in fm.fields:
             if f.kind == "message" and f.name.endswith("_param"):
                 param_msg_name, param_msg = f.name, f.message
-        used: set[str] = set()
         w_shape = self.shape_of(variables.get(param_vars.get("W", "")))
         for pname, ptype, default, arg, flags, editable in comp["properties"]:
             if not editable:
@@ -381,7 +371,6 @@ class _Reader:
                 elif not arg:
                     field = _snake(pname)
                 if field is not None and param_msg.first(field) is not None:
-                    used.add(field)
                     value = self.value(param_msg, field, ptype, flags)
                     prop_lines[pname] = param_msg.first(field).line
             if value is None:
@@ -392,16 +381,6 @@ class _Reader:
                 value = default
             if value is not None:
                 props[pname] = value
-        if param_msg is not None:
-            for f in param_msg.fields:
-                if (
-                    f.name not in used
-                    and f.name not in ("repeat_id", "times", "base_axis", "axes")
-                    and ftype not in ("RepeatStart", "RepeatEnd")
-                ):
-                    # An argument NNC's layer has no property for: kept under nnabla's name
-                    # would lose nothing, but NNC itself drops it; so does the importer.
-                    pass
         layer = NncLayer(index, ftype, props, self.where(where, line), prop_lines)
         if ftype == "RepeatStart":
             if props.get("ID") == fname:
@@ -419,10 +398,7 @@ class _Reader:
 
     def value(self, msg: Message, field: str, ptype: str, flags: tuple) -> str:
         f = msg.first(field)
-        if f.kind == "message":
-            values = _dims(f.message)
-        else:
-            values = msg.scalars(field)
+        values = _dims(f.message) if f.kind == "message" else msg.scalars(field)
         if "-b" in flags and values:
             values = values[1:]
         if "-0" in flags and values[:1] == ["0"]:

@@ -138,8 +138,12 @@ def test_interval_in_epochs_equals_the_sample_in_iterations() -> None:
     orig = original["config"]["Optimizer_0"]
     text = (FIXTURES / "image_recognition_ILSVRC2012_vgg_vgg-11.nntxt").read_text()
     iter_per_epoch = int(text.split("iter_per_epoch:")[1].split()[0])
-    ours = int(opt["LearningRateUpdateInterval"]) * (iter_per_epoch if opt["LearningRateUpdateIntervalUnit"] == "0" else 1)
-    theirs = int(orig["LearningRateUpdateInterval"]) * (iter_per_epoch if orig["LearningRateUpdateIntervalUnit"] == "0" else 1)
+    ours = int(opt["LearningRateUpdateInterval"]) * (
+        iter_per_epoch if opt["LearningRateUpdateIntervalUnit"] == "0" else 1
+    )
+    theirs = int(orig["LearningRateUpdateInterval"]) * (
+        iter_per_epoch if orig["LearningRateUpdateIntervalUnit"] == "0" else 1
+    )
     assert ours == theirs
 
 
@@ -200,7 +204,9 @@ def test_largest_sample_reads_fast() -> None:
     assert elapsed < 10, elapsed
 
 
-@pytest.mark.skipif(not (TOOL / "nncd_console_cli_util").exists(), reason="NNC's project tool is not beside the repository")
+@pytest.mark.skipif(
+    not (TOOL / "nncd_console_cli_util").exists(), reason="NNC's project tool is not beside the repository"
+)
 def test_live_import_nntxt_agrees(tmp_path: Path) -> None:
     """The same claim against NNC's tool run now, on nnabla's residual-repeat .nntxt."""
     source = tmp_path / "r.nntxt"
