@@ -193,9 +193,7 @@ def run_sample(tool: Path, stem: str, out_root: Path) -> dict:
                 value = runs[0][oname]
                 if not np.all(np.isfinite(value)):
                     raise SystemExit(f"{stem}/{name}/{oname}: nnabla's output is not finite")
-                entry_outputs.append(
-                    {"name": oname, "shape": list(value.shape), "scale": float(np.max(np.abs(value)))}
-                )
+                entry_outputs.append({"name": oname, "shape": list(value.shape), "scale": float(np.max(np.abs(value)))})
                 if not random:
                     outputs[f"{name}/{oname}"] = value
             networks.append(
@@ -214,8 +212,7 @@ def run_sample(tool: Path, stem: str, out_root: Path) -> dict:
         meta = {
             "stem": stem,
             "source": f"tests/nnc/samples/{stem}.sdcproj",
-            "made_by": "tools/nnc_oracle_fixtures.py (NNC create_prototxt, then nnabla "
-            f"{nn.__version__})",
+            "made_by": f"tools/nnc_oracle_fixtures.py (NNC create_prototxt, then nnabla {nn.__version__})",
             "batch_size": oracle.BATCH_SIZE,
             "networks": networks,
             "parameters": [{k: v for k, v in p.items() if k != "_value"} for p in parameters.values()],
