@@ -197,38 +197,17 @@ def generated_error(project: Path, params: Path, x: np.ndarray, y: np.ndarray, n
         "print(json.dumps(out.reshape(len(x), -1).argmax(axis=1).tolist()))\n"
     )
     np.save(project / "validation_x.npy", x)
-    input_name = json.loads((project / "config.json").read_text(encoding="utf-8"))
-    names = [n for n in input_name["networks"] if n["name"] == network][0]["inputs"]
-    done = nndsl("-c", code, str(params), str(project / "validation_x.npy"), network, names[0]["name"], cwd=project)
+    config = json.loads((project / "config.json").read_text(encoding="utf-8"))
+    (image,) = (i["name"] for i in config["networks"][network]["inputs"])
+    done = nndsl("-c", code, str(params), str(project / "validation_x.npy"), network, image, cwd=project)
     if done.returncode != 0:
         raise SystemExit(f"evaluating {project}: {done.stderr[-3000:]}")
     predictions = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
     return float(np.mean(predictions != y))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("benchmarks/results/nnc_training_work"))
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--nnabla-python", default="/work/nnabla-venv/bin/python")
-    parser.add_argument("--nnc-tool", type=Path, default=Path("/work/shared/nnc-tools/nncd_console"))
-    parser.add_argument("--spec", type=Path, default=None, help="a .nnd to train instead of `nndsl import`'s")
-    parser.add_argument("--backend", action="append", default=None, choices=("torch", "keras"))
-    parser.add_argument("--write-fixture", action="store_true")
-    parser.add_argument("--skip-nndsl", action="store_true", help="only the NNC side (and the fixture)")
-    args = parser.parse_args(argv)
-    backends = args.backend or ["torch"]
-    work = args.work.resolve()
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    summary: dict = {"epochs": args.epochs}
-
-    train_csv, valid_csv = build_dataset(work / "data")
-    step("dataset", train=sum(1 for _ in open(train_csv)) - 1, validation=sum(1 for _ in open(valid_csv)) - 1)
-
-    # NNC: nnabla_cli train on NNC's own conversion of the sample.
-    nnc_work = work / "nnabla"
+def train_nnabla(args: argparse.Namespace, nnc_work: Path, train_csv: Path, valid_csv: Path, summary: dict) -> dict:
+    """`nnabla_cli train` on NNC's conversion of the sample; the evaluation of its results.nnp."""
     nnc_work.mkdir()
     nntxt = nnabla_nntxt(args.nnc_tool.resolve(), nnc_work, train_csv, valid_csv, args.epochs)
     cli = str(Path(args.nnabla_python).with_name("nnabla_cli"))
@@ -242,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
     )
     nnabla_seconds = time.perf_counter() - started
+    (nnc_work / "nnabla_cli.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode != 0:
         raise SystemExit(f"nnabla_cli train failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     results_nnp = nnc_work / "out" / "results.nnp"
@@ -252,6 +232,48 @@ def main(argv: list[str] | None = None) -> int:
         "classification_error": evaluated["error"],
     }
     step("nnabla_cli train", **summary["nnabla"])
+    (nnc_work / "summary.json").write_text(json.dumps(summary["nnabla"]), encoding="utf-8")
+    return evaluated
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("benchmarks/results/nnc_training_work"))
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--nnabla-python", default="/work/nnabla-venv/bin/python")
+    parser.add_argument("--nnc-tool", type=Path, default=Path("/work/shared/nnc-tools/nncd_console"))
+    parser.add_argument("--spec", type=Path, default=None, help="a .nnd to train instead of `nndsl import`'s")
+    parser.add_argument("--backend", action="append", default=None, choices=("torch", "keras"))
+    parser.add_argument("--write-fixture", action="store_true")
+    parser.add_argument("--skip-nndsl", action="store_true", help="only the NNC side (and the fixture)")
+    parser.add_argument("--reuse-nnabla", action="store_true", help="keep an earlier run's nnabla_cli results in WORK")
+    args = parser.parse_args(argv)
+    backends = args.backend or ["torch"]
+    work = args.work.resolve()
+    reuse = args.reuse_nnabla and (work / "nnabla" / "summary.json").is_file()
+    if work.exists() and not reuse:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if (work / "nndsl").exists():
+        shutil.rmtree(work / "nndsl")
+    summary: dict = {"epochs": args.epochs}
+
+    train_csv, valid_csv = build_dataset(work / "data")
+    step(
+        "dataset",
+        train=len(train_csv.read_text().splitlines()) - 1,
+        validation=len(valid_csv.read_text().splitlines()) - 1,
+    )
+
+    # NNC: nnabla_cli train on NNC's own conversion of the sample.
+    nnc_work = work / "nnabla"
+    results_nnp = nnc_work / "out" / "results.nnp"
+    if reuse:
+        summary["nnabla"] = json.loads((nnc_work / "summary.json").read_text(encoding="utf-8"))
+        evaluated = nnabla_evaluate(args.nnabla_python, results_nnp, valid_csv)
+        step("nnabla_cli train (earlier run)", **summary["nnabla"])
+    else:
+        evaluated = train_nnabla(args, nnc_work, train_csv, valid_csv, summary)
     if args.write_fixture:
         shutil.copyfile(results_nnp, FIXTURES / "digits_results.nnp")
         record = {
@@ -286,9 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             if done.returncode != 0:
                 raise SystemExit(f"nndsl compile failed:\n{done.stdout}\n{done.stderr}")
             config = json.loads((project / "config.json").read_text(encoding="utf-8"))
-            datasets = [
-                f"{name}={path}" for name, path in zip(config["datasets"], (train_csv, valid_csv), strict=False)
-            ]
+            # NNC's sample calls its datasets Training and Validation.
+            datasets = [f"{name}={valid_csv if 'valid' in name.lower() else train_csv}" for name in config["datasets"]]
             command = ["train.py", "--epochs", str(args.epochs), "--seed", "0", "--device", "cpu"]
             command = command if backend == "torch" else [c for c in command if c not in ("--device", "cpu")]
             for d in datasets:
