@@ -8,8 +8,9 @@
    the same split `nndsl.examples.digits` makes.
 2. NNC: NNC's `create_prototxt` converts `tests/nnc/samples/tutorial_image_classification_digits
    .sdcproj` (1x28x28 input; Adam; its own augmentation) to an `.nntxt`, whose two dataset URIs
-   and `max_epoch` are pointed at that data; `nnabla_cli train` trains it (CPU) and writes
-   `results.nnp`.
+   `max_epoch` and `iter_per_epoch` are pointed at that data (NNC writes iter_per_epoch from the
+   project's recorded dataset size, 10,361 images, so its 5 "epochs" would be 36 passes over these
+   1,437); `nnabla_cli train` trains it (CPU) and writes `results.nnp`.
 3. nndsl: `nndsl import` of the same `.sdcproj` (or `--spec`, a hand-written stand-in), compiled
    for each backend; its `train.py` trains it `--epochs` epochs on the same CSVs.
 4. Both final models are evaluated the same way, by nnabla's runtime network semantics: the
@@ -141,6 +142,12 @@ def nnabla_nntxt(tool: Path, work: Path, train_csv: Path, valid_csv: Path, epoch
     text, count = re.subn(r"(?ms)^dataset \{.*?^\}", dataset, text)
     assert count == 2, count
     text, count = re.subn(r"max_epoch: \d+", f"max_epoch: {epochs}", text)
+    assert count == 1, count
+    # NNC writes iter_per_epoch = the project's recorded NumData // BatchSize (10361 // 32 = 323 for
+    # NNC's own digits data): an epoch is one pass over *our* training CSV instead.
+    batch_size = int(re.search(r"(?ms)^dataset \{.*?batch_size: (\d+)", text).group(1))
+    rows = len(train_csv.read_text(encoding="utf-8").splitlines()) - 1
+    text, count = re.subn(r"iter_per_epoch: \d+", f"iter_per_epoch: {rows // batch_size}", text)
     assert count == 1, count
     nntxt = work / "digits.nntxt"
     nntxt.write_text(text, encoding="utf-8")
@@ -323,7 +330,12 @@ def main(argv: list[str] | None = None) -> int:
             params = sorted((project / "runs").glob("*/params.npz"))[-1]
             runtime = config["executors"][0]["network"] if config.get("executors") else "MainRuntime"
             error = generated_error(project, params, x, y, runtime)
-            summary[backend] = {"seconds": round(seconds, 1), "classification_error": error}
+            monitors = re.findall(r"valid_error ([0-9.eE+-]+)", done.stdout)
+            summary[backend] = {
+                "seconds": round(seconds, 1),
+                "monitor_valid_error": float(monitors[-1]) if monitors else None,
+                "classification_error": error,
+            }
             step(f"{backend} train.py", **summary[backend])
 
         # NNC's trained parameters in the generated projects.
@@ -343,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
                 summary[f"results.nnp in {backend}"] = {"classification_error": error}
                 step(f"results.nnp in {backend}", classification_error=error, nnabla=evaluated["error"])
 
+    for backend in backends:
+        if backend in summary:
+            gap = 100 * abs(summary[backend]["classification_error"] - summary["nnabla"]["classification_error"])
+            summary[backend]["points_from_nnabla"] = round(gap, 2)
     print(json.dumps({"summary": summary}, indent=1))
     return 0
 
