@@ -8,8 +8,9 @@ nnabla on the parameters and inputs made here, and stores what nnabla computed u
 module (numpy only: it runs under nnabla's Python 3.10 and under the project's) and compare.
 
 - A parameter is drawn from its NNC initializer as the `.nntxt` gives it (type and multiplier,
-  nnabla's formulas from `nnabla/core/graph_def.py:_create_initializer`), by a
-  `numpy.random.RandomState` seeded with the CRC-32 of its nnabla name. A `Constant` parameter
+  nnabla's formulas from `nnabla/core/graph_def.py:_create_initializer`), by numpy's PCG64
+  generator seeded with the CRC-32 of its nnabla name, in float32 (VGG-11's 133M parameters take
+  about a second; numpy keeps these streams stable across versions, and the digests check it). A `Constant` parameter
   (biases, BatchNormalization's beta/gamma/mean/var) gets a seeded offset on top, so that a test
   cannot pass with those parameters misplaced: every value in [c - s/2, c + s/2) with
   s = max(|c|, 1), positive for a variance.
@@ -81,26 +82,41 @@ _NORMAL = {
 }
 
 
+def _rng(text: str) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(seed_of(text)))
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    value = rng.standard_normal(shape, dtype=np.float32)
+    value *= np.float32(std)
+    return value
+
+
+def _uniform(rng: np.random.Generator, shape: tuple[int, ...], lim: float) -> np.ndarray:
+    value = rng.random(shape, dtype=np.float32)  # [0, 1)
+    value *= np.float32(2 * lim)
+    value -= np.float32(lim)
+    return value
+
+
 def initial_value(name: str, shape: tuple[int, ...], initializer: str, multiplier: float) -> np.ndarray:
     """A draw from NNC's initializer `initializer` (with its multiplier), seeded by `name`."""
     shape = tuple(int(d) for d in shape)
-    rng = np.random.RandomState(seed_of(name))
+    rng = _rng(name)
     if initializer == "Constant":
         return np.full(shape, multiplier, dtype=np.float32)
     if initializer == "Normal":
-        return (rng.randn(*shape) * multiplier).astype(np.float32)
+        return _normal(rng, shape, multiplier)
     if initializer == "Uniform":
-        return rng.uniform(-multiplier, multiplier, shape).astype(np.float32)
+        return _uniform(rng, shape, multiplier)
     if initializer == "Range":
         return (np.arange(math.prod(shape), dtype=np.float64).reshape(shape) * multiplier).astype(np.float32)
     for family in ("Affine", "Convolution", "CLConv"):
         for kind, std in _NORMAL.items():
             if initializer == f"Normal{family}{kind}":
-                inmaps, outmaps, kernel = _fans(family, shape)
-                return (rng.randn(*shape) * std(inmaps, outmaps, kernel) * multiplier).astype(np.float32)
+                return _normal(rng, shape, std(*_fans(family, shape)) * multiplier)
         if initializer == f"Uniform{family}Glorot":
-            lim = _lim_glorot(*_fans(family, shape))
-            return (rng.uniform(-lim, lim, shape) * multiplier).astype(np.float32)
+            return _uniform(rng, shape, _lim_glorot(*_fans(family, shape)) * multiplier)
     raise ValueError(f"parameter {name!r}: no oracle for NNC initializer {initializer!r}")
 
 
@@ -110,24 +126,22 @@ def oracle_parameter(name: str, shape: tuple[int, ...], initializer: str, multip
     value = initial_value(name, shape, initializer, multiplier)
     if initializer != "Constant":
         return value
-    rng = np.random.RandomState(seed_of(name + "#offset"))
-    scale = max(abs(float(multiplier)), 1.0)
-    offset = rng.uniform(-0.5, 0.5, value.shape) * scale
+    offset = _uniform(_rng(name + "#offset"), value.shape, 0.5 * max(abs(float(multiplier)), 1.0))
     if name.endswith("/var"):
         offset = np.abs(offset)
-    return (value + offset).astype(np.float32)
+    return value + offset
 
 
 def oracle_input(seed_text: str, shape: tuple[int, ...], kind: str, classes: int = 0) -> np.ndarray:
     """A seeded input: `data` uniform in [0, 1), `label` integers in [0, classes), `binary` 0/1."""
-    rng = np.random.RandomState(seed_of(seed_text))
+    rng = _rng(seed_text)
     shape = tuple(int(d) for d in shape)
     if kind == "label":
-        return rng.randint(0, classes, size=shape).astype(np.float32)
+        return rng.integers(0, classes, size=shape).astype(np.float32)
     if kind == "binary":
-        return rng.randint(0, 2, size=shape).astype(np.float32)
+        return rng.integers(0, 2, size=shape).astype(np.float32)
     if kind == "data":
-        return rng.uniform(0.0, 1.0, shape).astype(np.float32)
+        return rng.random(shape, dtype=np.float32)
     raise ValueError(f"input kind {kind!r}")
 
 
