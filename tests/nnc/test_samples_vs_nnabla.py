@@ -229,3 +229,40 @@ def imported(request, tmp_path_factory):
 def test_imported_sample_equals_nnabla(imported, backend):
     """Every network of the imported sample gives nnabla's outputs (random ones run)."""
     check_backend(imported, backend)
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "swap BatchNormalization/mean BatchNormalization/beta",
+        "halve BatchNormalization/var",
+        "zero BatchNormalization_2/beta",
+        "zero Affine/b",
+    ],
+)
+def test_a_misplaced_parameter_is_caught(mistake, tmp_path):
+    """The oracle's values make every parameter count: with one batch-norm statistic or one bias
+    misplaced, the digits' validation network no longer equals nnabla's."""
+    torch = pytest.importorskip("torch")
+    stem = "tutorial_image_classification_digits"
+    prepared = Prepared(STANDINS[stem], oracle.load_case(stem), tmp_path)
+    module = import_generated(prepared.generated("torch"))
+    with np.load(prepared.params_file(module.Model.PARAMETERS), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    verb, name, *other = mistake.split()
+    if verb == "swap":
+        arrays[name], arrays[other[0]] = arrays[other[0]], arrays[name]
+    else:
+        arrays[name] = arrays[name] * (0.5 if verb == "halve" else 0.0)
+    np.savez(tmp_path / "wrong.npz", **arrays)
+    model = module.create_model()
+    model.load_params(tmp_path / "wrong.npz")
+    (network,) = [n for n in prepared.case.networks if n["name"] == "MainValidation"]
+    inputs = prepared.case.inputs(network)
+    names = match_by_name_or_dataset(network["inputs"], prepared.nndsl_ports("MainValidation")[0], "inputs")
+    with torch.no_grad():
+        (got,) = model.run_network(
+            "MainValidation", **{names[k]: torch.from_numpy(v) for k, v in inputs.items()}
+        ).values()
+    expected = prepared.case.output(network, "CategoricalCrossEntropy")
+    assert np.max(np.abs(got.numpy() - expected)) > 10 * TOLERANCE * np.max(np.abs(expected))
