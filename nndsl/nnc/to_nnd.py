@@ -1245,7 +1245,10 @@ class _Body:
             if shape_of_input is None:
                 if self.tr.probe:
                     return self._probe_call(it, chained, scope)
-                self.tr.error(layer.where, f"'{layer.name}' computes a property from its input's shape, which nndsl can do only outside units")
+                self.tr.error(
+                    layer.where,
+                    f"'{layer.name}' computes a property from its input's shape, which nndsl can do only outside units",
+                )
         pins = sorted(ins) if spec.variadic else list(range(len(spec.inputs)))
         tensors: list[str] = []
         for pin in pins:
