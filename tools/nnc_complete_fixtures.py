@@ -1,0 +1,71 @@
+"""Regenerate tests/nnc/fixtures/complete/<stem>.json from NNC's own project tool.
+
+For each sample in tests/nnc/samples/*.sdcproj this runs NNC's `complete` (every layer's
+`Output` shape and `CostParameter`) and `create_prototxt` (the parameter variables nnabla
+gets), and stores, per network, {layer name: [output shape, parameter count]} and the sorted
+parameter names:
+
+    python tools/nnc_complete_fixtures.py [--tool /work/shared/nnc-tools/nncd_console]
+
+The tool must run with its own folder as the working directory, on absolute paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nndsl.nnc.sdcproj import read_sdcproj  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", default="/work/shared/nnc-tools/nncd_console")
+    args = ap.parse_args()
+    tool = Path(args.tool).resolve()
+    out_dir = ROOT / "tests/nnc/fixtures/complete"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sample in sorted((ROOT / "tests/nnc/samples").glob("*.sdcproj")):
+        with tempfile.TemporaryDirectory() as tmp:
+            done = Path(tmp) / "complete.sdcproj"
+            nntxt = Path(tmp) / "x.nntxt"
+            run = [str(tool / "nncd_console_cli_util")]
+            subprocess.run(
+                [*run, "complete", "-i", str(sample), "-o", str(done)], cwd=tool, check=True, capture_output=True
+            )
+            subprocess.run(
+                [*run, "create_prototxt", "-i", str(sample), "-o", str(nntxt), "-p", str(Path(tmp) / "p.csv")],
+                cwd=tool,
+                capture_output=True,
+            )
+            project = read_sdcproj(done)
+            networks = {}
+            for net in project.networks:
+                layers = {}
+                for layer in net.layers:
+                    if "Output" in layer.props:
+                        shape = [int(v) for v in layer.props["Output"].split(",") if v.strip()]
+                        layers[layer.name] = [shape, int(layer.props.get("CostParameter", "0") or 0)]
+                networks[net.name] = {"layers": layers}
+            if nntxt.exists():
+                text = nntxt.read_text()
+                for block in re.split(r"\nnetwork \{\n", text)[1:]:
+                    name = re.search(r'name: "([^"]+)"', block)[1]
+                    body = block[: block.find("\n}\n")]
+                    params = sorted(set(re.findall(r'variable \{\n\s+name: "([^"]+)"\n\s+type: "Parameter"', body)))
+                    networks.setdefault(name, {"layers": {}})["parameters"] = params
+        (out_dir / f"{sample.stem}.json").write_text(json.dumps(networks, indent=1, sort_keys=True) + "\n")
+        print(sample.stem)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
