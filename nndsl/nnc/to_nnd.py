@@ -196,9 +196,8 @@ def _value(text: str, p: Param, ctx: _Ctx) -> str | None:
             return None
         if len(out) == 1:
             return out[0]
-        if p.type == SHAPE or (p.type == INTS and all(re.fullmatch(r"\d+", v) for v in out)):
-            if all(re.fullmatch(r"\d+", v) for v in out):
-                return "x".join(out)
+        if p.type in (SHAPE, INTS) and all(re.fullmatch(r"\d+", v) for v in out):
+            return "x".join(out)
         return "[" + ", ".join(out) + "]"
     return _scalar(t, p.type, ctx)
 
@@ -619,7 +618,8 @@ class Translator:
                     if p is None or p.type not in _PARAM_TO_ARG:
                         self.warn(
                             _at(layer, key),
-                            f"Unit '{layer.name}' sets {key}={value!r}, which nndsl cannot pass to the unit's layer: lost",
+                            f"Unit '{layer.name}' sets {key}={value!r}, which nndsl cannot pass to the unit's layer: "
+                            "lost",
                         )
                         continue
                     names = self.extra.setdefault(target, {})
@@ -704,7 +704,7 @@ class Translator:
             if not changed:
                 continue
             spec = REGISTRY.get(lb.type)
-            if spec is None or lb.id in b.inlined and False:
+            if spec is None:
                 return None
             for k in sorted(changed):
                 p = next((q for q in spec.params if q.nnc == k), None)
@@ -1181,7 +1181,8 @@ class _Body:
             if lab in dup:
                 self.tr.error(
                     self.g.layers[it].where,
-                    f"two layers share the parameter scope '{lab}' in network '{self.g.name}': nndsl cannot express layers sharing parameters inside one network",
+                    f"two layers share the parameter scope '{lab}' in network '{self.g.name}': nndsl cannot "
+                    "express layers sharing parameters inside one network",
                 )
         for it in items:
             t = self._type(it)
@@ -1304,7 +1305,8 @@ class _Body:
                     continue
                 self.tr.warn(
                     _at(layer, p.nnc),
-                    f"'{layer.name}': {p.nnc}={t} is computed by NNC in a way nndsl does not know: left to nndsl's default",
+                    f"'{layer.name}': {p.nnc}={t} is computed by NNC in a way nndsl does not know: "
+                    "left to nndsl's default",
                 )
                 continue
             if p.default is DERIVED and not t.startswith("*") and self._derived_equal(layer, spec, p, props):
