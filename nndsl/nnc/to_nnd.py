@@ -254,22 +254,24 @@ class _Graph:
     comments: list[NncLayer] = field(default_factory=list)
     args: list[NncLayer] = field(default_factory=list)
     inlined: set[int] = field(default_factory=set)  # layers of units of empty scope written in place
+    pins: dict[int, set[int]] = field(default_factory=dict)  # layer -> its output pins that are linked
 
     def consumers(self, v: Pin) -> list[Pin]:
         return self.outs.get(v, [])
 
     def out_pins(self, lid: int) -> list[int]:
-        return sorted({p for (src, p) in self.outs if src == lid}) or [0]
+        return sorted(self.pins.get(lid, ())) or [0]
 
     def link(self, src: Pin, dst: Pin) -> None:
         self.ins.setdefault(dst[0], {})[dst[1]] = src
         self.outs.setdefault(src, []).append(dst)
+        self.pins.setdefault(src[0], set()).add(src[1])
 
     def remove(self, lid: int) -> None:
         for pin, src in self.ins.pop(lid, {}).items():
             self.outs[src] = [d for d in self.outs.get(src, []) if d != (lid, pin)]
-        for key in [k for k in self.outs if k[0] == lid]:
-            for dst in self.outs.pop(key):
+        for pin in self.pins.pop(lid, ()):
+            for dst in self.outs.pop((lid, pin), []):
                 self.ins.get(dst[0], {}).pop(dst[1], None)
         del self.layers[lid]
         self.order.remove(lid)
@@ -294,6 +296,7 @@ class _Graph:
             list(self.comments),
             list(self.args),
             set(self.inlined),
+            {k: set(v) for k, v in self.pins.items()},
         )
 
 
@@ -406,8 +409,10 @@ class _Names:
 
 
 def _value_base(name: str) -> str:
-    s = snake(re.sub(r"[^A-Za-z0-9_]", "_", name)) or "h"
-    return s
+    """A value's name after the layer computing it: `BatchNormalization_2` -> `batch_normalization_2`."""
+    for word in ("PReLU", "ReLU", "ELU", "CReLU"):  # acronyms stay one word
+        name = name.replace(word, word.capitalize())
+    return snake(re.sub(r"[^A-Za-z0-9_]", "_", name)) or "h"
 
 
 class Translator:
@@ -423,6 +428,8 @@ class Translator:
         self.layer_names: dict[str, dict[str, str]] = {}
         self.targets: dict[str, dict[int, tuple[int, ...]]] = {}  # network -> loss ID -> target shape
         self.probe = False
+        trained = {sec.items.get("Optimizer_NetworkName", "").strip() for sec in project.section("Optimizer")} - {""}
+        self.trained = trained or {"Training", "Main"}
         self.in_shapes: dict[tuple[str, int], tuple[int, ...]] = {}
 
     def error(self, where: Where, message: str) -> None:
@@ -670,16 +677,19 @@ class Translator:
         self, networks: list[str], graphs: dict[str, _Graph]
     ) -> dict[str, tuple[str, list[tuple[str, str]]]]:
         """network -> (base, [(layer name, 'param = value')]) for networks equal to an
-        earlier one but for parameters of top-level registry layers."""
+        earlier one but for parameters of registry layers outside repeats. Layers are
+        matched by structure (type, inputs, and the name where it names parameters), so a
+        renamed layer without parameters (NNC's `Top1rror`) still matches."""
         out: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+        table: dict[tuple, int] = {}
+        keys = {name: _structure(graphs[name], table) for name in networks}
         sigs: list[tuple[str, tuple]] = []
         for name in networks:
-            g = graphs[name]
-            sig = _signature(g)
+            sig = tuple(sorted(keys[name].values()))
             for base, base_sig in sigs:
                 if base_sig != sig:
                     continue
-                diffs = self._diffs(graphs[base], g)
+                diffs = self._diffs(graphs[base], keys[base], graphs[name], keys[name])
                 if diffs is not None:
                     out[name] = (base, diffs)
                     break
@@ -689,32 +699,44 @@ class Translator:
             out["MainValidation"] = ("Main", [])
         return out
 
-    def _diffs(self, a: _Graph, b: _Graph) -> list[tuple[str, str]] | None:
-        by_name = {x.name: x for x in a.layers.values()}
+    def _diffs(self, a: _Graph, ka: dict[int, int], b: _Graph, kb: dict[int, int]) -> list[tuple[str, str]] | None:
+        if len(set(ka.values())) != len(ka):
+            return None  # two layers of the same structure: which is which is a guess
+        by_key = {k: a.layers[lid] for lid, k in ka.items()}
+        stack = _Body(self, a, _Ctx(), _Names(), unit=False).stack
         diffs: list[tuple[str, str]] = []
-        for lb in b.layers.values():
-            la = by_name[lb.name]
-            keys = set(la.props) | set(lb.props)
-            changed = [
-                k
-                for k in keys
-                if not _text_equal(la.props.get(k, _nnc_default(la.type, k)), lb.props.get(k, _nnc_default(lb.type, k)))
-            ]
-            changed = [k for k in changed if k not in EDITOR_ONLY and k not in COMPUTED]
-            if not changed:
-                continue
+        for lid, key in kb.items():
+            lb, la = b.layers[lid], by_key[key]
             spec = REGISTRY.get(lb.type)
-            if spec is None:
-                return None
-            for k in sorted(changed):
-                p = next((q for q in spec.params if q.nnc == k), None)
-                if p is None:
-                    return None
-                v = _value(lb.props.get(k, _nnc_default(lb.type, k)), p, _Ctx())
+            names = set(la.props) | set(lb.props)
+            changed = sorted(
+                k
+                for k in names
+                if k not in EDITOR_ONLY
+                and k not in COMPUTED
+                and not _text_equal(
+                    la.props.get(k, _nnc_default(la.type, k)), lb.props.get(k, _nnc_default(lb.type, k))
+                )
+            )
+            settings = []
+            for k in changed:
+                p = next((q for q in spec.params if q.nnc == k), None) if spec else None
+                v = _value(lb.props.get(k, _nnc_default(lb.type, k)), p, _Ctx()) if p else None
                 if v is None:
                     return None
-                diffs.append((lb.name, f"{p.name} = {v}"))
+                settings.append(f"{p.name} = {v}")
+            if spec is not None and self.runs_random(a.name) != self.runs_random(b.name) and _skip_at_test(lb, spec):
+                settings.append(f"skip_at_test = {'false' if self.runs_random(b.name) else 'true'}")
+            if settings and stack.get(la.id):
+                return None  # inside a repeat: `with` names top-level layers here
+            diffs.extend((la.name, setting) for setting in settings)
         return diffs
+
+    def runs_random(self, network: str) -> bool:
+        """Whether NNC runs the SkipAtTest layers of an explicit network that no optimizer
+        trains: it does (create_prototxt keeps them), while nndsl skips them there unless
+        told `skip_at_test=false`."""
+        return network not in self.trained
 
     # -- units and networks -----------------------------------------------------------------
 
@@ -805,6 +827,7 @@ class Translator:
             )
         referenced = {layer for d in derived.values() if d[0] == name for layer, _ in d[1]}
         body = _Body(self, g, _Ctx(), _Names(), unit=False, referenced=referenced)
+        body.run_random = self.runs_random(name) and name != "MainRuntime"
         lines = body.emit()
         if not self.probe:
             self.layer_names[name] = body.layer_names
@@ -888,15 +911,24 @@ def _skip_at_test(layer: NncLayer, spec: LayerSpec) -> bool:
     return layer.props.get("SkipAtTest", _nnc_default(layer.type, "SkipAtTest")).strip().lower() == "true"
 
 
-def _signature(g: _Graph) -> tuple:
-    names = {lid: g.layers[lid].name for lid in g.order}
-    out = []
-    for lid in g.order:
+def _structure(g: _Graph, table: dict[tuple, int]) -> dict[int, int]:
+    """Each layer's structural identity, interned in `table` (shared by the networks compared):
+    its type, its inputs' identities, its name where the name names parameters (or the layer
+    is an Input, a Unit or a repeat, whose properties count too)."""
+    out: dict[int, int] = {}
+    for lid in _topo(g):
         layer = g.layers[lid]
-        ins = tuple(sorted((pin, names[src], spin) for pin, (src, spin) in g.ins.get(lid, {}).items()))
-        fixed = tuple(sorted(layer.props.items())) if layer.type in ("Unit", "RepeatStart") else ()
-        out.append((layer.name, layer.type, ins, fixed))
-    return tuple(sorted(out))
+        spec = REGISTRY.get(layer.type)
+        named = layer.type in ("Unit", "Input", "RepeatStart", "RepeatEnd") or spec is None or _has_parameters(spec)
+        fixed = (
+            tuple(sorted((k, v) for k, v in layer.props.items() if k != "Name"))
+            if spec is None or layer.type == "Input"
+            else ()
+        )
+        ins = tuple(sorted((pin, out.get(src, -1), spin) for pin, (src, spin) in g.ins.get(lid, {}).items()))
+        key = (layer.type, layer.name if named else None, ins, fixed)
+        out[lid] = table.setdefault(key, len(table))
+    return out
 
 
 def _has_parameters(spec: LayerSpec) -> bool:
@@ -932,6 +964,9 @@ class _Body:
         self.start_of: dict[int, int] = {}  # RepeatEnd -> RepeatStart
         self.target_names: dict[int, dict[int, str]] = {}  # loss -> pin -> name
         self.target_lines_by_name: dict[str, str] = {}
+        self._items: dict[int | None, list[int]] | None = None
+        self.run_random = False  # an explicit network no optimizer trains: NNC runs its SkipAtTest layers
+        self._needs: dict[int, set[Pin]] = {}
         self._nest()
 
     # -- repeats ----------------------------------------------------------------------------
@@ -978,14 +1013,16 @@ class _Body:
         return st[-1] if st else None
 
     def items(self, r: int | None) -> list[int]:
-        out = []
-        for lid in self.topo:
-            t = self._type(lid)
-            if t == "RepeatEnd" or (self.unit and t == "Input"):
-                continue
-            if self.region(lid) == r:
-                out.append(lid)
-        return out
+        """The items of region `r` (None: the body itself; a RepeatStart: its repeat's body)
+        in dependency order: layers, and RepeatStarts standing for their whole repeat."""
+        if self._items is None:
+            self._items = {}
+            for lid in self.topo:
+                t = self._type(lid)
+                if t == "RepeatEnd" or (self.unit and t == "Input"):
+                    continue
+                self._items.setdefault(self.region(lid), []).append(lid)
+        return self._items.get(r, [])
 
     def out_values(self, item: int) -> list[Pin]:
         if self._type(item) == "RepeatStart":
@@ -1033,10 +1070,15 @@ class _Body:
         return "next"
 
     def needs(self, item: int) -> set[Pin]:
+        """The named values `item`'s statement reads (for a repeat, also those its body reads
+        from outside it)."""
+        if item in self._needs:
+            return self._needs[item]
         out = {v for pin, v in self.item_inputs(item).items() if not (pin == 0 and self.inlined(v) == "next")}
         if self._type(item) == "RepeatStart":
             for inner in self.items(item):
                 out |= {v for v in self.needs(inner) if item not in self.val_stack(v)}
+        self._needs[item] = out
         return out
 
     # -- statements -------------------------------------------------------------------------
@@ -1119,7 +1161,8 @@ class _Body:
                     self.target_lines_by_name[made[key]] = f"{made[key]} = Input({dims}, dataset={_string(column)})"
                 self.target_names.setdefault(lid, {})[pin] = made[key]
 
-    def region_lines(self, r: int | None, scope: _Scope) -> list[str]:
+    def chains(self, r: int | None) -> list[list[int]]:
+        """Region `r`'s items as chains: each item flows into the next as its first input."""
         items = self.items(r)
         pred: dict[int, int] = {}
         succ: dict[int, int] = {}
@@ -1136,6 +1179,11 @@ class _Body:
             while chain[-1] in succ:
                 chain.append(succ[chain[-1]])
             chains.append(chain)
+        return chains
+
+    def region_lines(self, r: int | None, scope: _Scope) -> list[str]:
+        items = self.items(r)
+        chains = self.chains(r)
         labels = self._labels(items, r)
         needs = {id(ch): set().union(*(self.needs(i) for i in ch)) for ch in chains}
         lines: list[str] = []
@@ -1211,9 +1259,7 @@ class _Body:
         if v in self.vname:
             return self.vname[v]
         layer = self.g.layers[v[0]]
-        if self._type(v[0]) == "RepeatEnd":
-            layer = self.g.layers[self.start_of[v[0]]]
-        base = _value_base(layer.name)
+        base = "h" if self._type(v[0]) == "RepeatEnd" else _value_base(layer.name)
         if not self.g.consumers(v) and not self.unit:
             spec = REGISTRY.get(layer.type)
             kind = spec.kind if spec else "layer"
@@ -1295,6 +1341,8 @@ class _Body:
         kw: list[str] = []
         for k, p in enumerate(spec.params):
             text = props.get(p.nnc)
+            if p.nnc == "SkipAtTest" and self.run_random:
+                text = "False"  # NNC runs the layer in this network (create_prototxt keeps it)
             if text is None:
                 text = _nnc_default(layer.type, p.nnc)
                 if text == "" and p.default is not None:
@@ -1382,42 +1430,37 @@ class _Body:
         ins = self.item_inputs(it)
         head = "" if chained or 0 not in ins else self.ref(ins[0], layer) + " -> "
         body_items = self.items(it)
+        chains = self.chains(it)
+        cons = self.g.consumers((it, 0))
+        tail = chains[0][-1] if len(chains) == 1 else None
+        # A plain chain as the body: the body's input flows only into its first layer, and
+        # its last layer's value is the body's output.
+        chain_form = (
+            tail is not None
+            and cons == [(chains[0][0], 0)]
+            and len(self.out_values(tail)) == 1
+            and self.inlined(self.out_values(tail)[0]) == "out"
+            and not any(self.target_names.get(x) for x in chains[0])
+        )
         one_unit = (
-            len(body_items) == 1
+            chain_form
+            and len(body_items) == 1
             and self._type(body_items[0]) == "Unit"
             and _scope(self.g.layers[body_items[0]]) != ""
             and not self.multi_out(body_items[0])
-            and self.g.ins.get(body_items[0], {}) == {0: (it, 0)}
-            and self.g.consumers((it, 0)) == [(body_items[0], 0)]
-            and self.inlined((body_items[0], 0)) == "out"
         )
         label = ident(self.g.layers[body_items[0]].name) if one_unit else None
         name = scope.take(label or "repeat", label is not None)
         inner = _Scope(scope.prefix + name + "[0].")
         lead = f"{label}: " if label else ""
-        cons = self.g.consumers((it, 0))
-        chain_form = len(cons) == 1 and cons[0][1] == 0 and self.region(cons[0][0]) == it
         if chain_form:
-            # a plain chain: the body's only input flows into its first layer
-            self.vname[(it, 0)] = "__chain__"
-            lines = self.region_lines(it, inner)
-            if len(lines) == 1 and lines[0].startswith("out ") and "__chain__" not in lines[0]:
-                del self.vname[(it, 0)]
-                return f"{head}{lead}repeat {times} {{ {lines[0][4:]} }}"
-            del self.vname[(it, 0)]
-            self._forget(it)
-            inner = _Scope(scope.prefix + name + "[0].")
+            labels = {} if one_unit else self._labels(body_items, it)
+            stages = [self.call(x, True, inner, labels) for x in chains[0]]
+            return f"{head}{lead}repeat {times} {{ {' -> '.join(stages)} }}"
         self.vname[(it, 0)] = self.names.new("h")
         lines = [f"in {self.vname[(it, 0)]}", *self.region_lines(it, inner)]
         body = "\n".join("    " + row for line in lines for row in line.split("\n"))
         return f"{head}{lead}repeat {times} {{\n{body}\n}}"
-
-    def _forget(self, r: int) -> None:
-        """Undo the names bound while trying a repeat body in chain form."""
-        for v in [v for v in self.vname if r in self.val_stack(v) and v != (r, 0)]:
-            self.names.taken.discard(self.vname.pop(v))
-        for key in [k for k in self.layer_names if False]:
-            del self.layer_names[key]
 
     def unit_call(self, it: int, chained: bool, scope: _Scope, labels: dict[int, str]) -> str:
         layer = self.g.layers[it]
