@@ -397,13 +397,16 @@ class _Names:
 
     def __init__(self, taken: set[str] | None = None):
         self.taken = set(taken or ())
+        self.counters: dict[str, int] = {}
 
     def new(self, base: str) -> str:
         base = ident(base)
-        name, n = base, 1
-        while name in self.taken:
-            n += 1
-            name = f"{base}_{n}" if not base.endswith("'") else f"{base[:-1]}_{n}'"
+        name, n = base, self.counters.get(base, 1)
+        if name in self.taken:
+            while name in self.taken:
+                n += 1
+                name = f"{base}_{n}" if not base.endswith("'") else f"{base[:-1]}_{n}'"
+        self.counters[base] = n
         self.taken.add(name)
         return name
 
@@ -481,8 +484,14 @@ class Translator:
         text_units = []
         for name in ordered_units:
             text_units.append(self._unit(name))
+        # Probe compiles: each round learns the input shapes of the layers left out (losses
+        # that read a target column, layers whose sizes NNC computes from their input's,
+        # `Input[k]`); a layer of the second kind after another needs one more round.
         self.probe = True
-        for _ in range(1 + sum(len(g.order) for g in graphs.values())):
+        from_inputs = sum(
+            1 for g in graphs.values() for x in g.layers.values() if any("Input[" in v for v in x.props.values())
+        )
+        for _ in range(1 + from_inputs):
             probe_nets = [self._network(name, graphs[name], derived) for name in networks]
             found = self._probe(text_units, probe_nets, networks, graphs)
             new = {(n, lid): shape for n, shapes in found.items() for lid, shape in shapes.items()}
@@ -884,11 +893,12 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return out
 
 
+_DEFAULTS = {t: {name: default for name, default, _ in entry["properties"]} for t, entry in NNC_LAYERS.items()}
+
+
 def _nnc_default(layer_type: str, prop: str) -> str:
-    for name, default, _ in NNC_LAYERS.get(layer_type, {}).get("properties", ()):
-        if name == prop:
-            return default
-    return ""
+    """NNC's default for a property (layer_defaults.txt), '' when NNC's table has none."""
+    return _DEFAULTS.get(layer_type, {}).get(prop, "")
 
 
 def _text_equal(a: str, b: str) -> bool:
@@ -1185,27 +1195,46 @@ class _Body:
         items = self.items(r)
         chains = self.chains(r)
         labels = self._labels(items, r)
-        needs = {id(ch): set().union(*(self.needs(i) for i in ch)) for ch in chains}
+        # Kahn's algorithm over the chains: a chain waits for the chains whose values it reads;
+        # among those ready, the one whose first layer comes first in the network.
+        import heapq
+
+        chain_of = {it: k for k, ch in enumerate(chains) for it in ch}
+        waiting = [0] * len(chains)
+        readers: list[list[int]] = [[] for _ in chains]
+        for k, ch in enumerate(chains):
+            deps = set()
+            for it in ch:
+                for v in self.needs(it):
+                    p = self.producer(v)
+                    if p in chain_of and chain_of[p] != k:
+                        deps.add(chain_of[p])
+            waiting[k] = len(deps)
+            for d in deps:
+                readers[d].append(k)
+        heap = [(self.index[ch[0]], k) for k, ch in enumerate(chains) if waiting[k] == 0]
+        heapq.heapify(heap)
         lines: list[str] = []
-        pending = list(chains)
-        while pending:
-            ready = [ch for ch in pending if all(v in self.vname or self._bound_target(v) for v in needs[id(ch)])]
-            chain = min(ready or pending, key=lambda ch: self.index[ch[0]])
-            if not ready:
-                self.tr.error(
-                    self.g.layers[chain[0]].where, "cannot order this layer's statement: its inputs are never computed"
-                )
-                break
-            pending.remove(chain)
+        done = 0
+        while heap:
+            _, k = heapq.heappop(heap)
+            chain = chains[k]
+            done += 1
+            for reader in readers[k]:
+                waiting[reader] -= 1
+                if waiting[reader] == 0:
+                    heapq.heappush(heap, (self.index[chains[reader][0]], reader))
             for it in chain:
                 for target in self.target_names.get(it, {}).values():
                     if target in self.target_lines_by_name:
                         lines.append(self.target_lines_by_name.pop(target))
             lines.append(self.statement(chain, r, scope, labels))
+        if done < len(chains):
+            stuck = next(ch for k, ch in enumerate(chains) if waiting[k] > 0)
+            self.tr.error(
+                self.g.layers[stuck[0]].where, "cannot order this layer's statement: its inputs are never computed"
+            )
         return lines
-
-    def _bound_target(self, v: Pin) -> bool:
-        return False
 
     def _labels(self, items: list[int], r: int | None) -> dict[int, str]:
         labels: dict[int, str] = {}
@@ -1224,7 +1253,12 @@ class _Body:
                 name = scope if scope not in ("*Name", "") else layer.name
                 labels[it] = ident(name)
         used = set(labels.values())
-        dup = {v for v in used if list(labels.values()).count(v) > 1}
+        counts: dict[str, int] = {}
+        for lab in labels.values():
+            counts[lab] = counts.get(lab, 0) + 1
+        dup = {v for v, n in counts.items() if n > 1}
+        # the default names a label could take from a layer without one: `ReLU`, `ReLU_3` -> ReLU
+        bases = {re.sub(r"_\d+\Z", "", lab) for lab in used}
         for it, lab in list(labels.items()):
             if lab in dup:
                 self.tr.error(
@@ -1236,7 +1270,7 @@ class _Body:
             t = self._type(it)
             if it in labels or t in ("RepeatStart",):
                 continue
-            if any(lab == t or re.fullmatch(re.escape(t) + r"_\d+", lab) for lab in used):
+            if t in bases:
                 labels[it] = ident(self.g.layers[it].name)
         return labels
 
