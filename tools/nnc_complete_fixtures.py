@@ -64,7 +64,50 @@ def main() -> int:
                     networks.setdefault(name, {"layers": {}})["parameters"] = params
         (out_dir / f"{sample.stem}.json").write_text(json.dumps(networks, indent=1, sort_keys=True) + "\n")
         print(sample.stem)
+    unit_overrides(tool, out_dir)
     return 0
+
+
+SQUEEZENET = "image_recognition_ILSVRC2012_squeezenet_squeezenet11.sdcproj"
+
+
+def edited_squeezenet(case: str) -> str:
+    """SqueezeNet with FireModule_2's Squeeze.W.InitializerMultiplier changed: "inner" in the
+    SqueezeNet network's own FireModule_2 instance (2.0), "outer" in the nested property the
+    Top5Error network's SqueezeNet instance sets (3.0). tests/nnc/test_import_sdcproj.py
+    makes the same edits."""
+    lines = (ROOT / "tests/nnc/samples" / SQUEEZENET).read_text().splitlines()
+    if case == "inner":
+        i = lines.index("[SqueezeNet_Layer_8]")
+        j = next(k for k in range(i, len(lines)) if lines[k] == "Property_6_Name=Squeeze.W.InitializerMultiplier")
+        lines[j + 1] = lines[j + 1].split("=")[0] + "=2.0"
+    else:
+        i = lines.index("[Top5Error_Layer_2]")
+        j = next(
+            k for k in range(i, len(lines)) if lines[k].endswith("_Name=FireModule_2.Squeeze.W.InitializerMultiplier")
+        )
+        lines[j + 1] = lines[j + 1].split("=")[0] + "=3.0"
+    return "\n".join(lines) + "\n"
+
+
+def unit_overrides(tool: Path, out_dir: Path) -> None:
+    """unit_overrides.json: {case: {network: the initializer multiplier create_prototxt gives
+    FireModule_2/Squeeze/conv/W}}."""
+    found: dict[str, dict[str, float]] = {}
+    for case in ("inner", "outer"):
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "sq.sdcproj"
+            src.write_text(edited_squeezenet(case))
+            nntxt = Path(tmp) / "sq.nntxt"
+            run = [str(tool / "nncd_console_cli_util"), "create_prototxt", "-i", str(src), "-o", str(nntxt)]
+            subprocess.run([*run, "-p", str(Path(tmp) / "p.csv")], cwd=tool, check=True, capture_output=True)
+            for block in re.split(r"\nnetwork \{\n", nntxt.read_text())[1:]:
+                name = re.search(r'name: "([^"]+)"', block)[1]
+                variable = r'name: "FireModule_2/Squeeze/conv/W"\n.*\n.*\n'
+                m = re.search(variable + r'\s+initializer \{\n\s+type: "\w+"\n\s+multiplier: ([\d.e+-]+)', block)
+                found.setdefault(case, {})[name] = float(m[1])
+    (out_dir / "unit_overrides.json").write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    print("unit_overrides")
 
 
 if __name__ == "__main__":

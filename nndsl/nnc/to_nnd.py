@@ -466,7 +466,9 @@ class Translator:
             self.graphs[net.name] = g
         for net in self.project.networks:
             self._expand_scopeless(self.graphs[net.name], 0)
-        self._unit_overrides(scoped_units)
+        self._unit_overrides(
+            [n.name for n in self.project.networks if n.name not in unit_names or n.name in scoped_units]
+        )
         networks = [n.name for n in self.project.networks if n.name not in unit_names]
         graphs = {name: self.graphs[name] for name in networks}
         self._derive_main(networks, graphs)
@@ -493,6 +495,8 @@ class Translator:
         )
         for _ in range(1 + from_inputs):
             probe_nets = [self._network(name, graphs[name], derived) for name in networks]
+            if any(p.severity == "error" for p in self.problems):
+                return Translation(None, _unique(self.problems))
             found = self._probe(text_units, probe_nets, networks, graphs)
             new = {(n, lid): shape for n, shapes in found.items() for lid, shape in shapes.items()}
             if all(self.in_shapes.get(k) == v for k, v in new.items()):
@@ -609,10 +613,13 @@ class Translator:
 
     # -- per-instance properties of unit layers ---------------------------------------------
 
-    def _unit_overrides(self, units: list[str]) -> None:
+    def _unit_overrides(self, written: list[str]) -> None:
         """(layer, property) of a unit's layers that some instance sets to another value
-        than the unit's own: each becomes an argument of the unit."""
-        for g in self.graphs.values():
+        than the unit's own: each becomes an argument of the unit. Only instances in what is
+        written count (networks and units; a unit of empty scope is written in its callers,
+        where the caller's instance properties already replaced its own, as NNC does: the
+        outermost instance's value wins)."""
+        for g in (self.graphs[name] for name in written):
             for layer in g.layers.values():
                 if layer.type != "Unit" or _scope(layer) == "":
                     continue
@@ -655,6 +662,7 @@ class Translator:
             at += 1
         if "MainRuntime" not in graphs and "MainRuntime" not in self.nets:
             rt = main.copy("MainRuntime")
+            rt.comments = []  # Main's comments are written once, in Main
             for lid in list(rt.order):
                 layer = rt.layers[lid]
                 spec = REGISTRY.get(layer.type)
@@ -1116,6 +1124,7 @@ class _Body:
                 lines.append("in " + ", ".join(self.vname[(lid, 0)] for lid in ins))
         else:
             self._targets()
+        self._place_comments()
         scope = _Scope("")
         body = self.region_lines(None, scope)
         lines.extend(body)
@@ -1127,14 +1136,32 @@ class _Body:
         return self._comments(lines)
 
     def _comments(self, lines: list[str]) -> list[str]:
-        if not self.g.comments:
-            return lines
-        head = []
+        """Comments not placed before a statement (no layer near them) open the body."""
+        return [row for rows in self.loose_comments for row in rows] + lines
+
+    def _place_comments(self) -> None:
+        """Each Comment layer goes before the statement of the layer nearest to it in the
+        editor (by the top-left corners of their boxes); without positions, at the top."""
+        self.comment_at: dict[int, list[str]] = {}
+        self.loose_comments: list[list[str]] = []
+        placed = [lid for lid in self.topo if len(self.g.layers[lid].position) >= 2]
         for c in self.g.comments:
             text = c.props.get("Comment", "").replace("\\n", "\n")
-            for row in text.splitlines() or [""]:
-                head.append(("# " + row.strip()).rstrip())
-        return head + lines
+            rows = [("# " + row.strip()).rstrip() for row in text.splitlines()] or ["#"]
+            if len(c.position) < 2 or not placed:
+                self.loose_comments.append(rows)
+                continue
+            cx, cy = c.position[0], c.position[1]
+            near = min(
+                placed,
+                key=lambda lid: (self.g.layers[lid].position[0] - cx) ** 2 + (self.g.layers[lid].position[1] - cy) ** 2,
+            )
+            st = self.stack.get(near, ())
+            item = st[0] if st else near
+            if self.unit and self._type(item) == "Input":
+                self.loose_comments.append(rows)
+                continue
+            self.comment_at.setdefault(item, []).extend(rows)
 
     def _targets(self) -> None:
         """Inputs for the targets of losses that read a dataset column (T.Dataset)."""
@@ -1228,6 +1255,8 @@ class _Body:
                 for target in self.target_names.get(it, {}).values():
                     if target in self.target_lines_by_name:
                         lines.append(self.target_lines_by_name.pop(target))
+            for it in chain:
+                lines.extend(self.comment_at.pop(it, ()))
             lines.append(self.statement(chain, r, scope, labels))
         if done < len(chains):
             stuck = next(ch for k, ch in enumerate(chains) if waiting[k] > 0)

@@ -18,7 +18,7 @@ import pytest
 from nndsl.compiler import compile_file
 from nndsl.fmt import format_module
 from nndsl.nnc.names import nnc_parameter_table
-from nndsl.nnc.sdcproj import read_sdcproj
+from nndsl.nnc.sdcproj import parse_sdcproj, read_sdcproj
 from nndsl.nnc.to_nnd import translate
 from nndsl.syntax.parser import parse
 
@@ -142,3 +142,117 @@ def test_cli_writes_once_and_refuses_to_overwrite(tmp_path):
         text=True,
     )
     assert usage.returncode == 2
+
+
+def _edited_squeezenet(case: str) -> str:
+    """The edit tools/nnc_complete_fixtures.py (edited_squeezenet) gave NNC's create_prototxt."""
+    lines = (HERE / "samples/image_recognition_ILSVRC2012_squeezenet_squeezenet11.sdcproj").read_text().splitlines()
+    if case == "inner":
+        i = lines.index("[SqueezeNet_Layer_8]")
+        j = next(k for k in range(i, len(lines)) if lines[k] == "Property_6_Name=Squeeze.W.InitializerMultiplier")
+        lines[j + 1] = lines[j + 1].split("=")[0] + "=2.0"
+    else:
+        i = lines.index("[Top5Error_Layer_2]")
+        j = next(
+            k for k in range(i, len(lines)) if lines[k].endswith("_Name=FireModule_2.Squeeze.W.InitializerMultiplier")
+        )
+        lines[j + 1] = lines[j + 1].split("=")[0] + "=3.0"
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("case", ["inner", "outer"])
+def test_per_instance_unit_properties_as_nnc_resolves_them(case, tmp_path):
+    """A unit layer's property set per instance becomes a unit argument; where instances nest,
+    the outermost instance's value wins, as in NNC's create_prototxt (the fixture)."""
+    want = json.loads((HERE / "fixtures/complete/unit_overrides.json").read_text())[case]
+    tr = translate(parse_sdcproj(_edited_squeezenet(case).encode(), "sq.sdcproj"))
+    assert tr.ok, [str(p) for p in tr.problems]
+    spec = tmp_path / "sq.nnd"
+    spec.write_text(tr.text)
+    result = compile_file(spec)
+    assert result.ok, result.diagnostics
+    got = {}
+    for net in result.project.networks:
+        layer = next(x for x in net.layers if x.name == "FireModule_2.Squeeze")
+        got[net.name] = layer.params["w_init_multiplier"]
+    assert got == want
+    if case == "outer":
+        assert "FireModule_2: FireModule(squeeze_w_init_multiplier=3.0)" in tr.text
+
+
+LOGISTIC = HERE / "samples/tutorial_basics_01_logistic_regression.sdcproj"
+
+
+def _with_layer(extra: str, count: int = 4) -> bytes:
+    """The logistic-regression sample with one more layer section."""
+    text = LOGISTIC.read_text().replace(f"NumLayer={count}", f"NumLayer={count + 1}", 1)
+    return text.replace("[Link_0]", extra + "[Link_0]", 1).encode()
+
+
+def test_comment_layers_become_comments_before_the_nearest_layer(tmp_path):
+    comment = (
+        "[Layer_4]\nID=20\nType=Comment\nPosition_0=24\nPosition_1=118\nPosition_2=240\nPosition_3=48\n"
+        "Property_0_Name=Name\nProperty_0_Value=Comment\nProperty_1_Name=Comment\n"
+        "Property_1_Value=probability of a 9\nNumProperty=2\n"
+    )
+    tr = translate(parse_sdcproj(_with_layer(comment), "c.sdcproj"))
+    assert tr.ok, [str(p) for p in tr.problems]
+    lines = tr.text.splitlines()
+    at = lines.index("    # probability of a 9")
+    assert lines[at + 1].strip().startswith("loss = x")  # the statement holding Sigmoid, the nearest layer
+    assert tr.text.count("probability of a 9") == 1  # not repeated in the derived networks
+    spec = tmp_path / "c.nnd"
+    spec.write_text(tr.text)
+    assert compile_file(spec).ok
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("[Layer_4]\nID=20\nType=LSTM\nProperty_0_Name=Name\nProperty_0_Value=LSTM\nNumProperty=1\n", "recurrent"),
+        ("[Layer_4]\nID=20\nType=NoSuchLayer\nProperty_0_Name=Name\nProperty_0_Value=X\nNumProperty=1\n", "not an NNC"),
+        (
+            "[Layer_4]\nID=20\nType=RepeatStart\nProperty_0_Name=Name\nProperty_0_Value=R\nNumProperty=1\n",
+            "no RepeatEnd",
+        ),
+        (
+            "[Layer_4]\nID=20\nType=Unit\nProperty_0_Name=Name\nProperty_0_Value=U\nProperty_1_Name=Network\n"
+            "Property_1_Value=Nowhere\nNumProperty=2\n",
+            "does not define",
+        ),
+    ],
+)
+def test_inexpressible_layers_get_positioned_errors(extra, message):
+    data = _with_layer(extra)
+    tr = translate(parse_sdcproj(data, "e.sdcproj"))
+    assert tr.text is None
+    errors = [p for p in tr.problems if p.severity == "error"]
+    assert any(message in p.message for p in errors), [str(p) for p in tr.problems]
+    lines = data.decode().splitlines()
+    for p in errors:
+        assert p.where.file == "e.sdcproj" and p.where.section == "Layer_4"
+        assert lines[p.where.line - 1].startswith(("[Layer_4]", "Property_1_Value="))
+
+
+NNC_TOOL = Path("/work/shared/nnc-tools/nncd_console")
+
+
+@pytest.mark.skipif(
+    not (NNC_TOOL / "nncd_console_cli_util").exists(), reason="NNC's project tool is not on this machine"
+)
+def test_fixtures_are_what_nncs_tool_computes_now(tmp_path):
+    """The live check: NNC's `complete` on a sample gives what the fixture holds."""
+    sample = HERE / "samples/tutorial_basics_12_residual_learning.sdcproj"
+    out = tmp_path / "complete.sdcproj"
+    subprocess.run(
+        [str(NNC_TOOL / "nncd_console_cli_util"), "complete", "-i", str(sample), "-o", str(out)],
+        cwd=NNC_TOOL,
+        check=True,
+        capture_output=True,
+    )
+    fixture = json.loads((HERE / "fixtures/complete" / f"{sample.stem}.json").read_text())
+    for net in read_sdcproj(out).networks:
+        for layer in net.layers:
+            if "Output" in layer.props:
+                shape = [int(v) for v in layer.props["Output"].split(",") if v.strip()]
+                assert fixture[net.name]["layers"][layer.name] == [shape, int(layer.props.get("CostParameter") or 0)]
