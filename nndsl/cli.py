@@ -261,7 +261,7 @@ def cmd_import(args) -> int:
     out = Path(args.output)
     diags = []
     if (out.exists() or out.is_symlink()) and not args.force:
-        diags.append(make("E1004", None, path=str(out)))
+        diags.append(make("E0983", None, path=str(out)))
         text = None
     else:
         try:

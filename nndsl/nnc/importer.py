@@ -39,12 +39,12 @@ def import_project(path: Path, out_name: str) -> tuple[str | None, list[Diagnost
     try:
         project = read_project(path)
     except SdcprojError as e:
-        return None, [_diag("E1001", err.where, err.message) for err in e.errors]
+        return None, [_diag("E0980", err.where, err.message) for err in e.errors]
     except Exception as e:  # the nntxt reader's own errors carry their positions
         errors = getattr(e, "errors", None)
         if errors is None:
             raise
-        return None, [_diag("E1001", err.where, err.message) for err in errors]
+        return None, [_diag("E0980", err.where, err.message) for err in errors]
     result = translate(project)
     diags = [_diag(p.code, p.where, p.message) for p in result.problems]
     if not result.ok:
@@ -56,6 +56,6 @@ def import_project(path: Path, out_name: str) -> tuple[str | None, list[Diagnost
     if errors:
         first = errors[0]
         where = f"line {first.span.line}: " if first.span else ""
-        diags.append(make("E1003", None, message=f"{where}{first.message} ({len(errors)} errors)"))
+        diags.append(make("E0982", None, message=f"{where}{first.message} ({len(errors)} errors)"))
         return None, diags
     return result.text, diags

@@ -81,7 +81,7 @@ class Problem:
     where: Where
     message: str
     severity: str = "error"
-    code: str = "E1002"
+    code: str = "E0981"
 
     def __str__(self) -> str:
         return f"{self.where} {self.severity}: {self.message}"
@@ -439,7 +439,7 @@ class Translator:
         self.problems.append(Problem(where, message))
 
     def warn(self, where: Where, message: str) -> None:
-        self.problems.append(Problem(where, message, "warning", "W111"))
+        self.problems.append(Problem(where, message, "warning", "W120"))
 
     # -- the project ------------------------------------------------------------------------
 

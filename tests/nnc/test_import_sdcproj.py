@@ -112,7 +112,7 @@ def test_recurrent_sample_gets_positioned_diagnostics(tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
-    found = {(d["line"], d["message"].split("]")[0] + "]") for d in report["diagnostics"] if d["code"] == "E1002"}
+    found = {(d["line"], d["message"].split("]")[0] + "]") for d in report["diagnostics"] if d["code"] == "E0981"}
     # RecurrentInput, Delay and RecurrentOutput, each at its own section's line
     assert {m for _, m in found} == {"[Layer_3]", "[Layer_4]", "[Layer_9]"}
     lines = sample.read_text().splitlines()
@@ -132,7 +132,7 @@ def test_cli_writes_once_and_refuses_to_overwrite(tmp_path):
     assert "network Main {" in text and "network MainValidation = Main with {}" in text
     out.write_text("# mine\n")
     second = subprocess.run(run, capture_output=True, text=True)
-    assert second.returncode == 1 and "E1004" in second.stderr
+    assert second.returncode == 1 and "E0983" in second.stderr
     assert out.read_text() == "# mine\n"
     third = subprocess.run([*run, "--force"], capture_output=True, text=True)
     assert third.returncode == 0 and out.read_text() == text
