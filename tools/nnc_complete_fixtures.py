@@ -62,10 +62,28 @@ def main() -> int:
                     body = block[: block.find("\n}\n")]
                     params = sorted(set(re.findall(r'variable \{\n\s+name: "([^"]+)"\n\s+type: "Parameter"', body)))
                     networks.setdefault(name, {"layers": {}})["parameters"] = params
+                    networks[name]["functions"] = _function_counts(body)
         (out_dir / f"{sample.stem}.json").write_text(json.dumps(networks, indent=1, sort_keys=True) + "\n")
         print(sample.stem)
     unit_overrides(tool, out_dir)
     return 0
+
+
+def _function_counts(body: str) -> dict[str, int]:
+    """How many of each nnabla function a network of an .nntxt runs, its repeats expanded
+    (a function with repeat_id R runs `times` of R times, nested repeats multiplying); the
+    RepeatStart/RepeatEnd/RecurrentInput bookkeeping functions are left out."""
+    times = dict(re.findall(r'repeat_info \{\n\s+id: "([^"]+)"\n\s+times: (\d+)', body))
+    counts: dict[str, int] = {}
+    for block in re.findall(r"\n  function \{\n(.*?)\n  \}", body, re.S):
+        type_ = re.search(r'type: "([^"]+)"', block)[1]
+        if type_ in ("RepeatStart", "RepeatEnd"):
+            continue
+        n = 1
+        for rid in re.findall(r'repeat_id: "([^"]+)"', block):
+            n *= int(times[rid])
+        counts[type_] = counts.get(type_, 0) + n
+    return counts
 
 
 SQUEEZENET = "image_recognition_ILSVRC2012_squeezenet_squeezenet11.sdcproj"

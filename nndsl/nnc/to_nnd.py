@@ -433,6 +433,7 @@ class Translator:
         self.probe = False
         trained = {sec.items.get("Optimizer_NetworkName", "").strip() for sec in project.section("Optimizer")} - {""}
         self.trained = trained or {"Training", "Main"}
+        self.main_derived: set[str] = set()  # MainValidation / MainRuntime, derived as NNC derives them
         self.in_shapes: dict[tuple[str, int], tuple[int, ...]] = {}
 
     def error(self, where: Where, message: str) -> None:
@@ -657,10 +658,12 @@ class Translator:
             return
         at = networks.index("Main") + 1
         if "MainValidation" not in graphs and "MainValidation" not in self.nets:
+            self.main_derived.add("MainValidation")
             graphs["MainValidation"] = main.copy("MainValidation")
             networks.insert(at, "MainValidation")
             at += 1
         if "MainRuntime" not in graphs and "MainRuntime" not in self.nets:
+            self.main_derived.add("MainRuntime")
             rt = main.copy("MainRuntime")
             rt.comments = []  # Main's comments are written once, in Main
             for lid in list(rt.order):
@@ -753,7 +756,7 @@ class Translator:
         """Whether NNC runs the SkipAtTest layers of an explicit network that no optimizer
         trains: it does (create_prototxt keeps them), while nndsl skips them there unless
         told `skip_at_test=false`."""
-        return network not in self.trained
+        return network not in self.trained and network not in self.main_derived
 
     # -- units and networks -----------------------------------------------------------------
 
@@ -844,7 +847,7 @@ class Translator:
             )
         referenced = {layer for d in derived.values() if d[0] == name for layer, _ in d[1]}
         body = _Body(self, g, _Ctx(), _Names(), unit=False, referenced=referenced)
-        body.run_random = self.runs_random(name) and name != "MainRuntime"
+        body.run_random = self.runs_random(name)
         lines = body.emit()
         if not self.probe:
             self.layer_names[name] = body.layer_names

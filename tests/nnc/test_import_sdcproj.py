@@ -256,3 +256,32 @@ def test_fixtures_are_what_nncs_tool_computes_now(tmp_path):
             if "Output" in layer.props:
                 shape = [int(v) for v in layer.props["Output"].split(",") if v.strip()]
                 assert fixture[net.name]["layers"][layer.name] == [shape, int(layer.props.get("CostParameter") or 0)]
+
+
+@pytest.mark.parametrize("sample", [s for s in SAMPLES if s.stem != RECURRENT], ids=lambda p: p.stem)
+def test_every_network_runs_the_functions_nnabla_runs(sample, tmp_path):
+    """Per network, the layers that run (a SkipAtTest layer does not run in a network no
+    optimizer trains) are, type by type and repeats expanded, the functions of the network
+    NNC's create_prototxt writes, derived MainValidation/MainRuntime included."""
+    fixture = json.loads((HERE / "fixtures/complete" / f"{sample.stem}.json").read_text())
+    _, result = _import(sample, tmp_path)
+    nnc = read_sdcproj(sample)
+    trained = {s.items.get("Optimizer_NetworkName", "").strip() for s in nnc.section("Optimizer")}
+    compared = 0
+    for name, want in fixture.items():
+        if "functions" not in want:
+            continue
+        net = result.project.network(name)
+        assert net is not None, f"no network {name}"
+        if CONFIG_PRESENT:
+            assert net.training == (name in trained)
+        got: dict[str, int] = {}
+        for layer in net.layers:
+            if layer.type == "Input":
+                continue
+            if layer.params.get("skip_at_test") is True and name not in trained:
+                continue
+            got[layer.type] = got.get(layer.type, 0) + 1
+        assert got == want["functions"], name
+        compared += 1
+    assert compared == sum(1 for n in fixture.values() if "functions" in n) > 0
