@@ -47,7 +47,8 @@ def import_project(path: Path, out_name: str) -> tuple[str | None, list[Diagnost
         return None, [_diag("E0980", err.where, err.message) for err in errors]
     result = translate(project)
     diags = [_diag(p.code, p.where, p.message) for p in result.problems]
-    if not result.ok:
+    diags.extend(result.config_diagnostics)
+    if not result.ok or any(d.severity == "error" for d in result.config_diagnostics):
         return None, diags
     from ..compiler import compile_file
 

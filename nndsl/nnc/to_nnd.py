@@ -382,6 +382,8 @@ class Translation:
     text: str | None
     problems: list[Problem]
     layer_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    # what the config translation (nndsl.nnc.config_nnd) reported: nndsl Diagnostics
+    config_diagnostics: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -1632,7 +1634,7 @@ def translate(project: NncProject) -> Translation:
     except ImportError:
         config = ""
     else:
-        config = config_to_nnd(project, result.problems)
+        config = config_to_nnd(project, result.config_diagnostics)
     text = result.text + ("\n" + config if config.strip() else "")
     result.text = canonical(text)
     return result
