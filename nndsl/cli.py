@@ -251,7 +251,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def cmd_import(args) -> int:
     from .diagnostics import Sources, make, render_json, render_text, summary_line
-    from .nnc.importer import import_project
+    from .nnc.importer import import_with_project, parameter_paths
 
     source = Path(args.source)
     suffix = source.suffix.lower()
@@ -260,24 +260,30 @@ def cmd_import(args) -> int:
         return EXIT_USAGE
     out = Path(args.output)
     diags = []
+    files: dict[Path, bytes] = {}
+    text = None
     if (out.exists() or out.is_symlink()) and not args.force:
         diags.append(make("E0983", None, path=str(out)))
-        text = None
     else:
         try:
-            text, diags = import_project(source, str(out))
+            text, diags, project = import_with_project(source, str(out))
         except ModuleNotFoundError as e:
             sys.stderr.write(
                 f"nndsl import: error: {args.source}: reading {suffix} files needs {e.name}, which this nndsl lacks\n"
             )
             return EXIT_USAGE
+        if project is not None:
+            files = parameter_paths(project, out)  # an .nnp's parameters, beside the spec
+            for path in files:
+                if (path.exists() or path.is_symlink()) and not args.force:
+                    diags.append(make("E0983", None, path=str(path)))
     if text is not None and not any(d.severity == "error" for d in diags):
         try:
+            for path, data in files.items():
+                _write_new(path, data)
             _write_new(out, text)
         except OSError as e:
-            from .diagnostics import make as make_diag
-
-            diags.append(make_diag("E0901", None, path=str(out), reason=e.strerror or str(e)))
+            diags.append(make("E0901", None, path=str(out), reason=e.strerror or str(e)))
             text = None
     if args.format == "json":
         print(render_json(diags))
@@ -291,16 +297,16 @@ def cmd_import(args) -> int:
     if text is None or any(d.severity == "error" for d in diags):
         return EXIT_INPUT
     if args.format == "text":
-        sys.stderr.write(f"wrote {out}\n")
+        sys.stderr.write(f"wrote {', '.join(str(p) for p in (out, *files))}\n")
     return EXIT_OK
 
 
-def _write_new(path: Path, text: str) -> None:
+def _write_new(path: Path, content: str | bytes) -> None:
     """Write atomically beside `path` (temp file, then rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -36,15 +36,31 @@ def read_project(path: Path) -> NncProject:
 
 def import_project(path: Path, out_name: str) -> tuple[str | None, list[Diagnostic]]:
     """(the .nnd text or None, diagnostics). The text is None when there are errors."""
+    text, diags, _ = import_with_project(path, out_name)
+    return text, diags
+
+
+def parameter_paths(project: NncProject, out: Path) -> dict[Path, bytes]:
+    """Where the parameter files an .nnp carries go: beside the spec, named after it
+    (`net.nnd` + `parameter.h5` -> `net.h5`, `parameter.protobuf` -> `net.protobuf`)."""
+    return {out.with_suffix(Path(member).suffix): data for member, data in project.parameter_files.items()}
+
+
+def import_with_project(path: Path, out_name: str) -> tuple[str | None, list[Diagnostic], NncProject | None]:
     try:
         project = read_project(path)
     except SdcprojError as e:
-        return None, [_diag("E0980", err.where, err.message) for err in e.errors]
+        return None, [_diag("E0980", err.where, err.message) for err in e.errors], None
     except Exception as e:  # the nntxt reader's own errors carry their positions
         errors = getattr(e, "errors", None)
         if errors is None:
             raise
-        return None, [_diag("E0980", err.where, err.message) for err in errors]
+        return None, [_diag("E0980", err.where, err.message) for err in errors], None
+    text, diags = _translate(project, out_name)
+    return text, diags, project
+
+
+def _translate(project: NncProject, out_name: str) -> tuple[str | None, list[Diagnostic]]:
     result = translate(project)
     diags = [_diag(p.code, p.where, p.message) for p in result.problems]
     diags.extend(result.config_diagnostics)

@@ -285,3 +285,24 @@ def test_every_network_runs_the_functions_nnabla_runs(sample, tmp_path):
         assert got == want["functions"], name
         compared += 1
     assert compared == sum(1 for n in fixture.values() if "functions" in n) > 0
+
+
+def test_parameter_files_an_archive_carries_are_written_beside_the_spec(tmp_path, monkeypatch):
+    """`nndsl import x.nnp` also writes the archive's parameter files, named after the spec
+    (the .nnp reader is another module; here it is stood in for by a project that carries one)."""
+    from nndsl import cli
+    from nndsl.nnc import importer
+
+    project = read_sdcproj(LOGISTIC)
+    project.parameter_files = {"parameter.h5": b"\x89HDF\r\n\x1a\nnot really"}
+    monkeypatch.setattr(importer, "read_project", lambda path: project)
+    out = tmp_path / "lr.nnd"
+    assert cli.main(["import", str(tmp_path / "x.nnp"), "-o", str(out)]) == 0
+    assert (tmp_path / "lr.h5").read_bytes() == project.parameter_files["parameter.h5"]
+    assert out.read_text().startswith("network Main {")
+    out.unlink()
+    (tmp_path / "lr.h5").write_bytes(b"mine")
+    assert cli.main(["import", str(tmp_path / "x.nnp"), "-o", str(out)]) == 1  # lr.h5 is the user's now
+    assert (tmp_path / "lr.h5").read_bytes() == b"mine" and not out.exists()
+    assert cli.main(["import", str(tmp_path / "x.nnp"), "-o", str(out), "--force"]) == 0
+    assert (tmp_path / "lr.h5").read_bytes() == project.parameter_files["parameter.h5"]
