@@ -1,6 +1,8 @@
 """Regenerate tests/nnc/fixtures/complete/<stem>.json from NNC's own project tool.
 
-For each sample in tests/nnc/samples/*.sdcproj this runs NNC's `complete` (every layer's
+For each sample in tests/nnc/samples/*.sdcproj (NNC's) and each case in
+tests/nnc/fixtures/import_cases/*.sdcproj (small projects written for the importer's tests,
+which NNC's error_check accepts) this runs NNC's `complete` (every layer's
 `Output` shape and `CostParameter`) and `create_prototxt` (the parameter variables nnabla
 gets), and stores, per network, {layer name: [output shape, parameter count]} and the sorted
 parameter names:
@@ -33,7 +35,8 @@ def main() -> int:
     tool = Path(args.tool).resolve()
     out_dir = ROOT / "tests/nnc/fixtures/complete"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for sample in sorted((ROOT / "tests/nnc/samples").glob("*.sdcproj")):
+    cases = sorted((ROOT / "tests/nnc/fixtures/import_cases").glob("*.sdcproj"))
+    for sample in [*sorted((ROOT / "tests/nnc/samples").glob("*.sdcproj")), *cases]:
         with tempfile.TemporaryDirectory() as tmp:
             done = Path(tmp) / "complete.sdcproj"
             nntxt = Path(tmp) / "x.nntxt"

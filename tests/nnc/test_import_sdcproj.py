@@ -23,7 +23,8 @@ from nndsl.nnc.to_nnd import translate
 from nndsl.syntax.parser import parse
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = sorted((HERE / "samples").glob("*.sdcproj"))
+# NNC's samples, and small projects written for these tests (NNC's error_check accepts them)
+SAMPLES = sorted((HERE / "samples").glob("*.sdcproj")) + sorted((HERE / "fixtures/import_cases").glob("*.sdcproj"))
 RECURRENT = "tutorial_recurrent_neural_networks_elman_net"
 CONFIG_PRESENT = (HERE.parent.parent / "nndsl/nnc/config_nnd.py").exists()
 
