@@ -30,11 +30,17 @@ CONFIG_PRESENT = (HERE.parent.parent / "nndsl/nnc/config_nnd.py").exists()
 
 
 def _import(sample: Path, tmp_path: Path):
-    tr = translate(read_sdcproj(sample))
-    assert tr.ok, [str(p) for p in tr.problems]
-    spec = tmp_path / f"{sample.stem}.nnd"
-    spec.write_text(tr.text)
-    return tr, compile_file(spec, lint=True)
+    """The sample's import and its compile (with lint), once per sample for the whole module."""
+    if sample not in _IMPORTED:
+        tr = translate(read_sdcproj(sample))
+        assert tr.ok, [str(p) for p in tr.problems]
+        spec = tmp_path / f"{sample.stem}.nnd"
+        spec.write_text(tr.text)
+        _IMPORTED[sample] = (tr, compile_file(spec, lint=True))
+    return _IMPORTED[sample]
+
+
+_IMPORTED: dict[Path, tuple] = {}
 
 
 @pytest.mark.parametrize("sample", [s for s in SAMPLES if s.stem != RECURRENT], ids=lambda p: p.stem)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nndsl.compiler import compile_file
 from nndsl.nnc.sdcproj import SdcprojError, parse_sdcproj, read_sdcproj
 from nndsl.nnc.to_nnd import translate
 
@@ -74,3 +75,40 @@ def test_mutated_sample_never_raises_anything_else(edits):
         assert e.errors and all(err.where.file == "m.sdcproj" for err in e.errors)
         return
     translate(project)  # problems or text, never an exception
+
+
+LENET = (HERE / "samples/image_recognition_MNIST_LeNet.sdcproj").read_text().splitlines()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.integers(0, len(LENET) - 1),
+            st.sampled_from(["", "x", "-1", "999", "*Nope", "0,0", "True", "[Layer_1]", "Type=LSTM", "ID=3", "1e999"]),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_import_of_edited_values_is_a_spec_or_positioned_errors(tmp_path, edits):
+    """Values replaced line by line: the import writes a spec that compiles, or reports
+    positioned problems and writes nothing, never an exception."""
+    from nndsl.nnc.importer import import_project
+
+    lines = list(LENET)
+    for at, value in edits:
+        key = lines[at].partition("=")[0]
+        lines[at] = value if value.startswith(("[", "Type=", "ID=")) or "=" not in lines[at] else f"{key}={value}"
+    src = tmp_path / "m.sdcproj"
+    src.write_text("\n".join(lines) + "\n")
+    text, diags = import_project(src, str(tmp_path / "m.nnd"))
+    errors = [d for d in diags if d.severity == "error"]
+    if text is None:
+        assert errors and all(d.span is None or d.span.path == str(src) for d in errors if d.code != "E0982")
+        assert not any(d.code == "E0982" for d in errors), errors  # the import never writes a spec that fails
+    else:
+        assert not errors
+        assert compile_file(tmp_path / "m.nnd", text=text).ok
