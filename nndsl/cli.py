@@ -4,6 +4,7 @@
     nndsl lint FILE... [--format text|json] [--strict] [--include-path DIR]
     nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
     nndsl fmt FILE... [--check]
+    nndsl import SRC.sdcproj|.nntxt|.nnp -o OUT.nnd [--force] [--format text|json]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
