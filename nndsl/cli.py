@@ -4,6 +4,7 @@
     nndsl lint FILE... [--format text|json] [--strict] [--include-path DIR]
     nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
     nndsl fmt FILE... [--check]
+    nndsl import SRC.sdcproj|.nntxt|.nnp -o OUT.nnd [--force] [--format text|json]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
@@ -94,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     limits(s)
     includes(s)
+
+    im = sub.add_parser("import", help="translate an NNC project (.sdcproj, .nntxt, .nnp) to a .nnd spec")
+    im.add_argument("source", metavar="SRC")
+    im.add_argument("-o", "--output", required=True, metavar="OUT.nnd")
+    im.add_argument("--force", action="store_true", help="overwrite OUT.nnd if it exists")
+    im.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
 
     f = sub.add_parser("fmt", help="rewrite specs in canonical form")
     f.add_argument("files", nargs="+", metavar="FILE")
@@ -243,7 +250,72 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-COMMANDS = {"lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "fmt": cmd_fmt}
+def cmd_import(args) -> int:
+    from .diagnostics import Sources, make, render_json, render_text, summary_line
+    from .nnc.importer import import_with_project, parameter_paths
+
+    source = Path(args.source)
+    suffix = source.suffix.lower()
+    if suffix not in (".sdcproj", ".nntxt", ".nnp"):
+        sys.stderr.write(f"nndsl import: error: {args.source}: not a .sdcproj, .nntxt or .nnp file\n")
+        return EXIT_USAGE
+    out = Path(args.output)
+    diags = []
+    files: dict[Path, bytes] = {}
+    text = None
+    if (out.exists() or out.is_symlink()) and not args.force:
+        diags.append(make("E0983", None, path=str(out)))
+    else:
+        try:
+            text, diags, project = import_with_project(source, str(out))
+        except ModuleNotFoundError as e:
+            sys.stderr.write(
+                f"nndsl import: error: {args.source}: reading {suffix} files needs {e.name}, which this nndsl lacks\n"
+            )
+            return EXIT_USAGE
+        if project is not None:
+            files = parameter_paths(project, out)  # an .nnp's parameters, beside the spec
+            for path in files:
+                if (path.exists() or path.is_symlink()) and not args.force:
+                    diags.append(make("E0983", None, path=str(path)))
+    if text is not None and not any(d.severity == "error" for d in diags):
+        try:
+            for path, data in files.items():
+                _write_new(path, data)
+            _write_new(out, text)
+        except OSError as e:
+            diags.append(make("E0901", None, path=str(out), reason=e.strerror or str(e)))
+            text = None
+    if args.format == "json":
+        print(render_json(diags))
+    else:
+        rendered = render_text(diags, Sources())
+        if rendered:
+            sys.stderr.write(rendered)
+        line = summary_line(diags)
+        if line:
+            sys.stderr.write(line + "\n")
+    if text is None or any(d.severity == "error" for d in diags):
+        return EXIT_INPUT
+    if args.format == "text":
+        sys.stderr.write(f"wrote {', '.join(str(p) for p in (out, *files))}\n")
+    return EXIT_OK
+
+
+def _write_new(path: Path, content: str | bytes) -> None:
+    """Write atomically beside `path` (temp file, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+COMMANDS = {"import": cmd_import, "lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "fmt": cmd_fmt}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,6 +158,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0903": ("error", "another nndsl compile is writing into '{path}'; nothing was written"),
     "E0904": ("error", "cannot use the manifest '{path}': {reason}"),
     "E0919": ("error", "internal error: {message}"),
+    # NNC import (nndsl import): positioned in the NNC file, "[section] message"
+    "E0980": ("error", "{message}"),  # the NNC file cannot be read as a project
+    "E0981": ("error", "{message}"),  # an NNC construct nndsl cannot express
+    "E0982": ("error", "the imported spec does not compile: {message}"),
+    "E0983": ("error", "'{path}' already exists; nndsl import overwrites it only with --force"),
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),
@@ -168,6 +173,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "W107": ("warning", "dataset '{dataset}' ({path}) has no column '{column}' for Input '{input}'"),
     "W108": ("warning", "{role} '{name}' has no dataset"),
     "W109": ("warning", "unit '{name}' is never used"),
+    "W120": ("warning", "{message}"),  # an NNC property the import cannot carry over: lost
     "W110": (
         "warning",
         "network '{name}' has no loss output, so it cannot be trained, but the config names no optimizer "
