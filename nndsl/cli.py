@@ -266,13 +266,7 @@ def cmd_import(args) -> int:
     if (out.exists() or out.is_symlink()) and not args.force:
         diags.append(make("E0983", None, path=str(out)))
     else:
-        try:
-            text, diags, project = import_with_project(source, str(out))
-        except ModuleNotFoundError as e:
-            sys.stderr.write(
-                f"nndsl import: error: {args.source}: reading {suffix} files needs {e.name}, which this nndsl lacks\n"
-            )
-            return EXIT_USAGE
+        text, diags, project = import_with_project(source, str(out))
         if project is not None:
             files = parameter_paths(project, out)  # an .nnp's parameters, beside the spec
             for path in files:

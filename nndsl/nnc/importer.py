@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..diagnostics import Diagnostic, Span, make
+from . import nntxt
+from .nntxt import NntxtError
 from .project import NncProject, Where
 from .sdcproj import SdcprojError, read_sdcproj
 from .to_nnd import translate
@@ -29,8 +31,6 @@ def read_project(path: Path) -> NncProject:
     suffix = path.suffix.lower()
     if suffix == ".sdcproj":
         return read_sdcproj(path, display=str(path))
-    from . import nntxt  # the nnabla readers (nnc-nntxt); ModuleNotFoundError when absent
-
     return nntxt.read_nnp(str(path)) if suffix == ".nnp" else nntxt.read_nntxt(str(path))
 
 
@@ -49,13 +49,8 @@ def parameter_paths(project: NncProject, out: Path) -> dict[Path, bytes]:
 def import_with_project(path: Path, out_name: str) -> tuple[str | None, list[Diagnostic], NncProject | None]:
     try:
         project = read_project(path)
-    except SdcprojError as e:
+    except (SdcprojError, NntxtError) as e:
         return None, [_diag("E0980", err.where, err.message) for err in e.errors], None
-    except Exception as e:  # the nntxt reader's own errors carry their positions
-        errors = getattr(e, "errors", None)
-        if errors is None:
-            raise
-        return None, [_diag("E0980", err.where, err.message) for err in errors], None
     text, diags = _translate(project, out_name)
     return text, diags, project
 

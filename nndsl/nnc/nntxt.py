@@ -47,6 +47,9 @@ MAX_MEMBERS = 64
 NETWORK_MEMBERS = (".nntxt", ".prototxt")
 PARAMETER_MEMBERS = ("parameter.protobuf", "parameter.h5")
 OTHER_MEMBERS = ("nnp_version.txt",)
+# Solver states nnabla_cli train saves beside the parameters (`<optimizer>_<solver>_optimizer.h5.optimizer`,
+# nnabla/utils/get_file_handle.py): training state only, not read.
+SOLVER_STATE_SUFFIX = ".optimizer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,11 @@ class NntxtError(Exception):
     def __init__(self, problems: list[Problem]):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems, as `SdcprojError.errors` gives them: one interface for both readers."""
+        return self.problems
 
 
 def read_nntxt(path: str | Path, *, recurrent: bool = False) -> NncProject:
@@ -131,7 +139,7 @@ def read_nnp(path: str | Path, *, recurrent: bool = False) -> NncProject:
             networks.append(info)
         elif name in PARAMETER_MEMBERS:
             params[name] = info
-        elif name not in OTHER_MEMBERS:
+        elif name not in OTHER_MEMBERS and not name.endswith(SOLVER_STATE_SUFFIX):
             problems.append(
                 Problem(where, "is not a member of an .nnp (network .nntxt, parameter.protobuf/.h5, nnp_version.txt)")
             )
