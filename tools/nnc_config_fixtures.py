@@ -12,12 +12,17 @@ case holding
   - "nntxt": the `training_config`, `global_config`, `dataset`, `optimizer` (without its
     `parameter_variable`/`data_variable`/`loss_variable` lists: they belong to the networks),
     `monitor` and `executor` parts of the nntxt, as protobuf's JSON form
-    (`google.protobuf.json_format.MessageToDict`, field names as in nnabla.proto).
+    (`google.protobuf.json_format.MessageToDict`, field names as in nnabla.proto);
+  - "exported_config_text": nndsl's round trip of the config, config_to_nnc(compile(
+    config_to_nnd(x))) (tests/nnc/nnc_config_cases.py), and "exported_nntxt": what
+    create_prototxt makes of the project with its config replaced by that text.
 
-Run with the nnabla venv and NNC's tool present (see ../shared/nnc-tools/README.md):
+Run with nndsl's Python (this checkout first on the path), NNC's tool and the nnabla venv
+(see ../shared/nnc-tools/README.md):
 
-    /work/nnabla-venv/bin/python tools/nnc_config_fixtures.py \
-        --samples /work/shared/nnc-samples --tool /work/shared/nnc-tools/nncd_console
+    PYTHONPATH=$PWD /work/main/.venv/bin/python tools/nnc_config_fixtures.py \
+        --samples /work/shared/nnc-samples --tool /work/shared/nnc-tools/nncd_console \
+        --nnabla-python /work/nnabla-venv/bin/python
 
 It overwrites tests/nnc/fixtures/config/*.json (the folder is the repository's own).
 """
@@ -56,26 +61,50 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, str | None]], str]] = {
     ),
     "exponential_epochs": (
         SMALL_NEW,
-        {"Optimizer_0": {"LearningRateScheduler": "Exponential", "LearningRateMultiplier": "0.5",
-                           "LearningRateUpdateInterval": "3", "LearningRateUpdateIntervalUnit": "0"}},
+        {
+            "Optimizer_0": {
+                "LearningRateScheduler": "Exponential",
+                "LearningRateMultiplier": "0.5",
+                "LearningRateUpdateInterval": "3",
+                "LearningRateUpdateIntervalUnit": "0",
+            }
+        },
         "",
     ),
     "exponential_iterations": (
         SMALL_NEW,
-        {"Optimizer_0": {"LearningRateScheduler": "Exponential", "LearningRateMultiplier": "0.5",
-                         "LearningRateUpdateInterval": "250", "LearningRateUpdateIntervalUnit": "1"}},
+        {
+            "Optimizer_0": {
+                "LearningRateScheduler": "Exponential",
+                "LearningRateMultiplier": "0.5",
+                "LearningRateUpdateInterval": "250",
+                "LearningRateUpdateIntervalUnit": "1",
+            }
+        },
         "",
     ),
     "step_epochs": (
         SMALL_NEW,
-        {"Optimizer_0": {"LearningRateScheduler": "Step", "LearningRateMultiplier": "0.2",
-                         "LearningRateSteps": "30,60,90", "LearningRateUpdateIntervalUnit": "0"}},
+        {
+            "Optimizer_0": {
+                "LearningRateScheduler": "Step",
+                "LearningRateMultiplier": "0.2",
+                "LearningRateSteps": "30,60,90",
+                "LearningRateUpdateIntervalUnit": "0",
+            }
+        },
         "",
     ),
     "step_iterations": (
         SMALL_NEW,
-        {"Optimizer_0": {"LearningRateScheduler": "Step", "LearningRateMultiplier": "0.2",
-                         "LearningRateSteps": "1000,2000", "LearningRateUpdateIntervalUnit": "1"}},
+        {
+            "Optimizer_0": {
+                "LearningRateScheduler": "Step",
+                "LearningRateMultiplier": "0.2",
+                "LearningRateSteps": "1000,2000",
+                "LearningRateUpdateIntervalUnit": "1",
+            }
+        },
         "",
     ),
     "cosine": (SMALL_NEW, {"Optimizer_0": {"LearningRateScheduler": "Cosine"}}, ""),
@@ -87,14 +116,25 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, str | None]], str]] = {
     "linear": (SMALL_NEW, {"Optimizer_0": {"LearningRateScheduler": "Linear"}}, ""),
     "warmup_epochs": (
         SMALL_NEW,
-        {"Optimizer_0": {"LearningRateScheduler": "Cosine", "LearningRateWarmupScheduler": "Linear",
-                         "LearningRateWarmupLength": "5", "LearningRateWarmupLengthUnit": "0"}},
+        {
+            "Optimizer_0": {
+                "LearningRateScheduler": "Cosine",
+                "LearningRateWarmupScheduler": "Linear",
+                "LearningRateWarmupLength": "5",
+                "LearningRateWarmupLengthUnit": "0",
+            }
+        },
         "",
     ),
     "warmup_iterations": (
         SMALL_NEW,
-        {"Optimizer_0": {"LearningRateWarmupScheduler": "Linear",
-                         "LearningRateWarmupLength": "100", "LearningRateWarmupLengthUnit": "1"}},
+        {
+            "Optimizer_0": {
+                "LearningRateWarmupScheduler": "Linear",
+                "LearningRateWarmupLength": "100",
+                "LearningRateWarmupLengthUnit": "1",
+            }
+        },
         "",
     ),
     "range_epochs": (
@@ -136,8 +176,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, str | None]], str]] = {
     # a GAN-like project: two optimizers, each on its own network and range
     "two_optimizers": (
         SMALL_NEW,
-        {"Config": {"NumOptimizer": "2"},
-         "Optimizer_0": {"Optimizer_Name": "Generator", "UpdateInterval": "2"}},
+        {"Config": {"NumOptimizer": "2"}, "Optimizer_0": {"Optimizer_Name": "Generator", "UpdateInterval": "2"}},
         "[Optimizer_1]\nOptimizer_Name=Discriminator\nOptimizer_NetworkName=Main\n"
         "Optimizer_DatasetName=Validation\nUpdateInterval=1\nSolverName=Momentum\nSolverParameterNum=2\n"
         "SolverParameterName_0=LearningRate\nSolverParameter_0=0.01\nSolverParameterName_1=Momentum\n"
@@ -153,19 +192,34 @@ SOLVER_CASES = {
     "Adagrad": {"LearningRate": "0.02", "Epsilon": "1e-07"},
     "Adadelta": {"LearningRate": "0.5", "Decay": "0.9", "Epsilon": "1e-05"},
     "RMSprop": {"LearningRate": "0.002", "Decay": "0.8", "Epsilon": "1e-07"},
-    "AdamW": {"Alpha": "0.002", "Beta1": "0.8", "Beta2": "0.99", "Epsilon": "1e-07", "WeightDecay": "0.001"},
+    "AdamW": {"Alpha": "0.002", "Beta1": "0.8", "Beta2": "0.99", "Epsilon": "1e-07", "Weight Decay": "0.001"},
     "Adamax": {"Alpha": "0.003", "Beta1": "0.8", "Beta2": "0.99", "Epsilon": "1e-07"},
     "AMSGRAD": {"Alpha": "0.002", "Beta1": "0.8", "Beta2": "0.99", "Epsilon": "1e-07"},
-    "AdaBelief": {"Alpha": "0.002", "Beta1": "0.8", "Beta2": "0.99", "Epsilon": "1e-07", "WeightDecay": "0.001",
-                  "AMSGrad": "0", "WD Decouple": "0", "Fixed Decay": "0", "Rectify": "0"},
+    "AdaBelief": {
+        "Alpha": "0.002",
+        "Beta1": "0.8",
+        "Beta2": "0.99",
+        "Epsilon": "1e-07",
+        "Weight Decay": "0.001",
+        "AMSGrad": "1",
+        "WD Decouple": "1",
+        "Fixed Decay": "0",
+        "Rectify": "1",
+    },
     "Lars": {"LearningRate": "0.02", "Momentum": "0.8", "Coefficient": "0.002", "Epsilon": "1e-05"},
-    "SgdW": {"LearningRate": "0.02", "Momentum": "0.8", "WeightDecay": "0.001"},
-    "AdaBound": {"Alpha": "0.002", "Beta1": "0.8", "Beta2": "0.99", "Epsilon": "1e-07", "FinalLR": "0.2",
-                 "Gamma": "0.002"},
+    "SgdW": {"LearningRate": "0.02", "Momentum": "0.8", "Weight Decay": "0.001"},
+    "AdaBound": {
+        "Alpha": "0.002",
+        "Beta1": "0.8",
+        "Beta2": "0.99",
+        "Epsilon": "1e-07",
+        "FinalLR": "0.2",
+        "Gamma": "0.002",
+    },
 }
 for _solver, _params in SOLVER_CASES.items():
     _items: dict[str, str | None] = {"SolverName": _solver, "SolverParameterNum": str(len(_params))}
-    for _i in range(4):
+    for _i in range(9):
         _items[f"SolverParameterName_{_i}"] = None
         _items[f"SolverParameter_{_i}"] = None
     for _i, (_k, _v) in enumerate(_params.items()):
@@ -211,37 +265,48 @@ def config_part(text: str) -> tuple[str, int]:
     return "\n".join(lines[start:]) + "\n", start + 1
 
 
-def convert(sdcproj: Path, tool: Path, work: Path) -> dict:
-    from google.protobuf import json_format, text_format
-    from nnabla.utils import nnabla_pb2
+# Run by nnabla's Python: the nntxt's config parts as JSON, read with nnabla's own protobuf classes.
+PARSE = """
+import json, sys
+from google.protobuf import json_format, text_format
+from nnabla.utils import nnabla_pb2
+proto = nnabla_pb2.NNablaProtoBuf()
+text_format.Parse(open(sys.argv[1]).read(), proto)
+for o in proto.optimizer:
+    for f in ("parameter_variable", "data_variable", "loss_variable", "generator_variable"):
+        o.ClearField(f)
+for m in proto.monitor:
+    for f in ("data_variable", "generator_variable"):
+        m.ClearField(f)
+for e in proto.executor:
+    for f in ("parameter_variable", "data_variable", "output_variable", "generator_variable", "loss_variable"):
+        e.ClearField(f)
+d = json_format.MessageToDict(proto, preserving_proto_field_name=True)
+d.pop("network", None)
+print(json.dumps(d))
+"""
 
+
+def convert(sdcproj: Path, tool: Path, work: Path, python: str) -> dict:
     nntxt = work / (sdcproj.stem + ".nntxt")
     subprocess.run(
         [str(tool / "nncd_console_cli_util"), "create_prototxt", "-i", str(sdcproj), "-o", str(nntxt),
          "-p", str(work / (sdcproj.stem + ".csv"))],
         cwd=tool, check=True, capture_output=True, timeout=300,
-    )
-    proto = nnabla_pb2.NNablaProtoBuf()
-    text_format.Parse(nntxt.read_text(), proto)
-    for o in proto.optimizer:
-        for f in ("parameter_variable", "data_variable", "loss_variable", "generator_variable"):
-            o.ClearField(f)
-    for m in proto.monitor:
-        for f in ("data_variable", "generator_variable"):
-            m.ClearField(f)
-    for e in proto.executor:
-        for f in ("parameter_variable", "data_variable", "output_variable", "generator_variable", "loss_variable"):
-            e.ClearField(f)
-    d = json_format.MessageToDict(proto, preserving_proto_field_name=True)
-    d.pop("network", None)
-    return d
+    )  # fmt: skip
+    done = subprocess.run([python, "-c", PARSE, str(nntxt)], check=True, capture_output=True, timeout=300)
+    return json.loads(done.stdout)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=Path, required=True)
     ap.add_argument("--tool", type=Path, required=True, help="the nncd_console folder")
+    ap.add_argument("--nnabla-python", required=True, help="a Python with nnabla 1.39")
     args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "tests" / "nnc"))
+    import nnc_config_cases
+
     OUT.mkdir(parents=True, exist_ok=True)
     cases: dict[str, tuple[str, str]] = {}
     for p in sorted(args.samples.glob("*.sdcproj")):
@@ -253,13 +318,19 @@ def main() -> int:
         for name, (base, text) in cases.items():
             src = work / f"{name}.sdcproj"
             src.write_text(text)
-            try:
-                nntxt = convert(src.resolve(), args.tool.resolve(), work)
-            except subprocess.CalledProcessError as e:
-                print(f"{name}: create_prototxt failed: {e.stderr.decode(errors='replace')[-300:]}", file=sys.stderr)
-                continue
             cfg, line = config_part(text)
-            data = {"base": base, "config_line": line, "config_text": cfg, "nntxt": nntxt}
+            data = {"base": base, "config_line": line, "config_text": cfg}
+            exported = nnc_config_cases.exported_config_text(data, name)
+            head = text.splitlines()[: line - 1]
+            round_trip = work / f"{name}_exported.sdcproj"
+            round_trip.write_text("\n".join(head) + "\n" + exported)
+            try:
+                data["nntxt"] = convert(src.resolve(), args.tool.resolve(), work, args.nnabla_python)
+                data["exported_config_text"] = exported
+                data["exported_nntxt"] = convert(round_trip.resolve(), args.tool.resolve(), work, args.nnabla_python)
+            except subprocess.CalledProcessError as e:
+                print(f"{name}: failed: {e.stderr.decode(errors='replace')[-300:]}", file=sys.stderr)
+                continue
             tmp_out = OUT / f".{name}.json.tmp"
             tmp_out.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
             os.replace(tmp_out, OUT / f"{name}.json")
