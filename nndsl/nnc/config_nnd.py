@@ -573,11 +573,6 @@ def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, s
     elif sched.type in ("Polynomial", "Linear"):  # nnabla trains no "Linear": Polynomial of power 1
         kind, power = "Polynomial", p.get("power", 1.0)
     items["LearningRateScheduler"] = kind
-    items["LearningRateMultiplier"] = _num(multiplier)
-    items["LearningRateUpdateInterval"] = str(interval)
-    items["LearningRateUpdateIntervalUnit"] = _unit_code(unit)
-    items["LearningRatePower"] = _num(power)
-    items["LearningRateSteps"] = steps
     if sched.warmup:
         items["LearningRateWarmupScheduler"] = "Linear"
         items["LearningRateWarmupLength"] = str(sched.warmup[0])
@@ -586,6 +581,11 @@ def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, s
         items["LearningRateWarmupScheduler"] = "None"
         items["LearningRateWarmupLength"] = "0"
         items["LearningRateWarmupLengthUnit"] = "0"
+    items["LearningRateMultiplier"] = _num(multiplier)
+    items["LearningRateUpdateInterval"] = str(interval)
+    items["LearningRateUpdateIntervalUnit"] = _unit_code(unit)
+    items["LearningRatePower"] = _num(power)
+    items["LearningRateSteps"] = steps
     return items
 
 
