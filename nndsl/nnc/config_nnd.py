@@ -91,7 +91,7 @@ class _Reader:
     def error(self, key: str | None, reason: str) -> None:
         value = self.s.items.get(key, "") if key else ""
         self.diagnostics.append(
-            make("E1203", self.span(key), section=self.s.name, key=key or "", value=value, reason=reason)
+            make("E0622", self.span(key), section=self.s.name, key=key or "", value=value, reason=reason)
         )
 
     def has(self, key: str) -> bool:
@@ -274,7 +274,7 @@ def _solver(r: _Reader) -> str | None:
     if solver is None:
         r.diagnostics.append(
             make(
-                "E1201",
+                "E0620",
                 r.span("SolverName"),
                 section=r.s.name,
                 name=name,
@@ -336,7 +336,7 @@ def _schedule(r: _Reader) -> str | None:
     else:
         r.diagnostics.append(
             make(
-                "E1202",
+                "E0621",
                 r.span("LearningRateScheduler"),
                 section=r.s.name,
                 name=kind,
@@ -351,7 +351,7 @@ def _schedule(r: _Reader) -> str | None:
         text = f"{text[:-1]}, {w})" if text.endswith(")") else f"{text}({w})"
     elif warmup not in ("None", "Linear"):
         r.diagnostics.append(
-            make("E1202", r.span("LearningRateWarmupScheduler"), section=r.s.name, name=warmup, choices="None, Linear")
+            make("E0621", r.span("LearningRateWarmupScheduler"), section=r.s.name, name=warmup, choices="None, Linear")
         )
     return None if text == "Constant" else text
 
@@ -526,7 +526,7 @@ def _one_unit(
     """The values of `durations` and their one unit (NNC has one unit key for them)."""
     units = {u for _, u in durations}
     if len(units) > 1:
-        problems.append(make("E1204", span, what=what, units=" and ".join(sorted(f"{u}s" for u in units))))
+        problems.append(make("E0623", span, what=what, units=" and ".join(sorted(f"{u}s" for u in units))))
     unit = durations[0][1] if durations else "iteration"
     return [v for v, _ in durations], unit
 

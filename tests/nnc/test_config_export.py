@@ -106,7 +106,7 @@ def test_mixed_units_are_a_positioned_error():
     )
     diagnostics: list = []
     sections = config_to_nnc(project.config, project.datasets, diagnostics)
-    assert [d.code for d in diagnostics] == ["E1204"]
+    assert [d.code for d in diagnostics] == ["E0623"]
     assert diagnostics[0].span.line == 16 and "epochs and iterations" in diagnostics[0].message
     assert sections["Optimizer"][0].items["LearningRateSteps"] == "3,500"
 

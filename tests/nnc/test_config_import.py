@@ -270,7 +270,7 @@ def test_precision_half():
 def test_unsupported_solver_is_a_positioned_error(name):
     case = load_case(name)
     _, text, diagnostics = import_case(case, name)
-    assert [d.code for d in diagnostics] == ["E1201"]
+    assert [d.code for d in diagnostics] == ["E0620"]
     d = diagnostics[0]
     line = case["config_line"] + case["config_text"].splitlines().index(f"SolverName={UNSUPPORTED[name]}")
     assert (d.span.path, d.span.line) == (f"{name}.sdcproj", line)
@@ -324,17 +324,17 @@ def test_every_problem_positioned_in_one_run():
     text = config_to_nnd(project, diagnostics)
     got = [(d.code, d.span.line, d.message.split("]")[0] + "]") for d in diagnostics]
     assert got == [
-        ("E1203", 106, "[Dataset_0]"),  # Shuffle=maybe
-        ("E1203", 109, "[Config]"),  # MaxEpoch=ten
-        ("E1203", 111, "[Config]"),  # TypeConfig=Double
-        ("E1201", 116, "[Optimizer_0]"),  # SolverName=Nadam
-        ("E1202", 117, "[Optimizer_0]"),  # LearningRateScheduler=Triangle
-        ("E1203", 119, "[Optimizer_0]"),  # RangeUnit=3
-        ("E1203", 118, "[Optimizer_0]"),  # RangeFrom=0
-        ("E1203", 126, "[Optimizer_1]"),  # SolverParameter_0=fast
-        ("E1203", 127, "[Optimizer_1]"),  # Momentum is not Adam's
-        ("E1203", 130, "[Optimizer_1]"),  # a step 'x'
-        ("E1203", 136, "[Executor_0]"),  # RepeatEvaluationType=7
+        ("E0622", 106, "[Dataset_0]"),  # Shuffle=maybe
+        ("E0622", 109, "[Config]"),  # MaxEpoch=ten
+        ("E0622", 111, "[Config]"),  # TypeConfig=Double
+        ("E0620", 116, "[Optimizer_0]"),  # SolverName=Nadam
+        ("E0621", 117, "[Optimizer_0]"),  # LearningRateScheduler=Triangle
+        ("E0622", 119, "[Optimizer_0]"),  # RangeUnit=3
+        ("E0622", 118, "[Optimizer_0]"),  # RangeFrom=0
+        ("E0622", 126, "[Optimizer_1]"),  # SolverParameter_0=fast
+        ("E0622", 127, "[Optimizer_1]"),  # Momentum is not Adam's
+        ("E0622", 130, "[Optimizer_1]"),  # a step 'x'
+        ("E0622", 136, "[Executor_0]"),  # RepeatEvaluationType=7
     ], got
     assert all(d.span.path == "bad.sdcproj" and d.severity == "error" for d in diagnostics)
     # what could be read is still written, and compiles
