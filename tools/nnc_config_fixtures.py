@@ -108,6 +108,45 @@ VARIANTS: dict[str, tuple[str, dict[str, dict[str, str | None]], str]] = {
         "",
     ),
     "cosine": (SMALL_NEW, {"Optimizer_0": {"LearningRateScheduler": "Cosine"}}, ""),
+    # keys NNC leaves out: the interval unit (iterations), the warm-up unit (epochs); and the older
+    # NumLearningRateStep / LearningRateStep_i keys, which NNC's tool does not read (no steps)
+    "exponential_no_unit": (
+        SMALL_NEW,
+        {
+            "Optimizer_0": {
+                "LearningRateMultiplier": "0.5",
+                "LearningRateUpdateInterval": "3",
+                "LearningRateUpdateIntervalUnit": None,
+            }
+        },
+        "",
+    ),
+    "warmup_no_unit": (
+        SMALL_NEW,
+        {
+            "Optimizer_0": {
+                "LearningRateWarmupScheduler": "Linear",
+                "LearningRateWarmupLength": "2",
+                "LearningRateWarmupLengthUnit": None,
+            }
+        },
+        "",
+    ),
+    "step_older_keys": (
+        SMALL_NEW,
+        {
+            "Optimizer_0": {
+                "LearningRateScheduler": "Step",
+                "LearningRateMultiplier": "0.5",
+                "LearningRateSteps": None,
+                "NumLearningRateStep": "2",
+                "LearningRateStep_0": "3",
+                "LearningRateStep_1": "6",
+                "LearningRateUpdateIntervalUnit": "0",
+            }
+        },
+        "",
+    ),
     "polynomial": (
         SMALL_NEW,
         {"Optimizer_0": {"LearningRateScheduler": "Polynomial", "LearningRatePower": "2"}},

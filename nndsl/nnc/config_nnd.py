@@ -358,9 +358,8 @@ def _schedule(r: _Reader) -> str | None:
 
 def _steps(r: _Reader) -> list[int]:
     raw = r.text("LearningRateSteps")
+    # only LearningRateSteps: NNC's tool reads no LearningRateStep_i (NumLearningRateStep) keys
     items = [x.strip() for x in raw.split(",") if x.strip()] if raw else []
-    if not items and r.int("NumLearningRateStep", 0, 0):  # the older form: LearningRateStep_i
-        items = [r.text(f"LearningRateStep_{i}") for i in range(r.int("NumLearningRateStep", 0, 0))]
     out = []
     for x in items:
         try:
