@@ -322,6 +322,27 @@ for e in proto.executor:
         e.ClearField(f)
 d = json_format.MessageToDict(proto, preserving_proto_field_name=True)
 d.pop("network", None)
+# nnabla's own learning-rate schedulers (as its trainer builds them) at iterations around every
+# boundary of the schedule, or the error nnabla raises for a schedule it does not train
+import nnabla.utils.load as load
+from nnabla.ext_utils import get_extension_context
+ipe = proto.training_config.iter_per_epoch or 1
+total = proto.training_config.max_epoch * ipe
+d["nnabla_lr"] = {}
+for o in proto.optimizer:
+    s = o.solver
+    marks = {0, 1, 2, total - 1, total, total + 5}
+    marks |= {k * total // 64 for k in range(65)}
+    bounds = list(s.step_scheduler_param.iter_steps) + [s.linear_warmup_scheduler_param.warmup_iter]
+    interval = s.exponential_scheduler_param.iter_interval
+    bounds += [k * interval for k in range(1, 4)] if interval else []
+    for b in bounds:
+        marks |= {b - 1, b, b + 1}
+    try:
+        scheduler = load._create_optimizer(get_extension_context("cpu"), o, None).scheduler
+        d["nnabla_lr"][o.name] = [[i, scheduler.get_learning_rate(i)] for i in sorted(m for m in marks if m >= 0)]
+    except Exception as e:  # nnabla 1.39 trains no "Linear"
+        d["nnabla_lr"][o.name] = str(e)
 print(json.dumps(d))
 """
 
