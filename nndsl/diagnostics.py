@@ -146,6 +146,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0605": ("error", "optimizer '{name}' trains network '{network}', which has no loss output"),
     "E0606": ("error", "{where} needs '{name}'"),
     "E0607": ("error", "'{name}' is set twice in {where}"),
+    # NNC config sections (read by nndsl import, written by nndsl export)
+    "E0620": ("error", "[{section}] NNC's solver '{name}' has no nndsl equivalent; nndsl has {choices}"),
+    "E0621": ("error", "[{section}] unknown learning-rate schedule '{name}'; NNC's are {choices}"),
+    "E0622": ("error", "[{section}] {key}={value}: {reason}"),
+    "E0623": ("error", "NNC has one unit for {what}; these are in {units}"),
     # limits
     "E0701": ("error", "expanding this would make more than {limit} layers (the limit; raise it with --max-layers)"),
     "E0702": ("error", "units nest deeper than {limit} levels"),

@@ -133,6 +133,10 @@ class Optimizer:
     schedule: Schedule
     update_interval: int
     span: Span
+    # NNC's RangeFrom/RangeTo: the optimizer runs from iteration (or epoch) `start` through `end`,
+    # both counted from 1 and included; None: from the first / to the last.
+    start: tuple[int, str] | None = None
+    end: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ class Executor:
     num_evaluations: int
     evaluation: str  # mean | last | std
     span: Span
+    back_propagation: bool = False  # NNC's NeedBackPropagation: a backward pass after each evaluation
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,7 @@ class Config:
     executors: tuple[Executor, ...]
     span: Span | None
     defaulted: bool  # roles came from the default network names, not from the spec
+    precision: str = "float"  # NNC's TypeConfig: "float", or "half" (mixed precision)
 
     @property
     def trained(self) -> frozenset[str]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from .layers.base import BOOL, FLOAT, Param
 
+# A default of OPTIONAL: the parameter is left out unless given (the generated project's rule
+# applies: AdamW's decoupled `wd` follows weight_decay).
+OPTIONAL = ...
 DURATION = "duration"  # (value, "epoch" | "iteration"); a plain int counts iterations
 DURATIONS = "durations"
 
@@ -50,6 +53,7 @@ SOLVERS: dict[str, tuple[Param, ...]] = {
         _p("beta1", FLOAT, 0.9, "Beta1"),
         _p("beta2", FLOAT, 0.999, "Beta2"),
         _p("epsilon", FLOAT, 1e-8, _EPS, "eps"),
+        _p("wd", FLOAT, OPTIONAL, "Weight Decay"),  # the decoupled decay; default: weight_decay
     ),
     "Adamax": (
         _lr(2e-3, "Alpha"),
@@ -69,6 +73,11 @@ SOLVERS: dict[str, tuple[Param, ...]] = {
         _p("beta1", FLOAT, 0.9, "Beta1"),
         _p("beta2", FLOAT, 0.999, "Beta2"),
         _p("epsilon", FLOAT, 1e-8, _EPS, "eps"),
+        _p("wd", FLOAT, 0.0, "Weight Decay"),
+        _p("amsgrad", BOOL, False, "AMSGrad"),
+        _p("weight_decouple", BOOL, False, "WD Decouple"),
+        _p("fixed_decay", BOOL, False, "Fixed Decay"),
+        _p("rectify", BOOL, False, "Rectify"),
     ),
     "Lars": (
         _lr(1e-3),
@@ -102,5 +111,6 @@ SCHEDULES: dict[str, tuple[Param, ...]] = {
     "Linear": (),
 }
 SCHEDULES = {name: (*params, _WARMUP) for name, params in SCHEDULES.items()}
-EVALUATIONS = ("mean", "last", "std")
+EVALUATIONS = ("mean", "last", "std")  # NNC's RepeatEvaluationType 0, 1, 2
+PRECISIONS = ("float", "half")  # NNC's TypeConfig Float, Half
 DEFAULT_SCHEDULE = "Constant"

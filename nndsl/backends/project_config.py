@@ -91,6 +91,7 @@ def project_config(project: Project, out_dir: str | Path) -> dict:
         "batch_size": cfg.batch_size,
         "save_best": cfg.save_best,
         "monitor_interval": cfg.monitor_interval,
+        "precision": cfg.precision,
         "datasets": {
             d.name: {"path": os.path.relpath(Path(d.path).resolve(), out_dir), **d.settings} for d in project.datasets
         },
@@ -107,6 +108,8 @@ def project_config(project: Project, out_dir: str | Path) -> dict:
                     "warmup": _duration(o.schedule.warmup) if o.schedule.warmup else None,
                 },
                 "update_interval": o.update_interval,
+                "start": _duration(o.start) if o.start else None,
+                "end": _duration(o.end) if o.end else None,
             }
             for o in cfg.optimizers
         ],
@@ -118,6 +121,7 @@ def project_config(project: Project, out_dir: str | Path) -> dict:
                 "dataset": e.dataset,
                 "num_evaluations": e.num_evaluations,
                 "evaluation": e.evaluation,
+                "back_propagation": e.back_propagation,
             }
             for e in cfg.executors
         ],  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 from ..diagnostics import CompileError, Reporter, Span, did_you_mean, make
 from ..ir import Config, Dataset, Executor, Monitor, Optimizer, Schedule, Solver
 from ..layers.base import BOOL, INT, Param
-from ..solvers import DEFAULT_SCHEDULE, EVALUATIONS, SCHEDULES, SOLVERS
+from ..solvers import DEFAULT_SCHEDULE, DURATION, EVALUATIONS, OPTIONAL, PRECISIONS, SCHEDULES, SOLVERS
 from ..syntax import ast
 from .values import POISON, Symbol, coerce, describe, eval_const
 
@@ -30,11 +30,12 @@ _DATASET = {
     "shuffle": Param("shuffle", BOOL, None, "Shuffle"),
     "cache": Param("cache", BOOL, True, "EnableCache"),
     "image_normalization": Param("image_normalization", BOOL, False, "ImageNormalization"),
+    "num_data": Param("num_data", INT, None, "NumData"),
 }
 _SECTION_KEYS = {
-    "optimizer": ("network", "dataset", "solver", "schedule", "update_interval"),
+    "optimizer": ("network", "dataset", "solver", "schedule", "update_interval", "start", "end"),
     "monitor": ("network", "dataset"),
-    "executor": ("network", "dataset", "num_evaluations", "evaluation"),
+    "executor": ("network", "dataset", "num_evaluations", "evaluation", "back_propagation"),
 }
 
 
@@ -60,9 +61,20 @@ def build_datasets(items: list[ast.Dataset], spec_dir: Path, reporter: Reporter)
                 settings[s.key] = coerce(_const(s.value), _DATASET[s.key], f"dataset '{d.name}'", s.value.span)
             except CompileError as e:
                 reporter.add(e.diagnostic)
+                continue
+            if s.key == "num_data" and settings[s.key] < 0:
+                reporter.error(
+                    "E0604",
+                    s.value.span,
+                    where=f"dataset '{d.name}'",
+                    name=s.key,
+                    expected="at least 0",
+                    got=settings[s.key],
+                )
         settings.setdefault("shuffle", None)  # None: the training script shuffles training data only
         for k, p in _DATASET.items():
-            settings.setdefault(k, p.default)
+            if k != "num_data":  # num_data only where NNC recorded it
+                settings.setdefault(k, p.default)
         out.append(Dataset(d.name, d.uri, str(spec_dir / d.uri), settings, d.span))
     return out
 
@@ -74,6 +86,7 @@ def build_config(cfg: ast.Config | None, datasets: list[Dataset], networks: list
     executors: list[Executor] = []
     ds_names = [d.name for d in datasets]
     ctx = _Ctx(reporter, networks, ds_names)
+    precision = "float"
     if cfg is not None:
         seen: dict[str, Span] = {}
         for s in cfg.settings:
@@ -99,10 +112,21 @@ def build_config(cfg: ast.Config | None, datasets: list[Dataset], networks: list
                         where="config",
                     )
                 continue
+            if s.key == "precision":
+                if s.key in seen:
+                    reporter.error("E0607", s.key_span, name=s.key, where="config")
+                    continue
+                seen[s.key] = s.span
+                precision = ctx.word(s, PRECISIONS, "config", precision)
+                continue
             p = _TOP.get(s.key) or next((q for q in _TOP.values() if s.key in q.aliases), None)
             if p is None:
                 reporter.error(
-                    "E0601", s.key_span, help=did_you_mean(s.key, [*_TOP, *_SECTION_KEYS]), name=s.key, where="config"
+                    "E0601",
+                    s.key_span,
+                    help=did_you_mean(s.key, [*_TOP, "precision", *_SECTION_KEYS]),
+                    name=s.key,
+                    where="config",
                 )
                 continue
             if p.name in seen:
@@ -111,7 +135,7 @@ def build_config(cfg: ast.Config | None, datasets: list[Dataset], networks: list
             seen[p.name] = s.span
             try:
                 v = coerce(_const(s.value), p, "config", s.value.span)
-                if v < 1:
+                if p.type == INT and v < 1:  # save_best is a bool: false is a value, not 0
                     raise CompileError(
                         make("E0604", s.value.span, where="config", name=p.name, expected="at least 1", got=v)
                     )
@@ -157,6 +181,7 @@ def build_config(cfg: ast.Config | None, datasets: list[Dataset], networks: list
         tuple(executors),
         span,
         defaulted,
+        precision,
     )
 
 
@@ -241,6 +266,28 @@ class _Ctx:
         solver = self._callable(st.get("solver"), SOLVERS, "E0602", DEFAULT_SOLVER, s.span, where)
         schedule = self._callable(st.get("schedule"), SCHEDULES, "E0603", DEFAULT_SCHEDULE, s.span, where)
         interval = self._int(st.get("update_interval"), "update_interval", 1, where)
+        start = self._point(st.get("start"), "start", where)
+        end = self._point(st.get("end"), "end", where)
+        if start and end and start[1] != end[1]:
+            self.reporter.error(
+                "E0604",
+                st["end"].value.span,
+                where=where,
+                name="end",
+                expected=f"in {start[1]}s, as 'start' is (NNC's RangeUnit is one for both)",
+                got=f"{end[0]} {end[1]}s",
+            )
+            end = None
+        elif start and end and end[0] < start[0]:
+            self.reporter.error(
+                "E0604",
+                st["end"].value.span,
+                where=where,
+                name="end",
+                expected=f"at least 'start' ({start[0]} {start[1]}s)",
+                got=f"{end[0]} {end[1]}s",
+            )
+            end = None
         if network is None or solver is None or schedule is None:
             return None
         sched_params = dict(schedule[1])
@@ -253,7 +300,56 @@ class _Ctx:
             Schedule(schedule[0], sched_params, warmup if warmup and warmup[0] else None, schedule[2]),
             interval,
             s.span,
+            start,
+            end,
         )
+
+    def _point(self, setting: ast.Setting | None, name: str, where: str) -> tuple[int, str] | None:
+        """An optimizer's `start` or `end`: an iteration or epoch counted from 1 (`3 epochs`, `500`)."""
+        if setting is None:
+            return None
+        try:
+            v = coerce(_const(setting.value), Param(name, DURATION, None, name), where, setting.value.span)
+        except CompileError as e:
+            self.reporter.add(e.diagnostic)
+            return None
+        if v[0] < 1:
+            self.reporter.error(
+                "E0604", setting.value.span, where=where, name=name, expected="at least 1 (counted from 1)", got=v[0]
+            )
+            return None
+        return v
+
+    def word(self, item: ast.Setting, choices: tuple[str, ...], where: str, default: str) -> str:
+        """A setting that is one of a few words, written bare (`mean`) or as a string."""
+        try:
+            v = _const(item.value)
+        except CompileError as e:
+            self.reporter.add(e.diagnostic)
+            return default
+        word = v.name if isinstance(v, Symbol) else v
+        if isinstance(word, str) and word in choices:
+            return word
+        if v is not POISON:
+            self.reporter.error(
+                "E0306",
+                item.value.span,
+                help=did_you_mean(str(word), choices),
+                name=item.key,
+                callee=where,
+                choices=", ".join(choices),
+                got=describe(v),
+            )
+        return default
+
+    def _bool(self, setting: ast.Setting | None, name: str, where: str) -> bool:
+        if setting is None:
+            return False
+        try:
+            return coerce(_const(setting.value), Param(name, BOOL, False, name), where, setting.value.span)
+        except CompileError as e:
+            self.reporter.add(e.diagnostic)
+            return False
 
     def _callable(self, setting, table, code, default, span, where):
         """`Nesterov(lr=0.1, momentum=0.9)` or a bare `Adam`: a solver or schedule."""
@@ -309,7 +405,7 @@ class _Ctx:
                 self.reporter.add(e.diagnostic)
                 ok = False
         for p in params:
-            if p.name not in values:
+            if p.name not in values and p.default is not OPTIONAL:
                 if p.default is None:
                     self.reporter.error("E0304", expr.span, callee=expr.callee, name=p.name)
                     ok = False
@@ -332,27 +428,8 @@ class _Ctx:
         network = self._ref(st.get("network"), "network", self.networks, s, True)
         dataset = self._ref(st.get("dataset"), "dataset", self.datasets, s, False)
         n = self._int(st.get("num_evaluations"), "num_evaluations", 1, where)
-        evaluation = "mean"
-        if "evaluation" in st:
-            item = st["evaluation"]
-            try:
-                v = _const(item.value)
-            except CompileError as e:
-                self.reporter.add(e.diagnostic)
-                v = POISON
-            word = v.name if isinstance(v, Symbol) else v
-            if isinstance(word, str) and word in EVALUATIONS:
-                evaluation = word
-            elif v is not POISON:
-                self.reporter.error(
-                    "E0306",
-                    item.value.span,
-                    help=did_you_mean(str(word), EVALUATIONS),
-                    name="evaluation",
-                    callee=where,
-                    choices=", ".join(EVALUATIONS),
-                    got=describe(v),
-                )
+        evaluation = self.word(st["evaluation"], EVALUATIONS, where, "mean") if "evaluation" in st else "mean"
+        back_propagation = self._bool(st.get("back_propagation"), "back_propagation", where)
         if network is None:
             return None
-        return Executor(name, network, dataset, n, evaluation, s.span)
+        return Executor(name, network, dataset, n, evaluation, s.span, back_propagation)

@@ -15,7 +15,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["SOLVER_DEFAULTS", "key", "schedule_arguments", "solver_arguments", "to_iterations"]
+__all__ = [
+    "SOLVER_DEFAULTS",
+    "active",
+    "iteration_range",
+    "key",
+    "schedule_arguments",
+    "solver_arguments",
+    "to_iterations",
+]
 
 
 def key(name: str) -> str:
@@ -110,6 +118,28 @@ def to_iterations(duration: Any, iterations_per_epoch: int) -> int:
         if unit in ("iteration", "iterations", "iter", "iters"):
             return int(round(float(value)))
     raise ValueError(f"a duration is an int or (value, 'epoch' | 'iteration'), got {duration!r}")
+
+
+def iteration_range(start: Any, end: Any, iterations_per_epoch: int) -> tuple[int, int]:
+    """An optimizer's `start` and `end` (NNC's RangeFrom/RangeTo: an iteration or epoch counted from 1,
+    included; None: open) as (first, last) mini-batch iterations counted from 1, 0 where open, as nnabla's
+    start_iter/end_iter: epochs a..b are iterations (a - 1) * iterations_per_epoch + 1 .. b * iterations_per_epoch."""
+
+    def point(p: Any, last: bool) -> int:
+        if p is None:
+            return 0
+        if isinstance(p, Sequence) and not isinstance(p, str) and str(p[1]).lower().startswith("epoch"):
+            epochs = int(p[0])
+            return epochs * iterations_per_epoch if last else (epochs - 1) * iterations_per_epoch + 1
+        return to_iterations(p, iterations_per_epoch)
+
+    return point(start, False), point(end, True)
+
+
+def active(iteration: int, first: int, last: int) -> bool:
+    """Whether an optimizer with iteration_range (first, last) runs at mini-batch `iteration` (from 0),
+    as nnabla's trainer decides: (first == 0 or iteration + 1 >= first) and (last == 0 or iteration + 1 <= last)."""
+    return (first == 0 or iteration + 1 >= first) and (last == 0 or iteration + 1 <= last)
 
 
 SCHEDULE_ALIASES = {

@@ -11,7 +11,10 @@ Every default comes from config.json next to this file. NNC's semantics kept:
     learning-rate schedule; schedules count mini-batch iterations;
   * update_interval n sums the gradients of n mini-batches (each loss is the mean of the network's
     loss outputs), then one update; the sum is not divided by n;
-  * several optimizers run in order in every iteration;
+  * several optimizers run in order in every iteration, each only within its start..end range of
+    iterations or epochs when it has one (NNC's RangeFrom/RangeTo; a GAN's phases);
+  * precision "half" (NNC's TypeConfig) makes --amp fp16 the default on a GPU (NNC trains in float
+    on a CPU);
   * monitors evaluate a network on a dataset every monitor_interval epochs: the mean of its error
     (or loss) outputs; the executor's network is the one exported.
 `--batch-size` is the global batch: replicas split it (NNC's batch size on one device).
@@ -56,6 +59,7 @@ with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
 
 import nnc  # noqa: E402
 import nnc_runs  # noqa: E402
+import nnc_solvers  # noqa: E402
 import solvers  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
 from model import Model, create_model  # noqa: E402
@@ -94,7 +98,13 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         "--seed", type=int, default=None, help="random seed, 0 to 2**63-1 (default: drawn, then printed)"
     )
     parser.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow operations only")
-    parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed precision (keras.mixed_precision)")
+    half = config.get("precision") == "half" and bool(tf.config.list_physical_devices("GPU"))
+    parser.add_argument(
+        "--amp",
+        choices=("bf16", "fp16"),
+        default="fp16" if half else None,
+        help="mixed precision (keras.mixed_precision; default fp16 on a GPU where the config's precision is half)",
+    )
     parser.add_argument("--jit", action="store_true", help="compile the training step with XLA")
     parser.add_argument(
         "--resume",
@@ -269,6 +279,8 @@ class Optimization:
             schedule.get("type") or "Constant", schedule_params, iterations_per_epoch, total, base_lr
         )
         self.update_interval = args.update_interval or int(spec.get("update_interval") or 1)
+        # the iterations it runs, from 1 and included (0: open): NNC's RangeFrom/RangeTo
+        self.first, self.last = nnc_solvers.iteration_range(spec.get("start"), spec.get("end"), iterations_per_epoch)
         self.sums = [
             keras.Variable(keras.ops.zeros(v.shape), trainable=False, name=f"grad_sum_{index}_{k}")
             for k, v in enumerate(self.variables)
@@ -498,9 +510,12 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
             batches.append(iter(strategy.experimental_distribute_dataset(pipeline.take(iterations_per_epoch))))
         progress = keras.utils.Progbar(iterations_per_epoch, verbose=1 if chief and sys.stdout.isatty() else 0)
         sums = [0.0] * len(runs)
+        counts = [0] * len(runs)
         lrs = [0.0] * len(runs)
         for step_index in range(iterations_per_epoch):
             for r, run in enumerate(runs):
+                if not nnc_solvers.active(iteration, run.first, run.last):
+                    continue  # outside the optimizer's range: no data, no step (as nnabla)
                 update = is_update_step(iteration, run.update_interval)
                 if update:
                     lrs[r] = run.set_learning_rate(iteration)
@@ -512,10 +527,11 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
                         f"training stopped ({kept}; try a smaller --lr)"
                     )
                 sums[r] += loss
+                counts[r] += 1
             iteration += 1
-            progress.update(step_index + 1, [("loss", sums[0] / (step_index + 1))])
+            progress.update(step_index + 1, [("loss", sums[0] / max(counts[0], 1))])
         seconds = time.perf_counter() - started
-        losses = [s / iterations_per_epoch for s in sums]
+        losses = [s / c if c else math.nan for s, c in zip(sums, counts, strict=True)]
         values = {}
         if epoch % interval == 0 or epoch == args.epochs:
             for spec, pipeline, step in monitors:

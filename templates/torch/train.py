@@ -8,7 +8,10 @@ Every default comes from config.json next to this file. NNC's semantics kept:
     schedule; schedules count mini-batch iterations;
   * update_interval n sums the gradients of n mini-batches (each loss is the mean of the network's
     loss outputs), then one update; the sum is not divided by n;
-  * several optimizers run in order in every iteration;
+  * several optimizers run in order in every iteration, each only within its start..end range of
+    iterations or epochs when it has one (NNC's RangeFrom/RangeTo; a GAN's phases);
+  * precision "half" (NNC's TypeConfig) makes --amp fp16 the default on a GPU (NNC trains in float
+    on a CPU);
   * monitors evaluate a network on a dataset every monitor_interval epochs: the mean of its error
     (or loss) outputs.
 Every run writes into a folder of its own under the output folder (default runs/), so that no run
@@ -52,6 +55,7 @@ sys.path.insert(0, str(HERE))
 
 import nnc  # noqa: E402
 import nnc_runs  # noqa: E402
+import nnc_solvers  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
 from model import Model, create_model  # noqa: E402
 from nnc_params import check_params  # noqa: E402
@@ -87,7 +91,13 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
     parser.add_argument("--deterministic", action="store_true", help="deterministic algorithms only")
     parser.add_argument("--workers", type=int, default=None, help="data loader processes per loader")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    parser.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed precision (autocast)")
+    half = config.get("precision") == "half" and torch.cuda.is_available()
+    parser.add_argument(
+        "--amp",
+        choices=("bf16", "fp16"),
+        default="fp16" if half else None,
+        help="mixed precision (autocast; default fp16 on a GPU where the config's precision is half)",
+    )
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument(
@@ -475,6 +485,7 @@ class Optimization:
         self.optimizer: torch.optim.Optimizer | None = None
         self.schedule: nnc.Schedule | None = None
         self.update_interval = 1
+        self.first = self.last = 0  # the iterations it runs (from 1, included; 0: open)
         self.batches: Iterator | None = None
 
 
@@ -591,6 +602,9 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
             schedule.get("type") or "Constant", schedule_params, iterations_per_epoch, total_iterations, base_lr
         )
         run.update_interval = args.update_interval or int(run.spec.get("update_interval") or 1)
+        run.first, run.last = nnc_solvers.iteration_range(
+            run.spec.get("start"), run.spec.get("end"), iterations_per_epoch
+        )
 
     monitors = []
     for spec in config.get("monitors", []):
@@ -641,10 +655,13 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
         for m, (_, loader) in enumerate(monitors):
             loader.generator.manual_seed(derive_seed(args.seed, "monitor workers", m, epoch, ddp.rank))
         sums = [0.0] * len(runs)
+        counts = [0] * len(runs)
         lrs = [0.0] * len(runs)
         samples = 0
         for step in range(iterations_per_epoch):
             for r, run in enumerate(runs):
+                if not nnc_solvers.active(iteration, run.first, run.last):
+                    continue  # outside the optimizer's range: no data, no step (as nnabla)
                 batch = to_device(next(run.batches), device, args.channels_last)
                 loss, lr = train_step(forward, model, run, batch, iteration, scaler, args.amp)
                 if not math.isfinite(loss):
@@ -654,16 +671,19 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
                         f"training stopped{kept} (a learning rate too high?)"
                     )
                 sums[r] += loss
+                counts[r] += 1
                 if lr is not None:
                     lrs[r] = lr
                 if r == 0:
                     samples += next(iter(batch.values())).shape[0]
             iteration += 1
             if tty:
-                print(f"\repoch {epoch} {step + 1}/{iterations_per_epoch} loss {sums[0] / (step + 1):.4f}", end="")
+                print(
+                    f"\repoch {epoch} {step + 1}/{iterations_per_epoch} loss {sums[0] / max(counts[0], 1):.4f}", end=""
+                )
         seconds = time.perf_counter() - started
         ddp.sync_buffers(model)
-        losses = [s / iterations_per_epoch for s in ddp.sum(sums, device)]
+        losses = [s / c if c else math.nan for s, c in zip(ddp.sum(sums, device), counts, strict=True)]
         losses = [v / ddp.world for v in losses]
         values = {}
         if epoch % interval == 0 or epoch == args.epochs:
