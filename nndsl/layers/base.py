@@ -214,18 +214,25 @@ def parse_default(text: str, type_: str) -> Any:
 
 def nnc_properties(layer_type: str) -> dict[str, tuple[str, tuple[str, ...]]]:
     """NNC's properties of a layer type, name -> (default text, choices). NNC's projects give every
-    learnable parameter `<p>.LRateMultiplier` (default 1.0) after `<p>.InitializerMultiplier`
-    (as every sample project shows), which NNC's table of defaults leaves out; they are added here."""
+    learnable parameter `<p>.LRateMultiplier` after `<p>.InitializerMultiplier` (as every sample
+    project shows: 1.0, and 0.0 for BatchNormalization's running mean and variance), which NNC's
+    table of defaults leaves out; they are added here."""
     properties = NNC_LAYERS[layer_type]["properties"]
     props: dict[str, tuple[str, tuple[str, ...]]] = {}
     names = {name for name, _, _ in properties}
+    state = _STATE_PARAMETERS.get(layer_type, ())
     for name, default, choices in properties:
         props[name] = (default, choices)
         if name.endswith(".InitializerMultiplier"):
-            lrate = name[: -len("InitializerMultiplier")] + "LRateMultiplier"
+            pin = name[: -len(".InitializerMultiplier")]
+            lrate = f"{pin}.LRateMultiplier"
             if lrate not in names:
-                props[lrate] = ("1.0", ())
+                props[lrate] = ("0.0" if pin in state else "1.0", ())
     return props
+
+
+# Parameters that are running state, not trained: NNC writes their LRateMultiplier as 0.0.
+_STATE_PARAMETERS = {"BatchNormalization": ("mean", "var")}
 
 
 def nnc_params(

@@ -1197,11 +1197,32 @@ class _Body:
                     continue
                 shape = _target_shape(layer, spec, x)
                 key = (column, shape)
+                same = self._input_reading(column, shape)
+                if same is not None:  # an Input already reads that column (an autoencoder's target)
+                    self.target_names.setdefault(lid, {})[pin] = self.bind((same, 0))
+                    continue
                 if key not in made:
                     made[key] = self.names.new(column if ident(column) == column else _value_base(column))
                     dims = "x".join(str(d) for d in shape) if shape else "1"
                     self.target_lines_by_name[made[key]] = f"{made[key]} = Input({dims}, dataset={_string(column)})"
                 self.target_names.setdefault(lid, {})[pin] = made[key]
+
+    def _input_reading(self, column: str, shape: tuple[int, ...]) -> int | None:
+        """The network's Input layer that reads dataset column `column` in `shape`, if any."""
+        if self.unit:
+            return None
+        for lid in self.topo:
+            layer = self.g.layers[lid]
+            if layer.type != "Input":
+                continue
+            col = layer.props.get("Dataset", _nnc_default("Input", "Dataset")).strip()
+            try:
+                size = tuple(int(d) for d in layer.props.get("Size", "").split(","))
+            except ValueError:
+                continue
+            if col == column and size == tuple(shape):
+                return lid
+        return None
 
     def chains(self, r: int | None) -> list[list[int]]:
         """Region `r`'s items as chains: each item flows into the next as its first input."""

@@ -180,7 +180,7 @@ def test_spec_rejects_bad_declarations():
 def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
     """NNC writes `<p>.LRateMultiplier` beside `<p>.Initializer` for every learnable parameter of a
     layer (the sample projects do: `W.LRateMultiplier=1.0`); the language has it as
-    `<p>_lrate_multiplier`, default 1."""
+    `<p>_lrate_multiplier`, default 1 (0 for BatchNormalization's running statistics, as NNC writes)."""
     for layer, spec in REGISTRY.items():
         if layer == "MeanSubtraction":  # its mean and t are running state, never trained
             continue
@@ -188,4 +188,6 @@ def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
         for nnc in names:
             if nnc.endswith(".InitializerMultiplier"):
                 lrate = names.get(nnc.replace("InitializerMultiplier", "LRateMultiplier"))
-                assert lrate is not None and lrate.default == 1.0, f"{layer}: no {nnc} learning-rate multiplier"
+                state = layer == "BatchNormalization" and nnc.split(".")[0] in ("mean", "var")
+                assert lrate is not None, f"{layer}: no {nnc} learning-rate multiplier"
+                assert lrate.default == (0.0 if state else 1.0), f"{layer}: {lrate.nnc} default"
