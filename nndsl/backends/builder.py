@@ -188,7 +188,10 @@ class _Builder:
             )
         self.nnabla = nnc_parameter_table(self.project)
         self._register(model, "", "")
-        return ModelRender(self.project.path, self.classes, model, networks, list(self.params.values()))
+        # In the networks' layer order, which is the order nnabla creates (and saves) them in.
+        order = {name: k for k, name in enumerate(self.nnabla)}
+        params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
+        return ModelRender(self.project.path, self.classes, model, networks, params)
 
     def _register(self, cls: ClassModel, scope: str, attr_path: str) -> None:
         """Name every parameter under `cls` (placed at `attr_path`, spec scope `scope`)."""

@@ -229,8 +229,10 @@ def save_params(
     reader never sees a half-written file and a failure leaves the old file untouched.
 
     The extension chooses the format (see above). For .h5 and .protobuf, `nnabla` renames and
-    reshapes to nnabla's names and shapes and `need_grad` ({model name: trained}) gives nnabla's
-    flag (default True)."""
+    reshapes to nnabla's names and shapes, in its order, and `need_grad` ({model name: flag}) gives
+    nnabla's need_grad, by default True for every parameter, as in the files NNC and nnabla_cli
+    write for NNC's projects (their networks create every parameter so, BatchNormalization's mean
+    and variance too; a learning-rate multiplier of 0 is what freezes one)."""
     ext = params_format(path)
     if ext == ".nnp":
         raise RunError(
