@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..diagnostics import make
 from ..ir import Layer, Network, Project
 from ..layers.base import fmt_shape
+from ..nnc.names import nnc_parameter_table
 from .naming import Namer, camel, literal, snake
 from .structure import Block, network_tree
 
@@ -129,6 +130,8 @@ class ParamModel:
     attr: str  # the framework's address (Dialect.param_key): "resnet.stage3.block.2.conv1.weight"
     layout: str  # how NNC's layout relates to the framework's (see the runtime's save_params)
     shape: tuple[int, ...]  # NNC's shape
+    nnabla: str | None = None  # nnabla's name (nndsl.nnc.names): "resnet/stage3/block[2]/conv1/conv/W"
+    nnabla_shape: tuple[int, ...] = ()  # nnabla's shape (BatchNormalization's have the batch axis)
 
 
 @dataclass
@@ -185,6 +188,7 @@ class _Builder:
                     net.training,
                 )
             )
+        self.nnabla = nnc_parameter_table(self.project)
         self._register(model, "", "")
         frozen = {
             layer.parameter_name(p): None
@@ -193,7 +197,10 @@ class _Builder:
             for p in layer.parameters
             if p.trainable and p.lrate_multiplier <= 0
         }
-        return ModelRender(self.project.path, self.classes, model, networks, list(self.params.values()), list(frozen))
+        # In the networks' layer order, which is the order nnabla creates (and saves) them in.
+        order = {name: k for k, name in enumerate(self.nnabla)}
+        params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
+        return ModelRender(self.project.path, self.classes, model, networks, params, list(frozen))
 
     def _register(self, cls: ClassModel, scope: str, attr_path: str) -> None:
         """Name every parameter under `cls` (placed at `attr_path`, spec scope `scope`)."""
@@ -201,7 +208,8 @@ class _Builder:
             for nnc_name, torch_attr, layout, shape in params:
                 full = f"{scope}{rel}".replace(".", "/") + f"/{nnc_name}"
                 key = self.dialect.param_key(f"{scope}{rel}", f"{attr_path}{attr}", torch_attr)
-                self.params.setdefault(full, ParamModel(full, key, layout, shape))
+                nnabla, nnabla_shape = self.nnabla.get(full, (None, shape))
+                self.params.setdefault(full, ParamModel(full, key, layout, shape, nnabla, tuple(nnabla_shape)))
         by_name = {c.name: c for c in self.classes}
         for rel, attr, child in cls.children:
             self._register(by_name[child], f"{scope}{rel}.", f"{attr_path}{attr}.")

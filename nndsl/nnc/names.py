@@ -16,6 +16,19 @@ runs, names it after the same structure, written its own way:
 nnabla stores some parameters with the batch axis that nndsl's per-sample shapes leave out
 (BatchNormalization's are 1xCx1x1 where nndsl has Cx1x1); `nnc_shape` gives nnabla's shape.
 The element order is the same, so converting is a reshape.
+
+Checked against NNC's own `create_prototxt` and nnabla for every parametric layer type, nested
+repeats, units, a unit in a repeat and a repeat in a unit (tests/nnc/test_nnc_names.py, fixtures
+from tools/nnc_names_fixtures.py). Two things NNC does that nndsl does not express:
+
+- NNC's BinaryWeightAffine/BinaryWeightConvolution have no `alpha` parameter: create_prototxt
+  passes the layer's `b` where nnabla's function takes alpha (its 4th input), so nnabla writes
+  mean |W| per output into `.../bwn_affine/b` at every forward and adds no bias (WithBias=False
+  does not run in nnabla at all). nndsl's `alpha` is therefore nnabla's `b`, and nndsl's bias `b`
+  has no counterpart in NNC's files (`nnc_parameter_table` leaves it out; loading an NNC file
+  keeps its initial value, 0, which is NNC's result).
+- A Unit layer whose ParameterScope is empty (the ILSVRC samples' Training networks call their
+  model that way) opens no scope; nndsl's unit instances always do.
 """
 
 from __future__ import annotations
@@ -45,6 +58,11 @@ FUNCTION_SCOPES: dict[str, str] = {
 
 # Layer types whose parameters nnabla stores with a leading batch axis of 1.
 _WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
+
+# (NNC type, nndsl parameter) -> nnabla's parameter name, where they differ.
+_RENAMED = {("BinaryWeightAffine", "alpha"): "b", ("BinaryWeightConvolution", "alpha"): "b"}
+# (NNC type, nndsl parameter) with no counterpart in NNC's files.
+_NOT_IN_NNC = frozenset({("BinaryWeightAffine", "b"), ("BinaryWeightConvolution", "b")})
 
 _COPY = re.compile(r"^(?P<label>.+)\[(?P<index>\d+)\]$")
 
@@ -79,7 +97,8 @@ def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
     """nnabla's name of parameter `p` of `layer`: `Convolution_5[0]/conv/W`."""
     scope = FUNCTION_SCOPES.get(layer.type)
     path = nnc_layer_path(layer)
-    return f"{path}/{scope}/{p.name}" if scope else f"{path}/{p.name}"
+    name = _RENAMED.get((layer.type, p.name), p.name)
+    return f"{path}/{scope}/{name}" if scope else f"{path}/{name}"
 
 
 def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
@@ -88,11 +107,14 @@ def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
 
 
 def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape]]:
-    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter once."""
+    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter NNC's files hold once
+    (not BinaryWeight*'s bias, see the module's docstring)."""
     networks = source.networks if isinstance(source, Project) else (source,)
     table: dict[str, tuple[str, Shape]] = {}
     for net in networks:
         for layer in net.layers:
             for p in layer.parameters:
+                if (layer.type, p.name) in _NOT_IN_NNC:
+                    continue
                 table.setdefault(layer.parameter_name(p), (nnc_parameter_name(layer, p), nnc_shape(layer, p)))
     return table

@@ -3,15 +3,18 @@
 Part of every generated project (PyTorch and Keras alike; numpy and the standard library
 only). Follows nnabla: `python/src/nnabla/initializer.py` for the initializers and
 `python/src/nnabla/utils/load.py` for how NNC projects read fans from parameter shapes.
-A parameter file is a `.npz` keyed by NNC's parameter names ("conv1/W") holding arrays in
-NNC's layouts, the same for both backends.
+A parameter file is a `.npz` keyed by the model's parameter names ("conv1/W") holding arrays in
+NNC's layouts, the same for both backends, or one of NNC's own: `.h5` and `.protobuf` as nnabla's
+`nn.save_parameters` writes them and the parameters inside an `.nnp`, keyed by nnabla's names
+("conv1/conv/W", "Convolution_5[0]/conv/W") in nnabla's shapes (see "parameter files" below).
 
 Notation of nnabla's initializer.py: N = input maps (Affine: input features), M = output maps
 (Affine: output features), K = kernel area (1 for Affine). NNC multiplies every computed value
 by the layer's InitializerMultiplier.
 
 Loading is safe and strict: ``load_params(path, expected, partial=False)`` never unpickles
-(``allow_pickle=False``: a file holding objects is refused, nothing in it runs) and, given
+(``allow_pickle=False``: a file holding objects is refused, nothing in it runs), reads nothing but
+the file (no HDF5 links or external data), bounds what it reads by the model's size and, given
 the model's ``expected`` {name: NNC shape}, refuses a file that misses parameters (unless
 ``partial``), has parameters the model does not, or holds a parameter of another shape,
 naming them (``check_params``). Its problems raise ``nnc_runs.RunError`` (exit status 1).
@@ -38,7 +41,11 @@ __all__ = [
     "check_params",
     "fans_from_shape",
     "initial_distribution",
+    "FORMATS",
+    "NNC_FORMATS",
+    "encode_protobuf",
     "load_params",
+    "params_format",
     "save_params",
 ]
 
@@ -137,35 +144,6 @@ def initial_distribution(
     return kind, scale if kind == "constant" else abs(scale)
 
 
-def save_params(path: str | os.PathLike, named_arrays: Mapping[str, np.ndarray]) -> None:
-    """Write `named_arrays` (NNC names like "conv1/W" -> arrays) to a .npz file, atomically:
-    the data goes to a temporary file in the same folder, which then replaces `path` (os.replace), so
-    a reader never sees a half-written file and a failure leaves the old file untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    arrays = {str(name): np.asarray(value) for name, value in named_arrays.items()}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    umask = os.umask(0o022)  # mkstemp makes 0600 files: give the permissions open() would
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            # What np.savez writes (one NAME.npy member per array), without its keyword arguments that a
-            # parameter named "file" or "allow_pickle" would collide with.
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-                for name, array in arrays.items():
-                    with archive.open(name + ".npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _names(names: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(f'"{n}"' for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -207,13 +185,204 @@ def check_params(
         raise RunError(f"{source}: " + "; ".join(problems) + stale)
 
 
-def load_params(
-    path: str | os.PathLike, expected: Mapping[str, Sequence[int]] | None = None, partial: bool = False
-) -> dict[str, np.ndarray]:
-    """Read a file written by `save_params`: NNC names -> numpy arrays of numbers.
+# --- parameter files -------------------------------------------------------------------------
+#
+# .npz       nndsl's own: one NAME.npy member per parameter, the model's names and NNC's layouts.
+# .h5        what nnabla's nn.save_parameters("x.h5") writes: one float32 dataset per parameter at
+#            its nnabla name ("conv1/conv/W": groups conv1, conv, dataset W), attributes need_grad
+#            (bool) and index (its position; nnabla loads in that order).
+# .protobuf  what nn.save_parameters("x.protobuf") writes: an NNablaProtoBuf message whose
+#            `parameter` entries (field 200) hold variable_name (1), shape (20: Shape, dim = 1),
+#            data (100, packed float32) and need_grad (101).
+# .nnp       nnabla's archive (zip): its parameter.protobuf or parameter.h5 member is read; the
+#            network in it is not (nndsl import reads that). Saving an .nnp is refused: it needs a
+#            network definition, which `nndsl export` writes.
+#
+# NNC's formats hold nnabla's names and shapes. Given `nnabla` ({model name: (nnabla name,
+# nnabla shape)}, the model's PARAMETERS), save_params and load_params translate, so the model
+# sees its own names either way; a parameter whose nnabla name is None has no place in NNC's files.
 
-    Never unpickles. With `expected` (the model's NNC names -> shapes) the file must fit it, see
-    `check_params`. RunError names the file and what is wrong with it."""
+NNC_FORMATS = (".h5", ".protobuf", ".nnp")
+FORMATS = (".npz", *NNC_FORMATS)
+MAX_FILE_BYTES = 1 << 36  # 64 GiB: more than any parameter file this project's limits allow
+_MAX_H5_OBJECTS = 1_000_000
+_MAX_DEPTH = 256
+
+
+def params_format(path: str | os.PathLike) -> str:
+    """The parameter file format of `path` by its extension (".npz", ".h5", ".protobuf" or
+    ".nnp"); RunError for any other."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise RunError(f"{path}: not a parameter file name: expected a {', '.join(FORMATS)} file")
+    return ext
+
+
+def save_params(
+    path: str | os.PathLike,
+    named_arrays: Mapping[str, np.ndarray],
+    nnabla: Mapping[str, tuple[str | None, Sequence[int]]] | None = None,
+    need_grad: Mapping[str, bool] | None = None,
+) -> None:
+    """Write `named_arrays` (the model's names -> arrays in NNC's layouts) to `path`, atomically: the
+    data goes to a temporary file in the same folder, which then replaces `path` (os.replace), so a
+    reader never sees a half-written file and a failure leaves the old file untouched.
+
+    The extension chooses the format (see above). For .h5 and .protobuf, `nnabla` renames and
+    reshapes to nnabla's names and shapes, in its order, and `need_grad` ({model name: flag}) gives
+    nnabla's need_grad, by default True for every parameter, as in the files NNC and nnabla_cli
+    write for NNC's projects (their networks create every parameter so, BatchNormalization's mean
+    and variance too; a learning-rate multiplier of 0 is what freezes one)."""
+    ext = params_format(path)
+    if ext == ".nnp":
+        raise RunError(
+            f"{path}: saving an .nnp is not supported (it holds a network too: `nndsl export` writes "
+            "the network; save the parameters as .h5 or .protobuf)"
+        )
+    arrays = {str(name): np.asarray(value) for name, value in named_arrays.items()}
+    if ext == ".npz":
+        _write_atomic(path, ".npz", lambda f: _write_npz(f, arrays))
+        return
+    grads = need_grad or {}
+    entries = []
+    for name, array in arrays.items():
+        target, shape = (nnabla[name][0], tuple(nnabla[name][1])) if nnabla is not None else (name, array.shape)
+        if target is None:
+            continue
+        entries.append(
+            (target, np.ascontiguousarray(array, dtype=np.float32).reshape(shape), bool(grads.get(name, True)))
+        )
+    if ext == ".h5":
+        h5py = _h5py()
+        _write_atomic(path, ".h5", lambda f: _write_h5(h5py, f, entries))
+    else:
+        _write_atomic(path, ".protobuf", lambda f: f.write(encode_protobuf(entries)))
+
+
+def _write_atomic(path: str | os.PathLike, suffix: str, write: Callable) -> None:
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    umask = os.umask(0o022)  # mkstemp makes 0600 files: give the permissions open() would
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _write_npz(f, arrays: Mapping[str, np.ndarray]) -> None:
+    # What np.savez writes (one NAME.npy member per array), without its keyword arguments that a
+    # parameter named "file" or "allow_pickle" would collide with.
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def _write_h5(h5py, f, entries: Sequence[tuple[str, np.ndarray, bool]]) -> None:
+    with h5py.File(f, "w") as hd:
+        for index, (name, array, grad) in enumerate(entries):
+            hd[name] = array
+            hd[name].attrs["need_grad"] = grad
+            hd[name].attrs["index"] = index
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise RunError("reading or writing .h5 parameter files needs the h5py package: pip install h5py") from None
+    return h5py
+
+
+def load_params(
+    path: str | os.PathLike,
+    expected: Mapping[str, Sequence[int]] | None = None,
+    partial: bool = False,
+    nnabla: Mapping[str, tuple[str | None, Sequence[int]]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read a parameter file (.npz, .h5, .protobuf or .nnp): names -> numpy arrays of numbers.
+
+    Never unpickles and reads nothing but `path`. With `expected` (the model's names -> NNC shapes)
+    the file must fit it, see `check_params`; shapes are checked before any data is read. For NNC's
+    formats, `nnabla` maps the model's names to nnabla's names and shapes: the file is checked in
+    nnabla's terms and the result is keyed by the model's names in its shapes. RunError names the
+    file and what is wrong with it."""
+    ext = params_format(path)
+    if ext == ".npz":
+        arrays = _load_npz(path)
+        if expected is not None:
+            check_params(expected, {n: a.shape for n, a in arrays.items()}, path, partial)
+        return arrays
+    want = None
+    if expected is not None:
+        if nnabla is not None:
+            want = {nnabla[n][0]: tuple(nnabla[n][1]) for n in expected if nnabla[n][0] is not None}
+        else:
+            want = {n: tuple(shape) for n, shape in expected.items()}
+    try:
+        if ext == ".h5":
+            with open(os.fspath(path), "rb") as f:
+                arrays = _read_h5(f, path, want, partial)
+        elif ext == ".protobuf":
+            arrays = _read_protobuf(_read_bounded(path, want), path, want, partial)
+        else:
+            arrays = _read_nnp(path, want, partial)
+    except FileNotFoundError:
+        raise RunError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise RunError(f"{path}: a folder, not a parameter file") from None
+    if nnabla is None:
+        return arrays
+    back = {}
+    for name, (target, _) in nnabla.items():
+        if target is not None and target in arrays:
+            shape = tuple(expected[name]) if expected is not None else arrays[target].shape
+            back[name] = arrays[target].reshape(shape)
+    if expected is None:
+        unknown = [n for n in arrays if n not in {t for t, _ in nnabla.values()}]
+        if unknown:
+            check_params({}, {n: arrays[n].shape for n in unknown}, path)
+    return back
+
+
+def _budget(want: Mapping[str, Sequence[int]] | None) -> int:
+    """The most bytes a file holding `want` (float32, with headers) can need."""
+    if want is None:
+        return MAX_FILE_BYTES
+    return 4 * sum(math.prod(s) for s in want.values()) + 4096 * len(want) + (1 << 20)
+
+
+def _read_at_most(f, limit: int) -> bytes | None:
+    """The rest of binary file `f`, or None when it holds more than `limit` bytes (read in chunks:
+    nothing is allocated beyond what is there)."""
+    chunks, size = [], 0
+    while chunk := f.read(min(1 << 24, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+    return b"".join(chunks)
+
+
+def _read_bounded(path: str | os.PathLike, want) -> bytes:
+    with open(os.fspath(path), "rb") as f:
+        data = _read_at_most(f, _budget(want))
+    if data is None:
+        raise RunError(f"{path}: larger than these parameters can take; refused")
+    return data
+
+
+def _load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         data = np.load(os.fspath(path), allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy file is one array
@@ -233,6 +402,259 @@ def load_params(
     for name, array in arrays.items():
         if array.dtype.kind not in "fiub":
             raise RunError(f'{path}: parameter "{name}" holds {array.dtype} values, not numbers')
-    if expected is not None:
-        check_params(expected, {n: a.shape for n, a in arrays.items()}, path, partial)
     return arrays
+
+
+# --- .h5 ---
+
+
+def _read_h5(f, source, want, partial: bool) -> dict[str, np.ndarray]:
+    """The datasets of an HDF5 file (an open binary file) by path, checked before their data is read:
+    only groups and numeric datasets held in the file itself (no links, external or virtual storage,
+    which would read other files)."""
+    h5py = _h5py()
+    try:
+        hd = h5py.File(f, "r")
+    except OSError as e:
+        raise RunError(f"{source}: not a readable .h5 parameter file: corrupt or truncated? ({e})") from None
+    with hd:
+        found: dict[str, tuple[int, object]] = {}
+        seen = set()
+
+        def walk(group, prefix: str, depth: int) -> None:
+            if depth > _MAX_DEPTH:
+                raise RunError(f"{source}: groups nested more than {_MAX_DEPTH} deep; refused")
+            for key in group:
+                name = f"{prefix}{key}"
+                link = group.get(key, getlink=True)
+                if not isinstance(link, h5py.HardLink):
+                    raise RunError(f'{source}: "{name}" is a {type(link).__name__}, not data in this file; refused')
+                obj = group[key]
+                token = obj.id  # equal for one object reached by two names
+                if token in seen or len(seen) >= _MAX_H5_OBJECTS:
+                    raise RunError(f'{source}: "{name}" is reached twice (a cycle?) or the file holds too many objects')
+                seen.add(token)
+                if isinstance(obj, h5py.Group):
+                    walk(obj, name + "/", depth + 1)
+                elif isinstance(obj, h5py.Dataset):
+                    if obj.is_virtual or obj.external:
+                        raise RunError(f'{source}: "{name}" keeps its data outside the file; refused')
+                    if obj.dtype.kind not in "fiub":
+                        raise RunError(f'{source}: "{name}" holds {obj.dtype} values, not numbers')
+                    index = obj.attrs.get("index", None)
+                    found[name] = (int(index) if np.ndim(index) == 0 and index is not None else len(found), obj)
+                else:
+                    raise RunError(f'{source}: "{name}" is a {type(obj).__name__}, not a parameter')
+
+        try:
+            walk(hd, "", 0)
+            if want is not None:
+                check_params(want, {n: obj.shape for n, (_, obj) in found.items()}, source, partial)
+            elif sum(obj.size * obj.dtype.itemsize for _, obj in found.values()) > MAX_FILE_BYTES:
+                raise RunError(f"{source}: holds more than {MAX_FILE_BYTES} bytes of parameters; refused")
+            ordered = sorted(found.items(), key=lambda item: item[1][0])
+            return {name: np.asarray(obj[()], dtype=np.float32) for name, (_, obj) in ordered}
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            if isinstance(e, RunError):
+                raise
+            raise RunError(f"{source}: not a readable .h5 parameter file: {e}") from None
+
+
+# --- .protobuf: protocol buffers' wire format, for the NNablaProtoBuf fields above ---
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int64: ten bytes of two's complement, as protobuf writes
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, wire: int) -> bytes:
+    return _varint(number << 3 | wire)
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _field(number, 2) + _varint(len(payload)) + payload
+
+
+def encode_protobuf(entries: Sequence[tuple[str, np.ndarray, bool]]) -> bytes:
+    """NNablaProtoBuf with one `parameter` per (nnabla name, array, need_grad), as nnabla writes it."""
+    parts = []
+    for name, array, grad in entries:
+        dims = b"".join(_varint(int(d)) for d in array.shape)
+        message = _len_field(1, name.encode("utf-8")) + _len_field(20, _len_field(1, dims) if dims else b"")
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        if data:
+            message += _len_field(100, data)
+        if grad:
+            message += _field(101, 0) + _varint(1)
+        parts.append(_len_field(200, message))
+    return b"".join(parts)
+
+
+class _Wire:
+    """A bounded reader of one protobuf message: every length is checked against what is left."""
+
+    def __init__(self, data: memoryview, source) -> None:
+        self.data, self.pos, self.source = data, 0, source
+
+    def fail(self, what: str) -> RunError:
+        return RunError(f"{self.source}: not a readable .protobuf parameter file: {what} at byte {self.pos}")
+
+    def more(self) -> bool:
+        return self.pos < len(self.data)
+
+    def varint(self) -> int:
+        value = shift = 0
+        for _ in range(10):
+            if self.pos >= len(self.data):
+                raise self.fail("truncated number")
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value & ((1 << 64) - 1)
+            shift += 7
+        raise self.fail("number longer than 10 bytes")
+
+    def take(self, n: int) -> memoryview:
+        if n > len(self.data) - self.pos:
+            raise self.fail(f"a field of {n} bytes where {len(self.data) - self.pos} are left (truncated?)")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def tag(self) -> tuple[int, int]:
+        key = self.varint()
+        number, wire = key >> 3, key & 7
+        if number == 0 or wire not in (0, 1, 2, 5):
+            raise self.fail(f"field {number} of wire type {wire}")
+        return number, wire
+
+    def value(self, wire: int):
+        if wire == 0:
+            return self.varint()
+        if wire == 1:
+            return self.take(8)
+        if wire == 2:
+            return self.take(self.varint())
+        return self.take(4)
+
+
+def _read_protobuf(data: bytes, source, want, partial: bool) -> dict[str, np.ndarray]:
+    """The `parameter` entries of a serialized NNablaProtoBuf; other fields are skipped."""
+    top = _Wire(memoryview(data), source)
+    entries: dict[str, tuple[tuple[int, ...], memoryview | list]] = {}
+    while top.more():
+        number, wire = top.tag()
+        payload = top.value(wire)
+        if number != 200:
+            continue
+        if wire != 2:
+            raise top.fail("a parameter that is not a message")
+        name, shape, values = _read_parameter(_Wire(payload, source))
+        if name in entries:
+            raise RunError(f'{source}: parameter "{name}" appears twice')
+        entries[name] = (shape, values)
+    if want is not None:
+        check_params(want, {n: s for n, (s, _) in entries.items()}, source, partial)
+    arrays = {}
+    for name, (shape, values) in entries.items():
+        if isinstance(values, list):
+            array = np.frombuffer(b"".join(values), dtype="<f4")
+        else:
+            array = np.frombuffer(values, dtype="<f4")
+        if array.size != math.prod(shape):
+            raise RunError(f'{source}: parameter "{name}" has {array.size} values for its shape {_shape_text(shape)}')
+        arrays[name] = array.astype(np.float32).reshape(shape)
+    return arrays
+
+
+def _read_parameter(w: _Wire) -> tuple[str, tuple[int, ...], memoryview | list]:
+    name = None
+    dims: list[int] = []
+    packed: list[memoryview] = []
+    while w.more():
+        number, wire = w.tag()
+        payload = w.value(wire)
+        if number == 1 and wire == 2:
+            try:
+                name = bytes(payload).decode("utf-8")
+            except UnicodeDecodeError:
+                raise w.fail("a parameter name that is not UTF-8") from None
+        elif number == 20 and wire == 2:
+            dims = []
+            shape = _Wire(payload, w.source)
+            while shape.more():
+                n, wt = shape.tag()
+                value = shape.value(wt)
+                if n != 1:
+                    continue
+                if wt == 0:
+                    dims.append(value)
+                elif wt == 2:
+                    inner = _Wire(value, w.source)
+                    while inner.more():
+                        dims.append(inner.varint())
+                else:
+                    raise shape.fail("a dimension that is not a number")
+        elif number == 100:
+            if wire == 2:
+                if len(payload) % 4:
+                    raise w.fail("float data whose length is not a multiple of 4")
+                packed.append(payload)
+            elif wire == 5:
+                packed.append(payload)
+            else:
+                raise w.fail("data that is not float32")
+    if name is None:
+        raise w.fail("a parameter without a variable_name")
+    if any(d >= 1 << 63 for d in dims):
+        raise RunError(f'{w.source}: parameter "{name}" has a negative dimension')
+    return name, tuple(dims), packed[0] if len(packed) == 1 else packed
+
+
+# --- .nnp ---
+
+
+def _read_nnp(path, want, partial: bool) -> dict[str, np.ndarray]:
+    """The parameters of an .nnp archive: its parameter.protobuf or parameter.h5 member, read
+    within the bytes these parameters can take (no extraction; members are read by name)."""
+    try:
+        archive = zipfile.ZipFile(os.fspath(path))
+    except (zipfile.BadZipFile, OSError) as e:
+        if isinstance(e, FileNotFoundError | IsADirectoryError):
+            raise
+        raise RunError(f"{path}: not a readable .nnp (zip) archive: {e}") from None
+    with archive:
+        members = [i for i in archive.infolist() if i.filename in ("parameter.protobuf", "parameter.h5")]
+        if not members:
+            raise RunError(f"{path}: the .nnp holds no parameter.protobuf or parameter.h5")
+        if len(members) > 1:
+            raise RunError(f"{path}: the .nnp holds {len(members)} parameter files; which one is meant is unclear")
+        info = members[0]
+        limit = _budget(want)
+        if info.file_size > limit:
+            raise RunError(
+                f"{path}: {info.filename} unpacks to {info.file_size} bytes, more than these parameters take; refused"
+            )
+        source = f"{path}:{info.filename}"
+        try:
+            with archive.open(info) as member:
+                data = _read_at_most(member, limit)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as e:
+            raise RunError(f"{source}: corrupt or unreadable in the archive: {e}") from None
+        if data is None:
+            raise RunError(f"{source}: unpacks to more bytes than these parameters take; refused")
+    if info.filename.endswith(".h5"):
+        import io
+
+        return _read_h5(io.BytesIO(data), source, want, partial)
+    return _read_protobuf(data, source, want, partial)

@@ -3,11 +3,13 @@
     python infer.py [PARAMS] [--dataset CSV_OR_FOLDER] [--network NAME] [--output output.csv]
 
 PARAMS is a parameter file written by train.py (params.npz, best.npz: NNC's names and layouts, so the
-PyTorch project's files serve too), train.py's checkpoint (a run's checkpoint/ folder, or one ckpt-N in
-it), a run folder (its best.npz, else its params.npz, else its checkpoint) or a folder of runs (its
-latest run); the default is runs/, train.py's: the latest run's best parameters. The file must hold
-every parameter of the network, in its shape (--partial: missing ones keep their initial values);
-nothing in it is ever run (no pickle), and a checkpoint is checked against its recorded checksums.
+PyTorch project's files serve too) or NNC's own (.h5, .protobuf, .nnp: what NNC trained), train.py's
+checkpoint (a run's checkpoint/ folder, or one ckpt-N in it), a run folder (its best.npz, else its
+params.npz, else its checkpoint) or a folder of runs (its latest run); the default is runs/, train.py's:
+the latest run's best parameters. The file must hold every parameter of the network, in its shape
+(--partial: missing ones keep their initial values); nothing in it is ever run (no pickle), and a
+checkpoint is checked against its recorded checksums.
+
 The network (default: config.json's first executor) runs num_evaluations times on every sample in the
 network's mode (random layers stay active where they are not skip_at_test: test-time augmentation), and
 the evaluations are combined by the executor's mean, last or std. The dataset is an NNC dataset CSV
@@ -48,7 +50,10 @@ from model import Model, create_model  # noqa: E402
 from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
 from nnc_runs import RunError, UsageError  # noqa: E402
 
-PARAMS_HINT = "expected params.npz or best.npz (written by train.py), a run folder or a run's checkpoint/ folder"
+PARAMS_HINT = (
+    "expected params.npz or best.npz (written by train.py), NNC's .h5/.protobuf/.nnp, a run folder or a run's "
+    "checkpoint/ folder"
+)
 # What TensorFlow's checkpoint reader raises, besides its OpErrors, for files it cannot parse.
 CHECKPOINT_READER_ERRORS = (ValueError, IndexError, KeyError, TypeError)
 
@@ -83,9 +88,9 @@ def find_params(path: Path) -> Path:
 
 
 def load_weights(model: Model, path: Path, partial: bool = False) -> None:
-    """Parameters from a .npz file (NNC's names) or train.py's checkpoint (checked against its record);
-    RunError when they do not fit. Nothing in either is run: .npz files are read without pickle, and
-    TensorFlow's checkpoints hold tensors only."""
+    """Parameters from a parameter file (.npz, NNC's .h5/.protobuf/.nnp) or train.py's checkpoint
+    (checked against its record); RunError when they do not fit. Nothing in either is run: parameter
+    files are read without pickle, and TensorFlow's checkpoints hold tensors only."""
     checkpoint_file = re.fullmatch(r"(ckpt-\d+)(\.index|\.json|\.data-\d+-of-\d+)?", path.name)
     if path.is_dir():
         found = nnc.latest_checkpoint(path)
@@ -201,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "params",
         nargs="?",
         default="runs",
-        help="params.npz / best.npz, a run folder or its checkpoint/, or a folder of runs (default: runs/, its latest)",
+        help="params.npz / best.npz, NNC's .h5/.protobuf/.nnp, a run folder or its checkpoint/, or a folder of runs "
+        "(default: runs/, its latest)",
     )
     parser.add_argument("--partial", action="store_true", help="allow a parameter file that lacks some parameters")
     parser.add_argument("--dataset", default=None, help="dataset CSV or a folder of images (default: the executor's)")

@@ -115,6 +115,12 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         help="continue the latest run in OUTPUT, or RUN (a run's name in OUTPUT, or its folder)",
     )
     parser.add_argument(
+        "--init",
+        default=None,
+        metavar="PARAMS",
+        help="start from these parameters (.npz, or NNC's .h5/.protobuf/.nnp: what NNC trained), not the initializers",
+    )
+    parser.add_argument(
         "--stop-after", type=int, default=None, metavar="EPOCH", help="stop after this epoch (continue with --resume)"
     )
     parser.add_argument("--export", action="store_true", help="export the executor's network (SavedModel, ONNX)")
@@ -126,6 +132,8 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         raise UsageError(f"--lr {args.lr}: expected a positive number (it multiplies the solvers' learning rates)")
     if args.update_interval is not None and args.update_interval < 1:
         raise UsageError(f"--update-interval {args.update_interval}: expected 1 or more")
+    if args.init is not None and args.resume is not None:
+        raise UsageError("--init and --resume: a resumed run continues from its checkpoint's parameters")
     nnc_runs.check_seed(args.seed)
     for spec in config["optimizers"]:
         nnc_runs.check_hyperparameters(spec, f"config.json: optimizer {spec.get('name', '')}")
@@ -455,6 +463,8 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         raise DatasetError(f"dataset {specs[0]['dataset']!r}: too few samples for one batch of {args.batch_size}")
     with strategy.scope():
         model = create_model()
+        if args.init is not None:
+            model.load_params(args.init)  # RunError naming the file and what does not fit
         runs = [Optimization(i, s, config, model, args, iterations_per_epoch) for i, s in enumerate(specs)]
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         iteration_var = tf.Variable(0, dtype=tf.int64, trainable=False)

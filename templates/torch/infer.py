@@ -3,10 +3,11 @@
     python infer.py [PARAMS] [--dataset CSV_OR_FOLDER] [--network NAME] [--output output.csv] [--partial]
 
 PARAMS is a checkpoint written by train.py (checkpoint.pt, best.pt), a parameter file (.npz, NNC's
-names) or a run folder; by default the latest run in runs/ (--runs). From a run folder it takes
-best.npz, else params.npz, else checkpoint.pt. Loading runs nothing of the file (weights_only=True,
-no pickles in .npz), checks a checkpoint's recorded SHA-256, and refuses a file that lacks parameters
-of the model (unless --partial: they keep their initial values) or holds some in other shapes.
+names; or NNC's own .h5, .protobuf or .nnp, nnabla's names: what NNC trained) or a run folder; by
+default the latest run in runs/ (--runs). From a run folder it takes best.npz, else params.npz, else
+checkpoint.pt. Loading runs nothing of the file (weights_only=True, no pickles in .npz), checks a
+checkpoint's recorded SHA-256, and refuses a file that lacks parameters of the model (unless --partial:
+they keep their initial values) or holds some in other shapes.
 
 The network (default: config.json's first executor) runs num_evaluations times on every sample in the
 network's mode (random layers stay active where they are not skip_at_test: test-time augmentation),
@@ -32,6 +33,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import nnc_params  # noqa: E402
 import nnc_runs  # noqa: E402
 from data import DatasetError, NNCDataset, make_loader  # noqa: E402
 from model import Model, create_model  # noqa: E402
@@ -68,8 +70,9 @@ def find_params(value: str | None, runs: str) -> Path:
 
 
 def load_weights(model: Model, path: Path, partial: bool = False) -> None:
-    """Parameters from a .npz (NNC's names) or a checkpoint of train.py; RunError when they do not fit."""
-    if path.suffix == ".npz":
+    """Parameters from a parameter file (.npz, .h5, .protobuf, .nnp) or a checkpoint of train.py;
+    RunError when they do not fit."""
+    if path.suffix.lower() in nnc_params.FORMATS:
         model.load_params(path, partial=partial)
         return
     checkpoint = load_checkpoint(path)
@@ -143,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "params",
         nargs="?",
         default=None,
-        help="checkpoint.pt / best.pt from train.py, a parameter file (.npz) or a run folder (default: the latest run)",
+        help="checkpoint.pt / best.pt from train.py, a parameter file (.npz, NNC's .h5/.protobuf/.nnp) or a run "
+        "folder (default: the latest run)",
     )
     parser.add_argument("--runs", default="runs", help="where train.py's runs are (default: runs/)")
     parser.add_argument("--partial", action="store_true", help="let parameters the file lacks keep initial values")

@@ -1258,10 +1258,16 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
-def save_params(path: str | os.PathLike, named_arrays: Mapping[str, Any]) -> None:
-    """Write `named_arrays` (NNC names like "conv1/W" -> tensors or arrays) to a .npz file, atomically
-    (see nnc_params.save_params)."""
-    nnc_params.save_params(path, {str(name): _to_numpy(value) for name, value in named_arrays.items()})
+def save_params(
+    path: str | os.PathLike,
+    named_arrays: Mapping[str, Any],
+    nnabla: Mapping[str, tuple[str | None, Sequence[int]]] | None = None,
+    need_grad: Mapping[str, bool] | None = None,
+) -> None:
+    """Write `named_arrays` (NNC names like "conv1/W" -> tensors or arrays) to a parameter file, atomically:
+    .npz, or NNC's .h5 / .protobuf under the names and shapes `nnabla` gives (see nnc_params.save_params)."""
+    arrays = {str(name): _to_numpy(value) for name, value in named_arrays.items()}
+    nnc_params.save_params(path, arrays, nnabla, need_grad)
 
 
 def _contiguous(a: Any) -> Any:

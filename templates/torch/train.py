@@ -109,6 +109,12 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         help="continue the latest run in OUTPUT (or the run RUN: its name or folder) from its checkpoint.pt",
     )
     parser.add_argument(
+        "--init",
+        default=None,
+        metavar="PARAMS",
+        help="start from these parameters (.npz, or NNC's .h5/.protobuf/.nnp: what NNC trained), not the initializers",
+    )
+    parser.add_argument(
         "--stop-after", type=int, default=None, metavar="EPOCH", help="stop after this epoch (continue with --resume)"
     )
     parser.add_argument("--export-onnx", action="store_true", help="export the executor's network to model.onnx")
@@ -118,6 +124,8 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         parser.error("--epochs and --batch-size must be at least 1 and --lr a finite number above 0")
     if args.update_interval is not None and args.update_interval < 1:
         parser.error("--update-interval must be at least 1")
+    if args.init is not None and args.resume is not None:
+        parser.error("--init and --resume: a resumed run continues from its checkpoint's parameters")
     try:
         nnc_runs.check_seed(args.seed)
         nnc_runs.check_workers(args.workers)
@@ -557,7 +565,10 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
     if ddp.main:
         print(f"run {out}, seed {args.seed}, device {device}" + (f", {ddp.world} processes" if ddp.enabled else ""))
 
-    model = create_model().to(device)
+    model = create_model()
+    if args.init is not None and checkpoint is None:
+        model.load_params(args.init)  # RunError naming the file and what does not fit
+    model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     torch.manual_seed(derive_seed(args.seed, "random layers", ddp.rank))  # a different stream per process

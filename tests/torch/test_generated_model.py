@@ -105,7 +105,7 @@ def test_parameter_totals_equal_summary(generated):
     model = module.create_model()
     total = sum(p.numel() for p in model.parameters())
     assert total == project.total_params
-    arrays = {name: math.prod(shape) for name, (_, _, shape) in model.PARAMETERS.items()}
+    arrays = {name: math.prod(shape) for name, (_, _, shape, *_) in model.PARAMETERS.items()}
     assert set(arrays) == set(project.parameter_table())
 
 
