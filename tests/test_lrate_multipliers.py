@@ -109,7 +109,7 @@ def test_keras_training_leaves_frozen_parameters_alone(tmp_path):
     model = train.create_model()
     found = model.layers_by_name()
     trainable = {v.path for layer in found.values() for v in layer.trainable_weights}
-    for name, (layer, variable, _, _) in model.PARAMETERS.items():
+    for name, (layer, variable, *_) in model.PARAMETERS.items():
         path = getattr(found[layer], variable).path
         assert (path in trainable) == (name not in FROZEN | {"bn/mean", "bn/var"}), name
     model.save_params(tmp_path / "initial.npz")
