@@ -167,13 +167,16 @@ def run_sample(tool: Path, stem: str, out_root: Path) -> dict:
             inputs = []
             for iname, var in net.inputs.items():
                 kind, classes = input_kind(pn, net, iname)
-                seed = f"{stem}/{name}/{iname}"
+                # Variables that read one dataset column (an autoencoder's input and its loss target)
+                # get one array, as the dataset gives them.
+                column = columns.get(name, {}).get(iname)
+                seed = f"{stem}/{name}/column {column}" if column else f"{stem}/{name}/{iname}"
                 value = oracle.oracle_input(seed, tuple(var.shape), kind, classes)
                 var.d = value
                 entry = {"name": iname, "shape": list(var.shape), "kind": kind, "seed": seed}
                 if kind == "label":
                     entry["classes"] = classes
-                entry["dataset"] = columns.get(name, {}).get(iname)
+                entry["dataset"] = column
                 entry["digest"] = oracle.digest(value)
                 inputs.append(entry)
             function_types = Counter(f.type for f in pn.functions.values())

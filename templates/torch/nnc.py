@@ -52,7 +52,12 @@ from nnc_params import (
 )
 from nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
+# nnabla's cross-entropy losses take the log of a probability clamped at float32's smallest normal
+# value, so a probability of 0 costs -log(TINY) = 87.34 rather than infinity.
+TINY = float(np.finfo(np.float32).tiny)
+
 __all__ = [
+    "TINY",
     "AMSGRAD",
     "AdaBelief",
     "Adam",

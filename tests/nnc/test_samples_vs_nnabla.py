@@ -61,19 +61,22 @@ def import_sample(stem: str, out: Path) -> Path:
 
 
 def match_by_name_or_dataset(nnabla: list[dict], nndsl: list[dict], what: str) -> dict[str, str]:
-    """nnabla variable name -> nndsl name: by dataset column where both have one, else by the
-    .nnd form of nnabla's name, else the only one left."""
+    """nnabla variable name -> nndsl name: by dataset column where both have one (several nnabla
+    variables may read one column, as an autoencoder's input and its loss target do, which one
+    nndsl Input serves), else by the .nnd form of nnabla's name, else the only one left."""
     pairs: dict[str, str] = {}
-    left = {v["name"]: v for v in nndsl}
+    by_name = {v["name"]: v for v in nndsl}
+    used: set[str] = set()
     for v in nnabla:
-        found = [n for n, w in left.items() if v.get("dataset") and w.get("dataset") == v["dataset"]]
+        found = [n for n, w in by_name.items() if v.get("dataset") and w.get("dataset") == v["dataset"]]
+        left = [n for n in by_name if n not in used]
         found = found or [n for n in left if n == ident(v["name"])]
         if not found and len(nnabla) - len(pairs) == 1 and len(left) == 1:
-            found = list(left)
+            found = left
         assert len(found) == 1, f"{what}: no single nndsl counterpart of nnabla's {v['name']!r} among {sorted(left)}"
         pairs[v["name"]] = found[0]
-        del left[found[0]]
-    assert not left, f"{what}: nndsl has {sorted(left)} that nnabla's network lacks"
+        used.add(found[0])
+    assert used == set(by_name), f"{what}: nndsl has {sorted(set(by_name) - used)} that nnabla's network lacks"
     return pairs
 
 
@@ -99,14 +102,15 @@ class Prepared:
         self.by_nnabla = by_nnabla
         self.projects: dict[str, Path] = {}
 
-    def params_file(self, model_parameters: dict) -> Path:
+    def params_file(self) -> Path:
         """The oracle's values keyed by nndsl's names in the generated model's shapes."""
         path = self.out / "oracle_params.npz"
         if not path.exists():
             values = self.case.parameters()
+            shapes = {name: p.shape for name, p in self.project.parameter_table().items()}
             arrays = {}
             for nnabla_name, (name, _) in self.by_nnabla.items():
-                arrays[name] = values.pop(nnabla_name).reshape(model_parameters[name][-1])
+                arrays[name] = values.pop(nnabla_name).reshape(shapes[name])
             np.savez(path, **arrays)
         return path
 
@@ -140,7 +144,7 @@ def check_backend(prepared: Prepared, backend: str) -> dict[str, float]:
     folder = prepared.generated(backend)
     module = import_generated(folder)
     model = module.create_model()
-    model.load_params(prepared.params_file(module.Model.PARAMETERS))
+    model.load_params(prepared.params_file())
     case = prepared.case
     worst: dict[str, float] = {}
     for name in (ident(n["name"]) for n in case.networks):
@@ -152,7 +156,10 @@ def check_backend(prepared: Prepared, backend: str) -> dict[str, float]:
         nd_inputs, nd_outputs = prepared.nndsl_ports(name)
         in_pairs = match_by_name_or_dataset(network["inputs"], nd_inputs, f"{name} inputs")
         out_pairs = match_by_name_or_dataset(network["outputs"], [{"name": n} for n in nd_outputs], f"{name} outputs")
-        arrays = {in_pairs[k]: v for k, v in case.inputs(network).items()}
+        arrays: dict[str, np.ndarray] = {}
+        for k, v in case.inputs(network).items():
+            same = arrays.setdefault(in_pairs[k], v)  # variables reading one column got one array
+            np.testing.assert_array_equal(same, v, err_msg=f"{name}: {k} and the other reader of its column differ")
         if backend == "torch":
             with torch.no_grad():
                 results = model.run_network(name, **{k: torch.from_numpy(v) for k, v in arrays.items()})
@@ -247,7 +254,7 @@ def test_a_misplaced_parameter_is_caught(mistake, tmp_path):
     stem = "tutorial_image_classification_digits"
     prepared = Prepared(STANDINS[stem], oracle.load_case(stem), tmp_path)
     module = import_generated(prepared.generated("torch"))
-    with np.load(prepared.params_file(module.Model.PARAMETERS), allow_pickle=False) as npz:
+    with np.load(prepared.params_file(), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     verb, name, *other = mistake.split()
     if verb == "swap":

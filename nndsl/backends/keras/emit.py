@@ -313,7 +313,10 @@ _simple(
         "BinaryError": "nnc_layers.binary_error({0}, {1})",
         "SquaredError": "ops.square({0} - {1})",
         "AbsoluteError": "ops.abs({0} - {1})",
-        "BinaryCrossEntropy": "-({1} * ops.log({0}) + (1 - {1}) * ops.log(1 - {0}))",
+        # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
+        "BinaryCrossEntropy": (
+            "-({1} * ops.log(ops.maximum({0}, nnc.TINY)) + (1 - {1}) * ops.log(ops.maximum(1 - {0}, nnc.TINY)))"
+        ),
         "SigmoidCrossEntropy": "ops.relu({0}) - {0} * {1} + ops.log1p(ops.exp(-ops.abs({0})))",
     }
 )
@@ -371,7 +374,7 @@ def cross_entropy(layer, ins, out) -> Emit:
     label = f'ops.cast({{1}}, "int32"), axis={axis}'
     if layer.type == "SoftmaxCrossEntropy":
         return Emit(f"-ops.take_along_axis(ops.log_softmax({{0}}, axis={axis}), {label})")
-    return Emit(f"-ops.log(ops.take_along_axis({{0}}, {label}))")
+    return Emit(f"-ops.log(ops.maximum(ops.take_along_axis({{0}}, {label}), nnc.TINY))")  # nnabla's clamp
 
 
 @emitter("TopNError")

@@ -212,7 +212,10 @@ _simple(
         "BinaryError": "nnc.binary_error({0}, {1})",
         "SquaredError": "({0} - {1}) ** 2",
         "AbsoluteError": "({0} - {1}).abs()",
-        "BinaryCrossEntropy": "F.binary_cross_entropy({0}, {1}, reduction='none')",
+        # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
+        "BinaryCrossEntropy": (
+            "-({1} * {0}.clamp_min(nnc.TINY).log() + (1 - {1}) * (1 - {0}).clamp_min(nnc.TINY).log())"
+        ),
         "SigmoidCrossEntropy": "F.binary_cross_entropy_with_logits({0}, {1}, reduction='none')",
     }
 )
@@ -266,7 +269,9 @@ def cross_entropy(layer, ins, out) -> Emit:
     dim = _dim(layer.params["axis"])
     if layer.type == "SoftmaxCrossEntropy":
         return Emit(f"-F.log_softmax({{0}}, dim={dim}).gather({dim}, {{1}}.long())")
-    return Emit(f"-torch.log({{0}}.gather({dim}, {{1}}.long()))")
+    return Emit(
+        f"-{{0}}.gather({dim}, {{1}}.long()).clamp_min(nnc.TINY).log()"
+    )  # nnabla's clamp, as BinaryCrossEntropy
 
 
 @emitter("TopNError")
