@@ -170,6 +170,9 @@ class _Builder:
     names: set[str] = field(default_factory=set)
     comments: list[str] = field(default_factory=list)
     shapes: dict[int, tuple] = field(default_factory=dict)  # id(NncLayer) -> its shapes, for NNC's name check
+    # For a spec's network: its inputs and outputs by .nnd name -> (NNC layer, suffix of the
+    # nnabla variable's name: "" for the layer's output, "_T" for a loss's target).
+    io: dict[str, dict[str, tuple[NncLayer, str]]] | None = None
 
     def add(self, type_: str, props: dict[str, str]) -> NncLayer:
         layer = NncLayer(len(self.layers), type_, props, Where(self.name, f"{self.name}_Layer_{len(self.layers)}", 0))
@@ -218,22 +221,26 @@ class Exporter:
         self.result = result
         self.instances: dict[str, list[_Instance]] = {}  # unit name -> instances, in order
         self.shapes: dict[int, tuple] = {}
+        self.io: dict[str, dict[str, dict[str, tuple[NncLayer, str]]]] = {}
+        self.written_out: set[str] = set()  # qualified names of the repeats written out copy by copy
 
     # One scope's items into a builder; `rename` maps a value id to the value it stands for.
-    def emit(self, b: _Builder, scope: Scope, callees: list[_Instance]) -> None:
+    def emit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
+        """`suffix`: the copy indices of the written-out repeats around (`[2]`), which the
+        names of what they directly hold carry, as nnabla names repeat copies."""
         target_only = self._target_only_inputs(b.net, scope)
         for item in scope.items:
             if isinstance(item, Scope):
                 if item.kind == "unit":
-                    self.emit_unit(b, item, callees)
+                    self.emit_unit(b, item, callees, suffix)
                 elif item.kind == "repeat":
-                    self.emit_repeat(b, item, callees)
+                    self.emit_repeat(b, item, callees, suffix)
                 else:
-                    self.emit(b, item, callees)
+                    self.emit(b, item, callees, suffix)
                 continue
             if item.type == "Input" and item.outputs[0] in target_only:
                 continue
-            self.emit_layer(b, item)
+            self.emit_layer(b, item, suffix)
 
     def _target_only_inputs(self, net: Network, scope: Scope) -> set[int]:
         """Input values used only as a loss's or error's target (NNC's `T.Dataset`)."""
@@ -253,20 +260,22 @@ class Exporter:
                 out.add(vid)
         return out
 
-    def emit_layer(self, b: _Builder, layer: Layer) -> None:
+    def emit_layer(self, b: _Builder, layer: Layer, suffix: str = "") -> None:
         props = layer_properties(layer)
         parametric = bool(layer.parameters)
-        props = {"Name": b.unique(local_name(layer.name), parametric), **props}
+        props = {"Name": b.unique(local_name(layer.name) + _copy_suffix(suffix), parametric), **props}
         if layer.type == "Input" and not props.get("Dataset"):
             props["Dataset"] = b.net.value(layer.outputs[0]).name
         spec = REGISTRY[layer.type]
         inputs = list(layer.inputs)
+        target_name = ""
         if spec.kind in _TARGET_KINDS and len(inputs) == 2 and "T.Dataset" in props:
             target = b.net.value(inputs[1])
             producer = b.net.layers[target.producer] if target.producer is not None else None
             if producer is not None and producer.type == "Input":
                 props["T.Dataset"] = producer.params.get("dataset") or target.name
                 inputs = inputs[:1]
+                target_name = target.name
             else:
                 raise ExportError(
                     f"NNC's {layer.type} reads its target from a dataset column; here it is computed", layer
@@ -277,6 +286,14 @@ class Exporter:
             b.link(vid, nl.id)
         for pin, vid in enumerate(layer.outputs):
             b.source[vid] = (nl.id, pin)
+        if b.io is not None:
+            if target_name and target_name not in b.io["inputs"]:
+                b.io["inputs"][target_name] = (nl, "_T")
+            if layer.type == "Input":
+                b.io["inputs"][b.net.value(layer.outputs[0]).name] = (nl, "")
+            for vid in layer.outputs:
+                if vid in b.net.outputs:
+                    b.io["outputs"][b.net.value(vid).name] = (nl, "")
 
     def _boundary(self, b: _Builder, scope: Scope) -> tuple[list[int], list[int]]:
         """The values a scope reads from outside (in first-use order) and the values it
@@ -293,20 +310,22 @@ class Exporter:
         outs = [vid for vid in sorted(produced) if vid in used_outside or vid in b.net.outputs]
         return ins, outs
 
-    def emit_unit(self, b: _Builder, scope: Scope, callees: list[_Instance]) -> None:
+    def emit_unit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
         ins, outs = self._boundary(b, scope)
         if len(outs) != 1:
             raise ExportError(
                 f"unit instance {scope.name!r} has {len(outs)} outputs; an NNC Unit layer has one",
                 scope.layers()[0],
             )
-        props = {"Name": b.unique(local_name(scope.name), True), "Network": "", "ParameterScope": "*Name"}
+        props = {"Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), True), "Network": "", "ParameterScope": "*Name"}
         props.update({arg: nnc_value(value) for arg, value in scope.args})
         unit_layer = b.add("Unit", props)
         b.shapes[id(unit_layer)] = tuple(b.net.value(v).shape for v in (*ins, *outs))
         for vid in ins:
             b.link(vid, unit_layer.id)
         b.source[outs[0]] = (unit_layer.id, 0)
+        if b.io is not None and outs[0] in b.net.outputs:
+            b.io["outputs"][b.net.value(outs[0]).name] = (unit_layer, "/")
         # The unit's own network, as this instance has it.
         ub = _Builder(scope.unit, b.net, shapes=self.shapes)
         for k, vid in enumerate(ins):
@@ -337,7 +356,7 @@ class Exporter:
         self.instances.setdefault(scope.unit, []).append(instance)
         callees.append(instance)
 
-    def emit_repeat(self, b: _Builder, scope: Scope, callees: list[_Instance]) -> None:
+    def emit_repeat(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
         copies = [item for item in scope.items if isinstance(item, Scope)]
         if not copies:
             return
@@ -347,15 +366,21 @@ class Exporter:
             start = b.add("RepeatStart", {"Name": b.unique("RepeatStart", False), "Times": str(len(copies))})
             b.link(ins[0], start.id)
             b.source[ins[0]] = (start.id, 0)
-            self.emit(b, copies[0], callees)
+            self.emit(b, copies[0], callees, suffix)
             end = b.add("RepeatEnd", {"Name": b.unique("RepeatEnd", False)})
             b.link(outs[0], end.id)
             _, last_outs = self._boundary(b, copies[-1])
             b.source[last_outs[0]] = (end.id, 0)
             return
-        for copy in copies:  # unlike copies: written out, named as nnabla names repeat copies
-            b.comments.append(f"{scope.name}: the copies of this repeat differ, so they are written out one by one")
-            self.emit(b, copy, callees)
+        # Copies that differ, or change the shape (NNC's RepeatEnd must give RepeatStart's
+        # shape): written out one by one, named as nnabla names repeat copies.
+        b.comments.append(
+            f"{local_name(scope.name)}: a repeat written out copy by copy (its copies differ or change the shape), "
+            f"so its layers are named {local_name(scope.name)}0, 1, ... where nnabla would say [0], [1]"
+        )
+        self.written_out.add(scope.name)
+        for copy in copies:
+            self.emit(b, copy, callees, f"{suffix}[{copy.index}]")
 
     def _alike(self, b: _Builder, copies: list[Scope]) -> bool:
         first = _signature(copies[0])
@@ -401,7 +426,8 @@ class Exporter:
     def export(self) -> NncProject:
         networks: list[NncNetwork] = []
         for net in self.project.networks:
-            b = _Builder(net.name, net, shapes=self.shapes)
+            b = _Builder(net.name, net, shapes=self.shapes, io={"inputs": {}, "outputs": {}})
+            self.io[net.name] = b.io
             self.emit(b, structure(net), [])
             networks.append(b.network())
         # NNC's error_check finds a nested Unit's output only when the caller's network comes
@@ -411,6 +437,73 @@ class Exporter:
         project = NncProject(self.project.path, networks)
         project.sections = config_sections(self.project)
         return project
+
+
+def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, str]]]:
+    """Per network, its inputs and outputs by .nnd name -> nnabla's variable name in the
+    converted project (the Input layer's name, a loss's `<name>_T` for a target NNC reads
+    itself; an output a Unit layer gives is `<unit name>/` followed by its last layer's)."""
+    return {
+        net: {kind: {name: layer.name + suffix for name, (layer, suffix) in names.items()} for kind, names in io.items()}
+        for net, io in exporter.io.items()
+    }
+
+
+def _copy_suffix(suffix: str) -> str:
+    """`[0][2]` as NNC keeps it in a name: NNC drops brackets from layer names (`X[0]` is
+    `X0` in its nntxt), so a written-out copy is `X0`, nested `X0_2`."""
+    return "_".join(re.findall(r"\[(\d+)\]", suffix))
+
+
+def export_parameter_table(exporter: Exporter) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """nndsl parameter name -> (nnabla name, nnabla shape) in the exported project: the
+    table of `names.nnc_parameter_table`, except inside repeats written out copy by copy,
+    whose copies NNC names `X0`, `X1` (it keeps no brackets in a layer's name)."""
+    from .names import nnc_layer_path, nnc_parameter_table
+
+    table = nnc_parameter_table(exporter.project)
+    if not exporter.written_out:
+        return table
+    for net in exporter.project.networks:
+        for layer in net.layers:
+            names = {q for q, _, _ in layer.repeats}
+            if not names & exporter.written_out:
+                continue
+            path = _written_out_path(layer, exporter.written_out) or nnc_layer_path(layer)
+            for p in layer.parameters:
+                nnabla, shape = table[layer.parameter_name(p)]
+                tail = nnabla[len(nnc_layer_path(layer)) :]
+                table[layer.parameter_name(p)] = (path + tail, shape)
+    return table
+
+
+def _written_out_path(layer: Layer, written_out: set[str]) -> str:
+    """`nnc_layer_path` with the indices of written-out repeats as NNC's name suffix."""
+    units = {frame.name for frame in layer.origin.via if frame.kind == "unit"}
+    parts: list[str] = []
+    pending = ""
+    flat: list[str] = []
+    qualified = ""
+    segments = layer.name.split(".")
+    for i, segment in enumerate(segments):
+        qualified = f"{qualified}.{segment}" if qualified else segment
+        copy = re.match(r"^(?P<label>.+)\[(?P<index>\d+)\]$", segment)
+        if copy is not None and i < len(segments) - 1:
+            repeat = qualified[: -len(f"[{copy['index']}]")]
+            if repeat in written_out:
+                flat.append(copy["index"])
+                index = ""
+            else:
+                index = f"[{copy['index']}]"
+            if qualified in units:
+                parts.append(f"{copy['label']}{'_'.join(flat)}{pending}{index}")
+                pending, flat = "", []
+            else:
+                pending += index
+            continue
+        parts.append(segment + "_".join(flat) + pending)
+        pending, flat = "", []
+    return "/".join(parts)
 
 
 def _arg_type(value: Any) -> str:
