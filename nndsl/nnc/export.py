@@ -365,8 +365,10 @@ class Exporter:
         if same_shape and self._alike(b, copies):
             start = b.add("RepeatStart", {"Name": b.unique("RepeatStart", False), "Times": str(len(copies))})
             b.link(ins[0], start.id)
-            b.source[ins[0]] = (start.id, 0)
+            outside = b.source[ins[0]]
+            b.source[ins[0]] = (start.id, 0)  # inside the body only: the input is RepeatStart's
             self.emit(b, copies[0], callees, suffix)
+            b.source[ins[0]] = outside
             end = b.add("RepeatEnd", {"Name": b.unique("RepeatEnd", False)})
             b.link(outs[0], end.id)
             _, last_outs = self._boundary(b, copies[-1])
@@ -710,35 +712,73 @@ def layout(layers: list[NncLayer], links: list[NncLink]) -> None:
 
 
 def config_sections(project: Project) -> dict[str, list[NncSection]]:
-    """The config as NNC's sections. The nnc-config part's `config_to_nnc` replaces this
-    where it is present; until then: datasets, epochs, batch size, solvers, monitors and
-    executors with NNC's defaults for the rest."""
+    """The config as NNC's sections, then what NNC needs to convert every network
+    (`_convert_every_network`). The nnc-config part's `config_to_nnc` gives the config where
+    it is present; until then `_minimal_config` does: datasets, epochs, batch size, solvers,
+    monitors and executors, NNC's defaults for the rest."""
     try:
         from .config_nnd import config_to_nnc  # type: ignore[import-not-found]
     except ImportError:
         config_to_nnc = None
     if config_to_nnc is not None:
-        return config_to_nnc(project.config, project.datasets)
+        sections = config_to_nnc(project.config, project.datasets)
+    else:
+        sections = _minimal_config(project)
+    _convert_every_network(sections, project)
+    return sections
+
+
+_PLACEHOLDER_DATASET = "dataset"
+
+
+def _convert_every_network(sections: dict[str, list[NncSection]], project: Project) -> None:
+    """NNC's create_prototxt aborts without a dataset and writes only the networks an
+    optimizer, monitor or executor uses. A spec without datasets gets an empty placeholder
+    dataset; a role without a dataset gets the first; a network no role uses gets an
+    executor of its own (`export_<network>`), so that nnabla can run every network."""
+    where = Where(project.path, "", 0)
+    ds = sections.setdefault("Dataset", [NncSection("Dataset", {"Num": "0", "MainIndex": "0"}, where)])
+    names = [sec.items.get("Name", "") for sec in ds[1:]]
+    if not names:
+        ds[0].items["Num"] = "1"
+        items = {"Name": _PLACEHOLDER_DATASET, "URI": "", "Shuffle": "0", "EnableCache": "1"}
+        ds.append(NncSection("Dataset_0", {**items, "ImageNormalization": "0", "NumData": "0"}, where))
+        names = [_PLACEHOLDER_DATASET]
+    used: set[str] = set()
+    for kind, prefix in (("Optimizer", "Optimizer_"), ("Monitor", "Monitor_"), ("Executor", "Executor_")):
+        for sec in sections.get(kind, []):
+            if not sec.items.get(f"{prefix}DatasetName"):
+                sec.items[f"{prefix}DatasetName"] = names[0]
+            used.add(sec.items.get(f"{prefix}NetworkName", ""))
+    executors = sections.setdefault("Executor", [])
+    for net in project.networks:
+        if net.name in used:
+            continue
+        items = {
+            "Executor_Name": f"export_{net.name}",
+            "Executor_NetworkName": net.name,
+            "Executor_DatasetName": names[0],
+            "NumEvaluations": "1",
+            "RepeatEvaluationType": "0",
+            "NeedBackPropagation": "0",
+        }
+        executors.append(NncSection(f"Executor_{len(executors)}", items, where))
+    config = sections.get("Config")
+    if config:
+        config[0].items["NumExecutor"] = str(len(executors))
+
+
+def _minimal_config(project: Project) -> dict[str, list[NncSection]]:
     where = Where(project.path, "", 0)
     cfg = project.config
     sections: dict[str, list[NncSection]] = {}
     ds = [NncSection("Dataset", {"Num": str(len(project.datasets)), "MainIndex": "0"}, where)]
     for i, d in enumerate(project.datasets):
         s = d.settings
-        ds.append(
-            NncSection(
-                f"Dataset_{i}",
-                {
-                    "Name": d.name,
-                    "URI": d.uri,
-                    "Shuffle": "1" if s.get("shuffle") else "0",
-                    "EnableCache": "1",
-                    "ImageNormalization": "1" if s.get("image_normalization") else "0",
-                    "NumData": "0",
-                },
-                where,
-            )
-        )
+        items = {"Name": d.name, "URI": d.uri, "Shuffle": "1" if s.get("shuffle") else "0", "EnableCache": "1"}
+        items["ImageNormalization"] = "1" if s.get("image_normalization") else "0"
+        items["NumData"] = "0"
+        ds.append(NncSection(f"Dataset_{i}", items, where))
     sections["Dataset"] = ds
     sections["Config"] = [
         NncSection(
@@ -749,17 +789,15 @@ def config_sections(project: Project) -> dict[str, list[NncSection]]:
                 "BatchSize": str(cfg.batch_size),
                 "TypeConfig": "Float",
                 "MonitorInterval": str(cfg.monitor_interval),
-                "NumOptimizer": str(sum(1 for o in cfg.optimizers if o.dataset)),
-                "NumMonitor": str(sum(1 for m in cfg.monitors if m.dataset)),
-                "NumExecutor": str(sum(1 for e in cfg.executors if e.dataset)),
+                "NumOptimizer": str(len(cfg.optimizers)),
+                "NumMonitor": str(len(cfg.monitors)),
+                "NumExecutor": str(len(cfg.executors)),
             },
             where,
         )
     ]
     opts = []
-    # NNC refuses an optimizer, monitor or executor without a dataset: a spec without
-    # datasets exports its networks only.
-    for i, o in enumerate(o for o in cfg.optimizers if o.dataset):
+    for i, o in enumerate(cfg.optimizers):
         items = {
             "Optimizer_Name": o.name,
             "Optimizer_NetworkName": o.network,
@@ -783,7 +821,7 @@ def config_sections(project: Project) -> dict[str, list[NncSection]]:
             {"Monitor_Name": m.name, "Monitor_NetworkName": m.network, "Monitor_DatasetName": m.dataset or ""},
             where,
         )
-        for i, m in enumerate(m for m in cfg.monitors if m.dataset)
+        for i, m in enumerate(cfg.monitors)
     ]
     sections["Executor"] = [
         NncSection(
@@ -798,7 +836,7 @@ def config_sections(project: Project) -> dict[str, list[NncSection]]:
             },
             where,
         )
-        for i, e in enumerate(e for e in cfg.executors if e.dataset)
+        for i, e in enumerate(cfg.executors)
     ]
     return sections
 
