@@ -158,6 +158,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0903": ("error", "another nndsl compile is writing into '{path}'; nothing was written"),
     "E0904": ("error", "cannot use the manifest '{path}': {reason}"),
     "E0919": ("error", "internal error: {message}"),
+    "E0960": ("error", "cannot export to NNC: {reason}"),
+    "E0961": ("error", "'{path}' exists; nothing was written (--force replaces it)"),
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),

@@ -16,7 +16,8 @@ exporter rebuilds the structure a person drew in NNC:
   specialised network each (`BasicBlock`, `BasicBlock_2`, ...), which a Comment layer in
   the network says;
 - a loss's or error's target that is an `Input` of the network is NNC's `T.Dataset`
-  property (NNC reads the column itself), as NNC's samples write it;
+  property (NNC reads the column itself), as NNC's samples write it; a computed target is
+  linked to the layer's pin 1 (NNC's `T` pin);
 - positions: a chain top to bottom, each branch in a column of its own.
 
 `export_project(result)` gives the `NncProject`; `sdcproj_write.sdcproj_text` writes it.
@@ -276,14 +277,10 @@ class Exporter:
                 props["T.Dataset"] = producer.params.get("dataset") or target.name
                 inputs = inputs[:1]
                 target_name = target.name
-            else:
-                raise ExportError(
-                    f"NNC's {layer.type} reads its target from a dataset column; here it is computed", layer
-                )
         nl = b.add(layer.type, props)
         b.shapes[id(nl)] = tuple(b.net.value(v).shape for v in (*inputs, *layer.outputs))
-        for vid in inputs:
-            b.link(vid, nl.id)
+        for k, vid in enumerate(inputs):
+            b.link(vid, nl.id, 1 if (k == 1 and "T.Dataset" in props) else 0)
         for pin, vid in enumerate(layer.outputs):
             b.source[vid] = (nl.id, pin)
         if b.io is not None:
@@ -317,7 +314,11 @@ class Exporter:
                 f"unit instance {scope.name!r} has {len(outs)} outputs; an NNC Unit layer has one",
                 scope.layers()[0],
             )
-        props = {"Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), True), "Network": "", "ParameterScope": "*Name"}
+        props = {
+            "Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), True),
+            "Network": "",
+            "ParameterScope": "*Name",
+        }
         props.update({arg: nnc_value(value) for arg, value in scope.args})
         unit_layer = b.add("Unit", props)
         b.shapes[id(unit_layer)] = tuple(b.net.value(v).shape for v in (*ins, *outs))
@@ -348,7 +349,7 @@ class Exporter:
             ub.add("Argument", {"Name": arg, "Value": nnc_value(value), "Type": _arg_type(value), "Search": "False"})
         inner: list[_Instance] = []
         self.emit(ub, scope, inner)
-        consumers = [l for l in ub.links if (l.source, l.source_pin) == ub.source[outs[0]]]
+        consumers = [k for k in ub.links if (k.source, k.source_pin) == ub.source[outs[0]]]
         if consumers:  # the output is also used inside: NNC's output is a layer nothing reads
             ident = ub.add("Identity", {"Name": ub.unique("Identity", False)})
             ub.link(outs[0], ident.id)
@@ -446,7 +447,9 @@ def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, str]]]:
     converted project (the Input layer's name, a loss's `<name>_T` for a target NNC reads
     itself; an output a Unit layer gives is `<unit name>/` followed by its last layer's)."""
     return {
-        net: {kind: {name: layer.name + suffix for name, (layer, suffix) in names.items()} for kind, names in io.items()}
+        net: {
+            kind: {name: layer.name + suffix for name, (layer, suffix) in names.items()} for kind, names in io.items()
+        }
         for net, io in exporter.io.items()
     }
 
@@ -595,7 +598,7 @@ def _net_key(network: NncNetwork, arg_props: set[tuple[int, str]]) -> tuple:
         for layer in network.layers
         if layer.type not in ("Argument", "Comment")
     )
-    links = tuple((l.source, l.source_pin, l.dest, l.dest_pin) for l in network.links)
+    links = tuple((k.source, k.source_pin, k.dest, k.dest_pin) for k in network.links)
     return layers, links
 
 
@@ -618,9 +621,7 @@ def _merge(base: NncNetwork, members: list[_Instance]) -> NncNetwork | None:
     nets = [m.network for m in members]
     shape_key = [_net_key(n, set()) for n in nets]
     # Same layers and links, same property names (values may differ).
-    structural = [
-        (tuple((t, tuple(k for k, _ in props)) for t, props in key[0]), key[1]) for key in shape_key
-    ]
+    structural = [(tuple((t, tuple(k for k, _ in props)) for t, props in key[0]), key[1]) for key in shape_key]
     if any(s != structural[0] for s in structural[1:]):
         return None
     first = nets[0]

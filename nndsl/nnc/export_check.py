@@ -141,12 +141,18 @@ def run_nnc(tools: Path, sdcproj: Path) -> dict[str, Any]:
     stem = sdcproj.with_suffix("")
     r = subprocess.run(
         [exe, "error_check", "-i", str(sdcproj), "-o", f"{stem}.errors.txt"],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     lines = [ln for ln in r.stdout.splitlines() if not ln.startswith(("input ", "output "))]
     c = subprocess.run(
         [exe, "create_prototxt", "-i", str(sdcproj), "-o", f"{stem}.nntxt", "-p", f"{stem}.csv"],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     converted = c.returncode == 0 and "successfully created" in c.stdout
     return {"error_check": "\n".join(lines).strip(), "create_prototxt": converted}

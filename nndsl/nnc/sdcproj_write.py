@@ -1,10 +1,10 @@
 """An `NncProject` as `.sdcproj` text, the multi-network layout NNC's editor writes.
 
-    [Engine] ... [Global] NumNetwork, Network_i
-    [<Net>_Network_Global] NumLayer, NumLink
-    [<Net>_Layer_k] ID, Type, Position_0..3, Property_j_Name/Value, NumProperty
-    [<Net>_Link_k] ID, SourceLayerID, SourcePinIndex, DestLayerID, DestPinIndex
-    then the config sections in the order NNC writes them.
+[Engine] ... [Global] NumNetwork, Network_i
+[<Net>_Network_Global] NumLayer, NumLink
+[<Net>_Layer_k] ID, Type, Position_0..3, Property_j_Name/Value, NumProperty
+[<Net>_Link_k] ID, SourceLayerID, SourcePinIndex, DestLayerID, DestPinIndex
+then the config sections in the order NNC writes them.
 """
 
 from __future__ import annotations
