@@ -34,6 +34,7 @@ from ..ir import Layer, Network, Project
 from ..layers import REGISTRY
 from ..layers.base import DERIVED, language_name
 from ..layers.nnc_table import NNC_LAYERS
+from ..syntax import ast
 from .project import NncLayer, NncLink, NncNetwork, NncProject, NncSection, Where
 
 _COPY = re.compile(r"\[\d+\]$")
@@ -173,7 +174,7 @@ class _Builder:
     shapes: dict[int, tuple] = field(default_factory=dict)  # id(NncLayer) -> its shapes, for NNC's name check
     # For a spec's network: its inputs and outputs by .nnd name -> (NNC layer, suffix of the
     # nnabla variable's name: "" for the layer's output, "_T" for a loss's target).
-    io: dict[str, dict[str, tuple[NncLayer, str]]] | None = None
+    io: dict[str, dict[str, list[tuple[NncLayer, str]]]] | None = None
 
     def add(self, type_: str, props: dict[str, str]) -> NncLayer:
         layer = NncLayer(len(self.layers), type_, props, Where(self.name, f"{self.name}_Layer_{len(self.layers)}", 0))
@@ -200,8 +201,8 @@ class _Builder:
         return name
 
     def network(self) -> NncNetwork:
-        if self.comments:
-            self.add("Comment", {"Name": self.unique("Comment", False), "Comment": "\\n".join(self.comments)})
+        for text in dict.fromkeys(self.comments):
+            self.add("Comment", {"Name": self.unique("Comment", False), "Comment": text})
         layout(self.layers, self.links)
         return NncNetwork(self.name, self.layers, self.links, Where(self.name, f"{self.name}_Network_Global", 0))
 
@@ -222,8 +223,9 @@ class Exporter:
         self.result = result
         self.instances: dict[str, list[_Instance]] = {}  # unit name -> instances, in order
         self.shapes: dict[int, tuple] = {}
-        self.io: dict[str, dict[str, dict[str, tuple[NncLayer, str]]]] = {}
+        self.io: dict[str, dict[str, dict[str, list[tuple[NncLayer, str]]]]] = {}
         self.written_out: set[str] = set()  # qualified names of the repeats written out copy by copy
+        self.notes = _comments(result)
 
     # One scope's items into a builder; `rename` maps a value id to the value it stands for.
     def emit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
@@ -284,13 +286,13 @@ class Exporter:
         for pin, vid in enumerate(layer.outputs):
             b.source[vid] = (nl.id, pin)
         if b.io is not None:
-            if target_name and target_name not in b.io["inputs"]:
-                b.io["inputs"][target_name] = (nl, "_T")
+            if target_name:
+                b.io["inputs"].setdefault(target_name, []).append((nl, "_T"))
             if layer.type == "Input":
-                b.io["inputs"][b.net.value(layer.outputs[0]).name] = (nl, "")
+                b.io["inputs"].setdefault(b.net.value(layer.outputs[0]).name, []).append((nl, ""))
             for vid in layer.outputs:
                 if vid in b.net.outputs:
-                    b.io["outputs"][b.net.value(vid).name] = (nl, "")
+                    b.io["outputs"][b.net.value(vid).name] = [(nl, "")]
 
     def _boundary(self, b: _Builder, scope: Scope) -> tuple[list[int], list[int]]:
         """The values a scope reads from outside (in first-use order) and the values it
@@ -326,7 +328,7 @@ class Exporter:
             b.link(vid, unit_layer.id)
         b.source[outs[0]] = (unit_layer.id, 0)
         if b.io is not None and outs[0] in b.net.outputs:
-            b.io["outputs"][b.net.value(outs[0]).name] = (unit_layer, "/")
+            b.io["outputs"][b.net.value(outs[0]).name] = [(unit_layer, "/")]
         # The unit's own network, as this instance has it.
         ub = _Builder(scope.unit, b.net, shapes=self.shapes)
         for k, vid in enumerate(ins):
@@ -420,6 +422,8 @@ class Exporter:
                             f"argument), so each is its own network; this one is for {_args_text(members[0])}"
                         )
                         _add_comment(network, note)
+                    for text in self.notes.get(unit, ()):
+                        _add_comment(network, text)
                     for inst in members:
                         done[id(inst)] = name
                         inst.unit_layer.props["Network"] = name
@@ -431,6 +435,7 @@ class Exporter:
         for net in self.project.networks:
             b = _Builder(net.name, net, shapes=self.shapes, io={"inputs": {}, "outputs": {}})
             self.io[net.name] = b.io
+            b.comments.extend(self.notes.get(net.name, ()))
             self.emit(b, structure(net), [])
             networks.append(b.network())
         # NNC's error_check finds a nested Unit's output only when the caller's network comes
@@ -442,13 +447,15 @@ class Exporter:
         return project
 
 
-def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, str]]]:
-    """Per network, its inputs and outputs by .nnd name -> nnabla's variable name in the
-    converted project (the Input layer's name, a loss's `<name>_T` for a target NNC reads
-    itself; an output a Unit layer gives is `<unit name>/` followed by its last layer's)."""
+def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """Per network, its inputs and outputs by .nnd name -> nnabla's variable names in the
+    converted project: the Input layer's name, and `<loss>_T` for each loss that reads the
+    input as its target itself (`T.Dataset`); an output a Unit layer gives is `<unit name>/`
+    followed by its last layer's name."""
     return {
         net: {
-            kind: {name: layer.name + suffix for name, (layer, suffix) in names.items()} for kind, names in io.items()
+            kind: {name: [layer.name + suffix for layer, suffix in found] for name, found in names.items()}
+            for kind, names in io.items()
         }
         for net, io in exporter.io.items()
     }
@@ -511,6 +518,32 @@ def _written_out_path(layer: Layer, written_out: set[str]) -> str:
     return "/".join(parts)
 
 
+def _comments(result: Result) -> dict[str, list[str]]:
+    """The `#` comments inside each network's and unit's body, by its name: one text per run
+    of consecutive comment lines, lines joined by NNC's `\\n` (as in its Description)."""
+    out: dict[str, list[str]] = {}
+    for module in result.modules:
+        bodies = [
+            (item.name, item.span.line, item.span.end_line)
+            for item in module.items
+            if isinstance(item, (ast.Unit, ast.Network))
+        ]
+        runs: list[tuple[str, int, list[str]]] = []  # (owner, last line, lines)
+        for comment in module.comments:
+            owner = next((name for name, lo, hi in bodies if lo < comment.line <= hi), None)
+            if owner is None:
+                continue
+            text = comment.text[1:].strip()
+            if runs and runs[-1][0] == owner and runs[-1][1] == comment.line - 1:
+                runs[-1][2].append(text)
+                runs[-1] = (owner, comment.line, runs[-1][2])
+            else:
+                runs.append((owner, comment.line, [text]))
+        for owner, _, lines in runs:
+            out.setdefault(owner, []).append("\\n".join(lines))
+    return out
+
+
 def _arg_type(value: Any) -> str:
     if isinstance(value, bool):
         return "Text"
@@ -538,11 +571,17 @@ def _rename_where(network: NncNetwork) -> None:
 
 
 def _add_comment(network: NncNetwork, text: str) -> None:
-    ys = [layer.position[1] + layer.position[3] for layer in network.layers if layer.position]
-    xs = [layer.position[0] + layer.position[2] for layer in network.layers if layer.position]
-    layer = NncLayer(len(network.layers), "Comment", {"Name": "Comment", "Comment": text}, network.where)
-    layer.position = (max(xs, default=0) + _DX - _WIDTH, _Y0, _WIDTH * 2, _HEIGHT * 2)
-    del ys
+    """A Comment layer to the right of the network's layers, below the comments there."""
+    xs = [layer.position[0] + layer.position[2] for layer in network.layers if layer.type != "Comment"]
+    notes = [layer for layer in network.layers if layer.type == "Comment"]
+    names = {layer.name for layer in network.layers}
+    name, n = "Comment", 2
+    while name in names:
+        name, n = f"Comment_{n}", n + 1
+    layer = NncLayer(len(network.layers), "Comment", {"Name": name, "Comment": text}, network.where)
+    x = max((layer.position[0] for layer in notes), default=max(xs, default=0) + _DX - _WIDTH)
+    y = max((layer.position[1] + layer.position[3] for layer in notes), default=0) + _Y0
+    layer.position = (x, y, _WIDTH * 2, _HEIGHT * 2)
     network.layers.append(layer)
 
 
@@ -697,7 +736,7 @@ def layout(layers: list[NncLayer], links: list[NncLink]) -> None:
         taken.add((col, row))
         where[layer.id] = (col, row)
     side = columns
-    k = 0
+    k = notes = 0
     for layer in layers:
         if layer.id in where:
             col, row = where[layer.id]
@@ -706,7 +745,8 @@ def layout(layers: list[NncLayer], links: list[NncLink]) -> None:
             layer.position = (_X0 + side * _DX, _Y0 + k * _DY, _WIDTH, _HEIGHT)
             k += 1
         else:
-            layer.position = (_X0 + (side + 1) * _DX, _Y0, _WIDTH * 2, _HEIGHT * 2)
+            layer.position = (_X0 + (side + 1) * _DX, _Y0 + notes * (_HEIGHT * 2 + _Y0), _WIDTH * 2, _HEIGHT * 2)
+            notes += 1
 
 
 # --- config -----------------------------------------------------------------------------------
