@@ -471,7 +471,7 @@ def export_parameter_table(exporter: Exporter) -> dict[str, tuple[str, tuple[int
     """nndsl parameter name -> (nnabla name, nnabla shape) in the exported project: the
     table of `names.nnc_parameter_table`, except inside repeats written out copy by copy,
     whose copies NNC names `X0`, `X1` (it keeps no brackets in a layer's name)."""
-    from .names import nnc_layer_path, nnc_parameter_table
+    from .names import nnc_layer_path, nnc_parameter_name, nnc_parameter_table, nnc_shape
 
     table = nnc_parameter_table(exporter.project)
     if not exporter.written_out:
@@ -483,9 +483,8 @@ def export_parameter_table(exporter: Exporter) -> dict[str, tuple[str, tuple[int
                 continue
             path = _written_out_path(layer, exporter.written_out) or nnc_layer_path(layer)
             for p in layer.parameters:
-                nnabla, shape = table[layer.parameter_name(p)]
-                tail = nnabla[len(nnc_layer_path(layer)) :]
-                table[layer.parameter_name(p)] = (path + tail, shape)
+                tail = nnc_parameter_name(layer, p)[len(nnc_layer_path(layer)) :]  # /conv/W
+                table[layer.parameter_name(p)] = (path + tail, nnc_shape(layer, p))
     return table
 
 
@@ -607,7 +606,8 @@ def disambiguate(networks: list[NncNetwork], shapes: dict[int, tuple]) -> None:
                 continue
             n = 2
             base = re.sub(r"_\d+$", "", name)
-            while f"{base}_{n}" in every and first.get(f"{base}_{n}") != sig:
+            # free in this network, and elsewhere either unused or the same layer
+            while f"{base}_{n}" in used[net.name] or (f"{base}_{n}" in every and first.get(f"{base}_{n}") != sig):
                 n += 1
             new = f"{base}_{n}"
             every.add(new)
