@@ -97,7 +97,12 @@ def _live_tools():
     return tools
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+# The tool takes tens of seconds on the big ResNets: live on the specs whose whole export is a
+# fixture; the fixture's sha256 ties the others to the verdict the tool gave when it was made.
+SMALL = [p for p in SPECS if (FIXTURES / f"{p.stem}.sdcproj").exists()]
+
+
+@pytest.mark.parametrize("spec", SMALL, ids=[p.stem for p in SMALL])
 def test_nncs_tool_accepts_the_export_live(spec, tmp_path):
     tools = _live_tools()
     text, _ = _export(spec)
