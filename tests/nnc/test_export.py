@@ -124,7 +124,8 @@ def test_alike_repeats_are_repeatstart_repeatend():
     # the repeat of one unit call is a Unit layer named after the repeat
     assert [layer["Name"] for layer in runtime if layer["Type"] == "Unit"] == ["block"]
     # the copies of `dense` differ (Affine(4 * (i + 1))): written out, named as NNC keeps them
-    assert [layer["Name"] for layer in runtime if layer["Type"] == "Affine"] == ["Affine0", "Affine1", "Affine2", "Affine"]
+    affines = [layer["Name"] for layer in runtime if layer["Type"] == "Affine"]
+    assert affines == ["Affine0", "Affine1", "Affine2", "Affine"]
     assert any(layer["Type"] == "Comment" and "dense" in layer["Comment"] for layer in runtime)
 
 
