@@ -170,6 +170,7 @@ class _Builder:
     links: list[NncLink] = field(default_factory=list)
     source: dict[int, tuple[int, int]] = field(default_factory=dict)  # value id -> (layer id, pin)
     names: set[str] = field(default_factory=set)
+    next: dict[str, int] = field(default_factory=dict)  # name -> the next `_k` to try
     comments: list[str] = field(default_factory=list)
     shapes: dict[int, tuple] = field(default_factory=dict)  # id(NncLayer) -> its shapes, for NNC's name check
     # For a spec's network: its inputs and outputs by .nnd name -> (NNC layer, suffix of the
@@ -193,9 +194,10 @@ class _Builder:
         name (two `ReLU`s, one inside a repeat) gets NNC's `_2` suffix; a parametric one keeps
         its name, which its parameters carry."""
         if name in self.names and not parametric:
-            n = 2
+            n = self.next.get(name, 2)
             while f"{name}_{n}" in self.names:
                 n += 1
+            self.next[name] = n + 1
             name = f"{name}_{n}"
         self.names.add(name)
         return name
@@ -226,6 +228,7 @@ class Exporter:
         self.io: dict[str, dict[str, dict[str, list[tuple[NncLayer, str]]]]] = {}
         self.written_out: set[str] = set()  # qualified names of the repeats written out copy by copy
         self.notes = _comments(result)
+        self._readers: dict[str, dict[int, list[int]]] = {}
 
     # One scope's items into a builder; `rename` maps a value id to the value it stands for.
     def emit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
@@ -305,9 +308,23 @@ class Exporter:
                 if vid not in produced and vid not in ins:
                     ins.append(vid)
         ids = {id(layer) for layer in inside}
-        used_outside = {vid for layer in b.net.layers if id(layer) not in ids for vid in layer.inputs}
-        outs = [vid for vid in sorted(produced) if vid in used_outside or vid in b.net.outputs]
+        consumers = self._consumers(b.net)
+        outputs = set(b.net.outputs)
+        outs = [
+            vid for vid in sorted(produced) if vid in outputs or any(user not in ids for user in consumers.get(vid, ()))
+        ]
         return ins, outs
+
+    def _consumers(self, net: Network) -> dict[int, list[int]]:
+        """value id -> id() of the layers that read it, once per network."""
+        found = self._readers.get(net.name)
+        if found is None:
+            found = {}
+            for layer in net.layers:
+                for vid in layer.inputs:
+                    found.setdefault(vid, []).append(id(layer))
+            self._readers[net.name] = found
+        return found
 
     def emit_unit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
         ins, outs = self._boundary(b, scope)
@@ -592,6 +609,7 @@ def disambiguate(networks: list[NncNetwork], shapes: dict[int, tuple]) -> None:
     first: dict[str, tuple] = {}
     used: dict[str, set[str]] = {net.name: {layer.name for layer in net.layers} for net in networks}
     every = {layer.name for net in networks for layer in net.layers}
+    tried: dict[tuple, int] = {}  # (network, base name, layer) -> the next `_k` to try
     for net in networks:
         for layer in net.layers:
             if layer.type in ("Comment", "Argument") or (layer.type in _PARAMETRIC and layer.type != "Input"):
@@ -604,11 +622,12 @@ def disambiguate(networks: list[NncNetwork], shapes: dict[int, tuple]) -> None:
             name = layer.name
             if first.setdefault(name, sig) == sig:
                 continue
-            n = 2
             base = re.sub(r"_\d+$", "", name)
+            n = tried.get((net.name, base, sig), 2)
             # free in this network, and elsewhere either unused or the same layer
             while f"{base}_{n}" in used[net.name] or (f"{base}_{n}" in every and first.get(f"{base}_{n}") != sig):
                 n += 1
+            tried[(net.name, base, sig)] = n + 1
             new = f"{base}_{n}"
             every.add(new)
             first.setdefault(new, sig)
@@ -628,72 +647,82 @@ def _signature(scope: Scope) -> tuple:
     return tuple(items)
 
 
-def _net_key(network: NncNetwork, arg_props: set[tuple[int, str]]) -> tuple:
+def _group(insts: list[_Instance]) -> list[tuple[NncNetwork, list[_Instance]]]:
+    """Instances whose networks are the same up to properties that follow an argument share
+    one network (those properties become `*Argument`); the others get one network each.
+    Each instance is compared once with each group of its structure: linear in the instances
+    of a unit when they fall into a bounded number of groups."""
+    by_structure: dict[tuple, list[_Group]] = {}
+    groups: list[_Group] = []
+    for inst in insts:
+        key = _structure_key(inst.network)
+        candidates = by_structure.setdefault(key, [])
+        if not any(group.add(inst) for group in candidates):
+            group = _Group(inst)
+            candidates.append(group)
+            groups.append(group)
+    return [(group.network(), group.members) for group in groups]
+
+
+def _structure_key(network: NncNetwork) -> tuple:
+    """Layers (types, property names) and links: what instances sharing a network share."""
     layers = tuple(
-        (
-            layer.type,
-            tuple((k, "*" if (layer.id, k) in arg_props else v) for k, v in layer.props.items()),
-        )
-        for layer in network.layers
-        if layer.type not in ("Argument", "Comment")
+        (layer.type, tuple(layer.props)) for layer in network.layers if layer.type not in ("Argument", "Comment")
     )
     links = tuple((k.source, k.source_pin, k.dest, k.dest_pin) for k in network.links)
     return layers, links
 
 
-def _group(insts: list[_Instance]) -> list[tuple[NncNetwork, list[_Instance]]]:
-    """Instances whose networks are the same up to properties that follow an argument share
-    one network (those properties become `*Argument`); the others get one network each."""
-    groups: list[tuple[NncNetwork, list[_Instance]]] = []
-    for inst in insts:
-        for g, (network, members) in enumerate(groups):
-            merged = _merge(network, [*members, inst])
-            if merged is not None:
-                groups[g] = (merged, [*members, inst])
-                break
-        else:
-            groups.append((inst.network, [inst]))
-    return groups
+class _Group:
+    """Instances of one unit sharing one network: the first instance's network, and for each
+    property that differs between them the arguments it still follows in every one."""
 
+    def __init__(self, inst: _Instance):
+        self.members = [inst]
+        self.first = inst.network
+        self.varying: dict[tuple[int, str], list[str]] = {}  # (layer id, property) -> arguments
+        # argument -> its value (NNC text) while the same in every member, else None
+        self.constant: dict[str, str | None] = {a: nnc_value(v) for a, v in inst.scope.args}
 
-def _merge(base: NncNetwork, members: list[_Instance]) -> NncNetwork | None:
-    nets = [m.network for m in members]
-    shape_key = [_net_key(n, set()) for n in nets]
-    # Same layers and links, same property names (values may differ).
-    structural = [(tuple((t, tuple(k for k, _ in props)) for t, props in key[0]), key[1]) for key in shape_key]
-    if any(s != structural[0] for s in structural[1:]):
-        return None
-    first = nets[0]
-    props_of = [{layer.id: layer for layer in n.layers} for n in nets]
-    macro: dict[tuple[int, str], str] = {}
-    for layer in first.layers:
-        if layer.type in ("Argument", "Comment", "Input"):
-            continue
-        for key, value in layer.props.items():
-            values = [p[layer.id].props[key] for p in props_of]
-            if all(v == value for v in values):
+    def add(self, inst: _Instance) -> bool:
+        args = {a: nnc_value(v) for a, v in inst.scope.args}
+        varying = dict(self.varying)
+        for base, layer in zip(self.first.layers, inst.network.layers, strict=True):
+            if base.type in ("Argument", "Comment", "Input"):
                 continue
-            if layer.type == "Unit":  # NNC leaves an argument macro in a Unit's argument empty
-                return None
-            arg = next(
-                (
-                    a
-                    for a, _ in members[0].scope.args
-                    if all(nnc_value(dict(m.scope.args)[a]) == values[i] for i, m in enumerate(members))
-                ),
-                None,
-            )
-            if arg is None:
-                return None
-            macro[(layer.id, key)] = f"*{arg}"
-    # The network of the first instance, with the macros.
-    out = NncNetwork(first.name, [], list(first.links), first.where)
-    for layer in first.layers:
-        props = {k: macro.get((layer.id, k), v) for k, v in layer.props.items()}
-        if layer.type == "Input":
-            props["Size"] = layer.props["Size"]
-        out.layers.append(NncLayer(layer.id, layer.type, props, layer.where, position=layer.position))
-    return out
+            for key, value in layer.props.items():
+                where = (base.id, key)
+                if where in varying:
+                    follows = [a for a in varying[where] if args.get(a) == value]
+                elif value != base.props[key]:
+                    if base.type == "Unit":  # NNC leaves an argument macro in a Unit's argument empty
+                        return False
+                    old = base.props[key]
+                    follows = [a for a, v in self.constant.items() if v == old and args.get(a) == value]
+                else:
+                    continue
+                if not follows:
+                    return False
+                varying[where] = follows
+        self.varying = varying
+        for a, v in args.items():
+            if self.constant.get(a) != v:
+                self.constant[a] = None
+        self.members.append(inst)
+        return True
+
+    def network(self) -> NncNetwork:
+        """The first instance's network, with `*argument` where a property follows one."""
+        if not self.varying:
+            return self.first
+        out = NncNetwork(self.first.name, [], list(self.first.links), self.first.where)
+        for layer in self.first.layers:
+            props = {
+                k: f"*{self.varying[(layer.id, k)][0]}" if (layer.id, k) in self.varying else v
+                for k, v in layer.props.items()
+            }
+            out.layers.append(NncLayer(layer.id, layer.type, props, layer.where, position=layer.position))
+        return out
 
 
 def _carry_shapes(merged: NncNetwork, first: NncNetwork, shapes: dict[int, tuple]) -> None:

@@ -15,6 +15,12 @@ from .project import NncProject
 _SECTION_ORDER = ("Dataset", "Description", "Config", "Optimizer", "Monitor", "Executor", "Script")
 
 
+def _line(value: str) -> str:
+    """A value on one line: NNC writes a line break inside a value as `\\n` (its Description
+    does); a raw one would end the value and start a line of INI the value chose."""
+    return value.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+
+
 def sdcproj_text(project: NncProject) -> str:
     """The project as NNC's editor writes it (CRLF-free INI text, one item a line)."""
     out: list[str] = ["[Engine]", "SDeepEngineType=NNabla", "RNNTrainingMode=0", "[Global]"]
@@ -26,7 +32,7 @@ def sdcproj_text(project: NncProject) -> str:
             out += [f"[{net.name}_Layer_{k}]", f"ID={layer.id}", f"Type={layer.type}"]
             out += [f"Position_{i}={v}" for i, v in enumerate(layer.position)]
             for j, (name, value) in enumerate(layer.props.items()):
-                out += [f"Property_{j}_Name={name}", f"Property_{j}_Value={value}"]
+                out += [f"Property_{j}_Name={_line(name)}", f"Property_{j}_Value={_line(value)}"]
             out.append(f"NumProperty={len(layer.props)}")
         for k, link in enumerate(net.links):
             out += [
@@ -42,5 +48,5 @@ def sdcproj_text(project: NncProject) -> str:
     for kind in kinds:
         for section in project.sections[kind]:
             out.append(f"[{section.name}]")
-            out += [f"{key}={value}" for key, value in section.items.items()]
+            out += [f"{_line(key)}={_line(value)}" for key, value in section.items.items()]
     return "\n".join(out) + "\n"
