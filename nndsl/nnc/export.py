@@ -285,7 +285,7 @@ class Exporter:
         nl = b.add(layer.type, props)
         b.shapes[id(nl)] = tuple(b.net.value(v).shape for v in (*inputs, *layer.outputs))
         for k, vid in enumerate(inputs):
-            b.link(vid, nl.id, 1 if (k == 1 and "T.Dataset" in props) else 0)
+            b.link(vid, nl.id, _input_pin(layer.type, k))
         for pin, vid in enumerate(layer.outputs):
             b.source[vid] = (nl.id, pin)
         if b.io is not None:
@@ -328,9 +328,12 @@ class Exporter:
 
     def emit_unit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
         ins, outs = self._boundary(b, scope)
-        if len(outs) != 1:
+        if len(outs) != 1 or len(ins) != 1:
+            # NNC's Unit layer has one input pin (a second Input of the unit network becomes a
+            # dataset variable; linked to pin 1, create_prototxt fails) and one output.
+            count, what = (len(outs), "outputs") if len(outs) != 1 else (len(ins), "inputs")
             raise ExportError(
-                f"unit instance {scope.name!r} has {len(outs)} outputs; an NNC Unit layer has one",
+                f"unit instance {scope.name!r} has {count} {what}; an NNC Unit layer has one input and one output",
                 scope.layers()[0],
             )
         props = {
@@ -476,6 +479,17 @@ def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, list[str]]]]:
         }
         for net, io in exporter.io.items()
     }
+
+
+def _input_pin(layer_type: str, k: int) -> int:
+    """The NNC pin of a layer's k-th input. NNC links a layer's main input, and every input of
+    a variadic one (Add2, Mul2, Concatenate), to pin 0; an input NNC names (Sub2's `R`, a
+    loss's `T`: a pin with a `.Dataset` property) has pin 1, 2, ... in NNC's order."""
+    if k == 0:
+        return 0
+    table = NNC_LAYERS[layer_type]
+    named = [pin for pin in table["pins"] if any(n == f"{pin}.Dataset" for n, _, _ in table["properties"])]
+    return k if k <= len(named) else 0
 
 
 def _copy_suffix(suffix: str) -> str:

@@ -228,6 +228,7 @@ def test_cli_usage_and_input_errors(tmp_path):
     assert r.returncode == 1
     report = json.loads(r.stdout)
     assert [d["code"] for d in report["diagnostics"]] == ["E0960"]
+    assert "2 outputs" in report["diagnostics"][0]["message"]
     assert report["diagnostics"][0]["line"] == 3
     assert not (tmp_path / "two.sdcproj").exists()
     r = _nndsl("export", str(tmp_path / "missing.nnd"), "-o", str(tmp_path / "m.sdcproj"))
