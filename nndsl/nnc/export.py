@@ -193,6 +193,10 @@ class _Builder:
         """NNC's layer names are unique in a network; a parameterless layer that repeats a
         name (two `ReLU`s, one inside a repeat) gets NNC's `_2` suffix; a parametric one keeps
         its name, which its parameters carry."""
+        if name in self.names and parametric:
+            # only a written-out repeat's `X0` beside a label `X0` can do this: NNC would
+            # give both one set of parameters
+            raise ExportError(f"two layers with parameters would both be {name!r} in NNC network {self.name!r}")
         if name in self.names and not parametric:
             n = self.next.get(name, 2)
             while f"{name}_{n}" in self.names:
@@ -269,7 +273,10 @@ class Exporter:
     def emit_layer(self, b: _Builder, layer: Layer, suffix: str = "") -> None:
         props = layer_properties(layer)
         parametric = bool(layer.parameters)
-        props = {"Name": b.unique(local_name(layer.name) + _copy_suffix(suffix), parametric), **props}
+        try:
+            props = {"Name": b.unique(local_name(layer.name) + _copy_suffix(suffix), parametric), **props}
+        except ExportError as e:
+            raise ExportError(e.message, layer) from None
         if layer.type == "Input" and not props.get("Dataset"):
             props["Dataset"] = b.net.value(layer.outputs[0]).name
         spec = REGISTRY[layer.type]

@@ -302,3 +302,21 @@ def test_export_time_is_linear_in_the_spec(tmp_path):
 
     small, large = min(seconds(250) for _ in range(2)), seconds(1000)
     assert large < 8 * small, (small, large)
+
+
+def test_a_written_out_copy_cannot_take_a_labels_parameters(tmp_path):
+    """NNC names a written-out copy `Affine0`; a layer labelled `Affine0` beside it would get
+    the same parameters in NNC: refused, at the label."""
+    spec = tmp_path / "clash.nnd"
+    spec.write_text(
+        "network Runtime {\n"
+        '    x = Input(4, dataset="x")\n'
+        "    h = x -> dense: repeat i in 2 { Affine(4 + i) -> ReLU }\n"
+        "    y' = h -> Affine0: Affine(3)\n"
+        "}\n",
+        encoding="utf-8",
+    )
+    r = _nndsl("export", str(spec), "-o", str(tmp_path / "clash.sdcproj"), "--format", "json")
+    assert r.returncode == 1
+    [d] = json.loads(r.stdout)["diagnostics"]
+    assert (d["code"], d["line"]) == ("E0960", 4) and "'Affine0'" in d["message"]
