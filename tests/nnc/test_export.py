@@ -296,11 +296,14 @@ def test_export_time_is_linear_in_the_spec(tmp_path):
             encoding="utf-8",
         )
         result = compile_file(spec)
-        start = time.perf_counter()
-        sdcproj_text(Exporter(result).export())
-        return time.perf_counter() - start
+        best = float("inf")
+        for _ in range(3):  # CPU time, the best of three: other processes on the machine do not count
+            start = time.process_time()
+            sdcproj_text(Exporter(result).export())
+            best = min(best, time.process_time() - start)
+        return best
 
-    small, large = min(seconds(250) for _ in range(2)), seconds(1000)
+    small, large = seconds(250), seconds(1000)
     assert large < 8 * small, (small, large)
 
 
