@@ -445,8 +445,11 @@ class Exporter:
                     _rename_where(network)
                     if len(groups) > 1:
                         note = (
-                            f"unit {unit}: its instances differ in structure (an if or a repeat count on an "
-                            f"argument), so each is its own network; this one is for {_args_text(members[0])}"
+                            f"unit {unit}: its instances differ in more than argument values (an if or a "
+                            "repeat count on an argument, an argument passed on to another unit, batch "
+                            "statistics in a trained network), so NNC has one network for each kind; "
+                            f"this one is for {_args_text(members[0])}"
+                            + (" in a trained network" if _trained(network) else "")
                         )
                         _add_comment(network, note)
                     for text in self.notes.get(unit, ()):
@@ -553,6 +556,10 @@ def _written_out_path(layer: Layer, written_out: set[str]) -> str:
         parts.append(segment + "_".join(flat) + pending)
         pending, flat = "", []
     return "/".join(parts)
+
+
+def _trained(network: NncNetwork) -> bool:
+    return any(layer.props.get("BatchStat") == "True" for layer in network.layers)
 
 
 def _comments(result: Result) -> dict[str, list[str]]:
