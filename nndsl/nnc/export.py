@@ -100,7 +100,9 @@ def layer_properties(layer: Layer) -> dict[str, str]:
         for pin in pins:
             props[f"{pin}.File"] = ""
             props.update(pinned[pin])
-            props[f"{pin}.LRateMultiplier"] = value_of(f"{pin}.LRateMultiplier", "1.0")
+            # NNC writes 0.0 for state it does not train (BatchNormalization's mean and var)
+            frozen = any(p.name == pin and not p.trainable for p in layer.parameters)
+            props[f"{pin}.LRateMultiplier"] = value_of(f"{pin}.LRateMultiplier", "0.0" if frozen else "1.0")
     return props
 
 
