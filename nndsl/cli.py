@@ -5,6 +5,7 @@
     nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
     nndsl fmt FILE... [--check]
     nndsl import SRC.sdcproj|.nntxt|.nnp -o OUT.nnd [--force] [--format text|json]
+    nndsl export FILE -o OUT.sdcproj [--force] [--format text|json] [--include-path DIR]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
@@ -101,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     im.add_argument("-o", "--output", required=True, metavar="OUT.nnd")
     im.add_argument("--force", action="store_true", help="overwrite OUT.nnd if it exists")
     im.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    e = sub.add_parser("export", help="write a spec as a Neural Network Console project (.sdcproj)")
+    e.add_argument("file")
+    e.add_argument("-o", "--output", required=True, metavar="OUT.sdcproj")
+    e.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    e.add_argument("--force", action="store_true", help="replace OUT.sdcproj if it exists")
+    limits(e)
+    includes(e)
 
     f = sub.add_parser("fmt", help="rewrite specs in canonical form")
     f.add_argument("files", nargs="+", metavar="FILE")
@@ -162,6 +170,53 @@ def cmd_compile(args) -> int:
         return EXIT_INPUT
     sys.stderr.write(f"wrote {len(written)} files to {args.output}: {', '.join(p.name for p in written)}\n")
     return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .diagnostics import make
+
+    result = _compile(args.file, args)
+    out = Path(args.output)
+    if result.ok:
+        from .nnc.export import ExportError, export_project
+        from .nnc.sdcproj_write import sdcproj_text
+
+        try:
+            text = sdcproj_text(export_project(result))
+        except ExportError as e:
+            span = e.layer.origin.span if e.layer is not None else None
+            notes = e.layer.origin.notes() if e.layer is not None else ()
+            result.diagnostics.append(make("E0960", span, notes, reason=e.message))
+        else:
+            if out.exists() and not args.force:
+                result.diagnostics.append(make("E0961", None, path=str(out)))
+            else:
+                try:
+                    _write_new(out, text)
+                except OSError as e:
+                    result.diagnostics.append(make("E0901", None, path=str(out), reason=e.strerror or str(e)))
+    _report([result], args.format)
+    if not result.ok:
+        return EXIT_INPUT
+    sys.stderr.write(f"wrote {out}\n")
+    return EXIT_OK
+
+
+def _write_new(path: Path, content: str | bytes) -> None:
+    """Write `content` to `path` atomically (a temporary file beside it, then a rename), with the
+    permissions open() would give."""
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cmd_summary(args) -> int:
@@ -264,14 +319,14 @@ def cmd_import(args) -> int:
     files: dict[Path, bytes] = {}
     text = None
     if (out.exists() or out.is_symlink()) and not args.force:
-        diags.append(make("E0983", None, path=str(out)))
+        diags.append(make("E0961", None, path=str(out)))
     else:
         text, diags, project = import_with_project(source, str(out))
         if project is not None:
             files = parameter_paths(project, out)  # an .nnp's parameters, beside the spec
             for path in files:
                 if (path.exists() or path.is_symlink()) and not args.force:
-                    diags.append(make("E0983", None, path=str(path)))
+                    diags.append(make("E0961", None, path=str(path)))
     if text is not None and not any(d.severity == "error" for d in diags):
         try:
             for path, data in files.items():
@@ -296,20 +351,14 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
-def _write_new(path: Path, content: str | bytes) -> None:
-    """Write atomically beside `path` (temp file, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content.encode("utf-8") if isinstance(content, str) else content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-COMMANDS = {"import": cmd_import, "lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "fmt": cmd_fmt}
+COMMANDS = {
+    "import": cmd_import,
+    "export": cmd_export,
+    "lint": cmd_lint,
+    "compile": cmd_compile,
+    "summary": cmd_summary,
+    "fmt": cmd_fmt,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     for limit in ("max_layers", "max_parameters", "max_activations"):
         if getattr(args, limit, None) is not None and getattr(args, limit) < 1:
             parser.error(f"--{limit.replace('_', '-')} must be at least 1")
+    if args.command == "export" and not args.output.endswith(".sdcproj"):
+        parser.error(
+            f"export -o {args.output}: write an NNC project, OUT.sdcproj "
+            "(NNC's create_prototxt makes the .nntxt from it)"
+        )
     for folder in getattr(args, "include_path", ()):
         if not os.path.isdir(folder):
             parser.error(f"--include-path {folder}: not a folder")

@@ -167,7 +167,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0980": ("error", "{message}"),  # the NNC file cannot be read as a project
     "E0981": ("error", "{message}"),  # an NNC construct nndsl cannot express
     "E0982": ("error", "the imported spec does not compile: {message}"),
-    "E0983": ("error", "'{path}' already exists; nndsl import overwrites it only with --force"),
+    "E0960": ("error", "cannot export to NNC: {reason}"),
+    "E0961": ("error", "'{path}' exists; nothing was written (--force replaces it)"),
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),

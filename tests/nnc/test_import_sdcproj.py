@@ -139,7 +139,7 @@ def test_cli_writes_once_and_refuses_to_overwrite(tmp_path):
     assert "network Main {" in text and "network MainValidation = Main with {}" in text
     out.write_text("# mine\n")
     second = subprocess.run(run, capture_output=True, text=True)
-    assert second.returncode == 1 and "E0983" in second.stderr
+    assert second.returncode == 1 and "E0961" in second.stderr
     assert out.read_text() == "# mine\n"
     third = subprocess.run([*run, "--force"], capture_output=True, text=True)
     assert third.returncode == 0 and out.read_text() == text
