@@ -173,6 +173,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "network '{name}' has no loss output, so it cannot be trained, but the config names no optimizer "
         "and NNC's default trains the network called Training",
     ),
+    "W111": (
+        "warning",
+        "{param}={value} is not a rate nnabla honours: nnabla, NNC's runtime, and nndsl train a parameter whose "
+        "learning-rate multiplier is above 0 at the solver's full rate and freeze one of 0 or below",
+    ),
 }
 
 

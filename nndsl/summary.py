@@ -81,6 +81,17 @@ def _io(net: Network, vids: tuple[int, ...]) -> list[dict]:
     return [{"name": net.values[v].name, "shape": list(net.values[v].shape or ())} for v in vids]
 
 
+def _inputs(net: Network) -> list[dict]:
+    """The network's inputs, each with the dataset column its Input layer reads (NNC's
+    `data_variable`; null for an Input bound to none)."""
+    out = _io(net, net.inputs)
+    for entry, vid in zip(out, net.inputs, strict=True):
+        producer = net.values[vid].producer
+        column = net.layers[producer].params.get("dataset") if producer is not None else None
+        entry["dataset"] = column or None
+    return out
+
+
 def to_json(project: Project, network: str | None = None, folded: bool = False) -> dict:
     nets = [n for n in project.networks if network is None or n.name == network]
     out = []
@@ -103,7 +114,7 @@ def to_json(project: Project, network: str | None = None, folded: bool = False) 
             {
                 "name": net.name,
                 "training": net.training,
-                "inputs": _io(net, net.inputs),
+                "inputs": _inputs(net),
                 "outputs": _io(net, net.outputs),
                 "layers": layers,
                 "total_params": net.total_params,

@@ -28,7 +28,10 @@ def test_json_contract(capsys):
         for layer in n["layers"]:
             assert {"name", "type", "output_shape", "params", "macs", "line"} <= set(layer)
     train = d["networks"][0]
-    assert train["inputs"] == [{"name": "x", "shape": [3, 480, 480]}, {"name": "y", "shape": [1]}]
+    assert train["inputs"] == [
+        {"name": "x", "shape": [3, 480, 480], "dataset": "x"},
+        {"name": "y", "shape": [1], "dataset": "y"},
+    ]
     assert train["outputs"] == [{"name": "loss", "shape": [1]}]
     runtime = d["networks"][3]
     assert runtime["outputs"] == [{"name": "y'", "shape": [1000]}]
@@ -75,3 +78,22 @@ def test_macs_and_params_equal_torchinfo(name):
     net = compile_file(f"specs/{name}.nnd").project.network("Training")
     assert net.total_params == stats.total_params
     assert net.total_macs == stats.total_mult_adds
+
+
+def test_each_input_names_the_dataset_column_it_reads(tmp_path, capsys):
+    spec = tmp_path / "columns.nnd"
+    spec.write_text(
+        "network Main {\n"
+        '    image = Input(1x4x4, dataset="pixels")\n'
+        '    label = Input(1, dataset="digit")\n'
+        "    free = Input(2)\n"
+        "    loss = image -> Affine(3) -> SoftmaxCrossEntropy(label)\n"
+        "    y = free -> Affine(1)\n"
+        "}\n"
+    )
+    d = summary_json(capsys, str(spec))
+    assert d["networks"][0]["inputs"] == [
+        {"name": "image", "shape": [1, 4, 4], "dataset": "pixels"},
+        {"name": "label", "shape": [1], "dataset": "digit"},
+        {"name": "free", "shape": [2], "dataset": None},
+    ]

@@ -138,6 +138,8 @@ class ModelRender:
     model: ClassModel
     networks: list[NetworkModel]
     params: list[ParamModel]
+    # Parameters NNC's LRateMultiplier freezes (0 or below, as nnabla reads it): their names in `params`.
+    frozen: list[str] = field(default_factory=list)
 
 
 def build(project: Project, dialect: Dialect) -> ModelRender:
@@ -184,7 +186,14 @@ class _Builder:
                 )
             )
         self._register(model, "", "")
-        return ModelRender(self.project.path, self.classes, model, networks, list(self.params.values()))
+        frozen = {
+            layer.parameter_name(p): None
+            for net in self.project.networks
+            for layer in net.layers
+            for p in layer.parameters
+            if p.trainable and p.lrate_multiplier <= 0
+        }
+        return ModelRender(self.project.path, self.classes, model, networks, list(self.params.values()), list(frozen))
 
     def _register(self, cls: ClassModel, scope: str, attr_path: str) -> None:
         """Name every parameter under `cls` (placed at `attr_path`, spec scope `scope`)."""

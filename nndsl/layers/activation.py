@@ -148,7 +148,15 @@ def _prelu_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
 
 def _prelu_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
     a = axis_index(p["base_axis"], len(ins[0]), "base_axis")
-    return (ParamShape("slope", (ins[0][a],), init=p["slope_init"], init_multiplier=p["slope_init_multiplier"]),)
+    return (
+        ParamShape(
+            "slope",
+            (ins[0][a],),
+            init=p["slope_init"],
+            init_multiplier=p["slope_init_multiplier"],
+            lrate_multiplier=p["slope_lrate_multiplier"],
+        ),
+    )
 
 
 register(
@@ -157,7 +165,13 @@ register(
         category=nnc_category("PReLU"),
         inputs=("x",),
         params=nnc_params(
-            "PReLU", {"BaseAxis": INT, "slope.Initializer": CHOICE, "slope.InitializerMultiplier": FLOAT}
+            "PReLU",
+            {
+                "BaseAxis": INT,
+                "slope.Initializer": CHOICE,
+                "slope.InitializerMultiplier": FLOAT,
+                "slope.LRateMultiplier": FLOAT,
+            },
         ),
         shape=_prelu_shape,
         parameters=_prelu_parameters,

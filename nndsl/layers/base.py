@@ -87,6 +87,9 @@ class ParamShape:
     trainable: bool = True
     init: str = ""  # NNC initializer name
     init_multiplier: float = 1.0
+    # NNC's LRateMultiplier: 0 freezes the parameter; nnabla trains any positive value at the
+    # solver's rate (its optimizer only asks whether the multiplier is above 0).
+    lrate_multiplier: float = 1.0
 
 
 def no_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
@@ -173,6 +176,7 @@ _ABBREVIATIONS = {
     "WithBias": "bias",
     "Initializer": "init",
     "InitializerMultiplier": "init_multiplier",
+    "LRateMultiplier": "lrate_multiplier",
 }
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -208,6 +212,22 @@ def parse_default(text: str, type_: str) -> Any:
     raise ValueError(f"unknown parameter type {type_!r}")
 
 
+def nnc_properties(layer_type: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """NNC's properties of a layer type, name -> (default text, choices). NNC's projects give every
+    learnable parameter `<p>.LRateMultiplier` (default 1.0) after `<p>.InitializerMultiplier`
+    (as every sample project shows), which NNC's table of defaults leaves out; they are added here."""
+    properties = NNC_LAYERS[layer_type]["properties"]
+    props: dict[str, tuple[str, tuple[str, ...]]] = {}
+    names = {name for name, _, _ in properties}
+    for name, default, choices in properties:
+        props[name] = (default, choices)
+        if name.endswith(".InitializerMultiplier"):
+            lrate = name[: -len("InitializerMultiplier")] + "LRateMultiplier"
+            if lrate not in names:
+                props[lrate] = ("1.0", ())
+    return props
+
+
 def nnc_params(
     layer_type: str, types: Mapping[str, str], names: Mapping[str, str] | None = None, **overrides: Any
 ) -> tuple[Param, ...]:
@@ -219,7 +239,7 @@ def nnc_params(
     derived one stays an alias). `overrides` (keyed by NNC name) replace a default (`None`
     makes it required, `DERIVED` makes the compiler compute it).
     """
-    props = {name: (default, choices) for name, default, choices in NNC_LAYERS[layer_type]["properties"]}
+    props = nnc_properties(layer_type)
     unknown = set(types) - set(props)
     if unknown:
         raise ValueError(f"{layer_type}: not NNC properties: {sorted(unknown)}")

@@ -67,11 +67,13 @@ register(
 
 
 def initializers(*names: str) -> dict[str, str]:
-    """NNC's `<p>.Initializer` / `<p>.InitializerMultiplier` properties for parameters `names`."""
+    """NNC's `<p>.Initializer` / `<p>.InitializerMultiplier` / `<p>.LRateMultiplier` properties for
+    parameters `names`."""
     out = {}
     for n in names:
         out[f"{n}.Initializer"] = CHOICE
         out[f"{n}.InitializerMultiplier"] = FLOAT
+        out[f"{n}.LRateMultiplier"] = FLOAT
     return out
 
 
@@ -177,7 +179,12 @@ def weight(name: str, shape: Shape, p: Params, key: str | None = None, trainable
     """A ParamShape whose initializer comes from the layer's `<key>_init` parameters."""
     key = key or name.lower()
     return ParamShape(
-        name, shape, trainable=trainable, init=p[f"{key}_init"], init_multiplier=p[f"{key}_init_multiplier"]
+        name,
+        shape,
+        trainable=trainable,
+        init=p[f"{key}_init"],
+        init_multiplier=p[f"{key}_init_multiplier"],
+        lrate_multiplier=p[f"{key}_lrate_multiplier"] if trainable else 1.0,
     )
 
 

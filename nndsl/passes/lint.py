@@ -37,6 +37,7 @@ def lint(project: Project, result, reporter: Reporter) -> None:
     role_outputs(project, reporter)
     roles_without_dataset(project, reporter)
     dataset_columns(project, reporter, result.roots)
+    partial_lrate_multipliers(project, reporter)
 
 
 def unused_values(result, reporter: Reporter) -> None:
@@ -247,3 +248,16 @@ def dataset_columns(project: Project, reporter: Reporter, roots: list[Path]) -> 
                     column=column,
                     input=net.values[layer.outputs[0]].name,
                 )
+
+
+def partial_lrate_multipliers(project: Project, reporter: Reporter) -> None:
+    """W111: a learning-rate multiplier nnabla would not honour (it only asks whether it is above 0),
+    once per place written."""
+    seen = set()
+    for net in project.networks:
+        for layer in net.layers:
+            for name, span in layer.param_spans.items():
+                value = layer.params.get(name)
+                if name.endswith("_lrate_multiplier") and value not in (0, 1) and span not in seen:
+                    seen.add(span)
+                    reporter.warn("W111", span, param=name, value=value)

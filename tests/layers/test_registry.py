@@ -6,7 +6,7 @@ import pytest
 from conftest import REQUIRED_LAYERS
 
 from nndsl.layers import REGISTRY
-from nndsl.layers.base import DERIVED, INT, LayerSpec, Param, parse_default, register
+from nndsl.layers.base import DERIVED, INT, LayerSpec, Param, nnc_properties, parse_default, register
 from nndsl.layers.nnc_table import NNC_LAYERS
 
 REQUIRED = REQUIRED_LAYERS
@@ -66,7 +66,7 @@ def test_spec_is_complete(layer: str):
 @pytest.mark.parametrize("layer", ALL)
 def test_param_defaults_match_nnc(layer: str):
     spec = REGISTRY[layer]
-    props = {name: (default, choices) for name, default, choices in NNC_LAYERS[layer]["properties"]}
+    props = nnc_properties(layer)
     for q in spec.params:
         assert q.nnc in props, f"{q.name}: {q.nnc} is not an NNC property of {layer}"
         text, choices = props[q.nnc]
@@ -175,3 +175,17 @@ def test_spec_rejects_bad_declarations():
     q = Param("n", INT, 1, "N")
     with pytest.raises(ValueError, match="declared twice"):
         LayerSpec(type="X", category="Others", inputs=("x",), params=(q, q), shape=lambda ins, p: ins[0])
+
+
+def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
+    """NNC writes `<p>.LRateMultiplier` beside `<p>.Initializer` for every learnable parameter of a
+    layer (the sample projects do: `W.LRateMultiplier=1.0`); the language has it as
+    `<p>_lrate_multiplier`, default 1."""
+    for layer, spec in REGISTRY.items():
+        if layer == "MeanSubtraction":  # its mean and t are running state, never trained
+            continue
+        names = {q.nnc: q for q in spec.params}
+        for nnc in names:
+            if nnc.endswith(".InitializerMultiplier"):
+                lrate = names.get(nnc.replace("InitializerMultiplier", "LRateMultiplier"))
+                assert lrate is not None and lrate.default == 1.0, f"{layer}: no {nnc} learning-rate multiplier"
