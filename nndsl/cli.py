@@ -4,6 +4,7 @@
     nndsl lint FILE... [--format text|json] [--strict] [--include-path DIR]
     nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
     nndsl fmt FILE... [--check]
+    nndsl export FILE -o OUT.nntxt [--force] [--format text|json] [--include-path DIR]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
@@ -95,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
     limits(s)
     includes(s)
 
+    e = sub.add_parser("export", help="write a spec as NNC's files: nnabla's network file (.nntxt)")
+    e.add_argument("file")
+    e.add_argument("-o", "--output", required=True, metavar="OUT.nntxt")
+    e.add_argument("--format", choices=("text", "json"), default="text", help="diagnostics format")
+    e.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    limits(e)
+    includes(e)
+
     f = sub.add_parser("fmt", help="rewrite specs in canonical form")
     f.add_argument("files", nargs="+", metavar="FILE")
     f.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is not formatted")
@@ -178,6 +187,23 @@ def cmd_summary(args) -> int:
     return EXIT_OK
 
 
+EXPORT_FORMATS = (".nntxt",)
+
+
+def cmd_export(args) -> int:
+    """By the output's extension: `.nntxt` (nnabla's network file, nndsl/nnc/nntxt_write.py)."""
+    suffix = Path(args.output).suffix.lower()
+    if suffix == ".nntxt":
+        from .nnc.nntxt_write import export_nntxt
+
+        return export_nntxt(args.file, args)
+    sys.stderr.write(
+        f"nndsl export: error: -o {args.output}: the output's extension says what to write; "
+        f"expected one of {', '.join(EXPORT_FORMATS)}\n"
+    )
+    return EXIT_USAGE
+
+
 def cmd_fmt(args) -> int:
     from .diagnostics import Reporter, Sources, render_text
     from .fmt import format_module
@@ -243,7 +269,7 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-COMMANDS = {"lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "fmt": cmd_fmt}
+COMMANDS = {"lint": cmd_lint, "compile": cmd_compile, "summary": cmd_summary, "fmt": cmd_fmt, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

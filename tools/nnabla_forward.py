@@ -21,7 +21,6 @@ import numpy as np
 
 def main(argv: list[str]) -> int:
     nntxt, inputs_path, out_path = argv
-    import nnabla as nn
     from nnabla.utils.nnp_graph import NnpLoader
 
     data = dict(np.load(inputs_path, allow_pickle=False))
@@ -36,29 +35,37 @@ def main(argv: list[str]) -> int:
     for name in nnp.get_network_names():
         if name not in feeds:
             continue
-        batch = next(iter(feeds[name].values())).shape[0]
-        nn.clear_parameters()
-        net = nnp.get_network(name, batch_size=batch)
-        names = sorted(k for k in net.variables if k in nnp.g.networks[name].parameters)
-        for k in names:
-            if k in params:
-                net.variables[k].d = params[k].reshape(net.variables[k].shape)
-        for var, v in net.inputs.items():
-            if var not in feeds[name]:
-                raise SystemExit(f"network {name}: no input given for '{var}'")
-            v.d = feeds[name][var].reshape(v.shape)
-        outputs = list(net.outputs.items())
-        sink = outputs[0][1] if len(outputs) == 1 else None
-        if sink is None:
-            import nnabla.functions as F
-
-            sink = F.sink(*(v for _, v in outputs))
-        sink.forward(clear_no_need_grad=True)
-        for var, v in outputs:
-            out[f"{name}:{var}"] = np.array(v.d)
-        out[f"params:{name}"] = np.array(names, dtype=str)
+        try:
+            out.update(run(nnp, name, feeds[name], params))
+        except Exception as e:  # one network's failure is reported; the others still run
+            out[f"error:{name}"] = np.array(f"{type(e).__name__}: {e}")
     np.savez(out_path, **out)
     return 0
+
+
+def run(nnp, name: str, feeds: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import nnabla as nn
+    import nnabla.functions as F
+
+    batch = next(iter(feeds.values())).shape[0]
+    nn.clear_parameters()
+    net = nnp.get_network(name, batch_size=batch)
+    names = sorted(k for k in net.variables if k in nnp.g.networks[name].parameters)
+    for k in names:
+        if k in params:
+            net.variables[k].d = params[k].reshape(net.variables[k].shape)
+    for var, v in net.inputs.items():
+        if var not in feeds:
+            raise ValueError(f"no input given for '{var}'")
+        v.d = feeds[var].reshape(v.shape)
+    outputs = list(net.outputs.items())
+    if not outputs:
+        raise ValueError("the network has no outputs")
+    sink = outputs[0][1] if len(outputs) == 1 else F.sink(*(v for _, v in outputs))
+    sink.forward(clear_no_need_grad=True)
+    out = {f"{name}:{var}": np.array(v.d) for var, v in outputs}
+    out[f"params:{name}"] = np.array(names, dtype=str)
+    return out
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ epoch durations are written as epoch counts, as `create_prototxt` does then; `ex
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import tempfile
@@ -62,10 +61,13 @@ _MAX_CSV_BYTES = 16 * 1024**3  # counting rows reads at most this much of a data
 
 
 class ExportError(Exception):
-    """A spec the `.nntxt` cannot hold, with what to point at (a layer's or config's span)."""
+    """A spec the `.nntxt` cannot hold: what (a layer's or a config item's name and type), why,
+    and where it was written."""
 
-    def __init__(self, message: str, span=None):
-        super().__init__(message)
+    def __init__(self, what: str, type_: str, message: str, span=None):
+        super().__init__(f"{what} ({type_}): {message}")
+        self.what = what
+        self.type = type_
         self.message = message
         self.span = span
 
@@ -130,7 +132,7 @@ def _skipped(layer: ir.Layer, net: ir.Network) -> bool:
     return not net.training and bool(layer.params.get("skip_at_test")) and REGISTRY[layer.type].random is not False
 
 
-def _variable_names(net: ir.Network) -> dict[int, str]:
+def variable_names(net: ir.Network) -> dict[int, str]:
     """Each value's variable: an Input's is the name the user bound (`x`), a layer's output is
     named after the layer (`LeNet/Convolution`, `block[0]/conv1`), as NNC names a function's
     output after the function; a skipped layer's output is its input."""
@@ -223,7 +225,7 @@ def _function_param(layer: ir.Layer) -> Field | None:
 
 
 def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -> _Net:
-    var = _variable_names(net)
+    var = variable_names(net)
     variables: list[Field] = []
     functions: list[Field] = []
     params: list[tuple[str, float]] = []
@@ -245,13 +247,8 @@ def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -
     for layer in net.layers:
         if layer.type == "Input" or _skipped(layer, net):
             continue
-        comp = COMPONENTS[layer.type]
-        by_name = {p.name: p for p in layer.parameters}
         inputs = [var[v] for v in layer.inputs]
-        for pin, kind, _enable in comp["connectors"]:
-            if kind != "Parameter" or pin not in by_name:
-                continue
-            p = by_name.pop(pin)
+        for p in layer.parameters:  # in nnabla's order of the function's inputs (W, b; beta, gamma, ...)
             pname = nnc_parameter_name(layer, p)
             inputs.append(pname)
             if pname not in seen_params:
@@ -266,9 +263,6 @@ def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -
                     )
                 )
                 params.append((pname, p.lrate_multiplier if p.trainable else 0.0))
-        if by_name:
-            missing = ", ".join(by_name)
-            raise ExportError(f"{layer.type} '{layer.name}': NNC's layer has no connector for {missing}", layer.origin.span)
         for vid in layer.outputs:
             buffer(vid)
         fields = [
@@ -281,7 +275,6 @@ def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -
         if param is not None:
             fields.append(param)
         functions.append(_m("function", *fields))
-    message = _msg(_s("name", net.name), _n("batch_size", batch_size), *buffers[:0], *variables)
     # NNC's order: the inputs, the parameters, then every other variable; then the functions.
     inputs = [b for b in buffers if b.message.scalar("name") in {var[v] for v in net.inputs}]
     others = [b for b in buffers if b not in inputs]
@@ -368,10 +361,11 @@ def _iterations(duration: Any, ipe: int) -> int:
     return int(round(float(duration)))
 
 
-def _solver_table(stype: str):
+def _solver_table(o: ir.Optimizer):
+    stype = o.solver.type
     known = SOLVERS.get(stype) or _EXTRA_SOLVERS.get(stype)
     if known is None:
-        raise ExportError(f"the solver '{stype}' has no nnabla solver")
+        raise ExportError(f"the solver of optimizer '{o.name}'", stype, "nnabla has no such solver", o.solver.span)
     return known
 
 
@@ -379,7 +373,7 @@ def _solver(o: ir.Optimizer, project: ir.Project, ipe: int) -> Field:
     from ..solvers import SOLVERS as LANGUAGE_SOLVERS
 
     s = o.solver
-    message, table = _solver_table(s.type)
+    message, table = _solver_table(o)
     by_nnc = {p.nnc: s.params[p.name] for p in LANGUAGE_SOLVERS[s.type] if p.name in s.params}
     weight_decay = float(s.params.get("weight_decay", 0.0))
     fields = []
@@ -432,7 +426,7 @@ def _schedule(sc: ir.Schedule, project: ir.Project, ipe: int) -> list[Field]:
             _m("polynomial_scheduler_param", _n("max_iter", total), _n("power", power)),
         ]
     else:
-        raise ExportError(f"the schedule '{sc.type}' has no nnabla scheduler", sc.span)
+        raise ExportError("the schedule", sc.type, "nnabla has no such schedule", sc.span)
     if sc.warmup is not None and _iterations(sc.warmup, ipe) > 0:
         out.append(_s("lr_warmup_scheduler_type", "Linear"))
         out.append(_m("linear_warmup_scheduler_param", _n("warmup_iter", _iterations(sc.warmup, ipe))))
@@ -446,7 +440,11 @@ def _data_variables(n: _Net) -> list[Field]:
     for layer in n.network.layers:
         if layer.type == "Input" and layer.params.get("dataset"):
             out.append(
-                _m("data_variable", _s("variable_name", n.var[layer.outputs[0]]), _s("data_name", layer.params["dataset"]))
+                _m(
+                    "data_variable",
+                    _s("variable_name", n.var[layer.outputs[0]]),
+                    _s("data_name", layer.params["dataset"]),
+                )
             )
     return out
 
@@ -476,9 +474,7 @@ def _monitor(m: ir.Monitor, n: _Net) -> Field:
     if m.dataset:
         fields.append(_s("dataset_name", m.dataset))
     fields.extend(_data_variables(n))
-    fields.extend(
-        _m("monitor_variable", _s("type", "Error"), _s("variable_name", n.var[v])) for v in n.network.outputs
-    )
+    fields.extend(_m("monitor_variable", _s("type", "Error"), _s("variable_name", n.var[v])) for v in n.network.outputs)
     return _m("monitor", *fields)
 
 
@@ -527,6 +523,7 @@ def project_to_nntxt(project: ir.Project, *, iter_per_epoch: int | None = None) 
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write beside the target, then rename over it: an interrupted export leaves no half file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
@@ -538,51 +535,56 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _unwritable(out: Path, force: bool) -> str | None:
+    if out.is_dir():
+        return "it is a folder"
+    if out.exists() and not force:
+        return "it exists (--force overwrites it)"
+    if not out.parent.is_dir():
+        return "its folder does not exist"
+    return None
+
+
 def export_nntxt(path: str, args) -> int:
-    """`nndsl export SPEC -o OUT.nntxt [--force]`: 0 written, 1 errors in the spec or an
-    output that exists (without --force) or cannot be written."""
+    """`nndsl export SPEC -o OUT.nntxt [--force]`: 0 written; 1 errors in the spec, or an
+    output that exists (without --force) or cannot be written (E0901, nothing written)."""
     from ..cli import EXIT_INPUT, EXIT_OK, _compile, _report
     from ..diagnostics import make
 
     result = _compile(path, args)
     fmt = getattr(args, "format", "text")
-    if not result.ok:
-        _report([result], fmt)
-        return EXIT_INPUT
     out = Path(args.output)
-    problem = None
-    if out.is_dir():
-        problem = "is a folder"
-    elif out.exists() and not getattr(args, "force", False):
-        problem = "exists already (use --force to overwrite it)"
-    elif not out.parent.is_dir() if str(out.parent) else False:
-        problem = "is in a folder that does not exist"
-    if problem is not None:
-        sys.stderr.write(f"nndsl: error: {out}: {problem}\n")
-        return EXIT_INPUT
-    project = result.project
-    try:
-        ipe = iterations_per_epoch(project)
-        text = project_to_nntxt(project, iter_per_epoch=ipe or 0)
-    except ExportError as e:
-        result.diagnostics.append(make("E0920", e.span, message=e.message))
-        _report([result], fmt)
-        return EXIT_INPUT
-    try:
-        _write_atomic(out, text)
-    except OSError as e:
-        sys.stderr.write(f"nndsl: error: {out}: cannot write it: {e.strerror or e}\n")
-        return EXIT_INPUT
+    text = ipe = None
+    if result.ok:
+        project = result.project
+        try:
+            ipe = iterations_per_epoch(project)
+            text = project_to_nntxt(project, iter_per_epoch=ipe or 0)
+        except ExportError as e:
+            result.diagnostics.append(
+                make("E0801", e.span, backend="nntxt", layer=e.what, type=e.type, reason=e.message)
+            )
+    if text is not None:
+        reason = _unwritable(out, getattr(args, "force", False))
+        if reason is None:
+            try:
+                _write_atomic(out, text)
+            except OSError as e:
+                reason = f"cannot write it: {e.strerror or e}"
+        if reason is not None:
+            result.diagnostics.append(make("E0901", None, path=str(out), reason=reason))
     _report([result], fmt)
-    if ipe is None and project.config.optimizers:
-        sys.stderr.write(
-            f"nndsl: note: {out}: the training dataset's CSV is not there, so iter_per_epoch is 0 "
-            "and durations in epochs are written as epoch counts (as NNC does)\n"
-        )
-    nets = len(project.networks)
-    sys.stderr.write(f"wrote {out}: {nets} network{'s' if nets != 1 else ''}\n")
+    if not result.ok:
+        return EXIT_INPUT
+    if fmt == "text":
+        if ipe is None and result.project.config.optimizers:
+            sys.stderr.write(
+                f"note: {out}: the training dataset's CSV is not there: iter_per_epoch is 0 and durations "
+                "in epochs are written as epoch counts (as NNC does)\n"
+            )
+        n = len(result.project.networks)
+        sys.stderr.write(f"wrote {out}: {n} network{'s' if n != 1 else ''}\n")
     return EXIT_OK
 
 
 __all__ = ["ExportError", "export_nntxt", "iterations_per_epoch", "project_to_message", "project_to_nntxt"]
-_ = math
