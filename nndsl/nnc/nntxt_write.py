@@ -266,7 +266,7 @@ def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -
         for vid in layer.outputs:
             buffer(vid)
         fields = [
-            _s("name", nnc_layer_path(layer)),
+            _s("name", var[layer.outputs[0]]),  # NNC names a function and its output alike
             _s("type", layer.type),
             *(_s("input", i) for i in inputs),
             *(_s("output", var[v]) for v in layer.outputs),

@@ -45,7 +45,8 @@ def random_layers(net) -> list[str]:
     for layer in net.layers:
         spec = REGISTRY[layer.type]
         active = net.training or not layer.params.get("skip_at_test", False)
-        if active and spec.is_random(layer.params, ()):
+        ins = tuple(net.value(v).shape for v in layer.inputs)
+        if active and spec.is_random(layer.params, ins):
             out.append(layer.name)
     return out
 
