@@ -224,33 +224,35 @@ def _function_param(layer: ir.Layer) -> Field | None:
     return _m(message, *out)
 
 
-def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -> _Net:
+def _network(net: ir.Network, batch_size: int) -> _Net:
     var = variable_names(net)
     variables: list[Field] = []
     functions: list[Field] = []
     params: list[tuple[str, float]] = []
     seen_params: set[str] = set()
+    # NNC's order: the inputs, the parameters, then every other variable; then the functions.
+    inputs: list[Field] = []
     buffers: list[Field] = []
     declared: set[str] = set()
 
-    def buffer(vid: int) -> None:
+    def buffer(vid: int, into: list[Field]) -> None:
         name = var[vid]
         if name in declared:
             return
         declared.add(name)
         shape = net.value(vid).shape or ()
-        buffers.append(_m("variable", _s("name", name), _s("type", "Buffer"), _shape("shape", (-1, *shape))))
+        into.append(_m("variable", _s("name", name), _s("type", "Buffer"), _shape("shape", (-1, *shape))))
 
     for layer in net.layers:
         if layer.type == "Input":
-            buffer(layer.outputs[0])
+            buffer(layer.outputs[0], inputs)
     for layer in net.layers:
         if layer.type == "Input" or _skipped(layer, net):
             continue
-        inputs = [var[v] for v in layer.inputs]
+        args = [var[v] for v in layer.inputs]
         for p in layer.parameters:  # in nnabla's order of the function's inputs (W, b; beta, gamma, ...)
             pname = nnc_parameter_name(layer, p)
-            inputs.append(pname)
+            args.append(pname)
             if pname not in seen_params:
                 seen_params.add(pname)
                 variables.append(
@@ -264,21 +266,18 @@ def _network(net: ir.Network, batch_size: int, trained_by: list[ir.Optimizer]) -
                 )
                 params.append((pname, p.lrate_multiplier if p.trainable else 0.0))
         for vid in layer.outputs:
-            buffer(vid)
+            buffer(vid, buffers)
         fields = [
             _s("name", var[layer.outputs[0]]),  # NNC names a function and its output alike
             _s("type", layer.type),
-            *(_s("input", i) for i in inputs),
+            *(_s("input", i) for i in args),
             *(_s("output", var[v]) for v in layer.outputs),
         ]
         param = _function_param(layer)
         if param is not None:
             fields.append(param)
         functions.append(_m("function", *fields))
-    # NNC's order: the inputs, the parameters, then every other variable; then the functions.
-    inputs = [b for b in buffers if b.message.scalar("name") in {var[v] for v in net.inputs}]
-    others = [b for b in buffers if b not in inputs]
-    message = _msg(_s("name", net.name), _n("batch_size", batch_size), *inputs, *variables, *others, *functions)
+    message = _msg(_s("name", net.name), _n("batch_size", batch_size), *inputs, *variables, *buffers, *functions)
     return _Net(net, message, var, params)
 
 
@@ -335,9 +334,12 @@ def _training_config(project: ir.Project, ipe: int) -> Field:
     )
 
 
-def _dataset(d: ir.Dataset, batch_size: int) -> Field:
+def _dataset(d: ir.Dataset, config: ir.Config) -> Field:
     stem = d.uri[: -len(".csv")] if d.uri.lower().endswith(".csv") else d.uri
     s = d.settings
+    shuffle = s.get("shuffle")
+    if shuffle is None:  # the language's default: shuffle what an optimizer trains on
+        shuffle = any(o.dataset == d.name for o in config.optimizers)
     return _m(
         "dataset",
         _s("name", d.name),
@@ -345,9 +347,9 @@ def _dataset(d: ir.Dataset, batch_size: int) -> Field:
         _s("cache_dir", f"{stem}.cache"),
         _b("overwrite_cache", not s.get("cache", True)),
         _b("create_cache_explicitly", True),
-        _b("shuffle", bool(s.get("shuffle", False))),
-        _b("no_image_normalization", not s.get("image_normalization", True)),
-        _n("batch_size", batch_size),
+        _b("shuffle", bool(shuffle)),
+        _b("no_image_normalization", not s.get("image_normalization", False)),
+        _n("batch_size", config.batch_size),
     )
 
 
@@ -478,14 +480,16 @@ def _monitor(m: ir.Monitor, n: _Net) -> Field:
     return _m("monitor", *fields)
 
 
-def _executor(e: ir.Executor, n: _Net) -> Field:
+def _executor(e: ir.Executor, n: _Net, project: ir.Project) -> Field:
+    dataset = next((d for d in project.datasets if d.name == e.dataset), None)
+    normalize = bool(dataset.settings.get("image_normalization", False)) if dataset is not None else False
     fields = [
         _s("name", e.name),
         _s("network_name", e.network),
         _n("num_evaluations", e.num_evaluations),
         _s("repeat_evaluation_type", e.evaluation),
         _b("need_back_propagation", False),
-        _b("no_image_normalization", False),
+        _b("no_image_normalization", not normalize),
     ]
     fields.extend(_data_variables(n))
     fields.extend(
@@ -504,13 +508,13 @@ def project_to_message(project: ir.Project, *, iter_per_epoch: int | None = None
     from the training dataset (see the module docstring)."""
     ipe = iter_per_epoch if iter_per_epoch is not None else (iterations_per_epoch(project) or 0)
     config = project.config
-    nets = {n.name: _network(n, config.batch_size, []) for n in project.networks}
+    nets = {n.name: _network(n, config.batch_size) for n in project.networks}
     root = [_global_config(), _training_config(project, ipe)]
     root.extend(_f("network", "message", n.message) for n in nets.values())
-    root.extend(_dataset(d, config.batch_size) for d in project.datasets)
+    root.extend(_dataset(d, config) for d in project.datasets)
     root.extend(_optimizer(o, nets[o.network], project, ipe) for o in config.optimizers)
     root.extend(_monitor(m, nets[m.network]) for m in config.monitors)
-    root.extend(_executor(e, nets[e.network]) for e in config.executors)
+    root.extend(_executor(e, nets[e.network], project) for e in config.executors)
     return _msg(*root)
 
 

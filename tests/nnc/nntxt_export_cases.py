@@ -79,11 +79,7 @@ def parameters(project, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str,
         shape = tuple(shapes[name].shape)
         fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
         u = _values(math.prod(shape), seed * 100003 + k).reshape(shape)
-        if name.endswith("/var"):
-            a = u + 0.5
-        else:
-            a = (u * 2 - 1) * math.sqrt(3 / max(fan_in, 1))
-        a = a.astype(np.float32)
+        a = (u + 0.5 if name.endswith("/var") else (u * 2 - 1) * math.sqrt(3 / max(fan_in, 1))).astype(np.float32)
         nndsl[name] = a
         nnabla[table[name][0]] = a.reshape(table[name][1])
     return nndsl, nnabla

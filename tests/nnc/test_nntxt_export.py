@@ -231,7 +231,8 @@ def test_repeat_copies_are_named_as_nnablas_expander_names_them():
     assert "block[2]/conv1/conv/W" in params  # a repeat of one unit call: a Unit named after the repeat
     assert "stage/Convolution[1][0]/conv/W" in params  # nested repeats: indices outer first, no scope
     assert "Affine[1]/affine/W" in params  # a repeat has no scope of its own
-    assert set(params) == {n for n, _ in nnc_parameter_table(_project("hand_units_repeats").network("Training")).values()}
+    training = _project("hand_units_repeats").network("Training")
+    assert set(params) == {n for n, _ in nnc_parameter_table(training).values()}
 
 
 def test_iterations_per_epoch_from_the_csv(tmp_path):
@@ -367,3 +368,85 @@ def test_live_nncs_import_nntxt_reads_the_export(tmp_path):
         assert r.returncode == 0 and "successfully imported" in r.stdout, r.stdout + r.stderr
         assert out.exists()
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+TRAINED = """network Training {
+    x = Input(4, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x
+        -> fc1: Affine(8, w_init="Constant", w_init_multiplier=0.1, w_lrate_multiplier=0, b_lrate_multiplier=0)
+        -> Tanh
+        -> fc2: Affine(2)
+        -> SoftmaxCrossEntropy(y)
+}
+
+network Validation {
+    x = Input(4, dataset="x")
+    y = Input(1, dataset="y")
+    error = x -> fc1: Affine(8) -> Tanh -> fc2: Affine(2) -> TopNError(y, n=1)
+}
+
+network Runtime {
+    x = Input(4, dataset="x")
+    y' = x -> fc1: Affine(8) -> Tanh -> fc2: Affine(2) -> Softmax
+}
+
+dataset training = "train.csv" { shuffle = true }
+
+config {
+    max_epoch = 3
+    batch_size = 16
+    optimizer { network = Training, dataset = training, solver = Adam(lr=0.05), schedule = Cosine }
+    monitor valid_error { network = Validation, dataset = training }
+    executor { network = Runtime, dataset = training }
+}
+"""
+
+
+def test_live_nnabla_cli_trains_and_runs_the_export(tmp_path):
+    """`nnabla_cli train` trains the exported project (optimizer, schedule, monitor) and leaves
+    the frozen layer as it was; `nnabla_cli forward` runs its executor on the dataset."""
+    _need_nnabla()
+    import zipfile
+
+    import h5py
+
+    cli = Path(NNABLA).with_name("nnabla_cli")
+    rows = ["x__0,x__1,x__2,x__3,y"]
+    for i in range(64):
+        v = C._values(4, 7 + i)
+        rows.append(",".join(f"{a:.4f}" for a in v) + f",{int(v[0] + v[1] > 1)}")
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "tiny.nnd").write_text(TRAINED, encoding="utf-8")
+    r = _nndsl("export", "tiny.nnd", "-o", "tiny.nntxt", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "iter_per_epoch: 4" in (tmp_path / "tiny.nntxt").read_text(encoding="utf-8")  # 64 rows // 16
+    (tmp_path / "out").mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [str(cli), "train", "-c", "tiny.nntxt", "-o", "out"], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = (tmp_path / "out" / "monitoring_report.yml").read_text(encoding="utf-8")
+    assert report.count("valid_error") == 3  # monitored each epoch
+    with zipfile.ZipFile(tmp_path / "out" / "results.nnp") as z:
+        (tmp_path / "p.h5").write_bytes(z.read("parameter.h5"))
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        w1 = f["fc1/affine/W"][()]
+        b1 = f["fc1/affine/b"][()]
+        w2 = f["fc2/affine/W"][()]
+    assert np.all(w1 == np.float32(0.1)) and np.all(b1 == 0)  # frozen: learning_rate_multiplier 0
+    assert w2.shape == (8, 2) and np.std(w2) > 0
+    (tmp_path / "fwd").mkdir()
+    r = subprocess.run(
+        [str(cli), "forward", "-c", "out/results.nnp", "-d", "train.csv", "-o", "fwd"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    lines = (tmp_path / "fwd" / "output_result.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].endswith("y'__0,y'__1") and len(lines) == 65
+    probs = np.array([[float(v) for v in line.split(",")[-2:]] for line in lines[1:]])
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
