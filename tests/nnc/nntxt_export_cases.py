@@ -67,8 +67,9 @@ def networks_run(name: str, project) -> list[str]:
 
 def parameters(project, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Deterministic parameter values: ({nndsl name: array in nndsl's shape},
-    {nnabla name: the same array in nnabla's shape}), uniform in +-sqrt(3 / fan-in) (unit
-    variance over the fan-in); BatchNormalization's variance in [0.5, 1.5)."""
+    {nnabla name: the same array in nnabla's shape}): weights uniform in +-sqrt(3 / fan-in) (unit
+    variance over the fan-in); BatchNormalization's scale in [0.5, 1), variance in [0.5, 1.5),
+    shift, mean and biases in +-0.1, so that deep networks stay away from saturated outputs."""
     from nndsl.nnc.names import nnc_parameter_table
 
     table = nnc_parameter_table(project)
@@ -79,7 +80,16 @@ def parameters(project, seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str,
         shape = tuple(shapes[name].shape)
         fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
         u = _values(math.prod(shape), seed * 100003 + k).reshape(shape)
-        a = (u + 0.5 if name.endswith("/var") else (u * 2 - 1) * math.sqrt(3 / max(fan_in, 1))).astype(np.float32)
+        last = name.rsplit("/", 1)[-1]
+        if last == "var":
+            a = u + 0.5
+        elif last == "gamma":
+            a = u * 0.5 + 0.5
+        elif last in ("beta", "mean", "b"):
+            a = (u * 2 - 1) * 0.1
+        else:
+            a = (u * 2 - 1) * math.sqrt(3 / max(fan_in, 1))
+        a = a.astype(np.float32)
         nndsl[name] = a
         nnabla[table[name][0]] = a.reshape(table[name][1])
     return nndsl, nnabla

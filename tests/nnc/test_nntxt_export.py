@@ -12,6 +12,7 @@ the live tests rerun nnabla and NNC's tool where they are installed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,7 +44,8 @@ if not NNC_TOOL.exists():
 TOLERANCE = 1e-4
 
 
-def _project(case: str):
+@functools.cache
+def _project(case: str):  # the IR is immutable: compiled once per case
     result = compile_file(CASES[case])
     assert result.ok, [d.message for d in result.diagnostics]
     return result.project
@@ -102,7 +104,7 @@ def _check_against(case, project, nnabla_outputs: dict[str, np.ndarray], tmp_pat
 @pytest.mark.parametrize("case", list(CASES))
 def test_export_writes_the_file_nnabla_and_nnc_accepted(case):
     text, _, report = _fixture(case)
-    written = project_to_nntxt(_project(case))
+    written = _nntxt(case)
     if text is not None:
         assert written == text
     assert hashlib.sha256(written.encode()).hexdigest() == report["sha256"]
@@ -137,7 +139,7 @@ def test_parameter_names_are_nnablas_own(case):
     project = _project(case)
     _, arrays, _ = _fixture(case)
     table = nnc_parameter_table(project)
-    root = parse(project_to_nntxt(project))
+    root = parse(_nntxt(case))
     for name in C.networks_run(case, project):
         net = project.network(name)
         expected = {nnabla for nndsl, (nnabla, _) in nnc_parameter_table(net).items()}
@@ -161,8 +163,13 @@ def test_the_layer_zoo_is_current_and_covers_the_registry():
 # --- the structure NNC writes ---------------------------------------------------------------------
 
 
+@functools.cache
+def _nntxt(case: str) -> str:
+    return project_to_nntxt(_project(case))
+
+
 def _message(case: str):
-    return parse(project_to_nntxt(_project(case)))
+    return parse(_nntxt(case))
 
 
 def test_sections_in_nncs_order_and_names():
@@ -266,12 +273,29 @@ def test_iterations_per_epoch_from_the_csv(tmp_path):
     assert solver.messages("linear_warmup_scheduler_param")[0].scalar("warmup_iter") == "6"
 
 
+def test_a_csv_outside_the_specs_folder_is_not_read(tmp_path):
+    (tmp_path / "train.csv").write_text("x,y\n" + "1,0\n" * 100, encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    spec = tmp_path / "sub" / "s.nnd"
+    spec.write_text(
+        'network Training {\n    x = Input(1, dataset="x")\n    y = Input(1, dataset="y")\n'
+        "    loss = x -> Affine(1) -> SquaredError(y)\n}\n\n"
+        'dataset training = "../train.csv"\n\nconfig {\n    batch_size = 10\n'
+        "    optimizer { network = Training, dataset = training, solver = Sgd(lr=0.1) }\n}\n",
+        encoding="utf-8",
+    )
+    result = compile_file(spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    root = parse(project_to_nntxt(result.project))
+    assert root.messages("training_config")[0].scalar("iter_per_epoch") == "0"
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_nntxt_reader_reads_the_export_back(case):
     """`read_nntxt` (nndsl's reader, NNC's mapping) reads every network with a layer per
     function of the layer's type, and the config."""
     project = _project(case)
-    nnc = read_nntxt_text(project_to_nntxt(project), f"{case}.nntxt")
+    nnc = read_nntxt_text(_nntxt(case), f"{case}.nntxt")
     assert [n.name for n in nnc.networks] == [n.name for n in project.networks]
     for net, back in zip(project.networks, nnc.networks, strict=True):
         expected = sorted(
