@@ -218,9 +218,9 @@ def _function_param(layer: ir.Layer) -> Field | None:
         if not repeated and kind != "shape":
             fs = fs[:1]
         written[fname] = fs
-    # In nnabla's field order, as create_prototxt writes them.
-    for name, _kind, _repeated in schema:
-        out.extend(written.get(name, ()))
+    # In the order of NNC's properties, as create_prototxt writes them.
+    for fs in written.values():
+        out.extend(fs)
     return _m(message, *out)
 
 

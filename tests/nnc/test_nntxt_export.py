@@ -33,7 +33,7 @@ from nndsl.layers import REGISTRY  # noqa: E402
 from nndsl.nnc.names import nnc_parameter_table  # noqa: E402
 from nndsl.nnc.nntxt import read_nntxt_text  # noqa: E402
 from nndsl.nnc.nntxt_write import project_to_nntxt, variable_names  # noqa: E402
-from nndsl.nnc.prototext import parse  # noqa: E402
+from nndsl.nnc.prototext import parse, write  # noqa: E402
 
 ROOT = C.ROOT
 CASES = C.spec_paths()
@@ -188,6 +188,47 @@ def test_sections_in_nncs_order_and_names():
     net = root.messages("network")[0]
     first = net.messages("variable")[0]
     assert first.scalar("name") == "x" and first.first("shape").message.scalars("dim") == ["-1", "1", "28", "28"]
+
+
+NNC_NNTXT = C.FIXTURES.parent / "nntxt"  # what NNC's create_prototxt wrote for its samples
+
+
+def _functions(network) -> list[tuple[str, list[tuple[str, str]]]]:
+    out = []
+    for f in network.messages("function"):
+        params = [x for x in f.fields if x.kind == "message"]
+        fields = (
+            [(x.name, write(x.message) if x.kind == "message" else x.value) for x in params[0].message.fields]
+            if params
+            else []
+        )
+        out.append((f.scalar("type"), fields))
+    return out
+
+
+def test_functions_are_written_as_nncs_create_prototxt_writes_them():
+    """specs/lenet.nnd is NNC's LeNet sample: its Training and Runtime networks, exported, have
+    the functions create_prototxt wrote for the sample (types, argument fields in NNC's order,
+    values) and parameter variables of the same shapes and initializers. The one difference:
+    NNC resolves ReLU's `*AutoInPlaceOnce` to `inplace: True`; the export leaves it at nnabla's
+    default (false), always correct, whatever else reads the input."""
+    nnc = parse((NNC_NNTXT / "image_recognition_MNIST_LeNet.nntxt").read_text(encoding="utf-8"))
+    ours = _message("lenet")
+    pairs = [("Main", "Training"), ("MainRuntime", "Runtime")]
+    for theirs_name, ours_name in pairs:
+        a = next(n for n in nnc.messages("network") if n.scalar("name") == theirs_name)
+        b = next(n for n in ours.messages("network") if n.scalar("name") == ours_name)
+        fa = [(t, [(k, v) for k, v in fs if not (t == "ReLU" and k == "inplace")]) for t, fs in _functions(a)]
+        assert fa == _functions(b), ours_name
+
+        def params(n):
+            return [
+                (v.first("shape").message.scalars("dim"), v.messages("initializer")[0].scalar("type"))
+                for v in n.messages("variable")
+                if v.scalar("type") == "Parameter"
+            ]
+
+        assert params(a) == params(b), ours_name
 
 
 def test_frozen_parameters_have_multiplier_zero_and_state_too():
