@@ -5,7 +5,7 @@
     nndsl summary FILE [--network NAME] [--format text|json|csv] [--repeats folded|expanded]
     nndsl fmt FILE... [--check]
     nndsl import SRC.sdcproj|.nntxt|.nnp -o OUT.nnd [--force] [--format text|json]
-    nndsl export FILE -o OUT.sdcproj [--force] [--format text|json] [--include-path DIR]
+    nndsl export FILE -o OUT.sdcproj|OUT.nntxt [--force] [--format text|json] [--include-path DIR]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
@@ -172,36 +172,6 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-def cmd_export(args) -> int:
-    from .diagnostics import make
-
-    result = _compile(args.file, args)
-    out = Path(args.output)
-    if result.ok:
-        from .nnc.export import ExportError, export_project
-        from .nnc.sdcproj_write import sdcproj_text
-
-        try:
-            text = sdcproj_text(export_project(result))
-        except ExportError as e:
-            span = e.layer.origin.span if e.layer is not None else None
-            notes = e.layer.origin.notes() if e.layer is not None else ()
-            result.diagnostics.append(make("E0960", span, notes, reason=e.message))
-        else:
-            if out.exists() and not args.force:
-                result.diagnostics.append(make("E0961", None, path=str(out)))
-            else:
-                try:
-                    _write_new(out, text)
-                except OSError as e:
-                    result.diagnostics.append(make("E0901", None, path=str(out), reason=e.strerror or str(e)))
-    _report([result], args.format)
-    if not result.ok:
-        return EXIT_INPUT
-    sys.stderr.write(f"wrote {out}\n")
-    return EXIT_OK
-
-
 def _write_new(path: Path, content: str | bytes) -> None:
     """Write `content` to `path` atomically (a temporary file beside it, then a rename), with the
     permissions open() would give."""
@@ -237,6 +207,62 @@ def cmd_summary(args) -> int:
         return EXIT_INPUT
     repeats = args.repeats or ("folded" if args.format == "text" else "expanded")
     sys.stdout.write(render(project, args.format, network=args.network, folded=repeats == "folded"))
+    return EXIT_OK
+
+
+EXPORT_FORMATS = (".sdcproj", ".nntxt")
+
+
+def cmd_export(args) -> int:
+    """`nndsl export FILE -o OUT`: by OUT's extension, an NNC project (`.sdcproj`,
+    nndsl/nnc/export.py) or nnabla's network file (`.nntxt`, nndsl/nnc/nntxt_write.py)."""
+    from .diagnostics import make
+
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in EXPORT_FORMATS:
+        sys.stderr.write(
+            f"nndsl export: error: -o {args.output}: the output's extension says what to write; "
+            f"expected one of {', '.join(EXPORT_FORMATS)}\n"
+        )
+        return EXIT_USAGE
+    result = _compile(args.file, args)
+    text = note = None
+    if result.ok:
+        from .nnc import export, nntxt_write, sdcproj_write
+
+        try:
+            if suffix == ".sdcproj":
+                text = sdcproj_write.sdcproj_text(export.export_project(result))
+            else:
+                ipe = nntxt_write.iterations_per_epoch(result.project)
+                text = nntxt_write.project_to_nntxt(result.project, iter_per_epoch=ipe or 0)
+                if ipe is None and result.project.config.optimizers:
+                    note = (
+                        f"note: {out}: the training dataset's CSV is not there: iter_per_epoch is 0 and durations "
+                        "in epochs are written as epoch counts (as NNC does)\n"
+                    )
+        except export.ExportError as e:
+            span = e.layer.origin.span if e.layer is not None else None
+            notes = e.layer.origin.notes() if e.layer is not None else ()
+            result.diagnostics.append(make("E0960", span, notes, reason=e.message))
+        except nntxt_write.ExportError as e:
+            result.diagnostics.append(
+                make("E0801", e.span, backend="nntxt", layer=e.what, type=e.type, reason=e.message)
+            )
+    if text is not None:
+        if (out.exists() or out.is_symlink()) and not args.force:
+            result.diagnostics.append(make("E0961", None, path=str(out)))
+        else:
+            try:
+                _write_new(out, text)
+            except OSError as e:
+                result.diagnostics.append(make("E0901", None, path=str(out), reason=e.strerror or str(e)))
+    _report([result], args.format)
+    if not result.ok:
+        return EXIT_INPUT
+    if args.format == "text":
+        sys.stderr.write((note or "") + f"wrote {out}\n")
     return EXIT_OK
 
 

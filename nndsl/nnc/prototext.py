@@ -336,8 +336,13 @@ def _show(tok: tuple[str, str, int, int]) -> str:
 # Writer
 
 
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*\Z')
+
+
 def quote(s: str) -> str:
     """A string literal protobuf reads back to `s` (UTF-8 kept as is, controls escaped)."""
+    if _PLAIN.match(s):  # nothing to escape (nearly every name): one regular-expression pass
+        return f'"{s}"'
     out = ['"']
     for ch in s:
         if ch == '"':
