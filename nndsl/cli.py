@@ -396,11 +396,6 @@ def main(argv: list[str] | None = None) -> int:
     for limit in ("max_layers", "max_parameters", "max_activations"):
         if getattr(args, limit, None) is not None and getattr(args, limit) < 1:
             parser.error(f"--{limit.replace('_', '-')} must be at least 1")
-    if args.command == "export" and not args.output.endswith(".sdcproj"):
-        parser.error(
-            f"export -o {args.output}: write an NNC project, OUT.sdcproj "
-            "(NNC's create_prototxt makes the .nntxt from it)"
-        )
     for folder in getattr(args, "include_path", ()):
         if not os.path.isdir(folder):
             parser.error(f"--include-path {folder}: not a folder")

@@ -227,7 +227,7 @@ def _dataset(r: _Reader) -> str:
         settings.append("cache = false")
     if r.flag("ImageNormalization", False):
         settings.append("image_normalization = true")
-    if r.has("NumData"):
+    if r.int("NumData", 0, 0) > 0:  # NNC's record of the dataset's size (0: not known)
         settings.append(f"num_data = {r.int('NumData', 0, 0)}")
     return f"dataset {name} = {_string(r.text('URI'))} {{ {', '.join(settings)} }}"
 
@@ -284,6 +284,7 @@ def _solver(r: _Reader) -> str | None:
         return None
     by_nnc = {n.lower(): p for n, p in NNC_SOLVER_PARAMS[solver]}
     types = {p.name: p.type for p in SOLVERS[solver]}
+    defaults = {p.name: p.default for p in SOLVERS[solver]}
     args: dict[str, str] = {}
     count = r.int("SolverParameterNum", 0, 0)
     for i in range(count):
@@ -298,9 +299,14 @@ def _solver(r: _Reader) -> str | None:
             r.error(vkey, f"the value of {pname} is missing")
             continue
         if types[param] == "bool":
-            args[param] = "true" if r.flag(vkey, False) else "false"
+            value = r.flag(vkey, False)
+            if param == "lr" or value != defaults[param]:  # as a person writes it: defaults left out
+                args[param] = "true" if value else "false"
         else:
-            args[param] = r.number(vkey, "0")
+            text = r.number(vkey, "0")
+            default = defaults[param]
+            if param == "lr" or not isinstance(default, int | float) or float(text) != default:
+                args[param] = text
     wd = r.number("WeightDecay", "0")
     if float(wd) != 0:
         args["weight_decay"] = wd
@@ -467,8 +473,7 @@ def config_to_nnc(
         num_data = d.settings.get("num_data")
         if num_data is None:
             num_data = _count_rows(d.path)
-        if num_data is not None:
-            items["NumData"] = str(num_data)
+        items["NumData"] = str(num_data or 0)  # 0: not known, as NNC writes it
         out["Dataset"].append(section(f"Dataset_{i}", items))
     out["Description"] = [section("Description", {"Text": ""})]
     out["Config"] = [

@@ -35,6 +35,7 @@ from ..layers import REGISTRY
 from ..layers.base import DERIVED, language_name
 from ..layers.nnc_table import NNC_LAYERS
 from ..syntax import ast
+from .config_nnd import config_to_nnc
 from .project import NncLayer, NncLink, NncNetwork, NncProject, NncSection, Where
 
 _COPY = re.compile(r"\[\d+\]$")
@@ -812,18 +813,9 @@ def layout(layers: list[NncLayer], links: list[NncLink]) -> None:
 
 
 def config_sections(project: Project) -> dict[str, list[NncSection]]:
-    """The config as NNC's sections, then what NNC needs to convert every network
-    (`_convert_every_network`). The nnc-config part's `config_to_nnc` gives the config where
-    it is present; until then `_minimal_config` does: datasets, epochs, batch size, solvers,
-    monitors and executors, NNC's defaults for the rest."""
-    try:
-        from .config_nnd import config_to_nnc  # type: ignore[import-not-found]
-    except ImportError:
-        config_to_nnc = None
-    if config_to_nnc is not None:
-        sections = config_to_nnc(project.config, project.datasets)
-    else:
-        sections = _minimal_config(project)
+    """The config as NNC's sections (`config_nnd.config_to_nnc`), then what NNC needs to convert
+    every network (`_convert_every_network`)."""
+    sections = config_to_nnc(project.config, project.datasets)
     _convert_every_network(sections, project)
     return sections
 
@@ -837,10 +829,11 @@ def _convert_every_network(sections: dict[str, list[NncSection]], project: Proje
     dataset; a role without a dataset gets the first; a network no role uses gets an
     executor of its own (`export_<network>`), so that nnabla can run every network."""
     where = Where(project.path, "", 0)
-    ds = sections.setdefault("Dataset", [NncSection("Dataset", {"Num": "0", "MainIndex": "0"}, where)])
-    names = [sec.items.get("Name", "") for sec in ds[1:]]
+    header = sections.setdefault("Datasets", [NncSection("Dataset", {"Num": "0", "MainIndex": "0"}, where)])
+    ds = sections.setdefault("Dataset", [])
+    names = [sec.items.get("Name", "") for sec in ds]
     if not names:
-        ds[0].items["Num"] = "1"
+        header[0].items["Num"] = "1"
         items = {"Name": _PLACEHOLDER_DATASET, "URI": "", "Shuffle": "0", "EnableCache": "1"}
         ds.append(NncSection("Dataset_0", {**items, "ImageNormalization": "0", "NumData": "0"}, where))
         names = [_PLACEHOLDER_DATASET]
@@ -866,88 +859,6 @@ def _convert_every_network(sections: dict[str, list[NncSection]], project: Proje
     config = sections.get("Config")
     if config:
         config[0].items["NumExecutor"] = str(len(executors))
-
-
-def _minimal_config(project: Project) -> dict[str, list[NncSection]]:
-    where = Where(project.path, "", 0)
-    cfg = project.config
-    sections: dict[str, list[NncSection]] = {}
-    ds = [NncSection("Dataset", {"Num": str(len(project.datasets)), "MainIndex": "0"}, where)]
-    for i, d in enumerate(project.datasets):
-        s = d.settings
-        items = {"Name": d.name, "URI": d.uri, "Shuffle": "1" if s.get("shuffle") else "0", "EnableCache": "1"}
-        items["ImageNormalization"] = "1" if s.get("image_normalization") else "0"
-        items["NumData"] = "0"
-        ds.append(NncSection(f"Dataset_{i}", items, where))
-    sections["Dataset"] = ds
-    sections["Config"] = [
-        NncSection(
-            "Config",
-            {
-                "MaxEpoch": str(cfg.max_epoch),
-                "SaveBest": "1" if cfg.save_best else "0",
-                "BatchSize": str(cfg.batch_size),
-                "TypeConfig": "Float",
-                "MonitorInterval": str(cfg.monitor_interval),
-                "NumOptimizer": str(len(cfg.optimizers)),
-                "NumMonitor": str(len(cfg.monitors)),
-                "NumExecutor": str(len(cfg.executors)),
-            },
-            where,
-        )
-    ]
-    opts = []
-    for i, o in enumerate(cfg.optimizers):
-        items = {
-            "Optimizer_Name": o.name,
-            "Optimizer_NetworkName": o.network,
-            "Optimizer_DatasetName": o.dataset or "",
-            "UpdateInterval": str(o.update_interval),
-            "SolverName": o.solver.type,
-        }
-        params = {k: v for k, v in o.solver.params.items() if k != "weight_decay"}
-        items["SolverParameterNum"] = str(len(params))
-        for j, (k, v) in enumerate(params.items()):
-            items[f"SolverParameterName_{j}"] = _solver_param_name(o.solver.type, k)
-            items[f"SolverParameter_{j}"] = nnc_value(v)
-        items["WeightDecay"] = nnc_value(o.solver.params.get("weight_decay", 0))
-        items["LearningRateMultiplier"] = "1"
-        items["LearningRateUpdateInterval"] = "1"
-        opts.append(NncSection(f"Optimizer_{i}", items, where))
-    sections["Optimizer"] = opts
-    sections["Monitor"] = [
-        NncSection(
-            f"Monitor_{i}",
-            {"Monitor_Name": m.name, "Monitor_NetworkName": m.network, "Monitor_DatasetName": m.dataset or ""},
-            where,
-        )
-        for i, m in enumerate(cfg.monitors)
-    ]
-    sections["Executor"] = [
-        NncSection(
-            f"Executor_{i}",
-            {
-                "Executor_Name": e.name,
-                "Executor_NetworkName": e.network,
-                "Executor_DatasetName": e.dataset or "",
-                "NumEvaluations": str(e.num_evaluations),
-                "RepeatEvaluationType": {"mean": "0", "last": "1", "std": "2"}.get(e.evaluation, "0"),
-                "NeedBackPropagation": "0",
-            },
-            where,
-        )
-        for i, e in enumerate(cfg.executors)
-    ]
-    return sections
-
-
-_SOLVER_NAMES = {"lr": "LearningRate", "alpha": "Alpha", "beta1": "Beta1", "beta2": "Beta2", "epsilon": "Epsilon"}
-
-
-def _solver_param_name(solver: str, key: str) -> str:
-    if key == "lr" and solver in ("Adam", "AdaBound", "Adamax", "AMSGRAD", "AMSBound", "AdamW"):
-        return "Alpha"
-    return _SOLVER_NAMES.get(key) or "".join(part.capitalize() for part in key.split("_"))
 
 
 def export_project(result: Result) -> NncProject:

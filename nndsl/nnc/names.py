@@ -101,6 +101,11 @@ def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
     return f"{path}/{scope}/{name}" if scope else f"{path}/{name}"
 
 
+def in_nnc_files(layer: Layer, p: ParamShape) -> bool:
+    """Whether NNC's parameter files (and nnabla's networks) hold `p` (not BinaryWeight*'s bias)."""
+    return (layer.type, p.name) not in _NOT_IN_NNC
+
+
 def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
     """The shape nnabla stores `p` in (same elements, same order as nndsl's)."""
     return (1, *p.shape) if layer.type in _WITH_BATCH_AXIS else tuple(p.shape)
@@ -114,7 +119,7 @@ def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape
     for net in networks:
         for layer in net.layers:
             for p in layer.parameters:
-                if (layer.type, p.name) in _NOT_IN_NNC:
+                if not in_nnc_files(layer, p):
                     continue
                 table.setdefault(layer.parameter_name(p), (nnc_parameter_name(layer, p), nnc_shape(layer, p)))
     return table
