@@ -12,7 +12,7 @@ from __future__ import annotations
 from .project import NncProject
 
 # The order NNC writes its config sections in (any other kind follows, in the project's order).
-_SECTION_ORDER = ("Dataset", "Description", "Config", "Optimizer", "Monitor", "Executor", "Script")
+_ENGINE = {"SDeepEngineType": "NNabla", "RNNTrainingMode": "0"}
 
 
 def _line(value: str) -> str:
@@ -23,7 +23,9 @@ def _line(value: str) -> str:
 
 def sdcproj_text(project: NncProject) -> str:
     """The project as NNC's editor writes it (CRLF-free INI text, one item a line)."""
-    out: list[str] = ["[Engine]", "SDeepEngineType=NNabla", "RNNTrainingMode=0", "[Global]"]
+    engine = project.sections.get("Engine")
+    items = engine[0].items if engine else _ENGINE
+    out: list[str] = ["[Engine]", *(f"{_line(k)}={_line(v)}" for k, v in items.items()), "[Global]"]
     out.append(f"NumNetwork={len(project.networks)}")
     out += [f"Network_{i}={net.name}" for i, net in enumerate(project.networks)]
     for net in project.networks:
@@ -43,10 +45,10 @@ def sdcproj_text(project: NncProject) -> str:
                 f"DestLayerID={link.dest}",
                 f"DestPinIndex={link.dest_pin}",
             ]
-    kinds = [k for k in _SECTION_ORDER if k in project.sections]
-    kinds += [k for k in project.sections if k not in _SECTION_ORDER]
-    for kind in kinds:
-        for section in project.sections[kind]:
+    for kind, sections in project.sections.items():  # in file order (config_nnd.config_to_nnc's)
+        if kind == "Engine":
+            continue  # first, above
+        for section in sections:
             out.append(f"[{section.name}]")
             out += [f"{_line(key)}={_line(value)}" for key, value in section.items.items()]
     return "\n".join(out) + "\n"

@@ -231,10 +231,15 @@ def torch_outputs(project, out_dir: Path, nndsl_params, feeds, networks) -> dict
     params = out_dir / "params.npz"
     table = project.parameter_table()
     np.savez(params, **{k: v for k, v in nndsl_params.items() if k in table})
+    # What NNC's files do not hold (BinaryWeight*'s bias) keeps its initial value, 0: NNC's result.
+    from nndsl.nnc.names import nnc_parameter_table
+
+    absent = set(table) - set(nnc_parameter_table(project))
+    assert set(table) - set(nndsl_params) == absent
     result = {}
     for name in networks:
         net = project.network(name)
-        model.load_params(params)
+        model.load_params(params, partial=bool(absent))
         with torch.no_grad():
             got = model.run_network(name, **{k: torch.from_numpy(v) for k, v in feeds[name].items()})
         var = variable_names(net)

@@ -217,8 +217,8 @@ def test_cli_writes_refuses_to_overwrite_and_force(tmp_path):
 
 
 def test_cli_usage_and_input_errors(tmp_path):
-    r = _nndsl("export", "specs/lenet.nnd", "-o", str(tmp_path / "x.nntxt"))
-    assert r.returncode == 2 and "OUT.sdcproj" in r.stderr
+    r = _nndsl("export", "specs/lenet.nnd", "-o", str(tmp_path / "x.onnx"))
+    assert r.returncode == 2 and ".sdcproj, .nntxt" in r.stderr and not (tmp_path / "x.onnx").exists()
     spec = tmp_path / "two.nnd"
     spec.write_text(
         "unit Two {\n    in x\n    a = x -> ReLU\n    b = x -> Tanh\n    out a, b\n}\n\n"

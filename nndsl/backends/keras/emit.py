@@ -229,7 +229,7 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if layer.params["base_axis"] != 0:
         raise Unsupported("PReLU with base_axis other than the channels")
     rank = len(ins[0])
-    shared = f", shared_axes={literal(list(range(1, rank)))}" if rank >= 2 else ""
+    shared = f", shared_axes={literal(tuple(range(1, rank)))}" if rank >= 2 else ""
     init = literal(float(layer.params["slope_init_multiplier"]))
     module = f"layers.PReLU(alpha_initializer=initializers.Constant({init}){shared})"
     return Emit("{m}({0})", module, (("slope", "alpha", "same"),))
