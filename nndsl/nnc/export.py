@@ -274,6 +274,12 @@ class Exporter:
         return out
 
     def emit_layer(self, b: _Builder, layer: Layer, suffix: str = "") -> None:
+        if layer.params.get("skip_at_test") is True and not b.net.training and len(layer.inputs) == 1:
+            # A random layer that runs only where an optimizer trains: NNC leaves it out of the
+            # networks it derives (MainValidation), but runs it in a network written out in full,
+            # so it is not written here at all; its output is its input.
+            b.source[layer.outputs[0]] = b.source[layer.inputs[0]]
+            return
         props = layer_properties(layer)
         parametric = bool(layer.parameters)
         try:
