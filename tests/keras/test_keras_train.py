@@ -123,31 +123,6 @@ def test_stopping_after_an_epoch_and_resuming_matches_the_straight_run(project, 
     assert abs(float(final["valid_error"]) - float(expected["valid_error"])) <= 0.02
 
 
-@pytest.mark.parametrize(
-    "flags",
-    [("--amp", "bf16"), ("--amp", "fp16"), ("--jit",)],
-    ids=["mixed_bfloat16", "mixed_float16-loss-scaled", "xla"],
-)
-def test_mixed_precision_and_xla_train(project, tmp_path, flags):
-    """Three epochs under a mixed-precision policy (fp16 through a LossScaleOptimizer) or with the
-    step compiled by XLA: the loss falls and the validation error ends as low as float32's (about
-    2% with this seed), and the parameters written stay float32."""
-    out = tmp_path / "runs"
-    r = train(project, "--epochs", "3", "--seed", "3", *flags, "--output", str(out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    if flags[0] == "--amp":
-        policy = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}[flags[1]]
-        assert f"precision {policy}" in r.stdout
-    else:
-        assert "XLA" in r.stdout
-    rows = log_rows(out)
-    losses = [float(row["optimizer_loss"]) for row in rows]
-    assert all(np.isfinite(losses)) and losses[2] < losses[1] < losses[0], rows
-    assert float(rows[-1]["valid_error"]) <= 0.1, rows
-    with np.load(latest(out) / "params.npz") as params:
-        assert {params[name].dtype for name in params.files} == {np.dtype(np.float32)}
-
-
 def test_export_writes_a_saved_model_and_onnx_that_compute_the_runtime_network(project, tmp_path):
     """--export: the executor's network as a SavedModel and as ONNX (tf2onnx), both giving the
     outputs of the trained model's run_network (channels-last images in, as the models take them)."""
