@@ -178,8 +178,13 @@ def config_to_nnd(project: NncProject, diagnostics: list[Diagnostic]) -> str:
     fmt-canonical. Every problem is appended to `diagnostics`, positioned at the file and line,
     naming the section; what can be read is still written."""
     lines: list[str] = []
+    known: dict[str, set[str]] = {"network": set(), "dataset": set()}
     for s in _indexed(project.section("Dataset")):
         lines.append(_dataset(_Reader(s, diagnostics)))
+        known["dataset"].add(_dataset_name(_Reader(s, [])))
+    # The project's networks and the ones NNC derives from Main (MainValidation, MainRuntime).
+    names = {ident(n.name) for n in project.networks}
+    known["network"] = names | ({"MainValidation", "MainRuntime"} if "Main" in names else set())
     cfg = project.section("Config")
     body: list[str] = []
     if cfg:
@@ -194,13 +199,13 @@ def config_to_nnd(project: NncProject, diagnostics: list[Diagnostic]) -> str:
         elif precision.lower() != "float":
             r.error("TypeConfig", "NNC's types are Float and Half")
     for s in _indexed(project.section("Optimizer")):
-        body.append(_optimizer(_Reader(s, diagnostics)))
+        body.append(_optimizer(_Reader(s, diagnostics), known))
     for s in _indexed(project.section("Monitor")):
         r = _Reader(s, diagnostics)
-        settings = _refs(r, "Monitor")
+        settings = _refs(r, "Monitor", known)
         body.append(f"monitor {ident(r.text('Monitor_Name') or 'monitor')} {{ {', '.join(settings)} }}")
     for s in _indexed(project.section("Executor")):
-        body.append(_executor(_Reader(s, diagnostics)))
+        body.append(_executor(_Reader(s, diagnostics), known))
     out = "\n".join(lines)
     if body:
         out += ("\n\n" if lines else "") + "config {\n" + "".join(_indent(b) for b in body) + "}"
@@ -220,8 +225,12 @@ def _canonical(text: str) -> str:
     return text if problems else format_module(module)
 
 
+def _dataset_name(r: _Reader) -> str:
+    return ident(r.text("Name") or r.s.name)
+
+
 def _dataset(r: _Reader) -> str:
-    name = ident(r.text("Name") or r.s.name)
+    name = _dataset_name(r)
     settings = [f"shuffle = {'true' if r.flag('Shuffle', False) else 'false'}"]
     if not r.flag("EnableCache", True):
         settings.append("cache = false")
@@ -232,21 +241,27 @@ def _dataset(r: _Reader) -> str:
     return f"dataset {name} = {_string(r.text('URI'))} {{ {', '.join(settings)} }}"
 
 
-def _refs(r: _Reader, prefix: str) -> list[str]:
+def _refs(r: _Reader, prefix: str, known: dict[str, set[str]]) -> list[str]:
+    """`network = ...` and `dataset = ...` of a role; a name the project does not define is an
+    error here, at the line that names it (`known`: "network" and "dataset" names, as .nnd names)."""
     out = []
     network = r.text(f"{prefix}_NetworkName")
-    if network:
-        out.append(f"network = {ident(network)}")
-    else:
+    if not network:
         r.error(f"{prefix}_NetworkName", "the network's name is needed")
+    elif known["network"] and ident(network) not in known["network"]:
+        r.error(f"{prefix}_NetworkName", f"names network '{network}', which the project does not define")
+    else:
+        out.append(f"network = {ident(network)}")
     dataset = r.text(f"{prefix}_DatasetName")
-    if dataset:
+    if dataset and ident(dataset) not in known["dataset"]:
+        r.error(f"{prefix}_DatasetName", f"names dataset '{dataset}', which the project does not define")
+    elif dataset:
         out.append(f"dataset = {ident(dataset)}")
     return out
 
 
-def _optimizer(r: _Reader) -> str:
-    settings = _refs(r, "Optimizer")
+def _optimizer(r: _Reader, known: dict[str, set[str]]) -> str:
+    settings = _refs(r, "Optimizer", known)
     solver = _solver(r)
     if solver:
         settings.append(f"solver = {solver}")
@@ -380,8 +395,8 @@ def _steps(r: _Reader) -> list[int]:
     return out
 
 
-def _executor(r: _Reader) -> str:
-    settings = _refs(r, "Executor")
+def _executor(r: _Reader, known: dict[str, set[str]]) -> str:
+    settings = _refs(r, "Executor", known)
     n = r.int("NumEvaluations", 1, 1)
     if n != 1:
         settings.append(f"num_evaluations = {n}")

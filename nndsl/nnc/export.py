@@ -278,7 +278,10 @@ class Exporter:
             # A random layer that runs only where an optimizer trains: NNC leaves it out of the
             # networks it derives (MainValidation), but runs it in a network written out in full,
             # so it is not written here at all; its output is its input.
-            b.source[layer.outputs[0]] = b.source[layer.inputs[0]]
+            vid = layer.outputs[0]
+            b.source[vid] = b.source[layer.inputs[0]]
+            if b.io is not None and vid in b.net.outputs:  # the network's output is then its input's
+                b.io["outputs"][b.net.value(vid).name] = [(b.layers[b.source[vid][0]], "")]
             return
         props = layer_properties(layer)
         parametric = bool(layer.parameters)

@@ -112,3 +112,21 @@ def test_import_of_edited_values_is_a_spec_or_positioned_errors(tmp_path, edits)
     else:
         assert not errors
         assert compile_file(tmp_path / "m.nnd", text=text).ok
+
+
+def test_a_role_naming_a_dataset_the_project_lacks_is_an_error_at_its_line(tmp_path):
+    """Found by the Hypothesis test above: with Dataset_0's name emptied, the optimizer names a
+    dataset 'Training' the project no longer has; that is the importer's positioned error, not a
+    spec that fails to compile (E0982)."""
+    from nndsl.nnc.importer import import_project
+
+    lines = list(LENET)
+    assert lines[342] == "Name=Training"
+    lines[342] = "Name="
+    source = tmp_path / "lenet.sdcproj"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text, diagnostics = import_project(source, str(tmp_path / "lenet.nnd"))
+    assert text is None
+    errors = [d for d in diagnostics if d.severity == "error"]
+    assert errors and {d.code for d in errors} == {"E0622"}, errors
+    assert all("names dataset 'Training'" in d.message and d.span.path == str(source) for d in errors)
