@@ -7,6 +7,7 @@ parameter count and the parameter names nnabla gets.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -151,19 +152,14 @@ def test_cli_writes_once_and_refuses_to_overwrite(tmp_path):
 
 
 def _edited_squeezenet(case: str) -> str:
-    """The edit tools/nnc_complete_fixtures.py (edited_squeezenet) gave NNC's create_prototxt."""
-    lines = (HERE / "samples/image_recognition_ILSVRC2012_squeezenet_squeezenet11.sdcproj").read_text().splitlines()
-    if case == "inner":
-        i = lines.index("[SqueezeNet_Layer_8]")
-        j = next(k for k in range(i, len(lines)) if lines[k] == "Property_6_Name=Squeeze.W.InitializerMultiplier")
-        lines[j + 1] = lines[j + 1].split("=")[0] + "=2.0"
-    else:
-        i = lines.index("[Top5Error_Layer_2]")
-        j = next(
-            k for k in range(i, len(lines)) if lines[k].endswith("_Name=FireModule_2.Squeeze.W.InitializerMultiplier")
-        )
-        lines[j + 1] = lines[j + 1].split("=")[0] + "=3.0"
-    return "\n".join(lines) + "\n"
+    """The edit tools/nnc_complete_fixtures.py (edited_squeezenet) gave NNC's create_prototxt: that
+    script's own function, so that the test and the fixture cannot drift apart."""
+    spec = importlib.util.spec_from_file_location(
+        "nnc_complete_fixtures", HERE.parent.parent / "tools/nnc_complete_fixtures.py"
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.edited_squeezenet(case)
 
 
 @pytest.mark.parametrize("case", ["inner", "outer"])
