@@ -2,12 +2,17 @@
 BinarySigmoid, FixedPointQuantize, Pow2Quantize.
 
 Parameters as nnabla's parametric functions: W (the float weights, trained), Wb (their
-binarized copy, state), BinaryWeight* also alpha (one scale per output, state), b.
+binarized copy, state), then b for BinaryConnect* and alpha (one scale per output, state) for
+BinaryWeight*. NNC's BinaryWeight* layers have no bias: NNC's `create_prototxt` passes the layer's
+`b` where nnabla's function takes alpha, so nnabla overwrites it with mean |W| at every forward
+and adds nothing. nndsl calls that parameter alpha (it is NNC's `b` in NNC's files) and, like NNC,
+needs `with_bias` on: with it off NNC's network does not run in nnabla.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .base import (
     BOOL,
@@ -20,6 +25,7 @@ from .base import (
     Params,
     ParamShape,
     Shape,
+    ShapeError,
     nnc_category,
     nnc_params,
     register,
@@ -34,14 +40,33 @@ def _alpha(shape: Shape) -> ParamShape:
     return ParamShape("alpha", shape, trainable=False, init="Constant", init_multiplier=0.0)
 
 
-def binary_affine_parameters(ins: tuple[Shape, ...], p: Params, out: Shape, alpha: bool) -> tuple[ParamShape, ...]:
-    w_shape = (math.prod(ins[0]), *p["out_shape"])
+def _binary_parameters(w_shape: Shape, out_shape: Shape, p: Params, alpha: bool) -> tuple[ParamShape, ...]:
+    """W, Wb, then alpha (BinaryWeight*) or the bias b (BinaryConnect* with bias)."""
     ps = [weight("W", w_shape, p), weight("Wb", w_shape, p, trainable=False)]
     if alpha:
-        ps.append(_alpha(tuple(p["out_shape"])))
-    if p["bias"]:
-        ps.append(weight("b", tuple(p["out_shape"]), p))
+        ps.append(_alpha(out_shape))
+    elif p["bias"]:
+        ps.append(weight("b", out_shape, p))
     return tuple(ps)
+
+
+def binary_affine_parameters(ins: tuple[Shape, ...], p: Params, out: Shape, alpha: bool) -> tuple[ParamShape, ...]:
+    return _binary_parameters((math.prod(ins[0]), *p["out_shape"]), tuple(p["out_shape"]), p, alpha)
+
+
+def _needs_bias_flag(shape_rule: Callable[[tuple[Shape, ...], Params], Shape]) -> Callable[..., Shape]:
+    """A BinaryWeight* shape rule: NNC's network only runs in nnabla with WithBias on."""
+
+    def rule(ins: tuple[Shape, ...], p: Params) -> Shape:
+        if not p["bias"]:
+            raise ShapeError(
+                "with_bias=false does not run in NNC: its BinaryWeight layers keep alpha in the parameter NNC "
+                "names b and have no bias; leave with_bias out",
+                param="with_bias",
+            )
+        return shape_rule(ins, p)
+
+    return rule
 
 
 for _type, _alpha_too, _doc in (
@@ -49,7 +74,8 @@ for _type, _alpha_too, _doc in (
     (
         "BinaryWeightAffine",
         True,
-        "Affine with binarized weights scaled per output: o = alpha * sign(W) x + b, alpha = mean |W| per output.",
+        "Affine with binarized weights scaled per output and no bias: o = alpha * sign(W) x, alpha = mean |W| "
+        "per output.",
     ),
 ):
     register(
@@ -59,10 +85,12 @@ for _type, _alpha_too, _doc in (
             inputs=("x",),
             params=nnc_params(_type, {"OutShape": SHAPE, "WithBias": BOOL, **_INIT}),
             positional=("out_shape",),
-            shape=affine_shape,
+            shape=_needs_bias_flag(affine_shape) if _alpha_too else affine_shape,
             parameters=lambda ins, p, out, _a=_alpha_too: binary_affine_parameters(ins, p, out, _a),
             doc=f"{_doc} Flattens the input like Affine. W and Wb are (prod(input), *out_shape) (Wb is "
-            "state)" + (", alpha is out_shape (state)" if _alpha_too else "") + ", b is out_shape.",
+            "state)"
+            + (", alpha is out_shape (state; NNC's b, see the module docstring)" if _alpha_too else ", b is out_shape")
+            + ".",
         )
     )
 
@@ -73,13 +101,7 @@ def binary_conv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
 
 
 def binary_conv_parameters(ins: tuple[Shape, ...], p: Params, out: Shape, alpha: bool) -> tuple[ParamShape, ...]:
-    w_shape = (p["out_maps"], ins[0][0], *p["kernel"])
-    ps = [weight("W", w_shape, p), weight("Wb", w_shape, p, trainable=False)]
-    if alpha:
-        ps.append(_alpha((p["out_maps"],)))
-    if p["bias"]:
-        ps.append(weight("b", (p["out_maps"],), p))
-    return tuple(ps)
+    return _binary_parameters((p["out_maps"], ins[0][0], *p["kernel"]), (p["out_maps"],), p, alpha)
 
 
 _BCONV_TYPES = {
@@ -98,7 +120,7 @@ for _type, _alpha_too, _doc in (
     (
         "BinaryWeightConvolution",
         True,
-        "Convolution with binarized kernels scaled per output map (alpha = mean |W| per map).",
+        "Convolution with binarized kernels scaled per output map (alpha = mean |W| per map) and no bias.",
     ),
 ):
     _params = nnc_params(_type, _BCONV_TYPES)
@@ -110,12 +132,12 @@ for _type, _alpha_too, _doc in (
             params=_params,
             positional=("out_maps", "kernel"),
             resolve=conv_resolver(_params),
-            shape=binary_conv_shape,
+            shape=_needs_bias_flag(binary_conv_shape) if _alpha_too else binary_conv_shape,
             parameters=lambda ins, p, out, _a=_alpha_too: binary_conv_parameters(ins, p, out, _a),
             spatial_macs=True,
             doc=f"{_doc} Sizes follow Convolution (no groups). W and Wb are (out_maps, C, *kernel) (Wb is state)"
-            + (", alpha is (out_maps,) (state)" if _alpha_too else "")
-            + ", b is (out_maps,).",
+            + (", alpha is (out_maps,) (state; NNC's b)" if _alpha_too else ", b is (out_maps,)")
+            + ".",
         )
     )
 

@@ -23,10 +23,8 @@ from tools/nnc_names_fixtures.py). Two things NNC does that nndsl does not expre
 
 - NNC's BinaryWeightAffine/BinaryWeightConvolution have no `alpha` parameter: create_prototxt
   passes the layer's `b` where nnabla's function takes alpha (its 4th input), so nnabla writes
-  mean |W| per output into `.../bwn_affine/b` at every forward and adds no bias (WithBias=False
-  does not run in nnabla at all). nndsl's `alpha` is therefore nnabla's `b`, and nndsl's bias `b`
-  has no counterpart in NNC's files (`nnc_parameter_table` leaves it out; loading an NNC file
-  keeps its initial value, 0, which is NNC's result).
+  mean |W| per output into `.../bwn_affine/b` at every forward and adds no bias. nndsl's layers
+  have alpha and no bias (nndsl/layers/quantize.py), and nndsl's `alpha` is nnabla's `b`.
 - A Unit layer whose ParameterScope is empty (the ILSVRC samples' Training networks call their
   model that way) opens no scope; nndsl's unit instances always do.
 """
@@ -62,7 +60,6 @@ _WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
 # (NNC type, nndsl parameter) -> nnabla's parameter name, where they differ.
 _RENAMED = {("BinaryWeightAffine", "alpha"): "b", ("BinaryWeightConvolution", "alpha"): "b"}
 # (NNC type, nndsl parameter) with no counterpart in NNC's files.
-_NOT_IN_NNC = frozenset({("BinaryWeightAffine", "b"), ("BinaryWeightConvolution", "b")})
 
 _COPY = re.compile(r"^(?P<label>.+)\[(?P<index>\d+)\]$")
 
@@ -101,25 +98,17 @@ def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
     return f"{path}/{scope}/{name}" if scope else f"{path}/{name}"
 
 
-def in_nnc_files(layer: Layer, p: ParamShape) -> bool:
-    """Whether NNC's parameter files (and nnabla's networks) hold `p` (not BinaryWeight*'s bias)."""
-    return (layer.type, p.name) not in _NOT_IN_NNC
-
-
 def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
     """The shape nnabla stores `p` in (same elements, same order as nndsl's)."""
     return (1, *p.shape) if layer.type in _WITH_BATCH_AXIS else tuple(p.shape)
 
 
 def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape]]:
-    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter NNC's files hold once
-    (not BinaryWeight*'s bias, see the module's docstring)."""
+    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter once."""
     networks = source.networks if isinstance(source, Project) else (source,)
     table: dict[str, tuple[str, Shape]] = {}
     for net in networks:
         for layer in net.layers:
             for p in layer.parameters:
-                if not in_nnc_files(layer, p):
-                    continue
                 table.setdefault(layer.parameter_name(p), (nnc_parameter_name(layer, p), nnc_shape(layer, p)))
     return table

@@ -39,7 +39,7 @@ from typing import Any
 from .. import ir
 from ..layers import REGISTRY
 from .components import COMPONENTS, SOLVERS
-from .names import in_nnc_files, nnc_layer_path, nnc_parameter_name, nnc_shape
+from .names import nnc_layer_path, nnc_parameter_name, nnc_shape
 from .nnabla_functions import FUNCTIONS
 from .prototext import Field, Message, write
 
@@ -250,8 +250,6 @@ def _network(net: ir.Network, batch_size: int) -> _Net:
             continue
         args = [var[v] for v in layer.inputs]
         for p in layer.parameters:  # in nnabla's order of the function's inputs (W, b; beta, gamma, ...)
-            if not in_nnc_files(layer, p):
-                continue
             pname = nnc_parameter_name(layer, p)
             args.append(pname)
             if pname not in seen_params:

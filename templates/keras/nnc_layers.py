@@ -907,6 +907,16 @@ class _BinaryLayer(keras.layers.Layer):
         return tf.stop_gradient(weight) + (w - tf.stop_gradient(w))
 
 
+class _NoBias:
+    """BinaryWeight*: no bias, so their config has no bias options."""
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        for key in ("bias", "b_init", "b_init_multiplier"):
+            del config[key]
+        return config
+
+
 class _BinaryAffine(_BinaryLayer):
     def __init__(
         self,
@@ -969,13 +979,25 @@ class BinaryConnectAffine(_BinaryAffine):
 
 
 @_register
-class BinaryWeightAffine(_BinaryAffine):
-    """NNC's BinaryWeightAffine (nnabla `binary_weight_affine.cpp`): y = x (alpha * sign(W)) + b.
+class BinaryWeightAffine(_NoBias, _BinaryAffine):
+    """NNC's BinaryWeightAffine (nnabla `binary_weight_affine.cpp`): y = x (alpha * sign(W)), no bias.
 
-    As BinaryConnectAffine, with alpha (state, out_shape) = mean |W| over the inputs per output.
+    BinaryWeightAffine(in_features, out_shape, w_init="UniformAffineGlorot", w_init_multiplier=1). As
+    BinaryConnectAffine, with alpha (state, out_shape) = mean |W| over the inputs per output (NNC's files
+    hold alpha as the layer's `b`).
     """
 
     scaled = True
+
+    def __init__(
+        self,
+        in_features: int | None,
+        out_shape: int | Sequence[int],
+        w_init: str = "UniformAffineGlorot",
+        w_init_multiplier: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(in_features, out_shape, False, w_init, w_init_multiplier, **kwargs)
 
 
 class _BinaryConvolution(_BinaryLayer):
@@ -1076,10 +1098,28 @@ class BinaryConnectConvolution(_BinaryConvolution):
 
 
 @_register
-class BinaryWeightConvolution(_BinaryConvolution):
+class BinaryWeightConvolution(_NoBias, _BinaryConvolution):
     """NNC's BinaryWeightConvolution (nnabla `binary_weight_convolution.cpp`): convolution with alpha * sign(W).
 
-    As BinaryConnectConvolution, with alpha (state, (out_maps,)) = mean |W| over (in, *kernel) per map.
+    BinaryWeightConvolution(in_channels, out_maps, kernel, stride=None, pad=None, dilation=None,
+    w_init="UniformConvolutionGlorot", w_init_multiplier=1). As BinaryConnectConvolution, with alpha (state,
+    (out_maps,)) = mean |W| over (in, *kernel) per map, and no bias (NNC's files hold alpha as the layer's `b`).
     """
 
     scaled = True
+
+    def __init__(
+        self,
+        in_channels: int | None,
+        out_maps: int,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        dilation: Sequence[int] | None = None,
+        w_init: str = "UniformConvolutionGlorot",
+        w_init_multiplier: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            in_channels, out_maps, kernel, stride, pad, dilation, False, w_init, w_init_multiplier, **kwargs
+        )

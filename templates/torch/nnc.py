@@ -744,13 +744,23 @@ class BinaryConnectAffine(_BinaryAffine):
 
 
 class BinaryWeightAffine(_BinaryAffine):
-    """NNC's BinaryWeightAffine (nnabla `binary_weight_affine.cpp`): y = x (alpha * sign(W)) + b.
+    """NNC's BinaryWeightAffine (nnabla `binary_weight_affine.cpp`): y = x (alpha * sign(W)), no bias.
 
     alpha (state, out_shape) = mean |W| over the inputs per output, recomputed each forward; the gradient
-    with respect to alpha * sign(W) goes to W unchanged (no factor alpha, nothing through alpha).
+    with respect to alpha * sign(W) goes to W unchanged (no factor alpha, nothing through alpha). NNC's
+    files hold alpha as the layer's `b`.
     """
 
     scaled = True
+
+    def __init__(
+        self,
+        in_features: int,
+        out_shape: int | Sequence[int],
+        w_init: str = "UniformAffineGlorot",
+        w_init_multiplier: float = 1.0,
+    ) -> None:
+        super().__init__(in_features, out_shape, bias=False, w_init=w_init, w_init_multiplier=w_init_multiplier)
 
 
 class _BinaryConvolution(_BinaryLayer):
@@ -814,9 +824,23 @@ class BinaryWeightConvolution(_BinaryConvolution):
     """NNC's BinaryWeightConvolution (nnabla `binary_weight_convolution.cpp`): convolution with alpha * sign(W).
 
     alpha (state, (out_maps,)) = mean |W| over (in, *kernel) per output map; gradient as BinaryWeightAffine.
+    No bias (NNC's files hold alpha as the layer's `b`).
     """
 
     scaled = True
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_maps: int,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        dilation: Sequence[int] | None = None,
+        w_init: str = "UniformConvolutionGlorot",
+        w_init_multiplier: float = 1.0,
+    ) -> None:
+        super().__init__(in_channels, out_maps, kernel, stride, pad, dilation, False, w_init, w_init_multiplier)
 
 
 # ---------------------------------------------------------------------------------------------------

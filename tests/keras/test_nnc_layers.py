@@ -463,15 +463,16 @@ def _assign_from_torch(layer, module):
 
 @pytest.mark.parametrize(
     ("cls", "out_shape", "bias"),
-    [("BinaryConnectAffine", 4, True), ("BinaryWeightAffine", (2, 3), False), ("BinaryWeightAffine", (3,), True)],
+    [("BinaryConnectAffine", 4, True), ("BinaryConnectAffine", (2, 3), False), ("BinaryWeightAffine", (3,), False)],
 )
 def test_binary_affine_equals_torch(cls, out_shape, bias):
-    ref = getattr(nnc, cls)(6, out_shape, bias=bias)
+    options = {"bias": bias} if cls == "BinaryConnectAffine" else {}  # BinaryWeight* have no bias
+    ref = getattr(nnc, cls)(6, out_shape, **options)
     if bias:
         with torch.no_grad():
             ref.b.uniform_(-1, 1)
     x = np.random.default_rng(14).normal(size=(5, 2, 3)).astype(np.float32)  # NNC (2, 3) samples
-    layer = getattr(kl, cls)(6, out_shape, bias=bias)
+    layer = getattr(kl, cls)(6, out_shape, **options)
     xk = tf.constant(to_keras(x))
     layer(xk)  # builds
     assert tuple(layer.W.shape) == tuple(ref.W.shape) and tuple(layer.Wb.shape) == tuple(ref.W.shape)
@@ -503,13 +504,17 @@ def test_binary_affine_equals_torch(cls, out_shape, bias):
 )
 def test_binary_convolution_equals_torch(cls, shape, kernel, stride, pad, dilation):
     ref = getattr(nnc, cls)(3, 4, kernel, stride=stride, pad=pad, dilation=dilation)
-    with torch.no_grad():
-        ref.b.uniform_(-1, 1)
+    biased = ref.b is not None  # BinaryConnect* only: BinaryWeight* have no bias
+    assert biased == (cls == "BinaryConnectConvolution")
+    if biased:
+        with torch.no_grad():
+            ref.b.uniform_(-1, 1)
     layer = getattr(kl, cls)(3, 4, kernel, stride=stride, pad=pad, dilation=dilation)
     x = np.random.default_rng(16).normal(size=shape).astype(np.float32)
     xk = tf.constant(to_keras(x))
     layer(xk)
-    assert tuple(layer.W.shape) == (4, 3, *kernel) and tuple(layer.b.shape) == (4,)
+    assert tuple(layer.W.shape) == (4, 3, *kernel) and (layer.b is None or tuple(layer.b.shape) == (4,))
+    assert (layer.b is not None) == biased
     _assign_from_torch(layer, ref)
     expected = ref(torch.tensor(x))
     with tf.GradientTape() as tape:
@@ -521,9 +526,11 @@ def test_binary_convolution_equals_torch(cls, shape, kernel, stride, pad, dilati
         np.testing.assert_allclose(layer.alpha.numpy(), ref.alpha.numpy(), atol=1e-7)
     dy = np.random.default_rng(17).normal(size=expected.shape).astype(np.float32)
     expected.backward(torch.tensor(dy))
-    grads = tape.gradient(y, [layer.W, layer.b], output_gradients=tf.constant(to_keras(dy)))
+    weights = [layer.W, layer.b] if biased else [layer.W]
+    grads = tape.gradient(y, weights, output_gradients=tf.constant(to_keras(dy)))
     np.testing.assert_allclose(grads[0].numpy(), ref.W.grad.numpy(), atol=ATOL)
-    np.testing.assert_allclose(grads[1].numpy(), ref.b.grad.numpy(), atol=ATOL)
+    if biased:
+        np.testing.assert_allclose(grads[1].numpy(), ref.b.grad.numpy(), atol=ATOL)
 
 
 def test_binary_layers_initialize_like_nnc():

@@ -439,16 +439,8 @@ VALID: dict[str, Ok] = {
         ((1, 28, 28),),
         (10,),
         {"out_shape": (10,)},
-        (W(784, 10), ("Wb", (784, 10), False), ("alpha", (10,), False), b(10)),
-        7850,
-    ),
-    "BinaryWeightAffine no bias": Ok(
-        "BinaryWeightAffine",
-        ((20,),),
-        (100,),
-        {"bias": False},
-        (W(20, 100), ("Wb", (20, 100), False), ("alpha", (100,), False)),
-        2000,
+        (W(784, 10), ("Wb", (784, 10), False), ("alpha", (10,), False)),  # no bias: NNC's b is alpha
+        7840,
     ),
     "BinaryConnectConvolution": Ok(
         "BinaryConnectConvolution",
@@ -463,8 +455,8 @@ VALID: dict[str, Ok] = {
         ((8, 12, 12),),
         (4, 12, 12),
         {"out_maps": 4, "kernel": (3, 3), "border_mode": "same"},
-        (W(4, 8, 3, 3), ("Wb", (4, 8, 3, 3), False), ("alpha", (4,), False), b(4)),
-        conv_macs(4, 8, (3, 3), (12, 12)),
+        (W(4, 8, 3, 3), ("Wb", (4, 8, 3, 3), False), ("alpha", (4,), False)),
+        conv_macs(4, 8, (3, 3), (12, 12), bias=False),
     ),
     # --- Loss / Validation
     "SoftmaxCrossEntropy": Ok("SoftmaxCrossEntropy", ((10,), (1,)), (1,)),

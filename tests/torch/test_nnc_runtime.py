@@ -890,7 +890,7 @@ def test_binary_connect_affine():
 
 
 def test_binary_weight_affine_scales_by_mean_abs_w():
-    layer = nnc.BinaryWeightAffine(6, (2, 3), bias=False)
+    layer = nnc.BinaryWeightAffine(6, (2, 3))  # NNC's BinaryWeight* have no bias
     assert layer.W.shape == (6, 2, 3) and layer.alpha.shape == (2, 3) and layer.b is None
     x = torch.randn(5, 6)
     y = layer(x)
@@ -918,7 +918,8 @@ def test_binary_convolutions(cls):
     dy = torch.randn_like(y)
     y.backward(dy)
     wq = w.clone().requires_grad_(True)
-    F.conv2d(x, wq, layer.b.detach(), (2, 2), (1, 1)).backward(dy)
+    assert (layer.b is None) == (cls == "BinaryWeightConvolution")  # NNC's BinaryWeight* have no bias
+    F.conv2d(x, wq, None if layer.b is None else layer.b.detach(), (2, 2), (1, 1)).backward(dy)
     torch.testing.assert_close(layer.W.grad, wq.grad)
 
 

@@ -239,24 +239,24 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
-    inits = (
-        f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}, "
-        f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
-    )
+    inits = f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}"
+    if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
+        b_inits = f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+        inits = f"bias={p['bias']}, {inits}, {b_inits}"
     if layer.type.endswith("Affine"):
         # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).
         x = ins[0]
         call = "{m}(" + _flat("{0}", x) + ")"
         if len(out) > 1:
             call = _from_flat(f"ops.reshape({call}, (-1, {math.prod(out)}))", out)
-        module = f"nnc_layers.{layer.type}({math.prod(x)}, {_tuple(p['out_shape'])}, bias={p['bias']}, {inits})"
+        module = f"nnc_layers.{layer.type}({math.prod(x)}, {_tuple(p['out_shape'])}, {inits})"
     else:
         _spatial(ins[0], p, layer.type)
         call = "{m}({0})"
         module = (
             f"nnc_layers.{layer.type}({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}, "
             f"stride={_tuple(p['stride'])}, pad={_tuple(p['pad'])}, dilation={_tuple(p['dilation'])}, "
-            f"bias={p['bias']}, {inits})"
+            f"{inits})"
         )
     names = [q.name for q in layer.parameters]
     return Emit(call, module, tuple((n, n, "same") for n in names), initialized=True)

@@ -146,16 +146,16 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc's binary modules keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
-    inits = (
-        f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}, "
-        f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
-    )
+    inits = f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}"
+    if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
+        b_inits = f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+        inits = f"bias={p['bias']}, {inits}, {b_inits}"
     if layer.type.endswith("Affine"):
-        module = f"nnc.{layer.type}({math.prod(ins[0])}, {_tuple(p['out_shape'])}, bias={p['bias']}, {inits})"
+        module = f"nnc.{layer.type}({math.prod(ins[0])}, {_tuple(p['out_shape'])}, {inits})"
     else:
         module = (
             f"nnc.{layer.type}({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}, stride={_tuple(p['stride'])}, "
-            f"pad={_tuple(p['pad'])}, dilation={_tuple(p['dilation'])}, bias={p['bias']}, {inits})"
+            f"pad={_tuple(p['pad'])}, dilation={_tuple(p['dilation'])}, {inits})"
         )
     names = [q.name for q in layer.parameters]
     return Emit("{m}({0})", module, tuple((n, n, "same") for n in names), initialized=True)
