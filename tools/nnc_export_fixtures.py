@@ -9,8 +9,10 @@ every spec in specs/ and tests/nnc/export_specs/ (or the NAMEs given) it:
 1. exports the spec (`nndsl.nnc.export`) and keeps the text: `NAME.sdcproj` (or, for exports
    over 120 kB, only `NAME.sdcproj.sha256`, so the big ResNets stay out of the repository);
 2. runs NNC's `error_check` and `create_prototxt` on it;
-3. has nnabla build every network of the converted `.nntxt` and list the parameters it
-   creates (names after nnabla's repeat expansion, and shapes);
+3. converts the same export with an executor for each network no role uses
+   (`Exporter.export(every_network=True)`; NNC converts only the networks the config uses) and
+   has nnabla build every network of that `.nntxt` and list the parameters it creates (names
+   after nnabla's repeat expansion, and shapes);
 4. for the small specs (`NUMERIC`), sets seeded parameters (`export_check.seeded_parameters`)
    and inputs in nnabla and runs every network without random layers: `NAME.outputs.npz`.
 
@@ -44,12 +46,14 @@ FULL_TEXT_LIMIT = 120_000
 BATCH = 2
 
 
-def export(spec: Path) -> tuple[str, Exporter]:
+def export(spec: Path) -> tuple[str, str, Exporter]:
+    """The export `nndsl export` writes, the same with every network converted, and the exporter."""
     result = compile_file(spec)
     if not result.ok:
         raise SystemExit(f"{spec}: does not compile")
+    text = sdcproj_text(Exporter(result).export())
     exporter = Exporter(result)
-    return sdcproj_text(exporter.export()), exporter
+    return text, sdcproj_text(exporter.export(every_network=True)), exporter
 
 
 def nnabla_inputs(exporter: Exporter) -> dict[str, np.ndarray]:
@@ -74,14 +78,15 @@ def main(names: list[str]) -> int:
         name = spec.stem
         if names and name not in names:
             continue
-        text, exporter = export(spec)
+        text, whole, exporter = export(spec)
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"{name}.sdcproj"
-            path.write_text(text, encoding="utf-8")
-            verdict = ec.run_nnc(tools, path)
-            if verdict["error_check"] != "No errors were found." or not verdict["create_prototxt"]:
-                print(f"{name}: NNC's tool refuses the export:\n{verdict['error_check']}", file=sys.stderr)
-                return 1
+            for kind, content in (("export", text), ("export with every network", whole)):
+                path = Path(tmp) / f"{name}.sdcproj"
+                path.write_text(content, encoding="utf-8")
+                verdict = ec.run_nnc(tools, path)
+                if verdict["error_check"] != "No errors were found." or not verdict["create_prototxt"]:
+                    print(f"{name}: NNC's tool refuses the {kind}:\n{verdict['error_check']}", file=sys.stderr)
+                    return 1
             numeric = name in NUMERIC
             table = export_parameter_table(exporter)
             params = ec.seeded_parameters(table) if numeric else None

@@ -472,7 +472,11 @@ class Exporter:
                     out.append(network)
         return out
 
-    def export(self) -> NncProject:
+    def export(self, *, every_network: bool = False) -> NncProject:
+        """The project `nndsl export` writes. NNC's create_prototxt converts only the networks
+        an optimizer, monitor or executor uses; `every_network` adds an executor for each
+        network no role uses (`export_<network>`), so that the checks (the fixture scripts and
+        the live tests) have nnabla run every network. The user's export has none of them."""
         networks: list[NncNetwork] = []
         for net in self.project.networks:
             b = _Builder(net.name, net, shapes=self.shapes, io={"inputs": {}, "outputs": {}})
@@ -486,6 +490,8 @@ class Exporter:
         disambiguate(networks, self.shapes)
         project = NncProject(self.project.path, networks)
         project.sections = config_sections(self.project)
+        if every_network:
+            _an_executor_per_unused_network(project.sections, self.project)
         return project
 
 
@@ -822,36 +828,45 @@ def layout(layers: list[NncLayer], links: list[NncLink]) -> None:
 
 
 def config_sections(project: Project) -> dict[str, list[NncSection]]:
-    """The config as NNC's sections (`config_nnd.config_to_nnc`), then what NNC needs to convert
-    every network (`_convert_every_network`)."""
+    """The config as NNC's sections (`config_nnd.config_to_nnc`), with the datasets NNC needs
+    (`_datasets_for_nnc`)."""
     sections = config_to_nnc(project.config, project.datasets)
-    _convert_every_network(sections, project)
+    _datasets_for_nnc(sections, project)
     return sections
 
 
 _PLACEHOLDER_DATASET = "dataset"
 
 
-def _convert_every_network(sections: dict[str, list[NncSection]], project: Project) -> None:
-    """NNC's create_prototxt aborts without a dataset and writes only the networks an
-    optimizer, monitor or executor uses. A spec without datasets gets an empty placeholder
-    dataset; a role without a dataset gets the first; a network no role uses gets an
-    executor of its own (`export_<network>`), so that nnabla can run every network."""
+def _dataset_names(sections: dict[str, list[NncSection]]) -> list[str]:
+    return [sec.items.get("Name", "") for sec in sections.get("Dataset", [])]
+
+
+def _datasets_for_nnc(sections: dict[str, list[NncSection]], project: Project) -> None:
+    """NNC's create_prototxt aborts without a dataset, and every role needs one: a spec
+    without datasets gets an empty placeholder dataset; a role without a dataset gets the first."""
     where = Where(project.path, "", 0)
     header = sections.setdefault("Datasets", [NncSection("Dataset", {"Num": "0", "MainIndex": "0"}, where)])
     ds = sections.setdefault("Dataset", [])
-    names = [sec.items.get("Name", "") for sec in ds]
-    if not names:
+    if not ds:
         header[0].items["Num"] = "1"
         items = {"Name": _PLACEHOLDER_DATASET, "URI": "", "Shuffle": "0", "EnableCache": "1"}
         ds.append(NncSection("Dataset_0", {**items, "ImageNormalization": "0", "NumData": "0"}, where))
-        names = [_PLACEHOLDER_DATASET]
-    used: set[str] = set()
+    first = _dataset_names(sections)[0]
     for kind, prefix in (("Optimizer", "Optimizer_"), ("Monitor", "Monitor_"), ("Executor", "Executor_")):
         for sec in sections.get(kind, []):
             if not sec.items.get(f"{prefix}DatasetName"):
-                sec.items[f"{prefix}DatasetName"] = names[0]
-            used.add(sec.items.get(f"{prefix}NetworkName", ""))
+                sec.items[f"{prefix}DatasetName"] = first
+
+
+def _an_executor_per_unused_network(sections: dict[str, list[NncSection]], project: Project) -> None:
+    """An executor (one evaluation, no back propagation) for each network no role uses."""
+    where = Where(project.path, "", 0)
+    used = {
+        sec.items.get(f"{prefix}NetworkName", "")
+        for kind, prefix in (("Optimizer", "Optimizer_"), ("Monitor", "Monitor_"), ("Executor", "Executor_"))
+        for sec in sections.get(kind, [])
+    }
     executors = sections.setdefault("Executor", [])
     for net in project.networks:
         if net.name in used:
@@ -859,7 +874,7 @@ def _convert_every_network(sections: dict[str, list[NncSection]], project: Proje
         items = {
             "Executor_Name": f"export_{net.name}",
             "Executor_NetworkName": net.name,
-            "Executor_DatasetName": names[0],
+            "Executor_DatasetName": _dataset_names(sections)[0],
             "NumEvaluations": "1",
             "RepeatEvaluationType": "0",
             "NeedBackPropagation": "0",

@@ -37,7 +37,7 @@ def _setup(name: str):
     result = compile_file(_spec(name))
     assert result.ok
     exporter = Exporter(result)
-    text = sdcproj_text(exporter.export())
+    text = sdcproj_text(exporter.export(every_network=True))  # NNC converts every network of it
     table = export_parameter_table(exporter)
     params = ec.seeded_parameters(table)
     batch = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))["batch"]
