@@ -20,9 +20,10 @@ How NNC's graph becomes text:
 - RepeatStart/RepeatEnd become `repeat n { ... }`, nested as NNC nests them;
 - Unit layers become unit calls, and the networks they name `unit`s with typed arguments
   (NNC's Argument layers); a Unit whose ParameterScope is empty puts its parameters in the
-  caller's scope, which a unit call cannot do, so its network's layers are written in the
-  caller, as NNC itself expands them; per-instance properties of a unit's layers
-  (`Squeeze.W.LRateMultiplier`) that differ from the unit's own become unit arguments;
+  caller's scope: a scope-less call, `_: VGG11`, whose unit's layers are named in the caller's
+  scope (a caller's layer whose default name one of them takes is labelled with another);
+  per-instance properties of a unit's layers (`Squeeze.W.LRateMultiplier`) that differ from
+  the unit's own become unit arguments;
 - layers keep NNC's names as labels where they carry parameters (their parameters then
   have NNC's names) or where a derived network refers to them; other layers take nndsl's
   default names;
@@ -253,7 +254,6 @@ class _Graph:
     outs: dict[Pin, list[Pin]]  # (layer, source pin) -> [(dest layer, dest pin)]
     comments: list[NncLayer] = field(default_factory=list)
     args: list[NncLayer] = field(default_factory=list)
-    inlined: set[int] = field(default_factory=set)  # layers of units of empty scope written in place
     pins: dict[int, set[int]] = field(default_factory=dict)  # layer -> its output pins that are linked
 
     def consumers(self, v: Pin) -> list[Pin]:
@@ -295,7 +295,6 @@ class _Graph:
             {k: list(v) for k, v in self.outs.items()},
             list(self.comments),
             list(self.args),
-            set(self.inlined),
             {k: set(v) for k, v in self.pins.items()},
         )
 
@@ -392,6 +391,7 @@ class Translation:
 
 _CLASS_LOSSES = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy", "TopNError")
 MAX_UNIT_DEPTH = 64
+SCOPELESS = "_"  # the label of a scope-less unit call (nndsl.passes.expand)
 
 
 class _Names:
@@ -429,6 +429,7 @@ class Translator:
         self.unit_text: dict[str, str] = {}
         self.unit_args: dict[str, list[tuple[str, str, str, str]]] = {}  # net -> [(nnc, nnd, type, default nnc text)]
         self.unit_outs: dict[str, int] = {}
+        self.unit_layer_names: dict[str, set[str]] = {}  # unit -> the layer names its body takes
         self.extra: dict[str, dict[tuple[str, str], str]] = {}  # unit -> (layer, prop) -> arg name
         self.layer_names: dict[str, dict[str, str]] = {}
         self.targets: dict[str, dict[int, tuple[int, ...]]] = {}  # network -> loss ID -> target shape
@@ -462,13 +463,12 @@ class Translator:
                         )
                         continue
                     unit_names.add(target)
-                    if _scope(layer) != "" and target not in scoped_units:
+                    if target not in scoped_units:
                         scoped_units.append(target)
         for net in self.project.networks:
             g = _graph(net, self.problems)
             self.graphs[net.name] = g
-        for net in self.project.networks:
-            self._expand_scopeless(self.graphs[net.name], 0)
+        self._check_unit_cycles()
         self._unit_overrides(
             [n.name for n in self.project.networks if n.name not in unit_names or n.name in scoped_units]
         )
@@ -486,17 +486,19 @@ class Translator:
         derived = self._derivations(networks, graphs)
         # Units first (in file order, a unit before the units that call it), then networks.
         ordered_units = self._unit_order([n for n in (x.name for x in self.project.networks) if n in scoped_units])
-        text_units = []
-        for name in ordered_units:
-            text_units.append(self._unit(name))
         # Probe compiles: each round learns the input shapes of the layers left out (losses
         # that read a target column, layers whose sizes NNC computes from their input's,
-        # `Input[k]`); a layer of the second kind after another needs one more round.
+        # `Input[k]`, in a unit too when all its instances agree); a layer of the second kind
+        # after another needs one more round.
         self.probe = True
         from_inputs = sum(
-            1 for g in graphs.values() for x in g.layers.values() if any("Input[" in v for v in x.props.values())
+            1
+            for g in (*graphs.values(), *(self.graphs[u] for u in ordered_units))
+            for x in g.layers.values()
+            if any("Input[" in v for v in x.props.values())
         )
         for _ in range(1 + from_inputs):
+            text_units = [self._unit(name) for name in ordered_units]
             probe_nets = [self._network(name, graphs[name], derived) for name in networks]
             if any(p.severity == "error" for p in self.problems):
                 return Translation(None, _unique(self.problems))
@@ -510,6 +512,7 @@ class Translator:
             self.targets.setdefault(n, {})[lid] = shape
         self.probe = False
         self.layer_names = {}
+        text_units = [self._unit(name) for name in ordered_units]
         text_nets = [self._network(name, graphs[name], derived) for name in networks]
         if any(p.severity == "error" for p in self.problems):
             return Translation(None, _unique(self.problems))
@@ -525,7 +528,7 @@ class Translator:
                 return
             seen.add(name)
             for layer in self.graphs[name].layers.values():
-                if layer.type == "Unit" and _scope(layer) != "":
+                if layer.type == "Unit":
                     target = layer.props.get("Network", "").strip()
                     if target in units:
                         visit(target, depth + 1)
@@ -535,96 +538,36 @@ class Translator:
             visit(name, 0)
         return out
 
-    # -- units of empty scope: written in place ---------------------------------------------
+    def _check_unit_cycles(self) -> None:
+        """A network that instantiates itself, directly or through other units, is an error at
+        the Unit layer that closes the cycle (NNC's own tools refuse it too)."""
+        state: dict[str, int] = {}  # 1: being visited, 2: done
 
-    def _expand_scopeless(self, g: _Graph, depth: int, stack: tuple[str, ...] = ()) -> None:
-        if depth > MAX_UNIT_DEPTH:
-            self.error(g.where, f"units nest deeper than {MAX_UNIT_DEPTH} levels")
-            return
-        for lid in list(g.order):
-            layer = g.layers.get(lid)
-            if layer is None or layer.type != "Unit" or _scope(layer) != "":
-                continue
-            target = layer.props.get("Network", "").strip()
-            if target not in self.graphs:
-                continue
-            if target in stack or target == g.name:
-                self.error(layer.where, f"Unit '{layer.name}' instantiates network '{target}' inside itself")
-                continue
-            sub = self.graphs[target].copy(target)
-            self._expand_scopeless(sub, depth + 1, (*stack, g.name))
-            self._splice(g, lid, sub)
+        def visit(name: str, depth: int) -> None:
+            state[name] = 1
+            for layer in self.graphs[name].layers.values():
+                target = layer.props.get("Network", "").strip() if layer.type == "Unit" else ""
+                if target not in self.graphs:
+                    continue
+                if state.get(target) == 1 or depth >= MAX_UNIT_DEPTH:
+                    self.error(layer.where, f"Unit '{layer.name}' instantiates network '{target}' inside itself")
+                elif target not in state:
+                    visit(target, depth + 1)
+            state[name] = 2
 
-    def _splice(self, g: _Graph, unit_id: int, sub: _Graph) -> None:
-        unit = g.layers[unit_id]
-        args = {a.name: a.props.get("Value", "") for a in sub.args}
-        for name in args:
-            if name in unit.props:
-                args[name] = unit.props[name]
-        base = max([*g.layers, *sub.layers, 0]) + 1
-        new_id = {lid: base + k for k, lid in enumerate(sub.order)}
-        ins = _unit_inputs(sub)
-        outs = _unit_outputs(sub)
-        at = g.order.index(unit_id)
-        added = []
-        for lid in sub.order:
-            layer = sub.layers[lid]
-            if layer.type == "Input":
-                continue
-            props = {}
-            for key, value in layer.props.items():
-                v = value.strip()
-                if v.startswith("*") and v[1:] in args:
-                    value = args[v[1:]]
-                props[key] = value
-            for key, value in unit.props.items():  # per-instance properties: Layer.Prop
-                head, _, prop = key.partition(".")
-                if prop and head == layer.name:
-                    props[prop] = value
-            copy = NncLayer(new_id[lid], layer.type, props, layer.where, dict(layer.prop_lines), layer.position)
-            g.layers[copy.id] = copy
-            g.inlined.add(copy.id)
-            added.append(copy.id)
-        g.order[at:at] = added
-        sources = g.ins.get(unit_id, {})
-        consumers = {pin: list(g.consumers((unit_id, pin))) for pin in g.out_pins(unit_id)}
-        g.remove(unit_id)
-        for lid in sub.order:
-            if sub.layers[lid].type == "Input":
-                continue
-            for pin, (src, spin) in sub.ins.get(lid, {}).items():
-                if sub.layers[src].type == "Input":
-                    k = ins.index(src)
-                    if k in sources:
-                        g.link(sources[k], (new_id[lid], pin))
-                    else:
-                        self.error(unit.where, f"input {k} of Unit '{unit.name}' is not linked")
-                else:
-                    g.link((new_id[src], spin), (new_id[lid], pin))
-        for pin, dsts in consumers.items():
-            if pin >= len(outs):
-                self.error(unit.where, f"Unit '{unit.name}' has no output pin {pin}")
-                continue
-            src = outs[pin]
-            for dst in dsts:
-                if sub.layers[src].type == "Input":  # a unit that passes its input through
-                    k = ins.index(src)
-                    if k in sources:
-                        g.link(sources[k], dst)
-                else:
-                    g.link((new_id[src], 0), dst)
+        for name in self.graphs:
+            if name not in state:
+                visit(name, 0)
 
     # -- per-instance properties of unit layers ---------------------------------------------
 
     def _unit_overrides(self, written: list[str]) -> None:
         """(layer, property) of a unit's layers that some instance sets to another value
         than the unit's own: each becomes an argument of the unit. Only instances in what is
-        written count (networks and units; a unit of empty scope is written in its callers,
-        where the caller's instance properties already replaced its own, as NNC does: the
-        outermost instance's value wins)."""
+        written count (networks and units)."""
         for g in (self.graphs[name] for name in written):
             for layer in g.layers.values():
-                if layer.type != "Unit" or _scope(layer) == "":
+                if layer.type != "Unit":
                     continue
                 target = layer.props.get("Network", "").strip()
                 sub = self.graphs.get(target)
@@ -785,6 +728,7 @@ class Translator:
         body = _Body(self, g, ctx, names, unit=True, overrides=overrides)
         lines = body.emit()
         self.unit_outs[name] = body.n_outputs
+        self.unit_layer_names[name] = body.root.names
         header = []
         sig = []
         for nnc, nnd, layer, p in params:
@@ -872,7 +816,12 @@ class Translator:
             for layer in net.layers:
                 m = re.search(r"__probe_(\d+)$", layer.name)
                 if m and layer.inputs:
-                    found.setdefault(net.name, {})[int(m[1])] = net.value(layer.inputs[0]).shape
+                    # a unit's layer: its unit's, if every instance gives it one shape (None if not)
+                    unit = next((f.unit for f in reversed(layer.origin.via) if f.unit), net.name)
+                    shapes = found.setdefault(unit, {})
+                    shape = net.value(layer.inputs[0]).shape
+                    lid = int(m[1])
+                    shapes[lid] = shape if shapes.get(lid, shape) == shape else None
         return found
 
 
@@ -1064,7 +1013,7 @@ class _Body:
 
     def multi_out(self, item: int) -> bool:
         layer = self.g.layers[item]
-        if layer.type == "Unit" and _scope(layer) != "":
+        if layer.type == "Unit":
             return self.tr.unit_outs.get(layer.props.get("Network", "").strip(), 1) > 1
         return False
 
@@ -1130,7 +1079,7 @@ class _Body:
         else:
             self._targets()
         self._place_comments()
-        scope = _Scope("")
+        scope = self.root = _Scope("")
         body = self.region_lines(None, scope)
         lines.extend(body)
         if self.unit:
@@ -1248,6 +1197,7 @@ class _Body:
         items = self.items(r)
         chains = self.chains(r)
         labels = self._labels(items, r)
+        self._reserve(items, scope)
         # Kahn's algorithm over the chains: a chain waits for the chains whose values it reads;
         # among those ready, the one whose first layer comes first in the network.
         import heapq
@@ -1306,11 +1256,12 @@ class _Body:
             )
             if want:
                 name = scope if scope not in ("*Name", "") else layer.name
-                labels[it] = ident(name)
-        used = set(labels.values())
+                labels[it] = ident(name) if layer.type != "Unit" or scope != "" else SCOPELESS
+        used = set(labels.values()) - {SCOPELESS}
         counts: dict[str, int] = {}
         for lab in labels.values():
-            counts[lab] = counts.get(lab, 0) + 1
+            if lab != SCOPELESS:
+                counts[lab] = counts.get(lab, 0) + 1
         dup = {v for v, n in counts.items() if n > 1}
         # the default names a label could take from a layer without one: `ReLU`, `ReLU_3` -> ReLU
         bases = {re.sub(r"_\d+\Z", "", lab) for lab in used}
@@ -1377,13 +1328,14 @@ class _Body:
         ins = self.g.ins.get(it, {})
         shape_of_input = None
         if any("Input[" in v for v in layer.props.values()):
-            shape_of_input = self.tr.in_shapes.get((ident(self.g.name), it)) if not self.unit else None
+            shape_of_input = self.tr.in_shapes.get((ident(self.g.name), it))
             if shape_of_input is None:
-                if self.tr.probe:
+                if self.tr.probe and (ident(self.g.name), it) not in self.tr.in_shapes:
                     return self._probe_call(it, chained, scope)
                 self.tr.error(
                     layer.where,
-                    f"'{layer.name}' computes a property from its input's shape, which nndsl can do only outside units",
+                    f"'{layer.name}' computes a property from its input's shape, which nndsl can do in a unit "
+                    "only when every instance gives it one input shape",
                 )
         pins = sorted(ins) if spec.variadic else list(range(len(spec.inputs)))
         tensors: list[str] = []
@@ -1405,11 +1357,43 @@ class _Body:
             return head + " -> " + self._named(labels.get(it), layer.type, [*tensors[1:], *params], scope, it)
         return self._named(labels.get(it), layer.type, [*tensors, *params], scope, it)
 
+    def _reserve(self, items: list[int], scope: _Scope) -> None:
+        """The layer names the scope-less calls among `items` take in `scope` (their units'
+        own names), which no other layer of the scope may take: two such calls whose units
+        name a layer alike are an error (NNC would give both one set of parameters)."""
+        for it in items:
+            layer = self.g.layers[it]
+            if layer.type != "Unit" or _scope(layer) != "":
+                continue
+            target = layer.props.get("Network", "").strip()
+            names = self.tr.unit_layer_names.get(target, set())
+            clash = sorted(names & scope.reserved)
+            if clash:
+                self.tr.error(
+                    layer.where,
+                    f"Unit '{layer.name}' (empty ParameterScope) names a layer '{clash[0]}' that another Unit of "
+                    f"empty scope in network '{self.g.name}' also names: NNC gives both one set of parameters, "
+                    "which nndsl cannot express inside one network",
+                )
+            scope.reserved |= names
+            scope.scopeless[it] = names
+
     def _named(self, label: str | None, callee: str, args: list[str], scope: _Scope, it: int) -> str:
-        name = scope.take(label or callee, label is not None)
         layer = self.g.layers[it]
-        if not self.unit and it not in self.g.inlined and layer.type != "RepeatStart":
-            self.layer_names.setdefault(layer.name, scope.prefix + name)
+        if label == SCOPELESS:
+            clash = scope.merge(scope.scopeless.get(it, set()))
+            if clash:
+                self.tr.error(
+                    layer.where,
+                    f"Unit '{layer.name}' (empty ParameterScope) names a layer '{clash}' in the scope of "
+                    f"network '{self.g.name}', where another layer has that name",
+                )
+        else:
+            name, must_label = scope.take(label or callee, label is not None)
+            if must_label:
+                label = name  # its default name is a scope-less call's: labelled with the next one
+            if not self.unit and layer.type != "RepeatStart":
+                self.layer_names.setdefault(layer.name, scope.prefix + name)
         text = callee + (f"({', '.join(args)})" if args else "")
         return f"{label}: {text}" if label else text
 
@@ -1539,7 +1523,9 @@ class _Body:
             and not self.multi_out(body_items[0])
         )
         label = ident(self.g.layers[body_items[0]].name) if one_unit else None
-        name = scope.take(label or "repeat", label is not None)
+        name, must_label = scope.take(label or "repeat", label is not None)
+        if must_label:
+            label = name
         inner = _Scope(scope.prefix + name + "[0].")
         lead = f"{label}: " if label else ""
         if chain_form:
@@ -1598,20 +1584,37 @@ class _Scope:
         self.prefix = prefix
         self.names: set[str] = set()
         self.counters: dict[str, int] = {}
+        # Names the scope-less calls in this scope will take (`Translator.unit_layer_names`),
+        # and each call's (Unit layer ID -> its names).
+        self.reserved: set[str] = set()
+        self.scopeless: dict[int, set[str]] = {}
 
-    def take(self, base: str, explicit: bool) -> str:
+    def take(self, base: str, explicit: bool) -> tuple[str, bool]:
+        """The layer's name, and whether it must be written as a label: nndsl would name it
+        `base` (or `base_2`...), but a scope-less call after it takes that name."""
         if explicit:
             self.names.add(base)
-            return base
+            return base, False
         n = self.counters.get(base, 0)
+        must_label = False
         while True:
             n += 1
             candidate = base if n == 1 else f"{base}_{n}"
-            if candidate not in self.names:
+            if candidate in self.names:
+                continue
+            if candidate not in self.reserved:
                 break
+            must_label = True
         self.counters[base] = n
         self.names.add(candidate)
-        return candidate
+        return candidate, must_label
+
+    def merge(self, names: set[str]) -> str | None:
+        """A scope-less call takes `names` here; the first one already taken, if any."""
+        clash = sorted(names & self.names)
+        self.names |= names
+        self.reserved -= names
+        return clash[0] if clash else None
 
 
 def _target_shape(layer: NncLayer, spec: LayerSpec, x: tuple[int, ...]) -> tuple[int, ...]:
