@@ -438,6 +438,7 @@ class Translator:
         self.trained = trained or {"Training", "Main"}
         self.main_derived: set[str] = set()  # MainValidation / MainRuntime, derived as NNC derives them
         self.in_shapes: dict[tuple[str, int], tuple[int, ...]] = {}
+        self.callers: dict[str, set[str]] = {}  # unit -> the networks that call it (see _callers)
 
     def error(self, where: Where, message: str) -> None:
         self.problems.append(Problem(where, message))
@@ -484,6 +485,7 @@ class Translator:
         if any(p.severity == "error" for p in self.problems):
             return Translation(None, _unique(self.problems))
         derived = self._derivations(networks, graphs)
+        self.callers = self._callers(networks, graphs)
         # Units first (in file order, a unit before the units that call it), then networks.
         ordered_units = self._unit_order([n for n in (x.name for x in self.project.networks) if n in scoped_units])
         # Probe compiles: each round learns the input shapes of the layers left out (losses
@@ -578,22 +580,68 @@ class Translator:
                     head, _, prop = key.partition(".")
                     if not prop or head not in inner_by_name:
                         continue
-                    inner = inner_by_name[head]
-                    spec = REGISTRY.get(inner.type)
-                    own = inner.props.get(prop, _nnc_default(inner.type, prop))
-                    if _text_equal(own, value):
+                    if _text_equal(self._own(target, key), value):
                         continue
-                    p = next((q for q in spec.params if q.nnc == prop), None) if spec else None
-                    if p is None or p.type not in _PARAM_TO_ARG:
+                    if self._extra_arg(target, key) is None:
                         self.warn(
                             _at(layer, key),
                             f"Unit '{layer.name}' sets {key}={value!r}, which nndsl cannot pass to the unit's layer: "
                             "lost",
                         )
-                        continue
-                    names = self.extra.setdefault(target, {})
-                    if (head, prop) not in names:
-                        names[(head, prop)] = ident(snake(head) + "_" + p.name)
+
+    def _inner(self, unit: str, key: str) -> tuple[NncLayer, str] | None:
+        """The layer of `unit`'s network that a per-instance property `Layer.Prop` sets, and Prop."""
+        head, _, prop = key.partition(".")
+        sub = self.graphs.get(unit)
+        inner = next((x for x in sub.layers.values() if x.name == head), None) if sub and prop else None
+        return (inner, prop) if inner is not None else None
+
+    def _own(self, unit: str, key: str, depth: int = 0) -> str:
+        """The value `unit`'s own network gives the per-instance property `key`: a nested one
+        (`FireModule_2.Squeeze.W.InitializerMultiplier`) through the inner Unit layer's, then
+        its unit's own."""
+        found = self._inner(unit, key)
+        if found is None:
+            return ""
+        inner, prop = found
+        if prop in inner.props or inner.type != "Unit" or depth > MAX_UNIT_DEPTH:
+            return inner.props.get(prop, _nnc_default(inner.type, prop))
+        return self._own(inner.props.get("Network", "").strip(), prop, depth + 1)
+
+    def _extra_param(self, unit: str, key: str, depth: int = 0) -> Param | None:
+        """The nndsl parameter a per-instance property of `unit`'s layers sets, through inner
+        units; None when nndsl cannot pass it as a unit argument."""
+        found = self._inner(unit, key)
+        if found is None or depth > MAX_UNIT_DEPTH:
+            return None
+        inner, prop = found
+        if inner.type == "Unit":
+            return self._extra_param(inner.props.get("Network", "").strip(), prop, depth + 1)
+        spec = REGISTRY.get(inner.type)
+        p = next((q for q in spec.params if q.nnc == prop), None) if spec else None
+        return p if p is not None and p.type in _PARAM_TO_ARG else None
+
+    def _extra_arg(self, unit: str, key: str, depth: int = 0) -> str | None:
+        """The argument of `unit` that passes the per-instance property `key` (made on first
+        need): a property of a layer inside an inner unit is passed on to that unit's call,
+        whose own argument it needs in turn."""
+        p = self._extra_param(unit, key)
+        found = self._inner(unit, key)
+        if p is None or found is None or depth > MAX_UNIT_DEPTH:
+            return None
+        inner, prop = found
+        head = inner.name
+        names = self.extra.setdefault(unit, {})
+        if (head, prop) in names:
+            return names[(head, prop)]
+        if inner.type == "Unit":
+            inner_arg = self._extra_arg(inner.props.get("Network", "").strip(), prop, depth + 1)
+            if inner_arg is None:
+                return None
+            names[(head, prop)] = ident(snake(head) + "_" + inner_arg)
+        else:
+            names[(head, prop)] = ident(snake(head) + "_" + p.name)
+        return names[(head, prop)]
 
     # -- Main's derived networks ------------------------------------------------------------
 
@@ -703,6 +751,29 @@ class Translator:
         told `skip_at_test=false`."""
         return network not in self.trained and network not in self.main_derived
 
+    def unit_runs_random(self, unit: str) -> bool:
+        """`runs_random` for a unit's body: NNC runs its SkipAtTest layers where some network
+        calling it (through other units too) runs them, and none is a network NNC derives
+        without them (MainValidation, MainRuntime). Only in a network no optimizer trains does
+        `skip_at_test=false` change what nndsl runs, so the trained callers do not matter."""
+        callers = self.callers.get(unit, set())
+        return any(self.runs_random(n) for n in callers) and not callers & self.main_derived
+
+    def _callers(self, networks: list[str], graphs: dict[str, _Graph]) -> dict[str, set[str]]:
+        """unit -> the networks that instantiate it, directly or through other units."""
+        out: dict[str, set[str]] = {}
+        for net in networks:
+            stack, seen = [graphs[net]], set()
+            while stack:
+                g = stack.pop()
+                for layer in g.layers.values():
+                    target = layer.props.get("Network", "").strip() if layer.type == "Unit" else ""
+                    if target in self.graphs and target not in seen:
+                        seen.add(target)
+                        out.setdefault(target, set()).add(net)
+                        stack.append(self.graphs[target])
+        return out
+
     # -- units and networks -----------------------------------------------------------------
 
     def _unit(self, name: str) -> str:
@@ -722,10 +793,12 @@ class Translator:
             nnd = names.new(arg)
             ctx.args[key] = nnd
             layer = inner[layer_name]
-            p = next(q for q in REGISTRY[layer.type].params if q.nnc == prop)
+            p = self._extra_param(name, f"{layer_name}.{prop}")
+            assert p is not None  # _extra_arg made this argument only then
             params.append((key, nnd, layer, p))
             overrides.setdefault(layer.id, {})[prop] = "*" + key
         body = _Body(self, g, ctx, names, unit=True, overrides=overrides)
+        body.run_random = self.unit_runs_random(name)
         lines = body.emit()
         self.unit_outs[name] = body.n_outputs
         self.unit_layer_names[name] = body.root.names
@@ -736,7 +809,7 @@ class Translator:
                 type_, default = self._arg_type(layer, ctx)
             else:
                 type_ = _PARAM_TO_ARG[p.type]
-                default = _value(layer.props.get(p.nnc, _nnc_default(layer.type, p.nnc)), p, _Ctx())
+                default = _value(self._own(name, nnc[2:]), p, _Ctx())
             sig.append((nnc, nnd, type_, default))
             header.append(f"{nnd}: {type_}" + (f" = {default}" if default is not None else ""))
         self.unit_args[name] = sig
@@ -1539,6 +1612,8 @@ class _Body:
 
     def unit_call(self, it: int, chained: bool, scope: _Scope, labels: dict[int, str]) -> str:
         layer = self.g.layers[it]
+        if it in self.overrides:  # per-instance properties its caller passes on (Translator._extra_arg)
+            layer = NncLayer(layer.id, layer.type, {**layer.props, **self.overrides[it]}, layer.where, layer.prop_lines)
         target = layer.props.get("Network", "").strip()
         sig = self.tr.unit_args.get(target, [])
         ins = self.g.ins.get(it, {})
