@@ -1442,6 +1442,7 @@ class _Body:
             names = self.tr.unit_layer_names.get(target, set())
             clash = sorted(names & scope.reserved)
             if clash:
+                scope.refused.add(it)
                 self.tr.error(
                     layer.where,
                     f"Unit '{layer.name}' (empty ParameterScope) names a layer '{clash[0]}' that another Unit of "
@@ -1455,7 +1456,7 @@ class _Body:
         layer = self.g.layers[it]
         if label == SCOPELESS:
             clash = scope.merge(scope.scopeless.get(it, set()))
-            if clash:
+            if clash and it not in scope.refused:
                 self.tr.error(
                     layer.where,
                     f"Unit '{layer.name}' (empty ParameterScope) names a layer '{clash}' in the scope of "
@@ -1663,6 +1664,7 @@ class _Scope:
         # and each call's (Unit layer ID -> its names).
         self.reserved: set[str] = set()
         self.scopeless: dict[int, set[str]] = {}
+        self.refused: set[int] = set()  # those already reported for taking another one's names
 
     def take(self, base: str, explicit: bool) -> tuple[str, bool]:
         """The layer's name, and whether it must be written as a label: nndsl would name it
