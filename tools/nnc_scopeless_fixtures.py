@@ -4,8 +4,8 @@
 
 needs NNC's project tool (`NNDSL_NNC_TOOLS`, else `shared/nnc-tools` beside the checkout).
 Writes `nnc.json` with, for each case, NNC's `error_check` verdict, whether `create_prototxt`
-converted it, the sha256 of the project it was given, and the parameter variables of each network it wrote (nnabla's names, a repeat's
-copies as `{RepeatStart}`):
+converted it, the sha256 of the project it was given, and the parameter variables of each
+network it wrote (nnabla's names, a repeat's copies as `{RepeatStart}`):
 
 - "export": `nndsl export tests/nnc/fixtures/scopeless/scopeless.nnd` (scope-less calls at the top
   of networks, inside a unit, inside a repeat, beside a scoped call of the same unit);
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path

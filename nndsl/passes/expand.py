@@ -812,8 +812,13 @@ class Expander:
         if scopeless:
             # named after the unit, in the caller's scope (two such calls in one scope collide)
             frame = self._frame(
-                "scopeless", "scope-less instance ", prefix + unit.name, f" of unit '{unit.name}'", call.span,
-                unit.name, tuple(args.items()),
+                "scopeless",
+                "scope-less instance ",
+                prefix + unit.name,
+                f" of unit '{unit.name}'",
+                call.span,
+                unit.name,
+                tuple(args.items()),
             )
         else:
             frame = self._frame(
