@@ -107,6 +107,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0210": ("error", "this nests deeper than {limit} levels (the limit for expressions, blocks and repeats)"),
     "E0211": ("error", "expanding this nests deeper than {limit} levels, counted through unit instances (the limit)"),
     "E0212": ("error", "derived networks form a cycle: {chain}"),
+    "E0213": ("error", "the label '_' (a unit call that opens no scope) cannot label {what}"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),

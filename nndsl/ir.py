@@ -25,7 +25,7 @@ from .layers.base import ParamShape, Shape
 class Frame:
     """One step of an expansion: a unit instance or a repeat copy."""
 
-    kind: str  # "unit" | "repeat"
+    kind: str  # "unit" | "scopeless" (a `_: Unit` call, which opens no scope) | "repeat"
     description: str  # "instance 'stage2' of unit 'Stage'", "copy 3 of 4 of repeat 'block'"
     span: Span  # where the unit was called / the repeat written
     name: str = ""  # qualified name of the instance or repeat: "resnet.stage2", "resnet.stage2.block"

@@ -119,6 +119,7 @@ class Scope:
     args: tuple[tuple[str, Any], ...] = ()
     count: int = 0  # a repeat's number of copies
     index: int = 0  # a copy's index
+    scoped: bool = True  # False for a scope-less unit call (`_: Unit(...)`): ParameterScope empty
 
     def layers(self) -> list[Layer]:
         out: list[Layer] = []
@@ -139,7 +140,8 @@ def structure(net: Network) -> Scope:
                 copy, count = copies.get(frame.name, (0, 1))
                 steps = [(("repeat", frame.name), dict(count=count)), (("copy", frame.name, copy), dict(index=copy))]
             else:
-                steps = [(("unit", frame.name), dict(unit=frame.unit, args=frame.args))]
+                scoped = frame.kind == "unit"  # else "scopeless"
+                steps = [(("unit", frame.name), dict(unit=frame.unit, args=frame.args, scoped=scoped))]
             for key, extra in steps:
                 path = (*path, key)
                 child = open_.get(path)
@@ -355,10 +357,13 @@ class Exporter:
                 f"unit instance {scope.name!r} has {count} {what}; an NNC Unit layer has one input and one output",
                 scope.layers()[0],
             )
+        # A scope-less call's parameters are named in the caller's scope (NNC: an empty
+        # ParameterScope), so its Unit layer's own name names nothing: numbered like a
+        # parameterless layer where it repeats one.
         props = {
-            "Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), True),
+            "Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), scope.scoped),
             "Network": "",
-            "ParameterScope": "*Name",
+            "ParameterScope": "*Name" if scope.scoped else "",
         }
         props.update({arg: nnc_value(value) for arg, value in scope.args})
         unit_layer = b.add("Unit", props)

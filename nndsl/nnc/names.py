@@ -19,14 +19,16 @@ The element order is the same, so converting is a reshape.
 
 Checked against NNC's own `create_prototxt` and nnabla for every parametric layer type, nested
 repeats, units, a unit in a repeat and a repeat in a unit (tests/nnc/test_nnc_names.py, fixtures
-from tools/nnc_names_fixtures.py). Two things NNC does that nndsl does not express:
+from tools/nnc_names_fixtures.py). Two things NNC does differently:
 
 - NNC's BinaryWeightAffine/BinaryWeightConvolution have no `alpha` parameter: create_prototxt
   passes the layer's `b` where nnabla's function takes alpha (its 4th input), so nnabla writes
   mean |W| per output into `.../bwn_affine/b` at every forward and adds no bias. nndsl's layers
   have alpha and no bias (nndsl/layers/quantize.py), and nndsl's `alpha` is nnabla's `b`.
-- A Unit layer whose ParameterScope is empty (the ILSVRC samples' Training networks call their
-  model that way) opens no scope; nndsl's unit instances always do.
+- A Unit layer whose ParameterScope is empty (the ILSVRC samples call their model that way) opens
+  no scope: nndsl's scope-less call `_: Unit(...)`, whose layers are named in the caller's scope.
+  Directly inside a repeat, NNC names its layers with the copy's index alone (`[2]/conv1/conv/W`,
+  checked with create_prototxt, tests/nnc/test_scopeless_units.py).
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ def nnc_layer_path(layer: Layer) -> str:
     # whose name is also a unit instance's is a repeat of one unit call (NNC: a Unit layer
     # named after the repeat, inside RepeatStart/RepeatEnd).
     units = {frame.name for frame in layer.origin.via if frame.kind == "unit"}
+    # A scope-less instance (`_: Unit`) is named `{caller's prefix}{unit}`: one directly in a
+    # repeat copy is, in NNC, a Unit layer of empty scope inside RepeatStart/RepeatEnd, whose
+    # layers nnabla names with the copy's index alone: `[2]/conv1/conv/W`.
+    scopeless = {frame.name for frame in layer.origin.via if frame.kind == "scopeless"}
+    scopeless_units = {frame.unit for frame in layer.origin.via if frame.kind == "scopeless"}
     parts: list[str] = []
     pending = ""
     qualified = ""
@@ -81,6 +88,9 @@ def nnc_layer_path(layer: Layer) -> str:
         if copy is not None and i < len(segments) - 1:
             if qualified in units:
                 parts.append(f"{copy['label']}{pending}[{copy['index']}]")
+                pending = ""
+            elif any(f"{qualified}.{unit}" in scopeless for unit in scopeless_units):
+                parts.append(f"{pending}[{copy['index']}]")
                 pending = ""
             else:
                 pending += f"[{copy['index']}]"

@@ -20,9 +20,10 @@ How NNC's graph becomes text:
 - RepeatStart/RepeatEnd become `repeat n { ... }`, nested as NNC nests them;
 - Unit layers become unit calls, and the networks they name `unit`s with typed arguments
   (NNC's Argument layers); a Unit whose ParameterScope is empty puts its parameters in the
-  caller's scope, which a unit call cannot do, so its network's layers are written in the
-  caller, as NNC itself expands them; per-instance properties of a unit's layers
-  (`Squeeze.W.LRateMultiplier`) that differ from the unit's own become unit arguments;
+  caller's scope: a scope-less call, `_: VGG11`, whose unit's layers are named in the caller's
+  scope (a caller's layer whose default name one of them takes is labelled with another);
+  per-instance properties of a unit's layers (`Squeeze.W.LRateMultiplier`) that differ from
+  the unit's own become unit arguments;
 - layers keep NNC's names as labels where they carry parameters (their parameters then
   have NNC's names) or where a derived network refers to them; other layers take nndsl's
   default names;
@@ -253,7 +254,6 @@ class _Graph:
     outs: dict[Pin, list[Pin]]  # (layer, source pin) -> [(dest layer, dest pin)]
     comments: list[NncLayer] = field(default_factory=list)
     args: list[NncLayer] = field(default_factory=list)
-    inlined: set[int] = field(default_factory=set)  # layers of units of empty scope written in place
     pins: dict[int, set[int]] = field(default_factory=dict)  # layer -> its output pins that are linked
 
     def consumers(self, v: Pin) -> list[Pin]:
@@ -295,7 +295,6 @@ class _Graph:
             {k: list(v) for k, v in self.outs.items()},
             list(self.comments),
             list(self.args),
-            set(self.inlined),
             {k: set(v) for k, v in self.pins.items()},
         )
 
@@ -392,6 +391,7 @@ class Translation:
 
 _CLASS_LOSSES = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy", "TopNError")
 MAX_UNIT_DEPTH = 64
+SCOPELESS = "_"  # the label of a scope-less unit call (nndsl.passes.expand)
 
 
 class _Names:
@@ -429,6 +429,7 @@ class Translator:
         self.unit_text: dict[str, str] = {}
         self.unit_args: dict[str, list[tuple[str, str, str, str]]] = {}  # net -> [(nnc, nnd, type, default nnc text)]
         self.unit_outs: dict[str, int] = {}
+        self.unit_layer_names: dict[str, set[str]] = {}  # unit -> the layer names its body takes
         self.extra: dict[str, dict[tuple[str, str], str]] = {}  # unit -> (layer, prop) -> arg name
         self.layer_names: dict[str, dict[str, str]] = {}
         self.targets: dict[str, dict[int, tuple[int, ...]]] = {}  # network -> loss ID -> target shape
@@ -437,6 +438,7 @@ class Translator:
         self.trained = trained or {"Training", "Main"}
         self.main_derived: set[str] = set()  # MainValidation / MainRuntime, derived as NNC derives them
         self.in_shapes: dict[tuple[str, int], tuple[int, ...]] = {}
+        self.callers: dict[str, set[str]] = {}  # unit -> the networks that call it (see _callers)
 
     def error(self, where: Where, message: str) -> None:
         self.problems.append(Problem(where, message))
@@ -462,13 +464,12 @@ class Translator:
                         )
                         continue
                     unit_names.add(target)
-                    if _scope(layer) != "" and target not in scoped_units:
+                    if target not in scoped_units:
                         scoped_units.append(target)
         for net in self.project.networks:
             g = _graph(net, self.problems)
             self.graphs[net.name] = g
-        for net in self.project.networks:
-            self._expand_scopeless(self.graphs[net.name], 0)
+        self._check_unit_cycles()
         self._unit_overrides(
             [n.name for n in self.project.networks if n.name not in unit_names or n.name in scoped_units]
         )
@@ -484,19 +485,22 @@ class Translator:
         if any(p.severity == "error" for p in self.problems):
             return Translation(None, _unique(self.problems))
         derived = self._derivations(networks, graphs)
+        self.callers = self._callers(networks, graphs)
         # Units first (in file order, a unit before the units that call it), then networks.
         ordered_units = self._unit_order([n for n in (x.name for x in self.project.networks) if n in scoped_units])
-        text_units = []
-        for name in ordered_units:
-            text_units.append(self._unit(name))
         # Probe compiles: each round learns the input shapes of the layers left out (losses
         # that read a target column, layers whose sizes NNC computes from their input's,
-        # `Input[k]`); a layer of the second kind after another needs one more round.
+        # `Input[k]`, in a unit too when all its instances agree); a layer of the second kind
+        # after another needs one more round.
         self.probe = True
         from_inputs = sum(
-            1 for g in graphs.values() for x in g.layers.values() if any("Input[" in v for v in x.props.values())
+            1
+            for g in (*graphs.values(), *(self.graphs[u] for u in ordered_units))
+            for x in g.layers.values()
+            if any("Input[" in v for v in x.props.values())
         )
         for _ in range(1 + from_inputs):
+            text_units = [self._unit(name) for name in ordered_units]
             probe_nets = [self._network(name, graphs[name], derived) for name in networks]
             if any(p.severity == "error" for p in self.problems):
                 return Translation(None, _unique(self.problems))
@@ -510,6 +514,7 @@ class Translator:
             self.targets.setdefault(n, {})[lid] = shape
         self.probe = False
         self.layer_names = {}
+        text_units = [self._unit(name) for name in ordered_units]
         text_nets = [self._network(name, graphs[name], derived) for name in networks]
         if any(p.severity == "error" for p in self.problems):
             return Translation(None, _unique(self.problems))
@@ -525,7 +530,7 @@ class Translator:
                 return
             seen.add(name)
             for layer in self.graphs[name].layers.values():
-                if layer.type == "Unit" and _scope(layer) != "":
+                if layer.type == "Unit":
                     target = layer.props.get("Network", "").strip()
                     if target in units:
                         visit(target, depth + 1)
@@ -535,96 +540,36 @@ class Translator:
             visit(name, 0)
         return out
 
-    # -- units of empty scope: written in place ---------------------------------------------
+    def _check_unit_cycles(self) -> None:
+        """A network that instantiates itself, directly or through other units, is an error at
+        the Unit layer that closes the cycle (NNC's own tools refuse it too)."""
+        state: dict[str, int] = {}  # 1: being visited, 2: done
 
-    def _expand_scopeless(self, g: _Graph, depth: int, stack: tuple[str, ...] = ()) -> None:
-        if depth > MAX_UNIT_DEPTH:
-            self.error(g.where, f"units nest deeper than {MAX_UNIT_DEPTH} levels")
-            return
-        for lid in list(g.order):
-            layer = g.layers.get(lid)
-            if layer is None or layer.type != "Unit" or _scope(layer) != "":
-                continue
-            target = layer.props.get("Network", "").strip()
-            if target not in self.graphs:
-                continue
-            if target in stack or target == g.name:
-                self.error(layer.where, f"Unit '{layer.name}' instantiates network '{target}' inside itself")
-                continue
-            sub = self.graphs[target].copy(target)
-            self._expand_scopeless(sub, depth + 1, (*stack, g.name))
-            self._splice(g, lid, sub)
+        def visit(name: str, depth: int) -> None:
+            state[name] = 1
+            for layer in self.graphs[name].layers.values():
+                target = layer.props.get("Network", "").strip() if layer.type == "Unit" else ""
+                if target not in self.graphs:
+                    continue
+                if state.get(target) == 1 or depth >= MAX_UNIT_DEPTH:
+                    self.error(layer.where, f"Unit '{layer.name}' instantiates network '{target}' inside itself")
+                elif target not in state:
+                    visit(target, depth + 1)
+            state[name] = 2
 
-    def _splice(self, g: _Graph, unit_id: int, sub: _Graph) -> None:
-        unit = g.layers[unit_id]
-        args = {a.name: a.props.get("Value", "") for a in sub.args}
-        for name in args:
-            if name in unit.props:
-                args[name] = unit.props[name]
-        base = max([*g.layers, *sub.layers, 0]) + 1
-        new_id = {lid: base + k for k, lid in enumerate(sub.order)}
-        ins = _unit_inputs(sub)
-        outs = _unit_outputs(sub)
-        at = g.order.index(unit_id)
-        added = []
-        for lid in sub.order:
-            layer = sub.layers[lid]
-            if layer.type == "Input":
-                continue
-            props = {}
-            for key, value in layer.props.items():
-                v = value.strip()
-                if v.startswith("*") and v[1:] in args:
-                    value = args[v[1:]]
-                props[key] = value
-            for key, value in unit.props.items():  # per-instance properties: Layer.Prop
-                head, _, prop = key.partition(".")
-                if prop and head == layer.name:
-                    props[prop] = value
-            copy = NncLayer(new_id[lid], layer.type, props, layer.where, dict(layer.prop_lines), layer.position)
-            g.layers[copy.id] = copy
-            g.inlined.add(copy.id)
-            added.append(copy.id)
-        g.order[at:at] = added
-        sources = g.ins.get(unit_id, {})
-        consumers = {pin: list(g.consumers((unit_id, pin))) for pin in g.out_pins(unit_id)}
-        g.remove(unit_id)
-        for lid in sub.order:
-            if sub.layers[lid].type == "Input":
-                continue
-            for pin, (src, spin) in sub.ins.get(lid, {}).items():
-                if sub.layers[src].type == "Input":
-                    k = ins.index(src)
-                    if k in sources:
-                        g.link(sources[k], (new_id[lid], pin))
-                    else:
-                        self.error(unit.where, f"input {k} of Unit '{unit.name}' is not linked")
-                else:
-                    g.link((new_id[src], spin), (new_id[lid], pin))
-        for pin, dsts in consumers.items():
-            if pin >= len(outs):
-                self.error(unit.where, f"Unit '{unit.name}' has no output pin {pin}")
-                continue
-            src = outs[pin]
-            for dst in dsts:
-                if sub.layers[src].type == "Input":  # a unit that passes its input through
-                    k = ins.index(src)
-                    if k in sources:
-                        g.link(sources[k], dst)
-                else:
-                    g.link((new_id[src], 0), dst)
+        for name in self.graphs:
+            if name not in state:
+                visit(name, 0)
 
     # -- per-instance properties of unit layers ---------------------------------------------
 
     def _unit_overrides(self, written: list[str]) -> None:
         """(layer, property) of a unit's layers that some instance sets to another value
         than the unit's own: each becomes an argument of the unit. Only instances in what is
-        written count (networks and units; a unit of empty scope is written in its callers,
-        where the caller's instance properties already replaced its own, as NNC does: the
-        outermost instance's value wins)."""
+        written count (networks and units)."""
         for g in (self.graphs[name] for name in written):
             for layer in g.layers.values():
-                if layer.type != "Unit" or _scope(layer) == "":
+                if layer.type != "Unit":
                     continue
                 target = layer.props.get("Network", "").strip()
                 sub = self.graphs.get(target)
@@ -635,22 +580,68 @@ class Translator:
                     head, _, prop = key.partition(".")
                     if not prop or head not in inner_by_name:
                         continue
-                    inner = inner_by_name[head]
-                    spec = REGISTRY.get(inner.type)
-                    own = inner.props.get(prop, _nnc_default(inner.type, prop))
-                    if _text_equal(own, value):
+                    if _text_equal(self._own(target, key), value):
                         continue
-                    p = next((q for q in spec.params if q.nnc == prop), None) if spec else None
-                    if p is None or p.type not in _PARAM_TO_ARG:
+                    if self._extra_arg(target, key) is None:
                         self.warn(
                             _at(layer, key),
                             f"Unit '{layer.name}' sets {key}={value!r}, which nndsl cannot pass to the unit's layer: "
                             "lost",
                         )
-                        continue
-                    names = self.extra.setdefault(target, {})
-                    if (head, prop) not in names:
-                        names[(head, prop)] = ident(snake(head) + "_" + p.name)
+
+    def _inner(self, unit: str, key: str) -> tuple[NncLayer, str] | None:
+        """The layer of `unit`'s network that a per-instance property `Layer.Prop` sets, and Prop."""
+        head, _, prop = key.partition(".")
+        sub = self.graphs.get(unit)
+        inner = next((x for x in sub.layers.values() if x.name == head), None) if sub and prop else None
+        return (inner, prop) if inner is not None else None
+
+    def _own(self, unit: str, key: str, depth: int = 0) -> str:
+        """The value `unit`'s own network gives the per-instance property `key`: a nested one
+        (`FireModule_2.Squeeze.W.InitializerMultiplier`) through the inner Unit layer's, then
+        its unit's own."""
+        found = self._inner(unit, key)
+        if found is None:
+            return ""
+        inner, prop = found
+        if prop in inner.props or inner.type != "Unit" or depth > MAX_UNIT_DEPTH:
+            return inner.props.get(prop, _nnc_default(inner.type, prop))
+        return self._own(inner.props.get("Network", "").strip(), prop, depth + 1)
+
+    def _extra_param(self, unit: str, key: str, depth: int = 0) -> Param | None:
+        """The nndsl parameter a per-instance property of `unit`'s layers sets, through inner
+        units; None when nndsl cannot pass it as a unit argument."""
+        found = self._inner(unit, key)
+        if found is None or depth > MAX_UNIT_DEPTH:
+            return None
+        inner, prop = found
+        if inner.type == "Unit":
+            return self._extra_param(inner.props.get("Network", "").strip(), prop, depth + 1)
+        spec = REGISTRY.get(inner.type)
+        p = next((q for q in spec.params if q.nnc == prop), None) if spec else None
+        return p if p is not None and p.type in _PARAM_TO_ARG else None
+
+    def _extra_arg(self, unit: str, key: str, depth: int = 0) -> str | None:
+        """The argument of `unit` that passes the per-instance property `key` (made on first
+        need): a property of a layer inside an inner unit is passed on to that unit's call,
+        whose own argument it needs in turn."""
+        p = self._extra_param(unit, key)
+        found = self._inner(unit, key)
+        if p is None or found is None or depth > MAX_UNIT_DEPTH:
+            return None
+        inner, prop = found
+        head = inner.name
+        names = self.extra.setdefault(unit, {})
+        if (head, prop) in names:
+            return names[(head, prop)]
+        if inner.type == "Unit":
+            inner_arg = self._extra_arg(inner.props.get("Network", "").strip(), prop, depth + 1)
+            if inner_arg is None:
+                return None
+            names[(head, prop)] = ident(snake(head) + "_" + inner_arg)
+        else:
+            names[(head, prop)] = ident(snake(head) + "_" + p.name)
+        return names[(head, prop)]
 
     # -- Main's derived networks ------------------------------------------------------------
 
@@ -760,6 +751,29 @@ class Translator:
         told `skip_at_test=false`."""
         return network not in self.trained and network not in self.main_derived
 
+    def unit_runs_random(self, unit: str) -> bool:
+        """`runs_random` for a unit's body: NNC runs its SkipAtTest layers where some network
+        calling it (through other units too) runs them, and none is a network NNC derives
+        without them (MainValidation, MainRuntime). Only in a network no optimizer trains does
+        `skip_at_test=false` change what nndsl runs, so the trained callers do not matter."""
+        callers = self.callers.get(unit, set())
+        return any(self.runs_random(n) for n in callers) and not callers & self.main_derived
+
+    def _callers(self, networks: list[str], graphs: dict[str, _Graph]) -> dict[str, set[str]]:
+        """unit -> the networks that instantiate it, directly or through other units."""
+        out: dict[str, set[str]] = {}
+        for net in networks:
+            stack, seen = [graphs[net]], set()
+            while stack:
+                g = stack.pop()
+                for layer in g.layers.values():
+                    target = layer.props.get("Network", "").strip() if layer.type == "Unit" else ""
+                    if target in self.graphs and target not in seen:
+                        seen.add(target)
+                        out.setdefault(target, set()).add(net)
+                        stack.append(self.graphs[target])
+        return out
+
     # -- units and networks -----------------------------------------------------------------
 
     def _unit(self, name: str) -> str:
@@ -779,12 +793,15 @@ class Translator:
             nnd = names.new(arg)
             ctx.args[key] = nnd
             layer = inner[layer_name]
-            p = next(q for q in REGISTRY[layer.type].params if q.nnc == prop)
+            p = self._extra_param(name, f"{layer_name}.{prop}")
+            assert p is not None  # _extra_arg made this argument only then
             params.append((key, nnd, layer, p))
             overrides.setdefault(layer.id, {})[prop] = "*" + key
         body = _Body(self, g, ctx, names, unit=True, overrides=overrides)
+        body.run_random = self.unit_runs_random(name)
         lines = body.emit()
         self.unit_outs[name] = body.n_outputs
+        self.unit_layer_names[name] = body.root.names
         header = []
         sig = []
         for nnc, nnd, layer, p in params:
@@ -792,7 +809,7 @@ class Translator:
                 type_, default = self._arg_type(layer, ctx)
             else:
                 type_ = _PARAM_TO_ARG[p.type]
-                default = _value(layer.props.get(p.nnc, _nnc_default(layer.type, p.nnc)), p, _Ctx())
+                default = _value(self._own(name, nnc[2:]), p, _Ctx())
             sig.append((nnc, nnd, type_, default))
             header.append(f"{nnd}: {type_}" + (f" = {default}" if default is not None else ""))
         self.unit_args[name] = sig
@@ -872,7 +889,12 @@ class Translator:
             for layer in net.layers:
                 m = re.search(r"__probe_(\d+)$", layer.name)
                 if m and layer.inputs:
-                    found.setdefault(net.name, {})[int(m[1])] = net.value(layer.inputs[0]).shape
+                    # a unit's layer: its unit's, if every instance gives it one shape (None if not)
+                    unit = next((f.unit for f in reversed(layer.origin.via) if f.unit), net.name)
+                    shapes = found.setdefault(unit, {})
+                    shape = net.value(layer.inputs[0]).shape
+                    lid = int(m[1])
+                    shapes[lid] = shape if shapes.get(lid, shape) == shape else None
         return found
 
 
@@ -1064,7 +1086,7 @@ class _Body:
 
     def multi_out(self, item: int) -> bool:
         layer = self.g.layers[item]
-        if layer.type == "Unit" and _scope(layer) != "":
+        if layer.type == "Unit":
             return self.tr.unit_outs.get(layer.props.get("Network", "").strip(), 1) > 1
         return False
 
@@ -1130,7 +1152,7 @@ class _Body:
         else:
             self._targets()
         self._place_comments()
-        scope = _Scope("")
+        scope = self.root = _Scope("")
         body = self.region_lines(None, scope)
         lines.extend(body)
         if self.unit:
@@ -1248,6 +1270,7 @@ class _Body:
         items = self.items(r)
         chains = self.chains(r)
         labels = self._labels(items, r)
+        self._reserve(items, scope)
         # Kahn's algorithm over the chains: a chain waits for the chains whose values it reads;
         # among those ready, the one whose first layer comes first in the network.
         import heapq
@@ -1306,11 +1329,12 @@ class _Body:
             )
             if want:
                 name = scope if scope not in ("*Name", "") else layer.name
-                labels[it] = ident(name)
-        used = set(labels.values())
+                labels[it] = ident(name) if layer.type != "Unit" or scope != "" else SCOPELESS
+        used = set(labels.values()) - {SCOPELESS}
         counts: dict[str, int] = {}
         for lab in labels.values():
-            counts[lab] = counts.get(lab, 0) + 1
+            if lab != SCOPELESS:
+                counts[lab] = counts.get(lab, 0) + 1
         dup = {v for v, n in counts.items() if n > 1}
         # the default names a label could take from a layer without one: `ReLU`, `ReLU_3` -> ReLU
         bases = {re.sub(r"_\d+\Z", "", lab) for lab in used}
@@ -1377,13 +1401,14 @@ class _Body:
         ins = self.g.ins.get(it, {})
         shape_of_input = None
         if any("Input[" in v for v in layer.props.values()):
-            shape_of_input = self.tr.in_shapes.get((ident(self.g.name), it)) if not self.unit else None
+            shape_of_input = self.tr.in_shapes.get((ident(self.g.name), it))
             if shape_of_input is None:
-                if self.tr.probe:
+                if self.tr.probe and (ident(self.g.name), it) not in self.tr.in_shapes:
                     return self._probe_call(it, chained, scope)
                 self.tr.error(
                     layer.where,
-                    f"'{layer.name}' computes a property from its input's shape, which nndsl can do only outside units",
+                    f"'{layer.name}' computes a property from its input's shape, which nndsl can do in a unit "
+                    "only when every instance gives it one input shape",
                 )
         pins = sorted(ins) if spec.variadic else list(range(len(spec.inputs)))
         tensors: list[str] = []
@@ -1405,11 +1430,44 @@ class _Body:
             return head + " -> " + self._named(labels.get(it), layer.type, [*tensors[1:], *params], scope, it)
         return self._named(labels.get(it), layer.type, [*tensors, *params], scope, it)
 
+    def _reserve(self, items: list[int], scope: _Scope) -> None:
+        """The layer names the scope-less calls among `items` take in `scope` (their units'
+        own names), which no other layer of the scope may take: two such calls whose units
+        name a layer alike are an error (NNC would give both one set of parameters)."""
+        for it in items:
+            layer = self.g.layers[it]
+            if layer.type != "Unit" or _scope(layer) != "":
+                continue
+            target = layer.props.get("Network", "").strip()
+            names = self.tr.unit_layer_names.get(target, set())
+            clash = sorted(names & scope.reserved)
+            if clash:
+                scope.refused.add(it)
+                self.tr.error(
+                    layer.where,
+                    f"Unit '{layer.name}' (empty ParameterScope) names a layer '{clash[0]}' that another Unit of "
+                    f"empty scope in network '{self.g.name}' also names: NNC gives both one set of parameters, "
+                    "which nndsl cannot express inside one network",
+                )
+            scope.reserved |= names
+            scope.scopeless[it] = names
+
     def _named(self, label: str | None, callee: str, args: list[str], scope: _Scope, it: int) -> str:
-        name = scope.take(label or callee, label is not None)
         layer = self.g.layers[it]
-        if not self.unit and it not in self.g.inlined and layer.type != "RepeatStart":
-            self.layer_names.setdefault(layer.name, scope.prefix + name)
+        if label == SCOPELESS:
+            clash = scope.merge(scope.scopeless.get(it, set()))
+            if clash and it not in scope.refused:
+                self.tr.error(
+                    layer.where,
+                    f"Unit '{layer.name}' (empty ParameterScope) names a layer '{clash}' in the scope of "
+                    f"network '{self.g.name}', where another layer has that name",
+                )
+        else:
+            name, must_label = scope.take(label or callee, label is not None)
+            if must_label:
+                label = name  # its default name is a scope-less call's: labelled with the next one
+            if not self.unit and layer.type != "RepeatStart":
+                self.layer_names.setdefault(layer.name, scope.prefix + name)
         text = callee + (f"({', '.join(args)})" if args else "")
         return f"{label}: {text}" if label else text
 
@@ -1539,7 +1597,9 @@ class _Body:
             and not self.multi_out(body_items[0])
         )
         label = ident(self.g.layers[body_items[0]].name) if one_unit else None
-        name = scope.take(label or "repeat", label is not None)
+        name, must_label = scope.take(label or "repeat", label is not None)
+        if must_label:
+            label = name
         inner = _Scope(scope.prefix + name + "[0].")
         lead = f"{label}: " if label else ""
         if chain_form:
@@ -1553,6 +1613,8 @@ class _Body:
 
     def unit_call(self, it: int, chained: bool, scope: _Scope, labels: dict[int, str]) -> str:
         layer = self.g.layers[it]
+        if it in self.overrides:  # per-instance properties its caller passes on (Translator._extra_arg)
+            layer = NncLayer(layer.id, layer.type, {**layer.props, **self.overrides[it]}, layer.where, layer.prop_lines)
         target = layer.props.get("Network", "").strip()
         sig = self.tr.unit_args.get(target, [])
         ins = self.g.ins.get(it, {})
@@ -1598,20 +1660,38 @@ class _Scope:
         self.prefix = prefix
         self.names: set[str] = set()
         self.counters: dict[str, int] = {}
+        # Names the scope-less calls in this scope will take (`Translator.unit_layer_names`),
+        # and each call's (Unit layer ID -> its names).
+        self.reserved: set[str] = set()
+        self.scopeless: dict[int, set[str]] = {}
+        self.refused: set[int] = set()  # those already reported for taking another one's names
 
-    def take(self, base: str, explicit: bool) -> str:
+    def take(self, base: str, explicit: bool) -> tuple[str, bool]:
+        """The layer's name, and whether it must be written as a label: nndsl would name it
+        `base` (or `base_2`...), but a scope-less call after it takes that name."""
         if explicit:
             self.names.add(base)
-            return base
+            return base, False
         n = self.counters.get(base, 0)
+        must_label = False
         while True:
             n += 1
             candidate = base if n == 1 else f"{base}_{n}"
-            if candidate not in self.names:
+            if candidate in self.names:
+                continue
+            if candidate not in self.reserved:
                 break
+            must_label = True
         self.counters[base] = n
         self.names.add(candidate)
-        return candidate
+        return candidate, must_label
+
+    def merge(self, names: set[str]) -> str | None:
+        """A scope-less call takes `names` here; the first one already taken, if any."""
+        clash = sorted(names & self.names)
+        self.names |= names
+        self.reserved -= names
+        return clash[0] if clash else None
 
 
 def _target_shape(layer: NncLayer, spec: LayerSpec, x: tuple[int, ...]) -> tuple[int, ...]:

@@ -37,6 +37,7 @@ from .count_layers import LayerCounter
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
 DEFAULT_MAX_LAYERS = 1_000_000
+SCOPELESS = "_"  # the label of a unit call that opens no scope: `h = x -> _: VGG11()`
 UNIT_PARAM_TYPES = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape"}
 
 
@@ -162,6 +163,9 @@ class Scope:
     repeats: tuple[tuple[str, int, int], ...] = ()
     bound_at: dict[str, tuple[Span, bool]] = field(default_factory=dict)  # name -> (span, used)
     naming: Scope | None = None  # the scope that owns layer names (self unless a block shares it)
+    # For the body of a scope-less unit call (`_: Unit(...)`): the caller's scope and the call.
+    # Every name the body takes is also taken there (its layers are named in the caller's scope).
+    into: tuple[Scope, Span] | None = None
 
     def binding_span(self, name: str) -> Span | None:
         """Where `name` was bound in this scope or an enclosing one (None: not a binding)."""
@@ -197,6 +201,7 @@ class Scope:
                 prev = owner.names[base]
                 reporter.error("E0206", span, [Note("first used here", prev)], name=base)
             owner.names[base] = span
+            owner._claim_in_caller(base, span, reporter)
             return base
         n = owner.counters.get(base, 0)
         while True:
@@ -206,7 +211,29 @@ class Scope:
                 break
         owner.counters[base] = n
         owner.names[candidate] = span
+        owner._claim_in_caller(candidate, span, reporter)
         return candidate
+
+    def _claim_in_caller(self, name: str, span: Span, reporter: Reporter) -> None:
+        """A scope-less call's body names its layers as the unit does (independently of the
+        caller), and they are layers of the caller's scope: a name the caller has already used
+        there is an error at the call."""
+        if self.into is None:
+            return
+        caller, call = self.into
+        owner = caller.naming or caller
+        if name in owner.names:
+            notes = [Note("first used here", owner.names[name]), Note(f"the unit names a layer '{name}' here", span)]
+            reporter.error(
+                "E0206",
+                call,
+                notes,
+                help="a scope-less call ('_:') names the unit's layers in the caller's scope; rename one of them",
+                name=name,
+            )
+            return
+        owner.names[name] = call
+        owner._claim_in_caller(name, call, reporter)
 
 
 class Expander:
@@ -643,6 +670,8 @@ class Expander:
                 )
             params[p.name] = self._coerce(eval_const(kw.value, lookup), p, spec.type, kw.value.span)
             spans[p.name] = kw.value.span
+        if call.label == SCOPELESS:
+            raise CompileError(make("E0213", call.span, what=f"the layer {spec.type}"))
         if any(v is POISON for v in inputs):
             return POISON
         name = scope.new_name(call.label or spec.type, call.label is not None, call.span, self.reporter)
@@ -769,7 +798,10 @@ class Expander:
                 )
         if any(v is POISON for v in inputs) or any(v is POISON for v in args.values()):
             return POISON
-        if copy is not None:
+        scopeless = call.label == SCOPELESS and copy is None
+        if scopeless:
+            prefix = scope.prefix
+        elif copy is not None:
             prefix = copy.prefix
         else:
             prefix = (
@@ -777,14 +809,27 @@ class Expander:
                 + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
                 + "."
             )
-        frame = self._frame(
-            "unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span, unit.name, tuple(args.items())
-        )
+        if scopeless:
+            # named after the unit, in the caller's scope (two such calls in one scope collide)
+            frame = self._frame(
+                "scopeless",
+                "scope-less instance ",
+                prefix + unit.name,
+                f" of unit '{unit.name}'",
+                call.span,
+                unit.name,
+                tuple(args.items()),
+            )
+        else:
+            frame = self._frame(
+                "unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span, unit.name, tuple(args.items())
+            )
         via = (*scope.via, frame)
         recording = None
         # Instances whose inputs are tensors (a repeat may pass a tuple: an error, below)
-        # and whose layers no override names are expanded once per argument list.
-        if all(isinstance(t, Tensor) for t in inputs) and not self._overridden(prefix):
+        # and whose layers no override names are expanded once per argument list. A
+        # scope-less instance is always expanded: its names are checked against the caller's.
+        if not scopeless and all(isinstance(t, Tensor) for t in inputs) and not self._overridden(prefix):
             key = (unit.name, tuple([(type(v), repr(v)) for v in args.values()]), _aliasing(inputs))
             template = self.templates.get(key)
             if template is not None and self._stampable(template):
@@ -792,6 +837,8 @@ class Expander:
             recording = self._start_recording(prefix[:-1], inputs)
         try:
             inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats)
+            if scopeless:
+                inner.into = (scope, call.span)
             for n, t in zip(ins, inputs, strict=False):
                 inner.bindings[n.id] = t
                 inner.bound_at[n.id] = (n.span, False)
@@ -1034,6 +1081,8 @@ class Expander:
             rec.peak = max(rec.peak, self.total_layers + count)
         if count > self.max_layers - self.total_layers:
             raise _Abort.report(self.reporter, make("E0701", rep.count.span, limit=f"{self.max_layers:,}"))
+        if rep.label == SCOPELESS:
+            raise CompileError(make("E0213", rep.span, what="a repeat"))
         base = rep.label or "repeat"
         name = scope.new_name(base, rep.label is not None, rep.span, self.reporter)
         qualified = scope.prefix + name

@@ -178,8 +178,11 @@ def test_per_instance_unit_properties_as_nnc_resolves_them(case, tmp_path):
         layer = next(x for x in net.layers if x.name == "FireModule_2.Squeeze")
         got[net.name] = layer.params["w_init_multiplier"]
     assert got == want
+    # SqueezeNet is a unit called without a scope: the nested property becomes its argument,
+    # which it passes on to FireModule_2
+    assert "FireModule_2: FireModule(squeeze_w_init_multiplier=fire_module_2_squeeze_w_init_multiplier)" in tr.text
     if case == "outer":
-        assert "FireModule_2: FireModule(squeeze_w_init_multiplier=3.0)" in tr.text
+        assert "_: SqueezeNet(fire_module_2_squeeze_w_init_multiplier=3.0)" in tr.text
 
 
 LOGISTIC = HERE / "samples/tutorial_basics_01_logistic_regression.sdcproj"
