@@ -66,6 +66,23 @@ NNC_SOLVER_PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Rectify", "rectify"),
     ),
     "Lars": (("LearningRate", "lr"), ("Momentum", "momentum"), ("Coefficient", "coefficient"), ("Epsilon", "epsilon")),
+    "SgdW": (("LearningRate", "lr"), ("Momentum", "momentum"), ("Weight Decay", "wd")),
+    "AdaBound": (
+        ("Alpha", "lr"),
+        ("Beta1", "beta1"),
+        ("Beta2", "beta2"),
+        ("Epsilon", "epsilon"),
+        ("FinalLR", "final_lr"),
+        ("Gamma", "gamma"),
+    ),
+    "AMSBound": (
+        ("Alpha", "lr"),
+        ("Beta1", "beta1"),
+        ("Beta2", "beta2"),
+        ("Epsilon", "epsilon"),
+        ("FinalLR", "final_lr"),
+        ("Gamma", "gamma"),
+    ),
 }
 EVALUATION_TYPES = ("mean", "last", "std")  # RepeatEvaluationType 0, 1, 2
 UNITS = ("epoch", "iteration")  # NNC's unit keys: 0, 1
@@ -567,7 +584,7 @@ def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, s
     values: list[tuple[str, str]] = []
     for nnc_name, name in params:
         v = s.params.get(name, OPTIONAL)
-        if v is OPTIONAL and name == "wd":  # AdamW's decoupled rate follows weight_decay (nnc_solvers)
+        if v is OPTIONAL and name == "wd":  # AdamW's, SgdW's decoupled rate follows weight_decay (nnc_solvers)
             v = s.params.get("weight_decay", 0.0)
         if v is OPTIONAL:
             continue
