@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +118,97 @@ def test_fixtures_are_what_nnabla_computes_now(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "differs" not in run.stdout
+
+
+# --- one short training run per backend: each new solver trains its own network --------------------
+
+TRAIN_SPEC = """network A {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> a: Affine(10) -> SoftmaxCrossEntropy(y)
+}
+
+network B {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> b: Affine(10) -> SoftmaxCrossEntropy(y)
+}
+
+network C {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> c: Affine(10) -> SoftmaxCrossEntropy(y)
+}
+
+dataset training = "digits/train.csv" { shuffle = true, image_normalization = true }
+dataset validation = "digits/validation.csv" { shuffle = false, image_normalization = true }
+
+config {
+    max_epoch = 2
+    batch_size = 64
+    optimizer sgdw { network = A, dataset = training, solver = SgdW(lr=0.1, momentum=0.9, wd=0.001) }
+    optimizer adabound { network = B, dataset = training, solver = AdaBound(lr=0.01, final_lr=0.1) }
+    optimizer amsbound {
+        network = C, dataset = training, solver = AMSBound(lr=0.01, final_lr=0.1, gamma=0.01), schedule = Cosine
+    }
+    monitor valid_error { network = A, dataset = validation }
+}
+"""
+TRAIN_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@pytest.fixture(scope="module")
+def train_spec(tmp_path_factory) -> Path:
+    pytest.importorskip("sklearn")
+    from nndsl.examples.digits import build_digits_dataset
+
+    folder = tmp_path_factory.mktemp("solvers")
+    (folder / "solvers.nnd").write_text(TRAIN_SPEC)
+    build_digits_dataset(folder / "digits")
+    for name, rows in (("train.csv", 384), ("validation.csv", 128)):  # a short run: a few batches an epoch
+        path = folder / "digits" / name
+        path.write_text("".join(path.read_text().splitlines(keepends=True)[: rows + 1]))
+    return folder / "solvers.nnd"
+
+
+def _train_and_check(project: Path, extra: tuple[str, ...] = ()) -> None:
+    import csv
+
+    config = json.loads((project / "config.json").read_text())
+    assert [o["solver"]["type"] for o in config["optimizers"]] == ["SgdW", "AdaBound", "AMSBound"]
+    out = project / "runs"
+    done = subprocess.run(
+        [sys.executable, "train.py", "--seed", "1", "--output", str(out), *extra],
+        cwd=project,
+        env={**TRAIN_ENV, "CUDA_VISIBLE_DEVICES": ""},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = out / (out / "LATEST").read_text().strip()
+    with open(run / "log.csv", newline="") as f:
+        log = list(csv.DictReader(f))
+    assert len(log) == 2
+    for name in ("sgdw", "adabound", "amsbound"):
+        first, last = (float(row[f"{name}_loss"]) for row in log)
+        assert math.isfinite(first) and last < first, (name, first, last)  # each solver trains
+    assert float(log[-1]["valid_error"]) < math.log(10)  # SgdW's network's cross-entropy: better than chance
+
+
+def test_torch_project_trains_with_each_new_solver(train_spec, tmp_path):
+    pytest.importorskip("torch")
+    from nndsl.backends.torch import generate
+    from nndsl.compiler import compile_file
+
+    generate(compile_file(train_spec).project, tmp_path)
+    _train_and_check(tmp_path, ("--workers", "0"))
+
+
+def test_keras_project_trains_with_each_new_solver(train_spec, tmp_path):
+    pytest.importorskip("keras")
+    from nndsl.backends.keras import generate
+    from nndsl.compiler import compile_file
+
+    generate(compile_file(train_spec).project, tmp_path)
+    _train_and_check(tmp_path)
