@@ -84,6 +84,8 @@ NNC_SOLVER_PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Gamma", "gamma"),
     ),
 }
+# nnabla's solver options NNC has no setting for (its trainer leaves them off): nndsl's AMSGRAD, AMSBound
+_NOT_IN_NNC = ("bias_correction",)
 EVALUATION_TYPES = ("mean", "last", "std")  # RepeatEvaluationType 0, 1, 2
 UNITS = ("epoch", "iteration")  # NNC's unit keys: 0, 1
 NNC_MONITOR_INTERVAL = 10  # what NNC makes of a [Config] without MonitorInterval
@@ -580,6 +582,9 @@ def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, s
     items["UpdateInterval"] = str(o.update_interval)
     s = o.solver
     items["SolverName"] = s.type
+    for name in _NOT_IN_NNC:
+        if s.params.get(name) is True:
+            problems.append(make("E0624", s.span, solver=s.type, param=name))
     params = NNC_SOLVER_PARAMS.get(s.type, tuple((p.nnc, p.name) for p in SOLVERS[s.type] if p.name != "weight_decay"))
     values: list[tuple[str, str]] = []
     for nnc_name, name in params:

@@ -377,6 +377,13 @@ def _solver(o: ir.Optimizer, project: ir.Project, ipe: int) -> Field:
 
     s = o.solver
     message, table = _solver_table(o)
+    if s.params.get("bias_correction") is True:  # in nnabla's proto, but nnabla's trainer never reads it
+        raise ExportError(
+            f"the solver of optimizer '{o.name}'",
+            s.type,
+            "NNC has no setting for bias_correction; nnabla's trainer runs it with bias_correction=false",
+            s.span,
+        )
     by_nnc = {p.nnc: s.params[p.name] for p in LANGUAGE_SOLVERS[s.type] if p.name in s.params}
     weight_decay = float(s.params.get("weight_decay", 0.0))
     fields = []

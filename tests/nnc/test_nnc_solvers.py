@@ -212,3 +212,88 @@ def test_keras_project_trains_with_each_new_solver(train_spec, tmp_path):
 
     generate(compile_file(train_spec).project, tmp_path)
     _train_and_check(tmp_path)
+
+
+# --- export: NNC's keys for the new solvers; what NNC cannot hold is an error --------------------
+
+EXPORT_NETS = """network A {
+    x = Input(2, dataset="x")
+    t = Input(1, dataset="y")
+    loss = x -> a: Affine(1) -> SquaredError(t)
+}
+network B {
+    x = Input(2, dataset="x")
+    t = Input(1, dataset="y")
+    loss = x -> b: Affine(1) -> SquaredError(t)
+}
+network C {
+    x = Input(2, dataset="x")
+    t = Input(1, dataset="y")
+    loss = x -> c: Affine(1) -> SquaredError(t)
+}
+dataset train = "t.csv" { num_data = 64 }
+"""
+
+
+def _export_project(solvers: tuple[str, str, str]):
+    from nndsl.compiler import compile_file
+
+    names = "ABC"
+    lines = [
+        f"    optimizer o{n} {{ network = {n}, dataset = train, solver = {s} }}"
+        for n, s in zip(names, solvers, strict=True)
+    ]
+    result = compile_file("spec.nnd", text=EXPORT_NETS + "config {\n" + "\n".join(lines) + "\n}\n")
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.project
+
+
+NEW_SOLVERS = (
+    "SgdW(lr=0.02, momentum=0.8, wd=0.005)",
+    "AdaBound(lr=0.002, beta1=0.8, final_lr=0.2, gamma=0.002)",
+    "AMSBound(lr=0.003, epsilon=1e-06, final_lr=0.05, gamma=0.01)",
+)
+
+
+def test_sdcproj_and_nntxt_export_write_nncs_solver_parameters():
+    from nndsl.nnc.config_nnd import config_to_nnc
+    from nndsl.nnc.nntxt_write import project_to_message
+
+    project = _export_project(NEW_SOLVERS)
+    problems: list = []
+    sections = config_to_nnc(project.config, project.datasets, problems)
+    assert not problems
+    written = []
+    for o in sections["Optimizer"]:
+        n = int(o.items["SolverParameterNum"])
+        params = {o.items[f"SolverParameterName_{i}"]: o.items[f"SolverParameter_{i}"] for i in range(n)}
+        written.append((o.items["SolverName"], params, o.items["WeightDecay"]))
+    adabound = {"Alpha": "0.002", "Beta1": "0.8", "Beta2": "0.999", "Epsilon": "1e-08"}
+    amsbound = {"Alpha": "0.003", "Beta1": "0.9", "Beta2": "0.999", "Epsilon": "1e-06"}
+    assert written == [  # in NNC's order (solver_component.txt), defaults filled in
+        ("SgdW", {"LearningRate": "0.02", "Momentum": "0.8", "Weight Decay": "0.005"}, "0"),
+        ("AdaBound", {**adabound, "FinalLR": "0.2", "Gamma": "0.002"}, "0"),
+        ("AMSBound", {**amsbound, "FinalLR": "0.05", "Gamma": "0.01"}, "0"),
+    ]
+    assert [list(p) for _, p, _ in written[1:]] == [["Alpha", "Beta1", "Beta2", "Epsilon", "FinalLR", "Gamma"]] * 2
+    solvers = [o.messages("solver")[0] for o in project_to_message(project).messages("optimizer")]
+    assert [s.scalar("type") for s in solvers] == ["SgdW", "AdaBound", "AMSBound"]
+    assert solvers[0].messages("sgdw_param")[0].scalar("wd") == "0.005"  # the given wd, not NNC's 1e-4
+    param = solvers[1].messages("adabound_param")[0]
+    assert (param.scalar("alpha"), param.scalar("final_lr"), param.scalar("gamma")) == ("0.002", "0.2", "0.002")
+    assert solvers[2].messages("amsbound_param")[0].scalar("eps") == "1e-06"
+
+
+def test_bias_correction_nnc_cannot_hold_is_an_export_error():
+    from nndsl.nnc.config_nnd import config_to_nnc
+    from nndsl.nnc.nntxt_write import ExportError, project_to_message
+
+    project = _export_project(("Sgd", "AMSGRAD(bias_correction=true)", "AMSBound(bias_correction=true)"))
+    problems: list = []
+    config_to_nnc(project.config, project.datasets, problems)
+    assert [d.code for d in problems] == ["E0624", "E0624"]
+    first = EXPORT_NETS.count("\n") + 2  # the line of optimizer oA, after "config {"
+    assert [d.span.line for d in problems] == [first + 1, first + 2]  # the solvers of oB and oC
+    assert "AMSBound's bias_correction" in problems[1].message
+    with pytest.raises(ExportError, match="bias_correction"):
+        project_to_message(project)
