@@ -152,6 +152,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0621": ("error", "[{section}] unknown learning-rate schedule '{name}'; NNC's are {choices}"),
     "E0622": ("error", "[{section}] {key}={value}: {reason}"),
     "E0623": ("error", "NNC has one unit for {what}; these are in {units}"),
+    "E0624": ("error", "NNC has no setting for {solver}'s {param}; NNC's trainer runs {solver} with {param}=false"),
     # limits
     "E0701": ("error", "expanding this would make more than {limit} layers (the limit; raise it with --max-layers)"),
     "E0702": ("error", "units nest deeper than {limit} levels"),

@@ -3,7 +3,8 @@
 Like the layer registry, each entry is data. The language calls the learning rate `lr`
 for every solver (NNC says LearningRate, Alpha or Eta depending on the solver; those
 spellings are accepted as aliases). Every solver also takes `weight_decay` (NNC's
-WeightDecay, applied as nnabla's `solver.weight_decay(wd)`: g += wd * w before the update).
+WeightDecay, applied as nnabla's `solver.weight_decay(wd)`: g += wd * w before the update; for
+the decoupled solvers AdamW and SgdW it is the decoupled rate `wd` instead, as in nnabla).
 """
 
 from __future__ import annotations
@@ -84,6 +85,28 @@ SOLVERS: dict[str, tuple[Param, ...]] = {
         _p("momentum", FLOAT, 0.9, "Momentum"),
         _p("coefficient", FLOAT, 1e-3, "Coefficient"),
         _p("epsilon", FLOAT, 1e-6, _EPS, "eps"),
+    ),
+    "SgdW": (
+        _lr(1e-3),
+        _p("momentum", FLOAT, 0.9, "Momentum"),
+        _p("wd", FLOAT, OPTIONAL, "Weight Decay"),  # the decoupled decay; default: weight_decay
+    ),
+    "AdaBound": (
+        _lr(1e-3, "Alpha"),
+        _p("beta1", FLOAT, 0.9, "Beta1"),
+        _p("beta2", FLOAT, 0.999, "Beta2"),
+        _p("epsilon", FLOAT, 1e-8, _EPS, "eps"),
+        _p("final_lr", FLOAT, 0.1, "FinalLR"),
+        _p("gamma", FLOAT, 1e-3, "Gamma"),
+    ),
+    "AMSBound": (
+        _lr(1e-3, "Alpha"),
+        _p("beta1", FLOAT, 0.9, "Beta1"),
+        _p("beta2", FLOAT, 0.999, "Beta2"),
+        _p("epsilon", FLOAT, 1e-8, _EPS, "eps"),
+        _p("final_lr", FLOAT, 0.1, "FinalLR"),
+        _p("gamma", FLOAT, 1e-3, "Gamma"),
+        _p("bias_correction", BOOL, False, "BiasCorrection"),
     ),
 }
 SOLVERS = {name: (*params, _WD) for name, params in SOLVERS.items()}

@@ -24,7 +24,8 @@ Run with nndsl's Python (this checkout first on the path), NNC's tool and the nn
         --samples /work/shared/nnc-samples --tool /work/shared/nnc-tools/nncd_console \
         --nnabla-python /work/nnabla-venv/bin/python
 
-It overwrites tests/nnc/fixtures/config/*.json (the folder is the repository's own).
+It overwrites tests/nnc/fixtures/config/*.json (the folder is the repository's own); `--only CASE ...`
+regenerates the named cases alone (e.g. `--only variant_solver_sgdw variant_solver_amsbound`).
 """
 
 from __future__ import annotations
@@ -255,6 +256,14 @@ SOLVER_CASES = {
         "FinalLR": "0.2",
         "Gamma": "0.002",
     },
+    "AMSBound": {
+        "Alpha": "0.003",
+        "Beta1": "0.85",
+        "Beta2": "0.995",
+        "Epsilon": "1e-06",
+        "FinalLR": "0.05",
+        "Gamma": "0.01",
+    },
 }
 for _solver, _params in SOLVER_CASES.items():
     _items: dict[str, str | None] = {"SolverName": _solver, "SolverParameterNum": str(len(_params))}
@@ -265,6 +274,10 @@ for _solver, _params in SOLVER_CASES.items():
         _items[f"SolverParameterName_{_i}"] = _k
         _items[f"SolverParameter_{_i}"] = _v
     VARIANTS[f"solver_{_solver.lower()}"] = (SMALL_NEW, {"Optimizer_0": _items}, "")
+# NNC's WeightDecay beside a decoupled solver's own "Weight Decay": nnabla's trainer puts it in wd's place
+for _solver in ("SgdW", "AdamW"):
+    _edits = dict(VARIANTS[f"solver_{_solver.lower()}"][1]["Optimizer_0"], WeightDecay="0.003")
+    VARIANTS[f"solver_{_solver.lower()}_weight_decay"] = (SMALL_NEW, {"Optimizer_0": _edits}, "")
 
 
 def edit(text: str, edits: dict[str, dict[str, str | None]], extra: str) -> str:
@@ -363,6 +376,7 @@ def main() -> int:
     ap.add_argument("--samples", type=Path, required=True)
     ap.add_argument("--tool", type=Path, required=True, help="the nncd_console folder")
     ap.add_argument("--nnabla-python", required=True, help="a Python with nnabla 1.39")
+    ap.add_argument("--only", nargs="+", metavar="CASE", help="regenerate these cases only (fixture names)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests" / "nnc"))
     import nnc_config_cases
@@ -373,6 +387,11 @@ def main() -> int:
         cases[p.stem] = (p.stem, p.read_text())
     for name, (base, edits, extra) in VARIANTS.items():
         cases["variant_" + name] = (base, edit((args.samples / f"{base}.sdcproj").read_text(), edits, extra))
+    if args.only:
+        unknown = sorted(set(args.only) - set(cases))
+        if unknown:
+            ap.error(f"no such case: {', '.join(unknown)}")
+        cases = {name: cases[name] for name in args.only}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, (base, text) in cases.items():

@@ -66,7 +66,26 @@ NNC_SOLVER_PARAMS: dict[str, tuple[tuple[str, str], ...]] = {
         ("Rectify", "rectify"),
     ),
     "Lars": (("LearningRate", "lr"), ("Momentum", "momentum"), ("Coefficient", "coefficient"), ("Epsilon", "epsilon")),
+    "SgdW": (("LearningRate", "lr"), ("Momentum", "momentum"), ("Weight Decay", "wd")),
+    "AdaBound": (
+        ("Alpha", "lr"),
+        ("Beta1", "beta1"),
+        ("Beta2", "beta2"),
+        ("Epsilon", "epsilon"),
+        ("FinalLR", "final_lr"),
+        ("Gamma", "gamma"),
+    ),
+    "AMSBound": (
+        ("Alpha", "lr"),
+        ("Beta1", "beta1"),
+        ("Beta2", "beta2"),
+        ("Epsilon", "epsilon"),
+        ("FinalLR", "final_lr"),
+        ("Gamma", "gamma"),
+    ),
 }
+# nnabla's solver options NNC has no setting for (its trainer leaves them off): nndsl's AMSGRAD, AMSBound
+_NOT_IN_NNC = ("bias_correction",)
 EVALUATION_TYPES = ("mean", "last", "std")  # RepeatEvaluationType 0, 1, 2
 UNITS = ("epoch", "iteration")  # NNC's unit keys: 0, 1
 NNC_MONITOR_INTERVAL = 10  # what NNC makes of a [Config] without MonitorInterval
@@ -563,11 +582,14 @@ def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, s
     items["UpdateInterval"] = str(o.update_interval)
     s = o.solver
     items["SolverName"] = s.type
+    for name in _NOT_IN_NNC:
+        if s.params.get(name) is True:
+            problems.append(make("E0624", s.span, solver=s.type, param=name))
     params = NNC_SOLVER_PARAMS.get(s.type, tuple((p.nnc, p.name) for p in SOLVERS[s.type] if p.name != "weight_decay"))
     values: list[tuple[str, str]] = []
     for nnc_name, name in params:
         v = s.params.get(name, OPTIONAL)
-        if v is OPTIONAL and name == "wd":  # AdamW's decoupled rate follows weight_decay (nnc_solvers)
+        if v is OPTIONAL and name == "wd":  # AdamW's, SgdW's decoupled rate follows weight_decay (nnc_solvers)
             v = s.params.get("weight_decay", 0.0)
         if v is OPTIONAL:
             continue

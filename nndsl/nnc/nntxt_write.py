@@ -375,11 +375,20 @@ def _solver(o: ir.Optimizer, project: ir.Project, ipe: int) -> Field:
 
     s = o.solver
     message, table = _solver_table(o)
+    if s.params.get("bias_correction") is True:  # in nnabla's proto, but nnabla's trainer never reads it
+        raise ExportError(
+            f"the solver of optimizer '{o.name}'",
+            s.type,
+            "NNC has no setting for bias_correction; nnabla's trainer runs it with bias_correction=false",
+            s.span,
+        )
     by_nnc = {p.nnc: s.params[p.name] for p in LANGUAGE_SOLVERS[s.type] if p.name in s.params}
     weight_decay = float(s.params.get("weight_decay", 0.0))
     fields = []
     for nnc_name, field, default in table:
-        if nnc_name == "Weight Decay":  # AdamW's decoupled decay: NNC's WeightDecay, else NNC's 1e-4
+        if nnc_name == "Weight Decay" and nnc_name not in by_nnc:
+            # AdamW's, SgdW's decoupled decay when not given: NNC's WeightDecay (which nnabla's trainer puts in
+            # its place anyway when > 0), else NNC's 1e-4
             value: Any = weight_decay or float(default)
         elif nnc_name in by_nnc:
             value = by_nnc[nnc_name]

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "DECOUPLED",
     "SOLVER_DEFAULTS",
     "active",
     "iteration_range",
@@ -47,6 +48,8 @@ SOLVER_ALIASES = {
     "weight_decouple": ("weightdecouple",),
     "fixed_decay": ("fixeddecay",),
     "rectify": ("rectify",),
+    "final_lr": ("finallr",),
+    "gamma": ("gamma",),
 }
 
 # NNC solver -> its parameters with nnabla's defaults
@@ -74,7 +77,15 @@ SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
         rectify=False,
     ),
     "Lars": dict(lr=1e-3, momentum=0.9, coefficient=1e-3, eps=1e-6),
+    "SgdW": dict(lr=1e-3, momentum=0.9, wd=None),
+    "AdaBound": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, final_lr=0.1, gamma=1e-3),
+    "AMSBound": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, final_lr=0.1, gamma=1e-3, bias_correction=False),
 }
+
+# Solvers whose weight decay is decoupled (w -= eta_t * wd * w beside the update): for them nnabla's
+# solver.weight_decay(rate), which NNC's trainer calls with WeightDecay when it is > 0, sets the decoupled
+# rate of the next update in place of wd and adds nothing to the gradient (nnabla 1.39, run).
+DECOUPLED = ("AdamW", "SgdW")
 
 
 def solver_arguments(name: str, nnc_kwargs: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
@@ -82,8 +93,9 @@ def solver_arguments(name: str, nnc_kwargs: Mapping[str, Any] | None = None) -> 
     (canonical solver name, every parameter of the solver with nnabla's defaults filled in, plus
     weight_decay, 0 unless given).
 
-    AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
-    calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
+    AdamW, SgdW (DECOUPLED): weight_decay > 0 (NNC's WeightDecay) is the decoupled rate, in place of wd,
+    and nothing is added to the gradient (the returned weight_decay is 0), as nnabla 1.39 does when NNC's
+    trainer calls solver.weight_decay(WeightDecay); otherwise wd (nnabla's default 1e-4 when neither is given).
     """
     canonical = {key(n): n for n in SOLVER_DEFAULTS}
     solver = canonical.get(key(name))
@@ -100,8 +112,12 @@ def solver_arguments(name: str, nnc_kwargs: Mapping[str, Any] | None = None) -> 
         given[canon] = value
     arguments = {**defaults, **given}
     arguments.setdefault("weight_decay", 0.0)
-    if solver == "AdamW" and arguments["wd"] is None:
-        arguments["wd"] = arguments["weight_decay"] if "weight_decay" in given else 1e-4
+    if solver in DECOUPLED:
+        if arguments["weight_decay"] > 0:
+            arguments["wd"] = arguments["weight_decay"]
+        elif arguments["wd"] is None:
+            arguments["wd"] = 0.0 if "weight_decay" in given else 1e-4
+        arguments["weight_decay"] = 0.0
     return solver, arguments
 
 

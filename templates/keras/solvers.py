@@ -7,7 +7,8 @@ backend) only. Every solver computes the update of Sony's Neural Network Console
 
 Contents:
   1. Solvers: `make_solver` and the optimizers `Sgd`, `Momentum`, `Nesterov`, `Adagrad`, `Adadelta`,
-     `RMSprop`, `RMSpropGraves`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `AdaBelief`, `Lars`.
+     `RMSprop`, `RMSpropGraves`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `AdaBelief`, `Lars`, `SgdW`,
+     `AdaBound`, `AMSBound`.
   2. Schedules: `make_schedule`, `to_iterations` and the `LearningRateSchedule`s `ConstantSchedule`,
      `ExponentialSchedule`, `StepSchedule`, `CosineSchedule`, `PolynomialSchedule`.
 
@@ -42,8 +43,10 @@ from keras import ops
 from nnc_solvers import SOLVER_DEFAULTS, schedule_arguments, solver_arguments, to_iterations  # next to this file
 
 __all__ = [
+    "AMSBound",
     "AMSGRAD",
     "AdaBelief",
+    "AdaBound",
     "Adadelta",
     "Adagrad",
     "Adam",
@@ -60,6 +63,7 @@ __all__ = [
     "RMSpropGraves",
     "Schedule",
     "Sgd",
+    "SgdW",
     "StepSchedule",
     "make_schedule",
     "make_solver",
@@ -82,7 +86,8 @@ __all__ = [
 #   Adagrad, RMSprop: nnabla divides by sqrt(v) + eps, Keras by sqrt(v + eps);
 #   AdamW: nnabla decays by eta_t * wd * w with eta_t = lr / initial lr (Keras: lr * wd * w);
 #   AMSGRAD: nnabla has no bias correction by default (Keras's Adam(amsgrad=True) always has it);
-#   AdaBelief, Lars: no Keras optimizer.
+#   SgdW: nnabla decays by eta_t * wd * w with eta_t = lr / initial lr, as AdamW;
+#   AdaBelief, Lars, AdaBound, AMSBound: no Keras optimizer.
 
 
 class _NnablaSolver:
@@ -311,7 +316,8 @@ class AdamW(Adam):
     eta_t = lr / initial_learning_rate (nnabla's alpha / init_alpha; Keras's AdamW decays by lr wd w).
 
     `initial_learning_rate` is the alpha the solver was made with (`learning_rate` when that is a number);
-    `wd` is the decoupled rate, `coupled_weight_decay` the usual g += rate * w.
+    `wd` is the decoupled rate, `coupled_weight_decay` the usual g += rate * w, which make_solver leaves at 0
+    (NNC's WeightDecay replaces wd instead, as nnabla's solver.weight_decay does for AdamW).
     """
 
     _hyperparameters = {**Adam._hyperparameters, "wd": "wd", "initial_learning_rate": "initial_learning_rate"}
@@ -327,12 +333,9 @@ class AdamW(Adam):
         coupled_weight_decay: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        if initial_learning_rate is None:
-            if not isinstance(learning_rate, numbers.Real):
-                raise ValueError("AdamW with a learning-rate schedule needs initial_learning_rate (nnabla's alpha)")
-            initial_learning_rate = learning_rate
+        initial = _initial_rate(learning_rate, initial_learning_rate, "AdamW")
         super().__init__(learning_rate, beta1, beta2, eps, coupled_weight_decay, **kwargs)
-        self.wd, self.initial_learning_rate = float(wd), float(initial_learning_rate)
+        self.wd, self.initial_learning_rate = float(wd), initial
 
     def _update(self, gradient, variable, learning_rate):
         if self.wd and self.initial_learning_rate:
@@ -502,6 +505,148 @@ class Lars(_CustomSolver):
         self.assign_sub(variable, v)
 
 
+def _initial_rate(learning_rate, initial_learning_rate: float | None, solver: str) -> float:
+    """nnabla's initial learning rate (init_alpha, init_lr) of a solver whose rule scales by lr / initial lr."""
+    if initial_learning_rate is None:
+        if not isinstance(learning_rate, numbers.Real):
+            raise ValueError(f"{solver} with a learning-rate schedule needs initial_learning_rate (nnabla's lr)")
+        initial_learning_rate = learning_rate
+    return float(initial_learning_rate)
+
+
+@keras.saving.register_keras_serializable(package="nnc")
+class SgdW(_CustomSolver):
+    """nnabla's SgdW (`sgdw.cpp`): v = momentum v + lr g; w -= v + eta_t wd w, both from the same w, with
+    eta_t = lr / initial_learning_rate (nnabla's lr / init_lr).
+
+    `wd` is the decoupled rate, `coupled_weight_decay` the usual g += rate * w, which make_solver leaves at 0
+    (NNC's WeightDecay replaces wd instead, as nnabla's solver.weight_decay does for SgdW).
+    """
+
+    _hyperparameters = {"momentum": "momentum", "wd": "wd", "initial_learning_rate": "initial_learning_rate"}
+    _slots = ("v",)
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        momentum: float = 0.9,
+        wd: float = 1e-4,
+        initial_learning_rate: float | None = None,
+        coupled_weight_decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        initial = _initial_rate(learning_rate, initial_learning_rate, "SgdW")
+        super().__init__(learning_rate=learning_rate, coupled_weight_decay=coupled_weight_decay, **kwargs)
+        self.momentum, self.wd, self.initial_learning_rate = float(momentum), float(wd), initial
+
+    def _update(self, gradient, variable, learning_rate):
+        v = self._slot("v", variable)
+        self.assign(v, self.momentum * v + learning_rate * gradient)
+        step = v
+        if self.wd and self.initial_learning_rate:
+            step = step + (learning_rate / self.initial_learning_rate) * self.wd * variable
+        self.assign_sub(variable, step)
+
+
+@keras.saving.register_keras_serializable(package="nnc")
+class AdaBound(_CustomSolver):
+    """nnabla's AdaBound (`adabound.cpp`): Adam's m and v; the per-element step size
+    eta = lr sqrt(1 - beta2^t) / (1 - beta1^t) / (sqrt(v) + eps) is clipped to
+    [final (1 - 1 / (gamma t + 1)), final (1 + 1 / (gamma t))] with final = final_lr lr / initial_learning_rate;
+    w -= eta m."""
+
+    _hyperparameters = {
+        "beta1": "beta1",
+        "beta2": "beta2",
+        "eps": "eps",
+        "final_lr": "final_lr",
+        "gamma": "gamma",
+        "initial_learning_rate": "initial_learning_rate",
+    }
+    _slots = ("m", "v")
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        initial_learning_rate: float | None = None,
+        coupled_weight_decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        initial = _initial_rate(learning_rate, initial_learning_rate, type(self).__name__)
+        super().__init__(learning_rate=learning_rate, coupled_weight_decay=coupled_weight_decay, **kwargs)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.final_lr, self.gamma, self.initial_learning_rate = float(final_lr), float(gamma), initial
+
+    def _upper(self, final, t):
+        return final * (1.0 + 1.0 / (self.gamma * t))
+
+    def _clipped_step(self, variable, m, v, step_size, learning_rate, t):
+        final = self.final_lr * learning_rate / self.initial_learning_rate if self.initial_learning_rate else 0.0
+        eta = ops.maximum(step_size / (ops.sqrt(v) + self.eps), final * (1.0 - 1.0 / (self.gamma * t + 1.0)))
+        if self.gamma:  # gamma 0: no upper bound
+            eta = ops.minimum(eta, self._upper(final, t))
+        self.assign_sub(variable, eta * m)
+
+    def _moments(self, gradient, variable):
+        b1, b2 = self.beta1, self.beta2
+        m, v = self._slot("m", variable), self._slot("v", variable)
+        self.assign(m, b1 * m + (1.0 - b1) * gradient)
+        self.assign(v, b2 * v + (1.0 - b2) * ops.square(gradient))
+        return m, v
+
+    def _bias_corrected(self, learning_rate, t):
+        return learning_rate * ops.sqrt(1.0 - ops.power(self.beta2, t)) / (1.0 - ops.power(self.beta1, t))
+
+    def _update(self, gradient, variable, learning_rate):
+        t = self._step_count(variable)
+        m, v = self._moments(gradient, variable)
+        self._clipped_step(variable, m, v, self._bias_corrected(learning_rate, t), learning_rate, t)
+
+
+@keras.saving.register_keras_serializable(package="nnc")
+class AMSBound(AdaBound):
+    """nnabla's AMSBound (`amsbound.cpp`): AdaBound with v_hat = max(v_hat, v) in place of v, no bias
+    correction by default (lr itself; with bias_correction lr sqrt(1 - beta2^t) / (1 - beta1^t)), and
+    nnabla 1.39's upper bound final (1 + t / gamma) (its source reads 1 / gamma * t; AdaBound's is 1 / (gamma t))."""
+
+    _hyperparameters = {**AdaBound._hyperparameters, "bias_correction": "bias_correction"}
+    _slots = ("m", "v", "v_hat")
+
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        bias_correction: bool = False,
+        initial_learning_rate: float | None = None,
+        coupled_weight_decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            learning_rate, beta1, beta2, eps, final_lr, gamma, initial_learning_rate, coupled_weight_decay, **kwargs
+        )
+        self.bias_correction = bool(bias_correction)
+
+    def _upper(self, final, t):
+        return final * (1.0 + t / self.gamma)
+
+    def _update(self, gradient, variable, learning_rate):
+        t = self._step_count(variable)
+        m, v = self._moments(gradient, variable)
+        v_hat = self._slot("v_hat", variable)
+        self.assign(v_hat, ops.maximum(v_hat, v))
+        step_size = self._bias_corrected(learning_rate, t) if self.bias_correction else learning_rate
+        self._clipped_step(variable, m, v_hat, step_size, learning_rate, t)
+
+
 # NNC solver -> (class, its parameters with nnabla's defaults (nnc_solvers.SOLVER_DEFAULTS))
 _SOLVERS: dict[str, tuple[type[keras.optimizers.Optimizer], dict[str, Any]]] = {
     name: (cls, SOLVER_DEFAULTS[name])
@@ -519,6 +664,9 @@ _SOLVERS: dict[str, tuple[type[keras.optimizers.Optimizer], dict[str, Any]]] = {
         ("RMSpropGraves", RMSpropGraves),
         ("AdaBelief", AdaBelief),
         ("Lars", Lars),
+        ("SgdW", SgdW),
+        ("AdaBound", AdaBound),
+        ("AMSBound", AMSBound),
     )
 }
 
@@ -531,26 +679,28 @@ def make_solver(
     **kwargs: Any,
 ) -> keras.optimizers.Optimizer:
     """The Keras optimizer for NNC's solver `name` (Sgd, Momentum, Nesterov, Adagrad, Adadelta, RMSprop,
-    RMSpropGraves, Adam, AdamW, Adamax, AMSGRAD, AdaBelief, Lars; case-insensitive) with NNC/nnabla
-    parameter names: lr (also alpha, learning_rate, eta), momentum, beta1, beta2, eps (epsilon), decay,
-    weight_decay, wd (AdamW, AdaBelief), bias_correction (AMSGRAD), coefficient (Lars), amsgrad,
-    weight_decouple, fixed_decay, rectify (AdaBelief). Missing values take nnabla's defaults
-    (solvers.yaml); weight_decay (NNC's coupled g += weight_decay * w) defaults to 0.
+    RMSpropGraves, Adam, AdamW, Adamax, AMSGRAD, AdaBelief, Lars, SgdW, AdaBound, AMSBound; case-insensitive)
+    with NNC/nnabla parameter names: lr (also alpha, learning_rate, eta), momentum, beta1, beta2, eps (epsilon),
+    decay, weight_decay, wd (AdamW, SgdW, AdaBelief), bias_correction (AMSGRAD, AMSBound), coefficient (Lars),
+    amsgrad, weight_decouple, fixed_decay, rectify (AdaBelief), final_lr, gamma (AdaBound, AMSBound). Missing
+    values take nnabla's defaults (solvers.yaml); weight_decay (NNC's coupled g += weight_decay * w) defaults
+    to 0.
 
-    `learning_rate`, a number or a LearningRateSchedule, replaces lr; lr stays AdamW's initial learning
-    rate. `kwargs` go to Keras's Optimizer (gradient_accumulation_steps, clipnorm, name, ...).
+    `learning_rate`, a number or a LearningRateSchedule, replaces lr; lr stays the initial learning rate of
+    AdamW, SgdW, AdaBound and AMSBound (their rules scale by lr / initial lr). `kwargs` go to Keras's
+    Optimizer (gradient_accumulation_steps, clipnorm, name, ...).
     nnabla keeps the learning rate and hyper-parameters as C floats; Keras keeps the learning rate as float32
     and its SGD, Adam and Adamax round momentum and the betas of the bias correction to float32 too, as nnabla;
     the rules written here use them unrounded (a difference of ~1e-8 relative, visible in float64 only).
 
-    AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
-    calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
+    AdamW, SgdW: weight_decay > 0 (NNC's WeightDecay) is their decoupled rate in place of wd and adds nothing
+    to the gradient, as nnabla's solver.weight_decay does for them (nnc_solvers.solver_arguments).
     """
     solver, params = solver_arguments(name, nnc_kwargs)
     cls = _SOLVERS[solver][0]
     weight_decay = params.pop("weight_decay")
     lr = params.pop("lr")
-    if solver == "AdamW":
+    if solver in ("AdamW", "SgdW", "AdaBound", "AMSBound"):  # rules that scale by lr / initial lr
         params["initial_learning_rate"] = lr
     if learning_rate is None:
         learning_rate = lr

@@ -17,7 +17,7 @@ Contents:
      `binary_tanh`, `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`,
      `BinaryWeightAffine`, `BinaryWeightConvolution`.
   4. Solvers and schedules: `Momentum`, `Nesterov`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `RMSpropGraves`,
-     `AdaBelief`, `Lars`, `make_solver`, `make_schedule`.
+     `AdaBelief`, `Lars`, `SgdW`, `AdaBound`, `AMSBound`, `make_solver`, `make_schedule`.
   5. Parameter files and layouts: `save_params`, `load_params`, `affine_weight_to_torch`, ...
   6. `batch_norm`: nn.BatchNorm with NNC's DecayRate and Epsilon.
 
@@ -58,8 +58,10 @@ TINY = float(np.finfo(np.float32).tiny)
 
 __all__ = [
     "TINY",
+    "AMSBound",
     "AMSGRAD",
     "AdaBelief",
+    "AdaBound",
     "Adam",
     "AdamW",
     "Adamax",
@@ -79,6 +81,7 @@ __all__ = [
     "RandomFlip",
     "RandomShift",
     "Schedule",
+    "SgdW",
     "SumPooling",
     "affine_weight_from_torch",
     "affine_weight_to_torch",
@@ -860,7 +863,8 @@ class BinaryWeightConvolution(_BinaryConvolution):
 #     nnabla's AMSGRAD has no bias correction by default;
 #   Adamax: eps is added outside the max (torch puts it inside);
 #   AdamW: the decoupled decay is eta_t * wd * w with eta_t = lr / initial lr (torch: lr * wd * w);
-#   RMSpropGraves, AdaBelief, Lars: no torch equivalent.
+#   SgdW: nnabla's decoupled decay is eta_t * wd * w with eta_t = lr / initial lr;
+#   RMSpropGraves, AdaBelief, Lars, AdaBound, AMSBound: no torch equivalent.
 
 
 class _NnablaSolver(torch.optim.Optimizer):
@@ -960,8 +964,8 @@ class Adam(_NnablaSolver):
 class AdamW(Adam):
     """nnabla's AdamW (`adamw.cpp`): Adam's step, then w -= eta_t * wd * w with eta_t = lr / initial lr.
 
-    `wd` is the decoupled decay; `weight_decay` the usual g += weight_decay * w (NNC's trainer calls
-    nnabla's solver.weight_decay, which for AdamW nnabla allows only with the same value as wd).
+    `wd` is the decoupled decay; `weight_decay` the usual g += weight_decay * w, which make_solver leaves at 0
+    (NNC's WeightDecay replaces wd instead, as nnabla's solver.weight_decay does for AdamW).
     """
 
     def __init__(
@@ -1166,6 +1170,99 @@ class Lars(_NnablaSolver):
         p.sub_(v)
 
 
+class SgdW(_NnablaSolver):
+    """nnabla's SgdW (`sgdw.cpp`): v = momentum * v + lr * g; w -= v + eta_t * wd * w, both from the same w,
+    with eta_t = lr / initial lr (nnabla's lr / init_lr).
+
+    `wd` is the decoupled decay; `weight_decay` the usual g += weight_decay * w, which make_solver leaves at 0
+    (NNC's WeightDecay replaces wd instead, as nnabla's solver.weight_decay does for SgdW).
+    """
+
+    def __init__(
+        self, params: Iterable, lr: float = 1e-3, momentum: float = 0.9, wd: float = 1e-4, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum, wd=wd, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, group):
+        eta = group["lr"] / group["init_lr"] if group["init_lr"] else 0.0
+        v = state.setdefault("v", torch.zeros_like(p))
+        v.mul_(group["momentum"]).add_(g, alpha=group["lr"])
+        p.mul_(1.0 - eta * group["wd"]).sub_(v)
+
+
+class AdaBound(Adam):
+    """nnabla's AdaBound (`adabound.cpp`): Adam's moments; the per-element step size
+    eta = lr sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + eps) is clipped to
+    [final (1 - 1 / (gamma t + 1)), final (1 + 1 / (gamma t))], final = final_lr * lr / initial lr; w -= eta m.
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, final_lr=final_lr, gamma=gamma)
+        _NnablaSolver.__init__(self, params, {**defaults, "weight_decay": weight_decay})
+
+    def _final_lr(self, group):
+        return group["final_lr"] * group["lr"] / group["init_lr"] if group["init_lr"] else 0.0
+
+    def _bounds(self, state, group):
+        t, gamma, final = state["t"], group["gamma"], self._final_lr(group)
+        upper = final * (1.0 + 1.0 / (gamma * t)) if gamma else math.inf
+        return final * (1.0 - 1.0 / (gamma * t + 1.0)), upper
+
+    def _clipped_step(self, p, m, v, step_size, state, group):
+        low, high = self._bounds(state, group)
+        eta = v.sqrt().add_(group["eps"]).reciprocal_().mul_(step_size).clamp_(low, high)
+        p.sub_(eta.mul_(m))
+
+    def _update(self, p, g, state, group):
+        m, v = self._moments(p, g, state, group)
+        self._clipped_step(p, m, v, self._step_size(state, group), state, group)
+
+
+class AMSBound(AdaBound):
+    """nnabla's AMSBound (`amsbound.cpp`): AdaBound with v_hat = max(v_hat, v) in place of v, no bias
+    correction by default (lr itself; with bias_correction lr sqrt(1 - b2^t) / (1 - b1^t)), and nnabla 1.39's
+    upper bound final (1 + t / gamma) (its source reads 1 / gamma * t; AdaBound's is 1 / (gamma t)).
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        bias_correction: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, final_lr=final_lr, gamma=gamma)
+        defaults.update(bias_correction=bias_correction, weight_decay=weight_decay)
+        _NnablaSolver.__init__(self, params, defaults)
+
+    def _bounds(self, state, group):
+        t, gamma, final = state["t"], group["gamma"], self._final_lr(group)
+        upper = final * (1.0 + t / gamma) if gamma else math.inf
+        return final * (1.0 - 1.0 / (gamma * t + 1.0)), upper
+
+    def _update(self, p, g, state, group):
+        m, v = self._moments(p, g, state, group)
+        v_hat = state.setdefault("v_hat", torch.zeros_like(p))
+        torch.maximum(v_hat, v, out=v_hat)
+        step_size = self._step_size(state, group) if group["bias_correction"] else group["lr"]
+        self._clipped_step(p, m, v_hat, step_size, state, group)
+
+
 # NNC solver -> its optimizer (parameters: nnc_solvers.SOLVER_DEFAULTS, plus weight_decay)
 _SOLVERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "Sgd": lambda p, lr, weight_decay: torch.optim.SGD(p, lr=lr, weight_decay=weight_decay),
@@ -1185,19 +1282,22 @@ _SOLVERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "RMSpropGraves": RMSpropGraves,
     "AdaBelief": AdaBelief,
     "Lars": Lars,
+    "SgdW": SgdW,
+    "AdaBound": AdaBound,
+    "AMSBound": AMSBound,
 }
 
 
 def make_solver(name: str, params: Iterable, nnc_kwargs: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
     """The optimizer for NNC's solver `name` (Sgd, Momentum, Nesterov, Adagrad, Adadelta, RMSprop,
-    RMSpropGraves, Adam, AdamW, Adamax, AMSGRAD, AdaBelief, Lars; case-insensitive) with NNC/nnabla
-    parameter names: lr (also alpha, learning_rate, eta), momentum, beta1, beta2, eps (epsilon), decay,
-    weight_decay, wd (AdamW, AdaBelief), bias_correction (AMSGRAD), coefficient (Lars), amsgrad,
-    weight_decouple, fixed_decay, rectify (AdaBelief). Missing values take nnabla's defaults
-    (solvers.yaml); weight_decay defaults to 0.
+    RMSpropGraves, Adam, AdamW, Adamax, AMSGRAD, AdaBelief, Lars, SgdW, AdaBound, AMSBound; case-insensitive)
+    with NNC/nnabla parameter names: lr (also alpha, learning_rate, eta), momentum, beta1, beta2, eps (epsilon),
+    decay, weight_decay, wd (AdamW, SgdW, AdaBelief), bias_correction (AMSGRAD, AMSBound), coefficient (Lars),
+    amsgrad, weight_decouple, fixed_decay, rectify (AdaBelief), final_lr, gamma (AdaBound, AMSBound). Missing
+    values take nnabla's defaults (solvers.yaml); weight_decay defaults to 0.
 
-    AdamW: NNC's WeightDecay both decouples (wd) and adds g += wd * w, as nnabla does when NNC's trainer
-    calls solver.weight_decay(wd); `wd` given explicitly sets the decoupled rate alone.
+    AdamW, SgdW: weight_decay > 0 (NNC's WeightDecay) is their decoupled rate in place of wd and adds nothing
+    to the gradient, as nnabla's solver.weight_decay does for them (nnc_solvers.solver_arguments).
     """
     solver, arguments = solver_arguments(name, nnc_kwargs)
     return _SOLVERS[solver](params, **arguments)

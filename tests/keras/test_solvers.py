@@ -72,9 +72,17 @@ def _nnabla(name, kw, wd, init_lr):
             local_lr = lr if d_norm < kw["eps"] else lr * kw["coefficient"] * d_norm / x
             st["v"] = kw["momentum"] * st.get("v", 0) + local_lr * (g + wd * w)
             return w - st["v"]
-        g = g + wd * w
+        if name in ("AdamW", "SgdW"):
+            # nnabla's solver.weight_decay(wd), which NNC's trainer calls when WeightDecay > 0, replaces their
+            # decoupled rate and adds nothing to g (sgdw.cpp, adamw.cpp; run in nnabla 1.39)
+            decay = lr / init_lr * (wd if wd > 0 else kw["wd"]) * w
+        else:
+            g = g + wd * w
         if name == "Sgd":
             return w - lr * g
+        if name == "SgdW":
+            st["v"] = kw["momentum"] * st.get("v", 0) + lr * g
+            return w - st["v"] - decay
         if name == "Momentum":
             st["v"] = _f32(kw["momentum"]) * st.get("v", 0) + lr * g
             return w - st["v"]
@@ -129,7 +137,15 @@ def _nnabla(name, kw, wd, init_lr):
         if name == "Adam":
             return w - lr * corr * st["m"] / (np.sqrt(st["v"]) + eps)
         if name == "AdamW":
-            return w - lr * corr * st["m"] / (np.sqrt(st["v"]) + eps) - lr / init_lr * kw["wd"] * w
+            return w - lr * corr * st["m"] / (np.sqrt(st["v"]) + eps) - decay
+        if name in ("AdaBound", "AMSBound"):  # adabound.cpp, amsbound.cpp; final_lr follows lr / initial lr
+            final, gamma = kw["final_lr"] * lr / init_lr, kw["gamma"]
+            low, high = final * (1 - 1 / (gamma * t + 1)), final * (1 + 1 / (gamma * t))
+            v, a = st["v"], lr * corr
+            if name == "AMSBound":  # v_hat; no bias correction by default; nnabla 1.39's upper bound
+                st["vh"] = np.maximum(st.get("vh", 0), st["v"])
+                v, a, high = st["vh"], (a if kw.get("bias_correction") else lr), final * (1 + t / gamma)
+            return w - np.clip(a / (np.sqrt(v) + eps), low, high) * st["m"]
         if name == "AMSGRAD":
             st["vh"] = np.maximum(st.get("vh", 0), st["v"])
             a = lr * corr if kw.get("bias_correction") else lr
@@ -211,6 +227,11 @@ SOLVER_CASES = [
     ("AdaBelief", {"beta1": 0.9, "beta2": 0.9, "eps": 1e-8, "rectify": True}),  # plain steps while rho_t <= 4
     ("Lars", {"momentum": 0.9, "coefficient": 0.01, "eps": 1e-6}),
     ("Lars", {"momentum": 0.9, "coefficient": 0.01, "eps": 10.0}),  # |w| < eps: the learning rate itself
+    ("SgdW", {"momentum": 0.9, "wd": 0.1}),
+    ("AdaBound", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "final_lr": 0.1, "gamma": 1e-3}),
+    ("AdaBound", {"beta1": 0.8, "beta2": 0.99, "eps": 0.01, "final_lr": 0.05, "gamma": 0.5}),  # bounds clip
+    ("AMSBound", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "final_lr": 0.1, "gamma": 1e-3}),
+    ("AMSBound", {"beta1": 0.8, "beta2": 0.99, "eps": 0.3, "final_lr": 0.05, "gamma": 0.5, "bias_correction": True}),
 ]
 
 
@@ -227,7 +248,9 @@ def test_solver_is_nnablas_update(name, kw, wd):
 
 # The rules written in solvers.py (the others run Keras's own update_step), each with its last case above.
 GRAPH_CASES = {
-    name: kw for name, kw in SOLVER_CASES if name in ("Adagrad", "RMSprop", "AdamW", "AMSGRAD", "AdaBelief", "Lars")
+    name: kw
+    for name, kw in SOLVER_CASES
+    if name in ("Adagrad", "RMSprop", "AdamW", "AMSGRAD", "AdaBelief", "Lars", "SgdW", "AdaBound", "AMSBound")
 }
 
 
@@ -246,6 +269,9 @@ TORCH_CASES = {
     "Adamax": {"beta1": 0.875, "beta2": 0.9990234375},
     "AdaBelief": {"rectify": True, "amsgrad": True, "weight_decouple": True, "wd": 0.1, "beta2": 0.9},
     "Lars": {"coefficient": 0.01},
+    "SgdW": {"momentum": 0.875, "wd": 0.1},
+    "AdaBound": {"gamma": 0.5, "final_lr": 0.05},
+    "AMSBound": {"gamma": 0.5, "final_lr": 0.05, "beta2": 0.9},
 }
 
 
@@ -296,6 +322,8 @@ ACCUMULATION_CASES = [
     ("AdamW", {"wd": 0.1}),
     ("AdaBelief", {"rectify": True, "beta2": 0.9, "amsgrad": True}),
     ("Lars", {"coefficient": 0.01}),
+    ("SgdW", {"wd": 0.1}),
+    ("AMSBound", {"gamma": 0.5, "final_lr": 0.05}),
 ]
 
 
@@ -370,7 +398,8 @@ def test_solver_config_round_trip(name, kw):
     restored = keras.optimizers.deserialize(config)
     assert type(restored).__name__ == type(optimizer).__name__
     assert restored.get_config() == optimizer.get_config()
-    assert restored.coupled_weight_decay == 0.01 and restored.gradient_accumulation_steps == 2
+    coupled = 0.0 if name in ("AdamW", "SgdW") else 0.01  # theirs replaces wd (make_solver)
+    assert restored.coupled_weight_decay == coupled and restored.gradient_accumulation_steps == 2
     assert type(optimizer).from_config(optimizer.get_config()).get_config() == optimizer.get_config()
 
 
@@ -405,12 +434,15 @@ def test_make_solver_names_defaults_and_keras_classes():
 
 
 def test_make_solver_adamw_decay_rates():
-    adamw = solvers.make_solver("AdamW", {"lr": 0.01, "weight_decay": 0.05})
-    assert (adamw.wd, adamw.coupled_weight_decay, adamw.initial_learning_rate) == (0.05, 0.05, 0.01)
-    adamw = solvers.make_solver("AdamW", {"wd": 0.1, "weight_decay": 0.05})
-    assert (adamw.wd, adamw.coupled_weight_decay) == (0.1, 0.05)
-    adamw = solvers.make_solver("AdamW")
-    assert (adamw.wd, adamw.coupled_weight_decay, adamw.initial_learning_rate) == (1e-4, 0.0, 1e-3)
+    # AdamW, SgdW: NNC's WeightDecay is the decoupled rate in place of wd, nothing is added to g (nnabla 1.39)
+    for name in ("AdamW", "SgdW"):
+        solver = solvers.make_solver(name, {"lr": 0.01, "weight_decay": 0.05})
+        assert (solver.wd, solver.coupled_weight_decay, solver.initial_learning_rate) == (0.05, 0.0, 0.01)
+        solver = solvers.make_solver(name, {"wd": 0.1, "weight_decay": 0.05})
+        assert (solver.wd, solver.coupled_weight_decay) == (0.05, 0.0)
+        assert solvers.make_solver(name, {"wd": 0.1}).wd == 0.1
+        solver = solvers.make_solver(name)
+        assert (solver.wd, solver.coupled_weight_decay, solver.initial_learning_rate) == (1e-4, 0.0, 1e-3)
     # a schedule replaces the learning rate; eta_t stays relative to the solver's own lr
     schedule = solvers.make_schedule("Constant", base_lr=0.2)
     adamw = solvers.make_solver("AdamW", {"lr": 0.01}, learning_rate=schedule)

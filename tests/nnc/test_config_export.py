@@ -26,7 +26,7 @@ from nnc_config_cases import (
     referenced_networks,
     split_sections,
 )
-from test_config_import import UNSUPPORTED, assert_same, nnc_meaning, nndsl_meaning
+from test_config_import import assert_same, nnc_meaning, nndsl_meaning
 
 from nndsl.compiler import compile_file
 from nndsl.nnc.config_nnd import config_to_nnc, config_to_nnd, sections_text
@@ -45,7 +45,7 @@ def test_round_trip_is_what_nnc_was_given(name):
     assert exported_config_text(case, name) == case["exported_config_text"]
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if c not in UNSUPPORTED])
+@pytest.mark.parametrize("name", CASES)
 def test_nnc_converts_the_round_trip_to_the_same_config(name):
     case = load_case(name)
     original, exported = nnc_meaning(case["nntxt"]), nnc_meaning(case["exported_nntxt"])

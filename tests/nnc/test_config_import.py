@@ -28,7 +28,6 @@ _spec = importlib.util.spec_from_file_location("nnc_solvers_t", ROOT / "template
 nnc_solvers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(nnc_solvers)
 
-UNSUPPORTED = {"variant_solver_sgdw": "SgdW", "variant_solver_adabound": "AdaBound"}
 CASES = case_names()
 NNABLA_PARAM = {"alpha": "lr"}  # nnabla's names of the solvers' parameters -> nnc_solvers' canonical ones
 
@@ -69,9 +68,13 @@ def nnabla_schedule(solver: dict) -> tuple[str, dict, int]:
 
 
 def nnabla_solver(solver: dict) -> tuple[str, dict]:
+    """The solver nnabla's trainer runs: for AdamW and SgdW, solver.weight_decay(weight_decay), called when
+    weight_decay > 0 (utils/cli/train.py), sets the decoupled rate wd and adds nothing to the gradient."""
     params = next(v for k, v in solver.items() if k.endswith("_param") and "scheduler" not in k)
     out = {NNABLA_PARAM.get(k, k): v for k, v in params.items()}
     out["weight_decay"] = solver.get("weight_decay", 0.0)
+    if solver["type"] in nnc_solvers.DECOUPLED and out["weight_decay"] > 0:
+        out["wd"], out["weight_decay"] = out["weight_decay"], 0.0
     return solver["type"], out
 
 
@@ -220,7 +223,7 @@ def _names(meaning: dict) -> dict:
     return meaning
 
 
-@pytest.mark.parametrize("name", [c for c in CASES if c not in UNSUPPORTED])
+@pytest.mark.parametrize("name", CASES)
 def test_config_imports_to_what_nnc_makes_of_it(name):
     case = load_case(name)
     project, text, diagnostics = import_case(case, name)
@@ -266,16 +269,31 @@ def test_precision_half():
     assert compile_config(text, referenced_networks(project)).config.precision == "half"
 
 
-@pytest.mark.parametrize("name", sorted(UNSUPPORTED))
-def test_unsupported_solver_is_a_positioned_error(name):
+def test_unknown_solver_is_a_positioned_error():
+    name = "variant_solver_sgdw"
     case = load_case(name)
+    case = {**case, "config_text": case["config_text"].replace("SolverName=SgdW", "SolverName=Nadam")}
     _, text, diagnostics = import_case(case, name)
     assert [d.code for d in diagnostics] == ["E0620"]
     d = diagnostics[0]
-    line = case["config_line"] + case["config_text"].splitlines().index(f"SolverName={UNSUPPORTED[name]}")
+    line = case["config_line"] + case["config_text"].splitlines().index("SolverName=Nadam")
     assert (d.span.path, d.span.line) == (f"{name}.sdcproj", line)
-    assert d.message.startswith("[Optimizer_0] NNC's solver") and UNSUPPORTED[name] in d.message
+    assert d.message.startswith("[Optimizer_0] NNC's solver") and "Nadam" in d.message
+    assert "SgdW, AdaBound, AMSBound" in d.message  # the solvers nndsl has
     assert "optimizer Optimizer" in text and "monitor valid_error" in text  # the rest still imports
+
+
+@pytest.mark.parametrize("name", ["SgdW", "AdaBound", "AMSBound"])
+def test_every_nnc_solver_imports(name):
+    """Every solver of NNC's solver table (components.SOLVERS) is one nndsl has, with every parameter."""
+    from nndsl.nnc.components import SOLVERS as NNC_TABLE
+    from nndsl.nnc.config_nnd import NNC_SOLVER_PARAMS
+
+    assert set(NNC_TABLE) <= set(NNC_SOLVER_PARAMS)
+    assert [n for n, _, _ in NNC_TABLE[name][1]] == [n for n, _ in NNC_SOLVER_PARAMS[name]]
+    variant = f"variant_solver_{name.lower()}"
+    _, text, diagnostics = import_case(load_case(variant), variant)
+    assert not diagnostics and f"solver = {name}(" in text
 
 
 BAD = """[Dataset]

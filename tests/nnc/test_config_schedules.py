@@ -21,7 +21,6 @@ from nnc_config_cases import case_names, compile_config, import_case, load_case,
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[2]
-UNSUPPORTED = ("variant_solver_sgdw", "variant_solver_adabound")  # E0620: nothing to compare
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def torch_nnc(tmp_path_factory):
     return import_generated(folder, "nnc")
 
 
-@pytest.mark.parametrize("name", [c for c in case_names() if c not in UNSUPPORTED])
+@pytest.mark.parametrize("name", case_names())
 def test_learning_rates_are_nnablas(name, torch_nnc):
     case = load_case(name)
     project, text, _ = import_case(case, name)

@@ -205,9 +205,17 @@ def _reference(name, kw, wd):
             local_lr = lr if d_norm < kw["eps"] else lr * kw["coefficient"] * d_norm / x
             st["v"] = kw["momentum"] * st.get("v", 0) + local_lr * (g + wd * w)
             return w - st["v"]
-        g = g + wd * w
+        if name in ("AdamW", "SgdW"):
+            # nnabla's solver.weight_decay(wd), which NNC's trainer calls when WeightDecay > 0, replaces their
+            # decoupled rate and adds nothing to g (sgdw.cpp, adamw.cpp; run in nnabla 1.39)
+            decay = lr / LRS[0] * (wd if wd > 0 else kw["wd"]) * w
+        else:
+            g = g + wd * w
         if name == "Sgd":
             return w - lr * g
+        if name == "SgdW":
+            st["v"] = kw["momentum"] * st.get("v", 0) + lr * g
+            return w - st["v"] - decay
         if name == "Adagrad":
             st["G"] = st.get("G", 0) + g * g
             return w - lr * g / (np.sqrt(st["G"]) + kw["eps"])
@@ -254,8 +262,15 @@ def _reference(name, kw, wd):
         if name == "Adam":
             return w - lr * corr * st["m"] / (np.sqrt(st["v"]) + eps)
         if name == "AdamW":
-            eta = lr / LRS[0]
-            return w - lr * corr * st["m"] / (np.sqrt(st["v"]) + eps) - eta * kw["wd"] * w
+            return w - lr * corr * st["m"] / (np.sqrt(st["v"]) + eps) - decay
+        if name in ("AdaBound", "AMSBound"):  # adabound.cpp, amsbound.cpp; final_lr follows lr / initial lr
+            final, gamma = kw["final_lr"] * lr / LRS[0], kw["gamma"]
+            low, high = final * (1 - 1 / (gamma * t + 1)), final * (1 + 1 / (gamma * t))
+            v, a = st["v"], lr * corr
+            if name == "AMSBound":  # v_hat; no bias correction by default; nnabla 1.39's upper bound
+                st["vh"] = np.maximum(st.get("vh", 0), st["v"])
+                v, a, high = st["vh"], (a if kw.get("bias_correction") else lr), final * (1 + t / gamma)
+            return w - np.clip(a / (np.sqrt(v) + eps), low, high) * st["m"]
         if name == "AMSGRAD":
             st["vh"] = np.maximum(st.get("vh", 0), st["v"])
             a = lr * corr if kw.get("bias_correction") else lr
@@ -280,6 +295,11 @@ SOLVER_CASES = [
     ("AdaBelief", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "wd": 0.1, "weight_decouple": True, "amsgrad": True}),
     ("AdaBelief", {"beta1": 0.9, "beta2": 0.9, "eps": 1e-8, "rectify": True}),  # steps 5, 6 rectified
     ("Lars", {"momentum": 0.9, "coefficient": 0.01, "eps": 1e-6}),
+    ("SgdW", {"momentum": 0.9, "wd": 0.1}),
+    ("AdaBound", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "final_lr": 0.1, "gamma": 1e-3}),
+    ("AdaBound", {"beta1": 0.8, "beta2": 0.99, "eps": 0.01, "final_lr": 0.05, "gamma": 0.5}),  # bounds clip
+    ("AMSBound", {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "final_lr": 0.1, "gamma": 1e-3}),
+    ("AMSBound", {"beta1": 0.8, "beta2": 0.99, "eps": 0.3, "final_lr": 0.05, "gamma": 0.5, "bias_correction": True}),
 ]
 
 
@@ -306,8 +326,15 @@ def test_make_solver_names_and_defaults():
     assert nnc.make_solver("Adamax", p).defaults["lr"] == 2e-3  # nnabla's default alpha
     assert nnc.make_solver("AMSGRAD", p).defaults["bias_correction"] is False
     assert nnc.make_solver("RMSprop", p, {"decay": 0.8}).defaults["alpha"] == 0.8
-    adamw = nnc.make_solver("AdamW", p, {"weight_decay": 0.05})
-    assert adamw.defaults["wd"] == 0.05 and adamw.defaults["weight_decay"] == 0.05
+    # AdamW, SgdW: NNC's WeightDecay is the decoupled rate, nothing is added to g (nnabla's weight_decay)
+    for name in ("AdamW", "SgdW"):
+        solver = nnc.make_solver(name, p, {"weight_decay": 0.05, "wd": 0.5})
+        assert solver.defaults["wd"] == 0.05 and solver.defaults["weight_decay"] == 0.0
+        assert nnc.make_solver(name, p).defaults["wd"] == 1e-4  # nnabla's default
+        assert nnc.make_solver(name, p, {"wd": 0.5}).defaults["wd"] == 0.5
+    ams = nnc.make_solver("amsbound", p, {"Alpha": 0.01, "FinalLR": 0.2})
+    assert isinstance(ams, nnc.AMSBound) and ams.defaults["final_lr"] == 0.2 and ams.defaults["gamma"] == 1e-3
+    assert ams.defaults["bias_correction"] is False and ams.defaults["lr"] == 0.01
     with pytest.raises(ValueError, match="unknown solver"):
         nnc.make_solver("Lion", p)
     with pytest.raises(ValueError, match="no parameter 'momentum'"):
