@@ -103,6 +103,6 @@ register(
         shape=vat_noise_shape,
         doc="Virtual adversarial noise: outputs epsilon * x / sqrt(sum x^2 + 1e-8) per sample (the sum over the "
         "axes from base_axis on); its backward gives x no gradient and writes epsilon times the output's "
-        "gradient into `buf`, which must be a WorkingMemory (nnabla's vat_noise). Output shape = input shape.",
+        "gradient into `buf`, a WorkingMemory (nnabla's vat_noise). Output shape = input shape.",
     )
 )

@@ -273,6 +273,7 @@ def _simple(types: dict[str, str]) -> None:
 _simple(
     {
         "Identity": "{0}",
+        "Unlink": "ops.stop_gradient({0})",
         "ReLU": "ops.relu({0})",
         "Sigmoid": "ops.sigmoid({0})",
         "Tanh": "ops.tanh({0})",
