@@ -61,8 +61,9 @@ _WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
 
 # (NNC type, nndsl parameter) -> nnabla's parameter name, where they differ.
 _RENAMED = {("BinaryWeightAffine", "alpha"): "b", ("BinaryWeightConvolution", "alpha"): "b"}
-# (NNC type, nndsl parameter) with no counterpart in NNC's files.
-_NOT_IN_NNC = frozenset({("BinaryWeightAffine", "b"), ("BinaryWeightConvolution", "b")})
+# (NNC type, nndsl parameter) with no counterpart in NNC's files. A WorkingMemory's buffer is a
+# network variable of type Buffer in nnabla (shape (batch, *Size)), which its files do not hold.
+_NOT_IN_NNC = frozenset({("BinaryWeightAffine", "b"), ("BinaryWeightConvolution", "b"), ("WorkingMemory", "buf")})
 
 _COPY = re.compile(r"^(?P<label>.+)\[(?P<index>\d+)\]$")
 
@@ -102,7 +103,8 @@ def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
 
 
 def in_nnc_files(layer: Layer, p: ParamShape) -> bool:
-    """Whether NNC's parameter files (and nnabla's networks) hold `p` (not BinaryWeight*'s bias)."""
+    """Whether NNC's parameter files (and nnabla's networks) hold `p` (not BinaryWeight*'s bias nor a
+    WorkingMemory's buffer)."""
     return (layer.type, p.name) not in _NOT_IN_NNC
 
 
@@ -113,7 +115,7 @@ def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
 
 def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape]]:
     """nndsl parameter name -> (nnabla name, nnabla shape), every parameter NNC's files hold once
-    (not BinaryWeight*'s bias, see the module's docstring)."""
+    (not BinaryWeight*'s bias, see the module's docstring, nor a WorkingMemory's buffer)."""
     networks = source.networks if isinstance(source, Project) else (source,)
     table: dict[str, tuple[str, Shape]] = {}
     for net in networks:

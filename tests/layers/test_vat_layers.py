@@ -1,0 +1,175 @@
+"""NNC's VATNoise, WorkingMemory and Unlink compute, forward and backward, what nnabla 1.39 computes.
+
+The oracle is `tests/nnc/fixtures/extra_layers/vat_nnabla.npz`, written by
+`tools/nnc_extra_layers_fixtures.py` from nnabla's own `vat_noise` and `unlink` and from nnabla
+running the network file NNC's `create_prototxt` made of `vat_layers.sdcproj` (a VAT step: the
+noise of WorkingMemory `r` through VATNoise added to x, a KL loss against an Unlink'ed clean
+prediction; network `Use` reads the same `r`). The PyTorch checks run the generated project's
+`nnc` runtime and model; Keras lowers Unlink (checked against PyTorch) and refuses VATNoise and
+WorkingMemory with a positioned E0801.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from conftest import import_generated  # noqa: E402
+
+from nndsl.compiler import compile_file  # noqa: E402
+from nndsl.nnc.importer import import_project  # noqa: E402
+
+FIXTURES = HERE.parent / "nnc" / "fixtures" / "extra_layers"
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def oracle() -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / "vat_nnabla.npz", allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("vat") / "vat_layers.nnd"
+    text, diags = import_project(FIXTURES / "vat_layers.sdcproj", out.name)
+    assert text is not None, [d.message for d in diags]
+    out.write_text(text)
+    return out
+
+
+@pytest.fixture(scope="module")
+def torch_project(spec: Path) -> Path:
+    from nndsl.backends.torch import generate
+
+    result = compile_file(spec)
+    assert result.project is not None, [d.message for d in result.diagnostics]
+    generate(result.project, spec.parent / "torch")
+    return spec.parent / "torch"
+
+
+@pytest.fixture(scope="module")
+def nnc(torch_project: Path):
+    return import_generated(torch_project, "nnc")
+
+
+@pytest.mark.parametrize("base_axis", [0, 1])
+def test_vat_noise_equals_nnabla(nnc, oracle, base_axis):
+    """Forward eps * x / sqrt(sum x^2 + 1e-8) from base_axis on; backward: eps * dy written into the
+    buffer, nothing added to x's gradient (nnabla leaves it as it was). nndsl's base_axis counts the
+    sample's axes, nnabla's the batch too."""
+    key = f"fn:vat{base_axis + 1}"
+    x = torch.tensor(oracle["fn:x"], requires_grad=True)
+    x.grad = torch.full_like(x, 5.0)
+    buf = torch.zeros_like(x)
+    y = nnc.vat_noise(x, buf, base_axis=base_axis, eps=0.3)
+    np.testing.assert_allclose(y.detach().numpy(), oracle[f"{key}:y"], rtol=1e-5, atol=1e-7)
+    y.backward(torch.tensor(oracle["fn:dy"]))
+    np.testing.assert_allclose(buf.numpy(), oracle[f"{key}:w"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(x.grad.numpy(), oracle[f"{key}:dx"])
+
+
+def test_vat_noise_writes_nothing_without_a_gradient(nnc, oracle):
+    """nnabla runs VATNoise's backward only where an input needs a gradient; so does torch."""
+    x = torch.tensor(oracle["fn:x"])
+    w = nnc.WorkingMemory((3, 4), needs_grad=False)
+    buf = w(x)
+    buf.copy_(x)
+    y = nnc.vat_noise(buf, buf, base_axis=0, eps=0.3)
+    (y * torch.tensor(oracle["fn:dy"])).sum()  # no graph: nothing runs backward
+    assert not y.requires_grad
+    np.testing.assert_array_equal(w.buf.numpy(), oracle["fn:vat_no_grad:w"])
+
+
+def test_unlink_stops_the_gradient_like_nnabla(torch_project, oracle):
+    x = torch.tensor(oracle["fn:x"], requires_grad=True)
+    model = import_generated(torch_project)
+    source = Path(model.__file__).read_text()
+    assert "h = h.detach()" in source  # the Unlink of network Vat
+    z = x.detach()
+    (z * 3.0 + x * 2.0).sum().backward()
+    np.testing.assert_array_equal(z.numpy(), oracle["fn:unlink:y"])
+    np.testing.assert_array_equal(x.grad.numpy(), oracle["fn:unlink:dx"])
+
+
+def _nnabla_params(model, oracle) -> dict[str, np.ndarray]:
+    return {name: oracle[f"param:{nnabla}"].reshape(shape) for name, (nnabla, shape) in model.nnabla_names().items()}
+
+
+def test_vat_network_equals_nnabla(torch_project, oracle, tmp_path):
+    """The VAT step in PyTorch with nnabla's parameters and buffers: the loss, the gradient VATNoise
+    writes into `r` (LRateMultiplier 1) and not into `r0` (0, NNC's default), the parameters'
+    gradients (none through the Unlink), and network Use reading the `r` that Vat wrote."""
+    module = import_generated(torch_project)
+    model = module.create_model()
+    np.savez(tmp_path / "nnabla.npz", **_nnabla_params(model, oracle))
+    model.load_params(tmp_path / "nnabla.npz")
+    x = torch.tensor(oracle["x"])
+    model.r(x), model.r0(x)  # created for the batch, then given nnabla's initial values
+    model.r.buf.data.copy_(torch.tensor(oracle["r_before"]))
+    model.r0.buf.data.copy_(torch.tensor(oracle["r0_before"]))
+    kl = model.run_network("Vat", x=x)["loss"]
+    np.testing.assert_allclose(kl.detach().numpy(), oracle["vat_kl"], rtol=1e-5, atol=1e-6)
+    kl.sum().backward()
+    np.testing.assert_allclose(model.r.buf.detach().numpy(), oracle["r_after"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(model.r0.buf.numpy(), oracle["r0_after"])
+    assert not np.array_equal(oracle["r_after"], oracle["r_before"])  # the oracle saw the write
+    np.testing.assert_allclose(model.fc.weight.grad.numpy().T, oracle["grad:fc/affine/W"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.fc.bias.grad.numpy(), oracle["grad:fc/affine/b"], rtol=1e-5, atol=1e-6)
+    assert model.fc_clean.weight.grad is None and not oracle["grad:fc_clean/affine/W"].any()
+    with torch.no_grad():
+        loss2 = model.run_network("Use", x=x, y=torch.tensor(oracle["y"]))["loss"]
+    np.testing.assert_allclose(loss2.numpy(), oracle["use_loss2"], rtol=1e-5, atol=1e-6)
+
+
+def test_working_memory_is_shared_by_name_and_not_a_parameter(torch_project):
+    module = import_generated(torch_project)
+    source = Path(module.__file__).read_text()
+    assert source.count('nnc.WorkingMemory((1, 4, 4), init="Normal"') == 1  # one module for Vat and Use
+    model = module.create_model()
+    assert "r" not in {k.split(".")[0] for k in model.state_dict()}  # nnabla's files do not hold it
+    assert all(not name.startswith("r") for name in model.PARAMETERS)
+    x = torch.zeros(2, 1, 4, 4)
+    assert model.r(x) is model.r(x)  # the buffer itself, kept between calls
+    assert model.r(torch.zeros(3, 1, 4, 4)).shape == (3, 1, 4, 4)  # another batch size: a new buffer
+
+
+def test_keras_unlink_matches_torch_and_vat_layers_are_refused(spec, tmp_path):
+    """Keras: Unlink is stop_gradient (same outputs as PyTorch); VATNoise and WorkingMemory have no
+    Keras lowering and get E0801 at the layer."""
+    pytest.importorskip("keras")
+    from nndsl.backends.keras import generate
+
+    text = 'network N {\n    x = Input(4, dataset="x")\n    y = x -> fc: Affine(3) -> Unlink -> Tanh\n}\n'
+    small = tmp_path / "unlink.nnd"
+    small.write_text(text)
+    result = compile_file(small)
+    assert result.project is not None
+    from nndsl.backends.torch import generate as torch_generate
+
+    torch_generate(result.project, tmp_path / "t")
+    generate(result.project, tmp_path / "k")
+    tm = import_generated(tmp_path / "t").create_model()
+    km = import_generated(tmp_path / "k").create_model()
+    tm.save_params(tmp_path / "p.npz")
+    km.load_params(tmp_path / "p.npz")
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    with torch.no_grad():
+        want = tm.run_network("N", x=torch.tensor(x))["y"].numpy()
+    got = np.asarray(km.run_network("N", x=x)["y"])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nndsl", "compile", str(spec), "--backend", "keras", "-o", str(tmp_path / "kv")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "error[E0801]" in done.stderr and "WorkingMemory" in done.stderr, done.stderr
+    assert f"{spec.name}:" in done.stderr and "Traceback" not in done.stderr
