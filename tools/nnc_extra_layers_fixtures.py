@@ -242,7 +242,9 @@ def nntxt_summary(nntxt: Path) -> dict:
 # --- nnabla ------------------------------------------------------------------------------------------
 
 
-def nnabla_run(nntxt: Path) -> dict:
+def nnabla_run(nntxt: Path, kl_name: str = "kl", loss2_name: str = "loss2", start: dict | None = None) -> dict:
+    """nnabla's run of `nntxt`'s networks Vat and Use (batch 2); with `start` (a first run's results)
+    the parameters, buffers and inputs are that run's instead of nnabla's own initial values."""
     import nnabla as nn
     import nnabla.functions as F
     import numpy as np
@@ -254,6 +256,8 @@ def nnabla_run(nntxt: Path) -> dict:
     out: dict = {}
     # Parameters as nnabla created them (lr multiplier 0 buffers lose need_grad in the optimizer).
     for name, v in vat.parameters.items():
+        if start is not None:
+            v.variable_instance.d = start[f"param:{name}"]
         out[f"param:{name}"] = v.variable_instance.d.copy()
     r = vat.variables["r"].variable_instance
     r0 = vat.variables["r0"].variable_instance
@@ -263,10 +267,13 @@ def nnabla_run(nntxt: Path) -> dict:
     rng = np.random.RandomState(7)
     x = rng.randn(2, 1, 4, 4).astype(np.float32)
     y = np.array([[2], [0]], dtype=np.int64)
+    if start is not None:
+        x, y = start["x"], start["y"]
+        r.d, r0.d = start["r_before"], start["r0_before"]
     out["x"], out["y"] = x, y
     out["r_before"], out["r0_before"] = r.d.copy(), r0.d.copy()
     vat.variables["x"].variable_instance.d = x
-    kl = vat.variables["kl"].variable_instance
+    kl = vat.variables[kl_name].variable_instance
     for v in vat.parameters.values():
         v.variable_instance.grad.zero()
     kl.forward()
@@ -276,10 +283,13 @@ def nnabla_run(nntxt: Path) -> dict:
     for name, v in vat.parameters.items():
         out[f"grad:{name}"] = v.variable_instance.g.copy()
     use.variables["x"].variable_instance.d = x
-    use.variables["loss2_T"].variable_instance.d = y
-    loss2 = use.variables["loss2"].variable_instance
+    label = next(name for name in use.variables if name not in ("x", "r") and not use.variables[name].parent)
+    use.variables[label].variable_instance.d = y
+    loss2 = use.variables[loss2_name].variable_instance
     loss2.forward()
     out["use_loss2"] = loss2.d.copy()
+    if start is not None:
+        return out
 
     # nnabla's functions on fixed arrays.
     a = rng.randn(2, 3, 4).astype(np.float32)
@@ -310,9 +320,38 @@ def nnabla_run(nntxt: Path) -> dict:
     return out
 
 
+def export_fixtures(tool: Path, project: Path, python: Path, first: dict) -> None:
+    """`nndsl import` of the project, `nndsl export` of the spec to .sdcproj and .nntxt (kept as
+    fixtures), NNC's verdict on the exported project, and nnabla's run of the exported .nntxt from
+    the first run's parameters, buffers and inputs."""
+    import os
+
+    import numpy as np
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "vat_layers.nnd"
+        nndsl = [str(python), "-m", "nndsl"]
+        subprocess.run([*nndsl, "import", str(project), "-o", str(spec)], check=True, env=env, capture_output=True)
+        for suffix in (".sdcproj", ".nntxt"):
+            target = OUT / f"vat_layers.export{suffix}"
+            subprocess.run(
+                [*nndsl, "export", str(spec), "-o", str(target), "--force"], check=True, env=env, capture_output=True
+            )
+        layers, errors, nntxt = run_tool(tool, OUT / "vat_layers.export.sdcproj", Path(tmp))
+        complete = {"networks": layers, "error_check": errors}
+        (OUT / "vat_layers.export.complete.json").write_text(json.dumps(complete, indent=1, sort_keys=True) + "\n")
+        assert nntxt is not None, "create_prototxt did not convert the exported project"
+        summary = nntxt_summary(nntxt)
+        (OUT / "vat_layers.export.nntxt.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    exported = OUT / "vat_layers.export.nntxt"
+    np.savez(OUT / "vat_export_nnabla.npz", **nnabla_run(exported, "KLMultinomial", "SoftmaxCrossEntropy", first))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", default="/work/shared/nnc-tools/nncd_console")
+    ap.add_argument("--nndsl-python", default="/work/main/.venv/bin/python", help="a Python nndsl runs in")
     args = ap.parse_args()
     tool = Path(args.tool).resolve()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -329,7 +368,9 @@ def main() -> int:
                 (OUT / f"{stem}.nntxt.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
                 import numpy as np
 
-                np.savez(OUT / "vat_nnabla.npz", **nnabla_run(nntxt))
+                first = nnabla_run(nntxt)
+                np.savez(OUT / "vat_nnabla.npz", **first)
+                export_fixtures(tool, project, Path(args.nndsl_python), first)
         print(stem, "errors:", errors)
     return 0
 
