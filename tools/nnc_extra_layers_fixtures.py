@@ -3,10 +3,10 @@
 NNC's Parameter, WorkingMemory, VATNoise and Unlink layers, in two small projects this script
 writes (in NNC's multi-network layout) and then hands to NNC's tool and to nnabla:
 
-- `vat_layers.sdcproj`: networks `Main` (x -> fc -> SoftmaxCrossEntropy), `Vat` (a VAT step:
+- `vat_layers.sdcproj`: networks `Labeled` (x -> fc -> SoftmaxCrossEntropy), `Vat` (a VAT step:
   WorkingMemory `r` -> VATNoise(r, Buf=r) added to x -> fc -> Softmax -> KLMultinomial against
-  an Unlink'ed clean prediction) and `Use` (reads the same `r`, as a second network of NNC's
-  VAT sample does). `r`'s LRateMultiplier is 1.0, so that nnabla runs VATNoise's backward;
+  an Unlink'ed clean prediction) and `Use` (x + the same `r` -> fc -> Softmax: a second network
+  reading the buffer). `r`'s LRateMultiplier is 1.0, so that nnabla runs VATNoise's backward;
   `r0` (a second WorkingMemory in `Vat`, NNC's default LRateMultiplier 0.0) shows that it does
   not run it then.
 - `parameter_layers.sdcproj`: NNC's Parameter layer linked into an Affine's `b` connector
@@ -19,7 +19,7 @@ Outputs:
   inputs, parameters) of `create_prototxt`'s network file, per network;
 - `vat_nnabla.npz`: nnabla's run of that network file (batch 2): the parameters, `x`, `r` and
   `r0` as created, network Vat's `kl` after a forward, the buffers and the parameters' gradients
-  after its backward, network Use's `loss2` after that; plus nnabla's own functions on fixed
+  after its backward, network Use's `pred` after that; plus nnabla's own functions on fixed
   arrays (`vat_noise` with base_axis 1 and 2, `unlink`): outputs, the buffer written and the
   input gradient.
 
@@ -139,11 +139,11 @@ def vat_project() -> str:
             (1, "WorkingMemory", {"Name": "r", "Size": "1,4,4", "LRateMultiplier": "1.0"}),
             (2, "Add2", {"Name": "Add2_3"}),
             (3, "Affine", {"Name": "fc_3", "OutShape": "3", "ParameterScope": "fc"}),
-            (4, "SoftmaxCrossEntropy", {"Name": "loss2", "T.Dataset": "y"}),
+            (4, "Softmax", {"Name": "pred"}),
         ],
         [(0, 0, 2, 0), (1, 0, 2, 0), (2, 0, 3, 0), (3, 0, 4, 0)],
     )
-    return _project({"Main": main, "Vat": vat, "Use": use}, ["Main", "Vat"], ["Use"], "Use")
+    return _project({"Labeled": main, "Vat": vat, "Use": use}, ["Labeled", "Vat"], ["Labeled"], "Use")
 
 
 def parameter_project() -> str:
@@ -242,7 +242,7 @@ def nntxt_summary(nntxt: Path) -> dict:
 # --- nnabla ------------------------------------------------------------------------------------------
 
 
-def nnabla_run(nntxt: Path, kl_name: str = "kl", loss2_name: str = "loss2", start: dict | None = None) -> dict:
+def nnabla_run(nntxt: Path, kl_name: str = "kl", pred_name: str = "pred", start: dict | None = None) -> dict:
     """nnabla's run of `nntxt`'s networks Vat and Use (batch 2); with `start` (a first run's results)
     the parameters, buffers and inputs are that run's instead of nnabla's own initial values."""
     import nnabla as nn
@@ -266,11 +266,10 @@ def nnabla_run(nntxt: Path, kl_name: str = "kl", loss2_name: str = "loss2", star
     out["r0_need_grad"] = np.array(r0.need_grad)
     rng = np.random.RandomState(7)
     x = rng.randn(2, 1, 4, 4).astype(np.float32)
-    y = np.array([[2], [0]], dtype=np.int64)
     if start is not None:
-        x, y = start["x"], start["y"]
+        x = start["x"]
         r.d, r0.d = start["r_before"], start["r0_before"]
-    out["x"], out["y"] = x, y
+    out["x"] = x
     out["r_before"], out["r0_before"] = r.d.copy(), r0.d.copy()
     vat.variables["x"].variable_instance.d = x
     kl = vat.variables[kl_name].variable_instance
@@ -283,11 +282,9 @@ def nnabla_run(nntxt: Path, kl_name: str = "kl", loss2_name: str = "loss2", star
     for name, v in vat.parameters.items():
         out[f"grad:{name}"] = v.variable_instance.g.copy()
     use.variables["x"].variable_instance.d = x
-    label = next(name for name in use.variables if name not in ("x", "r") and not use.variables[name].parent)
-    use.variables[label].variable_instance.d = y
-    loss2 = use.variables[loss2_name].variable_instance
-    loss2.forward()
-    out["use_loss2"] = loss2.d.copy()
+    pred = use.variables[pred_name].variable_instance
+    pred.forward()
+    out["use_pred"] = pred.d.copy()
     if start is not None:
         return out
 
@@ -345,7 +342,7 @@ def export_fixtures(tool: Path, project: Path, python: Path, first: dict) -> Non
         summary = nntxt_summary(nntxt)
         (OUT / "vat_layers.export.nntxt.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     exported = OUT / "vat_layers.export.nntxt"
-    np.savez(OUT / "vat_export_nnabla.npz", **nnabla_run(exported, "KLMultinomial", "SoftmaxCrossEntropy", first))
+    np.savez(OUT / "vat_export_nnabla.npz", **nnabla_run(exported, "KLMultinomial", "Softmax", first))
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ The oracle is `tests/nnc/fixtures/extra_layers/vat_nnabla.npz`, written by
 `tools/nnc_extra_layers_fixtures.py` from nnabla's own `vat_noise` and `unlink` and from nnabla
 running the network file NNC's `create_prototxt` made of `vat_layers.sdcproj` (a VAT step: the
 noise of WorkingMemory `r` through VATNoise added to x, a KL loss against an Unlink'ed clean
-prediction; network `Use` reads the same `r`). The PyTorch checks run the generated project's
+prediction; network `Use` reads the same `r` into a prediction). The PyTorch checks run the generated project's
 `nnc` runtime and model; Keras lowers Unlink (checked against PyTorch) and refuses VATNoise and
 WorkingMemory with a positioned E0801.
 """
@@ -124,8 +124,8 @@ def test_vat_network_equals_nnabla(torch_project, oracle, tmp_path):
     np.testing.assert_allclose(model.fc.bias.grad.numpy(), oracle["grad:fc/affine/b"], rtol=1e-5, atol=1e-6)
     assert model.fc_clean.weight.grad is None and not oracle["grad:fc_clean/affine/W"].any()
     with torch.no_grad():
-        loss2 = model.run_network("Use", x=x, y=torch.tensor(oracle["y"]))["loss"]
-    np.testing.assert_allclose(loss2.numpy(), oracle["use_loss2"], rtol=1e-5, atol=1e-6)
+        pred = model.run_network("Use", x=x)["y'"]
+    np.testing.assert_allclose(pred.numpy(), oracle["use_pred"], rtol=1e-5, atol=1e-6)
 
 
 def test_working_memory_is_shared_by_name_and_not_a_parameter(torch_project):
