@@ -246,3 +246,73 @@ def test_keras_working_memory_is_state_not_a_parameter(keras_project):
     assert [v.path for v in model.r0.trainable_variables] == []  # lrate_multiplier 0: nothing to reach it
     x = np.zeros((3, 4, 4, 1), np.float32)
     assert tuple(model.r(x).shape) == (3, 4, 4, 1) and tuple(model.r.buf.numpy().shape) == (3, 4, 4, 1)
+
+
+TRAIN_SPEC = """network Train {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> fc: Affine(10) -> SoftmaxCrossEntropy(y)
+}
+
+network Vat {
+    x = Input(1x8x8, dataset="x")
+    clean = x -> fc_clean: Affine(10) -> Softmax -> Unlink
+    r = r: WorkingMemory(1x8x8, lrate_multiplier=1)
+    noise = VATNoise(r, r, epsilon=1.0)
+    loss = Add2(x, noise) -> fc: Affine(10) -> Softmax -> KLMultinomial(clean)
+}
+
+network Valid {
+    x = Input(1x8x8, dataset="x")
+    y = Input(1, dataset="y")
+    error = x -> fc: Affine(10) -> TopNError(y)
+}
+
+dataset training = "digits/train.csv" { shuffle = true, image_normalization = true }
+dataset validation = "digits/validation.csv" { shuffle = false, image_normalization = true }
+
+config {
+    max_epoch = 1
+    batch_size = 32
+    optimizer labeled { network = Train, dataset = training, solver = Sgd(lr=0.1) }
+    optimizer vat { network = Vat, dataset = training, solver = Sgd(lr=0.1) }
+    monitor valid_error { network = Valid, dataset = validation }
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_train_py_trains_a_vat_project(tmp_path, backend):
+    """Both projects' train.py run a VAT step (WorkingMemory, VATNoise, Unlink) beside a labeled one."""
+    import csv
+    import os
+    import subprocess
+
+    if backend == "keras":
+        pytest.importorskip("keras")
+    from nndsl.examples.digits import build_digits_dataset
+
+    spec = tmp_path / "vat.nnd"
+    spec.write_text(TRAIN_SPEC)
+    build_digits_dataset(tmp_path / "digits")
+    result = compile_file(spec)
+    assert result.project is not None, [d.message for d in result.diagnostics]
+    if backend == "torch":
+        from nndsl.backends.torch import generate
+    else:
+        from nndsl.backends.keras import generate
+    generate(result.project, tmp_path / backend)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "train.py", "--epochs", "1", "--seed", "3", "--output", "runs"],
+        cwd=tmp_path / backend,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = tmp_path / backend / "runs"
+    with open(runs / (runs / "LATEST").read_text().strip() / "log.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert all(np.isfinite(float(row[k])) for k in ("labeled_loss", "vat_loss", "valid_error")), row
