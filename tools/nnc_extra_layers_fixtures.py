@@ -21,7 +21,8 @@ Outputs:
   `r0` as created, network Vat's `kl` after a forward, the buffers and the parameters' gradients
   after its backward, network Use's `pred` after that; plus nnabla's own functions on fixed
   arrays (`vat_noise` with base_axis 1 and 2, `unlink`): outputs, the buffer written and the
-  input gradient.
+  input gradient; `vat_nnabla_params.h5`, nnabla's own parameter file of that run (after the
+  backward, before any update: the initial values), and the names it holds.
 
 Run with nnabla's Python (numpy and nnabla only; nndsl is not imported):
 
@@ -287,6 +288,9 @@ def nnabla_run(nntxt: Path, kl_name: str = "kl", pred_name: str = "pred", start:
     out["use_pred"] = pred.d.copy()
     if start is not None:
         return out
+    # What nnabla's parameter files hold (nn.save_parameters): the parameters, not the WorkingMemory buffers.
+    out["nnabla_saved"] = np.array(sorted(nn.get_parameters(grad_only=False)))
+    nn.save_parameters(str(OUT / "vat_nnabla_params.h5"))
 
     # nnabla's functions on fixed arrays.
     a = rng.randn(2, 3, 4).astype(np.float32)

@@ -265,3 +265,38 @@ def test_live_nnabla_runs_the_exported_nntxt(imported, tmp_path):
     with np.load(tmp_path / "r.npz") as got, np.load(FIXTURES / "vat_nnabla.npz") as want:
         for key in ("vat_kl", "r_after", "r0_after", "grad:fc/affine/W", "use_pred"):
             np.testing.assert_allclose(got[key], want[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_nnabla_parameter_file_of_a_vat_project_loads_and_saves(imported, tmp_path, backend):
+    """nnabla's own .h5 of the VAT project (its parameters; the WorkingMemory buffers are no parameters
+    and are not in it) loads into the generated project with nnabla's values, and the project's .h5
+    holds exactly nnabla's names."""
+    pytest.importorskip("h5py")
+    pytest.importorskip(backend)
+    sys.path.insert(0, str(HERE.parent))
+    from conftest import import_generated
+
+    if backend == "torch":
+        from nndsl.backends.torch import generate
+    else:
+        from nndsl.backends.keras import generate
+    _, _, result = imported
+    generate(result.project, tmp_path / backend)
+    model = import_generated(tmp_path / backend).create_model()
+    with np.load(FIXTURES / "vat_nnabla.npz", allow_pickle=False) as npz:
+        saved = sorted(str(n) for n in npz["nnabla_saved"])
+        values = {k[len("param:") :]: npz[k] for k in npz.files if k.startswith("param:")}
+    assert sorted(n for n, _ in model.nnabla_names().values()) == saved
+    model.load_params(FIXTURES / "vat_nnabla_params.h5")
+    model.save_params(tmp_path / "mine.npz")
+    with np.load(tmp_path / "mine.npz", allow_pickle=False) as mine:
+        for name, (nnabla, shape) in model.nnabla_names().items():
+            np.testing.assert_array_equal(mine[name].reshape(shape), values[nnabla], err_msg=name)
+    model.save_params(tmp_path / "mine.h5")
+    import h5py
+
+    with h5py.File(tmp_path / "mine.h5", "r") as f:
+        names = []
+        f.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
+    assert sorted(names) == saved
