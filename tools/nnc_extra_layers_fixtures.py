@@ -15,7 +15,7 @@ writes (in NNC's multi-network layout) and then hands to NNC's tool and to nnabl
 Outputs:
 - `<project>.complete.json`: per network {layer: [Output, CostParameter]} from NNC's `complete`,
   and `error_check`'s lines;
-- `vat_layers.nntxt.json`: the variables (name, type, shape, initializer) and functions (type,
+- `vat_layers.nntxt` (create_prototxt's network file of it) and `vat_layers.nntxt.json`: the variables (name, type, shape, initializer) and functions (type,
   inputs, parameters) of `create_prototxt`'s network file, per network;
 - `vat_nnabla.npz`: nnabla's run of that network file (batch 2): the parameters, `x`, `r` and
   `r0` as created, network Vat's `kl` after a forward, the buffers and the parameters' gradients
@@ -366,6 +366,7 @@ def main() -> int:
             if stem == "vat_layers":
                 assert nntxt is not None, "create_prototxt wrote no network file"
                 summary = nntxt_summary(nntxt)
+                (OUT / f"{stem}.nntxt").write_text(nntxt.read_text())
                 (OUT / f"{stem}.nntxt.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
                 import numpy as np
 

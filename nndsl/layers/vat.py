@@ -72,6 +72,8 @@ register(
         shape=working_memory_shape,
         parameters=working_memory_parameters,
         macs=lambda ins, p, out, ps: 0,
+        # Its output is its initializer's draw until a VATNoise writes it (Constant: the same every run).
+        random=lambda p, ins: p["init"] != "Constant",
         doc="A buffer of one value per sample of shape `size`, kept between steps and shared by name between "
         "networks (NNC's WorkingMemory: initialized once by `init` times `init_multiplier`). A VATNoise that "
         "reads it as its `buf` writes the gradient into it; it does so only when `lrate_multiplier` is above 0, "

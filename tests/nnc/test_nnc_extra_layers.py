@@ -300,3 +300,28 @@ def test_nnabla_parameter_file_of_a_vat_project_loads_and_saves(imported, tmp_pa
         names = []
         f.visititems(lambda n, obj: names.append(n) if isinstance(obj, h5py.Dataset) else None)
     assert sorted(names) == saved
+
+
+def test_nncs_nntxt_of_the_project_imports_to_the_same_ir(imported, tmp_path):
+    """create_prototxt's .nntxt of the VAT project (WorkingMemory as a Buffer with an initializer)
+    imports to the networks the .sdcproj imports to."""
+    _, _, result = imported
+    out = tmp_path / "from_nntxt.nnd"
+    done = _nndsl("import", str(FIXTURES / "vat_layers.nntxt"), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    again = compile_file(out)
+    assert again.project is not None
+
+    def ir(project):
+        return {
+            net.name: sorted(
+                (x.type, tuple(net.value(x.outputs[0]).shape), tuple((p.name, p.shape) for p in x.parameters))
+                for x in net.layers
+            )
+            for net in project.networks
+        }
+
+    assert ir(again.project) == ir(result.project)
+    memories = {x.name: x.params for net in again.project.networks for x in net.layers if x.type == "WorkingMemory"}
+    assert memories["r"]["lrate_multiplier"] == 1.0 and memories["r0"]["init"] == "Uniform"
+    assert memories["r0"]["init_multiplier"] == 2.0
