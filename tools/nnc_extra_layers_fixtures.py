@@ -15,18 +15,24 @@ writes (in NNC's multi-network layout) and then hands to NNC's tool and to nnabl
 Outputs:
 - `<project>.complete.json`: per network {layer: [Output, CostParameter]} from NNC's `complete`,
   and `error_check`'s lines;
-- `vat_layers.nntxt` (create_prototxt's network file of it) and `vat_layers.nntxt.json`: the variables (name, type, shape, initializer) and functions (type,
-  inputs, parameters) of `create_prototxt`'s network file, per network;
+- `vat_layers.nntxt` (create_prototxt's network file of it) and `vat_layers.nntxt.json`: the
+  variables (name, type, shape, initializer) and functions (type, inputs, parameters) of that
+  file, per network;
 - `vat_nnabla.npz`: nnabla's run of that network file (batch 2): the parameters, `x`, `r` and
   `r0` as created, network Vat's `kl` after a forward, the buffers and the parameters' gradients
   after its backward, network Use's `pred` after that; plus nnabla's own functions on fixed
   arrays (`vat_noise` with base_axis 1 and 2, `unlink`): outputs, the buffer written and the
   input gradient; `vat_nnabla_params.h5`, nnabla's own parameter file of that run (after the
-  backward, before any update: the initial values), and the names it holds.
+  backward, before any update: the initial values), and the names it holds;
+- `vat_layers.export.sdcproj` / `.nntxt`: `nndsl export` of `nndsl import vat_layers.sdcproj`
+  (nndsl runs in `--nndsl-python`, this repository first on its path), with NNC's verdict on
+  the exported project (`vat_layers.export.complete.json`, `vat_layers.export.nntxt.json`) and
+  nnabla's run of the exported .nntxt from the first run's values (`vat_export_nnabla.npz`).
 
-Run with nnabla's Python (numpy and nnabla only; nndsl is not imported):
+Run with nnabla's Python (numpy and nnabla; nndsl only as a subprocess):
 
-    /work/nnabla-venv/bin/python tools/nnc_extra_layers_fixtures.py [--tool /work/shared/nnc-tools/nncd_console]
+    /work/nnabla-venv/bin/python tools/nnc_extra_layers_fixtures.py \
+        [--tool /work/shared/nnc-tools/nncd_console] [--nndsl-python /work/main/.venv/bin/python]
 
 The tool runs with its own folder as the working directory, on absolute paths.
 """

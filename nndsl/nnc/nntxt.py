@@ -6,8 +6,9 @@ config (`dataset`, `optimizer`, `monitor`, `executor`, `training_config`). The r
 back into what NNC's own `import_nntxt` makes of it: one NNC layer per function (NNC's layer
 type, its properties as NNC writes them), an `Input` layer per variable that no function
 computes (a `WorkingMemory` where that variable is a Buffer with an initializer that no dataset
-column feeds, as create_prototxt writes one), links between layer pins, and the config as the `.sdcproj` sections and keys NNC uses
-(`[Optimizer_0]` `SolverName=Adam`), so one translation to `.nnd` serves both sources.
+column feeds, as create_prototxt writes one), links between layer pins, and the config as the
+`.sdcproj` sections and keys NNC uses (`[Optimizer_0]` `SolverName=Adam`), so one translation
+to `.nnd` serves both sources.
 
 The mapping from a function's arguments to a layer's properties is NNC's own
 (`components.COMPONENTS`, generated from NNC's layer definitions): each property names the
