@@ -316,3 +316,27 @@ def test_train_py_trains_a_vat_project(tmp_path, backend):
     with open(runs / (runs / "LATEST").read_text().strip() / "log.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert all(np.isfinite(float(row[k])) for k in ("labeled_loss", "vat_loss", "valid_error")), row
+
+
+def test_working_memories_of_one_name_must_agree(tmp_path):
+    """One name, one buffer: a WorkingMemory whose settings differ from another network's of the same
+    name is an error at the second (E0505), not two buffers that silently stop sharing."""
+    spec = tmp_path / "e0505.nnd"
+    spec.write_text(
+        "network A {\n"
+        '    x = Input(4, dataset="x")\n'
+        "    r = r: WorkingMemory(4, lrate_multiplier=1)\n"
+        "    y = Add2(x, VATNoise(r, r))\n"
+        "}\n\n"
+        "network B {\n"
+        '    x = Input(4, dataset="x")\n'
+        "    r = r: WorkingMemory(4)\n"
+        "    y = Add2(x, r)\n"
+        "}\n"
+    )
+    result = compile_file(spec)
+    (d,) = [d for d in result.diagnostics if d.severity == "error"]
+    assert d.code == "E0505" and d.span.line == 9
+    assert "lrate_multiplier=0.0 here but lrate_multiplier=1.0 in network 'A'" in d.message
+    spec.write_text(spec.read_text().replace("WorkingMemory(4)\n", "WorkingMemory(4, lrate_multiplier=1)\n"))
+    assert compile_file(spec).ok
