@@ -1147,7 +1147,8 @@ class WorkingMemory(keras.layers.Layer):
     LRateMultiplier above 0) the gradient reaching its output (a VATNoise's eps * dy) is written into the
     buffer, as nnabla's VATNoise writes it; TensorFlow's tape reaches it through `tap`, a trainable scalar
     whose value is never used and whose gradient is always 0. Without, nothing is written (nnabla: the
-    buffer needs no gradient, so VATNoise's backward does not run).
+    buffer needs no gradient, so VATNoise's backward does not run). The buffer's batch size follows the
+    batch, which XLA cannot compile: a training step with a WorkingMemory runs without `--jit`.
     """
 
     def __init__(
