@@ -54,8 +54,11 @@ def run(nnp, name: str, feeds: dict[str, np.ndarray], params: dict[str, np.ndarr
     for k in names:
         if k in params:
             net.variables[k].d = params[k].reshape(net.variables[k].shape)
+    proto_variables = nnp.g.networks[name].variables
     for var, v in net.inputs.items():
         if var not in feeds:
+            if getattr(proto_variables.get(var), "initializer", None) is not None:
+                continue  # a WorkingMemory's buffer: nnabla filled it from its initializer
             raise ValueError(f"no input given for '{var}'")
         v.d = feeds[var].reshape(v.shape)
     outputs = list(net.outputs.items())

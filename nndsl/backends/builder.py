@@ -30,7 +30,8 @@ class Emit:
     """One layer in generated code.
 
     `call` is the forward expression, with `{m}` standing for the layer's attribute and
-    `{0}`, `{1}`... for the inputs; `module` is constructor code for a layer with parameters
+    `{0}`, `{1}`... for the inputs (and `{batch_ref}` for a tensor of the current batch, which a layer
+    without inputs sizes its output by); `module` is constructor code for a layer with parameters
     or state (None for a stateless one). `params` maps the layer's NNC parameters to the
     framework's: (NNC name, attribute under the module, layout), which `save_params` uses.
     """
@@ -165,6 +166,7 @@ class _Builder:
         self.classes: list[ClassModel] = []
         self.by_signature: dict[tuple, str] = {}
         self.params: dict[str, ParamModel] = {}
+        self._batch_refs: list[str | None] = []
 
     def build(self) -> ModelRender:
         model = ClassModel("Model", "Every parameter of every network; networks that share parameters share modules.")
@@ -243,6 +245,8 @@ class _Builder:
             var[vid] = local.take(snake(wish))
             args.append(var[vid])
         cut = len(block.path) + 1 if block.path else 0
+        # A layer without inputs (WorkingMemory) takes the batch size and device from this one.
+        self._batch_refs.append(args[0] if args else None)
         uses = _uses(block)
         body: list[str] = []
         items = list(block.items)
@@ -279,6 +283,7 @@ class _Builder:
                 self._layer(item, net, owner, attrs, owned, body, var, local, uses, cut)
             i += 1
         outputs = [(v, var[v]) for v in block.outputs if v in var]
+        self._batch_refs.pop()
         return body, args, outputs
 
     def _attr(self, owner: ClassModel, attrs: Namer, owned: dict, rel: str, net: Network, copies: list[Block]) -> str:
@@ -341,6 +346,13 @@ class _Builder:
                     owner.layers.append((rel, attr, params))
                     owner.inits.extend(self.dialect.inits(layer, attr, emit))
             call = call.replace("{m}", f"self.{attr}")
+        if "{batch_ref}" in call:
+            # An emitter's `{batch_ref}`: a tensor of the batch being computed (the first input of the
+            # network or block), for layers without inputs of their own.
+            ref = self._batch_refs[-1]
+            if ref is None:
+                raise BackendUnsupported(self.dialect.backend, layer, "it needs a block with at least one input")
+            call = call.replace("{batch_ref}", ref)
         call = call.format(*(var[v] for v in layer.inputs))
         first = layer.inputs[0] if layer.inputs else None
         name = self._name_for(local, var, uses, first, wish="h")

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     preprocess,
     quantize,
     shape,
+    vat,
 )
 from .base import REGISTRY, LayerSpec, Param, ParamShape, ShapeError, fmt_shape
 

@@ -61,7 +61,9 @@ _WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
 
 # (NNC type, nndsl parameter) -> nnabla's parameter name, where they differ.
 _RENAMED = {("BinaryWeightAffine", "alpha"): "b", ("BinaryWeightConvolution", "alpha"): "b"}
-# (NNC type, nndsl parameter) with no counterpart in NNC's files.
+# (NNC type, nndsl parameter) with no counterpart in NNC's files: a WorkingMemory's buffer is a
+# network variable of type Buffer in nnabla (shape (batch, *Size)), which its files do not hold.
+_NOT_IN_NNC = frozenset({("WorkingMemory", "buf")})
 
 _COPY = re.compile(r"^(?P<label>.+)\[(?P<index>\d+)\]$")
 
@@ -108,17 +110,24 @@ def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
     return f"{path}/{scope}/{name}" if scope else f"{path}/{name}"
 
 
+def in_nnc_files(layer: Layer, p: ParamShape) -> bool:
+    """Whether NNC's parameter files (and nnabla's networks) hold `p` (not a WorkingMemory's buffer)."""
+    return (layer.type, p.name) not in _NOT_IN_NNC
+
+
 def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
     """The shape nnabla stores `p` in (same elements, same order as nndsl's)."""
     return (1, *p.shape) if layer.type in _WITH_BATCH_AXIS else tuple(p.shape)
 
 
 def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape]]:
-    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter once."""
+    """nndsl parameter name -> (nnabla name, nnabla shape), every parameter NNC's files hold once
+    (not a WorkingMemory's buffer)."""
     networks = source.networks if isinstance(source, Project) else (source,)
     table: dict[str, tuple[str, Shape]] = {}
     for net in networks:
         for layer in net.layers:
             for p in layer.parameters:
-                table.setdefault(layer.parameter_name(p), (nnc_parameter_name(layer, p), nnc_shape(layer, p)))
+                if in_nnc_files(layer, p):
+                    table.setdefault(layer.parameter_name(p), (nnc_parameter_name(layer, p), nnc_shape(layer, p)))
     return table

@@ -5,8 +5,10 @@ An `.nntxt` holds networks already expanded into nnabla *functions* over named v
 config (`dataset`, `optimizer`, `monitor`, `executor`, `training_config`). The reader turns it
 back into what NNC's own `import_nntxt` makes of it: one NNC layer per function (NNC's layer
 type, its properties as NNC writes them), an `Input` layer per variable that no function
-computes, links between layer pins, and the config as the `.sdcproj` sections and keys NNC uses
-(`[Optimizer_0]` `SolverName=Adam`), so one translation to `.nnd` serves both sources.
+computes (a `WorkingMemory` where that variable is a Buffer with an initializer that no dataset
+column feeds, as create_prototxt writes one), links between layer pins, and the config as the
+`.sdcproj` sections and keys NNC uses (`[Optimizer_0]` `SolverName=Adam`), so one translation
+to `.nnd` serves both sources.
 
 The mapping from a function's arguments to a layer's properties is NNC's own
 (`components.COMPONENTS`, generated from NNC's layer definitions): each property names the
@@ -286,12 +288,31 @@ class _Reader:
         # Inputs: buffer variables that no function computes and that some function reads.
         next_id = len(functions)
         inputs: list[NncLayer] = []
+        memories: list[NncLayer] = []
         data = self.data_names.get(name, {})
         for var, _dest, _pin, _line in pending_links:
             if var in producers or var not in variables:
                 continue
             vm = variables[var]
             dims = _dims(vm.first("shape").message) if vm.first("shape") else []
+            init = vm.first("initializer")
+            if init is not None and var not in data and vm.scalar("type", "") == "Buffer":
+                # A Buffer of the batch with an initializer that no dataset column feeds: what
+                # create_prototxt makes of NNC's WorkingMemory (named after the layer).
+                props = {
+                    "Name": var,
+                    "Size": ",".join(dims[1:]) if dims[:1] == ["-1"] else ",".join(dims),
+                    "File": "",
+                    "Initializer": init.message.scalar("type", "Normal"),
+                    "InitializerMultiplier": init.message.scalar("multiplier", "1.0"),
+                    "LRateMultiplier": self._buffer_lr_mult(name, var),
+                }
+                where = self.where(f'{section} / variable "{var}"', var_lines[var])
+                memory = NncLayer(next_id, "WorkingMemory", props, where)
+                next_id += 1
+                memories.append(memory)
+                producers[var] = (memory.id, 0)
+                continue
             props = {
                 "Name": var,
                 "Size": ",".join(dims[1:]) if dims[:1] == ["-1"] else ",".join(dims),
@@ -313,7 +334,7 @@ class _Reader:
             links.append(NncLink(source[0], source[1], dest, pin, self.where(section, fline)))
         # A layer's Data connector (a loss's T) names the dataset column its Input reads
         # (T.Dataset=y); an Input that no dataset column feeds takes the connector's generator.
-        by_id = {layer.id: layer for layer in [*inputs, *layers]}
+        by_id = {layer.id: layer for layer in [*inputs, *memories, *layers]}
         for link in links:
             dest, source = by_id[link.dest], by_id[link.source]
             comp = COMPONENTS[dest.type]
@@ -335,7 +356,14 @@ class _Reader:
             layer.props.pop("_unbound", None)
             if not layer.props["Dataset"]:
                 layer.props["Dataset"] = _INPUT_DEFAULTS["Dataset"]
-        return NncNetwork(name, [*inputs, *layers], links, self.where(section, 0 if not name else msg.line))
+        return NncNetwork(name, [*inputs, *memories, *layers], links, self.where(section, 0 if not name else msg.line))
+
+    def _buffer_lr_mult(self, net: str, var: str) -> str:
+        """A WorkingMemory's LRateMultiplier: its network's optimizer's, else that of an optimizer of
+        another network holding the same (shared) buffer, else NNC's default."""
+        if var in self.lr_mult.get(net, {}):
+            return self.lr_mult[net][var]
+        return next((m[var] for m in self.lr_mult.values() if var in m), "0.0")
 
     def function(self, fm: Message, line: int, section: str, fname: str, index: int, variables, times, net: str):
         ftype = fm.scalar("type", "")

@@ -246,6 +246,19 @@ def _network(net: ir.Network, batch_size: int) -> _Net:
         if layer.type == "Input":
             buffer(layer.outputs[0], inputs)
     for layer in net.layers:
+        if layer.type == "WorkingMemory":
+            # As create_prototxt writes it: no function, a Buffer variable of the batch named after the
+            # layer (networks share it by that name), with the initializer; the optimizers list it
+            # with its LRateMultiplier, which decides whether VATNoise's backward writes it.
+            name = var[layer.outputs[0]]
+            if name not in declared:
+                declared.add(name)
+                (buf,) = layer.parameters
+                initializer = _m("initializer", _s("type", buf.init), _n("multiplier", buf.init_multiplier))
+                shape = _shape("shape", (-1, *buf.shape))
+                inputs.append(_m("variable", _s("name", name), _s("type", "Buffer"), shape, initializer))
+                params.append((name, buf.lrate_multiplier))
+            continue
         if layer.type == "Input" or _skipped(layer, net):
             continue
         args = [var[v] for v in layer.inputs]

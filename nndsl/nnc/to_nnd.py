@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from ..layers import REGISTRY
 from ..layers.base import BOOL, CHOICE, DERIVED, FLOAT, FLOATS, INT, INTS, SHAPE, STR, LayerSpec, Param, snake
 from ..layers.nnc_table import NNC_LAYERS
+from .components import COMPONENTS
 from .idents import ident
 from .project import NncLayer, NncLink, NncNetwork, NncProject, Where
 
@@ -481,7 +482,7 @@ class Translator:
             for layer in g.layers.values():
                 if id(layer) not in checked:
                     checked.add(id(layer))
-                    self._check_layer(layer)
+                    self._check_layer(layer, g)
         if any(p.severity == "error" for p in self.problems):
             return Translation(None, _unique(self.problems))
         derived = self._derivations(networks, graphs)
@@ -673,9 +674,29 @@ class Translator:
 
     # -- what cannot be expressed -----------------------------------------------------------
 
-    def _check_layer(self, layer: NncLayer) -> None:
+    def _check_layer(self, layer: NncLayer, g: _Graph) -> None:
         t = layer.type
-        if t in RECURRENT:
+        connectors = COMPONENTS.get(t, {}).get("connectors", ())
+        for pin, (src, _) in sorted(g.ins.get(layer.id, {}).items()):
+            source = g.layers.get(src)
+            into_parameter = 1 <= pin <= len(connectors) and connectors[pin - 1][1] == "Parameter"
+            # A Parameter layer is reported once, by _check_parameter.
+            if into_parameter and source is not None and source.type != "Parameter":
+                self.error(
+                    layer.where,
+                    f"{source.type} '{source.name}' is linked into the {connectors[pin - 1][0]} connector of "
+                    f"{t} '{layer.name}': nndsl cannot give a layer's parameter from another layer",
+                )
+        if t == "Parameter":
+            self._check_parameter(layer, g)
+        elif t == "VATNoise" and 1 not in g.ins.get(layer.id, {}):
+            buf = layer.props.get("Buf.Dataset", "buf")
+            self.error(
+                layer.where,
+                f"VATNoise '{layer.name}' reads its Buf from the dataset column '{buf}': nndsl's VATNoise writes "
+                "its gradient into a WorkingMemory linked to Buf",
+            )
+        elif t in RECURRENT:
             self.error(
                 layer.where,
                 f"'{layer.name}' is a {t} layer: recurrent networks cannot be expressed in nndsl yet",
@@ -683,6 +704,27 @@ class Translator:
         elif t not in REGISTRY and t not in STRUCTURAL:
             known = "an NNC layer type nndsl has no equivalent for yet" if t in NNC_LAYERS else "not an NNC layer type"
             self.error(layer.where, f"'{layer.name}' is a {t} layer: {known}")
+
+    def _check_parameter(self, layer: NncLayer, g: _Graph) -> None:
+        """NNC's Parameter layer: a parameter without a batch axis, which NNC links into another layer's
+        parameter connector (Affine's W or b). nndsl's parameters belong to the layer that uses them;
+        linked as data NNC itself gives it no shape (its `complete` leaves the consumer's Output empty)."""
+        uses = []
+        for dest, pin in (d for p in g.out_pins(layer.id) for d in g.consumers((layer.id, p))):
+            consumer = g.layers.get(dest)
+            if consumer is None:
+                continue
+            connectors = COMPONENTS.get(consumer.type, {}).get("connectors", ())
+            if 1 <= pin <= len(connectors) and connectors[pin - 1][1] == "Parameter":
+                uses.append(f"the {connectors[pin - 1][0]} connector of {consumer.type} '{consumer.name}'")
+            else:
+                uses.append(f"the data input of {consumer.type} '{consumer.name}' (NNC gives that no shape either)")
+        feeds = f" linked into {', '.join(uses)}" if uses else ""
+        self.error(
+            layer.where,
+            f"'{layer.name}' is a Parameter layer{feeds}: nndsl cannot express a parameter as a layer of its own "
+            "(a layer's parameters are its own, initialized by its *_init settings)",
+        )
 
     # -- derived networks -------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ NNC shares parameters by name (ParameterScope): layer `conv1` in Training and la
 `conv1` in Validation use the same `conv1/W`. If the two layers would need different
 shapes (say Affine(10) in one network and Affine(100) in another), training one network
 would break the other: that is an error, reported where the second network defines it.
+WorkingMemory layers of one name are one buffer too (nnabla's variable of that name), so their
+other settings must agree as well (E0505).
 """
 
 from __future__ import annotations
@@ -29,6 +31,30 @@ def check_parameters(networks: list[Network], reporter: Reporter) -> None:
                 first[layer.name] = (shapes, net, layer)
             elif seen[0] != shapes:
                 _report(layer, net, seen, reporter)
+            elif layer.type == "WorkingMemory" == seen[2].type:
+                _check_memory(layer, net, seen, reporter)
+
+
+# A WorkingMemory's settings beyond its size: networks share the one buffer of that name.
+_MEMORY_SETTINGS = ("init", "init_multiplier", "lrate_multiplier")
+
+
+def _check_memory(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
+    _, other, other_layer = seen
+    for key in _MEMORY_SETTINGS:
+        mine, theirs = layer.params[key], other_layer.params[key]
+        if mine != theirs:
+            reporter.error(
+                "E0505",
+                layer.origin.span,
+                [Note(f"'{layer.name}' has {key}={theirs!r} in network '{other.name}'", other_layer.origin.span)],
+                help="give them the same settings, or one of them another name if they should not share",
+                name=layer.name,
+                setting=f"{key}={mine!r}",
+                other_setting=f"{key}={theirs!r}",
+                other=other.name,
+            )
+            return
 
 
 def _report(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:

@@ -20,6 +20,7 @@ Contents:
   3. Layers Keras lacks: `top_n_error`, `binary_error`, nnabla pooling (`pooling`, `Pooling`), `binary_tanh`,
      `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`, `BinaryWeightAffine`,
      `BinaryWeightConvolution`.
+  4. Virtual adversarial training: `vat_noise`, `VATNoise`, `WorkingMemory` (NNC's VATNoise, WorkingMemory).
 
 Randomness: the random layers are active when called with `training=True`, or always with
 `skip_at_test=False` (NNC's SkipAtTest), as the torch runtime's `_Random.active`. Each draws from a
@@ -55,6 +56,8 @@ __all__ = [
     "RandomCrop",
     "RandomFlip",
     "RandomShift",
+    "VATNoise",
+    "WorkingMemory",
     "binary_error",
     "binary_sigmoid",
     "binary_tanh",
@@ -65,6 +68,7 @@ __all__ = [
     "pooling",
     "to_nnc_layout",
     "top_n_error",
+    "vat_noise",
 ]
 
 _register = keras.saving.register_keras_serializable(package="nnc")
@@ -1123,3 +1127,118 @@ class BinaryWeightConvolution(_NoBias, _BinaryConvolution):
         super().__init__(
             in_channels, out_maps, kernel, stride, pad, dilation, False, w_init, w_init_multiplier, **kwargs
         )
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. Virtual adversarial training: `vat_noise`, `VATNoise`, `WorkingMemory`
+# ---------------------------------------------------------------------------------------------------
+
+
+def vat_noise(x: Any, buf: Any, axes: Sequence[int], eps: float = 1e-4) -> tf.Tensor:
+    """NNC's VATNoise (nnabla `vat_noise.cpp`): eps * x / sqrt(sum x^2 + 1e-8), the sum over `axes` (the Keras
+    axes of the sample's axes from NNC's base_axis on). The backward gives x no gradient and hands eps times
+    the output's gradient to `buf`, where the `WorkingMemory` that produced it stores it (nnabla writes it
+    into the buffer's data), as the torch runtime's `vat_noise` does. On TensorFlow tensors; in a Keras
+    model, the `VATNoise` layer."""
+    axes = list(axes)
+
+    @tf.custom_gradient
+    def noise(x, buf):
+        y = eps * x / tf.sqrt(tf.reduce_sum(tf.square(x), axis=axes, keepdims=True) + 1e-8)
+
+        def grad(dy):
+            return tf.zeros_like(x), eps * dy
+
+        return y, grad
+
+    return noise(tf.convert_to_tensor(x), tf.convert_to_tensor(buf))
+
+
+@_register
+class VATNoise(keras.layers.Layer):
+    """`vat_noise` as a Keras layer: VATNoise(axes, eps), called on (x, buf)."""
+
+    def __init__(self, axes: Sequence[int], eps: float = 1e-4, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.axes, self.eps = tuple(axes), float(eps)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(axes=list(self.axes), eps=self.eps)
+        return config
+
+    def compute_output_shape(self, x_shape: Sequence[Any], buf_shape: Sequence[Any]) -> tuple:
+        return tuple(x_shape)
+
+    def call(self, x: Any, buf: Any) -> tf.Tensor:
+        return vat_noise(x, buf, self.axes, self.eps)
+
+
+@_register
+class WorkingMemory(keras.layers.Layer):
+    """NNC's WorkingMemory: one buffer value per sample, kept between steps (the torch runtime's
+    `WorkingMemory`).
+
+    WorkingMemory(size, init="Normal", multiplier=1.0, needs_grad=False); `size` is NNC's per-sample shape,
+    the buffer is held channels-last, (batch, *keras_shape(size)). Called on any tensor of the batch, it
+    returns the buffer for that batch size, created (NNC's initializer) at the first call and again when
+    the batch size changes. Networks holding a WorkingMemory of the same name share this layer. It is state,
+    not a parameter: no optimizer updates it, parameter files do not hold it. With `needs_grad` (NNC's
+    LRateMultiplier above 0) the gradient reaching its output (a VATNoise's eps * dy) is written into the
+    buffer, as nnabla's VATNoise writes it; TensorFlow's tape reaches it through `tap`, a trainable scalar
+    whose value is never used and whose gradient is always 0. Without, nothing is written (nnabla: the
+    buffer needs no gradient, so VATNoise's backward does not run). The buffer's batch size follows the
+    batch, which XLA cannot compile: a training step with a WorkingMemory runs without `--jit`.
+    """
+
+    def __init__(
+        self, size: Sequence[int], init: str = "Normal", multiplier: float = 1.0, needs_grad: bool = False, **kwargs
+    ) -> None:
+        super().__init__(**kwargs)
+        self.size, self.init, self.multiplier, self.needs_grad = tuple(size), init, float(multiplier), needs_grad
+        self.cl_size = keras_shape(self.size)
+        self.buf = tf.Variable(
+            tf.zeros((0, *self.cl_size)), trainable=False, shape=tf.TensorShape([None, *self.cl_size]), name="buf"
+        )
+        self.tap = self.add_weight(shape=(), initializer="ones", trainable=True, name="tap") if needs_grad else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(size=list(self.size), init=self.init, multiplier=self.multiplier, needs_grad=self.needs_grad)
+        return config
+
+    def compute_output_shape(self, like_shape: Sequence[Any]) -> tuple:
+        return (like_shape[0], *self.cl_size)
+
+    def _initial(self, batch: Any) -> tf.Tensor:
+        shape = tf.concat([[batch], tf.constant(self.cl_size, dtype=tf.int32)], axis=0)
+        kind, scale = nnc.NNCInitializer(self.init, self.multiplier).distribution((1, *self.size))
+        if kind == "constant":
+            return tf.fill(shape, tf.constant(scale, tf.float32))
+        if kind == "normal":
+            return tf.random.normal(shape, stddev=scale)
+        return tf.random.uniform(shape, -scale, scale)
+
+    def call(self, like: Any) -> tf.Tensor:
+        batch = tf.shape(like)[0]
+
+        def fresh() -> tf.Tensor:
+            with tf.control_dependencies([self.buf.assign(self._initial(batch))]):
+                return tf.identity(self.buf)
+
+        value = tf.cond(tf.equal(tf.shape(self.buf)[0], batch), lambda: tf.identity(self.buf), fresh)
+        value = tf.ensure_shape(value, [None, *self.cl_size])
+        if self.tap is None:
+            return tf.stop_gradient(value)
+        return self._stored(value, self.tap.value)
+
+    def _stored(self, value: tf.Tensor, tap: tf.Tensor) -> tf.Tensor:
+        @tf.custom_gradient
+        def stored(value, tap):
+            def grad(g):
+                with tf.control_dependencies([self.buf.assign(g)]):
+                    return tf.zeros_like(value), tf.zeros_like(tap)
+
+            return tf.identity(value), grad
+
+        return stored(value, tap)

@@ -15,7 +15,8 @@ Contents:
      the GPU when the input is there).
   3. Layers torch lacks: `top_n_error`, `binary_error`, nnabla pooling (`pooling`, `MaxPooling`, ...),
      `binary_tanh`, `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`,
-     `BinaryWeightAffine`, `BinaryWeightConvolution`.
+     `BinaryWeightAffine`, `BinaryWeightConvolution`, `vat_noise` and `WorkingMemory` (NNC's VATNoise,
+     WorkingMemory).
   4. Solvers and schedules: `Momentum`, `Nesterov`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `RMSpropGraves`,
      `AdaBelief`, `Lars`, `SgdW`, `AdaBound`, `AMSBound`, `make_solver`, `make_schedule`.
   5. Parameter files and layouts: `save_params`, `load_params`, `affine_weight_to_torch`, ...
@@ -83,6 +84,7 @@ __all__ = [
     "Schedule",
     "SgdW",
     "SumPooling",
+    "WorkingMemory",
     "affine_weight_from_torch",
     "affine_weight_to_torch",
     "batch_norm",
@@ -104,6 +106,7 @@ __all__ = [
     "save_params",
     "to_iterations",
     "top_n_error",
+    "vat_noise",
 ]
 
 # ---------------------------------------------------------------------------------------------------
@@ -844,6 +847,54 @@ class BinaryWeightConvolution(_BinaryConvolution):
         w_init_multiplier: float = 1.0,
     ) -> None:
         super().__init__(in_channels, out_maps, kernel, stride, pad, dilation, False, w_init, w_init_multiplier)
+
+
+class _VATNoise(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, buf, dims, eps):
+        ctx.buf, ctx.eps = buf, eps
+        return eps * x / torch.sqrt(x.square().sum(dim=dims, keepdim=True) + 1e-8)
+
+    @staticmethod
+    def backward(ctx, grad):
+        with torch.no_grad():
+            ctx.buf.copy_(ctx.eps * grad)
+        return torch.zeros_like(grad), None, None, None
+
+
+def vat_noise(x: torch.Tensor, buf: torch.Tensor, base_axis: int = 0, eps: float = 1e-4) -> torch.Tensor:
+    """NNC's VATNoise (nnabla `vat_noise.cpp`): eps * x / sqrt(sum x^2 + 1e-8), the sum over each sample's
+    axes from `base_axis` on. The backward gives x no gradient and writes eps times the output's gradient
+    into `buf` (a WorkingMemory's buffer, which `WorkingMemory.forward` returns itself). Like nnabla's, it
+    runs only where an input needs a gradient (the WorkingMemory's lrate_multiplier above 0)."""
+    dims = tuple(range(base_axis + 1, x.dim()))
+    return _VATNoise.apply(x, buf, dims, eps)
+
+
+class WorkingMemory(nn.Module):
+    """NNC's WorkingMemory: one buffer value per sample of shape `size`, kept between steps.
+
+    nnabla makes it a variable of the network's batch, (batch, *size), filled once by the initializer;
+    networks holding a WorkingMemory of the same name share it (here: the same module). It is created at
+    the first call, for the batch size of the tensor it is given; a call with another batch size starts a
+    new buffer. It is state, not a parameter: no optimizer updates it and parameter files do not hold it
+    (nnabla's do not). With `needs_grad` (NNC's LRateMultiplier above 0) a VATNoise reading it runs its backward.
+    """
+
+    def __init__(self, size: Sequence[int], init: str = "Normal", multiplier: float = 1.0, needs_grad: bool = False):
+        super().__init__()
+        self.size, self.init, self.multiplier, self.needs_grad = tuple(size), init, multiplier, needs_grad
+        self.register_buffer("buf", None, persistent=False)
+
+    def forward(self, like: torch.Tensor) -> torch.Tensor:
+        """The buffer for `like`'s batch size, on its device."""
+        batch = like.shape[0]
+        if self.buf is None or self.buf.shape[0] != batch or self.buf.device != like.device:
+            dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+            buf = torch.empty((batch, *self.size), device=like.device, dtype=dtype)
+            self.buf = init_parameter(buf, self.init, self.multiplier)
+        # The buffer itself, not a copy: VATNoise's backward writes into it.
+        return self.buf.requires_grad_(self.needs_grad)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, schedule: nnc.Schedule, 
 
 def parameters_used(model: Model, network: str, batch: Mapping[str, torch.Tensor]) -> list[torch.nn.Parameter]:
     """The trainable parameters `network` reaches, found by one forward pass in training mode whose side
-    effects (batch-normalization statistics, random numbers) are undone."""
+    effects (batch-normalization statistics, random numbers, what a VATNoise wrote) are undone."""
     params = [p for p in model.parameters() if p.requires_grad]
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     devices = [torch.cuda.current_device()] if next(model.parameters()).is_cuda else []
@@ -190,8 +190,12 @@ def parameters_used(model: Model, network: str, batch: Mapping[str, torch.Tensor
             torch.autograd.grad(total, params, allow_unused=True) if torch.is_tensor(total) else [None] * len(params)
         )
     with torch.no_grad():
-        for name, b in model.named_buffers():
-            b.copy_(buffers[name])
+        for name, b in list(model.named_buffers()):
+            if name in buffers:
+                b.copy_(buffers[name])
+            else:  # made by the pass (a WorkingMemory's buffer): the first step makes it again, the same
+                owner, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(owner), attr, None)
     return [p for p, g in zip(params, grads, strict=True) if g is not None]
 
 

@@ -148,6 +148,10 @@ def _network(ltype: str, shapes) -> str:
         lines.append(f'    x{i} = Input({_shape_text(s)}, dataset="x{i}")')
     from nndsl.layers import REGISTRY
 
+    if not REGISTRY[ltype].inputs:  # a layer without inputs (WorkingMemory) of the input's shape, added to it
+        lines.append(f"    m = {ltype}({_shape_text(shapes[0])})")
+        lines += ["    y = Add2(x0, m)", "}"]
+        return "\n".join(lines) + "\n"
     extra = [_ARGS[ltype]] if ltype in _ARGS else []
     if REGISTRY[ltype].param("skip_at_test") is not None:
         extra.append("skip_at_test=false")  # so that the random layer runs (it is not trained)

@@ -273,6 +273,7 @@ def _simple(types: dict[str, str]) -> None:
 _simple(
     {
         "Identity": "{0}",
+        "Unlink": "ops.stop_gradient({0})",
         "ReLU": "ops.relu({0})",
         "Sigmoid": "ops.sigmoid({0})",
         "Tanh": "ops.tanh({0})",
@@ -539,3 +540,24 @@ def dropout(layer, ins, out) -> Emit:
 @emitter("ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop")
 def random(layer, ins, out) -> Emit:
     return random_layer("nnc_layers", layer)
+
+
+# --- virtual adversarial training -------------------------------------------------------------------
+
+
+@emitter("WorkingMemory")
+def working_memory(layer, ins, out) -> Emit:
+    p = layer.params
+    module = (
+        f"nnc_layers.WorkingMemory({_tuple(p['size'])}, init={literal(p['init'])}, "
+        f"multiplier={literal(float(p['init_multiplier']))}, needs_grad={p['lrate_multiplier'] > 0})"
+    )
+    return Emit("{m}({batch_ref})", module)
+
+
+@emitter("VATNoise")
+def vat_noise(layer, ins, out) -> Emit:
+    p = layer.params
+    rank = len(ins[0])
+    axes = tuple(sorted(_axis(a, rank) for a in range(p["base_axis"], rank)))
+    return Emit("{m}({0}, {1})", f"nnc_layers.VATNoise({_tuple(axes)}, eps={literal(float(p['epsilon']))})")

@@ -172,6 +172,7 @@ def _simple(types: dict[str, str]) -> None:
 _simple(
     {
         "Identity": "{0}",
+        "Unlink": "{0}.detach()",
         "ReLU": "F.relu({0})",
         "Sigmoid": "torch.sigmoid({0})",
         "Tanh": "torch.tanh({0})",
@@ -406,3 +407,22 @@ def dropout(layer, ins, out) -> Emit:
 @emitter("ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop")
 def random(layer, ins, out) -> Emit:
     return random_layer("nnc", layer)
+
+
+# --- virtual adversarial training -------------------------------------------------------------------
+
+
+@emitter("WorkingMemory")
+def working_memory(layer, ins, out) -> Emit:
+    p = layer.params
+    module = (
+        f"nnc.WorkingMemory({_tuple(p['size'])}, init={literal(p['init'])}, "
+        f"multiplier={literal(float(p['init_multiplier']))}, needs_grad={p['lrate_multiplier'] > 0})"
+    )
+    return Emit("{m}({batch_ref})", module)
+
+
+@emitter("VATNoise")
+def vat_noise(layer, ins, out) -> Emit:
+    p = layer.params
+    return Emit(f"nnc.vat_noise({{0}}, {{1}}, base_axis={p['base_axis']}, eps={literal(float(p['epsilon']))})")
