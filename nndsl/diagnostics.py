@@ -140,6 +140,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0503": ("error", "network '{name}' has no layers"),
     "E0504": ("error", "network '{name}' has no outputs: every value is consumed"),
     "E0505": ("error", "WorkingMemory '{name}' has {setting} here but {other_setting} in network '{other}'"),
+    "E0506": ("error", "{type} '{name}' shares the parameters '{scope}' of a {other_type} layer"),
     # config
     "E0601": ("error", "unknown config setting '{name}' in {where}"),
     "E0602": ("error", "unknown solver '{name}'"),

@@ -8,7 +8,9 @@ an `Origin` that remembers where it was written and through which unit instances
 copies it was expanded, so that every later error can point at the source.
 
 Parameters are shared by name across networks, as NNC's ParameterScope does: the learnable
-parameter `W` of layer `conv1` is `conv1/W` in every network that has a layer `conv1`.
+parameter `W` of layer `conv1` is `conv1/W` in every network that has a layer `conv1`. A layer
+written with `parameter_scope="enc"` names its parameters `enc/W` instead (`Layer.scope`), so
+layers of one network can share them too.
 """
 
 from __future__ import annotations
@@ -65,10 +67,19 @@ class Layer:
     repeats: tuple[tuple[str, int, int], ...] = ()  # enclosing repeats: (qualified name, copy, count)
     parameters: tuple[ParamShape, ...] = ()
     macs: int = 0
+    # NNC's ParameterScope where the spec gives one (`parameter_scope="enc"`): the qualified name
+    # its parameters are named after ("stage3.enc"); "" names them after the layer itself.
+    scope: str = ""
+
+    @property
+    def param_scope(self) -> str:
+        """The qualified name this layer's parameters are named after (shared by every layer
+        with the same one)."""
+        return self.scope or self.name
 
     def parameter_name(self, p: ParamShape) -> str:
         """NNC-style parameter name: scope parts separated by '/', then the parameter."""
-        return f"{self.name.replace('.', '/')}/{p.name}"
+        return f"{self.param_scope.replace('.', '/')}/{p.name}"
 
     @property
     def param_count(self) -> int:
@@ -90,7 +101,8 @@ class Network:
 
     @property
     def total_params(self) -> int:
-        return sum(layer.param_count for layer in self.layers)
+        """Trainable parameters, each counted once (layers with one parameter scope share them)."""
+        return sum(math.prod(p.shape) for p in self.parameter_table().values() if p.trainable)
 
     @property
     def total_macs(self) -> int:

@@ -326,11 +326,12 @@ class _Builder:
             emit: Emit = emit_fn(layer, ins, net.values[out_vid].shape)
         except Unsupported as e:
             raise BackendUnsupported(self.dialect.backend, layer, str(e)) from None
-        rel = layer.name[cut:]
+        # Layers share parameters by name (their own, or their `parameter_scope`'s): one module,
+        # called once per layer; a module without parameters (augmentation) is shared only where
+        # its configuration is the same too.
+        rel = layer.param_scope[cut:]
         call = emit.call
         if emit.module is not None:
-            # Layers share parameters by name; a module without parameters (augmentation)
-            # is shared only where its configuration is the same too.
             key = rel if emit.params else (rel, emit.module)
             if key in owned:
                 attr = owned[key][0]

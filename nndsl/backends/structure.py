@@ -59,7 +59,9 @@ class Block:
             for j, out in enumerate(layer.outputs):
                 index[out] = ("layer", k, j)
             params = tuple(sorted((n, v) for n, v in layer.params.items() if n not in ROLE_PARAMS))
-            parts.append((layer.name[cut:], layer.type, params, tuple(index.get(v, ("?",)) for v in layer.inputs)))
+            name = layer.name[cut:]
+            scope = layer.scope[cut:]  # a `parameter_scope`: which layers share a module
+            parts.append((name, scope, layer.type, params, tuple(index.get(v, ("?",)) for v in layer.inputs)))
         parts.append(tuple(index.get(v, ("?",)) for v in self.outputs))
         return tuple(parts)
 

@@ -83,7 +83,7 @@ def nnc_layer_path(layer: Layer) -> str:
     parts: list[str] = []
     pending = ""
     qualified = ""
-    segments = layer.name.split(".")
+    segments = layer.param_scope.split(".")  # a `parameter_scope` replaces the layer's own name
     for i, segment in enumerate(segments):
         qualified = f"{qualified}.{segment}" if qualified else segment
         copy = _COPY.match(segment)

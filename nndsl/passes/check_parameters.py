@@ -6,6 +6,10 @@ shapes (say Affine(10) in one network and Affine(100) in another), training one 
 would break the other: that is an error, reported where the second network defines it.
 WorkingMemory layers of one name are one buffer too (nnabla's variable of that name), so their
 other settings must agree as well (E0505).
+
+A layer written with `parameter_scope="enc"` shares with every layer whose parameters are named
+`enc` (in the same enclosing scope), in its own network too: such layers must also be of one
+type (E0506), reported at the second with a note at the first.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ def check_parameters(networks: list[Network], reporter: Reporter) -> None:
                 continue
             checked.add(id(layer))
             shapes = tuple((p.name, p.shape) for p in layer.parameters)
-            seen = first.get(layer.name)
+            seen = first.get(layer.param_scope)
             if seen is None:
-                first[layer.name] = (shapes, net, layer)
+                first[layer.param_scope] = (shapes, net, layer)
+            elif (layer.scope or seen[2].scope) and layer.type != seen[2].type:
+                _report_type(layer, net, seen, reporter)
             elif seen[0] != shapes:
                 _report(layer, net, seen, reporter)
             elif layer.type == "WorkingMemory" == seen[2].type:
@@ -55,6 +61,21 @@ def _check_memory(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -
                 other=other.name,
             )
             return
+
+
+def _report_type(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
+    _, other, other_layer = seen
+    reporter.error(
+        "E0506",
+        layer.origin.span,
+        [Note(f"'{other_layer.name}' ({other_layer.type}) in network '{other.name}' has them, here", other_layer.origin.span),
+         *layer.origin.notes()],
+        help="layers that share parameters must be of one type; give this one another parameter_scope",
+        name=layer.name,
+        type=layer.type,
+        scope=layer.param_scope.replace(".", "/"),
+        other_type=other_layer.type,
+    )  # fmt: skip
 
 
 def _report(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:

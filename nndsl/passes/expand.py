@@ -37,6 +37,7 @@ from .count_layers import LayerCounter
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
 DEFAULT_MAX_LAYERS = 1_000_000
+PARAMETER_SCOPE = "parameter_scope"  # NNC's ParameterScope, a keyword of every layer call
 SCOPELESS = "_"  # the label of a unit call that opens no scope: `h = x -> _: VGG11()`
 UNIT_PARAM_TYPES = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape"}
 
@@ -58,6 +59,7 @@ class PendingLayer:
     # For inputs written as a name: that name and where it was bound in the layer's scope
     # (messages about a merge name its operands as the user wrote them).
     input_names: tuple[tuple[str, Span] | None, ...] = ()
+    scope: str = ""  # `parameter_scope="enc"`: the qualified name its parameters take ("stage3.enc")
 
 
 @dataclass(slots=True)
@@ -655,10 +657,20 @@ class Expander:
             assert p is not None
             params[p.name] = self._coerce(eval_const(arg, lookup), p, spec.type, arg.span)
             spans[p.name] = arg.span
+        pscope = ""
         for kw in call.kwargs:
+            if kw.name == PARAMETER_SCOPE:
+                if pscope:
+                    raise CompileError(
+                        make("E0303", kw.name_span, [Note("first given here", spans[PARAMETER_SCOPE])],
+                             name=kw.name, callee=spec.type)
+                    )  # fmt: skip
+                pscope = self._parameter_scope(eval_const(kw.value, lookup), kw.value.span)
+                spans[PARAMETER_SCOPE] = kw.value.span
+                continue
             p = spec.param(kw.name)
             if p is None:
-                names = [q.name for q in spec.params] + [a for q in spec.params for a in q.aliases]
+                names = [q.name for q in spec.params] + [a for q in spec.params for a in q.aliases] + [PARAMETER_SCOPE]
                 raise CompileError(
                     make("E0301", kw.name_span, help=did_you_mean(kw.name, names), callee=spec.type, name=kw.name)
                 )
@@ -713,9 +725,21 @@ class Expander:
                 tuple(in_spans),
                 scope.repeats,
                 tuple(in_names),
+                scope.prefix + pscope if pscope else "",
             )
         )
         return Tensor(out)
+
+    def _parameter_scope(self, value: Any, span: Span) -> str:
+        """A `parameter_scope` value: a name (no scope separators), as NNC's ParameterScope is."""
+        if value is POISON:
+            return ""
+        if not isinstance(value, str):
+            raise CompileError(make("E0311", span, expected="parameter_scope (a string)", got=describe(value)))
+        if not value or any(c in value for c in "./[]") or value.strip() != value:
+            raise CompileError(make("E0311", span, expected="parameter_scope (a name without '.', '/', '[' or ']')",
+                                    got=repr(value)))  # fmt: skip
+        return value
 
     def _coerce(self, value: Any, p, callee: str, span: Span) -> Any:
         if value is POISON:
@@ -1056,6 +1080,7 @@ class Expander:
                     pl.input_spans,
                     pl.repeats if same_place else repeat_chains[chain],
                     pl.input_names,
+                    base + pl.scope[cut:] if pl.scope else "",
                 )
             )
         return layers

@@ -127,6 +127,7 @@ def _layer(pl, params, parameters=(), macs=0) -> Layer:
         pl.repeats,
         tuple(parameters),
         macs,
+        pl.scope,
     )
 
 
