@@ -97,7 +97,9 @@ def layer_properties(layer: Layer) -> dict[str, str]:
         else:
             props[nnc_name] = value_of(nnc_name, default)
     if pins:
-        props["ParameterScope"] = "*Name"
+        # `parameter_scope="enc"`: NNC's ParameterScope, the name (within the enclosing scopes)
+        # its parameters take; layers with one ParameterScope share them.
+        props["ParameterScope"] = layer.scope.rsplit(".", 1)[-1] if layer.scope else "*Name"
         for pin in pins:
             props[f"{pin}.File"] = ""
             props.update(pinned[pin])

@@ -1045,6 +1045,7 @@ class _Body:
         self.index = {lid: k for k, lid in enumerate(self.topo)}
         self.vname: dict[Pin, str] = {}
         self.layer_names: dict[str, str] = {}
+        self.shared_scope: dict[int, str] = {}  # layer -> the ParameterScope it shares (`parameter_scope=`)
         self.n_outputs = 0
         self.stack: dict[int, tuple[int, ...]] = {}
         self.end_of: dict[int, int] = {}  # RepeatStart -> RepeatEnd
@@ -1381,12 +1382,21 @@ class _Body:
         # the default names a label could take from a layer without one: `ReLU`, `ReLU_3` -> ReLU
         bases = {re.sub(r"_\d+\Z", "", lab) for lab in used}
         for it, lab in list(labels.items()):
-            if lab in dup:
+            if lab not in dup:
+                continue
+            layer = self.g.layers[it]
+            if layer.type == "Unit":
                 self.tr.error(
-                    self.g.layers[it].where,
-                    f"two layers share the parameter scope '{lab}' in network '{self.g.name}': nndsl cannot "
-                    "express layers sharing parameters inside one network",
+                    layer.where,
+                    f"two Unit layers share the parameter scope '{lab}' in network '{self.g.name}': nndsl cannot "
+                    "yet express unit calls sharing parameters inside one network",
                 )
+            elif ident(layer.name) != lab:
+                # Layers sharing one ParameterScope keep their own names as labels and name
+                # the scope: `fc1b: Affine(5, parameter_scope="enc")`.
+                labels[it] = ident(layer.name)
+                self.shared_scope[it] = _scope(layer)
+        used = set(labels.values()) - {SCOPELESS}
         for it in items:
             t = self._type(it)
             if it in labels or t in ("RepeatStart",):
@@ -1465,6 +1475,8 @@ class _Body:
                 self.tr.error(layer.where, f"input {pin} ({spec.inputs[pin]}) of '{layer.name}' is not linked")
                 tensors.append("_")
         params = self.params(layer, spec, shape_of_input)
+        if it in self.shared_scope:
+            params.append(f"parameter_scope={_string(self.shared_scope[it])}")
         if chained:
             return self._named(labels.get(it), layer.type, [*tensors[1:], *params], scope, it)
         if len(tensors) >= 1 and (len(tensors) == 1 or spec.kind in ("loss", "error")):
