@@ -86,7 +86,7 @@ network N {
 
 def test_a_scope_shared_with_a_layer_of_another_name_and_across_networks():
     text = SHARED + (
-        "\nnetwork Runtime {\n    x = Input(4, dataset=\"x\")\n"
+        '\nnetwork Runtime {\n    x = Input(4, dataset="x")\n'
         '    y\' = x -> enc: Affine(2) -> c: Affine(2, parameter_scope="head")\n}\n'
     )
     result = _compile(text)
@@ -122,7 +122,8 @@ def test_a_parameter_scope_is_a_plain_name(value, code):
 
 
 def test_parameter_scope_given_twice_is_E0303():
-    (err,) = _errors(SHARED.replace('a: Affine(2, parameter_scope="enc")', 'a: Affine(2, parameter_scope="enc", parameter_scope="e")'))
+    twice = 'a: Affine(2, parameter_scope="enc", parameter_scope="e")'
+    (err,) = _errors(SHARED.replace('a: Affine(2, parameter_scope="enc")', twice))
     assert err.code == "E0303"
 
 

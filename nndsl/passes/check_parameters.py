@@ -65,17 +65,18 @@ def _check_memory(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -
 
 def _report_type(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
     _, other, other_layer = seen
+    where = f"'{other_layer.name}' ({other_layer.type}) in network '{other.name}' has them, here"
+    first = Note(where, other_layer.origin.span)
     reporter.error(
         "E0506",
         layer.origin.span,
-        [Note(f"'{other_layer.name}' ({other_layer.type}) in network '{other.name}' has them, here", other_layer.origin.span),
-         *layer.origin.notes()],
+        [first, *layer.origin.notes()],
         help="layers that share parameters must be of one type; give this one another parameter_scope",
         name=layer.name,
         type=layer.type,
         scope=layer.param_scope.replace(".", "/"),
         other_type=other_layer.type,
-    )  # fmt: skip
+    )
 
 
 def _report(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
