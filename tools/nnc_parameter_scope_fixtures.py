@@ -11,7 +11,8 @@ NNC's virtual adversarial training does, and a shared scope inside a repeat) it:
 1. exports the spec (`nndsl.nnc.export`) and keeps it: `vat.sdcproj` (the NNC project the import
    tests read: two Affine layers of one ParameterScope in each network);
 2. runs NNC's `error_check` and `create_prototxt` on it and records the parameter variables of
-   each network create_prototxt wrote (nnabla's names, a repeat's copies as `{RepeatStart}`);
+   each network create_prototxt wrote (nnabla's names, a repeat's copies as `{RepeatStart}`),
+   and keeps that `.nntxt`: `vat.nntxt` (the import tests read it too);
 3. has nnabla build every network of that `.nntxt`, with seeded parameters
    (`export_check.seeded_parameters`) and inputs, and records the parameters nnabla created
    (names and shapes) and every output: `vat.outputs.npz`.
@@ -94,6 +95,7 @@ def main() -> int:
     }
     (FIXTURES / "vat.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     (FIXTURES / "vat.sdcproj").write_text(text, encoding="utf-8")
+    (FIXTURES / "vat.nntxt").write_text(nntxt, encoding="utf-8")
     np.savez(FIXTURES / "vat.outputs.npz", **outputs)
     print(f"vat: accepted by NNC, {len(created)} parameters in nnabla, {len(outputs)} outputs")
     return 0

@@ -184,3 +184,53 @@ def test_nncs_tool_and_nnabla_live(tmp_path):
     assert {n: tuple(s) for n, s in created.items()} == {n: tuple(s) for n, s in table.values()}
     results = _run_generated(result.project, "torch", params, table, inputs, tmp_path / "torch")
     _compare(results, nnabla, io)
+
+
+def test_import_of_the_nntxt_nnc_wrote_shares_as_the_project(tmp_path):
+    """The `.nntxt` create_prototxt made of the project (one `enc/affine/W` read by two Affine
+    functions of a network) imports with the same sharing and the same parameters."""
+    out = tmp_path / "vat.nnd"
+    run = _cli("import", str(FIX / "vat.nntxt"), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert 'fc1b: Affine(5, parameter_scope="enc")' in out.read_text(encoding="utf-8")
+    _, _, spec_table, _ = _setup(SPEC)
+    imported = compile_file(out)
+    assert imported.ok, [str(d) for d in imported.diagnostics]
+    assert sorted(nnc_parameter_table(imported.project).values()) == sorted(spec_table.values())
+
+
+UNITS = """\
+unit Block {
+    in x
+    out x -> fc: Affine(3) -> Tanh
+}
+
+network Training {
+    x = Input(3, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> u1: Block -> u2: Block -> Affine(1) -> SquaredError(y)
+}
+"""
+
+
+def test_unit_layers_sharing_a_scope_are_a_positioned_error(tmp_path):
+    """Unit layers of one ParameterScope in one network (unit calls sharing parameters) cannot be
+    written yet: E0981 at the second Unit layer, in the NNC file, and nothing is written."""
+    spec = tmp_path / "units.nnd"
+    spec.write_text(UNITS, encoding="utf-8")
+    result = compile_file(spec)
+    assert result.ok
+    text = sdcproj_text(Exporter(result).export())
+    lines = text.splitlines()
+    unit_at = [i for i, line in enumerate(lines) if line == "Type=Unit"]
+    assert len(unit_at) == 2
+    scope_at = next(i for i in range(unit_at[1], len(lines)) if lines[i].endswith("_Name=ParameterScope"))
+    lines[scope_at + 1] = lines[scope_at + 1].split("=", 1)[0] + "=u1"
+    project = tmp_path / "shared_units.sdcproj"
+    project.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "shared_units.nnd"
+    run = _cli("import", str(project), "-o", str(out))
+    assert run.returncode == 1 and not out.exists(), run.stderr
+    assert "E0981" in run.stderr and "share the parameter scope 'u1'" in run.stderr
+    assert len(re.findall(r"shared_units\.sdcproj:\d+:\d+: error\[E0981\]: \[Training_Layer_\d+\]", run.stderr)) == 2
+    assert "Traceback" not in run.stderr
