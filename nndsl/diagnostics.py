@@ -108,6 +108,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0211": ("error", "expanding this nests deeper than {limit} levels, counted through unit instances (the limit)"),
     "E0212": ("error", "derived networks form a cycle: {chain}"),
     "E0213": ("error", "the label '_' (a unit call that opens no scope) cannot label {what}"),
+    "E0214": ("error", "unit '{name}' declares a parameter 'parameter_scope', the keyword every call takes"),
+    "E0215": ("error", "a scope-less call ('_:') of unit '{name}' cannot take a parameter_scope: it opens no scope"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),

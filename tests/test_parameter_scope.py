@@ -156,6 +156,13 @@ def _model(text: str, backend: str, out, params: dict[str, np.ndarray]):
     return module, model
 
 
+def _attribute(obj, path: str):
+    """`model.enc.inner.0.r`: attributes, and list elements where a part is an index."""
+    for part in path.split("."):
+        obj = obj[int(part)] if part.isdigit() else getattr(obj, part)
+    return obj
+
+
 def _gradients(backend: str, module, model, x, t) -> dict[str, np.ndarray]:
     """d(sum of the loss)/d(parameter) by the spec's parameter names, in NNC's layout."""
     if backend == "torch":
@@ -176,7 +183,7 @@ def _gradients(backend: str, module, model, x, t) -> dict[str, np.ndarray]:
         total = tf.reduce_sum(loss)
     # Dense keeps NNC's Affine layout (in, out)
     layers = {n: (attr, var) for n, (attr, var, *_) in module.Model.PARAMETERS.items()}
-    variables = {n: getattr(getattr(model, attr), var) for n, (attr, var) in layers.items()}
+    variables = {n: getattr(_attribute(model, attr), var) for n, (attr, var) in layers.items()}
     grads = tape.gradient(total, list(variables.values()))
     return {n: np.asarray(g).reshape(-1) for n, g in zip(variables, grads, strict=True)}
 
@@ -209,3 +216,75 @@ def test_a_gradient_step_changes_the_shared_weights_once_by_both_uses(backend, t
     shared.save_params(tmp_path / "after.npz")
     with np.load(tmp_path / "after.npz", allow_pickle=False) as after:
         np.testing.assert_allclose(after["enc/W"].reshape(-1), w.reshape(-1) - lr * g["enc/W"], rtol=1e-5, atol=1e-6)
+
+
+UNIT_CALLS = """\
+unit Block {
+    in x
+    out x -> fc: Affine(3) -> Tanh -> inner: repeat 2 { r: Affine(3) }
+}
+
+network Training {
+    x = Input(3, dataset="x")
+    t = Input(3, dataset="y")
+    h1 = x -> u1: Block(parameter_scope="enc")
+    h2 = x -> MulScalar(2.0) -> u2: Block(parameter_scope="enc")
+    loss = Add2(h1, h2) -> u3: Block -> SquaredError(t)
+}
+"""
+
+
+def test_unit_calls_of_one_scope_share_every_parameter_of_the_unit():
+    result = _compile(UNIT_CALLS)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    names = sorted(result.project.parameter_table())
+    assert names == sorted(
+        f"{s}/{p}/{q}" for s in ("enc", "u3") for p in ("fc", "inner[0]/r", "inner[1]/r") for q in ("W", "b")
+    )
+    layers = [layer.name for layer in result.project.networks[0].layers]
+    assert "u1.fc" in layers and "u2.fc" in layers  # the instances keep their names
+    nnabla = {n for n, _ in nnc_parameter_table(result.project).values()}
+    assert {"enc/fc/affine/W", "enc/r[1]/affine/W", "u3/r[0]/affine/b"} <= nnabla
+    assert result.project.total_params == 2 * 3 * (3 * 3 + 3)
+
+
+def test_unit_call_scope_errors():
+    bad_param = UNIT_CALLS.replace("unit Block {", "unit Block(parameter_scope: int = 1) {")
+    (err,) = _errors(bad_param)
+    assert err.code == "E0214" and err.span.line == 1
+    (err,) = _errors(UNIT_CALLS.replace('u1: Block(parameter_scope="enc")', '_: Block(parameter_scope="enc")'))
+    assert err.code == "E0215" and err.span.line == 9
+    # instances sharing must agree in shapes: Block on a wider input has a wider fc/W
+    wider = UNIT_CALLS.replace("h2 = x -> MulScalar(2.0) ->", "h2 = Concatenate(x, x) ->").replace(
+        "Add2(h1, h2)", "Add2(h1, h2)"
+    )
+    errors = _errors(wider)
+    assert errors and errors[0].code == "E0501" and errors[0].span.line == 3 and "enc/fc/W" in errors[0].message
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_unit_calls_of_one_scope_are_one_module(backend, tmp_path):
+    """Both backends build one block for u1 and u2 (called twice) and one for u3: the gradient of
+    a shared weight is the sum of the two calls' gradients (u1 and u2 made apart to compare)."""
+    rng = np.random.default_rng(1)
+    arrays = {}
+    for s in ("enc", "u3"):
+        for p, shape in (("fc", (3, 3)), ("inner[0]/r", (3, 3)), ("inner[1]/r", (3, 3))):
+            arrays[f"{s}/{p}/W"] = rng.standard_normal(shape).astype(np.float32)
+            arrays[f"{s}/{p}/b"] = rng.standard_normal(3).astype(np.float32)
+    apart = UNIT_CALLS.replace('u1: Block(parameter_scope="enc")', 'u1: Block(parameter_scope="e1")').replace(
+        'u2: Block(parameter_scope="enc")', 'u2: Block(parameter_scope="e2")'
+    )
+    split = {k.replace("enc/", f"{e}/"): v for k, v in arrays.items() for e in ("e1", "e2") if k.startswith("enc/")}
+    split.update({k: v for k, v in arrays.items() if k.startswith("u3/")})
+    module, shared = _model(UNIT_CALLS, backend, tmp_path / "shared", arrays)
+    umodule, unshared = _model(apart, backend, tmp_path / "apart", split)
+    assert sorted(module.Model.PARAMETERS) == sorted(arrays)
+    x = rng.random((2, 3), dtype=np.float32)
+    t = rng.random((2, 3), dtype=np.float32)
+    g = _gradients(backend, module, shared, x, t)
+    u = _gradients(backend, umodule, unshared, x, t)
+    for name in arrays:
+        apart_names = [name.replace("enc/", f"{e}/") for e in ("e1", "e2")] if name.startswith("enc/") else [name]
+        want = sum(u[n] for n in apart_names)
+        np.testing.assert_allclose(g[name], want, rtol=1e-4, atol=1e-5)

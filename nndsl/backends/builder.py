@@ -244,7 +244,9 @@ class _Builder:
             wish = net.values[vid].name if top else ("x" if len(block.inputs) == 1 else f"x{k}")
             var[vid] = local.take(snake(wish))
             args.append(var[vid])
-        cut = len(block.path) + 1 if block.path else 0
+        # Modules are named (and shared) after their parameters' names, which a `parameter_scope`
+        # can set apart from the layers' own.
+        pcut = len(block.param_path) + 1 if block.path else 0
         # A layer without inputs (WorkingMemory) takes the batch size and device from this one.
         self._batch_refs.append(args[0] if args else None)
         uses = _uses(block)
@@ -255,7 +257,7 @@ class _Builder:
             item = items[i]
             if isinstance(item, Block) and item.repeat and item.index == 0 and _loopable(items, i, item, net):
                 copies = [b for b in items[i : i + item.count]]
-                attr_name = item.repeat[cut:]
+                attr_name = copies[0].param_path[pcut:].rsplit("[", 1)[0]
                 attr = self._attr(owner, attrs, owned, attr_name, net, copies)
                 src_vid = copies[0].inputs[0]
                 src = var[src_vid]
@@ -270,7 +272,7 @@ class _Builder:
                 i += item.count
                 continue
             if isinstance(item, Block):
-                attr = self._attr(owner, attrs, owned, item.path[cut:], net, [item])
+                attr = self._attr(owner, attrs, owned, item.param_path[pcut:], net, [item])
                 call_args = ", ".join(var[v] for v in item.inputs)
                 first = item.inputs[0] if len(item.inputs) == 1 and len(item.outputs) == 1 else None
                 outs = [self._name_for(local, var, uses, first) for _ in item.outputs]
@@ -280,7 +282,7 @@ class _Builder:
                 for v, n in zip(item.outputs, outs, strict=True):
                     var[v] = n
             else:
-                self._layer(item, net, owner, attrs, owned, body, var, local, uses, cut)
+                self._layer(item, net, owner, attrs, owned, body, var, local, uses, pcut)
             i += 1
         outputs = [(v, var[v]) for v in block.outputs if v in var]
         self._batch_refs.pop()

@@ -35,6 +35,18 @@ class Block:
     outputs: list[int] = field(default_factory=list)  # value ids used outside (or network outputs)
 
     @property
+    def param_path(self) -> str:
+        """What its layers' parameters are named under: `path`, or, in a unit call with
+        `parameter_scope="s"`, the path with `s` in the instance's place (segment for segment)."""
+        if not self.path:
+            return ""
+        n = self.path.count(".") + 1
+        for layer in self.layers():
+            if layer.scope:
+                return ".".join(layer.scope.split(".")[:n])
+        return self.path
+
+    @property
     def local_name(self) -> str:
         """The name inside the parent: "stage3", "block[2]"."""
         return self.path.rsplit(".", 1)[-1]
@@ -54,13 +66,14 @@ class Block:
         for k, vid in enumerate(self.inputs):
             index[vid] = ("in", k)
         cut = len(self.path) + 1 if self.path else 0
+        depth = self.path.count(".") + 1 if self.path else 0
         parts: list[tuple] = [tuple(net.values[v].shape for v in self.inputs)]
         for k, layer in enumerate(self.layers()):
             for j, out in enumerate(layer.outputs):
                 index[out] = ("layer", k, j)
             params = tuple(sorted((n, v) for n, v in layer.params.items() if n not in ROLE_PARAMS))
             name = layer.name[cut:]
-            scope = layer.scope[cut:]  # a `parameter_scope`: which layers share a module
+            scope = ".".join(layer.param_scope.split(".")[depth:])  # which layers share a module
             parts.append((name, scope, layer.type, params, tuple(index.get(v, ("?",)) for v in layer.inputs)))
         parts.append(tuple(index.get(v, ("?",)) for v in self.outputs))
         return tuple(parts)

@@ -99,7 +99,8 @@ def layer_properties(layer: Layer) -> dict[str, str]:
     if pins:
         # `parameter_scope="enc"`: NNC's ParameterScope, the name (within the enclosing scopes)
         # its parameters take; layers with one ParameterScope share them.
-        props["ParameterScope"] = layer.scope.rsplit(".", 1)[-1] if layer.scope else "*Name"
+        own = layer.scope.rsplit(".", 1)[-1]  # (in a unit call's parameter_scope, a layer's own may be its name)
+        props["ParameterScope"] = own if layer.scope and own != layer.name.rsplit(".", 1)[-1] else "*Name"
         for pin in pins:
             props[f"{pin}.File"] = ""
             props.update(pinned[pin])
@@ -365,7 +366,7 @@ class Exporter:
         props = {
             "Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), scope.scoped),
             "Network": "",
-            "ParameterScope": "*Name" if scope.scoped else "",
+            "ParameterScope": _unit_scope(scope) or ("*Name" if scope.scoped else ""),
         }
         props.update({arg: nnc_value(value) for arg, value in scope.args})
         unit_layer = b.add("Unit", props)
@@ -686,6 +687,17 @@ def disambiguate(networks: list[NncNetwork], shapes: dict[int, tuple]) -> None:
             first.setdefault(new, sig)
             used[net.name].add(new)
             layer.props["Name"] = new
+
+
+def _unit_scope(scope: Scope) -> str:
+    """The `parameter_scope` of a unit call (its layers' parameters are named after it, not
+    after the instance), or ""."""
+    n = scope.name.count(".") + 1
+    for layer in scope.layers():
+        if layer.scope:
+            segment = layer.scope.split(".")[n - 1]
+            return segment if segment != local_name(scope.name) else ""
+    return ""
 
 
 def _signature(scope: Scope) -> tuple:

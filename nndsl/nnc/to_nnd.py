@@ -1385,15 +1385,17 @@ class _Body:
             if lab not in dup:
                 continue
             layer = self.g.layers[it]
-            if layer.type == "Unit":
+            shared = _scope(layer)
+            if any(c in shared for c in "./[]"):
                 self.tr.error(
                     layer.where,
-                    f"two Unit layers share the parameter scope '{lab}' in network '{self.g.name}': nndsl cannot "
-                    "yet express unit calls sharing parameters inside one network",
+                    f"'{layer.name}' shares the ParameterScope '{shared}' with another layer of network "
+                    f"'{self.g.name}': nndsl's parameter_scope is a plain name (a unit call's names the scope of its "
+                    "layers), so this cannot be written yet",
                 )
             elif ident(layer.name) != lab:
-                # Layers sharing one ParameterScope keep their own names as labels and name
-                # the scope: `fc1b: Affine(5, parameter_scope="enc")`.
+                # Layers (and Unit layers) sharing one ParameterScope keep their own names as
+                # labels and name the scope: `fc1b: Affine(5, parameter_scope="enc")`.
                 labels[it] = ident(layer.name)
                 self.shared_scope[it] = _scope(layer)
         used = set(labels.values()) - {SCOPELESS}
@@ -1695,6 +1697,8 @@ class _Body:
                 _at(layer, key),
                 f"Unit '{layer.name}': {key}={value.strip()!r} is not an argument of unit '{target}': lost",
             )
+        if it in self.shared_scope:
+            args.append(f"parameter_scope={_string(self.shared_scope[it])}")
         if chained:
             tensors = tensors[1:]
         elif len(tensors) == 1:

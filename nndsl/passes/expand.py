@@ -168,6 +168,14 @@ class Scope:
     # For the body of a scope-less unit call (`_: Unit(...)`): the caller's scope and the call.
     # Every name the body takes is also taken there (its layers are named in the caller's scope).
     into: tuple[Scope, Span] | None = None
+    # Inside a unit call with `parameter_scope="s"`: the prefix its layers' parameters take
+    # ("s.", then "s.block[0]." in a repeat inside), segment for segment beside `prefix`; None:
+    # the same as `prefix`.
+    pprefix: str | None = None
+
+    @property
+    def param_prefix(self) -> str:
+        return self.prefix if self.pprefix is None else self.pprefix
 
     def binding_span(self, name: str) -> Span | None:
         """Where `name` was bound in this scope or an enclosing one (None: not a binding)."""
@@ -725,7 +733,7 @@ class Expander:
                 tuple(in_spans),
                 scope.repeats,
                 tuple(in_names),
-                scope.prefix + pscope if pscope else "",
+                scope.param_prefix + (pscope or name) if pscope or scope.pprefix is not None else "",
             )
         )
         return Tensor(out)
@@ -775,6 +783,10 @@ class Expander:
         args: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
         params = {p.name: p for p in unit.params}
+        bad = params.get(PARAMETER_SCOPE)
+        if bad is not None:
+            raise CompileError(make("E0214", bad.span, name=unit.name))
+        pscope = ""
         if len(positional) > len(unit.params):
             raise CompileError(
                 make(
@@ -789,6 +801,17 @@ class Expander:
             args[p.name] = self._unit_arg(p, eval_const(arg, lookup), unit, arg.span)
             arg_spans[p.name] = arg.span
         for kw in call.kwargs:
+            if kw.name == PARAMETER_SCOPE:
+                if pscope:
+                    raise CompileError(
+                        make("E0303", kw.name_span, [Note("first given here", arg_spans[PARAMETER_SCOPE])],
+                             name=kw.name, callee=f"unit {unit.name}")
+                    )  # fmt: skip
+                pscope = self._parameter_scope(eval_const(kw.value, lookup), kw.value.span)
+                arg_spans[PARAMETER_SCOPE] = kw.value.span
+                if pscope and call.label == SCOPELESS:
+                    raise CompileError(make("E0215", kw.name_span, name=unit.name))
+                continue
             p = params.get(kw.name)
             if p is None:
                 raise CompileError(
@@ -825,14 +848,15 @@ class Expander:
         scopeless = call.label == SCOPELESS and copy is None
         if scopeless:
             prefix = scope.prefix
+            pprefix = scope.pprefix
         elif copy is not None:
             prefix = copy.prefix
+            pprefix = copy.pprefix
         else:
-            prefix = (
-                scope.prefix
-                + scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
-                + "."
-            )
+            local = scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
+            prefix = scope.prefix + local + "."
+            # `parameter_scope="s"`: the instance's parameters are named after `s`, not after it
+            pprefix = scope.param_prefix + (pscope or local) + "." if pscope or scope.pprefix is not None else None
         if scopeless:
             # named after the unit, in the caller's scope (two such calls in one scope collide)
             frame = self._frame(
@@ -853,14 +877,21 @@ class Expander:
         # Instances whose inputs are tensors (a repeat may pass a tuple: an error, below)
         # and whose layers no override names are expanded once per argument list. A
         # scope-less instance is always expanded: its names are checked against the caller's.
-        if not scopeless and all(isinstance(t, Tensor) for t in inputs) and not self._overridden(prefix):
+        # An instance whose parameters are named apart from its layers (`parameter_scope`) is
+        # always expanded too.
+        if (
+            not scopeless
+            and pprefix is None
+            and all(isinstance(t, Tensor) for t in inputs)
+            and not self._overridden(prefix)
+        ):
             key = (unit.name, tuple([(type(v), repr(v)) for v in args.values()]), _aliasing(inputs))
             template = self.templates.get(key)
             if template is not None and self._stampable(template):
                 return self._stamp(template, prefix[:-1], via, scope.repeats, inputs)
             recording = self._start_recording(prefix[:-1], inputs)
         try:
-            inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats)
+            inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats, pprefix=pprefix)
             if scopeless:
                 inner.into = (scope, call.span)
             for n, t in zip(ins, inputs, strict=False):
@@ -1121,9 +1152,16 @@ class Expander:
                 parent=scope,
                 via=(*scope.via, frame),
                 repeats=(*scope.repeats, (qualified, i, count)),
+                pprefix=None if scope.pprefix is None else f"{scope.pprefix}{name}[{i}].",
             )
             whole = rep.stages[0] if rep.stages is not None and len(rep.stages) == 1 else None
-            if isinstance(whole, ast.Call) and whole.label is None and whole.callee in self.units:
+            # (a call with its own parameter_scope is an instance inside the copy: `s[2]` in NNC)
+            if (
+                isinstance(whole, ast.Call)
+                and whole.label is None
+                and whole.callee in self.units
+                and not any(kw.name == PARAMETER_SCOPE for kw in whole.kwargs)
+            ):
                 current = self._unit(self.units[whole.callee], whole, inner, current, copy=inner)
             elif rep.stages is not None:
                 for stage in rep.stages:

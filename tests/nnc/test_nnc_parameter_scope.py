@@ -2,7 +2,8 @@
 the outputs nnabla computed.
 
 tests/nnc/data/parameter_scope/vat.nnd applies one model to x and to x + r in one network (NNC's
-virtual adversarial training does) and has a shared scope inside a repeat. The fixtures
+virtual adversarial training does) and has a shared scope inside a repeat; units.nnd has two unit
+calls of one parameter_scope (NNC: two Unit layers of one ParameterScope). The fixtures
 (tests/nnc/fixtures/parameter_scope/, made by tools/nnc_parameter_scope_fixtures.py) hold its
 export as NNC's tool accepted it, the parameters create_prototxt and nnabla named, and nnabla's
 outputs with seeded parameters. Here: the export is that project; NNC named the parameters as
@@ -30,8 +31,15 @@ from nndsl.nnc.sdcproj_write import sdcproj_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-SPEC = HERE / "data" / "parameter_scope" / "vat.nnd"
+SPECS = HERE / "data" / "parameter_scope"
 FIX = HERE / "fixtures" / "parameter_scope"
+CASES = ["units", "vat"]
+SPEC = SPECS / "vat.nnd"
+# What the import of each NNC project writes where layers share a ParameterScope.
+SHARING = {
+    "vat": ['fc1b: Affine(5, parameter_scope="enc")', 'headb: Affine(1, parameter_scope="out")'],
+    "units": ['u1: Block(parameter_scope="enc")', 'u2: Block(parameter_scope="enc")', "u3: Block\n"],
+}
 
 sys.path.insert(0, str(HERE.parent))
 from conftest import import_generated  # noqa: E402
@@ -39,12 +47,12 @@ from conftest import import_generated  # noqa: E402
 sys.path.remove(str(HERE.parent))
 
 
-def _record() -> dict:
-    return json.loads((FIX / "vat.json").read_text(encoding="utf-8"))
+def _record(case: str = "vat") -> dict:
+    return json.loads((FIX / f"{case}.json").read_text(encoding="utf-8"))
 
 
-def _nnabla_outputs() -> dict[str, np.ndarray]:
-    with np.load(FIX / "vat.outputs.npz", allow_pickle=False) as z:
+def _nnabla_outputs(case: str = "vat") -> dict[str, np.ndarray]:
+    with np.load(FIX / f"{case}.outputs.npz", allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -109,16 +117,32 @@ def _setup(spec: Path):
     return result, exporter, table, inputs
 
 
-def test_the_export_is_the_project_nncs_tool_accepted():
-    result, _, _, _ = _setup(SPEC)
+@pytest.mark.parametrize("case", CASES)
+def test_the_export_is_the_project_nncs_tool_accepted(case):
+    result, _, _, _ = _setup(SPECS / f"{case}.nnd")
     text = sdcproj_text(Exporter(result).export())
-    record = _record()
+    record = _record(case)
     assert hashlib.sha256(text.encode("utf-8")).hexdigest() == record["sdcproj_sha256"]
-    assert text == (FIX / "vat.sdcproj").read_text(encoding="utf-8")
+    assert text == (FIX / f"{case}.sdcproj").read_text(encoding="utf-8")
     assert record["error_check"] == "No errors were found." and record["create_prototxt"]
-    # each shared scope is the ParameterScope of both layers that share it
+    # each shared scope is the ParameterScope of every layer that shares it
     scopes = re.findall(r"Property_\d+_Name=ParameterScope\nProperty_\d+_Value=(.*)", text)
-    assert scopes.count("enc") == 4 and scopes.count("out") == 4 and scopes.count("rs") == 2
+    if case == "vat":
+        assert scopes.count("enc") == 4 and scopes.count("out") == 4 and scopes.count("rs") == 2
+    else:  # u1, u2 in both networks; fc2's own scope in the unit's network
+        assert scopes.count("enc") == 4 and scopes.count("q") == 1
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_nnabla_created_the_specs_parameters(case):
+    """The parameters nnabla created from create_prototxt's `.nntxt` are nndsl's table, names and
+    shapes: one set for the layers or unit calls of one parameter_scope."""
+    result, _, _, _ = _setup(SPECS / f"{case}.nnd")
+    created = {n: tuple(shape) for n, shape in _record(case)["nnabla_parameters"].items()}
+    assert created == {n: tuple(shape) for n, shape in nnc_parameter_table(result.project).values()}
+    if case == "units":
+        assert "enc/fc/affine/W" in created and "enc/q/affine/W" in created and "enc/r[1]/affine/W" in created
+        assert not any(n.startswith(("u1/", "u2/")) for n in created) and "u3/fc/affine/W" in created
 
 
 def test_nnc_names_the_parameters_as_the_spec_does():
@@ -128,7 +152,6 @@ def test_nnc_names_the_parameters_as_the_spec_does():
     result, _, table, _ = _setup(SPEC)
     record = _record()
     mine = nnc_parameter_table(result.project)
-    assert {n: tuple(s) for n, s in record["nnabla_parameters"].items()} == {n: tuple(s) for n, s in mine.values()}
     assert sorted(mine) == ["enc/W", "enc/b", "out/W", "out/b",
                             "steps[0]/rs/W", "steps[0]/rs/b", "steps[1]/rs/W", "steps[1]/rs/b"]  # fmt: skip
     folded = sorted({re.sub(r"\[\d+\]", "{RepeatStart}", nnabla) for nnabla, _ in mine.values()})
@@ -138,42 +161,45 @@ def test_nnc_names_the_parameters_as_the_spec_does():
     assert {net.name: net.total_params for net in result.project.networks} == {"Training": 35, "Runtime": 35}
 
 
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("backend", ["torch", "keras"])
-def test_generated_models_give_nnablas_outputs(backend, tmp_path):
-    result, exporter, table, inputs = _setup(SPEC)
+def test_generated_models_give_nnablas_outputs(backend, case, tmp_path):
+    result, exporter, table, inputs = _setup(SPECS / f"{case}.nnd")
     params = ec.seeded_parameters(table)
     results = _run_generated(result.project, backend, params, table, inputs, tmp_path / backend)
-    _compare(results, _nnabla_outputs(), nnabla_io(exporter))
+    _compare(results, _nnabla_outputs(case), nnabla_io(exporter))
 
 
-def test_import_of_the_nnc_project_shares_and_gives_nnablas_outputs(tmp_path):
-    """The NNC project (two layers of one ParameterScope in each network) imports lint clean and
-    fmt-canonical, as `parameter_scope=` on the layers' own labels; its parameters are the
-    spec's, and the generated models of the imported spec give nnabla's outputs."""
-    out = tmp_path / "vat.nnd"
-    run = _cli("import", str(FIX / "vat.sdcproj"), "-o", str(out))
+@pytest.mark.parametrize("case", CASES)
+def test_import_of_the_nnc_project_shares_and_gives_nnablas_outputs(case, tmp_path):
+    """The NNC project (layers, or Unit layers, of one ParameterScope in each network) imports
+    lint clean and fmt-canonical, as `parameter_scope=` on the layers' own labels; its parameters
+    are the spec's, and the generated models of the imported spec give nnabla's outputs."""
+    out = tmp_path / f"{case}.nnd"
+    run = _cli("import", str(FIX / f"{case}.sdcproj"), "-o", str(out))
     assert run.returncode == 0, run.stderr
     text = out.read_text(encoding="utf-8")
-    assert 'fc1b: Affine(5, parameter_scope="enc")' in text and 'headb: Affine(1, parameter_scope="out")' in text
+    assert all(snippet in text for snippet in SHARING[case]), text
     lint = _cli("lint", str(out))
     assert lint.returncode == 0 and "no problems" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     assert _cli("fmt", "--check", str(out)).returncode == 0
-    spec, _, spec_table, _ = _setup(SPEC)
+    spec, _, spec_table, _ = _setup(SPECS / f"{case}.nnd")
     imported, exporter, table, inputs = _setup(out)
     assert sorted(table.values()) == sorted(spec_table.values())
     params = ec.seeded_parameters(table)
-    nnabla = _nnabla_outputs()
+    nnabla = _nnabla_outputs(case)
     for backend in ("torch", "keras"):
         results = _run_generated(imported.project, backend, params, table, inputs, tmp_path / backend)
         _compare(results, nnabla, nnabla_io(exporter))
 
 
-def test_nncs_tool_and_nnabla_live(tmp_path):
+@pytest.mark.parametrize("case", CASES)
+def test_nncs_tool_and_nnabla_live(case, tmp_path):
     tools, python = ec.find_nnc_tools(), ec.find_nnabla_python()
     if tools is None or python is None:
         pytest.skip("NNC's tool or nnabla is not on this machine (NNDSL_NNC_TOOLS, NNDSL_NNABLA_PYTHON)")
-    result, exporter, table, inputs = _setup(SPEC)
-    path = tmp_path / "vat.sdcproj"
+    result, exporter, table, inputs = _setup(SPECS / f"{case}.nnd")
+    path = tmp_path / f"{case}.sdcproj"
     path.write_text(sdcproj_text(Exporter(result).export()), encoding="utf-8")
     verdict = ec.run_nnc(tools, path)
     assert verdict["error_check"] == "No errors were found." and verdict["create_prototxt"]
@@ -199,38 +225,16 @@ def test_import_of_the_nntxt_nnc_wrote_shares_as_the_project(tmp_path):
     assert sorted(nnc_parameter_table(imported.project).values()) == sorted(spec_table.values())
 
 
-UNITS = """\
-unit Block {
-    in x
-    out x -> fc: Affine(3) -> Tanh
-}
-
-network Training {
-    x = Input(3, dataset="x")
-    y = Input(1, dataset="y")
-    loss = x -> u1: Block -> u2: Block -> Affine(1) -> SquaredError(y)
-}
-"""
-
-
-def test_unit_layers_sharing_a_scope_are_a_positioned_error(tmp_path):
-    """Unit layers of one ParameterScope in one network (unit calls sharing parameters) cannot be
-    written yet: E0981 at the second Unit layer, in the NNC file, and nothing is written."""
-    spec = tmp_path / "units.nnd"
-    spec.write_text(UNITS, encoding="utf-8")
-    result = compile_file(spec)
-    assert result.ok
-    text = sdcproj_text(Exporter(result).export())
-    lines = text.splitlines()
-    unit_at = [i for i, line in enumerate(lines) if line == "Type=Unit"]
-    assert len(unit_at) == 2
-    scope_at = next(i for i in range(unit_at[1], len(lines)) if lines[i].endswith("_Name=ParameterScope"))
-    lines[scope_at + 1] = lines[scope_at + 1].split("=", 1)[0] + "=u1"
-    project = tmp_path / "shared_units.sdcproj"
-    project.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "shared_units.nnd"
-    run = _cli("import", str(project), "-o", str(out))
+def test_unit_calls_sharing_a_scope_in_an_nntxt_are_a_positioned_error(tmp_path):
+    """In a `.nntxt` the units are expanded: the functions of u1 and u2 share `enc/fc`, a scope a
+    plain parameter_scope cannot name (the .sdcproj keeps the Unit layers and imports): E0981 at
+    every such function, in the file, all in one run, and nothing is written."""
+    out = tmp_path / "units.nnd"
+    run = _cli("import", str(FIX / "units.nntxt"), "-o", str(out))
     assert run.returncode == 1 and not out.exists(), run.stderr
-    assert "E0981" in run.stderr and "share the parameter scope 'u1'" in run.stderr
-    assert len(re.findall(r"shared_units\.sdcproj:\d+:\d+: error\[E0981\]: \[Training_Layer_\d+\]", run.stderr)) == 2
-    assert "Traceback" not in run.stderr
+    found = re.findall(
+        r'units\.nntxt:\d+:\d+: error\[E0981\]: \[network "(\w+)" / function "(u[12]/fc2?)"\]', run.stderr
+    )
+    assert sorted(found) == sorted((net, f"{u}/{fc}") for net in ("Training", "Runtime")
+                                   for u in ("u1", "u2") for fc in ("fc", "fc2"))  # fmt: skip
+    assert "shares the ParameterScope 'enc/fc'" in run.stderr and "Traceback" not in run.stderr
