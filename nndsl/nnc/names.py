@@ -10,6 +10,9 @@ runs, names it after the same structure, written its own way:
   indices outer first, `Convolution_5[0][1]`;
 - a repeat whose whole body is one unit call (`block: repeat 3 { Bottleneck(256) }`) is, in
   NNC, a Unit layer named after the repeat inside a RepeatStart/RepeatEnd: `block[2]/conv1/...`;
+- a `parameter_scope="s"` (NNC's ParameterScope) on a layer or unit call puts `s` in place of
+  its name, the enclosing scopes and repeat indices still applying: `s[0]/affine/W` in a repeat
+  (checked with create_prototxt, tests/nnc/test_nnc_parameter_scope.py);
 - the layer's parametric function adds its scope (`conv`, `affine`, `bn`, ...), then the
   parameter: `Convolution_5[0]/conv/W`.
 

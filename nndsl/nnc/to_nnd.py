@@ -26,7 +26,9 @@ How NNC's graph becomes text:
   the unit's own become unit arguments;
 - layers keep NNC's names as labels where they carry parameters (their parameters then
   have NNC's names) or where a derived network refers to them; other layers take nndsl's
-  default names;
+  default names; a layer whose ParameterScope is another name is labelled with it, and layers
+  (or Unit layers) of one network that share a ParameterScope keep their own names and carry
+  `parameter_scope="..."`;
 - Comment layers become `#` comments before the statement of the nearest layer;
 - a network equal to an earlier one but for some parameters is `network B = A with {...}`;
 - NNC derives `MainValidation` (without SkipAtTest layers, batch statistics off) and
