@@ -70,6 +70,14 @@ class Layer:
     # NNC's ParameterScope where the spec gives one (`parameter_scope="enc"`): the qualified name
     # its parameters are named after ("stage3.enc"); "" names them after the layer itself.
     scope: str = ""
+    # Parameter connectors fed by a Parameter layer (`Affine(10, b=p)`): NNC's names of the parameters
+    # ("W", "b") the last len(connectors) inputs give; the layer has no parameter of those names itself.
+    connectors: tuple[str, ...] = ()
+
+    @property
+    def data_inputs(self) -> tuple[int, ...]:
+        """The inputs that are data (not a Parameter given to a connector)."""
+        return self.inputs[: len(self.inputs) - len(self.connectors)]
 
     @property
     def param_scope(self) -> str:
@@ -79,7 +87,8 @@ class Layer:
 
     def parameter_name(self, p: ParamShape) -> str:
         """NNC-style parameter name: scope parts separated by '/', then the parameter."""
-        return f"{self.param_scope.replace('.', '/')}/{p.name}"
+        scope = self.param_scope.replace(".", "/")
+        return f"{scope}/{p.name}" if p.name else scope  # a Parameter layer's parameter is the layer
 
     @property
     def param_count(self) -> int:

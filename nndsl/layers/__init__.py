@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     loss,
     math_,
     others,
+    parameter,
     pooling,
     preprocess,
     quantize,

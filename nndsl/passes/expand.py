@@ -31,12 +31,14 @@ from ..diagnostics import CompileError, Note, Reporter, Span, did_you_mean, make
 from ..ir import Frame, Origin
 from ..layers import REGISTRY
 from ..layers.base import DERIVED, LayerSpec, Param
+from ..layers.parameter import CONNECTORS
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
 from .count_layers import LayerCounter
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
 DEFAULT_MAX_LAYERS = 1_000_000
+PARAMETER_CONNECTORS = ", ".join(f"{'/'.join(c.lower() + '=' for c in cs)} of {t}" for t, cs in CONNECTORS.items())
 PARAMETER_SCOPE = "parameter_scope"  # NNC's ParameterScope, a keyword of every layer call
 SCOPELESS = "_"  # the label of a unit call that opens no scope: `h = x -> _: VGG11()`
 UNIT_PARAM_TYPES = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape"}
@@ -60,6 +62,7 @@ class PendingLayer:
     # (messages about a merge name its operands as the user wrote them).
     input_names: tuple[tuple[str, Span] | None, ...] = ()
     scope: str = ""  # `parameter_scope="enc"`: the qualified name its parameters take ("stage3.enc")
+    connectors: tuple[str, ...] = ()  # NNC parameter names the last inputs feed (`b=p`): see ir.Layer
 
 
 @dataclass(slots=True)
@@ -79,6 +82,11 @@ class Graph:
     uses: list[int] = field(default_factory=list)  # consumer count per value
     outputs: list[int] = field(default_factory=list)
     unused: list[tuple[str, Span]] = field(default_factory=list)  # values bound and never used
+
+    def layer_type(self, vid: int) -> str | None:
+        """The type of the layer that computes value `vid` (None for none)."""
+        producer = self.values[vid].producer
+        return None if producer is None else self.layers[producer].type
 
 
 @dataclass(slots=True)
@@ -305,6 +313,10 @@ class Expander:
         # that a network's outputs are its terminal values, with the user's names).
         for vname, value in scope.bindings.items():
             if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
+                if graph.layer_type(value.vid) == "Parameter":
+                    self.reporter.error("E0313", scope.bound_at[vname][0], name=vname,
+                                        connectors=PARAMETER_CONNECTORS, where="a network output")  # fmt: skip
+                    continue
                 graph.outputs.append(value.vid)
                 graph.values[value.vid].name = vname
         graph.unused = [(n, s) for n, s in graph.unused if not any(graph.values[o].name == n for o in graph.outputs)]
@@ -666,7 +678,22 @@ class Expander:
             params[p.name] = self._coerce(eval_const(arg, lookup), p, spec.type, arg.span)
             spans[p.name] = arg.span
         pscope = ""
+        connectors: dict[str, tuple[Any, Span]] = {}  # NNC's connector name -> (value, span)
+        by_connector = {c.lower(): c for c in CONNECTORS.get(spec.type, ())}
         for kw in call.kwargs:
+            if kw.name in by_connector:
+                connector = by_connector[kw.name]
+                if connector in connectors:
+                    raise CompileError(
+                        make("E0303", kw.name_span, [Note("first given here", connectors[connector][1])],
+                             name=kw.name, callee=spec.type)
+                    )  # fmt: skip
+                value = self._tensor(kw.value, scope, f"the {kw.name} connector of {spec.type}")
+                if value is not POISON and graph.layer_type(value.vid) != "Parameter":
+                    got = f"'{kw.value.id}'" if isinstance(kw.value, ast.Name) else "a layer's output"
+                    raise CompileError(make("E0314", kw.value.span, connector=kw.name, callee=spec.type, got=got))
+                connectors[connector] = (value, kw.value.span)
+                continue
             if kw.name == PARAMETER_SCOPE:
                 if pscope:
                     raise CompileError(
@@ -692,6 +719,18 @@ class Expander:
             spans[p.name] = kw.value.span
         if call.label == SCOPELESS:
             raise CompileError(make("E0213", call.span, what=f"the layer {spec.type}"))
+        for t, span, written in zip(inputs, in_spans, in_names, strict=True):
+            if t is not POISON and graph.layer_type(t.vid) == "Parameter":
+                raise CompileError(
+                    make("E0313", span, name=written[0] if written else graph.values[t.vid].name,
+                         connectors=PARAMETER_CONNECTORS, where=f"an input of {spec.type}")
+                )  # fmt: skip
+        if connectors:
+            # Connectors follow the data inputs, in NNC's pin order (W before b).
+            ordered = [c for c in CONNECTORS[spec.type] if c in connectors]
+            inputs = [*inputs, *(connectors[c][0] for c in ordered)]
+            in_spans = [*in_spans, *(connectors[c][1] for c in ordered)]
+            in_names = [*in_names, *([None] * len(ordered))]
         if any(v is POISON for v in inputs):
             return POISON
         name = scope.new_name(call.label or spec.type, call.label is not None, call.span, self.reporter)
@@ -734,6 +773,7 @@ class Expander:
                 scope.repeats,
                 tuple(in_names),
                 scope.param_prefix + (pscope or name) if pscope or scope.pprefix is not None else "",
+                tuple(c for c in CONNECTORS.get(spec.type, ()) if c in connectors),
             )
         )
         return Tensor(out)
@@ -1112,6 +1152,7 @@ class Expander:
                     pl.repeats if same_place else repeat_chains[chain],
                     pl.input_names,
                     base + pl.scope[cut:] if pl.scope else "",
+                    pl.connectors,
                 )
             )
         return layers

@@ -94,6 +94,8 @@ def _infer(
     if any(s is None for s in ins):
         return _layer(pl, params), None
     spec = REGISTRY[pl.type]
+    given = dict(zip(pl.connectors, ins[len(ins) - len(pl.connectors) :], strict=True))
+    ins = ins[: len(ins) - len(pl.connectors)]
     try:
         if spec.resolve is not None:
             spec.resolve(ins, params, training)
@@ -101,6 +103,7 @@ def _infer(
         _check_output(out)
         parameters = spec.parameters(ins, params, out)
         macs = spec.count_macs(ins, params, out, parameters)
+        parameters = _connect(parameters, given, len(ins))
     except MergeError as e:
         reporter.add(_merge_diagnostic(e, pl, graph, ins))
         return _layer(pl, params), None
@@ -112,6 +115,26 @@ def _infer(
     if leftover:  # a registry bug, not a user error: say so plainly
         raise RuntimeError(f"{pl.type}: resolve left {leftover} undetermined")
     return _layer(pl, params, parameters, macs), out
+
+
+def _connect(parameters, given: dict, first: int) -> tuple:
+    """The layer's parameters less those a Parameter layer gives (`b=p`), whose shapes must match."""
+    names = [q.name for q in parameters]
+    for k, (connector, shape) in enumerate(given.items()):
+        if connector not in names:
+            raise ShapeError(
+                f"the {connector.lower()} connector is given but the layer has no parameter {connector} "
+                "(with_bias=false?)",
+                input=first + k,
+            )
+        want = parameters[names.index(connector)].shape
+        if tuple(shape) != tuple(want):
+            raise ShapeError(
+                f"its {connector} is {fmt_shape(want)}, so the Parameter given to {connector.lower()}= must have "
+                f"size {fmt_shape(want)}, got {fmt_shape(shape)}",
+                input=first + k,
+            )
+    return tuple(q for q in parameters if q.name not in given)
 
 
 def _layer(pl, params, parameters=(), macs=0) -> Layer:
@@ -128,6 +151,7 @@ def _layer(pl, params, parameters=(), macs=0) -> Layer:
         tuple(parameters),
         macs,
         pl.scope,
+        pl.connectors,
     )
 
 

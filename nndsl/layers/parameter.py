@@ -1,0 +1,71 @@
+"""NNC's Parameter layer: a learnable tensor of its own, given to another layer's parameter
+connector (`Affine(10, b=p)`).
+
+What NNC and nnabla 1.39 do (tools/nnc_extra_layers_fixtures.py): a Parameter linked into an
+Affine's or Convolution's W or b connector takes that parameter's shape (NNC's `*GraphOutput`),
+and `create_prototxt` makes it a variable of type Parameter named after the layer itself (no
+`/W`), without a batch axis, initialized by the layer's initializer; the consuming layer then has
+no parameter of that name of its own. Linked as data (into Add2, say) NNC gives it no shape and
+`error_check` reports it; nndsl refuses that use too (E0405).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .base import CHOICE, FLOAT, SHAPE, LayerSpec, Params, ParamShape, Shape, ShapeError, check_at_least, nnc_category
+from .base import nnc_params, nnc_properties, register
+
+# The layers that take a Parameter's value, and the connectors they take it in (NNC's pin names,
+# lower case in the language).
+CONNECTORS: dict[str, tuple[str, ...]] = {"Affine": ("W", "b"), "Convolution": ("W", "b")}
+
+# NNC's table lists no choices for a Parameter's Initializer; its reference names those of Affine's W.
+INITIALIZERS = nnc_properties("Affine")["W.Initializer"][1]
+
+
+def parameter_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    shape = tuple(p["size"])
+    if not shape:
+        raise ShapeError("a Parameter needs a size, like 10 or 1x3x3", param="size")
+    check_at_least(shape, 1, "size", "every size of the parameter")
+    return shape
+
+
+def parameter_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+    # The parameter is the layer itself: its name is the layer's (ParamShape name "").
+    return (
+        ParamShape(
+            "",
+            tuple(p["size"]),
+            init=p["init"],
+            init_multiplier=p["init_multiplier"],
+            lrate_multiplier=p["lrate_multiplier"],
+        ),
+    )
+
+
+register(
+    LayerSpec(
+        type="Parameter",
+        category=nnc_category("Parameter"),
+        inputs=(),
+        params=tuple(
+            dataclasses.replace(q, choices=INITIALIZERS) if q.name == "init" else q
+            for q in nnc_params(
+                "Parameter",
+                {"Size": SHAPE, "Initializer": CHOICE, "InitializerMultiplier": FLOAT, "LRateMultiplier": FLOAT},
+                Size=None,
+            )
+        ),
+        positional=("size",),
+        shape=parameter_shape,
+        parameters=parameter_parameters,
+        macs=lambda ins, p, out, ps: 0,
+        doc="A learnable tensor of shape `size` (no batch axis) for another layer's parameter connector: "
+        "`p = Parameter(10)` then `Affine(10, b=p)` (Affine and Convolution take `w=` and `b=`). Its name "
+        "is the parameter's name (`p`, not `p/W`); the layer it feeds then has no parameter of that name. "
+        "`init` (NNC's initializers) times `init_multiplier` gives its initial value; "
+        "`lrate_multiplier` 0 freezes it. Its value cannot be used as data (NNC refuses that too).",
+    )
+)
