@@ -208,7 +208,7 @@ class _Builder:
         """Name every parameter under `cls` (placed at `attr_path`, spec scope `scope`)."""
         for rel, attr, params in cls.layers:
             for nnc_name, torch_attr, layout, shape in params:
-                full = f"{scope}{rel}".replace(".", "/") + f"/{nnc_name}"
+                full = f"{scope}{rel}".replace(".", "/") + (f"/{nnc_name}" if nnc_name else "")
                 key = self.dialect.param_key(f"{scope}{rel}", f"{attr_path}{attr}", torch_attr)
                 nnabla, nnabla_shape = self.nnabla.get(full, (None, shape))
                 self.params.setdefault(full, ParamModel(full, key, layout, shape, nnabla, tuple(nnabla_shape)))

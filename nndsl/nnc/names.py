@@ -109,6 +109,8 @@ def nnc_parameter_name(layer: Layer, p: ParamShape) -> str:
     """nnabla's name of parameter `p` of `layer`: `Convolution_5[0]/conv/W`."""
     scope = FUNCTION_SCOPES.get(layer.type)
     path = nnc_layer_path(layer)
+    if not p.name:  # a Parameter layer: nnabla's variable is named after the layer itself
+        return path
     name = _RENAMED.get((layer.type, p.name), p.name)
     return f"{path}/{scope}/{name}" if scope else f"{path}/{name}"
 

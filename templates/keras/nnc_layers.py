@@ -1175,6 +1175,29 @@ class VATNoise(keras.layers.Layer):
 
 
 @_register
+class Parameter(keras.layers.Layer):
+    """NNC's Parameter layer: one learnable weight of shape `size` in NNC's layout, without a batch axis,
+    that another layer takes as its W or b (the torch runtime's `Parameter`). Called on any tensor of the
+    network (a Keras layer needs an input; its value is not used), it returns the weight; `initializer`
+    gives NNC's initial value. Its name in NNC's files is the layer's own (no `/W`)."""
+
+    def __init__(self, size: Sequence[int], initializer: Any = "zeros", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = tuple(size)
+        self.value = self.add_weight(shape=self.size, initializer=initializer, trainable=True, name="value")
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(size=list(self.size))
+        return config
+
+    def compute_output_shape(self, like_shape: Sequence[Any]) -> tuple:
+        return self.size
+
+    def call(self, like: Any) -> Any:
+        return keras.ops.convert_to_tensor(self.value)
+
+
 class WorkingMemory(keras.layers.Layer):
     """NNC's WorkingMemory: one buffer value per sample, kept between steps (the torch runtime's
     `WorkingMemory`).

@@ -871,6 +871,19 @@ def vat_noise(x: torch.Tensor, buf: torch.Tensor, base_axis: int = 0, eps: float
     return _VATNoise.apply(x, buf, dims, eps)
 
 
+class Parameter(nn.Module):
+    """NNC's Parameter layer: one learnable tensor of shape `size`, without a batch axis, that another
+    layer takes as its W or b (an Affine's W in NNC's layout, (inputs, outputs)). The model applies NNC's
+    initializer to it; its name in NNC's files is the layer's own (no `/W`)."""
+
+    def __init__(self, size: Sequence[int]):
+        super().__init__()
+        self.value = nn.Parameter(torch.empty(tuple(size)))
+
+    def forward(self) -> torch.Tensor:
+        return self.value
+
+
 class WorkingMemory(nn.Module):
     """NNC's WorkingMemory: one buffer value per sample of shape `size`, kept between steps.
 

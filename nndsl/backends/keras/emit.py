@@ -135,8 +135,84 @@ def _strided_dilated(p) -> tuple[dict, str]:
     return p, ""
 
 
+def _connected(layer: Layer) -> dict[str, str]:
+    """The placeholders (`{1}`...) of the Parameter layers given to the layer's connectors, by NNC name."""
+    first = len(layer.inputs) - len(layer.connectors)
+    return {c: f"{{{first + k}}}" for k, c in enumerate(layer.connectors)}
+
+
+def _own_bias(layer: Layer, con: dict[str, str]) -> tuple[str | None, str | None]:
+    """A layer whose W a Parameter gives: the layer holding its own b (if any), and b's expression."""
+    if "b" in con:
+        return None, con["b"]
+    if not layer.params["bias"]:
+        return None, None
+    (b,) = [q for q in layer.parameters if q.name == "b"]
+    return f"nnc_layers.Parameter({_tuple(b.shape)})", "{m}({0})"
+
+
+@emitter("Parameter")
+def parameter(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    return Emit("{m}({batch_ref})", f"nnc_layers.Parameter({_tuple(layer.params['size'])})", (("", "value", "same"),))
+
+
+def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, str]) -> Emit:
+    """A Convolution given its W or b by a Parameter layer: NNC's W (out, in, *kernel) turned to Keras's
+    (*kernel, in, out) in the call, b added channels-last."""
+    p, subsample = _strided_dilated(layer.params)
+    nd = _spatial(ins[0], p, "Convolution")
+    padding, explicit = _conv_padding(p)
+    x = _padded("{0}", p["pad"], nd) if explicit else "{0}"
+    if "W" in con:
+        if p["group"] != 1:
+            raise Unsupported("a grouped Convolution whose W is a Parameter layer")
+        module, bias = _own_bias(layer, con)
+        params = (("b", "value", "same"),) if module else ()
+        kernel = f"ops.transpose({con['W']}, {_tuple((*range(2, nd + 2), 1, 0))})"
+        call = f"ops.conv({x}, {kernel}" + _options(
+            strides=(_size(p["stride"]), "1"),
+            padding=(padding, '"valid"'),
+            dilation_rate=(_size(p["dilation"]), "1"),
+        ) + ")" + subsample
+    else:
+        module = f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}" + _options(
+            strides=(_size(p["stride"]), "1"),
+            padding=(padding, '"valid"'),
+            dilation_rate=(_size(p["dilation"]), "1"),
+            groups=(str(p["group"]), "1"),
+        ) + ", use_bias=False)"
+        params, bias = (("W", "kernel", "conv"),), con["b"]
+        call = f"{{m}}({x})" + subsample
+    return Emit(call if bias is None else f"{call} + {bias}", module, params)
+
+
+def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dict[str, str]) -> Emit:
+    """An Affine given its W or b by a Parameter layer. The input is flattened channels-last, so NNC's W
+    rows (C, H, W order) are permuted to that order in the call; b is added in NNC's (flat) order."""
+    x, n_in, n_out = ins[0], math.prod(ins[0]), math.prod(out)
+    flat = "layers.Flatten()({0})" if len(x) > 1 else "{0}"
+    if "W" in con:
+        module, bias = _own_bias(layer, con)
+        params = (("b", "value", "same"),) if module else ()
+        w = con["W"]
+        if _moves_data(x):
+            r = len(x)
+            w = f"ops.transpose(ops.reshape({w}, {_tuple((*x, n_out))}), {_tuple((*range(1, r), 0, r))})"
+        call = f"ops.matmul({flat}, ops.reshape({w}, {_tuple((n_in, n_out))}))"
+    else:
+        module, bias = f"layers.Dense({n_out}, use_bias=False)", con["b"]
+        params = (("W", "kernel", "affine_cl:" + "x".join(map(str, x)) if _moves_data(x) else "affine"),)
+        call = f"{{m}}({flat})"
+    if bias is not None:
+        call = f"{call} + " + (f"ops.reshape({bias}, (-1,))" if len(out) > 1 else bias)
+    return Emit(_from_flat(call, out), module, params)
+
+
 @emitter("Convolution")
 def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    con = _connected(layer)
+    if con:
+        return _connected_convolution(layer, ins, con)
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "Convolution")
     padding, explicit = _conv_padding(p)
@@ -193,6 +269,9 @@ def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 
 @emitter("Affine")
 def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    con = _connected(layer)
+    if con:
+        return _connected_affine(layer, ins, out, con)
     p = layer.params
     x = ins[0]
     module = f"layers.Dense({math.prod(out)}" + _options(use_bias=(str(p["bias"]), "True")) + ")"

@@ -81,18 +81,20 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
         return []
     shapes = {q.name: q.shape for q in layer.parameters}
     args = []
+    # A Parameter layer (its own init, no prefix), or the Parameter holding a layer's own b.
+    holder = emit.module is not None and emit.module.startswith("nnc_layers.Parameter(")
     for nnc_name, _, _ in emit.params:
-        key = nnc_name.lower()
-        init = layer.params.get(f"{key}_init")
-        if init is None or nnc_name not in INITIALIZER_ARGS:
+        key = f"{nnc_name.lower()}_" if nnc_name else ""
+        init = layer.params.get(f"{key}init")
+        if init is None or (nnc_name not in INITIALIZER_ARGS and not holder):
             continue
-        multiplier = layer.params[f"{key}_init_multiplier"]
+        multiplier = layer.params[f"{key}init_multiplier"]
         if init == "Constant" and multiplier == 0:
             continue  # Keras's default
         n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
         scale = "" if multiplier == 1 else f", {literal(multiplier)}"
         args.append(
-            f"{INITIALIZER_ARGS[nnc_name]}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
+            f"{'initializer' if holder else INITIALIZER_ARGS[nnc_name]}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
             + (f", kernel_area={k})" if k != 1 else ")")
         )
     return args

@@ -62,10 +62,51 @@ def _dims(axes) -> str:
 # --- layers with parameters -----------------------------------------------------------------
 
 
+def _connected(layer: Layer) -> dict[str, str]:
+    """The placeholders (`{1}`...) of the Parameter layers given to the layer's connectors, by NNC name."""
+    first = len(layer.inputs) - len(layer.connectors)
+    return {c: f"{{{first + k}}}" for k, c in enumerate(layer.connectors)}
+
+
+def _own_bias(layer: Layer, con: dict[str, str]) -> tuple[str | None, str]:
+    """A layer whose W a Parameter gives: the module holding its own b (if any), and b's expression."""
+    if "b" in con:
+        return None, con["b"]
+    if not layer.params["bias"]:
+        return None, "None"
+    (b,) = [q for q in layer.parameters if q.name == "b"]
+    return f"nnc.Parameter({_tuple(b.shape)})", "{m}()"
+
+
+@emitter("Parameter")
+def parameter(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    return Emit("{m}()", f"nnc.Parameter({_tuple(layer.params['size'])})", (("", "value", "same"),))
+
+
 @emitter("Convolution")
 def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     nd = len(ins[0]) - 1
+    con = _connected(layer)
+    if "W" in con:
+        module, bias = _own_bias(layer, con)
+        options = _options(
+            stride=(_size(p["stride"]), "1"),
+            padding=(_size(p["pad"]), "0"),
+            dilation=(_size(p["dilation"]), "1"),
+            groups=(str(p.get("group", 1)), "1"),
+        )
+        params = (("b", "value", "same"),) if module else ()
+        return Emit(f"F.conv{nd}d({{0}}, {con['W']}, {bias}{options})", module, params)
+    if "b" in con:
+        module = f"nn.Conv{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}" + _options(
+            stride=(_size(p["stride"]), "1"),
+            padding=(_size(p["pad"]), "0"),
+            dilation=(_size(p["dilation"]), "1"),
+            groups=(str(p.get("group", 1)), "1"),
+        ) + ", bias=False)"
+        ones = ", 1" * nd
+        return Emit(f"{{m}}({{0}}) + {con['b']}.reshape(-1{ones})", module, (("W", "weight", "same"),))
     module = f"nn.Conv{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}" + _conv_options(p) + ")"
     params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit("{m}({0})", module, params)
@@ -107,6 +148,20 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     n_in, n_out = math.prod(ins[0]), math.prod(out)
+    con = _connected(layer)
+    if con:
+        x = "{0}.flatten(1)" if len(ins[0]) > 1 else "{0}"
+        if "W" in con:  # NNC's layout, (inputs, *outputs)
+            module, bias = _own_bias(layer, con)
+            params = (("b", "value", "same"),) if module else ()
+            call = f"({x} @ {con['W']}.reshape({n_in}, {n_out}))"
+        else:
+            module, bias = f"nn.Linear({n_in}, {n_out}, bias=False)", con["b"]
+            params = (("W", "weight", "affine"),)
+            call = f"{{m}}({x})"
+        if len(out) > 1:
+            call += f".unflatten(1, {_tuple(out)})"
+        return Emit(call if bias == "None" else f"{call} + {bias}", module, params)
     module = f"nn.Linear({n_in}, {n_out}" + _options(bias=(str(p["bias"]), "True")) + ")"
     call = "{m}({0}.flatten(1))" if len(ins[0]) > 1 else "{m}({0})"
     if len(out) > 1:

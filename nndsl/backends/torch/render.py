@@ -57,11 +57,11 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
     shapes = {q.name: q.shape for q in layer.parameters}
     lines = []
     for nnc_name, torch_attr, _ in emit.params:
-        key = nnc_name.lower()
-        init = layer.params.get(f"{key}_init")
+        key = f"{nnc_name.lower()}_" if nnc_name else ""  # a Parameter layer: its own init
+        init = layer.params.get(f"{key}init")
         if init is None:
             continue
-        multiplier = layer.params[f"{key}_init_multiplier"]
+        multiplier = layer.params[f"{key}init_multiplier"]
         n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
         lines.append(
             f"nnc.init_parameter(self.{attr}.{torch_attr}, {literal(init)}, {literal(multiplier)}, {n}, {m}, {k})"
