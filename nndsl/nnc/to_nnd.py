@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from ..layers import REGISTRY
 from ..layers.base import BOOL, CHOICE, DERIVED, FLOAT, FLOATS, INT, INTS, SHAPE, STR, LayerSpec, Param, snake
 from ..layers.nnc_table import NNC_LAYERS
+from ..layers.parameter import CONNECTORS
 from .components import COMPONENTS
 from .idents import ident
 from .project import NncLayer, NncLink, NncNetwork, NncProject, Where
@@ -441,6 +442,11 @@ class Translator:
         self.trained = trained or {"Training", "Main"}
         self.main_derived: set[str] = set()  # MainValidation / MainRuntime, derived as NNC derives them
         self.in_shapes: dict[tuple[str, int], tuple[int, ...]] = {}
+        # (network, Parameter layer ID) -> the shape of the connector it feeds (NNC's *GraphOutput),
+        # read from a probe compile; see _parameter_sizes.
+        self.param_sizes: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._probed = None  # the last probe compile's project
+        self.unit_nets: set[str] = set()  # the networks Unit layers call
         self.callers: dict[str, set[str]] = {}  # unit -> the networks that call it (see _callers)
 
     def error(self, where: Where, message: str) -> None:
@@ -477,6 +483,7 @@ class Translator:
             [n.name for n in self.project.networks if n.name not in unit_names or n.name in scoped_units]
         )
         networks = [n.name for n in self.project.networks if n.name not in unit_names]
+        self.unit_nets = unit_names
         graphs = {name: self.graphs[name] for name in networks}
         self._derive_main(networks, graphs)
         checked: set[int] = set()
@@ -508,6 +515,7 @@ class Translator:
             if any(p.severity == "error" for p in self.problems):
                 return Translation(None, _unique(self.problems))
             found = self._probe(text_units, probe_nets, networks, graphs)
+            self._parameter_sizes(networks, graphs)
             new = {(n, lid): shape for n, shapes in found.items() for lid, shape in shapes.items()}
             if all(self.in_shapes.get(k) == v for k, v in new.items()):
                 break
@@ -709,8 +717,9 @@ class Translator:
 
     def _check_parameter(self, layer: NncLayer, g: _Graph) -> None:
         """NNC's Parameter layer: a parameter without a batch axis, which NNC links into another layer's
-        parameter connector (Affine's W or b). nndsl's parameters belong to the layer that uses them;
-        linked as data NNC itself gives it no shape (its `complete` leaves the consumer's Output empty)."""
+        parameter connector. nndsl takes it in the W and b connectors of Affine and Convolution (`b=p`);
+        other connectors, and a Parameter linked as data (NNC itself gives that no shape: its `complete`
+        leaves the consumer's Output empty), are refused."""
         uses = []
         for dest, pin in (d for p in g.out_pins(layer.id) for d in g.consumers((layer.id, p))):
             consumer = g.layers.get(dest)
@@ -718,15 +727,43 @@ class Translator:
                 continue
             connectors = COMPONENTS.get(consumer.type, {}).get("connectors", ())
             if 1 <= pin <= len(connectors) and connectors[pin - 1][1] == "Parameter":
+                if connectors[pin - 1][0] in CONNECTORS.get(consumer.type, ()) and g.name not in self.unit_nets:
+                    continue
                 uses.append(f"the {connectors[pin - 1][0]} connector of {consumer.type} '{consumer.name}'")
             else:
                 uses.append(f"the data input of {consumer.type} '{consumer.name}' (NNC gives that no shape either)")
-        feeds = f" linked into {', '.join(uses)}" if uses else ""
+        if not uses:
+            return
         self.error(
             layer.where,
-            f"'{layer.name}' is a Parameter layer{feeds}: nndsl cannot express a parameter as a layer of its own "
-            "(a layer's parameters are its own, initialized by its *_init settings)",
+            f"'{layer.name}' is a Parameter layer linked into {', '.join(uses)}: nndsl takes a Parameter layer only "
+            "in the W and b connectors of Affine and Convolution, outside Units",
         )
+
+    def _parameter_sizes(self, networks: list[str], graphs: dict[str, _Graph]) -> None:
+        """The size of every Parameter layer (NNC's *GraphOutput: the shape of the parameter it gives), read
+        from the probe compile, where each consumer holds that parameter itself."""
+        if self._probed is None:
+            return
+        for name in networks:
+            g = graphs[name]
+            names = self.layer_names.get(name, {})
+            try:
+                net = self._probed.network(ident(name))
+            except KeyError:
+                continue
+            by_name = {x.name: x for x in net.layers}
+            for lid, layer in g.layers.items():
+                if layer.type != "Parameter":
+                    continue
+                for dest, pin in g.consumers((lid, 0)):
+                    consumer = g.layers[dest]
+                    connector = COMPONENTS[consumer.type]["connectors"][pin - 1][0]
+                    ir = by_name.get(names.get(consumer.name, ""))
+                    shapes = {q.name: q.shape for q in ir.parameters} if ir is not None else {}
+                    if connector in shapes:
+                        self.param_sizes[(name, lid)] = tuple(shapes[connector])
+                        break
 
     # -- derived networks -------------------------------------------------------------------
 
@@ -912,8 +949,7 @@ class Translator:
         body = _Body(self, g, _Ctx(), _Names(), unit=False, referenced=referenced)
         body.run_random = self.runs_random(name)
         lines = body.emit()
-        if not self.probe:
-            self.layer_names[name] = body.layer_names
+        self.layer_names[name] = body.layer_names  # reset before the final round
         text = [f"network {ident(name)} {{"]
         text.extend("    " + line for line in lines)
         text.append("}")
@@ -926,6 +962,7 @@ class Translator:
 
         text = "\n\n".join((*units, *nets)) + "\n"
         result = compile_file("probe.nnd", text=text)
+        self._probed = result.project
         found: dict[str, dict[int, tuple[int, ...]]] = {}
         if result.project is None:
             return found
@@ -1478,7 +1515,18 @@ class _Body:
             else:
                 self.tr.error(layer.where, f"input {pin} ({spec.inputs[pin]}) of '{layer.name}' is not linked")
                 tensors.append("_")
-        params = self.params(layer, spec, shape_of_input)
+        size = None
+        if layer.type == "Parameter":
+            size = (1,) if self.tr.probe else self.tr.param_sizes.get((self.g.name, it))
+            if size is None and layer.props.get("Size", "*GraphOutput").strip().startswith("*"):
+                self.tr.error(layer.where, f"Parameter '{layer.name}': the size of the parameter it gives is unknown")
+                size = (1,)
+        params = self.params(layer, spec, shape_of_input, {"Size": ",".join(map(str, size))} if size else None)
+        if not self.tr.probe:  # the probe compile gives the consumer its own parameters: their shapes
+            connectors = COMPONENTS.get(layer.type, {}).get("connectors", ())
+            for pin in sorted(ins):
+                if 1 <= pin <= len(connectors) and connectors[pin - 1][0] in CONNECTORS.get(layer.type, ()):
+                    params.append(f"{connectors[pin - 1][0].lower()}={self.ref(ins[pin], layer)}")
         if it in self.shared_scope:
             params.append(f"parameter_scope={_string(self.shared_scope[it])}")
         if chained:
@@ -1534,13 +1582,22 @@ class _Body:
         head = "" if chained or 0 not in ins else self.ref(ins[0], self.g.layers[it]) + " -> "
         return head + self._named(f"__probe_{it}", "Identity", [], scope, it)
 
-    def params(self, layer: NncLayer, spec: LayerSpec, shape_of_input: tuple[int, ...] | None = None) -> list[str]:
+    def params(
+        self,
+        layer: NncLayer,
+        spec: LayerSpec,
+        shape_of_input: tuple[int, ...] | None = None,
+        computed: dict[str, str] | None = None,
+    ) -> list[str]:
+        """The call's parameters from the layer's properties; `computed` replaces properties NNC computes
+        (a Parameter's *GraphOutput Size)."""
         props = dict(layer.props)
         if shape_of_input is not None:
             for key, value in props.items():
                 if "Input[" in value:
                     props[key] = _input_refs(value, shape_of_input)
         props.update(self.overrides.get(layer.id, {}))
+        props.update(computed or {})
         known = {p.nnc for p in spec.params}
         out: list[str] = []
         kw: list[str] = []
@@ -1574,7 +1631,9 @@ class _Body:
             if v is None:
                 self.tr.error(_at(layer, p.nnc), f"'{layer.name}': {p.nnc}={t!r} is not a valid {p.type}")
                 continue
-            if k == 0 and p.name in spec.positional and p.name in ("shape", "out_maps", "out_shape", "value"):
+            if k == 0 and p.name in spec.positional and (
+                p.name in ("shape", "out_maps", "out_shape", "value") or spec.type == "Parameter"
+            ):
                 out.append(v)
             else:
                 kw.append(f"{p.name}={v}")
