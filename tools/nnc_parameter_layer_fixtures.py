@@ -14,7 +14,7 @@ each ending in a SquaredError against a dataset column.
 
 Outputs:
 - `parameter_connectors.complete.json`: {layer: [Output, CostParameter]} from NNC's `complete`, and
-  `error_check`'s lines;
+  `error_check`'s lines (a monitor of MainValidation and the executor of MainRuntime, the networks NNC derives);
 - `parameter_connectors.nntxt.json`: the variables (name, type, shape, initializer) and functions
   (type, inputs) of `create_prototxt`'s network file, and the optimizer's learning-rate multipliers;
 - `parameter_connectors_nnabla.npz`: nnabla's run of that network file (batch 2): every parameter
@@ -75,7 +75,7 @@ def project() -> str:
         (0, 0, 9, 0), (8, 0, 9, 2), (9, 0, 10, 0),
         (0, 0, 12, 0), (11, 0, 12, 1), (12, 0, 13, 0),
     ]  # fmt: skip
-    return _project({"Main": (layers, links)}, ["Main"], [], "Main")
+    return _project({"Main": (layers, links)}, ["Main"], ["MainValidation"], "MainRuntime")
 
 
 def nnabla_run(nntxt: Path) -> dict:

@@ -1,0 +1,128 @@
+"""NNC's Parameter layer in the W and b connectors of Affine and Convolution: import, shapes, names,
+and both backends against nnabla.
+
+Fixtures in `fixtures/parameter_layer/`, made by `tools/nnc_parameter_layer_fixtures.py` with NNC's
+own project tool and nnabla 1.39: a project in NNC's layout with Parameter layers linked into an
+Affine's b, an Affine's W and b, a Convolution's b and a Convolution's W; NNC's `complete` of it
+(every layer's Output and CostParameter) and `error_check`; a summary of `create_prototxt`'s network
+file (variables, functions, learning-rate multipliers); nnabla's forward of that file (batch 2) and
+nnabla's own parameter file (`nn.save_parameters`, .h5) of the parameters it ran with.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nndsl.compiler import compile_file
+from nndsl.fmt import format_module
+from nndsl.nnc.names import nnc_parameter_table
+from nndsl.nnc.sdcproj import read_sdcproj
+from nndsl.nnc.to_nnd import translate
+from nndsl.syntax.parser import parse
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures" / "parameter_layer"
+PROJECT = FIXTURES / "parameter_connectors.sdcproj"
+LAYERS = ("fc1", "fc2", "c1", "c2")  # the layers whose outputs nnabla's run holds, in network order
+
+sys.path.insert(0, str(HERE.parent))
+from conftest import import_generated  # noqa: E402
+
+sys.path.remove(str(HERE.parent))
+
+
+def _json(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    tr = translate(read_sdcproj(PROJECT))
+    assert tr.ok, [str(p) for p in tr.problems]
+    spec = tmp_path_factory.mktemp("param") / "parameter_connectors.nnd"
+    spec.write_text(tr.text)
+    result = compile_file(spec, lint=True)
+    assert result.project is not None, [d.message for d in result.diagnostics]
+    return tr, spec, result
+
+
+def test_imports_as_connectors_lint_clean_and_canonical(imported):
+    tr, spec, result = imported
+    module, diags = parse(tr.text, spec.name)
+    assert not diags and format_module(module) == tr.text
+    assert not result.diagnostics, [(d.code, d.message) for d in result.diagnostics]
+    assert "fc1: Affine(3, b=fc1_b)" in tr.text and "fc2: Affine(2x2, w=fc2_w, b=fc2_b)" in tr.text
+    assert "c1: Convolution(3, b=c1_b)" in tr.text and "w=c2_w)" in tr.text
+    # NNC's *GraphOutput size: the shape of the parameter the layer gives
+    assert "fc2_w: Parameter(32x2x2, " in tr.text and "lrate_multiplier=0)" in tr.text
+
+
+def test_shapes_and_costs_equal_nnc_complete(imported):
+    """Every NNC layer's Output shape and CostParameter as nndsl infers them: a Parameter counts its
+    size, the layer it feeds no longer counts that parameter."""
+    tr, _, result = imported
+    fixture = _json("parameter_connectors.complete.json")
+    assert fixture["error_check"] == []
+    want = fixture["networks"]["Main"]
+    names = tr.layer_names["Main"]
+    ir = result.project.network("Main")
+    by_name = {layer.name: layer for layer in ir.layers}
+    for nnc_name, (shape, cost) in want.items():
+        mine = by_name[names[nnc_name]]
+        assert list(ir.value(mine.outputs[0]).shape) == shape, nnc_name
+        assert sum(math.prod(p.shape) for p in mine.parameters) == (cost or 0), nnc_name
+    assert len(want) == 14
+    assert ir.total_params == sum(c or 0 for _, c in want.values())
+
+
+def test_names_shapes_and_lrates_equal_create_prototxt(imported):
+    """nnabla's parameters are the spec's: a Parameter's variable is named after the layer (no `/W`),
+    without a batch axis, with the layer's initializer; the consumer's own parameters keep their
+    names; LRateMultiplier 0 is the optimizer's multiplier 0 (and a frozen parameter of the spec)."""
+    _, _, result = imported
+    nntxt = _json("parameter_connectors.nntxt.json")
+    theirs = {n: v for n, v in nntxt["Main"]["variables"].items() if v["type"] == "Parameter"}
+    table = nnc_parameter_table(result.project)
+    assert {n: list(s) for n, s in table.values()} == {n: v["shape"] for n, v in theirs.items()}
+    for layer in result.project.network("Main").layers:
+        if layer.type == "Parameter":
+            (p,) = layer.parameters
+            assert theirs[layer.name]["initializer"] == [layer.params["init"], layer.params["init_multiplier"]]
+            assert nntxt["optimizers"]["OptMain"][layer.name] == p.lrate_multiplier
+    functions = nntxt["Main"]["functions"]
+    assert functions["fc2"]["inputs"] == ["x", "fc2_w", "fc2_b"]
+    assert functions["c1"]["inputs"] == ["x", "c1/conv/W", "c1_b"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_both_backends_load_nnablas_h5_and_give_nnablas_outputs(imported, backend, tmp_path):
+    """nnabla's own .h5 (the parameters it ran with) through the generated project's `load_params`:
+    every output of network MainRuntime equals nnabla's, at most 1e-4 of the output's scale."""
+    from nndsl.backends import keras as keras_backend
+    from nndsl.backends import torch as torch_backend
+
+    _, _, result = imported
+    (torch_backend if backend == "torch" else keras_backend).generate(result.project, tmp_path)
+    model = import_generated(tmp_path).create_model()
+    model.load_params(FIXTURES / "parameter_connectors_nnabla.h5")
+    with np.load(FIXTURES / "parameter_connectors_nnabla.npz", allow_pickle=False) as z:
+        nnabla = {k: z[k] for k in z.files}
+    if backend == "torch":
+        import torch
+
+        with torch.no_grad():
+            got = model.run_network("MainRuntime", x=torch.from_numpy(nnabla["x"]))
+        got = {k: v.numpy() for k, v in got.items()}
+    else:
+        got = {k: np.asarray(v) for k, v in model.run_network("MainRuntime", x=nnabla["x"]).items()}
+    assert len(got) == len(LAYERS)
+    for name, (_, array) in zip(LAYERS, got.items(), strict=True):
+        want = nnabla[f"out:{name}"]
+        diff = float(np.abs(array.reshape(want.shape) - want).max())
+        assert diff <= 1e-4 * max(float(np.abs(want).max()), 1e-6), (name, diff)
