@@ -308,8 +308,12 @@ class Exporter:
                 target_name = target.name
         nl = b.add(layer.type, props)
         b.shapes[id(nl)] = tuple(b.net.value(v).shape for v in (*inputs, *layer.outputs))
+        data = len(inputs) - len(layer.connectors)
         for k, vid in enumerate(inputs):
-            b.link(vid, nl.id, _input_pin(layer.type, k))
+            if k >= data:  # a Parameter layer given to a connector: NNC's pin of that connector (W = 1, b = 2)
+                b.link(vid, nl.id, _connector_pin(layer.type, layer.connectors[k - data]))
+            else:
+                b.link(vid, nl.id, _input_pin(layer.type, k))
         for pin, vid in enumerate(layer.outputs):
             b.source[vid] = (nl.id, pin)
         if b.io is not None:
@@ -515,6 +519,11 @@ def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, list[str]]]]:
         }
         for net, io in exporter.io.items()
     }
+
+
+def _connector_pin(layer_type: str, connector: str) -> int:
+    """The NNC pin of a parameter connector: pin 0 is the data, then the connectors in NNC's order."""
+    return 1 + NNC_LAYERS[layer_type]["pins"].index(connector)
 
 
 def _input_pin(layer_type: str, k: int) -> int:

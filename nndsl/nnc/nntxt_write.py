@@ -261,10 +261,22 @@ def _network(net: ir.Network, batch_size: int) -> _Net:
             continue
         if layer.type == "Input" or _skipped(layer, net):
             continue
-        args = [var[v] for v in layer.inputs]
-        for p in layer.parameters:  # in nnabla's order of the function's inputs (W, b; beta, gamma, ...)
+        given = dict(zip(layer.connectors, layer.inputs[len(layer.data_inputs) :], strict=True))
+        args = [var[v] for v in layer.data_inputs]
+        own = {p.name: p for p in layer.parameters}
+        # In nnabla's order of the function's inputs (W, b; beta, gamma, ...); a connector given by a
+        # Parameter layer takes that layer's variable.
+        order = [*layer.connectors, *own] if not given else [n for n in ("W", "b") if n in given or n in own]
+        for name in order:
+            if name in given:
+                args.append(var[given[name]])
+                continue
+            p = own[name]
             pname = nnc_parameter_name(layer, p)
-            args.append(pname)
+            if layer.type == "Parameter":  # as create_prototxt writes it: a variable, no function
+                var[layer.outputs[0]] = pname
+            else:
+                args.append(pname)
             if pname not in seen_params:
                 seen_params.add(pname)
                 variables.append(
@@ -277,6 +289,8 @@ def _network(net: ir.Network, batch_size: int) -> _Net:
                     )
                 )
                 params.append((pname, p.lrate_multiplier if p.trainable else 0.0))
+        if layer.type == "Parameter":
+            continue
         for vid in layer.outputs:
             buffer(vid, buffers)
         fields = [
