@@ -124,7 +124,7 @@ def _connect(parameters, given: dict, first: int) -> tuple:
         if connector not in names:
             raise ShapeError(
                 f"the {connector.lower()} connector is given but the layer has no parameter {connector} "
-                "(with_bias=false?)",
+                "(bias=false?)",
                 input=first + k,
             )
         want = parameters[names.index(connector)].shape
