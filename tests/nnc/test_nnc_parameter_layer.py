@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -126,3 +128,83 @@ def test_both_backends_load_nnablas_h5_and_give_nnablas_outputs(imported, backen
         want = nnabla[f"out:{name}"]
         diff = float(np.abs(array.reshape(want.shape) - want).max())
         assert diff <= 1e-4 * max(float(np.abs(want).max()), 1e-6), (name, diff)
+
+
+NNC_TOOL = Path(os.environ.get("NNC_TOOL", "/work/shared/nnc-tools/nncd_console"))
+NNABLA_PYTHON = Path(os.environ.get("NNABLA_PYTHON", "/work/nnabla-venv/bin/python"))
+
+
+def _nndsl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nndsl", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_export_links_the_parameters_into_the_connector_pins_and_round_trips(imported, tmp_path):
+    """`nndsl export` writes each Parameter layer linked into its consumer's connector pin as NNC does
+    (W = pin 1, b = pin 2, as in the NNC project), and the import of the export has the spec's
+    parameters (names, shapes, initializers, learning-rate multipliers)."""
+    _, spec, result = imported
+    out = tmp_path / "exported.sdcproj"
+    done = _nndsl("export", str(spec), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+
+    def connector_links(project):
+        (net,) = [n for n in project.networks if n.name == "Main"]
+        by_id = {layer.id: layer for layer in net.layers}
+        return sorted(
+            (by_id[k.source].name, by_id[k.dest].name, k.dest_pin)
+            for k in net.links
+            if by_id[k.source].type == "Parameter"
+        )
+
+    original, exported = read_sdcproj(PROJECT), read_sdcproj(out)
+    assert connector_links(exported) == connector_links(original)
+    assert len(connector_links(original)) == 5
+    tr = translate(exported)
+    assert tr.ok, [str(p) for p in tr.problems]
+    again = tmp_path / "again.nnd"
+    again.write_text(tr.text)
+    back = compile_file(again)
+    assert back.project is not None
+    for name in ("Main", "MainRuntime"):
+        assert back.project.network(name).parameter_table() == result.project.network(name).parameter_table()
+
+
+@pytest.mark.skipif(not (NNC_TOOL / "nncd_console_cli_util").exists(), reason="NNC's project tool is not here")
+@pytest.mark.skipif(not NNABLA_PYTHON.exists(), reason="no Python with nnabla here")
+def test_nncs_tool_accepts_the_export_and_nnabla_runs_it_live(imported, tmp_path):
+    """Live: NNC's error_check finds nothing in the exported .sdcproj, create_prototxt converts it,
+    and nnabla runs both its network file and nndsl's .nntxt export with nnabla's .h5, giving the
+    outputs of nnabla's run of the original project (the fixture)."""
+    _, spec, _ = imported
+    sdcproj, nntxt = tmp_path / "e.sdcproj", tmp_path / "e.nntxt"
+    assert _nndsl("export", str(spec), "-o", str(sdcproj)).returncode == 0
+    assert _nndsl("export", str(spec), "-o", str(nntxt)).returncode == 0
+    cli = str(NNC_TOOL / "nncd_console_cli_util")
+    errors, converted = tmp_path / "errors.txt", tmp_path / "nnc.nntxt"
+    subprocess.run([cli, "error_check", "-i", str(sdcproj), "-o", str(errors)], cwd=NNC_TOOL, check=True,
+                   capture_output=True)  # fmt: skip
+    assert not errors.exists() or not errors.read_text().strip(), errors.read_text()
+    subprocess.run([cli, "create_prototxt", "-i", str(sdcproj), "-o", str(converted), "-p", str(tmp_path / "p.csv")],
+                   cwd=NNC_TOOL, check=True, capture_output=True)  # fmt: skip
+    script = f"""
+import sys, numpy as np, nnabla as nn
+from nnabla.utils import load
+z = np.load({str(FIXTURES / "parameter_connectors_nnabla.npz")!r}, allow_pickle=False)
+worst = 0.0
+for path in sys.argv[1:]:
+    nn.clear_parameters()
+    info = load.load([path], prepare_data_iterator=False, batch_size=2)
+    nn.load_parameters({str(FIXTURES / "parameter_connectors_nnabla.h5")!r})
+    net = info.networks["MainRuntime"]
+    x = "x" if "x" in net.variables else "Input"  # NNC names the variable after the Input layer
+    net.variables[x].variable_instance.d = z["x"]
+    for n in {LAYERS!r}:
+        v = net.variables[n].variable_instance
+        v.forward()
+        worst = max(worst, float(np.abs(v.d - z["out:" + n]).max() / np.abs(z["out:" + n]).max()))
+print(worst)
+"""
+    done = subprocess.run([str(NNABLA_PYTHON), "-c", script, str(converted), str(nntxt)], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) <= 1e-4
