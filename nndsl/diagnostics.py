@@ -123,7 +123,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0310": ("error", "'{what}' is not allowed in {where}"),
     "E0311": ("error", "a {expected} is needed here, got {got}"),
     "E0312": ("error", "{count} names on the left but {callee} has {outputs} outputs"),
-    "E0313": ("error", "'{name}' is a Parameter's value: it can only be given to a parameter connector ({connectors}), not {where}"),
+    "E0313": (
+        "error",
+        "'{name}' is a Parameter's value: it can only be given to a parameter connector ({connectors}), not {where}",
+    ),
     "E0314": ("error", "the {connector} connector of {callee} takes a Parameter layer's value, got {got}"),
     # shapes
     "E0401": ("error", "{layer}: {message}"),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import import_generated
+
 from nndsl.compiler import compile_file
 from nndsl.fmt import format_module
 from nndsl.syntax.parser import parse
@@ -96,9 +96,13 @@ network Main {
 
 
 def test_size_and_a_missing_own_bias_are_checked(tmp_path):
-    result, _ = _compile(tmp_path, "network M {\n    x = Input(3)\n    p = Parameter(3)\n    y = Affine(x, 3, bias=false, b=p)\n}\n")
+    result, _ = _compile(
+        tmp_path, "network M {\n    x = Input(3)\n    p = Parameter(3)\n    y = Affine(x, 3, bias=false, b=p)\n}\n"
+    )
     assert [d.code for d in result.diagnostics] == ["E0401"] and "no parameter b" in result.diagnostics[0].message
-    result, _ = _compile(tmp_path, "network M {\n    x = Input(3)\n    p = Parameter(3)\n    y = Affine(x, 3, b=p, b=p)\n}\n")
+    result, _ = _compile(
+        tmp_path, "network M {\n    x = Input(3)\n    p = Parameter(3)\n    y = Affine(x, 3, b=p, b=p)\n}\n"
+    )
     assert [d.code for d in result.diagnostics] == ["E0303"]
 
 

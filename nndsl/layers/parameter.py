@@ -13,8 +13,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from .base import CHOICE, FLOAT, SHAPE, LayerSpec, Params, ParamShape, Shape, ShapeError, check_at_least, nnc_category
-from .base import nnc_params, nnc_properties, register
+from .base import (
+    CHOICE,
+    FLOAT,
+    SHAPE,
+    LayerSpec,
+    Params,
+    ParamShape,
+    Shape,
+    ShapeError,
+    check_at_least,
+    nnc_category,
+    nnc_params,
+    nnc_properties,
+    register,
+)
 
 # The layers that take a Parameter's value, and the connectors they take it in (NNC's pin names,
 # lower case in the language).

@@ -1631,8 +1631,10 @@ class _Body:
             if v is None:
                 self.tr.error(_at(layer, p.nnc), f"'{layer.name}': {p.nnc}={t!r} is not a valid {p.type}")
                 continue
-            if k == 0 and p.name in spec.positional and (
-                p.name in ("shape", "out_maps", "out_shape", "value") or spec.type == "Parameter"
+            if (
+                k == 0
+                and p.name in spec.positional
+                and (p.name in ("shape", "out_maps", "out_shape", "value") or spec.type == "Parameter")
             ):
                 out.append(v)
             else:

@@ -123,8 +123,7 @@ def _connect(parameters, given: dict, first: int) -> tuple:
     for k, (connector, shape) in enumerate(given.items()):
         if connector not in names:
             raise ShapeError(
-                f"the {connector.lower()} connector is given but the layer has no parameter {connector} "
-                "(bias=false?)",
+                f"the {connector.lower()} connector is given but the layer has no parameter {connector} (bias=false?)",
                 input=first + k,
             )
         want = parameters[names.index(connector)].shape

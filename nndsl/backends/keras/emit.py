@@ -169,18 +169,27 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
         kernel = f"ops.transpose({con['W']}, {_tuple((*range(2, nd + 2), 1, 0))})"
-        call = f"ops.conv({x}, {kernel}" + _options(
-            strides=(_size(p["stride"]), "1"),
-            padding=(padding, '"valid"'),
-            dilation_rate=(_size(p["dilation"]), "1"),
-        ) + ")" + subsample
+        call = (
+            f"ops.conv({x}, {kernel}"
+            + _options(
+                strides=(_size(p["stride"]), "1"),
+                padding=(padding, '"valid"'),
+                dilation_rate=(_size(p["dilation"]), "1"),
+            )
+            + ")"
+            + subsample
+        )
     else:
-        module = f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}" + _options(
-            strides=(_size(p["stride"]), "1"),
-            padding=(padding, '"valid"'),
-            dilation_rate=(_size(p["dilation"]), "1"),
-            groups=(str(p["group"]), "1"),
-        ) + ", use_bias=False)"
+        module = (
+            f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}"
+            + _options(
+                strides=(_size(p["stride"]), "1"),
+                padding=(padding, '"valid"'),
+                dilation_rate=(_size(p["dilation"]), "1"),
+                groups=(str(p["group"]), "1"),
+            )
+            + ", use_bias=False)"
+        )
         params, bias = (("W", "kernel", "conv"),), con["b"]
         call = f"{{m}}({x})" + subsample
     return Emit(call if bias is None else f"{call} + {bias}", module, params)

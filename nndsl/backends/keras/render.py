@@ -93,8 +93,9 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
             continue  # Keras's default
         n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
         scale = "" if multiplier == 1 else f", {literal(multiplier)}"
+        arg = "initializer" if holder else INITIALIZER_ARGS[nnc_name]
         args.append(
-            f"{'initializer' if holder else INITIALIZER_ARGS[nnc_name]}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
+            f"{arg}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
             + (f", kernel_area={k})" if k != 1 else ")")
         )
     return args

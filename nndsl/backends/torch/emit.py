@@ -99,12 +99,16 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         params = (("b", "value", "same"),) if module else ()
         return Emit(f"F.conv{nd}d({{0}}, {con['W']}, {bias}{options})", module, params)
     if "b" in con:
-        module = f"nn.Conv{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}" + _options(
-            stride=(_size(p["stride"]), "1"),
-            padding=(_size(p["pad"]), "0"),
-            dilation=(_size(p["dilation"]), "1"),
-            groups=(str(p.get("group", 1)), "1"),
-        ) + ", bias=False)"
+        module = (
+            f"nn.Conv{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}"
+            + _options(
+                stride=(_size(p["stride"]), "1"),
+                padding=(_size(p["pad"]), "0"),
+                dilation=(_size(p["dilation"]), "1"),
+                groups=(str(p.get("group", 1)), "1"),
+            )
+            + ", bias=False)"
+        )
         ones = ", 1" * nd
         return Emit(f"{{m}}({{0}}) + {con['b']}.reshape(-1{ones})", module, (("W", "weight", "same"),))
     module = f"nn.Conv{nd}d({ins[0][0]}, {p['out_maps']}, kernel_size={_size(p['kernel'])}" + _conv_options(p) + ")"
