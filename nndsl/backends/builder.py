@@ -360,7 +360,10 @@ class _Builder:
         first = layer.inputs[0] if layer.inputs else None
         name = self._name_for(local, var, uses, first, wish="h")
         var[out_vid] = name
-        comment = f"  # {self.dialect.shape(net.values[out_vid].shape)}"
+        shape = net.values[out_vid].shape
+        # A Parameter's value is a parameter in NNC's layout, not a batch of data in the backend's.
+        shown = "x".join(map(str, shape)) if layer.type == "Parameter" else self.dialect.shape(shape)
+        comment = f"  # {shown}"
         body.append(f"{name} = {call}{comment}")
 
     def _name_for(self, local: Namer, var: dict, uses: dict, previous: int | None, wish: str = "h") -> str:

@@ -192,7 +192,7 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
         )
         params, bias = (("W", "kernel", "conv"),), con["b"]
         call = f"{{m}}({x})" + subsample
-    return Emit(call if bias is None else f"{call} + {bias}", module, params)
+    return Emit(call if bias is None else f"ops.add({call}, {bias})", module, params)
 
 
 def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dict[str, str]) -> Emit:
@@ -213,7 +213,7 @@ def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dic
         params = (("W", "kernel", "affine_cl:" + "x".join(map(str, x)) if _moves_data(x) else "affine"),)
         call = f"{{m}}({flat})"
     if bias is not None:
-        call = f"{call} + " + (f"ops.reshape({bias}, (-1,))" if len(out) > 1 else bias)
+        call = f"ops.add({call}, " + (f"ops.reshape({bias}, (-1,))" if len(out) > 1 else bias) + ")"
     return Emit(_from_flat(call, out), module, params)
 
 
