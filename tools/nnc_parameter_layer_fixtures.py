@@ -15,7 +15,8 @@ each ending in a SquaredError against a dataset column.
 Outputs:
 - `parameter_connectors.complete.json`: {layer: [Output, CostParameter]} from NNC's `complete`, and
   `error_check`'s lines (a monitor of MainValidation and the executor of MainRuntime, the networks NNC derives);
-- `parameter_connectors.nntxt.json`: the variables (name, type, shape, initializer) and functions
+- `parameter_connectors.nntxt`: `create_prototxt`'s network file of it, and
+  `parameter_connectors.nntxt.json`: the variables (name, type, shape, initializer) and functions
   (type, inputs) of `create_prototxt`'s network file, and the optimizer's learning-rate multipliers;
 - `parameter_connectors_nnabla.npz`: nnabla's run of that network file (batch 2): every parameter
   as nnabla created it (by nnabla's name), `x`, and each layer's output (`out:<layer>`);
@@ -113,6 +114,7 @@ def main() -> int:
         complete = {"networks": layers, "error_check": errors}
         (OUT / f"{STEM}.complete.json").write_text(json.dumps(complete, indent=1, sort_keys=True) + "\n")
         assert nntxt is not None, "create_prototxt wrote no network file"
+        (OUT / f"{STEM}.nntxt").write_text(nntxt.read_text())
         (OUT / f"{STEM}.nntxt.json").write_text(json.dumps(nntxt_summary(nntxt), indent=1, sort_keys=True) + "\n")
         np.savez(OUT / f"{STEM}_nnabla.npz", **nnabla_run(nntxt))
     print(f"wrote {OUT}")

@@ -34,6 +34,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..layers.parameter import CONNECTORS
 from .components import COMPONENTS, SOLVERS
 from .project import NncLayer, NncLink, NncNetwork, NncProject, NncSection, Where
 from .prototext import Message, PrototextError, parse
@@ -201,6 +202,7 @@ class _Reader:
         self.file = file
         self.recurrent = recurrent
         self.problems: list[Problem] = []
+        self.given: dict[int, list[tuple[str, int]]] = {}  # function index -> (Parameter variable, connector pin)
 
     def where(self, section: str, line: int) -> Where:
         return Where(self.file, section, line)
@@ -285,6 +287,8 @@ class _Reader:
             # in order; each Data connector (a loss's T) is a pin of its own after it.
             for k, var in enumerate(data_inputs):
                 pending_links.append((var, layer.id, 0 if k < main else k - main + 1, f.line))
+            for var, pin in self.given.pop(layer.id, []):  # NNC's Parameter layers, into their connector pins
+                pending_links.append((var, layer.id, pin, f.line))
         # Inputs: buffer variables that no function computes and that some function reads.
         next_id = len(functions)
         inputs: list[NncLayer] = []
@@ -296,6 +300,22 @@ class _Reader:
             vm = variables[var]
             dims = _dims(vm.first("shape").message) if vm.first("shape") else []
             init = vm.first("initializer")
+            if vm.scalar("type", "") == "Parameter":
+                # A Parameter variable given in a connector's place: NNC's Parameter layer (named after it).
+                props = {
+                    "Name": var,
+                    "Size": ",".join(dims),
+                    "File": "",
+                    "Initializer": init.message.scalar("type", "Normal") if init is not None else "Normal",
+                    "InitializerMultiplier": init.message.scalar("multiplier", "1.0") if init is not None else "1.0",
+                    "LRateMultiplier": self._buffer_lr_mult(name, var),
+                }
+                where = self.where(f'{section} / variable "{var}"', var_lines[var])
+                parameter = NncLayer(next_id, "Parameter", props, where)
+                next_id += 1
+                memories.append(parameter)
+                producers[var] = (parameter.id, 0)
+                continue
             if init is not None and var not in data and vm.scalar("type", "") == "Buffer":
                 # A Buffer of the batch with an initializer that no dataset column feeds: what
                 # create_prototxt makes of NNC's WorkingMemory (named after the layer).
@@ -380,14 +400,22 @@ class _Reader:
         param_conns = [c[0] for c in comp["connectors"] if c[1] == "Parameter"]
         data_inputs: list[str] = []
         param_vars: dict[str, str] = {}
-        for var in inputs:
+        given: list[tuple[str, int]] = []
+        for k, var in enumerate(inputs):
             vm = variables.get(var)
             if vm is not None and vm.scalar("type") == "Parameter":
                 last = var.rsplit("/", 1)[-1]
                 if last in param_conns and last not in param_vars:
                     param_vars[last] = var
                     continue
+                if ftype in CONNECTORS and 1 <= k <= len(param_conns) and param_conns[k - 1] not in param_vars:
+                    # Another name in a connector's place: what create_prototxt makes of NNC's Parameter
+                    # layer linked into it (a Parameter variable named after that layer).
+                    param_vars[param_conns[k - 1]] = var
+                    given.append((var, k))
+                    continue
             data_inputs.append(var)
+        self.given[index] = given
         props: dict[str, str] = {"Name": fname}
         prop_lines: dict[str, int] = {"Name": line}
         param_msg_name = None
@@ -417,6 +445,9 @@ class _Reader:
                 value = default
             if value is not None:
                 props[pname] = value
+        for _var, k in given:  # the Parameter layer's own settings, not the consumer's
+            for key in [key for key in props if key.startswith(param_conns[k - 1] + ".")]:
+                del props[key]
         layer = NncLayer(index, ftype, props, self.where(where, line), prop_lines)
         if ftype == "RepeatStart":
             if props.get("ID") == fname:

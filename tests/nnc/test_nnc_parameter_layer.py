@@ -208,3 +208,20 @@ print(worst)
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.strip().splitlines()[-1]) <= 1e-4
+
+
+def test_the_nntxt_nnc_wrote_imports_as_the_project(imported, tmp_path):
+    """create_prototxt's network file of the project: its Parameter variables in a connector's place
+    become the same Parameter layers and connectors, with the same parameters, as the .sdcproj's import."""
+    from nndsl.nnc.nntxt import read_nntxt
+
+    tr0, _, result = imported
+    tr = translate(read_nntxt(FIXTURES / "parameter_connectors.nntxt"))
+    assert tr.ok, [str(p) for p in tr.problems]
+    for line in ("fc1: Affine(3, b=fc1_b)", "fc2: Affine(2x2, w=fc2_w, b=fc2_b)", "c1: Convolution(3, b=c1_b)"):
+        assert line in tr.text and line in tr0.text
+    spec = tmp_path / "from_nntxt.nnd"
+    spec.write_text(tr.text)
+    back = compile_file(spec)
+    assert back.project is not None, [d.message for d in back.diagnostics]
+    assert back.project.network("Main").parameter_table() == result.project.network("Main").parameter_table()
