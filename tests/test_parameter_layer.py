@@ -136,6 +136,11 @@ def test_each_backend_computes_nncs_affine_and_convolution_with_the_parameters(t
         assert frozen == ["fc3_b"]
     else:
         got = {k: np.asarray(v) for k, v in model.run_network("Main", x=x).items()}
+        found = model.layers_by_name()
+        frozen = [
+            n for n, (layer, attr, *_) in module.Model.PARAMETERS.items() if not getattr(found[layer], attr).trainable
+        ]
+        assert frozen == ["fc3_b"]
     flat = x.reshape(2, -1)
 
     def conv(x, w, b, stride=1, pad=0):

@@ -225,3 +225,19 @@ def test_the_nntxt_nnc_wrote_imports_as_the_project(imported, tmp_path):
     back = compile_file(spec)
     assert back.project is not None, [d.message for d in back.diagnostics]
     assert back.project.network("Main").parameter_table() == result.project.network("Main").parameter_table()
+
+
+def test_a_parameter_into_another_connector_is_a_positioned_error(tmp_path):
+    """A Parameter layer linked into a connector nndsl does not take it in (here a BatchNormalization's
+    gamma, NNC's pin 2) stays a positioned E0981 at the Parameter's section, nothing written."""
+    text = PROJECT.read_text()
+    text = text.replace("Type=Affine\n", "Type=BatchNormalization\n", 1)
+    assert text != PROJECT.read_text()
+    src = tmp_path / "bn.sdcproj"
+    src.write_text(text)
+    out = tmp_path / "bn.nnd"
+    done = _nndsl("import", str(src), "-o", str(out), "--format", "json")
+    assert done.returncode == 1 and not out.exists() and "Traceback" not in done.stderr
+    found = [d for d in json.loads(done.stdout)["diagnostics"] if d["code"] == "E0981"]
+    assert [text.splitlines()[d["line"] - 1] for d in found] == ["[Main_Layer_1]"]
+    assert "linked into the " in found[0]["message"] and "BatchNormalization 'fc1'" in found[0]["message"]
