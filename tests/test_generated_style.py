@@ -39,6 +39,27 @@ def test_every_generated_file_is_ruff_clean(spec, backend, tmp_path):
     ruff_clean(tmp_path)
 
 
+FROZEN_SPEC = """network Training {
+    x = Input(4, dataset="x")
+    y = Input(1, dataset="y")
+    loss = x -> fc: Affine(3, w_lrate_multiplier=FROZEN_W) -> SoftmaxCrossEntropy(y)
+}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("frozen", ["one", "two"])
+def test_frozen_parameters_are_ruff_clean(backend, frozen, tmp_path):
+    """FROZEN with one name is `("fc/b",)` on one line, as ruff writes a one-element tuple."""
+    text = FROZEN_SPEC.replace("FROZEN_W", "1, b_lrate_multiplier=0" if frozen == "one" else "0, b_lrate_multiplier=0")
+    result = compile_file("frozen.nnd", text=text)
+    assert result.ok, [d.message for d in result.diagnostics]
+    BACKENDS[backend].generate(result.project, tmp_path)
+    model = (tmp_path / "model.py").read_text(encoding="utf-8")
+    assert ('FROZEN = ("fc/b",)' if frozen == "one" else 'FROZEN = ("fc/W", "fc/b")') in model
+    ruff_clean(tmp_path, "model.py")
+
+
 @given(text=specs())
 @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 def test_random_spec_models_are_ruff_clean(text, tmp_path_factory):

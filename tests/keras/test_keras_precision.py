@@ -7,31 +7,12 @@ under float16 against 20 s under bfloat16."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("keras")
 
-from test_keras_train import latest, log_rows, project, train  # noqa: E402, F401 (project is a fixture)
-
-from nndsl.backends import keras as keras_backend  # noqa: E402
-from nndsl.compiler import compile_file  # noqa: E402
-from nndsl.examples.digits import build_digits_dataset  # noqa: E402
-
-MLP = Path(__file__).resolve().parents[1] / "data" / "digits_mlp.nnd"
-
-
-@pytest.fixture(scope="module")
-def mlp_project(tmp_path_factory) -> Path:
-    specs = tmp_path_factory.mktemp("keras_mlp_specs")
-    shutil.copy(MLP, specs / MLP.name)
-    build_digits_dataset(specs / "digits")
-    out = tmp_path_factory.mktemp("keras_mlp")
-    keras_backend.generate(compile_file(specs / MLP.name).project, out)
-    return out
+from test_keras_train import latest, log_rows, mlp_project, project, train  # noqa: E402, F401 (fixtures)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +20,7 @@ def mlp_project(tmp_path_factory) -> Path:
     [("--amp", "bf16"), ("--amp", "fp16"), ("--jit",)],
     ids=["mixed_bfloat16", "mixed_float16-loss-scaled", "xla"],
 )
-def test_mixed_precision_and_xla_train(project, mlp_project, tmp_path, flags):  # noqa: F811 (the imported fixture)
+def test_mixed_precision_and_xla_train(project, mlp_project, tmp_path, flags):  # noqa: F811 (the imported fixtures)
     """Three epochs under a mixed-precision policy (fp16 through a LossScaleOptimizer) or with the
     step compiled by XLA: the loss falls and the validation error ends as low as float32's (about
     2% with this seed, for the CNN and the MLP alike), and the parameters written stay float32."""
