@@ -31,7 +31,13 @@ DELIBERATE = {
     ("Input", "Size"): None,  # a network input must say its shape
     ("Input", "Dataset"): "",  # bound by the dataset section, not NNC's placeholder "x"
     ("BatchNormalization", "BatchStat"): DERIVED,  # true in training networks, false elsewhere
+    # NNC computes it from the connector it feeds (*GraphOutput); a spec says it, and a size that
+    # is not the connector's is an error at the connector
+    ("Parameter", "Size"): None,
 }
+
+# NNC's table lists no choices for a Parameter's Initializer; its layer reference names Affine's W's.
+DELIBERATE_CHOICES = {("Parameter", "Initializer"): nnc_properties("Affine")["W.Initializer"][1]}
 
 # NNC properties that are not part of the language: implementation switches, and the
 # dataset/generator settings of input pins (T.Dataset...), which are real tensor inputs.
@@ -70,7 +76,7 @@ def test_param_defaults_match_nnc(layer: str):
     for q in spec.params:
         assert q.nnc in props, f"{q.name}: {q.nnc} is not an NNC property of {layer}"
         text, choices = props[q.nnc]
-        assert q.choices == choices
+        assert q.choices == DELIBERATE_CHOICES.get((layer, q.nnc), choices)
         if (layer, q.nnc) in DELIBERATE:
             assert q.default == DELIBERATE[layer, q.nnc]
         elif text.startswith("*"):

@@ -470,6 +470,8 @@ VALID: dict[str, Ok] = {
     # --- virtual adversarial training (NNC's complete counts a WorkingMemory's Size as its parameters)
     "WorkingMemory": Ok("WorkingMemory", (), (1, 4, 4), {"size": (1, 4, 4)}, (("buf", (1, 4, 4), False),)),
     "VATNoise": Ok("VATNoise", ((1, 4, 4), (1, 4, 4)), (1, 4, 4), {"epsilon": 0.5}),
+    # the layer is its parameter (named after the layer: the ParamShape name is "")
+    "Parameter": Ok("Parameter", (), (16, 3, 3, 3), {"size": (16, 3, 3, 3)}, (("", (16, 3, 3, 3), True),)),
 }
 
 for _t in SAME_SHAPE_LAYERS:
@@ -756,6 +758,7 @@ INVALID: dict[str, Bad] = {
     "TopNError n": Bad("TopNError", ((1000,), (1,)), {"n": 0}, "n must be at least 1", param="n"),
     "BinaryError target": Bad("BinaryError", ((1,), (2,)), {}, "BinaryError compares elementwise", input=1),
     "WorkingMemory zero size": Bad("WorkingMemory", (), {"size": (1, 0)}, "at least 1, got 0", param="size"),
+    "Parameter zero size": Bad("Parameter", (), {"size": (10, 0)}, "at least 1, got 0", param="size"),
     "VATNoise buf": Bad("VATNoise", ((1, 4, 4), (4, 4)), {}, "buf must have the input's shape 1x4x4", input=1),
     "VATNoise base_axis": Bad("VATNoise", ((4,), (4,)), {"base_axis": 1}, "out of range", param="base_axis"),
     "VATNoise epsilon": Bad("VATNoise", ((4,), (4,)), {"epsilon": 0.0}, "positive", param="epsilon"),
