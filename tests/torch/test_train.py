@@ -438,7 +438,13 @@ def test_a_killed_run_resumes_to_the_same_parameters(project, digits, tmp_path):
         cwd=project, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not ((killed / "LATEST").exists() and (latest(killed) / "checkpoint.pt").exists()):
+
+    def first_epoch_done() -> bool:  # its checkpoint and its log row (written one after the other)
+        return (killed / "LATEST").exists() and all(
+            (latest(killed) / name).exists() for name in ("checkpoint.pt", "log.csv")
+        )
+
+    while not first_epoch_done():
         assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
