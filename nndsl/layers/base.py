@@ -366,6 +366,33 @@ def check_at_least(values: Any, minimum: int, name: str, what: str = "") -> None
             raise ShapeError(f"{what or name} must be at least {minimum}, got {v}{where}", param=name)
 
 
+def sized_tensor(layer: str, example: str, what: str, param: str, trainable: bool):
+    """The shape rule and parameters of a layer without inputs that holds one tensor of its
+    `size` (Parameter, WorkingMemory): the output is that tensor, named `param` ("" for the layer
+    itself), with the layer's init, init_multiplier and lrate_multiplier."""
+
+    def shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+        size = tuple(p["size"])
+        if not size:
+            raise ShapeError(f"a {layer} needs a size, like {example}", param="size")
+        check_at_least(size, 1, "size", f"every size of the {what}")
+        return size
+
+    def parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+        return (
+            ParamShape(
+                param,
+                tuple(p["size"]),
+                trainable=trainable,
+                init=p["init"],
+                init_multiplier=p["init_multiplier"],
+                lrate_multiplier=p["lrate_multiplier"],
+            ),
+        )
+
+    return shape, parameters
+
+
 def axes_index(axes: Any, rank: int, name: str = "axes") -> tuple[int, ...]:
     """Normalise a list of per-sample axes; duplicates are an error."""
     out = tuple(axis_index(a, rank, name) for a in as_tuple(axes))

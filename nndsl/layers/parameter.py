@@ -18,15 +18,11 @@ from .base import (
     FLOAT,
     SHAPE,
     LayerSpec,
-    Params,
-    ParamShape,
-    Shape,
-    ShapeError,
-    check_at_least,
     nnc_category,
     nnc_params,
     nnc_properties,
     register,
+    sized_tensor,
 )
 
 # The layers that take a Parameter's value, and the connectors they take it in (NNC's pin names,
@@ -37,25 +33,8 @@ CONNECTORS: dict[str, tuple[str, ...]] = {"Affine": ("W", "b"), "Convolution": (
 INITIALIZERS = nnc_properties("Affine")["W.Initializer"][1]
 
 
-def parameter_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
-    shape = tuple(p["size"])
-    if not shape:
-        raise ShapeError("a Parameter needs a size, like 10 or 1x3x3", param="size")
-    check_at_least(shape, 1, "size", "every size of the parameter")
-    return shape
-
-
-def parameter_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
-    # The parameter is the layer itself: its name is the layer's (ParamShape name "").
-    return (
-        ParamShape(
-            "",
-            tuple(p["size"]),
-            init=p["init"],
-            init_multiplier=p["init_multiplier"],
-            lrate_multiplier=p["lrate_multiplier"],
-        ),
-    )
+# The parameter is the layer itself: its name is the layer's (ParamShape name "").
+parameter_shape, parameter_parameters = sized_tensor("Parameter", "10 or 1x3x3", "parameter", "", trainable=True)
 
 
 register(

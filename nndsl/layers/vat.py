@@ -25,38 +25,20 @@ from .base import (
     SHAPE,
     LayerSpec,
     Params,
-    ParamShape,
     Shape,
     ShapeError,
     axis_index,
-    check_at_least,
     fmt_shape,
     nnc_category,
     nnc_params,
     register,
+    sized_tensor,
 )
 
-
-def working_memory_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
-    shape = tuple(p["size"])
-    if not shape:
-        raise ShapeError("a WorkingMemory needs a size, like 1x28x28", param="size")
-    check_at_least(shape, 1, "size", "every size of the buffer")
-    return shape
-
-
-def working_memory_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
-    # State, not trained (no optimizer updates it; VATNoise's backward writes it).
-    return (
-        ParamShape(
-            "buf",
-            tuple(p["size"]),
-            trainable=False,
-            init=p["init"],
-            init_multiplier=p["init_multiplier"],
-            lrate_multiplier=p["lrate_multiplier"],
-        ),
-    )
+# State, not trained (no optimizer updates it; VATNoise's backward writes it).
+working_memory_shape, working_memory_parameters = sized_tensor(
+    "WorkingMemory", "1x28x28", "buffer", "buf", trainable=False
+)
 
 
 register(
