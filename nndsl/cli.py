@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("files", nargs="+", metavar="FILE")
     lt.add_argument("--format", choices=("text", "json"), default="text")
     lt.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    lt.add_argument(
+        "--backend",
+        action="append",
+        choices=BACKENDS,
+        default=[],
+        help="also report every layer this backend cannot express (repeatable)",
+    )
     limits(lt)
     includes(lt)
 
@@ -141,8 +148,20 @@ def _report(results, fmt: str) -> None:
         sys.stderr.write(line + "\n")
 
 
+def _backend_check(result, backends) -> None:
+    """Add to `result` an E0801 for every layer one of `backends` cannot express."""
+    if result.project is None or not result.ok:
+        return
+    from .backends.check import backend_diagnostics
+
+    for backend in backends:
+        result.diagnostics.extend(backend_diagnostics(result.project, backend))
+
+
 def cmd_lint(args) -> int:
     results = [_compile(f, args, lint=True) for f in args.files]
+    for r in results:
+        _backend_check(r, dict.fromkeys(args.backend))
     _report(results, args.format)
     errors = any(not r.ok for r in results)
     warnings = any(d.severity == "warning" for r in results for d in r.diagnostics)
@@ -153,6 +172,7 @@ def cmd_lint(args) -> int:
 
 def cmd_compile(args) -> int:
     result = _compile(args.file, args)
+    _backend_check(result, [args.backend])
     written = []
     if result.ok:
         import importlib
