@@ -134,7 +134,7 @@ def test_python_dash_m(tmp_path):
 def test_compile_points_at_a_layer_the_backend_cannot_express(tmp_path):
     spec = tmp_path / "bn_axes.nnd"
     spec.write_text(
-        'network Runtime {\n    x = Input(3x4x4, dataset="x")\n    y = x -> BatchNormalization(axes=1) -> Affine(2)\n}\n'
+        "network Runtime {\n    x = Input(3x4x4)\n    y = x -> BatchNormalization(axes=1) -> Affine(2)\n}\n"
     )
     r = run("compile", str(spec), "--backend", "torch", "-o", str(tmp_path / "out"))
     assert r.returncode == 1

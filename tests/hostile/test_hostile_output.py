@@ -106,7 +106,7 @@ def test_a_non_utf8_output_folder(tmp_path):
 def test_json_is_one_document_for_an_unsupported_layer(tmp_path):
     spec = tmp_path / "bn_axes.nnd"
     spec.write_text(
-        'network Runtime {\n    x = Input(3x4x4, dataset="x")\n    y = x -> BatchNormalization(axes=1) -> Affine(2)\n}\n'
+        "network Runtime {\n    x = Input(3x4x4)\n    y = x -> BatchNormalization(axes=1) -> Affine(2)\n}\n"
     )
     r, doc = compile_json(tmp_path / "out", spec=spec)
     assert r.returncode == 1 and doc["errors"] == 1 and doc["diagnostics"][0]["code"] == "E0801"
