@@ -61,11 +61,13 @@ __all__ = [
     "binary_error",
     "binary_sigmoid",
     "binary_tanh",
+    "cumulative",
     "from_nnc_layout",
     "keras_axis",
     "keras_shape",
     "pooled_size",
     "pooling",
+    "sign",
     "to_nnc_layout",
     "top_n_error",
     "vat_noise",
@@ -669,6 +671,30 @@ def binary_error(x: Any, t: Any) -> Any:
     """NNC's BinaryError (nnabla `binary_error.cpp`): (x >= 0.5) != (t >= 0.5) as 0/1, elementwise."""
     ops = keras.ops
     return ops.cast(ops.not_equal(ops.greater_equal(x, 0.5), ops.greater_equal(t, 0.5)), _float_dtype(x.dtype))
+
+
+def sign(x: Any, alpha: float = 0.0) -> Any:
+    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha for 0; the gradient passes
+    straight through (dy, unclipped). Works on KerasTensors."""
+    ops = keras.ops
+    y = ops.sign(x) if alpha == 0 else ops.where(ops.equal(x, 0), alpha, ops.sign(x))
+    return x + ops.stop_gradient(y - x)
+
+
+def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: bool = False) -> Any:
+    """NNC's CumSum and CumProd (`op` "sum" or "prod"; nnabla `cumsum.cpp`, `cumprod.cpp`) along the Keras
+    tensor `axis`: exclusive leaves each element out of its own total (the first total is 0, or 1 for a
+    product), reverse accumulates from the end. Works on KerasTensors."""
+    ops = keras.ops
+    if reverse:
+        x = ops.flip(x, axis=axis)
+    if exclusive:
+        widths = [(0, 0)] * len(x.shape)
+        widths[axis] = (1, 0)
+        shifted = ops.pad(x, widths, constant_values=0.0 if op == "sum" else 1.0)
+        x = shifted[(slice(None),) * (axis % len(x.shape)) + (slice(0, -1),)]
+    y = ops.cumsum(x, axis=axis) if op == "sum" else ops.cumprod(x, axis=axis)
+    return ops.flip(y, axis=axis) if reverse else y
 
 
 def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
