@@ -674,11 +674,12 @@ def binary_error(x: Any, t: Any) -> Any:
 
 
 def sign(x: Any, alpha: float = 0.0) -> Any:
-    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha for 0; the gradient passes
-    straight through (dy, unclipped). Works on KerasTensors."""
+    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha otherwise (0 and NaN); the
+    gradient passes straight through (dy, unclipped; 0 where x is not finite). Works on KerasTensors."""
     ops = keras.ops
-    y = ops.sign(x) if alpha == 0 else ops.where(ops.equal(x, 0), alpha, ops.sign(x))
-    return x + ops.stop_gradient(y - x)
+    y = ops.cast(ops.where(ops.greater(x, 0.0), 1.0, ops.where(ops.less(x, 0.0), -1.0, alpha)), x.dtype)
+    h = ops.where(ops.isfinite(x), x, ops.zeros_like(x))  # h - stop_gradient(h) adds 0, and dy to the gradient
+    return ops.stop_gradient(y) + (h - ops.stop_gradient(h))
 
 
 def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: bool = False) -> Any:

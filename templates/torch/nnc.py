@@ -657,11 +657,20 @@ def binary_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return _BinarySigmoid.apply(x)
 
 
+class _Sign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        return torch.full_like(x, alpha).masked_fill_(x > 0, 1.0).masked_fill_(x < 0, -1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
 def sign(x: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
-    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha for 0; the gradient passes
-    straight through (dy, unclipped)."""
-    y = torch.sign(x) if alpha == 0 else torch.where(x == 0, alpha, torch.sign(x))
-    return x + (y - x).detach()
+    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha otherwise (0 and NaN); the
+    gradient passes straight through (dy, unclipped)."""
+    return _Sign.apply(x, alpha)
 
 
 def cumulative(x: torch.Tensor, op: str, dim: int, exclusive: bool = False, reverse: bool = False) -> torch.Tensor:

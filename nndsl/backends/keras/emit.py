@@ -370,7 +370,7 @@ _simple(
         "SELU": "ops.selu({0})",
         "ReLU6": "ops.relu6({0})",
         "SoftPlus": "ops.softplus({0})",
-        "SoftSign": "ops.soft_sign({0})",
+        "SoftSign": "ops.softsign({0})",
         "Mish": "{0} * ops.tanh(ops.softplus({0}))",
         "HardTanh": "ops.clip({0}, -1.0, 1.0)",
         "LogSigmoid": "ops.log_sigmoid({0})",
