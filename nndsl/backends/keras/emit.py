@@ -729,9 +729,8 @@ def norm(layer, ins, out) -> Emit:
     elif order == 1:
         call = f"ops.sum(ops.abs({{0}}), axis={axes}{keep})"
     else:
-        call = (
-            f"ops.power(ops.sum(ops.power(ops.abs({{0}}), {literal(order)}), axis={axes}{keep}), {literal(1 / order)})"
-        )
+        q = literal(order)
+        call = f"ops.power(ops.sum(ops.power(ops.abs({{0}}), {q}), axis={axes}{keep}), 1 / {q})"
     if not p["keep_dims"] and 0 in spec_axes and len(out) >= 2:
         # The first axis left becomes the channels: move it last (as `reduce`).
         call = f"ops.transpose({call}, {_tuple((0, *range(2, len(out) + 1), 1))})"

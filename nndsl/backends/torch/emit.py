@@ -555,9 +555,8 @@ def logical_scalar(layer, ins, out) -> Emit:
 def norm(layer, ins, out) -> Emit:
     p = layer.params
     axes = tuple(_dim(a % len(ins[0])) for a in p["axes"])
-    return Emit(
-        f"torch.linalg.vector_norm({{0}}, {literal(float(p['p']))}, dim={_tuple(axes)}, keepdim={p['keep_dims']})"
-    )
+    options = _options(ord=(literal(float(p["p"])), "2.0"), keepdim=(str(p["keep_dims"]), "False"))
+    return Emit(f"torch.linalg.vector_norm({{0}}, dim={_size(axes)}{options})")
 
 
 @emitter("CumSum", "CumProd")
