@@ -68,6 +68,7 @@ __all__ = [
     "pooled_size",
     "pooling",
     "sign",
+    "sinc",
     "to_nnc_layout",
     "top_n_error",
     "vat_noise",
@@ -682,10 +683,31 @@ def sign(x: Any, alpha: float = 0.0) -> Any:
     return ops.stop_gradient(y) + (h - ops.stop_gradient(h))
 
 
+def sinc(x: Any) -> Any:
+    """NNC's Sinc (nnabla `sinc.hpp`): sin(x) / x, 1 at 0, with nnabla's gradient 0 at 0 (ops.sinc's is NaN
+    there). Works on KerasTensors."""
+    ops = keras.ops
+    zero = ops.equal(x, 0.0)
+    safe = ops.where(zero, ops.ones_like(x), x)
+    return ops.where(zero, ops.ones_like(x), ops.sin(safe) / safe)
+
+
+def _cumprod(x: Any, axis: int) -> Any:
+    """ops.cumprod along `axis` with a gradient that is right where x has zeros (TensorFlow's divides by x):
+    total j is the product (ops.prod) of row j of the values masked to k <= j."""
+    ops = keras.ops
+    x = ops.moveaxis(x, axis, -1)
+    n = x.shape[-1]
+    lower = np.tril(np.ones((n, n), dtype=bool))  # [j, k]: value k is in total j
+    y = ops.prod(ops.where(lower, ops.expand_dims(x, -2), ops.ones_like(ops.expand_dims(x, -2))), axis=-1)
+    return ops.moveaxis(y, -1, axis)
+
+
 def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: bool = False) -> Any:
     """NNC's CumSum and CumProd (`op` "sum" or "prod"; nnabla `cumsum.cpp`, `cumprod.cpp`) along the Keras
     tensor `axis`: exclusive leaves each element out of its own total (the first total is 0, or 1 for a
-    product), reverse accumulates from the end. Works on KerasTensors."""
+    product), reverse accumulates from the end. A product's gradient is nnabla's where x has zeros (see
+    `_cumprod`). Works on KerasTensors."""
     ops = keras.ops
     if reverse:
         x = ops.flip(x, axis=axis)
@@ -694,7 +716,7 @@ def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: boo
         widths[axis] = (1, 0)
         shifted = ops.pad(x, widths, constant_values=0.0 if op == "sum" else 1.0)
         x = shifted[(slice(None),) * (axis % len(x.shape)) + (slice(0, -1),)]
-    y = ops.cumsum(x, axis=axis) if op == "sum" else ops.cumprod(x, axis=axis)
+    y = ops.cumsum(x, axis=axis) if op == "sum" else _cumprod(x, axis)
     return ops.flip(y, axis=axis) if reverse else y
 
 

@@ -1,8 +1,8 @@
 """Math, trigonometric and logical layers on inputs that reach their edges, and nnabla's own function for each.
 
 Shared by tests/test_math_layer_edge_values.py and tools/nnc_math_layer_fixtures.py (which runs
-nnabla's functions on these inputs and stores what they computed in
-tests/nnc/fixtures/math_layers/math_layers.npz). The layer zoo's inputs are in [0, 1), where
+nnabla's functions on these inputs and stores what they computed, outputs and
+gradients, in tests/nnc/fixtures/math_layers/math_layers.npz). The layer zoo's inputs are in [0, 1), where
 ACosh is NaN everywhere, Sign is 1, IsNaN and IsInf are 0 and ResetNaN and ResetInf are the
 identity: here the same layers (and variants of their parameters) see negative numbers, zeros,
 values past +-1, infinities and NaN, on a sample shape whose axes all differ (3x4x5), so that
@@ -75,6 +75,16 @@ CASES: dict[str, tuple[str, str, str]] = {
         "finite",
     ),
 }
+
+
+# The cases whose gradient is checked (on the "finite" inputs, with `dy` as the output's gradient):
+# all but the logical layers and IsNaN/IsInf, whose outputs are constants to the gradient.
+GRADIENT_CASES = [name for name in CASES if not name.startswith(("Logical", "Is"))]
+
+
+def dy(shape: tuple[int, ...]) -> np.ndarray:
+    """The output gradient fed to a case's backward pass: numbers spread over [-1, 1]."""
+    return np.linspace(-1.0, 1.0, math.prod(shape), dtype=np.float32).reshape(shape)
 
 
 def _values(n: int, seed: int) -> np.ndarray:

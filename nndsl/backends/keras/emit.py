@@ -667,7 +667,7 @@ _simple(
         "ACosh": "ops.arccosh({0})",
         "ATanh": "ops.arctanh({0})",
         "ATan2": "ops.arctan2({0}, {1})",
-        "Sinc": "ops.sinc({0} / np.pi)",  # nnabla's sin(x) / x; Keras's sinc is sin(pi x) / (pi x)
+        "Sinc": "nnc_layers.sinc({0})",  # nnabla's sin(x) / x with gradient 0 at 0 (ops.sinc: sin(pi x) / (pi x))
         "TanhShrink": "{0} - ops.tanh({0})",
         "HardSigmoid": "ops.clip(0.2 * {0} + 0.5, 0.0, 1.0)",  # nnabla's slope 0.2 (ops.hard_sigmoid's is 1/6)
         "IsNaN": _float("ops.isnan({0})"),
@@ -742,7 +742,8 @@ def cumulative(layer, ins, out) -> Emit:
     p = layer.params
     axis = _axis(p["axis"], len(ins[0]))
     op = "sum" if layer.type == "CumSum" else "prod"
-    if not p["exclusive"] and not p["reverse"]:
-        return Emit(f"ops.cum{op}({{0}}, axis={axis})")
+    if op == "sum" and not p["exclusive"] and not p["reverse"]:
+        return Emit(f"ops.cumsum({{0}}, axis={axis})")
+    # A product always takes nnc_layers': TensorFlow's cumprod gradient divides by x (wrong at zeros).
     flags = _options(exclusive=(str(p["exclusive"]), "False"), reverse=(str(p["reverse"]), "False"))
     return Emit(f"nnc_layers.cumulative({{0}}, {literal(op)}, {axis}{flags})")
