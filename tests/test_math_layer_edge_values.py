@@ -118,8 +118,8 @@ def test_the_fixture_holds_every_case():
 NOT_AT_ZERO = {
     "CReLU": "a kink: nnabla's gradient at 0 is that of the positive half, torch's and Keras's 0",
     "CReLU_axis2": "as CReLU",
-    "CELU": "a kink: nnabla's ELU derivative at 0 is 1 on both halves, torch's and Keras's alpha on the negated",
-    "CELU_alpha_axis1": "as CELU",
+    # (with alpha 1, CELU's default, the two agree)
+    "CELU_alpha_axis1": "a kink: nnabla's ELU derivative at 0 is 1 on both halves, torch's and Keras's alpha",
     "Norm_p1_axes12_keep": "|x|'s kink: nnabla's gradient at 0 is dy, torch's and Keras's 0",
     "MulN": "nnabla divides the product by x0: NaN at 0; torch and Keras give the product of the others",
     "MulN3": "as MulN",
@@ -200,3 +200,63 @@ def test_the_gradients_left_out_at_zero_differ_there(outputs):
     for name in NOT_AT_ZERO:
         nnabla, torch_ = stored[f"grad:{name}"][zero], outputs["torch"][f"grad:{name}"][zero]
         assert not np.allclose(nnabla, torch_, equal_nan=True), name
+
+
+def test_outputs_are_float_zero_or_one_for_logical_layers(outputs):
+    """nnabla's logical layers and IsNaN/IsInf give floats 0/1: so do both backends."""
+    for backend in ("torch", "keras"):
+        for name in M.CASES:
+            if name.startswith(("Logical", "Is")):
+                y = outputs[backend][name]
+                assert y.dtype == np.float32 and set(np.unique(y)) <= {0.0, 1.0}, (backend, name)
+
+
+def test_sign_passes_the_gradient_straight_through(tmp_path):
+    """nnabla's Sign backward is dy (`sign_backward`): in torch exactly; in Keras where x is finite."""
+    import keras
+    import tensorflow as tf
+    import torch
+
+    from nndsl.backends.keras import generate as keras_generate
+    from nndsl.backends.torch import generate as torch_generate
+
+    project = compile_file(
+        "sign.nnd", text='network S {\n    x0 = Input(3x4x5, dataset="x0")\n    y = Sign(x0)\n}\n'
+    ).project
+    x0, _ = M.inputs("edge")
+    torch_generate(project, tmp_path / "torch")
+    nnc = import_generated(tmp_path / "torch", "nnc")
+    x = torch.from_numpy(x0).requires_grad_()
+    (nnc.sign(x) * torch.arange(x.numel()).reshape(x.shape)).sum().backward()
+    assert torch.equal(x.grad, torch.arange(x.numel(), dtype=torch.float32).reshape(x.shape))
+    keras_generate(project, tmp_path / "keras")
+    nnc_layers = import_generated(tmp_path / "keras", "nnc_layers")
+    xt = tf.constant(x0)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = nnc_layers.sign(xt, 0.5)
+    grad = tape.gradient(y, xt).numpy()
+    assert np.array_equal(grad, np.isfinite(x0).astype(np.float32))
+    assert np.array_equal(keras.ops.convert_to_numpy(y)[np.isnan(x0)], np.full(np.isnan(x0).sum(), 0.5, np.float32))
+
+
+def test_live_nnabla_computes_the_stored_outputs(tmp_path):
+    """Rerun nnabla's functions (where nnabla is installed) and compare with the fixture."""
+    if not Path(NNABLA).exists():
+        pytest.skip(f"nnabla's Python {NNABLA} is not installed (set NNDSL_NNABLA_PYTHON)")
+    root = Path(__file__).resolve().parent.parent
+    tool = root / "tools" / "nnc_math_layer_fixtures.py"
+    stored = dict(np.load(FIXTURE, allow_pickle=False))
+    env = {**os.environ, "PYTHONPATH": str(root), "NNDSL_NNABLA_PYTHON": NNABLA}
+    # The tool writes the fixture in place: run it on a copy of the repository's files it reads.
+    work = tmp_path / "repo"
+    (work / "tools").mkdir(parents=True)
+    (work / "tests" / "nnc").mkdir(parents=True)
+    (work / "tools" / tool.name).write_text(tool.read_text(encoding="utf-8"), encoding="utf-8")
+    cases = root / "tests" / "nnc" / "math_layer_cases.py"
+    (work / "tests" / "nnc" / cases.name).write_text(cases.read_text(encoding="utf-8"), encoding="utf-8")
+    subprocess.run([sys.executable, str(work / "tools" / tool.name)], check=True, env=env, capture_output=True)
+    fresh = dict(np.load(work / "tests" / "nnc" / "fixtures" / "math_layers" / "math_layers.npz"))
+    assert set(fresh) == set(stored)
+    for name in stored:
+        np.testing.assert_array_equal(fresh[name], stored[name], err_msg=name)
