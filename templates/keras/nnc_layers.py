@@ -61,11 +61,14 @@ __all__ = [
     "binary_error",
     "binary_sigmoid",
     "binary_tanh",
+    "cumulative",
     "from_nnc_layout",
     "keras_axis",
     "keras_shape",
     "pooled_size",
     "pooling",
+    "sign",
+    "sinc",
     "to_nnc_layout",
     "top_n_error",
     "vat_noise",
@@ -669,6 +672,52 @@ def binary_error(x: Any, t: Any) -> Any:
     """NNC's BinaryError (nnabla `binary_error.cpp`): (x >= 0.5) != (t >= 0.5) as 0/1, elementwise."""
     ops = keras.ops
     return ops.cast(ops.not_equal(ops.greater_equal(x, 0.5), ops.greater_equal(t, 0.5)), _float_dtype(x.dtype))
+
+
+def sign(x: Any, alpha: float = 0.0) -> Any:
+    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha otherwise (0 and NaN); the
+    gradient passes straight through (dy, unclipped; 0 where x is not finite). Works on KerasTensors."""
+    ops = keras.ops
+    y = ops.cast(ops.where(ops.greater(x, 0.0), 1.0, ops.where(ops.less(x, 0.0), -1.0, alpha)), x.dtype)
+    h = ops.where(ops.isfinite(x), x, ops.zeros_like(x))  # h - stop_gradient(h) adds 0, and dy to the gradient
+    return ops.stop_gradient(y) + (h - ops.stop_gradient(h))
+
+
+def sinc(x: Any) -> Any:
+    """NNC's Sinc (nnabla `sinc.hpp`): sin(x) / x, 1 at 0, with nnabla's gradient 0 at 0 (ops.sinc's is NaN
+    there). Works on KerasTensors."""
+    ops = keras.ops
+    zero = ops.equal(x, 0.0)
+    safe = ops.where(zero, ops.ones_like(x), x)
+    return ops.where(zero, ops.ones_like(x), ops.sin(safe) / safe)
+
+
+def _cumprod(x: Any, axis: int) -> Any:
+    """ops.cumprod along `axis` with a gradient that is right where x has zeros (TensorFlow's divides by x):
+    total j is the product (ops.prod) of row j of the values masked to k <= j."""
+    ops = keras.ops
+    x = ops.moveaxis(x, axis, -1)
+    n = x.shape[-1]
+    lower = np.tril(np.ones((n, n), dtype=bool))  # [j, k]: value k is in total j
+    y = ops.prod(ops.where(lower, ops.expand_dims(x, -2), ops.ones_like(ops.expand_dims(x, -2))), axis=-1)
+    return ops.moveaxis(y, -1, axis)
+
+
+def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: bool = False) -> Any:
+    """NNC's CumSum and CumProd (`op` "sum" or "prod"; nnabla `cumsum.cpp`, `cumprod.cpp`) along the Keras
+    tensor `axis`: exclusive leaves each element out of its own total (the first total is 0, or 1 for a
+    product), reverse accumulates from the end. A product's gradient is nnabla's where x has zeros (see
+    `_cumprod`). Works on KerasTensors."""
+    ops = keras.ops
+    if reverse:
+        x = ops.flip(x, axis=axis)
+    if exclusive:
+        widths = [(0, 0)] * len(x.shape)
+        widths[axis] = (1, 0)
+        shifted = ops.pad(x, widths, constant_values=0.0 if op == "sum" else 1.0)
+        x = shifted[(slice(None),) * (axis % len(x.shape)) + (slice(0, -1),)]
+    y = ops.cumsum(x, axis=axis) if op == "sum" else _cumprod(x, axis)
+    return ops.flip(y, axis=axis) if reverse else y
 
 
 def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:

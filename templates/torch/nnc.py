@@ -97,6 +97,7 @@ __all__ = [
     "calc_normal_std_he_backward",
     "calc_normal_std_he_forward",
     "calc_uniform_lim_glorot",
+    "cumulative",
     "init_parameter",
     "load_params",
     "make_schedule",
@@ -104,6 +105,7 @@ __all__ = [
     "pooled_size",
     "pooling",
     "save_params",
+    "sign",
     "to_iterations",
     "top_n_error",
     "vat_noise",
@@ -653,6 +655,35 @@ def binary_tanh(x: torch.Tensor) -> torch.Tensor:
 def binary_sigmoid(x: torch.Tensor) -> torch.Tensor:
     """NNC's BinarySigmoid (nnabla `binary_sigmoid.hpp`): 1 for x > 0, 0 for x <= 0; gradient dy/2 where |x| < 1."""
     return _BinarySigmoid.apply(x)
+
+
+class _Sign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        return torch.full_like(x, alpha).masked_fill_(x > 0, 1.0).masked_fill_(x < 0, -1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+def sign(x: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
+    """NNC's Sign (nnabla `sign.hpp`): +1 for x > 0, -1 for x < 0, alpha otherwise (0 and NaN); the
+    gradient passes straight through (dy, unclipped)."""
+    return _Sign.apply(x, alpha)
+
+
+def cumulative(x: torch.Tensor, op: str, dim: int, exclusive: bool = False, reverse: bool = False) -> torch.Tensor:
+    """NNC's CumSum and CumProd (`op` "sum" or "prod"; nnabla `cumsum.cpp`, `cumprod.cpp`) along `dim`:
+    exclusive leaves each element out of its own total (the first total is 0, or 1 for a product),
+    reverse accumulates from the end."""
+    if reverse:
+        x = x.flip(dim)
+    if exclusive:
+        first = torch.full_like(x.narrow(dim, 0, 1), 0.0 if op == "sum" else 1.0)
+        x = torch.cat([first, x.narrow(dim, 0, x.shape[dim] - 1)], dim)
+    y = torch.cumsum(x, dim) if op == "sum" else torch.cumprod(x, dim)
+    return y.flip(dim) if reverse else y
 
 
 class _BinarizeSTE(torch.autograd.Function):

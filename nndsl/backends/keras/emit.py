@@ -370,7 +370,7 @@ _simple(
         "SELU": "ops.selu({0})",
         "ReLU6": "ops.relu6({0})",
         "SoftPlus": "ops.softplus({0})",
-        "SoftSign": "ops.soft_sign({0})",
+        "SoftSign": "ops.softsign({0})",
         "Mish": "{0} * ops.tanh(ops.softplus({0}))",
         "HardTanh": "ops.clip({0}, -1.0, 1.0)",
         "LogSigmoid": "ops.log_sigmoid({0})",
@@ -649,3 +649,101 @@ def vat_noise(layer, ins, out) -> Emit:
     rank = len(ins[0])
     axes = tuple(sorted(_axis(a, rank) for a in range(p["base_axis"], rank)))
     return Emit("{m}({0}, {1})", f"nnc_layers.VATNoise({_tuple(axes)}, eps={literal(float(p['epsilon']))})")
+
+
+# --- math, trigonometric and logical layers ----------------------------------------------------------
+
+_simple(
+    {
+        "Sin": "ops.sin({0})",
+        "Cos": "ops.cos({0})",
+        "Tan": "ops.tan({0})",
+        "Sinh": "ops.sinh({0})",
+        "Cosh": "ops.cosh({0})",
+        "ASin": "ops.arcsin({0})",
+        "ACos": "ops.arccos({0})",
+        "ATan": "ops.arctan({0})",
+        "ASinh": "ops.arcsinh({0})",
+        "ACosh": "ops.arccosh({0})",
+        "ATanh": "ops.arctanh({0})",
+        "ATan2": "ops.arctan2({0}, {1})",
+        "Sinc": "nnc_layers.sinc({0})",  # nnabla's sin(x) / x with gradient 0 at 0 (ops.sinc: sin(pi x) / (pi x))
+        "TanhShrink": "{0} - ops.tanh({0})",
+        "HardSigmoid": "ops.clip(0.2 * {0} + 0.5, 0.0, 1.0)",  # nnabla's slope 0.2 (ops.hard_sigmoid's is 1/6)
+        "IsNaN": _float("ops.isnan({0})"),
+        "IsInf": _float("ops.isinf({0})"),
+        "ResetNaN": "ops.where(ops.isnan({0}), 0.0, {0})",
+        "ResetInf": "ops.where(ops.isinf({0}), 0.0, {0})",
+    }
+)
+
+
+@emitter("AddN", "MulN")
+def n_ary(layer, ins, out) -> Emit:
+    op = " + " if layer.type == "AddN" else " * "
+    return Emit(op.join(f"{{{i}}}" for i in range(len(ins))))
+
+
+@emitter("Sign")
+def sign(layer, ins, out) -> Emit:
+    return Emit("nnc_layers.sign({0}" + _options(alpha=(literal(layer.params["alpha"]), "0.0")) + ")")
+
+
+@emitter("CReLU", "CELU")
+def concatenated(layer, ins, out) -> Emit:
+    """ReLU (ELU) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not ops.celu)."""
+    axis = _axis(layer.params["axis"], len(ins[0]))
+    if layer.type == "CReLU":
+        return Emit(f"ops.concatenate([ops.relu({{0}}), ops.relu(-{{0}})], axis={axis})")
+    alpha = literal(layer.params["alpha"])
+    return Emit(f"ops.concatenate([ops.elu({{0}}, alpha={alpha}), ops.elu(-{{0}}, alpha={alpha})], axis={axis})")
+
+
+@emitter("LogicalAndScalar", "LogicalOrScalar", "LogicalXorScalar")
+def logical_scalar(layer, ins, out) -> Emit:
+    """nnabla reads `value` as a boolean: each layer is then a constant, x != 0 or x == 0."""
+    value = layer.params["value"] != 0
+    kind = layer.type.removeprefix("Logical").removesuffix("Scalar")
+    call = {
+        ("And", False): "ops.zeros_like({0})",
+        ("And", True): _float("ops.not_equal({0}, 0)"),
+        ("Or", False): _float("ops.not_equal({0}, 0)"),
+        ("Or", True): "ops.ones_like({0})",
+        ("Xor", False): _float("ops.not_equal({0}, 0)"),
+        ("Xor", True): _float("ops.equal({0}, 0)"),
+    }[kind, value]
+    return Emit(call)
+
+
+@emitter("Norm")
+def norm(layer, ins, out) -> Emit:
+    """(sum |x|^p)^(1/p) over `axes` (ops.norm reads two axes as a matrix norm)."""
+    p = layer.params
+    x = ins[0]
+    spec_axes = {a % len(x) for a in p["axes"]}
+    axes = _tuple(sorted(_axis(a, len(x)) for a in spec_axes))
+    keep = ", keepdims=True" if p["keep_dims"] else ""
+    order = float(p["p"])
+    if order == 2:
+        call = f"ops.sqrt(ops.sum(ops.square({{0}}), axis={axes}{keep}))"
+    elif order == 1:
+        call = f"ops.sum(ops.abs({{0}}), axis={axes}{keep})"
+    else:
+        q = literal(order)
+        call = f"ops.power(ops.sum(ops.power(ops.abs({{0}}), {q}), axis={axes}{keep}), 1 / {q})"
+    if not p["keep_dims"] and 0 in spec_axes and len(out) >= 2:
+        # The first axis left becomes the channels: move it last (as `reduce`).
+        call = f"ops.transpose({call}, {_tuple((0, *range(2, len(out) + 1), 1))})"
+    return Emit(call)
+
+
+@emitter("CumSum", "CumProd")
+def cumulative(layer, ins, out) -> Emit:
+    p = layer.params
+    axis = _axis(p["axis"], len(ins[0]))
+    op = "sum" if layer.type == "CumSum" else "prod"
+    if op == "sum" and not p["exclusive"] and not p["reverse"]:
+        return Emit(f"ops.cumsum({{0}}, axis={axis})")
+    # A product always takes nnc_layers': TensorFlow's cumprod gradient divides by x (wrong at zeros).
+    flags = _options(exclusive=(str(p["exclusive"]), "False"), reverse=(str(p["reverse"]), "False"))
+    return Emit(f"nnc_layers.cumulative({{0}}, {literal(op)}, {axis}{flags})")

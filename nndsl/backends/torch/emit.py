@@ -485,3 +485,86 @@ def working_memory(layer, ins, out) -> Emit:
 def vat_noise(layer, ins, out) -> Emit:
     p = layer.params
     return Emit(f"nnc.vat_noise({{0}}, {{1}}, base_axis={p['base_axis']}, eps={literal(float(p['epsilon']))})")
+
+
+# --- math, trigonometric and logical layers ----------------------------------------------------------
+
+_simple(
+    {
+        "Sin": "torch.sin({0})",
+        "Cos": "torch.cos({0})",
+        "Tan": "torch.tan({0})",
+        "Sinh": "torch.sinh({0})",
+        "Cosh": "torch.cosh({0})",
+        "ASin": "torch.asin({0})",
+        "ACos": "torch.acos({0})",
+        "ATan": "torch.atan({0})",
+        "ASinh": "torch.asinh({0})",
+        "ACosh": "torch.acosh({0})",
+        "ATanh": "torch.atanh({0})",
+        "ATan2": "torch.atan2({0}, {1})",
+        "Sinc": "torch.sinc({0} / torch.pi)",  # nnabla's sin(x) / x; torch's sinc is sin(pi x) / (pi x)
+        "TanhShrink": "F.tanhshrink({0})",
+        "HardSigmoid": "torch.clamp(0.2 * {0} + 0.5, 0.0, 1.0)",  # nnabla's slope 0.2 (F.hardsigmoid's is 1/6)
+        "IsNaN": "torch.isnan({0}).float()",
+        "IsInf": "torch.isinf({0}).float()",
+        "ResetNaN": "torch.where(torch.isnan({0}), 0.0, {0})",
+        "ResetInf": "torch.where(torch.isinf({0}), 0.0, {0})",
+    }
+)
+
+
+@emitter("AddN", "MulN")
+def n_ary(layer, ins, out) -> Emit:
+    op = " + " if layer.type == "AddN" else " * "
+    return Emit(op.join(f"{{{i}}}" for i in range(len(ins))))
+
+
+@emitter("Sign")
+def sign(layer, ins, out) -> Emit:
+    return Emit("nnc.sign({0}" + _options(alpha=(literal(layer.params["alpha"]), "0.0")) + ")")
+
+
+@emitter("CReLU", "CELU")
+def concatenated(layer, ins, out) -> Emit:
+    """ReLU (ELU) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not torch's F.celu)."""
+    dim = _dim(layer.params["axis"] % len(ins[0]))
+    if layer.type == "CReLU":
+        return Emit(f"torch.cat([F.relu({{0}}), F.relu(-{{0}})], dim={dim})")
+    alpha = literal(layer.params["alpha"])
+    return Emit(f"torch.cat([F.elu({{0}}, {alpha}), F.elu(-{{0}}, {alpha})], dim={dim})")
+
+
+@emitter("LogicalAndScalar", "LogicalOrScalar", "LogicalXorScalar")
+def logical_scalar(layer, ins, out) -> Emit:
+    """nnabla reads `value` as a boolean: each layer is then a constant, x != 0 or x == 0."""
+    value = layer.params["value"] != 0
+    kind = layer.type.removeprefix("Logical").removesuffix("Scalar")
+    call = {
+        ("And", False): "torch.zeros_like({0})",
+        ("And", True): "({0} != 0).float()",
+        ("Or", False): "({0} != 0).float()",
+        ("Or", True): "torch.ones_like({0})",
+        ("Xor", False): "({0} != 0).float()",
+        ("Xor", True): "({0} == 0).float()",
+    }[kind, value]
+    return Emit(call)
+
+
+@emitter("Norm")
+def norm(layer, ins, out) -> Emit:
+    p = layer.params
+    axes = tuple(_dim(a % len(ins[0])) for a in p["axes"])
+    options = _options(ord=(literal(float(p["p"])), "2.0"), keepdim=(str(p["keep_dims"]), "False"))
+    return Emit(f"torch.linalg.vector_norm({{0}}, dim={_size(axes)}{options})")
+
+
+@emitter("CumSum", "CumProd")
+def cumulative(layer, ins, out) -> Emit:
+    p = layer.params
+    dim = _dim(p["axis"] % len(ins[0]))
+    op = "sum" if layer.type == "CumSum" else "prod"
+    if not p["exclusive"] and not p["reverse"]:
+        return Emit(f"torch.cum{op}({{0}}, dim={dim})")
+    flags = _options(exclusive=(str(p["exclusive"]), "False"), reverse=(str(p["reverse"]), "False"))
+    return Emit(f"nnc.cumulative({{0}}, {literal(op)}, {dim}{flags})")
