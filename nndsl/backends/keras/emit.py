@@ -690,7 +690,7 @@ def _defaults_off(layer: Layer, *names: str) -> str:
 
 def _runtime_layer(layer: Layer, cls: str, *names: str, **given: str) -> Emit:
     """`nnc_layers.<cls>(...)` with the parameters `names` off NNC's defaults and the `given` ones."""
-    args = ", ".join(a for a in (_defaults_off(layer, *names), *(f"{k}={v}" for k, v in given.items())) if a)
+    args = ", ".join(a for a in (*(f"{k}={v}" for k, v in given.items()), _defaults_off(layer, *names)) if a)
     return Emit("{m}({0})", f"nnc_layers.{cls}({args})")
 
 
