@@ -132,8 +132,8 @@ def test_python_dash_m(tmp_path):
 
 
 def test_compile_points_at_a_layer_the_backend_cannot_express(tmp_path):
-    spec = tmp_path / "sort.nnd"
-    spec.write_text('network Runtime {\n    x = Input(4x8, dataset="x")\n    y = x -> Sort -> Affine(2)\n}\n')
+    spec = tmp_path / "onehot.nnd"  # two indices per sample: the torch backend has one-index OneHot only
+    spec.write_text('network Runtime {\n    x = Input(4x2, dataset="x")\n    y = OneHot(x, shape=3x5)\n}')
     r = run("compile", str(spec), "--backend", "torch", "-o", str(tmp_path / "out"))
     assert r.returncode == 1
-    assert f"{spec}:3:14: error[E0801]: the torch backend cannot express 'Sort' (Sort)" in r.stderr
+    assert f"{spec}:3:9: error[E0801]: the torch backend cannot express 'OneHot' (OneHot)" in r.stderr
