@@ -1,10 +1,12 @@
 """Regenerate tests/nnc/fixtures/backward/: nnabla's forward and backward of the layers whose gradient is not
-the derivative of their output (straight-through quantizers, Prune, TopKData, TopKGrad, ClipGradByNorm).
+the derivative of their output (straight-through quantizers, Prune, TopKData, TopKGrad, ClipGradByNorm,
+MeanSubtraction).
 
 For every case of CASES (a layer type, NNC's parameters in the spec's per-sample convention, an input shape
 and the range of its values), nnabla 1.39 computes y = f(x) and dx for the output gradient dy; inputs and
 output gradients come from a fixed formula (no random generator), distinct values so that sorting has no
-ties. Writes `backward_layers.npz` (`<case>:x`, `<case>:dy`, `<case>:y`, `<case>:dx`) and
+ties. Writes `backward_layers.npz` (`<case>:x`, `<case>:dy`, `<case>:y`, `<case>:dx`, MeanSubtraction's
+initial `<case>:mean`) and
 `backward_layers.json` (the cases). tests/nnc/test_nnabla_backward_layers.py compares both runtimes with
 them. It needs nnabla only (not nndsl). Run from the repository root:
 
@@ -43,6 +45,17 @@ CASES = [
     ("topk_data_keep", "TopKData", {"k": 4, "abs": True, "reduce": False, "base_axis": 0}, (3, 4, 4), 3.0),
     ("topk_grad", "TopKGrad", {"k": 3, "abs": False, "base_axis": 0}, (3, 4, 4), 3.0),
     ("topk_grad_abs", "TopKGrad", {"k": 2, "abs": True, "base_axis": 1}, (3, 4, 4), 3.0),
+    # MeanSubtraction's state (mean, of the shape from base_axis on, and the count t) is given as `t` and
+    # `<case>:mean`; nnabla's backward is an approximation with update_running_mean.
+    ("mean_subtraction", "MeanSubtraction", {"base_axis": 0, "update_running_mean": True, "t": 1.0}, (3, 4), 3.0),
+    ("mean_subtraction_axis", "MeanSubtraction", {"base_axis": 1, "update_running_mean": True, "t": 2.6}, (3, 4), 3.0),
+    (
+        "mean_subtraction_fixed",
+        "MeanSubtraction",
+        {"base_axis": 0, "update_running_mean": False, "t": 5.0},
+        (3, 4),
+        3.0,
+    ),
 ]
 BATCH = 2
 
@@ -76,6 +89,8 @@ def _nnabla_function(layer: str, p: dict):
         return lambda x: F.top_k_data(x, p["k"], p["abs"], p["reduce"], p["base_axis"] + 1, largest=False)
     if layer == "TopKGrad":
         return lambda x: F.top_k_grad(x, p["k"], p["abs"], p["base_axis"] + 1)
+    if layer == "MeanSubtraction":
+        return lambda x, mean, t: F.mean_subtraction(x, mean, t, p["base_axis"] + 1, p["update_running_mean"])
     raise ValueError(layer)
 
 
@@ -86,7 +101,13 @@ def compute() -> dict[str, np.ndarray]:
     for k, (case, layer, params, shape, scale) in enumerate(CASES):
         x = values((BATCH, *shape), 2 * k, scale)
         v = nn.Variable.from_numpy_array(x, need_grad=True)
-        y = _nnabla_function(layer, params)(v)
+        if layer == "MeanSubtraction":
+            mean = values(shape[params["base_axis"] :], 100 + k, 1.0)
+            arrays[f"{case}:mean"] = mean
+            state = (nn.Variable.from_numpy_array(mean), nn.Variable.from_numpy_array(np.float32([params["t"]])))
+            y = _nnabla_function(layer, params)(v, *state)
+        else:
+            y = _nnabla_function(layer, params)(v)
         y.forward()
         dy = values(y.shape, 2 * k + 1, 1.0)
         v.grad.zero()

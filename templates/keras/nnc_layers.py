@@ -1518,7 +1518,8 @@ class Shift(_NNCLayout):
 @_register
 class MeanSubtraction(_NNCLayout):
     """NNC's MeanSubtraction (the torch runtime's `MeanSubtraction`): MeanSubtraction(shape=the sample's
-    shape from base_axis on, in NNC's order, base_axis=..., update_running_mean=...); state `mean` and `t`."""
+    shape from base_axis on, in NNC's order, base_axis=..., update_running_mean=...); state `mean` and `t`;
+    nnabla's gradient."""
 
     arguments = ("shape", "base_axis", "update_running_mean")
 
@@ -1534,8 +1535,10 @@ class MeanSubtraction(_NNCLayout):
             count = tf.math.floor(tf.abs(self.t)) * tf.sign(self.t)  # nnabla reads t as an integer
             batch = tf.reduce_mean(tf.stop_gradient(x), axis=list(range(base_axis + 1)))
             mean = self.mean + (batch - self.mean) / (count + 1)
+            samples = tf.cast(tf.reduce_prod(tf.shape(x)[: base_axis + 1]), x.dtype)
+            slope = tf.broadcast_to(1 - 1 / (samples * (count + 1)), tf.shape(x))
             with tf.control_dependencies([self.mean.assign(mean), self.t.assign(count + 1)]):
-                return x - mean
+                return _masked_straight_through(x, x - mean, slope)
         return x - self.mean
 
 

@@ -1677,7 +1677,9 @@ class MeanSubtraction(nn.Module):
     """NNC's MeanSubtraction: x minus a running mean of the samples (state `mean`, of the sample's shape from
     base_axis on, and the count `t`, both in NNC's parameter files). With update_running_mean, every call
     first moves the mean towards the batch's, mean += (batch mean - mean) / (t + 1) with t read as an
-    integer, and counts t up, as nnabla does in any network (trained or not)."""
+    integer, and counts t up, as nnabla does in any network (trained or not). Its gradient is then nnabla's
+    approximation, dy * (1 - 1 / (samples * (t + 1))), samples the count of values averaged; without
+    update_running_mean, dy."""
 
     def __init__(self, shape: Sequence[int], base_axis: int = 0, update_running_mean: bool = True):
         super().__init__()
@@ -1686,10 +1688,13 @@ class MeanSubtraction(nn.Module):
         self.register_buffer("t", torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.update_running_mean:
-            with torch.no_grad():
-                count = self.t.trunc()
-                batch = x.detach().mean(dim=tuple(range(self.base_axis + 1)))
-                self.mean += (batch - self.mean) / (count + 1)
-                self.t.copy_(count + 1)
-        return x - self.mean
+        if not self.update_running_mean:
+            return x - self.mean
+        with torch.no_grad():
+            count = self.t.trunc()
+            batch = x.detach().mean(dim=tuple(range(self.base_axis + 1)))
+            self.mean += (batch - self.mean) / (count + 1)
+            self.t.copy_(count + 1)
+            samples = math.prod(x.shape[: self.base_axis + 1])
+            slope = (1 - 1 / (samples * self.t)).expand_as(x)
+        return _straight_through(x, x - self.mean, slope)

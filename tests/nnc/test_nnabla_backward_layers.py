@@ -1,7 +1,8 @@
 """The gradients of the layers whose backward is not the derivative of their forward, against nnabla 1.39:
 FixedPointQuantize and Pow2Quantize (straight-through estimators, fine-grained or not), Prune (straight
 through), TopKData (the gradient of the kept values; unchanged without reduce), TopKGrad (only the k
-largest gradients pass) and ClipGradByNorm (the gradient rescaled to clip_norm). Both runtimes' functions
+largest gradients pass), ClipGradByNorm (the gradient rescaled to clip_norm) and MeanSubtraction (nnabla's
+approximate gradient while it updates its running mean). Both runtimes' functions
 (templates/torch/nnc.py, templates/keras/nnc_layers.py) on nnabla's inputs and output gradients give
 nnabla's outputs and input gradients. What nnabla computed is stored by tools/nnc_backward_fixtures.py;
 the live test reruns it where nnabla is installed."""
@@ -43,6 +44,30 @@ def _expected(case: str) -> dict[str, np.ndarray]:
         return {k.split(":", 1)[1]: arrays[k] for k in arrays.files if k.startswith(case + ":")}
 
 
+def _torch_call(nnc, case: dict, x, expected):
+    if case["layer"] != "MeanSubtraction":
+        return getattr(nnc, FUNCTIONS[case["layer"]])(x, **_arguments({**case, "backend": "torch"}))
+    import torch
+
+    p = case["params"]
+    layer = nnc.MeanSubtraction(expected["mean"].shape, p["base_axis"], p["update_running_mean"])
+    layer.mean.copy_(torch.from_numpy(expected["mean"]))
+    layer.t.fill_(p["t"])
+    return layer(x)
+
+
+def _keras_call(kl, case: dict, x, expected):
+    if case["layer"] != "MeanSubtraction":
+        return getattr(kl, FUNCTIONS[case["layer"]])(x, **_arguments({**case, "backend": "keras"}))
+    p = case["params"]
+    layer = kl.MeanSubtraction(
+        shape=expected["mean"].shape, base_axis=p["base_axis"], update_running_mean=p["update_running_mean"]
+    )
+    layer.mean.assign(expected["mean"])
+    layer.t.assign([p["t"]])
+    return layer.compute(x)  # NNC's layout, as the fixture's (no channels-last conversion)
+
+
 def _arguments(case: dict) -> dict:
     """The runtime function's arguments: NNC's parameters, ClipGradByNorm's axes as tensor axes."""
     params = dict(case["params"])
@@ -63,7 +88,7 @@ def test_torch_runtime_gradients_equal_nnablas(case):
     nnc = _runtime("torch")
     expected = _expected(case["case"])
     x = torch.from_numpy(expected["x"]).requires_grad_(True)
-    y = getattr(nnc, FUNCTIONS[case["layer"]])(x, **_arguments({**case, "backend": "torch"}))
+    y = _torch_call(nnc, case, x, expected)
     y.backward(torch.from_numpy(expected["dy"]))
     _check(case, y.detach().numpy(), x.grad.numpy(), expected)
 
@@ -76,7 +101,7 @@ def test_keras_runtime_gradients_equal_nnablas(case):
     x = tf.constant(expected["x"])
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = getattr(kl, FUNCTIONS[case["layer"]])(x, **_arguments({**case, "backend": "keras"}))
+        y = _keras_call(kl, case, x, expected)
     dx = tape.gradient(y, x, output_gradients=tf.constant(expected["dy"]))
     _check(case, y.numpy(), dx.numpy(), expected)
 
