@@ -2,7 +2,7 @@
 Tile, MatrixDiag(Part), EpsilonInsensitiveLoss ones Keras spells itself), against the generated PyTorch
 model on the same parameters and inputs, with parameters off NNC's defaults (the layer zoo compares the
 defaults with nnabla); Keras's DepthwiseConvolution takes NNC's initializer; no registered layer type is
-left without a lowering in either backend."""
+left without a lowering in either backend; the generated models are ruff-clean."""
 
 import math
 from pathlib import Path
@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
 from conftest import import_generated  # noqa: E402
+from test_generated_style import RUFF, ruff_clean  # noqa: E402
 
 from nndsl.backends import keras as keras_backend  # noqa: E402
 from nndsl.backends import torch as torch_backend  # noqa: E402
@@ -128,6 +129,13 @@ def test_keras_outputs_equal_the_torch_model(models, network):
         assert got[name].shape == value.shape, name
         scale = max(float(np.abs(value).max()), 1e-6)
         assert float(np.abs(got[name] - value).max()) <= 1e-5 * scale, (network, name)
+
+
+@pytest.mark.skipif(RUFF is None, reason="ruff is part of the dev extra")
+def test_generated_models_are_ruff_clean(models):
+    _, out, _, _ = models
+    for backend in ("torch", "keras"):
+        ruff_clean(out / backend, "model.py")
 
 
 def test_keras_depthwise_convolution_takes_nnc_initializer(tmp_path):
