@@ -164,3 +164,43 @@ def test_every_registered_layer_type_has_a_lowering_in_both_backends():
     lowered = {t for t, spec in REGISTRY.items() if spec.kind == "input"} | ELSEWHERE
     assert set(REGISTRY) - lowered - set(TORCH_EMITTERS) == set()
     assert set(REGISTRY) - lowered - set(KERAS_EMITTERS) == set()
+
+
+# The layers whose gradient is not their output's derivative (tests/nnc/test_nnabla_backward_layers.py
+# checks the runtimes' functions against nnabla): in the generated models, channels-last in Keras.
+GRADIENT_NETWORKS = [
+    "FixedPoint",
+    "Pow2Signed",
+    "Pruned",
+    "Clipped",
+    "TopKKeep",
+    "TopKReduce",
+    "TopKGradient",
+    "MeanSub",
+]
+
+
+@pytest.mark.parametrize("network", GRADIENT_NETWORKS)
+def test_keras_input_gradients_equal_the_torch_model(models, network):
+    tf = pytest.importorskip("tensorflow")
+    project, out, torch_model, keras_model = models
+    net = project.network(network)
+    (name,) = [net.values[v].name for v in net.inputs]
+    (output,) = [net.values[v].name for v in net.outputs]
+    x = _inputs(project, net)[name]
+    torch_model.load_params(out / "params.npz")
+    keras_model.load_params(out / "params.npz")
+    tx = torch.from_numpy(x).requires_grad_(True)
+    y = torch_model.run_network(network, **{name: tx})[output]
+    dy = _values(tuple(y.shape), 7)
+    y.backward(torch.from_numpy(dy))
+    nnc = import_generated(out / "keras", "nnc")
+    kx = tf.constant(nnc.to_channels_last(x))
+    with tf.GradientTape() as tape:
+        tape.watch(kx)
+        ky = keras_model.networks[network]({name: kx}, training=False)[output]
+    dx = tape.gradient(ky, kx, output_gradients=tf.constant(nnc.to_channels_last(dy)))
+    expected = tx.grad.numpy()
+    np.testing.assert_allclose(
+        nnc.to_channels_first(dx.numpy()), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()
+    )
