@@ -21,6 +21,9 @@ Contents:
      `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`, `BinaryWeightAffine`,
      `BinaryWeightConvolution`.
   4. Virtual adversarial training: `vat_noise`, `VATNoise`, `WorkingMemory` (NNC's VATNoise, WorkingMemory).
+  5. Layers Keras lacks, with nnabla's gradients (the torch runtime's section 7): `FixedPointQuantize`,
+     `Pow2Quantize`, `Prune`, `ClipGradByNorm`, `TopKData`, `TopKGrad`, `Shift`, `MeanSubtraction` and their
+     functions, `DepthwiseDeconvolution`.
 
 Randomness: the random layers are active when called with `training=True`, or always with
 `skip_at_test=False` (NNC's SkipAtTest), as the torch runtime's `_Random.active`. Each draws from a

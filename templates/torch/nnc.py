@@ -21,6 +21,8 @@ Contents:
      `AdaBelief`, `Lars`, `SgdW`, `AdaBound`, `AMSBound`, `make_solver`, `make_schedule`.
   5. Parameter files and layouts: `save_params`, `load_params`, `affine_weight_to_torch`, ...
   6. `batch_norm`: nn.BatchNorm with NNC's DecayRate and Epsilon.
+  7. Layers torch lacks, with nnabla's gradients: `fixed_point_quantize`, `pow2_quantize`, `prune`,
+     `clip_grad_by_norm`, `top_k_data`, `top_k_grad`, `shift`, `MeanSubtraction`.
 
 Randomness: every random module draws from torch's global generator of the input's device (so
 `torch.manual_seed` seeds them), unless it is given `seed >= 0` (NNC's Seed), which makes a generator
