@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..diagnostics import make
 from ..ir import Layer, Network, Project
-from ..layers.base import fmt_shape
+from ..layers.base import REGISTRY, fmt_shape
 from ..nnc.names import nnc_parameter_table
 from .naming import Namer, camel, literal, snake
 from .structure import Block, network_tree
@@ -317,7 +317,7 @@ class _Builder:
         return attr
 
     def _layer(self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, body, var, local, uses, cut):
-        if layer.type == "Input":
+        if REGISTRY[layer.type].kind == "input":  # a network input: an argument, not a computation
             return
         emit_fn = self.dialect.emitters.get(layer.type)
         if emit_fn is None:

@@ -87,9 +87,10 @@ register(
         inputs=("x",),
         params=nnc_params("TopKData", {"K": INT, "Abs": BOOL, "Reduce": BOOL, "BaseAxis": INT}),
         shape=top_k_data_shape,
-        doc="Keeps the k largest values (by magnitude when abs) of the elements from base_axis on. "
-        "With reduce (default) only those k values are output: 4x5x6 with k=3, base_axis=1 gives 4x3; "
-        "otherwise the others are set to 0 and the shape is kept.",
+        doc="Keeps k values (by magnitude when abs) of the elements from base_axis on: the k smallest, "
+        "smallest first, as nnabla 1.39 runs NNC's files (they carry no `largest`, which nnabla reads as false; "
+        "NNC's manual says the largest). With reduce (default) only those k values are output: 4x5x6 with k=3, "
+        "base_axis=1 gives 4x3; otherwise the others are set to 0 and the shape is kept.",
     )
 )
 

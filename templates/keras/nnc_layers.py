@@ -21,6 +21,9 @@ Contents:
      `binary_sigmoid`, `BinaryConnectAffine`, `BinaryConnectConvolution`, `BinaryWeightAffine`,
      `BinaryWeightConvolution`.
   4. Virtual adversarial training: `vat_noise`, `VATNoise`, `WorkingMemory` (NNC's VATNoise, WorkingMemory).
+  5. Layers Keras lacks, with nnabla's gradients (the torch runtime's section 7): `FixedPointQuantize`,
+     `Pow2Quantize`, `Prune`, `ClipGradByNorm`, `TopKData`, `TopKGrad`, `Shift`, `MeanSubtraction` and their
+     functions, `DepthwiseDeconvolution`.
 
 Randomness: the random layers are active when called with `training=True`, or always with
 `skip_at_test=False` (NNC's SkipAtTest), as the torch runtime's `_Random.active`. Each draws from a
@@ -72,6 +75,22 @@ __all__ = [
     "to_nnc_layout",
     "top_n_error",
     "vat_noise",
+    "ClipGradByNorm",
+    "DepthwiseDeconvolution",
+    "FixedPointQuantize",
+    "MeanSubtraction",
+    "Pow2Quantize",
+    "Prune",
+    "Shift",
+    "TopKData",
+    "TopKGrad",
+    "clip_grad_by_norm",
+    "fixed_point_quantize",
+    "pow2_quantize",
+    "prune",
+    "shift",
+    "top_k_data",
+    "top_k_grad",
 ]
 
 _register = keras.saving.register_keras_serializable(package="nnc")
@@ -1314,3 +1333,315 @@ class WorkingMemory(keras.layers.Layer):
             return tf.identity(value), grad
 
         return stored(value, tap)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. Quantizers, pruning, top-k, gradient clipping, Shift, MeanSubtraction, DepthwiseDeconvolution
+# ---------------------------------------------------------------------------------------------------
+# The torch runtime's section 7, on TensorFlow tensors. The layers whose meaning depends on the order of
+# a sample's axes compute in NNC's layout (`to_nnc_layout`), taking NNC's per-sample axes verbatim.
+
+
+def _masked_straight_through(x: tf.Tensor, q: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+    """q in the forward pass (exactly: h - stop_gradient(h) adds 0); the gradient dy * mask reaches x."""
+    h = x if mask is None else x * tf.stop_gradient(tf.cast(mask, x.dtype))
+    return tf.stop_gradient(q) + (h - tf.stop_gradient(h))
+
+
+def _round(x: tf.Tensor) -> tf.Tensor:
+    """Rounding half away from zero (C's `std::round`; tf.round rounds half to even)."""
+    return tf.sign(x) * tf.floor(tf.abs(x) + 0.5)
+
+
+def fixed_point_quantize(
+    x: Any, sign: bool = True, n: int = 8, delta: float = 0.0625, ste_fine_grained: bool = True
+) -> tf.Tensor:
+    """NNC's FixedPointQuantize (the torch runtime's `fixed_point_quantize`)."""
+    x = tf.convert_to_tensor(x)
+    top = ((1 << (n - 1)) - 1) * delta if sign else ((1 << n) - 1) * delta
+    bottom = -top if sign else 0.0
+    q = tf.clip_by_value(tf.sign(x) * tf.floor(tf.abs(x) / delta + 0.5) * delta, bottom, top)
+    mask = tf.logical_and(x >= bottom, x <= top) if ste_fine_grained else None
+    return _masked_straight_through(x, q, mask)
+
+
+def pow2_quantize(
+    x: Any, sign: bool = True, with_zero: bool = True, n: int = 8, m: int = 1, ste_fine_grained: bool = True
+) -> tf.Tensor:
+    """NNC's Pow2Quantize (the torch runtime's `pow2_quantize`)."""
+    x = tf.convert_to_tensor(x)
+    bits = n - int(sign) - int(with_zero)
+    top = 2.0**m
+    bottom = float(np.float32(2.0 ** (m - ((1 << bits) - 1))))  # nnabla's float: 0 when it underflows
+    a = tf.abs(x)
+    q = tf.pow(2.0, _round(tf.math.log(a) / math.log(2.0)))
+    over = q > top
+    q = tf.where(over, top, q)
+    floor = tf.where(a < bottom * 2**-0.5, 0.0, bottom) if with_zero else bottom  # what below min becomes
+    q = tf.where(q < bottom, floor, q)
+    q = tf.where(x < 0, -q if sign else tf.fill(tf.shape(q), 0.0 if with_zero else bottom), q)
+    mask = None
+    if ste_fine_grained:
+        mask = tf.logical_not(over) if sign else tf.logical_and(tf.logical_not(over), x >= 0)
+    return _masked_straight_through(x, q, mask)
+
+
+def prune(x: Any, rate: float = 0.9) -> tf.Tensor:
+    """NNC's Prune (the torch runtime's `prune`): over the whole batch; the gradient passes straight through."""
+    x = tf.convert_to_tensor(x)
+    a = tf.abs(tf.stop_gradient(x))
+    flat = tf.sort(tf.reshape(a, [-1]))
+    index = tf.cast(tf.cast(tf.size(flat) - 1, tf.float64) * rate, tf.int32)
+    threshold = flat[index] + (1.0 if rate == 1.0 else 0.0)
+    return _masked_straight_through(x, tf.where(a < threshold, tf.zeros_like(x), x))
+
+
+def clip_grad_by_norm(x: Any, clip_norm: float = 1.0, axes: Sequence[int] = (1,)) -> tf.Tensor:
+    """NNC's ClipGradByNorm (the torch runtime's `clip_grad_by_norm`): `axes` are tensor axes."""
+    axes = list(axes)
+
+    @tf.custom_gradient
+    def clip(x):
+        def grad(dy):
+            return clip_norm * dy / tf.sqrt(tf.reduce_sum(tf.square(dy), axis=axes, keepdims=True))
+
+        return tf.identity(x), grad
+
+    return clip(tf.convert_to_tensor(x))
+
+
+def _flat_from(x: tf.Tensor, base_axis: int) -> tf.Tensor:
+    """x (batch, s0, ...) with the sample's axes from base_axis on flattened into one."""
+    return tf.reshape(x, tf.concat([tf.shape(x)[: base_axis + 1], [-1]], axis=0))
+
+
+def _top_k_mask(x: tf.Tensor, k: int, use_abs: bool, base_axis: int, largest: bool = True) -> tf.Tensor:
+    flat = _flat_from(x, base_axis)
+    key = tf.abs(flat) if use_abs else flat
+    index = tf.math.top_k(key if largest else -key, k).indices
+    mask = tf.reduce_max(tf.one_hot(index, tf.shape(flat)[-1], dtype=x.dtype), axis=-2)
+    return tf.reshape(mask, tf.shape(x))
+
+
+def top_k_data(
+    x: Any, k: int, abs: bool = False, reduce: bool = True, base_axis: int = 0, largest: bool = False
+) -> tf.Tensor:
+    """NNC's TopKData on a tensor in NNC's layout (the torch runtime's `top_k_data`: the k smallest)."""
+    x = tf.convert_to_tensor(x)
+    if reduce:
+        flat = _flat_from(x, base_axis)
+        key = tf.abs(flat) if abs else flat
+        index = tf.math.top_k(key if largest else -key, k).indices
+        return tf.gather(flat, index, batch_dims=base_axis + 1)
+    mask = _top_k_mask(tf.stop_gradient(x), k, abs, base_axis, largest)
+    return _masked_straight_through(x, x * mask)
+
+
+def top_k_grad(x: Any, k: int, abs: bool = False, base_axis: int = 0) -> tf.Tensor:
+    """NNC's TopKGrad on a tensor in NNC's layout (the torch runtime's `top_k_grad`)."""
+
+    @tf.custom_gradient
+    def keep(x):
+        def grad(dy):
+            return dy * _top_k_mask(dy, k, abs, base_axis)
+
+        return tf.identity(x), grad
+
+    return keep(tf.convert_to_tensor(x))
+
+
+def shift(x: Any, shifts: Sequence[int], border_mode: str = "nearest") -> tf.Tensor:
+    """NNC's Shift on a tensor in NNC's layout (the torch runtime's `shift`)."""
+    x = tf.convert_to_tensor(x)
+    rank = x.shape.rank
+    for k, s in enumerate(shifts):
+        if s == 0:
+            continue
+        axis = rank - len(shifts) + k
+        n = _static_size(x, axis, "Shift")
+        index = np.arange(n) - s
+        if border_mode == "nearest":
+            index = index.clip(0, n - 1)
+        else:
+            index = index % (2 * n)
+            index = np.where(index >= n, 2 * n - 1 - index, index)
+        x = tf.gather(x, index, axis=axis)
+    return x
+
+
+class _NNCLayout(keras.layers.Layer):
+    """A layer computing `compute` on its input in NNC's layout (batch, s0, s1, ...), its result given back
+    channels-last; `elementwise` layers skip the conversion. Its constructor arguments are its config."""
+
+    elementwise = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        names = [n for n in self.arguments if n in kwargs]
+        self.config = {n: kwargs.pop(n) for n in names}
+        super().__init__(**kwargs)
+
+    arguments: tuple[str, ...] = ()
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(self.config)
+        return config
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def call(self, x: Any) -> tf.Tensor:
+        if self.elementwise:
+            return self.compute(tf.convert_to_tensor(x))
+        return from_nnc_layout(self.compute(to_nnc_layout(x)))
+
+
+@_register
+class FixedPointQuantize(_NNCLayout):
+    """`fixed_point_quantize` as a layer: FixedPointQuantize(sign=..., n=..., delta=..., ste_fine_grained=...)."""
+
+    elementwise, arguments = True, ("sign", "n", "delta", "ste_fine_grained")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        return fixed_point_quantize(x, **self.config)
+
+
+@_register
+class Pow2Quantize(_NNCLayout):
+    """`pow2_quantize` as a layer: Pow2Quantize(sign=..., with_zero=..., n=..., m=..., ste_fine_grained=...)."""
+
+    elementwise, arguments = True, ("sign", "with_zero", "n", "m", "ste_fine_grained")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        return pow2_quantize(x, **self.config)
+
+
+@_register
+class Prune(_NNCLayout):
+    """`prune` as a layer: Prune(rate=...)."""
+
+    elementwise, arguments = True, ("rate",)
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        return prune(x, **self.config)
+
+
+@_register
+class ClipGradByNorm(_NNCLayout):
+    """`clip_grad_by_norm` as a layer: ClipGradByNorm(clip_norm=..., axes=NNC's per-sample axes)."""
+
+    arguments = ("clip_norm", "axes")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        axes = [a % (x.shape.rank - 1) + 1 for a in self.config.get("axes", (0,))]
+        return clip_grad_by_norm(x, self.config.get("clip_norm", 1.0), axes)
+
+
+@_register
+class TopKData(_NNCLayout):
+    """`top_k_data` as a layer: TopKData(k=..., abs=..., reduce=..., base_axis=...)."""
+
+    arguments = ("k", "abs", "reduce", "base_axis")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        return top_k_data(x, **self.config)
+
+
+@_register
+class TopKGrad(_NNCLayout):
+    """`top_k_grad` as a layer: TopKGrad(k=..., abs=..., base_axis=...)."""
+
+    arguments = ("k", "abs", "base_axis")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        return top_k_grad(x, **self.config)
+
+
+@_register
+class Shift(_NNCLayout):
+    """`shift` as a layer: Shift(shifts=..., border_mode=...), over the last len(shifts) NNC axes."""
+
+    arguments = ("shifts", "border_mode")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        return shift(x, **self.config)
+
+
+@_register
+class MeanSubtraction(_NNCLayout):
+    """NNC's MeanSubtraction (the torch runtime's `MeanSubtraction`): MeanSubtraction(shape=the sample's
+    shape from base_axis on, in NNC's order, base_axis=..., update_running_mean=...); state `mean` and `t`;
+    nnabla's gradient."""
+
+    arguments = ("shape", "base_axis", "update_running_mean")
+
+    def __init__(self, mean_initializer: Any = "zeros", t_initializer: Any = "zeros", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        shape = tuple(self.config["shape"])
+        self.mean = self.add_weight(shape=shape, initializer=mean_initializer, trainable=False, name="mean")
+        self.t = self.add_weight(shape=(1,), initializer=t_initializer, trainable=False, name="t")
+
+    def compute(self, x: tf.Tensor) -> tf.Tensor:
+        base_axis = self.config.get("base_axis", 0)
+        if self.config.get("update_running_mean", True):
+            count = tf.math.floor(tf.abs(self.t)) * tf.sign(self.t)  # nnabla reads t as an integer
+            batch = tf.reduce_mean(tf.stop_gradient(x), axis=list(range(base_axis + 1)))
+            mean = self.mean + (batch - self.mean) / (count + 1)
+            samples = tf.cast(tf.reduce_prod(tf.shape(x)[: base_axis + 1]), x.dtype)
+            slope = tf.broadcast_to(1 - 1 / (samples * (count + 1)), tf.shape(x))
+            with tf.control_dependencies([self.mean.assign(mean), self.t.assign(count + 1)]):
+                return _masked_straight_through(x, x - mean, slope)
+        return x - self.mean
+
+
+@_register
+class DepthwiseDeconvolution(keras.layers.Layer):
+    """NNC's DepthwiseDeconvolution (nnabla `depthwise_deconvolution.cpp`) on channels-last images: each of the
+    C / divisor output maps is the transposed convolution of `divisor` consecutive input maps, each with its
+    own kernel; W (C, *kernel) and b (C / divisor,) in NNC's layout. The kernel is expanded to the grouped
+    (*kernel, maps, C) kernel of `ops.conv_transpose`; NNC's pad crops the full output."""
+
+    def __init__(
+        self,
+        channels: int,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        dilation: Sequence[int] | None = None,
+        divisor: int = 1,
+        bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.channels, self.kernel_size, self.divisor, self.use_bias = int(channels), _ints(kernel), divisor, bias
+        nd = len(self.kernel_size)
+        self.stride = _ints(stride) if stride is not None else (1,) * nd
+        self.pad = _ints(pad) if pad is not None else (0,) * nd
+        self.dilation = _ints(dilation) if dilation is not None else (1,) * nd
+        maps = self.channels // divisor
+        self.kernel = self.add_weight(
+            shape=(self.channels, *self.kernel_size), initializer=kernel_initializer, name="kernel"
+        )
+        self.bias = self.add_weight(shape=(maps,), initializer=bias_initializer, name="bias") if bias else None
+        groups = np.arange(self.channels) // divisor
+        self.groups = (groups[None, :] == np.arange(maps)[:, None]).astype(np.float32)  # (maps, C)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            channels=self.channels, kernel=self.kernel_size, stride=self.stride, pad=self.pad,
+            dilation=self.dilation, divisor=self.divisor, bias=self.use_bias,
+        )  # fmt: skip
+        return config
+
+    def call(self, x: Any) -> Any:
+        ops = keras.ops
+        nd = len(self.kernel_size)
+        w = ops.transpose(self.kernel, (*range(1, nd + 1), 0))  # (*kernel, C)
+        kernel = ops.expand_dims(w, -2) * self.groups  # (*kernel, maps, C)
+        y = ops.conv_transpose(x, kernel, self.stride, dilation_rate=self.dilation)
+        if any(self.pad):
+            y = y[(slice(None), *(slice(p, -p if p else None) for p in self.pad))]
+        return y if self.bias is None else y + self.bias

@@ -21,6 +21,8 @@ Contents:
      `AdaBelief`, `Lars`, `SgdW`, `AdaBound`, `AMSBound`, `make_solver`, `make_schedule`.
   5. Parameter files and layouts: `save_params`, `load_params`, `affine_weight_to_torch`, ...
   6. `batch_norm`: nn.BatchNorm with NNC's DecayRate and Epsilon.
+  7. Layers torch lacks, with nnabla's gradients: `fixed_point_quantize`, `pow2_quantize`, `prune`,
+     `clip_grad_by_norm`, `top_k_data`, `top_k_grad`, `shift`, `MeanSubtraction`.
 
 Randomness: every random module draws from torch's global generator of the input's device (so
 `torch.manual_seed` seeds them), unless it is given `seed >= 0` (NNC's Seed), which makes a generator
@@ -109,6 +111,14 @@ __all__ = [
     "to_iterations",
     "top_n_error",
     "vat_noise",
+    "MeanSubtraction",
+    "clip_grad_by_norm",
+    "fixed_point_quantize",
+    "pow2_quantize",
+    "prune",
+    "shift",
+    "top_k_data",
+    "top_k_grad",
 ]
 
 # ---------------------------------------------------------------------------------------------------
@@ -1539,3 +1549,185 @@ def batch_norm(num_features: int, decay_rate: float = 0.9, epsilon: float = 1e-4
     if cls is None:
         raise ValueError(f"batch_norm: spatial_dims must be 0 to 3, got {spatial_dims}")
     return cls(num_features, eps=epsilon, momentum=1.0 - decay_rate)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 7. Quantizers, pruning, top-k, gradient clipping, Shift, MeanSubtraction, DepthwiseDeconvolution
+# ---------------------------------------------------------------------------------------------------
+# nnabla's `fixed_point_quantize.cpp`, `pow2_quantize.cpp`, `prune.cpp`, `top_k_data.cpp`,
+# `top_k_grad.cpp`, `clip_grad_by_norm.cpp`, `shift.cpp`, `mean_subtraction.cpp`; checked against nnabla
+# 1.39 forward and backward (tests/nnc/test_nnabla_backward_layers.py).
+
+
+class _StraightThrough(torch.autograd.Function):
+    """`q` in the forward pass; the gradient reaches x times `mask` (a straight-through estimator)."""
+
+    @staticmethod
+    def forward(ctx, x, q, mask):
+        ctx.save_for_backward(mask)
+        return q
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None, None
+
+
+def _straight_through(x: torch.Tensor, q: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    mask = torch.ones_like(x) if mask is None else mask.to(x.dtype)
+    return _StraightThrough.apply(x, q.detach(), mask)
+
+
+def _round(x: torch.Tensor) -> torch.Tensor:
+    """Rounding half away from zero (C's `std::round`; torch.round rounds half to even)."""
+    return torch.sign(x) * torch.floor(x.abs() + 0.5)
+
+
+def fixed_point_quantize(
+    x: torch.Tensor, sign: bool = True, n: int = 8, delta: float = 0.0625, ste_fine_grained: bool = True
+) -> torch.Tensor:
+    """NNC's FixedPointQuantize: sign(x) * floor(|x| / delta + 1/2) * delta, clipped to [-(2^(n-1) - 1) delta,
+    (2^(n-1) - 1) delta] (signed) or [0, (2^n - 1) delta]. The gradient is dy inside that range and 0 outside
+    (ste_fine_grained), or dy everywhere."""
+    top = ((1 << (n - 1)) - 1) * delta if sign else ((1 << n) - 1) * delta
+    bottom = -top if sign else 0.0
+    q = torch.clamp(torch.sign(x) * torch.floor(x.abs() / delta + 0.5) * delta, bottom, top)
+    mask = ((x >= bottom) & (x <= top)) if ste_fine_grained else None
+    return _straight_through(x, q, mask)
+
+
+def pow2_quantize(
+    x: torch.Tensor, sign: bool = True, with_zero: bool = True, n: int = 8, m: int = 1, ste_fine_grained: bool = True
+) -> torch.Tensor:
+    """NNC's Pow2Quantize: 2^round(log2 |x|) with x's sign, limited to [2^(m - (2^b - 1)), 2^m] where b is n less
+    one bit for the sign and one for zero; with_zero rounds magnitudes below min / sqrt(2) to 0, else to min.
+    Unsigned, negative values give 0 (with_zero) or min. The gradient is dy except where 2^round(log2 |x|)
+    is above 2^m or (unsigned) x < 0 (ste_fine_grained), or dy everywhere."""
+    bits = n - int(sign) - int(with_zero)
+    top = 2.0**m
+    bottom = float(np.float32(2.0 ** (m - ((1 << bits) - 1))))  # nnabla's float: 0 when it underflows
+    a = x.abs()
+    q = torch.pow(2.0, _round(torch.log2(a)))
+    over = q > top
+    q = torch.where(over, torch.full_like(q, top), q)
+    small = q < bottom
+    if with_zero:
+        q = torch.where(small, torch.where(a < bottom * 2**-0.5, 0.0, bottom), q)
+    else:
+        q = torch.where(small, torch.full_like(q, bottom), q)
+    negative = -q if sign else torch.full_like(q, 0.0 if with_zero else bottom)
+    q = torch.where(x < 0, negative, q)
+    mask = None
+    if ste_fine_grained:
+        mask = ~over if sign else ~over & (x >= 0)
+    return _straight_through(x, q, mask)
+
+
+def prune(x: torch.Tensor, rate: float = 0.9) -> torch.Tensor:
+    """NNC's Prune: the elements of the whole batch whose magnitude is below the one at index
+    int((size - 1) * rate) of the sorted magnitudes become 0 (all of them for rate 1). The gradient reaches
+    every element (straight through)."""
+    a = x.detach().abs()
+    threshold = a.flatten().sort().values[int((a.numel() - 1) * rate)] + (1.0 if rate == 1.0 else 0.0)
+    return _straight_through(x, torch.where(a < threshold, torch.zeros_like(x), x))
+
+
+class _ClipGradByNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, clip_norm, dims):
+        ctx.clip_norm, ctx.dims = clip_norm, dims
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.clip_norm * grad / grad.square().sum(dim=ctx.dims, keepdim=True).sqrt(), None, None
+
+
+def clip_grad_by_norm(x: torch.Tensor, clip_norm: float = 1.0, dims: Sequence[int] = (1,)) -> torch.Tensor:
+    """NNC's ClipGradByNorm: x unchanged; the gradient dy becomes clip_norm * dy / ||dy||, the norm over
+    the tensor dims `dims` (nnabla rescales it whether the norm is above clip_norm or not)."""
+    return _ClipGradByNorm.apply(x, clip_norm, tuple(dims))
+
+
+def _top_k_mask(x: torch.Tensor, k: int, use_abs: bool, base_axis: int, largest: bool = True) -> torch.Tensor:
+    """1 at the k largest (smallest) elements, in magnitude with use_abs, of each sample's axes from base_axis on."""
+    flat = x.flatten(base_axis + 1)
+    index = (flat.abs() if use_abs else flat).topk(k, dim=-1, largest=largest).indices
+    return torch.zeros_like(flat).scatter_(-1, index, 1.0).reshape(x.shape)
+
+
+def top_k_data(
+    x: torch.Tensor, k: int, abs: bool = False, reduce: bool = True, base_axis: int = 0, largest: bool = False
+) -> torch.Tensor:
+    """NNC's TopKData: the k smallest (largest) values, in magnitude with abs, of each sample's elements from
+    base_axis on, in that order, shape (..., k) with reduce; else x with the other elements set to 0, whose
+    gradient nnabla passes unchanged to every element. NNC's files carry no `largest`, which nnabla reads
+    as false: NNC's TopKData keeps the k smallest, despite its documentation (nnabla 1.39)."""
+    flat = x.flatten(base_axis + 1)
+    if reduce:
+        index = (flat.abs() if abs else flat).topk(k, dim=-1, largest=largest).indices
+        return flat.gather(-1, index)
+    mask = _top_k_mask(x.detach(), k, abs, base_axis, largest)
+    return _straight_through(x, x * mask)
+
+
+class _TopKGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k, use_abs, base_axis):
+        ctx.k, ctx.use_abs, ctx.base_axis = k, use_abs, base_axis
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * _top_k_mask(grad, ctx.k, ctx.use_abs, ctx.base_axis), None, None, None
+
+
+def top_k_grad(x: torch.Tensor, k: int, abs: bool = False, base_axis: int = 0) -> torch.Tensor:
+    """NNC's TopKGrad: x unchanged; of the gradient only the k largest values (in magnitude with abs) of each
+    sample's elements from base_axis on pass, the others become 0."""
+    return _TopKGrad.apply(x, k, abs, base_axis)
+
+
+def shift(x: torch.Tensor, shifts: Sequence[int], border_mode: str = "nearest") -> torch.Tensor:
+    """NNC's Shift: y[..., i] = x[..., i - s] along each of the last len(shifts) axes; indices outside
+    repeat the nearest border element ("nearest") or mirror the axis, the border included ("reflect")."""
+    for k, s in enumerate(shifts):
+        if s == 0:
+            continue
+        dim = x.dim() - len(shifts) + k
+        n = x.shape[dim]
+        index = torch.arange(n, device=x.device) - s
+        if border_mode == "nearest":
+            index = index.clamp(0, n - 1)
+        else:
+            index = index.remainder(2 * n)
+            index = torch.where(index >= n, 2 * n - 1 - index, index)
+        x = x.index_select(dim, index)
+    return x
+
+
+class MeanSubtraction(nn.Module):
+    """NNC's MeanSubtraction: x minus a running mean of the samples (state `mean`, of the sample's shape from
+    base_axis on, and the count `t`, both in NNC's parameter files). With update_running_mean, every call
+    first moves the mean towards the batch's, mean += (batch mean - mean) / (t + 1) with t read as an
+    integer, and counts t up, as nnabla does in any network (trained or not). Its gradient is then nnabla's
+    approximation, dy * (1 - 1 / (samples * (t + 1))), samples the count of values averaged; without
+    update_running_mean, dy."""
+
+    def __init__(self, shape: Sequence[int], base_axis: int = 0, update_running_mean: bool = True):
+        super().__init__()
+        self.base_axis, self.update_running_mean = base_axis, update_running_mean
+        self.register_buffer("mean", torch.zeros(tuple(shape)))
+        self.register_buffer("t", torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.update_running_mean:
+            return x - self.mean
+        with torch.no_grad():
+            count = self.t.trunc()
+            batch = x.detach().mean(dim=tuple(range(self.base_axis + 1)))
+            self.mean += (batch - self.mean) / (count + 1)
+            self.t.copy_(count + 1)
+            samples = math.prod(x.shape[: self.base_axis + 1])
+            slope = (1 - 1 / (samples * self.t)).expand_as(x)
+        return _straight_through(x, x - self.mean, slope)

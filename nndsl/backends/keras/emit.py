@@ -747,3 +747,168 @@ def cumulative(layer, ins, out) -> Emit:
     # A product always takes nnc_layers': TensorFlow's cumprod gradient divides by x (wrong at zeros).
     flags = _options(exclusive=(str(p["exclusive"]), "False"), reverse=(str(p["reverse"]), "False"))
     return Emit(f"nnc_layers.cumulative({{0}}, {literal(op)}, {axis}{flags})")
+
+
+# --- quantizers, top-k, matrices, shapes (layers whose op nnc_layers holds where Keras has none) -----
+
+
+def _spec(x: str, shape: Shape) -> str:
+    """Code for a channels-last value of NNC shape `shape` in NNC's order and shape, (batch, *shape)."""
+    if len(shape) < 2:
+        return x
+    if _moves_data(shape):
+        return _to_spec_order(x, shape)
+    return f"ops.reshape({x}, {_tuple((-1, *shape))})"
+
+
+def _held(x: str, shape: Shape) -> str:
+    """Code for a value in NNC's order, (batch, *shape), as the channels-last value a Keras model holds."""
+    if len(shape) < 2:
+        return x
+    if _moves_data(shape):
+        r = len(shape)
+        return f"ops.transpose({x}, {_tuple((0, *range(2, r + 1), 1))})"
+    return f"ops.reshape({x}, {_tuple((-1, *channels_last(shape)))})"
+
+
+def _in_spec_order(call: str, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """A call written for NNC's order (`{0}`... in NNC's layout): its inputs and output converted."""
+    for i, shape in enumerate(ins):
+        call = call.replace(f"{{{i}}}", _spec(f"{{{i}}}", shape).replace("{", "{{").replace("}", "}}"))
+    return Emit(_held(call.replace("{{", "{").replace("}}", "}"), out))
+
+
+def _defaults_off(layer: Layer, *names: str) -> str:
+    """`name=value` for the parameters `names` whose value is not NNC's default (the runtime's default)."""
+    from ...layers import REGISTRY
+
+    spec = REGISTRY[layer.type]
+    return ", ".join(f"{n}={literal(layer.params[n])}" for n in names if layer.params[n] != spec.param(n).default)
+
+
+def _runtime_layer(layer: Layer, cls: str, *names: str, **given: str) -> Emit:
+    """`nnc_layers.<cls>(...)` with the parameters `names` off NNC's defaults and the `given` ones."""
+    args = ", ".join(a for a in (*(f"{k}={v}" for k, v in given.items()), _defaults_off(layer, *names)) if a)
+    return Emit("{m}({0})", f"nnc_layers.{cls}({args})")
+
+
+@emitter("DepthwiseDeconvolution")
+def depthwise_deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    _spatial(ins[0], p, "DepthwiseDeconvolution")
+    if any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"]):
+        raise Unsupported("DepthwiseDeconvolution with both stride and dilation")
+    module = f"nnc_layers.DepthwiseDeconvolution({ins[0][0]}, {_tuple(p['kernel'])}" + _options(
+        stride=(_tuple(p["stride"]), _tuple((1,) * len(p["kernel"]))),
+        pad=(_tuple(p["pad"]), _tuple((0,) * len(p["kernel"]))),
+        dilation=(_tuple(p["dilation"]), _tuple((1,) * len(p["kernel"]))),
+        divisor=(str(p["divisor"]), "1"),
+        bias=(str(p["bias"]), "True"),
+    )
+    params = (("W", "kernel", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}({0})", module + ")", params)
+
+
+@emitter("Embed")
+def embed(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    shape = tuple(p["shape"])
+    call = f'{{m}}(ops.cast({_spec("{0}", ins[0])}, "int32"))'  # nnabla reads the indices as integers, truncated
+    if len(shape) > 1:
+        call = f"ops.reshape({call}, {_tuple((-1, *out))})"
+    # NNC's W is (num_class, *shape); Keras's embeddings (num_class, prod(shape)).
+    module = f"layers.Embedding({p['num_class']}, {math.prod(shape)})"
+    return Emit(_held(call, out), module, (("W", "embeddings", "same"),))
+
+
+@emitter("EpsilonInsensitiveLoss")
+def epsilon_insensitive_loss(layer, ins, out) -> Emit:
+    return Emit(f"ops.relu(ops.abs({{0}} - {{1}}) - {literal(layer.params['epsilon'])})")
+
+
+@emitter("FixedPointQuantize")
+def fixed_point_quantize(layer, ins, out) -> Emit:
+    return _runtime_layer(layer, "FixedPointQuantize", "sign", "n", "delta", "ste_fine_grained")
+
+
+@emitter("Pow2Quantize")
+def pow2_quantize(layer, ins, out) -> Emit:
+    return _runtime_layer(layer, "Pow2Quantize", "sign", "with_zero", "n", "m", "ste_fine_grained")
+
+
+@emitter("Prune")
+def prune(layer, ins, out) -> Emit:
+    return _runtime_layer(layer, "Prune", rate=literal(layer.params["rate"]))
+
+
+@emitter("ClipGradByNorm")
+def clip_grad_by_norm(layer, ins, out) -> Emit:
+    p = layer.params
+    axes = _tuple(a % len(ins[0]) for a in p["axes"])
+    return _runtime_layer(layer, "ClipGradByNorm", clip_norm=literal(p["clip_norm"]), axes=axes)
+
+
+@emitter("TopKData")
+def top_k_data(layer, ins, out) -> Emit:
+    p = layer.params
+    base = {"base_axis": str(p["base_axis"] % len(ins[0]))} if p["base_axis"] % len(ins[0]) else {}
+    return _runtime_layer(layer, "TopKData", "abs", "reduce", k=str(p["k"]), **base)
+
+
+@emitter("TopKGrad")
+def top_k_grad(layer, ins, out) -> Emit:
+    p = layer.params
+    base = {"base_axis": str(p["base_axis"] % len(ins[0]))} if p["base_axis"] % len(ins[0]) else {}
+    return _runtime_layer(layer, "TopKGrad", "abs", k=str(p["k"]), **base)
+
+
+@emitter("Shift")
+def shift(layer, ins, out) -> Emit:
+    return _runtime_layer(layer, "Shift", "border_mode", shifts=_tuple(layer.params["shift"]))
+
+
+@emitter("MeanSubtraction")
+def mean_subtraction(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    b = p["base_axis"] % len(ins[0])
+    base = {"base_axis": str(b)} if b else {}
+    emit = _runtime_layer(layer, "MeanSubtraction", "update_running_mean", shape=_tuple(ins[0][b:]), **base)
+    return Emit(emit.call, emit.module, (("mean", "mean", "same"), ("t", "t", "same")))
+
+
+@emitter("Sort")
+def sort(layer, ins, out) -> Emit:
+    p = layer.params
+    axis = _axis(p["axis"], len(ins[0]))
+    if p["only_index"]:
+        return Emit(_float(f"ops.argsort({'-' if p['reverse'] else ''}{{0}}, axis={axis})"))
+    call = f"ops.sort({{0}}, axis={axis})"
+    return Emit(f"ops.flip({call}, axis={axis})" if p["reverse"] else call)
+
+
+@emitter("BatchMatmul")
+def batch_matmul(layer, ins, out) -> Emit:
+    return _in_spec_order("ops.matmul({0}, {1})", ins, out)
+
+
+@emitter("Stack")
+def stack(layer, ins, out) -> Emit:
+    items = ", ".join(f"{{{i}}}" for i in range(len(ins)))
+    return _in_spec_order(f"ops.stack([{items}], axis={layer.params['axis'] % len(out) + 1})", ins, out)
+
+
+@emitter("Tile")
+def tile(layer, ins, out) -> Emit:
+    reps = tuple(layer.params["reps"])
+    reps = (1,) * (len(ins[0]) - len(reps)) + reps
+    return Emit(f"ops.tile({{0}}, {_tuple((1, *(reps[a] for a in _keras_order(len(reps)))))})")
+
+
+@emitter("MatrixDiag")
+def matrix_diag(layer, ins, out) -> Emit:
+    return _in_spec_order(f"ops.expand_dims({{0}}, -1) * ops.eye({ins[0][-1]})", ins, out)
+
+
+@emitter("MatrixDiagPart")
+def matrix_diag_part(layer, ins, out) -> Emit:
+    return _in_spec_order("ops.diagonal({0}, axis1=-2, axis2=-1)", ins, out)

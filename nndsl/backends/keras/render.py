@@ -22,6 +22,13 @@ from .emit import EMITTERS, channels_last
 
 MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
 INITIALIZER_ARGS = {"W": "kernel_initializer", "b": "bias_initializer"}
+# Keras classes whose constructors name a parameter's initializer otherwise (by the class's constructor).
+CLASS_INITIALIZER_ARGS = {
+    "layers.DepthwiseConv1D(": {"W": "depthwise_initializer"},
+    "layers.DepthwiseConv2D(": {"W": "depthwise_initializer"},
+    "layers.Embedding(": {"W": "embeddings_initializer"},
+    "nnc_layers.MeanSubtraction(": {"mean": "mean_initializer", "t": "t_initializer"},
+}
 
 
 class KerasDialect(Dialect):
@@ -83,17 +90,21 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
     args = []
     # A Parameter layer (its own init, no prefix), or the Parameter holding a layer's own b.
     holder = emit.module is not None and emit.module.startswith("nnc_layers.Parameter(")
+    names = INITIALIZER_ARGS
+    for ctor, own in CLASS_INITIALIZER_ARGS.items():
+        if emit.module is not None and emit.module.startswith(ctor):
+            names = {**INITIALIZER_ARGS, **own}
     for nnc_name, _, _ in emit.params:
         key = f"{nnc_name.lower()}_" if nnc_name else ""
         init = layer.params.get(f"{key}init")
-        if init is None or (nnc_name not in INITIALIZER_ARGS and not holder):
+        if init is None or (nnc_name not in names and not holder):
             continue
         multiplier = layer.params[f"{key}init_multiplier"]
         if init == "Constant" and multiplier == 0:
             continue  # Keras's default
         n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
         scale = "" if multiplier == 1 else f", {literal(multiplier)}"
-        arg = "initializer" if holder else INITIALIZER_ARGS[nnc_name]
+        arg = "initializer" if holder else names[nnc_name]
         args.append(
             f"{arg}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
             + (f", kernel_area={k})" if k != 1 else ")")

@@ -568,3 +568,130 @@ def cumulative(layer, ins, out) -> Emit:
         return Emit(f"torch.cum{op}({{0}}, dim={dim})")
     flags = _options(exclusive=(str(p["exclusive"]), "False"), reverse=(str(p["reverse"]), "False"))
     return Emit(f"nnc.cumulative({{0}}, {literal(op)}, {dim}{flags})")
+
+
+# --- quantizers, top-k, matrices, shapes (layers whose op nnc.py holds where torch has none) ---------
+
+
+def _defaults_off(layer: Layer, *names: str) -> str:
+    """`, name=value` for the parameters `names` whose value is not NNC's default (the runtime's default)."""
+    from ...layers import REGISTRY
+
+    spec = REGISTRY[layer.type]
+    return _options(**{n: (literal(layer.params[n]), literal(spec.param(n).default)) for n in names})
+
+
+@emitter("DepthwiseDeconvolution")
+def depthwise_deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    c, maps = ins[0][0], out[0]
+    nd = len(ins[0]) - 1
+    # Each output map sums the deconvolutions of `divisor` consecutive input maps: groups = maps.
+    # NNC's W is (C, *kernel); torch's (C, 1, *kernel).
+    module = f"nn.ConvTranspose{nd}d({c}, {maps}, kernel_size={_size(p['kernel'])}" + _conv_options(p, maps) + ")"
+    params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}({0})", module, params)
+
+
+@emitter("Embed")
+def embed(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    shape = tuple(p["shape"])
+    call = "{m}({0}.long())"  # nnabla reads the indices as integers, truncated
+    if len(shape) > 1:
+        call += f".unflatten(-1, {_tuple(shape)})"
+    # NNC's W is (num_class, *shape); torch's (num_class, prod(shape)).
+    return Emit(call, f"nn.Embedding({p['num_class']}, {math.prod(shape)})", (("W", "weight", "same"),))
+
+
+@emitter("EpsilonInsensitiveLoss")
+def epsilon_insensitive_loss(layer, ins, out) -> Emit:
+    return Emit(f"F.relu(({{0}} - {{1}}).abs() - {literal(layer.params['epsilon'])})")
+
+
+@emitter("FixedPointQuantize")
+def fixed_point_quantize(layer, ins, out) -> Emit:
+    return Emit("nnc.fixed_point_quantize({0}" + _defaults_off(layer, "sign", "n", "delta", "ste_fine_grained") + ")")
+
+
+@emitter("Pow2Quantize")
+def pow2_quantize(layer, ins, out) -> Emit:
+    names = ("sign", "with_zero", "n", "m", "ste_fine_grained")
+    return Emit("nnc.pow2_quantize({0}" + _defaults_off(layer, *names) + ")")
+
+
+@emitter("Prune")
+def prune(layer, ins, out) -> Emit:
+    return Emit(f"nnc.prune({{0}}, {literal(layer.params['rate'])})")
+
+
+@emitter("ClipGradByNorm")
+def clip_grad_by_norm(layer, ins, out) -> Emit:
+    p = layer.params
+    dims = _dims(a % len(ins[0]) for a in p["axes"])
+    return Emit(f"nnc.clip_grad_by_norm({{0}}, {literal(p['clip_norm'])}, dims={dims})")
+
+
+@emitter("TopKData")
+def top_k_data(layer, ins, out) -> Emit:
+    p = layer.params
+    base = _options(base_axis=(str(p["base_axis"] % len(ins[0])), "0"))
+    return Emit(f"nnc.top_k_data({{0}}, {p['k']}" + _defaults_off(layer, "abs", "reduce") + base + ")")
+
+
+@emitter("TopKGrad")
+def top_k_grad(layer, ins, out) -> Emit:
+    p = layer.params
+    base = _options(base_axis=(str(p["base_axis"] % len(ins[0])), "0"))
+    return Emit(f"nnc.top_k_grad({{0}}, {p['k']}" + _defaults_off(layer, "abs") + base + ")")
+
+
+@emitter("MeanSubtraction")
+def mean_subtraction(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    p = layer.params
+    b = p["base_axis"] % len(ins[0])
+    options = _options(base_axis=(str(b), "0"), update_running_mean=(str(p["update_running_mean"]), "True"))
+    module = f"nnc.MeanSubtraction({_tuple(ins[0][b:])}{options})"
+    return Emit("{m}({0})", module, (("mean", "mean", "same"), ("t", "t", "same")))
+
+
+@emitter("Sort")
+def sort(layer, ins, out) -> Emit:
+    p = layer.params
+    call = f"torch.sort({{0}}, dim={_dim(p['axis'] % len(ins[0]))}" + _options(descending=(str(p["reverse"]), "False"))
+    return Emit(call + (").indices.float()" if p["only_index"] else ").values"))
+
+
+@emitter("BatchMatmul")
+def batch_matmul(layer, ins, out) -> Emit:
+    return Emit("{0} @ {1}")
+
+
+@emitter("Stack")
+def stack(layer, ins, out) -> Emit:
+    items = ", ".join(f"{{{i}}}" for i in range(len(ins)))
+    return Emit(f"torch.stack([{items}], dim={_dim(layer.params['axis'] % len(out))})")
+
+
+@emitter("Tile")
+def tile(layer, ins, out) -> Emit:
+    reps = tuple(layer.params["reps"])
+    reps = (1,) * (len(ins[0]) - len(reps)) + reps
+    return Emit(f"{{0}}.repeat(1, {', '.join(map(str, reps))})")
+
+
+@emitter("Shift")
+def shift(layer, ins, out) -> Emit:
+    p = layer.params
+    mode = _options(border_mode=(literal(p["border_mode"]), literal("nearest")))
+    return Emit(f"nnc.shift({{0}}, {_tuple(p['shift'])}{mode})")
+
+
+@emitter("MatrixDiag")
+def matrix_diag(layer, ins, out) -> Emit:
+    return Emit("torch.diag_embed({0})")
+
+
+@emitter("MatrixDiagPart")
+def matrix_diag_part(layer, ins, out) -> Emit:
+    return Emit("torch.diagonal({0}, dim1=-2, dim2=-1)")
