@@ -12,6 +12,7 @@ import importlib
 
 from ..diagnostics import Diagnostic
 from ..ir import Project
+from ..layers import REGISTRY
 from .builder import BackendUnsupported, Unsupported
 
 
@@ -28,7 +29,7 @@ def backend_diagnostics(project: Project, backend: str) -> list[Diagnostic]:
     seen: set[tuple] = set()
     for net in project.networks:
         for layer in net.layers:
-            if layer.type == "Input":  # a network's input: no computation to generate
+            if REGISTRY[layer.type].kind == "input":  # a network's input: no computation to generate
                 continue
             emit = table.get(layer.type)
             reason = None

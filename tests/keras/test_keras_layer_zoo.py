@@ -34,13 +34,10 @@ from nndsl.nnc.nntxt_write import variable_names  # noqa: E402
 
 TOLERANCE = 1e-4
 ZOO = C.HAND / "all_layers.nnd"
+
+
 # Types whose generated Keras code compiles but does not build, each with its reason: left out of the
 # zoo project here, and `test_known_broken_types_still_fail` fails once one of them builds (then drop it).
-KNOWN_BROKEN = {
-    "DepthwiseConvolution": "passes kernel_initializer, which DepthwiseConv2D refuses (issue 11; l11-misc)",
-}
-
-
 def keras_types(parts: dict[str, str]) -> list[str]:
     """The layer types of `parts` the Keras backend generates code for."""
     out = []
@@ -59,7 +56,7 @@ def _zoo():
     whole = compile_file(ZOO)
     assert whole.ok, [d.message for d in whole.diagnostics]
     parts, _ = C.all_layers_parts()
-    types = [t for t in keras_types(parts) if t not in KNOWN_BROKEN]
+    types = keras_types(parts)
     kept = compile_file(ZOO, text=C.all_layers_spec(set(types)))
     assert kept.ok, [d.message for d in kept.diagnostics]
     return whole.project, kept.project, types
@@ -114,16 +111,7 @@ def test_keras_compiles_every_type_torch_compiles():
     """Both backends cover the same layer types of the zoo: every type is checked against nnabla in both."""
     _, _, types = _zoo()
     parts, _ = C.all_layers_parts()
-    assert set(C.torch_types(parts)) - set(types) - set(KNOWN_BROKEN) == set()
-
-
-@pytest.mark.parametrize("ltype", sorted(KNOWN_BROKEN))
-def test_known_broken_types_still_fail(ltype, tmp_path):
-    """A type in KNOWN_BROKEN still fails to build; once it builds this fails: remove it from the set."""
-    project = compile_file(ZOO, text=C.all_layers_spec({ltype})).project
-    keras_backend.generate(project, tmp_path)
-    with pytest.raises(Exception):  # noqa: B017 (whatever Keras raises)
-        import_generated(tmp_path).create_model()
+    assert set(C.torch_types(parts)) - set(types) == set()
 
 
 def test_outputs_left_out_are_as_described():
