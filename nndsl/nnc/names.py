@@ -51,6 +51,9 @@ FUNCTION_SCOPES: dict[str, str] = {
     "DepthwiseDeconvolution": "depthwise_deconv",
     "Embed": "embed",
     "BatchNormalization": "bn",
+    "LayerNormalization": "layer_normalization",
+    "InstanceNormalization": "instance_normalization",
+    "GroupNormalization": "group_normalization",
     "PReLU": "prelu",
     "MeanSubtraction": "mean_subtraction",
     "BinaryConnectAffine": "bicon_affine",
@@ -60,7 +63,9 @@ FUNCTION_SCOPES: dict[str, str] = {
 }
 
 # Layer types whose parameters nnabla stores with a leading batch axis of 1.
-_WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
+_WITH_BATCH_AXIS = frozenset(
+    {"BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization"}
+)
 
 # (NNC type, nndsl parameter) -> nnabla's parameter name, where they differ.
 _RENAMED = {("BinaryWeightAffine", "alpha"): "b", ("BinaryWeightConvolution", "alpha"): "b"}

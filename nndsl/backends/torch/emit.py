@@ -190,15 +190,55 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
         ("mean", "running_mean", "bn"),
         ("var", "running_var", "bn"),
     )
-    return Emit("{m}({0})", module, params)
+    return Emit("{m}({0})", module, params, initial=_NORM_INITIAL + (("mean", "Constant", 0.0), ("var", "Constant", 1.0)))
+
+
+# PyTorch's normalization modules start with bias 0 and weight 1 (NNC's beta and gamma defaults).
+_NORM_INITIAL = (("beta", "Constant", 0.0), ("gamma", "Constant", 1.0))
+_NORM_PARAMS = (("beta", "bias", "same"), ("gamma", "weight", "same"))
+
+
+def _channel_norm(layer: Layer, what: str) -> None:
+    if layer.params["channel_axis"] != 0:
+        raise Unsupported(f"{what} over a channel axis other than the first (NNC's ChannelAxis 0)")
+
+
+@emitter("LayerNormalization")
+def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """nn.LayerNorm over every axis of a sample: nnabla's with batch_axis 0, beta and gamma of the
+    sample's shape."""
+    module = f"nn.LayerNorm({_tuple(ins[0])}, eps={literal(layer.params['epsilon'])})"
+    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
+
+
+@emitter("InstanceNormalization")
+def instance_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """nn.InstanceNorm*d with affine parameters (its statistics always the instance's, as nnabla's);
+    a sample of channels alone is nn.GroupNorm with a group per channel (InstanceNorm needs a spatial axis)."""
+    _channel_norm(layer, "InstanceNormalization")
+    x, eps = ins[0], literal(layer.params["epsilon"])
+    if len(x) == 1:
+        module = f"nn.GroupNorm({x[0]}, {x[0]}, eps={eps})"
+    else:
+        module = f"nn.InstanceNorm{len(x) - 1}d({x[0]}, eps={eps}, affine=True)"
+    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
+
+
+@emitter("GroupNormalization")
+def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    _channel_norm(layer, "GroupNormalization")
+    p = layer.params
+    module = f"nn.GroupNorm({p['num_groups']}, {ins[0][0]}, eps={literal(p['epsilon'])})"
+    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
 
 
 @emitter("PReLU")
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if layer.params["base_axis"] != 0:
         raise Unsupported("PReLU with base_axis other than the channels")
-    init = layer.params["slope_init_multiplier"]
-    return Emit("{m}({0})", f"nn.PReLU({ins[0][0]}, init={literal(float(init))})", (("slope", "weight", "same"),))
+    init = float(layer.params["slope_init_multiplier"])
+    module = f"nn.PReLU({ins[0][0]}, init={literal(init)})"
+    return Emit("{m}({0})", module, (("slope", "weight", "same"),), initial=(("slope", "Constant", init),))
 
 
 @emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
