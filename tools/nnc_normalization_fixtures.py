@@ -2,7 +2,7 @@
 
 `norms.nnd` (in that folder) holds NNC's LayerNormalization, InstanceNormalization and
 GroupNormalization in several configurations: per-sample inputs of 1, 2 and 3 axes (6, 4x5,
-6x3x3), groups 1, 2, 3, 4 and one per channel, epsilons from 1e-5 to 0.1, non-default initializers.
+6x3x3), groups 1, 2, 3, 4 and one per channel, epsilons from 1e-5 to 0.5, non-default initializers.
 This script
 
 - exports it with nndsl (`nndsl export norms.nnd -o norms.sdcproj`, nndsl run in `--nndsl-python`
@@ -77,7 +77,7 @@ def nntxt_summary(nntxt: Path) -> dict:
     return out
 
 
-def nnabla_run(nntxt: Path) -> dict:
+def nnabla_run(nntxt: Path, out_dir: Path) -> dict:
     """nnabla's forward of `nntxt`'s network Runtime (batch 3) with seeded random parameters and inputs."""
     import nnabla as nn
     import numpy as np
@@ -111,7 +111,7 @@ def nnabla_run(nntxt: Path) -> dict:
             y.forward()
             out[f"out:{f.name}"] = y.d.copy()
     out["outputs"] = np.array(sorted(outputs.values()))
-    nn.save_parameters(str(OUT / "norms_nnabla.h5"))
+    nn.save_parameters(str(out_dir / "norms_nnabla.h5"))
     return out
 
 
@@ -119,23 +119,26 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", default="/work/shared/nnc-tools/nncd_console")
     ap.add_argument("--nndsl-python", default="/work/main/.venv/bin/python", help="a Python nndsl runs in")
+    ap.add_argument("--out", default=str(OUT), help="the folder to write (default: the fixtures' own)")
     args = ap.parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
     tool = Path(args.tool).resolve()
-    project = OUT / "norms.sdcproj"
+    project = out / "norms.sdcproj"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [args.nndsl_python, "-m", "nndsl", "export", str(SPEC), "-o", str(project), "--force"]
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     with tempfile.TemporaryDirectory() as tmp:
         layers, errors, nntxt = run_tool(tool, project, Path(tmp))
         complete = {"networks": layers, "error_check": errors}
-        (OUT / "norms.complete.json").write_text(json.dumps(complete, indent=1, sort_keys=True) + "\n")
+        (out / "norms.complete.json").write_text(json.dumps(complete, indent=1, sort_keys=True) + "\n")
         assert nntxt is not None, "create_prototxt wrote no network file"
-        (OUT / "norms.nntxt").write_text(nntxt.read_text())
-    summary = nntxt_summary(OUT / "norms.nntxt")
-    (OUT / "norms.nntxt.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+        (out / "norms.nntxt").write_text(nntxt.read_text())
+    summary = nntxt_summary(out / "norms.nntxt")
+    (out / "norms.nntxt.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     import numpy as np
 
-    np.savez(OUT / "norms_nnabla.npz", **nnabla_run(OUT / "norms.nntxt"))
+    np.savez(out / "norms_nnabla.npz", **nnabla_run(out / "norms.nntxt", out))
     print("error_check:", errors)
     return 0
 
