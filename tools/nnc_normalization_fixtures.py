@@ -102,7 +102,8 @@ def nnabla_run(nntxt: Path, out_dir: Path) -> dict:
     for var, column in sorted(columns.items()):
         shape = net.variables[var].variable_instance.shape
         # An offset and a scale per sample, so that the statistics differ from sample to sample.
-        x = rng.randn(*shape) * rng.uniform(0.5, 3.0, (shape[0],) + (1,) * (len(shape) - 1)) + rng.randn(shape[0], *(1,) * (len(shape) - 1))
+        per_sample = (shape[0],) + (1,) * (len(shape) - 1)
+        x = rng.randn(*shape) * rng.uniform(0.5, 3.0, per_sample) + rng.randn(*per_sample)
         out[column] = x.astype(np.float32)
         net.variables[var].variable_instance.d = out[column]
     for f in proto.network[[n.name for n in proto.network].index(executor.network_name)].function:

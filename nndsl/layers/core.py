@@ -523,9 +523,7 @@ register(
         type="LayerNormalization",
         category=nnc_category("LayerNormalization"),
         inputs=("x",),
-        params=nnc_params(
-            "LayerNormalization", {"BatchAxis": INT, "Epsilon": FLOAT, **initializers("beta", "gamma")}
-        ),
+        params=nnc_params("LayerNormalization", {"BatchAxis": INT, "Epsilon": FLOAT, **initializers("beta", "gamma")}),
         shape=layer_norm_shape,
         parameters=layer_norm_parameters,
         doc="Layer normalization (nnabla's): each sample is normalised by the mean and variance of all "

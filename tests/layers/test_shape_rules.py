@@ -285,10 +285,20 @@ VALID: dict[str, Ok] = {
         "LayerNormalization", ((6, 3, 3),), (6, 3, 3), {}, (("beta", (6, 3, 3), True), ("gamma", (6, 3, 3), True)), 108
     ),
     "InstanceNormalization": Ok(
-        "InstanceNormalization", ((6, 3, 3),), (6, 3, 3), {}, (("beta", (6, 1, 1), True), ("gamma", (6, 1, 1), True)), 12
+        "InstanceNormalization",
+        ((6, 3, 3),),
+        (6, 3, 3),
+        {},
+        (("beta", (6, 1, 1), True), ("gamma", (6, 1, 1), True)),
+        12,
     ),
     "GroupNormalization": Ok(
-        "GroupNormalization", ((6, 5),), (6, 5), {"num_groups": 3}, (("beta", (6, 1), True), ("gamma", (6, 1), True)), 12
+        "GroupNormalization",
+        ((6, 5),),
+        (6, 5),
+        {"num_groups": 3},
+        (("beta", (6, 1), True), ("gamma", (6, 1), True)),
+        12,
     ),
     # --- Activation
     "LeakyReLU": Ok("LeakyReLU", (C3,), C3, {"alpha": 0.2}),

@@ -99,7 +99,8 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
         else:
             scale = "" if q.init_multiplier == 1 else f", {literal(q.init_multiplier)}"
             n, m, k = q.fans
-            fans = "" if q.fans == (1, 1, 1) else f", fan_in={n}, fan_out={m}" + (f", kernel_area={k}" if k != 1 else "")
+            fans = "" if q.fans == (1, 1, 1) else f", fan_in={n}, fan_out={m}"
+            fans += f", kernel_area={k}" if k != 1 else ""
             value = f"nnc.NNCInitializer({literal(q.init)}{scale}{fans})"
         out.append(f"{arg_of[nnc_name]}={value}")
     return out

@@ -190,7 +190,8 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
         ("mean", "running_mean", "bn"),
         ("var", "running_var", "bn"),
     )
-    return Emit("{m}({0})", module, params, initial=_NORM_INITIAL + (("mean", "Constant", 0.0), ("var", "Constant", 1.0)))
+    initial = (*_NORM_INITIAL, ("mean", "Constant", 0.0), ("var", "Constant", 1.0))  # PyTorch's running statistics
+    return Emit("{m}({0})", module, params, initial=initial)
 
 
 # PyTorch's normalization modules start with bias 0 and weight 1 (NNC's beta and gamma defaults).
