@@ -139,3 +139,61 @@ def test_nnablas_distributions_regenerate_live(tmp_path):
     run = subprocess.run([str(NNABLA_PYTHON), str(script), "--out", str(tmp_path)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads((tmp_path / "nnabla_initializers.json").read_text()) == DATA
+
+
+# --- BatchNormalization and the new normalization layers: initializers the backends used to drop ----
+
+BN_SPEC = """network Main {
+    x = Input(64x4x4, dataset="x")
+    y1 = x -> bn_default: BatchNormalization
+    y2 = x -> bn_set: BatchNormalization(gamma_init="Uniform", gamma_init_multiplier=0.5, beta_init_multiplier=0.25,
+                                         mean_init="Normal", mean_init_multiplier=0.1, var_init_multiplier=2.0)
+    y3 = x -> gn: GroupNormalization(8, gamma_init="Uniform", beta_init="Normal", beta_init_multiplier=0.1)
+}
+"""
+
+
+def _nnc_bn_initializers() -> dict[str, tuple[str, float]]:
+    """The initializers of the first BatchNormalization (beta, gamma, mean, var) in the network file NNC's
+    create_prototxt wrote of its ResNet-110 sample (fixtures/nntxt/, from tools/nnc_nntxt_fixtures.py)."""
+    from nndsl.nnc.prototext import parse
+
+    root = parse((HERE / "fixtures/nntxt/image_recognition_CIFAR10_resnet_resnet-110.nntxt").read_text())
+    out: dict[str, tuple[str, float]] = {}
+    for v in root.messages("network")[0].messages("variable"):
+        name = v.scalar("name")
+        if "/bn/" in name and name.rsplit("/", 1)[-1] not in out:
+            init = v.messages("initializer")[0]
+            out[name.rsplit("/", 1)[-1]] = (init.scalar("type"), float(init.scalar("multiplier")))
+    return out
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_normalization_initializers_are_applied(backend, tmp_path):
+    """BatchNormalization with NNC's defaults starts as NNC's network files say (beta 0, gamma 1,
+    mean 0, var 0: create_prototxt's Constant initializers of a real sample); given initializers
+    (gamma Uniform x0.5, beta Constant 0.25, mean Normal x0.1, var Constant 2) are applied, not dropped,
+    and so are GroupNormalization's."""
+    from nndsl.backends import keras as keras_backend
+    from nndsl.backends import torch as torch_backend
+
+    nnc = _nnc_bn_initializers()
+    assert set(nnc) == {"beta", "gamma", "mean", "var"} and all(kind == "Constant" for kind, _ in nnc.values())
+    spec = tmp_path / "bn.nnd"
+    spec.write_text(BN_SPEC)
+    result = compile_file(spec)
+    assert result.project is not None, [d.message for d in result.diagnostics]
+    (torch_backend if backend == "torch" else keras_backend).generate(result.project, tmp_path / "out")
+    model = import_generated(tmp_path / "out").create_model()
+    model.save_params(tmp_path / "initial.npz")
+    with np.load(tmp_path / "initial.npz", allow_pickle=False) as z:
+        w = {k: z[k] for k in z.files}
+    for name, (_, value) in nnc.items():
+        np.testing.assert_array_equal(w[f"bn_default/{name}"], np.full((64, 1, 1), value, np.float32), name)
+    gamma = w["bn_set/gamma"]
+    assert np.abs(gamma).max() <= 0.5 and gamma.std() == pytest.approx(0.5 / math.sqrt(3), rel=0.3)
+    np.testing.assert_array_equal(w["bn_set/beta"], np.full((64, 1, 1), 0.25, np.float32))
+    assert w["bn_set/mean"].std() == pytest.approx(0.1, rel=0.3)
+    np.testing.assert_array_equal(w["bn_set/var"], np.full((64, 1, 1), 2.0, np.float32))
+    assert np.abs(w["gn/gamma"]).max() <= 1 and w["gn/gamma"].std() == pytest.approx(1 / math.sqrt(3), rel=0.3)
+    assert w["gn/beta"].std() == pytest.approx(0.1, rel=0.3)
