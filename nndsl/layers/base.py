@@ -146,6 +146,9 @@ class LayerSpec:
     # parameters and the input shapes.
     random: bool | Callable[[Params, tuple[Shape, ...]], bool] = False
     spatial_macs: bool = False  # torchinfo: parameters count once per output position
+    # nnabla holds the parameters with a leading batch axis of 1 (BatchNormalization's 1xCx1x1 for
+    # nndsl's Cx1x1: NNC's *BatchNormalizationShape and *LayerNormalizationShape connectors).
+    batch_axis_parameters: bool = False
     doc: str = ""
     _by_name: dict[str, Param] = field(default_factory=dict, repr=False, compare=False)
 

@@ -440,6 +440,7 @@ register(
     LayerSpec(
         type="BatchNormalization",
         category=nnc_category("BatchNormalization"),
+        batch_axis_parameters=True,
         inputs=("x",),
         params=nnc_params(
             "BatchNormalization",
@@ -522,6 +523,7 @@ register(
     LayerSpec(
         type="LayerNormalization",
         category=nnc_category("LayerNormalization"),
+        batch_axis_parameters=True,
         inputs=("x",),
         params=nnc_params("LayerNormalization", {"BatchAxis": INT, "Epsilon": FLOAT, **initializers("beta", "gamma")}),
         shape=layer_norm_shape,
@@ -536,6 +538,7 @@ register(
     LayerSpec(
         type="InstanceNormalization",
         category=nnc_category("InstanceNormalization"),
+        batch_axis_parameters=True,
         inputs=("x",),
         params=nnc_params(
             "InstanceNormalization",
@@ -554,6 +557,7 @@ register(
     LayerSpec(
         type="GroupNormalization",
         category=nnc_category("GroupNormalization"),
+        batch_axis_parameters=True,
         inputs=("x",),
         params=nnc_params(
             "GroupNormalization",
