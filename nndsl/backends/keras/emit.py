@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 
 from ...ir import Layer
+from ...layers.base import ParamShape
 from ..builder import Emit, Unsupported, random_layer
 from ..naming import literal
 
@@ -362,9 +363,11 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
-    inits = f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}"
+    q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
+    inits = f"w_init={literal(q['W'].init)}, w_init_multiplier={literal(q['W'].init_multiplier)}"
     if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
-        b_inits = f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+        b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
+        b_inits = f"b_init={literal(b.init)}, b_init_multiplier={literal(b.init_multiplier)}"
         inits = f"bias={p['bias']}, {inits}, {b_inits}"
     if layer.type.endswith("Affine"):
         # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).

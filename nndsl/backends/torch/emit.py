@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 
 from ...ir import Layer
+from ...layers.base import ParamShape
 from ..builder import Emit, Unsupported, random_layer
 from ..naming import literal
 
@@ -237,7 +238,9 @@ def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if layer.params["base_axis"] != 0:
         raise Unsupported("PReLU with base_axis other than the channels")
-    init = float(layer.params["slope_init_multiplier"])
+    (slope,) = layer.parameters
+    # A constant slope is nn.PReLU's own init; another initializer is applied to its default 0.25.
+    init = float(slope.init_multiplier) if slope.init == "Constant" else 0.25
     module = f"nn.PReLU({ins[0][0]}, init={literal(init)})"
     return Emit("{m}({0})", module, (("slope", "weight", "same"),), initial=(("slope", "Constant", init),))
 
@@ -246,9 +249,11 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc's binary modules keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
-    inits = f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}"
+    q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
+    inits = f"w_init={literal(q['W'].init)}, w_init_multiplier={literal(q['W'].init_multiplier)}"
     if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
-        b_inits = f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+        b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
+        b_inits = f"b_init={literal(b.init)}, b_init_multiplier={literal(b.init_multiplier)}"
         inits = f"bias={p['bias']}, {inits}, {b_inits}"
     if layer.type.endswith("Affine"):
         module = f"nnc.{layer.type}({math.prod(ins[0])}, {_tuple(p['out_shape'])}, {inits})"
