@@ -95,7 +95,8 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
     out = []
     for nnc_name, _, q in initializers(layer, emit, initial):
         if q.init == "Constant":
-            value = f"initializers.Constant({literal(float(q.init_multiplier))})"
+            c = float(q.init_multiplier)
+            value = {0.0: '"zeros"', 1.0: '"ones"'}.get(c) or f"initializers.Constant({literal(c)})"
         else:
             scale = "" if q.init_multiplier == 1 else f", {literal(q.init_multiplier)}"
             n, m, k = q.fans

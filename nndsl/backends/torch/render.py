@@ -53,7 +53,13 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
     """
     lines = []
     for _, torch_attr, q in initializers(layer, emit):
-        args = f"self.{attr}.{torch_attr}, {literal(q.init)}, {literal(q.init_multiplier)}"
+        target = f"self.{attr}.{torch_attr}"
+        if q.init == "Constant":  # PyTorch's own
+            c = float(q.init_multiplier)
+            lines.append({0.0: f"nn.init.zeros_({target})", 1.0: f"nn.init.ones_({target})"}.get(c)
+                         or f"nn.init.constant_({target}, {literal(c)})")  # fmt: skip
+            continue
+        args = f"{target}, {literal(q.init)}, {literal(q.init_multiplier)}"
         if q.fans != (1, 1, 1):
             args += ", {}, {}, {}".format(*q.fans)
         lines.append(f"nnc.init_parameter({args})")
