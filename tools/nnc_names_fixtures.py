@@ -70,6 +70,9 @@ _single("depthwise_deconvolution", CONV_IN, "DepthwiseDeconvolution", {}, "3x8x8
         "DepthwiseDeconvolution(kernel=5x5)")  # fmt: skip
 _single("embed", "2", "Embed", {"NumClass": "10", "Shape": "4"}, "2", "Embed(10, 4)")
 _single("batch_normalization", CONV_IN, "BatchNormalization", {}, "3x8x8", "BatchNormalization")
+_single("layer_normalization", CONV_IN, "LayerNormalization", {}, "3x8x8", "LayerNormalization")
+_single("instance_normalization", CONV_IN, "InstanceNormalization", {}, "3x8x8", "InstanceNormalization")
+_single("group_normalization", "4,8,8", "GroupNormalization", {"NumGroups": "2"}, "4x8x8", "GroupNormalization(2)")
 _single("prelu", CONV_IN, "PReLU", {}, "3x8x8", "PReLU")
 _single("mean_subtraction", CONV_IN, "MeanSubtraction", {}, "3x8x8", "MeanSubtraction")
 _single("binary_connect_affine", CONV_IN, "BinaryConnectAffine", {"OutShape": "5"}, "3x8x8", "BinaryConnectAffine(5)")
@@ -174,7 +177,8 @@ _case(
     "",  # nndsl has no unit call without a scope: the fixture documents NNC's rule only
 )
 
-_PARAMETRIC = {"Unit"} | {t for t, e in NNC_LAYERS.items() if any(p in ("W", "slope", "mean") for p in e["pins"])}
+_PINS = ("W", "slope", "mean", "beta")
+_PARAMETRIC = {"Unit"} | {t for t, e in NNC_LAYERS.items() if any(p in _PINS for p in e["pins"])}
 
 
 def _properties(kind: str, given: dict) -> list[tuple[str, str]]:

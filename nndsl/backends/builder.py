@@ -12,14 +12,13 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..diagnostics import make
 from ..ir import Layer, Network, Project
-from ..layers.base import REGISTRY, fmt_shape
+from ..layers.base import REGISTRY, ParamShape, fmt_shape
 from ..nnc.names import nnc_parameter_table
 from .naming import Namer, camel, literal, snake
 from .structure import Block, network_tree
@@ -40,6 +39,12 @@ class Emit:
     module: str | None = None
     params: tuple[tuple[str, str, str], ...] = ()
     initialized: bool = False  # the module applies NNC's initializers itself
+    # (NNC name, NNC initializer, multiplier) the framework's constructor already gives a parameter
+    # (PyTorch's BatchNorm: gamma Constant 1): `initializers` leaves those alone.
+    initial: tuple[tuple[str, str, float], ...] = ()
+    # (NNC name, constructor argument) where the framework takes a parameter's initializer under
+    # another name than the backend's convention (Keras: `<attribute>_initializer`).
+    init_args: tuple[tuple[str, str], ...] = ()
 
 
 class Unsupported(Exception):
@@ -394,13 +399,27 @@ def random_layer(runtime: str, layer: Layer) -> Emit:
     return Emit("{m}({0})", f"{runtime}.{layer.type}({args})")
 
 
-def nnc_fans(layer_type: str, w: tuple[int, ...]) -> tuple[int, int, int]:
-    """(N, M, K) of a weight in NNC's layout: convolutions (out, in/group, *kernel), Affine (in, *out)."""
-    if not w:
-        return 1, 1, 1
-    if "Convolution" in layer_type or "Deconvolution" in layer_type:
-        return w[1] if len(w) > 1 else 1, w[0], math.prod(w[2:])
-    return w[0], math.prod(w[1:]), 1
+def initializers(
+    layer: Layer, emit: Emit, initial: dict[str, tuple[str, float]] | None = None
+) -> list[tuple[str, str, ParamShape]]:
+    """(NNC name, framework attribute, parameter) of each parameter of `layer` whose NNC initial value
+    (the IR's `ParamShape.init`, `init_multiplier` and `fans`) generated code must apply: every one of
+    `emit.params` but those the framework's constructor already gives that value (`initial`, by NNC
+    name: the emitter's `Emit.initial` unless the backend gives it) and those of a module that applies
+    NNC's initializers itself."""
+    if emit.initialized:
+        return []
+    preset = initial if initial is not None else {n: (i, float(m)) for n, i, m in emit.initial}
+    by_name = {q.name: q for q in layer.parameters}
+    out = []
+    for nnc_name, attr, _ in emit.params:
+        q = by_name.get(nnc_name)
+        if q is None or not q.init:
+            continue
+        if preset.get(nnc_name) == (q.init, float(q.init_multiplier)):
+            continue
+        out.append((nnc_name, attr, q))
+    return out
 
 
 def _uses(block: Block) -> dict[int, int]:

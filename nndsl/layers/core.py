@@ -440,6 +440,7 @@ register(
     LayerSpec(
         type="BatchNormalization",
         category=nnc_category("BatchNormalization"),
+        batch_axis_parameters=True,
         inputs=("x",),
         params=nnc_params(
             "BatchNormalization",
@@ -458,5 +459,123 @@ register(
         doc="Batch normalization over `axes` (default the channel axis). "
         "`batch_stat` defaults to true in training networks and false elsewhere, as NNC does. "
         "beta, gamma, mean and var have the input's sizes on `axes` and 1 elsewhere (mean and var are state).",
+    )
+)
+
+
+# LayerNormalization, InstanceNormalization and GroupNormalization: nnabla's functions of the same
+# names. NNC's BatchAxis counts per-sample axes and -1 is the batch axis itself (nnabla's
+# batch_axis=0); its ChannelAxis is a per-sample axis (nnabla's channel_axis is one more).
+
+
+def _check_batch_axis(p: Params) -> None:
+    if p["batch_axis"] != -1:
+        raise ShapeError(
+            f"batch_axis {p['batch_axis']} is not supported: only -1 (the batch axis, NNC's default); "
+            "with another axis nnabla takes the statistics across the samples of a batch",
+            param="batch_axis",
+        )
+
+
+def _check_eps(p: Params) -> None:
+    if p["epsilon"] < 0:
+        raise ShapeError(f"epsilon must be at least 0, got {p['epsilon']}", param="epsilon")
+
+
+def layer_norm_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    _check_batch_axis(p)
+    _check_eps(p)
+    if not ins[0]:
+        raise ShapeError(f"LayerNormalization needs at least one axis, got {fmt_shape(ins[0])}", input=0)
+    return ins[0]
+
+
+def layer_norm_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+    # nnabla's PF.layer_normalization: the input's shape with the batch axes 1 (per sample: all of it).
+    return (weight("beta", ins[0], p), weight("gamma", ins[0], p))
+
+
+def resolve_channel_axis(ins: tuple[Shape, ...], p: dict, training: bool) -> None:
+    if not ins[0]:
+        raise ShapeError(f"the input needs at least one axis, got {fmt_shape(ins[0])}", input=0)
+    p["channel_axis"] = axes_index((p["channel_axis"],), len(ins[0]), "channel_axis")[0]
+
+
+def channel_norm_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    _check_batch_axis(p)
+    _check_eps(p)
+    if "num_groups" in p:
+        check_at_least(p["num_groups"], 1, "num_groups")
+        c = ins[0][p["channel_axis"]]
+        if c % p["num_groups"]:
+            raise ShapeError(f"{c} channels are not divisible by num_groups={p['num_groups']}", param="num_groups")
+    return ins[0]
+
+
+def channel_norm_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:
+    # nnabla's PF.instance_normalization / group_normalization: the channel axis' size, 1 elsewhere.
+    a = p["channel_axis"]
+    shape = tuple(d if i == a else 1 for i, d in enumerate(ins[0]))
+    return (weight("beta", shape, p), weight("gamma", shape, p))
+
+
+register(
+    LayerSpec(
+        type="LayerNormalization",
+        category=nnc_category("LayerNormalization"),
+        batch_axis_parameters=True,
+        inputs=("x",),
+        params=nnc_params("LayerNormalization", {"BatchAxis": INT, "Epsilon": FLOAT, **initializers("beta", "gamma")}),
+        shape=layer_norm_shape,
+        parameters=layer_norm_parameters,
+        doc="Layer normalization (nnabla's): each sample is normalised by the mean and variance of all "
+        "its values, (x - mean) / sqrt(var + epsilon) * gamma + beta. beta and gamma have the input's shape. "
+        "`batch_axis` is -1, the batch axis (NNC's default; other axes are not supported).",
+    )
+)
+
+register(
+    LayerSpec(
+        type="InstanceNormalization",
+        category=nnc_category("InstanceNormalization"),
+        batch_axis_parameters=True,
+        inputs=("x",),
+        params=nnc_params(
+            "InstanceNormalization",
+            {"ChannelAxis": INT, "BatchAxis": INT, "Epsilon": FLOAT, **initializers("beta", "gamma")},
+        ),
+        resolve=resolve_channel_axis,
+        shape=channel_norm_shape,
+        parameters=channel_norm_parameters,
+        doc="Instance normalization (nnabla's): each channel of each sample is normalised by the mean and "
+        "variance over its other axes, (x - mean) / sqrt(var + epsilon) * gamma + beta. beta and gamma have "
+        "the input's size on `channel_axis` and 1 elsewhere. `batch_axis` is -1, the batch axis.",
+    )
+)
+
+register(
+    LayerSpec(
+        type="GroupNormalization",
+        category=nnc_category("GroupNormalization"),
+        batch_axis_parameters=True,
+        inputs=("x",),
+        params=nnc_params(
+            "GroupNormalization",
+            {
+                "ChannelAxis": INT,
+                "BatchAxis": INT,
+                "NumGroups": INT,
+                "Epsilon": FLOAT,
+                **initializers("beta", "gamma"),
+            },
+        ),
+        positional=("num_groups",),
+        resolve=resolve_channel_axis,
+        shape=channel_norm_shape,
+        parameters=channel_norm_parameters,
+        doc="Group normalization (nnabla's): the channels of each sample are split into `num_groups` "
+        "groups of consecutive channels, each normalised by the mean and variance over its channels and "
+        "the other axes, (x - mean) / sqrt(var + epsilon) * gamma + beta. beta and gamma have the input's "
+        "size on `channel_axis` and 1 elsewhere. `batch_axis` is -1, the batch axis.",
     )
 )

@@ -39,28 +39,13 @@ from __future__ import annotations
 import re
 
 from ..ir import Layer, Network, Project
+from ..layers import REGISTRY
 from ..layers.base import ParamShape, Shape
+from .components import COMPONENTS
 
 # The parametric function's scope nnabla (and NNC's create_prototxt) puts between the layer's
-# name and the parameter's, by NNC layer type.
-FUNCTION_SCOPES: dict[str, str] = {
-    "Affine": "affine",
-    "Convolution": "conv",
-    "DepthwiseConvolution": "depthwise_conv",
-    "Deconvolution": "deconv",
-    "DepthwiseDeconvolution": "depthwise_deconv",
-    "Embed": "embed",
-    "BatchNormalization": "bn",
-    "PReLU": "prelu",
-    "MeanSubtraction": "mean_subtraction",
-    "BinaryConnectAffine": "bicon_affine",
-    "BinaryConnectConvolution": "bicon_conv",
-    "BinaryWeightAffine": "bwn_affine",
-    "BinaryWeightConvolution": "bwn_conv",
-}
-
-# Layer types whose parameters nnabla stores with a leading batch axis of 1.
-_WITH_BATCH_AXIS = frozenset({"BatchNormalization"})
+# name and the parameter's, by NNC layer type: NNC's component files' ParameterScope.
+FUNCTION_SCOPES: dict[str, str] = {t: c["scope"] for t, c in COMPONENTS.items() if c["scope"] and t in REGISTRY}
 
 # (NNC type, nndsl parameter) -> nnabla's parameter name, where they differ.
 _RENAMED = {("BinaryWeightAffine", "alpha"): "b", ("BinaryWeightConvolution", "alpha"): "b"}
@@ -122,7 +107,7 @@ def in_nnc_files(layer: Layer, p: ParamShape) -> bool:
 
 def nnc_shape(layer: Layer, p: ParamShape) -> Shape:
     """The shape nnabla stores `p` in (same elements, same order as nndsl's)."""
-    return (1, *p.shape) if layer.type in _WITH_BATCH_AXIS else tuple(p.shape)
+    return (1, *p.shape) if REGISTRY[layer.type].batch_axis_parameters else tuple(p.shape)
 
 
 def nnc_parameter_table(source: Project | Network) -> dict[str, tuple[str, Shape]]:

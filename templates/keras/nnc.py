@@ -22,6 +22,8 @@ serves both backends. Against Keras's variables (`to_nnc`, `from_nnc`):
                     channels-last flattening (H, W, C), NNC's the (C, H, W) one
     same            the same elements in another shape: biases, BatchNormalization's
                     beta, gamma, mean, var ((1, C, 1, 1) in NNC, (C,) in Keras), PReLU's slope
+    channels_last   a per-sample tensor (C, *rest) in NNC (after a batch axis of 1), (*rest, C) in
+                    Keras: LayerNormalization's beta and gamma
 
 Checkpoints. train.py saves a TensorFlow checkpoint every epoch into its run's checkpoint/
 folder: ckpt-N.index and ckpt-N.data-* (TensorFlow's format: tensors, no code), then
@@ -97,6 +99,8 @@ def to_nnc(value: np.ndarray, layout: str, shape: Sequence[int]) -> np.ndarray:
         c, *rest = (int(d) for d in spatial.split("x"))
         value = value.reshape(*rest, c, -1)
         value = value.transpose(len(rest), *range(len(rest)), len(rest) + 1)
+    elif kind == "channels_last":
+        value = np.moveaxis(value, -1, 0)
     elif kind not in ("affine", "same"):
         raise ValueError(f"unknown parameter layout {layout!r}")
     return np.ascontiguousarray(value.reshape(tuple(shape)))
@@ -119,6 +123,8 @@ def from_nnc(array: np.ndarray, layout: str, keras_shape: Sequence[int]) -> np.n
         c, *rest = (int(d) for d in spatial.split("x"))
         array = array.reshape(c, *rest, -1)
         array = array.transpose(*range(1, len(rest) + 1), 0, len(rest) + 1)
+    elif kind == "channels_last":
+        array = np.moveaxis(array.reshape(keras_shape[-1], *keras_shape[:-1]), 0, -1)
     elif kind not in ("affine", "same"):
         raise ValueError(f"unknown parameter layout {layout!r}")
     if math.prod(array.shape) != math.prod(keras_shape):

@@ -279,6 +279,27 @@ VALID: dict[str, Ok] = {
         (("beta", (100,), True), ("gamma", (100,), True), ("mean", (100,), False), ("var", (100,), False)),
         200,
     ),
+    # beta and gamma as nnabla's PF.layer_normalization / instance_normalization / group_normalization
+    # make them (without the batch axis): the whole sample, or its channels.
+    "LayerNormalization": Ok(
+        "LayerNormalization", ((6, 3, 3),), (6, 3, 3), {}, (("beta", (6, 3, 3), True), ("gamma", (6, 3, 3), True)), 108
+    ),
+    "InstanceNormalization": Ok(
+        "InstanceNormalization",
+        ((6, 3, 3),),
+        (6, 3, 3),
+        {},
+        (("beta", (6, 1, 1), True), ("gamma", (6, 1, 1), True)),
+        12,
+    ),
+    "GroupNormalization": Ok(
+        "GroupNormalization",
+        ((6, 5),),
+        (6, 5),
+        {"num_groups": 3},
+        (("beta", (6, 1), True), ("gamma", (6, 1), True)),
+        12,
+    ),
     # --- Activation
     "LeakyReLU": Ok("LeakyReLU", (C3,), C3, {"alpha": 0.2}),
     "ELU": Ok("ELU", (C3,), C3, {"alpha": 0.5}),
@@ -540,6 +561,12 @@ def test_image_augmentation_randomness_depends_on_parameters_and_input():
 
 
 INVALID: dict[str, Bad] = {
+    "GroupNormalization groups": Bad(
+        "GroupNormalization", ((6, 4, 4),), {}, "6 channels are not divisible by num_groups=4", param="num_groups"
+    ),
+    "LayerNormalization batch_axis": Bad(
+        "LayerNormalization", ((6, 4),), {"batch_axis": 0}, "only -1 (the batch axis", param="batch_axis"
+    ),
     "Input without shape": Bad("Input", (), {"shape": ()}, "needs a shape", param="shape"),
     "Input zero size": Bad("Input", (), {"shape": (3, 0, 4)}, "at least 1, got 0", param="shape"),
     "Convolution kernel too large": Bad(

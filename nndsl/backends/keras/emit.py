@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 
 from ...ir import Layer
+from ...layers.base import ParamShape
 from ..builder import Emit, Unsupported, random_layer
 from ..naming import literal
 
@@ -151,9 +152,14 @@ def _own_bias(layer: Layer, con: dict[str, str]) -> tuple[str | None, str | None
     return f"nnc_layers.Parameter({_tuple(b.shape)})", "{m}({0})"
 
 
+# The nnc_layers.Parameter holding a layer's own b (`_own_bias`) takes b's initializer as `initializer`.
+_HELD_BIAS = (("b", "initializer"),)
+
+
 @emitter("Parameter")
 def parameter(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    return Emit("{m}({batch_ref})", f"nnc_layers.Parameter({_tuple(layer.params['size'])})", (("", "value", "same"),))
+    module = f"nnc_layers.Parameter({_tuple(layer.params['size'])})"
+    return Emit("{m}({batch_ref})", module, (("", "value", "same"),), init_args=(("", "initializer"),))
 
 
 def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, str]) -> Emit:
@@ -192,7 +198,7 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
         )
         params, bias = (("W", "kernel", "conv"),), con["b"]
         call = f"{{m}}({x})" + subsample
-    return Emit(call if bias is None else f"ops.add({call}, {bias})", module, params)
+    return Emit(call if bias is None else f"ops.add({call}, {bias})", module, params, init_args=_HELD_BIAS)
 
 
 def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dict[str, str]) -> Emit:
@@ -214,7 +220,7 @@ def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dic
         call = f"{{m}}({flat})"
     if bias is not None:
         call = f"ops.add({call}, " + (f"ops.reshape({bias}, (-1,))" if len(out) > 1 else bias) + ")"
-    return Emit(_from_flat(call, out), module, params)
+    return Emit(_from_flat(call, out), module, params, init_args=_HELD_BIAS)
 
 
 @emitter("Convolution")
@@ -253,7 +259,7 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     )
     params = (("W", "kernel", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     call = "{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")" + subsample
-    return Emit(call, module + ")", params)
+    return Emit(call, module + ")", params, init_args=(("W", "depthwise_initializer"),))
 
 
 @emitter("Deconvolution")
@@ -312,14 +318,44 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     return Emit("{m}({0})", module, params)
 
 
+# Keras's normalization layers hold beta and gamma under NNC's names.
+_NORM_PARAMS = (("beta", "beta", "same"), ("gamma", "gamma", "same"))
+
+
+def _channel_norm(layer: Layer, what: str) -> None:
+    if layer.params["channel_axis"] != 0:
+        raise Unsupported(f"{what} over a channel axis other than the first (NNC's ChannelAxis 0)")
+
+
+@emitter("LayerNormalization")
+def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """layers.LayerNormalization over every axis of a sample: nnabla's with batch_axis 0. Its beta and
+    gamma have the sample's channels-last shape, NNC's the channels-first one."""
+    rank = len(ins[0])
+    axes = f"axis={literal(tuple(range(1, rank + 1)))}, " if rank > 1 else ""
+    module = f"layers.LayerNormalization({axes}epsilon={literal(layer.params['epsilon'])})"
+    layout = "channels_last" if rank > 1 else "same"
+    return Emit("{m}({0})", module, (("beta", "beta", layout), ("gamma", "gamma", layout)))
+
+
+@emitter("InstanceNormalization", "GroupNormalization")
+def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """layers.GroupNormalization over the (last, channels-last) channel axis; InstanceNormalization is
+    its case of a group per channel (Keras has no InstanceNormalization layer)."""
+    _channel_norm(layer, layer.type)
+    p = layer.params
+    groups = p.get("num_groups", ins[0][0])
+    module = f"layers.GroupNormalization({groups}, epsilon={literal(p['epsilon'])})"
+    return Emit("{m}({0})", module, _NORM_PARAMS)
+
+
 @emitter("PReLU")
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if layer.params["base_axis"] != 0:
         raise Unsupported("PReLU with base_axis other than the channels")
     rank = len(ins[0])
-    shared = f", shared_axes={literal(tuple(range(1, rank)))}" if rank >= 2 else ""
-    init = literal(float(layer.params["slope_init_multiplier"]))
-    module = f"layers.PReLU(alpha_initializer=initializers.Constant({init}){shared})"
+    shared = f"shared_axes={literal(tuple(range(1, rank)))}" if rank >= 2 else ""
+    module = f"layers.PReLU({shared})"  # NNC's initial slope: an alpha_initializer from the IR
     return Emit("{m}({0})", module, (("slope", "alpha", "same"),))
 
 
@@ -327,9 +363,11 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
-    inits = f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}"
+    q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
+    inits = f"w_init={literal(q['W'].init)}, w_init_multiplier={literal(q['W'].init_multiplier)}"
     if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
-        b_inits = f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+        b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
+        b_inits = f"b_init={literal(b.init)}, b_init_multiplier={literal(b.init_multiplier)}"
         inits = f"bias={p['bias']}, {inits}, {b_inits}"
     if layer.type.endswith("Affine"):
         # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...ir import Layer, Project
-from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
+from ..builder import Dialect, Emit, ModelRender, initializers, names_used
 from ..builder import build as build_blocks
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
@@ -21,13 +21,15 @@ from ..templating import environment, templates_dir
 from .emit import EMITTERS, channels_last
 
 MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
-INITIALIZER_ARGS = {"W": "kernel_initializer", "b": "bias_initializer"}
-# Keras classes whose constructors name a parameter's initializer otherwise (by the class's constructor).
-CLASS_INITIALIZER_ARGS = {
-    "layers.DepthwiseConv1D(": {"W": "depthwise_initializer"},
-    "layers.DepthwiseConv2D(": {"W": "depthwise_initializer"},
-    "layers.Embedding(": {"W": "embeddings_initializer"},
-    "nnc_layers.MeanSubtraction(": {"mean": "mean_initializer", "t": "t_initializer"},
+# The initial values Keras's layers give their variables, by constructor argument (the same in every
+# Keras layer: Dense, Conv*, BatchNormalization, LayerNormalization, GroupNormalization, PReLU).
+KERAS_INITIAL = {
+    "bias_initializer": ("Constant", 0.0),
+    "beta_initializer": ("Constant", 0.0),
+    "gamma_initializer": ("Constant", 1.0),
+    "moving_mean_initializer": ("Constant", 0.0),
+    "moving_variance_initializer": ("Constant", 1.0),
+    "alpha_initializer": ("Constant", 0.0),
 }
 
 
@@ -82,34 +84,27 @@ def keras_name(path: str) -> str:
 
 
 def _initializers(layer: Layer, emit: Emit) -> list[str]:
-    """`kernel_initializer=nnc.NNCInitializer(...)` arguments giving NNC's initial values; fans
-    follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area)."""
-    if emit.initialized or layer.type == "BatchNormalization":
-        return []
-    shapes = {q.name: q.shape for q in layer.parameters}
-    args = []
-    # A Parameter layer (its own init, no prefix), or the Parameter holding a layer's own b.
-    holder = emit.module is not None and emit.module.startswith("nnc_layers.Parameter(")
-    names = INITIALIZER_ARGS
-    for ctor, own in CLASS_INITIALIZER_ARGS.items():
-        if emit.module is not None and emit.module.startswith(ctor):
-            names = {**INITIALIZER_ARGS, **own}
-    for nnc_name, _, _ in emit.params:
-        key = f"{nnc_name.lower()}_" if nnc_name else ""
-        init = layer.params.get(f"{key}init")
-        if init is None or (nnc_name not in names and not holder):
-            continue
-        multiplier = layer.params[f"{key}init_multiplier"]
-        if init == "Constant" and multiplier == 0:
-            continue  # Keras's default
-        n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
-        scale = "" if multiplier == 1 else f", {literal(multiplier)}"
-        arg = "initializer" if holder else names[nnc_name]
-        args.append(
-            f"{arg}=nnc.NNCInitializer({literal(init)}{scale}, fan_in={n}, fan_out={m}"
-            + (f", kernel_area={k})" if k != 1 else ")")
-        )
-    return args
+    """`kernel_initializer=...` arguments giving a layer's parameters NNC's initial values, from the IR
+    (`ParamShape.init`, `init_multiplier`, `fans`): all but those Keras's layer already starts with
+    (`KERAS_INITIAL`). A parameter's argument is `<attribute>_initializer` unless the emitter names
+    another (`Emit.init_args`). Fans follow nnabla's reading of NNC's layouts (N inputs, M outputs,
+    K kernel area)."""
+    args = dict(emit.init_args)
+    arg_of = {n: args.get(n, f"{attr}_initializer") for n, attr, _ in emit.params}
+    initial = {n: KERAS_INITIAL[a] for n, a in arg_of.items() if a in KERAS_INITIAL}
+    out = []
+    for nnc_name, _, q in initializers(layer, emit, initial):
+        if q.init == "Constant":
+            c = float(q.init_multiplier)
+            value = {0.0: '"zeros"', 1.0: '"ones"'}.get(c) or f"initializers.Constant({literal(c)})"
+        else:
+            scale = "" if q.init_multiplier == 1 else f", {literal(q.init_multiplier)}"
+            n, m, k = q.fans
+            fans = "" if q.fans == (1, 1, 1) else f", fan_in={n}, fan_out={m}"
+            fans += f", kernel_area={k}" if k != 1 else ""
+            value = f"nnc.NNCInitializer({literal(q.init)}{scale}{fans})"
+        out.append(f"{arg_of[nnc_name]}={value}")
+    return out
 
 
 def build(project: Project) -> ModelRender:

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 
 from ...ir import Layer
+from ...layers.base import ParamShape
 from ..builder import Emit, Unsupported, random_layer
 from ..naming import literal
 
@@ -190,24 +191,69 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
         ("mean", "running_mean", "bn"),
         ("var", "running_var", "bn"),
     )
-    return Emit("{m}({0})", module, params)
+    initial = (*_NORM_INITIAL, ("mean", "Constant", 0.0), ("var", "Constant", 1.0))  # PyTorch's running statistics
+    return Emit("{m}({0})", module, params, initial=initial)
+
+
+# PyTorch's normalization modules start with bias 0 and weight 1 (NNC's beta and gamma defaults).
+_NORM_INITIAL = (("beta", "Constant", 0.0), ("gamma", "Constant", 1.0))
+_NORM_PARAMS = (("beta", "bias", "same"), ("gamma", "weight", "same"))
+
+
+def _channel_norm(layer: Layer, what: str) -> None:
+    if layer.params["channel_axis"] != 0:
+        raise Unsupported(f"{what} over a channel axis other than the first (NNC's ChannelAxis 0)")
+
+
+@emitter("LayerNormalization")
+def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """nn.LayerNorm over every axis of a sample: nnabla's with batch_axis 0, beta and gamma of the
+    sample's shape."""
+    module = f"nn.LayerNorm({_tuple(ins[0])}, eps={literal(layer.params['epsilon'])})"
+    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
+
+
+@emitter("InstanceNormalization")
+def instance_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """nn.InstanceNorm*d with affine parameters (its statistics always the instance's, as nnabla's);
+    a sample of channels alone is nn.GroupNorm with a group per channel (InstanceNorm needs a spatial axis)."""
+    _channel_norm(layer, "InstanceNormalization")
+    x, eps = ins[0], literal(layer.params["epsilon"])
+    if len(x) == 1:
+        module = f"nn.GroupNorm({x[0]}, {x[0]}, eps={eps})"
+    else:
+        module = f"nn.InstanceNorm{len(x) - 1}d({x[0]}, eps={eps}, affine=True)"
+    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
+
+
+@emitter("GroupNormalization")
+def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
+    _channel_norm(layer, "GroupNormalization")
+    p = layer.params
+    module = f"nn.GroupNorm({p['num_groups']}, {ins[0][0]}, eps={literal(p['epsilon'])})"
+    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
 
 
 @emitter("PReLU")
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if layer.params["base_axis"] != 0:
         raise Unsupported("PReLU with base_axis other than the channels")
-    init = layer.params["slope_init_multiplier"]
-    return Emit("{m}({0})", f"nn.PReLU({ins[0][0]}, init={literal(float(init))})", (("slope", "weight", "same"),))
+    (slope,) = layer.parameters
+    # A constant slope is nn.PReLU's own init; another initializer is applied to its default 0.25.
+    init = float(slope.init_multiplier) if slope.init == "Constant" else 0.25
+    module = f"nn.PReLU({ins[0][0]}, init={literal(init)})"
+    return Emit("{m}({0})", module, (("slope", "weight", "same"),), initial=(("slope", "Constant", init),))
 
 
 @emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc's binary modules keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
-    inits = f"w_init={literal(p['w_init'])}, w_init_multiplier={literal(p['w_init_multiplier'])}"
+    q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
+    inits = f"w_init={literal(q['W'].init)}, w_init_multiplier={literal(q['W'].init_multiplier)}"
     if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
-        b_inits = f"b_init={literal(p['b_init'])}, b_init_multiplier={literal(p['b_init_multiplier'])}"
+        b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
+        b_inits = f"b_init={literal(b.init)}, b_init_multiplier={literal(b.init_multiplier)}"
         inits = f"bias={p['bias']}, {inits}, {b_inits}"
     if layer.type.endswith("Affine"):
         module = f"nnc.{layer.type}({math.prod(ins[0])}, {_tuple(p['out_shape'])}, {inits})"

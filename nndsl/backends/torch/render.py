@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...ir import Layer, Project
-from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
+from ..builder import Dialect, Emit, ModelRender, initializers, names_used
 from ..builder import build as build_blocks
 from ..naming import literal, shown, template_attributes
 from ..reserved import TORCH_MODULE
@@ -45,27 +45,24 @@ def build(project: Project) -> ModelRender:
 
 
 def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
-    """`nnc.init_parameter` calls giving a layer's parameters NNC's initial values.
+    """Statements giving a layer's parameters NNC's initial values, from the IR (`ParamShape.init`,
+    `init_multiplier`, `fans`): all but those PyTorch's module already starts with (`Emit.initial`).
 
-    Fans follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area), so
-    they are passed explicitly and PyTorch's own layouts (Linear's transposed weight) do not
-    matter. BatchNormalization keeps PyTorch's initial state (scale 1, shift 0, mean 0,
-    variance 1, which is nnabla's PF.batch_normalization's).
+    Fans follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area), so they are
+    passed explicitly and PyTorch's own layouts (Linear's transposed weight) do not matter.
     """
-    if layer.type == "BatchNormalization" or emit.initialized:
-        return []
-    shapes = {q.name: q.shape for q in layer.parameters}
     lines = []
-    for nnc_name, torch_attr, _ in emit.params:
-        key = f"{nnc_name.lower()}_" if nnc_name else ""  # a Parameter layer: its own init
-        init = layer.params.get(f"{key}init")
-        if init is None:
+    for _, torch_attr, q in initializers(layer, emit):
+        target = f"self.{attr}.{torch_attr}"
+        if q.init == "Constant":  # PyTorch's own
+            c = float(q.init_multiplier)
+            lines.append({0.0: f"nn.init.zeros_({target})", 1.0: f"nn.init.ones_({target})"}.get(c)
+                         or f"nn.init.constant_({target}, {literal(c)})")  # fmt: skip
             continue
-        multiplier = layer.params[f"{key}init_multiplier"]
-        n, m, k = nnc_fans(layer.type, shapes.get("W", shapes.get(nnc_name, ())))
-        lines.append(
-            f"nnc.init_parameter(self.{attr}.{torch_attr}, {literal(init)}, {literal(multiplier)}, {n}, {m}, {k})"
-        )
+        args = f"{target}, {literal(q.init)}, {literal(q.init_multiplier)}"
+        if q.fans != (1, 1, 1):
+            args += ", {}, {}, {}".format(*q.fans)
+        lines.append(f"nnc.init_parameter({args})")
     return lines
 
 
