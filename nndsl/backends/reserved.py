@@ -4,7 +4,7 @@ A layer stored as `self.train` or `self.to` on an `nn.Module` replaces the metho
 training calls; `self.networks` on the Keras `Model` replaces its built networks. Generated
 attribute names avoid every name here. The lists are static (nndsl never imports torch or
 tensorflow to compile); `tests/hostile/test_names.py` checks that they cover
-`dir(torch.nn.Module)`, `dir(keras.Model)` and `dir(keras.layers.Layer)` (and their
+`dir(torch.nn.Module)`, `dir(keras.Model)` (a functional one too) and `dir(keras.layers.Layer)` (and their
 instances' attributes) of the installed versions. Written from torch 2.14 and Keras 3.15.
 """
 
@@ -71,5 +71,15 @@ test_on_batch test_step to_json train_function train_on_batch train_step trainab
 trainable_weights unrolled_steps_per_execution variable_dtype variables weights
 """
 
+# A functional keras.Model's own (the generated Keras `Model` is one): its graph's attributes.
+_KERAS_FUNCTIONAL = """
+_adjust_input_rank _convert_inputs_to_tensors _get_operation_for_node _inputs _inputs_struct
+_maybe_warn_inputs_struct_mismatch _nodes _nodes_by_depth _operations _operations_by_depth _outputs
+_outputs_struct _run_through_graph _self_name_based_restores _self_saveable_object_factories
+_self_unconditional_checkpoint_dependencies _self_unconditional_deferred_dependencies
+_self_unconditional_dependency_names _self_update_uid _setup_nnx_op_mapping _standardize_inputs input_shape
+inputs operations output_names output_shape outputs
+"""
+
 TORCH_MODULE = frozenset(_TORCH_MODULE.split())
-KERAS_MODEL = frozenset(_KERAS_MODEL.split())
+KERAS_MODEL = frozenset(_KERAS_MODEL.split()) | frozenset(_KERAS_FUNCTIONAL.split())

@@ -22,6 +22,7 @@ naming them (``check_params``). Its problems raise ``nnc_runs.RunError`` (exit s
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -46,6 +47,7 @@ __all__ = [
     "encode_protobuf",
     "load_params",
     "params_format",
+    "read_parameter_table",
     "save_params",
 ]
 
@@ -658,3 +660,62 @@ def _read_nnp(path, want, partial: bool) -> dict[str, np.ndarray]:
 
         return _read_h5(io.BytesIO(data), source, want, partial)
     return _read_protobuf(data, source, want, partial)
+
+
+# --- the model's parameter table ---------------------------------------------------------------
+#
+# parameters.json, generated beside model.py: {"format": "nndsl parameter table", "version": 1,
+# "spec": ..., "columns": [...], "parameters": {NNC name: [one value per column]}}. The columns are
+# the framework's address ("key" for PyTorch; "layer", "variable" for Keras), then "layout",
+# "shape" (NNC's), "nnabla" (nnabla's name, or null) and "nnabla_shape" (null where it is NNC's).
+
+TABLE_FORMAT = "nndsl parameter table"
+TABLE_VERSION = 1
+_SHAPE_COLUMNS = ("shape", "nnabla_shape")
+
+
+def read_parameter_table(path: str | os.PathLike, columns: Sequence[str]) -> dict[str, tuple]:
+    """The model's parameter table from `path` (its parameters.json): NNC name -> a tuple of the
+    `columns` (shapes as tuples). Read with the json module, nothing in it runs; RunError, in one
+    line naming the file, when it is missing, not JSON or not a table of these columns."""
+    try:
+        with open(os.fspath(path), encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise RunError(f"{path}: file not found (the model's parameter table: compile the spec again)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunError(f"{path}: cannot be read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path}:{e.lineno}: not JSON ({e.msg}); compile the spec again") from None
+    if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT:
+        raise RunError(f'{path}: not an nndsl parameter table (no "format": {json.dumps(TABLE_FORMAT)})')
+    if data.get("version") != TABLE_VERSION:
+        raise RunError(f"{path}: parameter table version {data.get('version')!r}, this model reads {TABLE_VERSION}")
+    if data.get("columns") != list(columns):
+        raise RunError(
+            f"{path}: columns {data.get('columns')!r}, this model reads {list(columns)} (another backend's?)"
+        )
+    rows = data.get("parameters")
+    if not isinstance(rows, dict):
+        raise RunError(f'{path}: "parameters" is not an object')
+    table = {}
+    for name, row in rows.items():
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise RunError(
+                f"{path}: parameter {name!r}: expected a list of {len(columns)} values ({', '.join(columns)})"
+            )
+        values = []
+        for column, value in zip(columns, row, strict=True):
+            if column in _SHAPE_COLUMNS and value is not None:
+                if not isinstance(value, list) or not all(isinstance(d, int) and d >= 0 for d in value):
+                    raise RunError(f"{path}: parameter {name!r}: {column} {value!r} is not a list of sizes")
+                value = tuple(value)
+            elif (
+                column not in _SHAPE_COLUMNS
+                and not (value is None and column == "nnabla")
+                and not isinstance(value, str)
+            ):
+                raise RunError(f"{path}: parameter {name!r}: {column} {value!r} is not a string")
+            values.append(value)
+        table[name] = tuple(values)
+    return table

@@ -46,9 +46,13 @@ with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
 import nnc  # noqa: E402
 import nnc_runs  # noqa: E402
 from data import DatasetError, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
-from model import Model, create_model  # noqa: E402
 from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
 from nnc_runs import RunError, UsageError  # noqa: E402
+
+try:
+    from model import Model, create_model
+except RunError as e:  # model.py reads its parameter table, parameters.json, as it loads
+    sys.exit(f"error: {e}")
 
 PARAMS_HINT = (
     "expected params.npz or best.npz (written by train.py), NNC's .h5/.protobuf/.nnp, a run folder or a run's "

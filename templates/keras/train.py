@@ -62,8 +62,12 @@ import nnc_runs  # noqa: E402
 import nnc_solvers  # noqa: E402
 import solvers  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
-from model import Model, create_model  # noqa: E402
 from nnc_runs import NonFiniteError, RunError, UsageError  # noqa: E402
+
+try:
+    from model import Model, create_model
+except RunError as e:  # model.py reads its parameter table, parameters.json, as it loads
+    sys.exit(f"error: {e}")
 
 # What TensorFlow's checkpoint reader raises, besides its OpErrors, for files it cannot parse.
 CHECKPOINT_READER_ERRORS = (ValueError, IndexError, KeyError, TypeError)

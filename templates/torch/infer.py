@@ -36,10 +36,14 @@ sys.path.insert(0, str(HERE))
 import nnc_params  # noqa: E402
 import nnc_runs  # noqa: E402
 from data import DatasetError, NNCDataset, make_loader  # noqa: E402
-from model import Model, create_model  # noqa: E402
 from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
 from nnc_runs import RunError, UsageError  # noqa: E402
 from train import check_state, load_checkpoint, pick_device  # noqa: E402
+
+try:
+    from model import Model, create_model
+except RunError as e:  # model.py reads its parameter table, parameters.json, as it loads
+    sys.exit(f"error: {e}")
 
 RUN_FILES = ("best.npz", "params.npz", "checkpoint.pt")  # what a run folder is read from, in this order
 

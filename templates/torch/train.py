@@ -57,9 +57,13 @@ import nnc  # noqa: E402
 import nnc_runs  # noqa: E402
 import nnc_solvers  # noqa: E402
 from data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
-from model import Model, create_model  # noqa: E402
 from nnc_params import check_params  # noqa: E402
 from nnc_runs import NonFiniteError, RunError, UsageError, derive_seed  # noqa: E402
+
+try:
+    from model import Model, create_model
+except RunError as e:  # model.py reads its parameter table, parameters.json, as it loads
+    sys.exit(f"error: {e}")
 
 # ---------------------------------------------------------------------------------------------------
 # Configuration and command line
@@ -501,6 +505,19 @@ class Optimization:
         self.batches: Iterator | None = None
 
 
+class ByName(torch.nn.Module):
+    """The model's networks by name as one module's forward, `forward(network, **inputs)` -> the named
+    outputs in the model's mode: what DDP and torch.compile wrap to train any network (calling the model
+    itself runs only its own network)."""
+
+    def __init__(self, model: Model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, network: str, /, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model.outputs(network, **inputs)
+
+
 def train_step(forward, model: Model, run: Optimization, batch: Mapping, iteration: int, scaler, amp=None):
     """One mini-batch of one optimizer at mini-batch `iteration` (from 0): forward, backward (gradients
     add up), and on the last mini-batch of each update interval the schedule's learning rate and one
@@ -526,7 +543,7 @@ def evaluate(model: Model, network: str, loader, config: Mapping, device, args, 
     total, count = 0.0, 0
     with torch.no_grad(), autocast(device, args.amp):
         for batch in loader:
-            values = monitor_values(model(network, **to_device(batch, device, args.channels_last)), config)
+            values = monitor_values(model.outputs(network, **to_device(batch, device, args.channels_last)), config)
             total += values.double().sum().item()
             count += values.shape[0]
     total, count = ddp.sum([total, count], device)
@@ -628,12 +645,12 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
         monitors.append((spec, make_loader(shard, args.batch_size, workers=args.workers)))
 
     # Model wrappers: DDP for several processes, torch.compile on request; `model` stays the plain one.
-    forward = model
+    forward = ByName(model)
     if ddp.enabled:
         trainable = [p for p in model.parameters() if p.requires_grad]
         partial = any(len(run.optimizer.param_groups[0]["params"]) < len(trainable) for run in runs)
         forward = torch.nn.parallel.DistributedDataParallel(
-            model,
+            forward,
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=partial,  # a network that leaves some parameters unused
         )

@@ -87,7 +87,9 @@ def test_both_backends_score_every_sample_and_agree(tmp_path):
 
     # The mean over every sample, computed here from the same parameters.
     with torch.no_grad():
-        logits = torch_model("Validation", x=torch.from_numpy(x), y=torch.from_numpy(y[:, None].astype(np.float32)))
+        logits = torch_model.outputs(
+            "Validation", x=torch.from_numpy(x), y=torch.from_numpy(y[:, None].astype(np.float32))
+        )
     expected = float(np.mean(next(iter(logits.values())).double().numpy()))
     assert torch_value == pytest.approx(expected, rel=1e-5)
     assert keras_value == pytest.approx(expected, rel=1e-5), (keras_value, torch_value)

@@ -176,7 +176,9 @@ def test_the_static_lists_cover_the_installed_frameworks():
     import keras
 
     assert _framework_names(torch.nn.Module, torch.nn.Module()) <= TORCH_MODULE
-    keras_names = _framework_names(keras.Model, keras.layers.Layer, keras.Model(), keras.layers.Layer())
+    x = keras.Input((3,))
+    functional = keras.Model(x, keras.layers.Dense(2)(x))  # the generated Keras Model is a functional one
+    keras_names = _framework_names(keras.Model, keras.layers.Layer, keras.Model(), keras.layers.Layer(), functional)
     assert keras_names <= KERAS_MODEL
 
 

@@ -147,7 +147,7 @@ def test_torch_parameters_give_the_same_outputs(generated, tmp_path):
     for net in project.networks:
         inputs = sample_inputs(project, net)
         with torch.no_grad():
-            expected = torch_model(net.name, **{k: torch.from_numpy(v) for k, v in inputs.items()})
+            expected = torch_model.outputs(net.name, **{k: torch.from_numpy(v) for k, v in inputs.items()})
         feed = {k: module.nnc.to_channels_last(v) for k, v in inputs.items()}
         actual = model.networks[net.name](feed, training=False)
         for name, tensor in expected.items():

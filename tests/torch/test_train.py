@@ -270,11 +270,11 @@ def test_update_interval_sums_gradients(train_module):
     torch.manual_seed(1)
     run = make_run(train, model, "Sgd", {"lr": 1.0}, {"type": "Constant"}, update_interval=2)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    _, lr = train.train_step(model, model, run, data[0], 0, scaler)
+    _, lr = train.train_step(train.ByName(model), model, run, data[0], 0, scaler)
     assert lr is None  # no update after the first mini-batch of two
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), n
-    _, lr = train.train_step(model, model, run, data[1], 1, scaler)
+    _, lr = train.train_step(train.ByName(model), model, run, data[1], 1, scaler)
     assert lr == 1.0
     for n, p in model.named_parameters():  # one SGD step with the summed (not averaged) gradient
         torch.testing.assert_close(before[n] - p.detach(), expected[n], rtol=1e-5, atol=1e-6)
@@ -286,13 +286,13 @@ def test_schedule_counts_mini_batch_iterations(train_module):
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     schedule = {"type": "Exponential", "params": {"multiplier": 0.5, "interval": 1}}
     run = make_run(train, model, "Sgd", {"lr": 0.1}, schedule, update_interval=1)
-    lrs = [train.train_step(model, model, run, b, i, scaler)[1] for i, b in enumerate(batches(3))]
+    lrs = [train.train_step(train.ByName(model), model, run, b, i, scaler)[1] for i, b in enumerate(batches(3))]
     assert lrs == pytest.approx([0.1, 0.05, 0.025])
     assert run.optimizer.param_groups[0]["lr"] == pytest.approx(0.025)
 
     # With update_interval 2 the rate at an update is the schedule's at that mini-batch iteration.
     run = make_run(train, model, "Sgd", {"lr": 0.1}, schedule, update_interval=2)
-    lrs = [train.train_step(model, model, run, b, i, scaler)[1] for i, b in enumerate(batches(4))]
+    lrs = [train.train_step(train.ByName(model), model, run, b, i, scaler)[1] for i, b in enumerate(batches(4))]
     assert lrs[0] is None and lrs[2] is None
     assert lrs[1] == pytest.approx(0.1 * 0.5**1) and lrs[3] == pytest.approx(0.1 * 0.5**3)
 

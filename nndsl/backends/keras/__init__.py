@@ -8,7 +8,8 @@ from ...ir import Project
 from ..output import write_project
 from ..project_config import config_text
 from ..templating import static_files
-from .render import render_model, render_readme
+from ..toplevel import PARAMETERS_FILE
+from .render import build, render_model, render_parameters, render_readme
 
 __all__ = ["generate", "project_files"]
 
@@ -18,10 +19,12 @@ STATIC = ("nnc.py", "nnc_layers.py", "solvers.py", "data.py", "train.py", "infer
 
 def project_files(project: Project, out: str | Path) -> dict[str, str]:
     """The generated project, file name -> text (`out` locates the datasets relatively)."""
+    m = build(project)
     files = {
-        "model.py": render_model(project),
+        "model.py": render_model(project, m),
+        PARAMETERS_FILE: render_parameters(project, m),
         "config.json": config_text(project, out),
-        "README.md": render_readme(project),
+        "README.md": render_readme(project, m),
     }
     files.update(static_files("keras", STATIC))
     return files

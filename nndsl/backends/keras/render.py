@@ -18,6 +18,7 @@ from ..builder import build as build_blocks
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
 from ..templating import environment, templates_dir
+from ..toplevel import COLUMNS, main_model, main_reason, parameters_json
 from .emit import EMITTERS, channels_last
 
 MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
@@ -111,22 +112,34 @@ def build(project: Project) -> ModelRender:
     return build_blocks(project, KerasDialect(project))
 
 
-def render_model(project: Project) -> str:
+def render_model(project: Project, m: ModelRender | None = None) -> str:
     env = environment("keras")
     env.filters["channels_last"] = channels_last
     env.filters["inputs_literal"] = lambda ins: "{" + ", ".join(f"{literal(n)}: {literal(s)}" for n, _, s in ins) + "}"
-    m = build(project)
+    m = m or build(project)
     used = names_used(m, ("initializers", "layers", "nnc_layers"))
     return env.get_template("model.py.j2").render(
         m=m,
         spec=shown(Path(project.path).name),
         keras_imports=sorted({"ops"} | set(used) - {"nnc_layers"}),  # ops: run_network uses it
         nnc_layers="nnc_layers" in used,
+        main=main_model(project, m),
+        main_why=main_reason(project),
+        columns=COLUMNS["keras"],
     )
 
 
-def render_readme(project: Project) -> str:
+def render_parameters(project: Project, m: ModelRender | None = None) -> str:
+    """parameters.json, the model's parameter table (see `nndsl.backends.toplevel`)."""
+    return parameters_json(m or build(project), "keras")
+
+
+def render_readme(project: Project, m: ModelRender | None = None) -> str:
     env = environment("keras")
+    m = m or build(project)
     return env.get_template("README.md.j2").render(
-        spec=shown(Path(project.path).name), networks=build(project).networks
+        spec=shown(Path(project.path).name),
+        networks=m.networks,
+        main=main_model(project, m),
+        main_why=main_reason(project),
     )

@@ -15,6 +15,7 @@ from ..builder import build as build_blocks
 from ..naming import literal, shown, template_attributes
 from ..reserved import TORCH_MODULE
 from ..templating import environment, templates_dir
+from ..toplevel import COLUMNS, main_model, main_reason, parameters_json
 from .emit import EMITTERS
 
 MODULE_NAMES = {"torch", "nn", "F", "nnc", "np", "Path", "Tensor"}
@@ -66,16 +67,30 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
     return lines
 
 
-def render_model(project: Project) -> str:
+def render_model(project: Project, m: ModelRender | None = None) -> str:
     env = environment("torch")
-    m = build(project)
+    m = m or build(project)
     return env.get_template("model.py.j2").render(
-        m=m, spec=shown(Path(project.path).name), functional=names_used(m, ("F",))
+        m=m,
+        spec=shown(Path(project.path).name),
+        functional=names_used(m, ("F",)),
+        main=main_model(project, m),
+        main_why=main_reason(project),
+        columns=COLUMNS["torch"],
     )
 
 
-def render_readme(project: Project) -> str:
+def render_parameters(project: Project, m: ModelRender | None = None) -> str:
+    """parameters.json, the model's parameter table (see `nndsl.backends.toplevel`)."""
+    return parameters_json(m or build(project), "torch")
+
+
+def render_readme(project: Project, m: ModelRender | None = None) -> str:
     env = environment("torch")
+    m = m or build(project)
     return env.get_template("README.md.j2").render(
-        spec=shown(Path(project.path).name), networks=build(project).networks
+        spec=shown(Path(project.path).name),
+        networks=m.networks,
+        main=main_model(project, m),
+        main_why=main_reason(project),
     )

@@ -1,0 +1,204 @@
+"""The generated PyTorch `Model` is an ordinary `nn.Module`: `model(x)` runs the model's network
+(docs/language.md, "The model's network") and equals `run_network` of it, `torchinfo.summary`
+counts the parameters `nndsl summary` totals, the parameter table is data in parameters.json,
+and a project whose table is missing or damaged stops with a one-line error."""
+
+import ast
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import import_generated
+
+from nndsl.backends.toplevel import COLUMNS, main_network, parameter_rows
+from nndsl.backends.torch import generate
+from nndsl.backends.torch.render import build
+from nndsl.compiler import compile_file
+from nndsl.summary import to_json
+
+torchinfo = pytest.importorskip("torchinfo", reason="torchinfo is in the dev extra (pip install -e '.[dev]')")
+
+# Two layers in one parameter scope: one parameter pair, used twice.
+SHARED = """\
+network Training {
+    x = Input(4, dataset="x")
+    t = Input(2, dataset="y")
+    h1 = x -> a: Affine(2, parameter_scope="enc")
+    h2 = x -> MulScalar(2.0) -> Tanh -> b: Affine(2, parameter_scope="enc")
+    loss = Add2(h1, h2) -> SquaredError(t)
+}
+
+network Runtime {
+    x = Input(4, dataset="x")
+    h1 = x -> a: Affine(2, parameter_scope="enc")
+    h2 = x -> MulScalar(2.0) -> Tanh -> b: Affine(2, parameter_scope="enc")
+    y = Add2(h1, h2)
+}
+"""
+
+# Several networks, with parameters of their own, two optimizers, no executor: the model's
+# network is the first one no optimizer trains; two inputs and two outputs.
+SEVERAL = """\
+network Generator {
+    z = Input(4, dataset="x")
+    t = Input(3, dataset="y")
+    loss = z -> gen: Affine(3) -> SquaredError(t)
+}
+
+network Discriminator {
+    x = Input(3, dataset="x")
+    t = Input(1, dataset="y")
+    loss = x -> dis: Affine(1) -> SquaredError(t)
+}
+
+network Sample {
+    z = Input(4, dataset="x")
+    w = Input(2, dataset="y")
+    y = z -> gen: Affine(3) -> Tanh
+    v = w -> extra: Affine(5, with_bias=false)
+}
+
+dataset training = "train.csv"
+
+config {
+    optimizer g { network = Generator, dataset = training }
+    optimizer d { network = Discriminator, dataset = training }
+}
+"""
+
+CASES = {
+    "lenet": ("specs/lenet.nnd", None),
+    "resnet18": ("specs/resnet18.nnd", None),
+    "shared_scope": ("shared.nnd", SHARED),
+    "several_networks": ("several.nnd", SEVERAL),
+}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def generated(request, tmp_path_factory):
+    path, text = CASES[request.param]
+    result = compile_file(path, text=text) if text else compile_file(path)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    out = tmp_path_factory.mktemp(request.param)
+    generate(result.project, out)
+    return result.project, import_generated(out), out
+
+
+def _inputs(project, network: str, batch: int) -> list[torch.Tensor]:
+    net = project.network(network)
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn((batch, *net.values[v].shape), generator=g) for v in net.inputs]
+
+
+def test_calling_the_model_runs_its_network(generated):
+    project, module, _ = generated
+    model = module.create_model()
+    network = module.Model.NETWORK
+    assert network == main_network(project)
+    _, names, outputs, trained = module.Model.NETWORKS[network]
+    assert not trained  # every case has a network no optimizer trains
+    xs = _inputs(project, network, batch=1 if "resnet" in project.path else 2)
+    with torch.no_grad():
+        expected = model.run_network(network, **dict(zip(names, xs, strict=True)))
+        got = model.eval()(*xs)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(outputs)
+    for name, tensor in zip(outputs, got, strict=True):
+        assert torch.equal(tensor, expected[name]), name
+
+
+def test_torchinfo_counts_what_nndsl_summary_totals(generated):
+    project, module, _ = generated
+    net = project.network(module.Model.NETWORK)
+    sizes = [(1, *net.values[v].shape) for v in net.inputs]
+    stats = torchinfo.summary(module.create_model(), input_size=sizes, verbose=0, device="cpu")
+    assert stats.total_params == to_json(project)["total_params"]
+    assert stats.total_params == sum(p.numel() for p in module.create_model().parameters())
+
+
+def test_named_networks_stay_reachable(generated):
+    project, module, _ = generated
+    model = module.create_model()
+    for net in project.networks:
+        method, names, outputs, trained = module.Model.NETWORKS[net.name]
+        xs = _inputs(project, net.name, batch=1 if "resnet" in project.path else 2)
+        if "resnet" in project.path and net.name != module.Model.NETWORK:
+            continue  # one ResNet-18 forward is enough
+        torch.manual_seed(1)
+        with torch.no_grad():
+            by_name = model.run_network(net.name, **dict(zip(names, xs, strict=True)))
+        assert model.training == trained
+        torch.manual_seed(1)
+        with torch.no_grad():
+            direct = getattr(model, method)(*xs)
+        direct = direct if isinstance(direct, tuple) else (direct,)
+        assert list(by_name) == outputs
+        for name, tensor in zip(outputs, direct, strict=True):
+            assert torch.equal(by_name[name], tensor), (net.name, name)
+
+
+def test_the_parameter_table_is_data_beside_the_model(generated):
+    project, module, out = generated
+    text = (out / "parameters.json").read_text(encoding="utf-8")
+    table = json.loads(text)  # JSON: nothing in it runs
+    assert table["columns"] == list(COLUMNS["torch"])
+    assert table["parameters"] == parameter_rows(build(project), "torch")
+    assert set(table["parameters"]) == set(project.parameter_table())
+    # What the model reads is the file, row for row; model.py spells no parameter name.
+    rows = {n: tuple(tuple(v) if isinstance(v, list) else v for v in row) for n, row in table["parameters"].items()}
+    assert rows == module.Model.PARAMETERS
+    source = (out / "model.py").read_text(encoding="utf-8")
+    strings = {n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert not strings & set(table["parameters"])
+    # One row per line: a changed parameter is a one-line diff.
+    assert len(text.splitlines()) == len(table["parameters"]) + 8 - (not table["parameters"])
+
+
+def test_save_and_load_go_through_the_table(generated, tmp_path):
+    project, module, _ = generated
+    model = module.create_model()
+    model.save_params(tmp_path / "p.npz")
+    again = module.create_model()
+    again.load_params(tmp_path / "p.npz")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["missing", "not JSON", "not a table", "another backend's", "a row too short"],
+)
+def test_a_missing_or_damaged_table_is_a_one_line_error(damage, tmp_path):
+    result = compile_file("shared.nnd", text=SHARED)
+    out = tmp_path / "out"
+    generate(result.project, out)
+    table = out / "parameters.json"
+    data = json.loads(table.read_text(encoding="utf-8"))
+    if damage == "missing":
+        table.unlink()
+    elif damage == "not JSON":
+        table.write_text(table.read_text(encoding="utf-8")[:-20], encoding="utf-8")
+    elif damage == "not a table":
+        table.write_text("[1, 2, 3]\n", encoding="utf-8")
+    elif damage == "another backend's":
+        data["columns"] = list(COLUMNS["keras"])
+        table.write_text(json.dumps(data), encoding="utf-8")
+    else:
+        data["parameters"]["enc/W"] = data["parameters"]["enc/W"][:2]
+        table.write_text(json.dumps(data), encoding="utf-8")
+    for script in ("infer.py", "train.py"):
+        r = subprocess.run(
+            [sys.executable, script], cwd=out, capture_output=True, text=True, timeout=300, env=_quiet_env()
+        )
+        assert r.returncode == 1, (script, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "parameters.json" in lines[0], (script, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def _quiet_env() -> dict:
+    import os
+
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
