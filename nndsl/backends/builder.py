@@ -78,7 +78,9 @@ class Dialect:
         """Constructor code of a block instance (its class's constructor arguments `args`)."""
         return f"{cls}({', '.join(args)})"
 
-    def copies_loop(self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool) -> str | None:
+    def copies_loop(
+        self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool
+    ) -> str | None:
         """Constructor code of a repeat's `count` copies of class `cls` built in a loop over `k`
         (None where the dialect cannot name them in a loop)."""
         raise NotImplementedError
@@ -310,7 +312,7 @@ class _Builder:
         conditions explain every difference)."""
         subgroups: list[tuple[list[merge.Inst], merge.ClassCode]] = []
         for inst in insts:
-            for k, (members, _) in enumerate(subgroups):
+            for k, (members, _) in enumerate(subgroups if MERGE_UNITS else ()):
                 try:
                     code = self._merge([*members, inst])
                 except merge.NoMerge:
@@ -326,7 +328,8 @@ class _Builder:
             for inst in members:
                 inst.cls = name
                 inst.values = {
-                    py: (inst.derived[py] if py in inst.derived else inst.env.get(spec_of[py])) for py, _, _ in code.params
+                    py: (inst.derived[py] if py in inst.derived else inst.env.get(spec_of[py]))
+                    for py, _, _ in code.params
                 }
             self.kid_classes[name] = merge.KidClass(
                 name, code.params, {py: spec_of.get(py) for py, _, _ in code.params}, [s for s, *_ in first.spec_params]
@@ -475,6 +478,10 @@ class _Builder:
         run.body.append(merge.Stmt(key, "layer", call, inputs, (out_vid,), shown, attr, spec, ctx))
 
 
+# Tests set this False to get one class per instance (each instance's concrete code), the
+# reference the merged classes are compared with.
+MERGE_UNITS = True
+
 _FULL: contextvars.ContextVar[bool] = contextvars.ContextVar("nndsl_full_options", default=False)
 
 
@@ -606,10 +613,7 @@ def _class_doc(members: list, total: int, index: _SpecIndex) -> str:
         return members[0].doc_head
     first = members[0]
     unit = index.units.get(first.group[1]) if first.group[0] == "unit" else None
-    if unit is not None:
-        what = f"Unit {unit.name}"
-    else:
-        what = f"One copy of repeat '{first.base[: -len('Step')]}'"
+    what = f"Unit {unit.name}" if unit is not None else f"One copy of repeat '{first.base[: -len('Step')]}'"
     if len(members) == total:
         return f"{what}: one class for its {total} instances in this model."
     return f"{what}: one class for {len(members)} of its {total} instances in this model."

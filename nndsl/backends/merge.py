@@ -207,16 +207,12 @@ class Context:
         for spec, py, *_ in first.spec_params:
             cands.append(Candidate(self.names[spec], lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})))
         for py in first.derived:
-            cands.append(
-                Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py}))
-            )
+            cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
         cands += [c for c in (self.expr_candidate(e) for e in first.exprs) if c]
         for c in list(cands[: len(first.spec_params) + len(first.derived) + len(own)]):
             if c.text.replace("self.", "", 1).isidentifier():
                 for k in range(2, 9):
-                    cands.append(
-                        Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs)
-                    )
+                    cands.append(Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs))
         return cands
 
     def solve(self, wants: list, own: list, insts: list[Inst] | None = None) -> tuple[str, frozenset] | None:
@@ -314,20 +310,31 @@ def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> 
     instance is left out, one set anywhere is written out with each instance's value."""
     parts = [_parts(t) for t in texts]
     shape = [tuple(p if isinstance(p, str) else ("opt", p[1]) for p in ps) for ps in parts]
-    if any(len(s) != len(shape[0]) or any(isinstance(a, tuple) != isinstance(b, tuple) or (isinstance(a, tuple) and a != b) for a, b in zip(s, shape[0], strict=False)) for s in shape):  # noqa: E501
+    if any(
+        len(s) != len(shape[0])
+        or any(
+            isinstance(a, tuple) != isinstance(b, tuple) or (isinstance(a, tuple) and a != b)
+            for a, b in zip(s, shape[0], strict=False)
+        )
+        for s in shape
+    ):  # noqa: E501
         raise NoMerge("different options")
     out = []
     needs: frozenset = frozenset()
     for j, first in enumerate(parts[0]):
         if isinstance(first, str):
-            text, n = merge_fragment([ps[j] for ps in parts], ctx, own, insts) if len(parts) > 1 else (first, frozenset())
+            text, n = (
+                merge_fragment([ps[j] for ps in parts], ctx, own, insts) if len(parts) > 1 else (first, frozenset())
+            )
             out.append(text)
             needs |= n
             continue
         column = [ps[j] for ps in parts]
         if all(c[0] == "d" for c in column):
             continue
-        value, n = merge_fragment([c[2] for c in column], ctx, own, insts) if len(parts) > 1 else (first[2], frozenset())
+        value, n = (
+            merge_fragment([c[2] for c in column], ctx, own, insts) if len(parts) > 1 else (first[2], frozenset())
+        )
         out.append(f", {first[1]}={value}")
         needs |= n
     return "".join(out), needs
@@ -453,13 +460,11 @@ def child_args(kid_cls: KidClass, kids: list, call, cx: Context, insts: list, li
         spec = kid_cls.spec_of[py]
         wants = [k.values[py] for k in kids]
         expr = pos_given.get(spec, given.get(spec)) if spec is not None else None
-        if spec is not None and expr is None:
-            if default is not None and all(literal(w) == default for w in wants):
-                continue
+        if spec is not None and expr is None and default is not None and all(literal(w) == default for w in wants):
+            continue
         text = _solve_or_literal(wants, [expr] if expr is not None else [], cx, insts, literal)
-        if spec is not None and spec in given:
-            out_kw.append(f"{py}={text}")
-        elif spec is not None and spec not in pos_given and (default is not None or out_kw):
+        keyword = spec is not None and (spec in given or (spec not in pos_given and default is not None))
+        if keyword or out_kw:
             out_kw.append(f"{py}={text}")
         else:
             out_pos.append(text)
@@ -486,7 +491,6 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     fx = Context(insts)  # the forward's constants: stored arguments, `self.name`
     fx.names = {spec: f"self.{py}" for spec, py in cx.names.items()}
     fx.prefix = "self."
-    n = len(insts)
 
     # Constructor statements.
     mkeys = align([[m.key for m in i.mods] for i in insts])
@@ -587,9 +591,13 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     for py, _, default in kid.params:
         wants = [k.values[py] for m in items for k in m.kids]
         expr = spec_args.get(py)
-        if kid.spec_of[py] is not None and expr is None and default is not None:
-            if all(literal(w) == default for w in wants):
-                continue
+        if (
+            kid.spec_of[py] is not None
+            and expr is None
+            and default is not None
+            and all(literal(w) == default for w in wants)
+        ):
+            continue
         own = [expr] if expr is not None else []
         try:
             text = _solve_or_literal(wants, own, cx, flat_insts, literal)
@@ -601,7 +609,9 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
             t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
             text = f"{t0} if k == 0 else {t1}"
             uses_k = True
-        if kid.spec_of[py] is not None and (spec_args.get(("kw", py)) or (expr is None and default is not None)):
+        named = spec_args.get(("kw", py)) or (expr is None and default is not None)
+        keyword = kid.spec_of[py] is not None and named
+        if keyword or any(_is_kw(x) for x in a):
             a.append(f"{py}={text}")
         else:
             a.append(text)
@@ -609,7 +619,10 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     if text is None:
         if len(items) > 1:
             raise NoMerge("copies the dialect cannot build in a loop")
-        parts = [(kid.name, rel, child_args(kid, [k], call, cx, sub, literal)) for k, rel in zip(first.kids, first.rels, strict=True)]
+        parts = [
+            (kid.name, rel, child_args(kid, [k], call, cx, sub, literal))
+            for k, rel in zip(first.kids, first.rels, strict=True)
+        ]
         text = dialect.copies_list(parts, top)
     return first.attr, text
 
@@ -705,7 +718,7 @@ def render_body(insts: list, fx: Context, args: list, attributes, mpresent: dict
     var = {("arg", k): a for k, a in enumerate(args)}
     body: list = []
     groups = _groups(keys, present)
-    for gi, (presence, ks) in enumerate(groups):
+    for presence, ks in groups:
         depth = 0 if presence == allp else 1
         lines = []
         group_keys = set(ks)
@@ -734,7 +747,10 @@ def render_body(insts: list, fx: Context, args: list, attributes, mpresent: dict
                 var[(k, 0)] = name
                 continue
             if s0.kind == "child":
-                names = [var[prev] if (reuse and j == 0 and len(s0.outputs) == 1) else local.take("h") for j in range(len(s0.outputs))]
+                names = [
+                    var[prev] if (reuse and j == 0 and len(s0.outputs) == 1) else local.take("h")
+                    for j in range(len(s0.outputs))
+                ]
                 lhs = ", ".join(names) if names else "_"
                 lines.append(f"{lhs} = self.{s0.attr}({', '.join(ins)}){comment}")
                 for j, nm in enumerate(names):
@@ -779,3 +795,8 @@ def _merge_template(templates: list, fx: Context, spec, insts: list) -> str:
 
 def _fill(template: str, ins: list) -> str:
     return template.format(*ins)
+
+
+def _is_kw(arg: str) -> bool:
+    """`name=value` (a keyword argument), not `a == b`."""
+    return re.match(r"[A-Za-z_]\w*=(?!=)", arg) is not None

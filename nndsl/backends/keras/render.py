@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ...ir import Layer, Project
 from ..builder import Dialect, Emit, ModelRender, names_used, nnc_fans
-from ..merge import concrete
 from ..builder import build as build_blocks
+from ..merge import concrete
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
 from ..templating import environment, templates_dir
@@ -53,12 +53,14 @@ class KerasDialect(Dialect):
     def child(self, cls: str, rel: str, top: bool, args: list[str]) -> str:
         return f"{cls}({', '.join([self._name(rel + '.', top), *args])})"
 
-    def copies_loop(self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool) -> str | None:
+    def copies_loop(
+        self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool
+    ) -> str | None:
         base = rels[0][: -len("[0]")] if rels[0].endswith("[0]") else None
         if base is None or rels != [f"{base}[{k}]" for k in range(len(rels))]:
             return None
         path = ("" if top else "{prefix}") + keras_name(base).replace("{", "{{").replace("}", "}}") + ".{k}."
-        return f'[{cls}({", ".join([f"f{literal(path)}", *args])}) for k in range({count})]'
+        return f"[{cls}({', '.join([f'f{literal(path)}', *args])}) for k in range({count})]"
 
     def copies_list(self, parts: list[tuple[str, str, list[str]]], top: bool) -> str:
         return "[" + ", ".join(f"{c}({', '.join([self._name(r + '.', top), *a])})" for c, r, a in parts) + "]"
