@@ -1,10 +1,16 @@
-"""From the IR to a render model shared by the backends: one class per distinct block.
+"""From the IR to a render model shared by the backends: one class per unit.
 
-Generated models follow the spec's structure: one class per distinct block (unit instance
-or repeat copy, see `structure.Block.signature`) with its layers as attributes named after
-the spec's layers and its forward code in the spec's order, each statement commented with
-the shape the IR inferred; a top-level `Model` owns every block and layer of every network
-once (networks that share parameters share the attribute) and has one method per network.
+Generated models follow the spec's structure: one class per unit (a layer-bodied repeat's
+copy is an anonymous unit), whose constructor takes the unit's arguments, with its layers as
+attributes named after the spec's layers and its forward code in the spec's order; a
+top-level `Model` owns every block and layer of every network once (networks that share
+parameters share the attribute) and has one method per network, each statement commented
+with the shape the IR inferred.
+
+Each block instance's code is generated concretely first (what the emitters give for its
+layers), then the instances of one unit are merged into one class (`merge`); where they
+cannot be, the unit is split into as few classes as it needs. Parameter names are
+registered by walking the instances, never the classes.
 
 What differs between frameworks (how a layer or a list of blocks is constructed, how
 parameters are addressed, initial values) is a `Dialect`; the rest is here.
@@ -207,7 +213,7 @@ class _Builder:
             model.modules.append((attr, ctor))
         model.inits = [x.text for x in top.inits]
         for net, _root, run, args in bodies:
-            lines, returns = merge.render_body([run], merge.Context([run]), args, self.dialect.attributes, {})
+            lines, returns = merge.render_body([run], merge.Context([run]), args, self.dialect.reserved, {})
             outputs = [(net.values[v].name, var) for v, var in zip(net.outputs, returns.split(", "), strict=False)]
             inputs = [(net.values[v].name, a, net.values[v].shape) for v, a in zip(net.inputs, args, strict=True)]
             networks.append(
@@ -311,7 +317,12 @@ class _Builder:
         """As few classes as the instances merge into (one, where the spec's arguments and
         conditions explain every difference)."""
         subgroups: list[tuple[list[merge.Inst], merge.ClassCode]] = []
+        # Instances of the same code and arguments (most of a deep network's) merge as one.
+        same: dict[tuple, list[merge.Inst]] = {}
         for inst in insts:
+            same.setdefault(merge.fingerprint(inst) if MERGE_UNITS else (id(inst),), []).append(inst)
+        for twins in same.values():
+            inst = twins[0]
             for k, (members, _) in enumerate(subgroups if MERGE_UNITS else ()):
                 try:
                     code = self._merge([*members, inst])
@@ -322,6 +333,9 @@ class _Builder:
             else:
                 subgroups.append(([inst], self._merge([inst])))
         for members, code in subgroups:
+            members = [
+                twin for inst in members for twin in same[merge.fingerprint(inst) if MERGE_UNITS else (id(inst),)]
+            ]
             first = members[0]
             name = self.class_names.take(camel(first.base), sep="")
             spec_of = {py: spec for spec, py, *_ in first.spec_params}

@@ -533,7 +533,7 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
-    body, returns = render_body(insts, fx, args, attributes, mpresent)
+    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent)
     stored = sorted(fx.used)
     if stored:
         clash = {m.attr for i in insts for m in i.mods} | set(attributes)
@@ -653,7 +653,7 @@ def _own_single(text: str, own: list, cx: Context, sub: list) -> str:
     return concrete(text)
 
 
-def render_body(insts: list, fx: Context, args: list, attributes, mpresent: dict) -> tuple[list, str]:
+def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) -> tuple[list, str]:
     """The merged forward: [(depth, line)] and the returned variables."""
     from .naming import Namer
 
@@ -714,7 +714,7 @@ def render_body(insts: list, fx: Context, args: list, attributes, mpresent: dict
     for f in phis.values():
         uses[f] = uses.get(f, 0) + 1
 
-    local = Namer(frozenset({"self", *args}))
+    local = Namer(frozenset({"self", *args}) | frozenset(reserved))
     var = {("arg", k): a for k, a in enumerate(args)}
     body: list = []
     groups = _groups(keys, present)
@@ -800,3 +800,34 @@ def _fill(template: str, ins: list) -> str:
 def _is_kw(arg: str) -> bool:
     """`name=value` (a keyword argument), not `a == b`."""
     return re.match(r"[A-Za-z_]\w*=(?!=)", arg) is not None
+
+
+def fingerprint(inst: Inst) -> tuple:
+    """Equal for instances whose code and arguments are the same (so that merging one of them
+    stands for all)."""
+    place: dict = {v: ("arg", k) for k, v in enumerate(inst.args)}
+    body = []
+    for s in inst.body:
+        body.append((s.key, s.kind, s.template, s.comment, s.attr, tuple(place.get(v, ("?", v)) for v in s.inputs)))
+        for j, o in enumerate(s.outputs):
+            place[o] = (s.key, j)
+    mods = tuple(
+        (
+            m.key,
+            m.attr,
+            m.text,
+            m.copies,
+            tuple(m.rels),
+            tuple((k.cls, tuple(sorted(k.values.items()))) for k in m.kids),
+        )
+        for m in inst.mods
+    )
+    return (
+        inst.group,
+        tuple(sorted((k, repr(v)) for k, v in inst.env.items())),
+        tuple(sorted(inst.derived.items())),
+        mods,
+        tuple((x.key, x.text) for x in inst.inits),
+        tuple(body),
+        tuple(place.get(v, ("?", v)) for v in inst.outputs),
+    )

@@ -1,6 +1,6 @@
 """The Keras model: from the IR to `model.py`, through the shared block builder.
 
-One plain Python class per distinct block of the spec (see `nndsl.backends.builder`): its
+One plain Python class per unit of the spec (see `nndsl.backends.builder`): its
 constructor creates the block's Keras layers, named after their full path in the spec
 (`net.block[0].conv1`), and calling it applies them to symbolic tensors. The top-level
 `Model` creates every block and layer once and builds one functional `keras.Model` per

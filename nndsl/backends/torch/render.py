@@ -1,6 +1,6 @@
 """The PyTorch model: from the IR to `model.py`, through the shared block builder.
 
-One `nn.Module` class per distinct block of the spec (see `nndsl.backends.builder`); the
+One `nn.Module` class per unit of the spec (see `nndsl.backends.builder`); the
 top-level `Model` owns every block and layer of every network once and has one method per
 network. Parameters are addressed by `state_dict` key.
 """
