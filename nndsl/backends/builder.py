@@ -452,6 +452,9 @@ class _Builder:
             _FULL.reset(token)
         top = owner.group == ("top",)
         key = ("L", layer.name) if top else ("L", *(f.span for f in layer.origin.via[depth:]), layer.origin.span)
+        # One spec statement may give a block several layers (a scopeless unit called twice): keys stay unique.
+        run.counts[key] = run.counts.get(key, 0) + 1
+        key = (*key, run.counts[key])
         node = self.index.nodes.get(layer.origin.span)
         spec, ctx = node if node else (None, ())
         # Layers share parameters by name (their own, or their `parameter_scope`'s): one module,

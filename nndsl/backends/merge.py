@@ -96,7 +96,7 @@ class Inst:
     shapes_out: str = ""
     cls: str = ""  # the class it ends in
     values: dict = field(default_factory=dict)  # that class's constructor arguments -> value
-    signature: str = ""  # (set on the class's first instance)
+    counts: dict = field(default_factory=dict)  # statement key -> how many it has so far
 
 
 NOTHING = object()
@@ -768,6 +768,8 @@ def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) 
         body += [(1, line) for line in lines]
         alts = [(c, f) for c, f in phis.items() if c[0] in group_keys]
         if alts:
+            if any(f not in var for _, f in alts):
+                raise NoMerge("a conditional value whose alternative comes later")
             body.append((0, "else:"))
             for c, f in alts:
                 body.append((1, f"{var[c]} = {var[f]}"))
