@@ -383,7 +383,7 @@ class _Builder:
                 out_vid = copies[-1].outputs[0]
                 step = snake(attr_name.rsplit(".", 1)[-1]) + "_step"
                 run.body.append(
-                    merge.Stmt(("R", attr_name), "loop", step, (copies[0].inputs[0],), (out_vid,),
+                    merge.Stmt(_unique(run, ("R", attr_name)), "loop", step, (copies[0].inputs[0],), (out_vid,),
                                self.dialect.shape(net.values[out_vid].shape), attr)
                 )  # fmt: skip
                 i += item.count
@@ -393,7 +393,9 @@ class _Builder:
                 attr = self._attr(owner, attrs, owned, rel, net, [item], top)
                 shapes = ", ".join(self.dialect.shape(net.values[v].shape) for v in item.outputs)
                 run.body.append(
-                    merge.Stmt(("B", rel), "child", "", tuple(item.inputs), tuple(item.outputs), shapes, attr)
+                    merge.Stmt(
+                        _unique(run, ("B", rel)), "child", "", tuple(item.inputs), tuple(item.outputs), shapes, attr
+                    )
                 )
             else:
                 self._layer(item, net, owner, attrs, owned, run, pcut, depth, block)
@@ -419,7 +421,7 @@ class _Builder:
         frames = [_frames(c) for c in copies]
         if len(copies) == 1 and not copies[0].repeat:
             call = self.index.nodes.get(frames[0]["unit"].span) if "unit" in frames[0] else None
-            mod = merge.Mod(("B", rel), attr, kids=kids, rels=[rel], spec=call[0] if call else None,
+            mod = merge.Mod(("B", rel, 1), attr, kids=kids, rels=[rel], spec=call[0] if call else None,
                             ctx=call[1] if call else ())  # fmt: skip
             owner.children.append((rel, attr, kids[0]))
         else:
@@ -427,7 +429,7 @@ class _Builder:
             rels = [base + c.path.rsplit(".", 1)[-1] for c in copies]
             rep = self.index.nodes.get(frames[0]["repeat"].span) if "repeat" in frames[0] else None
             call = self.index.nodes.get(frames[0]["unit"].span) if "unit" in frames[0] else None
-            mod = merge.Mod(("R", rel), attr, kids=kids, rels=rels, copies=True,
+            mod = merge.Mod(("R", rel, 1), attr, kids=kids, rels=rels, copies=True,
                             spec=(rep[0] if rep else None, call[0] if call else None),
                             ctx=rep[1] if rep else ())  # fmt: skip
             for k, (r, kid) in enumerate(zip(rels, kids, strict=True)):
@@ -453,8 +455,7 @@ class _Builder:
         top = owner.group == ("top",)
         key = ("L", layer.name) if top else ("L", *(f.span for f in layer.origin.via[depth:]), layer.origin.span)
         # One spec statement may give a block several layers (a scopeless unit called twice): keys stay unique.
-        run.counts[key] = run.counts.get(key, 0) + 1
-        key = (*key, run.counts[key])
+        key = _unique(run, key)
         node = self.index.nodes.get(layer.origin.span)
         spec, ctx = node if node else (None, ())
         # Layers share parameters by name (their own, or their `parameter_scope`'s): one module,
@@ -545,6 +546,13 @@ def _frames(block: Block) -> dict:
             if outer:
                 out["outer"] = outer[-1]
     return out
+
+
+def _unique(run: merge.Inst, key: tuple) -> tuple:
+    """`key` numbered by its occurrence in `run`: one spec statement may give a block several
+    statements (a scopeless unit called twice, a shared block called twice)."""
+    run.counts[key] = run.counts.get(key, 0) + 1
+    return (*key, run.counts[key])
 
 
 def _depth_of(block: Block) -> int:
