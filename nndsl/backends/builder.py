@@ -70,6 +70,7 @@ class Dialect:
     """How one framework spells what the builder needs."""
 
     backend = ""
+    init_self = "self"  # a unit class's constructor's first parameters
     reserved: frozenset[str] = frozenset()  # module-level names of the generated file
     # Attribute names of the generated classes' bases and of the template's own classes
     # (`train`, `to`, `state_dict`; `run_network`, `networks`): a layer never takes one.
@@ -129,6 +130,7 @@ class ClassModel:
     # A unit's class: its constructor's parameters (", maps: int, stride: int = 1"), and its
     # constructor's and forward's statements as (indentation level, statement).
     signature: str = ""
+    header: str = ""  # its `def __init__(...) -> None:`
     init: list[tuple[int, str]] = field(default_factory=list)
     lines: list[tuple[int, str]] = field(default_factory=list)
 
@@ -351,6 +353,7 @@ class _Builder:
             sig = "".join(f", {py}: {ann}" + (f" = {d}" if d is not None else "") for py, ann, d in code.params)
             cls = ClassModel(name, _class_doc(members, len(insts), self.index), args=code.args, returns=code.returns)
             cls.signature = sig
+            cls.header = _init_header(self.dialect.init_self + sig)
             cls.init = code.init
             cls.lines = code.body
             self.classes.append(cls)
@@ -546,6 +549,16 @@ def _frames(block: Block) -> dict:
             if outer:
                 out["outer"] = outer[-1]
     return out
+
+
+def _init_header(params: str, width: int = 120) -> str:
+    """A class's `def __init__(...)` line as ruff format writes it (at class indentation)."""
+    line = f"    def __init__({params}) -> None:"
+    if len(line) <= width:
+        return line
+    if len(params) + 8 <= width:
+        return f"    def __init__(\n        {params}\n    ) -> None:"
+    return "    def __init__(\n" + "".join(f"        {p},\n" for p in params.split(", ")) + "    ) -> None:"
 
 
 def _unique(run: merge.Inst, key: tuple) -> tuple:

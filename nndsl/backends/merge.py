@@ -100,6 +100,7 @@ class Inst:
 
 
 NOTHING = object()
+FITS = 120 - 8  # a statement of a method that fits on its line
 
 
 class NoMerge(Exception):
@@ -298,7 +299,9 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         needs |= n
         prev = toks[0][j - 1][1] if j else ""
         nxt = toks[0][j + 1][1] if j + 1 < len(toks[0]) else ""
-        atomic = text.isidentifier() or (prev in ("(", ",", "=", "[") and nxt in (")", ",", "]"))
+        atomic = re.fullmatch(r"[A-Za-z_][\w.]*", text) is not None or (
+            prev in ("(", ",", "=", "[") and nxt in (")", ",", "]")
+        )
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
@@ -505,7 +508,12 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
             init += [(0, line) for line in lines]
             continue
         first = next(b[ks[0]] for b in mby if ks[0] in b)
-        init.append((0, f"if {condition(first.ctx, cx, list(presence))}:"))
+        test = condition(first.ctx, cx, list(presence))
+        ternary = f"self.{pairs[0][0]} = {pairs[0][1]} if {test} else None"
+        if len(pairs) == 1 and len(ternary) <= FITS:  # one module: as ruff has it, a conditional expression
+            init.append((0, ternary))
+            continue
+        init.append((0, f"if {test}:"))
         init += [(1, line) for line in lines]
         attrs = [next(b[k] for b in mby if k in b).attr for k in ks]
         init.append((0, "else:"))
@@ -764,9 +772,14 @@ def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) 
             body += [(0, line) for line in lines]
             continue
         test = _presence_test(ks, by, mpresent, presence)
+        alts = [(c, f) for c, f in phis.items() if c[0] in group_keys]
+        single = len(lines) == 1 and len(alts) == 1 and lines[0].startswith(f"{var[alts[0][0]]} = ")
+        ternary = f"{lines[0].split('  # ')[0]} if {test} else {var.get(alts[0][1]) if alts else ''}"
+        if single and alts[0][1] in var and len(ternary) <= FITS:  # `v = f(x) if test else x`, as ruff has it
+            body.append((0, ternary))
+            continue
         body.append((0, f"if {test}:"))
         body += [(1, line) for line in lines]
-        alts = [(c, f) for c, f in phis.items() if c[0] in group_keys]
         if alts:
             if any(f not in var for _, f in alts):
                 raise NoMerge("a conditional value whose alternative comes later")

@@ -27,6 +27,7 @@ INITIALIZER_ARGS = {"W": "kernel_initializer", "b": "bias_initializer"}
 
 class KerasDialect(Dialect):
     backend = "keras"
+    init_self = "self, prefix: str"
     reserved = frozenset(MODULE_NAMES)
     emitters = EMITTERS
 
