@@ -200,3 +200,36 @@ def test_random_unit_specs_merge_to_the_same_model(spec, tmp_path_factory):
     assert [c.name for c in m.classes].count("Cell") == 1
     torch.manual_seed(0)
     _same_outputs(project, tmp_path_factory.mktemp("u"), {"x": torch.randn(2, 2, 8, 8)})
+
+
+HOSTILE = """
+unit U(nn: int, prefix: int = 1, k: bool = false, training: int = 2, x: int = 1, layers: int = 0) {
+    in h
+    a = h -> c: Convolution(nn, kernel=3x3, stride=prefix, pad=1x1)
+    if k {
+        a = a -> d: Convolution(nn, kernel=1x1)
+    }
+    out a -> e: repeat training { Convolution(nn, kernel=1x1) } -> MaxPooling(kernel=x, stride=x)
+}
+
+network Runtime {
+    i = Input(3x8x8, dataset="x")
+    y' = i -> a1: U(4) -> a2: U(5, prefix=2, k=true, training=1, x=2) -> a3: U(6, training=3)
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("spec", [UNIT_ARGS, HOSTILE], ids=["unit_args", "hostile_names"])
+def test_merged_classes_are_ruff_clean(spec, backend, tmp_path):
+    """Unit arguments named like the generated module's names (`nn`, `layers`, `prefix`, `k`,
+    `training`) are renamed; long constructor headers and conditional modules are as ruff writes them."""
+    from test_generated_style import BACKENDS, ruff_clean
+
+    BACKENDS[backend].generate(compiled(spec), tmp_path)
+    ruff_clean(tmp_path, "model.py")
+
+
+def test_hostile_names_compute_the_same(tmp_path):
+    torch.manual_seed(0)
+    _same_outputs(compiled(HOSTILE), tmp_path, {"i": torch.randn(2, 3, 8, 8)})
