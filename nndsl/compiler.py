@@ -130,7 +130,7 @@ def _compile(
     result.used_units = expander.used_units
     check_parameters(nets, reporter)
     check_size(nets, reporter, *size)
-    project = Project(str(path), tuple(nets), tuple(ds), config)
+    project = Project(str(path), tuple(nets), tuple(ds), config, units=dict(units))
     from .passes.check_roles import check_roles
 
     check_roles(project, reporter)

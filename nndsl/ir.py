@@ -203,6 +203,9 @@ class Project:
     networks: tuple[Network, ...]
     datasets: tuple[Dataset, ...]
     config: Config
+    # The spec's unit declarations by name (syntax trees): generated code takes its classes'
+    # arguments and conditions from them.
+    units: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def network(self, name: str) -> Network | None:
         return next((n for n in self.networks if n.name == name), None)

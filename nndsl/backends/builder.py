@@ -1,10 +1,16 @@
-"""From the IR to a render model shared by the backends: one class per distinct block.
+"""From the IR to a render model shared by the backends: one class per unit.
 
-Generated models follow the spec's structure: one class per distinct block (unit instance
-or repeat copy, see `structure.Block.signature`) with its layers as attributes named after
-the spec's layers and its forward code in the spec's order, each statement commented with
-the shape the IR inferred; a top-level `Model` owns every block and layer of every network
-once (networks that share parameters share the attribute) and has one method per network.
+Generated models follow the spec's structure: one class per unit (a layer-bodied repeat's
+copy is an anonymous unit), whose constructor takes the unit's arguments, with its layers as
+attributes named after the spec's layers and its forward code in the spec's order; a
+top-level `Model` owns every block and layer of every network once (networks that share
+parameters share the attribute) and has one method per network, each statement commented
+with the shape the IR inferred.
+
+Each block instance's code is generated concretely first (what the emitters give for its
+layers), then the instances of one unit are merged into one class (`merge`); where they
+cannot be, the unit is split into as few classes as it needs. Parameter names are
+registered by walking the instances, never the classes.
 
 What differs between frameworks (how a layer or a list of blocks is constructed, how
 parameters are addressed, initial values) is a `Dialect`; the rest is here.
@@ -12,6 +18,7 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +27,7 @@ from ..diagnostics import make
 from ..ir import Layer, Network, Project
 from ..layers.base import REGISTRY, ParamShape, fmt_shape
 from ..nnc.names import nnc_parameter_table
+from . import merge
 from .naming import Namer, camel, literal, snake
 from .structure import Block, network_tree
 
@@ -67,6 +75,7 @@ class Dialect:
     """How one framework spells what the builder needs."""
 
     backend = ""
+    init_self = "self"  # a unit class's constructor's first parameters
     reserved: frozenset[str] = frozenset()  # module-level names of the generated file
     # Attribute names of the generated classes' bases and of the template's own classes
     # (`train`, `to`, `state_dict`; `run_network`, `networks`): a layer never takes one.
@@ -77,12 +86,19 @@ class Dialect:
         """Constructor code of `layer`'s module, named `rel` inside its block."""
         return ctor
 
-    def child(self, cls: str, rel: str, top: bool) -> str:
-        """Constructor code of a block instance."""
-        return f"{cls}()"
+    def child(self, cls: str, rel: str, top: bool, args: list[str]) -> str:
+        """Constructor code of a block instance (its class's constructor arguments `args`)."""
+        return f"{cls}({', '.join(args)})"
 
-    def copies(self, names: list[str], rels: list[str], top: bool) -> str:
-        """Constructor code of a repeat's copies (classes `names`, relative paths `rels`)."""
+    def copies_loop(
+        self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool
+    ) -> str | None:
+        """Constructor code of a repeat's `count` copies of class `cls` built in a loop over `k`
+        (None where the dialect cannot name them in a loop)."""
+        raise NotImplementedError
+
+    def copies_list(self, parts: list[tuple[str, str, list[str]]], top: bool) -> str:
+        """Constructor code of a repeat's copies one by one: (class, relative path, arguments)."""
         raise NotImplementedError
 
     def element(self, attr: str, k: int) -> str:
@@ -116,6 +132,12 @@ class ClassModel:
     layers: list[tuple[str, str, tuple]] = field(default_factory=list)
     children: list[tuple[str, str, str]] = field(default_factory=list)
     inits: list[str] = field(default_factory=list)  # NNC's initializers, after the constructors
+    # A unit's class: its constructor's parameters (", maps: int, stride: int = 1"), and its
+    # constructor's and forward's statements as (indentation level, statement).
+    signature: str = ""
+    header: str = ""  # its `def __init__(...) -> None:`
+    init: list[tuple[int, str]] = field(default_factory=list)
+    lines: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -158,7 +180,11 @@ def build(project: Project, dialect: Dialect) -> ModelRender:
 def names_used(m: ModelRender, candidates: tuple[str, ...]) -> list[str]:
     """Those of `candidates` (module aliases) that the generated statements of `m` use as
     `name.`: the imports a generated model needs beyond its template's own."""
-    lines = [text for c in [*m.classes, m.model] for text in (*(ctor for _, ctor in c.modules), *c.inits, *c.body)]
+    lines = [
+        text
+        for c in [*m.classes, m.model]
+        for text in (*(ctor for _, ctor in c.modules), *c.inits, *c.body, *(t for _, t in (*c.init, *c.lines)))
+    ]
     code = "\n".join(lines + [line for n in m.networks for line in n.body])
     return [name for name in candidates if re.search(rf"(?<![\w.]){re.escape(name)}\.", code)]
 
@@ -169,19 +195,33 @@ class _Builder:
         self.dialect = dialect
         self.class_names = Namer(dialect.reserved | {"Model"})
         self.classes: list[ClassModel] = []
-        self.by_signature: dict[tuple, str] = {}
         self.params: dict[str, ParamModel] = {}
-        self._batch_refs: list[str | None] = []
+        self.instances: list[merge.Inst] = []
+        self.index = _spec_index(getattr(project, "units", {}) or {})
 
     def build(self) -> ModelRender:
         model = ClassModel("Model", "Every parameter of every network; networks that share parameters share modules.")
         # Layers, blocks and the networks' methods are all attributes of the one Model: one namespace.
         attrs = methods = Namer(self.dialect.reserved | self.dialect.attributes)
         owned: dict[str, tuple[str, tuple]] = {}  # block or layer path -> (attribute, signature)
-        networks = []
+        top = merge.Inst(("top",), "Model", "", [], {}, {}, [])
+        bodies = []
         for net in self.project.networks:
             root = network_tree(net)
-            body, args, outputs = self._forward(root, net, model, attrs, owned, top=True)
+            run = merge.Inst(("top",), "Model", "", [], {}, {}, [])
+            args = self._forward(root, net, top, attrs, owned, run)
+            bodies.append((net, root, run, args))
+        self._classes()
+        networks = []
+        cx = merge.Context([top])
+        for attr, ctor in (
+            merge.mod_line([m], [top], cx, self.dialect, self.kid_classes, literal, top=True) for m in top.mods
+        ):
+            model.modules.append((attr, ctor))
+        model.inits = [x.text for x in top.inits]
+        for net, _root, run, args in bodies:
+            lines, returns = merge.render_body([run], merge.Context([run]), args, self.dialect.reserved, {})
+            outputs = [(net.values[v].name, var) for v, var in zip(net.outputs, returns.split(", "), strict=False)]
             inputs = [(net.values[v].name, a, net.values[v].shape) for v, a in zip(net.inputs, args, strict=True)]
             networks.append(
                 NetworkModel(
@@ -189,14 +229,14 @@ class _Builder:
                     methods.take(snake(net.name) + "_network"),
                     _network_doc(self.project, net),
                     args,
-                    body,
-                    [(net.values[v].name, var) for v, var in outputs],
+                    [line for _, line in lines],
+                    outputs,
                     inputs,
                     net.training,
                 )
             )
         self.nnabla = nnc_parameter_table(self.project)
-        self._register(model, "", "")
+        self._register(top, "", "")
         frozen = {
             layer.parameter_name(p): None
             for net in self.project.networks
@@ -209,53 +249,137 @@ class _Builder:
         params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
         return ModelRender(self.project.path, self.classes, model, networks, params, list(frozen))
 
-    def _register(self, cls: ClassModel, scope: str, attr_path: str) -> None:
-        """Name every parameter under `cls` (placed at `attr_path`, spec scope `scope`)."""
-        for rel, attr, params in cls.layers:
+    def _register(self, inst: merge.Inst, scope: str, attr_path: str) -> None:
+        """Name every parameter under the instance `inst` (placed at `attr_path`, spec scope `scope`)."""
+        for rel, attr, params in inst.layers:
             for nnc_name, torch_attr, layout, shape in params:
                 full = f"{scope}{rel}".replace(".", "/") + (f"/{nnc_name}" if nnc_name else "")
                 key = self.dialect.param_key(f"{scope}{rel}", f"{attr_path}{attr}", torch_attr)
                 nnabla, nnabla_shape = self.nnabla.get(full, (None, shape))
                 self.params.setdefault(full, ParamModel(full, key, layout, shape, nnabla, tuple(nnabla_shape)))
-        by_name = {c.name: c for c in self.classes}
-        for rel, attr, child in cls.children:
-            self._register(by_name[child], f"{scope}{rel}.", f"{attr_path}{attr}.")
+        for rel, attr, child in inst.children:
+            self._register(child, f"{scope}{rel}.", f"{attr_path}{attr}.")
 
     # --- classes ---------------------------------------------------------------------------
 
-    def _class_for(self, block: Block, net: Network) -> str:
-        sig = block.signature(net)
-        name = self.by_signature.get(sig)
-        if name is not None:
-            return name
-        base = block.unit or camel(block.repeat.rsplit(".", 1)[-1]) + "Step"
-        name = self.class_names.take(camel(base), sep="")
-        self.by_signature[sig] = name
-        cls = ClassModel(name, _block_doc(block, net))
+    def _instance(self, block: Block, net: Network) -> merge.Inst:
+        """The concrete code of one block instance, as records to merge."""
+        frames = _frames(block)
+        if block.unit:
+            unit = self.index.units.get(block.unit)
+            group, base = ("unit", block.unit), block.unit
+            env = dict(block.args)
+            declared = [(q.name, _default(q), _ANNOTATIONS.get(q.type, "object")) for q in unit.params] if unit else []
+            exprs = self.index.exprs.get(block.unit, [])
+        else:
+            rep = frames.get("repeat")
+            outer = frames.get("outer")
+            group = ("repeat", rep.span if rep else block.repeat)
+            base = camel(block.repeat.rsplit(".", 1)[-1]) + "Step"
+            env = dict(outer.args) if outer else {}
+            unit = self.index.units.get(outer.unit) if outer else None
+            declared = [(q.name, None, _ANNOTATIONS.get(q.type, "object")) for q in unit.params] if unit else []
+            node = self.index.nodes.get(rep.span) if rep else None
+            exprs = _exprs(node[0]) if node else []
+        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels"})
+        spec_params = [(name, names.take(snake(name)), default, ann) for name, default, ann in declared]
+        derived = {}
+        if block.inputs and net.values[block.inputs[0]].shape:
+            derived["in_channels"] = net.values[block.inputs[0]].shape[0]
+        inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
+        inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
+        inst.shapes_out = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
         attrs = Namer(self.dialect.reserved | self.dialect.attributes)
-        body, args, outputs = self._forward(block, net, cls, attrs, {}, top=False)
-        cls.args, cls.body = args, body
-        cls.returns = ", ".join(var for _, var in outputs)
-        self.classes.append(cls)
-        return name
+        inst.args = list(block.inputs)
+        self._forward(block, net, inst, attrs, {}, inst)
+        inst.outputs = list(block.outputs)
+        self.instances.append(inst)
+        return inst
 
-    def _forward(self, block: Block, net: Network, owner: ClassModel, attrs: Namer, owned: dict, top: bool):
-        """Forward statements of `block` inside `owner`; registers submodules on `owner`."""
-        local = Namer(self.dialect.reserved | {"self"})
-        var: dict[int, str] = {}
-        self.arguments = set(block.inputs)  # arguments keep their names: chains start new variables
+    def _classes(self) -> None:
+        """Merge every unit's instances into classes, children first."""
+        groups: dict[tuple, list[merge.Inst]] = {}
+        for inst in self.instances:
+            groups.setdefault(inst.group, []).append(inst)
+        order: list[tuple] = []
+        seen: set = set()
+
+        def visit(g: tuple) -> None:
+            if g in seen:
+                return
+            seen.add(g)
+            for inst in groups[g]:
+                for m in inst.mods:
+                    for kid in m.kids:
+                        visit(kid.group)
+            order.append(g)
+
+        for g in groups:
+            visit(g)
+        self.kid_classes: dict[str, merge.KidClass] = {}
+        for g in order:
+            self._split(groups[g])
+
+    def _split(self, insts: list[merge.Inst]) -> None:
+        """As few classes as the instances merge into (one, where the spec's arguments and
+        conditions explain every difference)."""
+        subgroups: list[tuple[list[merge.Inst], merge.ClassCode]] = []
+        # Instances of the same code and arguments (most of a deep network's) merge as one.
+        same: dict[tuple, list[merge.Inst]] = {}
+        for inst in insts:
+            same.setdefault(merge.fingerprint(inst) if MERGE_UNITS else (id(inst),), []).append(inst)
+        for twins in same.values():
+            inst = twins[0]
+            for k, (members, _) in enumerate(subgroups if MERGE_UNITS else ()):
+                try:
+                    code = self._merge([*members, inst])
+                except merge.NoMerge:
+                    continue
+                subgroups[k] = ([*members, inst], code)
+                break
+            else:
+                subgroups.append(([inst], self._merge([inst])))
+        for members, code in subgroups:
+            members = [
+                twin for inst in members for twin in same[merge.fingerprint(inst) if MERGE_UNITS else (id(inst),)]
+            ]
+            first = members[0]
+            name = self.class_names.take(camel(first.base), sep="")
+            spec_of = {py: spec for spec, py, *_ in first.spec_params}
+            for inst in members:
+                inst.cls = name
+                inst.values = {
+                    py: (inst.derived[py] if py in inst.derived else inst.env.get(spec_of[py]))
+                    for py, _, _ in code.params
+                }
+            self.kid_classes[name] = merge.KidClass(
+                name, code.params, {py: spec_of.get(py) for py, _, _ in code.params}, [s for s, *_ in first.spec_params]
+            )
+            sig = "".join(f", {py}: {ann}" + (f" = {d}" if d is not None else "") for py, ann, d in code.params)
+            cls = ClassModel(name, _class_doc(members, len(insts), self.index), args=code.args, returns=code.returns)
+            cls.signature = sig
+            cls.header = _init_header(self.dialect.init_self + sig)
+            cls.init = code.init
+            cls.lines = code.body
+            self.classes.append(cls)
+
+    def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
+        return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
+
+    def _forward(self, block: Block, net: Network, owner: merge.Inst, attrs: Namer, owned: dict, run: merge.Inst):
+        """Records of `block`'s code: its modules and initializers on `owner`, its forward
+        statements on `run` (the owner itself, or one network of the top-level model)."""
+        top = owner.group == ("top",)
         args = []
-        for k, vid in enumerate(block.inputs):
-            wish = net.values[vid].name if top else ("x" if len(block.inputs) == 1 else f"x{k}")
-            var[vid] = local.take(snake(wish))
-            args.append(var[vid])
+        if top:
+            local = Namer(self.dialect.reserved | {"self"})
+            args = [local.take(snake(net.values[v].name)) for v in block.inputs]
+            run.args = list(block.inputs)
+            run.outputs = list(block.outputs)
         # Modules are named (and shared) after their parameters' names, which a `parameter_scope`
         # can set apart from the layers' own.
         pcut = len(block.param_path) + 1 if block.path else 0
-        # A layer without inputs (WorkingMemory) takes the batch size and device from this one.
-        self._batch_refs.append(args[0] if args else None)
-        uses = _uses(block)
-        body: list[str] = []
+        depth = _depth_of(block)
         items = list(block.items)
         i = 0
         while i < len(items):
@@ -263,40 +387,33 @@ class _Builder:
             if isinstance(item, Block) and item.repeat and item.index == 0 and _loopable(items, i, item, net):
                 copies = [b for b in items[i : i + item.count]]
                 attr_name = copies[0].param_path[pcut:].rsplit("[", 1)[0]
-                attr = self._attr(owner, attrs, owned, attr_name, net, copies)
-                src_vid = copies[0].inputs[0]
-                src = var[src_vid]
+                attr = self._attr(owner, attrs, owned, attr_name, net, copies, top)
                 out_vid = copies[-1].outputs[0]
-                name = self._name_for(local, var, uses, src_vid)
-                loop = local.take(snake(attr_name.rsplit(".", 1)[-1]) + "_step")
-                if name != src:
-                    body.append(f"{name} = {src}")
-                body.append(f"for {loop} in self.{attr}:")
-                body.append(f"    {name} = {loop}({name})  # {self.dialect.shape(net.values[out_vid].shape)}")
-                var[out_vid] = name
+                step = snake(attr_name.rsplit(".", 1)[-1]) + "_step"
+                run.body.append(
+                    merge.Stmt(_unique(run, ("R", attr_name)), "loop", step, (copies[0].inputs[0],), (out_vid,),
+                               self.dialect.shape(net.values[out_vid].shape), attr)
+                )  # fmt: skip
                 i += item.count
                 continue
             if isinstance(item, Block):
-                attr = self._attr(owner, attrs, owned, item.param_path[pcut:], net, [item])
-                call_args = ", ".join(var[v] for v in item.inputs)
-                first = item.inputs[0] if len(item.inputs) == 1 and len(item.outputs) == 1 else None
-                outs = [self._name_for(local, var, uses, first) for _ in item.outputs]
+                rel = item.param_path[pcut:]
+                attr = self._attr(owner, attrs, owned, rel, net, [item], top)
                 shapes = ", ".join(self.dialect.shape(net.values[v].shape) for v in item.outputs)
-                lhs = ", ".join(outs) if outs else "_"
-                body.append(f"{lhs} = self.{attr}({call_args})  # {shapes}")
-                for v, n in zip(item.outputs, outs, strict=True):
-                    var[v] = n
+                run.body.append(
+                    merge.Stmt(
+                        _unique(run, ("B", rel)), "child", "", tuple(item.inputs), tuple(item.outputs), shapes, attr
+                    )
+                )
             else:
-                self._layer(item, net, owner, attrs, owned, body, var, local, uses, pcut)
+                self._layer(item, net, owner, attrs, owned, run, pcut, depth, block)
             i += 1
-        outputs = [(v, var[v]) for v in block.outputs if v in var]
-        self._batch_refs.pop()
-        return body, args, outputs
+        return args
 
-    def _attr(self, owner: ClassModel, attrs: Namer, owned: dict, rel: str, net: Network, copies: list[Block]) -> str:
-        """The submodule for a block (or the ModuleList for a repeat's copies)."""
+    def _attr(self, owner, attrs: Namer, owned: dict, rel: str, net: Network, copies: list[Block], top: bool) -> str:
+        """The submodule for a block (or the list of a repeat's copies)."""
         key = rel
-        sig = tuple(c.signature(net) for c in copies)
+        sig = tuple(c.signature(net) for c in copies) if top else ()
         if key in owned:
             attr, known = owned[key]
             if known != sig:
@@ -308,20 +425,27 @@ class _Builder:
             return attr
         attr = attrs.take(snake(rel.rsplit(".", 1)[-1].split("[")[0]))
         owned[key] = (attr, sig)
+        kids = [self._instance(c, net) for c in copies]
+        frames = [_frames(c) for c in copies]
         if len(copies) == 1 and not copies[0].repeat:
-            cls = self._class_for(copies[0], net)
-            owner.modules.append((attr, self.dialect.child(cls, rel, owner.name == "Model")))
-            owner.children.append((rel, attr, cls))
+            call = self.index.nodes.get(frames[0]["unit"].span) if "unit" in frames[0] else None
+            mod = merge.Mod(("B", rel, 1), attr, kids=kids, rels=[rel], spec=call[0] if call else None,
+                            ctx=call[1] if call else ())  # fmt: skip
+            owner.children.append((rel, attr, kids[0]))
         else:
-            names = [self._class_for(c, net) for c in copies]
             base = rel[: len(rel) - len(copies[0].repeat.rsplit(".", 1)[-1])] if "." in rel else ""
             rels = [base + c.path.rsplit(".", 1)[-1] for c in copies]
-            for k, (r, n) in enumerate(zip(rels, names, strict=True)):
-                owner.children.append((r, self.dialect.element(attr, k), n))
-            owner.modules.append((attr, self.dialect.copies(names, rels, owner.name == "Model")))
+            rep = self.index.nodes.get(frames[0]["repeat"].span) if "repeat" in frames[0] else None
+            call = self.index.nodes.get(frames[0]["unit"].span) if "unit" in frames[0] else None
+            mod = merge.Mod(("R", rel, 1), attr, kids=kids, rels=rels, copies=True,
+                            spec=(rep[0] if rep else None, call[0] if call else None),
+                            ctx=rep[1] if rep else ())  # fmt: skip
+            for k, (r, kid) in enumerate(zip(rels, kids, strict=True)):
+                owner.children.append((r, self.dialect.element(attr, k), kid))
+        owner.mods.append(mod)
         return attr
 
-    def _layer(self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, body, var, local, uses, cut):
+    def _layer(self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, run, cut, depth, block):
         if REGISTRY[layer.type].kind == "input":  # a network input: an argument, not a computation
             return
         emit_fn = self.dialect.emitters.get(layer.type)
@@ -329,54 +453,213 @@ class _Builder:
             raise BackendUnsupported(self.dialect.backend, layer, "this backend has no emitter for the layer type yet")
         ins = tuple(net.values[v].shape for v in layer.inputs)
         out_vid = layer.outputs[0]
+        token = _FULL.set(True)
         try:
             emit: Emit = emit_fn(layer, ins, net.values[out_vid].shape)
         except Unsupported as e:
             raise BackendUnsupported(self.dialect.backend, layer, str(e)) from None
+        finally:
+            _FULL.reset(token)
+        top = owner.group == ("top",)
+        key = ("L", layer.name) if top else ("L", *(f.span for f in layer.origin.via[depth:]), layer.origin.span)
+        # One spec statement may give a block several layers (a scopeless unit called twice): keys stay unique.
+        key = _unique(run, key)
+        node = self.index.nodes.get(layer.origin.span)
+        spec, ctx = node if node else (None, ())
         # Layers share parameters by name (their own, or their `parameter_scope`'s): one module,
         # called once per layer; a module without parameters (augmentation) is shared only where
         # its configuration is the same too.
         rel = layer.param_scope[cut:]
         call = emit.call
         if emit.module is not None:
-            key = rel if emit.params else (rel, emit.module)
-            if key in owned:
-                attr = owned[key][0]
+            mkey = rel if emit.params else (rel, merge.concrete(emit.module))
+            if mkey in owned:
+                attr = owned[mkey][0]
             else:
                 attr = attrs.take(snake(rel))
-                owned[key] = (attr, ())
-                owner.modules.append(
-                    (attr, self.dialect.construct(emit.module, rel, owner.name == "Model", layer, emit))
-                )
+                owned[mkey] = (attr, ())
+                ctor = self.dialect.construct(emit.module, rel, top, layer, emit)
+                owner.mods.append(merge.Mod(key, attr, text=ctor, spec=spec, ctx=ctx))
                 if emit.params:
                     shapes = {q.name: q.shape for q in layer.parameters}
                     params = tuple((n, t, lay, tuple(shapes.get(n, ()))) for n, t, lay in emit.params)
                     owner.layers.append((rel, attr, params))
-                    owner.inits.extend(self.dialect.inits(layer, attr, emit))
+                    owner.inits.extend(
+                        merge.Init((*key, j), text, ctx) for j, text in enumerate(self.dialect.inits(layer, attr, emit))
+                    )
             call = call.replace("{m}", f"self.{attr}")
+        else:
+            attr = None
+        inputs = tuple(layer.inputs)
         if "{batch_ref}" in call:
             # An emitter's `{batch_ref}`: a tensor of the batch being computed (the first input of the
             # network or block), for layers without inputs of their own.
-            ref = self._batch_refs[-1]
-            if ref is None:
+            if not block.inputs:
                 raise BackendUnsupported(self.dialect.backend, layer, "it needs a block with at least one input")
-            call = call.replace("{batch_ref}", ref)
-        call = call.format(*(var[v] for v in layer.inputs))
-        first = layer.inputs[0] if layer.inputs else None
-        name = self._name_for(local, var, uses, first, wish="h")
-        var[out_vid] = name
+            call = call.replace("{batch_ref}", "{" + str(len(inputs)) + "}")
+            inputs = (*inputs, block.inputs[0])
         shape = net.values[out_vid].shape
         # A Parameter's value is a parameter in NNC's layout, not a batch of data in the backend's.
         shown = "x".join(map(str, shape)) if layer.type == "Parameter" else self.dialect.shape(shape)
-        comment = f"  # {shown}"
-        body.append(f"{name} = {call}{comment}")
+        run.body.append(merge.Stmt(key, "layer", call, inputs, (out_vid,), shown, attr, spec, ctx))
 
-    def _name_for(self, local: Namer, var: dict, uses: dict, previous: int | None, wish: str = "h") -> str:
-        """Chains reuse one variable: a value whose input is used only by it takes the
-        input's variable; any other value gets a new one."""
-        if previous is not None and previous in var and uses.get(previous, 0) == 1 and previous not in self.arguments:
-            return var[previous]
-        return local.take(wish)
+
+# Tests set this False to get one class per instance (each instance's concrete code), the
+# reference the merged classes are compared with.
+MERGE_UNITS = True
+
+_FULL: contextvars.ContextVar[bool] = contextvars.ContextVar("nndsl_full_options", default=False)
+
+
+def option(name: str, value: str, default: str) -> str:
+    """An emitter's optional argument: `, name=value` where the value is not the framework's
+    default, nothing where it is. While the builder generates code to merge, every option
+    is kept with a mark saying whether it is at its default (see `merge.OPTION`), so that
+    instances that differ only there merge into one call."""
+    if _FULL.get():
+        return merge.option_marker(name, value, default)
+    return f", {name}={value}" if value != default else ""
+
+
+_ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str",
+                "shape": "tuple[int, ...]"}  # fmt: skip
+
+
+def _default(q) -> str | None:
+    if q.default is None:
+        return None
+    value = merge.spec_value(q.default, {})
+    if value is merge.NOTHING:
+        return None
+    try:
+        return literal(tuple(value) if isinstance(value, list) else value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _frames(block: Block) -> dict:
+    """The expansion frames of `block`: its unit instance ("unit"), its repeat ("repeat") and,
+    for a repeat's copy, the unit instance around the repeat ("outer")."""
+    first = next(block.layers(), None)
+    out: dict = {}
+    if first is None:
+        return out
+    via = first.origin.via
+    for k, f in enumerate(via):
+        if block.unit and f.kind == "unit" and f.name == block.path:
+            out["unit"] = f
+        if block.repeat and f.kind == "repeat" and f.name == block.repeat:
+            out["repeat"] = f
+            outer = [g for g in via[:k] if g.kind in ("unit", "scopeless") and g.unit]
+            if outer:
+                out["outer"] = outer[-1]
+    return out
+
+
+def _init_header(params: str, width: int = 120) -> str:
+    """A class's `def __init__(...)` line as ruff format writes it (at class indentation)."""
+    line = f"    def __init__({params}) -> None:"
+    if len(line) <= width:
+        return line
+    if len(params) + 8 <= width:
+        return f"    def __init__(\n        {params}\n    ) -> None:"
+    return "    def __init__(\n" + "".join(f"        {p},\n" for p in params.split(", ")) + "    ) -> None:"
+
+
+def _unique(run: merge.Inst, key: tuple) -> tuple:
+    """`key` numbered by its occurrence in `run`: one spec statement may give a block several
+    statements (a scopeless unit called twice, a shared block called twice)."""
+    run.counts[key] = run.counts.get(key, 0) + 1
+    return (*key, run.counts[key])
+
+
+def _depth_of(block: Block) -> int:
+    """How many expansion frames lead into `block` (the frames of its layers past these are its own)."""
+    first = next(block.layers(), None)
+    if first is None or not block.path:
+        return 0
+    for k, f in enumerate(first.origin.via):
+        if (block.unit and f.kind == "unit" and f.name == block.path) or (
+            not block.unit and f.kind == "repeat" and f.name == block.repeat
+        ):
+            return k + 1
+    return len(first.origin.via)
+
+
+@dataclass
+class _SpecIndex:
+    units: dict
+    nodes: dict  # span -> (ast node, the conditions around it: ((cond, polarity), ...))
+    exprs: dict  # unit name -> its body's expressions
+
+
+def _spec_index(units: dict) -> _SpecIndex:
+    """Where each call and repeat of the units' bodies is, and under which conditions."""
+    from ..syntax import ast as sast
+
+    nodes: dict = {}
+    exprs: dict = {}
+
+    def walk(node, ctx: tuple, found: list) -> None:
+        if isinstance(node, sast.If):
+            walk(node.cond, ctx, found)
+            for s in node.then:
+                walk(s, (*ctx, (node.cond, True)), found)
+            for s in node.orelse or ():
+                walk(s, (*ctx, (node.cond, False)), found)
+            return
+        if isinstance(node, (sast.Call, sast.Repeat)):
+            nodes[node.span] = (node, ctx)
+        if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):
+            found.append(node)
+            return
+        if isinstance(node, tuple):
+            for x in node:
+                walk(x, ctx, found)
+            return
+        if hasattr(node, "__dataclass_fields__"):
+            for name in node.__dataclass_fields__:
+                value = getattr(node, name)
+                if isinstance(value, (tuple, list)) or hasattr(value, "__dataclass_fields__"):
+                    walk(value, ctx, found)
+
+    for name, unit in units.items():
+        found: list = []
+        walk(unit.body, (), found)
+        exprs[name] = found
+    return _SpecIndex(units, nodes, exprs)
+
+
+def _exprs(node) -> list:
+    from ..syntax import ast as sast
+
+    found: list = []
+
+    def walk(n) -> None:
+        if isinstance(n, (sast.Binary, sast.Name, sast.Unary)):
+            found.append(n)
+            return
+        if isinstance(n, tuple):
+            for x in n:
+                walk(x)
+        elif hasattr(n, "__dataclass_fields__"):
+            for name in n.__dataclass_fields__:
+                walk(getattr(n, name))
+
+    walk(node)
+    return found
+
+
+def _class_doc(members: list, total: int, index: _SpecIndex) -> str:
+    """A class's docstring: the instance's own head where it has one, else what it is for."""
+    if len(members) == 1 and total == 1:
+        return members[0].doc_head
+    first = members[0]
+    unit = index.units.get(first.group[1]) if first.group[0] == "unit" else None
+    what = f"Unit {unit.name}" if unit is not None else f"One copy of repeat '{first.base[: -len('Step')]}'"
+    if len(members) == total:
+        return f"{what}: one class for its {total} instances in this model."
+    return f"{what}: one class for {len(members)} of its {total} instances in this model."
 
 
 # NNC's random layers, which both runtimes implement as classes taking NNC's parameter names:

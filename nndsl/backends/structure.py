@@ -4,7 +4,7 @@ The IR is flat (every network a list of layers), which suits analyses. Generated
 reads better with the spec's structure back: one class per unit (a repeat copy is an
 anonymous unit), instances as submodules, repeats as lists. `network_tree` rebuilds that
 tree from the layers' qualified names and expansion frames, and `Block.signature` tells
-which blocks are the same code, so that a backend emits each distinct block once.
+which blocks are the same code (networks that share a block must share its structure).
 
 Backend-neutral: both backends build their classes from these trees.
 """

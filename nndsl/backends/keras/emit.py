@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
-from ..builder import Emit, Unsupported, random_layer
+from ..builder import Emit, Unsupported, option, random_layer
 from ..naming import literal
 
 Shape = tuple[int, ...]
@@ -94,7 +94,7 @@ def _size(v) -> str:
 
 def _options(**options) -> str:
     """`, name=value` for the options that differ from Keras's defaults (given as (value, default))."""
-    return "".join(f", {k}={v}" for k, (v, default) in options.items() if v != default)
+    return "".join(option(k, v, default) for k, (v, default) in options.items())
 
 
 def _float(x: str) -> str:

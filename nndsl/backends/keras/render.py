@@ -1,6 +1,6 @@
 """The Keras model: from the IR to `model.py`, through the shared block builder.
 
-One plain Python class per distinct block of the spec (see `nndsl.backends.builder`): its
+One plain Python class per unit of the spec (see `nndsl.backends.builder`): its
 constructor creates the block's Keras layers, named after their full path in the spec
 (`net.block[0].conv1`), and calling it applies them to symbolic tensors. The top-level
 `Model` creates every block and layer once and builds one functional `keras.Model` per
@@ -15,6 +15,7 @@ from pathlib import Path
 from ...ir import Layer, Project
 from ..builder import Dialect, Emit, ModelRender, initializers, names_used
 from ..builder import build as build_blocks
+from ..merge import concrete
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
 from ..templating import environment, templates_dir
@@ -36,6 +37,7 @@ KERAS_INITIAL = {
 
 class KerasDialect(Dialect):
     backend = "keras"
+    init_self = "self, prefix: str"
     reserved = frozenset(MODULE_NAMES)
     emitters = EMITTERS
 
@@ -56,17 +58,23 @@ class KerasDialect(Dialect):
 
     def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
         extra = _initializers(layer, emit) + [f"name={self._name(rel, top)}"]
-        return ctor[:-1] + ("" if ctor.endswith("(") or ctor.endswith("()") else ", ") + ", ".join(extra) + ")"
+        shown = concrete(ctor)  # as the layer's own options leave it
+        return ctor[:-1] + ("" if shown.endswith("(") or shown.endswith("()") else ", ") + ", ".join(extra) + ")"
 
-    def child(self, cls: str, rel: str, top: bool) -> str:
-        return f"{cls}({self._name(rel + '.', top)})"
+    def child(self, cls: str, rel: str, top: bool, args: list[str]) -> str:
+        return f"{cls}({', '.join([self._name(rel + '.', top), *args])})"
 
-    def copies(self, names: list[str], rels: list[str], top: bool) -> str:
+    def copies_loop(
+        self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool
+    ) -> str | None:
         base = rels[0][: -len("[0]")] if rels[0].endswith("[0]") else None
-        if len(set(names)) == 1 and base is not None and rels == [f"{base}[{k}]" for k in range(len(rels))]:
-            path = ("" if top else "{prefix}") + keras_name(base).replace("{", "{{").replace("}", "}}") + ".{k}."
-            return f'[{names[0]}(f"{path}") for k in range({len(names)})]'
-        return "[" + ", ".join(f"{n}({self._name(r + '.', top)})" for n, r in zip(names, rels, strict=True)) + "]"
+        if base is None or rels != [f"{base}[{k}]" for k in range(len(rels))]:
+            return None
+        path = ("" if top else "{prefix}") + keras_name(base).replace("{", "{{").replace("}", "}}") + ".{k}."
+        return f"[{cls}({', '.join([f'f{literal(path)}', *args])}) for k in range({count})]"
+
+    def copies_list(self, parts: list[tuple[str, str, list[str]]], top: bool) -> str:
+        return "[" + ", ".join(f"{c}({', '.join([self._name(r + '.', top), *a])})" for c, r, a in parts) + "]"
 
     def element(self, attr: str, k: int) -> str:
         return f"{attr}[{k}]"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
-from ..builder import Emit, Unsupported, random_layer
+from ..builder import Emit, Unsupported, option, random_layer
 from ..naming import literal
 
 Shape = tuple[int, ...]
@@ -49,7 +49,7 @@ def _size(v) -> str:
 
 def _options(**options) -> str:
     """`, name=value` for the options that differ from PyTorch's defaults (given as (value, default))."""
-    return "".join(f", {k}={v}" for k, (v, default) in options.items() if v != default)
+    return "".join(option(k, v, default) for k, (v, default) in options.items())
 
 
 def _dim(axis: int) -> int:

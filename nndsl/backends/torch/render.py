@@ -1,6 +1,6 @@
 """The PyTorch model: from the IR to `model.py`, through the shared block builder.
 
-One `nn.Module` class per distinct block of the spec (see `nndsl.backends.builder`); the
+One `nn.Module` class per unit of the spec (see `nndsl.backends.builder`); the
 top-level `Model` owns every block and layer of every network once and has one method per
 network. Parameters are addressed by `state_dict` key.
 """
@@ -29,10 +29,11 @@ class TorchDialect(Dialect):
     def __init__(self) -> None:
         self.attributes = TORCH_MODULE | template_attributes(templates_dir() / "torch" / "model.py.j2")
 
-    def copies(self, names: list[str], rels: list[str], top: bool) -> str:
-        if len(set(names)) == 1:
-            return f"nn.ModuleList({names[0]}() for _ in range({len(names)}))"
-        return "nn.ModuleList([" + ", ".join(f"{n}()" for n in names) + "])"
+    def copies_loop(self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool) -> str:
+        return f"nn.ModuleList({cls}({', '.join(args)}) for {'k' if uses_k else '_'} in range({count}))"
+
+    def copies_list(self, parts: list[tuple[str, str, list[str]]], top: bool) -> str:
+        return "nn.ModuleList([" + ", ".join(f"{c}({', '.join(a)})" for c, _, a in parts) + "])"
 
     def param_key(self, layer_path: str, attr_path: str, attr: str) -> str:
         return f"{attr_path}.{attr}"

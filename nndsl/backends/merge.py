@@ -1,0 +1,848 @@
+"""One class per unit: the instances of a unit merged into one parametrized class.
+
+The builder generates each block instance's code concretely (what the emitters give for
+its layers), as records: constructor statements, initializer statements and forward
+statements, each keyed by the spec statement it comes from (the layer's call, the child
+unit call or repeat). `merge_group` merges the instances of one unit (or the copies of one
+layer-bodied repeat) into one class:
+
+- statements are aligned by their keys, never by text;
+- constants that differ across instances become expressions over the constructor's
+  arguments: the unit's own arguments (all, with the unit's defaults, in declaration order)
+  and `in_channels`, the first input's channel count; candidates, in order, are the spec's
+  own expressions of that statement, the arguments, the other expressions of the unit's body
+  and small multiples of the arguments, and one is taken only if it gives the instance's
+  value in every instance;
+- statements only some instances have are generated under `if <the spec's condition>:`,
+  checked against every instance; a value that such a statement replaces in the others
+  takes an `else:` branch;
+- a repeat's copies are built in a loop over the spec's count.
+
+Where instances do not merge (a constant no candidate explains, structure the spec's
+conditions do not explain), `split_group` splits them into as few classes as it can, each
+merged on its own; a class of one instance is that instance's concrete code. Nothing here
+guesses: every generated expression is checked against every instance it stands for.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..passes.values import eval_const
+from ..syntax import ast
+
+# --- records --------------------------------------------------------------------------------
+
+
+@dataclass
+class Mod:
+    """A constructor statement: a layer's module (`text`) or child blocks (`kids`)."""
+
+    key: tuple
+    attr: str
+    text: str = ""
+    kids: list = field(default_factory=list)  # child Insts: one unit instance, or a repeat's copies
+    rels: list = field(default_factory=list)  # the kids' paths relative to the block
+    copies: bool = False
+    spec: Any = None  # the child's unit call (ast.Call) or the repeat (ast.Repeat)
+    ctx: tuple = ()  # the spec's conditions around the statement: ((cond, polarity), ...)
+
+
+@dataclass
+class Init:
+    key: tuple
+    text: str
+    ctx: tuple = ()
+
+
+@dataclass
+class Stmt:
+    """A forward statement: a layer's call (`template`, `{0}`... the inputs), a child's call
+    or a loop over a repeat's copies."""
+
+    key: tuple
+    kind: str  # "layer" | "child" | "loop"
+    template: str
+    inputs: tuple
+    outputs: tuple
+    comment: str
+    attr: str | None = None  # the module attribute it calls
+    spec: Any = None
+    ctx: tuple = ()
+
+
+@dataclass
+class Inst:
+    """One block instance (or the top-level model) with its concrete code records."""
+
+    group: tuple  # which class family it belongs to: ("unit", name) / ("repeat", span) / ("top",)
+    base: str  # the class name it asks for
+    doc_head: str
+    spec_params: list  # [(spec name, python name, default value or NOTHING)]
+    env: dict  # spec name -> value (the unit's arguments; the enclosing unit's for a copy)
+    derived: dict  # python name -> value (what the class needs from its input shapes)
+    exprs: list  # the spec expressions of the body (ast.Expr), candidates for constants
+    mods: list = field(default_factory=list)
+    inits: list = field(default_factory=list)
+    body: list = field(default_factory=list)
+    args: list = field(default_factory=list)  # input value ids
+    outputs: list = field(default_factory=list)
+    layers: list = field(default_factory=list)  # (rel, attr, params) for parameter names
+    children: list = field(default_factory=list)  # (rel, attr path, Inst)
+    shapes_in: str = ""
+    shapes_out: str = ""
+    cls: str = ""  # the class it ends in
+    values: dict = field(default_factory=dict)  # that class's constructor arguments -> value
+    counts: dict = field(default_factory=dict)  # statement key -> how many it has so far
+
+
+NOTHING = object()
+FITS = 120 - 8  # a statement of a method that fits on its line
+
+
+class NoMerge(Exception):
+    """The instances cannot be one class."""
+
+
+# --- expressions ----------------------------------------------------------------------------
+
+_PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
+         "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6}  # fmt: skip
+
+
+def py_expr(e, names: dict[str, str], prec: int = 0) -> str | None:
+    """The spec expression `e` as Python over the constructor's names; None where the two
+    languages differ or a name is not an argument."""
+    if isinstance(e, ast.Num):
+        return repr(e.value)
+    if isinstance(e, ast.Bool):
+        return repr(e.value)
+    if isinstance(e, ast.Str):
+        from .naming import literal
+
+        return literal(e.value)
+    if isinstance(e, ast.Name):
+        return names.get(e.id)
+    if isinstance(e, ast.Unary):
+        p = 3 if e.op == "not" else 7
+        inner = py_expr(e.operand, names, p)
+        if inner is None:
+            return None
+        text = f"not {inner}" if e.op == "not" else f"{e.op}{inner}"
+        return f"({text})" if p < prec else text
+    if isinstance(e, ast.Binary) and e.op in _PREC:
+        p = _PREC[e.op]
+        left = py_expr(e.left, names, p)
+        right = py_expr(e.right, names, p + 1)
+        if left is None or right is None:
+            return None
+        text = f"{left} {e.op} {right}"
+        return f"({text})" if p < prec else text
+    return None
+
+
+def spec_value(e, env: dict):
+    def lookup(name):
+        if name.id not in env:
+            raise KeyError(name.id)
+        return env[name.id]
+
+    try:
+        return eval_const(e, lookup)
+    except Exception:  # noqa: BLE001 - any failure: not a candidate here
+        return NOTHING
+
+
+def _literal_expr(e) -> bool:
+    return isinstance(e, (ast.Num, ast.Bool, ast.Str, ast.ShapeLit)) or (
+        isinstance(e, ast.Unary) and _literal_expr(e.operand)
+    )
+
+
+def _same(value, want) -> bool:
+    """`value` (a candidate's) can stand for the constant `want` in generated code."""
+    if value is NOTHING:
+        return False
+    if isinstance(want, bool) or isinstance(value, bool):
+        return isinstance(want, bool) and isinstance(value, bool) and want == value
+    if isinstance(want, int):
+        return isinstance(value, int) and value == want
+    if isinstance(want, float):
+        return isinstance(value, (int, float)) and value == want
+    if isinstance(want, str):
+        return isinstance(value, str) and value == want
+    return False
+
+
+@dataclass
+class Candidate:
+    text: str
+    value: Any  # inst -> value
+    needs: frozenset  # the constructor arguments it uses (python names)
+
+
+class Context:
+    """What one class can use: the constructor's names and the candidates for its constants."""
+
+    def __init__(self, insts: list[Inst]):
+        first = insts[0]
+        self.insts = insts
+        self.names = {spec: py for spec, py, *_ in first.spec_params}
+        self.py = dict(self.names)  # spec name -> python name (what `used` records)
+        self.prefix = ""
+        self.used: set[str] = set()
+
+    def expr_candidate(self, e) -> Candidate | None:
+        text = py_expr(e, self.names)
+        if text is None or _literal_expr(e):
+            return None
+        needs = frozenset(self.py[n] for n in _names(e))
+        return Candidate(text, lambda inst, e=e: spec_value(e, inst.env), needs)
+
+    def generic(self, own: list) -> list[Candidate]:
+        cands = [c for c in (self.expr_candidate(e) for e in own) if c]
+        first = self.insts[0]
+        for spec, py, *_ in first.spec_params:
+            cands.append(Candidate(self.names[spec], lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})))
+        for py in first.derived:
+            cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
+        cands += [c for c in (self.expr_candidate(e) for e in first.exprs) if c]
+        for c in list(cands[: len(first.spec_params) + len(first.derived) + len(own)]):
+            if c.text.replace("self.", "", 1).isidentifier():
+                for k in range(2, 9):
+                    cands.append(Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs))
+        return cands
+
+    def solve(self, wants: list, own: list, insts: list[Inst] | None = None) -> tuple[str, frozenset] | None:
+        """An expression giving `wants[i]` in instance `insts[i]`."""
+        insts = insts or self.insts
+        if all(_same(w, wants[0]) and type(w) is type(wants[0]) for w in wants):
+            return None  # a constant: the caller keeps its text
+        for c in self.generic(own):
+            if all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
+                self.used |= c.needs
+                return c.text, c.needs
+        raise NoMerge(f"no expression gives {wants}")
+
+
+def _times(k, v):
+    return k * v if isinstance(v, int) and not isinstance(v, bool) else NOTHING
+
+
+def _names(e) -> set[str]:
+    if isinstance(e, ast.Name):
+        return {e.id}
+    out = set()
+    for f in ("left", "right", "operand"):
+        if hasattr(e, f):
+            out |= _names(getattr(e, f))
+    return out
+
+
+# --- text with constants ----------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
+    r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
+    re.S,
+)
+OPTION = re.compile("\x02([dn])(\\w+)=(.*?)\x03", re.S)
+
+
+def option_marker(k: str, v: str, default: str) -> str:
+    return f"\x02{'d' if v == default else 'n'}{k}={v}\x03"
+
+
+def _tokens(text: str) -> list[tuple[str, str, int, int]]:
+    out = []
+    for m in _TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "sp":
+            continue
+        out.append((kind, m.group(), m.start(), m.end()))
+    return out
+
+
+def _const(tok) -> Any:
+    kind, s = tok[0], tok[1]
+    if kind == "num":
+        return pyast.literal_eval(s)
+    if kind == "str" and s[0] in "\"'":
+        return pyast.literal_eval(s)
+    if kind == "name" and s in ("True", "False"):
+        return s == "True"
+    return NOTHING
+
+
+def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> tuple[str, frozenset]:
+    """One text for the instances' `texts`, equal but for constants."""
+    toks = [_tokens(t) for t in texts]
+    if any(len(t) != len(toks[0]) for t in toks):
+        raise NoMerge("different code")
+    out = texts[0]
+    needs: frozenset = frozenset()
+    edits = []
+    for j in range(len(toks[0])):
+        column = [t[j] for t in toks]
+        if all(c[1] == column[0][1] for c in column):
+            continue
+        wants = [_const(c) for c in column]
+        if any(w is NOTHING for w in wants):
+            raise NoMerge("different code")
+        found = ctx.solve(wants, own, insts)
+        if found is None:
+            raise NoMerge("different code")
+        text, n = found
+        needs |= n
+        prev = toks[0][j - 1][1] if j else ""
+        nxt = toks[0][j + 1][1] if j + 1 < len(toks[0]) else ""
+        atomic = re.fullmatch(r"[A-Za-z_][\w.]*", text) is not None or (
+            prev in ("(", ",", "=", "[") and nxt in (")", ",", "]")
+        )
+        edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
+    for start, end, text in reversed(edits):
+        out = out[:start] + text + out[end:]
+    return out, needs
+
+
+def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> tuple[str, frozenset]:
+    """`merge_fragment` over texts with option markers: an option at its default in every
+    instance is left out, one set anywhere is written out with each instance's value."""
+    parts = [_parts(t) for t in texts]
+    shape = [tuple(p if isinstance(p, str) else ("opt", p[1]) for p in ps) for ps in parts]
+    if any(
+        len(s) != len(shape[0])
+        or any(
+            isinstance(a, tuple) != isinstance(b, tuple) or (isinstance(a, tuple) and a != b)
+            for a, b in zip(s, shape[0], strict=False)
+        )
+        for s in shape
+    ):  # noqa: E501
+        raise NoMerge("different options")
+    out = []
+    needs: frozenset = frozenset()
+    for j, first in enumerate(parts[0]):
+        if isinstance(first, str):
+            text, n = (
+                merge_fragment([ps[j] for ps in parts], ctx, own, insts) if len(parts) > 1 else (first, frozenset())
+            )
+            out.append(text)
+            needs |= n
+            continue
+        column = [ps[j] for ps in parts]
+        if all(c[0] == "d" for c in column):
+            continue
+        value, n = (
+            merge_fragment([c[2] for c in column], ctx, own, insts) if len(parts) > 1 else (first[2], frozenset())
+        )
+        out.append(f", {first[1]}={value}")
+        needs |= n
+    return "".join(out), needs
+
+
+def _parts(text: str) -> list:
+    parts: list = []
+    pos = 0
+    for m in OPTION.finditer(text):
+        parts.append(text[pos : m.start()])
+        parts.append((m.group(1), m.group(2), m.group(3)))
+        pos = m.end()
+    parts.append(text[pos:])
+    return parts
+
+
+def concrete(text: str) -> str:
+    """A text with option markers as the emitter writes it for one layer."""
+    return OPTION.sub(lambda m: "" if m.group(1) == "d" else f", {m.group(2)}={m.group(3)}", text)
+
+
+# --- aligning statements ----------------------------------------------------------------------
+
+
+def align(seqs: list[list[tuple]]) -> list[tuple]:
+    """One order of the keys of every sequence that keeps each sequence's order."""
+    merged: list = []
+    for seq in seqs:
+        merged = _merge2(merged, seq)
+    return merged
+
+
+def _merge2(a: list, b: list) -> list:
+    if not a:
+        return list(b)
+    n, m = len(a), len(b)
+    lcs = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            lcs[i][j] = lcs[i + 1][j + 1] + 1 if a[i] == b[j] else max(lcs[i + 1][j], lcs[i][j + 1])
+    out, i, j = [], 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            out.append(a[i])
+            i, j = i + 1, j + 1
+        elif lcs[i + 1][j] >= lcs[i][j + 1]:
+            out.append(a[i])
+            i += 1
+        else:
+            out.append(b[j])
+            j += 1
+    out += a[i:] + b[j:]
+    if len(set(out)) != len(out):
+        raise NoMerge("statements in different orders")
+    return out
+
+
+def condition(ctx_items: tuple, cx: Context, present: list[bool]) -> str:
+    """The spec's condition of a statement, as Python, checked against where it is present."""
+    if not ctx_items:
+        raise NoMerge("a statement only some instances have, outside any if")
+    texts = []
+    for cond, polarity in ctx_items:
+        text = py_expr(cond, cx.names, 3 if not polarity else 2)
+        if text is None:
+            raise NoMerge("a condition the constructor cannot compute")
+        texts.append(text if polarity else f"not {text}")
+    for inst, want in zip(cx.insts, present, strict=True):
+        got = all(spec_value(c, inst.env) is p for c, p in ctx_items)
+        if got != want:
+            raise NoMerge("the spec's condition does not explain which instances have a statement")
+    for c, _ in ctx_items:
+        cx.used |= {cx.names[n] for n in _names(c)}
+    return " and ".join(texts)
+
+
+# --- one class from a group of instances ----------------------------------------------------------
+
+
+@dataclass
+class ClassCode:
+    params: list  # [(python name, annotation, default literal or None)]
+    init: list  # [(depth, line)]
+    body: list  # [(depth, line)]
+    args: list
+    returns: str
+
+
+class KidClass:
+    """What a parent needs of a child's class: its name and constructor parameters."""
+
+    def __init__(self, name: str, params: list, spec_of: dict, spec_order: list):
+        self.name = name
+        self.spec_order = spec_order  # the unit's parameters (spec names) in declaration order
+        self.params = params  # [(python name, annotation, default literal or None)]
+        self.spec_of = spec_of  # python name -> spec name (None for a derived one)
+
+
+def _groups(keys: list, present: dict) -> list:
+    """Consecutive keys present in the same instances: [(presence, [keys])]."""
+    out: list = []
+    for k in keys:
+        p = present[k]
+        if out and out[-1][0] == p:
+            out[-1][1].append(k)
+        else:
+            out.append((p, [k]))
+    return out
+
+
+def child_args(kid_cls: KidClass, kids: list, call, cx: Context, insts: list, literal) -> str:
+    """The constructor arguments of a child class in the parent: the spec's own call
+    arguments (checked), the child's derived sizes from the parent's names."""
+    given: dict = {}
+    positional: list = []
+    if isinstance(call, ast.Call):
+        positional = list(call.args)
+        given = {kw.name: kw.value for kw in call.kwargs}
+    spec_names = kid_cls.spec_order
+    pos_given = dict(zip(spec_names, positional, strict=False))
+    out_pos, out_kw = [], []
+    for py, _, default in kid_cls.params:
+        spec = kid_cls.spec_of[py]
+        wants = [k.values[py] for k in kids]
+        expr = pos_given.get(spec, given.get(spec)) if spec is not None else None
+        if spec is not None and expr is None and default is not None and all(literal(w) == default for w in wants):
+            continue
+        text = _solve_or_literal(wants, [expr] if expr is not None else [], cx, insts, literal)
+        keyword = spec is not None and (spec in given or (spec not in pos_given and default is not None))
+        if keyword or out_kw:
+            out_kw.append(f"{py}={text}")
+        else:
+            out_pos.append(text)
+    return out_pos + out_kw
+
+
+def _solve_or_literal(wants, own, cx, insts, literal) -> str:
+    if len(insts) == 1 or all(type(w) is type(wants[0]) and w == wants[0] for w in wants):
+        for e in own:  # the spec's own expression, where it gives the value everywhere
+            c = cx.expr_candidate(e)
+            if c and all(_same(c.value(i), w) for i, w in zip(insts, wants, strict=True)):
+                cx.used |= c.needs
+                return c.text
+        return literal(wants[0])
+    found = cx.solve(wants, own, insts)
+    if found is None:
+        return literal(wants[0])
+    return found[0]
+
+
+def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozenset, namer_cls) -> ClassCode:
+    """One class for `insts` (raises NoMerge). `classes`: Inst.cls -> KidClass of the children."""
+    cx = Context(insts)
+    fx = Context(insts)  # the forward's constants: stored arguments, `self.name`
+    fx.names = {spec: f"self.{py}" for spec, py in cx.names.items()}
+    fx.prefix = "self."
+
+    # Constructor statements.
+    mkeys = align([[m.key for m in i.mods] for i in insts])
+    mby = [{m.key: m for m in i.mods} for i in insts]
+    mpresent = {k: tuple(k in b for b in mby) for k in mkeys}
+    init: list = []
+    for presence, ks in _groups(mkeys, mpresent):
+        sub = [i for i, p in zip(insts, presence, strict=True) if p]
+        pairs = [mod_line([b[k] for b in mby if k in b], sub, cx, dialect, classes, literal) for k in ks]
+        lines = [f"self.{a} = {c}" for a, c in pairs]
+        if all(presence):
+            init += [(0, line) for line in lines]
+            continue
+        first = next(b[ks[0]] for b in mby if ks[0] in b)
+        test = condition(first.ctx, cx, list(presence))
+        ternary = f"self.{pairs[0][0]} = {pairs[0][1]} if {test} else None"
+        if len(pairs) == 1 and len(ternary) <= FITS:  # one module: as ruff has it, a conditional expression
+            init.append((0, ternary))
+            continue
+        init.append((0, f"if {test}:"))
+        init += [(1, line) for line in lines]
+        attrs = [next(b[k] for b in mby if k in b).attr for k in ks]
+        init.append((0, "else:"))
+        init.append((1, " = ".join(f"self.{a}" for a in attrs) + " = None"))
+
+    # Initializers.
+    ikeys = align([[x.key for x in i.inits] for i in insts])
+    iby = [{x.key: x for x in i.inits} for i in insts]
+    ipresent = {k: tuple(k in b for b in iby) for k in ikeys}
+    for presence, ks in _groups(ikeys, ipresent):
+        sub = [i for i, p in zip(insts, presence, strict=True) if p]
+        lines = []
+        for k in ks:
+            items = [b[k] for b in iby if k in b]
+            text, _ = merge_text([x.text for x in items], cx, [], sub) if len(items) > 1 else (items[0].text, None)
+            lines.append(text)
+        if all(presence):
+            init += [(0, line) for line in lines]
+            continue
+        first = next(b[ks[0]] for b in iby if ks[0] in b)
+        init.append((0, f"if {condition(first.ctx, cx, list(presence))}:"))
+        init += [(1, line) for line in lines]
+
+    # Forward.
+    args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
+    if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
+        raise NoMerge("different inputs or outputs")
+    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent)
+    stored = sorted(fx.used)
+    if stored:
+        clash = {m.attr for i in insts for m in i.mods} | set(attributes)
+        if clash & set(stored):
+            raise NoMerge("an argument the forward needs has a module's name")
+        init = [(0, " = ".join(f"self.{p}" for p in stored) + " = " + ", ".join(stored))] + init
+    used = cx.used | fx.used
+    params = [p for p in _params(insts[0]) if p[0] in used]
+    return ClassCode(params, init, body, args, returns)
+
+
+def _params(inst: Inst) -> list:
+    out = [(py, "int", None) for py in inst.derived]
+    for _, py, default, annotation in inst.spec_params:
+        out.append((py, annotation, default))
+    return out
+
+
+def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, literal, top: bool = False) -> tuple:
+    """(attribute, constructor code) of one aligned constructor statement."""
+    first = items[0]
+    if any(m.attr != first.attr or bool(m.kids) != bool(first.kids) or m.copies != first.copies for m in items):
+        raise NoMerge("different modules")
+    if not first.kids:
+        own = _own_exprs(first.spec)
+        text, _ = merge_text([m.text for m in items], cx, own, sub) if len(items) > 1 else (concrete(first.text), None)
+        if len(items) == 1:
+            text = _own_single(first.text, own, cx, sub)
+        return first.attr, text
+    if not first.copies:
+        names = {m.kids[0].cls for m in items}
+        if len(names) != 1:
+            raise NoMerge("children of different classes")
+        kid = classes[first.kids[0].cls]
+        call = first.spec
+        a = child_args(kid, [m.kids[0] for m in items], call, cx, sub, literal)
+        return first.attr, dialect.child(kid.name, first.rels[0], top, a)
+    repeat, call = first.spec if first.spec else (None, None)
+    names = {k.cls for m in items for k in m.kids}
+    if len(names) != 1:
+        if len(items) > 1:
+            raise NoMerge("copies of different classes")
+        parts = []
+        for kid_inst, rel in zip(first.kids, first.rels, strict=True):
+            kid = classes[kid_inst.cls]
+            parts.append((kid.name, rel, child_args(kid, [kid_inst], call, cx, sub, literal)))
+        return first.attr, dialect.copies_list(parts, top)
+    kid = classes[next(iter(names))]
+    counts = [len(m.kids) for m in items]
+    count = _solve_or_literal(counts, [repeat.count] if repeat is not None else [], cx, sub, literal)
+    uses_k = False
+    a = []
+    flat_insts = [i for i, m in zip(sub, items, strict=True) for _ in m.kids]
+    spec_args = _call_exprs(call, kid)
+    for py, _, default in kid.params:
+        wants = [k.values[py] for m in items for k in m.kids]
+        expr = spec_args.get(py)
+        if (
+            kid.spec_of[py] is not None
+            and expr is None
+            and default is not None
+            and all(literal(w) == default for w in wants)
+        ):
+            continue
+        own = [expr] if expr is not None else []
+        try:
+            text = _solve_or_literal(wants, own, cx, flat_insts, literal)
+        except NoMerge:
+            w0 = [m.kids[0].values[py] for m in items]
+            w1 = [k.values[py] for m in items for k in m.kids[1:]]
+            i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
+            t0 = _solve_or_literal(w0, own, cx, sub, literal)
+            t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
+            text = f"{t0} if k == 0 else {t1}"
+            uses_k = True
+        named = spec_args.get(("kw", py)) or (expr is None and default is not None)
+        keyword = kid.spec_of[py] is not None and named
+        if keyword or any(_is_kw(x) for x in a):
+            a.append(f"{py}={text}")
+        else:
+            a.append(text)
+    text = dialect.copies_loop(kid.name, first.rels, top, a, count, uses_k)
+    if text is None:
+        if len(items) > 1:
+            raise NoMerge("copies the dialect cannot build in a loop")
+        parts = [
+            (kid.name, rel, child_args(kid, [k], call, cx, sub, literal))
+            for k, rel in zip(first.kids, first.rels, strict=True)
+        ]
+        text = dialect.copies_list(parts, top)
+    return first.attr, text
+
+
+def _call_exprs(call, kid: KidClass) -> dict:
+    out: dict = {}
+    if not isinstance(call, ast.Call):
+        return out
+    spec_to_py = {s: p for p, s in kid.spec_of.items() if s is not None}
+    spec_order = kid.spec_order
+    for s, e in zip(spec_order, call.args, strict=False):
+        if s in spec_to_py:
+            out[spec_to_py[s]] = e
+    for kw in call.kwargs:
+        if kw.name in spec_to_py:
+            out[spec_to_py[kw.name]] = kw.value
+            out[("kw", spec_to_py[kw.name])] = True
+    return out
+
+
+def _own_exprs(call) -> list:
+    if not isinstance(call, ast.Call):
+        return []
+    return [*call.args, *(kw.value for kw in call.kwargs)]
+
+
+def _own_single(text: str, own: list, cx: Context, sub: list) -> str:
+    return concrete(text)
+
+
+def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) -> tuple[list, str]:
+    """The merged forward: [(depth, line)] and the returned variables."""
+    from .naming import Namer
+
+    keys = align([[s.key for s in i.body] for i in insts])
+    by = [{s.key: s for s in i.body} for i in insts]
+    present = {k: tuple(k in b for b in by) for k in keys}
+    allp = tuple(True for _ in insts)
+    mv = []  # per instance: value id -> merged value
+    for i, inst in enumerate(insts):
+        m = {v: ("arg", k) for k, v in enumerate(inst.args)}
+        for k in keys:
+            s = by[i].get(k)
+            if s is not None:
+                for j, o in enumerate(s.outputs):
+                    m[o] = (k, j)
+        mv.append(m)
+    phis: dict = {}  # merged value C -> F: C where its statement ran, else F
+
+    def ref(vids_by_inst: list) -> tuple:
+        """One merged value for a position that each instance (of those given) fills with its value."""
+        got = {}
+        for i, v in vids_by_inst:
+            if v not in mv[i]:
+                raise NoMerge("a value from outside")
+            got[i] = mv[i][v]
+        values = set(got.values())
+        if len(values) == 1:
+            return values.pop()
+        if len(values) != 2:
+            raise NoMerge("a value with more than two sources")
+        for c in values:
+            (f,) = values - {c}
+            if c[0] == "arg" or present[c[0]] == allp:
+                continue
+            if all((got[i] == c) == present[c[0]][i] for i in got):
+                if phis.get(c, f) != f:
+                    raise NoMerge("a conditional value with two alternatives")
+                phis[c] = f
+                return c
+        raise NoMerge("a value the spec's conditions do not explain")
+
+    refs = {}
+    for k in keys:
+        idx = [i for i in range(len(insts)) if k in by[i]]
+        s0 = by[idx[0]][k]
+        if any(len(by[i][k].inputs) != len(s0.inputs) or len(by[i][k].outputs) != len(s0.outputs) for i in idx):
+            raise NoMerge("different wiring")
+        if any(by[i][k].kind != s0.kind or by[i][k].attr != s0.attr for i in idx):
+            raise NoMerge("different statements")
+        refs[k] = [ref([(i, by[i][k].inputs[j]) for i in idx]) for j in range(len(s0.inputs))]
+    out_refs = [ref([(i, insts[i].outputs[j]) for i in range(len(insts))]) for j in range(len(insts[0].outputs))]
+    uses: dict = {}
+    for k in keys:
+        for r in refs[k]:
+            uses[r] = uses.get(r, 0) + 1
+    for r in out_refs:
+        uses[r] = uses.get(r, 0) + 1
+    for f in phis.values():
+        uses[f] = uses.get(f, 0) + 1
+
+    local = Namer(frozenset({"self", *args}) | frozenset(reserved))
+    var = {("arg", k): a for k, a in enumerate(args)}
+    body: list = []
+    groups = _groups(keys, present)
+    for presence, ks in groups:
+        depth = 0 if presence == allp else 1
+        lines = []
+        group_keys = set(ks)
+        for k in ks:
+            idx = [i for i in range(len(insts)) if k in by[i]]
+            items = [by[i][k] for i in idx]
+            s0 = items[0]
+            ins = [var[r] for r in refs[k]]
+            prev = refs[k][0] if refs[k] else None
+            reuse = (
+                prev is not None
+                and prev[0] != "arg"
+                and uses.get(prev, 0) == 1
+                and prev not in phis.values()
+                and ((prev[0] in group_keys) if depth else (present[prev[0]] == allp or prev in phis))
+            )
+            comments = {s.comment for s in items}
+            comment = f"  # {s0.comment}" if len(comments) == 1 and s0.comment else ""
+            if s0.kind == "loop":
+                name = var[prev] if reuse else local.take("h")
+                if name != ins[0]:
+                    lines.append(f"{name} = {ins[0]}")
+                step = local.take(s0.template)
+                lines.append(f"for {step} in self.{s0.attr}:")
+                lines.append(f"    {name} = {step}({name}){comment}")
+                var[(k, 0)] = name
+                continue
+            if s0.kind == "child":
+                names = [
+                    var[prev] if (reuse and j == 0 and len(s0.outputs) == 1) else local.take("h")
+                    for j in range(len(s0.outputs))
+                ]
+                lhs = ", ".join(names) if names else "_"
+                lines.append(f"{lhs} = self.{s0.attr}({', '.join(ins)}){comment}")
+                for j, nm in enumerate(names):
+                    var[(k, j)] = nm
+                continue
+            template = _merge_template([s.template for s in items], fx, s0.spec, [insts[i] for i in idx])
+            name = var[prev] if reuse else local.take("h")
+            lines.append(f"{name} = {_fill(template, ins)}{comment}")
+            var[(k, 0)] = name
+        if depth == 0:
+            body += [(0, line) for line in lines]
+            continue
+        test = _presence_test(ks, by, mpresent, presence)
+        alts = [(c, f) for c, f in phis.items() if c[0] in group_keys]
+        single = len(lines) == 1 and len(alts) == 1 and lines[0].startswith(f"{var[alts[0][0]]} = ")
+        ternary = f"{lines[0].split('  # ')[0]} if {test} else {var.get(alts[0][1]) if alts else ''}"
+        if single and alts[0][1] in var and len(ternary) <= FITS:  # `v = f(x) if test else x`, as ruff has it
+            body.append((0, ternary))
+            continue
+        body.append((0, f"if {test}:"))
+        body += [(1, line) for line in lines]
+        if alts:
+            if any(f not in var for _, f in alts):
+                raise NoMerge("a conditional value whose alternative comes later")
+            body.append((0, "else:"))
+            for c, f in alts:
+                body.append((1, f"{var[c]} = {var[f]}"))
+    return body, ", ".join(var[r] for r in out_refs)
+
+
+def _presence_test(ks: list, by: list, mpresent: dict, presence: tuple) -> str:
+    for k in ks:
+        s = next(b[k] for b in by if k in b)
+        if s.attr and mpresent.get(k) == presence:
+            return f"self.{s.attr} is not None"
+    raise NoMerge("a conditional statement without a module to test")
+
+
+_PLACE = re.compile(r"(?<!\{)\{(\d+)\}(?!\})")
+
+
+def _merge_template(templates: list, fx: Context, spec, insts: list) -> str:
+    if len(set(templates)) == 1:
+        return concrete(templates[0])
+    marked = [_PLACE.sub(lambda m: f"__in{m.group(1)}__", t) for t in templates]
+    text, _ = merge_text(marked, fx, _own_exprs(spec), insts)
+    return re.sub(r"__in(\d+)__", lambda m: "{" + m.group(1) + "}", text)
+
+
+def _fill(template: str, ins: list) -> str:
+    return template.format(*ins)
+
+
+def _is_kw(arg: str) -> bool:
+    """`name=value` (a keyword argument), not `a == b`."""
+    return re.match(r"[A-Za-z_]\w*=(?!=)", arg) is not None
+
+
+def fingerprint(inst: Inst) -> tuple:
+    """Equal for instances whose code and arguments are the same (so that merging one of them
+    stands for all)."""
+    place: dict = {v: ("arg", k) for k, v in enumerate(inst.args)}
+    body = []
+    for s in inst.body:
+        body.append((s.key, s.kind, s.template, s.comment, s.attr, tuple(place.get(v, ("?", v)) for v in s.inputs)))
+        for j, o in enumerate(s.outputs):
+            place[o] = (s.key, j)
+    mods = tuple(
+        (
+            m.key,
+            m.attr,
+            m.text,
+            m.copies,
+            tuple(m.rels),
+            tuple((k.cls, tuple(sorted(k.values.items()))) for k in m.kids),
+        )
+        for m in inst.mods
+    )
+    return (
+        inst.group,
+        tuple(sorted((k, repr(v)) for k, v in inst.env.items())),
+        tuple(sorted(inst.derived.items())),
+        mods,
+        tuple((x.key, x.text) for x in inst.inits),
+        tuple(body),
+        tuple(place.get(v, ("?", v)) for v in inst.outputs),
+    )

@@ -1,0 +1,235 @@
+"""One class per unit in generated model.py: a unit's instances merge into one class whose
+constructor takes the unit's arguments, with the spec's conditions as `if`s and its repeats
+as loops; where they cannot merge, the unit splits into as few classes as it needs. Every
+merged model computes exactly what the model of one class per instance computes (the
+builder's `MERGE_UNITS = False`), with the same parameter names."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+import torch
+from conftest import import_generated
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nndsl.backends import builder
+from nndsl.backends.keras.render import render_model as keras_model
+from nndsl.backends.torch import project_files
+from nndsl.backends.torch.render import build, render_model
+from nndsl.compiler import compile_file
+
+
+def classes(text: str) -> list[str]:
+    return [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+
+
+def compiled(text: str):
+    result = compile_file("spec.nnd", text=text)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    return result.project
+
+
+def init_signature(text: str, cls: str) -> list[str]:
+    tree = ast.parse(text)
+    (node,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls]
+    (init,) = [f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"]
+    return [a.arg for a in init.args.args[1:]]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("specs/resnet50.nnd", ["Bottleneck", "Stage", "ResNet", "Model"]),
+        ("specs/resnet18.nnd", ["BasicBlock", "Stage", "ResNet", "Model"]),
+        ("specs/vgg16.nnd", ["ConvStep", "ConvBlock", "VGG16", "Model"]),
+    ],
+)
+def test_one_torch_class_per_unit(spec, expected):
+    text = render_model(compile_file(spec).project)
+    assert classes(text) == expected
+    assert not re.search(r"^\s*(\w+) = \1$", text, flags=re.M)  # no stray `h_2 = h` before a loop
+
+
+def test_resnet50_bottleneck_takes_the_units_arguments():
+    text = render_model(compile_file("specs/resnet50.nnd").project)
+    assert init_signature(text, "Bottleneck") == ["in_channels", "maps", "stride", "project"]
+    assert "if project:" in text and "if self.shortcut is not None:" in text
+    assert "range(blocks - 1)" in text
+    assert "BasicBlock" not in text  # Stage's other branch: no instance takes it
+
+
+def test_keras_one_builder_class_per_unit_where_the_code_agrees():
+    # Keras pads a strided 3x3 convolution with a layer of its own, so Bottleneck's strided
+    # instances are other code: they split (as do the Stages that hold them), no more.
+    text = keras_model(compile_file("specs/resnet50.nnd").project)
+    assert classes(text) == ["Bottleneck", "Bottleneck2", "Stage", "Stage2", "ResNet", "Model"]
+    text = keras_model(compile_file("specs/vgg16.nnd").project)
+    assert classes(text) == ["ConvStep", "ConvBlock", "VGG16", "Model"]
+
+
+UNIT_ARGS = """
+unit Block(maps: int, stride: int = 1, gate: bool = false) {
+    in x
+    h = x -> conv: Convolution(maps, kernel=3x3, stride=stride, pad=1x1) -> bn: BatchNormalization -> ReLU
+    if gate {
+        h = h -> gate_conv: Convolution(maps, kernel=1x1) -> Sigmoid
+    }
+    out h
+}
+
+unit Never(maps: int, extra: bool = false) {
+    in x
+    h = x -> conv: Convolution(maps, kernel=1x1)
+    if extra {
+        h = h -> more: Convolution(maps, kernel=1x1) -> Tanh
+    }
+    out h -> ReLU
+}
+
+unit Head(n: int) {
+    in x
+    out x -> fc: Affine(n)
+}
+
+network Runtime {
+    x = Input(3x8x8, dataset="x")
+    a = x -> b1: Block(4) -> b2: Block(6, stride=2, gate=true) -> b3: Block(6) -> n1: Never(5) -> n2: Never(7)
+    y' = a -> h1: Head(3)
+    z = x -> h2: Head(3)
+}
+"""
+
+
+def test_one_class_for_instances_with_different_arguments():
+    text = render_model(compiled(UNIT_ARGS))
+    assert classes(text) == ["Block", "Never", "Head", "Head2", "Model"]
+    assert init_signature(text, "Block") == ["in_channels", "maps", "stride", "gate"]
+    assert "if gate:" in text
+
+
+def test_a_branch_no_instance_takes_generates_nothing():
+    text = render_model(compiled(UNIT_ARGS))
+    never = text[text.index("class Never") : text.index("class Head")]
+    assert "more" not in never and "tanh" not in never and "if " not in never
+    assert init_signature(text, "Never") == ["in_channels", "maps"]
+
+
+def test_fallback_split_names_and_docstrings():
+    # Head's Affine takes 7*4*4 = 112 features in one instance and 3*8*8 = 192 in the other:
+    # nothing the unit knows gives both, so it is two classes.
+    text = render_model(compiled(UNIT_ARGS))
+    assert "nn.Linear(112, 3)" in text and "nn.Linear(192, 3)" in text
+    assert "one class for 1 of its 2 instances" in text
+
+
+def _torch_model(project, tmp_path, name):
+    out = tmp_path / name
+    out.mkdir()
+    for file, content in project_files(project, out).items():
+        (out / file).write_text(content, encoding="utf-8")
+    return import_generated(out).create_model()
+
+
+def _same_outputs(project, tmp_path, inputs: dict) -> None:
+    merged = _torch_model(project, tmp_path, "merged")
+    builder.MERGE_UNITS = False
+    try:
+        reference = _torch_model(project, tmp_path, "split")
+    finally:
+        builder.MERGE_UNITS = True
+    assert list(merged.state_dict()) == list(reference.state_dict())
+    assert merged.PARAMETERS == reference.PARAMETERS
+    reference.load_state_dict(merged.state_dict())
+    for net in project.networks:
+        names = merged.NETWORKS[net.name][1]
+        feed = {n: inputs[n] for n in names}
+        with torch.no_grad():
+            a = merged.run_network(net.name, **feed)
+            b = reference.run_network(net.name, **feed)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_merged_and_split_models_compute_the_same(tmp_path):
+    torch.manual_seed(0)
+    _same_outputs(compiled(UNIT_ARGS), tmp_path, {"x": torch.randn(2, 3, 8, 8)})
+
+
+@st.composite
+def unit_specs(draw) -> str:
+    """Units with arguments, a condition and a repeat, used with random arguments."""
+    uses = []
+    c = 2
+    for k in range(draw(st.integers(1, 4))):
+        maps = draw(st.sampled_from([2, 3, 4]))
+        stride = draw(st.sampled_from([1, 2]))
+        gate = draw(st.booleans())
+        n = draw(st.integers(0, 2))
+        uses.append(f"u{k}: Cell({maps}, stride={stride}, gate={str(gate).lower()}, n={n})")
+        c = maps
+    del c
+    chain = " -> ".join(uses)
+    return f"""
+unit Cell(maps: int, stride: int = 1, gate: bool = false, n: int = 1) {{
+    in x
+    h = x -> conv: Convolution(maps, kernel=3x3, stride=stride, pad=1x1) -> bn: BatchNormalization
+    s = h
+    if gate {{
+        s = h -> g: Convolution(maps, kernel=1x1, bias=false) -> Sigmoid
+    }}
+    h = Add2(h, s) -> ReLU
+    out h -> more: repeat n {{ Convolution(maps, kernel=3x3, pad=1x1) -> ReLU }}
+}}
+
+network Runtime {{
+    x = Input(2x8x8, dataset="x")
+    y' = x -> {chain} -> MaxPooling(kernel=1x1)
+}}
+"""
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spec=unit_specs())
+def test_random_unit_specs_merge_to_the_same_model(spec, tmp_path_factory):
+    project = compiled(spec)
+    m = build(project)
+    assert [c.name for c in m.classes].count("Cell") == 1
+    torch.manual_seed(0)
+    _same_outputs(project, tmp_path_factory.mktemp("u"), {"x": torch.randn(2, 2, 8, 8)})
+
+
+HOSTILE = """
+unit U(nn: int, prefix: int = 1, k: bool = false, training: int = 2, x: int = 1, layers: int = 0) {
+    in h
+    a = h -> c: Convolution(nn, kernel=3x3, stride=prefix, pad=1x1)
+    if k {
+        a = a -> d: Convolution(nn, kernel=1x1)
+    }
+    out a -> e: repeat training { Convolution(nn, kernel=1x1) } -> MaxPooling(kernel=x, stride=x)
+}
+
+network Runtime {
+    i = Input(3x8x8, dataset="x")
+    y' = i -> a1: U(4) -> a2: U(5, prefix=2, k=true, training=1, x=2) -> a3: U(6, training=3)
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("spec", [UNIT_ARGS, HOSTILE], ids=["unit_args", "hostile_names"])
+def test_merged_classes_are_ruff_clean(spec, backend, tmp_path):
+    """Unit arguments named like the generated module's names (`nn`, `layers`, `prefix`, `k`,
+    `training`) are renamed; long constructor headers and conditional modules are as ruff writes them."""
+    from test_generated_style import BACKENDS, ruff_clean
+
+    BACKENDS[backend].generate(compiled(spec), tmp_path)
+    ruff_clean(tmp_path, "model.py")
+
+
+def test_hostile_names_compute_the_same(tmp_path):
+    torch.manual_seed(0)
+    _same_outputs(compiled(HOSTILE), tmp_path, {"i": torch.randn(2, 3, 8, 8)})
