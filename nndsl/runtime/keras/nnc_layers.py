@@ -42,8 +42,8 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
-import nnc  # next to this file
-from nnc_params import INITIALIZERS
+from . import nnc
+from ..nnc_params import INITIALIZERS
 
 __all__ = [
     "BinaryConnectAffine",

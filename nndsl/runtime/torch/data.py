@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 # isort: split
-import nnc_dataset  # next to this file: the project's own module
-from nnc_dataset import IMAGE_EXTENSIONS, DatasetError
+from .. import nnc_dataset
+from ..nnc_dataset import IMAGE_EXTENSIONS, DatasetError
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
-from nnc_dataset import IMAGE_EXTENSIONS, DatasetError, ImageFolderDataset, NNCDataset, epoch_order  # next to this file
+from ..nnc_dataset import IMAGE_EXTENSIONS, DatasetError, ImageFolderDataset, NNCDataset, epoch_order
 
 __all__ = [
     "IMAGE_EXTENSIONS",

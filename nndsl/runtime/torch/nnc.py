@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 
 # isort: split
-import nnc_params  # next to this file
-from nnc_params import (
+from .. import nnc_params
+from ..nnc_params import (
     INITIALIZERS,
     calc_normal_std_glorot,
     calc_normal_std_he_backward,
@@ -51,7 +51,7 @@ from nnc_params import (
     initial_distribution,
     load_params,
 )
-from nnc_solvers import schedule_arguments, solver_arguments, to_iterations
+from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
 # nnabla's cross-entropy losses take the log of a probability clamped at float32's smallest normal
 # value, so a probability of 0 costs -log(TINY) = 87.34 rather than infinity.
