@@ -42,8 +42,9 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
-from . import nnc
 from ..nnc_params import INITIALIZERS
+from ..nnc_shapes import pooled_size  # nnabla's rule, one copy for the compiler and both backends
+from . import nnc
 
 __all__ = [
     "BinaryConnectAffine",
@@ -669,11 +670,6 @@ def binary_error(x: Any, t: Any) -> Any:
     """NNC's BinaryError (nnabla `binary_error.cpp`): (x >= 0.5) != (t >= 0.5) as 0/1, elementwise."""
     ops = keras.ops
     return ops.cast(ops.not_equal(ops.greater_equal(x, 0.5), ops.greater_equal(t, 0.5)), _float_dtype(x.dtype))
-
-
-def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
-    """nnabla's pooling output size: (n + pad - (ignore_border ? kernel - pad : 1)) // stride + 1."""
-    return (n + pad - ((kernel - pad) if ignore_border else 1)) // stride + 1
 
 
 def _pool_config(mode, kernel, stride, pad) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
