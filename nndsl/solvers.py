@@ -13,7 +13,7 @@ the language's side: names, aliases and NNC's property names.
 from __future__ import annotations
 
 from .layers.base import BOOL, FLOAT, Param
-from .runtime.nnc_solvers import SOLVER_DEFAULTS
+from .runtime.nnc_solvers import SCHEDULE_DEFAULTS, SOLVER_DEFAULTS
 
 # A default of OPTIONAL: the parameter is left out unless given (the generated project's rule
 # applies: AdamW's decoupled `wd` follows weight_decay).
@@ -75,18 +75,18 @@ SCHEDULES: dict[str, tuple[Param, ...]] = {
     "Constant": (),
     # lr * multiplier ** (iteration // interval)
     "Exponential": (
-        _p("multiplier", FLOAT, 0.1, "LearningRateMultiplier", "gamma"),
+        _p("multiplier", FLOAT, SCHEDULE_DEFAULTS["multiplier"], "LearningRateMultiplier", "gamma"),
         _p("interval", DURATION, None, "LearningRateUpdateInterval", "every"),
     ),
     # lr * multiplier ** (number of steps passed)
     "Step": (
-        _p("multiplier", FLOAT, 0.1, "LearningRateMultiplier", "gamma"),
+        _p("multiplier", FLOAT, SCHEDULE_DEFAULTS["multiplier"], "LearningRateMultiplier", "gamma"),
         _p("steps", DURATIONS, None, "LearningRateSteps"),
     ),
     # cosine annealing from lr to 0 over the whole training (after warm-up)
     "Cosine": (),
     # lr * (1 - t / T) ** power
-    "Polynomial": (_p("power", FLOAT, 1.0, "Power"),),
+    "Polynomial": (_p("power", FLOAT, SCHEDULE_DEFAULTS["power"], "Power"),),
     # linear decay to 0 over the whole training
     "Linear": (),
 }

@@ -83,9 +83,9 @@ def test_the_runtime_modules_import_as_nndsl_runtime():
     assert importlib.import_module("nndsl.runtime").__version__ == nndsl.__version__
 
 
-def test_the_compiler_and_the_runtime_share_one_table_of_solver_defaults():
-    from nndsl.runtime.nnc_solvers import SOLVER_DEFAULTS, solver_arguments
-    from nndsl.solvers import OPTIONAL, SOLVERS
+def test_the_compiler_and_the_runtime_share_one_table_of_solver_and_schedule_defaults():
+    from nndsl.runtime.nnc_solvers import SCHEDULE_DEFAULTS, SOLVER_DEFAULTS, solver_arguments
+    from nndsl.solvers import OPTIONAL, SCHEDULES, SOLVERS
 
     assert list(SOLVERS) == list(SOLVER_DEFAULTS)
     for solver, params in SOLVERS.items():
@@ -96,6 +96,9 @@ def test_the_compiler_and_the_runtime_share_one_table_of_solver_defaults():
             assert (OPTIONAL if default is None else default) == p.default, (solver, p.name)
             if default is not None:
                 assert arguments[key] == default
+    # and the schedules' numeric defaults
+    floats = {p.name: p.default for params in SCHEDULES.values() for p in params if isinstance(p.default, float)}
+    assert floats == SCHEDULE_DEFAULTS
 
 
 def test_the_pooled_size_rule_is_written_once():
