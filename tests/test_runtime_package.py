@@ -169,3 +169,21 @@ def test_a_link_in_place_of_the_runtime_folder_is_refused(tmp_path):
         _project("lenet", "torch", out)
     assert e.value.diagnostic.code == "E0901"
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_manifest_naming_a_file_in_another_subfolder_removes_nothing(tmp_path):
+    """Only the runtime's folder holds generated files below the project: a manifest entry elsewhere
+    (crafted, or from another tool) is never followed, even with the file's own digest."""
+    import hashlib
+    import json
+
+    _project("lenet", "torch", tmp_path)
+    mine = tmp_path / "data" / "keep.txt"
+    mine.parent.mkdir()
+    mine.write_text("mine\n", encoding="utf-8")
+    manifest_path = tmp_path / ".nndsl-manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["data/keep.txt"] = hashlib.sha256(b"mine\n").hexdigest()
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    _project("lenet", "torch", tmp_path)
+    assert mine.read_text(encoding="utf-8") == "mine\n"

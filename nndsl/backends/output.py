@@ -6,6 +6,8 @@ file only if it is unchanged since nndsl wrote it (or `force` is given); files n
 write (checkpoints, logs, the user's own) are never touched. A file an earlier compile generated
 that this one does not (the other backend's, compiling torch over keras) is removed if it is
 unchanged since, and kept if the user changed it, so a folder never mixes two backends' code.
+Generated files lie in the folder itself and in the runtime package's folder, `nndsl_runtime/`
+(its subfolders are created as needed, removed when left empty; a link on the way is refused).
 
 One compile writes into a folder at a time: each holds an exclusive lock on
 `DIR/.nndsl-lock` (`flock`, not waited for) while it checks and writes, and a second one
@@ -34,6 +36,7 @@ except ImportError:  # Windows: no advisory locks; compiles are not serialized t
 
 MANIFEST = ".nndsl-manifest.json"
 LOCK = ".nndsl-lock"
+SUBFOLDER = "nndsl_runtime"  # the only folder of generated files inside a project: the runtime package
 
 
 class OutputError(Exception):
@@ -99,10 +102,12 @@ def write_project(out: str | Path, files: dict[str, str], force: bool = False) -
 
 
 def _inside(out: Path, name: str) -> bool:
-    """Whether `name` (a manifest entry) is a file of the folder or of a subfolder nndsl writes
-    (`nndsl_runtime/...`): a relative path of plain names, with no link on the way."""
+    """Whether `name` (a manifest entry) is a file of the folder or of the subfolder nndsl writes
+    (SUBFOLDER, the runtime package): a relative path of plain names, with no link on the way."""
     parts = Path(name).parts
     if not parts or Path(name).is_absolute() or any(p in ("", ".", "..") for p in parts) or "\\" in name:
+        return False
+    if len(parts) > 1 and parts[0] != SUBFOLDER:
         return False
     return not any((out / Path(*parts[:i])).is_symlink() for i in range(1, len(parts)))
 
