@@ -187,3 +187,12 @@ def test_a_manifest_naming_a_file_in_another_subfolder_removes_nothing(tmp_path)
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     _project("lenet", "torch", tmp_path)
     assert mine.read_text(encoding="utf-8") == "mine\n"
+
+
+def test_compile_names_the_runtime_folder_once(tmp_path):
+    cmd = [sys.executable, "-m", "nndsl", "compile", str(ROOT / "specs" / "lenet.nnd"), "--backend", "torch"]
+    r = subprocess.run([*cmd, "-o", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    count = len(_on_disk(tmp_path))
+    expected = "model.py, config.json, README.md, nndsl_runtime/, ruff.toml, train.py, infer.py"
+    assert r.stderr.strip().endswith(f"wrote {count} files to {tmp_path}: {expected}")
