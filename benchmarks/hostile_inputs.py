@@ -357,7 +357,7 @@ def generated_models(tmp: Path, work: Path) -> list[Outcome]:
         "failed = []\n"
         "for folder in sys.argv[1:]:\n"
         "    sys.path.insert(0, folder)\n"
-        "    for m in ('model', 'nnc', 'nnc_layers', 'nnc_params'):\n"
+        "    for m in [m for m in sys.modules if m.split('.')[0] in ('model', 'nndsl_runtime')]:\n"
         "        sys.modules.pop(m, None)\n"
         "    try:\n"
         "        model = importlib.import_module('model').create_model()\n"

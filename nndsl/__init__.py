@@ -1,1 +1,3 @@
-__version__ = "0.1.0"
+from .runtime import __version__  # one version: nndsl and the runtime it copies into projects
+
+__all__ = ["__version__"]

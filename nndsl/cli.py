@@ -188,7 +188,11 @@ def cmd_compile(args) -> int:
     _report([result], args.format)
     if not result.ok:
         return EXIT_INPUT
-    sys.stderr.write(f"wrote {len(written)} files to {args.output}: {', '.join(p.name for p in written)}\n")
+    # the files of the folder itself, and the runtime package's folder once: "model.py, ..., nndsl_runtime/"
+    shown = dict.fromkeys(
+        p.relative_to(args.output).parts[0] + ("/" if p.parent != Path(args.output) else "") for p in written
+    )
+    sys.stderr.write(f"wrote {len(written)} files to {args.output}: {', '.join(shown)}\n")
     return EXIT_OK
 
 

@@ -102,47 +102,38 @@ def update_golden() -> bool:
 def import_generated(out: Path, module: str = "model"):
     """Import `module` of the generated project in `out`, as a program in that folder would.
 
-    Generated projects import their support modules by top-level names (`nnc`, `data`, ...)
-    which differ between backends: they are taken out of `sys.modules` for the import and
-    put back after, so that projects of both backends can be loaded side by side (each module
-    keeps references to the modules it imported) and other tests keep theirs."""
+    A generated project's top-level names are its own modules (`model`, `train`, `infer`) and its
+    runtime package `nndsl_runtime`, which every project has (with its backend's subpackage): they
+    and their submodules are taken out of `sys.modules` for the import and put back after, so that
+    several projects (of either backend) can be loaded side by side (each module keeps references
+    to the modules it imported) and other tests keep theirs."""
     import importlib
     import sys
 
-    names = {p.stem for p in Path(out).glob("*.py")}
-    before = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    names = {p.stem for p in Path(out).glob("*.py")} | {p.parent.name for p in Path(out).glob("*/__init__.py")}
+
+    def ours(name: str) -> bool:
+        return name.split(".")[0] in names
+
+    before = {name: sys.modules.pop(name) for name in [n for n in sys.modules if ours(n)]}
     sys.path.insert(0, str(out))
     try:
         return importlib.import_module(module)
     finally:
         sys.path.remove(str(out))
-        for name in names:
+        for name in [n for n in sys.modules if ours(n)]:
             sys.modules.pop(name, None)
         sys.modules.update(before)  # what other tests had imported under these names
 
 
 def load_template(name: str, path: Path, siblings: tuple[str, ...] = ()):
-    """Load a support module of `templates/` by path, as module `name`, the way a generated project
-    would import it: with `templates/common` (the modules every project ships next to it) importable,
-    and the backend modules it imports by name (`siblings`, from its own folder) loaded for it under
-    those names, which are taken back after (the two backends' `nnc` differ). Registered in
-    `sys.modules`, so that objects of it pickle (data loader worker processes)."""
-    import importlib.util
-    import sys
+    """The runtime module that used to lie at `path` (`templates/common/<m>.py`,
+    `templates/<backend>/<m>.py`), imported from the package `nndsl.runtime` where it now lives
+    (`nndsl.runtime.<m>`, `nndsl.runtime.<backend>.<m>`). `name` and `siblings` are no longer needed
+    (the package's relative imports find its modules); kept so that tests written against the old
+    layout still run: new tests import `nndsl.runtime...` directly."""
+    import importlib
 
-    common = str(ROOT / "templates" / "common")
-    if common not in sys.path:
-        sys.path.insert(0, common)
-    before = {s: sys.modules.pop(s) for s in siblings if s in sys.modules}
-    try:
-        for sibling in siblings:
-            load_template(sibling, Path(path).parent / f"{sibling}.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    finally:
-        for sibling in siblings:
-            sys.modules.pop(sibling, None)
-        sys.modules.update(before)
-    return module
+    path = Path(path)
+    folder = path.parent.name
+    return importlib.import_module("nndsl.runtime." + (path.stem if folder == "common" else f"{folder}.{path.stem}"))

@@ -73,16 +73,18 @@ def test_compile_checks_the_spec_and_writes_a_torch_project(tmp_path):
     assert not (tmp_path / "out").exists()
     r = run("compile", "specs/digits.nnd", "--backend", "torch", "-o", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
-    names = {p.name for p in (tmp_path / "out").iterdir()}
-    assert {"model.py", "config.json", "README.md", "nnc.py", "data.py", "train.py", "infer.py"} <= names
+    names = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")}
+    assert {"model.py", "config.json", "README.md", "train.py", "infer.py"} <= names
+    assert {"nndsl_runtime/torch/nnc.py", "nndsl_runtime/torch/data.py"} <= names
     (tmp_path / "out" / "model.py").write_text("# edited\n")
     again = run("compile", "specs/digits.nnd", "--backend", "torch", "-o", str(tmp_path / "out"))
     assert again.returncode == 1 and "changed since nndsl generated it" in again.stderr
     assert (tmp_path / "out" / "model.py").read_text() == "# edited\n"
     keras = run("compile", "specs/digits.nnd", "--backend", "keras", "-o", str(tmp_path / "k"))
     assert keras.returncode == 0, keras.stderr
-    names = {p.name for p in (tmp_path / "k").iterdir()}
-    assert {"model.py", "config.json", "README.md", "nnc.py", "nnc_layers.py", "data.py", "train.py"} <= names
+    names = {p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*")}
+    assert {"model.py", "config.json", "README.md", "train.py"} <= names
+    assert {f"nndsl_runtime/keras/{m}.py" for m in ("nnc", "nnc_layers", "data")} <= names
 
 
 def test_summary_text():

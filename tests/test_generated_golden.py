@@ -1,7 +1,8 @@
 """Golden files of the generated projects: for every spec in specs/ and each backend, the files the
-compiler writes for that spec (model.py, README.md, config.json; the support modules are copies of
-templates/ and reviewed there) are stored under tests/generated/<spec>.<backend>/, so that a
-change to code generation is reviewed as a diff of generated code.
+compiler writes for that spec (model.py, README.md, config.json; the runtime package nndsl_runtime/
+and the scripts are copies of nndsl/runtime/ and templates/ and reviewed there) are stored under
+tests/generated/<spec>.<backend>/, so that a change to code generation is reviewed as a diff of
+generated code.
 
 After an intended change, refresh them with
 

@@ -6,6 +6,8 @@ file only if it is unchanged since nndsl wrote it (or `force` is given); files n
 write (checkpoints, logs, the user's own) are never touched. A file an earlier compile generated
 that this one does not (the other backend's, compiling torch over keras) is removed if it is
 unchanged since, and kept if the user changed it, so a folder never mixes two backends' code.
+Generated files lie in the folder itself and in the runtime package's folder, `nndsl_runtime/`
+(its subfolders are created as needed, removed when left empty; a link on the way is refused).
 
 One compile writes into a folder at a time: each holds an exclusive lock on
 `DIR/.nndsl-lock` (`flock`, not waited for) while it checks and writes, and a second one
@@ -34,6 +36,7 @@ except ImportError:  # Windows: no advisory locks; compiles are not serialized t
 
 MANIFEST = ".nndsl-manifest.json"
 LOCK = ".nndsl-lock"
+SUBFOLDER = "nndsl_runtime"  # the only folder of generated files inside a project: the runtime package
 
 
 class OutputError(Exception):
@@ -77,12 +80,13 @@ def write_project(out: str | Path, files: dict[str, str], force: bool = False) -
             raise OverwriteRefused(refused)
         written = []
         for name, data in blobs.items():
+            _make_parents(out, name)
             _atomic_write(out / name, data)
             manifest[name] = _digest(data)
             written.append(out / name)
         for name in sorted(set(manifest) - set(blobs)):  # generated before, not now
-            if Path(name).name != name or name in (".", ".."):
-                continue  # generated files lie in the folder itself: never follow a manifest elsewhere
+            if not _inside(out, name):
+                continue  # generated files lie in the folder or its own subfolders: never follow a manifest elsewhere
             path = out / name
             try:
                 current = _current(path)
@@ -91,9 +95,41 @@ def write_project(out: str | Path, files: dict[str, str], force: bool = False) -
             if current is None or current == manifest[name]:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+                _remove_empty_parents(out, name)
                 del manifest[name]
         _atomic_write(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return written
+
+
+def _inside(out: Path, name: str) -> bool:
+    """Whether `name` (a manifest entry) is a file of the folder or of the subfolder nndsl writes
+    (SUBFOLDER, the runtime package): a relative path of plain names, with no link on the way."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or any(p in ("", ".", "..") for p in parts) or "\\" in name:
+        return False
+    if len(parts) > 1 and parts[0] != SUBFOLDER:
+        return False
+    return not any((out / Path(*parts[:i])).is_symlink() for i in range(1, len(parts)))
+
+
+def _make_parents(out: Path, name: str) -> None:
+    """Create the subfolders of `name` inside `out` (the runtime package's), refusing a link on the way."""
+    parts = Path(name).parts
+    for i in range(1, len(parts)):
+        folder = out / Path(*parts[:i])
+        if folder.is_symlink():
+            raise _cannot_write(folder, "a link is in the way of a generated folder")
+        _make_folder(folder)
+
+
+def _remove_empty_parents(out: Path, name: str) -> None:
+    """Remove the subfolders of a removed generated file that are left empty."""
+    parts = Path(name).parts
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            (out / Path(*parts[:i])).rmdir()
+        except OSError:
+            return  # not empty (or not ours to remove): leave it
 
 
 def _make_folder(out: Path) -> None:

@@ -1,8 +1,9 @@
 """Templates shared by the backends: where they are, the Jinja environment, static files.
 
-`templates/<backend>/` holds a backend's templates (`*.j2`, rendered) and its support
-modules (copied as they are); `templates/common/` holds framework-free support modules
-that every generated project ships (dataset reading, for one).
+`templates/<backend>/` holds a backend's templates (`*.j2`, rendered) and its scripts
+(`train.py`, `infer.py`, copied as they are); `templates/common/` the projects' ruff
+configuration. The runtime the generated code imports is the package `nndsl/runtime`, copied
+into each project as `nndsl_runtime/` with the shared modules and that backend's own.
 """
 
 from __future__ import annotations
@@ -38,12 +39,27 @@ def environment(backend: str) -> jinja2.Environment:
     return env
 
 
+RUNTIME = "nndsl_runtime"  # the runtime package's name inside a generated project
+
+
+def runtime_dir() -> Path:
+    """The runtime package developed in this repository (`nndsl.runtime`), found without importing it."""
+    return Path(__file__).resolve().parents[1] / "runtime"
+
+
+def runtime_files(backend: str) -> dict[str, str]:
+    """The runtime package as a project ships it, `nndsl_runtime/...` -> text: its framework-free
+    modules shared by both backends and `backend`'s own subpackage, not the other backend's."""
+    root = runtime_dir()
+    sources = [*sorted(root.glob("*.py")), *sorted((root / backend).glob("*.py"))]
+    return {f"{RUNTIME}/{src.relative_to(root).as_posix()}": src.read_text(encoding="utf-8") for src in sources}
+
+
 def static_files(backend: str, names: tuple[str, ...]) -> dict[str, str]:
-    """The common support modules, the projects' ruff configuration and the backend's own `names`,
-    file name -> text."""
-    files = {}
-    for src in sorted([*(templates_dir() / "common").glob("*.py"), templates_dir() / "common" / "ruff.toml"]):
-        files[src.name] = src.read_text(encoding="utf-8")
+    """The runtime package, the projects' ruff configuration and the backend's own `names` (its
+    scripts), file name -> text."""
+    files = runtime_files(backend)
+    files["ruff.toml"] = (templates_dir() / "common" / "ruff.toml").read_text(encoding="utf-8")
     for name in names:
         src = templates_dir() / backend / name
         if src.exists():

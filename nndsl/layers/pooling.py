@@ -1,6 +1,7 @@
 """Pooling layers: MaxPooling, AveragePooling, SumPooling, GlobalAveragePooling, Unpooling.
 
-Sizes follow nnabla (src/nbla/function/utils/base_pooling.cpp). The pooled axes are the
+Sizes follow nnabla (src/nbla/function/utils/base_pooling.cpp; the rule is
+`nndsl.runtime.nnc_shapes.pooled_size`, which the generated projects use too). The pooled axes are the
 last len(kernel) axes; axes before them are kept. Along a pooled axis of size n with
 kernel k, stride s and padding p (added on both sides):
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..runtime.nnc_shapes import pooled_size  # the one copy of nnabla's rule, shared with the runtime
 from .base import (
     BOOL,
     DERIVED,
@@ -62,13 +64,6 @@ def resolve_pooling(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -
     check_at_least(p["pad"], 0, "pad")
 
 
-def pool_out(n: int, k: int, s: int, pad: int, ignore_border: bool) -> int:
-    """nnabla's pooling output length along one axis."""
-    if ignore_border:
-        return (n + 2 * pad - k) // s + 1
-    return (n + pad - 1) // s + 1
-
-
 def pooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
     x = ins[0]
     nd = len(p["kernel"])
@@ -87,7 +82,7 @@ def pooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
                 "(ignore_border=true drops windows that do not fit)",
                 param="kernel",
             )
-        out.append(pool_out(n, k, s, pad, p["ignore_border"]))
+        out.append(pooled_size(n, k, s, pad, p["ignore_border"]))
     return (*lead, *out)
 
 

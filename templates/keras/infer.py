@@ -38,16 +38,16 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tf_startup import quiet_startup  # noqa: E402
+from nndsl_runtime.keras.tf_startup import quiet_startup  # noqa: E402
 
 with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
     import tensorflow as tf
 
-import nnc  # noqa: E402
-import nnc_runs  # noqa: E402
-from data import DatasetError, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
-from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
-from nnc_runs import RunError, UsageError  # noqa: E402
+from nndsl_runtime import nnc_runs  # noqa: E402
+from nndsl_runtime.keras import nnc  # noqa: E402
+from nndsl_runtime.keras.data import DatasetError, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
+from nndsl_runtime.nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
+from nndsl_runtime.nnc_runs import RunError, UsageError  # noqa: E402
 
 try:
     from model import Model, create_model

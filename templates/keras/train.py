@@ -51,18 +51,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from tf_startup import quiet_startup  # noqa: E402
+from nndsl_runtime.keras.tf_startup import quiet_startup  # noqa: E402
 
 with quiet_startup():  # TensorFlow's start-up lines stay off the terminal
     import keras
     import tensorflow as tf
 
-import nnc  # noqa: E402
-import nnc_runs  # noqa: E402
-import nnc_solvers  # noqa: E402
-import solvers  # noqa: E402
-from data import DatasetError, ImageFolderDataset, NNCDataset, make_dataset, reraise_dataset_errors  # noqa: E402
-from nnc_runs import NonFiniteError, RunError, UsageError  # noqa: E402
+from nndsl_runtime import nnc_runs, nnc_solvers  # noqa: E402
+from nndsl_runtime.keras import nnc, solvers  # noqa: E402
+from nndsl_runtime.keras.data import (  # noqa: E402
+    DatasetError,
+    ImageFolderDataset,
+    NNCDataset,
+    make_dataset,
+    reraise_dataset_errors,
+)
+from nndsl_runtime.nnc_runs import NonFiniteError, RunError, UsageError  # noqa: E402
 
 try:
     from model import Model, create_model

@@ -33,11 +33,10 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import nnc_params  # noqa: E402
-import nnc_runs  # noqa: E402
-from data import DatasetError, NNCDataset, make_loader  # noqa: E402
-from nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
-from nnc_runs import RunError, UsageError  # noqa: E402
+from nndsl_runtime import nnc_params, nnc_runs  # noqa: E402
+from nndsl_runtime.nnc_dataset import ImageListDataset, write_output_csv  # noqa: E402
+from nndsl_runtime.nnc_runs import RunError, UsageError  # noqa: E402
+from nndsl_runtime.torch.data import DatasetError, NNCDataset, make_loader  # noqa: E402
 from train import check_state, load_checkpoint, pick_device  # noqa: E402
 
 try:

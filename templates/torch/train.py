@@ -53,12 +53,11 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import nnc  # noqa: E402
-import nnc_runs  # noqa: E402
-import nnc_solvers  # noqa: E402
-from data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
-from nnc_params import check_params  # noqa: E402
-from nnc_runs import NonFiniteError, RunError, UsageError, derive_seed  # noqa: E402
+from nndsl_runtime import nnc_runs, nnc_solvers  # noqa: E402
+from nndsl_runtime.nnc_params import check_params  # noqa: E402
+from nndsl_runtime.nnc_runs import NonFiniteError, RunError, UsageError, derive_seed  # noqa: E402
+from nndsl_runtime.torch import nnc  # noqa: E402
+from nndsl_runtime.torch.data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
 
 try:
     from model import Model, create_model

@@ -95,7 +95,7 @@ def test_hostile_spec_file_names_are_escaped_everywhere(tmp_path, backend, capsy
         "    import torch\n"
         "    x = torch.from_numpy(x)\n"
         "for out in outs:\n"
-        "    for m in ('model', 'nnc', 'nnc_layers', 'nnc_params'):\n"
+        "    for m in [m for m in sys.modules if m.split('.')[0] in ('model', 'nndsl_runtime')]:\n"
         "        sys.modules.pop(m, None)\n"
         "    sys.path.insert(0, out)\n"
         "    model = importlib.import_module('model').create_model()\n"
@@ -198,15 +198,20 @@ def _spec(labels: list[str], input_name: str) -> str:
     return f'network Main {{\n    {input_name} = Input(4, dataset="x")\n    y = {input_name} -> {chain}\n}}\n'
 
 
+def _project_modules() -> list[str]:
+    """The generated project's modules now in sys.modules: its model and its runtime package."""
+    return [name for name in sys.modules if name.split(".")[0] in ("model", "nndsl_runtime")]
+
+
 def _load(out: Path):
-    for name in ("model", "nnc", "nnc_layers", "nnc_params"):
+    for name in _project_modules():
         sys.modules.pop(name, None)
     sys.path.insert(0, str(out))
     try:
         return importlib.import_module("model")
     finally:
         sys.path.remove(str(out))
-        for name in ("model", "nnc", "nnc_layers", "nnc_params"):
+        for name in _project_modules():
             sys.modules.pop(name, None)
 
 

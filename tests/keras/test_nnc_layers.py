@@ -662,15 +662,13 @@ def test_layers_serialize(layer):
 
 
 _TWO_REPLICAS = """
-import importlib.util, sys
-sys.path[:0] = [sys.argv[2], sys.argv[3]]  # templates/common: nnc_params; templates/keras: nnc
+import sys
+sys.path[:0] = [sys.argv[1]]  # the repository: nndsl.runtime
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-spec = importlib.util.spec_from_file_location("nnc_layers_replicas", sys.argv[1])
-kl = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(kl)
+from nndsl.runtime.keras import nnc_layers as kl
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     inp = keras.Input((10, 10, 2))
@@ -690,10 +688,8 @@ print("ok")
 def test_two_replicas_draw_differently():
     """A MirroredStrategy over two logical CPUs (a subprocess: the devices must be set before TensorFlow starts)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    path = str(ROOT / "templates" / "keras" / "nnc_layers.py")
-    common, keras_dir = str(ROOT / "templates" / "common"), str(ROOT / "templates" / "keras")
     run = subprocess.run(
-        [sys.executable, "-c", _TWO_REPLICAS, path, common, keras_dir], cwd=ROOT, env=env, capture_output=True,
+        [sys.executable, "-c", _TWO_REPLICAS, str(ROOT)], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=300,
     )  # fmt: skip
 

@@ -55,7 +55,7 @@ def torch_project(spec: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def nnc(torch_project: Path):
-    return import_generated(torch_project, "nnc")
+    return import_generated(torch_project, "nndsl_runtime.torch.nnc")
 
 
 @pytest.mark.parametrize("base_axis", [0, 1])
@@ -156,7 +156,7 @@ def _channels_last(a: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("base_axis", [0, 1])
 def test_keras_vat_noise_equals_nnabla(keras_project, oracle, base_axis):
     tf = pytest.importorskip("tensorflow")
-    nnc_layers = import_generated(keras_project, "nnc_layers")
+    nnc_layers = import_generated(keras_project, "nndsl_runtime.keras.nnc_layers")
     key = f"fn:vat{base_axis + 1}"
     x = tf.Variable(oracle["fn:x"])  # rank-1 samples' layout is NNC's: (batch, 3, 4) here is (3, 4) per sample
     buf = tf.Variable(tf.zeros_like(x))

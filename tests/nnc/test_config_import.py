@@ -4,14 +4,13 @@ create_prototxt says it means.
 The fixtures (tests/nnc/fixtures/config/, made by tools/nnc_config_fixtures.py with NNC's tool
 and nnabla) hold each project's config text and the config parts of the nntxt NNC made of it.
 Each case is imported with `config_to_nnd`, compiled by nndsl, and its IR read the way the
-generated training scripts read it (templates/common/nnc_solvers.py: solver arguments, the
+generated training scripts read it (nndsl/runtime/nnc_solvers.py: solver arguments, the
 schedule in iterations, the optimizer's iteration range); that is compared with what nnabla's
 trainer builds from NNC's nntxt (nnabla/utils/load.py, cli/train.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -21,12 +20,10 @@ from nnc_config_cases import case_names, compile_config, import_case, load_case,
 from nndsl.fmt import format_module
 from nndsl.nnc.config_nnd import config_to_nnd
 from nndsl.nnc.idents import ident
+from nndsl.runtime import nnc_solvers
 from nndsl.syntax.parser import parse
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("nnc_solvers_t", ROOT / "templates" / "common" / "nnc_solvers.py")
-nnc_solvers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(nnc_solvers)
 
 CASES = case_names()
 NNABLA_PARAM = {"alpha": "lr"}  # nnabla's names of the solvers' parameters -> nnc_solvers' canonical ones

@@ -4,18 +4,16 @@ The fixtures (tools/nnc_config_fixtures.py) hold, for each optimizer of each cas
 rate nnabla's own scheduler gives (nnabla.utils.load._create_optimizer on the nntxt NNC's
 create_prototxt made, LinearWarmupScheduler included) at iterations around every boundary of
 the schedule. Here the imported, compiled config drives the PyTorch runtime's make_schedule
-(templates/torch/nnc.py), as train.py calls it; the Keras runtime's make_schedule equals the
+(nndsl/runtime/torch/nnc.py), as train.py calls it; the Keras runtime's make_schedule equals the
 PyTorch one at every iteration (tests/keras/test_solvers.py).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import import_generated
 from nnc_config_cases import case_names, compile_config, import_case, load_case, referenced_networks
 
 pytest.importorskip("torch")
@@ -25,11 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def torch_nnc(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("runtime")
-    shutil.copy(ROOT / "templates" / "torch" / "nnc.py", folder)
-    for p in (ROOT / "templates" / "common").glob("*.py"):
-        shutil.copy(p, folder)
-    return import_generated(folder, "nnc")
+    from nndsl.runtime.torch import nnc
+
+    return nnc
 
 
 @pytest.mark.parametrize("name", case_names())

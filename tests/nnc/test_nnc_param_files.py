@@ -33,7 +33,7 @@ from nndsl.compiler import compile_file
 
 HERE = Path(__file__).resolve().parent
 FIX = HERE / "fixtures" / "params"
-TEMPLATES = HERE.parent.parent / "templates" / "common"
+REPO = HERE.parent.parent  # nndsl.runtime.nnc_params: the parameter files of every generated project
 NNABLA = Path(os.environ.get("NNDSL_NNABLA_PYTHON", "/work/nnabla-venv/bin/python"))
 FORMATS = ("block.h5", "block.protobuf", "block.nnp")
 
@@ -149,11 +149,8 @@ def test_nnabla_names_table(projects) -> None:
 
 @pytest.fixture
 def nnc_params(projects):
-    sys.path.insert(0, str(TEMPLATES))
-    try:
-        import nnc_params as module
-    finally:
-        sys.path.remove(str(TEMPLATES))
+    from nndsl.runtime import nnc_params as module
+
     return module
 
 
@@ -299,14 +296,15 @@ def test_unknown_extension_and_nnp_save(projects, tmp_path: Path) -> None:
 def test_h5_needs_h5py_named(projects, tmp_path: Path) -> None:
     """Without h5py, a .h5 is refused in one line naming the package; other formats work."""
     code = (
-        "import sys; sys.modules['h5py'] = None; sys.path.insert(0, sys.argv[1]); import nnc_params, numpy as np\n"
+        "import sys; sys.modules['h5py'] = None; sys.path.insert(0, sys.argv[1])\n"
+        "from nndsl.runtime import nnc_params; import numpy as np\n"
         "try:\n    nnc_params.save_params(sys.argv[2] + '/a.h5', {'w': np.zeros(2)})\n"
         "except nnc_params.RunError as e:\n    print(e)\n"
         "nnc_params.save_params(sys.argv[2] + '/a.protobuf', {'w': np.zeros(2)})\n"
         "print(nnc_params.load_params(sys.argv[2] + '/a.protobuf')['w'].shape)\n"
     )
     run = subprocess.run(
-        [sys.executable, "-c", code, str(TEMPLATES), str(tmp_path)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(REPO), str(tmp_path)], capture_output=True, text=True, check=True
     )
     assert run.stdout.splitlines() == [
         "reading or writing .h5 parameter files needs the h5py package: pip install h5py",

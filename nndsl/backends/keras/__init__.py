@@ -13,8 +13,8 @@ from .render import build, render_model, render_parameters, render_readme
 
 __all__ = ["generate", "project_files"]
 
-# Support modules copied into every generated project as they are.
-STATIC = ("nnc.py", "nnc_layers.py", "solvers.py", "data.py", "train.py", "infer.py", "tf_startup.py")
+# The scripts copied into every generated project as they are (beside the runtime package, nndsl_runtime/).
+STATIC = ("train.py", "infer.py")
 
 
 def project_files(project: Project, out: str | Path) -> dict[str, str]:

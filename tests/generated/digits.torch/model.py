@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import nnc
+from nndsl_runtime.torch import nnc
 
 
 class ResidualBlock(nn.Module):

@@ -15,8 +15,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-import nnc
-import nnc_layers
+from nndsl_runtime.keras import nnc, nnc_layers
 
 
 class BasicBlock:

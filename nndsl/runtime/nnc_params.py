@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from nnc_runs import RunError  # next to this file
+from .nnc_runs import RunError
 
 __all__ = [
     "INITIALIZERS",

@@ -17,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "DECOUPLED",
+    "SCHEDULE_DEFAULTS",
     "SOLVER_DEFAULTS",
     "active",
     "iteration_range",
@@ -158,6 +159,9 @@ def active(iteration: int, first: int, last: int) -> bool:
     return (first == 0 or iteration + 1 >= first) and (last == 0 or iteration + 1 <= last)
 
 
+# NNC's schedule parameters with nnabla's defaults (`learning_rate_scheduler.py`); durations have none.
+SCHEDULE_DEFAULTS: dict[str, float] = {"multiplier": 0.1, "power": 1.0}
+
 SCHEDULE_ALIASES = {
     "multiplier": ("multiplier", "gamma", "learningratemultiplier"),
     "interval": ("interval", "every", "iterinterval", "learningrateupdateinterval"),
@@ -206,16 +210,17 @@ def schedule_arguments(
         return "constant", {}, warmup
     if kind == "exponential":
         interval = max(1, to_iterations(p.get("interval") or 1, iterations_per_epoch))
-        return "exponential", {"gamma": float(p.get("multiplier", 0.1)), "interval": interval}, warmup
+        gamma = float(p.get("multiplier", SCHEDULE_DEFAULTS["multiplier"]))
+        return "exponential", {"gamma": gamma, "interval": interval}, warmup
     if kind == "step":
         steps = p.get("steps") or ()
         if isinstance(steps, numbers.Real) or (len(steps) == 2 and isinstance(steps[1], str)):
             steps = [steps]  # a single step: 30 or (30, "epoch")
         steps = [to_iterations(s, iterations_per_epoch) for s in steps]
-        return "step", {"gamma": float(p.get("multiplier", 0.1)), "steps": steps}, warmup
+        return "step", {"gamma": float(p.get("multiplier", SCHEDULE_DEFAULTS["multiplier"])), "steps": steps}, warmup
     if kind == "cosine":
         return "cosine", {"max_iter": max_iter()}, warmup
     if kind in ("polynomial", "linear"):
-        power = 1.0 if kind == "linear" else float(p.get("power", 1.0))
+        power = 1.0 if kind == "linear" else float(p.get("power", SCHEDULE_DEFAULTS["power"]))
         return "polynomial", {"max_iter": max_iter(), "power": power}, warmup
     raise ValueError(f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear")

@@ -40,7 +40,7 @@ import tensorflow as tf
 from keras import ops
 
 # isort: split
-from nnc_solvers import SOLVER_DEFAULTS, schedule_arguments, solver_arguments, to_iterations  # next to this file
+from ..nnc_solvers import SOLVER_DEFAULTS, schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
     "AMSBound",

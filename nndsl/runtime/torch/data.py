@@ -1,7 +1,7 @@
 """Datasets and data loaders for PyTorch: NNC dataset CSV files and image folders as tensors.
 
-This file is part of the generated project and needs only torch and ``nnc_dataset.py`` (next
-to it: numpy, Pillow and the standard library), which reads NNC's dataset CSV format and
+This file is part of the generated project's runtime and needs only torch and ``nnc_dataset``
+(the runtime's: numpy, Pillow and the standard library), which reads NNC's dataset CSV format and
 image folders, checks them and reports problems as ``DatasetError`` (see its docstring).
 This module makes its datasets torch ``Dataset``s whose items are float32 tensors in NNC's
 layout (an image is channels x height x width), and builds the ``DataLoader``s.
@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 # isort: split
-import nnc_dataset  # next to this file: the project's own module
-from nnc_dataset import IMAGE_EXTENSIONS, DatasetError
+from .. import nnc_dataset
+from ..nnc_dataset import IMAGE_EXTENSIONS, DatasetError
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 # isort: split
-import nnc_params  # next to this file
-from nnc_params import (
+from .. import nnc_params
+from ..nnc_params import (
     INITIALIZERS,
     calc_normal_std_glorot,
     calc_normal_std_he_backward,
@@ -53,7 +53,8 @@ from nnc_params import (
     initial_distribution,
     load_params,
 )
-from nnc_solvers import schedule_arguments, solver_arguments, to_iterations
+from ..nnc_shapes import pooled_size  # nnabla's rule, one copy for the compiler and both backends
+from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
 # nnabla's cross-entropy losses take the log of a probability clamped at float32's smallest normal
 # value, so a probability of 0 costs -log(TINY) = 87.34 rather than infinity.
@@ -520,15 +521,6 @@ def top_n_error(x: torch.Tensor, label: torch.Tensor, n: int = 1, axis: int = 1)
 def binary_error(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """NNC's BinaryError (nnabla `binary_error.cpp`): (x >= 0.5) != (t >= 0.5) as 0/1, elementwise."""
     return ((x >= 0.5) != (t >= 0.5)).to(x.dtype if x.is_floating_point() else torch.float32)
-
-
-def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
-    """nnabla's pooling output size (`pooling.cpp`): (n + pad - (ignore_border ? kernel - pad : 1)) // stride + 1.
-
-    With ignore_border that is the usual (n + 2 pad - kernel) // stride + 1; without it,
-    (n + pad - 1) // stride + 1 (the padding counts once: windows may overhang the far border).
-    """
-    return (n + pad - ((kernel - pad) if ignore_border else 1)) // stride + 1
 
 
 def pooling(

@@ -1,7 +1,7 @@
 """Datasets for Keras 3 / TensorFlow: NNC dataset CSV files and image folders as ``tf.data`` pipelines.
 
-This file is part of the generated project and needs only TensorFlow and ``nnc_dataset.py``
-(next to it: numpy, Pillow and the standard library), which reads NNC's dataset CSV format
+This file is part of the generated project's runtime and needs only TensorFlow and ``nnc_dataset``
+(the runtime's: numpy, Pillow and the standard library), which reads NNC's dataset CSV format
 and image folders, checks them and reports problems as ``DatasetError`` (see its docstring).
 
 ``make_dataset`` turns such a dataset into a ``tf.data.Dataset`` of batches, each a dict
@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
-from nnc_dataset import IMAGE_EXTENSIONS, DatasetError, ImageFolderDataset, NNCDataset, epoch_order  # next to this file
+from ..nnc_dataset import IMAGE_EXTENSIONS, DatasetError, ImageFolderDataset, NNCDataset, epoch_order
 
 __all__ = [
     "IMAGE_EXTENSIONS",

@@ -45,8 +45,9 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
-import nnc  # next to this file
-from nnc_params import INITIALIZERS
+from ..nnc_params import INITIALIZERS
+from ..nnc_shapes import pooled_size  # nnabla's rule, one copy for the compiler and both backends
+from . import nnc
 
 __all__ = [
     "BinaryConnectAffine",
@@ -737,11 +738,6 @@ def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: boo
         x = shifted[(slice(None),) * (axis % len(x.shape)) + (slice(0, -1),)]
     y = ops.cumsum(x, axis=axis) if op == "sum" else _cumprod(x, axis)
     return ops.flip(y, axis=axis) if reverse else y
-
-
-def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
-    """nnabla's pooling output size: (n + pad - (ignore_border ? kernel - pad : 1)) // stride + 1."""
-    return (n + pad - ((kernel - pad) if ignore_border else 1)) // stride + 1
 
 
 def _pool_config(mode, kernel, stride, pad) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
