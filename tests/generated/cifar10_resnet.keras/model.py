@@ -2,62 +2,129 @@
 
 `Model` creates every layer of every network once and builds one functional `keras.Model`
 per network from them: networks that share parameters (by layer name, as NNC does) share
-the layer. The models compute channels-last, what TensorFlow runs fastest; shapes in
-comments are per sample in that layout ((H, W, C) for the spec's C x H x W). `run_network`,
-`save_params` and `load_params` speak NNC's layouts, like the PyTorch project's.
+the layer; `Model` itself is the functional model of one of them, its network (`NETWORK`).
+The parameters' NNC names are in parameters.json beside this file. The models compute
+channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
+layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
+speak NNC's layouts, like the PyTorch project's.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class BasicBlock:
-    """Unit BasicBlock(maps=16, stride=1, project=False): 16x32x32 -> 16x32x32."""
+    """Unit BasicBlock: one class for 5 of its 8 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, maps: int) -> None:
         self.conv1 = layers.Conv2D(
-            16,
+            maps,
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=16, fan_out=16, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
+            ),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
         self.conv2 = layers.Conv2D(
-            16,
+            maps,
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=16, fan_out=16, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
+            ),
             name=prefix + "conv2",
         )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
+        self.bn2 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+        )
 
     def __call__(self, x):
-        h = self.conv1(x)  # 32x32x16
-        h = self.bn1(h)  # 32x32x16
-        h = ops.relu(h)  # 32x32x16
-        h = self.conv2(h)  # 32x32x16
-        h = self.bn2(h)  # 32x32x16
-        h = h + x  # 32x32x16
-        h = ops.relu(h)  # 32x32x16
+        h = self.conv1(x)
+        h = self.bn1(h)
+        h = ops.relu(h)
+        h = self.conv2(h)
+        h = self.bn2(h)
+        h = h + x
+        h = ops.relu(h)
+        return h
+
+
+class BasicBlock2:
+    """Unit BasicBlock: one class for 3 of its 8 instances in this model."""
+
+    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+        self.conv1 = layers.Conv2D(
+            maps,
+            3,
+            strides=2,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps, kernel_area=9
+            ),
+            name=prefix + "conv1",
+        )
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
+        self.conv2 = layers.Conv2D(
+            maps,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
+            ),
+            name=prefix + "conv2",
+        )
+        self.bn2 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+        )
+        self.shortcut = layers.Conv2D(
+            maps,
+            1,
+            strides=2,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
+            name=prefix + "shortcut",
+        )
+        self.shortcut_bn = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
+        )
+
+    def __call__(self, x):
+        h = self.conv1(layers.ZeroPadding2D(1)(x))
+        h = self.bn1(h)
+        h = ops.relu(h)
+        h = self.conv2(h)
+        h = self.bn2(h)
+        h_2 = self.shortcut(x)
+        h_2 = self.shortcut_bn(h_2)
+        h = h + h_2
+        h = ops.relu(h)
         return h
 
 
 class Stage:
-    """Unit Stage(blocks=2, maps=16, stride=1, bottleneck=False): 16x32x32 -> 16x32x32."""
+    """Unit Stage: one class for 1 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock(prefix + "first.")
-        self.block = [BasicBlock(f"{prefix}block.{k}.") for k in range(1)]
+    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
+        self.first = BasicBlock(prefix + "first.", maps)
+        self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # 32x32x16
@@ -66,292 +133,18 @@ class Stage:
         return h
 
 
-class BasicBlock2:
-    """Unit BasicBlock(maps=32, stride=2, project=True): 16x32x32 -> 32x16x16."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            32,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=16, fan_out=32, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            32,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=32, fan_out=32, kernel_area=9),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-        self.shortcut = layers.Conv2D(
-            32,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=16, fan_out=32),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "shortcut_bn")
-
-    def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))  # 16x16x32
-        h = self.bn1(h)  # 16x16x32
-        h = ops.relu(h)  # 16x16x32
-        h = self.conv2(h)  # 16x16x32
-        h = self.bn2(h)  # 16x16x32
-        h_2 = self.shortcut(x)  # 16x16x32
-        h_2 = self.shortcut_bn(h_2)  # 16x16x32
-        h = h + h_2  # 16x16x32
-        h = ops.relu(h)  # 16x16x32
-        return h
-
-
-class BasicBlock3:
-    """Unit BasicBlock(maps=32, stride=1, project=False): 32x16x16 -> 32x16x16."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            32,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=32, fan_out=32, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            32,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=32, fan_out=32, kernel_area=9),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 16x16x32
-        h = self.bn1(h)  # 16x16x32
-        h = ops.relu(h)  # 16x16x32
-        h = self.conv2(h)  # 16x16x32
-        h = self.bn2(h)  # 16x16x32
-        h = h + x  # 16x16x32
-        h = ops.relu(h)  # 16x16x32
-        return h
-
-
 class Stage2:
-    """Unit Stage(blocks=2, maps=32, stride=2, bottleneck=False): 16x32x32 -> 32x16x16."""
+    """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock2(prefix + "first.")
-        self.block = [BasicBlock3(f"{prefix}block.{k}.") for k in range(1)]
+    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
+        self.first = BasicBlock2(prefix + "first.", in_channels, maps)
+        self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
-        h = self.first(x)  # 16x16x32
-        h_2 = h
+        h = self.first(x)
         for block_step in self.block:
-            h_2 = block_step(h_2)  # 16x16x32
-        return h_2
-
-
-class BasicBlock4:
-    """Unit BasicBlock(maps=64, stride=2, project=True): 32x16x16 -> 64x8x8."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            64,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=32, fan_out=64, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            64,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=64, kernel_area=9),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-        self.shortcut = layers.Conv2D(
-            64,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=32, fan_out=64),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "shortcut_bn")
-
-    def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))  # 8x8x64
-        h = self.bn1(h)  # 8x8x64
-        h = ops.relu(h)  # 8x8x64
-        h = self.conv2(h)  # 8x8x64
-        h = self.bn2(h)  # 8x8x64
-        h_2 = self.shortcut(x)  # 8x8x64
-        h_2 = self.shortcut_bn(h_2)  # 8x8x64
-        h = h + h_2  # 8x8x64
-        h = ops.relu(h)  # 8x8x64
+            h = block_step(h)
         return h
-
-
-class BasicBlock5:
-    """Unit BasicBlock(maps=64, stride=1, project=False): 64x8x8 -> 64x8x8."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            64,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=64, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            64,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=64, kernel_area=9),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 8x8x64
-        h = self.bn1(h)  # 8x8x64
-        h = ops.relu(h)  # 8x8x64
-        h = self.conv2(h)  # 8x8x64
-        h = self.bn2(h)  # 8x8x64
-        h = h + x  # 8x8x64
-        h = ops.relu(h)  # 8x8x64
-        return h
-
-
-class Stage3:
-    """Unit Stage(blocks=2, maps=64, stride=2, bottleneck=False): 32x16x16 -> 64x8x8."""
-
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock4(prefix + "first.")
-        self.block = [BasicBlock5(f"{prefix}block.{k}.") for k in range(1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 8x8x64
-        h_2 = h
-        for block_step in self.block:
-            h_2 = block_step(h_2)  # 8x8x64
-        return h_2
-
-
-class BasicBlock6:
-    """Unit BasicBlock(maps=128, stride=2, project=True): 64x8x8 -> 128x4x4."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            128,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=128, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=128, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-        self.shortcut = layers.Conv2D(
-            128,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=128),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "shortcut_bn")
-
-    def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))  # 4x4x128
-        h = self.bn1(h)  # 4x4x128
-        h = ops.relu(h)  # 4x4x128
-        h = self.conv2(h)  # 4x4x128
-        h = self.bn2(h)  # 4x4x128
-        h_2 = self.shortcut(x)  # 4x4x128
-        h_2 = self.shortcut_bn(h_2)  # 4x4x128
-        h = h + h_2  # 4x4x128
-        h = ops.relu(h)  # 4x4x128
-        return h
-
-
-class BasicBlock7:
-    """Unit BasicBlock(maps=128, stride=1, project=False): 128x4x4 -> 128x4x4."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=128, kernel_area=9
-            ),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=128, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 4x4x128
-        h = self.bn1(h)  # 4x4x128
-        h = ops.relu(h)  # 4x4x128
-        h = self.conv2(h)  # 4x4x128
-        h = self.bn2(h)  # 4x4x128
-        h = h + x  # 4x4x128
-        h = ops.relu(h)  # 4x4x128
-        return h
-
-
-class Stage4:
-    """Unit Stage(blocks=2, maps=128, stride=2, bottleneck=False): 64x8x8 -> 128x4x4."""
-
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock6(prefix + "first.")
-        self.block = [BasicBlock7(f"{prefix}block.{k}.") for k in range(1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 4x4x128
-        h_2 = h
-        for block_step in self.block:
-            h_2 = block_step(h_2)  # 4x4x128
-        return h_2
 
 
 class MiniResNet:
@@ -366,11 +159,13 @@ class MiniResNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=3, fan_out=16, kernel_area=9),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.stage1 = Stage(prefix + "stage1.")
-        self.stage2 = Stage2(prefix + "stage2.")
-        self.stage3 = Stage3(prefix + "stage3.")
-        self.stage4 = Stage4(prefix + "stage4.")
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
+        self.stage1 = Stage(prefix + "stage1.", 2, 16)
+        self.stage2 = Stage2(prefix + "stage2.", 16, 2, 32)
+        self.stage3 = Stage2(prefix + "stage3.", 32, 2, 64)
+        self.stage4 = Stage2(prefix + "stage4.", 64, 2, 128)
         self.fc = layers.Dense(
             10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=128, fan_out=10), name=prefix + "fc"
         )
@@ -379,17 +174,23 @@ class MiniResNet:
         h = self.conv1(x)  # 32x32x16
         h = self.bn1(h)  # 32x32x16
         h = ops.relu(h)  # 32x32x16
-        h_2 = self.stage1(h)  # 32x32x16
-        h_2 = self.stage2(h_2)  # 16x16x32
-        h_2 = self.stage3(h_2)  # 8x8x64
-        h_2 = self.stage4(h_2)  # 4x4x128
-        h_2 = ops.mean(h_2, axis=(1, 2), keepdims=True)  # 1x1x128
-        h_2 = self.fc(layers.Flatten()(h_2))  # 10
-        return h_2
+        h = self.stage1(h)  # 32x32x16
+        h = self.stage2(h)  # 16x16x32
+        h = self.stage3(h)  # 8x8x64
+        h = self.stage4(h)  # 4x4x128
+        h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x128
+        h = self.fc(layers.Flatten()(h))  # 10
+        return h
 
 
-class Model:
-    """Every parameter of every network; networks that share parameters share modules."""
+class Model(keras.Model):
+    """Every parameter of every network; networks that share parameters share modules.
+
+    A functional `keras.Model` of its network, Runtime (the executor's): `model(x)` takes and returns
+    channels-last tensors, `model.summary()` lists it. Every network is a functional `keras.Model` of
+    the same layers in `model.networks` (named inputs and outputs), and `run_network` runs one by name
+    in NNC's layout.
+    """
 
     # network name -> (method, inputs {name: NNC shape}, output names, trained by an optimizer)
     NETWORKS = {
@@ -412,777 +213,12 @@ class Model:
             False,
         ),
     }
-    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape
-    # where it differs); see `save_params`.
-    PARAMETERS = {
-        "net/conv1/W": ("net.conv1", "kernel", "conv", (16, 3, 3, 3), "net/conv1/conv/W", None),
-        "net/bn1/beta": ("net.bn1", "beta", "same", (16, 1, 1), "net/bn1/bn/beta", (1, 16, 1, 1)),
-        "net/bn1/gamma": ("net.bn1", "gamma", "same", (16, 1, 1), "net/bn1/bn/gamma", (1, 16, 1, 1)),
-        "net/bn1/mean": ("net.bn1", "moving_mean", "same", (16, 1, 1), "net/bn1/bn/mean", (1, 16, 1, 1)),
-        "net/bn1/var": ("net.bn1", "moving_variance", "same", (16, 1, 1), "net/bn1/bn/var", (1, 16, 1, 1)),
-        "net/stage1/first/conv1/W": (
-            "net.stage1.first.conv1",
-            "kernel",
-            "conv",
-            (16, 16, 3, 3),
-            "net/stage1/first/conv1/conv/W",
-            None,
-        ),
-        "net/stage1/first/bn1/beta": (
-            "net.stage1.first.bn1",
-            "beta",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn1/bn/beta",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/bn1/gamma": (
-            "net.stage1.first.bn1",
-            "gamma",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn1/bn/gamma",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/bn1/mean": (
-            "net.stage1.first.bn1",
-            "moving_mean",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn1/bn/mean",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/bn1/var": (
-            "net.stage1.first.bn1",
-            "moving_variance",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn1/bn/var",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/conv2/W": (
-            "net.stage1.first.conv2",
-            "kernel",
-            "conv",
-            (16, 16, 3, 3),
-            "net/stage1/first/conv2/conv/W",
-            None,
-        ),
-        "net/stage1/first/bn2/beta": (
-            "net.stage1.first.bn2",
-            "beta",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn2/bn/beta",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/bn2/gamma": (
-            "net.stage1.first.bn2",
-            "gamma",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn2/bn/gamma",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/bn2/mean": (
-            "net.stage1.first.bn2",
-            "moving_mean",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn2/bn/mean",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/first/bn2/var": (
-            "net.stage1.first.bn2",
-            "moving_variance",
-            "same",
-            (16, 1, 1),
-            "net/stage1/first/bn2/bn/var",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/conv1/W": (
-            "net.stage1.block.0.conv1",
-            "kernel",
-            "conv",
-            (16, 16, 3, 3),
-            "net/stage1/block[0]/conv1/conv/W",
-            None,
-        ),
-        "net/stage1/block[0]/bn1/beta": (
-            "net.stage1.block.0.bn1",
-            "beta",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn1/bn/beta",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/bn1/gamma": (
-            "net.stage1.block.0.bn1",
-            "gamma",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn1/bn/gamma",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/bn1/mean": (
-            "net.stage1.block.0.bn1",
-            "moving_mean",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn1/bn/mean",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/bn1/var": (
-            "net.stage1.block.0.bn1",
-            "moving_variance",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn1/bn/var",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/conv2/W": (
-            "net.stage1.block.0.conv2",
-            "kernel",
-            "conv",
-            (16, 16, 3, 3),
-            "net/stage1/block[0]/conv2/conv/W",
-            None,
-        ),
-        "net/stage1/block[0]/bn2/beta": (
-            "net.stage1.block.0.bn2",
-            "beta",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn2/bn/beta",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/bn2/gamma": (
-            "net.stage1.block.0.bn2",
-            "gamma",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn2/bn/gamma",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/bn2/mean": (
-            "net.stage1.block.0.bn2",
-            "moving_mean",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn2/bn/mean",
-            (1, 16, 1, 1),
-        ),
-        "net/stage1/block[0]/bn2/var": (
-            "net.stage1.block.0.bn2",
-            "moving_variance",
-            "same",
-            (16, 1, 1),
-            "net/stage1/block[0]/bn2/bn/var",
-            (1, 16, 1, 1),
-        ),
-        "net/stage2/first/conv1/W": (
-            "net.stage2.first.conv1",
-            "kernel",
-            "conv",
-            (32, 16, 3, 3),
-            "net/stage2/first/conv1/conv/W",
-            None,
-        ),
-        "net/stage2/first/bn1/beta": (
-            "net.stage2.first.bn1",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn1/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/bn1/gamma": (
-            "net.stage2.first.bn1",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn1/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/bn1/mean": (
-            "net.stage2.first.bn1",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn1/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/bn1/var": (
-            "net.stage2.first.bn1",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn1/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/conv2/W": (
-            "net.stage2.first.conv2",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/stage2/first/conv2/conv/W",
-            None,
-        ),
-        "net/stage2/first/bn2/beta": (
-            "net.stage2.first.bn2",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn2/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/bn2/gamma": (
-            "net.stage2.first.bn2",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn2/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/bn2/mean": (
-            "net.stage2.first.bn2",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn2/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/bn2/var": (
-            "net.stage2.first.bn2",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/bn2/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/shortcut/W": (
-            "net.stage2.first.shortcut",
-            "kernel",
-            "conv",
-            (32, 16, 1, 1),
-            "net/stage2/first/shortcut/conv/W",
-            None,
-        ),
-        "net/stage2/first/shortcut_bn/beta": (
-            "net.stage2.first.shortcut_bn",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/shortcut_bn/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/shortcut_bn/gamma": (
-            "net.stage2.first.shortcut_bn",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/shortcut_bn/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/shortcut_bn/mean": (
-            "net.stage2.first.shortcut_bn",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/shortcut_bn/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/first/shortcut_bn/var": (
-            "net.stage2.first.shortcut_bn",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/stage2/first/shortcut_bn/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/conv1/W": (
-            "net.stage2.block.0.conv1",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/stage2/block[0]/conv1/conv/W",
-            None,
-        ),
-        "net/stage2/block[0]/bn1/beta": (
-            "net.stage2.block.0.bn1",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn1/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/bn1/gamma": (
-            "net.stage2.block.0.bn1",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn1/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/bn1/mean": (
-            "net.stage2.block.0.bn1",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn1/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/bn1/var": (
-            "net.stage2.block.0.bn1",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn1/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/conv2/W": (
-            "net.stage2.block.0.conv2",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/stage2/block[0]/conv2/conv/W",
-            None,
-        ),
-        "net/stage2/block[0]/bn2/beta": (
-            "net.stage2.block.0.bn2",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn2/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/bn2/gamma": (
-            "net.stage2.block.0.bn2",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn2/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/bn2/mean": (
-            "net.stage2.block.0.bn2",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn2/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/stage2/block[0]/bn2/var": (
-            "net.stage2.block.0.bn2",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/stage2/block[0]/bn2/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/stage3/first/conv1/W": (
-            "net.stage3.first.conv1",
-            "kernel",
-            "conv",
-            (64, 32, 3, 3),
-            "net/stage3/first/conv1/conv/W",
-            None,
-        ),
-        "net/stage3/first/bn1/beta": (
-            "net.stage3.first.bn1",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn1/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/bn1/gamma": (
-            "net.stage3.first.bn1",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn1/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/bn1/mean": (
-            "net.stage3.first.bn1",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn1/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/bn1/var": (
-            "net.stage3.first.bn1",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn1/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/conv2/W": (
-            "net.stage3.first.conv2",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "net/stage3/first/conv2/conv/W",
-            None,
-        ),
-        "net/stage3/first/bn2/beta": (
-            "net.stage3.first.bn2",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn2/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/bn2/gamma": (
-            "net.stage3.first.bn2",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn2/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/bn2/mean": (
-            "net.stage3.first.bn2",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn2/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/bn2/var": (
-            "net.stage3.first.bn2",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/bn2/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/shortcut/W": (
-            "net.stage3.first.shortcut",
-            "kernel",
-            "conv",
-            (64, 32, 1, 1),
-            "net/stage3/first/shortcut/conv/W",
-            None,
-        ),
-        "net/stage3/first/shortcut_bn/beta": (
-            "net.stage3.first.shortcut_bn",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/shortcut_bn/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/shortcut_bn/gamma": (
-            "net.stage3.first.shortcut_bn",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/shortcut_bn/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/shortcut_bn/mean": (
-            "net.stage3.first.shortcut_bn",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/shortcut_bn/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/first/shortcut_bn/var": (
-            "net.stage3.first.shortcut_bn",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/stage3/first/shortcut_bn/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/conv1/W": (
-            "net.stage3.block.0.conv1",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "net/stage3/block[0]/conv1/conv/W",
-            None,
-        ),
-        "net/stage3/block[0]/bn1/beta": (
-            "net.stage3.block.0.bn1",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn1/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/bn1/gamma": (
-            "net.stage3.block.0.bn1",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn1/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/bn1/mean": (
-            "net.stage3.block.0.bn1",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn1/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/bn1/var": (
-            "net.stage3.block.0.bn1",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn1/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/conv2/W": (
-            "net.stage3.block.0.conv2",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "net/stage3/block[0]/conv2/conv/W",
-            None,
-        ),
-        "net/stage3/block[0]/bn2/beta": (
-            "net.stage3.block.0.bn2",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn2/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/bn2/gamma": (
-            "net.stage3.block.0.bn2",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn2/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/bn2/mean": (
-            "net.stage3.block.0.bn2",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn2/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/stage3/block[0]/bn2/var": (
-            "net.stage3.block.0.bn2",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/stage3/block[0]/bn2/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/stage4/first/conv1/W": (
-            "net.stage4.first.conv1",
-            "kernel",
-            "conv",
-            (128, 64, 3, 3),
-            "net/stage4/first/conv1/conv/W",
-            None,
-        ),
-        "net/stage4/first/bn1/beta": (
-            "net.stage4.first.bn1",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn1/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/bn1/gamma": (
-            "net.stage4.first.bn1",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn1/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/bn1/mean": (
-            "net.stage4.first.bn1",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn1/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/bn1/var": (
-            "net.stage4.first.bn1",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn1/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/conv2/W": (
-            "net.stage4.first.conv2",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "net/stage4/first/conv2/conv/W",
-            None,
-        ),
-        "net/stage4/first/bn2/beta": (
-            "net.stage4.first.bn2",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn2/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/bn2/gamma": (
-            "net.stage4.first.bn2",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn2/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/bn2/mean": (
-            "net.stage4.first.bn2",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn2/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/bn2/var": (
-            "net.stage4.first.bn2",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/bn2/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/shortcut/W": (
-            "net.stage4.first.shortcut",
-            "kernel",
-            "conv",
-            (128, 64, 1, 1),
-            "net/stage4/first/shortcut/conv/W",
-            None,
-        ),
-        "net/stage4/first/shortcut_bn/beta": (
-            "net.stage4.first.shortcut_bn",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/shortcut_bn/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/shortcut_bn/gamma": (
-            "net.stage4.first.shortcut_bn",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/shortcut_bn/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/shortcut_bn/mean": (
-            "net.stage4.first.shortcut_bn",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/shortcut_bn/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/first/shortcut_bn/var": (
-            "net.stage4.first.shortcut_bn",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "net/stage4/first/shortcut_bn/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/conv1/W": (
-            "net.stage4.block.0.conv1",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "net/stage4/block[0]/conv1/conv/W",
-            None,
-        ),
-        "net/stage4/block[0]/bn1/beta": (
-            "net.stage4.block.0.bn1",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn1/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/bn1/gamma": (
-            "net.stage4.block.0.bn1",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn1/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/bn1/mean": (
-            "net.stage4.block.0.bn1",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn1/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/bn1/var": (
-            "net.stage4.block.0.bn1",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn1/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/conv2/W": (
-            "net.stage4.block.0.conv2",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "net/stage4/block[0]/conv2/conv/W",
-            None,
-        ),
-        "net/stage4/block[0]/bn2/beta": (
-            "net.stage4.block.0.bn2",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn2/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/bn2/gamma": (
-            "net.stage4.block.0.bn2",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn2/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/bn2/mean": (
-            "net.stage4.block.0.bn2",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn2/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "net/stage4/block[0]/bn2/var": (
-            "net.stage4.block.0.bn2",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "net/stage4/block[0]/bn2/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "net/fc/W": ("net.fc", "kernel", "affine", (128, 10), "net/fc/affine/W", None),
-        "net/fc/b": ("net.fc", "bias", "same", (10,), "net/fc/affine/b", None),
-    }
+    NETWORK = "Runtime"  # the network the model is
+    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape where
+    # it differs), from parameters.json beside this file; see `save_params`.
+    PARAMETERS = read_parameter_table(
+        Path(__file__).with_name("parameters.json"), ("layer", "variable", "layout", "shape", "nnabla", "nnabla_shape")
+    )
 
     def __init__(self) -> None:
         self.random_shift = nnc_layers.RandomShift(
@@ -1190,15 +226,20 @@ class Model:
         )
         self.random_flip = nnc_layers.RandomFlip(axes=(2,), skip_at_test=True, name="RandomFlip")
         self.net = MiniResNet("net.")
-        self.networks = {name: self._functional(name) for name in self.NETWORKS}
+        graphs = {name: self._graph(name) for name in self.NETWORKS}
+        self.networks = {
+            name: keras.Model(inputs, dict(zip(self.NETWORKS[name][2], results, strict=True)), name=name)
+            for name, (inputs, results) in graphs.items()
+        }
+        inputs, results = graphs[self.NETWORK]
+        super().__init__(_one_or_all(list(inputs.values())), _one_or_all(results), name=self.NETWORK)
 
-    def _functional(self, network: str) -> keras.Model:
-        """The network as a functional Keras model: named channels-last inputs, named outputs."""
-        method, inputs, outputs, _ = self.NETWORKS[network]
+    def _graph(self, network: str) -> tuple[dict, tuple]:
+        """The network applied to named channels-last `keras.Input`s: the inputs and the outputs."""
+        method, inputs, _, _ = self.NETWORKS[network]
         tensors = {name: keras.Input(nnc.channels_last_shape(shape), name=name) for name, shape in inputs.items()}
         results = getattr(self, method)(*tensors.values())
-        results = results if isinstance(results, tuple) else (results,)
-        return keras.Model(tensors, dict(zip(outputs, results, strict=True)), name=network)
+        return tensors, results if isinstance(results, tuple) else (results,)
 
     def run_network(self, network: str, /, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on named arrays in NNC's layout (batch, C, H, W); its named outputs, in
@@ -1268,3 +309,8 @@ class Model:
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
+
+
+def _one_or_all(values):
+    """A functional model's inputs or outputs: the one tensor, or all of them."""
+    return values[0] if len(values) == 1 else values

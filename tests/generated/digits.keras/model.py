@@ -2,87 +2,61 @@
 
 `Model` creates every layer of every network once and builds one functional `keras.Model`
 per network from them: networks that share parameters (by layer name, as NNC does) share
-the layer. The models compute channels-last, what TensorFlow runs fastest; shapes in
-comments are per sample in that layout ((H, W, C) for the spec's C x H x W). `run_network`,
-`save_params` and `load_params` speak NNC's layouts, like the PyTorch project's.
+the layer; `Model` itself is the functional model of one of them, its network (`NETWORK`).
+The parameters' NNC names are in parameters.json beside this file. The models compute
+channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
+layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
+speak NNC's layouts, like the PyTorch project's.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class ResidualBlock:
-    """Unit ResidualBlock(maps=32): 32x8x8 -> 32x8x8."""
+    """Unit ResidualBlock: one class for its 3 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, maps: int) -> None:
         self.conv1 = layers.Conv2D(
-            32,
+            maps,
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=32, fan_out=32, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=maps, fan_out=maps, kernel_area=9),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
         self.conv2 = layers.Conv2D(
-            32,
+            maps,
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=32, fan_out=32, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=maps, fan_out=maps, kernel_area=9),
             name=prefix + "conv2",
         )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
+        self.bn2 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+        )
 
     def __call__(self, x):
-        h = self.conv1(x)  # 8x8x32
-        h = self.bn1(h)  # 8x8x32
-        h = ops.relu(h)  # 8x8x32
-        h = self.conv2(h)  # 8x8x32
-        h = self.bn2(h)  # 8x8x32
-        h = h + x  # 8x8x32
-        h = ops.relu(h)  # 8x8x32
-        return h
-
-
-class ResidualBlock2:
-    """Unit ResidualBlock(maps=64): 64x4x4 -> 64x4x4."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            64,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=64, fan_out=64, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            64,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=64, fan_out=64, kernel_area=9),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 4x4x64
-        h = self.bn1(h)  # 4x4x64
-        h = ops.relu(h)  # 4x4x64
-        h = self.conv2(h)  # 4x4x64
-        h = self.bn2(h)  # 4x4x64
-        h = h + x  # 4x4x64
-        h = ops.relu(h)  # 4x4x64
+        h = self.conv1(x)
+        h = self.bn1(h)
+        h = ops.relu(h)
+        h = self.conv2(h)
+        h = self.bn2(h)
+        h = h + x
+        h = ops.relu(h)
         return h
 
 
@@ -98,8 +72,10 @@ class DigitsNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=1, fan_out=32, kernel_area=9),
             name=prefix + "stem",
         )
-        self.stem_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "stem_bn")
-        self.block = [ResidualBlock(f"{prefix}block.{k}.") for k in range(2)]
+        self.stem_bn = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "stem_bn"
+        )
+        self.block = [ResidualBlock(f"{prefix}block.{k}.", 32) for k in range(2)]
         self.widen = layers.Conv2D(
             64,
             3,
@@ -108,8 +84,10 @@ class DigitsNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=32, fan_out=64, kernel_area=9),
             name=prefix + "widen",
         )
-        self.widen_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "widen_bn")
-        self.block2 = [ResidualBlock2(f"{prefix}block2.{k}.") for k in range(1)]
+        self.widen_bn = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "widen_bn"
+        )
+        self.block2 = [ResidualBlock(f"{prefix}block2.{k}.", 64) for k in range(1)]
         self.fc = layers.Dense(
             10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=64, fan_out=10), name=prefix + "fc"
         )
@@ -118,23 +96,27 @@ class DigitsNet:
         h = self.stem(x)  # 8x8x32
         h = self.stem_bn(h)  # 8x8x32
         h = ops.relu(h)  # 8x8x32
-        h_2 = h
         for block_step in self.block:
-            h_2 = block_step(h_2)  # 8x8x32
-        h_2 = layers.MaxPooling2D(2)(h_2)  # 4x4x32
-        h_2 = self.widen(h_2)  # 4x4x64
-        h_2 = self.widen_bn(h_2)  # 4x4x64
-        h_2 = ops.relu(h_2)  # 4x4x64
-        h_3 = h_2
+            h = block_step(h)  # 8x8x32
+        h = layers.MaxPooling2D(2)(h)  # 4x4x32
+        h = self.widen(h)  # 4x4x64
+        h = self.widen_bn(h)  # 4x4x64
+        h = ops.relu(h)  # 4x4x64
         for block2_step in self.block2:
-            h_3 = block2_step(h_3)  # 4x4x64
-        h_3 = ops.mean(h_3, axis=(1, 2), keepdims=True)  # 1x1x64
-        h_3 = self.fc(layers.Flatten()(h_3))  # 10
-        return h_3
+            h = block2_step(h)  # 4x4x64
+        h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x64
+        h = self.fc(layers.Flatten()(h))  # 10
+        return h
 
 
-class Model:
-    """Every parameter of every network; networks that share parameters share modules."""
+class Model(keras.Model):
+    """Every parameter of every network; networks that share parameters share modules.
+
+    A functional `keras.Model` of its network, Runtime (the executor's): `model(x)` takes and returns
+    channels-last tensors, `model.summary()` lists it. Every network is a functional `keras.Model` of
+    the same layers in `model.networks` (named inputs and outputs), and `run_network` runs one by name
+    in NNC's layout.
+    """
 
     # network name -> (method, inputs {name: NNC shape}, output names, trained by an optimizer)
     NETWORKS = {
@@ -157,284 +139,32 @@ class Model:
             False,
         ),
     }
-    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape
-    # where it differs); see `save_params`.
-    PARAMETERS = {
-        "net/stem/W": ("net.stem", "kernel", "conv", (32, 1, 3, 3), "net/stem/conv/W", None),
-        "net/stem_bn/beta": ("net.stem_bn", "beta", "same", (32, 1, 1), "net/stem_bn/bn/beta", (1, 32, 1, 1)),
-        "net/stem_bn/gamma": ("net.stem_bn", "gamma", "same", (32, 1, 1), "net/stem_bn/bn/gamma", (1, 32, 1, 1)),
-        "net/stem_bn/mean": ("net.stem_bn", "moving_mean", "same", (32, 1, 1), "net/stem_bn/bn/mean", (1, 32, 1, 1)),
-        "net/stem_bn/var": ("net.stem_bn", "moving_variance", "same", (32, 1, 1), "net/stem_bn/bn/var", (1, 32, 1, 1)),
-        "net/block[0]/conv1/W": (
-            "net.block.0.conv1",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/block[0]/conv1/conv/W",
-            None,
-        ),
-        "net/block[0]/bn1/beta": (
-            "net.block.0.bn1",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn1/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/bn1/gamma": (
-            "net.block.0.bn1",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn1/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/bn1/mean": (
-            "net.block.0.bn1",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn1/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/bn1/var": (
-            "net.block.0.bn1",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn1/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/conv2/W": (
-            "net.block.0.conv2",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/block[0]/conv2/conv/W",
-            None,
-        ),
-        "net/block[0]/bn2/beta": (
-            "net.block.0.bn2",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn2/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/bn2/gamma": (
-            "net.block.0.bn2",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn2/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/bn2/mean": (
-            "net.block.0.bn2",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn2/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/block[0]/bn2/var": (
-            "net.block.0.bn2",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/block[0]/bn2/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/conv1/W": (
-            "net.block.1.conv1",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/block[1]/conv1/conv/W",
-            None,
-        ),
-        "net/block[1]/bn1/beta": (
-            "net.block.1.bn1",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn1/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/bn1/gamma": (
-            "net.block.1.bn1",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn1/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/bn1/mean": (
-            "net.block.1.bn1",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn1/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/bn1/var": (
-            "net.block.1.bn1",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn1/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/conv2/W": (
-            "net.block.1.conv2",
-            "kernel",
-            "conv",
-            (32, 32, 3, 3),
-            "net/block[1]/conv2/conv/W",
-            None,
-        ),
-        "net/block[1]/bn2/beta": (
-            "net.block.1.bn2",
-            "beta",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn2/bn/beta",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/bn2/gamma": (
-            "net.block.1.bn2",
-            "gamma",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn2/bn/gamma",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/bn2/mean": (
-            "net.block.1.bn2",
-            "moving_mean",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn2/bn/mean",
-            (1, 32, 1, 1),
-        ),
-        "net/block[1]/bn2/var": (
-            "net.block.1.bn2",
-            "moving_variance",
-            "same",
-            (32, 1, 1),
-            "net/block[1]/bn2/bn/var",
-            (1, 32, 1, 1),
-        ),
-        "net/widen/W": ("net.widen", "kernel", "conv", (64, 32, 3, 3), "net/widen/conv/W", None),
-        "net/widen_bn/beta": ("net.widen_bn", "beta", "same", (64, 1, 1), "net/widen_bn/bn/beta", (1, 64, 1, 1)),
-        "net/widen_bn/gamma": ("net.widen_bn", "gamma", "same", (64, 1, 1), "net/widen_bn/bn/gamma", (1, 64, 1, 1)),
-        "net/widen_bn/mean": ("net.widen_bn", "moving_mean", "same", (64, 1, 1), "net/widen_bn/bn/mean", (1, 64, 1, 1)),
-        "net/widen_bn/var": (
-            "net.widen_bn",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/widen_bn/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/conv1/W": (
-            "net.block2.0.conv1",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "net/block2[0]/conv1/conv/W",
-            None,
-        ),
-        "net/block2[0]/bn1/beta": (
-            "net.block2.0.bn1",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn1/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/bn1/gamma": (
-            "net.block2.0.bn1",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn1/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/bn1/mean": (
-            "net.block2.0.bn1",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn1/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/bn1/var": (
-            "net.block2.0.bn1",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn1/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/conv2/W": (
-            "net.block2.0.conv2",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "net/block2[0]/conv2/conv/W",
-            None,
-        ),
-        "net/block2[0]/bn2/beta": (
-            "net.block2.0.bn2",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn2/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/bn2/gamma": (
-            "net.block2.0.bn2",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn2/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/bn2/mean": (
-            "net.block2.0.bn2",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn2/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "net/block2[0]/bn2/var": (
-            "net.block2.0.bn2",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "net/block2[0]/bn2/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "net/fc/W": ("net.fc", "kernel", "affine", (64, 10), "net/fc/affine/W", None),
-        "net/fc/b": ("net.fc", "bias", "same", (10,), "net/fc/affine/b", None),
-    }
+    NETWORK = "Runtime"  # the network the model is
+    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape where
+    # it differs), from parameters.json beside this file; see `save_params`.
+    PARAMETERS = read_parameter_table(
+        Path(__file__).with_name("parameters.json"), ("layer", "variable", "layout", "shape", "nnabla", "nnabla_shape")
+    )
 
     def __init__(self) -> None:
         self.random_shift = nnc_layers.RandomShift(
             shift=(1, 1), border_mode="nearest", skip_at_test=True, name="RandomShift"
         )
         self.net = DigitsNet("net.")
-        self.networks = {name: self._functional(name) for name in self.NETWORKS}
+        graphs = {name: self._graph(name) for name in self.NETWORKS}
+        self.networks = {
+            name: keras.Model(inputs, dict(zip(self.NETWORKS[name][2], results, strict=True)), name=name)
+            for name, (inputs, results) in graphs.items()
+        }
+        inputs, results = graphs[self.NETWORK]
+        super().__init__(_one_or_all(list(inputs.values())), _one_or_all(results), name=self.NETWORK)
 
-    def _functional(self, network: str) -> keras.Model:
-        """The network as a functional Keras model: named channels-last inputs, named outputs."""
-        method, inputs, outputs, _ = self.NETWORKS[network]
+    def _graph(self, network: str) -> tuple[dict, tuple]:
+        """The network applied to named channels-last `keras.Input`s: the inputs and the outputs."""
+        method, inputs, _, _ = self.NETWORKS[network]
         tensors = {name: keras.Input(nnc.channels_last_shape(shape), name=name) for name, shape in inputs.items()}
         results = getattr(self, method)(*tensors.values())
-        results = results if isinstance(results, tuple) else (results,)
-        return keras.Model(tensors, dict(zip(outputs, results, strict=True)), name=network)
+        return tensors, results if isinstance(results, tuple) else (results,)
 
     def run_network(self, network: str, /, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on named arrays in NNC's layout (batch, C, H, W); its named outputs, in
@@ -503,3 +233,8 @@ class Model:
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
+
+
+def _one_or_all(values):
+    """A functional model's inputs or outputs: the one tensor, or all of them."""
+    return values[0] if len(values) == 1 else values

@@ -2,20 +2,24 @@
 
 `Model` creates every layer of every network once and builds one functional `keras.Model`
 per network from them: networks that share parameters (by layer name, as NNC does) share
-the layer. The models compute channels-last, what TensorFlow runs fastest; shapes in
-comments are per sample in that layout ((H, W, C) for the spec's C x H x W). `run_network`,
-`save_params` and `load_params` speak NNC's layouts, like the PyTorch project's.
+the layer; `Model` itself is the functional model of one of them, its network (`NETWORK`).
+The parameters' NNC names are in parameters.json beside this file. The models compute
+channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
+layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
+speak NNC's layouts, like the PyTorch project's.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class LeNet:
@@ -58,8 +62,14 @@ class LeNet:
         return h
 
 
-class Model:
-    """Every parameter of every network; networks that share parameters share modules."""
+class Model(keras.Model):
+    """Every parameter of every network; networks that share parameters share modules.
+
+    A functional `keras.Model` of its network, Runtime (the executor's): `model(x)` takes and returns
+    channels-last tensors, `model.summary()` lists it. Every network is a functional `keras.Model` of
+    the same layers in `model.networks` (named inputs and outputs), and `run_network` runs one by name
+    in NNC's layout.
+    """
 
     # network name -> (method, inputs {name: NNC shape}, output names, trained by an optimizer)
     NETWORKS = {
@@ -82,37 +92,29 @@ class Model:
             False,
         ),
     }
-    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape
-    # where it differs); see `save_params`.
-    PARAMETERS = {
-        "LeNet/Convolution/W": ("LeNet.Convolution", "kernel", "conv", (16, 1, 7, 7), "LeNet/Convolution/conv/W", None),
-        "LeNet/Convolution/b": ("LeNet.Convolution", "bias", "same", (16,), "LeNet/Convolution/conv/b", None),
-        "LeNet/Convolution_2/W": (
-            "LeNet.Convolution_2",
-            "kernel",
-            "conv",
-            (30, 16, 3, 3),
-            "LeNet/Convolution_2/conv/W",
-            None,
-        ),
-        "LeNet/Convolution_2/b": ("LeNet.Convolution_2", "bias", "same", (30,), "LeNet/Convolution_2/conv/b", None),
-        "LeNet/Affine/W": ("LeNet.Affine", "kernel", "affine_cl:30x4x4", (480, 150), "LeNet/Affine/affine/W", None),
-        "LeNet/Affine/b": ("LeNet.Affine", "bias", "same", (150,), "LeNet/Affine/affine/b", None),
-        "LeNet/Affine_2/W": ("LeNet.Affine_2", "kernel", "affine", (150, 10), "LeNet/Affine_2/affine/W", None),
-        "LeNet/Affine_2/b": ("LeNet.Affine_2", "bias", "same", (10,), "LeNet/Affine_2/affine/b", None),
-    }
+    NETWORK = "Runtime"  # the network the model is
+    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape where
+    # it differs), from parameters.json beside this file; see `save_params`.
+    PARAMETERS = read_parameter_table(
+        Path(__file__).with_name("parameters.json"), ("layer", "variable", "layout", "shape", "nnabla", "nnabla_shape")
+    )
 
     def __init__(self) -> None:
         self.le_net = LeNet("LeNet.")
-        self.networks = {name: self._functional(name) for name in self.NETWORKS}
+        graphs = {name: self._graph(name) for name in self.NETWORKS}
+        self.networks = {
+            name: keras.Model(inputs, dict(zip(self.NETWORKS[name][2], results, strict=True)), name=name)
+            for name, (inputs, results) in graphs.items()
+        }
+        inputs, results = graphs[self.NETWORK]
+        super().__init__(_one_or_all(list(inputs.values())), _one_or_all(results), name=self.NETWORK)
 
-    def _functional(self, network: str) -> keras.Model:
-        """The network as a functional Keras model: named channels-last inputs, named outputs."""
-        method, inputs, outputs, _ = self.NETWORKS[network]
+    def _graph(self, network: str) -> tuple[dict, tuple]:
+        """The network applied to named channels-last `keras.Input`s: the inputs and the outputs."""
+        method, inputs, _, _ = self.NETWORKS[network]
         tensors = {name: keras.Input(nnc.channels_last_shape(shape), name=name) for name, shape in inputs.items()}
         results = getattr(self, method)(*tensors.values())
-        results = results if isinstance(results, tuple) else (results,)
-        return keras.Model(tensors, dict(zip(outputs, results, strict=True)), name=network)
+        return tensors, results if isinstance(results, tuple) else (results,)
 
     def run_network(self, network: str, /, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on named arrays in NNC's layout (batch, C, H, W); its named outputs, in
@@ -181,3 +183,8 @@ class Model:
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
+
+
+def _one_or_all(values):
+    """A functional model's inputs or outputs: the one tensor, or all of them."""
+    return values[0] if len(values) == 1 else values

@@ -2,62 +2,129 @@
 
 `Model` creates every layer of every network once and builds one functional `keras.Model`
 per network from them: networks that share parameters (by layer name, as NNC does) share
-the layer. The models compute channels-last, what TensorFlow runs fastest; shapes in
-comments are per sample in that layout ((H, W, C) for the spec's C x H x W). `run_network`,
-`save_params` and `load_params` speak NNC's layouts, like the PyTorch project's.
+the layer; `Model` itself is the functional model of one of them, its network (`NETWORK`).
+The parameters' NNC names are in parameters.json beside this file. The models compute
+channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
+layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
+speak NNC's layouts, like the PyTorch project's.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class BasicBlock:
-    """Unit BasicBlock(maps=64, stride=1, project=False): 64x56x56 -> 64x56x56."""
+    """Unit BasicBlock: one class for 5 of its 8 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, maps: int) -> None:
         self.conv1 = layers.Conv2D(
-            64,
+            maps,
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=64, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
+            ),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
         self.conv2 = layers.Conv2D(
-            64,
+            maps,
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=64, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
+            ),
             name=prefix + "conv2",
         )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
+        self.bn2 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+        )
 
     def __call__(self, x):
-        h = self.conv1(x)  # 56x56x64
-        h = self.bn1(h)  # 56x56x64
-        h = ops.relu(h)  # 56x56x64
-        h = self.conv2(h)  # 56x56x64
-        h = self.bn2(h)  # 56x56x64
-        h = h + x  # 56x56x64
-        h = ops.relu(h)  # 56x56x64
+        h = self.conv1(x)
+        h = self.bn1(h)
+        h = ops.relu(h)
+        h = self.conv2(h)
+        h = self.bn2(h)
+        h = h + x
+        h = ops.relu(h)
+        return h
+
+
+class BasicBlock2:
+    """Unit BasicBlock: one class for 3 of its 8 instances in this model."""
+
+    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+        self.conv1 = layers.Conv2D(
+            maps,
+            3,
+            strides=2,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps, kernel_area=9
+            ),
+            name=prefix + "conv1",
+        )
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
+        self.conv2 = layers.Conv2D(
+            maps,
+            3,
+            padding="same",
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
+            ),
+            name=prefix + "conv2",
+        )
+        self.bn2 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+        )
+        self.shortcut = layers.Conv2D(
+            maps,
+            1,
+            strides=2,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
+            name=prefix + "shortcut",
+        )
+        self.shortcut_bn = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
+        )
+
+    def __call__(self, x):
+        h = self.conv1(layers.ZeroPadding2D(1)(x))
+        h = self.bn1(h)
+        h = ops.relu(h)
+        h = self.conv2(h)
+        h = self.bn2(h)
+        h_2 = self.shortcut(x)
+        h_2 = self.shortcut_bn(h_2)
+        h = h + h_2
+        h = ops.relu(h)
         return h
 
 
 class Stage:
-    """Unit Stage(blocks=2, maps=64, bottleneck=False, stride=1): 64x56x56 -> 64x56x56."""
+    """Unit Stage: one class for 1 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock(prefix + "first.")
-        self.block = [BasicBlock(f"{prefix}block.{k}.") for k in range(1)]
+    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
+        self.first = BasicBlock(prefix + "first.", maps)
+        self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # 56x56x64
@@ -66,314 +133,24 @@ class Stage:
         return h
 
 
-class BasicBlock2:
-    """Unit BasicBlock(maps=128, stride=2, project=True): 64x56x56 -> 128x28x28."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            128,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=128, kernel_area=9),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=128, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-        self.shortcut = layers.Conv2D(
-            128,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=128),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "shortcut_bn")
-
-    def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))  # 28x28x128
-        h = self.bn1(h)  # 28x28x128
-        h = ops.relu(h)  # 28x28x128
-        h = self.conv2(h)  # 28x28x128
-        h = self.bn2(h)  # 28x28x128
-        h_2 = self.shortcut(x)  # 28x28x128
-        h_2 = self.shortcut_bn(h_2)  # 28x28x128
-        h = h + h_2  # 28x28x128
-        h = ops.relu(h)  # 28x28x128
-        return h
-
-
-class BasicBlock3:
-    """Unit BasicBlock(maps=128, stride=1, project=False): 128x28x28 -> 128x28x28."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=128, kernel_area=9
-            ),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=128, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 28x28x128
-        h = self.bn1(h)  # 28x28x128
-        h = ops.relu(h)  # 28x28x128
-        h = self.conv2(h)  # 28x28x128
-        h = self.bn2(h)  # 28x28x128
-        h = h + x  # 28x28x128
-        h = ops.relu(h)  # 28x28x128
-        return h
-
-
 class Stage2:
-    """Unit Stage(blocks=2, maps=128, stride=2, bottleneck=False): 64x56x56 -> 128x28x28."""
+    """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock2(prefix + "first.")
-        self.block = [BasicBlock3(f"{prefix}block.{k}.") for k in range(1)]
+    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
+        self.first = BasicBlock2(prefix + "first.", in_channels, maps)
+        self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
-        h = self.first(x)  # 28x28x128
-        h_2 = h
+        h = self.first(x)
         for block_step in self.block:
-            h_2 = block_step(h_2)  # 28x28x128
-        return h_2
-
-
-class BasicBlock4:
-    """Unit BasicBlock(maps=256, stride=2, project=True): 128x28x28 -> 256x14x14."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            256,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=128, fan_out=256, kernel_area=9
-            ),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            256,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=256, fan_out=256, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-        self.shortcut = layers.Conv2D(
-            256,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=128, fan_out=256),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "shortcut_bn")
-
-    def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))  # 14x14x256
-        h = self.bn1(h)  # 14x14x256
-        h = ops.relu(h)  # 14x14x256
-        h = self.conv2(h)  # 14x14x256
-        h = self.bn2(h)  # 14x14x256
-        h_2 = self.shortcut(x)  # 14x14x256
-        h_2 = self.shortcut_bn(h_2)  # 14x14x256
-        h = h + h_2  # 14x14x256
-        h = ops.relu(h)  # 14x14x256
+            h = block_step(h)
         return h
-
-
-class BasicBlock5:
-    """Unit BasicBlock(maps=256, stride=1, project=False): 256x14x14 -> 256x14x14."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            256,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=256, fan_out=256, kernel_area=9
-            ),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            256,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=256, fan_out=256, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 14x14x256
-        h = self.bn1(h)  # 14x14x256
-        h = ops.relu(h)  # 14x14x256
-        h = self.conv2(h)  # 14x14x256
-        h = self.bn2(h)  # 14x14x256
-        h = h + x  # 14x14x256
-        h = ops.relu(h)  # 14x14x256
-        return h
-
-
-class Stage3:
-    """Unit Stage(blocks=2, maps=256, stride=2, bottleneck=False): 128x28x28 -> 256x14x14."""
-
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock4(prefix + "first.")
-        self.block = [BasicBlock5(f"{prefix}block.{k}.") for k in range(1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 14x14x256
-        h_2 = h
-        for block_step in self.block:
-            h_2 = block_step(h_2)  # 14x14x256
-        return h_2
-
-
-class BasicBlock6:
-    """Unit BasicBlock(maps=512, stride=2, project=True): 256x14x14 -> 512x7x7."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            512,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=256, fan_out=512, kernel_area=9
-            ),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            512,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=512, fan_out=512, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-        self.shortcut = layers.Conv2D(
-            512,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=256, fan_out=512),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "shortcut_bn")
-
-    def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))  # 7x7x512
-        h = self.bn1(h)  # 7x7x512
-        h = ops.relu(h)  # 7x7x512
-        h = self.conv2(h)  # 7x7x512
-        h = self.bn2(h)  # 7x7x512
-        h_2 = self.shortcut(x)  # 7x7x512
-        h_2 = self.shortcut_bn(h_2)  # 7x7x512
-        h = h + h_2  # 7x7x512
-        h = ops.relu(h)  # 7x7x512
-        return h
-
-
-class BasicBlock7:
-    """Unit BasicBlock(maps=512, stride=1, project=False): 512x7x7 -> 512x7x7."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv1 = layers.Conv2D(
-            512,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=512, fan_out=512, kernel_area=9
-            ),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.conv2 = layers.Conv2D(
-            512,
-            3,
-            padding="same",
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=512, fan_out=512, kernel_area=9
-            ),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn2")
-
-    def __call__(self, x):
-        h = self.conv1(x)  # 7x7x512
-        h = self.bn1(h)  # 7x7x512
-        h = ops.relu(h)  # 7x7x512
-        h = self.conv2(h)  # 7x7x512
-        h = self.bn2(h)  # 7x7x512
-        h = h + x  # 7x7x512
-        h = ops.relu(h)  # 7x7x512
-        return h
-
-
-class Stage4:
-    """Unit Stage(blocks=2, maps=512, stride=2, bottleneck=False): 256x14x14 -> 512x7x7."""
-
-    def __init__(self, prefix: str) -> None:
-        self.first = BasicBlock6(prefix + "first.")
-        self.block = [BasicBlock7(f"{prefix}block.{k}.") for k in range(1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 7x7x512
-        h_2 = h
-        for block_step in self.block:
-            h_2 = block_step(h_2)  # 7x7x512
-        return h_2
 
 
 class ResNet:
     """Unit ResNet(d1=2, d2=2, d3=2, d4=2, bottleneck=False, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int) -> None:
         self.conv1 = layers.Conv2D(
             64,
             7,
@@ -382,11 +159,13 @@ class ResNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=3, fan_out=64, kernel_area=49),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(momentum=0.9, epsilon=0.0001, name=prefix + "bn1")
-        self.stage1 = Stage(prefix + "stage1.")
-        self.stage2 = Stage2(prefix + "stage2.")
-        self.stage3 = Stage3(prefix + "stage3.")
-        self.stage4 = Stage4(prefix + "stage4.")
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
+        self.stage1 = Stage(prefix + "stage1.", d1, 64)
+        self.stage2 = Stage2(prefix + "stage2.", 64, d2, 128)
+        self.stage3 = Stage2(prefix + "stage3.", 128, d3, 256)
+        self.stage4 = Stage2(prefix + "stage4.", 256, d4, 512)
         self.fc = layers.Dense(
             1000,
             kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=512, fan_out=1000),
@@ -400,17 +179,23 @@ class ResNet:
         h = layers.MaxPooling2D(3, strides=2)(
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
         )  # 56x56x64
-        h_2 = self.stage1(h)  # 56x56x64
-        h_2 = self.stage2(h_2)  # 28x28x128
-        h_2 = self.stage3(h_2)  # 14x14x256
-        h_2 = self.stage4(h_2)  # 7x7x512
-        h_2 = ops.mean(h_2, axis=(1, 2), keepdims=True)  # 1x1x512
-        h_2 = self.fc(layers.Flatten()(h_2))  # 1000
-        return h_2
+        h = self.stage1(h)  # 56x56x64
+        h = self.stage2(h)  # 28x28x128
+        h = self.stage3(h)  # 14x14x256
+        h = self.stage4(h)  # 7x7x512
+        h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x512
+        h = self.fc(layers.Flatten()(h))  # 1000
+        return h
 
 
-class Model:
-    """Every parameter of every network; networks that share parameters share modules."""
+class Model(keras.Model):
+    """Every parameter of every network; networks that share parameters share modules.
+
+    A functional `keras.Model` of its network, Runtime (the executor's): `model(x)` takes and returns
+    channels-last tensors, `model.summary()` lists it. Every network is a functional `keras.Model` of
+    the same layers in `model.networks` (named inputs and outputs), and `run_network` runs one by name
+    in NNC's layout.
+    """
 
     # network name -> (method, inputs {name: NNC shape}, output names, trained by an optimizer)
     NETWORKS = {
@@ -439,777 +224,12 @@ class Model:
             False,
         ),
     }
-    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape
-    # where it differs); see `save_params`.
-    PARAMETERS = {
-        "resnet/conv1/W": ("resnet.conv1", "kernel", "conv", (64, 3, 7, 7), "resnet/conv1/conv/W", None),
-        "resnet/bn1/beta": ("resnet.bn1", "beta", "same", (64, 1, 1), "resnet/bn1/bn/beta", (1, 64, 1, 1)),
-        "resnet/bn1/gamma": ("resnet.bn1", "gamma", "same", (64, 1, 1), "resnet/bn1/bn/gamma", (1, 64, 1, 1)),
-        "resnet/bn1/mean": ("resnet.bn1", "moving_mean", "same", (64, 1, 1), "resnet/bn1/bn/mean", (1, 64, 1, 1)),
-        "resnet/bn1/var": ("resnet.bn1", "moving_variance", "same", (64, 1, 1), "resnet/bn1/bn/var", (1, 64, 1, 1)),
-        "resnet/stage1/first/conv1/W": (
-            "resnet.stage1.first.conv1",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "resnet/stage1/first/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage1/first/bn1/beta": (
-            "resnet.stage1.first.bn1",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn1/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/bn1/gamma": (
-            "resnet.stage1.first.bn1",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn1/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/bn1/mean": (
-            "resnet.stage1.first.bn1",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn1/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/bn1/var": (
-            "resnet.stage1.first.bn1",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn1/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/conv2/W": (
-            "resnet.stage1.first.conv2",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "resnet/stage1/first/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage1/first/bn2/beta": (
-            "resnet.stage1.first.bn2",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn2/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/bn2/gamma": (
-            "resnet.stage1.first.bn2",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn2/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/bn2/mean": (
-            "resnet.stage1.first.bn2",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn2/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/first/bn2/var": (
-            "resnet.stage1.first.bn2",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/first/bn2/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/conv1/W": (
-            "resnet.stage1.block.0.conv1",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "resnet/stage1/block[0]/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage1/block[0]/bn1/beta": (
-            "resnet.stage1.block.0.bn1",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn1/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/bn1/gamma": (
-            "resnet.stage1.block.0.bn1",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn1/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/bn1/mean": (
-            "resnet.stage1.block.0.bn1",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn1/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/bn1/var": (
-            "resnet.stage1.block.0.bn1",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn1/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/conv2/W": (
-            "resnet.stage1.block.0.conv2",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "resnet/stage1/block[0]/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage1/block[0]/bn2/beta": (
-            "resnet.stage1.block.0.bn2",
-            "beta",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn2/bn/beta",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/bn2/gamma": (
-            "resnet.stage1.block.0.bn2",
-            "gamma",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn2/bn/gamma",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/bn2/mean": (
-            "resnet.stage1.block.0.bn2",
-            "moving_mean",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn2/bn/mean",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage1/block[0]/bn2/var": (
-            "resnet.stage1.block.0.bn2",
-            "moving_variance",
-            "same",
-            (64, 1, 1),
-            "resnet/stage1/block[0]/bn2/bn/var",
-            (1, 64, 1, 1),
-        ),
-        "resnet/stage2/first/conv1/W": (
-            "resnet.stage2.first.conv1",
-            "kernel",
-            "conv",
-            (128, 64, 3, 3),
-            "resnet/stage2/first/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage2/first/bn1/beta": (
-            "resnet.stage2.first.bn1",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn1/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/bn1/gamma": (
-            "resnet.stage2.first.bn1",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn1/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/bn1/mean": (
-            "resnet.stage2.first.bn1",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn1/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/bn1/var": (
-            "resnet.stage2.first.bn1",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn1/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/conv2/W": (
-            "resnet.stage2.first.conv2",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "resnet/stage2/first/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage2/first/bn2/beta": (
-            "resnet.stage2.first.bn2",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn2/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/bn2/gamma": (
-            "resnet.stage2.first.bn2",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn2/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/bn2/mean": (
-            "resnet.stage2.first.bn2",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn2/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/bn2/var": (
-            "resnet.stage2.first.bn2",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/bn2/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/shortcut/W": (
-            "resnet.stage2.first.shortcut",
-            "kernel",
-            "conv",
-            (128, 64, 1, 1),
-            "resnet/stage2/first/shortcut/conv/W",
-            None,
-        ),
-        "resnet/stage2/first/shortcut_bn/beta": (
-            "resnet.stage2.first.shortcut_bn",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/shortcut_bn/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/shortcut_bn/gamma": (
-            "resnet.stage2.first.shortcut_bn",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/shortcut_bn/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/shortcut_bn/mean": (
-            "resnet.stage2.first.shortcut_bn",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/shortcut_bn/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/first/shortcut_bn/var": (
-            "resnet.stage2.first.shortcut_bn",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/first/shortcut_bn/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/conv1/W": (
-            "resnet.stage2.block.0.conv1",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "resnet/stage2/block[0]/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage2/block[0]/bn1/beta": (
-            "resnet.stage2.block.0.bn1",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn1/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/bn1/gamma": (
-            "resnet.stage2.block.0.bn1",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn1/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/bn1/mean": (
-            "resnet.stage2.block.0.bn1",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn1/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/bn1/var": (
-            "resnet.stage2.block.0.bn1",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn1/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/conv2/W": (
-            "resnet.stage2.block.0.conv2",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "resnet/stage2/block[0]/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage2/block[0]/bn2/beta": (
-            "resnet.stage2.block.0.bn2",
-            "beta",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn2/bn/beta",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/bn2/gamma": (
-            "resnet.stage2.block.0.bn2",
-            "gamma",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn2/bn/gamma",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/bn2/mean": (
-            "resnet.stage2.block.0.bn2",
-            "moving_mean",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn2/bn/mean",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage2/block[0]/bn2/var": (
-            "resnet.stage2.block.0.bn2",
-            "moving_variance",
-            "same",
-            (128, 1, 1),
-            "resnet/stage2/block[0]/bn2/bn/var",
-            (1, 128, 1, 1),
-        ),
-        "resnet/stage3/first/conv1/W": (
-            "resnet.stage3.first.conv1",
-            "kernel",
-            "conv",
-            (256, 128, 3, 3),
-            "resnet/stage3/first/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage3/first/bn1/beta": (
-            "resnet.stage3.first.bn1",
-            "beta",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn1/bn/beta",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/bn1/gamma": (
-            "resnet.stage3.first.bn1",
-            "gamma",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn1/bn/gamma",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/bn1/mean": (
-            "resnet.stage3.first.bn1",
-            "moving_mean",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn1/bn/mean",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/bn1/var": (
-            "resnet.stage3.first.bn1",
-            "moving_variance",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn1/bn/var",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/conv2/W": (
-            "resnet.stage3.first.conv2",
-            "kernel",
-            "conv",
-            (256, 256, 3, 3),
-            "resnet/stage3/first/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage3/first/bn2/beta": (
-            "resnet.stage3.first.bn2",
-            "beta",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn2/bn/beta",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/bn2/gamma": (
-            "resnet.stage3.first.bn2",
-            "gamma",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn2/bn/gamma",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/bn2/mean": (
-            "resnet.stage3.first.bn2",
-            "moving_mean",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn2/bn/mean",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/bn2/var": (
-            "resnet.stage3.first.bn2",
-            "moving_variance",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/bn2/bn/var",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/shortcut/W": (
-            "resnet.stage3.first.shortcut",
-            "kernel",
-            "conv",
-            (256, 128, 1, 1),
-            "resnet/stage3/first/shortcut/conv/W",
-            None,
-        ),
-        "resnet/stage3/first/shortcut_bn/beta": (
-            "resnet.stage3.first.shortcut_bn",
-            "beta",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/shortcut_bn/bn/beta",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/shortcut_bn/gamma": (
-            "resnet.stage3.first.shortcut_bn",
-            "gamma",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/shortcut_bn/bn/gamma",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/shortcut_bn/mean": (
-            "resnet.stage3.first.shortcut_bn",
-            "moving_mean",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/shortcut_bn/bn/mean",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/first/shortcut_bn/var": (
-            "resnet.stage3.first.shortcut_bn",
-            "moving_variance",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/first/shortcut_bn/bn/var",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/conv1/W": (
-            "resnet.stage3.block.0.conv1",
-            "kernel",
-            "conv",
-            (256, 256, 3, 3),
-            "resnet/stage3/block[0]/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage3/block[0]/bn1/beta": (
-            "resnet.stage3.block.0.bn1",
-            "beta",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn1/bn/beta",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/bn1/gamma": (
-            "resnet.stage3.block.0.bn1",
-            "gamma",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn1/bn/gamma",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/bn1/mean": (
-            "resnet.stage3.block.0.bn1",
-            "moving_mean",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn1/bn/mean",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/bn1/var": (
-            "resnet.stage3.block.0.bn1",
-            "moving_variance",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn1/bn/var",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/conv2/W": (
-            "resnet.stage3.block.0.conv2",
-            "kernel",
-            "conv",
-            (256, 256, 3, 3),
-            "resnet/stage3/block[0]/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage3/block[0]/bn2/beta": (
-            "resnet.stage3.block.0.bn2",
-            "beta",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn2/bn/beta",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/bn2/gamma": (
-            "resnet.stage3.block.0.bn2",
-            "gamma",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn2/bn/gamma",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/bn2/mean": (
-            "resnet.stage3.block.0.bn2",
-            "moving_mean",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn2/bn/mean",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage3/block[0]/bn2/var": (
-            "resnet.stage3.block.0.bn2",
-            "moving_variance",
-            "same",
-            (256, 1, 1),
-            "resnet/stage3/block[0]/bn2/bn/var",
-            (1, 256, 1, 1),
-        ),
-        "resnet/stage4/first/conv1/W": (
-            "resnet.stage4.first.conv1",
-            "kernel",
-            "conv",
-            (512, 256, 3, 3),
-            "resnet/stage4/first/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage4/first/bn1/beta": (
-            "resnet.stage4.first.bn1",
-            "beta",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn1/bn/beta",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/bn1/gamma": (
-            "resnet.stage4.first.bn1",
-            "gamma",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn1/bn/gamma",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/bn1/mean": (
-            "resnet.stage4.first.bn1",
-            "moving_mean",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn1/bn/mean",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/bn1/var": (
-            "resnet.stage4.first.bn1",
-            "moving_variance",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn1/bn/var",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/conv2/W": (
-            "resnet.stage4.first.conv2",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "resnet/stage4/first/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage4/first/bn2/beta": (
-            "resnet.stage4.first.bn2",
-            "beta",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn2/bn/beta",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/bn2/gamma": (
-            "resnet.stage4.first.bn2",
-            "gamma",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn2/bn/gamma",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/bn2/mean": (
-            "resnet.stage4.first.bn2",
-            "moving_mean",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn2/bn/mean",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/bn2/var": (
-            "resnet.stage4.first.bn2",
-            "moving_variance",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/bn2/bn/var",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/shortcut/W": (
-            "resnet.stage4.first.shortcut",
-            "kernel",
-            "conv",
-            (512, 256, 1, 1),
-            "resnet/stage4/first/shortcut/conv/W",
-            None,
-        ),
-        "resnet/stage4/first/shortcut_bn/beta": (
-            "resnet.stage4.first.shortcut_bn",
-            "beta",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/shortcut_bn/bn/beta",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/shortcut_bn/gamma": (
-            "resnet.stage4.first.shortcut_bn",
-            "gamma",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/shortcut_bn/bn/gamma",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/shortcut_bn/mean": (
-            "resnet.stage4.first.shortcut_bn",
-            "moving_mean",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/shortcut_bn/bn/mean",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/first/shortcut_bn/var": (
-            "resnet.stage4.first.shortcut_bn",
-            "moving_variance",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/first/shortcut_bn/bn/var",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/conv1/W": (
-            "resnet.stage4.block.0.conv1",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "resnet/stage4/block[0]/conv1/conv/W",
-            None,
-        ),
-        "resnet/stage4/block[0]/bn1/beta": (
-            "resnet.stage4.block.0.bn1",
-            "beta",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn1/bn/beta",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/bn1/gamma": (
-            "resnet.stage4.block.0.bn1",
-            "gamma",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn1/bn/gamma",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/bn1/mean": (
-            "resnet.stage4.block.0.bn1",
-            "moving_mean",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn1/bn/mean",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/bn1/var": (
-            "resnet.stage4.block.0.bn1",
-            "moving_variance",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn1/bn/var",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/conv2/W": (
-            "resnet.stage4.block.0.conv2",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "resnet/stage4/block[0]/conv2/conv/W",
-            None,
-        ),
-        "resnet/stage4/block[0]/bn2/beta": (
-            "resnet.stage4.block.0.bn2",
-            "beta",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn2/bn/beta",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/bn2/gamma": (
-            "resnet.stage4.block.0.bn2",
-            "gamma",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn2/bn/gamma",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/bn2/mean": (
-            "resnet.stage4.block.0.bn2",
-            "moving_mean",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn2/bn/mean",
-            (1, 512, 1, 1),
-        ),
-        "resnet/stage4/block[0]/bn2/var": (
-            "resnet.stage4.block.0.bn2",
-            "moving_variance",
-            "same",
-            (512, 1, 1),
-            "resnet/stage4/block[0]/bn2/bn/var",
-            (1, 512, 1, 1),
-        ),
-        "resnet/fc/W": ("resnet.fc", "kernel", "affine", (512, 1000), "resnet/fc/affine/W", None),
-        "resnet/fc/b": ("resnet.fc", "bias", "same", (1000,), "resnet/fc/affine/b", None),
-    }
+    NETWORK = "Runtime"  # the network the model is
+    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape where
+    # it differs), from parameters.json beside this file; see `save_params`.
+    PARAMETERS = read_parameter_table(
+        Path(__file__).with_name("parameters.json"), ("layer", "variable", "layout", "shape", "nnabla", "nnabla_shape")
+    )
 
     def __init__(self) -> None:
         self.image_augmentation = nnc_layers.ImageAugmentation(
@@ -1220,19 +240,24 @@ class Model:
             flip_lr=True,
             name="ImageAugmentation",
         )
-        self.resnet = ResNet("resnet.")
+        self.resnet = ResNet("resnet.", 2, 2, 2, 2)
         self.image_augmentation_2 = nnc_layers.ImageAugmentation(
             shape=(3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False, name="ImageAugmentation"
         )
-        self.networks = {name: self._functional(name) for name in self.NETWORKS}
+        graphs = {name: self._graph(name) for name in self.NETWORKS}
+        self.networks = {
+            name: keras.Model(inputs, dict(zip(self.NETWORKS[name][2], results, strict=True)), name=name)
+            for name, (inputs, results) in graphs.items()
+        }
+        inputs, results = graphs[self.NETWORK]
+        super().__init__(_one_or_all(list(inputs.values())), _one_or_all(results), name=self.NETWORK)
 
-    def _functional(self, network: str) -> keras.Model:
-        """The network as a functional Keras model: named channels-last inputs, named outputs."""
-        method, inputs, outputs, _ = self.NETWORKS[network]
+    def _graph(self, network: str) -> tuple[dict, tuple]:
+        """The network applied to named channels-last `keras.Input`s: the inputs and the outputs."""
+        method, inputs, _, _ = self.NETWORKS[network]
         tensors = {name: keras.Input(nnc.channels_last_shape(shape), name=name) for name, shape in inputs.items()}
         results = getattr(self, method)(*tensors.values())
-        results = results if isinstance(results, tuple) else (results,)
-        return keras.Model(tensors, dict(zip(outputs, results, strict=True)), name=network)
+        return tensors, results if isinstance(results, tuple) else (results,)
 
     def run_network(self, network: str, /, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on named arrays in NNC's layout (batch, C, H, W); its named outputs, in
@@ -1321,3 +346,8 @@ class Model:
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
+
+
+def _one_or_all(values):
+    """A functional model's inputs or outputs: the one tensor, or all of them."""
+    return values[0] if len(values) == 1 else values

@@ -2,247 +2,57 @@
 
 `Model` creates every layer of every network once and builds one functional `keras.Model`
 per network from them: networks that share parameters (by layer name, as NNC does) share
-the layer. The models compute channels-last, what TensorFlow runs fastest; shapes in
-comments are per sample in that layout ((H, W, C) for the spec's C x H x W). `run_network`,
-`save_params` and `load_params` speak NNC's layouts, like the PyTorch project's.
+the layer; `Model` itself is the functional model of one of them, its network (`NETWORK`).
+The parameters' NNC names are in parameters.json beside this file. The models compute
+channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
+layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
+speak NNC's layouts, like the PyTorch project's.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers, ops
 
 from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class ConvStep:
-    """One copy of repeat 'vgg.block1.conv': 3x224x224 -> 64x224x224."""
+    """One copy of repeat 'Conv': one class for its 13 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
         self.convolution = layers.Conv2D(
-            64,
+            maps,
             3,
             padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=3, fan_out=64, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer(
+                "NormalConvolutionGlorot", fan_in=in_channels, fan_out=maps, kernel_area=9
+            ),
             name=prefix + "Convolution",
         )
 
     def __call__(self, x):
-        h = self.convolution(x)  # 224x224x64
-        h = ops.relu(h)  # 224x224x64
-        return h
-
-
-class ConvStep2:
-    """One copy of repeat 'vgg.block1.conv': 64x224x224 -> 64x224x224."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            64,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=64, fan_out=64, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 224x224x64
-        h = ops.relu(h)  # 224x224x64
+        h = self.convolution(x)
+        h = ops.relu(h)
         return h
 
 
 class ConvBlock:
-    """Unit ConvBlock(maps=64, n=2): 3x224x224 -> 64x112x112."""
+    """Unit ConvBlock: one class for its 5 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        self.conv = [ConvStep(prefix + "conv.0."), ConvStep2(prefix + "conv.1.")]
-
-    def __call__(self, x):
-        for conv_step in self.conv:
-            x = conv_step(x)  # 224x224x64
-        x = layers.MaxPooling2D(2)(x)  # 112x112x64
-        return x
-
-
-class ConvStep3:
-    """One copy of repeat 'vgg.block2.conv': 64x112x112 -> 128x112x112."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=64, fan_out=128, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 112x112x128
-        h = ops.relu(h)  # 112x112x128
-        return h
-
-
-class ConvStep4:
-    """One copy of repeat 'vgg.block2.conv': 128x112x112 -> 128x112x112."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            128,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=128, fan_out=128, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 112x112x128
-        h = ops.relu(h)  # 112x112x128
-        return h
-
-
-class ConvBlock2:
-    """Unit ConvBlock(maps=128, n=2): 64x112x112 -> 128x56x56."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv = [ConvStep3(prefix + "conv.0."), ConvStep4(prefix + "conv.1.")]
-
-    def __call__(self, x):
-        for conv_step in self.conv:
-            x = conv_step(x)  # 112x112x128
-        x = layers.MaxPooling2D(2)(x)  # 56x56x128
-        return x
-
-
-class ConvStep5:
-    """One copy of repeat 'vgg.block3.conv': 128x56x56 -> 256x56x56."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            256,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=128, fan_out=256, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 56x56x256
-        h = ops.relu(h)  # 56x56x256
-        return h
-
-
-class ConvStep6:
-    """One copy of repeat 'vgg.block3.conv': 256x56x56 -> 256x56x56."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            256,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=256, fan_out=256, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 56x56x256
-        h = ops.relu(h)  # 56x56x256
-        return h
-
-
-class ConvBlock3:
-    """Unit ConvBlock(maps=256, n=3): 128x56x56 -> 256x28x28."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv = [ConvStep5(prefix + "conv.0."), ConvStep6(prefix + "conv.1."), ConvStep6(prefix + "conv.2.")]
-
-    def __call__(self, x):
-        for conv_step in self.conv:
-            x = conv_step(x)  # 56x56x256
-        x = layers.MaxPooling2D(2)(x)  # 28x28x256
-        return x
-
-
-class ConvStep7:
-    """One copy of repeat 'vgg.block4.conv': 256x28x28 -> 512x28x28."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            512,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=256, fan_out=512, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 28x28x512
-        h = ops.relu(h)  # 28x28x512
-        return h
-
-
-class ConvStep8:
-    """One copy of repeat 'vgg.block4.conv': 512x28x28 -> 512x28x28."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            512,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=512, fan_out=512, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 28x28x512
-        h = ops.relu(h)  # 28x28x512
-        return h
-
-
-class ConvBlock4:
-    """Unit ConvBlock(maps=512, n=3): 256x28x28 -> 512x14x14."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv = [ConvStep7(prefix + "conv.0."), ConvStep8(prefix + "conv.1."), ConvStep8(prefix + "conv.2.")]
-
-    def __call__(self, x):
-        for conv_step in self.conv:
-            x = conv_step(x)  # 28x28x512
-        x = layers.MaxPooling2D(2)(x)  # 14x14x512
-        return x
-
-
-class ConvStep9:
-    """One copy of repeat 'vgg.block5.conv': 512x14x14 -> 512x14x14."""
-
-    def __init__(self, prefix: str) -> None:
-        self.convolution = layers.Conv2D(
-            512,
-            3,
-            padding="same",
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=512, fan_out=512, kernel_area=9),
-            name=prefix + "Convolution",
-        )
-
-    def __call__(self, x):
-        h = self.convolution(x)  # 14x14x512
-        h = ops.relu(h)  # 14x14x512
-        return h
-
-
-class ConvBlock5:
-    """Unit ConvBlock(maps=512, n=3): 512x14x14 -> 512x7x7."""
-
-    def __init__(self, prefix: str) -> None:
-        self.conv = [ConvStep9(f"{prefix}conv.{k}.") for k in range(3)]
+    def __init__(self, prefix: str, in_channels: int, maps: int, n: int) -> None:
+        self.conv = [ConvStep(f"{prefix}conv.{k}.", in_channels if k == 0 else maps, maps) for k in range(n)]
 
     def __call__(self, x):
         h = x
         for conv_step in self.conv:
-            h = conv_step(h)  # 14x14x512
-        h = layers.MaxPooling2D(2)(h)  # 7x7x512
+            h = conv_step(h)
+        h = layers.MaxPooling2D(2)(h)
         return h
 
 
@@ -250,11 +60,11 @@ class VGG16:
     """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
 
     def __init__(self, prefix: str) -> None:
-        self.block1 = ConvBlock(prefix + "block1.")
-        self.block2 = ConvBlock2(prefix + "block2.")
-        self.block3 = ConvBlock3(prefix + "block3.")
-        self.block4 = ConvBlock4(prefix + "block4.")
-        self.block5 = ConvBlock5(prefix + "block5.")
+        self.block1 = ConvBlock(prefix + "block1.", 3, 64, 2)
+        self.block2 = ConvBlock(prefix + "block2.", 64, 128, 2)
+        self.block3 = ConvBlock(prefix + "block3.", 128, 256, 3)
+        self.block4 = ConvBlock(prefix + "block4.", 256, 512, 3)
+        self.block5 = ConvBlock(prefix + "block5.", 512, 512, 3)
         self.fc6 = layers.Dense(
             4096,
             kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=25088, fan_out=4096),
@@ -274,11 +84,11 @@ class VGG16:
         )
 
     def __call__(self, x):
-        x = self.block1(x)  # 112x112x64
-        x = self.block2(x)  # 56x56x128
-        x = self.block3(x)  # 28x28x256
-        x = self.block4(x)  # 14x14x512
-        h = self.block5(x)  # 7x7x512
+        h = self.block1(x)  # 112x112x64
+        h = self.block2(h)  # 56x56x128
+        h = self.block3(h)  # 28x28x256
+        h = self.block4(h)  # 14x14x512
+        h = self.block5(h)  # 7x7x512
         h = self.fc6(layers.Flatten()(h))  # 4096
         h = ops.relu(h)  # 4096
         h = self.dropout(h)  # 4096
@@ -289,8 +99,14 @@ class VGG16:
         return h
 
 
-class Model:
-    """Every parameter of every network; networks that share parameters share modules."""
+class Model(keras.Model):
+    """Every parameter of every network; networks that share parameters share modules.
+
+    A functional `keras.Model` of its network, Runtime (the executor's): `model(x)` takes and returns
+    channels-last tensors, `model.summary()` lists it. Every network is a functional `keras.Model` of
+    the same layers in `model.networks` (named inputs and outputs), and `run_network` runs one by name
+    in NNC's layout.
+    """
 
     # network name -> (method, inputs {name: NNC shape}, output names, trained by an optimizer)
     NETWORKS = {
@@ -319,224 +135,12 @@ class Model:
             False,
         ),
     }
-    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape
-    # where it differs); see `save_params`.
-    PARAMETERS = {
-        "vgg/block1/conv[0]/Convolution/W": (
-            "vgg.block1.conv.0.Convolution",
-            "kernel",
-            "conv",
-            (64, 3, 3, 3),
-            "vgg/block1/Convolution[0]/conv/W",
-            None,
-        ),
-        "vgg/block1/conv[0]/Convolution/b": (
-            "vgg.block1.conv.0.Convolution",
-            "bias",
-            "same",
-            (64,),
-            "vgg/block1/Convolution[0]/conv/b",
-            None,
-        ),
-        "vgg/block1/conv[1]/Convolution/W": (
-            "vgg.block1.conv.1.Convolution",
-            "kernel",
-            "conv",
-            (64, 64, 3, 3),
-            "vgg/block1/Convolution[1]/conv/W",
-            None,
-        ),
-        "vgg/block1/conv[1]/Convolution/b": (
-            "vgg.block1.conv.1.Convolution",
-            "bias",
-            "same",
-            (64,),
-            "vgg/block1/Convolution[1]/conv/b",
-            None,
-        ),
-        "vgg/block2/conv[0]/Convolution/W": (
-            "vgg.block2.conv.0.Convolution",
-            "kernel",
-            "conv",
-            (128, 64, 3, 3),
-            "vgg/block2/Convolution[0]/conv/W",
-            None,
-        ),
-        "vgg/block2/conv[0]/Convolution/b": (
-            "vgg.block2.conv.0.Convolution",
-            "bias",
-            "same",
-            (128,),
-            "vgg/block2/Convolution[0]/conv/b",
-            None,
-        ),
-        "vgg/block2/conv[1]/Convolution/W": (
-            "vgg.block2.conv.1.Convolution",
-            "kernel",
-            "conv",
-            (128, 128, 3, 3),
-            "vgg/block2/Convolution[1]/conv/W",
-            None,
-        ),
-        "vgg/block2/conv[1]/Convolution/b": (
-            "vgg.block2.conv.1.Convolution",
-            "bias",
-            "same",
-            (128,),
-            "vgg/block2/Convolution[1]/conv/b",
-            None,
-        ),
-        "vgg/block3/conv[0]/Convolution/W": (
-            "vgg.block3.conv.0.Convolution",
-            "kernel",
-            "conv",
-            (256, 128, 3, 3),
-            "vgg/block3/Convolution[0]/conv/W",
-            None,
-        ),
-        "vgg/block3/conv[0]/Convolution/b": (
-            "vgg.block3.conv.0.Convolution",
-            "bias",
-            "same",
-            (256,),
-            "vgg/block3/Convolution[0]/conv/b",
-            None,
-        ),
-        "vgg/block3/conv[1]/Convolution/W": (
-            "vgg.block3.conv.1.Convolution",
-            "kernel",
-            "conv",
-            (256, 256, 3, 3),
-            "vgg/block3/Convolution[1]/conv/W",
-            None,
-        ),
-        "vgg/block3/conv[1]/Convolution/b": (
-            "vgg.block3.conv.1.Convolution",
-            "bias",
-            "same",
-            (256,),
-            "vgg/block3/Convolution[1]/conv/b",
-            None,
-        ),
-        "vgg/block3/conv[2]/Convolution/W": (
-            "vgg.block3.conv.2.Convolution",
-            "kernel",
-            "conv",
-            (256, 256, 3, 3),
-            "vgg/block3/Convolution[2]/conv/W",
-            None,
-        ),
-        "vgg/block3/conv[2]/Convolution/b": (
-            "vgg.block3.conv.2.Convolution",
-            "bias",
-            "same",
-            (256,),
-            "vgg/block3/Convolution[2]/conv/b",
-            None,
-        ),
-        "vgg/block4/conv[0]/Convolution/W": (
-            "vgg.block4.conv.0.Convolution",
-            "kernel",
-            "conv",
-            (512, 256, 3, 3),
-            "vgg/block4/Convolution[0]/conv/W",
-            None,
-        ),
-        "vgg/block4/conv[0]/Convolution/b": (
-            "vgg.block4.conv.0.Convolution",
-            "bias",
-            "same",
-            (512,),
-            "vgg/block4/Convolution[0]/conv/b",
-            None,
-        ),
-        "vgg/block4/conv[1]/Convolution/W": (
-            "vgg.block4.conv.1.Convolution",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "vgg/block4/Convolution[1]/conv/W",
-            None,
-        ),
-        "vgg/block4/conv[1]/Convolution/b": (
-            "vgg.block4.conv.1.Convolution",
-            "bias",
-            "same",
-            (512,),
-            "vgg/block4/Convolution[1]/conv/b",
-            None,
-        ),
-        "vgg/block4/conv[2]/Convolution/W": (
-            "vgg.block4.conv.2.Convolution",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "vgg/block4/Convolution[2]/conv/W",
-            None,
-        ),
-        "vgg/block4/conv[2]/Convolution/b": (
-            "vgg.block4.conv.2.Convolution",
-            "bias",
-            "same",
-            (512,),
-            "vgg/block4/Convolution[2]/conv/b",
-            None,
-        ),
-        "vgg/block5/conv[0]/Convolution/W": (
-            "vgg.block5.conv.0.Convolution",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "vgg/block5/Convolution[0]/conv/W",
-            None,
-        ),
-        "vgg/block5/conv[0]/Convolution/b": (
-            "vgg.block5.conv.0.Convolution",
-            "bias",
-            "same",
-            (512,),
-            "vgg/block5/Convolution[0]/conv/b",
-            None,
-        ),
-        "vgg/block5/conv[1]/Convolution/W": (
-            "vgg.block5.conv.1.Convolution",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "vgg/block5/Convolution[1]/conv/W",
-            None,
-        ),
-        "vgg/block5/conv[1]/Convolution/b": (
-            "vgg.block5.conv.1.Convolution",
-            "bias",
-            "same",
-            (512,),
-            "vgg/block5/Convolution[1]/conv/b",
-            None,
-        ),
-        "vgg/block5/conv[2]/Convolution/W": (
-            "vgg.block5.conv.2.Convolution",
-            "kernel",
-            "conv",
-            (512, 512, 3, 3),
-            "vgg/block5/Convolution[2]/conv/W",
-            None,
-        ),
-        "vgg/block5/conv[2]/Convolution/b": (
-            "vgg.block5.conv.2.Convolution",
-            "bias",
-            "same",
-            (512,),
-            "vgg/block5/Convolution[2]/conv/b",
-            None,
-        ),
-        "vgg/fc6/W": ("vgg.fc6", "kernel", "affine_cl:512x7x7", (25088, 4096), "vgg/fc6/affine/W", None),
-        "vgg/fc6/b": ("vgg.fc6", "bias", "same", (4096,), "vgg/fc6/affine/b", None),
-        "vgg/fc7/W": ("vgg.fc7", "kernel", "affine", (4096, 4096), "vgg/fc7/affine/W", None),
-        "vgg/fc7/b": ("vgg.fc7", "bias", "same", (4096,), "vgg/fc7/affine/b", None),
-        "vgg/fc8/W": ("vgg.fc8", "kernel", "affine", (4096, 1000), "vgg/fc8/affine/W", None),
-        "vgg/fc8/b": ("vgg.fc8", "bias", "same", (1000,), "vgg/fc8/affine/b", None),
-    }
+    NETWORK = "Runtime"  # the network the model is
+    # NNC parameter name -> (Keras layer, variable, layout, NNC shape, nnabla's name, nnabla's shape where
+    # it differs), from parameters.json beside this file; see `save_params`.
+    PARAMETERS = read_parameter_table(
+        Path(__file__).with_name("parameters.json"), ("layer", "variable", "layout", "shape", "nnabla", "nnabla_shape")
+    )
 
     def __init__(self) -> None:
         self.image_augmentation = nnc_layers.ImageAugmentation(
@@ -548,15 +152,20 @@ class Model:
             name="ImageAugmentation",
         )
         self.vgg = VGG16("vgg.")
-        self.networks = {name: self._functional(name) for name in self.NETWORKS}
+        graphs = {name: self._graph(name) for name in self.NETWORKS}
+        self.networks = {
+            name: keras.Model(inputs, dict(zip(self.NETWORKS[name][2], results, strict=True)), name=name)
+            for name, (inputs, results) in graphs.items()
+        }
+        inputs, results = graphs[self.NETWORK]
+        super().__init__(_one_or_all(list(inputs.values())), _one_or_all(results), name=self.NETWORK)
 
-    def _functional(self, network: str) -> keras.Model:
-        """The network as a functional Keras model: named channels-last inputs, named outputs."""
-        method, inputs, outputs, _ = self.NETWORKS[network]
+    def _graph(self, network: str) -> tuple[dict, tuple]:
+        """The network applied to named channels-last `keras.Input`s: the inputs and the outputs."""
+        method, inputs, _, _ = self.NETWORKS[network]
         tensors = {name: keras.Input(nnc.channels_last_shape(shape), name=name) for name, shape in inputs.items()}
         results = getattr(self, method)(*tensors.values())
-        results = results if isinstance(results, tuple) else (results,)
-        return keras.Model(tensors, dict(zip(outputs, results, strict=True)), name=network)
+        return tensors, results if isinstance(results, tuple) else (results,)
 
     def run_network(self, network: str, /, **inputs: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network on named arrays in NNC's layout (batch, C, H, W); its named outputs, in
@@ -642,3 +251,8 @@ class Model:
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
+
+
+def _one_or_all(values):
+    """A functional model's inputs or outputs: the one tensor, or all of them."""
+    return values[0] if len(values) == 1 else values
