@@ -471,6 +471,8 @@ class _Builder:
         # its configuration is the same too.
         rel = layer.param_scope[cut:]
         call = emit.call
+        marks = {} if top else _provenance(self.dialect, emit_fn, layer, ins, net.values[out_vid].shape, spec, rel)
+        call = _mark(call, marks.get("call"))
         if emit.module is not None:
             mkey = rel if emit.params else (rel, merge.concrete(emit.module))
             if mkey in owned:
@@ -478,14 +480,15 @@ class _Builder:
             else:
                 attr = attrs.take(snake(rel))
                 owned[mkey] = (attr, ())
-                ctor = self.dialect.construct(emit.module, rel, top, layer, emit)
+                ctor = _mark(self.dialect.construct(emit.module, rel, top, layer, emit), marks.get("ctor"))
                 owner.mods.append(merge.Mod(key, attr, text=ctor, spec=spec, ctx=ctx))
                 if emit.params:
                     shapes = {q.name: q.shape for q in layer.parameters}
                     params = tuple((n, t, lay, tuple(shapes.get(n, ()))) for n, t, lay in emit.params)
                     owner.layers.append((rel, attr, params))
                     owner.inits.extend(
-                        merge.Init((*key, j), text, ctx) for j, text in enumerate(self.dialect.inits(layer, attr, emit))
+                        merge.Init((*key, j), _mark(text, marks.get(("init", j))), ctx, spec)
+                        for j, text in enumerate(self.dialect.inits(layer, attr, emit))
                     )
             call = call.replace("{m}", f"self.{attr}")
         else:
@@ -502,6 +505,97 @@ class _Builder:
         # A Parameter's value is a parameter in NNC's layout, not a batch of data in the backend's.
         shown = "x".join(map(str, shape)) if layer.type == "Parameter" else self.dialect.shape(shape)
         run.body.append(merge.Stmt(key, "layer", call, inputs, (out_vid,), shown, attr, spec, ctx))
+
+
+def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, rel: str) -> dict:
+    """Which constants of a layer's code are the values of which of its spec call's arguments:
+    {text's name: {token index: argument index in `merge.own_exprs(spec)`}}.
+
+    The layer is emitted again with one argument's value changed (twice, by +1 and +2, with the
+    output shape and parameters the registry's rules give for it); a constant is that argument's
+    value where it is the value and changes with it to exactly the changed value, both times.
+    Constants that only happen to equal the value (another size, a fan computed from the shapes)
+    stay what they are. A value the rules or the emitter refuse changed marks nothing."""
+    own = merge.own_exprs(spec)
+    if not own or layer.connectors:
+        return {}
+    by_span = {span: name for name, span in layer.param_spans.items()}
+    reg = REGISTRY[layer.type]
+    base = _texts(dialect, emit_fn, layer, ins, out, rel)
+    if base is None:
+        return {}
+    found: dict = {}
+    for k, e in enumerate(own):
+        name = by_span.get(e.span)
+        if name is None or merge.literal_expr(e):
+            continue
+        value = layer.params[name]
+        hits = None
+        for d in (1, 2):
+            changed = _bumped(value, d)
+            if changed is None:
+                hits = None
+                break
+            params = {**layer.params, name: changed}
+            try:
+                out2 = tuple(reg.shape(ins, params))
+                other = Layer(layer.name, layer.type, params, layer.inputs, layer.outputs, layer.origin,
+                              layer.param_spans, layer.input_spans, layer.repeats, reg.parameters(ins, params, out2),
+                              layer.macs, layer.scope, layer.connectors)  # fmt: skip
+            except Exception:  # noqa: BLE001 - any value the rules refuse: no provenance
+                hits = None
+                break
+            texts = _texts(dialect, emit_fn, other, ins, out2, rel)
+            if texts is None or texts.keys() != base.keys():
+                hits = None
+                break
+            now = {
+                (t, j)
+                for t in base
+                for j in merge.changed_to(base[t], texts[t], _scalars(value), _scalars(changed))
+            }
+            hits = now if hits is None else hits & now
+        for t, j in hits or ():
+            found.setdefault(t, {})[j] = k
+    return found
+
+
+def _texts(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, rel: str) -> dict | None:
+    token = _FULL.set(True)
+    try:
+        emit = emit_fn(layer, ins, out)
+        texts = {"call": emit.call}
+        if emit.module is not None:
+            texts["ctor"] = dialect.construct(emit.module, rel, False, layer, emit)
+            if emit.params:
+                # "a": one name, as the real attribute is, so that the constants' positions agree.
+                for j, text in enumerate(dialect.inits(layer, "a", emit)):
+                    texts[("init", j)] = text
+        return texts
+    except Exception:  # noqa: BLE001 - an emitter refusing a changed value: no provenance
+        return None
+    finally:
+        _FULL.reset(token)
+
+
+def _bumped(value, d: int):
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value + d
+    if isinstance(value, float):
+        return value + d / 8
+    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and _bumped(value[0], d) is not None:
+        return type(value)(_bumped(x, d) for x in value)
+    return None
+
+
+def _scalars(value):
+    return value[0] if isinstance(value, (tuple, list)) else value
+
+
+def _mark(text: str, marks: dict | None) -> str:
+    return merge.with_marks(text, marks) if marks else text
 
 
 # Tests set this False to get one class per instance (each instance's concrete code), the

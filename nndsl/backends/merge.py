@@ -56,6 +56,7 @@ class Init:
     key: tuple
     text: str
     ctx: tuple = ()
+    spec: Any = None  # the layer's call (ast.Call)
 
 
 @dataclass
@@ -162,6 +163,9 @@ def _literal_expr(e) -> bool:
     )
 
 
+literal_expr = _literal_expr
+
+
 def _same(value, want) -> bool:
     """`value` (a candidate's) can stand for the constant `want` in generated code."""
     if value is NOTHING:
@@ -245,25 +249,58 @@ def _names(e) -> set[str]:
 # --- text with constants ----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"""(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
+    r"""(?P<prov>\x04\d+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
 OPTION = re.compile("\x02([dn])(\\w+)=(.*?)\x03", re.S)
 
 
+# Provenance: `\x04k\x05` before a constant says it is the value of the layer call's k-th argument
+# (`own_exprs`), as the builder found by emitting the layer again with that value changed.
+PROV = re.compile("\x04\\d+\x05")
+
+
 def option_marker(k: str, v: str, default: str) -> str:
     return f"\x02{'d' if v == default else 'n'}{k}={v}\x03"
 
 
-def _tokens(text: str) -> list[tuple[str, str, int, int]]:
+def _tokens(text: str) -> list[tuple[str, str, int, int, int | None]]:
+    """The tokens of `text`, each with the argument its provenance mark names (or None)."""
     out = []
+    mark = None
     for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         if kind == "sp":
             continue
-        out.append((kind, m.group(), m.start(), m.end()))
+        if kind == "prov":
+            mark = int(m.group()[1:-1])
+            continue
+        out.append((kind, m.group(), m.start(), m.end(), mark))
+        mark = None
     return out
+
+
+def changed_to(before: str, after: str, value, changed) -> list[int]:
+    """The indexes of the constants of `before` that are `value` and are `changed` in `after`
+    (the same code emitted with one value changed); none where the code differs otherwise."""
+    a, b = _tokens(before), _tokens(after)
+    if len(a) != len(b):
+        return []
+    return [
+        j
+        for j, (x, y) in enumerate(zip(a, b, strict=True))
+        if _same(_const(x), value) and _same(_const(y), changed) and type(_const(x)) is type(_const(y))
+    ]
+
+
+def with_marks(text: str, marks: dict) -> str:
+    """`text` with a provenance mark before each token `j` of `marks` ({token index: argument})."""
+    toks = _tokens(text)
+    for j in sorted(marks, reverse=True):
+        start = toks[j][2]
+        text = text[:start] + f"\x04{marks[j]}\x05" + text[start:]
+    return text
 
 
 def _const(tok) -> Any:
@@ -287,14 +324,17 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
     edits = []
     for j in range(len(toks[0])):
         column = [t[j] for t in toks]
-        if all(c[1] == column[0][1] for c in column):
-            continue
+        same = all(c[1] == column[0][1] for c in column)
         wants = [_const(c) for c in column]
-        if any(w is NOTHING for w in wants):
-            raise NoMerge("different code")
-        found = ctx.solve(wants, own, insts)
+        found = _marked(column, wants, ctx, own, insts)
         if found is None:
-            raise NoMerge("different code")
+            if same:
+                continue
+            if any(w is NOTHING for w in wants):
+                raise NoMerge("different code")
+            found = ctx.solve(wants, own, insts)
+            if found is None:
+                raise NoMerge("different code")
         text, n = found
         needs |= n
         prev = toks[0][j - 1][1] if j else ""
@@ -305,7 +345,23 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
-    return out, needs
+    return PROV.sub("", out), needs
+
+
+def _marked(column: list, wants: list, ctx: Context, own: list, insts: list) -> tuple[str, frozenset] | None:
+    """The spec's expression for a constant that every instance marks as the value of the same
+    argument of the layer's call, where that expression gives the constant in every instance."""
+    marks = {c[4] for c in column}
+    if len(marks) != 1:
+        return None
+    (k,) = marks
+    if k is None or k >= len(own) or any(w is NOTHING for w in wants):
+        return None
+    c = ctx.expr_candidate(own[k])
+    if c is None or not all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
+        return None
+    ctx.used |= c.needs
+    return c.text, c.needs
 
 
 def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> tuple[str, frozenset]:
@@ -326,18 +382,14 @@ def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> 
     needs: frozenset = frozenset()
     for j, first in enumerate(parts[0]):
         if isinstance(first, str):
-            text, n = (
-                merge_fragment([ps[j] for ps in parts], ctx, own, insts) if len(parts) > 1 else (first, frozenset())
-            )
+            text, n = merge_fragment([ps[j] for ps in parts], ctx, own, insts)
             out.append(text)
             needs |= n
             continue
         column = [ps[j] for ps in parts]
         if all(c[0] == "d" for c in column):
             continue
-        value, n = (
-            merge_fragment([c[2] for c in column], ctx, own, insts) if len(parts) > 1 else (first[2], frozenset())
-        )
+        value, n = merge_fragment([c[2] for c in column], ctx, own, insts)
         out.append(f", {first[1]}={value}")
         needs |= n
     return "".join(out), needs
@@ -356,7 +408,7 @@ def _parts(text: str) -> list:
 
 def concrete(text: str) -> str:
     """A text with option markers as the emitter writes it for one layer."""
-    return OPTION.sub(lambda m: "" if m.group(1) == "d" else f", {m.group(2)}={m.group(3)}", text)
+    return PROV.sub("", OPTION.sub(lambda m: "" if m.group(1) == "d" else f", {m.group(2)}={m.group(3)}", text))
 
 
 # --- aligning statements ----------------------------------------------------------------------
@@ -528,7 +580,7 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
         lines = []
         for k in ks:
             items = [b[k] for b in iby if k in b]
-            text, _ = merge_text([x.text for x in items], cx, [], sub) if len(items) > 1 else (items[0].text, None)
+            text, _ = merge_text([x.text for x in items], cx, own_exprs(items[0].spec), sub)
             lines.append(text)
         if all(presence):
             init += [(0, line) for line in lines]
@@ -566,10 +618,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     if any(m.attr != first.attr or bool(m.kids) != bool(first.kids) or m.copies != first.copies for m in items):
         raise NoMerge("different modules")
     if not first.kids:
-        own = _own_exprs(first.spec)
-        text, _ = merge_text([m.text for m in items], cx, own, sub) if len(items) > 1 else (concrete(first.text), None)
-        if len(items) == 1:
-            text = _own_single(first.text, own, cx, sub)
+        text, _ = merge_text([m.text for m in items], cx, own_exprs(first.spec), sub)
         return first.attr, text
     if not first.copies:
         names = {m.kids[0].cls for m in items}
@@ -651,14 +700,11 @@ def _call_exprs(call, kid: KidClass) -> dict:
     return out
 
 
-def _own_exprs(call) -> list:
+def own_exprs(call) -> list:
+    """The expressions a spec call gives (its positional arguments, then its keywords' values)."""
     if not isinstance(call, ast.Call):
         return []
     return [*call.args, *(kw.value for kw in call.kwargs)]
-
-
-def _own_single(text: str, own: list, cx: Context, sub: list) -> str:
-    return concrete(text)
 
 
 def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) -> tuple[list, str]:
@@ -801,10 +847,10 @@ _PLACE = re.compile(r"(?<!\{)\{(\d+)\}(?!\})")
 
 
 def _merge_template(templates: list, fx: Context, spec, insts: list) -> str:
-    if len(set(templates)) == 1:
+    if len(set(templates)) == 1 and not PROV.search(templates[0]):
         return concrete(templates[0])
     marked = [_PLACE.sub(lambda m: f"__in{m.group(1)}__", t) for t in templates]
-    text, _ = merge_text(marked, fx, _own_exprs(spec), insts)
+    text, _ = merge_text(marked, fx, own_exprs(spec), insts)
     return re.sub(r"__in(\d+)__", lambda m: "{" + m.group(1) + "}", text)
 
 

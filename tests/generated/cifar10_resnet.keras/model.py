@@ -67,11 +67,11 @@ class BasicBlock:
 class BasicBlock2:
     """Unit BasicBlock: one class for 3 of its 8 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+    def __init__(self, prefix: str, in_channels: int, maps: int, stride: int = 1) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             3,
-            strides=2,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer(
                 "NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps, kernel_area=9
@@ -97,7 +97,7 @@ class BasicBlock2:
         self.shortcut = layers.Conv2D(
             maps,
             1,
-            strides=2,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
             name=prefix + "shortcut",
@@ -136,8 +136,8 @@ class Stage:
 class Stage2:
     """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
-        self.first = BasicBlock2(prefix + "first.", in_channels, maps)
+    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int, stride: int = 1) -> None:
+        self.first = BasicBlock2(prefix + "first.", in_channels, maps, stride=stride)
         self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
@@ -150,7 +150,7 @@ class Stage2:
 class MiniResNet:
     """Unit MiniResNet(classes=10): 3x32x32 -> 10."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, classes: int = 10) -> None:
         self.conv1 = layers.Conv2D(
             16,
             3,
@@ -163,11 +163,13 @@ class MiniResNet:
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", 2, 16)
-        self.stage2 = Stage2(prefix + "stage2.", 16, 2, 32)
-        self.stage3 = Stage2(prefix + "stage3.", 32, 2, 64)
-        self.stage4 = Stage2(prefix + "stage4.", 64, 2, 128)
+        self.stage2 = Stage2(prefix + "stage2.", 16, 2, 32, stride=2)
+        self.stage3 = Stage2(prefix + "stage3.", 32, 2, 64, stride=2)
+        self.stage4 = Stage2(prefix + "stage4.", 64, 2, 128, stride=2)
         self.fc = layers.Dense(
-            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=128, fan_out=10), name=prefix + "fc"
+            classes,
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=128, fan_out=classes),
+            name=prefix + "fc",
         )
 
     def __call__(self, x):

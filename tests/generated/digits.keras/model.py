@@ -63,7 +63,7 @@ class ResidualBlock:
 class DigitsNet:
     """Unit DigitsNet(classes=10): 1x8x8 -> 10."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, classes: int = 10) -> None:
         self.stem = layers.Conv2D(
             32,
             3,
@@ -89,7 +89,9 @@ class DigitsNet:
         )
         self.block2 = [ResidualBlock(f"{prefix}block2.{k}.", 64) for k in range(1)]
         self.fc = layers.Dense(
-            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=64, fan_out=10), name=prefix + "fc"
+            classes,
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=64, fan_out=classes),
+            name=prefix + "fc",
         )
 
     def __call__(self, x):

@@ -61,10 +61,10 @@ class Bottleneck:
         )
         if project:
             self.shortcut = layers.Conv2D(
-                256,
+                4 * maps,
                 1,
                 use_bias=False,
-                kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=256),
+                kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=4 * maps),
                 name=prefix + "shortcut",
             )
             self.shortcut_bn = layers.BatchNormalization(
@@ -95,7 +95,7 @@ class Bottleneck:
 class Bottleneck2:
     """Unit Bottleneck: one class for 3 of its 50 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+    def __init__(self, prefix: str, in_channels: int, maps: int, stride: int = 1) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             1,
@@ -109,7 +109,7 @@ class Bottleneck2:
         self.conv2 = layers.Conv2D(
             maps,
             3,
-            strides=2,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer(
                 "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
@@ -132,7 +132,7 @@ class Bottleneck2:
         self.shortcut = layers.Conv2D(
             4 * maps,
             1,
-            strides=2,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=4 * maps),
             name=prefix + "shortcut",
@@ -174,8 +174,8 @@ class Stage:
 class Stage2:
     """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
-        self.first = Bottleneck2(prefix + "first.", in_channels, maps)
+    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int, stride: int = 1) -> None:
+        self.first = Bottleneck2(prefix + "first.", in_channels, maps, stride=stride)
         self.block = [Bottleneck(f"{prefix}block.{k}.", 4 * maps, maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
@@ -188,7 +188,7 @@ class Stage2:
 class ResNet:
     """Unit ResNet(d1=3, d2=8, d3=36, d4=3, bottleneck=True, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int) -> None:
+    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
         self.conv1 = layers.Conv2D(
             64,
             7,
@@ -201,12 +201,12 @@ class ResNet:
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage2(prefix + "stage2.", 256, d2, 128)
-        self.stage3 = Stage2(prefix + "stage3.", 512, d3, 256)
-        self.stage4 = Stage2(prefix + "stage4.", 1024, d4, 512)
+        self.stage2 = Stage2(prefix + "stage2.", 256, d2, 128, stride=2)
+        self.stage3 = Stage2(prefix + "stage3.", 512, d3, 256, stride=2)
+        self.stage4 = Stage2(prefix + "stage4.", 1024, d4, 512, stride=2)
         self.fc = layers.Dense(
-            1000,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=2048, fan_out=1000),
+            classes,
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=2048, fan_out=classes),
             name=prefix + "fc",
         )
 

@@ -67,11 +67,11 @@ class BasicBlock:
 class BasicBlock2:
     """Unit BasicBlock: one class for 3 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+    def __init__(self, prefix: str, in_channels: int, maps: int, stride: int = 1) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             3,
-            strides=2,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer(
                 "NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps, kernel_area=9
@@ -97,7 +97,7 @@ class BasicBlock2:
         self.shortcut = layers.Conv2D(
             maps,
             1,
-            strides=2,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
             name=prefix + "shortcut",
@@ -136,8 +136,8 @@ class Stage:
 class Stage2:
     """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
-        self.first = BasicBlock2(prefix + "first.", in_channels, maps)
+    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int, stride: int = 1) -> None:
+        self.first = BasicBlock2(prefix + "first.", in_channels, maps, stride=stride)
         self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
@@ -150,7 +150,7 @@ class Stage2:
 class ResNet:
     """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int) -> None:
+    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
         self.conv1 = layers.Conv2D(
             64,
             7,
@@ -163,12 +163,12 @@ class ResNet:
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage2(prefix + "stage2.", 64, d2, 128)
-        self.stage3 = Stage2(prefix + "stage3.", 128, d3, 256)
-        self.stage4 = Stage2(prefix + "stage4.", 256, d4, 512)
+        self.stage2 = Stage2(prefix + "stage2.", 64, d2, 128, stride=2)
+        self.stage3 = Stage2(prefix + "stage3.", 128, d3, 256, stride=2)
+        self.stage4 = Stage2(prefix + "stage4.", 256, d4, 512, stride=2)
         self.fc = layers.Dense(
-            1000,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=512, fan_out=1000),
+            classes,
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=512, fan_out=classes),
             name=prefix + "fc",
         )
 

@@ -59,7 +59,7 @@ class ConvBlock:
 class VGG16:
     """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, classes: int = 1000) -> None:
         self.block1 = ConvBlock(prefix + "block1.", 3, 64, 2)
         self.block2 = ConvBlock(prefix + "block2.", 64, 128, 2)
         self.block3 = ConvBlock(prefix + "block3.", 128, 256, 3)
@@ -78,8 +78,8 @@ class VGG16:
         )
         self.dropout_2 = layers.Dropout(0.5, name=prefix + "Dropout_2")
         self.fc8 = layers.Dense(
-            1000,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=4096, fan_out=1000),
+            classes,
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=4096, fan_out=classes),
             name=prefix + "fc8",
         )
 
