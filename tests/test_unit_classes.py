@@ -121,7 +121,7 @@ def test_fallback_split_names_and_docstrings():
     # Head's Affine takes 7*4*4 = 112 features in one instance and 3*8*8 = 192 in the other:
     # nothing the unit knows gives both, so it is two classes.
     text = render_model(compiled(UNIT_ARGS))
-    assert "nn.Linear(112, 3)" in text and "nn.Linear(192, 3)" in text
+    assert "nn.Linear(112, n)" in text and "nn.Linear(192, n)" in text  # n: Head's own argument
     assert "one class for 1 of its 2 instances" in text
 
 
@@ -129,6 +129,7 @@ def _torch_model(project, tmp_path, name):
     out = tmp_path / name
     out.mkdir()
     for file, content in project_files(project, out).items():
+        (out / file).parent.mkdir(parents=True, exist_ok=True)  # the runtime package's folders
         (out / file).write_text(content, encoding="utf-8")
     return import_generated(out).create_model()
 

@@ -550,9 +550,7 @@ def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, re
                 hits = None
                 break
             now = {
-                (t, j)
-                for t in base
-                for j in merge.changed_to(base[t], texts[t], _scalars(value), _scalars(changed))
+                (t, j) for t in base for j in merge.changed_to(base[t], texts[t], _scalars(value), _scalars(changed))
             }
             hits = now if hits is None else hits & now
         for t, j in hits or ():
