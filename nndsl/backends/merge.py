@@ -13,6 +13,11 @@ layer-bodied repeat) into one class:
   own expressions of that statement, the arguments, the other expressions of the unit's body
   and small multiples of the arguments, and one is taken only if it gives the instance's
   value in every instance;
+- a constant the builder marked as the value of one of its layer call's arguments (it emits
+  the layer again with that value changed and marks the constants that follow it exactly, see
+  `builder._provenance`) is the spec's expression for that argument, where that expression
+  gives it in every instance: so a class of one instance takes the arguments its layers are
+  given (`nn.Linear(2048, classes)`), and a constant that only equals an argument stays a number;
 - statements only some instances have are generated under `if <the spec's condition>:`,
   checked against every instance; a value that such a statement replaces in the others
   takes an `else:` branch;
