@@ -117,12 +117,11 @@ def _padded(x: str, pad, nd: int) -> str:
 
 
 def _conv_padding(p) -> tuple[str, bool]:
-    """("same", True) when NNC's symmetric padding is what Keras's "same" does (stride 1,
-    pad = dilation * (kernel - 1) / 2 on every axis), else ("valid", padding needed)."""
-    axes = zip(p["kernel"], p["pad"], p["stride"], p["dilation"], strict=True)
-    same = all(s == 1 and 2 * q == d * (k - 1) for k, q, s, d in axes)
-    if same and any(p["pad"]):
-        return '"same"', False
+    """Keras's padding for NNC's symmetric `pad`: always "valid", with the pad applied by an
+    explicit `ZeroPadding*D` where there is one (as keras.applications writes it). One form for
+    every stride and pad, never "same" where it happens to agree: instances of a unit that
+    differ only in stride (a downsampling block and the others) have the same code and merge
+    into one class."""
     return '"valid"', any(p["pad"])
 
 
