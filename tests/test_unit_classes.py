@@ -61,13 +61,18 @@ def test_resnet50_bottleneck_takes_the_units_arguments():
     assert "BasicBlock" not in text  # Stage's other branch: no instance takes it
 
 
-def test_keras_one_builder_class_per_unit_where_the_code_agrees():
-    # Keras pads a strided 3x3 convolution with a layer of its own, so Bottleneck's strided
-    # instances are other code: they split (as do the Stages that hold them), no more.
-    text = keras_model(compile_file("specs/resnet50.nnd").project)
-    assert classes(text) == ["Bottleneck", "Bottleneck2", "Stage", "Stage2", "ResNet", "Model"]
-    text = keras_model(compile_file("specs/vgg16.nnd").project)
-    assert classes(text) == ["ConvStep", "ConvBlock", "VGG16", "Model"]
+@pytest.mark.parametrize(
+    "spec", ["specs/resnet50.nnd", "specs/resnet18.nnd", "specs/vgg16.nnd", "specs/cifar10_resnet.nnd"]
+)
+def test_keras_one_builder_class_per_unit_as_in_torch(spec):
+    # Keras pads every padded convolution with an explicit ZeroPadding2D (never "same"), so a
+    # unit's strided instances (the downsampling blocks) are the same code as the others and
+    # merge: the same classes as torch's, with the same constructor arguments (and `prefix`).
+    project = compile_file(spec).project
+    torch_text, keras_text = render_model(project), keras_model(project)
+    assert classes(keras_text) == classes(torch_text)
+    for cls in classes(torch_text)[:-1]:
+        assert init_signature(keras_text, cls) == ["prefix", *init_signature(torch_text, cls)]
 
 
 UNIT_ARGS = """
