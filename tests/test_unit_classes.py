@@ -238,3 +238,39 @@ def test_merged_classes_are_ruff_clean(spec, backend, tmp_path):
 def test_hostile_names_compute_the_same(tmp_path):
     torch.manual_seed(0)
     _same_outputs(compiled(HOSTILE), tmp_path, {"i": torch.randn(2, 3, 8, 8)})
+
+
+def _keras_model(project, tmp_path, name):
+    from nndsl.backends.keras import generate
+
+    out = tmp_path / name
+    out.mkdir()
+    generate(project, out)
+    return import_generated(out).create_model()
+
+
+def test_keras_merged_and_split_models_compute_the_same(tmp_path):
+    # Block's strided instance (b2) merges with the others in Keras too (its padded 3x3
+    # convolution is the same ZeroPadding2D + valid code): the merged model computes
+    # exactly what one class per instance computes, with the same weight names.
+    import numpy as np
+
+    project = compiled(UNIT_ARGS)
+    text = keras_model(project)
+    assert classes(text) == classes(render_model(project))
+    assert init_signature(text, "Block") == ["prefix", "in_channels", "maps", "stride", "gate"]
+    merged = _keras_model(project, tmp_path, "merged")
+    builder.MERGE_UNITS = False
+    try:
+        reference = _keras_model(project, tmp_path, "split")
+    finally:
+        builder.MERGE_UNITS = True
+    assert [w.path for w in merged.weights] == [w.path for w in reference.weights]
+    for a, b in zip(merged.weights, reference.weights, strict=True):
+        b.assign(a.numpy())
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    for net in project.networks:
+        a, b = merged.run_network(net.name, x=x), reference.run_network(net.name, x=x)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
