@@ -249,11 +249,21 @@ _TOKEN = re.compile(
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
-OPTION = re.compile("\x02([dn])(\\w+)=(.*?)\x03", re.S)
+OPTION = re.compile("\x02([dn])(\\w+|@)=(.*?)\x03", re.S)
 
 
 def option_marker(k: str, v: str, default: str) -> str:
     return f"\x02{'d' if v == default else 'n'}{k}={v}\x03"
+
+
+def raw_marker(text: str, default: bool) -> str:
+    """A piece of code (`builder.wrapped`'s) written as it is where an instance needs it."""
+    return f"\x02{'d' if default else 'n'}@={text}\x03"
+
+
+def _written(name: str, value: str) -> str:
+    """An option as code: `, name=value`, or a raw marker's text."""
+    return value if name == "@" else f", {name}={value}"
 
 
 def _tokens(text: str) -> list[tuple[str, str, int, int]]:
@@ -338,7 +348,7 @@ def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> 
         value, n = (
             merge_fragment([c[2] for c in column], ctx, own, insts) if len(parts) > 1 else (first[2], frozenset())
         )
-        out.append(f", {first[1]}={value}")
+        out.append(_written(first[1], value))
         needs |= n
     return "".join(out), needs
 
@@ -356,7 +366,7 @@ def _parts(text: str) -> list:
 
 def concrete(text: str) -> str:
     """A text with option markers as the emitter writes it for one layer."""
-    return OPTION.sub(lambda m: "" if m.group(1) == "d" else f", {m.group(2)}={m.group(3)}", text)
+    return OPTION.sub(lambda m: "" if m.group(1) == "d" else _written(m.group(2), m.group(3)), text)
 
 
 # --- aligning statements ----------------------------------------------------------------------
