@@ -249,22 +249,45 @@ def _keras_model(project, tmp_path, name):
     return import_generated(out).create_model()
 
 
-def test_keras_merged_and_split_models_compute_the_same(tmp_path):
-    # Block's strided instance (b2) merges with the others in Keras too (its padded 3x3
-    # convolution is the same ZeroPadding2D + valid code): the merged model computes
+PADS = """
+unit C(maps: int, p: int = 1) {
+    in x
+    h = x -> conv: Convolution(maps, kernel=3x3, pad=[p, p]) -> ReLU
+        -> MaxPooling(kernel=3x3, stride=1x1, pad=[p, p])
+        -> AveragePooling(kernel=3x3, stride=1x1, pad=[p, p])
+    out h
+}
+
+network Runtime {
+    x = Input(3x8x8, dataset="x")
+    y' = x -> a: C(4) -> b: C(4, p=0) -> c: C(4, p=2)
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "unit", "args"),
+    [(UNIT_ARGS, "Block", ["in_channels", "maps", "stride", "gate"]), (PADS, "C", ["in_channels", "p"])],
+    ids=["strides", "pads"],
+)
+def test_keras_merged_and_split_models_compute_the_same(spec, unit, args, tmp_path):
+    # Block's strided instance (b2) and C's unpadded one (b) merge with the others in Keras
+    # too (every padded convolution or pooling is an explicit ZeroPadding2D, or -inf pad, with
+    # "valid", the pad an expression where instances differ): the merged model computes
     # exactly what one class per instance computes, with the same weight names.
     import numpy as np
 
-    project = compiled(UNIT_ARGS)
+    project = compiled(spec)
     text = keras_model(project)
     assert classes(text) == classes(render_model(project))
-    assert init_signature(text, "Block") == ["prefix", "in_channels", "maps", "stride", "gate"]
+    assert init_signature(text, unit) == ["prefix", *args]
     merged = _keras_model(project, tmp_path, "merged")
     builder.MERGE_UNITS = False
     try:
         reference = _keras_model(project, tmp_path, "split")
     finally:
         builder.MERGE_UNITS = True
+    assert len(classes((tmp_path / "split" / "model.py").read_text())) > len(classes(text))
     assert [w.path for w in merged.weights] == [w.path for w in reference.weights]
     for a, b in zip(merged.weights, reference.weights, strict=True):
         b.assign(a.numpy())
