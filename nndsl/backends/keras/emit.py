@@ -263,9 +263,8 @@ def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         dilation_rate=(_size(p["dilation"]), "1"),
         use_bias=(str(p["bias"]), "True"),
     )
-    call = "{m}({0})"
-    if any(p["pad"]):  # NNC's pad removes rows and columns from the full transposed output
-        call = f"layers.Cropping{nd}D({_size(p['pad'])})({call})"
+    # NNC's pad removes rows and columns from the full transposed output.
+    call = wrapped(f"layers.Cropping{nd}D({_size(p['pad'])})(", "{m}({0})", ")", any(p["pad"]))
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(call, module + ")", params)
 
