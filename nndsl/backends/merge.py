@@ -16,7 +16,11 @@ layer-bodied repeat) into one class:
 - statements only some instances have are generated under `if <the spec's condition>:`,
   checked against every instance; a value that such a statement replaces in the others
   takes an `else:` branch;
-- a repeat's copies are built in a loop over the spec's count.
+- a repeat's copies are built in a loop over the spec's count;
+- an emitter's optional argument (`builder.option`) or wrapping (`builder.wrapped`, e.g. a
+  Keras padding layer around an input) at its default in every instance is left out, one
+  set in any instance is written for all, with its value as an expression (a pad of 0 where
+  an instance has none).
 
 Where instances do not merge (a constant no candidate explains, structure the spec's
 conditions do not explain), `split_group` splits them into as few classes as it can, each
