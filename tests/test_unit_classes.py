@@ -134,6 +134,7 @@ def _torch_model(project, tmp_path, name):
     out = tmp_path / name
     out.mkdir()
     for file, content in project_files(project, out).items():
+        (out / file).parent.mkdir(parents=True, exist_ok=True)  # nndsl_runtime/...
         (out / file).write_text(content, encoding="utf-8")
     return import_generated(out).create_model()
 
