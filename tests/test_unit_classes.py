@@ -61,13 +61,18 @@ def test_resnet50_bottleneck_takes_the_units_arguments():
     assert "BasicBlock" not in text  # Stage's other branch: no instance takes it
 
 
-def test_keras_one_builder_class_per_unit_where_the_code_agrees():
-    # Keras pads a strided 3x3 convolution with a layer of its own, so Bottleneck's strided
-    # instances are other code: they split (as do the Stages that hold them), no more.
-    text = keras_model(compile_file("specs/resnet50.nnd").project)
-    assert classes(text) == ["Bottleneck", "Bottleneck2", "Stage", "Stage2", "ResNet", "Model"]
-    text = keras_model(compile_file("specs/vgg16.nnd").project)
-    assert classes(text) == ["ConvStep", "ConvBlock", "VGG16", "Model"]
+@pytest.mark.parametrize(
+    "spec", ["specs/resnet50.nnd", "specs/resnet18.nnd", "specs/vgg16.nnd", "specs/cifar10_resnet.nnd"]
+)
+def test_keras_one_builder_class_per_unit_as_in_torch(spec):
+    # Keras pads every padded convolution with an explicit ZeroPadding2D (never "same"), so a
+    # unit's strided instances (the downsampling blocks) are the same code as the others and
+    # merge: the same classes as torch's, with the same constructor arguments (and `prefix`).
+    project = compile_file(spec).project
+    torch_text, keras_text = render_model(project), keras_model(project)
+    assert classes(keras_text) == classes(torch_text)
+    for cls in classes(torch_text)[:-1]:
+        assert init_signature(keras_text, cls) == ["prefix", *init_signature(torch_text, cls)]
 
 
 UNIT_ARGS = """
@@ -234,3 +239,62 @@ def test_merged_classes_are_ruff_clean(spec, backend, tmp_path):
 def test_hostile_names_compute_the_same(tmp_path):
     torch.manual_seed(0)
     _same_outputs(compiled(HOSTILE), tmp_path, {"i": torch.randn(2, 3, 8, 8)})
+
+
+def _keras_model(project, tmp_path, name):
+    from nndsl.backends.keras import generate
+
+    out = tmp_path / name
+    out.mkdir()
+    generate(project, out)
+    return import_generated(out).create_model()
+
+
+PADS = """
+unit C(maps: int, p: int = 1) {
+    in x
+    h = x -> conv: Convolution(maps, kernel=3x3, pad=[p, p]) -> ReLU
+        -> MaxPooling(kernel=3x3, stride=1x1, pad=[p, p])
+        -> AveragePooling(kernel=3x3, stride=1x1, pad=[p, p])
+    out h
+}
+
+network Runtime {
+    x = Input(3x8x8, dataset="x")
+    y' = x -> a: C(4) -> b: C(4, p=0) -> c: C(4, p=2)
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "unit", "args"),
+    [(UNIT_ARGS, "Block", ["in_channels", "maps", "stride", "gate"]), (PADS, "C", ["in_channels", "p"])],
+    ids=["strides", "pads"],
+)
+def test_keras_merged_and_split_models_compute_the_same(spec, unit, args, tmp_path):
+    # Block's strided instance (b2) and C's unpadded one (b) merge with the others in Keras
+    # too (every padded convolution or pooling is an explicit ZeroPadding2D, or -inf pad, with
+    # "valid", the pad an expression where instances differ): the merged model computes
+    # exactly what one class per instance computes, with the same weight names.
+    import numpy as np
+
+    project = compiled(spec)
+    text = keras_model(project)
+    assert classes(text) == classes(render_model(project))
+    assert init_signature(text, unit) == ["prefix", *args]
+    merged = _keras_model(project, tmp_path, "merged")
+    builder.MERGE_UNITS = False
+    try:
+        reference = _keras_model(project, tmp_path, "split")
+    finally:
+        builder.MERGE_UNITS = True
+    assert len(classes((tmp_path / "split" / "model.py").read_text())) > len(classes(text))
+    assert [w.path for w in merged.weights] == [w.path for w in reference.weights]
+    for a, b in zip(merged.weights, reference.weights, strict=True):
+        b.assign(a.numpy())
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    for net in project.networks:
+        a, b = merged.run_network(net.name, x=x), reference.run_network(net.name, x=x)
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])

@@ -613,6 +613,17 @@ def option(name: str, value: str, default: str) -> str:
     return f", {name}={value}" if value != default else ""
 
 
+def wrapped(before: str, inner: str, after: str, needed: bool) -> str:
+    """`before + inner + after` where the wrapping is `needed` (a padding layer around an
+    input, say), `inner` alone where not. While the builder generates code to merge, the
+    wrapping is kept with marks like an option's, so that instances that need it and
+    instances that do not (a pad of 0) merge into one call that wraps (with the pad as an
+    expression); instances none of which needs it leave it out."""
+    if _FULL.get():
+        return merge.raw_marker(before, not needed) + inner + merge.raw_marker(after, not needed)
+    return before + inner + after if needed else inner
+
+
 _ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str",
                 "shape": "tuple[int, ...]"}  # fmt: skip
 

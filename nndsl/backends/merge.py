@@ -21,7 +21,11 @@ layer-bodied repeat) into one class:
 - statements only some instances have are generated under `if <the spec's condition>:`,
   checked against every instance; a value that such a statement replaces in the others
   takes an `else:` branch;
-- a repeat's copies are built in a loop over the spec's count.
+- a repeat's copies are built in a loop over the spec's count;
+- an emitter's optional argument (`builder.option`) or wrapping (`builder.wrapped`, e.g. a
+  Keras padding layer around an input) at its default in every instance is left out, one
+  set in any instance is written for all, with its value as an expression (a pad of 0 where
+  an instance has none).
 
 Where instances do not merge (a constant no candidate explains, structure the spec's
 conditions do not explain), `split_group` splits them into as few classes as it can, each
@@ -258,7 +262,7 @@ _TOKEN = re.compile(
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
-OPTION = re.compile("\x02([dn])(\\w+)=(.*?)\x03", re.S)
+OPTION = re.compile("\x02([dn])(\\w+|@)=(.*?)\x03", re.S)
 
 
 # Provenance: `\x04k\x05` before a constant says it is the value of the layer call's k-th argument
@@ -268,6 +272,16 @@ PROV = re.compile("\x04\\d+\x05")
 
 def option_marker(k: str, v: str, default: str) -> str:
     return f"\x02{'d' if v == default else 'n'}{k}={v}\x03"
+
+
+def raw_marker(text: str, default: bool) -> str:
+    """A piece of code (`builder.wrapped`'s) written as it is where an instance needs it."""
+    return f"\x02{'d' if default else 'n'}@={text}\x03"
+
+
+def _written(name: str, value: str) -> str:
+    """An option as code: `, name=value`, or a raw marker's text."""
+    return value if name == "@" else f", {name}={value}"
 
 
 def _tokens(text: str) -> list[tuple[str, str, int, int, int | None]]:
@@ -395,7 +409,7 @@ def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> 
         if all(c[0] == "d" for c in column):
             continue
         value, n = merge_fragment([c[2] for c in column], ctx, own, insts)
-        out.append(f", {first[1]}={value}")
+        out.append(_written(first[1], value))
         needs |= n
     return "".join(out), needs
 
@@ -413,7 +427,7 @@ def _parts(text: str) -> list:
 
 def concrete(text: str) -> str:
     """A text with option markers as the emitter writes it for one layer."""
-    return PROV.sub("", OPTION.sub(lambda m: "" if m.group(1) == "d" else f", {m.group(2)}={m.group(3)}", text))
+    return PROV.sub("", OPTION.sub(lambda m: "" if m.group(1) == "d" else _written(m.group(2), m.group(3)), text))
 
 
 # --- aligning statements ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
-from ..builder import Emit, Unsupported, option, random_layer
+from ..builder import Emit, Unsupported, option, random_layer, wrapped
 from ..naming import literal
 
 Shape = tuple[int, ...]
@@ -113,17 +113,12 @@ def _spatial(ins: Shape, p, what: str) -> int:
 
 
 def _padded(x: str, pad, nd: int) -> str:
-    return x if not any(pad) else f"layers.ZeroPadding{nd}D({_size(pad)})({x})"
-
-
-def _conv_padding(p) -> tuple[str, bool]:
-    """("same", True) when NNC's symmetric padding is what Keras's "same" does (stride 1,
-    pad = dilation * (kernel - 1) / 2 on every axis), else ("valid", padding needed)."""
-    axes = zip(p["kernel"], p["pad"], p["stride"], p["dilation"], strict=True)
-    same = all(s == 1 and 2 * q == d * (k - 1) for k, q, s, d in axes)
-    if same and any(p["pad"]):
-        return '"same"', False
-    return '"valid"', any(p["pad"])
+    """`x` padded with NNC's symmetric `pad` by an explicit `ZeroPadding*D`, the padding
+    every Keras lowering here uses (as keras.applications writes it) with "valid": one form
+    for every stride and pad, never "same" where it happens to agree, so that instances of a
+    unit that differ only in stride or pad (a downsampling block and the others) have the
+    same code and merge into one class."""
+    return wrapped(f"layers.ZeroPadding{nd}D({_size(pad)})(", x, ")", any(pad))
 
 
 def _strided_dilated(p) -> tuple[dict, str]:
@@ -167,8 +162,7 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
     (*kernel, in, out) in the call, b added channels-last."""
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "Convolution")
-    padding, explicit = _conv_padding(p)
-    x = _padded("{0}", p["pad"], nd) if explicit else "{0}"
+    x = _padded("{0}", p["pad"], nd)
     if "W" in con:
         if p["group"] != 1:
             raise Unsupported("a grouped Convolution whose W is a Parameter layer")
@@ -179,7 +173,6 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
             f"ops.conv({x}, {kernel}"
             + _options(
                 strides=(_size(p["stride"]), "1"),
-                padding=(padding, '"valid"'),
                 dilation_rate=(_size(p["dilation"]), "1"),
             )
             + ")"
@@ -190,7 +183,6 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
             f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}"
             + _options(
                 strides=(_size(p["stride"]), "1"),
-                padding=(padding, '"valid"'),
                 dilation_rate=(_size(p["dilation"]), "1"),
                 groups=(str(p["group"]), "1"),
             )
@@ -230,16 +222,14 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         return _connected_convolution(layer, ins, con)
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "Convolution")
-    padding, explicit = _conv_padding(p)
     module = f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}" + _options(
         strides=(_size(p["stride"]), "1"),
-        padding=(padding, '"valid"'),
         dilation_rate=(_size(p["dilation"]), "1"),
         groups=(str(p["group"]), "1"),
         use_bias=(str(p["bias"]), "True"),
     )
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    call = "{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")" + subsample
+    call = "{m}(" + _padded("{0}", p["pad"], nd) + ")" + subsample
     return Emit(call, module + ")", params)
 
 
@@ -249,16 +239,14 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     nd = _spatial(ins[0], p, "DepthwiseConvolution")
     if nd == 3:
         raise Unsupported("3-D depthwise convolution (Keras has DepthwiseConv1D and DepthwiseConv2D)")
-    padding, explicit = _conv_padding(p)
     module = f"layers.DepthwiseConv{nd}D({_size(p['kernel'])}" + _options(
         strides=(_size(p["stride"]), "1"),
-        padding=(padding, '"valid"'),
         depth_multiplier=(str(p["multiplier"]), "1"),
         dilation_rate=(_size(p["dilation"]), "1"),
         use_bias=(str(p["bias"]), "True"),
     )
     params = (("W", "kernel", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    call = "{m}(" + (_padded("{0}", p["pad"], nd) if explicit else "{0}") + ")" + subsample
+    call = "{m}(" + _padded("{0}", p["pad"], nd) + ")" + subsample
     return Emit(call, module + ")", params, init_args=(("W", "depthwise_initializer"),))
 
 
@@ -275,9 +263,8 @@ def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         dilation_rate=(_size(p["dilation"]), "1"),
         use_bias=(str(p["bias"]), "True"),
     )
-    call = "{m}({0})"
-    if any(p["pad"]):  # NNC's pad removes rows and columns from the full transposed output
-        call = f"layers.Cropping{nd}D({_size(p['pad'])})({call})"
+    # NNC's pad removes rows and columns from the full transposed output.
+    call = wrapped(f"layers.Cropping{nd}D({_size(p['pad'])})(", "{m}({0})", ")", any(p["pad"]))
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(call, module + ")", params)
 
@@ -536,13 +523,11 @@ def pooling(layer, ins, out) -> Emit:
             f"ignore_border={p['ignore_border']}{extra})",
         )
     args = _size(p["kernel"]) + _options(strides=(_size(p["stride"]), _size(p["kernel"])))
-    src = "{0}"
-    if any(p["pad"]):
-        if mode == "max":  # padding never wins a maximum
-            widths = ((0, 0), *((q, q) for q in p["pad"]), (0, 0))
-            src = f'ops.pad({{0}}, {literal(widths)}, constant_values=float("-inf"))'
-        else:
-            src = _padded("{0}", p["pad"], nd)
+    if mode == "max":  # padding never wins a maximum
+        widths = ((0, 0), *((q, q) for q in p["pad"]), (0, 0))
+        src = wrapped("ops.pad(", "{0}", f', {literal(widths)}, constant_values=float("-inf"))', any(p["pad"]))
+    else:
+        src = _padded("{0}", p["pad"], nd)
     kind = "MaxPooling" if mode == "max" else "AveragePooling"
     call = f"layers.{kind}{nd}D({args})({src})"
     if mode == "sum":

@@ -29,7 +29,6 @@ class ConvStep:
         self.convolution = layers.Conv2D(
             maps,
             3,
-            padding="same",
             kernel_initializer=nnc.NNCInitializer(
                 "NormalConvolutionGlorot", fan_in=in_channels, fan_out=maps, kernel_area=9
             ),
@@ -37,7 +36,7 @@ class ConvStep:
         )
 
     def __call__(self, x):
-        h = self.convolution(x)
+        h = self.convolution(layers.ZeroPadding2D(1)(x))
         h = ops.relu(h)
         return h
 
