@@ -31,7 +31,7 @@ class ResidualBlock:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=maps, fan_out=maps, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
@@ -42,7 +42,7 @@ class ResidualBlock:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=maps, fan_out=maps, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv2",
         )
         self.bn2 = layers.BatchNormalization(
@@ -69,7 +69,7 @@ class DigitsNet:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=1, fan_out=32, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "stem",
         )
         self.stem_bn = layers.BatchNormalization(
@@ -81,7 +81,7 @@ class DigitsNet:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=32, fan_out=64, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "widen",
         )
         self.widen_bn = layers.BatchNormalization(
@@ -89,7 +89,7 @@ class DigitsNet:
         )
         self.block2 = [ResidualBlock(f"{prefix}block2.{k}.", 64) for k in range(1)]
         self.fc = layers.Dense(
-            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=64, fan_out=10), name=prefix + "fc"
+            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
 
     def __call__(self, x):

@@ -25,12 +25,12 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class Bottleneck:
     """Unit Bottleneck: one class for 30 of its 33 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int, project: bool = False) -> None:
+    def __init__(self, prefix: str, maps: int, project: bool = False) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             1,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
@@ -41,9 +41,7 @@ class Bottleneck:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
         self.bn2 = layers.BatchNormalization(
@@ -53,7 +51,7 @@ class Bottleneck:
             4 * maps,
             1,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=maps, fan_out=4 * maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv3",
         )
         self.bn3 = layers.BatchNormalization(
@@ -64,7 +62,7 @@ class Bottleneck:
                 256,
                 1,
                 use_bias=False,
-                kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=64, fan_out=256),
+                kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
                 name=prefix + "shortcut",
             )
             self.shortcut_bn = layers.BatchNormalization(
@@ -95,12 +93,12 @@ class Bottleneck:
 class Bottleneck2:
     """Unit Bottleneck: one class for 3 of its 33 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+    def __init__(self, prefix: str, maps: int) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             1,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
@@ -111,9 +109,7 @@ class Bottleneck2:
             3,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
         self.bn2 = layers.BatchNormalization(
@@ -123,7 +119,7 @@ class Bottleneck2:
             4 * maps,
             1,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=maps, fan_out=4 * maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv3",
         )
         self.bn3 = layers.BatchNormalization(
@@ -134,7 +130,7 @@ class Bottleneck2:
             1,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=4 * maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "shortcut",
         )
         self.shortcut_bn = layers.BatchNormalization(
@@ -161,8 +157,8 @@ class Stage:
     """Unit Stage: one class for 1 of its 4 instances in this model."""
 
     def __init__(self, prefix: str, blocks: int, maps: int) -> None:
-        self.first = Bottleneck(prefix + "first.", 64, maps, project=True)
-        self.block = [Bottleneck(f"{prefix}block.{k}.", 256, maps) for k in range(blocks - 1)]
+        self.first = Bottleneck(prefix + "first.", maps, project=True)
+        self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # 56x56x256
@@ -174,9 +170,9 @@ class Stage:
 class Stage2:
     """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
-        self.first = Bottleneck2(prefix + "first.", in_channels, maps)
-        self.block = [Bottleneck(f"{prefix}block.{k}.", 4 * maps, maps) for k in range(blocks - 1)]
+    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
+        self.first = Bottleneck2(prefix + "first.", maps)
+        self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
         h = self.first(x)
@@ -194,20 +190,18 @@ class ResNet:
             7,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=3, fan_out=64, kernel_area=49),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage2(prefix + "stage2.", 256, d2, 128)
-        self.stage3 = Stage2(prefix + "stage3.", 512, d3, 256)
-        self.stage4 = Stage2(prefix + "stage4.", 1024, d4, 512)
+        self.stage2 = Stage2(prefix + "stage2.", d2, 128)
+        self.stage3 = Stage2(prefix + "stage3.", d3, 256)
+        self.stage4 = Stage2(prefix + "stage4.", d4, 512)
         self.fc = layers.Dense(
-            1000,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=2048, fan_out=1000),
-            name=prefix + "fc",
+            1000, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
 
     def __call__(self, x):

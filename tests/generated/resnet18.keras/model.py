@@ -31,9 +31,7 @@ class BasicBlock:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
@@ -44,9 +42,7 @@ class BasicBlock:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
         self.bn2 = layers.BatchNormalization(
@@ -67,15 +63,13 @@ class BasicBlock:
 class BasicBlock2:
     """Unit BasicBlock: one class for 3 of its 8 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+    def __init__(self, prefix: str, maps: int) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             3,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
@@ -86,9 +80,7 @@ class BasicBlock2:
             3,
             padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
         self.bn2 = layers.BatchNormalization(
@@ -99,7 +91,7 @@ class BasicBlock2:
             1,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "shortcut",
         )
         self.shortcut_bn = layers.BatchNormalization(
@@ -136,8 +128,8 @@ class Stage:
 class Stage2:
     """Unit Stage: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int) -> None:
-        self.first = BasicBlock2(prefix + "first.", in_channels, maps)
+    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
+        self.first = BasicBlock2(prefix + "first.", maps)
         self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
@@ -156,20 +148,18 @@ class ResNet:
             7,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=3, fan_out=64, kernel_area=49),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage2(prefix + "stage2.", 64, d2, 128)
-        self.stage3 = Stage2(prefix + "stage3.", 128, d3, 256)
-        self.stage4 = Stage2(prefix + "stage4.", 256, d4, 512)
+        self.stage2 = Stage2(prefix + "stage2.", d2, 128)
+        self.stage3 = Stage2(prefix + "stage3.", d3, 256)
+        self.stage4 = Stage2(prefix + "stage4.", d4, 512)
         self.fc = layers.Dense(
-            1000,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=512, fan_out=1000),
-            name=prefix + "fc",
+            1000, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
 
     def __call__(self, x):
