@@ -9,7 +9,7 @@ Linear (out, in), Keras's Conv kernel (*kernel, in, out), ...).
 
 The distributions nnabla gives (sigma or limit) are `tests/nnc/fixtures/initializers/
 nnabla_initializers.json`, written by nnabla 1.39 through `tools/nnc_initializer_fixtures.py`, for
-1-D, 2-D and 3-D Convolution, Deconvolution, DepthwiseConvolution and Affine weights. Here a real
+1-D, 2-D (3x3 and 1x1) and 3-D Convolution, Deconvolution, DepthwiseConvolution and Affine weights. Here a real
 generated torch and Keras model is built from a spec of those layers and the distribution its runtime
 computes for each weight, at initialization, is compared with nnabla's.
 """
@@ -45,7 +45,7 @@ def test_the_compiler_and_the_runtime_use_one_rule():
 
 
 def test_the_fixture_covers_every_kind_of_weight():
-    assert {c["layer"] for c in CASES} == {"conv", "conv1d", "conv3d", "deconv", "dwconv", "affine"}
+    assert {c["layer"] for c in CASES} == {"conv", "conv1d", "conv3d", "conv1x1", "deconv", "dwconv", "affine"}
     assert {len(c["shape"]) for c in CASES if c["layer"].startswith("conv")} == {3, 4, 5}
 
 

@@ -46,6 +46,8 @@ LAYERS = {
     # 1-D and 3-D kernels, where nnabla's indices (shape[-3], shape[-2:]) read other axes than 2-D's
     "conv1d": ("Convolution(32, kernel=3, bias=false)", (16, 12), (32, 16, 3)),
     "conv3d": ("Convolution(16, kernel=3x3x3, bias=false)", (8, 6, 6, 6), (16, 8, 3, 3, 3)),
+    # a 1x1 kernel (K = 1), whose Keras kernel (1, 1, in, out) the runtime once read as K = in * out
+    "conv1x1": ("Convolution(64, kernel=1x1, bias=false)", (32, 6, 6), (64, 32, 1, 1)),
 }
 
 
