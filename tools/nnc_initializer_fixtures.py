@@ -1,7 +1,7 @@
 """Regenerate tests/nnc/fixtures/initializers/nnabla_initializers.json with nnabla 1.39.
 
-For every case of `CASES` (a weight of Convolution, DepthwiseConvolution, Deconvolution or Affine
-in NNC's layout, as NNC's create_prototxt writes it, and one of NNC's Normal* / Uniform*
+For every case of `CASES` (a weight of Convolution (1-D, 2-D, 3-D), DepthwiseConvolution,
+Deconvolution or Affine in NNC's layout, as NNC's create_prototxt writes it, and one of NNC's Normal* / Uniform*
 initializers with a multiplier), the distribution nnabla gives that parameter when it runs an NNC
 network file: `nnabla.core.graph_def._create_initializer` (what `nnabla.utils.load` uses) called
 on a network-file variable of that shape and initializer, with nnabla's NormalInitializer and
@@ -43,6 +43,11 @@ LAYERS = {
     "dwconv": ("DepthwiseConvolution(kernel=5x5, multiplier=2, bias=false)", (32, 6, 6), (64, 5, 5)),
     "deconv": ("Deconvolution(24, kernel=3x3, bias=false)", (16, 6, 6), (16, 24, 3, 3)),
     "affine": ("Affine(48, bias=false)", (64,), (64, 48)),
+    # 1-D and 3-D kernels, where nnabla's indices (shape[-3], shape[-2:]) read other axes than 2-D's
+    "conv1d": ("Convolution(32, kernel=3, bias=false)", (16, 12), (32, 16, 3)),
+    "conv3d": ("Convolution(16, kernel=3x3x3, bias=false)", (8, 6, 6, 6), (16, 8, 3, 3, 3)),
+    # a 1x1 kernel (K = 1), whose Keras kernel (1, 1, in, out) the runtime once read as K = in * out
+    "conv1x1": ("Convolution(64, kernel=1x1, bias=false)", (32, 6, 6), (64, 32, 1, 1)),
 }
 
 

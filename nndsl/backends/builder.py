@@ -789,10 +789,10 @@ def initializers(
     layer: Layer, emit: Emit, initial: dict[str, tuple[str, float]] | None = None
 ) -> list[tuple[str, str, ParamShape]]:
     """(NNC name, framework attribute, parameter) of each parameter of `layer` whose NNC initial value
-    (the IR's `ParamShape.init`, `init_multiplier` and `fans`) generated code must apply: every one of
-    `emit.params` but those the framework's constructor already gives that value (`initial`, by NNC
-    name: the emitter's `Emit.initial` unless the backend gives it) and those of a module that applies
-    NNC's initializers itself."""
+    (the IR's `ParamShape.init` and `init_multiplier`; the runtime reads the fans from the shape)
+    generated code must apply: every one of `emit.params` but those the framework's constructor
+    already gives that value (`initial`, by NNC name: the emitter's `Emit.initial` unless the backend
+    gives it) and those of a module that applies NNC's initializers itself."""
     if emit.initialized:
         return []
     preset = initial if initial is not None else {n: (i, float(m)) for n, i, m in emit.initial}

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runtime.nnc_shapes import nnabla_fans  # the one copy of nnabla's rule, shared with the runtimes
 from .nnc_table import NNC_LAYERS
 
 Shape = tuple[int, ...]
@@ -95,32 +96,6 @@ class ParamShape:
     def fans(self) -> tuple[int, int, int]:
         """(N, M, K) nnabla reads from this parameter's NNC shape for its initializer (see `nnabla_fans`)."""
         return nnabla_fans(self.init, self.shape)
-
-
-def nnabla_fans(init: str, shape: Shape) -> tuple[int, int, int]:
-    """(N input maps, M output maps, K kernel area) nnabla computes NNC's initializer `init` from, for
-    a parameter of NNC's `shape`: what nnabla's loader of NNC's network files does
-    (`nnabla.core.graph_def._create_initializer`), which reads them from the shape alone:
-
-    - `*Affine*`: N = shape[0], M = prod(shape[1:]), K = 1;
-    - `*Convolution*`: N = shape[-3], M = shape[0], K = prod(shape[-2:]) (a Convolution's
-      (out, in/group, kh, kw): N = in/group; a Deconvolution's (in, out/group, kh, kw): N = out/group,
-      M = in; a DepthwiseConvolution's (C*multiplier, kh, kw): N = M = C*multiplier, K = kh*kw);
-    - `*CLConv*`: N = shape[-1], M = shape[0], K = prod(shape[1:3]);
-    - Normal, Uniform, Constant, Range: no fans, (1, 1, 1).
-
-    A shape of fewer axes than nnabla indexes (where nnabla itself fails) is read as if padded with 1s.
-    """
-    if "CLConv" in init:
-        s = tuple(shape) + (1,) * max(0, 4 - len(shape))
-        return s[-1], s[0], math.prod(s[1:3])
-    if "Convolution" in init:
-        s = tuple(shape) + (1,) * max(0, 3 - len(shape))
-        return s[-3], s[0], math.prod(s[-2:])
-    if "Affine" in init:
-        s = tuple(shape) or (1,)
-        return s[0], math.prod(s[1:]), 1
-    return 1, 1, 1
 
 
 def no_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamShape, ...]:

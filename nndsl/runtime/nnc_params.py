@@ -2,7 +2,8 @@
 
 Part of every generated project (PyTorch and Keras alike; numpy and the standard library
 only). Follows nnabla: `python/src/nnabla/initializer.py` for the initializers and
-`python/src/nnabla/utils/load.py` for how NNC projects read fans from parameter shapes.
+`python/src/nnabla/core/graph_def.py` (`_create_initializer`) for how NNC projects read fans from
+parameter shapes (`nnc_shapes.nnabla_fans`).
 A parameter file is a `.npz` keyed by the model's parameter names ("conv1/W") holding arrays in
 NNC's layouts, the same for both backends, or one of NNC's own: `.h5` and `.protobuf` as nnabla's
 `nn.save_parameters` writes them and the parameters inside an `.nnp`, keyed by nnabla's names
@@ -32,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from .nnc_runs import RunError
+from .nnc_shapes import nnabla_fans  # nnabla's reading of fans from an NNC shape, the one copy
 
 __all__ = [
     "INITIALIZERS",
@@ -40,7 +42,7 @@ __all__ = [
     "calc_normal_std_he_forward",
     "calc_uniform_lim_glorot",
     "check_params",
-    "fans_from_shape",
+    "nnabla_fans",
     "initial_distribution",
     "FORMATS",
     "NNC_FORMATS",
@@ -97,22 +99,6 @@ _INIT_TABLE: dict[str, tuple[str, Callable[[float, float, float], float] | None]
 INITIALIZERS: tuple[str, ...] = tuple(_INIT_TABLE)
 
 
-def fans_from_shape(name: str, shape: Sequence[int]) -> tuple[int, int, int]:
-    """(N, M, K) read from a parameter's shape the way nnabla's `load.py` does for NNC projects.
-
-    Affine W (in, *out): N = shape[0], M = prod(shape[1:]), K = 1.
-    Convolution W (out, in/group, *kernel): N = shape[1], M = shape[0], K = prod(kernel). For a
-    Deconvolution W (in, out/group, *kernel) the same rule reads N = out/group and M = in, as nnabla does.
-    Channel-last convolution W (out, *kernel, in) (the CLConv names): N = shape[-1], M = shape[0].
-    (nnabla indexes shape[-3] and shape[-2:], which is the same for 2-D kernels.)
-    """
-    if "CLConv" in name:
-        return shape[-1], shape[0], math.prod(shape[1:-1])
-    if "Convolution" in name:
-        return shape[1], shape[0], math.prod(shape[2:])
-    return shape[0], math.prod(shape[1:]), 1
-
-
 def initial_distribution(
     name: str,
     multiplier: float,
@@ -128,7 +114,7 @@ def initial_distribution(
     - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier, sigma from the calc_* functions.
     - Uniform*Glorot: U(-d, d) * multiplier.
     N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the parameter's
-    NNC `shape` (see `fans_from_shape`); pass them to override. N(0, s^2) and U(-s, s) are the same
+    NNC `shape` (`nnc_shapes.nnabla_fans`); pass them to override. N(0, s^2) and U(-s, s) are the same
     distributions for -s, so sigma and limit are returned as absolute values.
     """
     if name not in _INIT_TABLE:
@@ -137,11 +123,8 @@ def initial_distribution(
     if formula is None:
         scale = float(multiplier)
     else:
-        n, m, k = fan_in, fan_out, kernel_area
-        if n is None or m is None or k is None:
-            padded = tuple(shape) + (1,) * max(0, 2 - len(shape))
-            from_shape = fans_from_shape(name, padded)
-            n, m, k = (given if given is not None else read for given, read in zip((n, m, k), from_shape, strict=True))
+        given = (fan_in, fan_out, kernel_area)
+        n, m, k = (g if g is not None else read for g, read in zip(given, nnabla_fans(name, shape), strict=True))
         scale = formula(n, m, k) * float(multiplier)
     return kind, scale if kind == "constant" else abs(scale)
 

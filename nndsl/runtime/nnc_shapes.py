@@ -7,7 +7,10 @@ or a framework.
 
 from __future__ import annotations
 
-__all__ = ["pooled_size"]
+import math
+from collections.abc import Sequence
+
+__all__ = ["nnabla_fans", "pooled_size"]
 
 
 def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:
@@ -20,3 +23,31 @@ def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool)
     which depends on the kernel: for n=5, kernel=3, stride=1 nnabla gives 5 windows, ceil_mode 3.
     """
     return (n + pad - ((kernel - pad) if ignore_border else 1)) // stride + 1
+
+
+def nnabla_fans(init: str, shape: Sequence[int]) -> tuple[int, int, int]:
+    """(N input maps, M output maps, K kernel area) nnabla computes NNC's initializer `init` from, for
+    a parameter of NNC's `shape`: what nnabla's loader of NNC's network files does
+    (`nnabla.core.graph_def._create_initializer`), which reads them from the shape alone:
+
+    - `*Affine*`: N = shape[0], M = prod(shape[1:]), K = 1;
+    - `*Convolution*`: N = shape[-3], M = shape[0], K = prod(shape[-2:]) (a Convolution's
+      (out, in/group, kh, kw): N = in/group; a Deconvolution's (in, out/group, kh, kw): N = out/group,
+      M = in; a DepthwiseConvolution's (C*multiplier, kh, kw): N = M = C*multiplier, K = kh*kw; for 1-D
+      and 3-D kernels nnabla's indices read other axes, and so does this rule);
+    - `*CLConv*`: N = shape[-1], M = shape[0], K = prod(shape[1:3]);
+    - Normal, Uniform, Constant, Range: no fans, (1, 1, 1).
+
+    A shape of fewer axes than nnabla indexes (where nnabla itself fails) is read as if padded with 1s.
+    The one copy of this rule: the compiler (`ParamShape.fans`) and both runtimes' initializers use it.
+    """
+    if "CLConv" in init:
+        s = tuple(shape) + (1,) * max(0, 4 - len(shape))
+        return s[-1], s[0], math.prod(s[1:3])
+    if "Convolution" in init:
+        s = tuple(shape) + (1,) * max(0, 3 - len(shape))
+        return s[-3], s[0], math.prod(s[-2:])
+    if "Affine" in init:
+        s = tuple(shape) or (1,)
+        return s[0], math.prod(s[1:]), 1
+    return 1, 1, 1

@@ -96,10 +96,12 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
     """`kernel_initializer=...` arguments giving a layer's parameters NNC's initial values, from the IR
     (`ParamShape.init`, `init_multiplier`, `fans`): all but those Keras's layer already starts with
     (`KERAS_INITIAL`). A parameter's argument is `<attribute>_initializer` unless the emitter names
-    another (`Emit.init_args`). Fans follow nnabla's reading of NNC's layouts (N inputs, M outputs,
-    K kernel area)."""
+    another (`Emit.init_args`). The runtime reads nnabla's fans (N inputs, M outputs, K kernel area)
+    from the variable's shape in its layout (`layout="conv"` for a Conv kernel (*kernel, in, out)), as
+    the compiler's `ParamShape.fans` does from NNC's shape: one rule, `nnc_shapes.nnabla_fans`."""
     args = dict(emit.init_args)
     arg_of = {n: args.get(n, f"{attr}_initializer") for n, attr, _ in emit.params}
+    layouts = {n: layout for n, _, layout in emit.params}
     initial = {n: KERAS_INITIAL[a] for n, a in arg_of.items() if a in KERAS_INITIAL}
     out = []
     for nnc_name, _, q in initializers(layer, emit, initial):
@@ -108,10 +110,8 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
             value = {0.0: '"zeros"', 1.0: '"ones"'}.get(c) or f"initializers.Constant({literal(c)})"
         else:
             scale = "" if q.init_multiplier == 1 else f", {literal(q.init_multiplier)}"
-            n, m, k = q.fans
-            fans = "" if q.fans == (1, 1, 1) else f", fan_in={n}, fan_out={m}"
-            fans += f", kernel_area={k}" if k != 1 else ""
-            value = f"nnc.NNCInitializer({literal(q.init)}{scale}{fans})"
+            layout = "" if layouts[nnc_name] == "same" else f", layout={literal(layouts[nnc_name])}"
+            value = f"nnc.NNCInitializer({literal(q.init)}{scale}{layout})"
         out.append(f"{arg_of[nnc_name]}={value}")
     return out
 

@@ -48,22 +48,26 @@ def build(project: Project) -> ModelRender:
 
 def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
     """Statements giving a layer's parameters NNC's initial values, from the IR (`ParamShape.init`,
-    `init_multiplier`, `fans`): all but those PyTorch's module already starts with (`Emit.initial`).
+    `init_multiplier`): all but those PyTorch's module already starts with (`Emit.initial`).
 
-    Fans follow nnabla's reading of NNC's layouts (N inputs, M outputs, K kernel area), so they are
-    passed explicitly and PyTorch's own layouts (Linear's transposed weight) do not matter.
+    The runtime reads nnabla's fans (N inputs, M outputs, K kernel area) from the tensor's shape in
+    its layout (`layout="affine"` for a Linear's transposed weight), as the compiler's `ParamShape.fans`
+    does from NNC's shape: one rule, `nnc_shapes.nnabla_fans`.
     """
+    layouts = {n: layout for n, _, layout in emit.params}
     lines = []
-    for _, torch_attr, q in initializers(layer, emit):
+    for nnc_name, torch_attr, q in initializers(layer, emit):
         target = f"self.{attr}.{torch_attr}"
         if q.init == "Constant":  # PyTorch's own
             c = float(q.init_multiplier)
             lines.append({0.0: f"nn.init.zeros_({target})", 1.0: f"nn.init.ones_({target})"}.get(c)
                          or f"nn.init.constant_({target}, {literal(c)})")  # fmt: skip
             continue
-        args = f"{target}, {literal(q.init)}, {literal(q.init_multiplier)}"
-        if q.fans != (1, 1, 1):
-            args += ", {}, {}, {}".format(*q.fans)
+        args = f"{target}, {literal(q.init)}"
+        if q.init_multiplier != 1:
+            args += f", {literal(q.init_multiplier)}"
+        if layouts[nnc_name] != "same":
+            args += f", layout={literal(layouts[nnc_name])}"
         lines.append(f"nnc.init_parameter({args})")
     return lines
 

@@ -65,6 +65,7 @@ __all__ = [
     "save_params",
     "to_channels_first",
     "to_channels_last",
+    "nnc_shape",
     "to_nnc",
 ]
 
@@ -87,7 +88,19 @@ def channels_last_shape(shape: Sequence[int]) -> tuple[int, ...]:
 
 def to_nnc(value: np.ndarray, layout: str, shape: Sequence[int]) -> np.ndarray:
     """A Keras variable's value in NNC's layout and `shape`."""
-    value = np.asarray(value, dtype=np.float32)
+    return np.ascontiguousarray(_nnc_axes(np.asarray(value, dtype=np.float32), layout).reshape(tuple(shape)))
+
+
+def nnc_shape(layout: str, shape: Sequence[int]) -> tuple[int, ...]:
+    """The NNC shape of a Keras variable of `shape` held in `layout`, as far as nnabla's fans read it:
+    `to_nnc`'s reordering of the axes, applied to a view of no data (a Conv kernel (*kernel, in, out)
+    reads as NNC's (out, in, *kernel), a DepthwiseConv's (*kernel, C, multiplier) as (C * multiplier, *kernel))."""
+    return tuple(_nnc_axes(np.broadcast_to(np.float32(0), tuple(int(d) for d in shape)), layout).shape)
+
+
+def _nnc_axes(value: np.ndarray, layout: str) -> np.ndarray:
+    """A Keras variable's value with its axes in NNC's order (a view where it can be), before the reshape
+    to NNC's shape."""
     kind, _, spatial = layout.partition(":")
     if kind == "conv":
         nd = value.ndim - 2
@@ -95,15 +108,17 @@ def to_nnc(value: np.ndarray, layout: str, shape: Sequence[int]) -> np.ndarray:
     elif kind == "depthwise":
         nd = value.ndim - 2
         value = value.transpose(nd, nd + 1, *range(nd))
+        value = value.reshape(-1, *value.shape[2:])  # (C * multiplier, *kernel), NNC's
     elif kind == "affine_cl":
         c, *rest = (int(d) for d in spatial.split("x"))
         value = value.reshape(*rest, c, -1)
         value = value.transpose(len(rest), *range(len(rest)), len(rest) + 1)
+        value = value.reshape(-1, value.shape[-1])  # (C * H * W, outputs), NNC's Affine W
     elif kind == "channels_last":
         value = np.moveaxis(value, -1, 0)
     elif kind not in ("affine", "same"):
         raise ValueError(f"unknown parameter layout {layout!r}")
-    return np.ascontiguousarray(value.reshape(tuple(shape)))
+    return value
 
 
 def from_nnc(array: np.ndarray, layout: str, keras_shape: Sequence[int]) -> np.ndarray:
@@ -142,8 +157,9 @@ class NNCInitializer(keras.initializers.Initializer):
 
     - Normal: N(0, multiplier^2); Uniform: U(-multiplier, multiplier); Constant: the multiplier itself.
     - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier; Uniform*Glorot: U(-d, d) * multiplier.
-    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the weight's NNC shape;
-    pass them for a weight held in another layout (a Keras Conv kernel (*kernel, in, out), say).
+    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the weight's NNC shape
+    (`nnc_shapes.nnabla_fans`): the Keras shape read in its `layout` (`nnc_shape`: "conv" for a Conv
+    kernel (*kernel, in, out), "depthwise", "affine_cl:CxHxW", ...); pass them to override.
     `seed`: an int for reproducible values; None draws one from Python's `random`.
     """
 
@@ -155,11 +171,13 @@ class NNCInitializer(keras.initializers.Initializer):
         fan_out: int | None = None,
         kernel_area: int | None = None,
         seed: int | None = None,
+        layout: str = "same",
     ) -> None:
         if name not in INITIALIZERS:
             raise ValueError(f"unknown initializer {name!r}; expected one of {', '.join(INITIALIZERS)}")
         self.name, self.multiplier = name, float(multiplier)
         self.fan_in, self.fan_out, self.kernel_area = fan_in, fan_out, kernel_area
+        self.layout = str(layout)
         self._initial_seed = seed
         # As Keras' own initializers: a seed drawn from Python's `random` (keras.utils.set_random_seed seeds it).
         self.seed = int(seed) if seed is not None else random.randint(1, int(1e9))
@@ -167,7 +185,8 @@ class NNCInitializer(keras.initializers.Initializer):
     def distribution(self, shape: Sequence[int]) -> tuple[str, float]:
         """("normal", sigma), ("uniform", limit) or ("constant", value) for a weight of `shape`."""
         shape = tuple(int(d) for d in shape)
-        return initial_distribution(self.name, self.multiplier, shape, self.fan_in, self.fan_out, self.kernel_area)
+        fans = (self.fan_in, self.fan_out, self.kernel_area)
+        return initial_distribution(self.name, self.multiplier, nnc_shape(self.layout, shape), *fans)
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         dtype = dtype or keras.backend.floatx()
@@ -188,6 +207,7 @@ class NNCInitializer(keras.initializers.Initializer):
             "fan_out": self.fan_out,
             "kernel_area": self.kernel_area,
             "seed": self._initial_seed,
+            "layout": self.layout,
         }
 
 

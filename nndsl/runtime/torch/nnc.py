@@ -102,6 +102,7 @@ __all__ = [
     "calc_uniform_lim_glorot",
     "cumulative",
     "init_parameter",
+    "nnc_shape",
     "load_params",
     "make_schedule",
     "make_solver",
@@ -131,6 +132,21 @@ __all__ = [
 # the Keras project shares.
 
 
+def nnc_shape(layout: str, shape: Sequence[int]) -> tuple[int, ...]:
+    """The NNC shape of a torch parameter of `shape` held in `layout` (the layouts of `Model.PARAMETERS`,
+    see section 5), as far as nnabla's fans read it: an Affine W's (in, out) for Linear's (out, in), a
+    DepthwiseConvolution W's (C*multiplier, *kernel) for the grouped Conv's (C*multiplier, 1, *kernel);
+    the others ("same", "affine_bias", "bn") are NNC's as they are (a "bn" (C,) reads as NNC's (C, 1, 1))."""
+    shape = tuple(int(d) for d in shape)
+    if layout == "affine":
+        return shape[::-1]
+    if layout == "depthwise":
+        return shape[:1] + shape[2:]
+    if layout in ("same", "affine_bias", "bn"):
+        return shape
+    raise ValueError(f"unknown parameter layout {layout!r}")
+
+
 @torch.no_grad()
 def init_parameter(
     tensor: torch.Tensor,
@@ -140,6 +156,7 @@ def init_parameter(
     fan_out: int | None = None,
     kernel_area: int | None = None,
     *,
+    layout: str = "same",
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Fill `tensor` in place with NNC's initializer `name` times `multiplier`; returns the tensor.
@@ -147,11 +164,11 @@ def init_parameter(
     - Normal: N(0, multiplier^2); Uniform: U(-multiplier, multiplier); Constant: the multiplier itself.
     - *HeForward / *HeBackward / *Glorot: N(0, sigma^2) * multiplier, sigma from the calc_* functions.
     - Uniform*Glorot: U(-d, d) * multiplier.
-    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the tensor's shape
-    (see `nnc_params.fans_from_shape`); pass them to override.
+    N (fan_in), M (fan_out) and K (kernel_area) default to what nnabla reads from the parameter's NNC
+    shape (`nnc_shapes.nnabla_fans`), the tensor's shape read in its `layout` (`nnc_shape`: "affine"
+    for a Linear weight, "depthwise" for a depthwise Conv's); pass them to override.
     """
-    shape = tuple(tensor.shape)
-    kind, scale = initial_distribution(name, multiplier, shape, fan_in, fan_out, kernel_area)
+    kind, scale = initial_distribution(name, multiplier, nnc_shape(layout, tensor.shape), fan_in, fan_out, kernel_area)
     if kind == "constant":
         return tensor.fill_(scale)
     if scale == 0:

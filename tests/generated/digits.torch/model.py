@@ -29,9 +29,9 @@ class ResidualBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
         self.conv2 = nn.Conv2d(maps, maps, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
-        nnc.init_parameter(self.conv1.weight, "NormalConvolutionGlorot", 1.0, maps, maps, 9)
+        nnc.init_parameter(self.conv1.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.bn1.running_var)
-        nnc.init_parameter(self.conv2.weight, "NormalConvolutionGlorot", 1.0, maps, maps, 9)
+        nnc.init_parameter(self.conv2.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.bn2.running_var)
 
     def forward(self, x):
@@ -48,7 +48,7 @@ class ResidualBlock(nn.Module):
 class DigitsNet(nn.Module):
     """Unit DigitsNet(classes=10): 1x8x8 -> 10."""
 
-    def __init__(self, classes: int = 10) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(1, 32, kernel_size=3, padding=1, bias=False)
         self.stem_bn = nn.BatchNorm2d(32, eps=0.0001, momentum=0.1)
@@ -56,12 +56,12 @@ class DigitsNet(nn.Module):
         self.widen = nn.Conv2d(32, 64, kernel_size=3, padding=1, bias=False)
         self.widen_bn = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
         self.block2 = nn.ModuleList(ResidualBlock(64) for _ in range(1))
-        self.fc = nn.Linear(64, classes)
-        nnc.init_parameter(self.stem.weight, "NormalConvolutionGlorot", 1.0, 1, 32, 9)
+        self.fc = nn.Linear(64, 10)
+        nnc.init_parameter(self.stem.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.stem_bn.running_var)
-        nnc.init_parameter(self.widen.weight, "NormalConvolutionGlorot", 1.0, 32, 64, 9)
+        nnc.init_parameter(self.widen.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.widen_bn.running_var)
-        nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", 1.0, 64, classes, 1)
+        nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", layout="affine")
         nn.init.zeros_(self.fc.bias)
 
     def forward(self, x):

@@ -25,28 +25,26 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class LeNet:
     """Unit LeNet(classes=10): 1x28x28 -> 10."""
 
-    def __init__(self, prefix: str, classes: int = 10) -> None:
+    def __init__(self, prefix: str) -> None:
         self.convolution = layers.Conv2D(
             16,
             7,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=1, fan_out=16, kernel_area=49),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "Convolution",
         )
         self.convolution_2 = layers.Conv2D(
             30,
             3,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", fan_in=16, fan_out=30, kernel_area=9),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "Convolution_2",
         )
         self.affine = layers.Dense(
             150,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=480, fan_out=150),
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine_cl:30x4x4"),
             name=prefix + "Affine",
         )
         self.affine_2 = layers.Dense(
-            classes,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=150, fan_out=classes),
-            name=prefix + "Affine_2",
+            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "Affine_2"
         )
 
     def __call__(self, x):

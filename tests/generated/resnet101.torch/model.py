@@ -36,14 +36,14 @@ class Bottleneck(nn.Module):
             self.shortcut_bn = nn.BatchNorm2d(4 * maps, eps=0.0001, momentum=0.1)
         else:
             self.shortcut = self.shortcut_bn = None
-        nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward", 1.0, in_channels, maps, 1)
+        nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)
-        nnc.init_parameter(self.conv2.weight, "NormalConvolutionHeBackward", 1.0, maps, maps, 9)
+        nnc.init_parameter(self.conv2.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn2.running_var)
-        nnc.init_parameter(self.conv3.weight, "NormalConvolutionHeBackward", 1.0, maps, 4 * maps, 1)
+        nnc.init_parameter(self.conv3.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn3.running_var)
         if project:
-            nnc.init_parameter(self.shortcut.weight, "NormalConvolutionHeBackward", 1.0, in_channels, 4 * maps, 1)
+            nnc.init_parameter(self.shortcut.weight, "NormalConvolutionHeBackward")
             nn.init.zeros_(self.shortcut_bn.running_var)
 
     def forward(self, x):
@@ -83,7 +83,7 @@ class Stage(nn.Module):
 class ResNet(nn.Module):
     """Unit ResNet(d1=3, d2=4, d3=23, d4=3, bottleneck=True, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
+    def __init__(self, d1: int, d2: int, d3: int, d4: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
@@ -91,10 +91,10 @@ class ResNet(nn.Module):
         self.stage2 = Stage(256, d2, 128, stride=2)
         self.stage3 = Stage(512, d3, 256, stride=2)
         self.stage4 = Stage(1024, d4, 512, stride=2)
-        self.fc = nn.Linear(2048, classes)
-        nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward", 1.0, 3, 64, 49)
+        self.fc = nn.Linear(2048, 1000)
+        nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)
-        nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", 1.0, 2048, classes, 1)
+        nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", layout="affine")
         nn.init.zeros_(self.fc.bias)
 
     def forward(self, x):

@@ -23,14 +23,14 @@ from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class Bottleneck:
-    """Unit Bottleneck: one class for its 16 instances in this model."""
+    """Unit Bottleneck: one class for 13 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int, stride: int = 1, project: bool = False) -> None:
+    def __init__(self, prefix: str, maps: int, project: bool = False) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             1,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=in_channels, fan_out=maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
@@ -39,11 +39,9 @@ class Bottleneck:
         self.conv2 = layers.Conv2D(
             maps,
             3,
-            strides=stride,
+            padding="same",
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionHeBackward", fan_in=maps, fan_out=maps, kernel_area=9
-            ),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
         self.bn2 = layers.BatchNormalization(
@@ -53,7 +51,7 @@ class Bottleneck:
             4 * maps,
             1,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=maps, fan_out=4 * maps),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv3",
         )
         self.bn3 = layers.BatchNormalization(
@@ -61,13 +59,10 @@ class Bottleneck:
         )
         if project:
             self.shortcut = layers.Conv2D(
-                4 * maps,
+                256,
                 1,
-                strides=stride,
                 use_bias=False,
-                kernel_initializer=nnc.NNCInitializer(
-                    "NormalConvolutionHeBackward", fan_in=in_channels, fan_out=4 * maps
-                ),
+                kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
                 name=prefix + "shortcut",
             )
             self.shortcut_bn = layers.BatchNormalization(
@@ -80,14 +75,14 @@ class Bottleneck:
         h = self.conv1(x)
         h = self.bn1(h)
         h = ops.relu(h)
-        h = self.conv2(layers.ZeroPadding2D(1)(h))
+        h = self.conv2(h)
         h = self.bn2(h)
         h = ops.relu(h)
         h = self.conv3(h)
         h = self.bn3(h)
         if self.shortcut is not None:
-            h_2 = self.shortcut(x)
-            h_2 = self.shortcut_bn(h_2)
+            h_2 = self.shortcut(x)  # 56x56x256
+            h_2 = self.shortcut_bn(h_2)  # 56x56x256
         else:
             h_2 = x
         h = h + h_2
@@ -95,12 +90,89 @@ class Bottleneck:
         return h
 
 
-class Stage:
-    """Unit Stage: one class for its 4 instances in this model."""
+class Bottleneck2:
+    """Unit Bottleneck: one class for 3 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, blocks: int, maps: int, stride: int = 1) -> None:
-        self.first = Bottleneck(prefix + "first.", in_channels, maps, stride=stride, project=True)
-        self.block = [Bottleneck(f"{prefix}block.{k}.", 4 * maps, maps) for k in range(blocks - 1)]
+    def __init__(self, prefix: str, maps: int) -> None:
+        self.conv1 = layers.Conv2D(
+            maps,
+            1,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
+            name=prefix + "conv1",
+        )
+        self.bn1 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+        )
+        self.conv2 = layers.Conv2D(
+            maps,
+            3,
+            strides=2,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
+            name=prefix + "conv2",
+        )
+        self.bn2 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+        )
+        self.conv3 = layers.Conv2D(
+            4 * maps,
+            1,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
+            name=prefix + "conv3",
+        )
+        self.bn3 = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn3"
+        )
+        self.shortcut = layers.Conv2D(
+            4 * maps,
+            1,
+            strides=2,
+            use_bias=False,
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
+            name=prefix + "shortcut",
+        )
+        self.shortcut_bn = layers.BatchNormalization(
+            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
+        )
+
+    def __call__(self, x):
+        h = self.conv1(x)
+        h = self.bn1(h)
+        h = ops.relu(h)
+        h = self.conv2(layers.ZeroPadding2D(1)(h))
+        h = self.bn2(h)
+        h = ops.relu(h)
+        h = self.conv3(h)
+        h = self.bn3(h)
+        h_2 = self.shortcut(x)
+        h_2 = self.shortcut_bn(h_2)
+        h = h + h_2
+        h = ops.relu(h)
+        return h
+
+
+class Stage:
+    """Unit Stage: one class for 1 of its 4 instances in this model."""
+
+    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
+        self.first = Bottleneck(prefix + "first.", maps, project=True)
+        self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
+
+    def __call__(self, x):
+        h = self.first(x)  # 56x56x256
+        for block_step in self.block:
+            h = block_step(h)  # 56x56x256
+        return h
+
+
+class Stage2:
+    """Unit Stage: one class for 3 of its 4 instances in this model."""
+
+    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
+        self.first = Bottleneck2(prefix + "first.", maps)
+        self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
         h = self.first(x)
@@ -118,20 +190,18 @@ class ResNet:
             7,
             strides=2,
             use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", fan_in=3, fan_out=64, kernel_area=49),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = layers.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
-        self.stage1 = Stage(prefix + "stage1.", 64, d1, 64)
-        self.stage2 = Stage(prefix + "stage2.", 256, d2, 128, stride=2)
-        self.stage3 = Stage(prefix + "stage3.", 512, d3, 256, stride=2)
-        self.stage4 = Stage(prefix + "stage4.", 1024, d4, 512, stride=2)
+        self.stage1 = Stage(prefix + "stage1.", d1, 64)
+        self.stage2 = Stage2(prefix + "stage2.", d2, 128)
+        self.stage3 = Stage2(prefix + "stage3.", d3, 256)
+        self.stage4 = Stage2(prefix + "stage4.", d4, 512)
         self.fc = layers.Dense(
-            1000,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=2048, fan_out=1000),
-            name=prefix + "fc",
+            1000, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
 
     def __call__(self, x):

@@ -25,18 +25,17 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class ConvStep:
     """One copy of repeat 'Conv': one class for its 13 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int) -> None:
+    def __init__(self, prefix: str, maps: int) -> None:
         self.convolution = layers.Conv2D(
             maps,
             3,
-            kernel_initializer=nnc.NNCInitializer(
-                "NormalConvolutionGlorot", fan_in=in_channels, fan_out=maps, kernel_area=9
-            ),
+            padding="same",
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "Convolution",
         )
 
     def __call__(self, x):
-        h = self.convolution(layers.ZeroPadding2D(1)(x))
+        h = self.convolution(x)
         h = ops.relu(h)
         return h
 
@@ -44,8 +43,8 @@ class ConvStep:
 class ConvBlock:
     """Unit ConvBlock: one class for its 5 instances in this model."""
 
-    def __init__(self, prefix: str, in_channels: int, maps: int, n: int) -> None:
-        self.conv = [ConvStep(f"{prefix}conv.{k}.", in_channels if k == 0 else maps, maps) for k in range(n)]
+    def __init__(self, prefix: str, maps: int, n: int) -> None:
+        self.conv = [ConvStep(f"{prefix}conv.{k}.", maps) for k in range(n)]
 
     def __call__(self, x):
         h = x
@@ -58,28 +57,24 @@ class ConvBlock:
 class VGG16:
     """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, classes: int = 1000) -> None:
-        self.block1 = ConvBlock(prefix + "block1.", 3, 64, 2)
-        self.block2 = ConvBlock(prefix + "block2.", 64, 128, 2)
-        self.block3 = ConvBlock(prefix + "block3.", 128, 256, 3)
-        self.block4 = ConvBlock(prefix + "block4.", 256, 512, 3)
-        self.block5 = ConvBlock(prefix + "block5.", 512, 512, 3)
+    def __init__(self, prefix: str) -> None:
+        self.block1 = ConvBlock(prefix + "block1.", 64, 2)
+        self.block2 = ConvBlock(prefix + "block2.", 128, 2)
+        self.block3 = ConvBlock(prefix + "block3.", 256, 3)
+        self.block4 = ConvBlock(prefix + "block4.", 512, 3)
+        self.block5 = ConvBlock(prefix + "block5.", 512, 3)
         self.fc6 = layers.Dense(
             4096,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=25088, fan_out=4096),
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine_cl:512x7x7"),
             name=prefix + "fc6",
         )
         self.dropout = layers.Dropout(0.5, name=prefix + "Dropout")
         self.fc7 = layers.Dense(
-            4096,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=4096, fan_out=4096),
-            name=prefix + "fc7",
+            4096, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc7"
         )
         self.dropout_2 = layers.Dropout(0.5, name=prefix + "Dropout_2")
         self.fc8 = layers.Dense(
-            classes,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", fan_in=4096, fan_out=classes),
-            name=prefix + "fc8",
+            1000, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc8"
         )
 
     def __call__(self, x):

@@ -26,7 +26,7 @@ class ConvStep(nn.Module):
     def __init__(self, in_channels: int, maps: int) -> None:
         super().__init__()
         self.convolution = nn.Conv2d(in_channels, maps, kernel_size=3, padding=1)
-        nnc.init_parameter(self.convolution.weight, "NormalConvolutionGlorot", 1.0, in_channels, maps, 9)
+        nnc.init_parameter(self.convolution.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.convolution.bias)
 
     def forward(self, x):
@@ -53,7 +53,7 @@ class ConvBlock(nn.Module):
 class VGG16(nn.Module):
     """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, classes: int = 1000) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.block1 = ConvBlock(3, 64, 2)
         self.block2 = ConvBlock(64, 128, 2)
@@ -62,12 +62,12 @@ class VGG16(nn.Module):
         self.block5 = ConvBlock(512, 512, 3)
         self.fc6 = nn.Linear(25088, 4096)
         self.fc7 = nn.Linear(4096, 4096)
-        self.fc8 = nn.Linear(4096, classes)
-        nnc.init_parameter(self.fc6.weight, "NormalAffineGlorot", 1.0, 25088, 4096, 1)
+        self.fc8 = nn.Linear(4096, 1000)
+        nnc.init_parameter(self.fc6.weight, "NormalAffineGlorot", layout="affine")
         nn.init.zeros_(self.fc6.bias)
-        nnc.init_parameter(self.fc7.weight, "NormalAffineGlorot", 1.0, 4096, 4096, 1)
+        nnc.init_parameter(self.fc7.weight, "NormalAffineGlorot", layout="affine")
         nn.init.zeros_(self.fc7.bias)
-        nnc.init_parameter(self.fc8.weight, "NormalAffineGlorot", 1.0, 4096, classes, 1)
+        nnc.init_parameter(self.fc8.weight, "NormalAffineGlorot", layout="affine")
         nn.init.zeros_(self.fc8.bias)
 
     def forward(self, x):
