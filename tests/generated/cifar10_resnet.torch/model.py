@@ -30,7 +30,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(maps, maps, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
         if project:
-            self.shortcut = nn.Conv2d(in_channels, maps, kernel_size=1, stride=2, bias=False)
+            self.shortcut = nn.Conv2d(in_channels, maps, kernel_size=1, stride=stride, bias=False)
             self.shortcut_bn = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
         else:
             self.shortcut = self.shortcut_bn = None
@@ -76,7 +76,7 @@ class Stage(nn.Module):
 class MiniResNet(nn.Module):
     """Unit MiniResNet(classes=10): 3x32x32 -> 10."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16, eps=0.0001, momentum=0.1)
@@ -84,7 +84,7 @@ class MiniResNet(nn.Module):
         self.stage2 = Stage(16, 2, 32, stride=2)
         self.stage3 = Stage(32, 2, 64, stride=2)
         self.stage4 = Stage(64, 2, 128, stride=2)
-        self.fc = nn.Linear(128, 10)
+        self.fc = nn.Linear(128, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)
         nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", layout="affine")

@@ -29,7 +29,6 @@ class ResidualBlock:
         self.conv1 = layers.Conv2D(
             maps,
             3,
-            padding="same",
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv1",
@@ -40,7 +39,6 @@ class ResidualBlock:
         self.conv2 = layers.Conv2D(
             maps,
             3,
-            padding="same",
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv2",
@@ -50,10 +48,10 @@ class ResidualBlock:
         )
 
     def __call__(self, x):
-        h = self.conv1(x)
+        h = self.conv1(layers.ZeroPadding2D(1)(x))
         h = self.bn1(h)
         h = ops.relu(h)
-        h = self.conv2(h)
+        h = self.conv2(layers.ZeroPadding2D(1)(h))
         h = self.bn2(h)
         h = h + x
         h = ops.relu(h)
@@ -63,11 +61,10 @@ class ResidualBlock:
 class DigitsNet:
     """Unit DigitsNet(classes=10): 1x8x8 -> 10."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, classes: int = 10) -> None:
         self.stem = layers.Conv2D(
             32,
             3,
-            padding="same",
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "stem",
@@ -79,7 +76,6 @@ class DigitsNet:
         self.widen = layers.Conv2D(
             64,
             3,
-            padding="same",
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "widen",
@@ -89,17 +85,17 @@ class DigitsNet:
         )
         self.block2 = [ResidualBlock(f"{prefix}block2.{k}.", 64) for k in range(1)]
         self.fc = layers.Dense(
-            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
+            classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
 
     def __call__(self, x):
-        h = self.stem(x)  # 8x8x32
+        h = self.stem(layers.ZeroPadding2D(1)(x))  # 8x8x32
         h = self.stem_bn(h)  # 8x8x32
         h = ops.relu(h)  # 8x8x32
         for block_step in self.block:
             h = block_step(h)  # 8x8x32
         h = layers.MaxPooling2D(2)(h)  # 4x4x32
-        h = self.widen(h)  # 4x4x64
+        h = self.widen(layers.ZeroPadding2D(1)(h))  # 4x4x64
         h = self.widen_bn(h)  # 4x4x64
         h = ops.relu(h)  # 4x4x64
         for block2_step in self.block2:

@@ -48,7 +48,7 @@ class ResidualBlock(nn.Module):
 class DigitsNet(nn.Module):
     """Unit DigitsNet(classes=10): 1x8x8 -> 10."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.stem = nn.Conv2d(1, 32, kernel_size=3, padding=1, bias=False)
         self.stem_bn = nn.BatchNorm2d(32, eps=0.0001, momentum=0.1)
@@ -56,7 +56,7 @@ class DigitsNet(nn.Module):
         self.widen = nn.Conv2d(32, 64, kernel_size=3, padding=1, bias=False)
         self.widen_bn = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
         self.block2 = nn.ModuleList(ResidualBlock(64) for _ in range(1))
-        self.fc = nn.Linear(64, 10)
+        self.fc = nn.Linear(64, classes)
         nnc.init_parameter(self.stem.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.stem_bn.running_var)
         nnc.init_parameter(self.widen.weight, "NormalConvolutionGlorot")

@@ -25,7 +25,7 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class LeNet:
     """Unit LeNet(classes=10): 1x28x28 -> 10."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, classes: int = 10) -> None:
         self.convolution = layers.Conv2D(
             16,
             7,
@@ -44,7 +44,9 @@ class LeNet:
             name=prefix + "Affine",
         )
         self.affine_2 = layers.Dense(
-            10, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "Affine_2"
+            classes,
+            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"),
+            name=prefix + "Affine_2",
         )
 
     def __call__(self, x):

@@ -23,12 +23,12 @@ from nndsl_runtime.torch import nnc
 class LeNet(nn.Module):
     """Unit LeNet(classes=10): 1x28x28 -> 10."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.convolution = nn.Conv2d(1, 16, kernel_size=7)
         self.convolution_2 = nn.Conv2d(16, 30, kernel_size=3)
         self.affine = nn.Linear(480, 150)
-        self.affine_2 = nn.Linear(150, 10)
+        self.affine_2 = nn.Linear(150, classes)
         nnc.init_parameter(self.convolution.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.convolution.bias)
         nnc.init_parameter(self.convolution_2.weight, "NormalConvolutionGlorot")

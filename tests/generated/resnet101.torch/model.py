@@ -83,7 +83,7 @@ class Stage(nn.Module):
 class ResNet(nn.Module):
     """Unit ResNet(d1=3, d2=4, d3=23, d4=3, bottleneck=True, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, d1: int, d2: int, d3: int, d4: int) -> None:
+    def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
@@ -91,7 +91,7 @@ class ResNet(nn.Module):
         self.stage2 = Stage(256, d2, 128, stride=2)
         self.stage3 = Stage(512, d3, 256, stride=2)
         self.stage4 = Stage(1024, d4, 512, stride=2)
-        self.fc = nn.Linear(2048, 1000)
+        self.fc = nn.Linear(2048, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)
         nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", layout="affine")

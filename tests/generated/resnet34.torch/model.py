@@ -30,7 +30,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(maps, maps, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
         if project:
-            self.shortcut = nn.Conv2d(in_channels, maps, kernel_size=1, stride=2, bias=False)
+            self.shortcut = nn.Conv2d(in_channels, maps, kernel_size=1, stride=stride, bias=False)
             self.shortcut_bn = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
         else:
             self.shortcut = self.shortcut_bn = None
@@ -76,7 +76,7 @@ class Stage(nn.Module):
 class ResNet(nn.Module):
     """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, d1: int, d2: int, d3: int, d4: int) -> None:
+    def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
@@ -84,7 +84,7 @@ class ResNet(nn.Module):
         self.stage2 = Stage(64, d2, 128, stride=2)
         self.stage3 = Stage(128, d3, 256, stride=2)
         self.stage4 = Stage(256, d4, 512, stride=2)
-        self.fc = nn.Linear(512, 1000)
+        self.fc = nn.Linear(512, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)
         nnc.init_parameter(self.fc.weight, "NormalAffineGlorot", layout="affine")

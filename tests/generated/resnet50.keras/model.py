@@ -23,9 +23,9 @@ from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class Bottleneck:
-    """Unit Bottleneck: one class for 13 of its 16 instances in this model."""
+    """Unit Bottleneck: one class for its 16 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, project: bool = False) -> None:
+    def __init__(self, prefix: str, maps: int, stride: int = 1, project: bool = False) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             1,
@@ -39,7 +39,7 @@ class Bottleneck:
         self.conv2 = layers.Conv2D(
             maps,
             3,
-            padding="same",
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
@@ -59,8 +59,9 @@ class Bottleneck:
         )
         if project:
             self.shortcut = layers.Conv2D(
-                256,
+                4 * maps,
                 1,
+                strides=stride,
                 use_bias=False,
                 kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
                 name=prefix + "shortcut",
@@ -75,14 +76,14 @@ class Bottleneck:
         h = self.conv1(x)
         h = self.bn1(h)
         h = ops.relu(h)
-        h = self.conv2(h)
+        h = self.conv2(layers.ZeroPadding2D(1)(h))
         h = self.bn2(h)
         h = ops.relu(h)
         h = self.conv3(h)
         h = self.bn3(h)
         if self.shortcut is not None:
-            h_2 = self.shortcut(x)  # 56x56x256
-            h_2 = self.shortcut_bn(h_2)  # 56x56x256
+            h_2 = self.shortcut(x)
+            h_2 = self.shortcut_bn(h_2)
         else:
             h_2 = x
         h = h + h_2
@@ -90,88 +91,11 @@ class Bottleneck:
         return h
 
 
-class Bottleneck2:
-    """Unit Bottleneck: one class for 3 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int) -> None:
-        self.conv1 = layers.Conv2D(
-            maps,
-            1,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
-            name=prefix + "conv1",
-        )
-        self.bn1 = layers.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
-        )
-        self.conv2 = layers.Conv2D(
-            maps,
-            3,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
-            name=prefix + "conv2",
-        )
-        self.bn2 = layers.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
-        )
-        self.conv3 = layers.Conv2D(
-            4 * maps,
-            1,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
-            name=prefix + "conv3",
-        )
-        self.bn3 = layers.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn3"
-        )
-        self.shortcut = layers.Conv2D(
-            4 * maps,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
-            name=prefix + "shortcut",
-        )
-        self.shortcut_bn = layers.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv1(x)
-        h = self.bn1(h)
-        h = ops.relu(h)
-        h = self.conv2(layers.ZeroPadding2D(1)(h))
-        h = self.bn2(h)
-        h = ops.relu(h)
-        h = self.conv3(h)
-        h = self.bn3(h)
-        h_2 = self.shortcut(x)
-        h_2 = self.shortcut_bn(h_2)
-        h = h + h_2
-        h = ops.relu(h)
-        return h
-
-
 class Stage:
-    """Unit Stage: one class for 1 of its 4 instances in this model."""
+    """Unit Stage: one class for its 4 instances in this model."""
 
-    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
-        self.first = Bottleneck(prefix + "first.", maps, project=True)
-        self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 56x56x256
-        for block_step in self.block:
-            h = block_step(h)  # 56x56x256
-        return h
-
-
-class Stage2:
-    """Unit Stage: one class for 3 of its 4 instances in this model."""
-
-    def __init__(self, prefix: str, blocks: int, maps: int) -> None:
-        self.first = Bottleneck2(prefix + "first.", maps)
+    def __init__(self, prefix: str, blocks: int, maps: int, stride: int = 1) -> None:
+        self.first = Bottleneck(prefix + "first.", maps, stride=stride, project=True)
         self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
@@ -184,7 +108,7 @@ class Stage2:
 class ResNet:
     """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=True, classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int) -> None:
+    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
         self.conv1 = layers.Conv2D(
             64,
             7,
@@ -197,11 +121,11 @@ class ResNet:
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage2(prefix + "stage2.", d2, 128)
-        self.stage3 = Stage2(prefix + "stage3.", d3, 256)
-        self.stage4 = Stage2(prefix + "stage4.", d4, 512)
+        self.stage2 = Stage(prefix + "stage2.", d2, 128, stride=2)
+        self.stage3 = Stage(prefix + "stage3.", d3, 256, stride=2)
+        self.stage4 = Stage(prefix + "stage4.", d4, 512, stride=2)
         self.fc = layers.Dense(
-            1000, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
+            classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
 
     def __call__(self, x):

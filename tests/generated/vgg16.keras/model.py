@@ -29,13 +29,12 @@ class ConvStep:
         self.convolution = layers.Conv2D(
             maps,
             3,
-            padding="same",
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "Convolution",
         )
 
     def __call__(self, x):
-        h = self.convolution(x)
+        h = self.convolution(layers.ZeroPadding2D(1)(x))
         h = ops.relu(h)
         return h
 
@@ -57,7 +56,7 @@ class ConvBlock:
 class VGG16:
     """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, classes: int = 1000) -> None:
         self.block1 = ConvBlock(prefix + "block1.", 64, 2)
         self.block2 = ConvBlock(prefix + "block2.", 128, 2)
         self.block3 = ConvBlock(prefix + "block3.", 256, 3)
@@ -74,7 +73,7 @@ class VGG16:
         )
         self.dropout_2 = layers.Dropout(0.5, name=prefix + "Dropout_2")
         self.fc8 = layers.Dense(
-            1000, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc8"
+            classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc8"
         )
 
     def __call__(self, x):

@@ -53,7 +53,7 @@ class ConvBlock(nn.Module):
 class VGG16(nn.Module):
     """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.block1 = ConvBlock(3, 64, 2)
         self.block2 = ConvBlock(64, 128, 2)
@@ -62,7 +62,7 @@ class VGG16(nn.Module):
         self.block5 = ConvBlock(512, 512, 3)
         self.fc6 = nn.Linear(25088, 4096)
         self.fc7 = nn.Linear(4096, 4096)
-        self.fc8 = nn.Linear(4096, 1000)
+        self.fc8 = nn.Linear(4096, classes)
         nnc.init_parameter(self.fc6.weight, "NormalAffineGlorot", layout="affine")
         nn.init.zeros_(self.fc6.bias)
         nnc.init_parameter(self.fc7.weight, "NormalAffineGlorot", layout="affine")
