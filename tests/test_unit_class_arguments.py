@@ -65,8 +65,7 @@ def test_a_single_instance_takes_the_arguments_its_layers_are_given():
     assert init_signature(text, "Net") == ["width", "classes"]  # `unused`: no layer uses it
     assert "nn.Conv2d(8, width, kernel_size=3, padding=1)" in net
     assert "nn.Conv2d(8, 2 * width, kernel_size=1)" in net
-    assert "nn.Linear(8, classes)" in net  # the fan-out in the initializer too:
-    assert '"NormalAffineGlorot", 1.0, 8, classes, 1)' in net
+    assert "nn.Linear(8, classes)" in net
     assert "self.net = Net()" in text  # the spec gives no arguments: the defaults are the values
 
 
@@ -77,7 +76,6 @@ def test_a_coincidentally_equal_constant_stays_a_number():
     assert "nn.Conv2d(16, 8, kernel_size=1)" in net  # c3's literal 8
     assert "nn.Linear(8, classes)" in net and "nn.Linear(width" not in net
     assert "nn.Linear(8, 10)" in net  # aux's literal 10
-    assert '"NormalConvolutionGlorot", 1.0, 8, width, 9)' in net
 
 
 def test_keras_classes_take_the_arguments_too():

@@ -379,7 +379,7 @@ def test_quiet_startup_keeps_descriptor_2_noise_away(project):
     shown when the block fails or when TF_CPP_MIN_LOG_LEVEL=0 asks for it; on any CPU."""
     code = (
         "import os, sys\n"
-        "from tf_startup import quiet_startup\n"
+        "from nndsl_runtime.keras.tf_startup import quiet_startup\n"
         "with quiet_startup():\n"
         "    os.write(2, b'oneDNN custom operations are on\\n')\n"
         "    if sys.argv[1] == 'fail':\n"

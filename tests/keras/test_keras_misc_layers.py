@@ -158,7 +158,7 @@ def test_keras_input_gradients_equal_the_torch_model(models, network):
     y = torch_model.run_network(network, **{name: tx})[output]
     dy = _values(tuple(y.shape), 7)
     y.backward(torch.from_numpy(dy))
-    nnc = import_generated(out / "keras", "nnc")
+    nnc = import_generated(out / "keras", "nndsl_runtime.keras.nnc")
     kx = tf.constant(nnc.to_channels_last(x))
     with tf.GradientTape() as tape:
         tape.watch(kx)
