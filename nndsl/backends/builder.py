@@ -785,6 +785,17 @@ def random_layer(runtime: str, layer: Layer) -> Emit:
     return Emit("{m}({0})", f"{runtime}.{layer.type}({args})")
 
 
+def working_memory_layer(runtime: str, layer: Layer) -> Emit:
+    """The Emit of a WorkingMemory: the runtime module's class, sized by the batch being computed. As
+    nnabla does, the buffer is written (has a gradient) only where NNC's LRateMultiplier is above 0."""
+    p = layer.params
+    module = (
+        f"{runtime}.WorkingMemory({literal(tuple(p['size']))}, init={literal(p['init'])}, "
+        f"multiplier={literal(float(p['init_multiplier']))}, needs_grad={p['lrate_multiplier'] > 0})"
+    )
+    return Emit("{m}({batch_ref})", module)
+
+
 def initializers(
     layer: Layer, emit: Emit, initial: dict[str, tuple[str, float]] | None = None
 ) -> list[tuple[str, str, ParamShape]]:

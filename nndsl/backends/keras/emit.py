@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
-from ..builder import Emit, Unsupported, option, random_layer, wrapped
+from ..builder import Emit, Unsupported, option, random_layer, working_memory_layer, wrapped
 from ..naming import literal
 
 Shape = tuple[int, ...]
@@ -658,12 +658,7 @@ def random(layer, ins, out) -> Emit:
 
 @emitter("WorkingMemory")
 def working_memory(layer, ins, out) -> Emit:
-    p = layer.params
-    module = (
-        f"nnc_layers.WorkingMemory({_tuple(p['size'])}, init={literal(p['init'])}, "
-        f"multiplier={literal(float(p['init_multiplier']))}, needs_grad={p['lrate_multiplier'] > 0})"
-    )
-    return Emit("{m}({batch_ref})", module)
+    return working_memory_layer("nnc_layers", layer)
 
 
 @emitter("VATNoise")
