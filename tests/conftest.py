@@ -124,16 +124,3 @@ def import_generated(out: Path, module: str = "model"):
         for name in [n for n in sys.modules if ours(n)]:
             sys.modules.pop(name, None)
         sys.modules.update(before)  # what other tests had imported under these names
-
-
-def load_template(name: str, path: Path, siblings: tuple[str, ...] = ()):
-    """The runtime module that used to lie at `path` (`templates/common/<m>.py`,
-    `templates/<backend>/<m>.py`), imported from the package `nndsl.runtime` where it now lives
-    (`nndsl.runtime.<m>`, `nndsl.runtime.<backend>.<m>`). `name` and `siblings` are no longer needed
-    (the package's relative imports find its modules); kept so that tests written against the old
-    layout still run: new tests import `nndsl.runtime...` directly."""
-    import importlib
-
-    path = Path(path)
-    folder = path.parent.name
-    return importlib.import_module("nndsl.runtime." + (path.stem if folder == "common" else f"{folder}.{path.stem}"))

@@ -3,6 +3,7 @@ run folders, checksummed files, argument checks, parameter files, dataset labels
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import zipfile
@@ -10,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_template
 from PIL import Image
 
-COMMON = ROOT / "templates" / "common"
-runs = load_template("nnc_runs", COMMON / "nnc_runs.py")
-params = load_template("nnc_params", COMMON / "nnc_params.py")
-dataset = load_template("nnc_dataset", COMMON / "nnc_dataset.py")
+runs = importlib.import_module("nndsl.runtime.nnc_runs")
+params = importlib.import_module("nndsl.runtime.nnc_params")
+dataset = importlib.import_module("nndsl.runtime.nnc_dataset")
 
 
 class CreatesAFile:

@@ -1,8 +1,9 @@
-"""The generated Keras projects' data module (templates/keras/data.py): tf.data pipelines over nnc_dataset."""
+"""The generated Keras projects' data module (nndsl/runtime/keras/data.py): tf.data pipelines over nnc_dataset."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from pathlib import Path
 
@@ -13,7 +14,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 tf = pytest.importorskip("tensorflow")
 Image = pytest.importorskip("PIL.Image")
 
-from conftest import load_template  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ with contextlib.suppress(RuntimeError):
     )
 
 
-data = load_template("nndsl_template_keras_data", ROOT / "templates" / "keras" / "data.py")
+data = importlib.import_module("nndsl.runtime.keras.data")
 DatasetError = data.DatasetError
 
 

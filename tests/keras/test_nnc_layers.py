@@ -1,11 +1,12 @@
-"""templates/keras/nnc_layers.py: the Keras (channels-last) counterpart of the torch runtime's NNC layers.
+"""nndsl/runtime/keras/nnc_layers.py: the Keras (channels-last) counterpart of the torch runtime's NNC layers.
 
-Every deterministic configuration is compared with templates/torch/nnc.py on the same inputs (NCHW <-> NHWC);
+Every deterministic configuration is compared with nndsl/runtime/torch/nnc.py on the same inputs (NCHW <-> NHWC);
 random ones by their distributions and invariants.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import subprocess
@@ -20,14 +21,13 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 torch = pytest.importorskip("torch")
 
-from conftest import load_template  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-5
 
 
-kl = load_template("nnc_layers_keras_under_test", ROOT / "templates" / "keras" / "nnc_layers.py", siblings=("nnc",))
-nnc = load_template("nnc_torch_runtime_for_keras_parity", ROOT / "templates" / "torch" / "nnc.py")
+kl = importlib.import_module("nndsl.runtime.keras.nnc_layers")
+nnc = importlib.import_module("nndsl.runtime.torch.nnc")
 
 
 @pytest.fixture(autouse=True)

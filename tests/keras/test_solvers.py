@@ -1,10 +1,11 @@
-"""templates/keras/solvers.py: NNC's solvers and learning-rate schedules in Keras 3, checked against
+"""nndsl/runtime/keras/solvers.py: NNC's solvers and learning-rate schedules in Keras 3, checked against
 nnabla's update rules (a numpy reference written from nnabla's solver .cpp sources, as in
-tests/torch/test_nnc_runtime.py) and against the PyTorch runtime templates/torch/nnc.py.
+tests/torch/test_nnc_runtime.py) and against the PyTorch runtime nndsl/runtime/torch/nnc.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import math
 import os
@@ -22,19 +23,18 @@ if importlib.util.find_spec("triton") is not None:
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
-from conftest import load_template  # noqa: E402
 from keras import ops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-solvers = load_template("nnc_keras_solvers_under_test", ROOT / "templates" / "keras" / "solvers.py")
+solvers = importlib.import_module("nndsl.runtime.keras.solvers")
 
 
 @pytest.fixture(scope="module")
 def torch_nnc():
     pytest.importorskip("torch")
-    return load_template("nnc_torch_runtime_for_keras_tests", ROOT / "templates" / "torch" / "nnc.py")
+    return importlib.import_module("nndsl.runtime.torch.nnc")
 
 
 # ------------------------------------------------------------------------------------------------

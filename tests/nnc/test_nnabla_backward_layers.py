@@ -3,13 +3,14 @@ FixedPointQuantize and Pow2Quantize (straight-through estimators, fine-grained o
 through), TopKData (the gradient of the kept values; unchanged without reduce), TopKGrad (only the k
 largest gradients pass), ClipGradByNorm (the gradient rescaled to clip_norm) and MeanSubtraction (nnabla's
 approximate gradient while it updates its running mean). Both runtimes' functions
-(templates/torch/nnc.py, templates/keras/nnc_layers.py) on nnabla's inputs and output gradients give
+(nndsl/runtime/torch/nnc.py, nndsl/runtime/keras/nnc_layers.py) on nnabla's inputs and output gradients give
 nnabla's outputs and input gradients. What nnabla computed is stored by tools/nnc_backward_fixtures.py;
 the live test reruns it where nnabla is installed."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, load_template
+from conftest import ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "backward"
 CASES = json.loads((FIXTURES / "backward_layers.json").read_text(encoding="utf-8"))
@@ -35,8 +36,8 @@ FUNCTIONS = {
 @functools.cache
 def _runtime(backend: str):
     if backend == "torch":
-        return load_template("nnc_torch_runtime_backward", ROOT / "templates" / "torch" / "nnc.py")
-    return load_template("nnc_layers_keras_backward", ROOT / "templates" / "keras" / "nnc_layers.py", siblings=("nnc",))
+        return importlib.import_module("nndsl.runtime.torch.nnc")
+    return importlib.import_module("nndsl.runtime.keras.nnc_layers")
 
 
 def _expected(case: str) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ must give nnabla's parameters after every update. With nnabla installed ($NNDSL_
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import math
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "nnc" / "fixtures" / "solvers"
@@ -61,7 +61,7 @@ def test_fixtures_cover_the_three_solvers():
 @pytest.mark.parametrize("name", CASES)
 def test_torch_runtime_gives_nnablas_updates(name):
     torch = pytest.importorskip("torch")
-    nnc = load_template("nnc_torch_runtime_for_solver_fixtures", ROOT / "templates" / "torch" / "nnc.py")
+    nnc = importlib.import_module("nndsl.runtime.torch.nnc")
     case = _case(name)
     params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["params"].items()}
     optimizer = nnc.make_solver(case["solver"], list(params.values()), _nnc_kwargs(case))
@@ -84,7 +84,7 @@ def keras_solvers():
         import triton  # noqa: F401  (before TensorFlow, as tests/keras/test_solvers.py explains)
     pytest.importorskip("keras")
     pytest.importorskip("tensorflow")
-    return load_template("nnc_keras_solvers_for_solver_fixtures", ROOT / "templates" / "keras" / "solvers.py")
+    return importlib.import_module("nndsl.runtime.keras.solvers")
 
 
 @pytest.mark.parametrize("name", CASES)

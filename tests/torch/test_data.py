@@ -1,4 +1,4 @@
-"""The generated projects' data module (templates/torch/data.py) and the digits example dataset."""
+"""The generated projects' data module (nndsl/runtime/torch/data.py) and the digits example dataset."""
 
 import csv
 import os
@@ -14,16 +14,14 @@ torch = pytest.importorskip("torch")
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("sklearn")
 
-from conftest import load_template  # noqa: E402
 
 from nndsl.compiler import compile_file  # noqa: E402
 from nndsl.examples.digits import build_digits_dataset  # noqa: E402
+from nndsl.runtime.torch import data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = {"x": ("x", (1, 8, 8)), "y": ("y", (1,))}
 
-
-data = load_template("nndsl_template_torch_data", ROOT / "templates" / "torch" / "data.py")
 DatasetError = data.DatasetError
 
 

@@ -1,4 +1,4 @@
-"""templates/torch/nnc.py: NNC's semantics in PyTorch, checked against nnabla's formulas.
+"""nndsl/runtime/torch/nnc.py: NNC's semantics in PyTorch, checked against nnabla's formulas.
 
 The references here are written from nnabla's sources (initializer.py, image_augmentation.cpp,
 random_shift.cpp, random_flip.cpp, random_crop.cpp, top_n_error.cpp, binary_error.cpp, the pooling
@@ -8,21 +8,17 @@ implementation under test.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
-from conftest import load_template  # noqa: E402
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "torch" / "nnc.py"
-
-
-nnc = load_template("nnc_runtime_under_test", TEMPLATE)
+nnc = importlib.import_module("nndsl.runtime.torch.nnc")
 
 
 @pytest.fixture(autouse=True)
