@@ -1,5 +1,5 @@
-"""NNC's shape rules, framework-free: the one copy the compiler (`nndsl.layers`) and both backends'
-runtimes use.
+"""NNC's shape rules and numeric constants, framework-free: the one copy the compiler
+(`nndsl.layers`) and both backends' runtimes use.
 
 The standard library only, so that the compiler imports it for `lint` and `summary` without numpy
 or a framework.
@@ -10,7 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["nnabla_fans", "pooled_size"]
+__all__ = ["TINY", "nnabla_fans", "pooled_size"]
+
+# nnabla's cross-entropy losses take the log of a probability clamped at float32's smallest normal
+# value (numpy's `np.finfo(np.float32).tiny`), so a probability of 0 costs -log(TINY) = 87.34 rather
+# than infinity.
+TINY = 2.0**-126
 
 
 def pooled_size(n: int, kernel: int, stride: int, pad: int, ignore_border: bool) -> int:

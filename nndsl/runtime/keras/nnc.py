@@ -48,10 +48,7 @@ import numpy as np
 
 from ..nnc_params import INITIALIZERS, initial_distribution, load_params, save_params
 from ..nnc_runs import RunError, file_sha256
-
-# nnabla's cross-entropy losses take the log of a probability clamped at float32's smallest normal
-# value, so a probability of 0 costs -log(TINY) = 87.34 rather than infinity.
-TINY = float(np.finfo(np.float32).tiny)
+from ..nnc_shapes import TINY
 
 __all__ = [
     "TINY",

@@ -53,12 +53,8 @@ from ..nnc_params import (
     initial_distribution,
     load_params,
 )
-from ..nnc_shapes import pooled_size  # nnabla's rule, one copy for the compiler and both backends
+from ..nnc_shapes import TINY, pooled_size  # nnabla's rules, one copy for the compiler and both backends
 from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
-
-# nnabla's cross-entropy losses take the log of a probability clamped at float32's smallest normal
-# value, so a probability of 0 costs -log(TINY) = 87.34 rather than infinity.
-TINY = float(np.finfo(np.float32).tiny)
 
 __all__ = [
     "TINY",
