@@ -71,6 +71,21 @@ class BackendUnsupported(Exception):
         )  # fmt: skip
 
 
+def lower(backend: str, emitters: dict, layer: Layer, net: Network) -> Emit | None:
+    """`layer`'s code from `backend`'s emitter (None for a network input, an argument rather than a
+    computation); a layer type without an emitter, or a configuration the emitter refuses, is a
+    `BackendUnsupported` at the layer."""
+    if REGISTRY[layer.type].kind == "input":
+        return None
+    emit = emitters.get(layer.type)
+    if emit is None:
+        raise BackendUnsupported(backend, layer, "this backend has no emitter for the layer type yet")
+    try:
+        return emit(layer, tuple(net.values[v].shape for v in layer.inputs), net.values[layer.outputs[0]].shape)
+    except Unsupported as e:
+        raise BackendUnsupported(backend, layer, str(e)) from None
+
+
 class Dialect:
     """How one framework spells what the builder needs."""
 
@@ -446,20 +461,16 @@ class _Builder:
         return attr
 
     def _layer(self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, run, cut, depth, block):
-        if REGISTRY[layer.type].kind == "input":  # a network input: an argument, not a computation
-            return
-        emit_fn = self.dialect.emitters.get(layer.type)
-        if emit_fn is None:
-            raise BackendUnsupported(self.dialect.backend, layer, "this backend has no emitter for the layer type yet")
-        ins = tuple(net.values[v].shape for v in layer.inputs)
-        out_vid = layer.outputs[0]
         token = _FULL.set(True)
         try:
-            emit: Emit = emit_fn(layer, ins, net.values[out_vid].shape)
-        except Unsupported as e:
-            raise BackendUnsupported(self.dialect.backend, layer, str(e)) from None
+            emit = lower(self.dialect.backend, self.dialect.emitters, layer, net)
         finally:
             _FULL.reset(token)
+        if emit is None:
+            return
+        emit_fn = self.dialect.emitters[layer.type]
+        ins = tuple(net.values[v].shape for v in layer.inputs)
+        out_vid = layer.outputs[0]
         top = owner.group == ("top",)
         key = ("L", layer.name) if top else ("L", *(f.span for f in layer.origin.via[depth:]), layer.origin.span)
         # One spec statement may give a block several layers (a scopeless unit called twice): keys stay unique.

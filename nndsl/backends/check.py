@@ -12,8 +12,7 @@ import importlib
 
 from ..diagnostics import Diagnostic
 from ..ir import Project
-from ..layers import REGISTRY
-from .builder import BackendUnsupported, Unsupported
+from .builder import BackendUnsupported, lower
 
 
 def emitters(backend: str) -> dict:
@@ -29,23 +28,11 @@ def backend_diagnostics(project: Project, backend: str) -> list[Diagnostic]:
     seen: set[tuple] = set()
     for net in project.networks:
         for layer in net.layers:
-            if REGISTRY[layer.type].kind == "input":  # a network's input: no computation to generate
-                continue
-            emit = table.get(layer.type)
-            reason = None
-            if emit is None:
-                reason = "this backend has no emitter for the layer type yet"
-            else:
-                ins = tuple(net.values[v].shape for v in layer.inputs)
-                try:
-                    emit(layer, ins, net.values[layer.outputs[0]].shape)
-                except Unsupported as e:
-                    reason = str(e)
-            if reason is None:
-                continue
-            key = (layer.origin.span, layer.name, reason)
-            if key in seen:
-                continue
-            seen.add(key)
-            found.append(BackendUnsupported(backend, layer, reason).diagnostic)
+            try:
+                lower(backend, table, layer, net)
+            except BackendUnsupported as e:
+                key = (layer.origin.span, layer.name, str(e))
+                if key not in seen:
+                    seen.add(key)
+                    found.append(e.diagnostic)
     return found
