@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # isort: split
-from .. import nnc_params
+from .. import nnc_augment, nnc_params
 from ..nnc_params import (
     INITIALIZERS,
     calc_normal_std_glorot,
@@ -231,6 +231,39 @@ def _gather_along(x: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tenso
     return torch.gather(x, dim, index.reshape(shape).expand(target))
 
 
+class _TorchOps:
+    """The array operations of `nnc_augment.ArrayOps` in torch, making new tensors on `device`."""
+
+    exp, cos, sin = staticmethod(torch.exp), staticmethod(torch.cos), staticmethod(torch.sin)
+    abs, where, zeros_like = staticmethod(torch.abs), staticmethod(torch.where), staticmethod(torch.zeros_like)
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = device
+
+    def clip(self, x: torch.Tensor, low: Any, high: Any) -> torch.Tensor:
+        return x.clamp(low, high)
+
+    def reshape(self, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+        return x.reshape(tuple(shape))
+
+    def float32(self, x: Any) -> torch.Tensor:
+        return torch.as_tensor(x).to(torch.float32)
+
+    def cast_like(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x.to(like.dtype)
+
+    def full(self, shape: Sequence[int], value: float) -> torch.Tensor:
+        return torch.full(tuple(shape), value, device=self.device)
+
+    def false(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, dtype=torch.bool, device=self.device)
+
+    def pixel_grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.arange(h, device=self.device, dtype=torch.float32)
+        cols = torch.arange(w, device=self.device, dtype=torch.float32)
+        return torch.meshgrid(rows, cols, indexing="ij")
+
+
 class ImageAugmentation(_Random):
     """NNC's ImageAugmentation (nnabla `image_augmentation.cpp`), batched with `F.grid_sample`.
 
@@ -262,40 +295,13 @@ class ImageAugmentation(_Random):
     no flip, centred crop, no colour change, no noise.
     """
 
-    def __init__(
-        self,
-        shape: Sequence[int],
-        pad: Sequence[int] = (0, 0),
-        min_scale: float = 1.0,
-        max_scale: float = 1.0,
-        angle: float = 0.0,
-        aspect_ratio: float = 1.0,
-        distortion: float = 0.0,
-        flip_lr: bool = False,
-        flip_ud: bool = False,
-        brightness: float = 0.0,
-        brightness_each: bool = False,
-        contrast: float = 1.0,
-        contrast_center: float = 0.5,
-        contrast_each: bool = False,
-        noise: float = 0.0,
-        seed: int = -1,
-        skip_at_test: bool = True,
-    ) -> None:
+    def __init__(self, shape: Sequence[int], seed: int = -1, skip_at_test: bool = True, **options: Any) -> None:
+        """`shape` and NNC's other parameters (`pad`, `min_scale`, ..., `noise`: `nnc_augment.ImageAugmentationConfig`,
+        which holds their defaults and checks them), NNC's Seed and SkipAtTest."""
         super().__init__(seed, skip_at_test)
-        if len(shape) < 2 or len(pad) != 2:
-            raise ValueError("ImageAugmentation: shape needs (H, W) or (C, H, W) and pad (H, W)")
-        if min_scale <= 0 or max_scale <= 0 or aspect_ratio <= 0 or contrast <= 0:
-            raise ValueError("ImageAugmentation: scales, aspect_ratio and contrast must be positive")
-        self.shape = tuple(int(s) for s in shape)
-        self.pad = tuple(int(p) for p in pad)
-        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
-        self.angle, self.aspect_ratio, self.distortion = float(angle), float(aspect_ratio), float(distortion)
-        self.flip_lr, self.flip_ud = bool(flip_lr), bool(flip_ud)
-        self.brightness, self.brightness_each = float(brightness), bool(brightness_each)
-        self.contrast, self.contrast_center = float(contrast), float(contrast_center)
-        self.contrast_each = bool(contrast_each)
-        self.noise = float(noise)
+        self.config = nnc_augment.ImageAugmentationConfig(shape, **options)
+        for name, value in self.config.as_dict().items():  # the parameters as attributes: aug.shape, aug.pad, ...
+            setattr(self, name, value)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, scale=[{self.min_scale}, {self.max_scale}], " + super().extra_repr()
@@ -304,8 +310,8 @@ class ImageAugmentation(_Random):
         h_out, w_out = self.shape[-2:]
         if x.dim() < 3:
             raise ValueError(f"ImageAugmentation expects (N, [C,] H, W), got {tuple(x.shape)}")
-        if len(self.shape) == 3 and x.dim() >= 4 and x.shape[-3] != self.shape[0]:
-            raise ValueError(f"ImageAugmentation: shape {self.shape} and input {tuple(x.shape)} differ in channels")
+        if x.dim() >= 4:
+            self.config.check_channels(x.shape[-3], x.shape)
         if not self.active and tuple(x.shape[-2:]) == (h_out, w_out):
             return x
         channels = x.shape[-3] if x.dim() >= 4 else 1
@@ -313,37 +319,22 @@ class ImageAugmentation(_Random):
         return self.apply(x, self.sample_params(n, channels, x.device, random=self.active))
 
     def sample_params(self, n: int, channels: int, device: torch.device, random: bool = True) -> dict:
-        """The per-image draws of nnabla (float32), or with random=False the deterministic centre (u = 1/2)."""
-
-        def u(*shape: int) -> torch.Tensor:
-            return self._u1001(shape, device) if random else torch.full(shape, 0.5, device=device)
-
-        log_ar = math.log(self.aspect_ratio)
-        params = {
-            "scale": self.min_scale * torch.exp(u(n) * math.log(self.max_scale / self.min_scale)),
-            "scale_x": torch.exp(-0.5 * log_ar + u(n) * log_ar),
-            "angle": -self.angle + u(n) * (2.0 * self.angle),
-            "offset_x": u(n),  # where the crop sits in the scaled image, 0 .. 1
-            "offset_y": u(n),
-            "flip_lr": (self._bits((n,), device) & self.flip_lr) if random else torch.zeros(n, dtype=torch.bool),
-            "flip_ud": (self._bits((n,), device) & self.flip_ud) if random else torch.zeros(n, dtype=torch.bool),
-        }
-        b_channels = channels if self.brightness_each else 1
-        c_channels = channels if self.contrast_each else 1
-        if random:
-            params["brightness"] = u(n, b_channels) * (2.0 * self.brightness) - self.brightness
-            params["contrast"] = torch.exp(u(n, c_channels) * (2.0 * math.log(self.contrast))) / self.contrast
-            params["distortion"] = torch.exp(u(n) * (2.0 * self.distortion) - self.distortion) - 1.0
-            params["noise"] = u(n) * self.noise  # the noise's standard deviation, per image
-        else:  # u = 1/2 gives these exactly: no colour change, no distortion, no noise
-            params["brightness"] = torch.zeros(n, b_channels)
-            params["contrast"] = torch.ones(n, c_channels)
-            params["distortion"] = torch.zeros(n)
-            params["noise"] = torch.zeros(n)
-        return {k: v.to(device) for k, v in params.items()}
+        """The per-image draws of nnabla (float32, `nnc_augment.sample_params` from this module's generator),
+        or with random=False the deterministic centre (u = 1/2)."""
+        if not random:
+            return nnc_augment.sample_params(self.config, _TorchOps(device), n, channels)
+        return nnc_augment.sample_params(
+            self.config,
+            _TorchOps(device),
+            n,
+            channels,
+            uniform=lambda shape: self._u1001(shape, device),
+            flip=lambda n, enabled: self._bits((n,), device) & enabled,
+        )
 
     def apply(self, x: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Augment every image of x with its parameters from `sample_params` (nnabla's per-pixel rule, batched).
+        """Augment every image of x with its parameters from `sample_params` (nnabla's per-pixel rule, batched:
+        `nnc_augment.sampling_grid` and `adjust_colour`, the bilinear sampling by grid_sample).
 
         Noise is added only while the layer is active (a noise draw needs the random generator).
         """
@@ -351,58 +342,14 @@ class ImageAugmentation(_Random):
         channels = x.shape[-3] if x.dim() >= 4 else 1
         h_in, w_in = x.shape[-2:]
         h_out, w_out = self.shape[-2:]
-        pad_h, pad_w = self.pad
         images = x.reshape(-1, channels, h_in, w_in)
         n = images.shape[0]
 
-        scale, scale_x = params["scale"], params["scale_x"]
-        scale_y = 1.0 / scale_x
-        i_scale_x = 1.0 / (scale * scale_x)
-        i_scale_y = 1.0 / (scale * scale_y)
-        w_scaled = (w_in + 2 * pad_w) * scale * scale_x
-        h_scaled = (h_in + 2 * pad_h) * scale * scale_y
-        cx, cy = (w_out - 1) * 0.5, (h_out - 1) * 0.5
-        cx_scaled = params["offset_x"] * (w_scaled - w_out) + cx
-        cy_scaled = params["offset_y"] * (h_scaled - h_out) + cy
-
-        # The sampling grid: input coordinates of every output pixel.
-        cos, sin = torch.cos(params["angle"]), torch.sin(params["angle"])
-        flip_lr, flip_ud = params["flip_lr"], params["flip_ud"]
-        x_ax = torch.where(flip_lr, -cos, cos) * i_scale_x
-        y_ax = torch.where(flip_lr, sin, -sin) * i_scale_y
-        x_ay = torch.where(flip_ud, -sin, sin) * i_scale_x
-        y_ay = torch.where(flip_ud, -cos, cos) * i_scale_y
-        x0 = cx_scaled * i_scale_x - (x_ax * cx + y_ax * cy) - pad_w
-        y0 = cy_scaled * i_scale_y - (x_ay * cx + y_ay * cy) - pad_h
-        iy, ix = torch.meshgrid(
-            torch.arange(h_out, device=dev, dtype=torch.float32),
-            torch.arange(w_out, device=dev, dtype=torch.float32),
-            indexing="ij",
-        )
-        px, py = ix.expand(n, h_out, w_out), iy.expand(n, h_out, w_out)
-        if self.distortion != 0.0:
-            # nnabla: radial distortion around the output centre (w_out/2, h_out/2), normalised radius r.
-            dist = params["distortion"].view(n, 1, 1)
-            w_half, h_half = w_out * 0.5, h_out * 0.5
-            dx, dy = (ix - w_half) / w_half, (iy - h_half) / h_half
-            r2 = dx * dx + dy * dy
-            px = (dx + dx * dist * r2) * w_half / (1.0 + dist) + w_half
-            py = (dy + dy * dist * r2) * h_half / (1.0 + dist) + h_half
-
-        def per_image(v: torch.Tensor) -> torch.Tensor:
-            return v.view(n, 1, 1)
-
-        x_in = per_image(x0) + px * per_image(x_ax) + py * per_image(y_ax)
-        y_in = per_image(y0) + px * per_image(x_ay) + py * per_image(y_ay)
-        x_in = x_in.clamp(0.0, w_in - 1.0)
-        y_in = y_in.clamp(0.0, h_in - 1.0)
-        grid = torch.stack((x_in * (2.0 / max(w_in - 1, 1)) - 1.0, y_in * (2.0 / max(h_in - 1, 1)) - 1.0), dim=-1)
+        ops = _TorchOps(dev)
+        x_in, y_in = nnc_augment.sampling_grid(self.config, ops, params, h_in, w_in)
+        grid = torch.stack(nnc_augment.grid_sample_coordinates(x_in, y_in, h_in, w_in), dim=-1)
         out = F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=True)
-
-        # Colour: y = (v + brightness - centre) * contrast + centre, then noise.
-        if self.brightness != 0.0 or self.contrast != 1.0:
-            shift = (params["brightness"] - self.contrast_center).to(out.dtype)[..., None, None]
-            out = (out + shift) * params["contrast"].to(out.dtype)[..., None, None] + self.contrast_center
+        out = nnc_augment.adjust_colour(self.config, ops, out, params, lambda v: v[..., None, None])
         if self.noise > 0.0 and self.active:
             sigma = params["noise"].to(out.dtype).view(n, 1, 1, 1)
             out = out + torch.randn(out.shape, generator=self._generator(dev), device=dev, dtype=out.dtype) * sigma
@@ -450,10 +397,8 @@ class RandomShift(_Random):
         self, shift: Sequence[int] = (0, 0), border_mode: str = "nearest", seed: int = -1, skip_at_test: bool = True
     ) -> None:
         super().__init__(seed, skip_at_test)
-        if border_mode not in ("nearest", "reflect"):
-            raise ValueError(f"RandomShift: border_mode must be 'nearest' or 'reflect', got {border_mode!r}")
         self.shift = tuple(int(s) for s in shift)
-        self.border_mode = border_mode
+        self.border_mode = nnc_augment.check_border_mode(border_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.active or not any(self.shift):
@@ -468,13 +413,7 @@ class RandomShift(_Random):
             size = x.shape[dim]
             s = self._randint(-limit, limit + 1, (n, 1), x.device)
             src = torch.arange(size, device=x.device).unsqueeze(0) - s
-            if self.border_mode == "nearest":
-                index = src.clamp(0, size - 1)
-            elif size == 1:
-                index = torch.zeros_like(src)
-            else:
-                a = (src + 2 * size).abs() % (2 * size)
-                index = torch.where(a >= size, 2 * size - 1 - a, a)
+            index = nnc_augment.shift_source_index(_TorchOps(x.device), src, size, self.border_mode)
             x = _gather_along(x, dim, index)
         return x
 
