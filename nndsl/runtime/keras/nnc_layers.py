@@ -261,13 +261,9 @@ class ImageAugmentation(_Random):
     input's), `pad` is (H, W). Input: an NNC (C, H, W) image held as (N, H, W, C); also NNC (H, W) held as
     (N, W, H) and NNC (..., C, H, W) held channels-last; the output replaces H, W by shape[-2:].
 
-    Per image (u = one of 0, 0.001, ..., 1): scale = min_scale * (max_scale / min_scale) ** u,
-    sx = aspect_ratio ** (u - 0.5), sy = 1 / sx, angle = (2u - 1) * angle, crop offset u * (scaled size -
-    output size) per axis, flips with probability 1/2, distortion exp((2u - 1) * distortion) - 1,
-    brightness (2u - 1) * brightness, contrast contrast ** (2u - 1) (per channel with *_each),
-    y = (v + b - contrast_center) * c + contrast_center, noise N(0, 1) * u * noise. Output pixel (ix, iy)
-    reads the input at x0 + ix x_ax + iy y_ax, y0 + ix x_ay + iy y_ay, clamped to the input and sampled
-    bilinearly (the float32 arithmetic of the torch runtime and of torch's grid_sample, step by step).
+    NNC's parameters, their defaults, nnabla's per-image draws and its geometry are `nnc_augment`'s (one copy
+    for both backends); this layer draws the uniforms from its SeedGenerator and samples bilinearly with
+    `_bilinear` (the float32 arithmetic of torch's grid_sample, step by step).
 
     Inactive (inference with skip_at_test): an input already of the output size passes unchanged; otherwise
     the deterministic centre (every u = 1/2: scale sqrt(min_scale * max_scale), aspect 1, angle 0, no flip,

@@ -268,23 +268,12 @@ class ImageAugmentation(_Random):
     """NNC's ImageAugmentation (nnabla `image_augmentation.cpp`), batched with `F.grid_sample`.
 
     Input (..., C, H, W) or (N, H, W); the output replaces H, W by `shape[-2:]` (a 3-value `shape` is
-    (C, H, W) and its C must be the input's). Per image, nnabla draws (u = one of 0, 0.001, ..., 1):
-      scale   = min_scale * (max_scale / min_scale) ** u               log-uniform in [min_scale, max_scale]
-      sx      = aspect_ratio ** (u - 0.5), sy = 1 / sx                sx / sy log-uniform in [1/ar, ar]
-      angle   = (2u - 1) * angle                                       radians, uniform in [-angle, angle]
-      the padded input scaled by (scale * sx, scale * sy) is cropped to `shape` at offset
-      u * (scaled size - output size) per axis; flips with probability 1/2;
-      distortion d = exp((2u - 1) * distortion) - 1: a radial lens distortion of the output grid;
-      brightness b = (2u - 1) * brightness, contrast c = contrast ** (2u - 1) (per channel with *_each):
-      y = (v + b - contrast_center) * c + contrast_center;
-      noise: y += N(0, 1) * s with s = u * noise per image.
-    Geometry, exactly as nnabla: output pixel (ix, iy) reads the input at
-      x_in = x0 + ix * x_ax + iy * y_ax,  y_in = y0 + ix * x_ay + iy * y_ay
-    with x_ax = +-cos / (scale sx), y_ax = -+sin / (scale sy), x_ay = +-sin / (scale sx),
-    y_ay = +-cos / (scale sy) (signs from the flips) and x0, y0 placing the crop; coordinates are clamped
-    to the input (so `pad` replicates the border) and sampled bilinearly (grid_sample with
-    padding_mode="border", align_corners=True is that same rule). With min_scale = max_scale = 0.8 and
-    280 -> 224 this is a deterministic resize: x_in = ix / 0.8 (top-left aligned, nnabla's geometry).
+    (C, H, W) and its C must be the input's). NNC's parameters, their defaults, nnabla's per-image draws
+    and its geometry are `nnc_augment`'s (`ImageAugmentationConfig`, `sample_params`, `sampling_grid`,
+    `adjust_colour`: one copy for both backends); this module draws the uniforms from torch's generator and
+    samples bilinearly with F.grid_sample (padding_mode="border", align_corners=True is nnabla's rule on
+    coordinates clamped to the input). With min_scale = max_scale = 0.8 and 280 -> 224 this is a
+    deterministic resize: x_in = ix / 0.8 (top-left aligned, nnabla's geometry).
 
     `sample_params` makes the draws, `apply` the per-pixel rule (a test checks it against a transcription
     of nnabla's loop). nnabla has no gradient for this layer; here one flows through grid_sample, unused.
