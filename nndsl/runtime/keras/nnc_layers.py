@@ -47,7 +47,13 @@ import tensorflow as tf
 # isort: split
 from .. import nnc_augment
 from ..nnc_params import INITIALIZERS
-from ..nnc_shapes import pooled_size  # nnabla's rule, one copy for the compiler and both backends
+from ..nnc_shapes import (  # nnabla's rules, one copy for the compiler and both backends
+    conv_geometry,
+    pool_geometry,
+    pool_right_pads,
+    pool_window_lengths,
+    pooled_size,
+)
 from . import nnc
 
 __all__ = [
@@ -644,18 +650,6 @@ def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: boo
     return ops.flip(y, axis=axis) if reverse else y
 
 
-def _pool_config(mode, kernel, stride, pad) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    if mode not in ("max", "average", "sum"):
-        raise ValueError(f"pooling mode must be 'max', 'average' or 'sum', got {mode!r}")
-    kernel = _ints(kernel)
-    nd = len(kernel)
-    stride = kernel if stride is None else _ints(stride)
-    pad = (0,) * nd if pad is None else _ints(pad)
-    if not 1 <= nd <= 3 or len(stride) != nd or len(pad) != nd:
-        raise ValueError(f"pooling: kernel {kernel}, stride {stride} and pad {pad} need 1 to 3 axes each")
-    return kernel, stride, pad
-
-
 def _pooled_axes(rank: int, nd: int) -> tuple[list[int], bool]:
     """Keras axes of the last nd NNC axes of a rank-`rank` (with batch) tensor, and whether the tensor must be
     taken to NNC's layout first (pooling over the channels too) for them to be contiguous."""
@@ -688,7 +682,7 @@ def pooling(
     """
     if _is_symbolic(x):
         return Pooling(mode, kernel, stride, pad, ignore_border, including_pad)(x)
-    kernel, stride, pad = _pool_config(mode, kernel, stride, pad)
+    kernel, stride, pad = pool_geometry(mode, kernel, stride, pad)
     x = tf.convert_to_tensor(x)
     nd = len(kernel)
     axes, transposed = _pooled_axes(x.shape.rank, nd)
@@ -697,7 +691,7 @@ def pooling(
     first, last = axes[0], axes[-1]
     sizes = [_static_size(x, a, "pooling") for a in axes]
     outs = [pooled_size(n, k, s, p, ignore_border) for n, k, s, p in zip(sizes, kernel, stride, pad, strict=True)]
-    rights = [max(0, (o - 1) * s - p + k - n) for o, s, p, k, n in zip(outs, stride, pad, kernel, sizes, strict=True)]
+    rights = pool_right_pads(sizes, outs, kernel, stride, pad)
     dynamic = tf.shape(x)
     lead, tail = dynamic[:first], dynamic[last + 1 :]
     flat = tf.reshape(x, tf.concat([[-1], sizes, [tf.reduce_prod(tail)]], 0))
@@ -724,12 +718,10 @@ def _pool_divisor(sizes, outs, kernel, stride, pad, including_pad) -> np.ndarray
     """Per-window element counts of nnabla's AveragePooling, the outer product of per-axis lengths."""
     divisor = np.ones((1,) * len(sizes), dtype=np.float64)
     for axis, (n, o, k, s, p) in enumerate(zip(sizes, outs, kernel, stride, pad, strict=True)):
-        start = np.arange(o) * s - p
-        end = np.minimum(start + k, n + p)
-        length = (end - start) if including_pad else (np.minimum(end, n) - np.maximum(start, 0))
+        length = np.array(pool_window_lengths(n, o, k, s, p, including_pad), dtype=np.float64)
         view = [1] * len(sizes)
         view[axis] = o
-        divisor = divisor * length.astype(np.float64).reshape(view)
+        divisor = divisor * length.reshape(view)
     return divisor
 
 
@@ -751,7 +743,7 @@ class Pooling(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         self.mode = mode
-        self.kernel, self.stride, self.pad = _pool_config(mode, kernel, stride, pad)
+        self.kernel, self.stride, self.pad = pool_geometry(mode, kernel, stride, pad)
         self.ignore_border, self.including_pad = bool(ignore_border), bool(including_pad)
 
     def get_config(self) -> dict:
@@ -989,13 +981,9 @@ class _BinaryConvolution(_BinaryLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(bias, w_init, w_init_multiplier, b_init, b_init_multiplier, **kwargs)
-        self.kernel = _ints(kernel)
-        nd = len(self.kernel)
-        if not 1 <= nd <= 3:
-            raise ValueError(f"binary convolution: kernel {self.kernel} must have 1 to 3 axes")
-        self.stride = _ints(stride) if stride is not None else (1,) * nd
-        self.pad = _ints(pad) if pad is not None else (0,) * nd
-        self.dilation = _ints(dilation) if dilation is not None else (1,) * nd
+        self.kernel, self.stride, self.pad, self.dilation = conv_geometry(
+            kernel, stride, pad, dilation, "binary convolution"
+        )
         self.in_channels = None if in_channels is None else int(in_channels)
         self.out_maps = int(out_maps)
 

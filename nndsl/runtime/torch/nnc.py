@@ -53,7 +53,14 @@ from ..nnc_params import (
     initial_distribution,
     load_params,
 )
-from ..nnc_shapes import TINY, pooled_size  # nnabla's rules, one copy for the compiler and both backends
+from ..nnc_shapes import (  # nnabla's rules, one copy for the compiler and both backends
+    TINY,
+    conv_geometry,
+    pool_geometry,
+    pool_right_pads,
+    pool_window_lengths,
+    pooled_size,
+)
 from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
@@ -482,18 +489,13 @@ def pooling(
     Done as F.pad (zeros, or -inf for max) followed by torch's pooling without padding.
     `stride` defaults to the kernel (NNC), `pad` to 0.
     """
-    if mode not in ("max", "average", "sum"):
-        raise ValueError(f"pooling mode must be 'max', 'average' or 'sum', got {mode!r}")
-    kernel = tuple(int(k) for k in kernel)
+    kernel, stride, pad = pool_geometry(mode, kernel, stride, pad)
     nd = len(kernel)
-    if not 1 <= nd <= 3 or x.dim() < nd:
+    if x.dim() < nd:
         raise ValueError(f"pooling: kernel {kernel} for input {tuple(x.shape)}")
-    stride = kernel if stride is None else tuple(int(s) for s in stride)
-    pad = (0,) * nd if pad is None else tuple(int(p) for p in pad)
     sizes = tuple(x.shape[-nd:])
     outs = [pooled_size(n, k, s, p, ignore_border) for n, k, s, p in zip(sizes, kernel, stride, pad, strict=True)]
-    # Right padding so that the last window fits: windows beyond size + pad read only padding.
-    rights = [max(0, (o - 1) * s - p + k - n) for o, s, p, k, n in zip(outs, stride, pad, kernel, sizes, strict=True)]
+    rights = pool_right_pads(sizes, outs, kernel, stride, pad)
     spec: list[int] = []
     for p, r in zip(reversed(pad), reversed(rights), strict=True):
         spec += [p, r]
@@ -514,12 +516,10 @@ def _pool_divisor(sizes, outs, kernel, stride, pad, including_pad, device, dtype
     """Per-window element counts of nnabla's AveragePooling, the outer product of per-axis lengths."""
     divisor = torch.ones((), device=device, dtype=dtype)
     for axis, (n, o, k, s, p) in enumerate(zip(sizes, outs, kernel, stride, pad, strict=True)):
-        start = torch.arange(o, device=device) * s - p
-        end = torch.clamp(start + k, max=n + p)
-        length = (end - start) if including_pad else (end.clamp(max=n) - start.clamp(min=0))
+        length = torch.tensor(pool_window_lengths(n, o, k, s, p, including_pad), device=device, dtype=dtype)
         view = [1] * len(sizes)
         view[axis] = o
-        divisor = divisor * length.to(dtype).view(view)
+        divisor = divisor * length.view(view)
     return divisor
 
 
@@ -535,10 +535,8 @@ class _Pooling(nn.Module):
         including_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel = tuple(kernel)
-        self.stride = tuple(stride) if stride is not None else self.kernel
+        self.kernel, self.stride, self.pad = pool_geometry(self.mode, kernel, stride, pad)
         self.ignore_border = ignore_border
-        self.pad = tuple(pad) if pad is not None else (0,) * len(self.kernel)
         self.including_pad = including_pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -759,13 +757,9 @@ class _BinaryConvolution(_BinaryLayer):
         b_init_multiplier: float = 0.0,
     ) -> None:
         super().__init__()
-        self.kernel = tuple(int(k) for k in kernel)
-        nd = len(self.kernel)
-        if not 1 <= nd <= 3:
-            raise ValueError(f"binary convolution: kernel {self.kernel} must have 1 to 3 axes")
-        self.stride = tuple(stride) if stride is not None else (1,) * nd
-        self.pad = tuple(pad) if pad is not None else (0,) * nd
-        self.dilation = tuple(dilation) if dilation is not None else (1,) * nd
+        self.kernel, self.stride, self.pad, self.dilation = conv_geometry(
+            kernel, stride, pad, dilation, "binary convolution"
+        )
         self.in_channels, self.out_maps = int(in_channels), int(out_maps)
         self._make_params(
             (self.out_maps, self.in_channels, *self.kernel),
