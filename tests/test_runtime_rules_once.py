@@ -1,5 +1,6 @@
-"""NNC's augmentation rules are written once, in the runtime's framework-free `nnc_augment`, and both
-runtimes draw and sample through it.
+"""NNC's rules that both runtimes implement are written once, in the runtime's framework-free modules:
+augmentation in `nnc_augment` (both runtimes draw and sample through it), pooling and convolution
+geometry in `nnc_shapes`.
 
 - A numpy implementation of its array operations (a third user, written here) checks the formulas
   against nnabla's rules: the per-image draws on fixed uniforms, the per-pixel loop of
@@ -7,7 +8,10 @@ runtimes draw and sample through it.
   defaults (the compiler's copy of NNC's layer table) and nnabla's own ImageAugmentation on the
   configurations where it draws nothing that matters (fixture by tools/nnc_augment_fixtures.py; also
   live when nnabla is installed).
-- The torch and the Keras layer, given the same uniforms, give the same parameters, bit for bit.
+- The torch and the Keras layer, given the same uniforms, give the same parameters (bit for bit but for
+  each framework's own exp).
+- Pooling windows (`pooled_size`, `pool_right_pads`, `pool_window_lengths`) against nnabla's own
+  SumPooling and AveragePooling (fixture by tools/nnc_pooling_window_fixtures.py; also live).
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import pytest
 from conftest import ROOT
 
 from nndsl.layers.nnc_table import NNC_LAYERS
-from nndsl.runtime import nnc_augment
+from nndsl.runtime import nnc_augment, nnc_shapes
 from nndsl.runtime.nnc_augment import ImageAugmentationConfig
 
-FIXTURE = ROOT / "tests" / "nnc" / "fixtures" / "augment" / "image_augmentation.json"
+FIXTURE = ROOT / "tests" / "nnc" / "fixtures" / "rules" / "image_augmentation.json"
+POOLING_FIXTURE = ROOT / "tests" / "nnc" / "fixtures" / "rules" / "pooling_windows.json"
 NNABLA_PYTHON = Path(os.environ.get("NNDSL_NNABLA_PYTHON", "/work/nnabla-venv/bin/python"))
 
 
@@ -395,3 +400,59 @@ def test_both_runtimes_sample_the_shared_grid():
     k_out = kl.ImageAugmentation(config.shape, **options).apply(np.moveaxis(ramp, 1, -1), params, random=False)
     np.testing.assert_allclose(t_out.numpy()[:, 0], x_in, atol=2e-5)
     np.testing.assert_allclose(np.asarray(k_out)[..., 0], x_in, atol=2e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# Pooling and convolution geometry (nnc_shapes)
+# ------------------------------------------------------------------------------------------------
+
+
+def _check_pooling_windows(cases):
+    assert len(cases) >= 8
+    for case in cases:
+        n, k, s, p, ignore_border = (case[key] for key in ("size", "kernel", "stride", "pad", "ignore_border"))
+        out = nnc_shapes.pooled_size(n, k, s, p, ignore_border)
+        assert out == len(case["sum"]), case
+        # the padded input holds every window: pad on the left, pool_right_pads on the right
+        (right,) = nnc_shapes.pool_right_pads([n], [out], [k], [s], [p])
+        assert (out - 1) * s + k <= p + n + right, case
+        inside = np.array(nnc_shapes.pool_window_lengths(n, out, k, s, p, including_pad=False), dtype=float)
+        np.testing.assert_array_equal(inside, case["sum"], err_msg=str(case))  # elements of the input per window
+        for including_pad in (True, False):
+            lengths = np.array(nnc_shapes.pool_window_lengths(n, out, k, s, p, including_pad), dtype=float)
+            average = np.array(case[f"average_including_pad_{including_pad}"])
+            np.testing.assert_allclose(np.array(case["sum"]) / lengths, average, rtol=1e-6, err_msg=str(case))
+
+
+def test_pooling_windows_are_nnablas():
+    _check_pooling_windows(json.loads(POOLING_FIXTURE.read_text(encoding="utf-8"))["cases"])
+
+
+def test_pooling_windows_are_live_nnablas(tmp_path):
+    if not NNABLA_PYTHON.exists():
+        pytest.skip(f"nnabla is not installed ({NNABLA_PYTHON}; set NNDSL_NNABLA_PYTHON)")
+    out = tmp_path / "pooling_windows.json"
+    subprocess.run(
+        [str(NNABLA_PYTHON), str(ROOT / "tools" / "nnc_pooling_window_fixtures.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    _check_pooling_windows(json.loads(out.read_text(encoding="utf-8"))["cases"])
+
+
+def test_pooling_and_convolution_geometry_defaults_and_checks():
+    """NNC's defaults: a pooling stride is its kernel, a convolution's 1; pad 0; dilation 1."""
+    assert nnc_shapes.pool_geometry("max", (2, 3)) == ((2, 3), (2, 3), (0, 0))
+    assert nnc_shapes.pool_geometry("average", [3], [1], [1]) == ((3,), (1,), (1,))
+    assert nnc_shapes.conv_geometry((3, 3)) == ((3, 3), (1, 1), (0, 0), (1, 1))
+    assert nnc_shapes.conv_geometry([5], [2], [2], [1]) == ((5,), (2,), (2,), (1,))
+    with pytest.raises(ValueError, match="pooling mode"):
+        nnc_shapes.pool_geometry("min", (2, 2))
+    for bad in (((2, 2, 2, 2), None), ((2, 2), (1,))):
+        with pytest.raises(ValueError, match="1 to 3 axes"):
+            nnc_shapes.pool_geometry("sum", *bad)
+    with pytest.raises(ValueError, match="1 to 3 axes"):
+        nnc_shapes.conv_geometry((1, 1, 1, 1))
+    with pytest.raises(ValueError, match="differ in axes"):
+        nnc_shapes.conv_geometry((3, 3), stride=(1,))

@@ -1,4 +1,4 @@
-"""Regenerate tests/nnc/fixtures/augment/image_augmentation.json: nnabla's own ImageAugmentation on the
+"""Regenerate tests/nnc/fixtures/rules/image_augmentation.json: nnabla's own ImageAugmentation on the
 configurations where it draws nothing that matters (MinScale = MaxScale and a scaled image exactly the
 output's size, so the crop offset multiplies 0; no angle, aspect ratio, flip, distortion, colour or noise):
 nnabla's geometry, padding and bilinear sampling, compared with `nndsl.runtime.nnc_augment` by
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "nnc" / "fixtures" / "augment" / "image_augmentation.json"
+OUT = Path(__file__).resolve().parent.parent / "tests" / "nnc" / "fixtures" / "rules" / "image_augmentation.json"
 
 # name: (input shape, NNC parameters); every case has (in + 2 pad) * scale == out along H and W.
 CASES = {
