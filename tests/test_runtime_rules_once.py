@@ -310,17 +310,18 @@ def test_shared_rules_reproduce_nnablas_image_augmentation():
     _check_nnabla_cases(json.loads(FIXTURE.read_text(encoding="utf-8"))["cases"])
 
 
-def test_shared_rules_reproduce_live_nnabla(tmp_path):
+def _live_cases(tool: str, tmp_path: Path) -> list | dict:
+    """The cases a fixture tool of tools/ computes now with nnabla (skipped where nnabla is absent)."""
     if not NNABLA_PYTHON.exists():
         pytest.skip(f"nnabla is not installed ({NNABLA_PYTHON}; set NNDSL_NNABLA_PYTHON)")
-    out = tmp_path / "image_augmentation.json"
-    subprocess.run(
-        [str(NNABLA_PYTHON), str(ROOT / "tools" / "nnc_augment_fixtures.py"), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    _check_nnabla_cases(json.loads(out.read_text(encoding="utf-8"))["cases"])
+    out = tmp_path / "cases.json"
+    command = [str(NNABLA_PYTHON), str(ROOT / "tools" / tool), "--out", str(out)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    return json.loads(out.read_text(encoding="utf-8"))["cases"]
+
+
+def test_shared_rules_reproduce_live_nnabla(tmp_path):
+    _check_nnabla_cases(_live_cases("nnc_augment_fixtures.py", tmp_path))
 
 
 @pytest.mark.parametrize("mode", ["nearest", "reflect"])
@@ -429,16 +430,7 @@ def test_pooling_windows_are_nnablas():
 
 
 def test_pooling_windows_are_live_nnablas(tmp_path):
-    if not NNABLA_PYTHON.exists():
-        pytest.skip(f"nnabla is not installed ({NNABLA_PYTHON}; set NNDSL_NNABLA_PYTHON)")
-    out = tmp_path / "pooling_windows.json"
-    subprocess.run(
-        [str(NNABLA_PYTHON), str(ROOT / "tools" / "nnc_pooling_window_fixtures.py"), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    _check_pooling_windows(json.loads(out.read_text(encoding="utf-8"))["cases"])
+    _check_pooling_windows(_live_cases("nnc_pooling_window_fixtures.py", tmp_path))
 
 
 def test_pooling_and_convolution_geometry_defaults_and_checks():
