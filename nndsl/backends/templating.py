@@ -104,13 +104,13 @@ def _module_files(root: Path, dotted: str, here: Path | None) -> Iterator[Path]:
 
 
 def runtime_modules(files: Mapping[str, str]) -> list[tuple[str, str]]:
-    """The runtime modules among a project's `files`, (path inside the package, first line of its
-    docstring), for the project's README."""
+    """The runtime modules among a project's `files`, (path inside the package, the first paragraph
+    of its docstring on one line), for the project's README."""
     out = []
     for name, text in sorted(files.items()):
         if name.startswith(f"{RUNTIME}/") and not name.endswith("__init__.py"):
-            doc = ast.get_docstring(ast.parse(text)) or ""
-            out.append((name.removeprefix(f"{RUNTIME}/"), doc.splitlines()[0].rstrip(".") if doc else ""))
+            doc = (ast.get_docstring(ast.parse(text)) or "").split("\n\n")[0]
+            out.append((name.removeprefix(f"{RUNTIME}/"), " ".join(doc.split())))
     return out
 
 
