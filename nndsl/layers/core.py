@@ -227,7 +227,15 @@ register(
 )
 
 
+def _depthwise_kernel(p: Params, what: str) -> None:
+    if len(p["kernel"]) > 2:  # nnabla's depthwise_(de)convolution.cpp: `kernel_dims <= 2`
+        raise ShapeError(
+            f"a {len(p['kernel'])}-D kernel: nnabla's {what} takes 1-D or 2-D kernels only", param="kernel"
+        )
+
+
 def depthwise_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    _depthwise_kernel(p, "depthwise convolution")
     c, *sizes = ins[0]
     return (c * p["multiplier"], *conv_spatial(tuple(sizes), p))
 
@@ -318,6 +326,7 @@ register(
 
 
 def dw_deconv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    _depthwise_kernel(p, "depthwise deconvolution")
     c, *sizes = ins[0]
     if c % p["divisor"]:
         raise ShapeError(f"{c} input channels are not divisible by divisor={p['divisor']}", param="divisor")
