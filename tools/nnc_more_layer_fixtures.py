@@ -85,12 +85,8 @@ def parameters() -> dict[str, dict[str, tuple[tuple[int, ...], tuple[int, ...]]]
     table = nnc_parameter_table(project)
     out = {}
     for name in M.CASES:
-        net = project.network(M.network(name))
-        (layer,) = [la for la in net.layers if la.name == name]
-        out[name] = {
-            layer.parameter_name(q): (q.shape, tuple(table[layer.parameter_name(q)][1]), q.trainable)
-            for q in layer.parameters
-        }
+        params = M.case_parameters(project, name)
+        out[name] = {n: (q.shape, tuple(table[n][1]), q.trainable) for n, q in params.items()}
     return out
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 BATCH = 2
 
-# name: (per-sample input shape, the layer call (input x), nnabla's expression with F, x (batch first)
+# name: (per-sample input shape, the layer call (input x; lines before it, separated by a newline, go
+# before it in the network), nnabla's expression with F, x (batch first)
 # and P (the parameters by spec name, in nnabla's shapes), the input's kind: "data" or "index:<n>"
 # (integers in [0, n)). The cases in the order of how common they are in real networks.
 CASES: dict[str, tuple[tuple[int, ...], str, str, str]] = {
@@ -95,6 +96,17 @@ CASES: dict[str, tuple[tuple[int, ...], str, str, str]] = {
         "data",
     ),
     "prelu_axis2": ((3, 4, 5), "PReLU(x, base_axis=2)", "F.prelu(x, P['prelu_axis2/slope'], 3)", "data"),
+    # Keras: Unpooling over other axes than the spatial ones
+    "unpooling_all_axes": ((2, 3, 4), "Unpooling(x, 2x3x2)", "F.unpooling(x, (2, 3, 2))", "data"),
+    "unpooling_last_axes": ((2, 2, 3, 4), "Unpooling(x, 3x2)", "F.unpooling(x, (3, 2))", "data"),
+    "unpooling_vector": ((5,), "Unpooling(x, 2)", "F.unpooling(x, (2,))", "data"),
+    # Keras: a grouped Convolution whose W a Parameter layer gives
+    "conv_param_group": (
+        (4, 5, 5),
+        "w = conv_param_group_w: Parameter(6x2x3x3)\nConvolution(x, 6, kernel=3x3, group=2, pad=1x1, w=w)",
+        "F.convolution(x, P['conv_param_group_w'], P['conv_param_group/b'], 1, (1, 1), None, None, 2)",
+        "data",
+    ),
     # both: OneHot of several indices per sample
     "onehot_indices": ((5, 1), "OneHot(x, 6)", "F.one_hot(x, (6,))", "index:6"),
     "onehot_2d": ((3, 2), "OneHot(x, 3x4)", "F.one_hot(x, (3, 4))", "index:3"),
@@ -160,6 +172,14 @@ def spec() -> str:
     """One network per case: input x, output y of the layer named after the case."""
     parts = ["# Layer configurations a backend once refused (tests/nnc/more_layer_cases.py spec).\n"]
     for name, (shape, call, _, _) in CASES.items():
-        dims = "x".join(map(str, shape))
-        parts.append(f'network {network(name)} {{\n    x = Input({dims}, dataset="x")\n    y = {name}: {call}\n}}\n')
+        *before, call = call.split("\n")
+        lines = [f"network {network(name)} {{", f'    x = Input({"x".join(map(str, shape))}, dataset="x")']
+        lines += [f"    {line}" for line in before] + [f"    y = {name}: {call}", "}"]
+        parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
+
+
+def case_parameters(project, name: str) -> dict:
+    """The case's parameters (every layer's of its network): spec name -> the IR's ParamShape."""
+    net = project.network(network(name))
+    return {layer.parameter_name(q): q for layer in net.layers for q in layer.parameters}

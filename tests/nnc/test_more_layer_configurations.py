@@ -91,7 +91,7 @@ def _worst(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
 
 
-def _torch_run(model, name: str, x: np.ndarray, grad: bool) -> dict[str, np.ndarray]:
+def _torch_run(model, name: str, mine, x: np.ndarray, grad: bool) -> dict[str, np.ndarray]:
     """The case's output and, with `grad`, the gradients of x and of its parameters (NNC's layout)."""
     import torch
 
@@ -105,20 +105,20 @@ def _torch_run(model, name: str, x: np.ndarray, grad: bool) -> dict[str, np.ndar
         out["x"] = xt.grad.numpy()
         grads = {k: v.grad for k, v in model.named_parameters()}  # not BatchNorm's running statistics
         for spec_name, (key, layout, shape, *_) in model.PARAMETERS.items():
-            if spec_name.startswith(name + "/") and key in grads:
+            if spec_name in mine and key in grads:
                 g = grads[key].numpy()
                 out[spec_name] = (g.T if layout == "affine" else g).reshape(shape)
     return out
 
 
-def _keras_run(generated, model, name: str, x: np.ndarray, grad: bool) -> dict[str, np.ndarray]:
+def _keras_run(generated, model, name: str, mine, x: np.ndarray, grad: bool) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     nnc = generated.nnc
     net = model.networks[M.network(name)]
     found = model.layers_by_name()
     mine = {
-        k: v for k, v in model.PARAMETERS.items() if k.startswith(name + "/") and getattr(found[v[0]], v[1]).trainable
+        k: v for k, v in model.PARAMETERS.items() if k in mine and getattr(found[v[0]], v[1]).trainable
     }  # not BatchNormalization's moving statistics
     variables = [getattr(found[layer], variable) for layer, variable, *_ in mine.values()]
     xt = tf.constant(nnc.to_channels_last(x))
@@ -136,12 +136,13 @@ def _keras_run(generated, model, name: str, x: np.ndarray, grad: bool) -> dict[s
     return out
 
 
-def _run(models, backend: str, name: str) -> dict[str, np.ndarray]:
+def _run(project, models, backend: str, name: str) -> dict[str, np.ndarray]:
     generated, model = models[backend]
     grad = name in M.GRADIENT_CASES
+    mine = set(M.case_parameters(project, name))
     if backend == "torch":
-        return _torch_run(model, name, M.input_of(name), grad)
-    return _keras_run(generated, model, name, M.input_of(name), grad)
+        return _torch_run(model, name, mine, M.input_of(name), grad)
+    return _keras_run(generated, model, name, mine, M.input_of(name), grad)
 
 
 def _expected(nnabla: dict, name: str) -> dict[str, np.ndarray]:
@@ -153,19 +154,19 @@ def _expected(nnabla: dict, name: str) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 @pytest.mark.parametrize("name", list(M.CASES))
-def test_each_configuration_gives_nnablas_output_and_gradients(models, backend, name):
+def test_each_configuration_gives_nnablas_output_and_gradients(project, models, backend, name):
     """The output, and the gradients of the input and of every parameter for nnabla's output gradient,
     equal nnabla's to float32 rounding."""
     want = _expected(_load(FIXTURES / "more_layers.npz"), name)
-    got = _run(models, backend, name)
+    got = _run(project, models, backend, name)
     assert sorted(got) == sorted(want)
     worst = {k: _worst(got[k], want[k]) for k in want}
     assert max(worst.values()) <= TOLERANCE, worst
 
 
-def test_torch_and_keras_agree(models):
+def test_torch_and_keras_agree(project, models):
     for name in M.CASES:
-        a, b = _run(models, "torch", name), _run(models, "keras", name)
+        a, b = _run(project, models, "torch", name), _run(project, models, "keras", name)
         for key in a:
             np.testing.assert_allclose(a[key], b[key], rtol=0, atol=TOLERANCE * max(float(np.abs(a[key]).max()), 1.0))
 

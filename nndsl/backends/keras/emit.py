@@ -164,13 +164,13 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
     nd = _spatial(ins[0], p, "Convolution")
     x = _padded("{0}", p["pad"], nd)
     if "W" in con:
-        if p["group"] != 1:
-            raise Unsupported("a grouped Convolution whose W is a Parameter layer")
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
         kernel = f"ops.transpose({con['W']}, {_tuple((*range(2, nd + 2), 1, 0))})"
+        conv = "ops.conv(" if p["group"] == 1 else "nnc_layers.grouped_conv("
+        group = "" if p["group"] == 1 else f", {p['group']}"
         call = (
-            f"ops.conv({x}, {kernel}"
+            f"{conv}{x}, {kernel}{group}"
             + _options(
                 strides=(_size(p["stride"]), "1"),
                 dilation_rate=(_size(p["dilation"]), "1"),
@@ -563,10 +563,16 @@ def global_average_pooling(layer, ins, out) -> Emit:
 @emitter("Unpooling")
 def unpooling(layer, ins, out) -> Emit:
     k = tuple(layer.params["kernel"])
-    nd = len(ins[0]) - 1
-    if len(k) != nd or nd > 3:
-        raise Unsupported("Unpooling over other axes than the spatial ones")
-    return Emit(f"layers.UpSampling{nd}D({_size(k)})({{0}})")
+    rank = len(ins[0])
+    nd = rank - 1
+    if len(k) == nd and 1 <= nd <= 3:
+        return Emit(f"layers.UpSampling{nd}D({_size(k)})({{0}})")
+    # nnabla's unpooling repeats along the last len(kernel) axes, whichever they are: ops.repeat on each
+    call = "{0}"
+    for a, f in zip(range(rank - len(k), rank), k, strict=True):
+        if f > 1:
+            call = f"ops.repeat({call}, {f}, axis={_axis(a, rank)})"
+    return Emit(call)
 
 
 @emitter("Concatenate")

@@ -434,7 +434,15 @@ def global_average_pooling(layer, ins, out) -> Emit:
 
 @emitter("Unpooling")
 def unpooling(layer, ins, out) -> Emit:
-    return Emit(f"F.interpolate({{0}}, scale_factor={_tuple(layer.params['kernel'])}, mode='nearest')")
+    k, rank = tuple(layer.params["kernel"]), len(ins[0])
+    if len(k) == rank - 1 and 2 <= rank <= 4:  # F.interpolate takes 1 to 3 spatial axes
+        return Emit(f"F.interpolate({{0}}, scale_factor={_tuple(k)}, mode='nearest')")
+    # nnabla's unpooling repeats along the last len(kernel) axes, whichever they are
+    call = "{0}"
+    for a, f in zip(range(rank - len(k), rank), k, strict=True):
+        if f > 1:
+            call = f"{call}.repeat_interleave({f}, dim={a + 1})"
+    return Emit(call)
 
 
 @emitter("Concatenate")

@@ -63,6 +63,7 @@ __all__ = [
     "VATNoise",
     "WorkingMemory",
     "binary_error",
+    "grouped_conv",
     "one_hot",
     "binary_sigmoid",
     "binary_tanh",
@@ -1787,3 +1788,15 @@ def one_hot(x: Any, shape: Sequence[int]) -> Any:
     flat = ops.sum(ops.cast(x, "int32") * strides, axis=-1)
     y = ops.one_hot(flat, math.prod(shape), dtype=_float_dtype(x.dtype))
     return ops.reshape(y, (-1, *x.shape[1:-1], *shape))
+
+
+def grouped_conv(x: Any, kernel: Any, group: int, **options: Any) -> Any:
+    """`ops.conv` of channels-last `x` with a grouped kernel (*kernel, in / group, out) (`ops.conv` takes
+    the full one only): each group of input maps with its share of the kernel's output maps, concatenated."""
+    ops = keras.ops
+    step, maps = kernel.shape[-2], kernel.shape[-1] // group
+    parts = [
+        ops.conv(x[..., g * step : (g + 1) * step], kernel[..., g * maps : (g + 1) * maps], **options)
+        for g in range(group)
+    ]
+    return ops.concatenate(parts, axis=-1)
