@@ -5,7 +5,9 @@ For every case, nnabla 1.39's function (the expression the case names) runs on t
 parameters (regenerated from a formula by the test, not stored; the parameters in nnabla's shapes)
 and its output is stored as `y:<case>`; for the cases of GRADIENT_CASES, the gradients for the output
 gradient `dy` of the input (`grad:<case>:x`) and of every trained parameter (`grad:<case>:<spec
-name>`, in NNC's shape). For the configurations of REFUSED, the last line of the error nnabla raises, in
+name>`, in NNC's shape). For the cases of TRAINING (batch statistics), the same as `train:y:<case>`,
+`train:grad:<case>:...`, and the running statistics after that step, `train:<case>:<spec name>`. For
+the configurations of REFUSED, the last line of the error nnabla raises, in
 `refused.json` beside it. Run from the repository root:
 
     PYTHONPATH=$PWD python tools/nnc_more_layer_fixtures.py [--nnabla /work/nnabla-venv/bin/python] [--out FILE]
@@ -61,13 +63,32 @@ for name, (expr, kind, params, trained, grad) in cases.items():
         out["grad:" + name + ":x"] = np.array(x.g, dtype=np.float32)
         for spec_name in trained:
             out["grad:" + name + ":" + spec_name] = np.array(P[spec_name].g, dtype=np.float32)
+for name, (expr, params, trained) in json.load(open(work + "/training.json")).items():
+    x = nn.Variable.from_numpy_array(feeds["x:" + name], need_grad=True)
+    P = {}
+    for n, shape in params.items():
+        P[n] = nn.Variable.from_numpy_array(feeds["p:" + n].reshape(shape), need_grad=n in trained)
+    y = eval(expr, {"F": F, "x": x, "P": P})
+    y.forward()
+    out["train:y:" + name] = np.array(y.d, dtype=np.float32)
+    for n in params:
+        if n not in trained:  # the running statistics after the step
+            out["train:" + name + ":" + n] = np.array(P[n].d, dtype=np.float32)
+    x.grad.zero()
+    for n in trained:
+        P[n].grad.zero()
+    y.backward(feeds["dy:" + name])
+    out["train:grad:" + name + ":x"] = np.array(x.g, dtype=np.float32)
+    for n in trained:
+        out["train:grad:" + name + ":" + n] = np.array(P[n].g, dtype=np.float32)
 np.savez(work + "/out.npz", **out)
 refused = {}
-for name, (shape, expr, w_shape) in json.load(open(work + "/refused.json")).items():
+import nnabla.function_bases as FB
+for name, (shape, expr, params) in json.load(open(work + "/refused.json")).items():
     x = nn.Variable.from_numpy_array(np.zeros(shape, np.float32))
-    P = {"W": nn.Variable.from_numpy_array(np.zeros(w_shape, np.float32))}
+    P = {k: nn.Variable.from_numpy_array(np.ones(v, np.float32)) for k, v in params.items()}
     try:
-        eval(expr, {"F": F, "x": x, "P": P}).forward()
+        eval(expr, {"F": F, "FB": FB, "x": x, "P": P}).forward()
         refused[name] = None
     except RuntimeError as e:  # nnabla's message: its last line names the check that failed
         refused[name] = [line for line in str(e).splitlines() if line.strip()][-1]
@@ -123,22 +144,24 @@ def main() -> int:
         np.savez(work / "in.npz", **feeds)
         (work / "cases.json").write_text(json.dumps(cases), encoding="utf-8")
         refused = {}
-        for name, (shape, call, expr) in M.REFUSED.items():
-            kernel = [int(k) for k in call.split("kernel=")[1].split(",")[0].rstrip(")").split("x")]
-            w_shape = [shape[0] * (2 if "multiplier=2" in call else 1), *kernel]
-            refused[name] = ([M.BATCH, *shape], expr, w_shape)
+        for name, (shape, _, expr, param_shapes) in M.REFUSED.items():
+            refused[name] = ([M.BATCH, *shape], expr, param_shapes)
+        training = {}
+        for name, expr in M.TRAINING.items():
+            trained = [n for n, (_, _, t) in params[name].items() if t]
+            training[name] = (expr, {n: nb for n, (_, nb, _) in params[name].items()}, trained)
+        (work / "training.json").write_text(json.dumps(training), encoding="utf-8")
         (work / "refused.json").write_text(json.dumps(refused), encoding="utf-8")
         (work / "run.py").write_text(RUNNER, encoding="utf-8")
         # nnabla's package shadows numpy's `random` when run from a folder holding one: run it in `work`.
         subprocess.run([args.nnabla, str(work / "run.py"), str(work)], check=True, cwd=work)
         outputs = dict(np.load(work / "out.npz", allow_pickle=False))
         refused_text = (work / "refused_out.json").read_text(encoding="utf-8")
-    for name in M.GRADIENT_CASES:  # parameter gradients in NNC's shapes
-        for spec_name, (shape, _, trained) in params[name].items():
-            if not trained:
-                continue
-            key = f"grad:{name}:{spec_name}"
-            outputs[key] = outputs[key].reshape(shape)
+    for name in M.GRADIENT_CASES:  # parameters and their gradients in NNC's shapes
+        for spec_name, (shape, _, _) in params[name].items():
+            for key in (f"grad:{name}:{spec_name}", f"train:grad:{name}:{spec_name}", f"train:{name}:{spec_name}"):
+                if key in outputs:
+                    outputs[key] = outputs[key].reshape(shape)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp_out, **outputs)

@@ -69,13 +69,6 @@ CASES: dict[str, tuple[tuple[int, ...], str, str, str]] = {
         " P['bn_axis1/var'], [2], 0.9, 0.01, False)",
         "data",
     ),
-    "bn_two_axes": (
-        (3, 4, 5),
-        "BatchNormalization(x, axes=0x2, epsilon=0.001)",
-        "F.batch_normalization(x, P['bn_two_axes/beta'], P['bn_two_axes/gamma'], P['bn_two_axes/mean'],"
-        " P['bn_two_axes/var'], [1, 3], 0.9, 0.001, False)",
-        "data",
-    ),
     "instance_norm_last": (
         (6, 3),
         "InstanceNormalization(x, channel_axis=1)",
@@ -113,18 +106,34 @@ CASES: dict[str, tuple[tuple[int, ...], str, str, str]] = {
 }
 
 # Configurations nnabla itself refuses, which the compiler refuses too (a positioned error at the
-# layer): name -> (per-sample input shape, the layer call, nnabla's expression).
-REFUSED: dict[str, tuple[tuple[int, ...], str, str]] = {
+# layer): name -> (per-sample input shape, the layer call, nnabla's expression with F (nnabla.functions)
+# and FB (nnabla.function_bases: the function NNC's network files instantiate, as
+# nnabla.utils.load_function does), the parameters' shapes with the batch axis).
+REFUSED: dict[str, tuple[tuple[int, ...], str, str, dict[str, tuple[int, ...]]]] = {
     "dwconv_3d": (
         (3, 4, 5, 5),
         "DepthwiseConvolution(x, kernel=3x3x3, multiplier=2, pad=1x1x1)",
         "F.depthwise_convolution(x, P['W'], None, 1, (1, 1, 1), None, None, 2)",
+        {"W": (6, 3, 3, 3)},
     ),
     "dwdeconv_3d": (
         (2, 3, 3, 3),
         "DepthwiseDeconvolution(x, kernel=2x2x2)",
         "F.depthwise_deconvolution(x, P['W'], None, 1)",
+        {"W": (2, 2, 2, 2)},
     ),
+    "bn_two_axes": (
+        (3, 4, 5),
+        "BatchNormalization(x, axes=0x2)",
+        "FB.batch_normalization(x, P['beta'], P['gamma'], P['mean'], P['var'], [1, 3])",
+        {k: (1, 3, 1, 5) for k in ("beta", "gamma", "mean", "var")},
+    ),
+}
+
+# The BatchNormalization cases as a network an optimizer trains runs them: nnabla's batch_stat, the
+# batch's statistics normalise and the running ones move towards them.
+TRAINING = {
+    name: expr.replace(", False)", ", True)") for name, (_, call, expr, _) in CASES.items() if "BatchNorm" in call
 }
 
 # The inputs of the "index" kinds are integers: no gradient reaches them.

@@ -91,15 +91,21 @@ def _worst(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
 
 
-def _torch_run(model, name: str, mine, x: np.ndarray, grad: bool) -> dict[str, np.ndarray]:
-    """The case's output and, with `grad`, the gradients of x and of its parameters (NNC's layout)."""
+def _torch_run(model, name: str, mine, x: np.ndarray, grad: bool, training: bool = False) -> dict[str, np.ndarray]:
+    """The case's output and, with `grad`, the gradients of x and of its parameters (NNC's layout); with
+    `training`, in training mode (batch statistics), and the state after the step (`state:<name>`)."""
     import torch
 
-    model.eval()
+    model.train(training)
     xt = torch.from_numpy(x).requires_grad_(grad)
     model.zero_grad()
-    (y,) = model.run_network(M.network(name), x=xt).values()
+    (y,) = model.outputs(M.network(name), x=xt).values()
     out = {"y": y.detach().numpy()}
+    if training:
+        state = model.state_dict()
+        for spec_name, (key, _, shape, *_) in model.PARAMETERS.items():
+            if spec_name in mine and "running" in key:
+                out[f"state:{spec_name}"] = state[key].numpy().reshape(shape)
     if grad:
         (y * torch.from_numpy(M.dy(tuple(y.shape)))).sum().backward()
         out["x"] = xt.grad.numpy()
@@ -111,12 +117,13 @@ def _torch_run(model, name: str, mine, x: np.ndarray, grad: bool) -> dict[str, n
     return out
 
 
-def _keras_run(generated, model, name: str, mine, x: np.ndarray, grad: bool) -> dict[str, np.ndarray]:
+def _keras_run(generated, model, name: str, mine, x: np.ndarray, grad: bool, training=False) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     nnc = generated.nnc
     net = model.networks[M.network(name)]
     found = model.layers_by_name()
+    state = {k: v for k, v in model.PARAMETERS.items() if k in mine and not getattr(found[v[0]], v[1]).trainable}
     mine = {
         k: v for k, v in model.PARAMETERS.items() if k in mine and getattr(found[v[0]], v[1]).trainable
     }  # not BatchNormalization's moving statistics
@@ -124,10 +131,13 @@ def _keras_run(generated, model, name: str, mine, x: np.ndarray, grad: bool) -> 
     xt = tf.constant(nnc.to_channels_last(x))
     with tf.GradientTape() as tape:
         tape.watch(xt)
-        (y,) = net({"x": xt}, training=False).values()
+        (y,) = net({"x": xt}, training=training).values()
         y_nnc = y if len(y.shape) < 3 else tf.experimental.numpy.moveaxis(y, -1, 1)
         loss = tf.reduce_sum(y_nnc * M.dy(tuple(y_nnc.shape)))
     out = {"y": y_nnc.numpy()}
+    if training:
+        for spec_name, (layer, variable, layout, shape, *_) in state.items():
+            out[f"state:{spec_name}"] = nnc.to_nnc(getattr(found[layer], variable).numpy(), layout, shape)
     if grad:
         gx, *gp = tape.gradient(loss, [xt, *variables])
         out["x"] = nnc.to_channels_first(gx.numpy())
@@ -136,13 +146,13 @@ def _keras_run(generated, model, name: str, mine, x: np.ndarray, grad: bool) -> 
     return out
 
 
-def _run(project, models, backend: str, name: str) -> dict[str, np.ndarray]:
+def _run(project, models, backend: str, name: str, training: bool = False) -> dict[str, np.ndarray]:
     generated, model = models[backend]
     grad = name in M.GRADIENT_CASES
     mine = set(M.case_parameters(project, name))
     if backend == "torch":
-        return _torch_run(model, name, mine, M.input_of(name), grad)
-    return _keras_run(generated, model, name, mine, M.input_of(name), grad)
+        return _torch_run(model, name, mine, M.input_of(name), grad, training)
+    return _keras_run(generated, model, name, mine, M.input_of(name), grad, training)
 
 
 def _expected(nnabla: dict, name: str) -> dict[str, np.ndarray]:
@@ -160,6 +170,35 @@ def test_each_configuration_gives_nnablas_output_and_gradients(project, models, 
     want = _expected(_load(FIXTURES / "more_layers.npz"), name)
     got = _run(project, models, backend, name)
     assert sorted(got) == sorted(want)
+    worst = {k: _worst(got[k], want[k]) for k in want}
+    assert max(worst.values()) <= TOLERANCE, worst
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("name", list(M.TRAINING))
+def test_batch_normalization_in_training_gives_nnablas_step(project, models, backend, name, tmp_path):
+    """As a network an optimizer trains runs it (nnabla's batch_stat): the output and gradients, from the
+    batch's statistics, and the running mean after the step equal nnabla's; so does the running
+    variance (nnabla moves it towards the unbiased one, n / (n - 1)) in torch. Keras's own
+    BatchNormalization layer (this lowering's, and the one of every BatchNormalization over the
+    channels) moves it towards the biased one: there it is nnabla's step with the biased variance."""
+    generated, _ = models[backend]
+    np.savez(tmp_path / "params.npz", **_parameters(project))
+    model = generated.create_model()  # a fresh one: the step moves its running statistics
+    model.load_params(tmp_path / "params.npz")
+    got = _run(project, {backend: (generated, model)}, backend, name, training=True)
+    nnabla = _load(FIXTURES / "more_layers.npz")
+    want = {"y": nnabla[f"train:y:{name}"]}
+    want.update({k.split(":", 3)[3]: v for k, v in nnabla.items() if k.startswith(f"train:grad:{name}:")})
+    want.update({"state:" + k.split(":", 2)[2]: v for k, v in nnabla.items() if k.startswith(f"train:{name}:")})
+    assert sorted(got) == sorted(want)
+    if backend == "keras":
+        var, x = f"state:{name}/var", M.input_of(name)
+        (axis,) = project.network(M.network(name)).layers[-1].params["axes"]
+        n = x.size // x.shape[axis + 1]  # the values each statistic is taken over
+        start = M.parameter_value(f"{name}/var", want[var].shape)
+        unbiased = (want[var] - 0.9 * start) / 0.1  # the batch's variance in nnabla's step (decay rate 0.9)
+        want[var] = 0.9 * start + 0.1 * unbiased * (n - 1) / n
     worst = {k: _worst(got[k], want[k]) for k in want}
     assert max(worst.values()) <= TOLERANCE, worst
 
@@ -194,18 +233,27 @@ def test_lint_backend_reports_none_of_them(project, backend):
     assert backend_diagnostics(project, backend) == []
 
 
+REFUSALS = {  # case: (what nnabla's message checks, what nndsl's says, the parameter it points at)
+    "dwconv_3d": ("kernel_dims <= 2", "1-D or 2-D kernels only", "kernel"),
+    "dwdeconv_3d": ("kernel_dims <= 2", "1-D or 2-D kernels only", "kernel"),
+    "bn_two_axes": ("axes_.size() == 1", "one axis only", "axes"),
+}
+
+
 @pytest.mark.parametrize("name", list(M.REFUSED))
 def test_what_nnabla_refuses_is_a_positioned_compile_error(name):
-    """nnabla's depthwise (de)convolution takes 1-D or 2-D kernels only (its message in refused.json): a
-    3-D one is an error at the layer's kernel in the spec, for every backend, not an E0801."""
+    """nnabla's depthwise (de)convolution takes 1-D or 2-D kernels only, and its BatchNormalization (the
+    function NNC's network files run) one axis only (its messages in refused.json): such a layer is an
+    error at the parameter in the spec, for every backend, not an E0801."""
     nnabla = json.loads((FIXTURES / "refused.json").read_text())[name]
-    assert nnabla is not None and "kernel_dims <= 2" in nnabla
-    shape, call, _ = M.REFUSED[name]
+    theirs, ours, param = REFUSALS[name]
+    assert nnabla is not None and theirs in nnabla
+    shape, call, _, _ = M.REFUSED[name]
     text = f'network Main {{\n    x = Input({"x".join(map(str, shape))}, dataset="x")\n    y = {call}\n}}\n'
     result = compile_file("m.nnd", text=text)
     (d,) = [d for d in result.diagnostics if d.severity == "error"]
-    assert d.code != "E0801" and "1-D or 2-D kernels only" in d.message
-    assert d.span.line == 3 and text.splitlines()[2][: d.span.col - 1].endswith("kernel=")
+    assert d.code != "E0801" and ours in d.message
+    assert d.span.line == 3 and text.splitlines()[2][: d.span.col - 1].endswith(f"{param}=")
 
 
 # --- live: nnabla, when it is here ------------------------------------------------------------------

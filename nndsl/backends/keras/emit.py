@@ -303,16 +303,10 @@ def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 @emitter("BatchNormalization")
 def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
-    axes = tuple(p["axes"])
-    if len(axes) > 1:  # Keras's BatchNormalization takes one axis
-        (beta, *_) = layer.parameters
-        module = f"nnc_layers.BatchNormalization({_tuple(beta.shape)}, momentum={literal(p['decay_rate'])}"
-        module += f", epsilon={literal(p['epsilon'])})"
-    else:
-        # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
-        module = f"layers.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])})"
-        if axes != (0,):
-            module = module[:-1] + f", axis={_axis(axes[0], len(ins[0]))})"
+    (axis,) = p["axes"]  # nnabla's takes one (the compiler checks)
+    # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
+    module = f"layers.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])}"
+    module += (f", axis={_axis(axis, len(ins[0]))}" if axis != 0 else "") + ")"
     params = (
         ("beta", "beta", "same"),
         ("gamma", "gamma", "same"),

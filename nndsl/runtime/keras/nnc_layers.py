@@ -79,7 +79,6 @@ __all__ = [
     "top_n_error",
     "vat_noise",
     "ClipGradByNorm",
-    "BatchNormalization",
     "Deconvolution",
     "DepthwiseDeconvolution",
     "FixedPointQuantize",
@@ -1726,58 +1725,6 @@ class Deconvolution(keras.layers.Layer):
 
     def _config(self) -> tuple:
         return self.stride, self.pad, self.dilation
-
-
-@_register
-class BatchNormalization(keras.layers.Layer):
-    """NNC's BatchNormalization over several axes (Keras's takes one): statistics per element of NNC's
-    per-sample `axes`, over the batch and the other axes; beta, gamma, moving_mean and moving_variance in
-    NNC's `shape` (the sizes on `axes`, 1 elsewhere). In training, the batch's statistics normalise and the
-    moving ones keep `momentum` of themselves (NNC's decay rate) and take the rest of the batch's, the
-    variance unbiased, as nnabla's."""
-
-    def __init__(
-        self,
-        shape: Sequence[int],
-        momentum: float = 0.9,
-        epsilon: float = 1e-4,
-        beta_initializer: Any = "zeros",
-        gamma_initializer: Any = "ones",
-        moving_mean_initializer: Any = "zeros",
-        moving_variance_initializer: Any = "ones",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.shape, self.momentum, self.epsilon = _ints(shape), float(momentum), float(epsilon)
-        add = self.add_weight
-        self.beta = add(shape=self.shape, initializer=beta_initializer, name="beta")
-        self.gamma = add(shape=self.shape, initializer=gamma_initializer, name="gamma")
-        self.moving_mean = add(
-            shape=self.shape, initializer=moving_mean_initializer, trainable=False, name="moving_mean"
-        )
-        self.moving_variance = add(
-            shape=self.shape, initializer=moving_variance_initializer, trainable=False, name="moving_variance"
-        )
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(shape=self.shape, momentum=self.momentum, epsilon=self.epsilon)
-        return config
-
-    def call(self, x: Any, training: bool | None = None) -> Any:
-        x = to_nnc_layout(x)
-        if training:
-            reduced = [0, *(k + 1 for k, n in enumerate(self.shape) if n == 1)]
-            mean, var = tf.nn.moments(x, reduced, keepdims=True)
-            mean, var = mean[0], var[0]
-            n = math.prod(x.shape[a] for a in reduced[1:]) * tf.cast(tf.shape(x)[0], x.dtype)
-            keep = self.momentum
-            self.moving_mean.assign(keep * self.moving_mean + (1 - keep) * mean)
-            self.moving_variance.assign(keep * self.moving_variance + (1 - keep) * var * n / tf.maximum(n - 1, 1))
-        else:
-            mean, var = self.moving_mean, self.moving_variance
-        y = (x - mean) * tf.math.rsqrt(var + self.epsilon) * self.gamma + self.beta
-        return from_nnc_layout(y)
 
 
 def one_hot(x: Any, shape: Sequence[int]) -> Any:
