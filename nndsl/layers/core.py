@@ -227,7 +227,15 @@ register(
 )
 
 
+def _depthwise_kernel(p: Params, what: str) -> None:
+    if len(p["kernel"]) > 2:  # nnabla's depthwise_(de)convolution.cpp: `kernel_dims <= 2`
+        raise ShapeError(
+            f"a {len(p['kernel'])}-D kernel: nnabla's {what} takes 1-D or 2-D kernels only", param="kernel"
+        )
+
+
 def depthwise_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    _depthwise_kernel(p, "depthwise convolution")
     c, *sizes = ins[0]
     return (c * p["multiplier"], *conv_spatial(tuple(sizes), p))
 
@@ -267,7 +275,7 @@ register(
         spatial_macs=True,
         doc="Depthwise convolution: each input map is convolved with `multiplier` kernels of its own, "
         "giving C*multiplier output maps (a Convolution with group=C). Sizes follow Convolution. "
-        "W is (C*multiplier, *kernel), b is (C*multiplier,), as nnabla.",
+        "W is (C*multiplier, *kernel), b is (C*multiplier,), as nnabla. A 1-D or 2-D kernel, as nnabla's.",
     )
 )
 
@@ -318,6 +326,7 @@ register(
 
 
 def dw_deconv_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    _depthwise_kernel(p, "depthwise deconvolution")
     c, *sizes = ins[0]
     if c % p["divisor"]:
         raise ShapeError(f"{c} input channels are not divisible by divisor={p['divisor']}", param="divisor")
@@ -356,7 +365,7 @@ register(
         parameters=dw_deconv_parameters,
         spatial_macs=True,
         doc="Depthwise deconvolution: C input maps give C/divisor output maps; sizes follow "
-        "Deconvolution. W is (C, *kernel), b is (C/divisor,), as nnabla.",
+        "Deconvolution. W is (C, *kernel), b is (C/divisor,), as nnabla. A 1-D or 2-D kernel, as nnabla's.",
     )
 )
 
@@ -433,6 +442,8 @@ def bn_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
         raise ShapeError(f"decay_rate must be between 0 and 1, got {p['decay_rate']}", param="decay_rate")
     if not ins[0]:
         raise ShapeError(f"BatchNormalization needs at least one axis, got {fmt_shape(ins[0])}", input=0)
+    if len(p["axes"]) > 1:  # nnabla's batch_normalization.cpp, which NNC's network files run: `axes_.size() == 1`
+        raise ShapeError(f"axes {fmt_shape(p['axes'])}: nnabla's BatchNormalization takes one axis only", param="axes")
     return ins[0]
 
 
@@ -456,7 +467,7 @@ register(
         resolve=resolve_bn,
         shape=bn_shape,
         parameters=bn_parameters,
-        doc="Batch normalization over `axes` (default the channel axis). "
+        doc="Batch normalization over `axes` (default the channel axis; one axis, as nnabla's function). "
         "`batch_stat` defaults to true in training networks and false elsewhere, as NNC does. "
         "beta, gamma, mean and var have the input's sizes on `axes` and 1 elsewhere (mean and var are state).",
     )

@@ -103,13 +103,24 @@ def test_a_non_utf8_output_folder(tmp_path):
     assert os.path.exists(out + b"/model.py")
 
 
-def test_json_is_one_document_for_an_unsupported_layer(tmp_path):
+def test_json_is_one_document_for_an_unsupported_layer(tmp_path, monkeypatch, capsys):
+    """An emitter made to refuse stands for a configuration a backend cannot express (every layer type
+    lowers in both backends now)."""
+    from nndsl import cli
+    from nndsl.backends.builder import Unsupported
+    from nndsl.backends.check import emitters
+
+    def refuse(layer, ins, out):
+        raise Unsupported("a configuration this test's emitter refuses")
+
+    monkeypatch.setitem(emitters("torch"), "BatchNormalization", refuse)
     spec = tmp_path / "bn_axes.nnd"
     spec.write_text(
         "network Runtime {\n    x = Input(3x4x4)\n    y = x -> BatchNormalization(axes=1) -> Affine(2)\n}\n"
     )
-    r, doc = compile_json(tmp_path / "out", spec=spec)
-    assert r.returncode == 1 and doc["errors"] == 1 and doc["diagnostics"][0]["code"] == "E0801"
+    code = cli.main(["compile", str(spec), "--backend", "torch", "-o", str(tmp_path / "out"), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)  # json.loads refuses an empty stdout and a second document
+    assert code == 1 and doc["errors"] == 1 and doc["diagnostics"][0]["code"] == "E0801"
 
 
 def test_json_counts_a_refused_overwrite_as_an_error(tmp_path):

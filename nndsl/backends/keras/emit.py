@@ -164,13 +164,13 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
     nd = _spatial(ins[0], p, "Convolution")
     x = _padded("{0}", p["pad"], nd)
     if "W" in con:
-        if p["group"] != 1:
-            raise Unsupported("a grouped Convolution whose W is a Parameter layer")
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
         kernel = f"ops.transpose({con['W']}, {_tuple((*range(2, nd + 2), 1, 0))})"
+        conv = "ops.conv(" if p["group"] == 1 else "nnc_layers.grouped_conv("
+        group = "" if p["group"] == 1 else f", {p['group']}"
         call = (
-            f"ops.conv({x}, {kernel}"
+            f"{conv}{x}, {kernel}{group}"
             + _options(
                 strides=(_size(p["stride"]), "1"),
                 dilation_rate=(_size(p["dilation"]), "1"),
@@ -237,8 +237,6 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "DepthwiseConvolution")
-    if nd == 3:
-        raise Unsupported("3-D depthwise convolution (Keras has DepthwiseConv1D and DepthwiseConv2D)")
     module = f"layers.DepthwiseConv{nd}D({_size(p['kernel'])}" + _options(
         strides=(_size(p["stride"]), "1"),
         depth_multiplier=(str(p["multiplier"]), "1"),
@@ -254,10 +252,8 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     nd = _spatial(ins[0], p, "Deconvolution")
-    if p["group"] != 1:
-        raise Unsupported("grouped Deconvolution (Keras's Conv*DTranspose has no groups)")
-    if any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"]):
-        raise Unsupported("Deconvolution with both stride and dilation")
+    if p["group"] != 1 or (any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"])):
+        return _runtime_deconvolution(layer, ins)
     module = f"layers.Conv{nd}DTranspose({p['out_maps']}, {_size(p['kernel'])}" + _options(
         strides=(_size(p["stride"]), "1"),
         dilation_rate=(_size(p["dilation"]), "1"),
@@ -267,6 +263,21 @@ def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     call = wrapped(f"layers.Cropping{nd}D({_size(p['pad'])})(", "{m}({0})", ")", any(p["pad"]))
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(call, module + ")", params)
+
+
+def _runtime_deconvolution(layer: Layer, ins: tuple[Shape, ...]) -> Emit:
+    """nnc_layers.Deconvolution, W in NNC's layout: a grouped Deconvolution, or one with stride and dilation."""
+    p = layer.params
+    ones, zeros = _tuple((1,) * len(p["kernel"])), _tuple((0,) * len(p["kernel"]))
+    module = f"nnc_layers.Deconvolution({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}" + _options(
+        stride=(_tuple(p["stride"]), ones),
+        pad=(_tuple(p["pad"]), zeros),
+        dilation=(_tuple(p["dilation"]), ones),
+        group=(str(p["group"]), "1"),
+        bias=(str(p["bias"]), "True"),
+    )
+    params = (("W", "kernel", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    return Emit("{m}({0})", module + ")", params)
 
 
 @emitter("Affine")
@@ -292,10 +303,10 @@ def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 @emitter("BatchNormalization")
 def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
-    if tuple(p["axes"]) != (0,):
-        raise Unsupported("BatchNormalization over axes other than the channels")
+    (axis,) = p["axes"]  # nnabla's takes one (the compiler checks)
     # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
-    module = f"layers.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])})"
+    module = f"layers.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])}"
+    module += (f", axis={_axis(axis, len(ins[0]))}" if axis != 0 else "") + ")"
     params = (
         ("beta", "beta", "same"),
         ("gamma", "gamma", "same"),
@@ -309,9 +320,10 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
 _NORM_PARAMS = (("beta", "beta", "same"), ("gamma", "gamma", "same"))
 
 
-def _channel_norm(layer: Layer, what: str) -> None:
-    if layer.params["channel_axis"] != 0:
-        raise Unsupported(f"{what} over a channel axis other than the first (NNC's ChannelAxis 0)")
+def _channel_norm(layer: Layer, ins: tuple[Shape, ...]) -> str:
+    """`, axis=...` for NNC's channel axis where it is not the first (Keras's default, the last)."""
+    a = layer.params["channel_axis"]
+    return "" if a == 0 else f", axis={_axis(a, len(ins[0]))}"
 
 
 @emitter("LayerNormalization")
@@ -329,19 +341,18 @@ def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
 def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """layers.GroupNormalization over the (last, channels-last) channel axis; InstanceNormalization is
     its case of a group per channel (Keras has no InstanceNormalization layer)."""
-    _channel_norm(layer, layer.type)
+    axis = _channel_norm(layer, ins)
     p = layer.params
-    groups = p.get("num_groups", ins[0][0])
-    module = f"layers.GroupNormalization({groups}, epsilon={literal(p['epsilon'])})"
+    groups = p.get("num_groups", ins[0][p["channel_axis"]])
+    module = f"layers.GroupNormalization({groups}{axis}, epsilon={literal(p['epsilon'])})"
     return Emit("{m}({0})", module, _NORM_PARAMS)
 
 
 @emitter("PReLU")
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    if layer.params["base_axis"] != 0:
-        raise Unsupported("PReLU with base_axis other than the channels")
     rank = len(ins[0])
-    shared = f"shared_axes={literal(tuple(range(1, rank)))}" if rank >= 2 else ""
+    own = _axis(layer.params["base_axis"], rank)  # the axis of the slopes; the others share them
+    shared = f"shared_axes={literal(tuple(a for a in range(1, rank + 1) if a != own))}" if rank >= 2 else ""
     module = f"layers.PReLU({shared})"  # NNC's initial slope: an alpha_initializer from the IR
     return Emit("{m}({0})", module, (("slope", "alpha", "same"),))
 
@@ -546,10 +557,16 @@ def global_average_pooling(layer, ins, out) -> Emit:
 @emitter("Unpooling")
 def unpooling(layer, ins, out) -> Emit:
     k = tuple(layer.params["kernel"])
-    nd = len(ins[0]) - 1
-    if len(k) != nd or nd > 3:
-        raise Unsupported("Unpooling over other axes than the spatial ones")
-    return Emit(f"layers.UpSampling{nd}D({_size(k)})({{0}})")
+    rank = len(ins[0])
+    nd = rank - 1
+    if len(k) == nd and 1 <= nd <= 3:
+        return Emit(f"layers.UpSampling{nd}D({_size(k)})({{0}})")
+    # nnabla's unpooling repeats along the last len(kernel) axes, whichever they are: ops.repeat on each
+    call = "{0}"
+    for a, f in zip(range(rank - len(k), rank), k, strict=True):
+        if f > 1:
+            call = f"ops.repeat({call}, {f}, axis={_axis(a, rank)})"
+    return Emit(call)
 
 
 @emitter("Concatenate")
@@ -636,8 +653,8 @@ def pad(layer, ins, out) -> Emit:
 
 @emitter("OneHot")
 def one_hot(layer, ins, out) -> Emit:
-    if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:
-        raise Unsupported("OneHot of more than one index per sample")
+    if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:  # several indices per sample: nnabla's one_hot
+        return _in_spec_order(f"nnc_layers.one_hot({{0}}, {_tuple(layer.params['shape'])})", ins, out)
     return Emit(f'ops.one_hot(ops.cast({{0}}[:, 0], "int32"), {out[0]})')
 
 
@@ -814,8 +831,6 @@ def _runtime_layer(layer: Layer, cls: str, *names: str, **given: str) -> Emit:
 def depthwise_deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     _spatial(ins[0], p, "DepthwiseDeconvolution")
-    if any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"]):
-        raise Unsupported("DepthwiseDeconvolution with both stride and dilation")
     module = f"nnc_layers.DepthwiseDeconvolution({ins[0][0]}, {_tuple(p['kernel'])}" + _options(
         stride=(_tuple(p["stride"]), _tuple((1,) * len(p["kernel"]))),
         pad=(_tuple(p["pad"]), _tuple((0,) * len(p["kernel"]))),

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
-from ..builder import Emit, Unsupported, option, random_layer, working_memory_layer
+from ..builder import Emit, option, random_layer, working_memory_layer
 from ..naming import literal
 
 Shape = tuple[int, ...]
@@ -179,12 +179,13 @@ def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     x = ins[0]
-    if tuple(p["axes"]) != (0,):
-        raise Unsupported("BatchNormalization over axes other than the channels")
-    kind = {1: "1d", 2: "1d", 3: "2d", 4: "3d"}[len(x)]
+    axes = tuple(p["axes"])
+    rest = len(x) - len(axes)  # the axes the statistics are taken over, besides the batch
+    kind = {0: "1d", 1: "1d", 2: "2d", 3: "3d"}[rest]
     # NNC's decay rate d keeps d of the running statistics: PyTorch's momentum is 1 - d.
     momentum = literal(round(1 - p["decay_rate"], 12))
-    module = f"nn.BatchNorm{kind}({x[0]}, eps={literal(p['epsilon'])}, momentum={momentum})"
+    channels = math.prod(x[a] for a in axes)
+    module = f"nn.BatchNorm{kind}({channels}, eps={literal(p['epsilon'])}, momentum={momentum})"
     params = (
         ("beta", "bias", "bn"),
         ("gamma", "weight", "bn"),
@@ -192,7 +193,12 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
         ("var", "running_var", "bn"),
     )
     initial = (*_NORM_INITIAL, ("mean", "Constant", 0.0), ("var", "Constant", 1.0))  # PyTorch's running statistics
-    return Emit("{m}({0})", module, params, initial=initial)
+    return Emit(_along(axes), module, params, initial=initial)
+
+
+def _along(axes: tuple[int, ...]) -> str:
+    """A channels-first module's call over NNC's per-sample `axes` (`nnc.along` moves them to the channels)."""
+    return "{m}({0})" if axes == (0,) else f"nnc.along({{m}}, {{0}}, {_tuple(axes)})"
 
 
 # PyTorch's normalization modules start with bias 0 and weight 1 (NNC's beta and gamma defaults).
@@ -200,9 +206,10 @@ _NORM_INITIAL = (("beta", "Constant", 0.0), ("gamma", "Constant", 1.0))
 _NORM_PARAMS = (("beta", "bias", "same"), ("gamma", "weight", "same"))
 
 
-def _channel_norm(layer: Layer, what: str) -> None:
-    if layer.params["channel_axis"] != 0:
-        raise Unsupported(f"{what} over a channel axis other than the first (NNC's ChannelAxis 0)")
+def _channel_norm(layer: Layer, x: Shape) -> tuple[str, Shape]:
+    """The call over NNC's channel axis and the input's shape with that axis first (the module's)."""
+    a = layer.params["channel_axis"]
+    return _along((a,)), (x[a], *x[:a], *x[a + 1 :])
 
 
 @emitter("LayerNormalization")
@@ -217,32 +224,32 @@ def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
 def instance_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nn.InstanceNorm*d with affine parameters (its statistics always the instance's, as nnabla's);
     a sample of channels alone is nn.GroupNorm with a group per channel (InstanceNorm needs a spatial axis)."""
-    _channel_norm(layer, "InstanceNormalization")
-    x, eps = ins[0], literal(layer.params["epsilon"])
+    call, x = _channel_norm(layer, ins[0])
+    eps = literal(layer.params["epsilon"])
     if len(x) == 1:
         module = f"nn.GroupNorm({x[0]}, {x[0]}, eps={eps})"
     else:
         module = f"nn.InstanceNorm{len(x) - 1}d({x[0]}, eps={eps}, affine=True)"
-    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
+    return Emit(call, module, _NORM_PARAMS, initial=_NORM_INITIAL)
 
 
 @emitter("GroupNormalization")
 def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    _channel_norm(layer, "GroupNormalization")
+    call, x = _channel_norm(layer, ins[0])
     p = layer.params
-    module = f"nn.GroupNorm({p['num_groups']}, {ins[0][0]}, eps={literal(p['epsilon'])})"
-    return Emit("{m}({0})", module, _NORM_PARAMS, initial=_NORM_INITIAL)
+    module = f"nn.GroupNorm({p['num_groups']}, {x[0]}, eps={literal(p['epsilon'])})"
+    return Emit(call, module, _NORM_PARAMS, initial=_NORM_INITIAL)
 
 
 @emitter("PReLU")
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    if layer.params["base_axis"] != 0:
-        raise Unsupported("PReLU with base_axis other than the channels")
+    a = layer.params["base_axis"] % len(ins[0])
     (slope,) = layer.parameters
     # A constant slope is nn.PReLU's own init; another initializer is applied to its default 0.25.
     init = float(slope.init_multiplier) if slope.init == "Constant" else 0.25
-    module = f"nn.PReLU({ins[0][0]}, init={literal(init)})"
-    return Emit("{m}({0})", module, (("slope", "weight", "same"),), initial=(("slope", "Constant", init),))
+    module = f"nn.PReLU({ins[0][a]}, init={literal(init)})"
+    call = _along((a,))
+    return Emit(call, module, (("slope", "weight", "same"),), initial=(("slope", "Constant", init),))
 
 
 @emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
@@ -427,7 +434,15 @@ def global_average_pooling(layer, ins, out) -> Emit:
 
 @emitter("Unpooling")
 def unpooling(layer, ins, out) -> Emit:
-    return Emit(f"F.interpolate({{0}}, scale_factor={_tuple(layer.params['kernel'])}, mode='nearest')")
+    k, rank = tuple(layer.params["kernel"]), len(ins[0])
+    if len(k) == rank - 1 and 2 <= rank <= 4:  # F.interpolate takes 1 to 3 spatial axes
+        return Emit(f"F.interpolate({{0}}, scale_factor={_tuple(k)}, mode='nearest')")
+    # nnabla's unpooling repeats along the last len(kernel) axes, whichever they are
+    call = "{0}"
+    for a, f in zip(range(rank - len(k), rank), k, strict=True):
+        if f > 1:
+            call = f"{call}.repeat_interleave({f}, dim={a + 1})"
+    return Emit(call)
 
 
 @emitter("Concatenate")
@@ -497,8 +512,8 @@ def pad(layer, ins, out) -> Emit:
 
 @emitter("OneHot")
 def one_hot(layer, ins, out) -> Emit:
-    if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:
-        raise Unsupported("OneHot of more than one index per sample")
+    if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:  # several indices per sample: nnabla's one_hot
+        return Emit(f"nnc.one_hot({{0}}, {_tuple(layer.params['shape'])})")
     return Emit(f"F.one_hot({{0}}.long().squeeze(1), {out[0]}).float()")
 
 

@@ -70,6 +70,8 @@ __all__ = [
     "VATNoise",
     "WorkingMemory",
     "binary_error",
+    "grouped_conv",
+    "one_hot",
     "binary_sigmoid",
     "binary_tanh",
     "cumulative",
@@ -84,6 +86,7 @@ __all__ = [
     "top_n_error",
     "vat_noise",
     "ClipGradByNorm",
+    "Deconvolution",
     "DepthwiseDeconvolution",
     "FixedPointQuantize",
     "MeanSubtraction",
@@ -1529,7 +1532,110 @@ class DepthwiseDeconvolution(keras.layers.Layer):
         nd = len(self.kernel_size)
         w = ops.transpose(self.kernel, (*range(1, nd + 1), 0))  # (*kernel, C)
         kernel = ops.expand_dims(w, -2) * self.groups  # (*kernel, maps, C)
-        y = ops.conv_transpose(x, kernel, self.stride, dilation_rate=self.dilation)
-        if any(self.pad):
-            y = y[(slice(None), *(slice(p, -p if p else None) for p in self.pad))]
+        y = _transposed(x, kernel, self.stride, self.pad, self.dilation)
         return y if self.bias is None else y + self.bias
+
+
+def _dilated(kernel: tf.Tensor, dilation: Sequence[int]) -> tf.Tensor:
+    """A channels-last kernel (*kernel, a, b) with `dilation - 1` zeros between its taps on each spatial
+    axis: the dilated kernel, as a plain one (Keras refuses strides together with dilation)."""
+    for axis, d in enumerate(dilation):
+        if d == 1:
+            continue
+        shape = tf.shape(kernel)
+        k = kernel.shape[axis]
+        spread = tf.expand_dims(kernel, axis + 1)  # (..., k, 1, ...)
+        spread = tf.pad(spread, [[0, 0]] * (axis + 1) + [[0, d - 1]] + [[0, 0]] * (len(kernel.shape) - axis - 1))
+        spread = tf.reshape(spread, tf.concat([shape[:axis], [k * d], shape[axis + 1 :]], 0))
+        kernel = spread[(slice(None),) * axis + (slice(0, (k - 1) * d + 1),)]
+    return kernel
+
+
+def _transposed(x: Any, kernel: Any, stride: Sequence[int], pad: Sequence[int], dilation: Sequence[int]) -> tf.Tensor:
+    """nnabla's transposed convolution of channels-last `x` with the kernel (*kernel, out, in): the full
+    output, (in - 1) * stride + dilation * (kernel - 1) + 1 per axis, less NNC's `pad` on each side."""
+    kernel = _dilated(tf.convert_to_tensor(kernel), dilation)
+    y = keras.ops.conv_transpose(x, kernel, tuple(stride))
+    spans = []
+    for axis, (s, p) in enumerate(zip(stride, pad, strict=True)):
+        full = (x.shape[axis + 1] - 1) * s + kernel.shape[axis]
+        spans.append(slice(p, full - p))  # Keras's output is longer when the kernel is shorter than the stride
+    return y[(slice(None), *spans)]
+
+
+@_register
+class Deconvolution(keras.layers.Layer):
+    """NNC's Deconvolution (nnabla `deconvolution.cpp`) where Keras's Conv*DTranspose cannot express it: a
+    grouped one (Keras's has no groups), or one with both stride and dilation (Keras refuses them
+    together). W (in, out / group, *kernel) and b (out,) in NNC's layout; each group's input maps give its
+    output maps by `ops.conv_transpose` (the kernel dilated by zeros), NNC's pad crops the full output."""
+
+    def __init__(
+        self,
+        channels: int,
+        out_maps: int,
+        kernel: Sequence[int],
+        stride: Sequence[int] | None = None,
+        pad: Sequence[int] | None = None,
+        dilation: Sequence[int] | None = None,
+        group: int = 1,
+        bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.channels, self.out_maps, self.group, self.use_bias = int(channels), int(out_maps), int(group), bias
+        self.kernel_size = _ints(kernel)
+        nd = len(self.kernel_size)
+        self.stride = _ints(stride) if stride is not None else (1,) * nd
+        self.pad = _ints(pad) if pad is not None else (0,) * nd
+        self.dilation = _ints(dilation) if dilation is not None else (1,) * nd
+        shape = (self.channels, self.out_maps // self.group, *self.kernel_size)
+        self.kernel = self.add_weight(shape=shape, initializer=kernel_initializer, name="kernel")
+        self.bias = self.add_weight(shape=(out_maps,), initializer=bias_initializer, name="bias") if bias else None
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            channels=self.channels, out_maps=self.out_maps, kernel=self.kernel_size, stride=self.stride,
+            pad=self.pad, dilation=self.dilation, group=self.group, bias=self.use_bias,
+        )  # fmt: skip
+        return config
+
+    def call(self, x: Any) -> Any:
+        ops = keras.ops
+        nd = len(self.kernel_size)
+        w = ops.transpose(self.kernel, (*range(2, nd + 2), 1, 0))  # (*kernel, out / group, in)
+        step = self.channels // self.group
+        parts = [
+            _transposed(x[..., g * step : (g + 1) * step], w[..., g * step : (g + 1) * step], *self._config())
+            for g in range(self.group)
+        ]
+        y = parts[0] if self.group == 1 else ops.concatenate(parts, axis=-1)
+        return y if self.bias is None else y + self.bias
+
+    def _config(self) -> tuple:
+        return self.stride, self.pad, self.dilation
+
+
+def one_hot(x: Any, shape: Sequence[int]) -> Any:
+    """nnabla's one_hot, in NNC's layout: the last axis of `x` holds one integer index per axis of `shape`,
+    and is replaced by `shape`, 1 at that index and 0 elsewhere."""
+    ops = keras.ops
+    strides = np.array([math.prod(shape[k + 1 :]) for k in range(len(shape))], dtype=np.int32)
+    flat = ops.sum(ops.cast(x, "int32") * strides, axis=-1)
+    y = ops.one_hot(flat, math.prod(shape), dtype=_float_dtype(x.dtype))
+    return ops.reshape(y, (-1, *x.shape[1:-1], *shape))
+
+
+def grouped_conv(x: Any, kernel: Any, group: int, **options: Any) -> Any:
+    """`ops.conv` of channels-last `x` with a grouped kernel (*kernel, in / group, out) (`ops.conv` takes
+    the full one only): each group of input maps with its share of the kernel's output maps, concatenated."""
+    ops = keras.ops
+    step, maps = kernel.shape[-2], kernel.shape[-1] // group
+    parts = [
+        ops.conv(x[..., g * step : (g + 1) * step], kernel[..., g * maps : (g + 1) * maps], **options)
+        for g in range(group)
+    ]
+    return ops.concatenate(parts, axis=-1)

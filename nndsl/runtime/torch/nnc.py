@@ -65,6 +65,8 @@ from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
     "TINY",
+    "along",
+    "one_hot",
     "AMSBound",
     "AMSGRAD",
     "AdaBelief",
@@ -1658,3 +1660,22 @@ class MeanSubtraction(nn.Module):
             samples = math.prod(x.shape[: self.base_axis + 1])
             slope = (1 - 1 / (samples * self.t)).expand_as(x)
         return _straight_through(x, x - self.mean, slope)
+
+
+def along(module: nn.Module, x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
+    """`module`, a layer over the channels (axis 1) of (N, C, ...) (a BatchNorm, GroupNorm, InstanceNorm,
+    PReLU), over NNC's per-sample `axes` instead: they are moved after the batch axis, in order, and
+    flattened into its channels (nnabla's statistics or slopes per element of those axes), then put back."""
+    dims = [a + 1 for a in axes]
+    order = [0, *dims, *(d for d in range(1, x.dim()) if d not in dims)]
+    moved = x.permute(order)
+    y = module(moved.flatten(1, len(dims))).unflatten(1, moved.shape[1 : len(dims) + 1])
+    return y.permute([order.index(d) for d in range(x.dim())])
+
+
+def one_hot(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """nnabla's one_hot: the last axis of `x` holds one integer index per axis of `shape`, and is replaced by
+    `shape`, 1 at that index and 0 elsewhere."""
+    strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+    flat = (x.long() * torch.tensor(strides, device=x.device)).sum(-1)
+    return F.one_hot(flat, math.prod(shape)).to(torch.get_default_dtype()).unflatten(-1, tuple(shape))
