@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from nndsl.backends.templating import static_files
+from nndsl.backends.templating import RUNTIME, runtime_dir, static_files
 from nndsl.compiler import compile_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,9 @@ GOLDEN = ROOT / "tests" / "generated"
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.nnd"))
 BACKENDS = ("torch", "keras")
 UPDATE = os.environ.get("NNDSL_UPDATE_GOLDEN") == "1"
+# The runtime modules a project ships (`templating.runtime_files`), one per line: a project that gains
+# or loses one shows in the diff.
+RUNTIME_LIST = "runtime-files.txt"
 
 
 def _generated(spec: str, backend: str) -> dict[str, str]:
@@ -37,7 +40,12 @@ def _generated(spec: str, backend: str) -> dict[str, str]:
     # (relative to the project) are the same in every checkout.
     files = module.project_files(result.project, GOLDEN / f"{spec}.{backend}")
     copies = static_files(backend, module.STATIC)
-    return {name: text for name, text in files.items() if copies.get(name) != text}
+    runtime = {name for name in files if name.startswith(f"{RUNTIME}/")}
+    for name in runtime:  # the runtime's modules, copied as they are: the golden files list which
+        assert files[name] == (runtime_dir() / name.removeprefix(f"{RUNTIME}/")).read_text(encoding="utf-8")
+    kept = {name: text for name, text in files.items() if copies.get(name) != text and name not in runtime}
+    kept[RUNTIME_LIST] = "".join(f"{name}\n" for name in sorted(runtime))
+    return kept
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -3,7 +3,8 @@
 Developed here as `nndsl.runtime` and copied into every generated project as `nndsl_runtime/`,
 with only the modules of that project's backend. The modules at this level are framework-free and
 shared by both backends (`nnc_solvers` and `nnc_shapes` use the standard library alone, so that the
-compiler imports its NNC rules from them without numpy or a framework); `torch/` and `keras/` hold
+compiler imports its NNC rules from them without numpy or a framework; `nnc_augment` writes NNC's
+augmentation rules once against the array operations each runtime passes in); `torch/` and `keras/` hold
 each backend's own. Nothing here imports nndsl outside this package: imports inside are relative.
 """
 

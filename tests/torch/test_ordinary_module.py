@@ -20,66 +20,17 @@ from nndsl.summary import to_json
 
 torchinfo = pytest.importorskip("torchinfo", reason="torchinfo is in the dev extra (pip install -e '.[dev]')")
 
-# Two layers in one parameter scope: one parameter pair, used twice.
-SHARED = """\
-network Training {
-    x = Input(4, dataset="x")
-    t = Input(2, dataset="y")
-    h1 = x -> a: Affine(2, parameter_scope="enc")
-    h2 = x -> MulScalar(2.0) -> Tanh -> b: Affine(2, parameter_scope="enc")
-    loss = Add2(h1, h2) -> SquaredError(t)
-}
-
-network Runtime {
-    x = Input(4, dataset="x")
-    h1 = x -> a: Affine(2, parameter_scope="enc")
-    h2 = x -> MulScalar(2.0) -> Tanh -> b: Affine(2, parameter_scope="enc")
-    y = Add2(h1, h2)
-}
-"""
-
-# Several networks, with parameters of their own, two optimizers, no executor: the model's
-# network is the first one no optimizer trains; two inputs and two outputs.
-SEVERAL = """\
-network Generator {
-    z = Input(4, dataset="x")
-    t = Input(3, dataset="y")
-    loss = z -> gen: Affine(3) -> SquaredError(t)
-}
-
-network Discriminator {
-    x = Input(3, dataset="x")
-    t = Input(1, dataset="y")
-    loss = x -> dis: Affine(1) -> SquaredError(t)
-}
-
-network Sample {
-    z = Input(4, dataset="x")
-    w = Input(2, dataset="y")
-    y = z -> gen: Affine(3) -> Tanh
-    v = w -> extra: Affine(5, with_bias=false)
-}
-
-dataset training = "train.csv"
-
-config {
-    optimizer g { network = Generator, dataset = training }
-    optimizer d { network = Discriminator, dataset = training }
-}
-"""
-
 CASES = {
-    "lenet": ("specs/lenet.nnd", None),
-    "resnet18": ("specs/resnet18.nnd", None),
-    "shared_scope": ("shared.nnd", SHARED),
-    "several_networks": ("several.nnd", SEVERAL),
+    "lenet": "specs/lenet.nnd",
+    "resnet18": "specs/resnet18.nnd",
+    "shared_scope": "tests/data/shared_scope.nnd",
+    "several_networks": "tests/data/several_networks.nnd",
 }
 
 
 @pytest.fixture(scope="module", params=list(CASES))
 def generated(request, tmp_path_factory):
-    path, text = CASES[request.param]
-    result = compile_file(path, text=text) if text else compile_file(path)
+    result = compile_file(CASES[request.param])
     assert result.ok, [str(d) for d in result.diagnostics]
     out = tmp_path_factory.mktemp(request.param)
     generate(result.project, out)
@@ -171,7 +122,7 @@ def test_save_and_load_go_through_the_table(generated, tmp_path):
     ["missing", "not JSON", "not a table", "another backend's", "a row too short"],
 )
 def test_a_missing_or_damaged_table_is_a_one_line_error(damage, tmp_path):
-    result = compile_file("shared.nnd", text=SHARED)
+    result = compile_file("tests/data/shared_scope.nnd")
     out = tmp_path / "out"
     generate(result.project, out)
     table = out / "parameters.json"

@@ -6,28 +6,16 @@ from pathlib import Path
 
 from ...ir import Project
 from ..output import write_project
-from ..project_config import config_text
-from ..templating import static_files
-from ..toplevel import PARAMETERS_FILE
-from .render import build, render_model, render_parameters, render_readme
+from ..project import STATIC
+from ..project import project_files as _project_files
+from . import render
 
-__all__ = ["generate", "project_files"]
-
-# The scripts copied into every generated project as they are (beside the runtime package, nndsl_runtime/).
-STATIC = ("train.py", "infer.py")
+__all__ = ["STATIC", "generate", "project_files"]
 
 
 def project_files(project: Project, out: str | Path) -> dict[str, str]:
     """The generated project, file name -> text (`out` locates the datasets relatively)."""
-    m = build(project)
-    files = {
-        "model.py": render_model(project, m),
-        PARAMETERS_FILE: render_parameters(project, m),
-        "config.json": config_text(project, out),
-        "README.md": render_readme(project, m),
-    }
-    files.update(static_files("torch", STATIC))
-    return files
+    return _project_files("torch", render, project, out)
 
 
 def generate(project: Project, out: str | Path, force: bool = False) -> list[Path]:

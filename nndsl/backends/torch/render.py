@@ -90,11 +90,12 @@ def render_parameters(project: Project, m: ModelRender | None = None) -> str:
     return parameters_json(m or build(project), "torch")
 
 
-def render_readme(project: Project, m: ModelRender | None = None) -> str:
+def render_readme(project: Project, m: ModelRender, runtime: list[tuple[str, str]]) -> str:
+    """The project's README; `runtime` is the runtime modules it ships, (path, what it is)."""
     env = environment("torch")
-    m = m or build(project)
     return env.get_template("README.md.j2").render(
         spec=shown(Path(project.path).name),
+        runtime=runtime,
         networks=m.networks,
         main=main_model(project, m),
         main_why=main_reason(project),

@@ -45,8 +45,15 @@ import numpy as np
 import tensorflow as tf
 
 # isort: split
+from .. import nnc_augment
 from ..nnc_params import INITIALIZERS
-from ..nnc_shapes import pooled_size  # nnabla's rule, one copy for the compiler and both backends
+from ..nnc_shapes import (  # nnabla's rules, one copy for the compiler and both backends
+    conv_geometry,
+    pool_geometry,
+    pool_right_pads,
+    pool_window_lengths,
+    pooled_size,
+)
 from . import nnc
 
 __all__ = [
@@ -224,6 +231,34 @@ def _per_sample(v: tf.Tensor, rank: int) -> tf.Tensor:
     return tf.reshape(v, [-1] + [1] * (rank - 1))
 
 
+class _TFOps:
+    """The array operations of `nnc_augment.ArrayOps` in TensorFlow."""
+
+    exp, cos, sin, abs = staticmethod(tf.exp), staticmethod(tf.cos), staticmethod(tf.sin), staticmethod(tf.abs)
+    where, clip, zeros_like = staticmethod(tf.where), staticmethod(tf.clip_by_value), staticmethod(tf.zeros_like)
+
+    def reshape(self, x: Any, shape: Sequence[Any]) -> tf.Tensor:
+        return tf.reshape(x, list(shape))
+
+    def float32(self, x: Any) -> tf.Tensor:
+        return tf.cast(x, tf.float32)
+
+    def cast_like(self, x: Any, like: tf.Tensor) -> tf.Tensor:
+        return tf.cast(x, like.dtype)
+
+    def full(self, shape: Sequence[Any], value: float) -> tf.Tensor:
+        return tf.fill(list(shape), np.float32(value))
+
+    def false(self, n: Any) -> tf.Tensor:
+        return tf.zeros([n], tf.bool)
+
+    def pixel_grid(self, h: int, w: int) -> tuple[tf.Tensor, tf.Tensor]:
+        return tuple(tf.meshgrid(tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij"))
+
+
+_TF_OPS = _TFOps()
+
+
 @_register
 class ImageAugmentation(_Random):
     """NNC's ImageAugmentation (nnabla `image_augmentation.cpp`), as the torch runtime's, channels-last.
@@ -232,13 +267,9 @@ class ImageAugmentation(_Random):
     input's), `pad` is (H, W). Input: an NNC (C, H, W) image held as (N, H, W, C); also NNC (H, W) held as
     (N, W, H) and NNC (..., C, H, W) held channels-last; the output replaces H, W by shape[-2:].
 
-    Per image (u = one of 0, 0.001, ..., 1): scale = min_scale * (max_scale / min_scale) ** u,
-    sx = aspect_ratio ** (u - 0.5), sy = 1 / sx, angle = (2u - 1) * angle, crop offset u * (scaled size -
-    output size) per axis, flips with probability 1/2, distortion exp((2u - 1) * distortion) - 1,
-    brightness (2u - 1) * brightness, contrast contrast ** (2u - 1) (per channel with *_each),
-    y = (v + b - contrast_center) * c + contrast_center, noise N(0, 1) * u * noise. Output pixel (ix, iy)
-    reads the input at x0 + ix x_ax + iy y_ax, y0 + ix x_ay + iy y_ay, clamped to the input and sampled
-    bilinearly (the float32 arithmetic of the torch runtime and of torch's grid_sample, step by step).
+    NNC's parameters, their defaults, nnabla's per-image draws and its geometry are `nnc_augment`'s (one copy
+    for both backends); this layer draws the uniforms from its SeedGenerator and samples bilinearly with
+    `_bilinear` (the float32 arithmetic of torch's grid_sample, step by step).
 
     Inactive (inference with skip_at_test): an input already of the output size passes unchanged; otherwise
     the deterministic centre (every u = 1/2: scale sqrt(min_scale * max_scale), aspect 1, angle 0, no flip,
@@ -247,61 +278,19 @@ class ImageAugmentation(_Random):
     `sample_params` makes the draws and `apply` applies them to (M, H, W, C) images.
     """
 
-    def __init__(
-        self,
-        shape: Sequence[int],
-        pad: Sequence[int] = (0, 0),
-        min_scale: float = 1.0,
-        max_scale: float = 1.0,
-        angle: float = 0.0,
-        aspect_ratio: float = 1.0,
-        distortion: float = 0.0,
-        flip_lr: bool = False,
-        flip_ud: bool = False,
-        brightness: float = 0.0,
-        brightness_each: bool = False,
-        contrast: float = 1.0,
-        contrast_center: float = 0.5,
-        contrast_each: bool = False,
-        noise: float = 0.0,
-        seed: int = -1,
-        skip_at_test: bool = True,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, shape: Sequence[int], seed: int = -1, skip_at_test: bool = True, **kwargs: Any) -> None:
+        """`shape` and NNC's other parameters (`pad`, `min_scale`, ..., `noise`: `nnc_augment.ImageAugmentationConfig`,
+        which holds their defaults and checks them), NNC's Seed and SkipAtTest; other keyword arguments are
+        the Layer's (name, dtype, ...)."""
+        config = nnc_augment.ImageAugmentationConfig.split(shape, kwargs)
         super().__init__(seed, skip_at_test, **kwargs)
-        if len(shape) < 2 or len(pad) != 2:
-            raise ValueError("ImageAugmentation: shape needs (H, W) or (C, H, W) and pad (H, W)")
-        if min_scale <= 0 or max_scale <= 0 or aspect_ratio <= 0 or contrast <= 0:
-            raise ValueError("ImageAugmentation: scales, aspect_ratio and contrast must be positive")
-        self.shape = tuple(int(s) for s in shape)
-        self.pad = tuple(int(p) for p in pad)
-        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
-        self.angle, self.aspect_ratio, self.distortion = float(angle), float(aspect_ratio), float(distortion)
-        self.flip_lr, self.flip_ud = bool(flip_lr), bool(flip_ud)
-        self.brightness, self.brightness_each = float(brightness), bool(brightness_each)
-        self.contrast, self.contrast_center = float(contrast), float(contrast_center)
-        self.contrast_each = bool(contrast_each)
-        self.noise = float(noise)
+        self.config = config
+        for name, value in config.as_dict().items():  # the parameters as attributes: layer.shape, layer.pad, ...
+            setattr(self, name, value)
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(
-            shape=self.shape,
-            pad=self.pad,
-            min_scale=self.min_scale,
-            max_scale=self.max_scale,
-            angle=self.angle,
-            aspect_ratio=self.aspect_ratio,
-            distortion=self.distortion,
-            flip_lr=self.flip_lr,
-            flip_ud=self.flip_ud,
-            brightness=self.brightness,
-            brightness_each=self.brightness_each,
-            contrast=self.contrast,
-            contrast_center=self.contrast_center,
-            contrast_each=self.contrast_each,
-            noise=self.noise,
-        )
+        config.update(self.config.as_dict())
         return config
 
     # The (H, W) axes of the Keras tensor, and checks.
@@ -314,12 +303,8 @@ class ImageAugmentation(_Random):
     def _check(self, input_shape: Sequence[Any]) -> None:
         r = len(input_shape) - 1
         self._hw_axes(len(input_shape))
-        if len(self.shape) == 3 and r >= 3:
-            channels = input_shape[keras_axis(r - 3, r)]
-            if channels is not None and channels != self.shape[0]:
-                raise ValueError(
-                    f"ImageAugmentation: shape {self.shape} and input {tuple(input_shape)} differ in channels"
-                )
+        if r >= 3:
+            self.config.check_channels(input_shape[keras_axis(r - 3, r)], input_shape)
 
     def compute_output_shape(self, input_shape: Sequence[Any]) -> tuple:
         self._check(input_shape)
@@ -372,106 +357,39 @@ class ImageAugmentation(_Random):
         return from_nnc_layout(back)
 
     def sample_params(self, n: Any, channels: Any, random: bool = True) -> dict[str, tf.Tensor]:
-        """The per-image draws of nnabla (float32), or with random=False the deterministic centre (u = 1/2)."""
+        """The per-image draws of nnabla (float32, `nnc_augment.sample_params` from this layer's SeedGenerator),
+        or with random=False the deterministic centre (u = 1/2)."""
+        if not random:
+            return nnc_augment.sample_params(self.config, _TF_OPS, n, channels)
 
-        def u(*shape: Any) -> tf.Tensor:
-            return self._u1001(shape) if random else tf.fill(list(shape), np.float32(0.5))
+        def flip(n: Any, enabled: bool) -> tf.Tensor:
+            return self._bits([n]) if enabled else tf.zeros([n], tf.bool)
 
-        def flip(enabled: bool) -> tf.Tensor:
-            return self._bits([n]) if random and enabled else tf.zeros([n], tf.bool)
-
-        log_ar = math.log(self.aspect_ratio)
-        params = {
-            "scale": self.min_scale * tf.exp(u(n) * math.log(self.max_scale / self.min_scale)),
-            "scale_x": tf.exp(-0.5 * log_ar + u(n) * log_ar),
-            "angle": -self.angle + u(n) * (2.0 * self.angle),
-            "offset_x": u(n),  # where the crop sits in the scaled image, 0 .. 1
-            "offset_y": u(n),
-            "flip_lr": flip(self.flip_lr),
-            "flip_ud": flip(self.flip_ud),
-        }
-        b_channels = channels if self.brightness_each else 1
-        c_channels = channels if self.contrast_each else 1
-        if random:
-            params["brightness"] = u(n, b_channels) * (2.0 * self.brightness) - self.brightness
-            params["contrast"] = tf.exp(u(n, c_channels) * (2.0 * math.log(self.contrast))) / self.contrast
-            params["distortion"] = tf.exp(u(n) * (2.0 * self.distortion) - self.distortion) - 1.0
-            params["noise"] = u(n) * self.noise  # the noise's standard deviation, per image
-        else:  # u = 1/2 gives these exactly: no colour change, no distortion, no noise
-            params["brightness"] = tf.zeros([n, b_channels])
-            params["contrast"] = tf.ones([n, c_channels])
-            params["distortion"] = tf.zeros([n])
-            params["noise"] = tf.zeros([n])
-        return params
+        return nnc_augment.sample_params(self.config, _TF_OPS, n, channels, uniform=self._u1001, flip=flip)
 
     def apply(self, images: Any, params: Mapping[str, Any], random: bool = True) -> tf.Tensor:
-        """Augment (M, H, W, C) images with their parameters from `sample_params` (nnabla's per-pixel rule).
+        """Augment (M, H, W, C) images with their parameters from `sample_params` (nnabla's per-pixel rule:
+        `nnc_augment.sampling_grid` and `adjust_colour`, sampled by `_bilinear`).
 
         Noise is added only when `random` (the torch runtime adds it only while the layer is active).
         """
         images = tf.convert_to_tensor(images)
         p = {k: tf.convert_to_tensor(v) for k, v in params.items()}
-        f32 = tf.float32
+        p["flip_lr"], p["flip_ud"] = tf.cast(p["flip_lr"], tf.bool), tf.cast(p["flip_ud"], tf.bool)
         h_in = _static_size(images, 1, "ImageAugmentation")
         w_in = _static_size(images, 2, "ImageAugmentation")
-        h_out, w_out = self.shape[-2:]
-        pad_h, pad_w = self.pad
 
-        scale, scale_x = tf.cast(p["scale"], f32), tf.cast(p["scale_x"], f32)
-        scale_y = 1.0 / scale_x
-        i_scale_x = 1.0 / (scale * scale_x)
-        i_scale_y = 1.0 / (scale * scale_y)
-        w_scaled = float(w_in + 2 * pad_w) * scale * scale_x
-        h_scaled = float(h_in + 2 * pad_h) * scale * scale_y
-        cx, cy = (w_out - 1) * 0.5, (h_out - 1) * 0.5
-        cx_scaled = tf.cast(p["offset_x"], f32) * (w_scaled - float(w_out)) + cx
-        cy_scaled = tf.cast(p["offset_y"], f32) * (h_scaled - float(h_out)) + cy
-
-        # The sampling grid: input coordinates of every output pixel.
-        angle = tf.cast(p["angle"], f32)
-        cos, sin = tf.cos(angle), tf.sin(angle)
-        flip_lr, flip_ud = tf.cast(p["flip_lr"], tf.bool), tf.cast(p["flip_ud"], tf.bool)
-        x_ax = tf.where(flip_lr, -cos, cos) * i_scale_x
-        y_ax = tf.where(flip_lr, sin, -sin) * i_scale_y
-        x_ay = tf.where(flip_ud, -sin, sin) * i_scale_x
-        y_ay = tf.where(flip_ud, -cos, cos) * i_scale_y
-        x0 = cx_scaled * i_scale_x - (x_ax * cx + y_ax * cy) - float(pad_w)
-        y0 = cy_scaled * i_scale_y - (x_ay * cx + y_ay * cy) - float(pad_h)
-        iy, ix = tf.meshgrid(tf.range(h_out, dtype=f32), tf.range(w_out, dtype=f32), indexing="ij")
-        px, py = ix[None], iy[None]
-        if self.distortion != 0.0:
-            # nnabla: radial distortion around the output centre (w_out/2, h_out/2), normalised radius r.
-            dist = tf.reshape(tf.cast(p["distortion"], f32), [-1, 1, 1])
-            w_half, h_half = w_out * 0.5, h_out * 0.5
-            dx, dy = (ix - w_half) / w_half, (iy - h_half) / h_half
-            r2 = dx * dx + dy * dy
-            px = (dx + dx * dist * r2) * w_half / (1.0 + dist) + w_half
-            py = (dy + dy * dist * r2) * h_half / (1.0 + dist) + h_half
-
-        def per_image(v: tf.Tensor) -> tf.Tensor:
-            return tf.reshape(v, [-1, 1, 1])
-
-        x_in = per_image(x0) + px * per_image(x_ax) + py * per_image(y_ax)
-        y_in = per_image(y0) + px * per_image(x_ay) + py * per_image(y_ay)
-        x_in = tf.clip_by_value(x_in, 0.0, w_in - 1.0)
-        y_in = tf.clip_by_value(y_in, 0.0, h_in - 1.0)
+        x_in, y_in = nnc_augment.sampling_grid(self.config, _TF_OPS, p, h_in, w_in)
         # The torch runtime normalises to grid_sample's [-1, 1] and grid_sample (align_corners, border)
         # maps back with (g + 1) * (size - 1) / 2: the same float32 steps keep the results equal.
-        gx = x_in * (2.0 / max(w_in - 1, 1)) - 1.0
-        gy = y_in * (2.0 / max(h_in - 1, 1)) - 1.0
+        gx, gy = nnc_augment.grid_sample_coordinates(x_in, y_in, h_in, w_in)
         sx = tf.clip_by_value((gx + 1.0) * ((w_in - 1) / 2.0), 0.0, w_in - 1.0)
         sy = tf.clip_by_value((gy + 1.0) * ((h_in - 1) / 2.0), 0.0, h_in - 1.0)
         out = _bilinear(images, sx, sy)
-
-        # Colour: y = (v + brightness - centre) * contrast + centre, then noise.
-        dtype = out.dtype
-        if self.brightness != 0.0 or self.contrast != 1.0:
-            shift = tf.cast(tf.cast(p["brightness"], f32) - self.contrast_center, dtype)[:, None, None, :]
-            contrast = tf.cast(p["contrast"], dtype)[:, None, None, :]
-            out = (out + shift) * contrast + tf.cast(self.contrast_center, dtype)
+        out = nnc_augment.adjust_colour(self.config, _TF_OPS, out, p, lambda v: v[:, None, None, :])
         if self.noise > 0.0 and random:
-            sigma = tf.reshape(tf.cast(p["noise"], dtype), [-1, 1, 1, 1])
-            out = out + self._normal(tf.shape(out), dtype) * sigma
+            sigma = tf.reshape(tf.cast(p["noise"], out.dtype), [-1, 1, 1, 1])
+            out = out + self._normal(tf.shape(out), out.dtype) * sigma
         return out
 
 
@@ -560,10 +478,8 @@ class RandomShift(_Random):
         **kwargs: Any,
     ) -> None:
         super().__init__(seed, skip_at_test, **kwargs)
-        if border_mode not in ("nearest", "reflect"):
-            raise ValueError(f"RandomShift: border_mode must be 'nearest' or 'reflect', got {border_mode!r}")
         self.shift = _ints(shift)
-        self.border_mode = border_mode
+        self.border_mode = nnc_augment.check_border_mode(border_mode)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -593,13 +509,7 @@ class RandomShift(_Random):
             if not isinstance(active, bool):
                 s = s * tf.cast(active, tf.int32)
             src = tf.range(size)[None, :] - s
-            if self.border_mode == "nearest":
-                index = tf.clip_by_value(src, 0, size - 1)
-            elif size == 1:
-                index = tf.zeros_like(src)
-            else:
-                a = tf.abs(src + 2 * size) % (2 * size)
-                index = tf.where(a >= size, 2 * size - 1 - a, a)
+            index = nnc_augment.shift_source_index(_TF_OPS, src, size, self.border_mode)
             x = _gather_along(x, dim, index)
         return x
 
@@ -740,18 +650,6 @@ def cumulative(x: Any, op: str, axis: int, exclusive: bool = False, reverse: boo
     return ops.flip(y, axis=axis) if reverse else y
 
 
-def _pool_config(mode, kernel, stride, pad) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    if mode not in ("max", "average", "sum"):
-        raise ValueError(f"pooling mode must be 'max', 'average' or 'sum', got {mode!r}")
-    kernel = _ints(kernel)
-    nd = len(kernel)
-    stride = kernel if stride is None else _ints(stride)
-    pad = (0,) * nd if pad is None else _ints(pad)
-    if not 1 <= nd <= 3 or len(stride) != nd or len(pad) != nd:
-        raise ValueError(f"pooling: kernel {kernel}, stride {stride} and pad {pad} need 1 to 3 axes each")
-    return kernel, stride, pad
-
-
 def _pooled_axes(rank: int, nd: int) -> tuple[list[int], bool]:
     """Keras axes of the last nd NNC axes of a rank-`rank` (with batch) tensor, and whether the tensor must be
     taken to NNC's layout first (pooling over the channels too) for them to be contiguous."""
@@ -784,7 +682,7 @@ def pooling(
     """
     if _is_symbolic(x):
         return Pooling(mode, kernel, stride, pad, ignore_border, including_pad)(x)
-    kernel, stride, pad = _pool_config(mode, kernel, stride, pad)
+    kernel, stride, pad = pool_geometry(mode, kernel, stride, pad)
     x = tf.convert_to_tensor(x)
     nd = len(kernel)
     axes, transposed = _pooled_axes(x.shape.rank, nd)
@@ -793,7 +691,7 @@ def pooling(
     first, last = axes[0], axes[-1]
     sizes = [_static_size(x, a, "pooling") for a in axes]
     outs = [pooled_size(n, k, s, p, ignore_border) for n, k, s, p in zip(sizes, kernel, stride, pad, strict=True)]
-    rights = [max(0, (o - 1) * s - p + k - n) for o, s, p, k, n in zip(outs, stride, pad, kernel, sizes, strict=True)]
+    rights = pool_right_pads(sizes, outs, kernel, stride, pad)
     dynamic = tf.shape(x)
     lead, tail = dynamic[:first], dynamic[last + 1 :]
     flat = tf.reshape(x, tf.concat([[-1], sizes, [tf.reduce_prod(tail)]], 0))
@@ -820,12 +718,10 @@ def _pool_divisor(sizes, outs, kernel, stride, pad, including_pad) -> np.ndarray
     """Per-window element counts of nnabla's AveragePooling, the outer product of per-axis lengths."""
     divisor = np.ones((1,) * len(sizes), dtype=np.float64)
     for axis, (n, o, k, s, p) in enumerate(zip(sizes, outs, kernel, stride, pad, strict=True)):
-        start = np.arange(o) * s - p
-        end = np.minimum(start + k, n + p)
-        length = (end - start) if including_pad else (np.minimum(end, n) - np.maximum(start, 0))
+        length = np.array(pool_window_lengths(n, o, k, s, p, including_pad), dtype=np.float64)
         view = [1] * len(sizes)
         view[axis] = o
-        divisor = divisor * length.astype(np.float64).reshape(view)
+        divisor = divisor * length.reshape(view)
     return divisor
 
 
@@ -847,7 +743,7 @@ class Pooling(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         self.mode = mode
-        self.kernel, self.stride, self.pad = _pool_config(mode, kernel, stride, pad)
+        self.kernel, self.stride, self.pad = pool_geometry(mode, kernel, stride, pad)
         self.ignore_border, self.including_pad = bool(ignore_border), bool(including_pad)
 
     def get_config(self) -> dict:
@@ -1085,13 +981,9 @@ class _BinaryConvolution(_BinaryLayer):
         **kwargs: Any,
     ) -> None:
         super().__init__(bias, w_init, w_init_multiplier, b_init, b_init_multiplier, **kwargs)
-        self.kernel = _ints(kernel)
-        nd = len(self.kernel)
-        if not 1 <= nd <= 3:
-            raise ValueError(f"binary convolution: kernel {self.kernel} must have 1 to 3 axes")
-        self.stride = _ints(stride) if stride is not None else (1,) * nd
-        self.pad = _ints(pad) if pad is not None else (0,) * nd
-        self.dilation = _ints(dilation) if dilation is not None else (1,) * nd
+        self.kernel, self.stride, self.pad, self.dilation = conv_geometry(
+            kernel, stride, pad, dilation, "binary convolution"
+        )
         self.in_channels = None if in_channels is None else int(in_channels)
         self.out_maps = int(out_maps)
 

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # isort: split
-from .. import nnc_params
+from .. import nnc_augment, nnc_params
 from ..nnc_params import (
     INITIALIZERS,
     calc_normal_std_glorot,
@@ -53,7 +53,14 @@ from ..nnc_params import (
     initial_distribution,
     load_params,
 )
-from ..nnc_shapes import TINY, pooled_size  # nnabla's rules, one copy for the compiler and both backends
+from ..nnc_shapes import (  # nnabla's rules, one copy for the compiler and both backends
+    TINY,
+    conv_geometry,
+    pool_geometry,
+    pool_right_pads,
+    pool_window_lengths,
+    pooled_size,
+)
 from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
@@ -231,27 +238,49 @@ def _gather_along(x: torch.Tensor, dim: int, index: torch.Tensor) -> torch.Tenso
     return torch.gather(x, dim, index.reshape(shape).expand(target))
 
 
+class _TorchOps:
+    """The array operations of `nnc_augment.ArrayOps` in torch, making new tensors on `device`."""
+
+    exp, cos, sin = staticmethod(torch.exp), staticmethod(torch.cos), staticmethod(torch.sin)
+    abs, where, zeros_like = staticmethod(torch.abs), staticmethod(torch.where), staticmethod(torch.zeros_like)
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = device
+
+    def clip(self, x: torch.Tensor, low: Any, high: Any) -> torch.Tensor:
+        return x.clamp(low, high)
+
+    def reshape(self, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+        return x.reshape(tuple(shape))
+
+    def float32(self, x: Any) -> torch.Tensor:
+        return torch.as_tensor(x).to(torch.float32)
+
+    def cast_like(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return x.to(like.dtype)
+
+    def full(self, shape: Sequence[int], value: float) -> torch.Tensor:
+        return torch.full(tuple(shape), value, device=self.device)
+
+    def false(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, dtype=torch.bool, device=self.device)
+
+    def pixel_grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.arange(h, device=self.device, dtype=torch.float32)
+        cols = torch.arange(w, device=self.device, dtype=torch.float32)
+        return torch.meshgrid(rows, cols, indexing="ij")
+
+
 class ImageAugmentation(_Random):
     """NNC's ImageAugmentation (nnabla `image_augmentation.cpp`), batched with `F.grid_sample`.
 
     Input (..., C, H, W) or (N, H, W); the output replaces H, W by `shape[-2:]` (a 3-value `shape` is
-    (C, H, W) and its C must be the input's). Per image, nnabla draws (u = one of 0, 0.001, ..., 1):
-      scale   = min_scale * (max_scale / min_scale) ** u               log-uniform in [min_scale, max_scale]
-      sx      = aspect_ratio ** (u - 0.5), sy = 1 / sx                sx / sy log-uniform in [1/ar, ar]
-      angle   = (2u - 1) * angle                                       radians, uniform in [-angle, angle]
-      the padded input scaled by (scale * sx, scale * sy) is cropped to `shape` at offset
-      u * (scaled size - output size) per axis; flips with probability 1/2;
-      distortion d = exp((2u - 1) * distortion) - 1: a radial lens distortion of the output grid;
-      brightness b = (2u - 1) * brightness, contrast c = contrast ** (2u - 1) (per channel with *_each):
-      y = (v + b - contrast_center) * c + contrast_center;
-      noise: y += N(0, 1) * s with s = u * noise per image.
-    Geometry, exactly as nnabla: output pixel (ix, iy) reads the input at
-      x_in = x0 + ix * x_ax + iy * y_ax,  y_in = y0 + ix * x_ay + iy * y_ay
-    with x_ax = +-cos / (scale sx), y_ax = -+sin / (scale sy), x_ay = +-sin / (scale sx),
-    y_ay = +-cos / (scale sy) (signs from the flips) and x0, y0 placing the crop; coordinates are clamped
-    to the input (so `pad` replicates the border) and sampled bilinearly (grid_sample with
-    padding_mode="border", align_corners=True is that same rule). With min_scale = max_scale = 0.8 and
-    280 -> 224 this is a deterministic resize: x_in = ix / 0.8 (top-left aligned, nnabla's geometry).
+    (C, H, W) and its C must be the input's). NNC's parameters, their defaults, nnabla's per-image draws
+    and its geometry are `nnc_augment`'s (`ImageAugmentationConfig`, `sample_params`, `sampling_grid`,
+    `adjust_colour`: one copy for both backends); this module draws the uniforms from torch's generator and
+    samples bilinearly with F.grid_sample (padding_mode="border", align_corners=True is nnabla's rule on
+    coordinates clamped to the input). With min_scale = max_scale = 0.8 and 280 -> 224 this is a
+    deterministic resize: x_in = ix / 0.8 (top-left aligned, nnabla's geometry).
 
     `sample_params` makes the draws, `apply` the per-pixel rule (a test checks it against a transcription
     of nnabla's loop). nnabla has no gradient for this layer; here one flows through grid_sample, unused.
@@ -262,40 +291,13 @@ class ImageAugmentation(_Random):
     no flip, centred crop, no colour change, no noise.
     """
 
-    def __init__(
-        self,
-        shape: Sequence[int],
-        pad: Sequence[int] = (0, 0),
-        min_scale: float = 1.0,
-        max_scale: float = 1.0,
-        angle: float = 0.0,
-        aspect_ratio: float = 1.0,
-        distortion: float = 0.0,
-        flip_lr: bool = False,
-        flip_ud: bool = False,
-        brightness: float = 0.0,
-        brightness_each: bool = False,
-        contrast: float = 1.0,
-        contrast_center: float = 0.5,
-        contrast_each: bool = False,
-        noise: float = 0.0,
-        seed: int = -1,
-        skip_at_test: bool = True,
-    ) -> None:
+    def __init__(self, shape: Sequence[int], seed: int = -1, skip_at_test: bool = True, **options: Any) -> None:
+        """`shape` and NNC's other parameters (`pad`, `min_scale`, ..., `noise`: `nnc_augment.ImageAugmentationConfig`,
+        which holds their defaults and checks them), NNC's Seed and SkipAtTest."""
         super().__init__(seed, skip_at_test)
-        if len(shape) < 2 or len(pad) != 2:
-            raise ValueError("ImageAugmentation: shape needs (H, W) or (C, H, W) and pad (H, W)")
-        if min_scale <= 0 or max_scale <= 0 or aspect_ratio <= 0 or contrast <= 0:
-            raise ValueError("ImageAugmentation: scales, aspect_ratio and contrast must be positive")
-        self.shape = tuple(int(s) for s in shape)
-        self.pad = tuple(int(p) for p in pad)
-        self.min_scale, self.max_scale = float(min_scale), float(max_scale)
-        self.angle, self.aspect_ratio, self.distortion = float(angle), float(aspect_ratio), float(distortion)
-        self.flip_lr, self.flip_ud = bool(flip_lr), bool(flip_ud)
-        self.brightness, self.brightness_each = float(brightness), bool(brightness_each)
-        self.contrast, self.contrast_center = float(contrast), float(contrast_center)
-        self.contrast_each = bool(contrast_each)
-        self.noise = float(noise)
+        self.config = nnc_augment.ImageAugmentationConfig(shape, **options)
+        for name, value in self.config.as_dict().items():  # the parameters as attributes: aug.shape, aug.pad, ...
+            setattr(self, name, value)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}, scale=[{self.min_scale}, {self.max_scale}], " + super().extra_repr()
@@ -304,8 +306,8 @@ class ImageAugmentation(_Random):
         h_out, w_out = self.shape[-2:]
         if x.dim() < 3:
             raise ValueError(f"ImageAugmentation expects (N, [C,] H, W), got {tuple(x.shape)}")
-        if len(self.shape) == 3 and x.dim() >= 4 and x.shape[-3] != self.shape[0]:
-            raise ValueError(f"ImageAugmentation: shape {self.shape} and input {tuple(x.shape)} differ in channels")
+        if x.dim() >= 4:
+            self.config.check_channels(x.shape[-3], x.shape)
         if not self.active and tuple(x.shape[-2:]) == (h_out, w_out):
             return x
         channels = x.shape[-3] if x.dim() >= 4 else 1
@@ -313,37 +315,22 @@ class ImageAugmentation(_Random):
         return self.apply(x, self.sample_params(n, channels, x.device, random=self.active))
 
     def sample_params(self, n: int, channels: int, device: torch.device, random: bool = True) -> dict:
-        """The per-image draws of nnabla (float32), or with random=False the deterministic centre (u = 1/2)."""
-
-        def u(*shape: int) -> torch.Tensor:
-            return self._u1001(shape, device) if random else torch.full(shape, 0.5, device=device)
-
-        log_ar = math.log(self.aspect_ratio)
-        params = {
-            "scale": self.min_scale * torch.exp(u(n) * math.log(self.max_scale / self.min_scale)),
-            "scale_x": torch.exp(-0.5 * log_ar + u(n) * log_ar),
-            "angle": -self.angle + u(n) * (2.0 * self.angle),
-            "offset_x": u(n),  # where the crop sits in the scaled image, 0 .. 1
-            "offset_y": u(n),
-            "flip_lr": (self._bits((n,), device) & self.flip_lr) if random else torch.zeros(n, dtype=torch.bool),
-            "flip_ud": (self._bits((n,), device) & self.flip_ud) if random else torch.zeros(n, dtype=torch.bool),
-        }
-        b_channels = channels if self.brightness_each else 1
-        c_channels = channels if self.contrast_each else 1
-        if random:
-            params["brightness"] = u(n, b_channels) * (2.0 * self.brightness) - self.brightness
-            params["contrast"] = torch.exp(u(n, c_channels) * (2.0 * math.log(self.contrast))) / self.contrast
-            params["distortion"] = torch.exp(u(n) * (2.0 * self.distortion) - self.distortion) - 1.0
-            params["noise"] = u(n) * self.noise  # the noise's standard deviation, per image
-        else:  # u = 1/2 gives these exactly: no colour change, no distortion, no noise
-            params["brightness"] = torch.zeros(n, b_channels)
-            params["contrast"] = torch.ones(n, c_channels)
-            params["distortion"] = torch.zeros(n)
-            params["noise"] = torch.zeros(n)
-        return {k: v.to(device) for k, v in params.items()}
+        """The per-image draws of nnabla (float32, `nnc_augment.sample_params` from this module's generator),
+        or with random=False the deterministic centre (u = 1/2)."""
+        if not random:
+            return nnc_augment.sample_params(self.config, _TorchOps(device), n, channels)
+        return nnc_augment.sample_params(
+            self.config,
+            _TorchOps(device),
+            n,
+            channels,
+            uniform=lambda shape: self._u1001(shape, device),
+            flip=lambda n, enabled: self._bits((n,), device) & enabled,
+        )
 
     def apply(self, x: torch.Tensor, params: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Augment every image of x with its parameters from `sample_params` (nnabla's per-pixel rule, batched).
+        """Augment every image of x with its parameters from `sample_params` (nnabla's per-pixel rule, batched:
+        `nnc_augment.sampling_grid` and `adjust_colour`, the bilinear sampling by grid_sample).
 
         Noise is added only while the layer is active (a noise draw needs the random generator).
         """
@@ -351,58 +338,14 @@ class ImageAugmentation(_Random):
         channels = x.shape[-3] if x.dim() >= 4 else 1
         h_in, w_in = x.shape[-2:]
         h_out, w_out = self.shape[-2:]
-        pad_h, pad_w = self.pad
         images = x.reshape(-1, channels, h_in, w_in)
         n = images.shape[0]
 
-        scale, scale_x = params["scale"], params["scale_x"]
-        scale_y = 1.0 / scale_x
-        i_scale_x = 1.0 / (scale * scale_x)
-        i_scale_y = 1.0 / (scale * scale_y)
-        w_scaled = (w_in + 2 * pad_w) * scale * scale_x
-        h_scaled = (h_in + 2 * pad_h) * scale * scale_y
-        cx, cy = (w_out - 1) * 0.5, (h_out - 1) * 0.5
-        cx_scaled = params["offset_x"] * (w_scaled - w_out) + cx
-        cy_scaled = params["offset_y"] * (h_scaled - h_out) + cy
-
-        # The sampling grid: input coordinates of every output pixel.
-        cos, sin = torch.cos(params["angle"]), torch.sin(params["angle"])
-        flip_lr, flip_ud = params["flip_lr"], params["flip_ud"]
-        x_ax = torch.where(flip_lr, -cos, cos) * i_scale_x
-        y_ax = torch.where(flip_lr, sin, -sin) * i_scale_y
-        x_ay = torch.where(flip_ud, -sin, sin) * i_scale_x
-        y_ay = torch.where(flip_ud, -cos, cos) * i_scale_y
-        x0 = cx_scaled * i_scale_x - (x_ax * cx + y_ax * cy) - pad_w
-        y0 = cy_scaled * i_scale_y - (x_ay * cx + y_ay * cy) - pad_h
-        iy, ix = torch.meshgrid(
-            torch.arange(h_out, device=dev, dtype=torch.float32),
-            torch.arange(w_out, device=dev, dtype=torch.float32),
-            indexing="ij",
-        )
-        px, py = ix.expand(n, h_out, w_out), iy.expand(n, h_out, w_out)
-        if self.distortion != 0.0:
-            # nnabla: radial distortion around the output centre (w_out/2, h_out/2), normalised radius r.
-            dist = params["distortion"].view(n, 1, 1)
-            w_half, h_half = w_out * 0.5, h_out * 0.5
-            dx, dy = (ix - w_half) / w_half, (iy - h_half) / h_half
-            r2 = dx * dx + dy * dy
-            px = (dx + dx * dist * r2) * w_half / (1.0 + dist) + w_half
-            py = (dy + dy * dist * r2) * h_half / (1.0 + dist) + h_half
-
-        def per_image(v: torch.Tensor) -> torch.Tensor:
-            return v.view(n, 1, 1)
-
-        x_in = per_image(x0) + px * per_image(x_ax) + py * per_image(y_ax)
-        y_in = per_image(y0) + px * per_image(x_ay) + py * per_image(y_ay)
-        x_in = x_in.clamp(0.0, w_in - 1.0)
-        y_in = y_in.clamp(0.0, h_in - 1.0)
-        grid = torch.stack((x_in * (2.0 / max(w_in - 1, 1)) - 1.0, y_in * (2.0 / max(h_in - 1, 1)) - 1.0), dim=-1)
+        ops = _TorchOps(dev)
+        x_in, y_in = nnc_augment.sampling_grid(self.config, ops, params, h_in, w_in)
+        grid = torch.stack(nnc_augment.grid_sample_coordinates(x_in, y_in, h_in, w_in), dim=-1)
         out = F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=True)
-
-        # Colour: y = (v + brightness - centre) * contrast + centre, then noise.
-        if self.brightness != 0.0 or self.contrast != 1.0:
-            shift = (params["brightness"] - self.contrast_center).to(out.dtype)[..., None, None]
-            out = (out + shift) * params["contrast"].to(out.dtype)[..., None, None] + self.contrast_center
+        out = nnc_augment.adjust_colour(self.config, ops, out, params, lambda v: v[..., None, None])
         if self.noise > 0.0 and self.active:
             sigma = params["noise"].to(out.dtype).view(n, 1, 1, 1)
             out = out + torch.randn(out.shape, generator=self._generator(dev), device=dev, dtype=out.dtype) * sigma
@@ -450,10 +393,8 @@ class RandomShift(_Random):
         self, shift: Sequence[int] = (0, 0), border_mode: str = "nearest", seed: int = -1, skip_at_test: bool = True
     ) -> None:
         super().__init__(seed, skip_at_test)
-        if border_mode not in ("nearest", "reflect"):
-            raise ValueError(f"RandomShift: border_mode must be 'nearest' or 'reflect', got {border_mode!r}")
         self.shift = tuple(int(s) for s in shift)
-        self.border_mode = border_mode
+        self.border_mode = nnc_augment.check_border_mode(border_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.active or not any(self.shift):
@@ -468,13 +409,7 @@ class RandomShift(_Random):
             size = x.shape[dim]
             s = self._randint(-limit, limit + 1, (n, 1), x.device)
             src = torch.arange(size, device=x.device).unsqueeze(0) - s
-            if self.border_mode == "nearest":
-                index = src.clamp(0, size - 1)
-            elif size == 1:
-                index = torch.zeros_like(src)
-            else:
-                a = (src + 2 * size).abs() % (2 * size)
-                index = torch.where(a >= size, 2 * size - 1 - a, a)
+            index = nnc_augment.shift_source_index(_TorchOps(x.device), src, size, self.border_mode)
             x = _gather_along(x, dim, index)
         return x
 
@@ -554,18 +489,13 @@ def pooling(
     Done as F.pad (zeros, or -inf for max) followed by torch's pooling without padding.
     `stride` defaults to the kernel (NNC), `pad` to 0.
     """
-    if mode not in ("max", "average", "sum"):
-        raise ValueError(f"pooling mode must be 'max', 'average' or 'sum', got {mode!r}")
-    kernel = tuple(int(k) for k in kernel)
+    kernel, stride, pad = pool_geometry(mode, kernel, stride, pad)
     nd = len(kernel)
-    if not 1 <= nd <= 3 or x.dim() < nd:
+    if x.dim() < nd:
         raise ValueError(f"pooling: kernel {kernel} for input {tuple(x.shape)}")
-    stride = kernel if stride is None else tuple(int(s) for s in stride)
-    pad = (0,) * nd if pad is None else tuple(int(p) for p in pad)
     sizes = tuple(x.shape[-nd:])
     outs = [pooled_size(n, k, s, p, ignore_border) for n, k, s, p in zip(sizes, kernel, stride, pad, strict=True)]
-    # Right padding so that the last window fits: windows beyond size + pad read only padding.
-    rights = [max(0, (o - 1) * s - p + k - n) for o, s, p, k, n in zip(outs, stride, pad, kernel, sizes, strict=True)]
+    rights = pool_right_pads(sizes, outs, kernel, stride, pad)
     spec: list[int] = []
     for p, r in zip(reversed(pad), reversed(rights), strict=True):
         spec += [p, r]
@@ -586,12 +516,10 @@ def _pool_divisor(sizes, outs, kernel, stride, pad, including_pad, device, dtype
     """Per-window element counts of nnabla's AveragePooling, the outer product of per-axis lengths."""
     divisor = torch.ones((), device=device, dtype=dtype)
     for axis, (n, o, k, s, p) in enumerate(zip(sizes, outs, kernel, stride, pad, strict=True)):
-        start = torch.arange(o, device=device) * s - p
-        end = torch.clamp(start + k, max=n + p)
-        length = (end - start) if including_pad else (end.clamp(max=n) - start.clamp(min=0))
+        length = torch.tensor(pool_window_lengths(n, o, k, s, p, including_pad), device=device, dtype=dtype)
         view = [1] * len(sizes)
         view[axis] = o
-        divisor = divisor * length.to(dtype).view(view)
+        divisor = divisor * length.view(view)
     return divisor
 
 
@@ -607,10 +535,8 @@ class _Pooling(nn.Module):
         including_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel = tuple(kernel)
-        self.stride = tuple(stride) if stride is not None else self.kernel
+        self.kernel, self.stride, self.pad = pool_geometry(self.mode, kernel, stride, pad)
         self.ignore_border = ignore_border
-        self.pad = tuple(pad) if pad is not None else (0,) * len(self.kernel)
         self.including_pad = including_pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -831,13 +757,9 @@ class _BinaryConvolution(_BinaryLayer):
         b_init_multiplier: float = 0.0,
     ) -> None:
         super().__init__()
-        self.kernel = tuple(int(k) for k in kernel)
-        nd = len(self.kernel)
-        if not 1 <= nd <= 3:
-            raise ValueError(f"binary convolution: kernel {self.kernel} must have 1 to 3 axes")
-        self.stride = tuple(stride) if stride is not None else (1,) * nd
-        self.pad = tuple(pad) if pad is not None else (0,) * nd
-        self.dilation = tuple(dilation) if dilation is not None else (1,) * nd
+        self.kernel, self.stride, self.pad, self.dilation = conv_geometry(
+            kernel, stride, pad, dilation, "binary convolution"
+        )
         self.in_channels, self.out_maps = int(in_channels), int(out_maps)
         self._make_params(
             (self.out_maps, self.in_channels, *self.kernel),
