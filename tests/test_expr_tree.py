@@ -174,3 +174,15 @@ def test_no_emitter_of_either_backend_returns_text():
     # The zoo reaches (nearly) every emitter of each backend.
     for backend, emitters in (("torch", TORCH), ("keras", KERAS)):
         assert len(seen[backend]) >= 0.9 * len(emitters), sorted(set(emitters) - seen[backend])
+
+
+def test_what_an_instance_leaves_out_records_no_import():
+    layers = Module("layers", "from keras import layers")
+    F = Module("F", "from torch.nn import functional as F")
+    for full in (False, True):
+        printer = Printer(full)
+        printer(Wrapped(layers.dot("ZeroPadding2D")(0)(HOLE), inp(0), False))
+        printer(Module("nn", "from torch import nn").dot("Conv2d")(1, 2, act=Opt(F.dot("relu"), F.dot("relu"))))
+        assert set(printer.imports) == {"nn"}, full
+        printer(F.dot("pad")(inp(0), mode=Opt(layers.dot("X"), 1)))
+        assert set(printer.imports) == {"nn", "F", "layers"}, full

@@ -363,7 +363,8 @@ class Printer:
             if not (e.needed or self.full):
                 self._write(e.inner, out)
                 return
-            before, after = self(e.outer).split("\x00")
+            # What this instance leaves out records no import (another instance that needs it does).
+            before, after = (self if e.needed else Printer(self.full))(e.outer).split("\x00")
             if self.full:
                 before, after = merge.raw_marker(before, not e.needed), merge.raw_marker(after, not e.needed)
             out.append(before)
@@ -383,7 +384,10 @@ class Printer:
             written = True
         for k, v in e.kwargs:
             if isinstance(v, Opt):
-                value, default = self(v.value), self(v.default)
+                vp = Printer(self.full)
+                value, default = vp(v.value), Printer(self.full)(v.default)
+                if value != default:  # a value left out records no import
+                    self.imports.update(vp.imports)
                 if self.full:
                     out.append(merge.option_marker(k, value, default))
                     written = written or value != default
