@@ -22,7 +22,7 @@ layer-bodied repeat) into one class:
   checked against every instance; a value that such a statement replaces in the others
   takes an `else:` branch;
 - a repeat's copies are built in a loop over the spec's count;
-- an emitter's optional argument (`builder.option`) or wrapping (`builder.wrapped`, e.g. a
+- an emitter's optional argument (`expr.Opt`) or wrapping (`expr.Wrapped`, e.g. a
   Keras padding layer around an input) at its default in every instance is left out, one
   set in any instance is written for all, with its value as an expression (a pad of 0 where
   an instance has none).
