@@ -186,6 +186,9 @@ class ModelRender:
     params: list[ParamModel]
     # Parameters NNC's LRateMultiplier freezes (0 or below, as nnabla reads it): their names in `params`.
     frozen: list[str] = field(default_factory=list)
+    # Some class's shape comments are expressions of its sizes (`merge.ShapeNotes`): the module
+    # docstring says how to read them.
+    symbolic_shapes: bool = False
 
 
 def build(project: Project, dialect: Dialect) -> ModelRender:
@@ -213,6 +216,7 @@ class _Builder:
         self.params: dict[str, ParamModel] = {}
         self.instances: list[merge.Inst] = []
         self.index = _spec_index(getattr(project, "units", {}) or {})
+        self.symbolic_shapes = False  # some class's shape comments are expressions (merge.ShapeNotes)
 
     def build(self) -> ModelRender:
         model = ClassModel("Model", "Every parameter of every network; networks that share parameters share modules.")
@@ -262,7 +266,7 @@ class _Builder:
         # In the networks' layer order, which is the order nnabla creates (and saves) them in.
         order = {name: k for k, name in enumerate(self.nnabla)}
         params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
-        return ModelRender(self.project.path, self.classes, model, networks, params, list(frozen))
+        return ModelRender(self.project.path, self.classes, model, networks, params, list(frozen), self.symbolic_shapes)
 
     def _register(self, inst: merge.Inst, scope: str, attr_path: str) -> None:
         """Name every parameter under the instance `inst` (placed at `attr_path`, spec scope `scope`)."""
@@ -303,6 +307,7 @@ class _Builder:
             derived["in_channels"] = net.values[block.inputs[0]].shape[0]
         inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
         inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
+        inst.in_shape = tuple(net.values[block.inputs[0]].shape) if block.inputs else ()
         inst.shapes_out = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
         attrs = Namer(self.dialect.reserved | self.dialect.attributes)
         inst.args = list(block.inputs)
@@ -377,6 +382,7 @@ class _Builder:
             cls.init = code.init
             cls.lines = code.body
             self.classes.append(cls)
+            self.symbolic_shapes |= code.symbolic
 
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)

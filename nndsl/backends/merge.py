@@ -104,6 +104,7 @@ class Inst:
     children: list = field(default_factory=list)  # (rel, attr path, Inst)
     shapes_in: str = ""
     shapes_out: str = ""
+    in_shape: tuple = ()  # the first input's per-sample shape (NNC's order), for symbolic shape comments
     cls: str = ""  # the class it ends in
     values: dict = field(default_factory=dict)  # that class's constructor arguments -> value
     counts: dict = field(default_factory=dict)  # statement key -> how many it has so far
@@ -495,6 +496,7 @@ class ClassCode:
     body: list  # [(depth, line)]
     args: list
     returns: str
+    symbolic: bool = False  # some shape comment is an expression of the class's sizes
 
 
 class KidClass:
@@ -612,7 +614,8 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
-    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent)
+    notes = ShapeNotes(insts, dialect, cx.names)
+    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent, notes)
     stored = sorted(fx.used)
     if stored:
         clash = {m.attr for i in insts for m in i.mods} | set(attributes)
@@ -621,7 +624,8 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
         init = [(0, " = ".join(f"self.{p}" for p in stored) + " = " + ", ".join(stored))] + init
     used = cx.used | fx.used
     params = [p for p in _params(insts[0]) if p[0] in used]
-    return ClassCode(params, init, body, args, returns)
+    body = notes.resolve(body, {p[0] for p in params})
+    return ClassCode(params, init, body, args, returns, notes.symbolic)
 
 
 def _params(inst: Inst) -> list:
@@ -726,8 +730,12 @@ def own_exprs(call) -> list:
     return [*call.args, *(kw.value for kw in call.kwargs)]
 
 
-def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) -> tuple[list, str]:
-    """The merged forward: [(depth, line)] and the returned variables."""
+def render_body(
+    insts: list, fx: Context, args: list, reserved, mpresent: dict, notes: ShapeNotes | None = None
+) -> tuple[list, str]:
+    """The merged forward: [(depth, line)] and the returned variables. A statement's shape comment
+    is its shape where every instance has the same; where they differ, `notes` (if given) writes
+    it as an expression of the class's sizes."""
     from .naming import Namer
 
     keys = align([[s.key for s in i.body] for i in insts])
@@ -810,6 +818,8 @@ def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) 
             )
             comments = {s.comment for s in items}
             comment = f"  # {s0.comment}" if len(comments) == 1 and s0.comment else ""
+            if len(comments) > 1 and notes is not None:
+                comment = "  # " + notes.defer([s.comment for s in items], [insts[i] for i in idx])
             if s0.kind == "loop":
                 name = var[prev] if reuse else local.take("h")
                 if name != ins[0]:
@@ -904,6 +914,7 @@ def fingerprint(inst: Inst) -> tuple:
     )
     return (
         inst.group,
+        inst.in_shape,  # the input's sizes: a symbolic shape comment is checked against them
         tuple(sorted((k, repr(v)) for k, v in inst.env.items())),
         tuple(sorted(inst.derived.items())),
         mods,
@@ -911,3 +922,130 @@ def fingerprint(inst: Inst) -> tuple:
         tuple(body),
         tuple(place.get(v, ("?", v)) for v in inst.outputs),
     )
+
+
+# --- symbolic shape comments ----------------------------------------------------------------------
+
+# The names of a class input's sizes in comments, by its rank, in NNC's order (channels first).
+DIM_NAMES = {1: ("N",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W")}
+_NOTE = re.compile("\x06(\\d+)\x07")
+
+
+def dim_names(dialect, rank: int) -> tuple[str, ...]:
+    """The names of an input's sizes in the order `dialect.shape` writes a shape of that rank."""
+    names = DIM_NAMES.get(rank)
+    if names is None:
+        return ()
+    try:
+        order = [int(t) - 1 for t in dialect.shape(tuple(range(1, rank + 1))).split("x")]
+    except ValueError:
+        return ()
+    return tuple(names[p] for p in order) if sorted(order) == list(range(rank)) else ()
+
+
+def _dims(comment: str) -> list | None:
+    """The sizes of a shape comment's parts (`112x112x64, 10`): [[int, ...] or the part's text]."""
+    out: list = []
+    for part in comment.split(", "):
+        try:
+            out.append([int(t) for t in part.split("x")])
+        except ValueError:
+            out.append(part)
+    return out
+
+
+class ShapeNotes:
+    """Shape comments of a class for several instances, whose shapes differ: each size is a
+    number where it is the same in every instance, else the first expression (of the class's
+    constructor arguments and of the sizes of its first input, `C`, `H`, `W` in the dialect's
+    order) that gives it in every instance, else `?`. A comment with no size known is left out.
+    The comments are written once the constructor's arguments are known (`resolve`)."""
+
+    def __init__(self, insts: list, dialect, names: dict):
+        self.jobs: list = []
+        self.symbolic = False
+        self.names = names  # spec name -> python name
+        ranks = {len(i.in_shape) for i in insts}
+        self.inputs = dim_names(dialect, ranks.pop()) if len(ranks) == 1 else ()
+        self.in_dims = {id(i): (_dims(dialect.shape(i.in_shape)) or [[]])[0] for i in insts} if self.inputs else {}
+
+    def defer(self, comments: list, insts: list) -> str:
+        self.jobs.append((comments, insts))
+        return f"\x06{len(self.jobs) - 1}\x07"
+
+    def resolve(self, body: list, allowed: set) -> list:
+        """`body` with each deferred comment written over the constructor arguments `allowed`."""
+        texts = [self._comment(comments, insts, allowed) for comments, insts in self.jobs]
+
+        def line(text: str) -> str:
+            m = _NOTE.search(text)
+            if m is None:
+                return text
+            note = texts[int(m.group(1))]
+            return text[: m.start()] + note if note else text[: m.start()].removesuffix("  # ")
+
+        return [(depth, line(text)) for depth, text in body]
+
+    def _comment(self, comments: list, insts: list, allowed: set) -> str | None:
+        parts = [_dims(c) for c in comments]
+        if any(len(p) != len(parts[0]) for p in parts):
+            return None
+        cands = self._candidates(insts, allowed)
+        out, known = [], False
+        for j, first in enumerate(parts[0]):
+            column = [p[j] for p in parts]
+            if isinstance(first, str) or any(isinstance(c, str) or len(c) != len(first) for c in column):
+                same = all(c == first for c in column)
+                out.append(first if same and isinstance(first, str) else "?")
+                known |= same
+                continue
+            sizes = []
+            for d in range(len(first)):
+                wants = [c[d] for c in column]
+                text = str(wants[0]) if len(set(wants)) == 1 else _size_expr(wants, cands, d)
+                sizes.append(text or "?")
+                known |= text is not None
+            symbolic = any(not s.isdigit() for s in sizes)
+            out.append((" x " if symbolic else "x").join(sizes))
+        if not known:
+            return None
+        text = ", ".join(out)
+        self.symbolic |= any(not t.isdigit() and t != "?" for t in re.split(r" x |x|, ", text))
+        return text
+
+    def _candidates(self, insts: list, allowed: set) -> list:
+        """(input position used or None, text, size per instance) of the expressions a size may
+        be, simplest first."""
+        args = []
+        for spec, py in self.names.items():
+            values = [i.env.get(spec) for i in insts]
+            if py in allowed and py != "x" and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                args.append((py, values))
+        inputs = self.inputs if not ({py for py, _ in args} & set(self.inputs)) else ()
+        cands: list = [(None, name, v) for name, v in args]
+        cands += [(None, f"{k}*{name}", [k * x for x in v]) for name, v in args for k in range(2, 9)]
+        for d, name in enumerate(inputs):
+            v = [self.in_dims[id(i)][d] for i in insts]
+            cands.append((d, name, v))
+            for a, w in args:
+                cands.append(
+                    (d, f"{name}/{a}", [x // y if y > 0 and x % y == 0 else None for x, y in zip(v, w, strict=True)])
+                )
+            cands += [(d, f"{name}/{k}", [x // k if x % k == 0 else None for x in v]) for k in range(2, 9)]
+            cands += [(d, f"{k}*{name}", [k * x for x in v]) for k in range(2, 9)]
+            cands += [(d, f"{a}*{name}", [y * x for x, y in zip(v, w, strict=True)]) for a, w in args]
+            cands += [(d, f"{name}-{k}", [x - k for x in v]) for k in range(1, 9)]
+            cands += [(d, f"{name}+{k}", [x + k for x in v]) for k in range(1, 9)]
+        return cands
+
+
+def _size_expr(wants: list, cands: list, pos: int) -> str | None:
+    """The first candidate giving `wants` in every instance: the input's size at the same position
+    (`H` for an output's `H`), an expression of the arguments alone (`4*maps`), one of the input's
+    size at the same position (`H/stride`), then one of its other sizes."""
+    plain = [c for c in cands if c[0] == pos][:1]
+    for tier in (plain, [c for c in cands if c[0] is None], [c for c in cands if c[0] == pos], cands):
+        for _, text, values in tier:
+            if values == wants:
+                return text
+    return None

@@ -1,0 +1,231 @@
+"""Merged unit classes (`nndsl.backends.merge`): shape comments of a class for several instances
+are expressions of its sizes, constants that are functions of the unit's arguments are those
+functions, and fewer units split.
+
+A symbolic shape comment is checked where it matters, in the generated model as it runs: each
+commented statement of every unit class is followed by a check that evaluates the comment with
+the instance's constructor arguments and its input's sizes and compares it with the tensor's
+shape (both backends). The merged models compute what the model of one class per instance
+(`builder.MERGE_UNITS = False`) computes, with the same parameter names."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+
+import numpy as np
+import pytest
+import torch
+from conftest import import_generated
+
+from nndsl.backends.keras import generate as keras_generate
+from nndsl.backends.keras.render import render_model as keras_model
+from nndsl.backends.torch import project_files
+from nndsl.backends.torch.render import render_model
+from nndsl.compiler import compile_file
+
+
+def compiled(text: str):
+    result = compile_file("spec.nnd", text=text)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    return result.project
+
+
+def classes(text: str) -> list[str]:
+    return [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+
+
+def class_source(text: str, name: str) -> str:
+    (node,) = [n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name]
+    return ast.get_source_segment(text, node)
+
+
+# --- specs ---------------------------------------------------------------------------------------
+
+# A small ResNet: Bottleneck and Stage as in specs/lib/resnet.nnd, on an 8x16x16 input.
+RESNET = """
+unit Bottleneck(maps: int, stride: int = 1, project: bool = false) {
+    in x
+    h = x -> conv1: Convolution(maps, kernel=1x1, with_bias=false) -> bn1: BatchNormalization -> ReLU
+        -> conv2: Convolution(maps, kernel=3x3, stride=[stride, stride], pad=1x1, with_bias=false)
+        -> bn2: BatchNormalization -> ReLU
+        -> conv3: Convolution(4 * maps, kernel=1x1, with_bias=false) -> bn3: BatchNormalization
+    s = x
+    if project {
+        s = x -> shortcut: Convolution(4 * maps, kernel=1x1, stride=[stride, stride], with_bias=false)
+            -> shortcut_bn: BatchNormalization
+    }
+    out Add2(h, s) -> ReLU
+}
+
+unit Stage(blocks: int, maps: int, stride: int = 1) {
+    in x
+    out x -> first: Bottleneck(maps, stride=stride, project=true) -> block: repeat blocks - 1 { Bottleneck(maps) }
+}
+
+network Runtime {
+    x = Input(8x16x16, dataset="x")
+    y' = x -> s1: Stage(2, 4) -> s2: Stage(2, 8, stride=2) -> s3: Stage(1, 16, stride=2)
+        -> GlobalAveragePooling -> fc: Affine(5) -> Softmax
+}
+"""
+
+# Sizes no argument gives (a pooling whose halving is not the unit's), a 1-D input, an affine
+# head whose inputs differ: `H/2`, `N`, and a `?` where nothing explains a size.
+SIZES = """
+unit Down(maps: int) {
+    in x
+    out x -> conv: Convolution(maps, kernel=3x3, pad=0x0) -> ReLU -> MaxPooling(kernel=2x2)
+}
+
+unit Dense(n: int) {
+    in x
+    out x -> fc: Affine(n) -> ReLU
+}
+
+network Runtime {
+    x = Input(3x18x18, dataset="x")
+    y' = x -> d1: Down(4) -> d2: Down(6) -> Reshape(out_shape=54) -> e1: Dense(7) -> e2: Dense(5)
+}
+"""
+
+SPECS = {"resnet": (RESNET, (8, 16, 16)), "sizes": (SIZES, (3, 18, 18))}
+
+
+# --- the comments, checked as the model runs ---------------------------------------------------------
+
+NAMES = {1: "N", 2: "CL", 3: "CHW", 4: "CDHW"}  # docs/language.md: a class input's sizes
+
+
+def _instrument(text: str) -> tuple[str, int]:
+    """model.py with a check after each commented statement of the unit classes (and the number of
+    symbolic comments it checks)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    cls = None
+    first_arg = None
+    target = indent = None
+    symbolic = 0
+    for line in lines:
+        out.append(line)
+        if m := re.match(r"class (\w+)", line):
+            cls = m.group(1)
+            continue
+        if cls in (None, "Model"):
+            continue
+        if m := re.match(r"    def (?:forward|__call__)\(self, (\w+)", line):
+            first_arg = m.group(1)
+            continue
+        if m := re.match(r"(\s+)(\w+(?:, \w+)*) = ", line):
+            target, indent = m.group(2), m.group(1)
+        if first_arg and target and (m := re.search(r"\)?  # (.+)$", line)):
+            comment = m.group(1)
+            symbolic += bool(re.search(r"[A-Za-z?]", comment))
+            out.append(f"{indent}_nndsl_check(self, {first_arg}, ({target},), {comment!r})")
+            target = None
+    code = "\n".join(out)
+    head = "from __future__ import annotations\n"
+    return code.replace(head, head + "\nfrom shape_check import check as _nndsl_check\n", 1), symbolic
+
+
+SHAPE_CHECK = """
+CHECKED = []
+
+
+def check(obj, x, values, comment):
+    args = obj.__dict__.get("_nndsl_args", {})
+    names = NAMES[len(x.shape) - 1]
+    sizes = dict(zip(ORDER, x.shape[1:]))
+    env = {**args, **sizes}
+    parts = comment.split(", ")
+    assert len(parts) == len(values), comment
+    for part, value in zip(parts, values):
+        dims = part.split(" x ") if " x " in part else part.split("x")
+        got = tuple(value.shape[1:])
+        assert len(dims) == len(got), (comment, got)
+        for d, n in zip(dims, got):
+            if d != "?":
+                want = eval(d, {"__builtins__": {}}, env)
+                CHECKED.append((type(obj).__name__, comment, d, want, n))
+"""
+
+
+def _record_args(module) -> None:
+    """Each unit class keeps the arguments it was constructed with (what its comments name)."""
+    for name, cls in vars(module).items():
+        if not isinstance(cls, type) or name == "Model" or cls.__module__ != module.__name__:
+            continue
+        orig = cls.__init__
+
+        def init(self, *a, __orig=orig, **k):
+            bound = inspect.signature(__orig).bind(self, *a, **k)
+            bound.apply_defaults()
+            __orig(self, *a, **k)
+            object.__setattr__(self, "_nndsl_args", {n: v for n, v in bound.arguments.items() if n != "self"})
+
+        cls.__init__ = init
+
+
+def _write_torch(project, out):
+    out.mkdir()
+    for file, content in project_files(project, out).items():
+        (out / file).parent.mkdir(parents=True, exist_ok=True)
+        (out / file).write_text(content, encoding="utf-8")
+
+
+def _checked_model(project, backend: str, out, shape):
+    if backend == "torch":
+        _write_torch(project, out)
+    else:
+        out.mkdir()
+        keras_generate(project, out)
+    model_py = out / "model.py"
+    text, symbolic = _instrument(model_py.read_text())
+    model_py.write_text(text)
+    # The input's size names in the backend's order: channels first in torch, last in Keras.
+    order = "names" if backend == "torch" else "names[1:] + names[:1]"
+    (out / "shape_check.py").write_text(f"NAMES = {NAMES!r}\n" + SHAPE_CHECK.replace("ORDER", order))
+    module = import_generated(out)
+    _record_args(module)
+    model = module.create_model()
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+    if backend == "torch":
+        with torch.no_grad():
+            model(torch.from_numpy(x))
+    else:
+        (name,) = model.NETWORKS["Runtime"][1]
+        model.run_network("Runtime", **{name: x})
+    return module._nndsl_check.__globals__["CHECKED"], symbolic
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("spec", SPECS)
+def test_symbolic_shape_comments_hold_in_every_instance(spec, backend, tmp_path):
+    text, shape = SPECS[spec]
+    checked, symbolic = _checked_model(compiled(text), backend, tmp_path / "m", shape)
+    assert symbolic > 0
+    wrong = [c for c in checked if c[3] != c[4]]
+    assert not wrong, wrong
+    assert {d for _, _, d, _, _ in checked if not d.isdigit()}  # the expressions were evaluated
+
+
+def test_resnet_bottleneck_comments_read_as_the_unit():
+    text = render_model(compiled(RESNET))
+    block = class_source(text, "Bottleneck")
+    assert "h = self.conv1(x)  # maps x H x W" in block
+    assert "h = self.conv3(h)  # 4*maps x H/stride x W/stride" in block
+    assert "In a class for several instances" in text  # the module docstring says how to read them
+    keras = class_source(keras_model(compiled(RESNET)), "Bottleneck")
+    assert "# H/stride x W/stride x 4*maps" in keras  # channels last, as Keras holds them
+
+
+def test_unexplained_sizes_are_question_marks_never_numbers():
+    # Dense's output is n. Down: 3x18x18 -> 4x8x8 -> 6x3x3 (an unpadded 3x3 convolution, H-2, then
+    # a 2x2 pooling): no candidate gives 8 and 3 from 18 and 8, so it is `?`.
+    text = render_model(compiled(SIZES))
+    dense = class_source(text, "Dense")
+    assert "# n" in dense
+    down = class_source(text, "Down")
+    assert "# maps x H-2 x W-2" in down
+    assert "# maps x ? x ?" in down  # (H-2)/2: no single candidate; shown as ?, not a number
