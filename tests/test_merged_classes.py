@@ -19,6 +19,7 @@ import pytest
 import torch
 from conftest import import_generated
 
+from nndsl.backends import builder
 from nndsl.backends.keras import generate as keras_generate
 from nndsl.backends.keras.render import render_model as keras_model
 from nndsl.backends.torch import project_files
@@ -229,3 +230,131 @@ def test_unexplained_sizes_are_question_marks_never_numbers():
     down = class_source(text, "Down")
     assert "# maps x H-2 x W-2" in down
     assert "# maps x ? x ?" in down  # (H-2)/2: no single candidate; shown as ?, not a number
+
+
+# --- constants that are functions of the unit's arguments -------------------------------------------
+
+# NNC's decay rate d is PyTorch's momentum 1 - d; a bias switched by a bool argument; groups that
+# the rules refuse for an odd number of maps (so the argument is changed to an accepted value).
+FUNCTIONS = """
+unit B(maps: int, decay: float = 0.9, with_bias: bool = true, groups: int = 1) {
+    in x
+    out x -> conv: Convolution(maps, kernel=3x3, with_bias=with_bias, group=groups)
+        -> bn: BatchNormalization(decay_rate=decay) -> ReLU
+}
+
+unit One(decay: float = 0.9, with_bias: bool = true) {
+    in x
+    out x -> conv: Convolution(6, kernel=1x1, with_bias=with_bias) -> bn: BatchNormalization(decay_rate=decay)
+}
+
+network Runtime {
+    x = Input(4x8x8, dataset="x")
+    y' = x -> b1: B(4) -> b2: B(4, decay=0.5, with_bias=false) -> b3: B(8, decay=0.99, groups=2)
+        -> one: One(0.75, with_bias=false)
+}
+"""
+
+
+def test_functions_of_arguments_merge_into_one_class():
+    text = render_model(compiled(FUNCTIONS))
+    assert classes(text) == ["B", "One", "Model"]  # before: B, B2, B3 (momentum, the bias's initializer)
+    b = class_source(text, "B")
+    assert "nn.BatchNorm2d(maps, eps=0.0001, momentum=1 - decay)" in b
+    assert "nn.Conv2d(4, maps, kernel_size=3, padding=1, groups=groups, bias=with_bias)" in b
+    assert "        if with_bias:\n            nn.init.zeros_(self.conv.bias)" in b
+    keras = keras_model(compiled(FUNCTIONS))
+    assert classes(keras) == ["B", "One", "Model"]
+    assert "momentum=decay" in class_source(keras, "B")
+
+
+def test_a_single_instance_takes_functions_of_its_arguments():
+    # One's only instance: its momentum is 1 - decay and its bias with_bias, proven by emitting the
+    # layers again with decay changed and with_bias flipped (a literal 0.25 or False is not a proof).
+    one = class_source(render_model(compiled(FUNCTIONS)), "One")
+    assert "def __init__(self, decay: float = 0.9, with_bias: bool = True)" in one
+    assert "momentum=1 - decay" in one and "bias=with_bias" in one
+
+
+def test_provenance_fits_affine_functions_and_negations():
+    from nndsl.backends import merge
+
+    # f(v, 2v + 1, 11, 8 - v): token 2 is v, token 4 is 2v + 1, 11 does not follow v, 8 - v does.
+    before, afters = "f(5, 11, 11, 3)", ["f(6, 13, 11, 2)", "f(7, 15, 11, 1)"]
+    assert merge.follows(before, afters, 5, [6, 7], 0) == {2: "0", 4: "0:2:1", 8: "0:-1:8"}
+    # A float: round(1 - d, 12), as the torch emitter writes NNC's decay rate as momentum.
+    d = [0.9, 0.9625, 0.8375]  # (1.025: the rules refuse a rate past 1)
+    texts = [f"m({round(1 - x, 12)!r})" for x in d]
+    assert merge.follows(texts[0], texts[1:], d[0], d[1:], 3) == {2: "3:-1:1"}
+    assert merge.follows("g(True, False)", ["g(False, True)"], True, [False], 1) == {2: "1", 4: "1:not"}
+    # Two points on a line but a third off it, a scale past 8: no function.
+    assert merge.follows("h(2)", ["h(4)", "h(7)"], 1, [2, 3], 0) == {}
+    assert merge.follows("h(10)", ["h(20)", "h(30)"], 1, [2, 3], 0) == {}
+
+
+# --- merged and per-instance models compute the same ----------------------------------------------
+
+
+def _per_instance(make):
+    builder.MERGE_UNITS = False
+    try:
+        return make()
+    finally:
+        builder.MERGE_UNITS = True
+
+
+def _torch_model(project, out):
+    _write_torch(project, out)
+    return import_generated(out).create_model()
+
+
+def torch_same(project, tmp_path, shape) -> tuple[int, int]:
+    """The merged model and the one of one class per instance: the same parameters (names and
+    shapes), the same outputs, the same running statistics after a step in training mode. Their
+    class counts."""
+    merged = _torch_model(project, tmp_path / "merged")
+    reference = _per_instance(lambda: _torch_model(project, tmp_path / "split"))
+    assert merged.PARAMETERS == reference.PARAMETERS
+    assert [(k, v.shape) for k, v in merged.state_dict().items()] == [
+        (k, v.shape) for k, v in reference.state_dict().items()
+    ]
+    reference.load_state_dict(merged.state_dict())
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((2, *shape)).astype(np.float32))
+    with torch.no_grad():
+        merged.eval(), reference.eval()
+        assert torch.equal(merged(x), reference(x))
+        merged.train(), reference.train()
+        assert torch.equal(merged(x), reference(x))
+    for (k, a), b in zip(merged.state_dict().items(), reference.state_dict().values(), strict=True):
+        # momentum=1 - decay is 1 - 0.9 in float, where the per-instance code writes 0.1
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-7), k
+    count = [len(classes((tmp_path / d / "model.py").read_text())) for d in ("merged", "split")]
+    return count[0], count[1]
+
+
+def _keras_model(project, out):
+    out.mkdir()
+    keras_generate(project, out)
+    return import_generated(out).create_model()
+
+
+def keras_same(project, tmp_path, shape) -> None:
+    merged = _keras_model(project, tmp_path / "kmerged")
+    reference = _per_instance(lambda: _keras_model(project, tmp_path / "ksplit"))
+    assert [w.path for w in merged.weights] == [w.path for w in reference.weights]
+    assert [tuple(w.shape) for w in merged.weights] == [tuple(w.shape) for w in reference.weights]
+    for a, b in zip(merged.weights, reference.weights, strict=True):
+        b.assign(a.numpy())
+    x = np.random.default_rng(1).standard_normal((2, *shape)).astype(np.float32)
+    (name,) = merged.NETWORKS["Runtime"][1]
+    a, b = merged.run_network("Runtime", **{name: x}), reference.run_network("Runtime", **{name: x})
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_functions_of_arguments_compute_what_each_instance_does(tmp_path):
+    torch.manual_seed(0)
+    merged, split = torch_same(compiled(FUNCTIONS), tmp_path, (4, 8, 8))
+    assert (merged, split) == (3, 5)
+    keras_same(compiled(FUNCTIONS), tmp_path, (4, 8, 8))

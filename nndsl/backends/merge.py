@@ -259,7 +259,7 @@ def _names(e) -> set[str]:
 # --- text with constants ----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"""(?P<prov>\x04\d+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
+    r"""(?P<prov>\x04[^\x05]+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
@@ -267,8 +267,9 @@ OPTION = re.compile("\x02([dn])(\\w+|@)=(.*?)\x03", re.S)
 
 
 # Provenance: `\x04k\x05` before a constant says it is the value of the layer call's k-th argument
-# (`own_exprs`), as the builder found by emitting the layer again with that value changed.
-PROV = re.compile("\x04\\d+\x05")
+# (`own_exprs`), `\x04k:a:b\x05` that it is a * that value + b, `\x04k:not\x05` its negation, as the
+# builder found by emitting the layer again with that value changed (`follows`).
+PROV = re.compile("\x04[^\x05]+\x05")
 
 
 def option_marker(k: str, v: str, default: str) -> str:
@@ -294,28 +295,79 @@ def _tokens(text: str) -> list[tuple[str, str, int, int, int | None]]:
         if kind == "sp":
             continue
         if kind == "prov":
-            mark = int(m.group()[1:-1])
+            mark = m.group()[1:-1]
             continue
         out.append((kind, m.group(), m.start(), m.end(), mark))
         mark = None
     return out
 
 
-def changed_to(before: str, after: str, value, changed) -> list[int]:
-    """The indexes of the constants of `before` that are `value` and are `changed` in `after`
-    (the same code emitted with one value changed); none where the code differs otherwise."""
-    a, b = _tokens(before), _tokens(after)
-    if len(a) != len(b):
-        return []
-    return [
-        j
-        for j, (x, y) in enumerate(zip(a, b, strict=True))
-        if _same(_const(x), value) and _same(_const(y), changed) and type(_const(x)) is type(_const(y))
-    ]
+def follows(before: str, afters: list[str], value, changed: list, k: int) -> dict[int, str]:
+    """The constants of `before` that follow the value of argument `k` of the layer's call, as
+    provenance marks ({token index: mark}): `afters` is the same code emitted with that value
+    `changed` (none where the code differs otherwise). A constant is the value where it is the
+    value in every text; `a * value + b` where that function gives it in every text, with `a` a
+    small nonzero integer and `b` a small integer (or any float, for a float); `not value` where
+    a bool constant is the negation in every text."""
+    a = _tokens(before)
+    bs = [_tokens(t) for t in afters]
+    if any(len(b) != len(a) for b in bs):
+        return {}
+    values = [value, *changed]
+    out = {}
+    for j, tok in enumerate(a):
+        consts = [_const(tok), *(_const(b[j]) for b in bs)]
+        if any(c is NOTHING for c in consts):
+            continue
+        if all(isinstance(c, bool) for c in consts) and all(isinstance(v, bool) for v in values):
+            if consts == values:
+                out[j] = str(k)
+            elif consts == [not v for v in values]:
+                out[j] = f"{k}:not"
+            continue
+        if any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in [*consts, *values]):
+            continue
+        if all(_same(c, v) and type(c) is type(v) for c, v in zip(consts, values, strict=True)):
+            out[j] = str(k)
+            continue
+        fit = _affine(values, consts)
+        if fit is not None:
+            out[j] = f"{k}:{fit[0]!r}:{fit[1]!r}"
+    return out
+
+
+def _affine(xs: list, ys: list) -> tuple | None:
+    """(a, b) with y = a * x + b at every point: a a small nonzero integer, b a small integer where
+    the ys are integers (a float the code writes to 12 digits, where they are floats); not (1, 0)."""
+    if len(xs) < 3 or xs[1] == xs[0]:
+        return None
+    a = round((ys[1] - ys[0]) / (xs[1] - xs[0]), 9)
+    if a != int(a) or not 0 < abs(a) <= 8:
+        return None
+    a = int(a)
+    b = ys[0] - a * xs[0]
+    if all(isinstance(y, int) for y in ys):
+        if not (isinstance(b, int) or float(b).is_integer()) or abs(b) > 8:
+            return None
+        b = int(b)
+    else:
+        b = round(b, 9)
+        b = int(b) if float(b).is_integer() else b
+    if (a, b) == (1, 0) or not all(_close(a * x + b, y) for x, y in zip(xs, ys, strict=True)):
+        return None
+    return a, b
+
+
+def _close(value, want) -> bool:
+    """`value` (a function's of an argument) gives the constant `want`: exactly, or for a float to the
+    12 digits the emitters write."""
+    if isinstance(want, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round(value, 12) == round(want, 12)
+    return _same(value, want)
 
 
 def with_marks(text: str, marks: dict) -> str:
-    """`text` with a provenance mark before each token `j` of `marks` ({token index: argument})."""
+    """`text` with a provenance mark before each token `j` of `marks` ({token index: mark})."""
     toks = _tokens(text)
     for j in sorted(marks, reverse=True):
         start = toks[j][2]
@@ -369,19 +421,50 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
 
 
 def _marked(column: list, wants: list, ctx: Context, own: list, insts: list) -> tuple[str, frozenset] | None:
-    """The spec's expression for a constant that every instance marks as the value of the same
-    argument of the layer's call, where that expression gives the constant in every instance."""
+    """The spec's expression for a constant that every instance marks as the same function of the
+    same argument of the layer's call (the argument itself, `1 - decay`, `not bias`), where that
+    expression gives the constant in every instance."""
     marks = {c[4] for c in column}
     if len(marks) != 1:
         return None
-    (k,) = marks
-    if k is None or k >= len(own) or any(w is NOTHING for w in wants):
+    (mark,) = marks
+    if mark is None or any(w is NOTHING for w in wants):
         return None
-    c = ctx.expr_candidate(own[k])
-    if c is None or not all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
+    k, *fn = mark.split(":")
+    if int(k) >= len(own):
+        return None
+    c = ctx.expr_candidate(own[int(k)])
+    if c is None:
+        return None
+    if fn:
+        c = _function(c, fn, own[int(k)], ctx)
+    if c is None or not all(_close(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
         return None
     ctx.used |= c.needs
     return c.text, c.needs
+
+
+def _function(c: Candidate, fn: list, e, ctx: Context) -> Candidate | None:
+    """The candidate `c` (the spec's expression `e`) under a provenance mark's function."""
+    if fn == ["not"]:
+        inner = py_expr(e, ctx.names, 4)
+        return Candidate(
+            f"not {inner}", lambda inst: not v if isinstance(v := c.value(inst), bool) else NOTHING, c.needs
+        )
+    a, b = (pyast.literal_eval(x) for x in fn)
+    inner = py_expr(e, ctx.names, 7)
+    if a == 1:
+        text = f"{inner} + {b!r}" if b > 0 else f"{inner} - {-b!r}"
+    elif a == -1:
+        text = f"{b!r} - {inner}" if b else f"-{inner}"
+    else:
+        text = f"{a} * {inner}" + (f" + {b!r}" if b > 0 else f" - {-b!r}" if b < 0 else "")
+
+    def value(inst):
+        v = c.value(inst)
+        return a * v + b if isinstance(v, (int, float)) and not isinstance(v, bool) else NOTHING
+
+    return Candidate(text, value, c.needs)
 
 
 def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> tuple[str, frozenset]:
@@ -484,6 +567,32 @@ def condition(ctx_items: tuple, cx: Context, present: list[bool]) -> str:
     for c, _ in ctx_items:
         cx.used |= {cx.names[n] for n in _names(c)}
     return " and ".join(texts)
+
+
+def condition_or_flag(item, cx: Context, present: list[bool]) -> str:
+    """`condition` of a statement; where the spec's conditions do not explain it, the first of
+    the layer call's bool arguments and then of the unit's bool arguments that is true exactly
+    where the statement is (a bias's initializer, present where `with_bias` is), checked against
+    every instance."""
+    try:
+        return condition(item.ctx, cx, present)
+    except NoMerge:
+        pass
+    cands = [c for c in (cx.expr_candidate(e) for e in own_exprs(item.spec)) if c]
+    first = cx.insts[0]
+    cands += [Candidate(py, lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})) for spec, py, *_ in
+              first.spec_params]  # fmt: skip
+    for c in cands:
+        values = [c.value(inst) for inst in cx.insts]
+        if not all(isinstance(v, bool) for v in values):
+            continue
+        for negated in (False, True):
+            if all((v is not negated) == p for v, p in zip(values, present, strict=True)):
+                cx.used |= c.needs
+                if not negated:
+                    return c.text
+                return f"not {c.text}" if c.text.isidentifier() else f"not ({c.text})"
+    raise NoMerge("the spec's condition does not explain which instances have a statement")
 
 
 # --- one class from a group of instances ----------------------------------------------------------
@@ -607,7 +716,7 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
             init += [(0, line) for line in lines]
             continue
         first = next(b[ks[0]] for b in iby if ks[0] in b)
-        init.append((0, f"if {condition(first.ctx, cx, list(presence))}:"))
+        init.append((0, f"if {condition_or_flag(first, cx, list(presence))}:"))
         init += [(1, line) for line in lines]
 
     # Forward.
