@@ -19,6 +19,7 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 from __future__ import annotations
 
 import contextvars
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -300,11 +301,14 @@ class _Builder:
             declared = [(q.name, None, _ANNOTATIONS.get(q.type, "object")) for q in unit.params] if unit else []
             node = self.index.nodes.get(rep.span) if rep else None
             exprs = _exprs(node[0]) if node else []
-        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels"})
+        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels", "in_features"})
         spec_params = [(name, names.take(snake(name)), default, ann) for name, default, ann in declared]
         derived = {}
         if block.inputs and net.values[block.inputs[0]].shape:
             derived["in_channels"] = net.values[block.inputs[0]].shape[0]
+            if len(net.values[block.inputs[0]].shape) > 1:
+                # what an affine layer on the flattened input takes (torch's nn.Linear(in_features, ...))
+                derived["in_features"] = math.prod(net.values[block.inputs[0]].shape)
         inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
         inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
         inst.in_shape = tuple(net.values[block.inputs[0]].shape) if block.inputs else ()

@@ -680,6 +680,12 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     # Constructor statements.
     mkeys = align([[m.key for m in i.mods] for i in insts])
     mby = [{m.key: m for m in i.mods} for i in insts]
+    repeats = {m.attr: m for b in mby for m in b.values() if m.copies}
+    for inst, b in zip(insts, mby, strict=True):
+        for k in mkeys:  # a repeat of no copies in this instance: an empty list of them
+            m = next((b2[k] for b2 in mby if k in b2), None)
+            if k not in b and m is not None and m.copies and zero_copies(m, inst):
+                b[k] = Mod(k, m.attr, kids=[], rels=[], copies=True, spec=m.spec, ctx=m.ctx)
     mpresent = {k: tuple(k in b for b in mby) for k in mkeys}
     init: list = []
     for presence, ks in _groups(mkeys, mpresent):
@@ -724,7 +730,7 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
     notes = ShapeNotes(insts, dialect, cx.names)
-    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent, notes)
+    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent, notes, repeats)
     stored = sorted(fx.used)
     if stored:
         clash = {m.attr for i in insts for m in i.mods} | set(attributes)
@@ -746,8 +752,11 @@ def _params(inst: Inst) -> list:
 
 def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, literal, top: bool = False) -> tuple:
     """(attribute, constructor code) of one aligned constructor statement."""
-    first = items[0]
-    if any(m.attr != first.attr or bool(m.kids) != bool(first.kids) or m.copies != first.copies for m in items):
+    first = next((m for m in items if m.kids or not m.copies), items[0])  # (not a repeat's no copies)
+    if any(
+        m.attr != first.attr or bool(m.kids or m.copies) != bool(first.kids or first.copies) or m.copies != first.copies
+        for m in items
+    ):
         raise NoMerge("different modules")
     if not first.kids:
         text, _ = merge_text([m.text for m in items], cx, own_exprs(first.spec), sub)
@@ -791,12 +800,13 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
         try:
             text = _solve_or_literal(wants, own, cx, flat_insts, literal)
         except NoMerge:
-            w0 = [m.kids[0].values[py] for m in items]
-            w1 = [k.values[py] for m in items for k in m.kids[1:]]
-            i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
-            t0 = _solve_or_literal(w0, own, cx, sub, literal)
-            t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
-            text = f"{t0} if k == 0 else {t1}"
+            try:
+                text = _per_copy(items, sub, py, own, cx, literal)
+            except NoMerge:
+                if len(items) > 1:
+                    raise
+                a = None  # one instance: its copies one by one
+                break
             uses_k = True
         named = spec_args.get(("kw", py)) or (expr is None and default is not None)
         keyword = kid.spec_of[py] is not None and named
@@ -804,7 +814,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
             a.append(f"{py}={text}")
         else:
             a.append(text)
-    text = dialect.copies_loop(kid.name, first.rels, top, a, count, uses_k)
+    text = dialect.copies_loop(kid.name, first.rels, top, a, count, uses_k) if a is not None else None
     if text is None:
         if len(items) > 1:
             raise NoMerge("copies the dialect cannot build in a loop")
@@ -814,6 +824,36 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
         ]
         text = dialect.copies_list(parts, top)
     return first.attr, text
+
+
+def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) -> str:
+    """A child constructor argument that differs from copy to copy of a repeat, in terms of the
+    loop's `k`: one value for the first copy and another for the rest (`in_channels if k == 0
+    else 4 * maps`), or a value growing by the same step from copy to copy (a DenseNet block's
+    `in_channels + 4 * k`), each part solved over the instances."""
+    sub = [i for i, m in zip(sub, items, strict=True) if m.kids]  # (a repeat's no copies: no arguments)
+    items = [m for m in items if m.kids]
+    w0 = [m.kids[0].values[py] for m in items]
+    w1 = [k.values[py] for m in items for k in m.kids[1:]]
+    i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
+    try:
+        t0 = _solve_or_literal(w0, own, cx, sub, literal)
+        t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
+        return f"{t0} if k == 0 else {t1}"
+    except NoMerge:
+        pass
+    values = [[k.values[py] for k in m.kids] for m in items]
+    if not all(len(v) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v) for v in values):
+        raise NoMerge("a copy's argument that is no function of the copy's index")
+    steps = [v[1] - v[0] for v in values]
+    if any(v[j] != v[0] + j * d for v, d in zip(values, steps, strict=True) for j in range(len(v))):
+        raise NoMerge("a copy's argument that is no function of the copy's index")
+    ta = _solve_or_literal(w0, [], cx, sub, literal)
+    tb = _solve_or_literal(steps, [], cx, sub, literal)
+    if tb == "1":
+        return f"{ta} + k"
+    step = tb if re.fullmatch(r"[\w.]+( \* [\w.]+)*", tb) else f"({tb})"
+    return f"{ta} + {step} * k"
 
 
 def _call_exprs(call, kid: KidClass) -> dict:
@@ -839,8 +879,29 @@ def own_exprs(call) -> list:
     return [*call.args, *(kw.value for kw in call.kwargs)]
 
 
+def zero_copies(mod: Mod, inst: Inst) -> bool:
+    """The repeat of `mod` (a list of copies some instances have) has no copies in `inst`: its
+    count is 0 there, under conditions that hold there (`repeat blocks - 1` with blocks = 1)."""
+    rep = mod.spec[0] if isinstance(mod.spec, tuple) else None
+    if not isinstance(rep, ast.Repeat):
+        return False
+    count = spec_value(rep.count, inst.env)
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and count == 0
+        and all(spec_value(c, inst.env) is p for c, p in mod.ctx)
+    )
+
+
 def render_body(
-    insts: list, fx: Context, args: list, reserved, mpresent: dict, notes: ShapeNotes | None = None
+    insts: list,
+    fx: Context,
+    args: list,
+    reserved,
+    mpresent: dict,
+    notes: ShapeNotes | None = None,
+    repeats: dict | None = None,
 ) -> tuple[list, str]:
     """The merged forward: [(depth, line)] and the returned variables. A statement's shape comment
     is its shape where every instance has the same; where they differ, `notes` (if given) writes
@@ -851,6 +912,15 @@ def render_body(
     by = [{s.key: s for s in i.body} for i in insts]
     present = {k: tuple(k in b for b in by) for k in keys}
     allp = tuple(True for _ in insts)
+    # Loops over a repeat's copies that some instances have no copies of (`repeats`: attribute ->
+    # its Mod): run there too, over the empty list, passing their input through.
+    empty: dict = {}
+    for k in keys:
+        s0 = next(b[k] for b in by if k in b)
+        mod = (repeats or {}).get(s0.attr) if s0.kind == "loop" else None
+        if mod is not None:
+            empty[k] = {i for i in range(len(insts)) if k not in by[i] and zero_copies(mod, insts[i])}
+            present[k] = tuple(p or i in empty[k] for i, p in enumerate(present[k]))
     mv = []  # per instance: value id -> merged value
     for i, inst in enumerate(insts):
         m = {v: ("arg", k) for k, v in enumerate(inst.args)}
@@ -876,6 +946,14 @@ def render_body(
             raise NoMerge("a value with more than two sources")
         for c in values:
             (f,) = values - {c}
+            # after a loop over no copies in some instances: their value is the loop's input
+            if (
+                c[0] in empty
+                and c[1] == 0
+                and refs.get(c[0], [None])[0] == f
+                and all((got[i] == c) != (i in empty[c[0]]) for i in got)
+            ):
+                return c
             if c[0] == "arg" or present[c[0]] == allp:
                 continue
             if all((got[i] == c) == present[c[0]][i] for i in got):
@@ -1074,6 +1152,7 @@ class ShapeNotes:
         self.jobs: list = []
         self.symbolic = False
         self.names = names  # spec name -> python name
+        self.varying = {py for spec, py in names.items() if len({repr(i.env.get(spec)) for i in insts}) > 1}
         ranks = {len(i.in_shape) for i in insts}
         self.inputs = dim_names(dialect, ranks.pop()) if len(ranks) == 1 else ()
         self.in_dims = {id(i): (_dims(dialect.shape(i.in_shape)) or [[]])[0] for i in insts} if self.inputs else {}
@@ -1136,15 +1215,25 @@ class ShapeNotes:
         for d, name in enumerate(inputs):
             v = [self.in_dims[id(i)][d] for i in insts]
             cands.append((d, name, v))
-            for a, w in args:
-                cands.append(
-                    (d, f"{name}/{a}", [x // y if y > 0 and x % y == 0 else None for x, y in zip(v, w, strict=True)])
-                )
-            cands += [(d, f"{name}/{k}", [x // k if x % k == 0 else None for x in v]) for k in range(2, 9)]
-            cands += [(d, f"{k}*{name}", [k * x for x in v]) for k in range(2, 9)]
-            cands += [(d, f"{a}*{name}", [y * x for x, y in zip(v, w, strict=True)]) for a, w in args]
-            cands += [(d, f"{name}-{k}", [x - k for x in v]) for k in range(1, 9)]
-            cands += [(d, f"{name}+{k}", [x + k for x in v]) for k in range(1, 9)]
+            # Arguments that differ between the class's instances before numbers (a shortcut's
+            # `H/stride`, in the instances that have one, all of stride 2), numbers before the others
+            # (a pooling's `H/2`, not `H/n` where every instance's n is 2 too).
+            for group in (
+                [x for x in args if x[0] in self.varying],
+                None,
+                [x for x in args if x[0] not in self.varying],
+            ):
+                if group is None:
+                    cands += [(d, f"{name}/{k}", [x // k if x % k == 0 else None for x in v]) for k in range(2, 9)]
+                    cands += [(d, f"{k}*{name}", [k * x for x in v]) for k in range(2, 9)]
+                    cands += [(d, f"{name}-{k}", [x - k for x in v]) for k in range(1, 9)]
+                    cands += [(d, f"{name}+{k}", [x + k for x in v]) for k in range(1, 9)]
+                    continue
+                for a, w in group:
+                    quotient = [x // y if y > 0 and x % y == 0 else None for x, y in zip(v, w, strict=True)]
+                    cands.append((d, f"{name}/{a}", quotient))
+                cands += [(d, f"{a}*{name}", [y * x for x, y in zip(v, w, strict=True)]) for a, w in group]
+                cands += [(d, f"{name}+{a}", [x + y for x, y in zip(v, w, strict=True)]) for a, w in group]
         return cands
 
 
