@@ -427,3 +427,32 @@ def test_fewer_splits_compute_what_each_instance_does(tmp_path):
     merged, split = torch_same(compiled(SPLITS), tmp_path, (3, 16, 16))
     assert merged < split
     keras_same(compiled(SPLITS), tmp_path, (3, 16, 16))
+
+
+# A layer-bodied repeat with an index: the copy's index is an argument of the copy's class.
+INDEXED = """
+unit Pyramid(n: int, base: int) {
+    in x
+    out x -> step: repeat i in n { Convolution(base * (i + 1), kernel=3x3, pad=1x1) -> ReLU }
+}
+
+network Runtime {
+    x = Input(3x8x8, dataset="x")
+    y' = x -> p1: Pyramid(3, 4) -> p2: Pyramid(2, 8)
+}
+"""
+
+
+def test_a_repeats_index_is_an_argument_of_its_copies_class(tmp_path):
+    project = compiled(INDEXED)
+    text = render_model(project)
+    # before: StepStep, StepStep2, StepStep3 (one per index), Pyramid, Pyramid2
+    assert classes(text) == ["StepStep", "Pyramid", "Pyramid2", "Model"]
+    assert "nn.Conv2d(in_channels, base * (i + 1), kernel_size=3, padding=1)" in class_source(text, "StepStep")
+    # Keras reads the input channels itself: one Pyramid too, its copies' indexes the loop's k.
+    keras = keras_model(project)
+    assert classes(keras) == ["StepStep", "Pyramid", "Model"]
+    assert 'StepStep(f"{prefix}step.{k}.", base, k) for k in range(n)' in class_source(keras, "Pyramid")
+    torch.manual_seed(0)
+    torch_same(project, tmp_path, (3, 8, 8))
+    keras_same(project, tmp_path, (3, 8, 8))

@@ -301,6 +301,11 @@ class _Builder:
             declared = [(q.name, None, _ANNOTATIONS.get(q.type, "object")) for q in unit.params] if unit else []
             node = self.index.nodes.get(rep.span) if rep else None
             exprs = _exprs(node[0]) if node else []
+            var = getattr(node[0], "var", None) if node else None
+            if var and var not in env:
+                # `repeat i in n { ... }`: the copy's index is an argument of the copy's class
+                env[var] = block.index
+                declared.append((var, None, "int"))
         names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels", "in_features"})
         spec_params = [(name, names.take(snake(name)), default, ann) for name, default, ann in declared]
         derived = {}

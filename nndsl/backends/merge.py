@@ -828,32 +828,36 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
 
 def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) -> str:
     """A child constructor argument that differs from copy to copy of a repeat, in terms of the
-    loop's `k`: one value for the first copy and another for the rest (`in_channels if k == 0
-    else 4 * maps`), or a value growing by the same step from copy to copy (a DenseNet block's
-    `in_channels + 4 * k`), each part solved over the instances."""
+    loop's `k`: a value growing by the same step from copy to copy (a DenseNet block's
+    `in_channels + growth * k`, a copy's index `k`), or one value for the first copy and another
+    for the rest (`in_channels if k == 0 else 4 * maps`), each part solved over the instances."""
     sub = [i for i, m in zip(sub, items, strict=True) if m.kids]  # (a repeat's no copies: no arguments)
     items = [m for m in items if m.kids]
+    values = [[k.values[py] for k in m.kids] for m in items]
+    if all(v == list(range(len(v))) and not any(isinstance(x, bool) for x in v) for v in values):
+        return "k"  # a copy's index: `repeat i in n { ... }`
+    # (a line through three copies at least: two copies are any two values)
+    if max(len(v) for v in values) >= 3 and all(
+        len(v) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v) for v in values
+    ):
+        steps = [v[1] - v[0] for v in values]
+        if all(v[j] == v[0] + j * d for v, d in zip(values, steps, strict=True) for j in range(len(v))):
+            try:
+                ta = _solve_or_literal([v[0] for v in values], [], cx, sub, literal)
+                tb = _solve_or_literal(steps, [], cx, sub, literal)
+            except NoMerge:
+                pass
+            else:
+                if tb == "1":
+                    return f"{ta} + k"
+                step = tb if re.fullmatch(r"[\w.]+( \* [\w.]+)*", tb) else f"({tb})"
+                return f"{ta} + {step} * k"
     w0 = [m.kids[0].values[py] for m in items]
     w1 = [k.values[py] for m in items for k in m.kids[1:]]
     i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
-    try:
-        t0 = _solve_or_literal(w0, own, cx, sub, literal)
-        t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
-        return f"{t0} if k == 0 else {t1}"
-    except NoMerge:
-        pass
-    values = [[k.values[py] for k in m.kids] for m in items]
-    if not all(len(v) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v) for v in values):
-        raise NoMerge("a copy's argument that is no function of the copy's index")
-    steps = [v[1] - v[0] for v in values]
-    if any(v[j] != v[0] + j * d for v, d in zip(values, steps, strict=True) for j in range(len(v))):
-        raise NoMerge("a copy's argument that is no function of the copy's index")
-    ta = _solve_or_literal(w0, [], cx, sub, literal)
-    tb = _solve_or_literal(steps, [], cx, sub, literal)
-    if tb == "1":
-        return f"{ta} + k"
-    step = tb if re.fullmatch(r"[\w.]+( \* [\w.]+)*", tb) else f"({tb})"
-    return f"{ta} + {step} * k"
+    t0 = _solve_or_literal(w0, own, cx, sub, literal)
+    t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
+    return f"{t0} if k == 0 else {t1}"
 
 
 def _call_exprs(call, kid: KidClass) -> dict:
@@ -1239,10 +1243,11 @@ class ShapeNotes:
 
 def _size_expr(wants: list, cands: list, pos: int) -> str | None:
     """The first candidate giving `wants` in every instance: the input's size at the same position
-    (`H` for an output's `H`), an expression of the arguments alone (`4*maps`), one of the input's
-    size at the same position (`H/stride`), then one of its other sizes."""
+    (`H` for an output's `H`), an expression of the arguments alone (`4*maps`), then one of the
+    input's size at the same position (`H/stride`); never one of its other sizes (a channel count
+    that happens to be `H+base`)."""
     plain = [c for c in cands if c[0] == pos][:1]
-    for tier in (plain, [c for c in cands if c[0] is None], [c for c in cands if c[0] == pos], cands):
+    for tier in (plain, [c for c in cands if c[0] is None], [c for c in cands if c[0] == pos]):
         for _, text, values in tier:
             if values == wants:
                 return text
