@@ -456,3 +456,14 @@ def test_a_repeats_index_is_an_argument_of_its_copies_class(tmp_path):
     torch.manual_seed(0)
     torch_same(project, tmp_path, (3, 8, 8))
     keras_same(project, tmp_path, (3, 8, 8))
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_new_expressions_are_ruff_clean(backend, tmp_path):
+    from test_generated_style import BACKENDS, ruff_clean
+
+    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED]):
+        out = tmp_path / str(k)
+        out.mkdir()
+        BACKENDS[backend].generate(compiled(spec), out)
+        ruff_clean(out, "model.py")

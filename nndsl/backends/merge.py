@@ -9,19 +9,27 @@ layer-bodied repeat) into one class:
 - statements are aligned by their keys, never by text;
 - constants that differ across instances become expressions over the constructor's
   arguments: the unit's own arguments (all, with the unit's defaults, in declaration order)
-  and `in_channels`, the first input's channel count; candidates, in order, are the spec's
-  own expressions of that statement, the arguments, the other expressions of the unit's body
-  and small multiples of the arguments, and one is taken only if it gives the instance's
-  value in every instance;
-- a constant the builder marked as the value of one of its layer call's arguments (it emits
-  the layer again with that value changed and marks the constants that follow it exactly, see
-  `builder._provenance`) is the spec's expression for that argument, where that expression
-  gives it in every instance: so a class of one instance takes the arguments its layers are
-  given (`nn.Linear(2048, classes)`), and a constant that only equals an argument stays a number;
+  and `in_channels`, the first input's channel count (and `in_features`, its size flattened);
+  candidates, in order, are the spec's own expressions of that statement, the arguments, the
+  other expressions of the unit's body and small multiples of the arguments, and one is taken
+  only if it gives the instance's value in every instance;
+- a constant the builder marked as the value of one of its layer call's arguments, or as a
+  small affine function or the negation of it (it emits the layer again with that value
+  changed, a bool flipped, and marks the constants that follow it, see `builder._provenance`
+  and `follows`), is the spec's expression for that argument under that function
+  (`momentum=1 - decay`, `bias=with_bias`), where it gives it in every instance: so a class of
+  one instance takes the arguments its layers are given (`nn.Linear(2048, classes)`), and a
+  constant that only equals an argument stays a number;
 - statements only some instances have are generated under `if <the spec's condition>:`,
-  checked against every instance; a value that such a statement replaces in the others
-  takes an `else:` branch;
-- a repeat's copies are built in a loop over the spec's count;
+  checked against every instance (an initializer, under the layer call's or the unit's bool
+  argument that is true exactly where it is: `if with_bias:`); a value that such a statement
+  replaces in the others takes an `else:` branch;
+- a repeat's copies are built in a loop over the spec's count, also where it is 0 in some
+  instances (an empty list); a child argument that differs from copy to copy is written in
+  the loop's `k` (`in_channels + growth * k`, `k` for `repeat i in n`'s index);
+- shape comments: a size the same in every instance is a number, one that differs an
+  expression of the constructor's arguments and of the first input's sizes (`ShapeNotes`:
+  `4*maps x H/stride x W/stride`), or `?`;
 - an emitter's optional argument (`builder.option`) or wrapping (`builder.wrapped`, e.g. a
   Keras padding layer around an input) at its default in every instance is left out, one
   set in any instance is written for all, with its value as an expression (a pad of 0 where
@@ -30,7 +38,8 @@ layer-bodied repeat) into one class:
 Where instances do not merge (a constant no candidate explains, structure the spec's
 conditions do not explain), `split_group` splits them into as few classes as it can, each
 merged on its own; a class of one instance is that instance's concrete code. Nothing here
-guesses: every generated expression is checked against every instance it stands for.
+guesses: every generated expression is checked against every instance it stands for (a
+float to the 12 digits the emitters write it with).
 """
 
 from __future__ import annotations
