@@ -18,6 +18,7 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -198,6 +199,9 @@ class ModelRender:
     frozen: list[str] = field(default_factory=list)
     # The import statements the generated code needs, by the name each brings (what the printer recorded).
     imports: dict[str, str] = field(default_factory=dict)
+    # Some class's shape comments are expressions of its sizes (`merge.ShapeNotes`): the module
+    # docstring says how to read them.
+    symbolic_shapes: bool = False
 
 
 def build(project: Project, dialect: Dialect) -> ModelRender:
@@ -213,6 +217,7 @@ class _Builder:
         self.params: dict[str, ParamModel] = {}
         self.instances: list[merge.Inst] = []
         self.index = _spec_index(getattr(project, "units", {}) or {})
+        self.symbolic_shapes = False  # some class's shape comments are expressions (merge.ShapeNotes)
 
     def build(self) -> ModelRender:
         model = ClassModel("Model", "Every parameter of every network; networks that share parameters share modules.")
@@ -263,8 +268,9 @@ class _Builder:
         order = {name: k for k, name in enumerate(self.nnabla)}
         params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
         return ModelRender(
-            self.project.path, self.classes, model, networks, params, list(frozen), dict(self.dialect.printer.imports)
-        )
+            self.project.path, self.classes, model, networks, params, list(frozen),
+            dict(self.dialect.printer.imports), self.symbolic_shapes,
+        )  # fmt: skip
 
     def _register(self, inst: merge.Inst, scope: str, attr_path: str) -> None:
         """Name every parameter under the instance `inst` (placed at `attr_path`, spec scope `scope`)."""
@@ -298,13 +304,22 @@ class _Builder:
             declared = [(q.name, None, _ANNOTATIONS.get(q.type, "object")) for q in unit.params] if unit else []
             node = self.index.nodes.get(rep.span) if rep else None
             exprs = _exprs(node[0]) if node else []
-        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels"})
+            var = getattr(node[0], "var", None) if node else None
+            if var and var not in env:
+                # `repeat i in n { ... }`: the copy's index is an argument of the copy's class
+                env[var] = block.index
+                declared.append((var, None, "int"))
+        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels", "in_features"})
         spec_params = [(name, names.take(snake(name)), default, ann) for name, default, ann in declared]
         derived = {}
         if block.inputs and net.values[block.inputs[0]].shape:
             derived["in_channels"] = net.values[block.inputs[0]].shape[0]
+            if len(net.values[block.inputs[0]].shape) > 1:
+                # what an affine layer on the flattened input takes (torch's nn.Linear(in_features, ...))
+                derived["in_features"] = math.prod(net.values[block.inputs[0]].shape)
         inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
         inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
+        inst.in_shape = tuple(net.values[block.inputs[0]].shape) if block.inputs else ()
         inst.shapes_out = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
         attrs = Namer(self.dialect.reserved | self.dialect.attributes)
         inst.args = list(block.inputs)
@@ -379,6 +394,7 @@ class _Builder:
             cls.init = code.init
             cls.lines = code.body
             self.classes.append(cls)
+            self.symbolic_shapes |= code.symbolic
 
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
@@ -520,14 +536,17 @@ class _Builder:
 
 
 def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, rel: str) -> dict:
-    """Which constants of a layer's code are the values of which of its spec call's arguments:
-    {text's name: {token index: argument index in `merge.own_exprs(spec)`}}.
+    """Which constants of a layer's code are functions of which of its spec call's arguments:
+    {text's name: {token index: provenance mark (`merge.follows`)}}.
 
-    The layer is emitted again with one argument's value changed (twice, by +1 and +2, with the
-    output shape and parameters the registry's rules give for it); a constant is that argument's
-    value where it is the value and changes with it to exactly the changed value, both times.
-    Constants that only happen to equal the value (another size, a fan computed from the shapes)
-    stay what they are. A value the rules or the emitter refuse changed marks nothing."""
+    The layer is emitted again with one argument's value changed (to the first two of a few
+    nearby values that the registry's rules and the emitter accept, with the output shape and
+    parameters the rules give for it; a bool flipped, once); a constant is that argument's value
+    where it is the value and changes with it to exactly the changed value every time, and a
+    function of it (`1 - decay`, `2 * maps + 1`, `not bias`) where one small affine function (or
+    the negation) gives it at all three values. Constants that only happen to equal the value
+    (another size, a fan computed from the shapes) stay what they are. An argument no changed
+    value is accepted for marks nothing."""
     own = merge.own_exprs(spec)
     if not own or layer.connectors:
         return {}
@@ -542,31 +561,29 @@ def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, re
         if name is None or merge.literal_expr(e):
             continue
         value = layer.params[name]
-        hits = None
-        for d in (1, 2):
-            changed = _bumped(value, d)
-            if changed is None:
-                hits = None
-                break
+        changes = _changes(value)
+        accepted: list = []  # (changed value, its texts)
+        for changed in changes:
             params = {**layer.params, name: changed}
             try:
                 out2 = tuple(reg.shape(ins, params))
                 other = Layer(layer.name, layer.type, params, layer.inputs, layer.outputs, layer.origin,
                               layer.param_spans, layer.input_spans, layer.repeats, reg.parameters(ins, params, out2),
                               layer.macs, layer.scope, layer.connectors)  # fmt: skip
-            except Exception:  # noqa: BLE001 - any value the rules refuse: no provenance
-                hits = None
-                break
+            except Exception:  # noqa: BLE001 - a value the rules refuse: try the next one
+                continue
             texts = _texts(dialect, emit_fn, other, ins, out2, rel)
-            if texts is None or texts.keys() != base.keys():
-                hits = None
+            if texts is None:
+                continue  # (one with(out) a bias has more (fewer) initializers: the texts both have are compared)
+            accepted.append((changed, texts))
+            if len(accepted) == min(2, len(changes)):
                 break
-            now = {
-                (t, j) for t in base for j in merge.changed_to(base[t], texts[t], _scalars(value), _scalars(changed))
-            }
-            hits = now if hits is None else hits & now
-        for t, j in hits or ():
-            found.setdefault(t, {})[j] = k
+        if not changes or len(accepted) < min(2, len(changes)):
+            continue
+        values = [_scalars(c) for c, _ in accepted]
+        for t in [t for t in base if all(t in x for _, x in accepted)]:
+            for j, mark in merge.follows(base[t], [x[t] for _, x in accepted], _scalars(value), values, k).items():
+                found.setdefault(t, {})[j] = mark
     return found
 
 
@@ -586,16 +603,19 @@ def _texts(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, rel: str) -> 
         return None
 
 
-def _bumped(value, d: int):
+def _changes(value) -> list:
+    """The values an argument is changed to, to see which constants follow it (nearest first; the
+    rules refuse some: an odd number of maps for two groups, a rate past 1)."""
     if isinstance(value, bool):
-        return None
+        return [not value]
+    steps = (1, 2, 3, 4, -1, -2, 6, 8)
     if isinstance(value, int):
-        return value + d
+        return [value + d for d in steps]
     if isinstance(value, float):
-        return value + d / 8
-    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and _bumped(value[0], d) is not None:
-        return type(value)(_bumped(x, d) for x in value)
-    return None
+        return [value + d / 16 for d in steps]
+    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and not isinstance(value[0], bool):
+        return [type(value)(x for _ in value) for x in _changes(value[0])]
+    return []
 
 
 def _scalars(value):

@@ -4,6 +4,9 @@
 layer name, as NNC does) share the module; calling it runs one of them, its network
 (`NETWORK`). The parameters' NNC names are in parameters.json beside this file. Shapes in
 comments are per sample (C,H,W); tensors carry the batch first.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes C, H, W of the class's input (`4*maps x
+H/stride x W/stride`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -43,18 +46,18 @@ class BasicBlock(nn.Module):
             nn.init.zeros_(self.shortcut_bn.running_var)
 
     def forward(self, x):
-        h = self.conv1(x)
-        h = self.bn1(h)
-        h = F.relu(h)
-        h = self.conv2(h)
-        h = self.bn2(h)
+        h = self.conv1(x)  # maps x H/stride x W/stride
+        h = self.bn1(h)  # maps x H/stride x W/stride
+        h = F.relu(h)  # maps x H/stride x W/stride
+        h = self.conv2(h)  # maps x H/stride x W/stride
+        h = self.bn2(h)  # maps x H/stride x W/stride
         if self.shortcut is not None:
-            h_2 = self.shortcut(x)
-            h_2 = self.shortcut_bn(h_2)
+            h_2 = self.shortcut(x)  # maps x H/stride x W/stride
+            h_2 = self.shortcut_bn(h_2)  # maps x H/stride x W/stride
         else:
             h_2 = x
-        h = h + h_2
-        h = F.relu(h)
+        h = h + h_2  # maps x H/stride x W/stride
+        h = F.relu(h)  # maps x H/stride x W/stride
         return h
 
 
@@ -67,9 +70,9 @@ class Stage(nn.Module):
         self.block = nn.ModuleList(BasicBlock(maps, maps) for _ in range(blocks - 1))
 
     def forward(self, x):
-        h = self.first(x)
+        h = self.first(x)  # maps x H/stride x W/stride
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # maps x H/stride x W/stride
         return h
 
 

@@ -4,6 +4,9 @@
 layer name, as NNC does) share the module; calling it runs one of them, its network
 (`NETWORK`). The parameters' NNC names are in parameters.json beside this file. Shapes in
 comments are per sample (C,H,W); tensors carry the batch first.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes C, H, W of the class's input (`4*maps x
+H/stride x W/stride`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -35,13 +38,13 @@ class ResidualBlock(nn.Module):
         nn.init.zeros_(self.bn2.running_var)
 
     def forward(self, x):
-        h = self.conv1(x)
-        h = self.bn1(h)
-        h = F.relu(h)
-        h = self.conv2(h)
-        h = self.bn2(h)
-        h = h + x
-        h = F.relu(h)
+        h = self.conv1(x)  # C x H x W
+        h = self.bn1(h)  # C x H x W
+        h = F.relu(h)  # C x H x W
+        h = self.conv2(h)  # C x H x W
+        h = self.bn2(h)  # C x H x W
+        h = h + x  # C x H x W
+        h = F.relu(h)  # C x H x W
         return h
 
 

@@ -4,6 +4,9 @@
 layer name, as NNC does) share the module; calling it runs one of them, its network
 (`NETWORK`). The parameters' NNC names are in parameters.json beside this file. Shapes in
 comments are per sample (C,H,W); tensors carry the batch first.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes C, H, W of the class's input (`4*maps x
+H/stride x W/stride`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ class ConvStep(nn.Module):
         nn.init.zeros_(self.convolution.bias)
 
     def forward(self, x):
-        h = self.convolution(x)
-        h = F.relu(h)
+        h = self.convolution(x)  # maps x H x W
+        h = F.relu(h)  # maps x H x W
         return h
 
 
@@ -45,8 +48,8 @@ class ConvBlock(nn.Module):
     def forward(self, x):
         h = x
         for conv_step in self.conv:
-            h = conv_step(h)
-        h = F.max_pool2d(h, 2)
+            h = conv_step(h)  # maps x H x W
+        h = F.max_pool2d(h, 2)  # maps x H/2 x W/2
         return h
 
 
