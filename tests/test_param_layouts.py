@@ -1,7 +1,8 @@
 """One parameter-layout type for both backends and the compiler (`nndsl.runtime.nnc_layouts`).
 
 - Every layout of the closed set: `to_nnc` then `from_nnc` is the identity on random framework
-  shapes it reads, and `nnc_shape` is the shape of `to_nnc`'s array (Hypothesis).
+  shapes it reads, `nnc_shape` is the shape of `to_nnc`'s array and `from_nnc_steps` are
+  `from_nnc`'s (Hypothesis).
 - What the layouts mean, against the frameworks themselves: an NNC array computed from a module's
   forward (unit vectors through nn.Linear), or one with which torch's functional op reproduces a
   Keras layer's output, equals the layout's conversion of the framework's variable.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,6 +63,8 @@ def test_every_layout_round_trips_and_nnc_shape_is_to_nncs_shape(case, rnd):
     back = lay.from_nnc(nnc, shape)
     assert back.shape == shape and back.flags.c_contiguous
     np.testing.assert_array_equal(back, value)
+    steps_shape, axes = lay.from_nnc_steps(shape)  # the same steps as a graph's reshape and transpose
+    np.testing.assert_array_equal(nnc.reshape(steps_shape).transpose(axes).reshape(shape), value)
     # Any other NNC shape of the same size (NNC's (1, C, 1, 1) for a bn's (C,)) holds the same order.
     other = list(nnc_shape)
     rnd.shuffle(other)
@@ -308,3 +312,15 @@ def test_a_layout_outside_the_closed_set_never_reaches_parameters_json():
     broken.layout = "afine"  # a typo in an emitter
     with pytest.raises(ValueError, match="unknown torch parameter layout 'afine'"):
         toplevel.parameter_rows(m, "torch")
+
+
+def test_the_compiler_reads_layouts_without_numpy():
+    """The compiler (lark and jinja2 only) checks names and reads shapes with the same module."""
+    code = (
+        "import sys; import nndsl.backends.toplevel; from nndsl.runtime.nnc_layouts import layout\n"
+        "lay = layout('conv', 'keras'); print(lay.nnc_shape((3, 3, 2, 4)), lay.from_nnc_steps((3, 3, 2, 4)))\n"
+        "print(sorted({'numpy', 'torch', 'tensorflow', 'keras'} & set(sys.modules)))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    lines = r.stdout.strip().splitlines()
+    assert lines == ["(4, 2, 3, 3) ((4, 2, 3, 3), (2, 3, 1, 0))", "[]"], r.stderr

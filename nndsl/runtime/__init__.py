@@ -2,8 +2,9 @@
 
 Developed here as `nndsl.runtime` and copied into every generated project as `nndsl_runtime/`,
 with only the modules of that project's backend. The modules at this level are framework-free and
-shared by both backends (`nnc_solvers` and `nnc_shapes` use the standard library alone, so that the
-compiler imports its NNC rules from them without numpy or a framework); `torch/` and `keras/` hold
+shared by both backends (`nnc_solvers` and `nnc_shapes` use the standard library alone, and so does
+`nnc_layouts` but for its array conversions, so that the compiler imports its NNC rules from them
+without numpy or a framework); `torch/` and `keras/` hold
 each backend's own. Nothing here imports nndsl outside this package: imports inside are relative.
 """
 

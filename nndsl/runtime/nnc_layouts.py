@@ -32,7 +32,8 @@ Keras (a Keras model computes channels-last):
 (the numbers are moved, never computed); `Layout.nnc_shape(framework_shape)` is NNC's shape as far
 as nnabla's fans read it (`nnc_shapes.nnabla_fans`): to_nnc's array before its final reshape to the
 shape the caller names (a "bn" (C,) reads as (C,), NNC's (1, C, 1, 1) holding the same C numbers).
-numpy only: torch tensors and Keras variables convert to numpy at the callers' boundary.
+numpy only, and only in `to_nnc` / `from_nnc` (the compiler, which needs no numpy, parses and checks
+names and shapes): torch tensors and Keras variables convert to numpy at the callers' boundary.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["FRAMEWORKS", "LAYOUT_NAMES", "Layout", "layout"]
 
@@ -149,6 +152,8 @@ class Layout:
 
     def to_nnc(self, array: np.ndarray, nnc_shape: Sequence[int]) -> np.ndarray:
         """The framework's `array` in NNC's order, as a new contiguous array of `nnc_shape`."""
+        import numpy as np
+
         array = np.asarray(array)
         split, perm, _ = self._plan(array.shape)
         nnc_shape = tuple(int(d) for d in nnc_shape)
@@ -160,16 +165,24 @@ class Layout:
 
     def from_nnc(self, array: np.ndarray, framework_shape: Sequence[int]) -> np.ndarray:
         """NNC's `array` as a new contiguous array of the framework's `framework_shape` (to_nnc's inverse)."""
+        import numpy as np
+
         array = np.asarray(array)
         framework_shape = tuple(int(d) for d in framework_shape)
-        split, perm, _ = self._plan(framework_shape)
+        shape, axes = self.from_nnc_steps(framework_shape)
         if array.size != math.prod(framework_shape):
             raise ValueError(
                 f"layout {self.name!r} ({self.framework}): NNC's array of shape {array.shape} cannot fill "
                 f"a {self.framework} array of shape {framework_shape}"
             )
-        nnc_order = array.reshape(tuple(split[i] for i in perm))
-        return np.ascontiguousarray(nnc_order.transpose(np.argsort(perm)).reshape(framework_shape))
+        return np.ascontiguousarray(array.reshape(shape).transpose(axes).reshape(framework_shape))
+
+    def from_nnc_steps(self, framework_shape: Sequence[int]) -> tuple[Shape, Shape]:
+        """(shape, axes): `from_nnc` reshapes NNC's array to `shape`, transposes it by `axes`, then
+        reshapes it to `framework_shape`; for code that converts a tensor in a graph (an NNC W given by
+        a Parameter layer) with the framework's own reshape and transpose."""
+        split, perm, _ = self._plan(framework_shape)
+        return tuple(split[i] for i in perm), tuple(sorted(range(len(perm)), key=perm.__getitem__))
 
 
 def layout(name: str, framework: str) -> Layout:
