@@ -199,4 +199,3 @@ class Model(nn.Module):
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
-
