@@ -128,6 +128,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "'{name}' is a Parameter's value: it can only be given to a parameter connector ({connectors}), not {where}",
     ),
     "E0314": ("error", "the {connector} connector of {callee} takes a Parameter layer's value, got {got}"),
+    "E0320": ("error", "index {index} is out of range for {what}"),
+    "E0321": ("error", "the shape of {what} is not known here: {reason}"),
     # shapes
     "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),

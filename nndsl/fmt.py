@@ -317,6 +317,10 @@ class _Printer:
             return e.id, _ATOM
         if isinstance(e, ast.ListLit):
             return "[" + ", ".join(self._expr(x, 0, indent) for x in e.items) + "]", _ATOM
+        if isinstance(e, ast.Index):
+            return f"{self._expr(e.value, _ATOM, indent)}[{self._expr(e.index, 0, indent)}]", _ATOM
+        if isinstance(e, ast.Attr):
+            return f"{self._expr(e.value, _ATOM, indent)}.{e.name}", _ATOM
         if isinstance(e, ast.Unary):
             if e.op == "not":
                 return "not " + self._expr(e.operand, _PREC["not"], indent), _PREC["not"]
@@ -368,7 +372,7 @@ class _Printer:
 
     def _repeat(self, r: ast.Repeat, indent: str) -> str:
         label = f"{r.label}: " if r.label else ""
-        var = f"{r.var} in " if r.var else ""
+        var = f"{r.index}, {r.var} in " if r.index else f"{r.var} in " if r.var else ""
         head = f"{label}repeat {var}{self._expr(r.count, 1, indent)}"
         if r.stages is not None:
             body = " -> ".join(self._stage(s, indent) for s in r.stages)

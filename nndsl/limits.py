@@ -10,6 +10,11 @@ diagnostic (docs/diagnostics.md), whatever the caller's own stack depth.
 - `MAX_DEPTH` (E0211): how deep the expansion of a network nests, counted through the
   unit instances it makes: each call, chain, repeat and `if` branch open at once.
 - `MAX_UNIT_DEPTH` (E0702): how deep unit instances nest.
+- `MAX_LIST_ITEMS` (E0307): the items of a list value, counting those of the lists in it
+  (a configuration table `[[1, 16, 1, 1], ...]` has 4 + 4 x rows): a list built from lists
+  by name (`b = [a, a]`) cannot double its way past it, so comparing, printing or keying a
+  unit instance by its arguments stays bounded. A `repeat row in cfg` makes one copy per
+  item, counted toward the layer limit (E0701) as `repeat n` is.
 
 And two limits on the size of the model (nndsl/passes/check_size.py), which the command
 line can raise: `MAX_PARAMETERS` (E0410, `--max-parameters`) on the parameter elements of
@@ -26,6 +31,7 @@ from contextlib import contextmanager
 MAX_NESTING = 64
 MAX_DEPTH = 128
 MAX_UNIT_DEPTH = 64
+MAX_LIST_ITEMS = 100_000
 MAX_PARAMETERS = 10**10  # 40 GB in float32
 MAX_ACTIVATIONS = 10**10  # per sample
 

@@ -22,9 +22,15 @@ from ..diagnostics import CompileError, Note, Span
 from ..layers import REGISTRY
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
-from .values import coerce, eval_const
+from .values import BUILTINS, coerce, eval_const
 
 _TENSOR = object()  # a tensor value: only its existence matters here
+
+
+def _shape(attr: ast.Attr) -> Any:
+    """`x.shape` is not known before the layers are built: the count stops (the expander still
+    checks the limit as it builds)."""
+    raise _Unknown
 
 
 class _Unknown(Exception):
@@ -107,7 +113,7 @@ class LayerCounter:
                     n += k
             elif isinstance(stmt, ast.If):
                 while True:  # as the expander walks else-if chains
-                    cond = eval_const(stmt.cond, env.constant)
+                    cond = eval_const(stmt.cond, env.constant, _shape)
                     if not isinstance(cond, bool):
                         raise _Unknown
                     if cond or not stmt.elif_:
@@ -132,6 +138,8 @@ class LayerCounter:
     def _expr(self, expr: ast.Expr, env: _Env, budget: int) -> tuple[Any, int]:
         if isinstance(expr, ast.Name):
             return env.lookup(expr.id), 0
+        if isinstance(expr, ast.Call) and expr.callee in BUILTINS and expr.label is None and not expr.bare:
+            return eval_const(expr, env.constant, _shape), 0
         if isinstance(expr, ast.Call | ast.Chain):
             self._enter()
             try:
@@ -151,7 +159,7 @@ class LayerCounter:
                 self.depth -= 1
         if isinstance(expr, ast.Repeat):
             raise _Unknown
-        return eval_const(expr, env.constant), 0
+        return eval_const(expr, env.constant, _shape), 0
 
     def _inputs(self, call: ast.Call, n_inputs: int, variadic: bool, chained: Any, env: _Env, budget: int):
         """The tensor arguments' layers, as the expander splits a call's arguments; returns
@@ -200,7 +208,7 @@ class LayerCounter:
             if t is None:
                 raise _Unknown
             if p.name in given:
-                value = eval_const(given.pop(p.name), env.constant)
+                value = eval_const(given.pop(p.name), env.constant, _shape)
             elif p.default is not None:
                 value = eval_const(p.default, _Env(dict(args)).constant)
             else:
@@ -230,16 +238,21 @@ class LayerCounter:
         return value, used + size
 
     def _repeat(self, rep: ast.Repeat, env: _Env, budget: int) -> tuple[Any, int]:
+        from .expand import _copy_bindings
+
         self._enter()
         try:
-            count = eval_const(rep.count, env.constant)
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            count = eval_const(rep.count, env.constant, _shape)
+            items = None
+            if isinstance(count, tuple) and rep.var is not None:  # `repeat row in cfg`
+                items, count = count, len(count)
+            elif not isinstance(count, int) or isinstance(count, bool) or count < 0 or rep.index is not None:
                 raise _Unknown
             if count > budget:  # as the expander checks before unrolling
                 raise _Over(rep.count.span)
 
             def copy(i: int, room: int) -> int:
-                inner = _Env({rep.var: i} if rep.var else {}, env)
+                inner = _Env(_copy_bindings(rep, i, items), env)
                 whole = rep.stages[0] if rep.stages is not None and len(rep.stages) == 1 else None
                 if isinstance(whole, ast.Call) and whole.label is None and whole.callee in self.units:
                     value, n = self._unit(self.units[whole.callee], whole, _TENSOR, inner, room)

@@ -35,7 +35,7 @@ from ..layers.parameter import CONNECTORS
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
 from .count_layers import LayerCounter
-from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
+from .values import BUILTINS, POISON, Tensor, check_shape, coerce, describe, eval_const
 
 # The layer types whose value is a network input (NNC's Input): the registry's "input" kind.
 INPUT_TYPES = frozenset(t for t, spec in REGISTRY.items() if spec.kind == "input")
@@ -44,7 +44,9 @@ DEFAULT_MAX_LAYERS = 1_000_000
 PARAMETER_CONNECTORS = ", ".join(f"{'/'.join(c.lower() + '=' for c in cs)} of {t}" for t, cs in CONNECTORS.items())
 PARAMETER_SCOPE = "parameter_scope"  # NNC's ParameterScope, a keyword of every layer call
 SCOPELESS = "_"  # the label of a unit call that opens no scope: `h = x -> _: VGG11()`
-UNIT_PARAM_TYPES = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape"}
+UNIT_PARAM_TYPES = {
+    "int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape", "list": "list"
+}  # fmt: skip
 
 
 # --- the graph being built ------------------------------------------------------------------
@@ -305,6 +307,8 @@ class Expander:
             return None
         graph = Graph(name, top.name_span)
         self.graph = graph
+        self._shapes: dict[int, Any] = {}  # value id -> shape (None: an error), for `x.shape` (see _value_shape)
+        self._shaped = 0  # the layers whose output shapes are in `_shapes`
         self._prepare_overrides(list(overrides.values()))
         scope = Scope("", {})
         try:
@@ -462,7 +466,7 @@ class Expander:
             )
         if isinstance(stmt, ast.If):
             while True:  # an else-if chain in a loop: any number of branches (nndsl/limits.py)
-                cond = eval_const(stmt.cond, self._const_lookup(scope))
+                cond = eval_const(stmt.cond, self._const_lookup(scope), self._shape_reader(scope))
                 if cond is POISON:
                     return []
                 if not isinstance(cond, bool):
@@ -557,6 +561,57 @@ class Expander:
 
         return lookup
 
+    def _shape_reader(self, scope: Scope):
+        """`x.shape` in `scope`: the per-sample shape of the tensor `x`, as a list of ints."""
+
+        def shape(attr: ast.Attr) -> Any:
+            if not isinstance(attr.value, ast.Name):
+                raise CompileError(make("E0321", attr.span, what="this value",
+                                        reason="'.shape' is read from a tensor's name, like 'x.shape'"))  # fmt: skip
+            name = attr.value
+            try:
+                v = scope.lookup(name.id)
+            except KeyError:
+                raise CompileError(
+                    make("E0202", name.span, help=did_you_mean(name.id, scope.visible()), name=name.id)
+                ) from None
+            if v is POISON:
+                return POISON
+            if isinstance(v, tuple) and v and all(isinstance(t, Tensor) for t in v):
+                reason = f"it is {len(v)} tensors; name them with '{', '.join(['_'] * len(v))} = ...' first"
+                raise CompileError(make("E0321", attr.span, what=f"'{name.id}'", reason=reason))
+            if not isinstance(v, Tensor):
+                raise CompileError(
+                    make("E0321", attr.span, what=f"'{name.id}'", reason=f"it is {describe(v)}, not a tensor")
+                )
+            return self._value_shape(v.vid)
+
+        return shape
+
+    def _value_shape(self, vid: int) -> Any:
+        """The shape of value `vid`, inferred now from the layers built so far (each layer once per
+        network: the sweep goes on where the last one stopped). POISON when a layer on the way has
+        an error: the shape pass reports it, once. An instance that reads a shape depends on its
+        inputs' shapes, so no open recording becomes a template."""
+        from .infer_shapes import _infer
+
+        graph = self.graph
+        assert graph is not None
+        for rec in self._recordings:
+            rec.pure = False
+        producer = graph.values[vid].producer
+        if producer is None:
+            return POISON
+        shapes = self._shapes
+        silent = Reporter()
+        while self._shaped <= producer:
+            pl = graph.layers[self._shaped]
+            ins = tuple([shapes.get(v) for v in pl.inputs])
+            shapes[pl.outputs[0]] = _infer(pl, ins, False, graph, silent)[1]
+            self._shaped += 1
+        out = shapes.get(vid)
+        return POISON if out is None else tuple(out)
+
     def _tensor(self, expr: ast.Expr, scope: Scope, where: str) -> Any:
         v = self._expr(expr, scope)
         if v is POISON or isinstance(v, Tensor):
@@ -572,6 +627,8 @@ class Expander:
             except KeyError:
                 hint = did_you_mean(expr.id, scope.visible())
                 raise CompileError(make("E0202", expr.span, help=hint, name=expr.id)) from None
+        if isinstance(expr, ast.Call) and expr.callee in BUILTINS and expr.label is None and not expr.bare:
+            return eval_const(expr, self._const_lookup(scope), self._shape_reader(scope))  # `c = max(8, w)`
         if isinstance(expr, ast.Call | ast.Chain):
             self._enter(expr.span)
             try:
@@ -582,7 +639,7 @@ class Expander:
             raise CompileError(
                 make("E0310", expr.span, help="write 'x -> repeat N { ... }'", what="repeat", where="this position")
             )
-        return eval_const(expr, self._const_lookup(scope))
+        return eval_const(expr, self._const_lookup(scope), self._shape_reader(scope))
 
     def _chain(self, expr: ast.Chain, scope: Scope) -> Any:
         head = self._expr(expr.head, scope)
@@ -662,7 +719,7 @@ class Expander:
         inputs, in_spans, positional, in_names = self._split_args(
             call, len(spec.inputs), spec.variadic, chained, scope, spec.type
         )
-        lookup = self._const_lookup(scope)
+        lookup, shape = self._const_lookup(scope), self._shape_reader(scope)
         params: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         if len(positional) > len(spec.positional):
@@ -683,7 +740,7 @@ class Expander:
         for pname, arg in zip(spec.positional, positional, strict=False):
             p = spec.param(pname)
             assert p is not None
-            params[p.name] = self._coerce(eval_const(arg, lookup), p, spec.type, arg.span)
+            params[p.name] = self._coerce(eval_const(arg, lookup, shape), p, spec.type, arg.span)
             spans[p.name] = arg.span
         pscope = ""
         connectors: dict[str, tuple[Any, Span]] = {}  # NNC's connector name -> (value, span)
@@ -708,7 +765,7 @@ class Expander:
                         make("E0303", kw.name_span, [Note("first given here", spans[PARAMETER_SCOPE])],
                              name=kw.name, callee=spec.type)
                     )  # fmt: skip
-                pscope = self._parameter_scope(eval_const(kw.value, lookup), kw.value.span)
+                pscope = self._parameter_scope(eval_const(kw.value, lookup, shape), kw.value.span)
                 spans[PARAMETER_SCOPE] = kw.value.span
                 continue
             p = spec.param(kw.name)
@@ -723,7 +780,7 @@ class Expander:
                         "E0303", kw.name_span, [Note("first given here", spans[p.name])], name=p.name, callee=spec.type
                     )
                 )
-            params[p.name] = self._coerce(eval_const(kw.value, lookup), p, spec.type, kw.value.span)
+            params[p.name] = self._coerce(eval_const(kw.value, lookup, shape), p, spec.type, kw.value.span)
             spans[p.name] = kw.value.span
         if call.label == SCOPELESS:
             raise CompileError(make("E0213", call.span, what=f"the layer {spec.type}"))
@@ -827,7 +884,7 @@ class Expander:
         if len(self.unit_stack) >= MAX_UNIT_DEPTH:
             raise CompileError(make("E0702", call.span, limit=MAX_UNIT_DEPTH))
         inputs, _, positional, _ = self._split_args(call, len(ins), False, chained, scope, f"unit {unit.name}")
-        lookup = self._const_lookup(scope)
+        lookup, shape = self._const_lookup(scope), self._shape_reader(scope)
         args: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
         params = {p.name: p for p in unit.params}
@@ -846,7 +903,7 @@ class Expander:
                 )
             )
         for p, arg in zip(unit.params, positional, strict=False):
-            args[p.name] = self._unit_arg(p, eval_const(arg, lookup), unit, arg.span)
+            args[p.name] = self._unit_arg(p, eval_const(arg, lookup, shape), unit, arg.span)
             arg_spans[p.name] = arg.span
         for kw in call.kwargs:
             if kw.name == PARAMETER_SCOPE:
@@ -855,7 +912,7 @@ class Expander:
                         make("E0303", kw.name_span, [Note("first given here", arg_spans[PARAMETER_SCOPE])],
                              name=kw.name, callee=f"unit {unit.name}")
                     )  # fmt: skip
-                pscope = self._parameter_scope(eval_const(kw.value, lookup), kw.value.span)
+                pscope = self._parameter_scope(eval_const(kw.value, lookup, shape), kw.value.span)
                 arg_spans[PARAMETER_SCOPE] = kw.value.span
                 if pscope and call.label == SCOPELESS:
                     raise CompileError(make("E0215", kw.name_span, name=unit.name))
@@ -881,7 +938,7 @@ class Expander:
                         callee=f"unit {unit.name}",
                     )
                 )
-            args[p.name] = self._unit_arg(p, eval_const(kw.value, lookup), unit, kw.value.span)
+            args[p.name] = self._unit_arg(p, eval_const(kw.value, lookup, shape), unit, kw.value.span)
             arg_spans[p.name] = kw.value.span
         for p in unit.params:
             if p.name not in args:
@@ -1175,11 +1232,18 @@ class Expander:
             self.depth -= 1
 
     def _repeat_copies(self, rep: ast.Repeat, value: Tensor, scope: Scope) -> Any:
-        count = eval_const(rep.count, self._const_lookup(scope))
+        count = eval_const(rep.count, self._const_lookup(scope), self._shape_reader(scope))
         if count is POISON:
             return POISON
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise CompileError(make("E0311", rep.count.span, expected="repeat count (an int)", got=describe(count)))
+        items = None  # `repeat row in cfg`: the list's items, one copy each
+        if isinstance(count, tuple) and rep.var is not None:
+            items, count = count, len(count)
+        elif not isinstance(count, int) or isinstance(count, bool):
+            expected = "repeat count (an int) or a list to iterate ('repeat row in cfg')"
+            raise CompileError(make("E0311", rep.count.span, expected=expected, got=describe(count)))
+        elif rep.index is not None:
+            raise CompileError(make("E0311", rep.count.span, expected=f"list to iterate with '{rep.index}, {rep.var}'",
+                                    got=describe(count)))  # fmt: skip
         if count < 0:
             raise CompileError(make("E0703", rep.count.span, count=count))
         for rec in self._recordings:
@@ -1194,10 +1258,12 @@ class Expander:
         current: Any = value
         for i in range(count):
             lead = f"copy {i + 1} of {count} of repeat "
-            frame = self._frame("repeat", lead, qualified, f" ({rep.var} = {i})" if rep.var else "", rep.span)
+            bindings = _copy_bindings(rep, i, items)
+            shown = ", ".join(f"{k} = {_show(v)}" for k, v in bindings.items())
+            frame = self._frame("repeat", lead, qualified, f" ({shown})" if shown else "", rep.span)
             inner = Scope(
                 f"{qualified}[{i}].",
-                {rep.var: i} if rep.var else {},
+                bindings,
                 parent=scope,
                 via=(*scope.via, frame),
                 repeats=(*scope.repeats, (qualified, i, count)),
@@ -1270,6 +1336,27 @@ def _dataset_column(layer_type: str, params: dict[str, Any]) -> str | None:
 def _unit_param(name: str, type_: str) -> Param:
     """A unit parameter as `coerce` checks it."""
     return Param(name, type_, None, name)
+
+
+def _copy_bindings(rep: ast.Repeat, i: int, items: tuple | None) -> dict[str, Any]:
+    """The names copy `i` of a repeat binds: `repeat i in n` its index; `repeat row in cfg` the
+    list's item; `repeat i, row in cfg` both."""
+    if rep.var is None:
+        return {}
+    if items is None:
+        return {rep.var: i}
+    return {rep.index: i, rep.var: items[i]} if rep.index is not None else {rep.var: items[i]}
+
+
+def _show(v: Any) -> str:
+    """A constant as the spec writes it, for a repeat copy's frame: 3, "M", [6, 24, 2, 2]."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, tuple):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return str(v)
 
 
 def _ref(vid: int, start: int, inputs: tuple[int, ...]) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..diagnostics import CompileError, Span, make
 from ..layers.base import BOOL, CHOICE, FLOAT, FLOATS, INT, INTS, SHAPE, STR, Param
+from ..limits import MAX_LIST_ITEMS
 from ..syntax import ast
 
 MAX_ELEMENTS = 2**40  # per sample; larger shapes are refused as absurd
@@ -84,6 +85,7 @@ _TYPE_WORDS = {
     FLOATS: "a number or a list of numbers",
     "duration": "a duration (like 30 epochs or 1000 iterations)",
     "durations": "a list of durations",
+    "list": "a list (like [64, 128] or [[1, 16], [6, 24]])",
 }
 
 
@@ -155,6 +157,10 @@ def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
         if not isinstance(items, tuple) or not all(_is_num(x) for x in items):
             raise bad()
         return tuple(float(x) for x in items)
+    if t == "list":  # a unit's `list` parameter: any list (of numbers, strings, lists, shapes)
+        if isinstance(v, tuple):
+            return v
+        raise bad()
     if t == "duration":
         if _is_int(v):
             v = DurationValue(v, "iteration")
@@ -224,8 +230,21 @@ def _err(span: Span, message: str) -> CompileError:
     return CompileError(make("E0307", span, message=message))
 
 
-def eval_const(expr: ast.Expr, lookup: Callable[[ast.Name], Any]) -> Any:
-    """Evaluate a constant expression. `lookup` resolves names (and reports unknown ones)."""
+Lookup = Callable[[ast.Name], Any]
+ShapeOf = Callable[[ast.Attr], Any]
+
+
+def _no_shape(attr: ast.Attr) -> Any:
+    raise CompileError(make("E0321", attr.span, what=_attr_subject(attr), reason="no tensor is visible here"))
+
+
+def _attr_subject(attr: ast.Attr) -> str:
+    return f"'{attr.value.id}'" if isinstance(attr.value, ast.Name) else "this value"
+
+
+def eval_const(expr: ast.Expr, lookup: Lookup, shape: ShapeOf = _no_shape) -> Any:
+    """Evaluate a constant expression. `lookup` resolves names (and reports unknown ones);
+    `shape` gives a tensor's per-sample shape for `x.shape` (where tensors are visible)."""
     if isinstance(expr, ast.Num):
         v = expr.value
         if (isinstance(v, float) and not math.isfinite(v)) or (isinstance(v, int) and v > _MAX_INT):
@@ -242,15 +261,20 @@ def eval_const(expr: ast.Expr, lookup: Callable[[ast.Name], Any]) -> Any:
     if isinstance(expr, ast.Name):
         return lookup(expr)
     if isinstance(expr, ast.ListLit):
-        items = tuple(eval_const(x, lookup) for x in expr.items)
-        return POISON if any(x is POISON for x in items) else items
+        items = tuple(eval_const(x, lookup, shape) for x in expr.items)
+        if any(x is POISON for x in items):
+            return POISON
+        if _list_size(items) > MAX_LIST_ITEMS:
+            limit = f"{MAX_LIST_ITEMS:,}"
+            raise _err(expr.span, f"a list of more than {limit} items (counting the items of the lists in it)")
+        return items
     if isinstance(expr, ast.Duration):
         unit = expr.unit.rstrip("s")
         if unit not in ("epoch", "iteration"):
             raise _err(expr.span, f"unknown unit '{expr.unit}'; a duration counts 'epochs' or 'iterations'")
         return DurationValue(expr.value, unit)
     if isinstance(expr, ast.Unary):
-        v = eval_const(expr.operand, lookup)
+        v = eval_const(expr.operand, lookup, shape)
         if v is POISON:
             return v
         if expr.op == "not":
@@ -268,16 +292,24 @@ def eval_const(expr: ast.Expr, lookup: Callable[[ast.Name], Any]) -> Any:
         while isinstance(node, ast.Binary):
             run.append(node)
             node = node.left
-        a = eval_const(node, lookup)
+        a = eval_const(node, lookup, shape)
         for binary in reversed(run):
-            a = _binary(binary, a, lookup)
+            a = _binary(binary, a, lookup, shape)
         return a
+    if isinstance(expr, ast.Index):
+        return _index(expr, eval_const(expr.value, lookup, shape), eval_const(expr.index, lookup, shape))
+    if isinstance(expr, ast.Attr):
+        if expr.name != "shape":
+            raise _err(expr.name_span, f"unknown attribute '{expr.name}'; a tensor has only '.shape'")
+        return shape(expr)
+    if isinstance(expr, ast.Call) and expr.label is None and not expr.bare and expr.callee in BUILTINS:
+        return _builtin(expr, [eval_const(a, lookup, shape) for a in expr.args])
     if isinstance(expr, (ast.Call, ast.Chain, ast.Repeat)):
         raise _err(expr.span, "a layer or unit call cannot be used as a constant")
     raise _err(expr.span, "not a constant expression")
 
 
-def _binary(expr: ast.Binary, a: Any, lookup: Callable[[ast.Name], Any]) -> Any:
+def _binary(expr: ast.Binary, a: Any, lookup: Lookup, shape: ShapeOf) -> Any:
     """`expr` with its left operand's value `a` already known."""
     if expr.op in ("and", "or"):
         if a is POISON:
@@ -286,11 +318,11 @@ def _binary(expr: ast.Binary, a: Any, lookup: Callable[[ast.Name], Any]) -> Any:
             raise _err(expr.left.span, f"'{expr.op}' needs true or false, got {describe(a)}")
         if (expr.op == "and" and not a) or (expr.op == "or" and a):
             return a
-        b = eval_const(expr.right, lookup)
+        b = eval_const(expr.right, lookup, shape)
         if b is not POISON and not isinstance(b, bool):
             raise _err(expr.right.span, f"'{expr.op}' needs true or false, got {describe(b)}")
         return b
-    b = eval_const(expr.right, lookup)
+    b = eval_const(expr.right, lookup, shape)
     if a is POISON or b is POISON:
         return POISON
     if expr.op in _COMPARE:
@@ -307,3 +339,140 @@ def _binary(expr: ast.Binary, a: Any, lookup: Callable[[ast.Name], Any]) -> Any:
     if _is_int(result) and abs(result) > _MAX_INT:
         raise _err(expr.span, f"the result {result:.3e} is too large")
     return result
+
+
+# --- indexing and built-in functions ----------------------------------------------------------
+
+
+def _list_size(items: tuple) -> int:
+    """The items of a list, counting those of the lists in it (a list named twice counts twice),
+    found by a walk that stops past MAX_LIST_ITEMS: lists built from lists by name (`b = [a, a]`)
+    cannot grow past the limit, so printing or comparing one stays bounded."""
+    total = 0
+    sizes: dict[int, int] = {}  # id(a list in it) -> its size: a list named twice is walked once
+    stack: list[tuple[tuple, bool]] = [(items, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            sizes[id(t)] = len(t) + sum(sizes[id(x)] for x in t if isinstance(x, tuple))
+            continue
+        if id(t) in sizes:
+            continue
+        stack.append((t, True))
+        for x in t:
+            if isinstance(x, tuple) and id(x) not in sizes:
+                stack.append((x, False))
+        total += len(t)
+        if total > MAX_LIST_ITEMS:
+            return total
+    return sizes[id(items)]
+
+
+def _index(expr: ast.Index, v: Any, i: Any) -> Any:
+    """`v[i]`: an item of a list or shape; a negative index counts from the end."""
+    if v is POISON or i is POISON:
+        return POISON
+    if not isinstance(v, tuple):
+        raise _err(expr.value.span, f"only a list or a shape can be indexed, got {describe(v)}")
+    if not _is_int(i):
+        raise _err(expr.index.span, f"an index must be an int, got {describe(i)}")
+    if not -len(v) <= i < len(v):
+        what = f"a list of {len(v)} item{'' if len(v) == 1 else 's'}" if v else "an empty list"
+        raise CompileError(make("E0320", expr.index.span, index=i, what=what))
+    return v[i]
+
+
+def _number(name: str, v: Any, span: Span) -> int | float:
+    if not _is_num(v):
+        raise _err(span, f"{name}() needs a number, got {describe(v)}")
+    return v
+
+
+def _checked_int(v: int, span: Span) -> int:
+    if abs(v) > _MAX_INT:
+        raise _err(span, f"the result {v:.3e} is too large")
+    return v
+
+
+def _int(call: ast.Call, args: list[Any]) -> Any:
+    return _checked_int(int(_number("int", args[0], call.args[0].span)), call.span)
+
+
+def _float(call: ast.Call, args: list[Any]) -> Any:
+    return float(_number("float", args[0], call.args[0].span))
+
+
+def _round(call: ast.Call, args: list[Any]) -> Any:
+    v = _number("round", args[0], call.args[0].span)
+    if len(args) == 1:
+        return _checked_int(round(v), call.span)  # Python's rule: halves go to the even neighbour
+    if not _is_int(args[1]):
+        raise _err(call.args[1].span, f"round()'s number of digits must be an int, got {describe(args[1])}")
+    return float(round(v, args[1]))
+
+
+def _floor(call: ast.Call, args: list[Any]) -> Any:
+    return _checked_int(math.floor(_number("floor", args[0], call.args[0].span)), call.span)
+
+
+def _ceil(call: ast.Call, args: list[Any]) -> Any:
+    return _checked_int(math.ceil(_number("ceil", args[0], call.args[0].span)), call.span)
+
+
+def _abs(call: ast.Call, args: list[Any]) -> Any:
+    return abs(_number("abs", args[0], call.args[0].span))
+
+
+def _len(call: ast.Call, args: list[Any]) -> Any:
+    if not isinstance(args[0], tuple | str):
+        raise _err(call.args[0].span, f"len() needs a list, a shape or a string, got {describe(args[0])}")
+    return len(args[0])
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[[ast.Call, list[Any]], Any]:
+    def function(call: ast.Call, args: list[Any]) -> Any:
+        name = pick.__name__
+        if len(args) == 1:
+            if not isinstance(args[0], tuple):
+                raise _err(call.args[0].span, f"{name}() of one argument needs a list, got {describe(args[0])}")
+            if not args[0]:
+                raise _err(call.args[0].span, f"{name}() of an empty list")
+            items, spans = args[0], [call.args[0].span] * len(args[0])
+        else:
+            items, spans = args, [a.span for a in call.args]
+        for v, span in zip(items, spans, strict=True):
+            _number(name, v, span)
+        return pick(items)
+
+    return function
+
+
+# name -> (the function, the fewest and the most arguments it takes; None: any number)
+BUILTINS: dict[str, tuple[Callable[[ast.Call, list[Any]], Any], int, int | None]] = {
+    "int": (_int, 1, 1),
+    "float": (_float, 1, 1),
+    "round": (_round, 1, 2),
+    "floor": (_floor, 1, 1),
+    "ceil": (_ceil, 1, 1),
+    "abs": (_abs, 1, 1),
+    "len": (_len, 1, 1),
+    "min": (_extreme(min), 1, None),
+    "max": (_extreme(max), 1, None),
+}
+
+
+def _builtin(call: ast.Call, args: list[Any]) -> Any:
+    function, least, most = BUILTINS[call.callee]
+    if call.kwargs:
+        raise _err(call.kwargs[0].name_span, f"{call.callee}() takes no named arguments")
+    if len(args) < least or (most is not None and len(args) > most):
+        if most is None:
+            takes = f"at least {least} argument"
+        elif least == most:
+            takes = f"{least} argument{'' if least == 1 else 's'}"
+        else:
+            takes = f"{least} to {most} arguments"
+        raise _err(call.span, f"{call.callee}() takes {takes}, got {len(args)}")
+    if any(a is POISON for a in args):
+        return POISON
+    return function(call, args)

@@ -59,6 +59,25 @@ class Name:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """`cfg[i]`: an item of a list (or of a shape); negative indices count from the end."""
+
+    value: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """`x.shape`: an attribute of a value (a tensor's per-sample shape is the only one)."""
+
+    value: Expr
+    name: str
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Unary:
     op: str  # "-" | "+" | "not"
     operand: Expr
@@ -96,7 +115,8 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Repeat:
-    """`repeat [i in] N { stages }` or `repeat N { in x ... out y }`."""
+    """`repeat [i in] N { stages }` or `repeat N { in x ... out y }`; `repeat row in cfg`
+    and `repeat i, row in cfg` iterate a list (`var` takes its items, `index` the copy index)."""
 
     var: str | None
     count: Expr
@@ -104,6 +124,7 @@ class Repeat:
     body: tuple[Stmt, ...] | None  # block form (starts with `in`)
     label: str | None
     span: Span
+    index: str | None = None  # `repeat i, row in cfg`: i (then `var` is row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +135,7 @@ class Chain:
 
 
 Stage = Call | Repeat
-Expr = Num | Str | Bool | ShapeLit | Duration | ListLit | Name | Unary | Binary | Call | Chain | Repeat
+Expr = Num | Str | Bool | ShapeLit | Duration | ListLit | Name | Index | Attr | Unary | Binary | Call | Chain | Repeat
 
 # --- statements --------------------------------------------------------------------------
 

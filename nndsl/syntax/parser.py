@@ -234,12 +234,15 @@ class _ToAst(Transformer):
 
     def labeled_repeat(self, c):
         label, r = c
-        return ast.Repeat(r.var, r.count, r.stages, r.body, str(label), self._span(label, r))
+        return ast.Repeat(r.var, r.count, r.stages, r.body, str(label), self._span(label, r), r.index)
 
     def repeat(self, c):
-        keyword, var, count, (stages, stmts), close = c
+        keyword, first, second, count, (stages, stmts), close = c
+        # `repeat i in n`, `repeat row in cfg`: one name, the copy's value; `repeat i, row in cfg`: two
+        index, var = (None, first) if second is None else (first, second)
         var = str(var) if var is not None else None
-        return ast.Repeat(var, count, stages, stmts, None, self._span(keyword, close))
+        index = str(index) if index is not None else None
+        return ast.Repeat(var, count, stages, stmts, None, self._span(keyword, close), index)
 
     def repeat_chain(self, c):
         return tuple(c), None
@@ -277,6 +280,14 @@ class _ToAst(Transformer):
 
     def list_(self, c):
         return ast.ListLit(tuple(x for x in c[1:-1] if x is not None), self._span(c[0], c[-1]))
+
+    def index(self, c):
+        value, index, close = c
+        return ast.Index(value, index, self._span(value, close))
+
+    def attr(self, c):
+        value, name = c
+        return ast.Attr(value, str(name), self._span(value, name), self._tok(name))
 
     def paren(self, c):
         lpar, expr, rpar = c
@@ -667,6 +678,11 @@ def _children(node: Any, depth: int):
         yield node.right, d
     elif isinstance(node, ast.Unary):
         yield node.operand, d
+    elif isinstance(node, ast.Index):
+        yield node.value, d
+        yield node.index, d
+    elif isinstance(node, ast.Attr):
+        yield node.value, d
     elif isinstance(node, ast.ListLit):
         for x in node.items:
             yield x, d
