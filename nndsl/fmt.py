@@ -319,8 +319,9 @@ class _Printer:
             return "[" + ", ".join(self._expr(x, 0, indent) for x in e.items) + "]", _ATOM
         if isinstance(e, ast.Index):
             return f"{self._expr(e.value, _ATOM, indent)}[{self._expr(e.index, 0, indent)}]", _ATOM
-        if isinstance(e, ast.Attr):
-            return f"{self._expr(e.value, _ATOM, indent)}.{e.name}", _ATOM
+        if isinstance(e, ast.Attr):  # `(3).shape`: `3.` would be a number
+            value = self._expr(e.value, _ATOM, indent)
+            return f"({value}).{e.name}" if isinstance(e.value, ast.Num) else f"{value}.{e.name}", _ATOM
         if isinstance(e, ast.Unary):
             if e.op == "not":
                 return "not " + self._expr(e.operand, _PREC["not"], indent), _PREC["not"]

@@ -3,7 +3,8 @@
 The expander stops at the layer limit (E0701), but a spec can reach it only after building
 a million layers: a unit that calls the one below twice doubles with every level, and
 twenty levels are a million layers. This pass counts first. Constants in a spec (unit
-arguments, repeat counts, conditions) never depend on tensors, so the count is exact; each
+arguments, repeat counts, conditions) depend on tensors only through `x.shape`, which ends
+the count with no answer (below); otherwise the count is exact; each
 unit is counted once per argument list, so counting is linear in the spec, not in the
 layers it makes.
 
