@@ -103,7 +103,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0205": ("error", "unknown dataset '{name}'"),
     "E0206": ("error", "layer name '{name}' is already used in this scope"),
     "E0208": ("error", "no layer '{path}' in network '{network}'"),
-    "E0209": ("error", "unknown type '{name}'; the types are int, float, bool, string and shape"),
+    "E0209": ("error", "unknown type '{name}'; the types are int, float, bool, string, shape and list"),
     "E0210": ("error", "this nests deeper than {limit} levels (the limit for expressions, blocks and repeats)"),
     "E0211": ("error", "expanding this nests deeper than {limit} levels, counted through unit instances (the limit)"),
     "E0212": ("error", "derived networks form a cycle: {chain}"),

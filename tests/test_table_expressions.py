@@ -420,3 +420,27 @@ def test_fmt_round_trips_generated_expressions(e):
     assert format_module(again) == once
     assert _strip(again.items) == _strip(module.items)
     assert isinstance(module.items[0], ast.Unit)
+
+
+def test_shape_drives_repeat_counts_and_conditions_and_the_layer_limit_still_holds():
+    src = """
+        unit Widen() {
+            in x
+            h = x -> repeat x.shape[0] { ReLU }
+            if x.shape[1] > 4 {
+                h = h -> MaxPooling(kernel=2x2)
+            }
+            out h
+        }
+        network N {
+            x = Input(3x8x8, dataset="x")
+            y = x -> Widen() -> Convolution(6, kernel=1x1) -> Widen()
+        }
+        """
+    r = compile_text(src)
+    assert r.ok, r.diagnostics
+    net = r.project.networks[0]
+    assert [layer.type for layer in net.layers].count("ReLU") == 3 + 6
+    assert net.value(net.outputs[0]).shape == (6, 4, 4)  # pooled once: 8x8, then 4x4 is not above 4
+    # the early count stops at `x.shape`; the expander still refuses the spec at the limit
+    assert [d.code for d in errors(src, max_layers=8)] == ["E0701"]
