@@ -221,18 +221,21 @@ def test_repeat_over_a_list_binds_items_and_index():
             y = x -> stack: repeat i, w in [4, 6, 8] { Convolution(w + i, kernel=1x1) }
                   -> repeat row in [[3, 1], [5, 2]] { Convolution(row[0], kernel=[row[1], row[1]]) }
                   -> repeat v in [] { ReLU }
+                  -> repeat k in [1x1, 3x3] { Convolution(4, kernel=k, pad=[k[0] // 2, k[1] // 2]) }
         }
         """
     )
     assert r.ok, r.diagnostics
+    kernels = [tuple(layer.params["kernel"]) for layer in r.project.networks[0].layers[-2:]]
+    assert kernels == [(1, 1), (3, 3)]
     convs = [layer for layer in r.project.networks[0].layers if layer.type == "Convolution"]
     assert [layer.name for layer in convs[:3]] == [
         "stack[0].Convolution",
         "stack[1].Convolution",
         "stack[2].Convolution",
     ]
-    assert [layer.params["out_maps"] for layer in convs] == [4, 7, 10, 3, 5]
-    assert [tuple(layer.params["kernel"]) for layer in convs[3:]] == [(1, 1), (2, 2)]
+    assert [layer.params["out_maps"] for layer in convs] == [4, 7, 10, 3, 5, 4, 4]
+    assert [tuple(layer.params["kernel"]) for layer in convs[3:5]] == [(1, 1), (2, 2)]
     # copies' frames show the item: a message inside copy 2 says which row it is
     bad = errors(
         """
@@ -444,3 +447,9 @@ def test_shape_drives_repeat_counts_and_conditions_and_the_layer_limit_still_hol
     assert net.value(net.outputs[0]).shape == (6, 4, 4)  # pooled once: 8x8, then 4x4 is not above 4
     # the early count stops at `x.shape`; the expander still refuses the spec at the limit
     assert [d.code for d in errors(src, max_layers=8)] == ["E0701"]
+
+
+@pytest.mark.parametrize("e", ["[0]" + "[0]" * 3000, "max(" * 3000 + "1" + ")" * 3000, "x" + ".shape" * 3000])
+def test_deeply_nested_new_forms_stop_at_the_nesting_limit(e):
+    bad = errors(f'network N {{\n    x = Input(4, dataset="x")\n    a = {e}\n}}\n')
+    assert [d.code for d in bad] == ["E0210"]
