@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from nndsl.cli import main
 from nndsl.compiler import compile_file
+from nndsl.diagnostics import CompileError
 from nndsl.fmt import format_module
 from nndsl.limits import MAX_LIST_ITEMS
 from nndsl.passes.values import eval_const
@@ -453,3 +454,43 @@ def test_shape_drives_repeat_counts_and_conditions_and_the_layer_limit_still_hol
 def test_deeply_nested_new_forms_stop_at_the_nesting_limit(e):
     bad = errors(f'network N {{\n    x = Input(4, dataset="x")\n    a = {e}\n}}\n')
     assert [d.code for d in bad] == ["E0210"]
+
+
+def _arith():
+    leaf = st.one_of(st.integers(-20, 20).map(str), st.sampled_from(["0.5", "2.5", "1.25", "3.75", "7.0"]))
+
+    def extend(inner):
+        return st.one_of(
+            st.tuples(inner, st.sampled_from(["+", "-", "*", "//", "%", "/"]), inner).map(
+                lambda t: f"({t[0]} {t[1]} {t[2]})"
+            ),
+            st.tuples(st.sampled_from(["int", "round", "floor", "ceil", "abs", "float"]), inner).map(
+                lambda t: f"{t[0]}({t[1]})"
+            ),
+            st.tuples(st.sampled_from(["min", "max"]), st.lists(inner, min_size=2, max_size=3)).map(
+                lambda t: f"{t[0]}({', '.join(t[1])})"
+            ),
+            st.lists(inner, min_size=1, max_size=3).map(lambda xs: f"max([{', '.join(xs)}])"),
+        )
+
+    return st.recursive(leaf, extend, max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_arith())
+def test_arithmetic_with_builtins_agrees_with_python(text):
+    try:
+        want = eval(text, {"floor": math.floor, "ceil": math.ceil})  # noqa: S307
+    except (ZeroDivisionError, OverflowError):
+        want = None
+    if isinstance(want, float) and not math.isfinite(want) or isinstance(want, int) and abs(want) > 2**62:
+        want = None
+    module, diags = parse(f"unit U(a: int = {text}) {{\n    in x\n    out x\n}}\n", "t.nnd")
+    assert not diags
+    try:
+        got = eval_const(module.items[0].params[0].default, lambda name: pytest.fail(name.id))
+    except CompileError as e:
+        assert want is None, (text, want, e.diagnostic.message)
+        assert e.diagnostic.code == "E0307"
+        return
+    assert got == want and type(got) is type(want), text
