@@ -305,7 +305,7 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     p = layer.params
     (axis,) = p["axes"]  # nnabla's takes one (the compiler checks)
     # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
-    module = f"layers.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])}"
+    module = f"nnc.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])}"
     module += (f", axis={_axis(axis, len(ins[0]))}" if axis != 0 else "") + ")"
     params = (
         ("beta", "beta", "same"),
