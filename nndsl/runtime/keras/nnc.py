@@ -5,6 +5,9 @@ A generated Keras project imports this file as `nnc` (its custom layers are in
 and the project's `nnc_params.py` and `nnc_runs.py` only, not TensorFlow: a model of Keras's own layers runs
 on any Keras 3 backend.
 
+Layers. `BatchNormalization` is Keras's with nnabla's running variance (the batch's unbiased
+variance, as NNC trains and torch's BatchNorm*d): every generated Keras BatchNormalization is one.
+
 Layouts. NNC's tensors are channels-first, (N, C, H, W); the generated Keras models compute
 channels-last, which TensorFlow runs fastest: a per-sample tensor of NNC shape (s0, s1, ...,
 s{r-1}) with r >= 2 is held as (s1, ..., s{r-1}, s0), a rank-1 one as it is.
