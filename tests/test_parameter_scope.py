@@ -173,7 +173,7 @@ def _gradients(backend: str, module, model, x, t) -> dict[str, np.ndarray]:
         loss.sum().backward()
         named = dict(model.named_parameters())
         return {
-            n: module._to_nnc(named[key].grad, layout, shape).reshape(-1)
+            n: module.nnc.to_nnc(named[key].grad, layout, shape).reshape(-1)
             for n, (key, layout, shape, *_) in module.Model.PARAMETERS.items()
         }
     import tensorflow as tf

@@ -98,7 +98,7 @@ unit Never(maps: int, extra: bool = false) {
 
 unit Head(n: int) {
     in x
-    out x -> fc: Affine(n)
+    out x -> c: Convolution(2, kernel=1x1) -> fc: Affine(n)
 }
 
 network Runtime {
@@ -125,10 +125,11 @@ def test_a_branch_no_instance_takes_generates_nothing():
 
 
 def test_fallback_split_names_and_docstrings():
-    # Head's Affine takes 7*4*4 = 112 features in one instance and 3*8*8 = 192 in the other:
-    # nothing the unit knows gives both, so it is two classes.
+    # Head's Affine takes 2*4*4 = 32 features in one instance and 2*8*8 = 128 in the other (its
+    # convolution's output, not its input, whose sizes are `in_features`): nothing the unit knows
+    # gives both, so it is two classes.
     text = render_model(compiled(UNIT_ARGS))
-    assert "nn.Linear(112, n)" in text and "nn.Linear(192, n)" in text  # n: Head's own argument
+    assert "nn.Linear(32, n)" in text and "nn.Linear(128, n)" in text  # n: Head's own argument
     assert "one class for 1 of its 2 instances" in text
 
 

@@ -18,8 +18,7 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 
 from __future__ import annotations
 
-import contextvars
-import re
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ from ..ir import Layer, Network, Project
 from ..layers.base import REGISTRY, ParamShape, fmt_shape
 from ..nnc.names import nnc_parameter_table
 from . import merge
+from .expr import Expr, Printer
 from .naming import Namer, camel, literal, snake
 from .structure import Block, network_tree
 
@@ -36,15 +36,15 @@ from .structure import Block, network_tree
 class Emit:
     """One layer in generated code.
 
-    `call` is the forward expression, with `{m}` standing for the layer's attribute and
-    `{0}`, `{1}`... for the inputs (and `{batch_ref}` for a tensor of the current batch, which a layer
-    without inputs sizes its output by); `module` is constructor code for a layer with parameters
-    or state (None for a stateless one). `params` maps the layer's NNC parameters to the
+    `call` is the forward expression (an `expr` tree), with `expr.MODULE` standing for the layer's
+    attribute and `expr.inp(k)` for input k (and `expr.BATCH` for a tensor of the current batch, which
+    a layer without inputs sizes its output by); `module` is constructor code for a layer with
+    parameters or state (None for a stateless one). `params` maps the layer's NNC parameters to the
     framework's: (NNC name, attribute under the module, layout), which `save_params` uses.
     """
 
-    call: str
-    module: str | None = None
+    call: Expr
+    module: Expr | None = None
     params: tuple[tuple[str, str, str], ...] = ()
     initialized: bool = False  # the module applies NNC's initializers itself
     # (NNC name, NNC initializer, multiplier) the framework's constructor already gives a parameter
@@ -53,6 +53,9 @@ class Emit:
     # (NNC name, constructor argument) where the framework takes a parameter's initializer under
     # another name than the backend's convention (Keras: `<attribute>_initializer`).
     init_args: tuple[tuple[str, str], ...] = ()
+    # The value is a parameter in NNC's layout (a Parameter layer's), not a batch of data in the
+    # backend's: its shape comment is NNC's.
+    nnc_value: bool = False
 
 
 class Unsupported(Exception):
@@ -87,7 +90,9 @@ def lower(backend: str, emitters: dict, layer: Layer, net: Network) -> Emit | No
 
 
 class Dialect:
-    """How one framework spells what the builder needs."""
+    """How one framework spells what the builder needs. Code that names an imported module is built
+    as an `expr` tree: `construct` and `inits` return trees the builder prints, `child` and the
+    `copies_*` print theirs with the dialect's `printer`, which records the model's imports."""
 
     backend = ""
     init_self = "self"  # a unit class's constructor's first parameters
@@ -97,7 +102,13 @@ class Dialect:
     attributes: frozenset[str] = frozenset()
     emitters: dict[str, Callable[[Layer, tuple, tuple], Emit]] = {}
 
-    def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
+    def __init__(self) -> None:
+        self.printer = Printer()  # one per model: its `imports` are the model's
+
+    def code(self, e: Expr) -> str:
+        return self.printer(e)
+
+    def construct(self, ctor: Expr, rel: str, top: bool, layer: Layer, emit: Emit) -> Expr:
         """Constructor code of `layer`'s module, named `rel` inside its block."""
         return ctor
 
@@ -128,7 +139,7 @@ class Dialect:
         """A value's per-sample shape as the generated code holds it (for comments)."""
         return fmt_shape(shape)
 
-    def inits(self, layer: Layer, attr: str, emit: Emit) -> list[str]:
+    def inits(self, layer: Layer, attr: str, emit: Emit) -> list[Expr]:
         """Statements after the constructors that give `layer` NNC's initial values."""
         return []
 
@@ -186,22 +197,15 @@ class ModelRender:
     params: list[ParamModel]
     # Parameters NNC's LRateMultiplier freezes (0 or below, as nnabla reads it): their names in `params`.
     frozen: list[str] = field(default_factory=list)
+    # The import statements the generated code needs, by the name each brings (what the printer recorded).
+    imports: dict[str, str] = field(default_factory=dict)
+    # Some class's shape comments are expressions of its sizes (`merge.ShapeNotes`): the module
+    # docstring says how to read them.
+    symbolic_shapes: bool = False
 
 
 def build(project: Project, dialect: Dialect) -> ModelRender:
     return _Builder(project, dialect).build()
-
-
-def names_used(m: ModelRender, candidates: tuple[str, ...]) -> list[str]:
-    """Those of `candidates` (module aliases) that the generated statements of `m` use as
-    `name.`: the imports a generated model needs beyond its template's own."""
-    lines = [
-        text
-        for c in [*m.classes, m.model]
-        for text in (*(ctor for _, ctor in c.modules), *c.inits, *c.body, *(t for _, t in (*c.init, *c.lines)))
-    ]
-    code = "\n".join(lines + [line for n in m.networks for line in n.body])
-    return [name for name in candidates if re.search(rf"(?<![\w.]){re.escape(name)}\.", code)]
 
 
 class _Builder:
@@ -213,6 +217,7 @@ class _Builder:
         self.params: dict[str, ParamModel] = {}
         self.instances: list[merge.Inst] = []
         self.index = _spec_index(getattr(project, "units", {}) or {})
+        self.symbolic_shapes = False  # some class's shape comments are expressions (merge.ShapeNotes)
 
     def build(self) -> ModelRender:
         model = ClassModel("Model", "Every parameter of every network; networks that share parameters share modules.")
@@ -262,7 +267,10 @@ class _Builder:
         # In the networks' layer order, which is the order nnabla creates (and saves) them in.
         order = {name: k for k, name in enumerate(self.nnabla)}
         params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
-        return ModelRender(self.project.path, self.classes, model, networks, params, list(frozen))
+        return ModelRender(
+            self.project.path, self.classes, model, networks, params, list(frozen),
+            dict(self.dialect.printer.imports), self.symbolic_shapes,
+        )  # fmt: skip
 
     def _register(self, inst: merge.Inst, scope: str, attr_path: str) -> None:
         """Name every parameter under the instance `inst` (placed at `attr_path`, spec scope `scope`)."""
@@ -296,13 +304,22 @@ class _Builder:
             declared = [(q.name, None, _ANNOTATIONS.get(q.type, "object")) for q in unit.params] if unit else []
             node = self.index.nodes.get(rep.span) if rep else None
             exprs = _exprs(node[0]) if node else []
-        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels"})
+            var = getattr(node[0], "var", None) if node else None
+            if var and var not in env:
+                # `repeat i in n { ... }`: the copy's index is an argument of the copy's class
+                env[var] = block.index
+                declared.append((var, None, "int"))
+        names = Namer(self.dialect.reserved | {"prefix", "k", "self", "in_channels", "in_features"})
         spec_params = [(name, names.take(snake(name)), default, ann) for name, default, ann in declared]
         derived = {}
         if block.inputs and net.values[block.inputs[0]].shape:
             derived["in_channels"] = net.values[block.inputs[0]].shape[0]
+            if len(net.values[block.inputs[0]].shape) > 1:
+                # what an affine layer on the flattened input takes (torch's nn.Linear(in_features, ...))
+                derived["in_features"] = math.prod(net.values[block.inputs[0]].shape)
         inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
         inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
+        inst.in_shape = tuple(net.values[block.inputs[0]].shape) if block.inputs else ()
         inst.shapes_out = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
         attrs = Namer(self.dialect.reserved | self.dialect.attributes)
         inst.args = list(block.inputs)
@@ -377,6 +394,7 @@ class _Builder:
             cls.init = code.init
             cls.lines = code.body
             self.classes.append(cls)
+            self.symbolic_shapes |= code.symbolic
 
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
@@ -461,13 +479,12 @@ class _Builder:
         return attr
 
     def _layer(self, layer: Layer, net: Network, owner, attrs: Namer, owned: dict, run, cut, depth, block):
-        token = _FULL.set(True)
-        try:
-            emit = lower(self.dialect.backend, self.dialect.emitters, layer, net)
-        finally:
-            _FULL.reset(token)
+        emit = lower(self.dialect.backend, self.dialect.emitters, layer, net)
         if emit is None:
             return
+        # The code to merge: every option kept with its marks (see `expr.Printer`).
+        full = Printer(full=True)
+        full.imports = self.dialect.printer.imports
         emit_fn = self.dialect.emitters[layer.type]
         ins = tuple(net.values[v].shape for v in layer.inputs)
         out_vid = layer.outputs[0]
@@ -481,25 +498,25 @@ class _Builder:
         # called once per layer; a module without parameters (augmentation) is shared only where
         # its configuration is the same too.
         rel = layer.param_scope[cut:]
-        call = emit.call
+        call = full(emit.call)
         marks = {} if top else _provenance(self.dialect, emit_fn, layer, ins, net.values[out_vid].shape, spec, rel)
         call = _mark(call, marks.get("call"))
         if emit.module is not None:
-            mkey = rel if emit.params else (rel, merge.concrete(emit.module))
+            mkey = rel if emit.params else (rel, merge.concrete(full(emit.module)))
             if mkey in owned:
                 attr = owned[mkey][0]
             else:
                 attr = attrs.take(snake(rel))
                 owned[mkey] = (attr, ())
-                ctor = _mark(self.dialect.construct(emit.module, rel, top, layer, emit), marks.get("ctor"))
+                ctor = _mark(full(self.dialect.construct(emit.module, rel, top, layer, emit)), marks.get("ctor"))
                 owner.mods.append(merge.Mod(key, attr, text=ctor, spec=spec, ctx=ctx))
                 if emit.params:
                     shapes = {q.name: q.shape for q in layer.parameters}
                     params = tuple((n, t, lay, tuple(shapes.get(n, ()))) for n, t, lay in emit.params)
                     owner.layers.append((rel, attr, params))
                     owner.inits.extend(
-                        merge.Init((*key, j), _mark(text, marks.get(("init", j))), ctx, spec)
-                        for j, text in enumerate(self.dialect.inits(layer, attr, emit))
+                        merge.Init((*key, j), _mark(full(e), marks.get(("init", j))), ctx, spec)
+                        for j, e in enumerate(self.dialect.inits(layer, attr, emit))
                     )
             call = call.replace("{m}", f"self.{attr}")
         else:
@@ -514,19 +531,22 @@ class _Builder:
             inputs = (*inputs, block.inputs[0])
         shape = net.values[out_vid].shape
         # A Parameter's value is a parameter in NNC's layout, not a batch of data in the backend's.
-        shown = "x".join(map(str, shape)) if layer.type == "Parameter" else self.dialect.shape(shape)
+        shown = "x".join(map(str, shape)) if emit.nnc_value else self.dialect.shape(shape)
         run.body.append(merge.Stmt(key, "layer", call, inputs, (out_vid,), shown, attr, spec, ctx))
 
 
 def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, rel: str) -> dict:
-    """Which constants of a layer's code are the values of which of its spec call's arguments:
-    {text's name: {token index: argument index in `merge.own_exprs(spec)`}}.
+    """Which constants of a layer's code are functions of which of its spec call's arguments:
+    {text's name: {token index: provenance mark (`merge.follows`)}}.
 
-    The layer is emitted again with one argument's value changed (twice, by +1 and +2, with the
-    output shape and parameters the registry's rules give for it); a constant is that argument's
-    value where it is the value and changes with it to exactly the changed value, both times.
-    Constants that only happen to equal the value (another size, a fan computed from the shapes)
-    stay what they are. A value the rules or the emitter refuse changed marks nothing."""
+    The layer is emitted again with one argument's value changed (to the first two of a few
+    nearby values that the registry's rules and the emitter accept, with the output shape and
+    parameters the rules give for it; a bool flipped, once); a constant is that argument's value
+    where it is the value and changes with it to exactly the changed value every time, and a
+    function of it (`1 - decay`, `2 * maps + 1`, `not bias`) where one small affine function (or
+    the negation) gives it at all three values. Constants that only happen to equal the value
+    (another size, a fan computed from the shapes) stay what they are. An argument no changed
+    value is accepted for marks nothing."""
     own = merge.own_exprs(spec)
     if not own or layer.connectors:
         return {}
@@ -541,62 +561,61 @@ def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, re
         if name is None or merge.literal_expr(e):
             continue
         value = layer.params[name]
-        hits = None
-        for d in (1, 2):
-            changed = _bumped(value, d)
-            if changed is None:
-                hits = None
-                break
+        changes = _changes(value)
+        accepted: list = []  # (changed value, its texts)
+        for changed in changes:
             params = {**layer.params, name: changed}
             try:
                 out2 = tuple(reg.shape(ins, params))
                 other = Layer(layer.name, layer.type, params, layer.inputs, layer.outputs, layer.origin,
                               layer.param_spans, layer.input_spans, layer.repeats, reg.parameters(ins, params, out2),
                               layer.macs, layer.scope, layer.connectors)  # fmt: skip
-            except Exception:  # noqa: BLE001 - any value the rules refuse: no provenance
-                hits = None
-                break
+            except Exception:  # noqa: BLE001 - a value the rules refuse: try the next one
+                continue
             texts = _texts(dialect, emit_fn, other, ins, out2, rel)
-            if texts is None or texts.keys() != base.keys():
-                hits = None
+            if texts is None:
+                continue  # (one with(out) a bias has more (fewer) initializers: the texts both have are compared)
+            accepted.append((changed, texts))
+            if len(accepted) == min(2, len(changes)):
                 break
-            now = {
-                (t, j) for t in base for j in merge.changed_to(base[t], texts[t], _scalars(value), _scalars(changed))
-            }
-            hits = now if hits is None else hits & now
-        for t, j in hits or ():
-            found.setdefault(t, {})[j] = k
+        if not changes or len(accepted) < min(2, len(changes)):
+            continue
+        values = [_scalars(c) for c, _ in accepted]
+        for t in [t for t in base if all(t in x for _, x in accepted)]:
+            for j, mark in merge.follows(base[t], [x[t] for _, x in accepted], _scalars(value), values, k).items():
+                found.setdefault(t, {})[j] = mark
     return found
 
 
 def _texts(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, rel: str) -> dict | None:
-    token = _FULL.set(True)
+    full = Printer(full=True)  # its imports are not the model's: this code is only compared
     try:
         emit = emit_fn(layer, ins, out)
-        texts = {"call": emit.call}
+        texts = {"call": full(emit.call)}
         if emit.module is not None:
-            texts["ctor"] = dialect.construct(emit.module, rel, False, layer, emit)
+            texts["ctor"] = full(dialect.construct(emit.module, rel, False, layer, emit))
             if emit.params:
                 # "a": one name, as the real attribute is, so that the constants' positions agree.
-                for j, text in enumerate(dialect.inits(layer, "a", emit)):
-                    texts[("init", j)] = text
+                for j, e in enumerate(dialect.inits(layer, "a", emit)):
+                    texts[("init", j)] = full(e)
         return texts
     except Exception:  # noqa: BLE001 - an emitter refusing a changed value: no provenance
         return None
-    finally:
-        _FULL.reset(token)
 
 
-def _bumped(value, d: int):
+def _changes(value) -> list:
+    """The values an argument is changed to, to see which constants follow it (nearest first; the
+    rules refuse some: an odd number of maps for two groups, a rate past 1)."""
     if isinstance(value, bool):
-        return None
+        return [not value]
+    steps = (1, 2, 3, 4, -1, -2, 6, 8)
     if isinstance(value, int):
-        return value + d
+        return [value + d for d in steps]
     if isinstance(value, float):
-        return value + d / 8
-    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and _bumped(value[0], d) is not None:
-        return type(value)(_bumped(x, d) for x in value)
-    return None
+        return [value + d / 16 for d in steps]
+    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and not isinstance(value[0], bool):
+        return [type(value)(x for _ in value) for x in _changes(value[0])]
+    return []
 
 
 def _scalars(value):
@@ -610,30 +629,6 @@ def _mark(text: str, marks: dict | None) -> str:
 # Tests set this False to get one class per instance (each instance's concrete code), the
 # reference the merged classes are compared with.
 MERGE_UNITS = True
-
-_FULL: contextvars.ContextVar[bool] = contextvars.ContextVar("nndsl_full_options", default=False)
-
-
-def option(name: str, value: str, default: str) -> str:
-    """An emitter's optional argument: `, name=value` where the value is not the framework's
-    default, nothing where it is. While the builder generates code to merge, every option
-    is kept with a mark saying whether it is at its default (see `merge.OPTION`), so that
-    instances that differ only there merge into one call."""
-    if _FULL.get():
-        return merge.option_marker(name, value, default)
-    return f", {name}={value}" if value != default else ""
-
-
-def wrapped(before: str, inner: str, after: str, needed: bool) -> str:
-    """`before + inner + after` where the wrapping is `needed` (a padding layer around an
-    input, say), `inner` alone where not. While the builder generates code to merge, the
-    wrapping is kept with marks like an option's, so that instances that need it and
-    instances that do not (a pad of 0) merge into one call that wraps (with the pad as an
-    expression); instances none of which needs it leave it out."""
-    if _FULL.get():
-        return merge.raw_marker(before, not needed) + inner + merge.raw_marker(after, not needed)
-    return before + inner + after if needed else inner
-
 
 _ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str",
                 "shape": "tuple[int, ...]"}  # fmt: skip
@@ -774,37 +769,6 @@ def _class_doc(members: list, total: int, index: _SpecIndex) -> str:
     if len(members) == total:
         return f"{what}: one class for its {total} instances in this model."
     return f"{what}: one class for {len(members)} of its {total} instances in this model."
-
-
-# NNC's random layers, which both runtimes implement as classes taking NNC's parameter names:
-# the parameters generated code passes (ImageAugmentation: its shape and those off NNC's defaults).
-RANDOM_LAYER_ARGS = {"RandomFlip": ("axes", "skip_at_test"), "RandomShift": ("shift", "border_mode", "skip_at_test"),
-                     "RandomCrop": ("shape",)}  # fmt: skip
-
-
-def random_layer(runtime: str, layer: Layer) -> Emit:
-    """The Emit of a random layer: the runtime module's class of the same name (`nnc.RandomFlip(...)`)."""
-    from ..layers import REGISTRY
-
-    p = layer.params
-    if layer.type == "ImageAugmentation":
-        defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
-        names = ["shape"] + [n for n, v in p.items() if n != "shape" and v != defaults.get(n)]
-    else:
-        names = list(RANDOM_LAYER_ARGS[layer.type])
-    args = ", ".join(f"{n}={literal(tuple(p[n]) if isinstance(p[n], tuple) else p[n])}" for n in names)
-    return Emit("{m}({0})", f"{runtime}.{layer.type}({args})")
-
-
-def working_memory_layer(runtime: str, layer: Layer) -> Emit:
-    """The Emit of a WorkingMemory: the runtime module's class, sized by the batch being computed. As
-    nnabla does, the buffer is written (has a gradient) only where NNC's LRateMultiplier is above 0."""
-    p = layer.params
-    module = (
-        f"{runtime}.WorkingMemory({literal(tuple(p['size']))}, init={literal(p['init'])}, "
-        f"multiplier={literal(float(p['init_multiplier']))}, needs_grad={p['lrate_multiplier'] > 0})"
-    )
-    return Emit("{m}({batch_ref})", module)
 
 
 def initializers(

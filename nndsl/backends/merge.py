@@ -9,20 +9,28 @@ layer-bodied repeat) into one class:
 - statements are aligned by their keys, never by text;
 - constants that differ across instances become expressions over the constructor's
   arguments: the unit's own arguments (all, with the unit's defaults, in declaration order)
-  and `in_channels`, the first input's channel count; candidates, in order, are the spec's
-  own expressions of that statement, the arguments, the other expressions of the unit's body
-  and small multiples of the arguments, and one is taken only if it gives the instance's
-  value in every instance;
-- a constant the builder marked as the value of one of its layer call's arguments (it emits
-  the layer again with that value changed and marks the constants that follow it exactly, see
-  `builder._provenance`) is the spec's expression for that argument, where that expression
-  gives it in every instance: so a class of one instance takes the arguments its layers are
-  given (`nn.Linear(2048, classes)`), and a constant that only equals an argument stays a number;
+  and `in_channels`, the first input's channel count (and `in_features`, its size flattened);
+  candidates, in order, are the spec's own expressions of that statement, the arguments, the
+  other expressions of the unit's body and small multiples of the arguments, and one is taken
+  only if it gives the instance's value in every instance;
+- a constant the builder marked as the value of one of its layer call's arguments, or as a
+  small affine function or the negation of it (it emits the layer again with that value
+  changed, a bool flipped, and marks the constants that follow it, see `builder._provenance`
+  and `follows`), is the spec's expression for that argument under that function
+  (`momentum=1 - decay`, `bias=with_bias`), where it gives it in every instance: so a class of
+  one instance takes the arguments its layers are given (`nn.Linear(2048, classes)`), and a
+  constant that only equals an argument stays a number;
 - statements only some instances have are generated under `if <the spec's condition>:`,
-  checked against every instance; a value that such a statement replaces in the others
-  takes an `else:` branch;
-- a repeat's copies are built in a loop over the spec's count;
-- an emitter's optional argument (`builder.option`) or wrapping (`builder.wrapped`, e.g. a
+  checked against every instance (an initializer, under the layer call's or the unit's bool
+  argument that is true exactly where it is: `if with_bias:`); a value that such a statement
+  replaces in the others takes an `else:` branch;
+- a repeat's copies are built in a loop over the spec's count, also where it is 0 in some
+  instances (an empty list); a child argument that differs from copy to copy is written in
+  the loop's `k` (`in_channels + growth * k`, `k` for `repeat i in n`'s index);
+- shape comments: a size the same in every instance is a number, one that differs an
+  expression of the constructor's arguments and of the first input's sizes (`ShapeNotes`:
+  `4*maps x H/stride x W/stride`), or `?`;
+- an emitter's optional argument (`expr.Opt`) or wrapping (`expr.Wrapped`, e.g. a
   Keras padding layer around an input) at its default in every instance is left out, one
   set in any instance is written for all, with its value as an expression (a pad of 0 where
   an instance has none).
@@ -30,7 +38,8 @@ layer-bodied repeat) into one class:
 Where instances do not merge (a constant no candidate explains, structure the spec's
 conditions do not explain), `split_group` splits them into as few classes as it can, each
 merged on its own; a class of one instance is that instance's concrete code. Nothing here
-guesses: every generated expression is checked against every instance it stands for.
+guesses: every generated expression is checked against every instance it stands for (a
+float to the 12 digits the emitters write it with).
 """
 
 from __future__ import annotations
@@ -104,6 +113,7 @@ class Inst:
     children: list = field(default_factory=list)  # (rel, attr path, Inst)
     shapes_in: str = ""
     shapes_out: str = ""
+    in_shape: tuple = ()  # the first input's per-sample shape (NNC's order), for symbolic shape comments
     cls: str = ""  # the class it ends in
     values: dict = field(default_factory=dict)  # that class's constructor arguments -> value
     counts: dict = field(default_factory=dict)  # statement key -> how many it has so far
@@ -258,7 +268,7 @@ def _names(e) -> set[str]:
 # --- text with constants ----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"""(?P<prov>\x04\d+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
+    r"""(?P<prov>\x04[^\x05]+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
@@ -266,8 +276,9 @@ OPTION = re.compile("\x02([dn])(\\w+|@)=(.*?)\x03", re.S)
 
 
 # Provenance: `\x04k\x05` before a constant says it is the value of the layer call's k-th argument
-# (`own_exprs`), as the builder found by emitting the layer again with that value changed.
-PROV = re.compile("\x04\\d+\x05")
+# (`own_exprs`), `\x04k:a:b\x05` that it is a * that value + b, `\x04k:not\x05` its negation, as the
+# builder found by emitting the layer again with that value changed (`follows`).
+PROV = re.compile("\x04[^\x05]+\x05")
 
 
 def option_marker(k: str, v: str, default: str) -> str:
@@ -275,7 +286,7 @@ def option_marker(k: str, v: str, default: str) -> str:
 
 
 def raw_marker(text: str, default: bool) -> str:
-    """A piece of code (`builder.wrapped`'s) written as it is where an instance needs it."""
+    """A piece of code (an `expr.Wrapped`'s) written as it is where an instance needs it."""
     return f"\x02{'d' if default else 'n'}@={text}\x03"
 
 
@@ -293,28 +304,79 @@ def _tokens(text: str) -> list[tuple[str, str, int, int, int | None]]:
         if kind == "sp":
             continue
         if kind == "prov":
-            mark = int(m.group()[1:-1])
+            mark = m.group()[1:-1]
             continue
         out.append((kind, m.group(), m.start(), m.end(), mark))
         mark = None
     return out
 
 
-def changed_to(before: str, after: str, value, changed) -> list[int]:
-    """The indexes of the constants of `before` that are `value` and are `changed` in `after`
-    (the same code emitted with one value changed); none where the code differs otherwise."""
-    a, b = _tokens(before), _tokens(after)
-    if len(a) != len(b):
-        return []
-    return [
-        j
-        for j, (x, y) in enumerate(zip(a, b, strict=True))
-        if _same(_const(x), value) and _same(_const(y), changed) and type(_const(x)) is type(_const(y))
-    ]
+def follows(before: str, afters: list[str], value, changed: list, k: int) -> dict[int, str]:
+    """The constants of `before` that follow the value of argument `k` of the layer's call, as
+    provenance marks ({token index: mark}): `afters` is the same code emitted with that value
+    `changed` (none where the code differs otherwise). A constant is the value where it is the
+    value in every text; `a * value + b` where that function gives it in every text, with `a` a
+    small nonzero integer and `b` a small integer (or any float, for a float); `not value` where
+    a bool constant is the negation in every text."""
+    a = _tokens(before)
+    bs = [_tokens(t) for t in afters]
+    if any(len(b) != len(a) for b in bs):
+        return {}
+    values = [value, *changed]
+    out = {}
+    for j, tok in enumerate(a):
+        consts = [_const(tok), *(_const(b[j]) for b in bs)]
+        if any(c is NOTHING for c in consts):
+            continue
+        if all(isinstance(c, bool) for c in consts) and all(isinstance(v, bool) for v in values):
+            if consts == values:
+                out[j] = str(k)
+            elif consts == [not v for v in values]:
+                out[j] = f"{k}:not"
+            continue
+        if any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in [*consts, *values]):
+            continue
+        if all(_same(c, v) and type(c) is type(v) for c, v in zip(consts, values, strict=True)):
+            out[j] = str(k)
+            continue
+        fit = _affine(values, consts)
+        if fit is not None:
+            out[j] = f"{k}:{fit[0]!r}:{fit[1]!r}"
+    return out
+
+
+def _affine(xs: list, ys: list) -> tuple | None:
+    """(a, b) with y = a * x + b at every point: a a small nonzero integer, b a small integer where
+    the ys are integers (a float the code writes to 12 digits, where they are floats); not (1, 0)."""
+    if len(xs) < 3 or xs[1] == xs[0]:
+        return None
+    a = round((ys[1] - ys[0]) / (xs[1] - xs[0]), 9)
+    if a != int(a) or not 0 < abs(a) <= 8:
+        return None
+    a = int(a)
+    b = ys[0] - a * xs[0]
+    if all(isinstance(y, int) for y in ys):
+        if not (isinstance(b, int) or float(b).is_integer()) or abs(b) > 8:
+            return None
+        b = int(b)
+    else:
+        b = round(b, 9)
+        b = int(b) if float(b).is_integer() else b
+    if (a, b) == (1, 0) or not all(_close(a * x + b, y) for x, y in zip(xs, ys, strict=True)):
+        return None
+    return a, b
+
+
+def _close(value, want) -> bool:
+    """`value` (a function's of an argument) gives the constant `want`: exactly, or for a float to the
+    12 digits the emitters write."""
+    if isinstance(want, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round(value, 12) == round(want, 12)
+    return _same(value, want)
 
 
 def with_marks(text: str, marks: dict) -> str:
-    """`text` with a provenance mark before each token `j` of `marks` ({token index: argument})."""
+    """`text` with a provenance mark before each token `j` of `marks` ({token index: mark})."""
     toks = _tokens(text)
     for j in sorted(marks, reverse=True):
         start = toks[j][2]
@@ -368,19 +430,50 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
 
 
 def _marked(column: list, wants: list, ctx: Context, own: list, insts: list) -> tuple[str, frozenset] | None:
-    """The spec's expression for a constant that every instance marks as the value of the same
-    argument of the layer's call, where that expression gives the constant in every instance."""
+    """The spec's expression for a constant that every instance marks as the same function of the
+    same argument of the layer's call (the argument itself, `1 - decay`, `not bias`), where that
+    expression gives the constant in every instance."""
     marks = {c[4] for c in column}
     if len(marks) != 1:
         return None
-    (k,) = marks
-    if k is None or k >= len(own) or any(w is NOTHING for w in wants):
+    (mark,) = marks
+    if mark is None or any(w is NOTHING for w in wants):
         return None
-    c = ctx.expr_candidate(own[k])
-    if c is None or not all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
+    k, *fn = mark.split(":")
+    if int(k) >= len(own):
+        return None
+    c = ctx.expr_candidate(own[int(k)])
+    if c is None:
+        return None
+    if fn:
+        c = _function(c, fn, own[int(k)], ctx)
+    if c is None or not all(_close(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
         return None
     ctx.used |= c.needs
     return c.text, c.needs
+
+
+def _function(c: Candidate, fn: list, e, ctx: Context) -> Candidate | None:
+    """The candidate `c` (the spec's expression `e`) under a provenance mark's function."""
+    if fn == ["not"]:
+        inner = py_expr(e, ctx.names, 4)
+        return Candidate(
+            f"not {inner}", lambda inst: not v if isinstance(v := c.value(inst), bool) else NOTHING, c.needs
+        )
+    a, b = (pyast.literal_eval(x) for x in fn)
+    inner = py_expr(e, ctx.names, 7)
+    if a == 1:
+        text = f"{inner} + {b!r}" if b > 0 else f"{inner} - {-b!r}"
+    elif a == -1:
+        text = f"{b!r} - {inner}" if b else f"-{inner}"
+    else:
+        text = f"{a} * {inner}" + (f" + {b!r}" if b > 0 else f" - {-b!r}" if b < 0 else "")
+
+    def value(inst):
+        v = c.value(inst)
+        return a * v + b if isinstance(v, (int, float)) and not isinstance(v, bool) else NOTHING
+
+    return Candidate(text, value, c.needs)
 
 
 def merge_text(texts: list[str], ctx: Context, own: list, insts: list[Inst]) -> tuple[str, frozenset]:
@@ -485,6 +578,32 @@ def condition(ctx_items: tuple, cx: Context, present: list[bool]) -> str:
     return " and ".join(texts)
 
 
+def condition_or_flag(item, cx: Context, present: list[bool]) -> str:
+    """`condition` of a statement; where the spec's conditions do not explain it, the first of
+    the layer call's bool arguments and then of the unit's bool arguments that is true exactly
+    where the statement is (a bias's initializer, present where `with_bias` is), checked against
+    every instance."""
+    try:
+        return condition(item.ctx, cx, present)
+    except NoMerge:
+        pass
+    cands = [c for c in (cx.expr_candidate(e) for e in own_exprs(item.spec)) if c]
+    first = cx.insts[0]
+    cands += [Candidate(py, lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})) for spec, py, *_ in
+              first.spec_params]  # fmt: skip
+    for c in cands:
+        values = [c.value(inst) for inst in cx.insts]
+        if not all(isinstance(v, bool) for v in values):
+            continue
+        for negated in (False, True):
+            if all((v is not negated) == p for v, p in zip(values, present, strict=True)):
+                cx.used |= c.needs
+                if not negated:
+                    return c.text
+                return f"not {c.text}" if c.text.isidentifier() else f"not ({c.text})"
+    raise NoMerge("the spec's condition does not explain which instances have a statement")
+
+
 # --- one class from a group of instances ----------------------------------------------------------
 
 
@@ -495,6 +614,7 @@ class ClassCode:
     body: list  # [(depth, line)]
     args: list
     returns: str
+    symbolic: bool = False  # some shape comment is an expression of the class's sizes
 
 
 class KidClass:
@@ -569,6 +689,12 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     # Constructor statements.
     mkeys = align([[m.key for m in i.mods] for i in insts])
     mby = [{m.key: m for m in i.mods} for i in insts]
+    repeats = {m.attr: m for b in mby for m in b.values() if m.copies}
+    for inst, b in zip(insts, mby, strict=True):
+        for k in mkeys:  # a repeat of no copies in this instance: an empty list of them
+            m = next((b2[k] for b2 in mby if k in b2), None)
+            if k not in b and m is not None and m.copies and zero_copies(m, inst):
+                b[k] = Mod(k, m.attr, kids=[], rels=[], copies=True, spec=m.spec, ctx=m.ctx)
     mpresent = {k: tuple(k in b for b in mby) for k in mkeys}
     init: list = []
     for presence, ks in _groups(mkeys, mpresent):
@@ -605,14 +731,15 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
             init += [(0, line) for line in lines]
             continue
         first = next(b[ks[0]] for b in iby if ks[0] in b)
-        init.append((0, f"if {condition(first.ctx, cx, list(presence))}:"))
+        init.append((0, f"if {condition_or_flag(first, cx, list(presence))}:"))
         init += [(1, line) for line in lines]
 
     # Forward.
     args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
-    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent)
+    notes = ShapeNotes(insts, dialect, cx.names)
+    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent, notes, repeats)
     stored = sorted(fx.used)
     if stored:
         clash = {m.attr for i in insts for m in i.mods} | set(attributes)
@@ -621,7 +748,8 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
         init = [(0, " = ".join(f"self.{p}" for p in stored) + " = " + ", ".join(stored))] + init
     used = cx.used | fx.used
     params = [p for p in _params(insts[0]) if p[0] in used]
-    return ClassCode(params, init, body, args, returns)
+    body = notes.resolve(body, {p[0] for p in params})
+    return ClassCode(params, init, body, args, returns, notes.symbolic)
 
 
 def _params(inst: Inst) -> list:
@@ -633,8 +761,11 @@ def _params(inst: Inst) -> list:
 
 def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, literal, top: bool = False) -> tuple:
     """(attribute, constructor code) of one aligned constructor statement."""
-    first = items[0]
-    if any(m.attr != first.attr or bool(m.kids) != bool(first.kids) or m.copies != first.copies for m in items):
+    first = next((m for m in items if m.kids or not m.copies), items[0])  # (not a repeat's no copies)
+    if any(
+        m.attr != first.attr or bool(m.kids or m.copies) != bool(first.kids or first.copies) or m.copies != first.copies
+        for m in items
+    ):
         raise NoMerge("different modules")
     if not first.kids:
         text, _ = merge_text([m.text for m in items], cx, own_exprs(first.spec), sub)
@@ -678,12 +809,13 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
         try:
             text = _solve_or_literal(wants, own, cx, flat_insts, literal)
         except NoMerge:
-            w0 = [m.kids[0].values[py] for m in items]
-            w1 = [k.values[py] for m in items for k in m.kids[1:]]
-            i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
-            t0 = _solve_or_literal(w0, own, cx, sub, literal)
-            t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
-            text = f"{t0} if k == 0 else {t1}"
+            try:
+                text = _per_copy(items, sub, py, own, cx, literal)
+            except NoMerge:
+                if len(items) > 1:
+                    raise
+                a = None  # one instance: its copies one by one
+                break
             uses_k = True
         named = spec_args.get(("kw", py)) or (expr is None and default is not None)
         keyword = kid.spec_of[py] is not None and named
@@ -691,7 +823,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
             a.append(f"{py}={text}")
         else:
             a.append(text)
-    text = dialect.copies_loop(kid.name, first.rels, top, a, count, uses_k)
+    text = dialect.copies_loop(kid.name, first.rels, top, a, count, uses_k) if a is not None else None
     if text is None:
         if len(items) > 1:
             raise NoMerge("copies the dialect cannot build in a loop")
@@ -701,6 +833,40 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
         ]
         text = dialect.copies_list(parts, top)
     return first.attr, text
+
+
+def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) -> str:
+    """A child constructor argument that differs from copy to copy of a repeat, in terms of the
+    loop's `k`: a value growing by the same step from copy to copy (a DenseNet block's
+    `in_channels + growth * k`, a copy's index `k`), or one value for the first copy and another
+    for the rest (`in_channels if k == 0 else 4 * maps`), each part solved over the instances."""
+    sub = [i for i, m in zip(sub, items, strict=True) if m.kids]  # (a repeat's no copies: no arguments)
+    items = [m for m in items if m.kids]
+    values = [[k.values[py] for k in m.kids] for m in items]
+    if all(v == list(range(len(v))) and not any(isinstance(x, bool) for x in v) for v in values):
+        return "k"  # a copy's index: `repeat i in n { ... }`
+    # (a line through three copies at least: two copies are any two values)
+    if max(len(v) for v in values) >= 3 and all(
+        len(v) >= 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v) for v in values
+    ):
+        steps = [v[1] - v[0] for v in values]
+        if all(v[j] == v[0] + j * d for v, d in zip(values, steps, strict=True) for j in range(len(v))):
+            try:
+                ta = _solve_or_literal([v[0] for v in values], [], cx, sub, literal)
+                tb = _solve_or_literal(steps, [], cx, sub, literal)
+            except NoMerge:
+                pass
+            else:
+                if tb == "1":
+                    return f"{ta} + k"
+                step = tb if re.fullmatch(r"[\w.]+( \* [\w.]+)*", tb) else f"({tb})"
+                return f"{ta} + {step} * k"
+    w0 = [m.kids[0].values[py] for m in items]
+    w1 = [k.values[py] for m in items for k in m.kids[1:]]
+    i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
+    t0 = _solve_or_literal(w0, own, cx, sub, literal)
+    t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
+    return f"{t0} if k == 0 else {t1}"
 
 
 def _call_exprs(call, kid: KidClass) -> dict:
@@ -726,14 +892,48 @@ def own_exprs(call) -> list:
     return [*call.args, *(kw.value for kw in call.kwargs)]
 
 
-def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) -> tuple[list, str]:
-    """The merged forward: [(depth, line)] and the returned variables."""
+def zero_copies(mod: Mod, inst: Inst) -> bool:
+    """The repeat of `mod` (a list of copies some instances have) has no copies in `inst`: its
+    count is 0 there, under conditions that hold there (`repeat blocks - 1` with blocks = 1)."""
+    rep = mod.spec[0] if isinstance(mod.spec, tuple) else None
+    if not isinstance(rep, ast.Repeat):
+        return False
+    count = spec_value(rep.count, inst.env)
+    return (
+        isinstance(count, int)
+        and not isinstance(count, bool)
+        and count == 0
+        and all(spec_value(c, inst.env) is p for c, p in mod.ctx)
+    )
+
+
+def render_body(
+    insts: list,
+    fx: Context,
+    args: list,
+    reserved,
+    mpresent: dict,
+    notes: ShapeNotes | None = None,
+    repeats: dict | None = None,
+) -> tuple[list, str]:
+    """The merged forward: [(depth, line)] and the returned variables. A statement's shape comment
+    is its shape where every instance has the same; where they differ, `notes` (if given) writes
+    it as an expression of the class's sizes."""
     from .naming import Namer
 
     keys = align([[s.key for s in i.body] for i in insts])
     by = [{s.key: s for s in i.body} for i in insts]
     present = {k: tuple(k in b for b in by) for k in keys}
     allp = tuple(True for _ in insts)
+    # Loops over a repeat's copies that some instances have no copies of (`repeats`: attribute ->
+    # its Mod): run there too, over the empty list, passing their input through.
+    empty: dict = {}
+    for k in keys:
+        s0 = next(b[k] for b in by if k in b)
+        mod = (repeats or {}).get(s0.attr) if s0.kind == "loop" else None
+        if mod is not None:
+            empty[k] = {i for i in range(len(insts)) if k not in by[i] and zero_copies(mod, insts[i])}
+            present[k] = tuple(p or i in empty[k] for i, p in enumerate(present[k]))
     mv = []  # per instance: value id -> merged value
     for i, inst in enumerate(insts):
         m = {v: ("arg", k) for k, v in enumerate(inst.args)}
@@ -759,6 +959,14 @@ def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) 
             raise NoMerge("a value with more than two sources")
         for c in values:
             (f,) = values - {c}
+            # after a loop over no copies in some instances: their value is the loop's input
+            if (
+                c[0] in empty
+                and c[1] == 0
+                and refs.get(c[0], [None])[0] == f
+                and all((got[i] == c) != (i in empty[c[0]]) for i in got)
+            ):
+                return c
             if c[0] == "arg" or present[c[0]] == allp:
                 continue
             if all((got[i] == c) == present[c[0]][i] for i in got):
@@ -810,6 +1018,8 @@ def render_body(insts: list, fx: Context, args: list, reserved, mpresent: dict) 
             )
             comments = {s.comment for s in items}
             comment = f"  # {s0.comment}" if len(comments) == 1 and s0.comment else ""
+            if len(comments) > 1 and notes is not None:
+                comment = "  # " + notes.defer([s.comment for s in items], [insts[i] for i in idx])
             if s0.kind == "loop":
                 name = var[prev] if reuse else local.take("h")
                 if name != ins[0]:
@@ -904,6 +1114,7 @@ def fingerprint(inst: Inst) -> tuple:
     )
     return (
         inst.group,
+        inst.in_shape,  # the input's sizes: a symbolic shape comment is checked against them
         tuple(sorted((k, repr(v)) for k, v in inst.env.items())),
         tuple(sorted(inst.derived.items())),
         mods,
@@ -911,3 +1122,142 @@ def fingerprint(inst: Inst) -> tuple:
         tuple(body),
         tuple(place.get(v, ("?", v)) for v in inst.outputs),
     )
+
+
+# --- symbolic shape comments ----------------------------------------------------------------------
+
+# The names of a class input's sizes in comments, by its rank, in NNC's order (channels first).
+DIM_NAMES = {1: ("N",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W")}
+_NOTE = re.compile("\x06(\\d+)\x07")
+
+
+def dim_names(dialect, rank: int) -> tuple[str, ...]:
+    """The names of an input's sizes in the order `dialect.shape` writes a shape of that rank."""
+    names = DIM_NAMES.get(rank)
+    if names is None:
+        return ()
+    try:
+        order = [int(t) - 1 for t in dialect.shape(tuple(range(1, rank + 1))).split("x")]
+    except ValueError:
+        return ()
+    return tuple(names[p] for p in order) if sorted(order) == list(range(rank)) else ()
+
+
+def _dims(comment: str) -> list | None:
+    """The sizes of a shape comment's parts (`112x112x64, 10`): [[int, ...] or the part's text]."""
+    out: list = []
+    for part in comment.split(", "):
+        try:
+            out.append([int(t) for t in part.split("x")])
+        except ValueError:
+            out.append(part)
+    return out
+
+
+class ShapeNotes:
+    """Shape comments of a class for several instances, whose shapes differ: each size is a
+    number where it is the same in every instance, else the first expression (of the class's
+    constructor arguments and of the sizes of its first input, `C`, `H`, `W` in the dialect's
+    order) that gives it in every instance, else `?`. A comment with no size known is left out.
+    The comments are written once the constructor's arguments are known (`resolve`)."""
+
+    def __init__(self, insts: list, dialect, names: dict):
+        self.jobs: list = []
+        self.symbolic = False
+        self.names = names  # spec name -> python name
+        self.varying = {py for spec, py in names.items() if len({repr(i.env.get(spec)) for i in insts}) > 1}
+        ranks = {len(i.in_shape) for i in insts}
+        self.inputs = dim_names(dialect, ranks.pop()) if len(ranks) == 1 else ()
+        self.in_dims = {id(i): (_dims(dialect.shape(i.in_shape)) or [[]])[0] for i in insts} if self.inputs else {}
+
+    def defer(self, comments: list, insts: list) -> str:
+        self.jobs.append((comments, insts))
+        return f"\x06{len(self.jobs) - 1}\x07"
+
+    def resolve(self, body: list, allowed: set) -> list:
+        """`body` with each deferred comment written over the constructor arguments `allowed`."""
+        texts = [self._comment(comments, insts, allowed) for comments, insts in self.jobs]
+
+        def line(text: str) -> str:
+            m = _NOTE.search(text)
+            if m is None:
+                return text
+            note = texts[int(m.group(1))]
+            return text[: m.start()] + note if note else text[: m.start()].removesuffix("  # ")
+
+        return [(depth, line(text)) for depth, text in body]
+
+    def _comment(self, comments: list, insts: list, allowed: set) -> str | None:
+        parts = [_dims(c) for c in comments]
+        if any(len(p) != len(parts[0]) for p in parts):
+            return None
+        cands = self._candidates(insts, allowed)
+        out, known = [], False
+        for j, first in enumerate(parts[0]):
+            column = [p[j] for p in parts]
+            if isinstance(first, str) or any(isinstance(c, str) or len(c) != len(first) for c in column):
+                same = all(c == first for c in column)
+                out.append(first if same and isinstance(first, str) else "?")
+                known |= same
+                continue
+            sizes = []
+            for d in range(len(first)):
+                wants = [c[d] for c in column]
+                text = str(wants[0]) if len(set(wants)) == 1 else _size_expr(wants, cands, d)
+                sizes.append(text or "?")
+                known |= text is not None
+            symbolic = any(not s.isdigit() for s in sizes)
+            out.append((" x " if symbolic else "x").join(sizes))
+        if not known:
+            return None
+        text = ", ".join(out)
+        self.symbolic |= any(not t.isdigit() and t != "?" for t in re.split(r" x |x|, ", text))
+        return text
+
+    def _candidates(self, insts: list, allowed: set) -> list:
+        """(input position used or None, text, size per instance) of the expressions a size may
+        be, simplest first."""
+        args = []
+        for spec, py in self.names.items():
+            values = [i.env.get(spec) for i in insts]
+            if py in allowed and py != "x" and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                args.append((py, values))
+        inputs = self.inputs if not ({py for py, _ in args} & set(self.inputs)) else ()
+        cands: list = [(None, name, v) for name, v in args]
+        cands += [(None, f"{k}*{name}", [k * x for x in v]) for name, v in args for k in range(2, 9)]
+        for d, name in enumerate(inputs):
+            v = [self.in_dims[id(i)][d] for i in insts]
+            cands.append((d, name, v))
+            # Arguments that differ between the class's instances before numbers (a shortcut's
+            # `H/stride`, in the instances that have one, all of stride 2), numbers before the others
+            # (a pooling's `H/2`, not `H/n` where every instance's n is 2 too).
+            for group in (
+                [x for x in args if x[0] in self.varying],
+                None,
+                [x for x in args if x[0] not in self.varying],
+            ):
+                if group is None:
+                    cands += [(d, f"{name}/{k}", [x // k if x % k == 0 else None for x in v]) for k in range(2, 9)]
+                    cands += [(d, f"{k}*{name}", [k * x for x in v]) for k in range(2, 9)]
+                    cands += [(d, f"{name}-{k}", [x - k for x in v]) for k in range(1, 9)]
+                    cands += [(d, f"{name}+{k}", [x + k for x in v]) for k in range(1, 9)]
+                    continue
+                for a, w in group:
+                    quotient = [x // y if y > 0 and x % y == 0 else None for x, y in zip(v, w, strict=True)]
+                    cands.append((d, f"{name}/{a}", quotient))
+                cands += [(d, f"{a}*{name}", [y * x for x, y in zip(v, w, strict=True)]) for a, w in group]
+                cands += [(d, f"{name}+{a}", [x + y for x, y in zip(v, w, strict=True)]) for a, w in group]
+        return cands
+
+
+def _size_expr(wants: list, cands: list, pos: int) -> str | None:
+    """The first candidate giving `wants` in every instance: the input's size at the same position
+    (`H` for an output's `H`), an expression of the arguments alone (`4*maps`), then one of the
+    input's size at the same position (`H/stride`); never one of its other sizes (a channel count
+    that happens to be `H+base`)."""
+    plain = [c for c in cands if c[0] == pos][:1]
+    for tier in (plain, [c for c in cands if c[0] is None], [c for c in cands if c[0] == pos]):
+        for _, text, values in tier:
+            if values == wants:
+                return text
+    return None

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from ..ir import Project
+from ..runtime.nnc_layouts import layout
 from .builder import ModelRender, NetworkModel
 
 PARAMETERS_FILE = "parameters.json"
@@ -61,6 +62,7 @@ def parameter_rows(m: ModelRender, backend: str) -> dict[str, list]:
     """NNC name -> the row of `COLUMNS[backend]`; nnabla's shape is null where it is NNC's."""
     rows = {}
     for p in m.params:
+        layout(p.layout, backend)  # one of the runtime's closed set (ValueError otherwise): no typo reaches a project
         own = list(p.nnabla_shape) if tuple(p.nnabla_shape) != tuple(p.shape) else None
         if backend == "keras":
             layer, _, variable = p.attr.rpartition("/")

@@ -37,6 +37,9 @@ from ..syntax import ast
 from .count_layers import LayerCounter
 from .values import POISON, Tensor, check_shape, coerce, describe, eval_const
 
+# The layer types whose value is a network input (NNC's Input): the registry's "input" kind.
+INPUT_TYPES = frozenset(t for t, spec in REGISTRY.items() if spec.kind == "input")
+
 DEFAULT_MAX_LAYERS = 1_000_000
 PARAMETER_CONNECTORS = ", ".join(f"{'/'.join(c.lower() + '=' for c in cs)} of {t}" for t, cs in CONNECTORS.items())
 PARAMETER_SCOPE = "parameter_scope"  # NNC's ParameterScope, a keyword of every layer call
@@ -82,6 +85,7 @@ class Graph:
     uses: list[int] = field(default_factory=list)  # consumer count per value
     outputs: list[int] = field(default_factory=list)
     unused: list[tuple[str, Span]] = field(default_factory=list)  # values bound and never used
+    inputs_named: set[int] = field(default_factory=set)  # network inputs named by their Input statement
 
     def layer_type(self, vid: int) -> str | None:
         """The type of the layer that computes value `vid` (None for none)."""
@@ -507,8 +511,12 @@ class Expander:
         graph = self.graph
         assert graph is not None
         v = graph.values[vid]
-        v.name = name
-        v.def_span = span
+        # A network input keeps the name of its Input statement: a later `s = x` (in a unit, say) is an alias.
+        if vid not in graph.inputs_named:
+            v.name = name
+            v.def_span = span
+            if graph.layer_type(vid) in INPUT_TYPES:
+                graph.inputs_named.add(vid)
         for rec in self._recordings:
             if vid < rec.start:
                 if vid in rec.inputs:

@@ -991,25 +991,6 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["params.npz"]  # no temporary file left behind
 
 
-def test_affine_layout_conversion():
-    linear = torch.nn.Linear(6, 4)
-    x = torch.randn(3, 6)
-    w_nnc = nnc.affine_weight_from_torch(linear.weight.detach())
-    assert w_nnc.shape == (6, 4)
-    torch.testing.assert_close(x @ w_nnc + linear.bias.detach(), linear(x).detach())
-    torch.testing.assert_close(nnc.affine_weight_to_torch(w_nnc), linear.weight.detach())
-    w3 = nnc.affine_weight_from_torch(linear.weight.detach(), (2, 2))
-    assert w3.shape == (6, 2, 2)
-    np.testing.assert_array_equal(nnc.affine_weight_to_torch(w3.numpy()), linear.weight.detach().numpy())
-
-
-def test_batchnorm_layout_conversion():
-    v = torch.arange(5.0)
-    assert nnc.batchnorm_param_to_nnc(v).shape == (1, 5, 1, 1)
-    assert nnc.batchnorm_param_to_nnc(v.numpy(), ndim=2).shape == (1, 5)
-    torch.testing.assert_close(nnc.batchnorm_param_from_nnc(v.reshape(1, 5, 1, 1)), v)
-
-
 def test_batch_norm_mapping():
     bn = nnc.batch_norm(16, decay_rate=0.9, epsilon=1e-4)
     assert isinstance(bn, torch.nn.BatchNorm2d)

@@ -1,8 +1,8 @@
 """One Keras emitter per layer type: the layer a spec layer owns (if any) and its call.
 
 An emitter gets the IR layer (resolved parameters) and the per-sample input shapes in the
-spec's layout and returns an `Emit` (see `nndsl.backends.builder`). Generated Keras models
-compute channels-last: a value of per-sample rank r >= 2 with NNC shape (s0, s1, ...,
+spec's layout and returns an `Emit` (see `nndsl.backends.builder`) of `expr` trees. Generated
+Keras models compute channels-last: a value of per-sample rank r >= 2 with NNC shape (s0, s1, ...,
 s{r-1}) is held as (batch, s1, ..., s{r-1}, s0); rank-1 values as they are. Emitters map
 the spec's axes accordingly (`_axis`), and where NNC's meaning depends on the order of the
 elements (Reshape, Transpose, Affine with a shaped output) they convert explicitly. Affine
@@ -17,12 +17,20 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
-from ..builder import Emit, Unsupported, option, random_layer, working_memory_layer, wrapped
-from ..naming import literal
+from .. import shared
+from ..builder import Emit, Unsupported
+from ..expr import BATCH, HOLE, MODULE, Expr, Lit, Module, Opt, Seq, Slice, Wrapped, cmp, inp, name
 
 Shape = tuple[int, ...]
 Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
 EMITTERS: dict[str, Emitter] = {}
+
+OPS = Module("ops", "from keras import ops")
+LAYERS = Module("layers", "from keras import layers")
+INITIALIZERS = Module("initializers", "from keras import initializers")
+NNC = Module("nnc", "from nndsl_runtime.keras import nnc")
+NNC_LAYERS = Module("nnc_layers", "from nndsl_runtime.keras import nnc_layers")
+X, Y = inp(0), inp(1)
 
 
 def emitter(*types: str):
@@ -34,6 +42,14 @@ def emitter(*types: str):
         return fn
 
     return register
+
+
+def _op(fn: str) -> Expr:
+    return OPS.dot(fn)
+
+
+def _layer(cls: str) -> Expr:
+    return LAYERS.dot(cls)
 
 
 # --- layouts -----------------------------------------------------------------------------------
@@ -57,49 +73,53 @@ def _moves_data(shape: Shape) -> bool:
     return len(shape) >= 2 and shape[0] != 1 and math.prod(shape[1:]) != 1
 
 
-def _to_spec_order(x: str, shape: Shape) -> str:
+def _to_spec_order(x: Expr, shape: Shape) -> Expr:
     """Code turning a channels-last value of NNC shape `shape` into NNC's order (batch first)."""
     if not _moves_data(shape):
         return x
     r = len(shape)
-    return f"ops.transpose({x}, {literal((0, r, *range(1, r)))})"
+    return _op("transpose")(x, Lit((0, r, *range(1, r))))
 
 
-def _flat(x: str, shape: Shape) -> str:
+def _flat(x: Expr, shape: Shape) -> Expr:
     """Code for the value flattened in NNC's (C, H, W) order."""
     if len(shape) == 1:
         return x
-    return f"ops.reshape({_to_spec_order(x, shape)}, (-1, {math.prod(shape)}))"
+    return _op("reshape")(_to_spec_order(x, shape), Lit((-1, math.prod(shape))))
 
 
-def _from_flat(x: str, shape: Shape) -> str:
+def _from_flat(x: Expr, shape: Shape) -> Expr:
     """Code for a flat value in NNC's order as a channels-last value of NNC shape `shape`."""
     if len(shape) == 1:
         return x
     if not _moves_data(shape):
-        return f"ops.reshape({x}, {literal((-1, *channels_last(shape)))})"
+        return _op("reshape")(x, Lit((-1, *channels_last(shape))))
     r = len(shape)
-    return f"ops.transpose(ops.reshape({x}, {literal((-1, *shape))}), {literal((0, *range(2, r + 1), 1))})"
+    return _op("transpose")(_op("reshape")(x, Lit((-1, *shape))), Lit((0, *range(2, r + 1), 1)))
 
 
-def _tuple(v) -> str:
-    return literal(tuple(v))
+def _tuple(v) -> Lit:
+    return Lit(tuple(v))
 
 
-def _size(v) -> str:
+def _size(v) -> Lit:
     """A per-axis size: one int when every axis agrees (`3`), else a tuple."""
     v = tuple(v)
-    return str(v[0]) if len(set(v)) == 1 else literal(v)
+    return Lit(v[0]) if len(set(v)) == 1 else Lit(v)
 
 
-def _options(**options) -> str:
-    """`, name=value` for the options that differ from Keras's defaults (given as (value, default))."""
-    return "".join(option(k, v, default) for k, (v, default) in options.items())
+def _options(**options) -> dict[str, Opt]:
+    """Keyword arguments left out where at Keras's defaults (given as (value, default))."""
+    return {k: Opt(v, default) for k, (v, default) in options.items()}
 
 
-def _float(x: str) -> str:
+def _float(x: Expr) -> Expr:
     """A boolean tensor as 0/1 in the dtype of the layer's computation."""
-    return f'ops.cast({x}, "float32")'
+    return _op("cast")(x, "float32")
+
+
+def _inputs(ins) -> Seq:
+    return Seq(tuple(inp(i) for i in range(len(ins))), list=True)
 
 
 # --- layers with parameters -----------------------------------------------------------------------
@@ -112,39 +132,39 @@ def _spatial(ins: Shape, p, what: str) -> int:
     return nd
 
 
-def _padded(x: str, pad, nd: int) -> str:
+def _padded(x: Expr, pad, nd: int) -> Expr:
     """`x` padded with NNC's symmetric `pad` by an explicit `ZeroPadding*D`, the padding
     every Keras lowering here uses (as keras.applications writes it) with "valid": one form
     for every stride and pad, never "same" where it happens to agree, so that instances of a
     unit that differ only in stride or pad (a downsampling block and the others) have the
     same code and merge into one class."""
-    return wrapped(f"layers.ZeroPadding{nd}D({_size(pad)})(", x, ")", any(pad))
+    return Wrapped(_layer(f"ZeroPadding{nd}D")(_size(pad))(HOLE), x, any(pad))
 
 
-def _strided_dilated(p) -> tuple[dict, str]:
+def _strided_dilated(p) -> tuple[dict, Callable[[Expr], Expr]]:
     """Keras refuses strides together with dilation: such a convolution runs with stride 1 and
-    its output is subsampled (the same windows); returns the parameters to use and the slice."""
+    its output is subsampled (the same windows); returns the parameters to use and the subsampling."""
     p = {**p, "dilation": tuple(1 if k == 1 else d for d, k in zip(p["dilation"], p["kernel"], strict=True))}
     if any(s > 1 for s in p["stride"]) and any(d > 1 for d in p["dilation"]):
-        steps = ", ".join(f"::{s}" if s > 1 else ":" for s in p["stride"])
-        return {**p, "stride": (1,) * len(p["stride"])}, f"[:, {steps}]"
-    return p, ""
+        steps = tuple(Slice(step=Lit(s)) if s > 1 else Slice() for s in p["stride"])
+        return {**p, "stride": (1,) * len(p["stride"])}, lambda call: call[(Slice(), *steps)]
+    return p, lambda call: call
 
 
-def _connected(layer: Layer) -> dict[str, str]:
-    """The placeholders (`{1}`...) of the Parameter layers given to the layer's connectors, by NNC name."""
+def _connected(layer: Layer) -> dict[str, Expr]:
+    """The inputs of the Parameter layers given to the layer's connectors, by NNC name."""
     first = len(layer.inputs) - len(layer.connectors)
-    return {c: f"{{{first + k}}}" for k, c in enumerate(layer.connectors)}
+    return {c: inp(first + k) for k, c in enumerate(layer.connectors)}
 
 
-def _own_bias(layer: Layer, con: dict[str, str]) -> tuple[str | None, str | None]:
+def _own_bias(layer: Layer, con: dict[str, Expr]) -> tuple[Expr | None, Expr | None]:
     """A layer whose W a Parameter gives: the layer holding its own b (if any), and b's expression."""
     if "b" in con:
         return None, con["b"]
     if not layer.params["bias"]:
         return None, None
     (b,) = [q for q in layer.parameters if q.name == "b"]
-    return f"nnc_layers.Parameter({_tuple(b.shape)})", "{m}({0})"
+    return NNC_LAYERS.dot("Parameter")(_tuple(b.shape)), MODULE(X)
 
 
 # The nnc_layers.Parameter holding a layer's own b (`_own_bias`) takes b's initializer as `initializer`.
@@ -153,65 +173,55 @@ _HELD_BIAS = (("b", "initializer"),)
 
 @emitter("Parameter")
 def parameter(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    module = f"nnc_layers.Parameter({_tuple(layer.params['size'])})"
-    return Emit("{m}({batch_ref})", module, (("", "value", "same"),), init_args=(("", "initializer"),))
+    module = NNC_LAYERS.dot("Parameter")(_tuple(layer.params["size"]))
+    return Emit(MODULE(BATCH), module, (("", "value", "same"),), init_args=(("", "initializer"),), nnc_value=True)
 
 
-def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, str]) -> Emit:
+def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, Expr]) -> Emit:
     """A Convolution given its W or b by a Parameter layer: NNC's W (out, in, *kernel) turned to Keras's
     (*kernel, in, out) in the call, b added channels-last."""
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "Convolution")
-    x = _padded("{0}", p["pad"], nd)
+    x = _padded(X, p["pad"], nd)
     if "W" in con:
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
-        kernel = f"ops.transpose({con['W']}, {_tuple((*range(2, nd + 2), 1, 0))})"
-        conv = "ops.conv(" if p["group"] == 1 else "nnc_layers.grouped_conv("
-        group = "" if p["group"] == 1 else f", {p['group']}"
-        call = (
-            f"{conv}{x}, {kernel}{group}"
-            + _options(
-                strides=(_size(p["stride"]), "1"),
-                dilation_rate=(_size(p["dilation"]), "1"),
-            )
-            + ")"
-            + subsample
-        )
+        kernel = _op("transpose")(con["W"], _tuple((*range(2, nd + 2), 1, 0)))
+        options = _options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1))
+        if p["group"] == 1:
+            conv = _op("conv")(x, kernel, **options)
+        else:  # ops.conv refuses a grouped kernel on a symbolic input
+            conv = NNC_LAYERS.dot("grouped_conv")(x, kernel, p["group"], **options)
+        call = subsample(conv)
     else:
-        module = (
-            f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}"
-            + _options(
-                strides=(_size(p["stride"]), "1"),
-                dilation_rate=(_size(p["dilation"]), "1"),
-                groups=(str(p["group"]), "1"),
-            )
-            + ", use_bias=False)"
+        options = _options(
+            strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1), groups=(p["group"], 1)
         )
+        module = _layer(f"Conv{nd}D")(p["out_maps"], _size(p["kernel"]), **options, use_bias=False)
         params, bias = (("W", "kernel", "conv"),), con["b"]
-        call = f"{{m}}({x})" + subsample
-    return Emit(call if bias is None else f"ops.add({call}, {bias})", module, params, init_args=_HELD_BIAS)
+        call = subsample(MODULE(x))
+    return Emit(call if bias is None else _op("add")(call, bias), module, params, init_args=_HELD_BIAS)
 
 
-def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dict[str, str]) -> Emit:
+def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dict[str, Expr]) -> Emit:
     """An Affine given its W or b by a Parameter layer. The input is flattened channels-last, so NNC's W
     rows (C, H, W order) are permuted to that order in the call; b is added in NNC's (flat) order."""
     x, n_in, n_out = ins[0], math.prod(ins[0]), math.prod(out)
-    flat = "layers.Flatten()({0})" if len(x) > 1 else "{0}"
+    flat = _layer("Flatten")()(X) if len(x) > 1 else X
     if "W" in con:
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
         w = con["W"]
         if _moves_data(x):
             r = len(x)
-            w = f"ops.transpose(ops.reshape({w}, {_tuple((*x, n_out))}), {_tuple((*range(1, r), 0, r))})"
-        call = f"ops.matmul({flat}, ops.reshape({w}, {_tuple((n_in, n_out))}))"
+            w = _op("transpose")(_op("reshape")(w, _tuple((*x, n_out))), _tuple((*range(1, r), 0, r)))
+        call = _op("matmul")(flat, _op("reshape")(w, _tuple((n_in, n_out))))
     else:
-        module, bias = f"layers.Dense({n_out}, use_bias=False)", con["b"]
+        module, bias = _layer("Dense")(n_out, use_bias=False), con["b"]
         params = (("W", "kernel", "affine_cl:" + "x".join(map(str, x)) if _moves_data(x) else "affine"),)
-        call = f"{{m}}({flat})"
+        call = MODULE(flat)
     if bias is not None:
-        call = f"ops.add({call}, " + (f"ops.reshape({bias}, (-1,))" if len(out) > 1 else bias) + ")"
+        call = _op("add")(call, _op("reshape")(bias, Lit((-1,))) if len(out) > 1 else bias)
     return Emit(_from_flat(call, out), module, params, init_args=_HELD_BIAS)
 
 
@@ -222,30 +232,27 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         return _connected_convolution(layer, ins, con)
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "Convolution")
-    module = f"layers.Conv{nd}D({p['out_maps']}, {_size(p['kernel'])}" + _options(
-        strides=(_size(p["stride"]), "1"),
-        dilation_rate=(_size(p["dilation"]), "1"),
-        groups=(str(p["group"]), "1"),
-        use_bias=(str(p["bias"]), "True"),
-    )
+    module = _layer(f"Conv{nd}D")(
+        p["out_maps"], _size(p["kernel"]),
+        **_options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1), groups=(p["group"], 1),
+                   use_bias=(p["bias"], True)),
+    )  # fmt: skip
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    call = "{m}(" + _padded("{0}", p["pad"], nd) + ")" + subsample
-    return Emit(call, module + ")", params)
+    return Emit(subsample(MODULE(_padded(X, p["pad"], nd))), module, params)
 
 
 @emitter("DepthwiseConvolution")
 def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, "DepthwiseConvolution")
-    module = f"layers.DepthwiseConv{nd}D({_size(p['kernel'])}" + _options(
-        strides=(_size(p["stride"]), "1"),
-        depth_multiplier=(str(p["multiplier"]), "1"),
-        dilation_rate=(_size(p["dilation"]), "1"),
-        use_bias=(str(p["bias"]), "True"),
-    )
+    module = _layer(f"DepthwiseConv{nd}D")(
+        _size(p["kernel"]),
+        **_options(strides=(_size(p["stride"]), 1), depth_multiplier=(p["multiplier"], 1),
+                   dilation_rate=(_size(p["dilation"]), 1), use_bias=(p["bias"], True)),
+    )  # fmt: skip
     params = (("W", "kernel", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    call = "{m}(" + _padded("{0}", p["pad"], nd) + ")" + subsample
-    return Emit(call, module + ")", params, init_args=(("W", "depthwise_initializer"),))
+    call = subsample(MODULE(_padded(X, p["pad"], nd)))
+    return Emit(call, module, params, init_args=(("W", "depthwise_initializer"),))
 
 
 @emitter("Deconvolution")
@@ -254,30 +261,29 @@ def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     nd = _spatial(ins[0], p, "Deconvolution")
     if p["group"] != 1 or (any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"])):
         return _runtime_deconvolution(layer, ins)
-    module = f"layers.Conv{nd}DTranspose({p['out_maps']}, {_size(p['kernel'])}" + _options(
-        strides=(_size(p["stride"]), "1"),
-        dilation_rate=(_size(p["dilation"]), "1"),
-        use_bias=(str(p["bias"]), "True"),
-    )
+    module = _layer(f"Conv{nd}DTranspose")(
+        p["out_maps"], _size(p["kernel"]),
+        **_options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1),
+                   use_bias=(p["bias"], True)),
+    )  # fmt: skip
     # NNC's pad removes rows and columns from the full transposed output.
-    call = wrapped(f"layers.Cropping{nd}D({_size(p['pad'])})(", "{m}({0})", ")", any(p["pad"]))
+    call = Wrapped(_layer(f"Cropping{nd}D")(_size(p["pad"]))(HOLE), MODULE(X), any(p["pad"]))
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    return Emit(call, module + ")", params)
+    return Emit(call, module, params)
 
 
 def _runtime_deconvolution(layer: Layer, ins: tuple[Shape, ...]) -> Emit:
     """nnc_layers.Deconvolution, W in NNC's layout: a grouped Deconvolution, or one with stride and dilation."""
     p = layer.params
-    ones, zeros = _tuple((1,) * len(p["kernel"])), _tuple((0,) * len(p["kernel"]))
-    module = f"nnc_layers.Deconvolution({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}" + _options(
-        stride=(_tuple(p["stride"]), ones),
-        pad=(_tuple(p["pad"]), zeros),
-        dilation=(_tuple(p["dilation"]), ones),
-        group=(str(p["group"]), "1"),
-        bias=(str(p["bias"]), "True"),
-    )
+    nd = len(p["kernel"])
+    ones, zeros = _tuple((1,) * nd), _tuple((0,) * nd)
+    module = NNC_LAYERS.dot("Deconvolution")(
+        ins[0][0], p["out_maps"], _tuple(p["kernel"]),
+        **_options(stride=(_tuple(p["stride"]), ones), pad=(_tuple(p["pad"]), zeros),
+                   dilation=(_tuple(p["dilation"]), ones), group=(p["group"], 1), bias=(p["bias"], True)),
+    )  # fmt: skip
     params = (("W", "kernel", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    return Emit("{m}({0})", module + ")", params)
+    return Emit(MODULE(X), module, params)
 
 
 @emitter("Affine")
@@ -287,17 +293,16 @@ def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         return _connected_affine(layer, ins, out, con)
     p = layer.params
     x = ins[0]
-    module = f"layers.Dense({math.prod(out)}" + _options(use_bias=(str(p["bias"]), "True")) + ")"
+    module = _layer("Dense")(math.prod(out), use_bias=Opt(p["bias"], True))
     layout = "affine"
     if len(x) > 1:
-        call = "{m}(layers.Flatten()({0}))"
+        call = MODULE(_layer("Flatten")()(X))
         if _moves_data(x):
             layout = "affine_cl:" + "x".join(map(str, x))
     else:
-        call = "{m}({0})"
-    call = _from_flat(call, out)
+        call = MODULE(X)
     params = (("W", "kernel", layout),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    return Emit(call, module, params)
+    return Emit(_from_flat(call, out), module, params)
 
 
 @emitter("BatchNormalization")
@@ -305,25 +310,25 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     p = layer.params
     (axis,) = p["axes"]  # nnabla's takes one (the compiler checks)
     # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
-    module = f"nnc.BatchNormalization(momentum={literal(p['decay_rate'])}, epsilon={literal(p['epsilon'])}"
-    module += (f", axis={_axis(axis, len(ins[0]))}" if axis != 0 else "") + ")"
+    axis = {"axis": _axis(axis, len(ins[0]))} if axis != 0 else {}
+    module = NNC.dot("BatchNormalization")(momentum=p["decay_rate"], epsilon=p["epsilon"], **axis)
     params = (
         ("beta", "beta", "same"),
         ("gamma", "gamma", "same"),
         ("mean", "moving_mean", "same"),
         ("var", "moving_variance", "same"),
     )
-    return Emit("{m}({0})", module, params)
+    return Emit(MODULE(X), module, params)
 
 
 # Keras's normalization layers hold beta and gamma under NNC's names.
 _NORM_PARAMS = (("beta", "beta", "same"), ("gamma", "gamma", "same"))
 
 
-def _channel_norm(layer: Layer, ins: tuple[Shape, ...]) -> str:
-    """`, axis=...` for NNC's channel axis where it is not the first (Keras's default, the last)."""
+def _channel_norm(layer: Layer, ins: tuple[Shape, ...]) -> dict[str, int]:
+    """`axis=...` for NNC's channel axis where it is not the first (Keras's default, the last)."""
     a = layer.params["channel_axis"]
-    return "" if a == 0 else f", axis={_axis(a, len(ins[0]))}"
+    return {} if a == 0 else {"axis": _axis(a, len(ins[0]))}
 
 
 @emitter("LayerNormalization")
@@ -331,10 +336,10 @@ def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     """layers.LayerNormalization over every axis of a sample: nnabla's with batch_axis 0. Its beta and
     gamma have the sample's channels-last shape, NNC's the channels-first one."""
     rank = len(ins[0])
-    axes = f"axis={literal(tuple(range(1, rank + 1)))}, " if rank > 1 else ""
-    module = f"layers.LayerNormalization({axes}epsilon={literal(layer.params['epsilon'])})"
+    axes = {"axis": Lit(tuple(range(1, rank + 1)))} if rank > 1 else {}
+    module = _layer("LayerNormalization")(**axes, epsilon=layer.params["epsilon"])
     layout = "channels_last" if rank > 1 else "same"
-    return Emit("{m}({0})", module, (("beta", "beta", layout), ("gamma", "gamma", layout)))
+    return Emit(MODULE(X), module, (("beta", "beta", layout), ("gamma", "gamma", layout)))
 
 
 @emitter("InstanceNormalization", "GroupNormalization")
@@ -344,17 +349,17 @@ def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     axis = _channel_norm(layer, ins)
     p = layer.params
     groups = p.get("num_groups", ins[0][p["channel_axis"]])
-    module = f"layers.GroupNormalization({groups}{axis}, epsilon={literal(p['epsilon'])})"
-    return Emit("{m}({0})", module, _NORM_PARAMS)
+    module = _layer("GroupNormalization")(groups, **axis, epsilon=p["epsilon"])
+    return Emit(MODULE(X), module, _NORM_PARAMS)
 
 
 @emitter("PReLU")
 def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     rank = len(ins[0])
     own = _axis(layer.params["base_axis"], rank)  # the axis of the slopes; the others share them
-    shared = f"shared_axes={literal(tuple(a for a in range(1, rank + 1) if a != own))}" if rank >= 2 else ""
-    module = f"layers.PReLU({shared})"  # NNC's initial slope: an alpha_initializer from the IR
-    return Emit("{m}({0})", module, (("slope", "alpha", "same"),))
+    shared_axes = {"shared_axes": Lit(tuple(a for a in range(1, rank + 1) if a != own))} if rank >= 2 else {}
+    module = _layer("PReLU")(**shared_axes)  # NNC's initial slope: an alpha_initializer from the IR
+    return Emit(MODULE(X), module, (("slope", "alpha", "same"),))
 
 
 @emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
@@ -362,26 +367,25 @@ def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
     p = layer.params
     q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
-    inits = f"w_init={literal(q['W'].init)}, w_init_multiplier={literal(q['W'].init_multiplier)}"
+    inits = {"w_init": q["W"].init, "w_init_multiplier": q["W"].init_multiplier}
     if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
         b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
-        b_inits = f"b_init={literal(b.init)}, b_init_multiplier={literal(b.init_multiplier)}"
-        inits = f"bias={p['bias']}, {inits}, {b_inits}"
+        inits = {"bias": p["bias"], **inits, "b_init": b.init, "b_init_multiplier": b.init_multiplier}
+    cls = NNC_LAYERS.dot(layer.type)
     if layer.type.endswith("Affine"):
         # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).
         x = ins[0]
-        call = "{m}(" + _flat("{0}", x) + ")"
+        call = MODULE(_flat(X, x))
         if len(out) > 1:
-            call = _from_flat(f"ops.reshape({call}, (-1, {math.prod(out)}))", out)
-        module = f"nnc_layers.{layer.type}({math.prod(x)}, {_tuple(p['out_shape'])}, {inits})"
+            call = _from_flat(_op("reshape")(call, Lit((-1, math.prod(out)))), out)
+        module = cls(math.prod(x), _tuple(p["out_shape"]), **inits)
     else:
         _spatial(ins[0], p, layer.type)
-        call = "{m}({0})"
-        module = (
-            f"nnc_layers.{layer.type}({ins[0][0]}, {p['out_maps']}, {_tuple(p['kernel'])}, "
-            f"stride={_tuple(p['stride'])}, pad={_tuple(p['pad'])}, dilation={_tuple(p['dilation'])}, "
-            f"{inits})"
-        )
+        call = MODULE(X)
+        module = cls(
+            ins[0][0], p["out_maps"], _tuple(p["kernel"]), stride=_tuple(p["stride"]), pad=_tuple(p["pad"]),
+            dilation=_tuple(p["dilation"]), **inits,
+        )  # fmt: skip
     names = [q.name for q in layer.parameters]
     return Emit(call, module, tuple((n, n, "same") for n in names), initialized=True)
 
@@ -389,132 +393,135 @@ def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 # --- stateless layers ------------------------------------------------------------------------------
 
 
-def _simple(types: dict[str, str]) -> None:
+def _simple(types: dict[str, Expr]) -> None:
     for t, call in types.items():
         EMITTERS[t] = lambda layer, ins, out, call=call: Emit(call)
 
 
+def _nonzero(x: Expr) -> Expr:
+    return _op("not_equal")(x, 0)
+
+
+_TINY = NNC.dot("TINY")  # nnabla's clamp of a probability before its log
+
 _simple(
     {
-        "Identity": "{0}",
-        "Unlink": "ops.stop_gradient({0})",
-        "ReLU": "ops.relu({0})",
-        "Sigmoid": "ops.sigmoid({0})",
-        "Tanh": "ops.tanh({0})",
-        "Swish": "ops.silu({0})",
-        "GELU": "ops.gelu({0}, approximate=True)",
-        "SELU": "ops.selu({0})",
-        "ReLU6": "ops.relu6({0})",
-        "SoftPlus": "ops.softplus({0})",
-        "SoftSign": "ops.softsign({0})",
-        "Mish": "{0} * ops.tanh(ops.softplus({0}))",
-        "HardTanh": "ops.clip({0}, -1.0, 1.0)",
-        "LogSigmoid": "ops.log_sigmoid({0})",
-        "Abs": "ops.abs({0})",
-        "Exp": "ops.exp({0})",
-        "Log": "ops.log({0})",
-        "Round": "ops.sign({0}) * ops.floor(ops.abs({0}) + 0.5)",  # nnabla rounds half away from zero
-        "Ceil": "ops.ceil({0})",
-        "Floor": "ops.floor({0})",
-        "Add2": "{0} + {1}",
-        "Sub2": "{0} - {1}",
-        "Mul2": "{0} * {1}",
-        "Div2": "{0} / {1}",
-        "Pow2": "ops.power({0}, {1})",
-        "Maximum2": "ops.maximum({0}, {1})",
-        "Minimum2": "ops.minimum({0}, {1})",
-        "Equal": _float("ops.equal({0}, {1})"),
-        "NotEqual": _float("ops.not_equal({0}, {1})"),
-        "Greater": _float("ops.greater({0}, {1})"),
-        "GreaterEqual": _float("ops.greater_equal({0}, {1})"),
-        "Less": _float("ops.less({0}, {1})"),
-        "LessEqual": _float("ops.less_equal({0}, {1})"),
-        "LogicalAnd": _float("ops.logical_and(ops.not_equal({0}, 0), ops.not_equal({1}, 0))"),
-        "LogicalOr": _float("ops.logical_or(ops.not_equal({0}, 0), ops.not_equal({1}, 0))"),
-        "LogicalXor": _float("ops.logical_xor(ops.not_equal({0}, 0), ops.not_equal({1}, 0))"),
-        "LogicalNot": _float("ops.equal({0}, 0)"),
-        "BinaryTanh": "nnc_layers.binary_tanh({0})",
-        "BinarySigmoid": "nnc_layers.binary_sigmoid({0})",
-        "BinaryError": "nnc_layers.binary_error({0}, {1})",
-        "SquaredError": "ops.square({0} - {1})",
-        "AbsoluteError": "ops.abs({0} - {1})",
+        "Identity": X,
+        "Unlink": _op("stop_gradient")(X),
+        "ReLU": _op("relu")(X),
+        "Sigmoid": _op("sigmoid")(X),
+        "Tanh": _op("tanh")(X),
+        "Swish": _op("silu")(X),
+        "GELU": _op("gelu")(X, approximate=True),
+        "SELU": _op("selu")(X),
+        "ReLU6": _op("relu6")(X),
+        "SoftPlus": _op("softplus")(X),
+        "SoftSign": _op("softsign")(X),
+        "Mish": X * _op("tanh")(_op("softplus")(X)),
+        "HardTanh": _op("clip")(X, -1.0, 1.0),
+        "LogSigmoid": _op("log_sigmoid")(X),
+        "Abs": _op("abs")(X),
+        "Exp": _op("exp")(X),
+        "Log": _op("log")(X),
+        "Round": _op("sign")(X) * _op("floor")(_op("abs")(X) + 0.5),  # nnabla rounds half away from zero
+        "Ceil": _op("ceil")(X),
+        "Floor": _op("floor")(X),
+        "Add2": X + Y,
+        "Sub2": X - Y,
+        "Mul2": X * Y,
+        "Div2": X / Y,
+        "Pow2": _op("power")(X, Y),
+        "Maximum2": _op("maximum")(X, Y),
+        "Minimum2": _op("minimum")(X, Y),
+        "Equal": _float(_op("equal")(X, Y)),
+        "NotEqual": _float(_op("not_equal")(X, Y)),
+        "Greater": _float(_op("greater")(X, Y)),
+        "GreaterEqual": _float(_op("greater_equal")(X, Y)),
+        "Less": _float(_op("less")(X, Y)),
+        "LessEqual": _float(_op("less_equal")(X, Y)),
+        "LogicalAnd": _float(_op("logical_and")(_nonzero(X), _nonzero(Y))),
+        "LogicalOr": _float(_op("logical_or")(_nonzero(X), _nonzero(Y))),
+        "LogicalXor": _float(_op("logical_xor")(_nonzero(X), _nonzero(Y))),
+        "LogicalNot": _float(_op("equal")(X, 0)),
+        "BinaryTanh": NNC_LAYERS.dot("binary_tanh")(X),
+        "BinarySigmoid": NNC_LAYERS.dot("binary_sigmoid")(X),
+        "BinaryError": NNC_LAYERS.dot("binary_error")(X, Y),
+        "SquaredError": _op("square")(X - Y),
+        "AbsoluteError": _op("abs")(X - Y),
         # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
-        "BinaryCrossEntropy": (
-            "-({1} * ops.log(ops.maximum({0}, nnc.TINY)) + (1 - {1}) * ops.log(ops.maximum(1 - {0}, nnc.TINY)))"
+        "BinaryCrossEntropy": -(
+            Y * _op("log")(_op("maximum")(X, _TINY)) + (1 - Y) * _op("log")(_op("maximum")(1 - X, _TINY))
         ),
-        "SigmoidCrossEntropy": "ops.relu({0}) - {0} * {1} + ops.log1p(ops.exp(-ops.abs({0})))",
+        "SigmoidCrossEntropy": _op("relu")(X) - X * Y + _op("log1p")(_op("exp")(-_op("abs")(X))),
     }
 )
 
-_SCALAR = {
-    "MulScalar": "{0} * {v}",
-    "AddScalar": "{0} + {v}",
-    "RSubScalar": "{v} - {0}",
-    "RDivScalar": "{v} / {0}",
-    "PowScalar": "ops.power({0}, {v})",
-    "RPowScalar": "ops.power({v}, {0})",
-    "MaximumScalar": "ops.maximum({0}, {v})",
-    "MinimumScalar": "ops.minimum({0}, {v})",
-    "EqualScalar": _float("ops.equal({0}, {v})"),
-    "NotEqualScalar": _float("ops.not_equal({0}, {v})"),
-    "GreaterScalar": _float("ops.greater({0}, {v})"),
-    "GreaterEqualScalar": _float("ops.greater_equal({0}, {v})"),
-    "LessScalar": _float("ops.less({0}, {v})"),
-    "LessEqualScalar": _float("ops.less_equal({0}, {v})"),
+_SCALAR: dict[str, Callable[[Lit], Expr]] = {
+    "MulScalar": lambda v: X * v,
+    "AddScalar": lambda v: X - Lit(-v.value) if shared.negative(v) else X + v,
+    "RSubScalar": lambda v: v - X,
+    "RDivScalar": lambda v: v / X,
+    "PowScalar": lambda v: _op("power")(X, v),
+    "RPowScalar": lambda v: _op("power")(v, X),
+    "MaximumScalar": lambda v: _op("maximum")(X, v),
+    "MinimumScalar": lambda v: _op("minimum")(X, v),
+    "EqualScalar": lambda v: _float(_op("equal")(X, v)),
+    "NotEqualScalar": lambda v: _float(_op("not_equal")(X, v)),
+    "GreaterScalar": lambda v: _float(_op("greater")(X, v)),
+    "GreaterEqualScalar": lambda v: _float(_op("greater_equal")(X, v)),
+    "LessScalar": lambda v: _float(_op("less")(X, v)),
+    "LessEqualScalar": lambda v: _float(_op("less_equal")(X, v)),
 }
 for _t, _call in _SCALAR.items():
-    EMITTERS[_t] = lambda layer, ins, out, call=_call: Emit(
-        call.replace("{v}", literal(layer.params["value"])).replace("{0} + -", "{0} - ")
-    )
+    EMITTERS[_t] = lambda layer, ins, out, call=_call: Emit(call(Lit(layer.params["value"])))
 
 
 @emitter("LeakyReLU")
 def leaky_relu(layer, ins, out) -> Emit:
-    return Emit(f"ops.leaky_relu({{0}}, negative_slope={literal(layer.params['alpha'])})")
+    return Emit(_op("leaky_relu")(X, negative_slope=layer.params["alpha"]))
 
 
 @emitter("ELU")
 def elu(layer, ins, out) -> Emit:
-    return Emit(f"ops.elu({{0}}, alpha={literal(layer.params['alpha'])})")
+    return Emit(_op("elu")(X, alpha=layer.params["alpha"]))
 
 
 @emitter("Softmax", "LogSoftmax")
 def softmax(layer, ins, out) -> Emit:
     fn = "softmax" if layer.type == "Softmax" else "log_softmax"
-    return Emit(f"ops.{fn}({{0}}, axis={_axis(layer.params['axis'], len(ins[0]))})")
+    return Emit(_op(fn)(X, axis=_axis(layer.params["axis"], len(ins[0]))))
 
 
 @emitter("HuberLoss")
 def huber(layer, ins, out) -> Emit:
-    d = literal(layer.params["delta"])
+    d = Lit(layer.params["delta"])
     # nnabla: d^2 inside delta, delta * (2|d| - delta) outside.
-    return Emit(
-        f"ops.where(ops.abs({{0}} - {{1}}) < {d}, ops.square({{0}} - {{1}}), {d} * (2 * ops.abs({{0}} - {{1}}) - {d}))"
-    )
+    diff = _op("abs")(X - Y)
+    return Emit(_op("where")(cmp("<", diff, d), _op("square")(X - Y), d * (2 * diff - d)))
 
 
 @emitter("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
 def cross_entropy(layer, ins, out) -> Emit:
     axis = _axis(layer.params["axis"], len(ins[0]))
-    label = f'ops.cast({{1}}, "int32"), axis={axis}'
+    label = _op("cast")(Y, "int32")
     if layer.type == "SoftmaxCrossEntropy":
-        return Emit(f"-ops.take_along_axis(ops.log_softmax({{0}}, axis={axis}), {label})")
-    return Emit(f"-ops.log(ops.maximum(ops.take_along_axis({{0}}, {label}), nnc.TINY))")  # nnabla's clamp
+        return Emit(-_op("take_along_axis")(_op("log_softmax")(X, axis=axis), label, axis=axis))
+    return Emit(-_op("log")(_op("maximum")(_op("take_along_axis")(X, label, axis=axis), _TINY)))  # nnabla's clamp
 
 
 @emitter("TopNError")
 def top_n_error(layer, ins, out) -> Emit:
     axis = _axis(layer.params["axis"], len(ins[0]))
-    return Emit(f"nnc_layers.top_n_error({{0}}, {{1}}, n={layer.params['n']}, axis={axis})")
+    return Emit(NNC_LAYERS.dot("top_n_error")(X, Y, n=layer.params["n"], axis=axis))
 
 
 @emitter("KLMultinomial")
 def kl_multinomial(layer, ins, out) -> Emit:
     x = ins[0]
     base = layer.params["base_axis"]
-    kl = "{0} * (ops.log({0}) - ops.log({1}))"
-    flat = f"ops.reshape({_to_spec_order(kl, x)}, {_tuple((-1, *x[:base], math.prod(x[base:])))})"
-    return Emit(_from_flat(f"ops.reshape(ops.sum({flat}, axis=-1), (-1, {math.prod(out)}))", out))
+    kl = X * (_op("log")(X) - _op("log")(Y))
+    flat = _op("reshape")(_to_spec_order(kl, x), _tuple((-1, *x[:base], math.prod(x[base:]))))
+    return Emit(_from_flat(_op("reshape")(_op("sum")(flat, axis=-1), Lit((-1, math.prod(out)))), out))
 
 
 @emitter("MaxPooling", "AveragePooling", "SumPooling")
@@ -527,22 +534,22 @@ def pooling(layer, ins, out) -> Emit:
     if not p["ignore_border"] or nd != len(x) - 1 or nd > 3 or (any(p["pad"]) and mode != "max" and not including):
         # nnabla's windows without ignore_border, pooling over fewer axes than the spatial ones,
         # or averages that leave the padding out: nnc_layers.Pooling implements nnabla's rule.
-        extra = f", including_pad={including}" if layer.type == "AveragePooling" else ""
-        return Emit(
-            "{m}({0})",
-            f"nnc_layers.Pooling({literal(mode)}, {_tuple(p['kernel'])}, {_tuple(p['stride'])}, {_tuple(p['pad'])}, "
-            f"ignore_border={p['ignore_border']}{extra})",
+        extra = {"including_pad": including} if layer.type == "AveragePooling" else {}
+        module = NNC_LAYERS.dot("Pooling")(
+            mode, _tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]), ignore_border=p["ignore_border"], **extra
         )
-    args = _size(p["kernel"]) + _options(strides=(_size(p["stride"]), _size(p["kernel"])))
+        return Emit(MODULE(X), module)
+    strides = _options(strides=(_size(p["stride"]), _size(p["kernel"])))
     if mode == "max":  # padding never wins a maximum
         widths = ((0, 0), *((q, q) for q in p["pad"]), (0, 0))
-        src = wrapped("ops.pad(", "{0}", f', {literal(widths)}, constant_values=float("-inf"))', any(p["pad"]))
+        pad = _op("pad")(HOLE, Lit(widths), constant_values=name("float")("-inf"))
+        src = Wrapped(pad, X, any(p["pad"]))
     else:
-        src = _padded("{0}", p["pad"], nd)
+        src = _padded(X, p["pad"], nd)
     kind = "MaxPooling" if mode == "max" else "AveragePooling"
-    call = f"layers.{kind}{nd}D({args})({src})"
+    call = _layer(f"{kind}{nd}D")(_size(p["kernel"]), **strides)(src)
     if mode == "sum":
-        call = f"{call} * {math.prod(p['kernel'])}"
+        call = call * math.prod(p["kernel"])
     return Emit(call)
 
 
@@ -550,8 +557,8 @@ def pooling(layer, ins, out) -> Emit:
 def global_average_pooling(layer, ins, out) -> Emit:
     nd = len(ins[0]) - 1
     if nd == 0:
-        return Emit("{0}")
-    return Emit(f"ops.mean({{0}}, axis={_tuple(range(1, nd + 1))}, keepdims=True)")
+        return Emit(X)
+    return Emit(_op("mean")(X, axis=_tuple(range(1, nd + 1)), keepdims=True))
 
 
 @emitter("Unpooling")
@@ -560,19 +567,29 @@ def unpooling(layer, ins, out) -> Emit:
     rank = len(ins[0])
     nd = rank - 1
     if len(k) == nd and 1 <= nd <= 3:
-        return Emit(f"layers.UpSampling{nd}D({_size(k)})({{0}})")
+        return Emit(_layer(f"UpSampling{nd}D")(_size(k))(X))
     # nnabla's unpooling repeats along the last len(kernel) axes, whichever they are: ops.repeat on each
-    call = "{0}"
+    call: Expr = X
     for a, f in zip(range(rank - len(k), rank), k, strict=True):
         if f > 1:
-            call = f"ops.repeat({call}, {f}, axis={_axis(a, rank)})"
+            call = _op("repeat")(call, f, axis=_axis(a, rank))
     return Emit(call)
 
 
 @emitter("Concatenate")
 def concatenate(layer, ins, out) -> Emit:
-    items = ", ".join(f"{{{i}}}" for i in range(len(ins)))
-    return Emit(f"ops.concatenate([{items}], axis={_axis(layer.params['axis'], len(out))})")
+    return Emit(_op("concatenate")(_inputs(ins), axis=_axis(layer.params["axis"], len(out))))
+
+
+def _keep(keep: bool) -> dict:
+    return {"keepdims": True} if keep else {}
+
+
+def _channels_moved(call: Expr, p, spec_axes: set, out: Shape) -> Expr:
+    """A reduction without keep_dims over the channels: the first axis left becomes the channels, moved last."""
+    if not p["keep_dims"] and 0 in spec_axes and len(out) >= 2:
+        return _op("transpose")(call, _tuple((0, *range(2, len(out) + 1), 1)))
+    return call
 
 
 @emitter("Sum", "Mean", "Max", "Min", "Prod")
@@ -582,25 +599,13 @@ def reduce(layer, ins, out) -> Emit:
     fn = {"Sum": "sum", "Mean": "mean", "Max": "max", "Min": "min", "Prod": "prod"}[layer.type]
     spec_axes = {a % len(x) for a in p["axes"]}
     axes = tuple(sorted(_axis(a, len(x)) for a in spec_axes))
-    call = f"ops.{fn}({{0}}, axis={_tuple(axes)}" + (", keepdims=True)" if p["keep_dims"] else ")")
-    if not p["keep_dims"] and 0 in spec_axes and len(out) >= 2:
-        # The first axis left becomes the channels: move it last.
-        call = f"ops.transpose({call}, {_tuple((0, *range(2, len(out) + 1), 1))})"
-    return Emit(call)
+    call = _op(fn)(X, axis=_tuple(axes), **_keep(p["keep_dims"]))
+    return Emit(_channels_moved(call, p, spec_axes, out))
 
 
 @emitter("Slice")
 def slice_(layer, ins, out) -> Emit:
-    p = layer.params
-    x = ins[0]
-    per_axis = {}
-    for a, (start, stop, step) in enumerate(zip(p["start"], p["stop"], p["step"], strict=True)):
-        stop_text = "" if stop is None or stop < 0 and step < 0 else str(stop)
-        per_axis[a] = f"{start}:{stop_text}" + (f":{step}" if step != 1 else "")
-    parts = [":"] + [per_axis.get(a_spec, ":") for a_spec in _keras_order(len(x))]
-    while len(parts) > 1 and parts[-1] in ("0:", ":"):
-        parts.pop()
-    return Emit("{0}[" + ", ".join(parts) + "]")
+    return Emit(X[tuple(shared.slices(layer.params, _keras_order(len(ins[0]))))])
 
 
 def _keras_order(rank: int) -> list[int]:
@@ -610,7 +615,7 @@ def _keras_order(rank: int) -> list[int]:
 
 @emitter("Reshape")
 def reshape(layer, ins, out) -> Emit:
-    return Emit(_from_flat(_flat("{0}", ins[0]), out))
+    return Emit(_from_flat(_flat(X, ins[0]), out))
 
 
 @emitter("Transpose")
@@ -619,20 +624,20 @@ def transpose(layer, ins, out) -> Emit:
     src = _keras_order(len(ins[0]))  # Keras position -> NNC axis of the input
     where = {a: k for k, a in enumerate(src)}
     perm = [where[axes[a]] + 1 for a in _keras_order(len(out))]
-    return Emit(f"ops.transpose({{0}}, {_tuple((0, *perm))})")
+    return Emit(_op("transpose")(X, _tuple((0, *perm))))
 
 
 @emitter("Flip")
 def flip(layer, ins, out) -> Emit:
-    call = "{0}"
+    call: Expr = X
     for a in layer.params["axes"]:
-        call = f"ops.flip({call}, axis={_axis(a, len(ins[0]))})"
+        call = _op("flip")(call, axis=_axis(a, len(ins[0])))
     return Emit(call)
 
 
 @emitter("Broadcast")
 def broadcast(layer, ins, out) -> Emit:
-    return Emit(f"{{0}} + ops.zeros({_tuple((1, *channels_last(out)))})")
+    return Emit(X + _op("zeros")(_tuple((1, *channels_last(out)))))
 
 
 @emitter("Pad")
@@ -642,40 +647,32 @@ def pad(layer, ins, out) -> Emit:
     widths = list(p["pad_width"])
     pairs = [tuple(widths[i : i + 2]) for i in range(0, len(widths), 2)]
     per_axis = {len(x) - len(pairs) + k: pair for k, pair in enumerate(pairs)}
-    keras_widths = ((0, 0), *(per_axis.get(a, (0, 0)) for a in _keras_order(len(x))))
+    keras_widths = Lit(((0, 0), *(per_axis.get(a, (0, 0)) for a in _keras_order(len(x)))))
     mode = {"constant": "constant", "reflect": "reflect", "repeat": "edge"}[p["mode"]]
     if mode == "constant":
-        return Emit(f"ops.pad({{0}}, {literal(keras_widths)}, constant_values={literal(p['constant_value'])})")
-    if mode == "edge":
-        return Emit(f'ops.pad({{0}}, {literal(keras_widths)}, mode="edge")')
-    return Emit(f'ops.pad({{0}}, {literal(keras_widths)}, mode="reflect")')
+        return Emit(_op("pad")(X, keras_widths, constant_values=p["constant_value"]))
+    return Emit(_op("pad")(X, keras_widths, mode=mode))
 
 
 @emitter("OneHot")
 def one_hot(layer, ins, out) -> Emit:
     if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:  # several indices per sample: nnabla's one_hot
-        return _in_spec_order(f"nnc_layers.one_hot({{0}}, {_tuple(layer.params['shape'])})", ins, out)
-    return Emit(f'ops.one_hot(ops.cast({{0}}[:, 0], "int32"), {out[0]})')
+        shape = _tuple(layer.params["shape"])
+        return _in_spec_order(lambda x: NNC_LAYERS.dot("one_hot")(x, shape), ins, out)
+    return Emit(_op("one_hot")(_op("cast")(X[Slice(), 0], "int32"), out[0]))
 
 
 @emitter("Dropout")
 def dropout(layer, ins, out) -> Emit:
     p = layer.params
-    call = "{m}({0})" if p["skip_at_test"] else "{m}({0}, training=True)"
-    return Emit(call, f"layers.Dropout({literal(p['p'])})")
+    call = MODULE(X) if p["skip_at_test"] else MODULE(X, training=True)
+    return Emit(call, _layer("Dropout")(p["p"]))
 
 
-@emitter("ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop")
-def random(layer, ins, out) -> Emit:
-    return random_layer("nnc_layers", layer)
+shared.register(emitter, NNC_LAYERS)
 
 
 # --- virtual adversarial training -------------------------------------------------------------------
-
-
-@emitter("WorkingMemory")
-def working_memory(layer, ins, out) -> Emit:
-    return working_memory_layer("nnc_layers", layer)
 
 
 @emitter("VATNoise")
@@ -683,45 +680,39 @@ def vat_noise(layer, ins, out) -> Emit:
     p = layer.params
     rank = len(ins[0])
     axes = tuple(sorted(_axis(a, rank) for a in range(p["base_axis"], rank)))
-    return Emit("{m}({0}, {1})", f"nnc_layers.VATNoise({_tuple(axes)}, eps={literal(float(p['epsilon']))})")
+    return Emit(MODULE(X, Y), NNC_LAYERS.dot("VATNoise")(_tuple(axes), eps=float(p["epsilon"])))
 
 
 # --- math, trigonometric and logical layers ----------------------------------------------------------
 
 _simple(
     {
-        "Sin": "ops.sin({0})",
-        "Cos": "ops.cos({0})",
-        "Tan": "ops.tan({0})",
-        "Sinh": "ops.sinh({0})",
-        "Cosh": "ops.cosh({0})",
-        "ASin": "ops.arcsin({0})",
-        "ACos": "ops.arccos({0})",
-        "ATan": "ops.arctan({0})",
-        "ASinh": "ops.arcsinh({0})",
-        "ACosh": "ops.arccosh({0})",
-        "ATanh": "ops.arctanh({0})",
-        "ATan2": "ops.arctan2({0}, {1})",
-        "Sinc": "nnc_layers.sinc({0})",  # nnabla's sin(x) / x with gradient 0 at 0 (ops.sinc: sin(pi x) / (pi x))
-        "TanhShrink": "{0} - ops.tanh({0})",
-        "HardSigmoid": "ops.clip(0.2 * {0} + 0.5, 0.0, 1.0)",  # nnabla's slope 0.2 (ops.hard_sigmoid's is 1/6)
-        "IsNaN": _float("ops.isnan({0})"),
-        "IsInf": _float("ops.isinf({0})"),
-        "ResetNaN": "ops.where(ops.isnan({0}), 0.0, {0})",
-        "ResetInf": "ops.where(ops.isinf({0}), 0.0, {0})",
+        "Sin": _op("sin")(X),
+        "Cos": _op("cos")(X),
+        "Tan": _op("tan")(X),
+        "Sinh": _op("sinh")(X),
+        "Cosh": _op("cosh")(X),
+        "ASin": _op("arcsin")(X),
+        "ACos": _op("arccos")(X),
+        "ATan": _op("arctan")(X),
+        "ASinh": _op("arcsinh")(X),
+        "ACosh": _op("arccosh")(X),
+        "ATanh": _op("arctanh")(X),
+        "ATan2": _op("arctan2")(X, Y),
+        "Sinc": NNC_LAYERS.dot("sinc")(X),  # nnabla's sin(x) / x with gradient 0 at 0 (ops.sinc: sin(pi x) / (pi x))
+        "TanhShrink": X - _op("tanh")(X),
+        "HardSigmoid": _op("clip")(0.2 * X + 0.5, 0.0, 1.0),  # nnabla's slope 0.2 (ops.hard_sigmoid's is 1/6)
+        "IsNaN": _float(_op("isnan")(X)),
+        "IsInf": _float(_op("isinf")(X)),
+        "ResetNaN": _op("where")(_op("isnan")(X), 0.0, X),
+        "ResetInf": _op("where")(_op("isinf")(X), 0.0, X),
     }
 )
 
 
-@emitter("AddN", "MulN")
-def n_ary(layer, ins, out) -> Emit:
-    op = " + " if layer.type == "AddN" else " * "
-    return Emit(op.join(f"{{{i}}}" for i in range(len(ins))))
-
-
 @emitter("Sign")
 def sign(layer, ins, out) -> Emit:
-    return Emit("nnc_layers.sign({0}" + _options(alpha=(literal(layer.params["alpha"]), "0.0")) + ")")
+    return Emit(NNC_LAYERS.dot("sign")(X, alpha=Opt(layer.params["alpha"], 0.0)))
 
 
 @emitter("CReLU", "CELU")
@@ -729,9 +720,9 @@ def concatenated(layer, ins, out) -> Emit:
     """ReLU (ELU) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not ops.celu)."""
     axis = _axis(layer.params["axis"], len(ins[0]))
     if layer.type == "CReLU":
-        return Emit(f"ops.concatenate([ops.relu({{0}}), ops.relu(-{{0}})], axis={axis})")
-    alpha = literal(layer.params["alpha"])
-    return Emit(f"ops.concatenate([ops.elu({{0}}, alpha={alpha}), ops.elu(-{{0}}, alpha={alpha})], axis={axis})")
+        return Emit(_op("concatenate")([_op("relu")(X), _op("relu")(-X)], axis=axis))
+    alpha = layer.params["alpha"]
+    return Emit(_op("concatenate")([_op("elu")(X, alpha=alpha), _op("elu")(-X, alpha=alpha)], axis=axis))
 
 
 @emitter("LogicalAndScalar", "LogicalOrScalar", "LogicalXorScalar")
@@ -739,13 +730,14 @@ def logical_scalar(layer, ins, out) -> Emit:
     """nnabla reads `value` as a boolean: each layer is then a constant, x != 0 or x == 0."""
     value = layer.params["value"] != 0
     kind = layer.type.removeprefix("Logical").removesuffix("Scalar")
+    nonzero, zero = _float(_nonzero(X)), _float(_op("equal")(X, 0))
     call = {
-        ("And", False): "ops.zeros_like({0})",
-        ("And", True): _float("ops.not_equal({0}, 0)"),
-        ("Or", False): _float("ops.not_equal({0}, 0)"),
-        ("Or", True): "ops.ones_like({0})",
-        ("Xor", False): _float("ops.not_equal({0}, 0)"),
-        ("Xor", True): _float("ops.equal({0}, 0)"),
+        ("And", False): _op("zeros_like")(X),
+        ("And", True): nonzero,
+        ("Or", False): nonzero,
+        ("Or", True): _op("ones_like")(X),
+        ("Xor", False): nonzero,
+        ("Xor", True): zero,
     }[kind, value]
     return Emit(call)
 
@@ -757,19 +749,16 @@ def norm(layer, ins, out) -> Emit:
     x = ins[0]
     spec_axes = {a % len(x) for a in p["axes"]}
     axes = _tuple(sorted(_axis(a, len(x)) for a in spec_axes))
-    keep = ", keepdims=True" if p["keep_dims"] else ""
+    keep = _keep(p["keep_dims"])
     order = float(p["p"])
     if order == 2:
-        call = f"ops.sqrt(ops.sum(ops.square({{0}}), axis={axes}{keep}))"
+        call = _op("sqrt")(_op("sum")(_op("square")(X), axis=axes, **keep))
     elif order == 1:
-        call = f"ops.sum(ops.abs({{0}}), axis={axes}{keep})"
+        call = _op("sum")(_op("abs")(X), axis=axes, **keep)
     else:
-        q = literal(order)
-        call = f"ops.power(ops.sum(ops.power(ops.abs({{0}}), {q}), axis={axes}{keep}), 1 / {q})"
-    if not p["keep_dims"] and 0 in spec_axes and len(out) >= 2:
-        # The first axis left becomes the channels: move it last (as `reduce`).
-        call = f"ops.transpose({call}, {_tuple((0, *range(2, len(out) + 1), 1))})"
-    return Emit(call)
+        q = Lit(order)
+        call = _op("power")(_op("sum")(_op("power")(_op("abs")(X), q), axis=axes, **keep), 1 / q)
+    return Emit(_channels_moved(call, p, spec_axes, out))  # as `reduce`
 
 
 @emitter("CumSum", "CumProd")
@@ -778,85 +767,82 @@ def cumulative(layer, ins, out) -> Emit:
     axis = _axis(p["axis"], len(ins[0]))
     op = "sum" if layer.type == "CumSum" else "prod"
     if op == "sum" and not p["exclusive"] and not p["reverse"]:
-        return Emit(f"ops.cumsum({{0}}, axis={axis})")
+        return Emit(_op("cumsum")(X, axis=axis))
     # A product always takes nnc_layers': TensorFlow's cumprod gradient divides by x (wrong at zeros).
-    flags = _options(exclusive=(str(p["exclusive"]), "False"), reverse=(str(p["reverse"]), "False"))
-    return Emit(f"nnc_layers.cumulative({{0}}, {literal(op)}, {axis}{flags})")
+    flags = _options(exclusive=(p["exclusive"], False), reverse=(p["reverse"], False))
+    return Emit(NNC_LAYERS.dot("cumulative")(X, op, axis, **flags))
 
 
 # --- quantizers, top-k, matrices, shapes (layers whose op nnc_layers holds where Keras has none) -----
 
 
-def _spec(x: str, shape: Shape) -> str:
+def _spec(x: Expr, shape: Shape) -> Expr:
     """Code for a channels-last value of NNC shape `shape` in NNC's order and shape, (batch, *shape)."""
     if len(shape) < 2:
         return x
     if _moves_data(shape):
         return _to_spec_order(x, shape)
-    return f"ops.reshape({x}, {_tuple((-1, *shape))})"
+    return _op("reshape")(x, _tuple((-1, *shape)))
 
 
-def _held(x: str, shape: Shape) -> str:
+def _held(x: Expr, shape: Shape) -> Expr:
     """Code for a value in NNC's order, (batch, *shape), as the channels-last value a Keras model holds."""
     if len(shape) < 2:
         return x
     if _moves_data(shape):
         r = len(shape)
-        return f"ops.transpose({x}, {_tuple((0, *range(2, r + 1), 1))})"
-    return f"ops.reshape({x}, {_tuple((-1, *channels_last(shape)))})"
+        return _op("transpose")(x, _tuple((0, *range(2, r + 1), 1)))
+    return _op("reshape")(x, _tuple((-1, *channels_last(shape))))
 
 
-def _in_spec_order(call: str, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    """A call written for NNC's order (`{0}`... in NNC's layout): its inputs and output converted."""
-    for i, shape in enumerate(ins):
-        call = call.replace(f"{{{i}}}", _spec(f"{{{i}}}", shape).replace("{", "{{").replace("}", "}}"))
-    return Emit(_held(call.replace("{{", "{").replace("}}", "}"), out))
+def _in_spec_order(fn: Callable[..., Expr], ins: tuple[Shape, ...], out: Shape) -> Emit:
+    """A call written for NNC's order (`fn` of the inputs in NNC's layout): its inputs and output converted."""
+    return Emit(_held(fn(*(_spec(inp(i), shape) for i, shape in enumerate(ins))), out))
 
 
-def _defaults_off(layer: Layer, *names: str) -> str:
-    """`name=value` for the parameters `names` whose value is not NNC's default (the runtime's default)."""
+def _defaults_off(layer: Layer, *names: str) -> dict[str, Lit]:
+    """Keyword arguments for the parameters `names` whose value is not NNC's default (the runtime's default)."""
     from ...layers import REGISTRY
 
     spec = REGISTRY[layer.type]
-    return ", ".join(f"{n}={literal(layer.params[n])}" for n in names if layer.params[n] != spec.param(n).default)
+    return {n: Lit(layer.params[n]) for n in names if layer.params[n] != spec.param(n).default}
 
 
-def _runtime_layer(layer: Layer, cls: str, *names: str, **given: str) -> Emit:
-    """`nnc_layers.<cls>(...)` with the parameters `names` off NNC's defaults and the `given` ones."""
-    args = ", ".join(a for a in (*(f"{k}={v}" for k, v in given.items()), _defaults_off(layer, *names)) if a)
-    return Emit("{m}({0})", f"nnc_layers.{cls}({args})")
+def _runtime_layer(layer: Layer, cls: str, *names: str, **given) -> Emit:
+    """`nnc_layers.<cls>(...)` with the `given` arguments and the parameters `names` off NNC's defaults."""
+    return Emit(MODULE(X), NNC_LAYERS.dot(cls)(**given, **_defaults_off(layer, *names)))
 
 
 @emitter("DepthwiseDeconvolution")
 def depthwise_deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     _spatial(ins[0], p, "DepthwiseDeconvolution")
-    module = f"nnc_layers.DepthwiseDeconvolution({ins[0][0]}, {_tuple(p['kernel'])}" + _options(
-        stride=(_tuple(p["stride"]), _tuple((1,) * len(p["kernel"]))),
-        pad=(_tuple(p["pad"]), _tuple((0,) * len(p["kernel"]))),
-        dilation=(_tuple(p["dilation"]), _tuple((1,) * len(p["kernel"]))),
-        divisor=(str(p["divisor"]), "1"),
-        bias=(str(p["bias"]), "True"),
-    )
+    nd = len(p["kernel"])
+    module = NNC_LAYERS.dot("DepthwiseDeconvolution")(
+        ins[0][0], _tuple(p["kernel"]),
+        **_options(stride=(_tuple(p["stride"]), _tuple((1,) * nd)), pad=(_tuple(p["pad"]), _tuple((0,) * nd)),
+                   dilation=(_tuple(p["dilation"]), _tuple((1,) * nd)), divisor=(p["divisor"], 1),
+                   bias=(p["bias"], True)),
+    )  # fmt: skip
     params = (("W", "kernel", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
-    return Emit("{m}({0})", module + ")", params)
+    return Emit(MODULE(X), module, params)
 
 
 @emitter("Embed")
 def embed(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     shape = tuple(p["shape"])
-    call = f'{{m}}(ops.cast({_spec("{0}", ins[0])}, "int32"))'  # nnabla reads the indices as integers, truncated
+    call = MODULE(_op("cast")(_spec(X, ins[0]), "int32"))  # nnabla reads the indices as integers, truncated
     if len(shape) > 1:
-        call = f"ops.reshape({call}, {_tuple((-1, *out))})"
+        call = _op("reshape")(call, _tuple((-1, *out)))
     # NNC's W is (num_class, *shape); Keras's embeddings (num_class, prod(shape)).
-    module = f"layers.Embedding({p['num_class']}, {math.prod(shape)})"
+    module = _layer("Embedding")(p["num_class"], math.prod(shape))
     return Emit(_held(call, out), module, (("W", "embeddings", "same"),))
 
 
 @emitter("EpsilonInsensitiveLoss")
 def epsilon_insensitive_loss(layer, ins, out) -> Emit:
-    return Emit(f"ops.relu(ops.abs({{0}} - {{1}}) - {literal(layer.params['epsilon'])})")
+    return Emit(_op("relu")(_op("abs")(X - Y) - layer.params["epsilon"]))
 
 
 @emitter("FixedPointQuantize")
@@ -871,28 +857,29 @@ def pow2_quantize(layer, ins, out) -> Emit:
 
 @emitter("Prune")
 def prune(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "Prune", rate=literal(layer.params["rate"]))
+    return _runtime_layer(layer, "Prune", rate=layer.params["rate"])
 
 
 @emitter("ClipGradByNorm")
 def clip_grad_by_norm(layer, ins, out) -> Emit:
     p = layer.params
     axes = _tuple(a % len(ins[0]) for a in p["axes"])
-    return _runtime_layer(layer, "ClipGradByNorm", clip_norm=literal(p["clip_norm"]), axes=axes)
+    return _runtime_layer(layer, "ClipGradByNorm", clip_norm=p["clip_norm"], axes=axes)
+
+
+def _base_axis(p, ins) -> dict:
+    b = p["base_axis"] % len(ins[0])
+    return {"base_axis": b} if b else {}
 
 
 @emitter("TopKData")
 def top_k_data(layer, ins, out) -> Emit:
-    p = layer.params
-    base = {"base_axis": str(p["base_axis"] % len(ins[0]))} if p["base_axis"] % len(ins[0]) else {}
-    return _runtime_layer(layer, "TopKData", "abs", "reduce", k=str(p["k"]), **base)
+    return _runtime_layer(layer, "TopKData", "abs", "reduce", k=layer.params["k"], **_base_axis(layer.params, ins))
 
 
 @emitter("TopKGrad")
 def top_k_grad(layer, ins, out) -> Emit:
-    p = layer.params
-    base = {"base_axis": str(p["base_axis"] % len(ins[0]))} if p["base_axis"] % len(ins[0]) else {}
-    return _runtime_layer(layer, "TopKGrad", "abs", k=str(p["k"]), **base)
+    return _runtime_layer(layer, "TopKGrad", "abs", k=layer.params["k"], **_base_axis(layer.params, ins))
 
 
 @emitter("Shift")
@@ -904,8 +891,9 @@ def shift(layer, ins, out) -> Emit:
 def mean_subtraction(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     b = p["base_axis"] % len(ins[0])
-    base = {"base_axis": str(b)} if b else {}
-    emit = _runtime_layer(layer, "MeanSubtraction", "update_running_mean", shape=_tuple(ins[0][b:]), **base)
+    emit = _runtime_layer(
+        layer, "MeanSubtraction", "update_running_mean", shape=_tuple(ins[0][b:]), **_base_axis(p, ins)
+    )
     return Emit(emit.call, emit.module, (("mean", "mean", "same"), ("t", "t", "same")))
 
 
@@ -914,34 +902,34 @@ def sort(layer, ins, out) -> Emit:
     p = layer.params
     axis = _axis(p["axis"], len(ins[0]))
     if p["only_index"]:
-        return Emit(_float(f"ops.argsort({'-' if p['reverse'] else ''}{{0}}, axis={axis})"))
-    call = f"ops.sort({{0}}, axis={axis})"
-    return Emit(f"ops.flip({call}, axis={axis})" if p["reverse"] else call)
+        return Emit(_float(_op("argsort")(-X if p["reverse"] else X, axis=axis)))
+    call = _op("sort")(X, axis=axis)
+    return Emit(_op("flip")(call, axis=axis) if p["reverse"] else call)
 
 
 @emitter("BatchMatmul")
 def batch_matmul(layer, ins, out) -> Emit:
-    return _in_spec_order("ops.matmul({0}, {1})", ins, out)
+    return _in_spec_order(_op("matmul"), ins, out)
 
 
 @emitter("Stack")
 def stack(layer, ins, out) -> Emit:
-    items = ", ".join(f"{{{i}}}" for i in range(len(ins)))
-    return _in_spec_order(f"ops.stack([{items}], axis={layer.params['axis'] % len(out) + 1})", ins, out)
+    axis = layer.params["axis"] % len(out) + 1
+    return _in_spec_order(lambda *xs: _op("stack")(list(xs), axis=axis), ins, out)
 
 
 @emitter("Tile")
 def tile(layer, ins, out) -> Emit:
     reps = tuple(layer.params["reps"])
     reps = (1,) * (len(ins[0]) - len(reps)) + reps
-    return Emit(f"ops.tile({{0}}, {_tuple((1, *(reps[a] for a in _keras_order(len(reps)))))})")
+    return Emit(_op("tile")(X, _tuple((1, *(reps[a] for a in _keras_order(len(reps)))))))
 
 
 @emitter("MatrixDiag")
 def matrix_diag(layer, ins, out) -> Emit:
-    return _in_spec_order(f"ops.expand_dims({{0}}, -1) * ops.eye({ins[0][-1]})", ins, out)
+    return _in_spec_order(lambda x: _op("expand_dims")(x, -1) * _op("eye")(ins[0][-1]), ins, out)
 
 
 @emitter("MatrixDiagPart")
 def matrix_diag_part(layer, ins, out) -> Emit:
-    return _in_spec_order("ops.diagonal({0}, axis1=-2, axis2=-1)", ins, out)
+    return _in_spec_order(lambda x: _op("diagonal")(x, axis1=-2, axis2=-1), ins, out)

@@ -13,14 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...ir import Layer, Project
-from ..builder import Dialect, Emit, ModelRender, initializers, names_used
+from ..builder import Dialect, Emit, ModelRender, initializers
 from ..builder import build as build_blocks
-from ..merge import concrete
+from ..expr import Call, Code, Comp, Expr, Lit, Name, Seq
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
 from ..templating import environment, templates_dir
 from ..toplevel import COLUMNS, main_model, main_reason, parameters_json
-from .emit import EMITTERS, channels_last
+from .emit import EMITTERS, INITIALIZERS, NNC, channels_last
 
 MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
 # The initial values Keras's layers give their variables, by constructor argument (the same in every
@@ -42,6 +42,7 @@ class KerasDialect(Dialect):
     emitters = EMITTERS
 
     def __init__(self, project: Project) -> None:
+        super().__init__()
         self.attributes = KERAS_MODEL | template_attributes(templates_dir() / "keras" / "model.py.j2")
         # A functional model's layers have unique names, its `keras.Input`s included.
         self.input_names = frozenset(net.values[v].name for net in project.networks for v in net.inputs)
@@ -53,16 +54,15 @@ class KerasDialect(Dialect):
         name = keras_name(path)
         return f"{name}-layer" if name in self.input_names else name
 
-    def _name(self, rel: str, top: bool) -> str:
-        return literal(self.layer_name(rel)) if top else f"prefix + {literal(keras_name(rel))}"
+    def _name(self, rel: str, top: bool) -> Expr:
+        return Lit(self.layer_name(rel)) if top else Name("prefix") + Lit(keras_name(rel))
 
-    def construct(self, ctor: str, rel: str, top: bool, layer: Layer, emit: Emit) -> str:
-        extra = _initializers(layer, emit) + [f"name={self._name(rel, top)}"]
-        shown = concrete(ctor)  # as the layer's own options leave it
-        return ctor[:-1] + ("" if shown.endswith("(") or shown.endswith("()") else ", ") + ", ".join(extra) + ")"
+    def construct(self, ctor: Expr, rel: str, top: bool, layer: Layer, emit: Emit) -> Expr:
+        assert isinstance(ctor, Call), ctor
+        return ctor.with_kwargs(**_initializers(layer, emit), name=self._name(rel, top))
 
     def child(self, cls: str, rel: str, top: bool, args: list[str]) -> str:
-        return f"{cls}({', '.join([self._name(rel + '.', top), *args])})"
+        return self.code(Name(cls)(self._name(rel + ".", top), *map(Code, args)))
 
     def copies_loop(
         self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool
@@ -71,10 +71,12 @@ class KerasDialect(Dialect):
         if base is None or rels != [f"{base}[{k}]" for k in range(len(rels))]:
             return None
         path = ("" if top else "{prefix}") + keras_name(base).replace("{", "{{").replace("}", "}}") + ".{k}."
-        return f"[{cls}({', '.join([f'f{literal(path)}', *args])}) for k in range({count})]"
+        copy = Name(cls)(Code(f"f{literal(path)}"), *map(Code, args))
+        return self.code(Comp(copy, "k", Name("range")(Code(count)), list=True))
 
     def copies_list(self, parts: list[tuple[str, str, list[str]]], top: bool) -> str:
-        return "[" + ", ".join(f"{c}({', '.join([self._name(r + '.', top), *a])})" for c, r, a in parts) + "]"
+        copies = tuple(Name(c)(self._name(r + ".", top), *map(Code, a)) for c, r, a in parts)
+        return self.code(Seq(copies, list=True))
 
     def element(self, attr: str, k: int) -> str:
         return f"{attr}[{k}]"
@@ -92,7 +94,7 @@ def keras_name(path: str) -> str:
     return path.replace("[", ".").replace("]", "")
 
 
-def _initializers(layer: Layer, emit: Emit) -> list[str]:
+def _initializers(layer: Layer, emit: Emit) -> dict[str, Expr]:
     """`kernel_initializer=...` arguments giving a layer's parameters NNC's initial values, from the IR
     (`ParamShape.init`, `init_multiplier`, `fans`): all but those Keras's layer already starts with
     (`KERAS_INITIAL`). A parameter's argument is `<attribute>_initializer` unless the emitter names
@@ -103,16 +105,17 @@ def _initializers(layer: Layer, emit: Emit) -> list[str]:
     arg_of = {n: args.get(n, f"{attr}_initializer") for n, attr, _ in emit.params}
     layouts = {n: layout for n, _, layout in emit.params}
     initial = {n: KERAS_INITIAL[a] for n, a in arg_of.items() if a in KERAS_INITIAL}
-    out = []
+    out: dict[str, Expr] = {}
     for nnc_name, _, q in initializers(layer, emit, initial):
         if q.init == "Constant":
             c = float(q.init_multiplier)
-            value = {0.0: '"zeros"', 1.0: '"ones"'}.get(c) or f"initializers.Constant({literal(c)})"
+            own = {0.0: "zeros", 1.0: "ones"}.get(c)
+            value = Lit(own) if own else INITIALIZERS.dot("Constant")(c)
         else:
-            scale = "" if q.init_multiplier == 1 else f", {literal(q.init_multiplier)}"
-            layout = "" if layouts[nnc_name] == "same" else f", layout={literal(layouts[nnc_name])}"
-            value = f"nnc.NNCInitializer({literal(q.init)}{scale}{layout})"
-        out.append(f"{arg_of[nnc_name]}={value}")
+            scale = () if q.init_multiplier == 1 else (q.init_multiplier,)
+            layout = {} if layouts[nnc_name] == "same" else {"layout": layouts[nnc_name]}
+            value = NNC.dot("NNCInitializer")(q.init, *scale, **layout)
+        out[arg_of[nnc_name]] = value
     return out
 
 
@@ -125,12 +128,13 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
     env.filters["channels_last"] = channels_last
     env.filters["inputs_literal"] = lambda ins: "{" + ", ".join(f"{literal(n)}: {literal(s)}" for n, _, s in ins) + "}"
     m = m or build(project)
-    used = names_used(m, ("initializers", "layers", "nnc_layers"))
+    # The template's own code uses keras, ops and nnc; the rest is what the printer recorded.
+    from_keras = {n for n, statement in m.imports.items() if statement == f"from keras import {n}"}
     return env.get_template("model.py.j2").render(
         m=m,
         spec=shown(Path(project.path).name),
-        keras_imports=sorted({"ops"} | set(used) - {"nnc_layers"}),  # ops: run_network uses it
-        nnc_layers="nnc_layers" in used,
+        keras_imports=sorted({"ops"} | from_keras),
+        nnc_layers="nnc_layers" in m.imports,
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["keras"],

@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...ir import Layer, Project
-from ..builder import Dialect, Emit, ModelRender, initializers, names_used
+from ..builder import Dialect, Emit, ModelRender, initializers
 from ..builder import build as build_blocks
-from ..naming import literal, shown, template_attributes
+from ..expr import Code, Comp, Expr, Lit, Name, Seq
+from ..naming import shown, template_attributes
 from ..reserved import TORCH_MODULE
 from ..templating import environment, templates_dir
 from ..toplevel import COLUMNS, main_model, main_reason, parameters_json
-from .emit import EMITTERS
+from .emit import EMITTERS, NN, NNC
 
 MODULE_NAMES = {"torch", "nn", "F", "nnc", "np", "Path", "Tensor"}
 
@@ -27,18 +28,20 @@ class TorchDialect(Dialect):
     emitters = EMITTERS
 
     def __init__(self) -> None:
+        super().__init__()
         self.attributes = TORCH_MODULE | template_attributes(templates_dir() / "torch" / "model.py.j2")
 
     def copies_loop(self, cls: str, rels: list[str], top: bool, args: list[str], count: str, uses_k: bool) -> str:
-        return f"nn.ModuleList({cls}({', '.join(args)}) for {'k' if uses_k else '_'} in range({count}))"
+        copy = Name(cls)(*map(Code, args))
+        return self.code(NN.dot("ModuleList")(Comp(copy, "k" if uses_k else "_", Name("range")(Code(count)))))
 
     def copies_list(self, parts: list[tuple[str, str, list[str]]], top: bool) -> str:
-        return "nn.ModuleList([" + ", ".join(f"{c}({', '.join(a)})" for c, _, a in parts) + "])"
+        return self.code(NN.dot("ModuleList")(Seq(tuple(Name(c)(*map(Code, a)) for c, _, a in parts), list=True)))
 
     def param_key(self, layer_path: str, attr_path: str, attr: str) -> str:
         return f"{attr_path}.{attr}"
 
-    def inits(self, layer: Layer, attr: str, emit: Emit) -> list[str]:
+    def inits(self, layer: Layer, attr: str, emit: Emit) -> list[Expr]:
         return _inits(layer, attr, emit)
 
 
@@ -46,7 +49,7 @@ def build(project: Project) -> ModelRender:
     return build_blocks(project, TorchDialect())
 
 
-def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
+def _inits(layer: Layer, attr: str, emit: Emit) -> list[Expr]:
     """Statements giving a layer's parameters NNC's initial values, from the IR (`ParamShape.init`,
     `init_multiplier`): all but those PyTorch's module already starts with (`Emit.initial`).
 
@@ -56,19 +59,17 @@ def _inits(layer: Layer, attr: str, emit: Emit) -> list[str]:
     """
     layouts = {n: layout for n, _, layout in emit.params}
     lines = []
+    init = NN.dot("init")
     for nnc_name, torch_attr, q in initializers(layer, emit):
-        target = f"self.{attr}.{torch_attr}"
+        target = Name("self").dot(attr).dot(torch_attr)
         if q.init == "Constant":  # PyTorch's own
             c = float(q.init_multiplier)
-            lines.append({0.0: f"nn.init.zeros_({target})", 1.0: f"nn.init.ones_({target})"}.get(c)
-                         or f"nn.init.constant_({target}, {literal(c)})")  # fmt: skip
+            own = {0.0: "zeros_", 1.0: "ones_"}.get(c)
+            lines.append(init.dot(own)(target) if own else init.dot("constant_")(target, c))
             continue
-        args = f"{target}, {literal(q.init)}"
-        if q.init_multiplier != 1:
-            args += f", {literal(q.init_multiplier)}"
-        if layouts[nnc_name] != "same":
-            args += f", layout={literal(layouts[nnc_name])}"
-        lines.append(f"nnc.init_parameter({args})")
+        args = [target, Lit(q.init)] + ([Lit(q.init_multiplier)] if q.init_multiplier != 1 else [])
+        layout = {"layout": layouts[nnc_name]} if layouts[nnc_name] != "same" else {}
+        lines.append(NNC.dot("init_parameter")(*args, **layout))
     return lines
 
 
@@ -78,7 +79,6 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
     return env.get_template("model.py.j2").render(
         m=m,
         spec=shown(Path(project.path).name),
-        functional=names_used(m, ("F",)),
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["torch"],

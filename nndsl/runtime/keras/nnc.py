@@ -14,19 +14,9 @@ s{r-1}) with r >= 2 is held as (s1, ..., s{r-1}, s0), a rank-1 one as it is.
 `to_channels_last` / `to_channels_first` convert batches of arrays.
 
 Parameters keep NNC's names and layouts in files (`nnc_params.save_params`), so one file
-serves both backends. Against Keras's variables (`to_nnc`, `from_nnc`):
-    conv            Convolution W (out, in/group, *kernel) = Conv*D kernel (*kernel, in/group, out)
-                    transposed; Deconvolution W (in, out, *kernel) = Conv*DTranspose kernel
-                    (*kernel, out, in) transposed the same way
-    depthwise       DepthwiseConvolution W (C * multiplier, *kernel) = DepthwiseConv*D kernel
-                    (*kernel, C, multiplier)
-    affine          Affine W (in, *out) = Dense kernel (in, prod(out))
-    affine_cl:CxHxW Affine W after a spatial input: the Dense kernel's rows follow the
-                    channels-last flattening (H, W, C), NNC's the (C, H, W) one
-    same            the same elements in another shape: biases, BatchNormalization's
-                    beta, gamma, mean, var ((1, C, 1, 1) in NNC, (C,) in Keras), PReLU's slope
-    channels_last   a per-sample tensor (C, *rest) in NNC (after a batch axis of 1), (*rest, C) in
-                    Keras: LayerNormalization's beta and gamma
+serves both backends. How each Keras variable relates to NNC's array (`to_nnc`, `from_nnc`:
+a Conv kernel (*kernel, in, out) is NNC's W (out, in, *kernel), ...) is `nnc_layouts`, the one
+table of both backends and the compiler.
 
 Checkpoints. train.py saves a TensorFlow checkpoint every epoch into its run's checkpoint/
 folder: ckpt-N.index and ckpt-N.data-* (TensorFlow's format: tensors, no code), then
@@ -39,7 +29,6 @@ refuses it when a file is missing or differs from its digest (corrupt or truncat
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 from collections.abc import Sequence
@@ -49,6 +38,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from .. import nnc_layouts
 from ..nnc_params import INITIALIZERS, initial_distribution, load_params, save_params
 from ..nnc_runs import RunError, file_sha256
 from ..nnc_shapes import TINY
@@ -88,64 +78,20 @@ def channels_last_shape(shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def to_nnc(value: np.ndarray, layout: str, shape: Sequence[int]) -> np.ndarray:
-    """A Keras variable's value in NNC's layout and `shape`."""
-    return np.ascontiguousarray(_nnc_axes(np.asarray(value, dtype=np.float32), layout).reshape(tuple(shape)))
+    """A Keras variable's value held in `layout`, as a float32 array of NNC's `shape` (`nnc_layouts`)."""
+    return nnc_layouts.layout(layout, "keras").to_nnc(np.asarray(value, dtype=np.float32), shape)
 
 
 def nnc_shape(layout: str, shape: Sequence[int]) -> tuple[int, ...]:
-    """The NNC shape of a Keras variable of `shape` held in `layout`, as far as nnabla's fans read it:
-    `to_nnc`'s reordering of the axes, applied to a view of no data (a Conv kernel (*kernel, in, out)
-    reads as NNC's (out, in, *kernel), a DepthwiseConv's (*kernel, C, multiplier) as (C * multiplier, *kernel))."""
-    return tuple(_nnc_axes(np.broadcast_to(np.float32(0), tuple(int(d) for d in shape)), layout).shape)
-
-
-def _nnc_axes(value: np.ndarray, layout: str) -> np.ndarray:
-    """A Keras variable's value with its axes in NNC's order (a view where it can be), before the reshape
-    to NNC's shape."""
-    kind, _, spatial = layout.partition(":")
-    if kind == "conv":
-        nd = value.ndim - 2
-        value = value.transpose(nd + 1, nd, *range(nd))
-    elif kind == "depthwise":
-        nd = value.ndim - 2
-        value = value.transpose(nd, nd + 1, *range(nd))
-        value = value.reshape(-1, *value.shape[2:])  # (C * multiplier, *kernel), NNC's
-    elif kind == "affine_cl":
-        c, *rest = (int(d) for d in spatial.split("x"))
-        value = value.reshape(*rest, c, -1)
-        value = value.transpose(len(rest), *range(len(rest)), len(rest) + 1)
-        value = value.reshape(-1, value.shape[-1])  # (C * H * W, outputs), NNC's Affine W
-    elif kind == "channels_last":
-        value = np.moveaxis(value, -1, 0)
-    elif kind not in ("affine", "same"):
-        raise ValueError(f"unknown parameter layout {layout!r}")
-    return value
+    """The NNC shape of a Keras variable of `shape` held in `layout`, as far as nnabla's fans read it
+    (a Conv kernel (*kernel, in, out) reads as NNC's (out, in, *kernel), a DepthwiseConv's
+    (*kernel, C, multiplier) as (C * multiplier, *kernel))."""
+    return nnc_layouts.layout(layout, "keras").nnc_shape(shape)
 
 
 def from_nnc(array: np.ndarray, layout: str, keras_shape: Sequence[int]) -> np.ndarray:
-    """An NNC-layout array as the value of a Keras variable of shape `keras_shape`."""
-    array = np.asarray(array, dtype=np.float32)
-    keras_shape = tuple(keras_shape)
-    kind, _, spatial = layout.partition(":")
-    if kind == "conv":
-        nd = len(keras_shape) - 2
-        array = array.reshape(keras_shape[-1], keras_shape[-2], *keras_shape[:nd])
-        array = array.transpose(*range(2, nd + 2), 1, 0)
-    elif kind == "depthwise":
-        nd = len(keras_shape) - 2
-        array = array.reshape(keras_shape[-2], keras_shape[-1], *keras_shape[:nd])
-        array = array.transpose(*range(2, nd + 2), 0, 1)
-    elif kind == "affine_cl":
-        c, *rest = (int(d) for d in spatial.split("x"))
-        array = array.reshape(c, *rest, -1)
-        array = array.transpose(*range(1, len(rest) + 1), 0, len(rest) + 1)
-    elif kind == "channels_last":
-        array = np.moveaxis(array.reshape(keras_shape[-1], *keras_shape[:-1]), 0, -1)
-    elif kind not in ("affine", "same"):
-        raise ValueError(f"unknown parameter layout {layout!r}")
-    if math.prod(array.shape) != math.prod(keras_shape):
-        raise ValueError(f"a parameter of shape {array.shape} cannot fill a variable of shape {keras_shape}")
-    return np.ascontiguousarray(array.reshape(keras_shape))
+    """NNC's `array` as the float32 value of a Keras variable of shape `keras_shape` held in `layout`."""
+    return nnc_layouts.layout(layout, "keras").from_nnc(np.asarray(array, dtype=np.float32), keras_shape)
 
 
 # NNC's initializers (nnabla initializer.py; the torch runtime's `init_parameter`). The

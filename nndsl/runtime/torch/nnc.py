@@ -19,7 +19,7 @@ Contents:
      WorkingMemory).
   4. Solvers and schedules: `Momentum`, `Nesterov`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `RMSpropGraves`,
      `AdaBelief`, `Lars`, `SgdW`, `AdaBound`, `AMSBound`, `make_solver`, `make_schedule`.
-  5. Parameter files and layouts: `save_params`, `load_params`, `affine_weight_to_torch`, ...
+  5. Parameter files and layouts: `save_params`, `load_params`, `to_nnc`, `from_nnc` (`nnc_layouts`).
   6. `batch_norm`: nn.BatchNorm with NNC's DecayRate and Epsilon.
   7. Layers torch lacks, with nnabla's gradients: `fixed_point_quantize`, `pow2_quantize`, `prune`,
      `clip_grad_by_norm`, `top_k_data`, `top_k_grad`, `shift`, `MeanSubtraction`.
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # isort: split
-from .. import nnc_augment, nnc_params
+from .. import nnc_augment, nnc_layouts, nnc_params
 from ..nnc_params import (
     INITIALIZERS,
     calc_normal_std_glorot,
@@ -93,11 +93,7 @@ __all__ = [
     "SgdW",
     "SumPooling",
     "WorkingMemory",
-    "affine_weight_from_torch",
-    "affine_weight_to_torch",
     "batch_norm",
-    "batchnorm_param_from_nnc",
-    "batchnorm_param_to_nnc",
     "binary_error",
     "binary_sigmoid",
     "binary_tanh",
@@ -107,7 +103,9 @@ __all__ = [
     "calc_uniform_lim_glorot",
     "cumulative",
     "init_parameter",
+    "from_nnc",
     "nnc_shape",
+    "to_nnc",
     "load_params",
     "make_schedule",
     "make_solver",
@@ -139,17 +137,9 @@ __all__ = [
 
 def nnc_shape(layout: str, shape: Sequence[int]) -> tuple[int, ...]:
     """The NNC shape of a torch parameter of `shape` held in `layout` (the layouts of `Model.PARAMETERS`,
-    see section 5), as far as nnabla's fans read it: an Affine W's (in, out) for Linear's (out, in), a
-    DepthwiseConvolution W's (C*multiplier, *kernel) for the grouped Conv's (C*multiplier, 1, *kernel);
-    the others ("same", "affine_bias", "bn") are NNC's as they are (a "bn" (C,) reads as NNC's (C, 1, 1))."""
-    shape = tuple(int(d) for d in shape)
-    if layout == "affine":
-        return shape[::-1]
-    if layout == "depthwise":
-        return shape[:1] + shape[2:]
-    if layout in ("same", "affine_bias", "bn"):
-        return shape
-    raise ValueError(f"unknown parameter layout {layout!r}")
+    `nnc_layouts`), as far as nnabla's fans read it: an Affine W's (in, out) for Linear's (out, in), a
+    DepthwiseConvolution W's (C*multiplier, *kernel) for the grouped Conv's (C*multiplier, 1, *kernel)."""
+    return nnc_layouts.layout(layout, "torch").nnc_shape(shape)
 
 
 @torch.no_grad()
@@ -1406,13 +1396,8 @@ def make_schedule(
 # ---------------------------------------------------------------------------------------------------
 # 5. Parameter files and layouts
 # ---------------------------------------------------------------------------------------------------
-# NNC's parameter layouts (nnabla parametric_functions.py) against torch's:
-#   Convolution      W (out, in/group, *kernel)  = torch Conv*d weight
-#   Deconvolution    W (in, out/group, *kernel)  = torch ConvTranspose*d weight
-#   Affine           W (in, *out)                = torch Linear weight (out, in) transposed
-#   BatchNormalization beta, gamma, mean, var: the input's size on the normalised axis and 1 elsewhere,
-#                    (1, C, 1, 1) for a (N, C, H, W) input, where torch keeps (C,)
-#   biases           b (out,) as torch
+# NNC's parameter layouts against torch's (an Affine W (in, out) is nn.Linear's weight transposed, ...)
+# are `nnc_layouts`, the one table of both backends and the compiler.
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -1433,33 +1418,19 @@ def save_params(
     nnc_params.save_params(path, arrays, nnabla, need_grad)
 
 
-def _contiguous(a: Any) -> Any:
-    return a.contiguous() if isinstance(a, torch.Tensor) else np.ascontiguousarray(a)
+def to_nnc(tensor: Any, layout: str, shape: Sequence[int]) -> np.ndarray:
+    """A torch parameter's value (a tensor or array) held in `layout`, as a float32 array of NNC's
+    `shape` (`nnc_layouts`)."""
+    if isinstance(tensor, torch.Tensor):
+        tensor = tensor.detach().cpu().float()
+    array = np.asarray(tensor, dtype=np.float32)
+    return nnc_layouts.layout(layout, "torch").to_nnc(array, shape)
 
 
-def affine_weight_to_torch(w: Any) -> Any:
-    """NNC Affine W (in, *out) -> torch Linear weight (prod(out), in). Works on tensors and arrays."""
-    return _contiguous(w.reshape(w.shape[0], -1).T)
-
-
-def affine_weight_from_torch(weight: Any, out_shape: Sequence[int] | None = None) -> Any:
-    """torch Linear weight (out, in) -> NNC Affine W (in, out), or (in, *out_shape)."""
-    w = weight.T
-    if out_shape is not None:
-        w = w.reshape(w.shape[0], *out_shape)
-    return _contiguous(w)
-
-
-def batchnorm_param_to_nnc(v: Any, ndim: int = 4, axis: int = 1) -> Any:
-    """torch BatchNorm (C,) -> NNC's (1, C, 1, 1) for an input of `ndim` axes normalised on `axis`."""
-    shape = [1] * ndim
-    shape[axis] = -1
-    return _contiguous(v.reshape(shape))
-
-
-def batchnorm_param_from_nnc(v: Any) -> Any:
-    """NNC BatchNormalization beta/gamma/mean/var (1, C, 1, 1) -> torch's (C,)."""
-    return _contiguous(v.reshape(-1))
+def from_nnc(array: np.ndarray, layout: str, shape: Sequence[int]) -> torch.Tensor:
+    """NNC's `array` as the CPU tensor of a torch parameter of `shape` held in `layout`, in the
+    array's dtype (`load_state_dict` copies it to the parameter's device and dtype)."""
+    return torch.from_numpy(nnc_layouts.layout(layout, "torch").from_nnc(array, shape))
 
 
 # ---------------------------------------------------------------------------------------------------

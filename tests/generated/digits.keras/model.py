@@ -7,6 +7,9 @@ The parameters' NNC names are in parameters.json beside this file. The models co
 channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
 layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
 speak NNC's layouts, like the PyTorch project's.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes H, W, C of the class's input (`H/stride x
+W/stride x 4*maps`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -48,13 +51,13 @@ class ResidualBlock:
         )
 
     def __call__(self, x):
-        h = self.conv1(layers.ZeroPadding2D(1)(x))
-        h = self.bn1(h)
-        h = ops.relu(h)
-        h = self.conv2(layers.ZeroPadding2D(1)(h))
-        h = self.bn2(h)
-        h = h + x
-        h = ops.relu(h)
+        h = self.conv1(layers.ZeroPadding2D(1)(x))  # H x W x C
+        h = self.bn1(h)  # H x W x C
+        h = ops.relu(h)  # H x W x C
+        h = self.conv2(layers.ZeroPadding2D(1)(h))  # H x W x C
+        h = self.bn2(h)  # H x W x C
+        h = h + x  # H x W x C
+        h = ops.relu(h)  # H x W x C
         return h
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -119,7 +118,7 @@ class Model(nn.Module):
         state = self.state_dict()
         arrays = {}
         for name, (key, layout, shape, *_) in self.PARAMETERS.items():
-            arrays[name] = _to_nnc(state[key], layout, shape)
+            arrays[name] = nnc.to_nnc(state[key], layout, shape)
         nnc.save_params(path, arrays, self.nnabla_names())
 
     def load_params(self, path: str | os.PathLike, partial: bool = False) -> None:
@@ -132,7 +131,7 @@ class Model(nn.Module):
         arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
         for name, (key, layout, *_) in self.PARAMETERS.items():
             if name in arrays:
-                state[key] = _from_nnc(arrays[name], layout, tuple(state[key].shape))
+                state[key] = nnc.from_nnc(arrays[name], layout, tuple(state[key].shape))
         self.load_state_dict(state)
 
     @classmethod
@@ -144,16 +143,3 @@ class Model(nn.Module):
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
-
-
-def _to_nnc(tensor: torch.Tensor, layout: str, shape: tuple[int, ...]) -> np.ndarray:
-    array = tensor.detach().cpu().float().numpy()
-    if layout == "affine":  # torch.nn.Linear keeps (out, in); NNC's Affine W is (in, out)
-        array = array.T
-    return np.ascontiguousarray(array.reshape(shape))
-
-
-def _from_nnc(array: np.ndarray, layout: str, shape: tuple[int, ...]) -> torch.Tensor:
-    if layout == "affine":
-        array = array.reshape(-1, int(np.prod(shape[:1]))).T
-    return torch.from_numpy(np.ascontiguousarray(array).reshape(shape))

@@ -4,6 +4,9 @@
 layer name, as NNC does) share the module; calling it runs one of them, its network
 (`NETWORK`). The parameters' NNC names are in parameters.json beside this file. Shapes in
 comments are per sample (C,H,W); tensors carry the batch first.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes C, H, W of the class's input (`4*maps x
+H/stride x W/stride`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -47,21 +49,21 @@ class Bottleneck(nn.Module):
             nn.init.zeros_(self.shortcut_bn.running_var)
 
     def forward(self, x):
-        h = self.conv1(x)
-        h = self.bn1(h)
-        h = F.relu(h)
-        h = self.conv2(h)
-        h = self.bn2(h)
-        h = F.relu(h)
-        h = self.conv3(h)
-        h = self.bn3(h)
+        h = self.conv1(x)  # maps x H x W
+        h = self.bn1(h)  # maps x H x W
+        h = F.relu(h)  # maps x H x W
+        h = self.conv2(h)  # maps x H/stride x W/stride
+        h = self.bn2(h)  # maps x H/stride x W/stride
+        h = F.relu(h)  # maps x H/stride x W/stride
+        h = self.conv3(h)  # 4*maps x H/stride x W/stride
+        h = self.bn3(h)  # 4*maps x H/stride x W/stride
         if self.shortcut is not None:
-            h_2 = self.shortcut(x)
-            h_2 = self.shortcut_bn(h_2)
+            h_2 = self.shortcut(x)  # 4*maps x H/stride x W/stride
+            h_2 = self.shortcut_bn(h_2)  # 4*maps x H/stride x W/stride
         else:
             h_2 = x
-        h = h + h_2
-        h = F.relu(h)
+        h = h + h_2  # 4*maps x H/stride x W/stride
+        h = F.relu(h)  # 4*maps x H/stride x W/stride
         return h
 
 
@@ -74,9 +76,9 @@ class Stage(nn.Module):
         self.block = nn.ModuleList(Bottleneck(4 * maps, maps) for _ in range(blocks - 1))
 
     def forward(self, x):
-        h = self.first(x)
+        h = self.first(x)  # 4*maps x H/stride x W/stride
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # 4*maps x H/stride x W/stride
         return h
 
 
@@ -206,7 +208,7 @@ class Model(nn.Module):
         state = self.state_dict()
         arrays = {}
         for name, (key, layout, shape, *_) in self.PARAMETERS.items():
-            arrays[name] = _to_nnc(state[key], layout, shape)
+            arrays[name] = nnc.to_nnc(state[key], layout, shape)
         nnc.save_params(path, arrays, self.nnabla_names())
 
     def load_params(self, path: str | os.PathLike, partial: bool = False) -> None:
@@ -219,7 +221,7 @@ class Model(nn.Module):
         arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
         for name, (key, layout, *_) in self.PARAMETERS.items():
             if name in arrays:
-                state[key] = _from_nnc(arrays[name], layout, tuple(state[key].shape))
+                state[key] = nnc.from_nnc(arrays[name], layout, tuple(state[key].shape))
         self.load_state_dict(state)
 
     @classmethod
@@ -231,16 +233,3 @@ class Model(nn.Module):
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
-
-
-def _to_nnc(tensor: torch.Tensor, layout: str, shape: tuple[int, ...]) -> np.ndarray:
-    array = tensor.detach().cpu().float().numpy()
-    if layout == "affine":  # torch.nn.Linear keeps (out, in); NNC's Affine W is (in, out)
-        array = array.T
-    return np.ascontiguousarray(array.reshape(shape))
-
-
-def _from_nnc(array: np.ndarray, layout: str, shape: tuple[int, ...]) -> torch.Tensor:
-    if layout == "affine":
-        array = array.reshape(-1, int(np.prod(shape[:1]))).T
-    return torch.from_numpy(np.ascontiguousarray(array).reshape(shape))

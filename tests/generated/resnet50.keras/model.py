@@ -7,6 +7,9 @@ The parameters' NNC names are in parameters.json beside this file. The models co
 channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
 layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
 speak NNC's layouts, like the PyTorch project's.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes H, W, C of the class's input (`H/stride x
+W/stride x 4*maps`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -73,21 +76,21 @@ class Bottleneck:
             self.shortcut = self.shortcut_bn = None
 
     def __call__(self, x):
-        h = self.conv1(x)
-        h = self.bn1(h)
-        h = ops.relu(h)
-        h = self.conv2(layers.ZeroPadding2D(1)(h))
-        h = self.bn2(h)
-        h = ops.relu(h)
-        h = self.conv3(h)
-        h = self.bn3(h)
+        h = self.conv1(x)  # H x W x maps
+        h = self.bn1(h)  # H x W x maps
+        h = ops.relu(h)  # H x W x maps
+        h = self.conv2(layers.ZeroPadding2D(1)(h))  # H/stride x W/stride x maps
+        h = self.bn2(h)  # H/stride x W/stride x maps
+        h = ops.relu(h)  # H/stride x W/stride x maps
+        h = self.conv3(h)  # H/stride x W/stride x 4*maps
+        h = self.bn3(h)  # H/stride x W/stride x 4*maps
         if self.shortcut is not None:
-            h_2 = self.shortcut(x)
-            h_2 = self.shortcut_bn(h_2)
+            h_2 = self.shortcut(x)  # H/stride x W/stride x 4*maps
+            h_2 = self.shortcut_bn(h_2)  # H/stride x W/stride x 4*maps
         else:
             h_2 = x
-        h = h + h_2
-        h = ops.relu(h)
+        h = h + h_2  # H/stride x W/stride x 4*maps
+        h = ops.relu(h)  # H/stride x W/stride x 4*maps
         return h
 
 
@@ -99,9 +102,9 @@ class Stage:
         self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
-        h = self.first(x)
+        h = self.first(x)  # H/stride x W/stride x 4*maps
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # H/stride x W/stride x 4*maps
         return h
 
 

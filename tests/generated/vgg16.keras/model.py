@@ -7,6 +7,9 @@ The parameters' NNC names are in parameters.json beside this file. The models co
 channels-last, what TensorFlow runs fastest; shapes in comments are per sample in that
 layout ((H, W, C) for the spec's C x H x W). `run_network`, `save_params` and `load_params`
 speak NNC's layouts, like the PyTorch project's.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes H, W, C of the class's input (`H/stride x
+W/stride x 4*maps`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ class ConvStep:
         )
 
     def __call__(self, x):
-        h = self.convolution(layers.ZeroPadding2D(1)(x))
-        h = ops.relu(h)
+        h = self.convolution(layers.ZeroPadding2D(1)(x))  # H x W x maps
+        h = ops.relu(h)  # H x W x maps
         return h
 
 
@@ -48,8 +51,8 @@ class ConvBlock:
     def __call__(self, x):
         h = x
         for conv_step in self.conv:
-            h = conv_step(h)
-        h = layers.MaxPooling2D(2)(h)
+            h = conv_step(h)  # H x W x maps
+        h = layers.MaxPooling2D(2)(h)  # H/2 x W/2 x maps
         return h
 
 

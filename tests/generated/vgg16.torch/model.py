@@ -4,6 +4,9 @@
 layer name, as NNC does) share the module; calling it runs one of them, its network
 (`NETWORK`). The parameters' NNC names are in parameters.json beside this file. Shapes in
 comments are per sample (C,H,W); tensors carry the batch first.
+In a class for several instances, a size that differs between them is written in terms of
+the constructor's arguments and of the sizes C, H, W of the class's input (`4*maps x
+H/stride x W/stride`: `/` divides exactly); `?` is a size nothing the class knows gives.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -30,8 +32,8 @@ class ConvStep(nn.Module):
         nn.init.zeros_(self.convolution.bias)
 
     def forward(self, x):
-        h = self.convolution(x)
-        h = F.relu(h)
+        h = self.convolution(x)  # maps x H x W
+        h = F.relu(h)  # maps x H x W
         return h
 
 
@@ -45,8 +47,8 @@ class ConvBlock(nn.Module):
     def forward(self, x):
         h = x
         for conv_step in self.conv:
-            h = conv_step(h)
-        h = F.max_pool2d(h, 2)
+            h = conv_step(h)  # maps x H x W
+        h = F.max_pool2d(h, 2)  # maps x H/2 x W/2
         return h
 
 
@@ -175,7 +177,7 @@ class Model(nn.Module):
         state = self.state_dict()
         arrays = {}
         for name, (key, layout, shape, *_) in self.PARAMETERS.items():
-            arrays[name] = _to_nnc(state[key], layout, shape)
+            arrays[name] = nnc.to_nnc(state[key], layout, shape)
         nnc.save_params(path, arrays, self.nnabla_names())
 
     def load_params(self, path: str | os.PathLike, partial: bool = False) -> None:
@@ -188,7 +190,7 @@ class Model(nn.Module):
         arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
         for name, (key, layout, *_) in self.PARAMETERS.items():
             if name in arrays:
-                state[key] = _from_nnc(arrays[name], layout, tuple(state[key].shape))
+                state[key] = nnc.from_nnc(arrays[name], layout, tuple(state[key].shape))
         self.load_state_dict(state)
 
     @classmethod
@@ -200,16 +202,3 @@ class Model(nn.Module):
 def create_model() -> Model:
     """The model with NNC's initial parameter values."""
     return Model()
-
-
-def _to_nnc(tensor: torch.Tensor, layout: str, shape: tuple[int, ...]) -> np.ndarray:
-    array = tensor.detach().cpu().float().numpy()
-    if layout == "affine":  # torch.nn.Linear keeps (out, in); NNC's Affine W is (in, out)
-        array = array.T
-    return np.ascontiguousarray(array.reshape(shape))
-
-
-def _from_nnc(array: np.ndarray, layout: str, shape: tuple[int, ...]) -> torch.Tensor:
-    if layout == "affine":
-        array = array.reshape(-1, int(np.prod(shape[:1]))).T
-    return torch.from_numpy(np.ascontiguousarray(array).reshape(shape))

@@ -1,0 +1,82 @@
+"""Lowerings written once for both backends: the layers whose code is the same tree in PyTorch
+and Keras (operators on the inputs, the runtime's random layers and working memory, whose
+classes take NNC's parameter names in both runtimes). Each backend registers them with its
+runtime module (`register(emitter, runtime)`)."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from ..ir import Layer
+from ..layers import REGISTRY
+from .builder import Emit
+from .expr import BATCH, MODULE, Lit, Module, Slice, inp, lit
+
+# The random layers' parameters generated code passes (ImageAugmentation: its shape and those off
+# NNC's defaults, see `image_augmentation`).
+RANDOM_LAYER_ARGS = {"RandomFlip": ("axes", "skip_at_test"), "RandomShift": ("shift", "border_mode", "skip_at_test"),
+                     "RandomCrop": ("shape",)}  # fmt: skip
+
+
+def _value(v):
+    return lit(tuple(v) if isinstance(v, tuple | list) else v)
+
+
+def _random(runtime: Module, layer: Layer, names) -> Emit:
+    p = layer.params
+    return Emit(MODULE(inp(0)), runtime.dot(layer.type)(**{n: _value(p[n]) for n in names}))
+
+
+def random_layer(runtime: Module, layer: Layer) -> Emit:
+    """RandomFlip, RandomShift, RandomCrop: the runtime's class of the same name (`nnc.RandomFlip(...)`)."""
+    return _random(runtime, layer, RANDOM_LAYER_ARGS[layer.type])
+
+
+def image_augmentation(runtime: Module, layer: Layer) -> Emit:
+    """The runtime's ImageAugmentation with its shape and the parameters off NNC's defaults."""
+    defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
+    names = ["shape"] + [n for n, v in layer.params.items() if n != "shape" and v != defaults.get(n)]
+    return _random(runtime, layer, names)
+
+
+def working_memory_layer(runtime: Module, layer: Layer) -> Emit:
+    """A WorkingMemory: the runtime's class, sized by the batch being computed. As nnabla does, the
+    buffer is written (has a gradient) only where NNC's LRateMultiplier is above 0."""
+    p = layer.params
+    module = runtime.dot("WorkingMemory")(
+        _value(p["size"]), init=p["init"], multiplier=float(p["init_multiplier"]), needs_grad=p["lrate_multiplier"] > 0
+    )
+    return Emit(MODULE(BATCH), module)
+
+
+def n_ary(layer: Layer, ins, out) -> Emit:
+    """AddN and MulN: `x0 + x1 + ...` and `x0 * x1 * ...`."""
+    op = (lambda a, b: a + b) if layer.type == "AddN" else (lambda a, b: a * b)
+    return Emit(reduce(op, (inp(k) for k in range(len(ins)))))
+
+
+def register(emitter, runtime: Module) -> None:
+    """Register the shared lowerings with a backend's `emitter` decorator, for its `runtime` module."""
+    emitter("AddN", "MulN")(n_ary)
+    emitter(*RANDOM_LAYER_ARGS)(lambda layer, ins, out: random_layer(runtime, layer))
+    emitter("ImageAugmentation")(lambda layer, ins, out: image_augmentation(runtime, layer))
+    emitter("WorkingMemory")(lambda layer, ins, out: working_memory_layer(runtime, layer))
+
+
+def slices(p, order) -> list[Slice]:
+    """A Slice layer's subscript, batch axis first: NNC's per-axis start/stop/step `p` for the axes
+    in the order the backend holds them (`order`: NNC's axis at each position); trailing whole axes
+    left out."""
+    per_axis = {}
+    for a, (start, stop, step) in enumerate(zip(p["start"], p["stop"], p["step"], strict=True)):
+        stop_ = None if stop is None or stop < 0 and step < 0 else Lit(stop)
+        per_axis[a] = Slice(Lit(start), stop_, Lit(step) if step != 1 else None)
+    parts = [Slice()] + [per_axis.get(a, Slice()) for a in order]
+    while len(parts) > 1 and parts[-1] in (Slice(Lit(0)), Slice()):
+        parts.pop()
+    return parts
+
+
+def negative(v: Lit) -> bool:
+    """Whether a number's literal starts with a minus (-0.0 included): `x + -v` is written `x - v`."""
+    return isinstance(v.value, int | float) and not isinstance(v.value, bool) and str(v.value).startswith("-")
