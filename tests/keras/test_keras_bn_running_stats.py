@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +204,38 @@ def test_fixture_regenerates_live(tmp_path):
     assert sorted(live) == sorted(NNABLA)
     for key, value in live.items():
         np.testing.assert_array_equal(value, NNABLA[key], err_msg=key)
+
+
+_ON_JAX = """
+import importlib, sys
+import numpy as np, keras
+assert keras.backend.backend() == "jax" and "tensorflow" not in sys.modules
+nnc = importlib.import_module("nndsl.runtime.keras.nnc")
+f = dict(np.load(sys.argv[1], allow_pickle=False))
+layer = nnc.BatchNormalization(momentum=float(f["conv:decay_rate"]), epsilon=float(f["conv:eps"]))
+x = f["conv:x"]
+layer.build((None,) + nnc.to_channels_last(x[0]).shape[1:])
+for name, variable in (("beta", "beta"), ("gamma", "gamma"), ("mean0", "moving_mean"), ("var0", "moving_variance")):
+    getattr(layer, variable).assign(f["conv:" + name].reshape(-1))
+var = []
+for batch in x:
+    layer(nnc.to_channels_last(batch), training=True)
+    var.append(np.asarray(layer.moving_variance))
+np.save(sys.argv[2], np.stack(var))
+"""
+
+
+def test_steps_on_jax_without_tensorflow(tmp_path):
+    """keras.ops only: on Keras's JAX backend, TensorFlow not imported, the same steps are nnabla's."""
+    pytest.importorskip("jax")  # in the dev extra
+    out = tmp_path / "var.npy"
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", _ON_JAX, str(FIXTURE), str(out)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    _close(np.load(out), NNABLA["conv:var"])
