@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from ...ir import Layer
 from ...layers.base import ParamShape
+from ...runtime.nnc_layouts import layout as nnc_layout
 from .. import shared
 from ..builder import Emit, Unsupported
 from ..expr import BATCH, HOLE, MODULE, Expr, Lit, Module, Opt, Seq, Slice, Wrapped, cmp, inp, name
@@ -157,6 +158,24 @@ def _connected(layer: Layer) -> dict[str, Expr]:
     return {c: inp(first + k) for k, c in enumerate(layer.connectors)}
 
 
+def _kernel(layer: Layer, ins: tuple[Shape, ...], name: str, keras_shape: Shape) -> Expr:
+    """The W a Parameter layer gives (NNC's layout) as the Keras kernel of `keras_shape`: the reshape
+    and transpose of the parameter files' own conversion for layout `name` (`nnc_layouts`), in the graph."""
+    k = len(layer.inputs) - len(layer.connectors) + layer.connectors.index("W")
+    shape, axes = nnc_layout(name, "keras").from_nnc_steps(keras_shape)
+    w: Expr = inp(k) if tuple(ins[k]) == shape else _op("reshape")(inp(k), _tuple(shape))
+    if axes != tuple(range(len(axes))):
+        w = _op("transpose")(w, _tuple(axes))
+        shape = tuple(shape[a] for a in axes)
+    return w if shape == tuple(keras_shape) else _op("reshape")(w, _tuple(keras_shape))
+
+
+def _affine_layout(x: Shape) -> str:
+    """An Affine W's layout for an input of per-sample shape `x`: flattened channels-last, its rows are in
+    another order than NNC's (C, H, W) where the data moves (`affine_cl:CxHxW`)."""
+    return "affine_cl:" + "x".join(map(str, x)) if _moves_data(x) else "affine"
+
+
 def _own_bias(layer: Layer, con: dict[str, Expr]) -> tuple[Expr | None, Expr | None]:
     """A layer whose W a Parameter gives: the layer holding its own b (if any), and b's expression."""
     if "b" in con:
@@ -186,7 +205,8 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
     if "W" in con:
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
-        kernel = _op("transpose")(con["W"], _tuple((*range(2, nd + 2), 1, 0)))
+        out_maps, in_maps = ins[len(layer.inputs) - len(layer.connectors) + layer.connectors.index("W")][:2]
+        kernel = _kernel(layer, ins, "conv", (*p["kernel"], in_maps, out_maps))
         options = _options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1))
         if p["group"] == 1:
             conv = _op("conv")(x, kernel, **options)
@@ -211,14 +231,10 @@ def _connected_affine(layer: Layer, ins: tuple[Shape, ...], out: Shape, con: dic
     if "W" in con:
         module, bias = _own_bias(layer, con)
         params = (("b", "value", "same"),) if module else ()
-        w = con["W"]
-        if _moves_data(x):
-            r = len(x)
-            w = _op("transpose")(_op("reshape")(w, _tuple((*x, n_out))), _tuple((*range(1, r), 0, r)))
-        call = _op("matmul")(flat, _op("reshape")(w, _tuple((n_in, n_out))))
+        call = _op("matmul")(flat, _kernel(layer, ins, _affine_layout(x), (n_in, n_out)))
     else:
         module, bias = _layer("Dense")(n_out, use_bias=False), con["b"]
-        params = (("W", "kernel", "affine_cl:" + "x".join(map(str, x)) if _moves_data(x) else "affine"),)
+        params = (("W", "kernel", _affine_layout(x)),)
         call = MODULE(flat)
     if bias is not None:
         call = _op("add")(call, _op("reshape")(bias, Lit((-1,))) if len(out) > 1 else bias)
@@ -294,14 +310,8 @@ def affine(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     x = ins[0]
     module = _layer("Dense")(math.prod(out), use_bias=Opt(p["bias"], True))
-    layout = "affine"
-    if len(x) > 1:
-        call = MODULE(_layer("Flatten")()(X))
-        if _moves_data(x):
-            layout = "affine_cl:" + "x".join(map(str, x))
-    else:
-        call = MODULE(X)
-    params = (("W", "kernel", layout),) + ((("b", "bias", "same"),) if p["bias"] else ())
+    call = MODULE(_layer("Flatten")()(X)) if len(x) > 1 else MODULE(X)
+    params = (("W", "kernel", _affine_layout(x)),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(_from_flat(call, out), module, params)
 
 
@@ -311,7 +321,7 @@ def batch_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     (axis,) = p["axes"]  # nnabla's takes one (the compiler checks)
     # NNC's decay rate is the share of the running statistics kept: Keras's momentum.
     axis = {"axis": _axis(axis, len(ins[0]))} if axis != 0 else {}
-    module = _layer("BatchNormalization")(momentum=p["decay_rate"], epsilon=p["epsilon"], **axis)
+    module = NNC.dot("BatchNormalization")(momentum=p["decay_rate"], epsilon=p["epsilon"], **axis)
     params = (
         ("beta", "beta", "same"),
         ("gamma", "gamma", "same"),

@@ -19,7 +19,7 @@ from ..expr import Call, Code, Comp, Expr, Lit, Name, Seq
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
 from ..templating import environment, templates_dir
-from ..toplevel import COLUMNS, main_model, main_reason, parameters_json
+from ..toplevel import COLUMNS, main_model, main_reason
 from .emit import EMITTERS, INITIALIZERS, NNC, channels_last
 
 MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
@@ -138,21 +138,4 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["keras"],
-    )
-
-
-def render_parameters(project: Project, m: ModelRender | None = None) -> str:
-    """parameters.json, the model's parameter table (see `nndsl.backends.toplevel`)."""
-    return parameters_json(m or build(project), "keras")
-
-
-def render_readme(project: Project, m: ModelRender, runtime: list[tuple[str, str]]) -> str:
-    """The project's README; `runtime` is the runtime modules it ships, (path, what it is)."""
-    env = environment("keras")
-    return env.get_template("README.md.j2").render(
-        spec=shown(Path(project.path).name),
-        runtime=runtime,
-        networks=m.networks,
-        main=main_model(project, m),
-        main_why=main_reason(project),
     )

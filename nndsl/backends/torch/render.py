@@ -16,7 +16,7 @@ from ..expr import Code, Comp, Expr, Lit, Name, Seq
 from ..naming import shown, template_attributes
 from ..reserved import TORCH_MODULE
 from ..templating import environment, templates_dir
-from ..toplevel import COLUMNS, main_model, main_reason, parameters_json
+from ..toplevel import COLUMNS, main_model, main_reason
 from .emit import EMITTERS, NN, NNC
 
 MODULE_NAMES = {"torch", "nn", "F", "nnc", "np", "Path", "Tensor"}
@@ -82,21 +82,4 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["torch"],
-    )
-
-
-def render_parameters(project: Project, m: ModelRender | None = None) -> str:
-    """parameters.json, the model's parameter table (see `nndsl.backends.toplevel`)."""
-    return parameters_json(m or build(project), "torch")
-
-
-def render_readme(project: Project, m: ModelRender, runtime: list[tuple[str, str]]) -> str:
-    """The project's README; `runtime` is the runtime modules it ships, (path, what it is)."""
-    env = environment("torch")
-    return env.get_template("README.md.j2").render(
-        spec=shown(Path(project.path).name),
-        runtime=runtime,
-        networks=m.networks,
-        main=main_model(project, m),
-        main_why=main_reason(project),
     )

@@ -5,6 +5,9 @@ A generated Keras project imports this file as `nnc` (its custom layers are in
 and the project's `nnc_params.py` and `nnc_runs.py` only, not TensorFlow: a model of Keras's own layers runs
 on any Keras 3 backend.
 
+Layers. `BatchNormalization` is Keras's with nnabla's running variance (the batch's unbiased
+variance, as NNC trains and torch's BatchNorm*d): every generated Keras BatchNormalization is one.
+
 Layouts. NNC's tensors are channels-first, (N, C, H, W); the generated Keras models compute
 channels-last, which TensorFlow runs fastest: a per-sample tensor of NNC shape (s0, s1, ...,
 s{r-1}) with r >= 2 is held as (s1, ..., s{r-1}, s0), a rank-1 one as it is.
@@ -43,6 +46,7 @@ from ..nnc_shapes import TINY
 __all__ = [
     "TINY",
     "INITIALIZERS",
+    "BatchNormalization",
     "NNCInitializer",
     "checkpoint_record",
     "from_nnc",
@@ -152,6 +156,49 @@ class NNCInitializer(keras.initializers.Initializer):
             "seed": self._initial_seed,
             "layout": self.layout,
         }
+
+
+@keras.saving.register_keras_serializable(package="nnc")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras's BatchNormalization with nnabla's running variance, what NNC trains with (and torch's
+    BatchNorm*d): a training step moves `moving_variance` towards the batch's unbiased variance,
+    n / (n - 1) times the biased one it normalizes with (n: the values of one channel in the batch,
+    the mask's count under a mask); Keras's own layer moves it towards the biased one. With n = 1
+    nnabla's running variance turns NaN (0 / 0); here the factor is 1 there, the biased variance (0).
+
+    Everything else is Keras's layer: its variables (names, shapes, float32 under mixed precision),
+    config, the normalization itself, inference, renorm (not nnabla's; left as Keras has it).
+    synchronized=True (TensorFlow only) takes the moments over all replicas, but n stays the
+    replica's own count.
+    """
+
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        wrong_mask = mask is not None and len(mask.shape) != len(inputs.shape) - 1
+        if not (training and self.trainable) or self.renorm or wrong_mask:  # Keras's own step (or error)
+            return super().call(inputs, training=training, mask=mask)
+        # Keras's training step with the one change: the running variance's n / (n - 1).
+        x = keras.ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))  # upcast, as Keras
+        mean, variance = self._moments(x, mask)
+        n = self._count(x, mask)
+        unbiased = variance * (n / keras.ops.maximum(n - 1.0, 1.0))
+        keep = self.momentum
+        self.moving_mean.assign(keras.ops.cast(self.moving_mean, x.dtype) * keep + mean * (1.0 - keep))
+        self.moving_variance.assign(keras.ops.cast(self.moving_variance, x.dtype) * keep + unbiased * (1.0 - keep))
+        gamma = keras.ops.cast(self.gamma, x.dtype) if self.scale else None
+        beta = keras.ops.cast(self.beta, x.dtype) if self.center else None
+        outputs = keras.ops.batch_normalization(
+            x, mean, variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon
+        )
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+    def _count(self, x: Any, mask: Any) -> Any:
+        """The values each channel's statistics are taken over (per channel under a mask, as `_moments`)."""
+        if mask is None:
+            return keras.ops.cast(keras.ops.size(x), x.dtype) / x.shape[self.axis]
+        weights = keras.ops.broadcast_to(
+            keras.ops.expand_dims(keras.ops.cast(keras.ops.cast(mask, "bool"), x.dtype), -1), keras.ops.shape(x)
+        )
+        return keras.ops.sum(weights, axis=self._reduction_axes)
 
 
 # train.py's checkpoints (see the module's docstring)

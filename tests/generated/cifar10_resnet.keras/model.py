@@ -37,7 +37,7 @@ class BasicBlock:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(
+        self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
@@ -47,7 +47,7 @@ class BasicBlock:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
-        self.bn2 = layers.BatchNormalization(
+        self.bn2 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
         )
         if project:
@@ -59,7 +59,7 @@ class BasicBlock:
                 kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
                 name=prefix + "shortcut",
             )
-            self.shortcut_bn = layers.BatchNormalization(
+            self.shortcut_bn = nnc.BatchNormalization(
                 momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
             )
         else:
@@ -106,7 +106,7 @@ class MiniResNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(
+        self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", 2, 16)

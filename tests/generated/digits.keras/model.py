@@ -36,7 +36,7 @@ class ResidualBlock:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(
+        self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
@@ -46,7 +46,7 @@ class ResidualBlock:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv2",
         )
-        self.bn2 = layers.BatchNormalization(
+        self.bn2 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
         )
 
@@ -72,7 +72,7 @@ class DigitsNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "stem",
         )
-        self.stem_bn = layers.BatchNormalization(
+        self.stem_bn = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "stem_bn"
         )
         self.block = [ResidualBlock(f"{prefix}block.{k}.", 32) for k in range(2)]
@@ -83,7 +83,7 @@ class DigitsNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "widen",
         )
-        self.widen_bn = layers.BatchNormalization(
+        self.widen_bn = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "widen_bn"
         )
         self.block2 = [ResidualBlock(f"{prefix}block2.{k}.", 64) for k in range(1)]

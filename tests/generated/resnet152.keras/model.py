@@ -36,7 +36,7 @@ class Bottleneck:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(
+        self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
@@ -47,7 +47,7 @@ class Bottleneck:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv2",
         )
-        self.bn2 = layers.BatchNormalization(
+        self.bn2 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
         )
         self.conv3 = layers.Conv2D(
@@ -57,7 +57,7 @@ class Bottleneck:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv3",
         )
-        self.bn3 = layers.BatchNormalization(
+        self.bn3 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn3"
         )
         if project:
@@ -69,7 +69,7 @@ class Bottleneck:
                 kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
                 name=prefix + "shortcut",
             )
-            self.shortcut_bn = layers.BatchNormalization(
+            self.shortcut_bn = nnc.BatchNormalization(
                 momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
             )
         else:
@@ -120,7 +120,7 @@ class ResNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
-        self.bn1 = layers.BatchNormalization(
+        self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.stage1 = Stage(prefix + "stage1.", d1, 64)
