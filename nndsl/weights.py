@@ -93,6 +93,7 @@ class SpecLayer:
     params: dict[str, tuple[str, str, tuple[int, ...]]] = field(default_factory=dict)
     # Keras: the file's role ("0", "1", ...) -> the variable's name ("kernel"), for the report
     roles: dict[str, str] = field(default_factory=dict)
+    span: object = None  # where the spec writes the layer
 
 
 def natural_key(name: str) -> list:
@@ -408,6 +409,7 @@ def spec_layers(project, network, backend: str) -> tuple[list[SpecLayer], dict[s
             entry.params[role] = (name, lay, tuple(shape))
             nnabla[name] = (nn_name, tuple(nn_shape or shape))
         if entry.params:
+            entry.span = layer.origin.span if layer.origin is not None else None
             if backend == "keras":  # Keras's variable order, then positions "0", "1", ... as the file names them
                 ranked = sorted(entry.params.items(), key=lambda kv: _keras_rank(kv[0]))
                 entry.params = {str(i): v for i, (_, v) in enumerate(ranked)}
@@ -577,16 +579,21 @@ def run(args) -> int:
     m = match(layers, framework, backend)
     problems = []
     for fw in m.framework_left:
-        problems.append(f"{args.file}: [{fw.name}] {_signature(fw.tensors)}: no layer of network '{name}' fits it")
-    for s in m.spec_left:
-        want = {s.roles.get(r, r): shape for r, (_, _, shape) in s.params.items()}
         problems.append(
-            f"{args.spec}: [{s.name}] ({_signature(want)} in NNC's shapes): no layer of {args.file} fits it"
-            + _nearest(s, framework, m, backend)
+            (None, f"{args.file}: [{fw.name}] {_signature(fw.tensors)}: no layer of network '{name}' fits it")
+        )
+    for s in m.spec_left:
+        want = {nnc.rpartition("/")[2] or nnc: shape for nnc, _, shape in s.params.values()}
+        problems.append(
+            (
+                s.span,
+                f"[{s.name}] ({_signature(want)} in NNC's shapes): no layer of {args.file} fits it"
+                + _nearest(s, framework, m, backend),
+            )
         )
     code = "W130" if args.partial else "E0971"
-    for text in problems:
-        result.diagnostics.append(make(code, None, message=text))
+    for span, text in problems:
+        result.diagnostics.append(make(code, span, message=text))
     if ordered:
         for s, fw, before in m.out_of_order:
             result.diagnostics.append(
@@ -598,8 +605,8 @@ def run(args) -> int:
                 )
             )
     sys.stderr.write(
-        f"{len(m.pairs)} of {len(layers)} layers of network '{name}' matched {len(framework)} layers of {args.file}:\n"
-        + report_table(m, backend)
+        f"{len(m.pairs)} of the {len(layers)} layers of network '{name}' matched, "
+        f"from the {len(framework)} layers of {args.file}:\n" + report_table(m, backend)
     )
     if not result.ok:
         _report([result], "text")
@@ -622,8 +629,19 @@ def run(args) -> int:
 
 
 def _nearest(s: SpecLayer, framework: list[FrameworkLayer], m: Match, backend: str) -> str:
-    """A hint naming the unmatched framework layer of the same roles, the first of them (shape mismatch)."""
+    """A hint naming the first unmatched framework layer of the same roles whose tensors have the axes
+    the spec's layouts read (the likely counterpart of another size)."""
+    from .runtime.nnc_layouts import layout
+
     for fw in m.framework_left:
-        if set(fw.tensors) == set(s.params):
-            return f"; the first left of its kind is [{fw.name}] {_signature(fw.tensors)}"
+        if set(fw.tensors) != set(s.params):
+            continue
+        try:
+            for role, (_, lay, shape) in s.params.items():
+                got = layout(lay, backend).nnc_shape(fw.tensors[role].shape)
+                if len(_squeeze(got)) != len(_squeeze(shape)):
+                    raise ValueError(role)
+        except ValueError:
+            continue
+        return f"; the first left of its kind is [{fw.name}] {_signature(fw.tensors)}"
     return ""
