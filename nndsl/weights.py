@@ -81,9 +81,13 @@ class WeightsError(Exception):
 
 @dataclass
 class FrameworkLayer:
-    name: str  # what the report shows: "layer1.0.conv1", "conv1_conv (layers/conv2d)"
+    name: str  # the framework's name of the layer: "layer1.0.conv1", Keras's "conv1_conv"
     tensors: dict[str, object]  # role ("weight", or a Keras variable's index "0") -> numpy array
     position: int = 0  # its place in the file's order
+    path: str = ""  # Keras: the layer's group in the weights file ("layers/conv2d")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.path})" if self.path and self.path != f"layers/{self.name}" else self.name
 
 
 @dataclass
@@ -370,9 +374,8 @@ def _read_keras_h5(f, source: str, budget: int, order: dict[str, int] | None) ->
                 found.sort(key=lambda item: natural_key(item[0]))
             layers = []
             for k, (path, label, data) in enumerate(found):
-                shown = label if path == f"layers/{label}" else f"{label} ({path})"
                 arrays = {i: np.asarray(data[i][()], dtype=np.float32) for i in sorted(data, key=natural_key)}
-                layers.append(FrameworkLayer(shown, arrays, k))
+                layers.append(FrameworkLayer(label, arrays, k, path))
             return layers
         except (OSError, KeyError, ValueError, TypeError) as e:
             raise WeightsError(f"{source}: not a readable Keras weights file: {e}") from None
@@ -515,7 +518,7 @@ def report_table(m: Match, backend: str) -> str:
     for s, fw in m.pairs:
         for role, (name, _, shape) in s.params.items():
             shown = s.roles.get(role, role)
-            fw_name = f"{fw.name}.{role}" if backend == "torch" else f"{fw.name}/vars/{role} ({shown})"
+            fw_name = f"{fw.name}.{role}" if backend == "torch" else f"{fw.name}.{shown} ({fw.path}/vars/{role})"
             rows.append((fw_name, name, f"{_shape(fw.tensors[role].shape)} -> {_shape(shape)}"))
     if not rows:
         return ""
@@ -579,9 +582,7 @@ def run(args) -> int:
     m = match(layers, framework, backend)
     problems = []
     for fw in m.framework_left:
-        problems.append(
-            (None, f"{args.file}: [{fw.name}] {_signature(fw.tensors)}: no layer of network '{name}' fits it")
-        )
+        problems.append((None, f"{args.file}: [{fw}] {_signature(fw.tensors)}: no layer of network '{name}' fits it"))
     for s in m.spec_left:
         want = {nnc.rpartition("/")[2] or nnc: shape for nnc, _, shape in s.params.values()}
         problems.append(
@@ -600,8 +601,8 @@ def run(args) -> int:
                 make(
                     "W130",
                     None,
-                    message=f"{args.file}: [{fw.name}] pairs with {s.name} although it was saved before "
-                    f"[{before.name}], which an earlier layer took: layers of the same shapes may be paired wrongly",
+                    message=f"{args.file}: [{fw}] pairs with {s.name} although it was saved before "
+                    f"[{before}], which an earlier layer took: layers of the same shapes may be paired wrongly",
                 )
             )
     sys.stderr.write(
@@ -643,5 +644,5 @@ def _nearest(s: SpecLayer, framework: list[FrameworkLayer], m: Match, backend: s
                     raise ValueError(role)
         except ValueError:
             continue
-        return f"; the first left of its kind is [{fw.name}] {_signature(fw.tensors)}"
+        return f"; the first left of its kind is [{fw}] {_signature(fw.tensors)}"
     return ""

@@ -255,3 +255,15 @@ def test_usage_errors_exit_2(small, tmp_path):
     assert r.returncode == 1 and "unknown network 'Nope'" in r.stderr
     r = cli(small, tmp_path / "missing.pt", "-o", tmp_path / "p.npz")
     assert r.returncode == 1 and "file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_modules_saved_in_another_order_still_pair_and_are_warned_about(small, tmp_path, capsys):
+    torch.manual_seed(5)
+    m = SmallVGG().eval()
+    state = m.state_dict()
+    reordered = {k: state[k] for k in sorted(state, key=lambda k: not k.startswith("classifier"))}
+    torch.save(reordered, tmp_path / "w.pt")  # the classifier's tensors first
+    code, err = weights([small, tmp_path / "w.pt", "-o", tmp_path / "p.npz"], capsys)
+    assert code == 0, err
+    assert "warning[W130]" in err and "[classifier.0] pairs with f1 although it was saved before [features.3]" in err
+    np.testing.assert_array_equal(load_params(tmp_path / "p.npz")["f1/W"], m.classifier[0].weight.detach().numpy().T)
