@@ -192,8 +192,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "W107": ("warning", "dataset '{dataset}' ({path}) has no column '{column}' for Input '{input}'"),
     "W108": ("warning", "{role} '{name}' has no dataset"),
     "W109": ("warning", "unit '{name}' is never used"),
-    "W130": ("warning", "{message}"),  # nndsl weights: unmatched with --partial, or paired against the file's order
     "W120": ("warning", "{message}"),  # an NNC property the import cannot carry over: lost
+    "W130": ("warning", "{message}"),  # nndsl weights: unmatched with --partial, or paired against the file's order
     "W110": (
         "warning",
         "network '{name}' has no loss output, so it cannot be trained, but the config names no optimizer "
