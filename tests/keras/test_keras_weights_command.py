@@ -1,5 +1,5 @@
-"""`nndsl weights` on Keras files: a small functional Keras model (convolutions, batch
-normalization, a Dense head after global pooling or after Flatten) with random weights and
+"""`nndsl weights` on Keras files: a small functional Keras model (convolutions, a depthwise
+convolution, batch normalization, a Dense head after global pooling or after Flatten) with random weights and
 statistics, saved as `.weights.h5` and as `.keras`, becomes the spec's NNC parameters, and the
 generated Keras project loading them gives the Keras model's outputs. The files are read with
 zipfile and h5py only; links out of the file and archives without weights are refused."""
@@ -25,6 +25,7 @@ network Runtime {{
         -> c1: Convolution(8, kernel=3x3, pad=1x1)
         -> bn1: BatchNormalization
         -> ReLU
+        -> dw: DepthwiseConvolution(kernel=3x3, pad=1x1)
         -> c2: Convolution(16, kernel=3x3, pad=1x1, bias=false)
         -> bn2: BatchNormalization
         -> ReLU
@@ -41,6 +42,7 @@ def reference(head: str, width: int = 16) -> keras.Model:
     h = keras.layers.Conv2D(8, 3, padding="same", name="conv1")(x)
     h = keras.layers.BatchNormalization(epsilon=1e-4, name="conv1_bn")(h)
     h = keras.layers.ReLU()(h)
+    h = keras.layers.DepthwiseConv2D(3, padding="same", name="conv_dw")(h)
     h = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="conv2")(h)
     h = keras.layers.BatchNormalization(epsilon=1e-4, name="conv2_bn")(h)
     h = keras.layers.ReLU()(h)
@@ -83,9 +85,9 @@ def test_a_keras_model_gives_its_outputs_through_the_generated_project(case, fil
     out = folder / f"{file}.npz"
     code, err = weights([spec, folder / file, "-o", out, "--force"], capsys)
     assert code == 0, err
-    assert "5 of the 5 layers of network 'Runtime' matched, from the 5 layers of" in err
+    assert "6 of the 6 layers of network 'Runtime' matched, from the 6 layers of" in err
     assert "conv2_bn.moving_variance (layers/batch_normalization_1/vars/3)" in err
-    assert len(load_params(out)) == 2 + 4 + 1 + 4 + 2
+    assert len(load_params(out)) == 2 + 4 + 2 + 1 + 4 + 2
     ours = import_generated(folder / "project").create_model()
     ours.load_params(out)
     x = np.random.default_rng(1).standard_normal((2, 16, 16, 3)).astype(np.float32)
