@@ -267,3 +267,18 @@ def test_modules_saved_in_another_order_still_pair_and_are_warned_about(small, t
     assert code == 0, err
     assert "warning[W130]" in err and "[classifier.0] pairs with f1 although it was saved before [features.3]" in err
     np.testing.assert_array_equal(load_params(tmp_path / "p.npz")["f1/W"], m.classifier[0].weight.detach().numpy().T)
+
+
+def test_a_file_over_the_limits_stops_before_it_is_read(small, tmp_path, capsys):
+    from nndsl.weights import MAX_TENSORS, budget_bytes
+
+    big = tmp_path / "big.pth"
+    with open(big, "wb") as f:  # a sparse file: no disk taken
+        f.truncate(budget_bytes(8 * 3 * 9 + 8 + 16 * 8 * 9 + 16 + 256 * 32 + 32 + 32 * 10 + 10) + 1)
+    code, err = weights([small, big, "-o", tmp_path / "p.npz"], capsys)
+    assert code == 1 and "more than 16 times this spec's parameters take" in err and "refused" in err
+    entry = '"t{}.w":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}'
+    header = ("{" + ",".join(entry.format(k) for k in range(MAX_TENSORS + 1)) + "}").encode()
+    (tmp_path / "many.safetensors").write_bytes(_safetensors(header, b""))
+    code, err = weights([small, tmp_path / "many.safetensors", "-o", tmp_path / "p.npz"], capsys)
+    assert code == 1 and f"holds more than {MAX_TENSORS} tensors; refused" in err
