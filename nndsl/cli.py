@@ -6,6 +6,7 @@
     nndsl fmt FILE... [--check]
     nndsl import SRC.sdcproj|.nntxt|.nnp -o OUT.nnd [--force] [--format text|json]
     nndsl export FILE -o OUT.sdcproj|OUT.nntxt [--force] [--format text|json] [--include-path DIR]
+    nndsl weights SPEC FILE -o PARAMS.npz [--network NAME] [--partial] [--force]
     nndsl --version
 
 Exit codes: 0 fine, 1 errors in the input (or, with --check / --strict, files to fix),
@@ -116,6 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="replace OUT.sdcproj if it exists")
     limits(e)
     includes(e)
+
+    w = sub.add_parser("weights", help="a framework's weights file as the spec's NNC parameters")
+    w.add_argument("spec", metavar="SPEC")
+    w.add_argument(
+        "file", metavar="FILE", help="a PyTorch state dict (.pth, .pt), .safetensors, Keras .weights.h5 / .keras"
+    )
+    w.add_argument("-o", "--output", required=True, metavar="PARAMS.npz", help="a .npz, .h5 or .protobuf file")
+    w.add_argument("--network", metavar="NAME", help="the network whose parameters to fill (default: the model's own)")
+    w.add_argument("--partial", action="store_true", help="write what matched; unmatched layers are warnings")
+    w.add_argument("--force", action="store_true", help="replace PARAMS if it exists")
+    limits(w)
+    includes(w)
 
     f = sub.add_parser("fmt", help="rewrite specs in canonical form")
     f.add_argument("files", nargs="+", metavar="FILE")
@@ -401,6 +414,13 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
+def cmd_weights(args) -> int:
+    """`nndsl weights SPEC FILE -o PARAMS`: see nndsl/weights.py."""
+    from .weights import run
+
+    return run(args)
+
+
 COMMANDS = {
     "import": cmd_import,
     "export": cmd_export,
@@ -408,6 +428,7 @@ COMMANDS = {
     "compile": cmd_compile,
     "summary": cmd_summary,
     "fmt": cmd_fmt,
+    "weights": cmd_weights,
 }
 
 

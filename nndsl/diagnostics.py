@@ -182,6 +182,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0982": ("error", "the imported spec does not compile: {message}"),
     "E0960": ("error", "cannot export to NNC: {reason}"),
     "E0961": ("error", "'{path}' exists; nothing was written (--force replaces it)"),
+    "E0970": ("error", "{message}"),  # nndsl weights: the weights file cannot be read
+    "E0971": ("error", "{message}"),  # nndsl weights: a layer of one side that no layer of the other fits
     # lint warnings
     "W101": ("warning", "value '{name}' is never used"),
     "W102": ("warning", "Input '{name}' has no dataset binding"),
@@ -193,6 +195,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "W108": ("warning", "{role} '{name}' has no dataset"),
     "W109": ("warning", "unit '{name}' is never used"),
     "W120": ("warning", "{message}"),  # an NNC property the import cannot carry over: lost
+    "W130": ("warning", "{message}"),  # nndsl weights: unmatched with --partial, or paired against the file's order
     "W110": (
         "warning",
         "network '{name}' has no loss output, so it cannot be trained, but the config names no optimizer "
