@@ -309,8 +309,8 @@ class Expander:
         self._recordings: list[_Recording] = []  # innermost last
         self._frame_parts: dict[Frame, tuple[str, str, str]] = {}  # see _frame
         self.counter = LayerCounter(units)
-        # The network's names bound by `a, b = Unit(x)`: name -> (where, the unit)
-        self.unit_outputs: dict[str, tuple[Span, str]] = {}
+        # The network's names bound by `a, b = Unit(x)`: name -> (where, the unit, the statement's id)
+        self.unit_outputs: dict[str, tuple[Span, str, int]] = {}
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -339,11 +339,18 @@ class Expander:
         self._check_overrides(list(overrides.values()), graph)
         # Outputs: values named at the top level that nothing after them uses (NNC's rule
         # that a network's outputs are its terminal values, with the user's names).
+        # Calls of a unit whose outputs the network uses in part (`main, a1, a2 = net: Net(x)`, main
+        # used): the outputs left over are heads other networks use, not outputs of this one.
+        partly_used = {self.unit_outputs[n][2] for n in self.unit_outputs if scope.bound_at[n][1]}
         for vname, value in scope.bindings.items():
-            if isinstance(value, Tensor) and not scope.bound_at[vname][1] and vname in self.unit_outputs:
-                # An output of a unit call (`main, a1, a2 = net: Net(x)`) that nothing uses is not a
-                # network output: lint warns (W112) and its layers are left out (`_prune`).
-                graph.dropped.append((vname, *self.unit_outputs[vname]))
+            if (
+                isinstance(value, Tensor)
+                and not scope.bound_at[vname][1]
+                and vname in self.unit_outputs
+                and self.unit_outputs[vname][2] in partly_used
+            ):
+                # not a network output: lint warns (W112) and its layers are left out (`_prune`)
+                graph.dropped.append((vname, *self.unit_outputs[vname][:2]))
                 continue
             if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
                 if graph.layer_type(value.vid) == "Parameter":
@@ -479,7 +486,7 @@ class Expander:
                 self._bind(scope, target, v)
                 if where == "network":
                     if len(targets) > 1 and isinstance(stmt.value, ast.Call) and stmt.value.callee in self.units:
-                        self.unit_outputs[target.id] = (target.span, stmt.value.callee)
+                        self.unit_outputs[target.id] = (target.span, stmt.value.callee, id(stmt))
                     else:
                         self.unit_outputs.pop(target.id, None)
             return []
