@@ -48,7 +48,10 @@ def unused_values(result, reporter: Reporter) -> None:
                 seen.add((name, span))
                 reporter.warn("W101", span, name=name)
         for name, span, unit in graph.dropped:
-            help_ = f"bind it to '_' to leave it out, or give it a statement of its own to make it an output: 'out_{name} = {name}'"
+            help_ = (
+                "bind it to '_' to leave it out, or give it a statement of its own to make it an output: "
+                f"'out_{name} = {name}'"
+            )
             reporter.warn("W112", span, help=help_, name=name, unit=unit, network=graph.name)
 
 
