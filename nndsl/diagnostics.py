@@ -194,6 +194,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "W107": ("warning", "dataset '{dataset}' ({path}) has no column '{column}' for Input '{input}'"),
     "W108": ("warning", "{role} '{name}' has no dataset"),
     "W109": ("warning", "unit '{name}' is never used"),
+    "W112": ("warning", "output '{name}' of unit '{unit}' is never used, so it is no output of network '{network}'"),
     "W120": ("warning", "{message}"),  # an NNC property the import cannot carry over: lost
     "W130": ("warning", "{message}"),  # nndsl weights: unmatched with --partial, or paired against the file's order
     "W110": (

@@ -41,7 +41,19 @@ from nndsl.nnc.sdcproj_write import sdcproj_text  # noqa: E402
 FIXTURES = ROOT / "tests" / "nnc" / "fixtures" / "export"
 SPECS = sorted((ROOT / "specs").glob("*.nnd")) + sorted((ROOT / "tests" / "nnc" / "export_specs").glob("*.nnd"))
 # Specs small enough to run in nnabla (and in the tests, in PyTorch) at batch 2.
-NUMERIC = ("lenet", "digits", "cifar10_resnet", "units", "repeats", "if_units", "derived", "targets", "pins", "layers")
+NUMERIC = (
+    "lenet",
+    "digits",
+    "cifar10_resnet",
+    "units",
+    "repeats",
+    "if_units",
+    "derived",
+    "targets",
+    "pins",
+    "layers",
+    "aux_heads",
+)
 FULL_TEXT_LIMIT = 120_000
 BATCH = 2
 

@@ -96,6 +96,10 @@ class Dialect:
 
     backend = ""
     init_self = "self"  # a unit class's constructor's first parameters
+    # The test a unit class's forward computes an auxiliary head under, where only trained networks
+    # use the head ("self.training" in PyTorch, as torchvision's GoogLeNet; "" where the framework
+    # leaves out by itself what a network's outputs do not need, as Keras' functional models do).
+    training_guard = ""
     reserved: frozenset[str] = frozenset()  # module-level names of the generated file
     # Attribute names of the generated classes' bases and of the template's own classes
     # (`train`, `to`, `state_dict`; `run_network`, `networks`): a layer never takes one.
@@ -226,8 +230,9 @@ class _Builder:
         owned: dict[str, tuple[str, tuple]] = {}  # block or layer path -> (attribute, signature)
         top = merge.Inst(("top",), "Model", "", [], {}, {}, [])
         bodies = []
-        for net in self.project.networks:
-            root = network_tree(net)
+        roots = [(net, network_tree(net)) for net in self.project.networks]
+        self._heads(roots)
+        for net, root in roots:
             run = merge.Inst(("top",), "Model", "", [], {}, {}, [])
             args = self._forward(root, net, top, attrs, owned, run)
             bodies.append((net, root, run, args))
@@ -429,19 +434,95 @@ class _Builder:
                 )  # fmt: skip
                 i += item.count
                 continue
+            before = len(run.body)
             if isinstance(item, Block):
                 rel = item.param_path[pcut:]
-                attr = self._attr(owner, attrs, owned, rel, net, [item], top)
-                shapes = ", ".join(self.dialect.shape(net.values[v].shape) for v in item.outputs)
+                if top and rel in self.fullest:
+                    attr, outputs, shapes = self._head_call(owner, attrs, owned, rel, item, net)
+                else:
+                    attr = self._attr(owner, attrs, owned, rel, net, [item], top)
+                    outputs = tuple(item.outputs)
+                    shapes = ", ".join(self.dialect.shape(net.values[v].shape) for v in item.outputs)
                 run.body.append(
-                    merge.Stmt(
-                        _unique(run, ("B", rel)), "child", "", tuple(item.inputs), tuple(item.outputs), shapes, attr
-                    )
+                    merge.Stmt(_unique(run, ("B", rel)), "child", "", tuple(item.inputs), outputs, shapes, attr)
                 )
             else:
                 self._layer(item, net, owner, attrs, owned, run, pcut, depth, block)
+            if not top and self.guarded and self._guarded(item) and not self._guarded(block):
+                for stmt in run.body[before:]:
+                    stmt.guard = self.dialect.training_guard
             i += 1
         return args
+
+    # --- auxiliary heads: a block that networks use with different parts ----------------------------
+
+    def _heads(self, roots: list[tuple[Network, Block]]) -> None:
+        """Blocks of the networks' top level that differ between networks (a unit instance whose
+        auxiliary head only Training uses): the fullest one, whose class every network calls
+        (`fullest`: path -> (block, network)), and the layers only trained networks have there
+        (`guarded`, their names), which the class computes under the dialect's `training_guard`.
+        Same-named layers have the same type and parameters everywhere (a block is shared by its
+        layers' names); a block whose layers are not all in one network's is refused."""
+        self.fullest: dict[str, tuple[Block, Network]] = {}
+        self.guarded: set[str] = set()
+        self._holes = 0
+        found: dict[str, list[tuple[Block, Network]]] = {}
+        for net, root in roots:
+            for item in root.items:
+                if isinstance(item, Block) and not item.repeat:
+                    found.setdefault(item.param_path, []).append((item, net))
+        for rel, uses in found.items():
+            sigs = {b.signature(n) for b, n in uses}
+            if len(sigs) == 1:
+                continue
+            contents = [({(x.name, x.type, _layer_sig(x)) for x in b.layers()}, b, n) for b, n in uses]
+            full = max(contents, key=lambda c: len(c[0]))
+            for have, b, _ in contents:
+                missing = have - full[0]
+                if missing:
+                    layer = next(x for x in b.layers() if (x.name, x.type, _layer_sig(x)) in missing)
+                    raise BackendUnsupported(
+                        self.dialect.backend, layer,
+                        f"networks use '{rel}' with different structures, and no network's has all the layers "
+                        "of the others (a head only one network uses is fine); give one of them another label",
+                    )  # fmt: skip
+            self.fullest[rel] = (full[1], full[2])
+            where: dict[str, list[bool]] = {}
+            for _, b, n in contents:
+                for x in b.layers():
+                    where.setdefault(x.name, []).append(n.training)
+            if self.dialect.training_guard:
+                self.guarded |= {name for name, trained in where.items() if len(trained) < len(uses) and all(trained)}
+
+    def _guarded(self, item) -> bool:
+        """Whether every layer of `item` (a layer or a block) is one only trained networks have."""
+        if isinstance(item, Block):
+            layers = list(item.layers())
+            return bool(layers) and all(x.name in self.guarded for x in layers)
+        return item.name in self.guarded
+
+    def _head_call(self, owner, attrs: Namer, owned: dict, rel: str, item: Block, net: Network) -> tuple:
+        """The call of the fullest block `rel` from network `net`, whose block `item` has only some of
+        its parts: (attribute, the outputs in the fullest block's order with a placeholder for each
+        that `net` leaves out, their shapes)."""
+        full, full_net = self.fullest[rel]
+        attr = self._attr(owner, attrs, owned, rel, full_net, [full], True)
+        mine = {net.layers[net.values[v].producer].name: v for v in item.outputs}
+        outputs = []
+        for v in full.outputs:
+            name = full_net.layers[full_net.values[v].producer].name
+            if name in mine:
+                outputs.append(mine.pop(name))
+            else:
+                self._holes -= 1
+                outputs.append(self._holes)  # no value of the network: a name the body never uses
+        if mine or len(item.inputs) != len(full.inputs):
+            raise BackendUnsupported(
+                self.dialect.backend, next(item.layers()),
+                f"networks use '{rel}' with different inputs or outputs; give one of them another label",
+            )  # fmt: skip
+        shapes = ", ".join(self.dialect.shape(full_net.values[v].shape) for v in full.outputs)
+        return attr, tuple(outputs), shapes
 
     def _attr(self, owner, attrs: Namer, owned: dict, rel: str, net: Network, copies: list[Block], top: bool) -> str:
         """The submodule for a block (or the list of a repeat's copies)."""
@@ -673,6 +754,11 @@ def _init_header(params: str, width: int = 120) -> str:
     if len(params) + 8 <= width:
         return f"    def __init__(\n        {params}\n    ) -> None:"
     return "    def __init__(\n" + "".join(f"        {p},\n" for p in params.split(", ")) + "    ) -> None:"
+
+
+def _layer_sig(layer: Layer) -> tuple:
+    """What a layer shared by name must agree on between networks: its parameters' shapes."""
+    return tuple((q.name, tuple(q.shape)) for q in layer.parameters)
 
 
 def _unique(run: merge.Inst, key: tuple) -> tuple:

@@ -91,6 +91,7 @@ class Stmt:
     attr: str | None = None  # the module attribute it calls
     spec: Any = None
     ctx: tuple = ()
+    guard: str = ""  # computed only where this test holds ("self.training": an aux head), else None
 
 
 @dataclass
@@ -984,6 +985,8 @@ def render_body(
             raise NoMerge("different wiring")
         if any(by[i][k].kind != s0.kind or by[i][k].attr != s0.attr for i in idx):
             raise NoMerge("different statements")
+        if any(by[i][k].guard != s0.guard for i in idx):
+            raise NoMerge("a statement only some instances compute in training only")
         refs[k] = [ref([(i, by[i][k].inputs[j]) for i in idx]) for j in range(len(s0.inputs))]
     out_refs = [ref([(i, insts[i].outputs[j]) for i in range(len(insts))]) for j in range(len(insts[0].outputs))]
     uses: dict = {}
@@ -1030,18 +1033,30 @@ def render_body(
                 var[(k, 0)] = name
                 continue
             if s0.kind == "child":
+                # an output the network leaves out (of an aux head, see builder._heads) is `_`
                 names = [
-                    var[prev] if (reuse and j == 0 and len(s0.outputs) == 1) else local.take("h")
+                    "_"
+                    if s0.outputs[j] < 0
+                    else var[prev]
+                    if (reuse and j == 0 and len(s0.outputs) == 1)
+                    else local.take("h")
                     for j in range(len(s0.outputs))
                 ]
                 lhs = ", ".join(names) if names else "_"
-                lines.append(f"{lhs} = self.{s0.attr}({', '.join(ins)}){comment}")
+                call = f"self.{s0.attr}({', '.join(ins)})"
+                if s0.guard:
+                    none = "None" if len(names) == 1 else "(" + ", ".join("None" for _ in names) + ")"
+                    call = f"{call} if {s0.guard} else {none}"
+                lines.append(f"{lhs} = {call}{comment}")
                 for j, nm in enumerate(names):
                     var[(k, j)] = nm
                 continue
             template = _merge_template([s.template for s in items], fx, s0.spec, [insts[i] for i in idx])
             name = var[prev] if reuse else local.take("h")
-            lines.append(f"{name} = {_fill(template, ins)}{comment}")
+            code = _fill(template, ins)
+            if s0.guard:
+                code = f"{code} if {s0.guard} else None"
+            lines.append(f"{name} = {code}{comment}")
             var[(k, 0)] = name
         if depth == 0:
             body += [(0, line) for line in lines]
@@ -1098,7 +1113,8 @@ def fingerprint(inst: Inst) -> tuple:
     place: dict = {v: ("arg", k) for k, v in enumerate(inst.args)}
     body = []
     for s in inst.body:
-        body.append((s.key, s.kind, s.template, s.comment, s.attr, tuple(place.get(v, ("?", v)) for v in s.inputs)))
+        ins = tuple(place.get(v, ("?", v)) for v in s.inputs)
+        body.append((s.key, s.kind, s.template, s.comment, s.attr, ins, s.guard))
         for j, o in enumerate(s.outputs):
             place[o] = (s.key, j)
     mods = tuple(

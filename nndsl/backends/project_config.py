@@ -27,14 +27,13 @@ import os
 from pathlib import Path
 
 from ..ir import Network, Project
-from ..layers import REGISTRY
+from ..passes.check_roles import value_kind
 
 VERSION = 1
 
 
 def _kind(net: Network, vid: int) -> str:
-    producer = net.values[vid].producer
-    kind = REGISTRY[net.layers[producer].type].kind if producer is not None else "layer"
+    kind = value_kind(net, vid)  # a weighted sum of losses is a loss
     return kind if kind in ("loss", "error") else "output"
 
 

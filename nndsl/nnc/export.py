@@ -241,6 +241,9 @@ class Exporter:
         self.written_out: set[str] = set()  # qualified names of the repeats written out copy by copy
         self.notes = _comments(result)
         self._readers: dict[str, dict[int, list[int]]] = {}
+        # The unit instances being written out in place around the layers now emitted (see
+        # `emit_inline`), in their NNC network: their ParameterScope segments.
+        self._inline: list[str] = []
 
     # One scope's items into a builder; `rename` maps a value id to the value it stands for.
     def emit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
@@ -249,8 +252,10 @@ class Exporter:
         target_only = self._target_only_inputs(b.net, scope)
         for item in scope.items:
             if isinstance(item, Scope):
-                if item.kind == "unit":
+                if item.kind == "unit" and self._one_in_one_out(b, item):
                     self.emit_unit(b, item, callees, suffix)
+                elif item.kind == "unit":
+                    self.emit_inline(b, item, callees, suffix)
                 elif item.kind == "repeat":
                     self.emit_repeat(b, item, callees, suffix)
                 else:
@@ -290,8 +295,12 @@ class Exporter:
             return
         props = layer_properties(layer)
         parametric = bool(layer.parameters)
+        if self._inline and "ParameterScope" in props:  # inside a unit written out in place
+            own = props["ParameterScope"]
+            props["ParameterScope"] = "/".join([*self._inline, local_name(layer.name) if own == "*Name" else own])
         try:
-            props = {"Name": b.unique(local_name(layer.name) + _copy_suffix(suffix), parametric), **props}
+            name = "_".join([*self._inline, local_name(layer.name) + _copy_suffix(suffix)])
+            props = {"Name": b.unique(name, parametric), **props}
         except ExportError as e:
             raise ExportError(e.message, layer) from None
         if layer.type == "Input" and not props.get("Dataset"):
@@ -354,6 +363,28 @@ class Exporter:
             self._readers[net.name] = found
         return found
 
+    def _one_in_one_out(self, b: _Builder, scope: Scope) -> bool:
+        ins, outs = self._boundary(b, scope)
+        return len(ins) == 1 and len(outs) == 1
+
+    def emit_inline(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
+        """A unit instance of several inputs or outputs (a trunk with auxiliary heads), which an NNC
+        Unit layer cannot be (one input pin, one output): its layers written out in the caller's
+        network, each named after its path (`net_aux1_fc`) with the instance's path in its
+        ParameterScope (`net/aux1/fc`), so that create_prototxt names the parameters as nndsl does."""
+        segment = (_unit_scope(scope) or local_name(scope.name) + _copy_suffix(suffix)) if scope.scoped else ""
+        b.comments.append(
+            f"{local_name(scope.name)}: an instance of unit {scope.unit} written out in place (it has several inputs "
+            "or outputs; an NNC Unit layer has one of each), its layers named after their paths"
+        )
+        if segment:
+            self._inline.append(segment)
+        try:
+            self.emit(b, scope, callees, suffix)
+        finally:
+            if segment:
+                self._inline.pop()
+
     def emit_unit(self, b: _Builder, scope: Scope, callees: list[_Instance], suffix: str = "") -> None:
         ins, outs = self._boundary(b, scope)
         if len(outs) != 1 or len(ins) != 1:
@@ -368,10 +399,13 @@ class Exporter:
         # ParameterScope), so its Unit layer's own name names nothing: numbered like a
         # parameterless layer where it repeats one.
         props = {
-            "Name": b.unique(local_name(scope.name) + _copy_suffix(suffix), scope.scoped),
+            "Name": b.unique("_".join([*self._inline, local_name(scope.name) + _copy_suffix(suffix)]), scope.scoped),
             "Network": "",
             "ParameterScope": _unit_scope(scope) or ("*Name" if scope.scoped else ""),
         }
+        if self._inline:  # inside a unit written out in place: its path, then the call's own scope
+            own = _unit_scope(scope) or (local_name(scope.name) if scope.scoped else "")
+            props["ParameterScope"] = "/".join([*self._inline, own] if own else self._inline)
         props.update({arg: nnc_value(value) for arg, value in scope.args})
         unit_layer = b.add("Unit", props)
         b.shapes[id(unit_layer)] = tuple(b.net.value(v).shape for v in (*ins, *outs))
@@ -401,7 +435,11 @@ class Exporter:
         for arg, value in scope.args:
             ub.add("Argument", {"Name": arg, "Value": nnc_value(value), "Type": _arg_type(value), "Search": "False"})
         inner: list[_Instance] = []
-        self.emit(ub, scope, inner)
+        outer, self._inline = self._inline, []  # the unit's own network: its scopes start anew
+        try:
+            self.emit(ub, scope, inner)
+        finally:
+            self._inline = outer
         consumers = [k for k in ub.links if (k.source, k.source_pin) == ub.source[outs[0]]]
         if consumers:  # the output is also used inside: NNC's output is a layer nothing reads
             ident = ub.add("Identity", {"Name": ub.unique("Identity", False)})

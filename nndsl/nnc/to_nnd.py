@@ -1412,6 +1412,13 @@ class _Body:
             if want:
                 name = scope if scope not in ("*Name", "") else layer.name
                 labels[it] = ident(name) if layer.type != "Unit" or scope != "" else SCOPELESS
+                if "/" in scope:  # a path (nndsl's export of a unit written out in place: `net/c1`)
+                    self.tr.warn(
+                        layer.where,
+                        f"'{layer.name}': the ParameterScope '{scope}' is a path, which nndsl's parameter_scope "
+                        f"cannot be: the parameters are named after '{labels[it]}', so layers of other networks "
+                        "no longer share them",
+                    )
         used = set(labels.values()) - {SCOPELESS}
         counts: dict[str, int] = {}
         for lab in labels.values():

@@ -9,14 +9,47 @@ from ..layers import REGISTRY
 DEFAULTS_PATH = "<config defaults>"
 
 
+# Layers whose output is a loss where every tensor input is one: a sum of losses times constants
+# (`main + 0.3 * aux`, lowered to Add2 and MulScalar) is a training objective, as NNC trains on
+# the sum of a network's losses.
+LOSS_PRESERVING = frozenset({"Add2", "MulScalar"})
+
+
+def value_kind(net: Network, vid: int, memo: dict[int, str] | None = None) -> str | None:
+    """The registry kind ("loss", "error", "layer"...) of the layer computing `vid`, with a
+    weighted sum of losses a "loss" (None for a value no layer computes). Iterative: a sum of
+    many losses does not deepen the recursion."""
+    memo = {} if memo is None else memo
+    todo = [vid]
+    while todo:
+        v = todo[-1]
+        if v in memo:
+            todo.pop()
+            continue
+        producer = net.values[v].producer
+        if producer is None:
+            memo[v] = None
+            todo.pop()
+            continue
+        layer = net.layers[producer]
+        kind = REGISTRY[layer.type].kind
+        if layer.type not in LOSS_PRESERVING:
+            memo[v] = kind
+            todo.pop()
+            continue
+        pending = [u for u in layer.inputs if u not in memo]
+        if pending:
+            todo += pending
+            continue
+        memo[v] = "loss" if all(memo[u] == "loss" for u in layer.inputs) else kind
+        todo.pop()
+    return memo[vid]
+
+
 def output_kinds(net: Network) -> set[str]:
-    """The registry kinds ("loss", "error", "layer"...) of the layers producing the outputs."""
-    kinds = set()
-    for vid in net.outputs:
-        producer = net.values[vid].producer
-        if producer is not None:
-            kinds.add(REGISTRY[net.layers[producer].type].kind)
-    return kinds
+    """The kinds (see `value_kind`) of the network's outputs."""
+    memo: dict[int, str] = {}
+    return {k for k in (value_kind(net, vid, memo) for vid in net.outputs) if k is not None}
 
 
 def check_roles(project: Project, reporter: Reporter) -> None:
@@ -33,7 +66,8 @@ def check_roles(project: Project, reporter: Reporter) -> None:
         # for: lint warns about it (W110) instead.
         if "loss" not in output_kinds(net) and not is_default(opt):
             note = [Note(f"network '{net.name}' is declared here", net.span)]
-            reporter.error("E0605", opt.span, note, name=opt.name, network=opt.network)
+            help_ = "end it in a loss layer, or a sum of losses times constants: 'loss = main + 0.3 * aux'"
+            reporter.error("E0605", opt.span, note, help=help_, name=opt.name, network=opt.network)
 
 
 def is_default(role) -> bool:

@@ -22,6 +22,7 @@ and an instance is stamped only where expanding it would do exactly the same (se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,9 +45,27 @@ DEFAULT_MAX_LAYERS = 1_000_000
 PARAMETER_CONNECTORS = ", ".join(f"{'/'.join(c.lower() + '=' for c in cs)} of {t}" for t, cs in CONNECTORS.items())
 PARAMETER_SCOPE = "parameter_scope"  # NNC's ParameterScope, a keyword of every layer call
 SCOPELESS = "_"  # the label of a unit call that opens no scope: `h = x -> _: VGG11()`
+DISCARD = "_"  # a binding target that binds nothing: `main, _, _ = net: GoogLeNet(x)`
 UNIT_PARAM_TYPES = {
     "int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape", "list": "list"
 }  # fmt: skip
+
+
+# `a op b` with a tensor operand: (two tensors, tensor op number, number op tensor) -> NNC layer.
+TENSOR_OPS = {
+    "+": ("Add2", "AddScalar", "AddScalar"),
+    "-": ("Sub2", "AddScalar", "RSubScalar"),
+    "*": ("Mul2", "MulScalar", "MulScalar"),
+    "/": ("Div2", "MulScalar", "RDivScalar"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """An operand already evaluated (a tensor or a number), standing in a call the expander makes."""
+
+    value: Any
+    span: Span
 
 
 # --- the graph being built ------------------------------------------------------------------
@@ -88,6 +107,8 @@ class Graph:
     outputs: list[int] = field(default_factory=list)
     unused: list[tuple[str, Span]] = field(default_factory=list)  # values bound and never used
     inputs_named: set[int] = field(default_factory=set)  # network inputs named by their Input statement
+    # Unit outputs bound in the network and never used: (name, where, unit); no network outputs
+    dropped: list[tuple[str, Span, str]] = field(default_factory=list)
 
     def layer_type(self, vid: int) -> str | None:
         """The type of the layer that computes value `vid` (None for none)."""
@@ -290,6 +311,8 @@ class Expander:
         self._recordings: list[_Recording] = []  # innermost last
         self._frame_parts: dict[Frame, tuple[str, str, str]] = {}  # see _frame
         self.counter = LayerCounter(units)
+        # The network's names bound by `a, b = Unit(x)`: name -> (where, the unit, the statement's id)
+        self.unit_outputs: dict[str, tuple[Span, str, int]] = {}
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -311,6 +334,7 @@ class Expander:
         self._shaped = 0  # the layers whose output shapes are in `_shapes`
         self._prepare_overrides(list(overrides.values()))
         scope = Scope("", {})
+        self.unit_outputs = {}
         try:
             self._block(decl.body, scope, where="network")
         except _Abort:
@@ -319,7 +343,19 @@ class Expander:
         self._check_overrides(list(overrides.values()), graph)
         # Outputs: values named at the top level that nothing after them uses (NNC's rule
         # that a network's outputs are its terminal values, with the user's names).
+        # Calls of a unit whose outputs the network uses in part (`main, a1, a2 = net: Net(x)`, main
+        # used): the outputs left over are heads other networks use, not outputs of this one.
+        partly_used = {self.unit_outputs[n][2] for n in self.unit_outputs if scope.bound_at[n][1]}
         for vname, value in scope.bindings.items():
+            if (
+                isinstance(value, Tensor)
+                and not scope.bound_at[vname][1]
+                and vname in self.unit_outputs
+                and self.unit_outputs[vname][2] in partly_used
+            ):
+                # not a network output: lint warns (W112) and its layers are left out (`_prune`)
+                graph.dropped.append((vname, *self.unit_outputs[vname][:2]))
+                continue
             if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
                 if graph.layer_type(value.vid) == "Parameter":
                     self.reporter.error("E0313", scope.bound_at[vname][0], name=vname,
@@ -327,8 +363,13 @@ class Expander:
                     continue
                 graph.outputs.append(value.vid)
                 graph.values[value.vid].name = vname
-        graph.unused = [(n, s) for n, s in graph.unused if not any(graph.values[o].name == n for o in graph.outputs)]
-        return graph
+        dropped = {n for n, *_ in graph.dropped}
+        graph.unused = [
+            (n, s)
+            for n, s in graph.unused
+            if n not in dropped and not any(graph.values[o].name == n for o in graph.outputs)
+        ]
+        return _prune(graph)
 
     def _derivation(self, name: str) -> tuple[ast.Network, dict[tuple[str, ...], ast.Override]] | None:
         """The plain network `name` derives from and its overrides, the nearest derivation's winning for
@@ -444,7 +485,14 @@ class Expander:
                     make("E0312", stmt.span, count=len(targets), callee="the right-hand side", outputs=1)
                 )
             for target, v in zip(targets, values, strict=True):
+                if target.id == DISCARD:
+                    continue  # `main, _, _ = net: Net(x)`: an output left out (its layers with it)
                 self._bind(scope, target, v)
+                if where == "network":
+                    if len(targets) > 1 and isinstance(stmt.value, ast.Call) and stmt.value.callee in self.units:
+                        self.unit_outputs[target.id] = (target.span, stmt.value.callee, id(stmt))
+                    else:
+                        self.unit_outputs.pop(target.id, None)
             return []
         if isinstance(stmt, ast.Out):
             if where == "network":
@@ -639,7 +687,83 @@ class Expander:
             raise CompileError(
                 make("E0310", expr.span, help="write 'x -> repeat N { ... }'", what="repeat", where="this position")
             )
+        if isinstance(expr, _Held):
+            return expr.value
+        if isinstance(expr, ast.Binary) and expr.op in TENSOR_OPS and self._mentions_tensor(expr, scope):
+            return self._arithmetic(expr, scope)
         return eval_const(expr, self._const_lookup(scope), self._shape_reader(scope))
+
+    # --- arithmetic on tensors ---------------------------------------------------------------------
+
+    def _mentions_tensor(self, expr: ast.Expr, scope: Scope) -> bool:
+        """Whether `+ - * /` in `expr` has a tensor operand: a call, a chain or a name bound to a
+        tensor (looked at without marking the name used). A run of operators is walked in a loop."""
+        todo = [expr]
+        while todo:
+            e = todo.pop()
+            if isinstance(e, ast.Binary) and e.op in TENSOR_OPS:
+                todo += (e.left, e.right)
+            elif isinstance(e, ast.Call) and e.callee in BUILTINS and e.label is None and not e.bare:
+                continue  # `int(v) * 2`: a built-in function of constants
+            elif isinstance(e, ast.Call | ast.Chain | _Held):
+                return True
+            elif isinstance(e, ast.Name):
+                s: Scope | None = scope
+                while s is not None and e.id not in s.bindings:
+                    s = s.parent
+                if s is not None and isinstance(s.bindings[e.id], Tensor):
+                    return True
+        return False
+
+    def _arithmetic(self, expr: ast.Binary, scope: Scope) -> Any:
+        """`a + b`, `a - b`, `a * b`, `a / b` with a tensor operand: NNC's arithmetic layers (Add2,
+        Sub2, Mul2, Div2 for two tensors; AddScalar, MulScalar, RSubScalar, RDivScalar with a
+        constant), named after their types like any unlabeled call, so that an export to NNC holds
+        them as they are. `0.3 * aux` is MulScalar(aux, value=0.3). A left-nested run of operators
+        is folded in a loop (see nndsl/limits.py)."""
+        run = []
+        node: ast.Expr = expr
+        while isinstance(node, ast.Binary) and node.op in TENSOR_OPS:
+            run.append(node)
+            node = node.left
+        a = self._expr(node, scope)
+        for binary in reversed(run):
+            b = self._expr(binary.right, scope)
+            if a is POISON or b is POISON:
+                a = POISON
+                continue
+            a = self._arithmetic_layer(binary, a, b, scope)
+        return a
+
+    def _arithmetic_layer(self, expr: ast.Binary, a: Any, b: Any, scope: Scope) -> Any:
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+            # constants on both sides (`1 + 2` in `1 + 2 + t`): the constant rule, on the values
+            held = {"\0a": a, "\0b": b}
+            pair = ast.Binary(expr.op, ast.Name("\0a", expr.left.span), ast.Name("\0b", expr.right.span), expr.span)
+            return eval_const(pair, lambda n: held[n.id])
+        for v, side in ((a, expr.left), (b, expr.right)):
+            if not isinstance(v, Tensor) and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise CompileError(
+                    make("E0311", side.span, expected="tensor or number", got=describe(v),
+                         help="arithmetic on tensors takes tensors and numbers")
+                )  # fmt: skip
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            callee, inputs, value = TENSOR_OPS[expr.op][0], (a, b), None
+        elif isinstance(a, Tensor):
+            if expr.op == "/" and b == 0:
+                raise CompileError(make("E0311", expr.right.span, expected="a divisor other than 0", got="0"))
+            callee, inputs = TENSOR_OPS[expr.op][1], (a,)
+            value = -b if expr.op == "-" else 1 / b if expr.op == "/" else b
+        else:
+            callee, inputs, value = TENSOR_OPS[expr.op][2], (b,), a
+        held = tuple(_Held(t, s.span) for t, s in zip(inputs, (expr.left, expr.right) if len(inputs) == 2 else
+                     (expr.right if isinstance(b, Tensor) else expr.left,), strict=True))  # fmt: skip
+        kwargs = ()
+        if value is not None:
+            num = ast.Num(value, repr(value), expr.span)
+            kwargs = (ast.Kwarg("value", num, expr.span, expr.span),)
+        call = ast.Call(callee, held, kwargs, None, expr.span, expr.span)
+        return self._layer(REGISTRY[callee], call, scope, None)
 
     def _chain(self, expr: ast.Chain, scope: Scope) -> Any:
         head = self._expr(expr.head, scope)
@@ -1318,6 +1442,51 @@ class _Abort(Exception):
     def report(cls, reporter: Reporter, d) -> _Abort:
         reporter.add(d)
         return cls()
+
+
+def _prune(graph: Graph) -> Graph:
+    """`graph` without the layers no network output needs (an aux head whose output a network
+    leaves out, a value never used): they are not computed, as nnabla leaves out of a network
+    what no output depends on. Input layers stay (the network's inputs are as written). The
+    graph itself when nothing goes; else a copy renumbered in order, the layers' objects kept
+    where their inputs keep their numbers."""
+    live = [False] * len(graph.values)
+    for v in graph.outputs:
+        live[v] = True
+    for i in range(len(graph.layers) - 1, -1, -1):  # definition order is a topological order
+        layer = graph.layers[i]
+        if layer.type in INPUT_TYPES:
+            live[layer.outputs[0]] = True
+        if any(live[o] for o in layer.outputs):
+            for v in layer.inputs:
+                live[v] = True
+    if all(live):
+        return graph
+    new = [-1] * len(graph.values)
+    kept = [k for k, layer in enumerate(graph.layers) if any(live[o] for o in layer.outputs)]
+    values = [i for i in range(len(graph.values)) if live[i]]
+    for n, i in enumerate(values):
+        new[i] = n
+    layer_at = {k: n for n, k in enumerate(kept)}
+    out = Graph(graph.name, graph.span, unused=graph.unused, dropped=graph.dropped)
+    for k in kept:
+        layer = graph.layers[k]
+        if any(new[v] != v for v in (*layer.inputs, *layer.outputs)):
+            layer = dataclasses.replace(
+                layer, inputs=tuple(new[v] for v in layer.inputs), outputs=tuple(new[v] for v in layer.outputs)
+            )
+        out.layers.append(layer)
+    for i in values:
+        v = graph.values[i]
+        producer = None if v.producer is None else layer_at[v.producer]
+        out.values.append(v if producer == v.producer else dataclasses.replace(v, producer=producer))
+        out.uses.append(0)
+    for layer in out.layers:
+        for v in layer.inputs:
+            out.uses[v] += 1
+    out.outputs = [new[v] for v in graph.outputs]
+    out.inputs_named = {new[v] for v in graph.inputs_named if live[v]}
+    return out
 
 
 def _value_name(layer_type: str, params: dict[str, Any], qualified: str) -> str:

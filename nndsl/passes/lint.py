@@ -47,6 +47,12 @@ def unused_values(result, reporter: Reporter) -> None:
             if (name, span) not in seen:
                 seen.add((name, span))
                 reporter.warn("W101", span, name=name)
+        for name, span, unit in graph.dropped:
+            help_ = (
+                "bind it to '_' to leave it out, or give it a statement of its own to make it an output: "
+                f"'out_{name} = {name}'"
+            )
+            reporter.warn("W112", span, help=help_, name=name, unit=unit, network=graph.name)
 
 
 def unused_units(result, reporter: Reporter) -> None:

@@ -25,6 +25,7 @@ MODULE_NAMES = {"torch", "nn", "F", "nnc", "np", "Path", "Tensor"}
 class TorchDialect(Dialect):
     backend = "torch"
     reserved = frozenset(MODULE_NAMES)
+    training_guard = "self.training"
     emitters = EMITTERS
 
     def __init__(self) -> None:
