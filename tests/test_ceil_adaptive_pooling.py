@@ -325,3 +325,44 @@ def test_export_refuses_what_nnc_cannot_compute_with_the_position(tmp_path, suff
         assert "ceil_mode" in run.stderr if line == 3 else "12x12 to 5x5" in run.stderr, run.stderr
         assert "Traceback" not in run.stderr
         assert not (tmp_path / f"p{suffix}").exists()
+
+
+# --- shapes holding 0: a unit's `shape` argument may be a pad -----------------------------------
+
+
+def test_a_unit_shape_argument_may_hold_zero_and_a_kernel_refuses_it_at_the_layer():
+    spec = (
+        "unit Factorized(pad: shape = 0x3, k: shape = 1x7) {\n"
+        "    in x\n"
+        "    out x -> Convolution(4, kernel=k, pad=pad)\n"
+        "}\n"
+        "network Main {\n"
+        "    x = Input(3x8x8)\n"
+        "    a = x -> Factorized\n"
+        "    b = x -> Factorized(pad=3x0, k=7x1)\n"
+        "    c = x -> Factorized(pad=0x0, k=3x3)\n"
+        "}\n"
+    )
+    result = compile_file("zero.nnd", text=spec)
+    assert result.ok, [d.message for d in result.diagnostics]
+    net = result.project.network("Main")
+    convs = [lay for lay in net.layers if lay.type == "Convolution"]
+    assert [(lay.params["kernel"], lay.params["pad"]) for lay in convs] == [
+        ((1, 7), (0, 3)),
+        ((7, 1), (3, 0)),
+        ((3, 3), (0, 0)),
+    ]
+    # torch's Conv2d gives the same sizes (Inception's 1x7 / 7x1 factorized convolutions)
+    x = torch.zeros(1, 3, 8, 8)
+    for lay in convs:
+        conv = torch.nn.Conv2d(3, 4, lay.params["kernel"], padding=lay.params["pad"])
+        assert tuple(conv(x).shape[1:]) == net.value(lay.outputs[0]).shape
+
+    bad = compile_file("zero.nnd", text=spec.replace("k=3x3", "k=0x3"))
+    (d,) = [d for d in bad.diagnostics if d.severity == "error"]
+    assert d.code == "E0403" and "'kernel' of Convolution 0x3" in d.message and "at least 1" in d.message
+    assert (d.span.line, d.span.col) == (3, 36)  # the kernel in the unit's body
+    negative = compile_file("zero.nnd", text=spec.replace("pad=3x0", "pad=-1"))
+    assert any(d.code == "E0403" and "at least 0" in d.message for d in negative.diagnostics), [
+        d.message for d in negative.diagnostics
+    ]
