@@ -3,10 +3,12 @@
 The canonical form: 4-space indentation; one blank line between top-level items and at
 most one kept between statements where the author left one; `name=value` in calls and
 `name = value` in settings; chains on one line when they fit in 100 columns, otherwise
-broken before every `->`; numbers as written; parentheses only where precedence needs
-them. Comments are kept: a comment on a line of its own stays before what follows it, a
-comment at the end of a statement's last line stays at its end, and a comment inside a
-multi-line statement moves to just before that statement.
+broken before every `->`, and a call that still does not fit wrapped as black wraps calls
+(one argument per line, each with a trailing comma, `)` on a line of its own); numbers as
+written; parentheses only where precedence needs them. Comments are kept: a comment on a
+line of its own stays before what follows it, a comment at the end of a statement's last
+line stays at its end, and a comment inside a multi-line statement moves to just before
+that statement.
 
 The output re-parses to the same IR (a test checks this on every spec) and formatting
 is idempotent.
@@ -73,6 +75,7 @@ class _Printer:
         self.module = module
         self.comments = list(module.comments)
         self.out: list[str] = []
+        self._flat = 0  # > 0 while printing a call's arguments on one line
 
     # --- comments ---------------------------------------------------------------------------
 
@@ -197,11 +200,13 @@ class _Printer:
         if isinstance(stmt, ast.If):
             self._if(stmt, indent)
             return
-        self._inner(stmt.span.line + 1, stmt.span.end_line, indent, _block_ranges(stmt))
+        # (a comment on the first line of a multi-line statement moves before it too)
+        self._inner(stmt.span.line, stmt.span.end_line, indent, _block_ranges(stmt))
         if isinstance(stmt, ast.In):
             text = "in " + ", ".join(n.id for n in stmt.names)
         elif isinstance(stmt, ast.Out):
-            text = "out " + ", ".join(self._expr(v, 0, indent) for v in stmt.values)
+            prefix = len(indent) + 4 if len(stmt.values) == 1 else 0
+            text = "out " + ", ".join(self._expr(v, 0, indent, prefix) for v in stmt.values)
         else:
             lhs = ", ".join(t.id for t in stmt.targets)
             text = f"{lhs} = " + self._expr(stmt.value, 0, indent, prefix=len(indent) + len(lhs) + 3)
@@ -344,7 +349,7 @@ class _Printer:
                 prec = p
             return "(" * opened + "".join(parts), prec
         if isinstance(e, ast.Call):
-            return self._call(e, indent), _ATOM
+            return self._call(e, indent, prefix), _ATOM
         if isinstance(e, ast.Repeat):
             return self._repeat(e, indent), _ATOM
         if isinstance(e, ast.Chain):
@@ -354,22 +359,43 @@ class _Printer:
             if "\n" not in one and prefix + len(one) <= WIDTH:
                 return one, 0
             cont = indent + INDENT
+            # a call too long for its line is wrapped (printed again: it has no block, whose comments
+            # printing takes)
+            if isinstance(e.head, ast.Call) and "\n" not in head and prefix + len(head) > WIDTH:
+                head = self._call(e.head, indent, prefix)
             lines = [head]
-            for s in stages:
+            for stage, s in zip(e.stages, stages, strict=True):
+                if isinstance(stage, ast.Call) and "\n" not in s and len(cont) + 3 + len(s) > WIDTH:
+                    s = self._call(stage, indent, len(cont) + 3)
                 lines.append(f"{cont}-> {s}" if "\n" not in s else f"{cont}-> " + s.replace("\n", "\n" + INDENT))
             return "\n".join(lines), 0
         raise AssertionError(e)
 
-    def _stage(self, s: ast.Stage, indent: str) -> str:
-        return self._repeat(s, indent) if isinstance(s, ast.Repeat) else self._call(s, indent)
+    def _stage(self, s: ast.Stage, indent: str, prefix: int | None = None) -> str:
+        return self._repeat(s, indent) if isinstance(s, ast.Repeat) else self._call(s, indent, prefix)
 
-    def _call(self, c: ast.Call, indent: str) -> str:
+    def _call(self, c: ast.Call, indent: str, prefix: int | None = None) -> str:
+        """A call on one line; where it starts at column `prefix` (None: inside a one-line
+        construct, never wrapped) and does not fit in WIDTH, wrapped as black wraps calls: one
+        argument per line one level deeper than `indent`, each with a comma, `)` on its own line."""
         label = f"{c.label}: " if c.label else ""
         if c.bare:
             return f"{label}{c.callee}"
-        args = [self._expr(a, 0, indent) for a in c.args]
-        args += [f"{k.name}={self._expr(k.value, 0, indent)}" for k in c.kwargs]
-        return f"{label}{c.callee}({', '.join(args)})"
+        self._flat += 1  # the arguments on one line: no call inside is wrapped
+        try:
+            args = [self._expr(a, 0, indent) for a in c.args]
+            args += [f"{k.name}={self._expr(k.value, 0, indent)}" for k in c.kwargs]
+        finally:
+            self._flat -= 1
+        one = f"{label}{c.callee}({', '.join(args)})"
+        if prefix is None or self._flat or not args or "\n" in one or prefix + len(one) <= WIDTH:
+            return one
+        inner = indent + INDENT
+        lines = [f"{label}{c.callee}("]
+        lines += [f"{inner}{self._expr(a, 0, inner, len(inner))}," for a in c.args]
+        lines += [f"{inner}{k.name}={self._expr(k.value, 0, inner, len(inner) + len(k.name) + 1)}," for k in c.kwargs]
+        lines.append(f"{indent})")
+        return "\n".join(lines)
 
     def _repeat(self, r: ast.Repeat, indent: str) -> str:
         label = f"{r.label}: " if r.label else ""

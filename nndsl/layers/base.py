@@ -69,7 +69,7 @@ class Param:
     name: str  # the language name (`kernel`)
     type: str  # one of PARAM_TYPES
     default: Any  # Python value, DERIVED, or None for "required"
-    nnc: str  # NNC's property name (`KernelShape`)
+    nnc: str  # NNC's property name (`KernelShape`); "" for nndsl's own options (pooling's ceil_mode)
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # other accepted spellings (`kernel_shape`)
     doc: str = ""
@@ -124,6 +124,10 @@ class LayerSpec:
     # nnabla holds the parameters with a leading batch axis of 1 (BatchNormalization's 1xCx1x1 for
     # nndsl's Cx1x1: NNC's *BatchNormalizationShape and *LayerNormalizationShape connectors).
     batch_axis_parameters: bool = False
+    # A layer type NNC lacks (AdaptiveAveragePooling...): `nndsl export` maps it onto NNC's layers
+    # where it can and refuses it with a positioned error where it cannot. A parameter NNC lacks
+    # (pooling's ceil_mode) has `nnc` "".
+    nndsl_only: bool = False
     doc: str = ""
     _by_name: dict[str, Param] = field(default_factory=dict, repr=False, compare=False)
 

@@ -31,7 +31,8 @@ def _default(p: Param) -> str:
 def _param(p: Param, spec: LayerSpec) -> str:
     pos = " (positional)" if p.name in spec.positional else ""
     choices = f" one of {', '.join(p.choices)};" if p.choices else ""
-    return f"`{p.name}`{pos}: {p.type},{choices} default {_default(p)} (NNC `{p.nnc}`)"
+    nnc = f"NNC `{p.nnc}`" if p.nnc else "nndsl's own, NNC has none"
+    return f"`{p.name}`{pos}: {p.type},{choices} default {_default(p)} ({nnc})"
 
 
 def markdown() -> str:
@@ -44,6 +45,9 @@ def markdown() -> str:
         "spelling in snake case (`kernel_shape`, `with_bias`...) is accepted too. Defaults are NNC's.",
         '"computed" means NNC derives the value (strides default to the kernel, padding follows',
         "`border_mode`, BatchNormalization's `batch_stat` is true in trained networks only).",
+        "Layer types marked *nndsl* are nndsl's own (NNC has none): both backends compile them, and",
+        "`nndsl export` writes them as NNC layers where that gives the same outputs and refuses them",
+        "with the layer's position where it does not.",
         "",
         f"{len(REGISTRY)} layer types.",
         "",
@@ -55,7 +59,8 @@ def markdown() -> str:
         inputs = ", ".join(spec.inputs) + (", ..." if spec.variadic else "") or "-"
         params = "<br>".join(_param(p, spec) for p in spec.params) or "-"
         doc = " ".join(spec.doc.split()).replace("|", "\\|")
-        lines.append(f"| {name} | {spec.category} | {inputs} | {params} | {doc} |")
+        category = f"{spec.category} (*nndsl*)" if spec.nndsl_only else spec.category
+        lines.append(f"| {name} | {category} | {inputs} | {params} | {doc} |")
     return "\n".join(lines) + "\n"
 
 

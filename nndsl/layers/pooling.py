@@ -13,6 +13,17 @@ kernel k, stride s and padding p (added on both sides):
 
 A padding as large as the kernel would make windows that see only padding; that is
 rejected. `stride` defaults to the kernel (NNC's ``*KernelShape``).
+
+`ceil_mode=true` (MaxPooling, AveragePooling; nndsl's own option, NNC has none) is the frameworks'
+rule (PyTorch's `ceil_mode`, `framework_pooled_size`): ceil((n + 2p - k) / s) + 1 windows, less one
+when the last would start beyond the input and its left padding; windows running over the right
+padding are clipped, and an average divides by the window's part inside the padded input
+(PyTorch's `count_include_pad`, NNC's `including_pad`) or inside the input. It needs
+ignore_border (the default) and a pad of at most half the kernel, as PyTorch.
+
+AdaptiveAveragePooling and AdaptiveMaxPooling (nndsl's own layers, NNC has none) pool every axis
+after the first to a fixed `size`: output i of an axis of n covers [floor(i n / o), ceil((i + 1) n / o)),
+PyTorch's `adaptive_avg_pool2d` windows.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ from .base import (
     INTS,
     SHAPE,
     LayerSpec,
+    Param,
     Params,
     Shape,
     ShapeError,
@@ -36,6 +48,7 @@ from .base import (
     nnc_category,
     nnc_params,
     register,
+    spatial,
     spatial_param,
 )
 
@@ -62,6 +75,27 @@ def resolve_pooling(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -
     check_at_least(p["stride"], 1, "stride")
     p["pad"] = spatial_param(p["pad"], nd, "pad", (0, 0))
     check_at_least(p["pad"], 0, "pad")
+    if p.get("ceil_mode"):
+        if not p["ignore_border"]:
+            raise ShapeError(
+                "ceil_mode=true is the frameworks' rule and ignore_border=false nnabla's: choose one",
+                param="ceil_mode",
+            )
+        if nd != len(ins[0]) - 1:
+            raise ShapeError(
+                f"ceil_mode=true pools every axis after the first ({len(ins[0]) - 1}), the kernel has {nd}",
+                param="ceil_mode",
+            )
+
+
+def framework_pooled_size(n: int, kernel: int, stride: int, pad: int) -> int:
+    """PyTorch's `ceil_mode` output size along one axis (`pooling_output_shape`): one window
+    more than the floor rule where the windows do not tile the padded input exactly, except one
+    that would start beyond the input and its left padding."""
+    out = -(-(n + 2 * pad - kernel) // stride) + 1
+    if (out - 1) * stride >= n + pad:
+        out -= 1
+    return out
 
 
 def pooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
@@ -76,6 +110,20 @@ def pooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
                 "some windows would see only padding",
                 param="pad",
             )
+        if p.get("ceil_mode") and 2 * pad > k:
+            raise ShapeError(
+                f"pad {pad} is more than half the kernel {k} on pooled axis {axis} (ceil_mode=true, as PyTorch)",
+                param="pad",
+            )
+        if p.get("ceil_mode"):
+            size = framework_pooled_size(n, k, s, pad)
+            if size < 1:
+                raise ShapeError(
+                    f"kernel {k} leaves no window on pooled axis {axis} of {n} + 2x{pad} (ceil_mode=true)",
+                    param="kernel",
+                )
+            out.append(size)
+            continue
         if p["ignore_border"] and k > n + 2 * pad:
             raise ShapeError(
                 f"kernel {k} is larger than the padded input ({n} + 2x{pad}) on pooled axis {axis} "
@@ -88,27 +136,76 @@ def pooling_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
 
 _POOL_TYPES = {"KernelShape": SHAPE, "Strides": SHAPE, "IgnoreBorder": BOOL, "Padding": INTS}
 
-for _type, _types, _doc in (
-    ("MaxPooling", _POOL_TYPES, "Maximum over each window (padding never wins)."),
+# nndsl's own option (no NNC property): PyTorch's ceil_mode rule, see the module's docstring.
+CEIL_MODE = Param(
+    "ceil_mode",
+    BOOL,
+    False,
+    "",
+    doc="the frameworks' ceil_mode: ceil((n + 2*pad - kernel) / stride) + 1 windows (PyTorch's rule)",
+)
+
+for _type, _types, _doc, _own in (
+    ("MaxPooling", _POOL_TYPES, "Maximum over each window (padding never wins).", (CEIL_MODE,)),
     (
         "AveragePooling",
         {**_POOL_TYPES, "IncludingPad": BOOL},
         "Average over each window; with including_pad the padded positions count in the divisor.",
+        (CEIL_MODE,),
     ),
-    ("SumPooling", _POOL_TYPES, "Sum over each window."),
+    ("SumPooling", _POOL_TYPES, "Sum over each window.", ()),
 ):
     register(
         LayerSpec(
             type=_type,
             category=nnc_category(_type),
             inputs=("x",),
-            params=nnc_params(_type, _types),
+            params=nnc_params(_type, _types) + _own,
             positional=("kernel",),
             resolve=resolve_pooling,
             shape=pooling_shape,
             doc=f"{_doc} Pools the last len(kernel) axes; `stride` defaults to the kernel. "
             "Output size (n + 2*pad - kernel) // stride + 1 with ignore_border (default), "
-            "else (n + pad - 1) // stride + 1 (nnabla's rule).",
+            "else (n + pad - 1) // stride + 1 (nnabla's rule)"
+            + ("; with ceil_mode PyTorch's ceil((n + 2*pad - kernel) / stride) + 1." if _own else "."),
+        )
+    )
+
+
+def resolve_adaptive(ins: tuple[Shape, ...], p: dict[str, Any], training: bool) -> None:
+    need_rank(ins[0], (2, 4))
+    p["size"] = spatial(p["size"], len(ins[0]) - 1, "size")
+    check_at_least(p["size"], 1, "size", "every output size")
+
+
+def adaptive_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
+    return (ins[0][0], *p["size"])
+
+
+def adaptive_windows(n: int, o: int) -> tuple[tuple[int, int], ...]:
+    """The (start, end) of each of the `o` windows over an axis of `n`: PyTorch's adaptive pooling."""
+    return tuple((i * n // o, -(-(i + 1) * n // o)) for i in range(o))
+
+
+for _type, _doc in (
+    ("AdaptiveAveragePooling", "Average over each window"),
+    ("AdaptiveMaxPooling", "Maximum over each window"),
+):
+    register(
+        LayerSpec(
+            type=_type,
+            category="Pooling",
+            inputs=("x",),
+            params=(Param("size", SHAPE, None, "", doc="the output size of every axis after the first"),),
+            positional=("size",),
+            resolve=resolve_adaptive,
+            shape=adaptive_shape,
+            nndsl_only=True,
+            doc=f"{_doc}, to a fixed output `size` of every axis after the first (C,H,W to C,*size): "
+            "output i of an axis of n covers [floor(i*n/o), ceil((i+1)*n/o)), PyTorch's adaptive pooling. "
+            "nndsl's own layer, NNC has none: `nndsl export` writes it as NNC's "
+            f"{_type.removeprefix('Adaptive')} with kernel = stride = n/o where every n is a multiple of its o, "
+            "and refuses it otherwise.",
         )
     )
 

@@ -36,6 +36,7 @@ from ..layers.base import DERIVED, language_name
 from ..layers.nnc_table import NNC_LAYERS
 from ..syntax import ast
 from .config_nnd import config_to_nnc
+from .nndsl_layers import nnc_project
 from .project import NncLayer, NncLink, NncNetwork, NncProject, NncSection, Where
 
 _COPY = re.compile(r"\[\d+\]$")
@@ -233,7 +234,10 @@ class Exporter:
     def __init__(self, result: Result):
         if result.project is None:
             raise ExportError("the spec has errors")
-        self.project: Project = result.project
+        project, problems = nnc_project(result.project)  # nndsl's own layers as NNC's (nndsl_layers)
+        if problems:
+            raise ExportError(problems[0][1], problems[0][0])
+        self.project: Project = project
         self.result = result
         self.instances: dict[str, list[_Instance]] = {}  # unit name -> instances, in order
         self.shapes: dict[int, tuple] = {}

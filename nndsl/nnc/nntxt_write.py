@@ -41,6 +41,7 @@ from ..layers import REGISTRY
 from .components import COMPONENTS, SOLVERS
 from .names import nnc_layer_path, nnc_parameter_name, nnc_shape
 from .nnabla_functions import FUNCTIONS
+from .nndsl_layers import nnc_project
 from .prototext import Field, Message, write
 
 # nnabla solvers NNC's solver table lacks: (param message, ((NNC name, nnabla field, default), ...)).
@@ -542,6 +543,10 @@ def project_to_message(project: ir.Project, *, iter_per_epoch: int | None = None
     """The project as an `.nntxt` message tree. `iter_per_epoch` overrides the one counted
     from the training dataset (see the module docstring)."""
     ipe = iter_per_epoch if iter_per_epoch is not None else (iterations_per_epoch(project) or 0)
+    project, problems = nnc_project(project)  # nndsl's own layers as NNC's (nndsl_layers)
+    if problems:
+        layer, why = problems[0]
+        raise ExportError(f"layer '{layer.name}'", layer.type, why, layer.origin.span)
     config = project.config
     nets = {n.name: _network(n, config.batch_size) for n in project.networks}
     root = [_global_config(), _training_config(project, ipe)]

@@ -1150,6 +1150,10 @@ class Expander:
             raise CompileError(make("E0209", p.type_span, name=p.type))
         if value is POISON:
             return value
+        if t == "shape":  # sizes that may be 0 (`pad: shape = 0x3`); a kernel's layer refuses a 0 itself
+            sizes = coerce(value, _unit_param(p.name, "ints"), f"unit {unit.name}", span)
+            check_shape(sizes, f"'{p.name}' of unit {unit.name}", span, minimum=0)
+            return sizes
         return coerce(value, _unit_param(p.name, t), f"unit {unit.name}", span)
 
     # --- unit templates ---------------------------------------------------------------------------

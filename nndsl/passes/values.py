@@ -180,14 +180,21 @@ def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
     raise AssertionError(f"unknown parameter type {t}")
 
 
-def check_shape(dims: tuple[int, ...], what: str, span: Span) -> None:
-    """Refuse zero, negative and absurdly large shapes."""
+def check_shape(dims: tuple[int, ...], what: str, span: Span, minimum: int = 1) -> None:
+    """Refuse sizes below `minimum` (zero and negative shapes; a unit's `shape` argument may hold 0,
+    as a pad does: the layer it is given to checks it) and absurdly large shapes."""
     from ..layers.base import fmt_shape
 
     for d in dims:
-        if d < 1:
+        if d < minimum:
             raise CompileError(
-                make("E0403", span, what=what, shape=fmt_shape(dims), reason=f"every size must be at least 1, got {d}")
+                make(
+                    "E0403",
+                    span,
+                    what=what,
+                    shape=fmt_shape(dims),
+                    reason=f"every size must be at least {minimum}, got {d}",
+                )
             )
     if math.prod(dims) > MAX_ELEMENTS:
         raise CompileError(

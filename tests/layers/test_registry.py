@@ -46,6 +46,9 @@ PIN_SETTINGS = ("Dataset", "Generator", "GeneratorMultiplier")
 
 ALL = sorted(REGISTRY)
 
+# Options of NNC layer types that NNC lacks (`Param.nnc` ""): the frameworks' pooling rule.
+NNDSL_OPTIONS = {("MaxPooling", "ceil_mode"), ("AveragePooling", "ceil_mode")}
+
 
 def test_every_required_layer_is_registered():
     missing = [t for t in REQUIRED if t not in REGISTRY]
@@ -64,16 +67,25 @@ def test_spec_is_complete(layer: str):
     assert callable(spec.parameters)
     assert spec.resolve is None or callable(spec.resolve)
     assert spec.doc.strip(), "no doc string"
-    assert layer in NNC_LAYERS, "not an NNC layer type"
-    assert spec.category == NNC_LAYERS[layer]["category"], "category differs from NNC's"
+    if spec.nndsl_only:  # nndsl's own layer type (AdaptiveAveragePooling): NNC lacks it
+        assert layer not in NNC_LAYERS, "an NNC layer type marked nndsl_only"
+    else:
+        assert layer in NNC_LAYERS, "not an NNC layer type"
+        assert spec.category == NNC_LAYERS[layer]["category"], "category differs from NNC's"
     assert spec.kind in ("layer", "input", "loss", "error", "preprocess")
 
 
 @pytest.mark.parametrize("layer", ALL)
 def test_param_defaults_match_nnc(layer: str):
     spec = REGISTRY[layer]
+    if spec.nndsl_only:
+        assert all(not q.nnc for q in spec.params), "an nndsl-only layer type has no NNC properties"
+        return
     props = nnc_properties(layer)
     for q in spec.params:
+        if not q.nnc:  # nndsl's own option (pooling's ceil_mode), NNC has no such property
+            assert (layer, q.name) in NNDSL_OPTIONS, f"{q.name}: not an NNC property of {layer}"
+            continue
         assert q.nnc in props, f"{q.name}: {q.nnc} is not an NNC property of {layer}"
         text, choices = props[q.nnc]
         assert q.choices == DELIBERATE_CHOICES.get((layer, q.nnc), choices)

@@ -327,6 +327,17 @@ VALID: dict[str, Ok] = {
         {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "ignore_border": False},
     ),
     "MaxPooling single kernel value": Ok("MaxPooling", ((2, 9, 9),), (2, 3, 3), {"kernel": 3}),
+    # ceil_mode and adaptive pooling: PyTorch's rules (tests/test_ceil_adaptive_pooling.py checks them
+    # against torch on many sizes): GoogLeNet's MaxPool2d(3, 2, ceil_mode=True), AlexNet's
+    # AdaptiveAvgPool2d((6, 6))
+    "MaxPooling ceil_mode": Ok(
+        "MaxPooling", ((64, 112, 112),), (64, 56, 56), {"kernel": (3, 3), "stride": (2, 2), "ceil_mode": True}
+    ),
+    "AveragePooling ceil_mode": Ok(
+        "AveragePooling", ((8, 7, 7),), (8, 4, 4), {"kernel": (2, 2), "stride": (2, 2), "ceil_mode": True}
+    ),
+    "AdaptiveAveragePooling": Ok("AdaptiveAveragePooling", ((256, 13, 13),), (256, 6, 6), {"size": (6, 6)}),
+    "AdaptiveMaxPooling one value": Ok("AdaptiveMaxPooling", ((4, 9),), (4, 2), {"size": (2,)}),
     "MaxPooling 1d": Ok("MaxPooling", ((4, 10),), (4, 5), {"kernel": 2}),
     "MaxPooling 3d": Ok("MaxPooling", ((2, 4, 6, 8),), (2, 2, 3, 4), {"kernel": (2, 2, 2)}),
     "MaxPooling 2d kernel on 3 axes": Ok("MaxPooling", ((2, 4, 6, 8),), (2, 4, 3, 4)),

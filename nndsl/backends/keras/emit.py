@@ -31,6 +31,7 @@ LAYERS = Module("layers", "from keras import layers")
 INITIALIZERS = Module("initializers", "from keras import initializers")
 NNC = Module("nnc", "from nndsl_runtime.keras import nnc")
 NNC_LAYERS = Module("nnc_layers", "from nndsl_runtime.keras import nnc_layers")
+FRAMEWORK_POOLING = Module("framework_pooling", "from nndsl_runtime.keras import framework_pooling")
 X, Y = inp(0), inp(1)
 
 
@@ -541,6 +542,10 @@ def pooling(layer, ins, out) -> Emit:
     nd = len(p["kernel"])
     mode = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
     including = p.get("including_pad", True)
+    if p.get("ceil_mode") and out[1:] != tuple(
+        (n + 2 * q - k) // s + 1 for n, k, s, q in zip(x[1:], p["kernel"], p["stride"], p["pad"], strict=True)
+    ):
+        return _ceil_pooling(layer, x, out)
     if not p["ignore_border"] or nd != len(x) - 1 or nd > 3 or (any(p["pad"]) and mode != "max" and not including):
         # nnabla's windows without ignore_border, pooling over fewer axes than the spatial ones,
         # or averages that leave the padding out: nnc_layers.Pooling implements nnabla's rule.
@@ -561,6 +566,40 @@ def pooling(layer, ins, out) -> Emit:
     if mode == "sum":
         call = call * math.prod(p["kernel"])
     return Emit(call)
+
+
+def _ceil_pooling(layer, x: Shape, out: Shape) -> Emit:
+    """PyTorch's ceil_mode, which Keras lacks: a maximum pads the right border by what the last
+    window needs (with -inf: padding never wins) and pools "valid"; an average, whose clipped
+    windows divide by less than the kernel, is `framework_pooling.ceil_average_pool`."""
+    p = layer.params
+    if layer.type == "AveragePooling":
+        options = _options(count_include_pad=(p["including_pad"], True))
+        args = (_tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]))
+        return Emit(FRAMEWORK_POOLING.dot("ceil_average_pool")(X, *args, **options))
+    nd = len(p["kernel"])
+    right = (
+        max((o - 1) * s + k - n - q, 0)  # (the windows may leave a rest out)
+        for n, o, k, s, q in zip(x[1:], out[1:], p["kernel"], p["stride"], p["pad"], strict=True)
+    )
+    widths = ((0, 0), *((q, r) for q, r in zip(p["pad"], right, strict=True)), (0, 0))
+    padded = _op("pad")(X, Lit(widths), constant_values=name("float")("-inf"))
+    strides = _options(strides=(_size(p["stride"]), _size(p["kernel"])))
+    return Emit(_layer(f"MaxPooling{nd}D")(_size(p["kernel"]), **strides)(padded))
+
+
+@emitter("AdaptiveAveragePooling", "AdaptiveMaxPooling")
+def adaptive_pooling(layer, ins, out) -> Emit:
+    """Keras has no adaptive pooling: where the windows tile each axis (n a multiple of o) it is a
+    pooling layer with kernel = stride = n/o, else `framework_pooling.adaptive_pool`, PyTorch's windows."""
+    x, size = ins[0], tuple(layer.params["size"])
+    mode = "average" if layer.type == "AdaptiveAveragePooling" else "max"
+    if x[1:] == size:
+        return Emit(X)
+    if all(n % o == 0 for n, o in zip(x[1:], size, strict=True)):
+        kind = "AveragePooling" if mode == "average" else "MaxPooling"
+        return Emit(_layer(f"{kind}{len(size)}D")(_size(n // o for n, o in zip(x[1:], size, strict=True)))(X))
+    return Emit(FRAMEWORK_POOLING.dot("adaptive_pool")(X, _tuple(size), mode))
 
 
 @emitter("GlobalAveragePooling")

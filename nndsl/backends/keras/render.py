@@ -22,7 +22,9 @@ from ..templating import environment, templates_dir
 from ..toplevel import COLUMNS, main_model, main_reason
 from .emit import EMITTERS, INITIALIZERS, NNC, channels_last
 
-MODULE_NAMES = {"keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "np", "os", "prefix"}
+MODULE_NAMES = {
+    "keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "framework_pooling", "np", "os", "prefix"
+}  # fmt: skip
 # The initial values Keras's layers give their variables, by constructor argument (the same in every
 # Keras layer: Dense, Conv*, BatchNormalization, LayerNormalization, GroupNormalization, PReLU).
 KERAS_INITIAL = {
@@ -134,7 +136,9 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
         m=m,
         spec=shown(Path(project.path).name),
         keras_imports=sorted({"ops"} | from_keras),
-        nnc_layers="nnc_layers" in m.imports,
+        runtime_imports=sorted(
+            {"nnc"} | {n for n, st in m.imports.items() if st == f"from nndsl_runtime.keras import {n}"}
+        ),
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["keras"],

@@ -404,7 +404,9 @@ def kl_multinomial(layer, ins, out) -> Emit:
 
 def _pool_args(p) -> tuple[tuple, dict]:
     return (_size(p["kernel"]),), _options(
-        stride=(_size(p["stride"]), _size(p["kernel"])), padding=(_size(p["pad"]), 0)
+        stride=(_size(p["stride"]), _size(p["kernel"])),
+        padding=(_size(p["pad"]), 0),
+        ceil_mode=(p.get("ceil_mode", False), False),
     )
 
 
@@ -431,6 +433,12 @@ def pooling(layer, ins, out) -> Emit:
     if layer.type == "SumPooling":
         call = call * math.prod(p["kernel"])
     return Emit(call)
+
+
+@emitter("AdaptiveAveragePooling", "AdaptiveMaxPooling")
+def adaptive_pooling(layer, ins, out) -> Emit:
+    kind = "avg" if layer.type == "AdaptiveAveragePooling" else "max"
+    return Emit(F.dot(f"adaptive_{kind}_pool{len(out) - 1}d")(X, _size(layer.params["size"])))
 
 
 @emitter("GlobalAveragePooling")
