@@ -75,11 +75,11 @@ def test_the_runtime_imports_nothing_of_nndsl_outside_itself():
 
 
 def test_the_runtime_modules_import_as_nndsl_runtime():
-    torch_nnc = importlib.import_module("nndsl.runtime.torch.nnc")
+    torch_solvers = importlib.import_module("nndsl.runtime.torch.solvers")
     torch_data = importlib.import_module("nndsl.runtime.torch.data")
     solvers = importlib.import_module("nndsl.runtime.nnc_solvers")
-    assert Path(torch_nnc.__file__).is_relative_to(RUNTIME) and Path(torch_data.__file__).is_relative_to(RUNTIME)
-    assert torch_nnc.solver_arguments is solvers.solver_arguments  # one module, not a second copy
+    assert Path(torch_solvers.__file__).is_relative_to(RUNTIME) and Path(torch_data.__file__).is_relative_to(RUNTIME)
+    assert torch_solvers.solver_arguments is solvers.solver_arguments  # one module, not a second copy
     assert importlib.import_module("nndsl.runtime").__version__ == nndsl.__version__
 
 
@@ -104,9 +104,9 @@ def test_the_compiler_and_the_runtime_share_one_table_of_solver_and_schedule_def
 def test_the_pooled_size_rule_is_written_once():
     from nndsl.layers import pooling
     from nndsl.runtime import nnc_shapes
-    from nndsl.runtime.torch import nnc
+    from nndsl.runtime.torch import nnc_layers
 
-    assert pooling.pooled_size is nnc_shapes.pooled_size is nnc.pooled_size
+    assert pooling.pooled_size is nnc_shapes.pooled_size is nnc_layers.pooled_size
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "nndsl").rglob("*.py"))
     assert source.count("def pooled_size") == 1 and "def pool_out" not in source
 

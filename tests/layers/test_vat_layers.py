@@ -55,7 +55,7 @@ def torch_project(spec: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def nnc(torch_project: Path):
-    return import_generated(torch_project, "nndsl_runtime.torch.nnc")
+    return import_generated(torch_project, "nndsl_runtime.torch.nnc_layers")
 
 
 @pytest.mark.parametrize("base_axis", [0, 1])
