@@ -477,7 +477,7 @@ def _assign_from_torch(layer, module):
 )
 def test_binary_affine_equals_torch(cls, out_shape, bias):
     options = {"bias": bias} if cls == "BinaryConnectAffine" else {}  # BinaryWeight* have no bias
-    ref = getattr(nnc, cls)(6, out_shape, **options)
+    ref = getattr(t_nnc_layers, cls)(6, out_shape, **options)
     if bias:
         with torch.no_grad():
             ref.b.uniform_(-1, 1)
@@ -513,7 +513,7 @@ def test_binary_affine_equals_torch(cls, out_shape, bias):
     ],
 )
 def test_binary_convolution_equals_torch(cls, shape, kernel, stride, pad, dilation):
-    ref = getattr(nnc, cls)(3, 4, kernel, stride=stride, pad=pad, dilation=dilation)
+    ref = getattr(t_nnc_layers, cls)(3, 4, kernel, stride=stride, pad=pad, dilation=dilation)
     biased = ref.b is not None  # BinaryConnect* only: BinaryWeight* have no bias
     assert biased == (cls == "BinaryConnectConvolution")
     if biased:

@@ -411,7 +411,7 @@ def test_schedule_errors():
     with pytest.raises(ValueError, match="total_iterations"):
         solvers.make_schedule("Cosine", {})
     with pytest.raises(ValueError, match="duration"):
-        nnc.to_iterations((3, "fortnight"), 10)
+        solvers.to_iterations((3, "fortnight"), 10)
 
 
 def test_single_step_and_default_interval():
@@ -862,9 +862,9 @@ def test_pooling_matches_nnabla_loops(mode, ignore_border, case):
 
 
 def test_pooling_sizes_follow_nnabla():
-    assert nnc.pooled_size(7, 2, 2, 0, ignore_border=False) == 4  # (7 + 0 - 1) // 2 + 1: ceil
-    assert nnc.pooled_size(7, 2, 2, 0, ignore_border=True) == 3
-    assert nnc.pooled_size(8, 3, 2, 1, ignore_border=False) == 5  # (8 + 1 - 1) // 2 + 1
+    assert nnc_layers.pooled_size(7, 2, 2, 0, ignore_border=False) == 4  # (7 + 0 - 1) // 2 + 1: ceil
+    assert nnc_layers.pooled_size(7, 2, 2, 0, ignore_border=True) == 3
+    assert nnc_layers.pooled_size(8, 3, 2, 1, ignore_border=False) == 5  # (8 + 1 - 1) // 2 + 1
     m = nnc_layers.MaxPooling((2, 2), ignore_border=False)
     assert m(torch.rand(1, 3, 7, 7)).shape == (1, 3, 4, 4)
     a = nnc_layers.AveragePooling((3, 3), (2, 2), pad=(1, 1), including_pad=False)
@@ -935,7 +935,7 @@ def test_binary_weight_affine_scales_by_mean_abs_w():
 
 @pytest.mark.parametrize("cls", ["BinaryConnectConvolution", "BinaryWeightConvolution"])
 def test_binary_convolutions(cls):
-    layer = getattr(nnc, cls)(3, 4, (3, 3), stride=(2, 2), pad=(1, 1))
+    layer = getattr(nnc_layers, cls)(3, 4, (3, 3), stride=(2, 2), pad=(1, 1))
     assert layer.W.shape == (4, 3, 3, 3) and layer.Wb.shape == (4, 3, 3, 3)
     x = torch.randn(2, 3, 9, 9)
     y = layer(x)
