@@ -235,8 +235,8 @@ def make_run(train, model, solver: str, params: dict, schedule: dict, update_int
     config = train.load_config()
     spec = {**config["optimizers"][0], "update_interval": update_interval}
     run = train.Optimization(spec, config["networks"][spec["network"]])
-    run.optimizer = train.nnc.make_solver(solver, list(model.parameters()), params)
-    run.schedule = train.nnc.make_schedule(schedule["type"], schedule.get("params"), 1, 10, params["lr"])
+    run.optimizer = train.solvers.make_solver(solver, list(model.parameters()), params)
+    run.schedule = train.solvers.make_schedule(schedule["type"], schedule.get("params"), 1, 10, params["lr"])
     run.update_interval = update_interval
     return run
 

@@ -169,7 +169,7 @@ def _own_bias(layer: Layer, con: dict[str, Expr]) -> tuple[Expr | None, Expr | N
     return NNC.dot("Parameter")(_tuple(b.shape)), MODULE(X)
 
 
-# The nnc_layers.Parameter holding a layer's own b (`_own_bias`) takes b's initializer as `initializer`.
+# The nnc.Parameter holding a layer's own b (`_own_bias`) takes b's initializer as `initializer`.
 _HELD_BIAS = (("b", "initializer"),)
 
 
