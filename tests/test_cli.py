@@ -84,7 +84,7 @@ def test_compile_checks_the_spec_and_writes_a_torch_project(tmp_path):
     assert keras.returncode == 0, keras.stderr
     names = {p.relative_to(tmp_path / "k").as_posix() for p in (tmp_path / "k").rglob("*")}
     assert {"model.py", "config.json", "README.md", "train.py"} <= names
-    assert {f"nndsl_runtime/keras/{m}.py" for m in ("nnc", "nnc_layers", "data")} <= names
+    assert {f"nndsl_runtime/keras/{m}.py" for m in ("nnc", "augment", "data")} <= names
 
 
 def test_summary_text():

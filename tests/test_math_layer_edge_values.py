@@ -225,9 +225,9 @@ def test_sign_passes_the_gradient_straight_through(tmp_path):
     ).project
     x0, _ = M.inputs("edge")
     torch_generate(project, tmp_path / "torch")
-    nnc = import_generated(tmp_path / "torch", "nndsl_runtime.torch.nnc")
+    nnc_layers_t = import_generated(tmp_path / "torch", "nndsl_runtime.torch.nnc_layers")
     x = torch.from_numpy(x0).requires_grad_()
-    (nnc.sign(x) * torch.arange(x.numel()).reshape(x.shape)).sum().backward()
+    (nnc_layers_t.sign(x) * torch.arange(x.numel()).reshape(x.shape)).sum().backward()
     assert torch.equal(x.grad, torch.arange(x.numel(), dtype=torch.float32).reshape(x.shape))
     keras_generate(project, tmp_path / "keras")
     nnc_layers = import_generated(tmp_path / "keras", "nndsl_runtime.keras.nnc_layers")

@@ -48,9 +48,10 @@ def test_a_project_ships_one_runtime_package_of_its_backend_and_version(backend,
     # the top level holds the project's own modules only: nothing named nnc, data, solvers...
     assert {p.name for p in tmp_path.glob("*.py")} == {"model.py", "train.py", "infer.py"}
     runtime = {name.removeprefix("nndsl_runtime/") for name in files if name.startswith("nndsl_runtime/")}
-    # (framework_pooling.py ships only with a model that pools like the frameworks: ceil_mode, adaptive)
-    own = {p.name for p in (RUNTIME / backend).glob("*.py")} - {"framework_pooling.py"}
-    assert runtime == SHARED | {f"{backend}/{name}" for name in own}
+    own = {p.name for p in (RUNTIME / backend).glob("*.py")}
+    # a part of the package (what lenet uses: test_runtime_selection.py), every model's nnc.py among them
+    assert {"__init__.py", f"{backend}/__init__.py", f"{backend}/nnc.py"} <= runtime
+    assert runtime <= SHARED | {f"{backend}/{name}" for name in own}
     other = "keras" if backend == "torch" else "torch"
     assert not any(name.startswith(f"{other}/") for name in runtime)
     for name in runtime:  # copies, as they are, of the package the tests import
@@ -61,7 +62,7 @@ def test_a_project_ships_one_runtime_package_of_its_backend_and_version(backend,
     (version,) = [n.value.value for n in init.body if isinstance(n, ast.Assign) and n.targets[0].id == "__version__"]
     assert version == nndsl.__version__
     model = (tmp_path / "model.py").read_text(encoding="utf-8")
-    assert f"from nndsl_runtime.{backend} import nnc" in model
+    assert f"from nndsl_runtime.{backend} import metrics, nnc\n" in model  # lenet's TopNError: metrics
 
 
 def test_the_runtime_imports_nothing_of_nndsl_outside_itself():
@@ -76,11 +77,11 @@ def test_the_runtime_imports_nothing_of_nndsl_outside_itself():
 
 
 def test_the_runtime_modules_import_as_nndsl_runtime():
-    torch_nnc = importlib.import_module("nndsl.runtime.torch.nnc")
+    torch_solvers = importlib.import_module("nndsl.runtime.torch.solvers")
     torch_data = importlib.import_module("nndsl.runtime.torch.data")
     solvers = importlib.import_module("nndsl.runtime.nnc_solvers")
-    assert Path(torch_nnc.__file__).is_relative_to(RUNTIME) and Path(torch_data.__file__).is_relative_to(RUNTIME)
-    assert torch_nnc.solver_arguments is solvers.solver_arguments  # one module, not a second copy
+    assert Path(torch_solvers.__file__).is_relative_to(RUNTIME) and Path(torch_data.__file__).is_relative_to(RUNTIME)
+    assert torch_solvers.solver_arguments is solvers.solver_arguments  # one module, not a second copy
     assert importlib.import_module("nndsl.runtime").__version__ == nndsl.__version__
 
 
@@ -105,9 +106,9 @@ def test_the_compiler_and_the_runtime_share_one_table_of_solver_and_schedule_def
 def test_the_pooled_size_rule_is_written_once():
     from nndsl.layers import pooling
     from nndsl.runtime import nnc_shapes
-    from nndsl.runtime.torch import nnc
+    from nndsl.runtime.torch import nnc_layers
 
-    assert pooling.pooled_size is nnc_shapes.pooled_size is nnc.pooled_size
+    assert pooling.pooled_size is nnc_shapes.pooled_size is nnc_layers.pooled_size
     source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "nndsl").rglob("*.py"))
     assert source.count("def pooled_size") == 1 and "def pool_out" not in source
 
@@ -148,7 +149,7 @@ def test_compiling_the_other_backend_over_a_project_replaces_its_runtime(tmp_pat
     assert (tmp_path / "nndsl_runtime" / "torch" / "nnc.py").is_file()
     _project("lenet", "keras", tmp_path)
     assert not (tmp_path / "nndsl_runtime" / "torch").exists()  # removed with its files, left empty
-    assert (tmp_path / "nndsl_runtime" / "keras" / "nnc_layers.py").is_file()
+    assert (tmp_path / "nndsl_runtime" / "keras" / "nnc.py").is_file()
 
 
 def test_a_changed_runtime_file_is_not_overwritten(tmp_path):

@@ -347,12 +347,12 @@ def test_random_shift_border_rule_is_numpys_pad(mode):
 def test_torch_and_keras_draw_the_same_parameters_from_the_same_uniforms(monkeypatch):
     torch = pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
-    nnc = importlib.import_module("nndsl.runtime.torch.nnc")
-    kl = importlib.import_module("nndsl.runtime.keras.nnc_layers")
+    t_augment = importlib.import_module("nndsl.runtime.torch.augment")
+    k_augment = importlib.import_module("nndsl.runtime.keras.augment")
     n, channels = 7, 3
     t_draws, k_draws = Draws(), Draws()
-    t_layer = nnc.ImageAugmentation((3, 9, 11), **FULL)
-    k_layer = kl.ImageAugmentation((3, 9, 11), **FULL)
+    t_layer = t_augment.ImageAugmentation((3, 9, 11), **FULL)
+    k_layer = k_augment.ImageAugmentation((3, 9, 11), **FULL)
     assert t_layer.config == k_layer.config == ImageAugmentationConfig((3, 9, 11), **FULL)
     monkeypatch.setattr(t_layer, "_u1001", lambda shape, device: torch.from_numpy(t_draws.uniform(shape)))
     monkeypatch.setattr(t_layer, "_bits", lambda shape, device: torch.from_numpy(t_draws.bits(shape[0])))
@@ -385,8 +385,8 @@ def test_both_runtimes_sample_the_shared_grid():
     coordinate) comes out as sampling_grid's x_in in both, for draws with every flip and a rotation."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
-    nnc = importlib.import_module("nndsl.runtime.torch.nnc")
-    kl = importlib.import_module("nndsl.runtime.keras.nnc_layers")
+    t_augment = importlib.import_module("nndsl.runtime.torch.augment")
+    k_augment = importlib.import_module("nndsl.runtime.keras.augment")
     config = ImageAugmentationConfig((1, 9, 11), **{**FULL, "brightness": 0.0, "contrast": 1.0, "noise": 0.0})
     params, _ = _numpy_draws(config, 4, 1)
     params["flip_lr"] = np.array([True, False, True, False])
@@ -395,10 +395,10 @@ def test_both_runtimes_sample_the_shared_grid():
     ramp = np.broadcast_to(np.arange(w_in, dtype=np.float32), (4, 1, h_in, w_in)).copy()
     x_in, _ = nnc_augment.sampling_grid(config, OPS, params, h_in, w_in)
     options = {k: v for k, v in config.as_dict().items() if k != "shape"}
-    t_out = nnc.ImageAugmentation(config.shape, **options).apply(
+    t_out = t_augment.ImageAugmentation(config.shape, **options).apply(
         torch.from_numpy(ramp), {k: torch.from_numpy(np.asarray(v)) for k, v in params.items()}
     )
-    k_out = kl.ImageAugmentation(config.shape, **options).apply(np.moveaxis(ramp, 1, -1), params, random=False)
+    k_out = k_augment.ImageAugmentation(config.shape, **options).apply(np.moveaxis(ramp, 1, -1), params, random=False)
     np.testing.assert_allclose(t_out.numpy()[:, 0], x_in, atol=2e-5)
     np.testing.assert_allclose(np.asarray(k_out)[..., 0], x_in, atol=2e-5)
 

@@ -30,9 +30,9 @@ def _check(solver: str, found: dict, rename: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("solver", sorted(SOLVER_DEFAULTS))
 def test_torch_solver_signatures_show_nnablas_defaults(solver):
-    from nndsl.runtime.torch import nnc
+    from nndsl.runtime.torch import solvers
 
-    make = nnc._SOLVERS[solver]
+    make = solvers._SOLVERS[solver]
     if make.__name__ == "<lambda>":
         # torch's own optimizer, given every value by make_solver: its arguments have no defaults to drift
         assert not _defaults(make), solver

@@ -1,7 +1,7 @@
 """Lowerings written once for both backends: the layers whose code is the same tree in PyTorch
 and Keras (operators on the inputs, the runtime's random layers and working memory, whose
 classes take NNC's parameter names in both runtimes). Each backend registers them with its
-runtime module (`register(emitter, runtime)`)."""
+runtime modules (`register(emitter, augment, nnc_layers)`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _random(runtime: Module, layer: Layer, names) -> Emit:
 
 
 def random_layer(runtime: Module, layer: Layer) -> Emit:
-    """RandomFlip, RandomShift, RandomCrop: the runtime's class of the same name (`nnc.RandomFlip(...)`)."""
+    """RandomFlip, RandomShift, RandomCrop: the runtime's class of the same name (`augment.RandomFlip(...)`)."""
     return _random(runtime, layer, RANDOM_LAYER_ARGS[layer.type])
 
 
@@ -55,12 +55,13 @@ def n_ary(layer: Layer, ins, out) -> Emit:
     return Emit(reduce(op, (inp(k) for k in range(len(ins)))))
 
 
-def register(emitter, runtime: Module) -> None:
-    """Register the shared lowerings with a backend's `emitter` decorator, for its `runtime` module."""
+def register(emitter, augment: Module, nnc_layers: Module) -> None:
+    """Register the shared lowerings with a backend's `emitter` decorator, for its runtime modules
+    `augment` (the random layers) and `nnc_layers` (WorkingMemory)."""
     emitter("AddN", "MulN")(n_ary)
-    emitter(*RANDOM_LAYER_ARGS)(lambda layer, ins, out: random_layer(runtime, layer))
-    emitter("ImageAugmentation")(lambda layer, ins, out: image_augmentation(runtime, layer))
-    emitter("WorkingMemory")(lambda layer, ins, out: working_memory_layer(runtime, layer))
+    emitter(*RANDOM_LAYER_ARGS)(lambda layer, ins, out: random_layer(augment, layer))
+    emitter("ImageAugmentation")(lambda layer, ins, out: image_augmentation(augment, layer))
+    emitter("WorkingMemory")(lambda layer, ins, out: working_memory_layer(nnc_layers, layer))
 
 
 def slices(p, order) -> list[Slice]:

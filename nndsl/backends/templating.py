@@ -103,6 +103,13 @@ def _module_files(root: Path, dotted: str, here: Path | None) -> Iterator[Path]:
     yield path / "__init__.py"
 
 
+def runtime_imports(imports: Mapping[str, str], backend: str) -> list[str]:
+    """The backend's runtime modules a model imports, `nnc` (every model's) and those the printer
+    recorded in `imports` (name -> statement), sorted: `from nndsl_runtime.<backend> import ...`."""
+    own = {n for n, statement in imports.items() if statement == f"from {RUNTIME}.{backend} import {n}"}
+    return sorted({"nnc"} | own)
+
+
 def runtime_modules(files: Mapping[str, str]) -> list[tuple[str, str]]:
     """The runtime modules among a project's `files`, (path inside the package, the first paragraph
     of its docstring on one line), for the project's README."""

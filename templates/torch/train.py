@@ -56,7 +56,7 @@ sys.path.insert(0, str(HERE))
 from nndsl_runtime import nnc_runs, nnc_solvers  # noqa: E402
 from nndsl_runtime.nnc_params import check_params  # noqa: E402
 from nndsl_runtime.nnc_runs import NonFiniteError, RunError, UsageError, derive_seed  # noqa: E402
-from nndsl_runtime.torch import nnc  # noqa: E402
+from nndsl_runtime.torch import solvers  # noqa: E402
 from nndsl_runtime.torch.data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
 
 try:
@@ -172,7 +172,7 @@ def is_update_step(iteration: int, update_interval: int) -> bool:
     return iteration % update_interval == update_interval - 1
 
 
-def set_learning_rate(optimizer: torch.optim.Optimizer, schedule: nnc.Schedule, iteration: int) -> float:
+def set_learning_rate(optimizer: torch.optim.Optimizer, schedule: solvers.Schedule, iteration: int) -> float:
     """The schedule's rate at mini-batch `iteration` into every parameter group; returns it."""
     lr = schedule.lr(iteration)
     for group in optimizer.param_groups:
@@ -498,7 +498,7 @@ class Optimization:
         self.dataset: NNCDataset | None = None
         self.loader = self.sampler = self.generator = None
         self.optimizer: torch.optim.Optimizer | None = None
-        self.schedule: nnc.Schedule | None = None
+        self.schedule: solvers.Schedule | None = None
         self.update_interval = 1
         self.first = self.last = 0  # the iterations it runs (from 1, included; 0: open)
         self.batches: Iterator | None = None
@@ -622,14 +622,14 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
         probe = to_device(_first_samples(run.dataset, 4), device, args.channels_last)
         params = parameters_used(model, run.network, probe)
         solver = run.spec["solver"]
-        run.optimizer = nnc.make_solver(solver["type"], params, solver.get("params") or {})
+        run.optimizer = solvers.make_solver(solver["type"], params, solver.get("params") or {})
         base_lr = run.optimizer.param_groups[0]["lr"] * args.lr
         nnc_runs.check_finite(base_lr, f"--lr {args.lr} times optimizer {run.name!r}'s learning rate")
         schedule = run.spec.get("schedule") or {"type": "Constant", "params": {}}
         schedule_params = dict(schedule.get("params") or {})
         if schedule.get("warmup"):
             schedule_params["warmup"] = schedule["warmup"]
-        run.schedule = nnc.make_schedule(
+        run.schedule = solvers.make_schedule(
             schedule.get("type") or "Constant", schedule_params, iterations_per_epoch, total_iterations, base_lr
         )
         run.update_interval = args.update_interval or int(run.spec.get("update_interval") or 1)

@@ -1,7 +1,8 @@
-"""nndsl/runtime/keras/nnc_layers.py: the Keras (channels-last) counterpart of the torch runtime's NNC layers.
+"""nndsl/runtime/keras/ (nnc_layers.py, augment.py, metrics.py, tensors.py): the Keras (channels-last)
+counterpart of the torch runtime's NNC layers.
 
-Every deterministic configuration is compared with nndsl/runtime/torch/nnc.py on the same inputs (NCHW <-> NHWC);
-random ones by their distributions and invariants.
+Every deterministic configuration is compared with the torch runtime (nndsl/runtime/torch/) on the same
+inputs (NCHW <-> NHWC); random ones by their distributions and invariants.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ ATOL = 1e-5
 
 
 kl = importlib.import_module("nndsl.runtime.keras.nnc_layers")
+k_augment = importlib.import_module("nndsl.runtime.keras.augment")
+k_metrics = importlib.import_module("nndsl.runtime.keras.metrics")
+k_tensors = importlib.import_module("nndsl.runtime.keras.tensors")
 nnc = importlib.import_module("nndsl.runtime.torch.nnc")
+t_augment = importlib.import_module("nndsl.runtime.torch.augment")
+t_metrics = importlib.import_module("nndsl.runtime.torch.metrics")
+t_nnc_layers = importlib.import_module("nndsl.runtime.torch.nnc_layers")
 
 
 @pytest.fixture(autouse=True)
@@ -57,15 +64,15 @@ def close(keras_out, torch_out, atol=ATOL):
 
 
 def test_layout_helpers():
-    assert kl.keras_axis(0, 1) == 1
-    assert [kl.keras_axis(a, 3) for a in (0, 1, 2, -1, -3)] == [3, 1, 2, 2, 3]
-    assert [kl.keras_axis(a, 2) for a in (0, 1)] == [2, 1]
-    assert kl.keras_shape((3, 24, 20)) == (24, 20, 3) and kl.keras_shape((10,)) == (10,)
+    assert k_tensors.keras_axis(0, 1) == 1
+    assert [k_tensors.keras_axis(a, 3) for a in (0, 1, 2, -1, -3)] == [3, 1, 2, 2, 3]
+    assert [k_tensors.keras_axis(a, 2) for a in (0, 1)] == [2, 1]
+    assert k_tensors.keras_shape((3, 24, 20)) == (24, 20, 3) and k_tensors.keras_shape((10,)) == (10,)
     with pytest.raises(ValueError):
-        kl.keras_axis(3, 3)
+        k_tensors.keras_axis(3, 3)
     x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    np.testing.assert_array_equal(kl.from_nnc_layout(tf.constant(x)).numpy(), to_keras(x))
-    np.testing.assert_array_equal(kl.to_nnc_layout(tf.constant(to_keras(x))).numpy(), x)
+    np.testing.assert_array_equal(k_tensors.from_nnc_layout(tf.constant(x)).numpy(), to_keras(x))
+    np.testing.assert_array_equal(k_tensors.to_nnc_layout(tf.constant(to_keras(x))).numpy(), x)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -103,22 +110,22 @@ def test_apply_with_given_draws_equals_torch():
         k: torch.tensor(v, dtype=torch.bool if k.startswith("flip") else torch.float32) for k, v in PARAMS.items()
     }
     k_params = {k: np.array(v, dtype=bool if k.startswith("flip") else np.float32) for k, v in PARAMS.items()}
-    expected = nnc.ImageAugmentation((3, 9, 11), **kw).apply(torch.tensor(x), t_params)
-    got = kl.ImageAugmentation((3, 9, 11), **kw).apply(to_keras(x), k_params)
+    expected = t_augment.ImageAugmentation((3, 9, 11), **kw).apply(torch.tensor(x), t_params)
+    got = k_augment.ImageAugmentation((3, 9, 11), **kw).apply(to_keras(x), k_params)
     close(got, expected)
 
 
 def test_validation_resize_280_to_224_equals_torch():
     """NNC's ResNet validation: 3,224,224 with MinScale = MaxScale = 0.8 on 280, SkipAtTest false."""
     x = np.random.default_rng(1).random((2, 3, 280, 280), dtype=np.float32)
-    expected = nnc.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False).eval()(
+    expected = t_augment.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False).eval()(
         torch.tensor(x)
     )
-    layer = kl.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False)
+    layer = k_augment.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False)
     for training in (False, True, None):  # deterministic either way
         close(layer(to_keras(x), training=training), expected)
     # skipped at test time it still resizes (the shape changes), the same way
-    skip = kl.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8)
+    skip = k_augment.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8)
     close(skip(to_keras(x), training=False), expected)
     # nnabla's geometry: x_in = ix / 0.8 from the top-left corner, bilinear (the first row: y_in = 0)
     xs = np.arange(224) / 0.8
@@ -139,8 +146,8 @@ CENTRE_CONFIGS = [
 @pytest.mark.parametrize("kw", CENTRE_CONFIGS)
 def test_inactive_centre_equals_torch_eval(kw):
     x = np.random.default_rng(2).random((3, 3, 40, 30), dtype=np.float32)
-    expected = nnc.ImageAugmentation((3, 24, 20), **kw).eval()(torch.tensor(x))
-    layer = kl.ImageAugmentation((3, 24, 20), **kw)
+    expected = t_augment.ImageAugmentation((3, 24, 20), **kw).eval()(torch.tensor(x))
+    layer = k_augment.ImageAugmentation((3, 24, 20), **kw)
     close(layer(to_keras(x), training=False), expected)
     close(layer(to_keras(x)), expected)  # training=None is inference
 
@@ -149,21 +156,21 @@ def test_other_ranks_follow_the_layout():
     """NNC (H, W) samples are held (W, H); NNC (A, C, H, W) samples (C, H, W, A)."""
     kw = dict(min_scale=0.6, max_scale=1.4, aspect_ratio=1.3)
     x2 = np.random.default_rng(3).random((2, 17, 13), dtype=np.float32)
-    expected = nnc.ImageAugmentation((11, 9), **kw).eval()(torch.tensor(x2))
-    layer = kl.ImageAugmentation((11, 9), **kw)
+    expected = t_augment.ImageAugmentation((11, 9), **kw).eval()(torch.tensor(x2))
+    layer = k_augment.ImageAugmentation((11, 9), **kw)
     got = layer(np.swapaxes(x2, 1, 2))
     assert layer.compute_output_shape((2, 13, 17)) == tuple(got.shape) == (2, 9, 11)
     np.testing.assert_allclose(np.swapaxes(got.numpy(), 1, 2), expected.numpy(), atol=ATOL, rtol=0)
     x4 = np.random.default_rng(4).random((2, 2, 3, 17, 13), dtype=np.float32)
-    expected = nnc.ImageAugmentation((2, 3, 11, 9), **kw).eval()(torch.tensor(x4))
-    layer = kl.ImageAugmentation((2, 3, 11, 9), **kw)
+    expected = t_augment.ImageAugmentation((2, 3, 11, 9), **kw).eval()(torch.tensor(x4))
+    layer = k_augment.ImageAugmentation((2, 3, 11, 9), **kw)
     got = layer(to_keras(x4))
     assert layer.compute_output_shape((2, 3, 17, 13, 2)) == tuple(got.shape) == (2, 3, 11, 9, 2)
     close(got, expected)
 
 
 def test_identity_when_inactive_with_the_output_size():
-    layer = kl.ImageAugmentation((3, 16, 16), min_scale=0.5, max_scale=2, angle=0.5, flip_lr=True, noise=0.3)
+    layer = k_augment.ImageAugmentation((3, 16, 16), min_scale=0.5, max_scale=2, angle=0.5, flip_lr=True, noise=0.3)
     x = tf.random.uniform((3, 16, 16, 3))
     np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
     assert not np.array_equal(layer(x, training=True).numpy(), x.numpy())
@@ -179,8 +186,8 @@ def test_identity_when_inactive_with_the_output_size():
 def test_sampled_parameters_have_torchs_distributions():
     kw = dict(min_scale=0.5, max_scale=2.0, aspect_ratio=1.5, angle=0.4, brightness=0.2, contrast=2.0, noise=0.3)
     n = 4000
-    got = kl.ImageAugmentation((8, 8), distortion=0.3, **kw).sample_params(n, 3)
-    ref = nnc.ImageAugmentation((8, 8), distortion=0.3, **kw).sample_params(n, 3, torch.device("cpu"))
+    got = k_augment.ImageAugmentation((8, 8), distortion=0.3, **kw).sample_params(n, 3)
+    ref = t_augment.ImageAugmentation((8, 8), distortion=0.3, **kw).sample_params(n, 3, torch.device("cpu"))
     quantiles = np.linspace(0.02, 0.98, 13)
     for key in ("scale", "scale_x", "angle", "offset_x", "offset_y", "brightness", "contrast", "distortion", "noise"):
         a, b = got[key].numpy().ravel(), ref[key].numpy().ravel()
@@ -191,18 +198,18 @@ def test_sampled_parameters_have_torchs_distributions():
     u = np.log(got["scale"].numpy() / 0.5) / math.log(4.0) * 1000  # u = 0, 0.001, ..., 1
     np.testing.assert_allclose(u, np.round(u), atol=3e-3)
     assert not got["flip_lr"].numpy().any()  # flips off
-    centre = kl.ImageAugmentation((8, 8), **kw).sample_params(5, 3, random=False)
+    centre = k_augment.ImageAugmentation((8, 8), **kw).sample_params(5, 3, random=False)
     np.testing.assert_allclose(centre["scale"].numpy(), np.ones(5), atol=1e-6)
     assert np.array_equal(centre["offset_x"].numpy(), np.full(5, 0.5, np.float32))
 
 
 def test_flips_mirror_about_half_the_images():
     x = np.random.default_rng(5).random((400, 9, 13, 2), dtype=np.float32)
-    y = kl.ImageAugmentation((2, 9, 13), flip_lr=True)(x, training=True).numpy()
+    y = k_augment.ImageAugmentation((2, 9, 13), flip_lr=True)(x, training=True).numpy()
     same = np.isclose(y, x, atol=1e-5).reshape(400, -1).all(1)
     mirrored = np.isclose(y, x[:, :, ::-1], atol=1e-5).reshape(400, -1).all(1)
     assert (same ^ mirrored).all() and 0.4 < mirrored.mean() < 0.6
-    y = kl.ImageAugmentation((2, 9, 13), flip_ud=True)(x, training=True).numpy()
+    y = k_augment.ImageAugmentation((2, 9, 13), flip_ud=True)(x, training=True).numpy()
     flipped = np.isclose(y, x[:, ::-1], atol=1e-5).reshape(400, -1).all(1)
     same = np.isclose(y, x, atol=1e-5).reshape(400, -1).all(1)
     assert (same ^ flipped).all() and 0.4 < flipped.mean() < 0.6
@@ -217,7 +224,7 @@ def _ramps(n, h, w):
 
 def test_scale_aspect_ratio_and_angle_bounds():
     n, size = 300, 64
-    y = kl.ImageAugmentation((2, 16, 16), min_scale=0.5, max_scale=2.0, aspect_ratio=1.5)(
+    y = k_augment.ImageAugmentation((2, 16, 16), min_scale=0.5, max_scale=2.0, aspect_ratio=1.5)(
         _ramps(n, size, size), training=True
     ).numpy()
     slope_x = np.median(y[:, 8, 1:, 0] - y[:, 8, :-1, 0], axis=1)
@@ -229,30 +236,31 @@ def test_scale_aspect_ratio_and_angle_bounds():
     logs = np.log(scale)
     assert abs(logs.mean()) < 0.1 and logs.min() < math.log(0.5) + 0.15 and logs.max() > math.log(2) - 0.15
     assert y.min() >= 0 and y.max() <= size - 1  # the crop stays inside the scaled image
-    y = kl.ImageAugmentation((2, 15, 15), angle=0.3)(_ramps(300, 101, 101), training=True).numpy()
+    y = k_augment.ImageAugmentation((2, 15, 15), angle=0.3)(_ramps(300, 101, 101), training=True).numpy()
     angle = np.arctan2(-(y[:, 8, 7, 0] - y[:, 7, 7, 0]), y[:, 7, 8, 0] - y[:, 7, 7, 0])
     assert np.abs(angle).max() <= 0.3 + 1e-5 and angle.max() > 0.25 and angle.min() < -0.25
 
 
 def test_brightness_contrast_and_noise_on_constant_images():
     x = np.full((500, 6, 6, 3), 0.3, np.float32)
-    shift = kl.ImageAugmentation((3, 6, 6), brightness=0.2)(x, training=True).numpy() - 0.3
+    shift = k_augment.ImageAugmentation((3, 6, 6), brightness=0.2)(x, training=True).numpy() - 0.3
     per_image = shift[:, 0, 0, 0]
     np.testing.assert_allclose(shift, np.broadcast_to(per_image[:, None, None, None], shift.shape), atol=1e-6)
     assert np.abs(per_image).max() <= 0.2 + 1e-6 and per_image.max() > 0.18 and per_image.min() < -0.18
-    each = kl.ImageAugmentation((3, 6, 6), brightness=0.2, brightness_each=True)(x, training=True).numpy()
+    each = k_augment.ImageAugmentation((3, 6, 6), brightness=0.2, brightness_each=True)(x, training=True).numpy()
     assert not np.allclose(each[..., 0], each[..., 1])
-    y = kl.ImageAugmentation((3, 6, 6), contrast=2.0, contrast_center=0.5)(x + 0.45, training=True).numpy()
+    y = k_augment.ImageAugmentation((3, 6, 6), contrast=2.0, contrast_center=0.5)(x + 0.45, training=True).numpy()
     c = (y[:, 0, 0, 0] - 0.5) / 0.25
     assert c.min() >= 0.5 - 1e-5 and c.max() <= 2.0 + 1e-5 and abs(np.log(c).mean()) < 0.08
     assert np.allclose(y[..., 0], y[..., 2])
-    noisy = kl.ImageAugmentation((1, 32, 32), noise=0.1)(np.full((300, 32, 32, 1), 0.5, np.float32), training=True)
+    gray = np.full((300, 32, 32, 1), 0.5, np.float32)
+    noisy = k_augment.ImageAugmentation((1, 32, 32), noise=0.1)(gray, training=True)
     std = (noisy.numpy() - 0.5).reshape(300, -1).std(axis=1)
     assert 0.09 < std.max() < 0.11 and std.min() < 0.01 and abs(std.mean() - 0.05) < 0.01
 
 
 def test_distortion_keeps_the_centre():
-    y = kl.ImageAugmentation((2, 33, 33), distortion=0.5)(_ramps(50, 33, 33), training=True).numpy()
+    y = k_augment.ImageAugmentation((2, 33, 33), distortion=0.5)(_ramps(50, 33, 33), training=True).numpy()
     np.testing.assert_allclose(y[:, 16, 16], 16.0, atol=0.6)
     assert not np.allclose(y, _ramps(50, 33, 33))
 
@@ -260,15 +268,15 @@ def test_distortion_keeps_the_centre():
 def test_seeds_make_draws_reproducible():
     x = np.random.default_rng(6).random((8, 20, 20, 3), dtype=np.float32)
     kw = dict(min_scale=0.7, max_scale=1.3, angle=0.2, flip_lr=True, brightness=0.1, noise=0.05)
-    a = kl.ImageAugmentation((3, 16, 16), seed=7, **kw)
-    b = kl.ImageAugmentation((3, 16, 16), seed=7, **kw)
+    a = k_augment.ImageAugmentation((3, 16, 16), seed=7, **kw)
+    b = k_augment.ImageAugmentation((3, 16, 16), seed=7, **kw)
     first = a(x, training=True).numpy()
     np.testing.assert_array_equal(first, b(x, training=True).numpy())
     assert not np.array_equal(first, a(x, training=True).numpy())  # a new draw each call
     keras.utils.set_random_seed(3)
-    c = kl.ImageAugmentation((3, 16, 16), **kw)(x, training=True).numpy()
+    c = k_augment.ImageAugmentation((3, 16, 16), **kw)(x, training=True).numpy()
     keras.utils.set_random_seed(3)
-    np.testing.assert_array_equal(kl.ImageAugmentation((3, 16, 16), **kw)(x, training=True).numpy(), c)
+    np.testing.assert_array_equal(k_augment.ImageAugmentation((3, 16, 16), **kw)(x, training=True).numpy(), c)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -279,15 +287,15 @@ def test_seeds_make_draws_reproducible():
 def test_random_flip_per_sample_nnc_axes():
     n = 800
     x = np.random.default_rng(7).random((n, 5, 6, 2), dtype=np.float32)  # NNC (2, 5, 6)
-    y = kl.RandomFlip(axes=(1, 2))(x, training=True).numpy()
+    y = k_augment.RandomFlip(axes=(1, 2))(x, training=True).numpy()
     variants = [x, x[:, ::-1], x[:, :, ::-1], x[:, ::-1, ::-1]]
     which = np.stack([(y == v).reshape(n, -1).all(1) for v in variants], axis=1)
     assert (which.sum(1) == 1).all()
     assert ((which.mean(0) > 0.18) & (which.mean(0) < 0.32)).all()
-    c = kl.RandomFlip(axes=(0,))(x, training=True).numpy()  # NNC axis 0: the channels, Keras' last axis
+    c = k_augment.RandomFlip(axes=(0,))(x, training=True).numpy()  # NNC axis 0: the channels, Keras' last axis
     assert 0.4 < (c == x[..., ::-1]).reshape(n, -1).all(1).mean() < 0.6
-    np.testing.assert_array_equal(kl.RandomFlip(axes=(2,))(x, training=False).numpy(), x)
-    assert not np.array_equal(kl.RandomFlip(axes=(2,), skip_at_test=False)(x, training=False).numpy(), x)
+    np.testing.assert_array_equal(k_augment.RandomFlip(axes=(2,))(x, training=False).numpy(), x)
+    assert not np.array_equal(k_augment.RandomFlip(axes=(2,), skip_at_test=False)(x, training=False).numpy(), x)
 
 
 def _shift_ref(row, s, mode):
@@ -308,7 +316,7 @@ def test_random_shift_follows_nnabla_tables(mode):
     n, w = 300, 7
     base = np.arange(w, dtype=np.float32) * 10 + np.random.default_rng(8).random((n, 1, 1), dtype=np.float32)
     x = np.ascontiguousarray(np.broadcast_to(base[:, :, :, None], (n, 1, w, 3)))  # NNC (3, 1, 7)
-    y = kl.RandomShift(shift=(0, 3), border_mode=mode)(x, training=True).numpy()
+    y = k_augment.RandomShift(shift=(0, 3), border_mode=mode)(x, training=True).numpy()
     seen = set()
     for k in range(n):
         matches = [s for s in range(-3, 4) if np.allclose(y[k, 0, :, 0], _shift_ref(x[k, 0, :, 0], s, mode))]
@@ -320,7 +328,7 @@ def test_random_shift_follows_nnabla_tables(mode):
 
 def test_random_shift_two_axes_and_inference():
     x = np.random.default_rng(9).random((64, 10, 10, 3), dtype=np.float32)
-    y = kl.RandomShift(shift=(2, 2))(x, training=True).numpy()
+    y = k_augment.RandomShift(shift=(2, 2))(x, training=True).numpy()
     for k in range(8):
         refs = [
             x[k][np.clip(np.arange(10) - sy, 0, 9)][:, np.clip(np.arange(10) - sx, 0, 9)]
@@ -328,14 +336,14 @@ def test_random_shift_two_axes_and_inference():
             for sx in range(-2, 3)
         ]
         assert any(np.array_equal(y[k], ref) for ref in refs)
-    np.testing.assert_array_equal(kl.RandomShift(shift=(2, 2))(x, training=False).numpy(), x)
-    assert not np.array_equal(kl.RandomShift(shift=(2, 2), skip_at_test=False)(x).numpy(), x)
+    np.testing.assert_array_equal(k_augment.RandomShift(shift=(2, 2))(x, training=False).numpy(), x)
+    assert not np.array_equal(k_augment.RandomShift(shift=(2, 2), skip_at_test=False)(x).numpy(), x)
 
 
 def test_random_crop_offsets_and_centre_crop_equal_torch():
     n = 300
     x = np.random.default_rng(10).random((n, 3, 12, 10), dtype=np.float32)
-    crop = kl.RandomCrop((3, 8, 5))
+    crop = k_augment.RandomCrop((3, 8, 5))
     y = crop(to_keras(x), training=True).numpy()
     assert y.shape == (n, 8, 5, 3)
     offsets = set()
@@ -349,9 +357,9 @@ def test_random_crop_offsets_and_centre_crop_equal_torch():
         assert hits
         offsets.add(hits[0])
     assert len(offsets) == 30
-    close(crop(to_keras(x), training=False), nnc.RandomCrop((3, 8, 5)).eval()(torch.tensor(x)), atol=0)
+    close(crop(to_keras(x), training=False), t_augment.RandomCrop((3, 8, 5)).eval()(torch.tensor(x)), atol=0)
     with pytest.raises(ValueError, match="larger"):
-        kl.RandomCrop((3, 13, 5))(to_keras(x))
+        k_augment.RandomCrop((3, 13, 5))(to_keras(x))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -364,22 +372,24 @@ def test_top_n_error_equals_torch():
     x = rng.integers(0, 4, size=(50, 6)).astype(np.float32)  # many ties
     label = rng.integers(0, 6, size=(50, 1))
     for n in (1, 2, 3, 6):
-        expected = nnc.top_n_error(torch.tensor(x), torch.tensor(label), n)
-        np.testing.assert_array_equal(kl.top_n_error(x, label, n).numpy(), expected.numpy())
-        np.testing.assert_array_equal(kl.top_n_error(x, label[:, 0].astype(np.float32), n).numpy(), expected.numpy())
+        expected = t_metrics.top_n_error(torch.tensor(x), torch.tensor(label), n)
+        np.testing.assert_array_equal(k_metrics.top_n_error(x, label, n).numpy(), expected.numpy())
+        flat = label[:, 0].astype(np.float32)
+        np.testing.assert_array_equal(k_metrics.top_n_error(x, flat, n).numpy(), expected.numpy())
     # NNC (C, A) samples, classes on NNC axis 0: Keras (A, C), axis -1
     x3 = rng.normal(size=(4, 5, 7)).astype(np.float32)
     label3 = rng.integers(0, 5, size=(4, 1, 7))
-    expected = nnc.top_n_error(torch.tensor(x3), torch.tensor(label3), 2, axis=1)
-    close(kl.top_n_error(to_keras(x3), to_keras(label3), 2, axis=kl.keras_axis(0, 2)), expected, atol=0)
+    expected = t_metrics.top_n_error(torch.tensor(x3), torch.tensor(label3), 2, axis=1)
+    close(k_metrics.top_n_error(to_keras(x3), to_keras(label3), 2, axis=k_tensors.keras_axis(0, 2)), expected, atol=0)
     hand = np.array([[0.1, 0.5, 0.2, 0.9], [0.4, 0.3, 0.2, 0.1], [0.3, 0.3, 0.1, 0.0], [0.0, 0.1, 0.2, 0.3]])
-    assert kl.top_n_error(hand, np.array([[3], [0], [1], [0]]), 1).numpy().ravel().tolist() == [0, 0, 1, 1]
+    assert k_metrics.top_n_error(hand, np.array([[3], [0], [1], [0]]), 1).numpy().ravel().tolist() == [0, 0, 1, 1]
 
 
 def test_binary_error_equals_torch():
     x = np.array([0.2, 0.5, 0.7, 0.49, 0.9], np.float32)
     t = np.array([0.0, 1.0, 0.0, 0.5, 1.0], np.float32)
-    assert kl.binary_error(x, t).numpy().tolist() == nnc.binary_error(torch.tensor(x), torch.tensor(t)).tolist()
+    expected = t_metrics.binary_error(torch.tensor(x), torch.tensor(t))
+    assert k_metrics.binary_error(x, t).numpy().tolist() == expected.tolist()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -411,7 +421,7 @@ def test_pooling_equals_torch(mode, ignore_border, case):
     shape, kernel, stride, pad = case
     x = np.random.default_rng(12).normal(size=shape).astype(np.float32)
     for including_pad in (True, False) if mode == "average" else (True,):
-        expected = nnc.pooling(torch.tensor(x), mode, kernel, stride, pad, ignore_border, including_pad)
+        expected = t_nnc_layers.pooling(torch.tensor(x), mode, kernel, stride, pad, ignore_border, including_pad)
         layer = kl.Pooling(mode, kernel, stride, pad, ignore_border, including_pad)
         got = layer(to_keras(x))
         assert layer.compute_output_shape(to_keras(x).shape) == tuple(got.shape)
@@ -424,7 +434,7 @@ def test_pooling_symbolic_and_sizes():
     assert tuple(out.shape) == (None, 4, 4, 3)
     model = keras.Model(inp, out)
     x = np.random.default_rng(13).normal(size=(2, 7, 7, 3)).astype(np.float32)
-    close(model(x), nnc.pooling(torch.tensor(to_nnc(x)), "max", (2, 2), ignore_border=False))
+    close(model(x), t_nnc_layers.pooling(torch.tensor(to_nnc(x)), "max", (2, 2), ignore_border=False))
     assert kl.pooled_size(8, 3, 2, 1, ignore_border=False) == 5
     assert kl.Pooling("sum", (2, 2))(np.ones((1, 4, 4, 1), np.float32)).numpy().ravel().tolist() == [4.0] * 4
 
@@ -438,8 +448,8 @@ def test_binary_tanh_and_sigmoid_forward_and_straight_through():
     values = [-2.0, -1.0, -0.5, 0.0, 0.3, 1.0, 1.5]
     x = tf.Variable(values)
     for fn, ref, forward, grad in (
-        (kl.binary_tanh, nnc.binary_tanh, [-1, -1, -1, -1, 1, 1, 1], [0, 0, 3, 3, 3, 0, 0]),
-        (kl.binary_sigmoid, nnc.binary_sigmoid, [0, 0, 0, 0, 1, 1, 1], [0, 0, 1.5, 1.5, 1.5, 0, 0]),
+        (kl.binary_tanh, t_nnc_layers.binary_tanh, [-1, -1, -1, -1, 1, 1, 1], [0, 0, 3, 3, 3, 0, 0]),
+        (kl.binary_sigmoid, t_nnc_layers.binary_sigmoid, [0, 0, 0, 0, 1, 1, 1], [0, 0, 1.5, 1.5, 1.5, 0, 0]),
     ):
         with tf.GradientTape() as tape:
             y = fn(x)
@@ -467,7 +477,7 @@ def _assign_from_torch(layer, module):
 )
 def test_binary_affine_equals_torch(cls, out_shape, bias):
     options = {"bias": bias} if cls == "BinaryConnectAffine" else {}  # BinaryWeight* have no bias
-    ref = getattr(nnc, cls)(6, out_shape, **options)
+    ref = getattr(t_nnc_layers, cls)(6, out_shape, **options)
     if bias:
         with torch.no_grad():
             ref.b.uniform_(-1, 1)
@@ -503,7 +513,7 @@ def test_binary_affine_equals_torch(cls, out_shape, bias):
     ],
 )
 def test_binary_convolution_equals_torch(cls, shape, kernel, stride, pad, dilation):
-    ref = getattr(nnc, cls)(3, 4, kernel, stride=stride, pad=pad, dilation=dilation)
+    ref = getattr(t_nnc_layers, cls)(3, 4, kernel, stride=stride, pad=pad, dilation=dilation)
     biased = ref.b is not None  # BinaryConnect* only: BinaryWeight* have no bias
     assert biased == (cls == "BinaryConnectConvolution")
     if biased:
@@ -556,16 +566,16 @@ def test_binary_layers_initialize_like_nnc():
 
 def _model():
     inp = keras.Input((20, 20, 3))
-    h = kl.ImageAugmentation((3, 16, 16), min_scale=0.8, max_scale=1.25, angle=0.1, flip_lr=True)(inp)
-    h = kl.RandomShift((1, 1))(h)
-    h = kl.RandomFlip((1,))(h)
-    h = kl.RandomCrop((3, 14, 14))(h)
+    h = k_augment.ImageAugmentation((3, 16, 16), min_scale=0.8, max_scale=1.25, angle=0.1, flip_lr=True)(inp)
+    h = k_augment.RandomShift((1, 1))(h)
+    h = k_augment.RandomFlip((1,))(h)
+    h = k_augment.RandomCrop((3, 14, 14))(h)
     h = kl.BinaryConnectConvolution(None, 4, (3, 3), pad=(1, 1))(h)
     h = kl.binary_tanh(h)
     h = kl.Pooling("average", (3, 3), (2, 2), (1, 1), ignore_border=False, including_pad=False)(h)
     logits = kl.BinaryWeightAffine(None, 5)(h)
     label = keras.Input((1,))
-    return keras.Model([inp, label], [logits, kl.top_n_error(logits, label, 2)])
+    return keras.Model([inp, label], [logits, k_metrics.top_n_error(logits, label, 2)])
 
 
 def test_functional_model_and_training_flag():
@@ -607,7 +617,7 @@ def test_fit_inside_a_distribution_strategy():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
         inp = keras.Input((10, 10, 2))
-        h = kl.ImageAugmentation((2, 8, 8), min_scale=0.9, max_scale=1.1, flip_lr=True, noise=0.01)(inp)
+        h = k_augment.ImageAugmentation((2, 8, 8), min_scale=0.9, max_scale=1.1, flip_lr=True, noise=0.01)(inp)
         h = kl.BinaryWeightConvolution(2, 3, (3, 3))(h)
         h = kl.Pooling("max", (2, 2), ignore_border=False)(h)
         out = kl.BinaryConnectAffine(None, 2)(kl.binary_sigmoid(h))
@@ -641,10 +651,10 @@ def test_layers_compile_with_xla():
 @pytest.mark.parametrize(
     "layer",
     [
-        kl.ImageAugmentation((3, 8, 8), pad=(1, 1), min_scale=0.5, flip_ud=True, seed=3, skip_at_test=False),
-        kl.RandomFlip((1, 2), seed=1),
-        kl.RandomShift((2, 2), "reflect"),
-        kl.RandomCrop((4, 4)),
+        k_augment.ImageAugmentation((3, 8, 8), pad=(1, 1), min_scale=0.5, flip_ud=True, seed=3, skip_at_test=False),
+        k_augment.RandomFlip((1, 2), seed=1),
+        k_augment.RandomShift((2, 2), "reflect"),
+        k_augment.RandomCrop((4, 4)),
         kl.Pooling("average", (2, 2), (1, 1), (1, 1), False, False),
         kl.BinaryConnectAffine(12, (2, 3), bias=False, w_init="NormalAffineGlorot"),
         kl.BinaryWeightConvolution(3, 4, (3, 3), stride=(2, 2), dilation=(1, 1)),
@@ -668,11 +678,11 @@ import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from nndsl.runtime.keras import nnc_layers as kl
+from nndsl.runtime.keras import augment as k_augment, nnc_layers as kl
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     inp = keras.Input((10, 10, 2))
-    aug = kl.ImageAugmentation((2, 8, 8), min_scale=0.8, max_scale=1.2, flip_lr=True, skip_at_test=False)(inp)
+    aug = k_augment.ImageAugmentation((2, 8, 8), min_scale=0.8, max_scale=1.2, flip_lr=True, skip_at_test=False)(inp)
     h = kl.BinaryWeightConvolution(2, 3, (3, 3))(aug)
     out = kl.BinaryConnectAffine(None, 2)(kl.Pooling("sum", (2, 2))(kl.binary_sigmoid(h)))
     model = keras.Model(inp, [out, aug])
@@ -699,11 +709,11 @@ def test_two_replicas_draw_differently():
 def test_training_flag_may_be_a_tensor():
     x = np.random.default_rng(20).random((6, 12, 12, 3), dtype=np.float32)
     layers = [
-        kl.ImageAugmentation((3, 12, 12), min_scale=0.5, max_scale=2.0, angle=0.3),
-        kl.ImageAugmentation((3, 10, 10), min_scale=0.5, max_scale=2.0, angle=0.3),
-        kl.RandomFlip((1, 2)),
-        kl.RandomShift((3, 3)),
-        kl.RandomCrop((3, 8, 8)),
+        k_augment.ImageAugmentation((3, 12, 12), min_scale=0.5, max_scale=2.0, angle=0.3),
+        k_augment.ImageAugmentation((3, 10, 10), min_scale=0.5, max_scale=2.0, angle=0.3),
+        k_augment.RandomFlip((1, 2)),
+        k_augment.RandomShift((3, 3)),
+        k_augment.RandomCrop((3, 8, 8)),
     ]
     run = tf.function(lambda images, training: [layer(images, training=training) for layer in layers])
     for layer, on, off in zip(layers, run(x, tf.constant(True)), run(x, tf.constant(False)), strict=True):

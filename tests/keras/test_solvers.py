@@ -1,6 +1,6 @@
 """nndsl/runtime/keras/solvers.py: NNC's solvers and learning-rate schedules in Keras 3, checked against
 nnabla's update rules (a numpy reference written from nnabla's solver .cpp sources, as in
-tests/torch/test_nnc_runtime.py) and against the PyTorch runtime nndsl/runtime/torch/nnc.py.
+tests/torch/test_nnc_runtime.py) and against the PyTorch runtime nndsl/runtime/torch/solvers.py.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ solvers = importlib.import_module("nndsl.runtime.keras.solvers")
 
 
 @pytest.fixture(scope="module")
-def torch_nnc():
+def torch_solvers():
     pytest.importorskip("torch")
-    return importlib.import_module("nndsl.runtime.torch.nnc")
+    return importlib.import_module("nndsl.runtime.torch.solvers")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -276,9 +276,9 @@ TORCH_CASES = {
 
 
 @pytest.mark.parametrize("name", list(solvers._SOLVERS))
-def test_solver_matches_the_torch_runtime(name, torch_nnc):
+def test_solver_matches_the_torch_runtime(name, torch_solvers):
     nnc_kwargs = {"lr": LRS[0], "weight_decay": 0.01, **TORCH_CASES.get(name, {})}
-    expected = _run_torch(lambda params: torch_nnc.make_solver(name, params, nnc_kwargs))
+    expected = _run_torch(lambda params: torch_solvers.make_solver(name, params, nnc_kwargs))
     _assert_close(_run_keras(solvers.make_solver(name, nnc_kwargs)), expected)
 
 
@@ -505,8 +505,8 @@ SCHEDULE_IDS = [f"{c[0]}-{i}" for i, c in enumerate(SCHEDULE_CASES)]
 
 
 @pytest.mark.parametrize(("name", "params", "per_epoch", "total", "base_lr"), SCHEDULE_CASES, ids=SCHEDULE_IDS)
-def test_schedule_is_the_torch_runtimes_at_every_iteration(name, params, per_epoch, total, base_lr, torch_nnc):
-    expected = torch_nnc.make_schedule(name, params, per_epoch, total, base_lr)
+def test_schedule_is_the_torch_runtimes_at_every_iteration(name, params, per_epoch, total, base_lr, torch_solvers):
+    expected = torch_solvers.make_schedule(name, params, per_epoch, total, base_lr)
     schedule = solvers.make_schedule(name, params, per_epoch, total, base_lr)
     iterations = np.arange(250)
     want = [expected.lr(int(i)) for i in iterations]

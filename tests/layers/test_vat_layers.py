@@ -55,7 +55,7 @@ def torch_project(spec: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def nnc(torch_project: Path):
-    return import_generated(torch_project, "nndsl_runtime.torch.nnc")
+    return import_generated(torch_project, "nndsl_runtime.torch.nnc_layers")
 
 
 @pytest.mark.parametrize("base_axis", [0, 1])
@@ -130,7 +130,7 @@ def test_vat_network_equals_nnabla(torch_project, oracle, tmp_path):
 def test_working_memory_is_shared_by_name_and_not_a_parameter(torch_project):
     module = import_generated(torch_project)
     source = Path(module.__file__).read_text()
-    assert source.count('nnc.WorkingMemory((1, 4, 4), init="Normal"') == 1  # one module for Vat and Use
+    assert source.count('nnc_layers.WorkingMemory((1, 4, 4), init="Normal"') == 1  # one module for Vat and Use
     model = module.create_model()
     assert "r" not in {k.split(".")[0] for k in model.state_dict()}  # nnabla's files do not hold it
     assert all(not name.startswith("r") for name in model.PARAMETERS)

@@ -4,7 +4,7 @@ The fixtures (tools/nnc_config_fixtures.py) hold, for each optimizer of each cas
 rate nnabla's own scheduler gives (nnabla.utils.load._create_optimizer on the nntxt NNC's
 create_prototxt made, LinearWarmupScheduler included) at iterations around every boundary of
 the schedule. Here the imported, compiled config drives the PyTorch runtime's make_schedule
-(nndsl/runtime/torch/nnc.py), as train.py calls it; the Keras runtime's make_schedule equals the
+(nndsl/runtime/torch/solvers.py), as train.py calls it; the Keras runtime's make_schedule equals the
 PyTorch one at every iteration (tests/keras/test_solvers.py).
 """
 
@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def torch_nnc(tmp_path_factory):
-    from nndsl.runtime.torch import nnc
+def torch_solvers(tmp_path_factory):
+    from nndsl.runtime.torch import solvers
 
-    return nnc
+    return solvers
 
 
 @pytest.mark.parametrize("name", case_names())
-def test_learning_rates_are_nnablas(name, torch_nnc):
+def test_learning_rates_are_nnablas(name, torch_solvers):
     case = load_case(name)
     project, text, _ = import_case(case, name)
     config = compile_config(text, referenced_networks(project), name).config
@@ -47,7 +47,7 @@ def test_learning_rates_are_nnablas(name, torch_nnc):
         params = dict(o.schedule.params)
         if o.schedule.warmup:
             params["warmup"] = o.schedule.warmup
-        schedule = torch_nnc.make_schedule(o.schedule.type, params, ipe, total, base_lr)
+        schedule = torch_solvers.make_schedule(o.schedule.type, params, ipe, total, base_lr)
         for iteration, lr in reference:
             if iteration >= total:  # training ends at total - 1 (nnabla's cosine would rise again after)
                 continue

@@ -3,7 +3,7 @@ FixedPointQuantize and Pow2Quantize (straight-through estimators, fine-grained o
 through), TopKData (the gradient of the kept values; unchanged without reduce), TopKGrad (only the k
 largest gradients pass), ClipGradByNorm (the gradient rescaled to clip_norm) and MeanSubtraction (nnabla's
 approximate gradient while it updates its running mean). Both runtimes' functions
-(nndsl/runtime/torch/nnc.py, nndsl/runtime/keras/nnc_layers.py) on nnabla's inputs and output gradients give
+(nndsl/runtime/torch/nnc_layers.py, nndsl/runtime/keras/nnc_layers.py) on nnabla's inputs and output gradients give
 nnabla's outputs and input gradients. What nnabla computed is stored by tools/nnc_backward_fixtures.py;
 the live test reruns it where nnabla is installed."""
 
@@ -36,7 +36,7 @@ FUNCTIONS = {
 @functools.cache
 def _runtime(backend: str):
     if backend == "torch":
-        return importlib.import_module("nndsl.runtime.torch.nnc")
+        return importlib.import_module("nndsl.runtime.torch.nnc_layers")
     return importlib.import_module("nndsl.runtime.keras.nnc_layers")
 
 

@@ -61,10 +61,10 @@ def test_fixtures_cover_the_three_solvers():
 @pytest.mark.parametrize("name", CASES)
 def test_torch_runtime_gives_nnablas_updates(name):
     torch = pytest.importorskip("torch")
-    nnc = importlib.import_module("nndsl.runtime.torch.nnc")
+    solvers = importlib.import_module("nndsl.runtime.torch.solvers")
     case = _case(name)
     params = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)) for k, v in case["params"].items()}
-    optimizer = nnc.make_solver(case["solver"], list(params.values()), _nnc_kwargs(case))
+    optimizer = solvers.make_solver(case["solver"], list(params.values()), _nnc_kwargs(case))
     got = []
     for lr, grads in zip(case["lrs"], case["grads"], strict=True):
         for group in optimizer.param_groups:

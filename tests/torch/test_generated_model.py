@@ -2,7 +2,6 @@
 equals the shape the IR inferred (each forward statement's shape comment is checked by a
 line tracer while the network runs), and parameter totals equal `nndsl summary`."""
 
-import importlib
 import math
 import re
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import import_generated
 
 from nndsl.backends.torch import generate
 from nndsl.compiler import compile_file
@@ -27,16 +27,8 @@ def generated(request, tmp_path_factory):
     project = compile_file(f"specs/{request.param}.nnd").project
     out = tmp_path_factory.mktemp(request.param)
     generate(project, out)
-    sys.path.insert(0, str(out))
-    for name in ("model", "nnc", "data"):
-        sys.modules.pop(name, None)
-    try:
-        module = importlib.import_module("model")
-    finally:
-        sys.path.remove(str(out))
+    module = import_generated(out)  # the project's own model and nndsl_runtime, not another project's
     yield project, module, out
-    for name in ("model", "nnc", "data"):
-        sys.modules.pop(name, None)
 
 
 def test_imports_without_nndsl(generated):
@@ -136,18 +128,10 @@ def test_nnc_initializers_and_pooling_without_ignore_border(tmp_path):
     )
     project = compile_file("init.nnd", text=text).project
     generate(project, tmp_path)
-    sys.path.insert(0, str(tmp_path))
-    for name in ("model", "nnc", "data"):
-        sys.modules.pop(name, None)
-    try:
-        module = importlib.import_module("model")
-        torch.manual_seed(0)
-        model = module.create_model()
-        out = model.run_network("Runtime", x=torch.rand(2, 4, 7, 7))["y"]
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in ("model", "nnc", "data"):
-            sys.modules.pop(name, None)
+    module = import_generated(tmp_path)
+    torch.manual_seed(0)
+    model = module.create_model()
+    out = model.run_network("Runtime", x=torch.rand(2, 4, 7, 7))["y"]
     assert tuple(out.shape) == (2, 300)
     # NormalConvolutionHeBackward: sigma = sqrt(2 / (M K)) times the multiplier (M outputs, K kernel area).
     assert model.conv.weight.std().item() == pytest.approx(2.0 * math.sqrt(2 / (256 * 9)), rel=0.05)
@@ -169,20 +153,12 @@ def test_binary_network_trains_and_saves_nnc_names(tmp_path):
     )
     project = compile_file("binary.nnd", text=text).project
     generate(project, tmp_path)
-    sys.path.insert(0, str(tmp_path))
-    for name in ("model", "nnc", "data"):
-        sys.modules.pop(name, None)
-    try:
-        module = importlib.import_module("model")
-        model = module.create_model()
-        out = model.run_network("Training", x=torch.rand(2, 1, 12, 12), y=torch.randint(0, 10, (2, 1)).float())
-        out["loss"].mean().backward()
-        model.save_params(tmp_path / "p.npz")
-        model.load_params(tmp_path / "p.npz")
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in ("model", "nnc", "data"):
-            sys.modules.pop(name, None)
+    module = import_generated(tmp_path)
+    model = module.create_model()
+    out = model.run_network("Training", x=torch.rand(2, 1, 12, 12), y=torch.randint(0, 10, (2, 1)).float())
+    out["loss"].mean().backward()
+    model.save_params(tmp_path / "p.npz")
+    model.load_params(tmp_path / "p.npz")
     assert model.binary_connect_affine.W.grad is not None
     assert sum(p.numel() for p in model.parameters()) == project.total_params
     import numpy as np

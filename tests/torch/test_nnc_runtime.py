@@ -1,4 +1,5 @@
-"""nndsl/runtime/torch/nnc.py: NNC's semantics in PyTorch, checked against nnabla's formulas.
+"""The PyTorch runtime, nndsl/runtime/torch/ (nnc.py, augment.py, metrics.py, nnc_layers.py, solvers.py):
+NNC's semantics in PyTorch, checked against nnabla's formulas.
 
 The references here are written from nnabla's sources (initializer.py, image_augmentation.cpp,
 random_shift.cpp, random_flip.cpp, random_crop.cpp, top_n_error.cpp, binary_error.cpp, the pooling
@@ -19,6 +20,10 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 nnc = importlib.import_module("nndsl.runtime.torch.nnc")
+augment = importlib.import_module("nndsl.runtime.torch.augment")
+metrics = importlib.import_module("nndsl.runtime.torch.metrics")
+nnc_layers = importlib.import_module("nndsl.runtime.torch.nnc_layers")
+solvers = importlib.import_module("nndsl.runtime.torch.solvers")
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +158,7 @@ def test_momentum_keeps_the_learning_rate_in_the_velocity():
         v = m * v + lr * (g + wd * w)
         w = w - v
         expected.append(w.copy())
-    got = _run_torch_solver(lambda p: nnc.Momentum(p, lr=0.1, momentum=m, weight_decay=wd))
+    got = _run_torch_solver(lambda p: solvers.Momentum(p, lr=0.1, momentum=m, weight_decay=wd))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
     # and it is not torch's SGD with momentum once the learning rate changes
     sgd = _run_torch_solver(lambda p: torch.optim.SGD(p, lr=0.1, momentum=m, weight_decay=wd))
@@ -163,7 +168,7 @@ def test_momentum_keeps_the_learning_rate_in_the_velocity():
 def test_momentum_first_steps_by_hand():
     # w = 1, g = 1 each step, lr 0.1, m 0.9, wd 0: v1 = 0.1, w = 0.9; v2 = 0.09 + 0.1 = 0.19, w = 0.71
     got = _run_torch_solver(
-        lambda p: nnc.Momentum(p, lr=0.1, momentum=0.9), lrs=[0.1, 0.1], grads=[np.ones(4), np.ones(4)]
+        lambda p: solvers.Momentum(p, lr=0.1, momentum=0.9), lrs=[0.1, 0.1], grads=[np.ones(4), np.ones(4)]
     )
     np.testing.assert_allclose(got[0], W0 - 0.1)
     np.testing.assert_allclose(got[1], W0 - 0.29)
@@ -179,13 +184,13 @@ def test_nesterov_is_nnablas_update():
         v = m * v - lr * g
         w = w - m * v_prev + (1 + m) * v
         expected.append(w.copy())
-    got = _run_torch_solver(lambda p: nnc.Nesterov(p, lr=0.1, momentum=m, weight_decay=wd))
+    got = _run_torch_solver(lambda p: solvers.Nesterov(p, lr=0.1, momentum=m, weight_decay=wd))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_nesterov_first_step_by_hand():
     # one step from v = 0: v' = -lr g, w += (1 + m) v' = -(1 + m) lr g
-    got = _run_torch_solver(lambda p: nnc.Nesterov(p, lr=0.1, momentum=0.9), lrs=[0.1], grads=[np.ones(4)])
+    got = _run_torch_solver(lambda p: solvers.Nesterov(p, lr=0.1, momentum=0.9), lrs=[0.1], grads=[np.ones(4)])
     np.testing.assert_allclose(got[0], W0 - 0.19)
 
 
@@ -307,34 +312,34 @@ def test_make_solver_matches_nnablas_update(name, kw):
     for t, (lr, g) in enumerate(zip(LRS, GRADS, strict=True), start=1):
         w = step(w, g, lr, t)
         expected.append(w.copy())
-    got = _run_torch_solver(lambda p: nnc.make_solver(name, p, {"lr": LRS[0], "weight_decay": wd, **kw}))
+    got = _run_torch_solver(lambda p: solvers.make_solver(name, p, {"lr": LRS[0], "weight_decay": wd, **kw}))
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_make_solver_names_and_defaults():
     p = [torch.nn.Parameter(torch.zeros(2))]
-    adam = nnc.make_solver("adam", p, {"Alpha": 0.01, "Beta1": 0.8, "Epsilon": 1e-6})
-    assert isinstance(adam, nnc.Adam)
+    adam = solvers.make_solver("adam", p, {"Alpha": 0.01, "Beta1": 0.8, "Epsilon": 1e-6})
+    assert isinstance(adam, solvers.Adam)
     assert adam.defaults["lr"] == 0.01 and adam.defaults["beta1"] == 0.8 and adam.defaults["eps"] == 1e-6
     assert adam.defaults["beta2"] == 0.999 and adam.defaults["weight_decay"] == 0.0
-    assert isinstance(nnc.make_solver("SGD", p, {"learning_rate": 0.1}), torch.optim.SGD)
-    assert isinstance(nnc.make_solver("Momentum", p), nnc.Momentum)
-    assert nnc.make_solver("Adamax", p).defaults["lr"] == 2e-3  # nnabla's default alpha
-    assert nnc.make_solver("AMSGRAD", p).defaults["bias_correction"] is False
-    assert nnc.make_solver("RMSprop", p, {"decay": 0.8}).defaults["alpha"] == 0.8
+    assert isinstance(solvers.make_solver("SGD", p, {"learning_rate": 0.1}), torch.optim.SGD)
+    assert isinstance(solvers.make_solver("Momentum", p), solvers.Momentum)
+    assert solvers.make_solver("Adamax", p).defaults["lr"] == 2e-3  # nnabla's default alpha
+    assert solvers.make_solver("AMSGRAD", p).defaults["bias_correction"] is False
+    assert solvers.make_solver("RMSprop", p, {"decay": 0.8}).defaults["alpha"] == 0.8
     # AdamW, SgdW: NNC's WeightDecay is the decoupled rate, nothing is added to g (nnabla's weight_decay)
     for name in ("AdamW", "SgdW"):
-        solver = nnc.make_solver(name, p, {"weight_decay": 0.05, "wd": 0.5})
+        solver = solvers.make_solver(name, p, {"weight_decay": 0.05, "wd": 0.5})
         assert solver.defaults["wd"] == 0.05 and solver.defaults["weight_decay"] == 0.0
-        assert nnc.make_solver(name, p).defaults["wd"] == 1e-4  # nnabla's default
-        assert nnc.make_solver(name, p, {"wd": 0.5}).defaults["wd"] == 0.5
-    ams = nnc.make_solver("amsbound", p, {"Alpha": 0.01, "FinalLR": 0.2})
-    assert isinstance(ams, nnc.AMSBound) and ams.defaults["final_lr"] == 0.2 and ams.defaults["gamma"] == 1e-3
+        assert solvers.make_solver(name, p).defaults["wd"] == 1e-4  # nnabla's default
+        assert solvers.make_solver(name, p, {"wd": 0.5}).defaults["wd"] == 0.5
+    ams = solvers.make_solver("amsbound", p, {"Alpha": 0.01, "FinalLR": 0.2})
+    assert isinstance(ams, solvers.AMSBound) and ams.defaults["final_lr"] == 0.2 and ams.defaults["gamma"] == 1e-3
     assert ams.defaults["bias_correction"] is False and ams.defaults["lr"] == 0.01
     with pytest.raises(ValueError, match="unknown solver"):
-        nnc.make_solver("Lion", p)
+        solvers.make_solver("Lion", p)
     with pytest.raises(ValueError, match="no parameter 'momentum'"):
-        nnc.make_solver("Adam", p, {"momentum": 0.9})
+        solvers.make_solver("Adam", p, {"momentum": 0.9})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -343,24 +348,24 @@ def test_make_solver_names_and_defaults():
 
 
 def test_constant_schedule():
-    s = nnc.make_schedule("Constant", {}, iterations_per_epoch=10, total_iterations=100, base_lr=0.1)
+    s = solvers.make_schedule("Constant", {}, iterations_per_epoch=10, total_iterations=100, base_lr=0.1)
     assert [s(i) for i in (0, 50, 99)] == [1.0, 1.0, 1.0]
     assert s.lr(7) == pytest.approx(0.1)
 
 
 def test_exponential_schedule_in_epochs():
-    s = nnc.make_schedule("Exponential", {"multiplier": 0.5, "interval": (3, "epoch")}, iterations_per_epoch=10)
+    s = solvers.make_schedule("Exponential", {"multiplier": 0.5, "interval": (3, "epoch")}, iterations_per_epoch=10)
     # lr * gamma ** (it // 30)
     assert [s(i) for i in (0, 29, 30, 59, 60, 95)] == [1, 1, 0.5, 0.5, 0.25, 0.125]
 
 
 def test_exponential_schedule_in_iterations():
-    s = nnc.make_schedule("Exponential", {"gamma": 0.9, "interval": 1}, iterations_per_epoch=10)
+    s = solvers.make_schedule("Exponential", {"gamma": 0.9, "interval": 1}, iterations_per_epoch=10)
     assert s(3) == pytest.approx(0.9**3)
 
 
 def test_step_schedule():
-    s = nnc.make_schedule(
+    s = solvers.make_schedule(
         "Step", {"multiplier": 0.1, "steps": [(2, "epoch"), 35, (5, "epoch")]}, iterations_per_epoch=10
     )
     # steps at iterations 20, 35, 50: one factor 0.1 per step passed (it >= step)
@@ -369,7 +374,7 @@ def test_step_schedule():
 
 
 def test_cosine_schedule_over_the_training():
-    s = nnc.make_schedule("Cosine", {}, iterations_per_epoch=10, total_iterations=200)
+    s = solvers.make_schedule("Cosine", {}, iterations_per_epoch=10, total_iterations=200)
     assert s(0) == 1.0
     assert s(100) == pytest.approx(0.5)
     assert s(50) == pytest.approx((math.cos(math.pi / 4) + 1) / 2)
@@ -377,14 +382,14 @@ def test_cosine_schedule_over_the_training():
 
 
 def test_polynomial_and_linear_schedules():
-    s = nnc.make_schedule("Polynomial", {"power": 2.0}, iterations_per_epoch=1, total_iterations=100)
+    s = solvers.make_schedule("Polynomial", {"power": 2.0}, iterations_per_epoch=1, total_iterations=100)
     assert s(0) == 1.0 and s(50) == pytest.approx(0.25) and s(90) == pytest.approx(0.01)
-    lin = nnc.make_schedule("Linear", {}, iterations_per_epoch=1, total_iterations=100)
+    lin = solvers.make_schedule("Linear", {}, iterations_per_epoch=1, total_iterations=100)
     assert lin(25) == pytest.approx(0.75) and lin(100) == 0.0
 
 
 def test_linear_warmup_multiplies_any_schedule():
-    s = nnc.make_schedule(
+    s = solvers.make_schedule(
         "Exponential",
         {"multiplier": 0.5, "interval": 4, "warmup": (1, "epoch")},
         iterations_per_epoch=8,
@@ -396,23 +401,23 @@ def test_linear_warmup_multiplies_any_schedule():
     assert s(7) == pytest.approx(0.5 * 8 / 8)
     assert s(8) == pytest.approx(0.25)
     assert s.lr(5) == pytest.approx(0.2 * 0.5 * 6 / 8)
-    c = nnc.make_schedule("Cosine", {"warmup": 10}, total_iterations=100)
+    c = solvers.make_schedule("Cosine", {"warmup": 10}, total_iterations=100)
     assert c(4) == pytest.approx((math.cos(math.pi * 4 / 100) + 1) / 2 * 0.5)
 
 
 def test_schedule_errors():
     with pytest.raises(ValueError, match="unknown schedule"):
-        nnc.make_schedule("Sawtooth", {})
+        solvers.make_schedule("Sawtooth", {})
     with pytest.raises(ValueError, match="total_iterations"):
-        nnc.make_schedule("Cosine", {})
+        solvers.make_schedule("Cosine", {})
     with pytest.raises(ValueError, match="duration"):
-        nnc.to_iterations((3, "fortnight"), 10)
+        solvers.to_iterations((3, "fortnight"), 10)
 
 
 def test_single_step_and_default_interval():
-    s = nnc.make_schedule("Step", {"multiplier": 0.5, "steps": (3, "epoch")}, iterations_per_epoch=10)
+    s = solvers.make_schedule("Step", {"multiplier": 0.5, "steps": (3, "epoch")}, iterations_per_epoch=10)
     assert s(29) == 1.0 and s(30) == 0.5
-    assert nnc.make_schedule("Exponential", {"multiplier": 0.5, "interval": None})(2) == 0.25
+    assert solvers.make_schedule("Exponential", {"multiplier": 0.5, "interval": None})(2) == 0.25
 
 
 # ------------------------------------------------------------------------------------------------
@@ -492,7 +497,7 @@ def _nnabla_image_augmentation(x, p, shape, pad, center):
 
 def test_image_augmentation_is_nnablas_per_pixel_loop():
     """Rotation, aspect ratio, both flips, padding, crop offsets, distortion and per-channel colour at once."""
-    aug = nnc.ImageAugmentation(
+    aug = augment.ImageAugmentation(
         (3, 9, 11),
         pad=(2, 1),
         distortion=0.3,
@@ -524,7 +529,7 @@ def test_image_augmentation_is_nnablas_per_pixel_loop():
 
 
 def test_sampled_parameters_follow_nnablas_distributions():
-    aug = nnc.ImageAugmentation(
+    aug = augment.ImageAugmentation(
         (8, 8), min_scale=0.5, max_scale=2.0, aspect_ratio=1.5, angle=0.4, brightness=0.2, contrast=2.0, noise=0.3
     )
     p = aug.sample_params(4000, 3, torch.device("cpu"))
@@ -543,16 +548,18 @@ def test_sampled_parameters_follow_nnablas_distributions():
 
 
 def test_image_augmentation_output_shapes():
-    aug = nnc.ImageAugmentation((3, 24, 20), min_scale=0.5, max_scale=2.0, flip_lr=True)
+    aug = augment.ImageAugmentation((3, 24, 20), min_scale=0.5, max_scale=2.0, flip_lr=True)
     assert aug(torch.rand(4, 3, 40, 30)).shape == (4, 3, 24, 20)
-    assert nnc.ImageAugmentation((24, 20))(torch.rand(4, 40, 30)).shape == (4, 24, 20)
+    assert augment.ImageAugmentation((24, 20))(torch.rand(4, 40, 30)).shape == (4, 24, 20)
     with pytest.raises(ValueError, match="channels"):
         aug(torch.rand(4, 1, 40, 30))
 
 
 def test_validation_resize_280_to_224_is_deterministic_and_nnablas_geometry():
     """NNC's ResNet Validation: ImageAugmentation 3,224,224 with MinScale = MaxScale = 0.8 on 280."""
-    aug = nnc.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8, contrast_center=0.0, skip_at_test=False)
+    aug = augment.ImageAugmentation(
+        (3, 224, 224), min_scale=0.8, max_scale=0.8, contrast_center=0.0, skip_at_test=False
+    )
     aug.eval()
     x = torch.rand(2, 3, 280, 280, dtype=torch.float64)
     y1, y2 = aug(x), aug(x)
@@ -563,12 +570,12 @@ def test_validation_resize_280_to_224_is_deterministic_and_nnablas_geometry():
     expected = _bilinear_clamped(x[1, 2].numpy(), coords, coords)
     np.testing.assert_allclose(y1[1, 2].numpy(), expected, atol=1e-4)
     # skipped at test time, it still resizes (the shape changes), the same way
-    skip = nnc.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8).eval()
+    skip = augment.ImageAugmentation((3, 224, 224), min_scale=0.8, max_scale=0.8).eval()
     torch.testing.assert_close(skip(x), y1, atol=1e-4, rtol=0)
 
 
 def test_skipped_augmentation_with_unchanged_shape_is_identity():
-    aug = nnc.ImageAugmentation((3, 16, 16), min_scale=0.5, max_scale=2, angle=0.5, flip_lr=True, noise=0.3).eval()
+    aug = augment.ImageAugmentation((3, 16, 16), min_scale=0.5, max_scale=2, angle=0.5, flip_lr=True, noise=0.3).eval()
     x = torch.rand(3, 3, 16, 16)
     assert aug(x) is x
     aug.train()
@@ -578,7 +585,7 @@ def test_skipped_augmentation_with_unchanged_shape_is_identity():
 def test_flip_lr_mirrors_about_half_the_images():
     n = 400
     x = torch.rand(n, 2, 9, 13)
-    y = nnc.ImageAugmentation((2, 9, 13), flip_lr=True).train()(x)
+    y = augment.ImageAugmentation((2, 9, 13), flip_lr=True).train()(x)
     same = torch.isclose(y, x, atol=1e-5).flatten(1).all(1)
     mirrored = torch.isclose(y, x.flip(-1), atol=1e-5).flatten(1).all(1)
     assert bool((same ^ mirrored).all())
@@ -587,7 +594,7 @@ def test_flip_lr_mirrors_about_half_the_images():
 
 def test_flip_ud_flips_rows():
     x = torch.rand(200, 1, 7, 5)
-    y = nnc.ImageAugmentation((1, 7, 5), flip_ud=True).train()(x)
+    y = augment.ImageAugmentation((1, 7, 5), flip_ud=True).train()(x)
     flipped = torch.isclose(y, x.flip(-2), atol=1e-5).flatten(1).all(1)
     same = torch.isclose(y, x, atol=1e-5).flatten(1).all(1)
     assert bool((same ^ flipped).all()) and 0.35 < flipped.float().mean().item() < 0.65
@@ -602,7 +609,7 @@ def _ramps(n, h, w):
 
 def test_scale_and_aspect_ratio_bounds():
     n, size = 300, 64
-    aug = nnc.ImageAugmentation((2, 16, 16), min_scale=0.5, max_scale=2.0, aspect_ratio=1.5).train()
+    aug = augment.ImageAugmentation((2, 16, 16), min_scale=0.5, max_scale=2.0, aspect_ratio=1.5).train()
     y = aug(_ramps(n, size, size))
     # x_in = x0 + ix / (scale sx): the column ramp's slope along ix is 1 / (scale sx)
     slope_x = (y[:, 0, 8, 1:] - y[:, 0, 8, :-1]).median(dim=1).values
@@ -623,7 +630,7 @@ def test_scale_and_aspect_ratio_bounds():
 
 
 def test_rotation_angle_bounds():
-    aug = nnc.ImageAugmentation((2, 15, 15), angle=0.3).train()
+    aug = augment.ImageAugmentation((2, 15, 15), angle=0.3).train()
     y = aug(_ramps(300, 101, 101))
     # x_in = ... + ix cos(a) - iy sin(a): d(x_in)/d(ix) = cos a, d(x_in)/d(iy) = -sin a
     dx_dix = y[:, 0, 7, 8] - y[:, 0, 7, 7]
@@ -635,32 +642,32 @@ def test_rotation_angle_bounds():
 
 def test_brightness_on_a_constant_image():
     x = torch.full((500, 3, 6, 6), 0.3)
-    y = nnc.ImageAugmentation((3, 6, 6), brightness=0.2).train()(x)
+    y = augment.ImageAugmentation((3, 6, 6), brightness=0.2).train()(x)
     shift = y - 0.3
     per_image = shift[:, 0, 0, 0]
     # one value per image (not each): y = v + b, b uniform in [-0.2, 0.2]
     assert torch.allclose(shift, per_image.view(-1, 1, 1, 1).expand_as(shift), atol=1e-6)
     assert per_image.abs().max() <= 0.2 + 1e-6 and per_image.max() > 0.18 and per_image.min() < -0.18
     assert abs(per_image.mean().item()) < 0.02
-    each = nnc.ImageAugmentation((3, 6, 6), brightness=0.2, brightness_each=True).train()(x)
+    each = augment.ImageAugmentation((3, 6, 6), brightness=0.2, brightness_each=True).train()(x)
     assert not torch.allclose(each[:, 0], each[:, 1])
 
 
 def test_contrast_on_a_constant_image():
     x = torch.full((500, 3, 4, 4), 0.75)
-    y = nnc.ImageAugmentation((3, 4, 4), contrast=2.0, contrast_center=0.5).train()(x)
+    y = augment.ImageAugmentation((3, 4, 4), contrast=2.0, contrast_center=0.5).train()(x)
     # y = (v - center) * c + center, c log-uniform in [1/2, 2]
     c = (y[:, 0, 0, 0] - 0.5) / 0.25
     assert c.min() >= 0.5 - 1e-5 and c.max() <= 2.0 + 1e-5
     assert abs(torch.log(c).mean().item()) < 0.08
     assert torch.allclose(y[:, 0], y[:, 2])  # one factor for all channels unless contrast_each
-    each = nnc.ImageAugmentation((3, 4, 4), contrast=2.0, contrast_each=True).train()(x)
+    each = augment.ImageAugmentation((3, 4, 4), contrast=2.0, contrast_each=True).train()(x)
     assert not torch.allclose(each[:, 0], each[:, 2])
 
 
 def test_noise_std_is_uniform_up_to_noise():
     x = torch.full((300, 1, 32, 32), 0.5)
-    y = nnc.ImageAugmentation((1, 32, 32), noise=0.1).train()(x)
+    y = augment.ImageAugmentation((1, 32, 32), noise=0.1).train()(x)
     std = (y - 0.5).flatten(1).std(dim=1)
     # per image: sigma = u * noise, u uniform in [0, 1]
     assert std.max() < 0.11 and std.max() > 0.09 and std.min() < 0.01
@@ -669,7 +676,7 @@ def test_noise_std_is_uniform_up_to_noise():
 
 def test_distortion_keeps_the_centre_and_moves_the_corners():
     x = _ramps(50, 33, 33)
-    y = nnc.ImageAugmentation((2, 33, 33), distortion=0.5).train()(x)
+    y = augment.ImageAugmentation((2, 33, 33), distortion=0.5).train()(x)
     assert y.shape == x.shape
     # nnabla maps the pixel at (w/2, h/2) to itself and pushes the others along the radius
     centre = y[:, :, 16, 16]
@@ -680,10 +687,10 @@ def test_distortion_keeps_the_centre_and_moves_the_corners():
 def test_seeded_augmentation_is_reproducible():
     x = torch.rand(8, 3, 20, 20)
     kw = dict(min_scale=0.7, max_scale=1.3, angle=0.2, flip_lr=True, brightness=0.1, noise=0.05)
-    a = nnc.ImageAugmentation((3, 16, 16), seed=7, **kw).train()
-    b = nnc.ImageAugmentation((3, 16, 16), seed=7, **kw).train()
+    a = augment.ImageAugmentation((3, 16, 16), seed=7, **kw).train()
+    b = augment.ImageAugmentation((3, 16, 16), seed=7, **kw).train()
     torch.testing.assert_close(a(x), b(x))
-    g = nnc.ImageAugmentation((3, 16, 16), **kw).train()
+    g = augment.ImageAugmentation((3, 16, 16), **kw).train()
     torch.manual_seed(3)
     first = g(x)
     torch.manual_seed(3)
@@ -698,16 +705,16 @@ def test_seeded_augmentation_is_reproducible():
 def test_random_flip_per_sample_axes():
     n = 800
     x = torch.rand(n, 2, 5, 6)
-    y = nnc.RandomFlip(axes=(1, 2)).train()(x)
+    y = augment.RandomFlip(axes=(1, 2)).train()(x)
     variants = [x, x.flip(2), x.flip(3), x.flip(2).flip(3)]
     which = torch.stack([(y == v).flatten(1).all(1) for v in variants], dim=1)
     assert bool((which.sum(1) == 1).all())
     freq = which.float().mean(0)
     assert bool(((freq > 0.18) & (freq < 0.32)).all())
-    c = nnc.RandomFlip(axes=(0,)).train()(x)
+    c = augment.RandomFlip(axes=(0,)).train()(x)
     flipped = (c == x.flip(1)).flatten(1).all(1)
     assert 0.4 < flipped.float().mean().item() < 0.6
-    assert nnc.RandomFlip(axes=(2,)).eval()(x) is x
+    assert augment.RandomFlip(axes=(2,)).eval()(x) is x
 
 
 def _shift_ref(row, s, mode):
@@ -728,7 +735,7 @@ def _shift_ref(row, s, mode):
 def test_random_shift_matches_nnabla_tables(mode):
     n, w = 400, 7
     x = torch.arange(w, dtype=torch.float32).expand(n, 1, 3, w).contiguous() * 10 + torch.rand(n, 1, 3, 1)
-    y = nnc.RandomShift(shift=(0, 3), border_mode=mode).train()(x)
+    y = augment.RandomShift(shift=(0, 3), border_mode=mode).train()(x)
     seen = set()
     for k in range(n):
         row = x[k, 0, 0].numpy()
@@ -741,7 +748,7 @@ def test_random_shift_matches_nnabla_tables(mode):
 
 def test_random_shift_two_axes_and_test_mode():
     x = torch.rand(64, 3, 10, 10)
-    y = nnc.RandomShift(shift=(2, 2)).train()(x)
+    y = augment.RandomShift(shift=(2, 2)).train()(x)
     assert y.shape == x.shape
     assert not torch.equal(y, x)
     # each sample is one integer translation of its input: compare with nnabla's nearest tables
@@ -754,14 +761,14 @@ def test_random_shift_two_axes_and_test_mode():
                 ref = x[k][:, iy][:, :, ix]
                 found = found or torch.equal(y[k], ref)
         assert found
-    assert nnc.RandomShift(shift=(2, 2)).eval()(x) is x
-    assert not torch.equal(nnc.RandomShift(shift=(2, 2), skip_at_test=False).eval()(x), x)
+    assert augment.RandomShift(shift=(2, 2)).eval()(x) is x
+    assert not torch.equal(augment.RandomShift(shift=(2, 2), skip_at_test=False).eval()(x), x)
 
 
 def test_random_crop_offsets_and_centre_crop():
     n = 300
     x = torch.rand(n, 3, 12, 10)
-    crop = nnc.RandomCrop((3, 8, 5)).train()
+    crop = augment.RandomCrop((3, 8, 5)).train()
     y = crop(x)
     assert y.shape == (n, 3, 8, 5)
     offsets = set()
@@ -773,7 +780,7 @@ def test_random_crop_offsets_and_centre_crop():
     z = crop.eval()(x)
     torch.testing.assert_close(z, x[:, :, 2:10, 2:7])
     with pytest.raises(ValueError, match="larger"):
-        nnc.RandomCrop((3, 13, 5))(x)
+        augment.RandomCrop((3, 13, 5))(x)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -784,22 +791,22 @@ def test_random_crop_offsets_and_centre_crop():
 def test_top_n_error_hand_cases():
     x = torch.tensor([[0.1, 0.5, 0.2, 0.9], [0.4, 0.3, 0.2, 0.1], [0.3, 0.3, 0.1, 0.0], [0.0, 0.1, 0.2, 0.3]])
     label = torch.tensor([[3], [0], [1], [0]])
-    assert nnc.top_n_error(x, label, 1).tolist() == [[0.0], [0.0], [1.0], [1.0]]  # a tie counts against
-    assert nnc.top_n_error(x, label, 2).tolist() == [[0.0], [0.0], [0.0], [1.0]]
-    assert nnc.top_n_error(x, label, 4).tolist() == [[0.0], [0.0], [0.0], [0.0]]
-    assert nnc.top_n_error(x, label.squeeze(1).float(), 1).shape == (4, 1)
+    assert metrics.top_n_error(x, label, 1).tolist() == [[0.0], [0.0], [1.0], [1.0]]  # a tie counts against
+    assert metrics.top_n_error(x, label, 2).tolist() == [[0.0], [0.0], [0.0], [1.0]]
+    assert metrics.top_n_error(x, label, 4).tolist() == [[0.0], [0.0], [0.0], [0.0]]
+    assert metrics.top_n_error(x, label.squeeze(1).float(), 1).shape == (4, 1)
 
 
 def test_top_n_error_on_another_axis():
     x = torch.tensor([[[0.1, 0.9], [0.8, 0.2], [0.3, 0.4]]])  # (1, 3, 2): classes on axis 1
     label = torch.tensor([[[1, 2]]])  # (1, 1, 2)
-    assert nnc.top_n_error(x, label, 1, axis=1).tolist() == [[[0.0, 1.0]]]
+    assert metrics.top_n_error(x, label, 1, axis=1).tolist() == [[[0.0, 1.0]]]
 
 
 def test_binary_error():
     x = torch.tensor([0.2, 0.5, 0.7, 0.49, 0.9])
     t = torch.tensor([0.0, 1.0, 0.0, 0.5, 1.0])
-    assert nnc.binary_error(x, t).tolist() == [0.0, 0.0, 1.0, 1.0, 0.0]
+    assert metrics.binary_error(x, t).tolist() == [0.0, 0.0, 1.0, 1.0, 0.0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -848,26 +855,26 @@ def test_pooling_matches_nnabla_loops(mode, ignore_border, case):
     k, s, p, h, w = case
     x = np.random.default_rng(0).normal(size=(2, 3, h, w))
     for including_pad in (True, False) if mode == "average" else (True,):
-        got = nnc.pooling(torch.tensor(x), mode, k, s, p, ignore_border, including_pad).numpy()
+        got = nnc_layers.pooling(torch.tensor(x), mode, k, s, p, ignore_border, including_pad).numpy()
         ref = _pool_ref(x, mode, k, s if s else k, p, ignore_border, including_pad)
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
 def test_pooling_sizes_follow_nnabla():
-    assert nnc.pooled_size(7, 2, 2, 0, ignore_border=False) == 4  # (7 + 0 - 1) // 2 + 1: ceil
-    assert nnc.pooled_size(7, 2, 2, 0, ignore_border=True) == 3
-    assert nnc.pooled_size(8, 3, 2, 1, ignore_border=False) == 5  # (8 + 1 - 1) // 2 + 1
-    m = nnc.MaxPooling((2, 2), ignore_border=False)
+    assert nnc_layers.pooled_size(7, 2, 2, 0, ignore_border=False) == 4  # (7 + 0 - 1) // 2 + 1: ceil
+    assert nnc_layers.pooled_size(7, 2, 2, 0, ignore_border=True) == 3
+    assert nnc_layers.pooled_size(8, 3, 2, 1, ignore_border=False) == 5  # (8 + 1 - 1) // 2 + 1
+    m = nnc_layers.MaxPooling((2, 2), ignore_border=False)
     assert m(torch.rand(1, 3, 7, 7)).shape == (1, 3, 4, 4)
-    a = nnc.AveragePooling((3, 3), (2, 2), pad=(1, 1), including_pad=False)
+    a = nnc_layers.AveragePooling((3, 3), (2, 2), pad=(1, 1), including_pad=False)
     assert a(torch.rand(2, 4, 8, 8)).shape == (2, 4, 4, 4)
-    assert nnc.SumPooling((2, 2))(torch.ones(1, 1, 4, 4)).flatten().tolist() == [4.0] * 4
+    assert nnc_layers.SumPooling((2, 2))(torch.ones(1, 1, 4, 4)).flatten().tolist() == [4.0] * 4
 
 
 def test_pooling_3d_against_loops():
     x = np.random.default_rng(1).normal(size=(1, 2, 5, 4, 3))
-    got = nnc.pooling(torch.tensor(x), "max", (2, 2, 2), (2, 2, 2), (0, 0, 0), ignore_border=False).numpy()
+    got = nnc_layers.pooling(torch.tensor(x), "max", (2, 2, 2), (2, 2, 2), (0, 0, 0), ignore_border=False).numpy()
     ref = np.zeros((1, 2, 3, 2, 2))
     for a in range(3):
         for b in range(2):
@@ -884,19 +891,19 @@ def test_pooling_3d_against_loops():
 
 def test_binary_tanh_and_sigmoid_forward_and_straight_through():
     x = torch.tensor([-2.0, -1.0, -0.5, 0.0, 0.3, 1.0, 1.5], requires_grad=True)
-    y = nnc.binary_tanh(x)
+    y = nnc_layers.binary_tanh(x)
     assert y.tolist() == [-1, -1, -1, -1, 1, 1, 1]
     y.backward(torch.full_like(x, 3.0))
     assert x.grad.tolist() == [0, 0, 3, 3, 3, 0, 0]  # dy where |x| < 1
     x.grad = None
-    z = nnc.binary_sigmoid(x)
+    z = nnc_layers.binary_sigmoid(x)
     assert z.tolist() == [0, 0, 0, 0, 1, 1, 1]
     z.backward(torch.full_like(x, 3.0))
     assert x.grad.tolist() == [0, 0, 1.5, 1.5, 1.5, 0, 0]  # dy / 2 where |x| < 1
 
 
 def test_binary_connect_affine():
-    layer = nnc.BinaryConnectAffine(6, 4)
+    layer = nnc_layers.BinaryConnectAffine(6, 4)
     assert layer.W.shape == (6, 4) and layer.Wb.shape == (6, 4) and layer.b.shape == (4,)
     assert not any(name == "Wb" for name, _ in layer.named_parameters())
     with torch.no_grad():
@@ -913,7 +920,7 @@ def test_binary_connect_affine():
 
 
 def test_binary_weight_affine_scales_by_mean_abs_w():
-    layer = nnc.BinaryWeightAffine(6, (2, 3))  # NNC's BinaryWeight* have no bias
+    layer = nnc_layers.BinaryWeightAffine(6, (2, 3))  # NNC's BinaryWeight* have no bias
     assert layer.W.shape == (6, 2, 3) and layer.alpha.shape == (2, 3) and layer.b is None
     x = torch.randn(5, 6)
     y = layer(x)
@@ -928,7 +935,7 @@ def test_binary_weight_affine_scales_by_mean_abs_w():
 
 @pytest.mark.parametrize("cls", ["BinaryConnectConvolution", "BinaryWeightConvolution"])
 def test_binary_convolutions(cls):
-    layer = getattr(nnc, cls)(3, 4, (3, 3), stride=(2, 2), pad=(1, 1))
+    layer = getattr(nnc_layers, cls)(3, 4, (3, 3), stride=(2, 2), pad=(1, 1))
     assert layer.W.shape == (4, 3, 3, 3) and layer.Wb.shape == (4, 3, 3, 3)
     x = torch.randn(2, 3, 9, 9)
     y = layer(x)
@@ -947,7 +954,7 @@ def test_binary_convolutions(cls):
 
 
 def test_binary_layer_default_initializer_is_uniform_glorot():
-    layer = nnc.BinaryConnectAffine(300, 200)
+    layer = nnc_layers.BinaryConnectAffine(300, 200)
     lim = math.sqrt(6 / 500)
     assert layer.W.abs().max() <= lim and layer.W.abs().max() > 0.99 * lim
     assert torch.equal(layer.b, torch.zeros(200))
@@ -1007,7 +1014,7 @@ def test_adamw_decay_follows_the_schedule_and_new_groups():
     """adamw.cpp: the decoupled term is (lr / initial lr) * wd * w, also for groups added later."""
     a = torch.nn.Parameter(torch.ones(1))
     b = torch.nn.Parameter(torch.ones(1))
-    opt = nnc.AdamW([a], lr=0.1, wd=0.5)
+    opt = solvers.AdamW([a], lr=0.1, wd=0.5)
     opt.add_param_group({"params": [b], "lr": 0.2})
     for group in opt.param_groups:
         group["lr"] /= 2  # a schedule halves both

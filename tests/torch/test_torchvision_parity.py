@@ -2,11 +2,9 @@
 shapes in the same order, and with torchvision's weights copied in, the same outputs (eval
 mode, within 1e-5)."""
 
-import importlib
-import sys
-
 import pytest
 import torch
+from conftest import import_generated
 
 from nndsl.backends.torch import generate
 from nndsl.compiler import compile_file
@@ -16,15 +14,7 @@ models = pytest.importorskip("torchvision.models")
 
 def generated_model(name: str, out):
     generate(compile_file(f"specs/{name}.nnd").project, out)
-    sys.path.insert(0, str(out))
-    for m in ("model", "nnc", "data"):
-        sys.modules.pop(m, None)
-    try:
-        return importlib.import_module("model").create_model()
-    finally:
-        sys.path.remove(str(out))
-        for m in ("model", "nnc", "data"):
-            sys.modules.pop(m, None)
+    return import_generated(out).create_model()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50"])

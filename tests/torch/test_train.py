@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import math
 import os
 import socket
@@ -16,6 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
+
+from conftest import import_generated  # noqa: E402
 
 from nndsl.backends.torch import generate  # noqa: E402
 from nndsl.compiler import compile_file  # noqa: E402
@@ -220,23 +221,15 @@ def test_torchrun_two_processes_agree(project, digits, tmp_path):
 
 @pytest.fixture(scope="module")
 def train_module(project):
-    sys.path.insert(0, str(project))
-    try:
-        for name in ("nnc", "data", "model", "train"):
-            sys.modules.pop(name, None)
-        yield importlib.import_module("train")
-    finally:
-        sys.path.remove(str(project))
-        for name in ("nnc", "data", "model", "train"):
-            sys.modules.pop(name, None)
+    return import_generated(project, "train")  # with its own model and nndsl_runtime
 
 
 def make_run(train, model, solver: str, params: dict, schedule: dict, update_interval: int):
     config = train.load_config()
     spec = {**config["optimizers"][0], "update_interval": update_interval}
     run = train.Optimization(spec, config["networks"][spec["network"]])
-    run.optimizer = train.nnc.make_solver(solver, list(model.parameters()), params)
-    run.schedule = train.nnc.make_schedule(schedule["type"], schedule.get("params"), 1, 10, params["lr"])
+    run.optimizer = train.solvers.make_solver(solver, list(model.parameters()), params)
+    run.schedule = train.solvers.make_schedule(schedule["type"], schedule.get("params"), 1, 10, params["lr"])
     run.update_interval = update_interval
     return run
 
@@ -327,15 +320,7 @@ def test_export_onnx_runs_in_onnxruntime_like_pytorch(project, digits, tmp_path)
     args = [*data_args(digits), "--epochs", 1, "--workers", 0, "--seed", 0, "--output", out, "--export-onnx"]
     r = run_script(project, "train.py", *args, timeout=300)
     assert "exported network Runtime" in r.stdout, r.stdout
-    sys.path.insert(0, str(project))
-    for name in ("model", "nnc", "data"):
-        sys.modules.pop(name, None)
-    try:
-        model = importlib.import_module("model").create_model()
-    finally:
-        sys.path.remove(str(project))
-        for name in ("model", "nnc", "data"):
-            sys.modules.pop(name, None)
+    model = import_generated(project).create_model()
     model.load_params(latest(out) / "params.npz")
     x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)  # a batch of 3: the batch axis is dynamic
     expected = model.run_network("Runtime", x=torch.from_numpy(x))["y'"].detach().numpy()

@@ -29,7 +29,9 @@ EMITTERS: dict[str, Emitter] = {}
 OPS = Module("ops", "from keras import ops")
 LAYERS = Module("layers", "from keras import layers")
 INITIALIZERS = Module("initializers", "from keras import initializers")
-NNC = Module("nnc", "from nndsl_runtime.keras import nnc")
+NNC = Module("nnc", "from nndsl_runtime.keras import nnc")  # what every model uses
+AUGMENT = Module("augment", "from nndsl_runtime.keras import augment")
+METRICS = Module("metrics", "from nndsl_runtime.keras import metrics")
 NNC_LAYERS = Module("nnc_layers", "from nndsl_runtime.keras import nnc_layers")
 FRAMEWORK_POOLING = Module("framework_pooling", "from nndsl_runtime.keras import framework_pooling")
 X, Y = inp(0), inp(1)
@@ -184,16 +186,16 @@ def _own_bias(layer: Layer, con: dict[str, Expr]) -> tuple[Expr | None, Expr | N
     if not layer.params["bias"]:
         return None, None
     (b,) = [q for q in layer.parameters if q.name == "b"]
-    return NNC_LAYERS.dot("Parameter")(_tuple(b.shape)), MODULE(X)
+    return NNC.dot("Parameter")(_tuple(b.shape)), MODULE(X)
 
 
-# The nnc_layers.Parameter holding a layer's own b (`_own_bias`) takes b's initializer as `initializer`.
+# The nnc.Parameter holding a layer's own b (`_own_bias`) takes b's initializer as `initializer`.
 _HELD_BIAS = (("b", "initializer"),)
 
 
 @emitter("Parameter")
 def parameter(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    module = NNC_LAYERS.dot("Parameter")(_tuple(layer.params["size"]))
+    module = NNC.dot("Parameter")(_tuple(layer.params["size"]))
     return Emit(MODULE(BATCH), module, (("", "value", "same"),), init_args=(("", "initializer"),), nnc_value=True)
 
 
@@ -456,7 +458,7 @@ _simple(
         "LogicalNot": _float(_op("equal")(X, 0)),
         "BinaryTanh": NNC_LAYERS.dot("binary_tanh")(X),
         "BinarySigmoid": NNC_LAYERS.dot("binary_sigmoid")(X),
-        "BinaryError": NNC_LAYERS.dot("binary_error")(X, Y),
+        "BinaryError": METRICS.dot("binary_error")(X, Y),
         "SquaredError": _op("square")(X - Y),
         "AbsoluteError": _op("abs")(X - Y),
         # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
@@ -523,7 +525,7 @@ def cross_entropy(layer, ins, out) -> Emit:
 @emitter("TopNError")
 def top_n_error(layer, ins, out) -> Emit:
     axis = _axis(layer.params["axis"], len(ins[0]))
-    return Emit(NNC_LAYERS.dot("top_n_error")(X, Y, n=layer.params["n"], axis=axis))
+    return Emit(METRICS.dot("top_n_error")(X, Y, n=layer.params["n"], axis=axis))
 
 
 @emitter("KLMultinomial")
@@ -718,7 +720,7 @@ def dropout(layer, ins, out) -> Emit:
     return Emit(call, _layer("Dropout")(p["p"]))
 
 
-shared.register(emitter, NNC_LAYERS)
+shared.register(emitter, AUGMENT, NNC_LAYERS)
 
 
 # --- virtual adversarial training -------------------------------------------------------------------

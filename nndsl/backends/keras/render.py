@@ -18,12 +18,13 @@ from ..builder import build as build_blocks
 from ..expr import Call, Code, Comp, Expr, Lit, Name, Seq
 from ..naming import literal, shown, template_attributes
 from ..reserved import KERAS_MODEL
-from ..templating import environment, templates_dir
+from ..templating import environment, runtime_imports, templates_dir
 from ..toplevel import COLUMNS, main_model, main_reason
 from .emit import EMITTERS, INITIALIZERS, NNC, channels_last
 
 MODULE_NAMES = {
-    "keras", "layers", "ops", "initializers", "nnc", "nnc_layers", "framework_pooling", "np", "os", "prefix"
+    "keras", "layers", "ops", "initializers", "nnc", "augment", "metrics", "nnc_layers", "framework_pooling",
+    "np", "os", "prefix",
 }  # fmt: skip
 # The initial values Keras's layers give their variables, by constructor argument (the same in every
 # Keras layer: Dense, Conv*, BatchNormalization, LayerNormalization, GroupNormalization, PReLU).
@@ -136,9 +137,7 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
         m=m,
         spec=shown(Path(project.path).name),
         keras_imports=sorted({"ops"} | from_keras),
-        runtime_imports=sorted(
-            {"nnc"} | {n for n, st in m.imports.items() if st == f"from nndsl_runtime.keras import {n}"}
-        ),
+        runtime_imports=runtime_imports(m.imports, "keras"),
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["keras"],

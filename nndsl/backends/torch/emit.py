@@ -29,7 +29,10 @@ EMITTERS: dict[str, Emitter] = {}
 TORCH = Module("torch", "import torch")
 NN = Module("nn", "from torch import nn")
 F = Module("F", "from torch.nn import functional as F")
-NNC = Module("nnc", "from nndsl_runtime.torch import nnc")
+NNC = Module("nnc", "from nndsl_runtime.torch import nnc")  # what every model uses
+AUGMENT = Module("augment", "from nndsl_runtime.torch import augment")
+METRICS = Module("metrics", "from nndsl_runtime.torch import metrics")
+NNC_LAYERS = Module("nnc_layers", "from nndsl_runtime.torch import nnc_layers")
 X, Y = inp(0), inp(1)
 
 
@@ -258,7 +261,7 @@ def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
         b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
         inits = {"bias": p["bias"], **inits, "b_init": b.init, "b_init_multiplier": b.init_multiplier}
-    cls = NNC.dot(layer.type)
+    cls = NNC_LAYERS.dot(layer.type)
     if layer.type.endswith("Affine"):
         module = cls(math.prod(ins[0]), _tuple(p["out_shape"]), **inits)
     else:
@@ -323,9 +326,9 @@ _simple(
         "LogicalOr": _float(cmp("!=", X, 0) | cmp("!=", Y, 0)),
         "LogicalXor": _float(cmp("!=", X, 0) ^ cmp("!=", Y, 0)),
         "LogicalNot": _float(cmp("==", X, 0)),
-        "BinaryTanh": NNC.dot("binary_tanh")(X),
-        "BinarySigmoid": NNC.dot("binary_sigmoid")(X),
-        "BinaryError": NNC.dot("binary_error")(X, Y),
+        "BinaryTanh": NNC_LAYERS.dot("binary_tanh")(X),
+        "BinarySigmoid": NNC_LAYERS.dot("binary_sigmoid")(X),
+        "BinaryError": METRICS.dot("binary_error")(X, Y),
         "SquaredError": (X - Y) ** 2,
         "AbsoluteError": (X - Y).dot("abs")(),
         # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
@@ -392,7 +395,7 @@ def cross_entropy(layer, ins, out) -> Emit:
 
 @emitter("TopNError")
 def top_n_error(layer, ins, out) -> Emit:
-    return Emit(NNC.dot("top_n_error")(X, Y, n=layer.params["n"], axis=_dim(layer.params["axis"])))
+    return Emit(METRICS.dot("top_n_error")(X, Y, n=layer.params["n"], axis=_dim(layer.params["axis"])))
 
 
 @emitter("KLMultinomial")
@@ -420,7 +423,7 @@ def pooling(layer, ins, out) -> Emit:
         mode = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
         extra = {"including_pad": p["including_pad"]} if layer.type == "AveragePooling" else {}
         return Emit(
-            NNC.dot("pooling")(
+            NNC_LAYERS.dot("pooling")(
                 X, mode, _tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]), ignore_border=p["ignore_border"],
                 **extra,
             )
@@ -518,7 +521,7 @@ def pad(layer, ins, out) -> Emit:
 @emitter("OneHot")
 def one_hot(layer, ins, out) -> Emit:
     if len(ins[0]) != 1 or ins[0][0] != 1 or len(out) != 1:  # several indices per sample: nnabla's one_hot
-        return Emit(NNC.dot("one_hot")(X, _tuple(layer.params["shape"])))
+        return Emit(NNC_LAYERS.dot("one_hot")(X, _tuple(layer.params["shape"])))
     return Emit(_float(F.dot("one_hot")(X.dot("long")().dot("squeeze")(1), out[0])))
 
 
@@ -529,7 +532,7 @@ def dropout(layer, ins, out) -> Emit:
     return Emit(F.dot("dropout")(X, p["p"], active))
 
 
-shared.register(emitter, NNC)
+shared.register(emitter, AUGMENT, NNC_LAYERS)
 
 
 # --- virtual adversarial training -------------------------------------------------------------------
@@ -538,7 +541,7 @@ shared.register(emitter, NNC)
 @emitter("VATNoise")
 def vat_noise(layer, ins, out) -> Emit:
     p = layer.params
-    return Emit(NNC.dot("vat_noise")(X, Y, base_axis=p["base_axis"], eps=float(p["epsilon"])))
+    return Emit(NNC_LAYERS.dot("vat_noise")(X, Y, base_axis=p["base_axis"], eps=float(p["epsilon"])))
 
 
 # --- math, trigonometric and logical layers ----------------------------------------------------------
@@ -570,7 +573,7 @@ _simple(
 
 @emitter("Sign")
 def sign(layer, ins, out) -> Emit:
-    return Emit(NNC.dot("sign")(X, alpha=Opt(layer.params["alpha"], 0.0)))
+    return Emit(NNC_LAYERS.dot("sign")(X, alpha=Opt(layer.params["alpha"], 0.0)))
 
 
 @emitter("CReLU", "CELU")
@@ -616,7 +619,7 @@ def cumulative(layer, ins, out) -> Emit:
     if not p["exclusive"] and not p["reverse"]:
         return Emit(TORCH.dot(f"cum{op}")(X, dim=dim))
     flags = _options(exclusive=(p["exclusive"], False), reverse=(p["reverse"], False))
-    return Emit(NNC.dot("cumulative")(X, op, dim, **flags))
+    return Emit(NNC_LAYERS.dot("cumulative")(X, op, dim, **flags))
 
 
 # --- quantizers, top-k, matrices, shapes (layers whose op nnc.py holds where torch has none) ---------
@@ -660,39 +663,41 @@ def epsilon_insensitive_loss(layer, ins, out) -> Emit:
 
 @emitter("FixedPointQuantize")
 def fixed_point_quantize(layer, ins, out) -> Emit:
-    return Emit(NNC.dot("fixed_point_quantize")(X, **_defaults_off(layer, "sign", "n", "delta", "ste_fine_grained")))
+    return Emit(
+        NNC_LAYERS.dot("fixed_point_quantize")(X, **_defaults_off(layer, "sign", "n", "delta", "ste_fine_grained"))
+    )
 
 
 @emitter("Pow2Quantize")
 def pow2_quantize(layer, ins, out) -> Emit:
     names = ("sign", "with_zero", "n", "m", "ste_fine_grained")
-    return Emit(NNC.dot("pow2_quantize")(X, **_defaults_off(layer, *names)))
+    return Emit(NNC_LAYERS.dot("pow2_quantize")(X, **_defaults_off(layer, *names)))
 
 
 @emitter("Prune")
 def prune(layer, ins, out) -> Emit:
-    return Emit(NNC.dot("prune")(X, layer.params["rate"]))
+    return Emit(NNC_LAYERS.dot("prune")(X, layer.params["rate"]))
 
 
 @emitter("ClipGradByNorm")
 def clip_grad_by_norm(layer, ins, out) -> Emit:
     p = layer.params
     dims = _dims(a % len(ins[0]) for a in p["axes"])
-    return Emit(NNC.dot("clip_grad_by_norm")(X, p["clip_norm"], dims=dims))
+    return Emit(NNC_LAYERS.dot("clip_grad_by_norm")(X, p["clip_norm"], dims=dims))
 
 
 @emitter("TopKData")
 def top_k_data(layer, ins, out) -> Emit:
     p = layer.params
     base = _options(base_axis=(p["base_axis"] % len(ins[0]), 0))
-    return Emit(NNC.dot("top_k_data")(X, p["k"], **_defaults_off(layer, "abs", "reduce"), **base))
+    return Emit(NNC_LAYERS.dot("top_k_data")(X, p["k"], **_defaults_off(layer, "abs", "reduce"), **base))
 
 
 @emitter("TopKGrad")
 def top_k_grad(layer, ins, out) -> Emit:
     p = layer.params
     base = _options(base_axis=(p["base_axis"] % len(ins[0]), 0))
-    return Emit(NNC.dot("top_k_grad")(X, p["k"], **_defaults_off(layer, "abs"), **base))
+    return Emit(NNC_LAYERS.dot("top_k_grad")(X, p["k"], **_defaults_off(layer, "abs"), **base))
 
 
 @emitter("MeanSubtraction")
@@ -700,7 +705,7 @@ def mean_subtraction(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     b = p["base_axis"] % len(ins[0])
     options = _options(base_axis=(b, 0), update_running_mean=(p["update_running_mean"], True))
-    module = NNC.dot("MeanSubtraction")(_tuple(ins[0][b:]), **options)
+    module = NNC_LAYERS.dot("MeanSubtraction")(_tuple(ins[0][b:]), **options)
     return Emit(MODULE(X), module, (("mean", "mean", "same"), ("t", "t", "same")))
 
 
@@ -731,7 +736,7 @@ def tile(layer, ins, out) -> Emit:
 @emitter("Shift")
 def shift(layer, ins, out) -> Emit:
     p = layer.params
-    return Emit(NNC.dot("shift")(X, _tuple(p["shift"]), border_mode=Opt(p["border_mode"], "nearest")))
+    return Emit(NNC_LAYERS.dot("shift")(X, _tuple(p["shift"]), border_mode=Opt(p["border_mode"], "nearest")))
 
 
 @emitter("MatrixDiag")

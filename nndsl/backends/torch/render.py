@@ -15,11 +15,11 @@ from ..builder import build as build_blocks
 from ..expr import Code, Comp, Expr, Lit, Name, Seq
 from ..naming import shown, template_attributes
 from ..reserved import TORCH_MODULE
-from ..templating import environment, templates_dir
+from ..templating import environment, runtime_imports, templates_dir
 from ..toplevel import COLUMNS, main_model, main_reason
 from .emit import EMITTERS, NN, NNC
 
-MODULE_NAMES = {"torch", "nn", "F", "nnc", "np", "Path", "Tensor"}
+MODULE_NAMES = {"torch", "nn", "F", "nnc", "augment", "metrics", "nnc_layers", "np", "Path", "Tensor"}
 
 
 class TorchDialect(Dialect):
@@ -80,6 +80,7 @@ def render_model(project: Project, m: ModelRender | None = None) -> str:
     return env.get_template("model.py.j2").render(
         m=m,
         spec=shown(Path(project.path).name),
+        runtime_imports=runtime_imports(m.imports, "torch"),
         main=main_model(project, m),
         main_why=main_reason(project),
         columns=COLUMNS["torch"],

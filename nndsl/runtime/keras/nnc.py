@@ -1,9 +1,10 @@
 """NNC semantics for Keras: layouts, parameter files and initial values.
 
-A generated Keras project imports this file as `nnc` (its custom layers are in
-`nnc_layers.py`, solvers and schedules in `solvers.py`). Keras, numpy, the standard library
-and the project's `nnc_params.py` and `nnc_runs.py` only, not TensorFlow: a model of Keras's own layers runs
-on any Keras 3 backend.
+A generated Keras project imports this file as `nnc`: what every model uses (its other runtime
+modules by family, shipped when used: augmentation in `augment.py`, TopNError and BinaryError in
+`metrics.py`, the other layers Keras lacks in `nnc_layers.py`, solvers and schedules in `solvers.py`).
+Keras, numpy, the standard library and the project's `nnc_params.py` and `nnc_runs.py` only, not
+TensorFlow: a model of Keras's own layers runs on any Keras 3 backend.
 
 Layers. `BatchNormalization` is Keras's with nnabla's running variance (the batch's unbiased
 variance, as NNC trains and torch's BatchNorm*d): every generated Keras BatchNormalization is one.
@@ -48,6 +49,7 @@ __all__ = [
     "INITIALIZERS",
     "BatchNormalization",
     "NNCInitializer",
+    "Parameter",
     "checkpoint_record",
     "from_nnc",
     "latest_checkpoint",
@@ -248,3 +250,35 @@ def latest_checkpoint(folder: str | Path) -> tuple[str, dict] | None:
         return None
     prefix = folder / f"ckpt-{max(numbers)}"
     return str(prefix), read_checkpoint(prefix)
+
+
+def _float_dtype(dtype: Any) -> str:
+    dtype = keras.backend.standardize_dtype(dtype)
+    return dtype if keras.backend.is_float_dtype(dtype) else "float32"
+
+
+_register = keras.saving.register_keras_serializable(package="nnc")
+
+
+@_register
+class Parameter(keras.layers.Layer):
+    """NNC's Parameter layer: one learnable weight of shape `size` in NNC's layout, without a batch axis,
+    that another layer takes as its W or b (the torch runtime's `Parameter`). Called on any tensor of the
+    network (a Keras layer needs an input; its value is not used), it returns the weight; `initializer`
+    gives NNC's initial value. Its name in NNC's files is the layer's own (no `/W`)."""
+
+    def __init__(self, size: Sequence[int], initializer: Any = "zeros", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = tuple(size)
+        self.value = self.add_weight(shape=self.size, initializer=initializer, trainable=True, name="value")
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(size=list(self.size))
+        return config
+
+    def compute_output_shape(self, like_shape: Sequence[Any]) -> tuple:
+        return self.size
+
+    def call(self, like: Any) -> Any:
+        return keras.ops.convert_to_tensor(self.value)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.keras import augment, metrics, nnc
 from nndsl_runtime.nnc_params import read_parameter_table
 
 
@@ -168,10 +168,10 @@ class Model(keras.Model):
     )
 
     def __init__(self) -> None:
-        self.random_shift = nnc_layers.RandomShift(
+        self.random_shift = augment.RandomShift(
             shift=(4, 4), border_mode="nearest", skip_at_test=True, name="RandomShift"
         )
-        self.random_flip = nnc_layers.RandomFlip(axes=(2,), skip_at_test=True, name="RandomFlip")
+        self.random_flip = augment.RandomFlip(axes=(2,), skip_at_test=True, name="RandomFlip")
         self.net = MiniResNet("net.")
         graphs = {name: self._graph(name) for name in self.NETWORKS}
         self.networks = {
@@ -211,7 +211,7 @@ class Model(keras.Model):
     def validation_network(self, x, y):
         """Network Validation: x 3x32x32, y 1 -> error 1."""
         h = self.net(x)  # 10
-        h = nnc_layers.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nndsl_runtime.nnc_params import read_parameter_table
-from nndsl_runtime.torch import nnc
+from nndsl_runtime.torch import augment, metrics, nnc
 
 
 class ResidualBlock(nn.Module):
@@ -105,7 +105,7 @@ class Model(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.random_shift = nnc.RandomShift(shift=(1, 1), border_mode="nearest", skip_at_test=True)
+        self.random_shift = augment.RandomShift(shift=(1, 1), border_mode="nearest", skip_at_test=True)
         self.net = DigitsNet()
 
     def forward(self, x):
@@ -137,7 +137,7 @@ class Model(nn.Module):
     def validation_network(self, x, y):
         """Network Validation: x 1x8x8, y 1 -> error 1."""
         h = self.net(x)  # 10
-        h = nnc.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

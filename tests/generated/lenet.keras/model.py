@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.keras import metrics, nnc
 from nndsl_runtime.nnc_params import read_parameter_table
 
 
@@ -138,7 +138,7 @@ class Model(keras.Model):
     def validation_network(self, x, y):
         """Network Validation: x 1x28x28, y 1 -> error 1."""
         h = self.le_net(x)  # 10
-        h = nnc_layers.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nndsl_runtime.nnc_params import read_parameter_table
-from nndsl_runtime.torch import nnc
+from nndsl_runtime.torch import metrics, nnc
 
 
 class LeNet(nn.Module):
@@ -103,7 +103,7 @@ class Model(nn.Module):
     def validation_network(self, x, y):
         """Network Validation: x 1x28x28, y 1 -> error 1."""
         h = self.le_net(x)  # 10
-        h = nnc.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

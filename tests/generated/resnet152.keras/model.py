@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.keras import augment, metrics, nnc
 from nndsl_runtime.nnc_params import read_parameter_table
 
 
@@ -191,7 +191,7 @@ class Model(keras.Model):
     )
 
     def __init__(self) -> None:
-        self.image_augmentation = nnc_layers.ImageAugmentation(
+        self.image_augmentation = augment.ImageAugmentation(
             shape=(3, 224, 224),
             min_scale=0.467,
             max_scale=1.67,
@@ -200,7 +200,7 @@ class Model(keras.Model):
             name="ImageAugmentation",
         )
         self.resnet = ResNet("resnet.", 3, 8, 36, 3)
-        self.image_augmentation_2 = nnc_layers.ImageAugmentation(
+        self.image_augmentation_2 = augment.ImageAugmentation(
             shape=(3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False, name="ImageAugmentation"
         )
         graphs = {name: self._graph(name) for name in self.NETWORKS}
@@ -246,7 +246,7 @@ class Model(keras.Model):
         h = h[:, 20:300, 20:300, 0:3]  # 280x280x3
         h = self.image_augmentation_2(h)  # 224x224x3
         h = self.resnet(h)  # 1000
-        h = nnc_layers.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def validation5_network(self, x, y):
@@ -256,7 +256,7 @@ class Model(keras.Model):
         h = h[:, 20:300, 20:300, 0:3]  # 280x280x3
         h = self.image_augmentation_2(h)  # 224x224x3
         h = self.resnet(h)  # 1000
-        h = nnc_layers.top_n_error(h, y, n=5, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nndsl_runtime.nnc_params import read_parameter_table
-from nndsl_runtime.torch import nnc
+from nndsl_runtime.torch import augment, metrics, nnc
 
 
 class Bottleneck(nn.Module):
@@ -136,11 +136,11 @@ class Model(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.image_augmentation = nnc.ImageAugmentation(
+        self.image_augmentation = augment.ImageAugmentation(
             shape=(3, 224, 224), min_scale=0.467, max_scale=1.67, aspect_ratio=1.33, flip_lr=True
         )
         self.resnet = ResNet(3, 4, 6, 3)
-        self.image_augmentation_2 = nnc.ImageAugmentation(
+        self.image_augmentation_2 = augment.ImageAugmentation(
             shape=(3, 224, 224), min_scale=0.8, max_scale=0.8, skip_at_test=False
         )
 
@@ -179,7 +179,7 @@ class Model(nn.Module):
         h = h[:, 0:3, 20:300, 20:300]  # 3x280x280
         h = self.image_augmentation_2(h)  # 3x224x224
         h = self.resnet(h)  # 1000
-        h = nnc.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def validation5_network(self, x, y):
@@ -189,7 +189,7 @@ class Model(nn.Module):
         h = h[:, 0:3, 20:300, 20:300]  # 3x280x280
         h = self.image_augmentation_2(h)  # 3x224x224
         h = self.resnet(h)  # 1000
-        h = nnc.top_n_error(h, y, n=5, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from nndsl_runtime.keras import nnc, nnc_layers
+from nndsl_runtime.keras import augment, metrics, nnc
 from nndsl_runtime.nnc_params import read_parameter_table
 
 
@@ -139,7 +139,7 @@ class Model(keras.Model):
     )
 
     def __init__(self) -> None:
-        self.image_augmentation = nnc_layers.ImageAugmentation(
+        self.image_augmentation = augment.ImageAugmentation(
             shape=(3, 224, 224),
             min_scale=0.875,
             max_scale=1.25,
@@ -190,7 +190,7 @@ class Model(keras.Model):
         h = h - 1.99  # 256x256x3
         h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
         h = self.vgg(h)  # 1000
-        h = nnc_layers.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def validation5_network(self, x, y):
@@ -199,7 +199,7 @@ class Model(keras.Model):
         h = h - 1.99  # 256x256x3
         h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
         h = self.vgg(h)  # 1000
-        h = nnc_layers.top_n_error(h, y, n=5, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
 
     def runtime_network(self, x):

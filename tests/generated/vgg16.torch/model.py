@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nndsl_runtime.nnc_params import read_parameter_table
-from nndsl_runtime.torch import nnc
+from nndsl_runtime.torch import augment, metrics, nnc
 
 
 class ConvStep(nn.Module):
@@ -111,7 +111,7 @@ class Model(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.image_augmentation = nnc.ImageAugmentation(
+        self.image_augmentation = augment.ImageAugmentation(
             shape=(3, 224, 224), min_scale=0.875, max_scale=1.25, aspect_ratio=1.33, flip_lr=True
         )
         self.vgg = VGG16()
@@ -150,7 +150,7 @@ class Model(nn.Module):
         h = h - 1.99  # 3x256x256
         h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
         h = self.vgg(h)  # 1000
-        h = nnc.top_n_error(h, y, n=1, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
 
     def validation5_network(self, x, y):
@@ -159,7 +159,7 @@ class Model(nn.Module):
         h = h - 1.99  # 3x256x256
         h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
         h = self.vgg(h)  # 1000
-        h = nnc.top_n_error(h, y, n=5, axis=1)  # 1
+        h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
 
     def runtime_network(self, x):
