@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 
 from ..ir import Network, Project
+from ..layers import REGISTRY
 from ..passes.check_roles import value_kind
 
 VERSION = 1
@@ -37,14 +38,11 @@ def _kind(net: Network, vid: int) -> str:
     return kind if kind in ("loss", "error") else "output"
 
 
-_CLASS_INDEX_LABELS = ("SoftmaxCrossEntropy", "CategoricalCrossEntropy", "TopNError")
-
-
 def _classes(net: Network, vid: int) -> int | None:
     """The number of classes of the categorical layers that read value `vid` as their label."""
     counts = []
     for layer in net.layers:
-        if layer.type in _CLASS_INDEX_LABELS and len(layer.inputs) == 2 and layer.inputs[1] == vid:
+        if REGISTRY[layer.type].class_label and len(layer.inputs) == 2 and layer.inputs[1] == vid:
             x = net.values[layer.inputs[0]].shape or ()
             axis = layer.params.get("axis")
             if x:

@@ -128,6 +128,9 @@ class LayerSpec:
     # where it can and refuses it with a positioned error where it cannot. A parameter NNC lacks
     # (pooling's ceil_mode) has `nnc` "".
     nndsl_only: bool = False
+    # The second input is a class index along the first input's `axis` (the cross entropies and
+    # TopNError): the dataset's label column, whose class count a project's config records.
+    class_label: bool = False
     doc: str = ""
     _by_name: dict[str, Param] = field(default_factory=dict, repr=False, compare=False)
 

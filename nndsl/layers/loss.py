@@ -76,6 +76,7 @@ for _type, _expr in (
             params=nnc_params(_type, {"Axis": INT}),
             shape=lambda ins, p, _t=_type: class_index_shape(ins, p, _t),
             kind="loss",
+            class_label=True,
             doc=f"Cross entropy {_expr}, T a class index: x 10 with T 1 gives 1; in general T and the output "
             "are the input's shape with `axis` of size 1.",
         )
@@ -124,6 +125,7 @@ register(
         positional=("n",),
         shape=top_n_shape,
         kind="error",
+        class_label=True,
         doc="1 where the score of the label's class T is not among the n largest along `axis`, else 0. "
         "T and the output are the input's shape with `axis` of size 1 (x 10, T 1 give 1).",
     )
