@@ -76,8 +76,7 @@ def torch_outputs(
     from ..backends.torch import generate
 
     generate(project, folder)
-    for name in ("model", "nnc", "data"):
-        sys.modules.pop(name, None)
+    _forget_project_modules()
     sys.path.insert(0, str(folder))
     try:
         module: Any = importlib.import_module("model")
@@ -95,8 +94,14 @@ def torch_outputs(
         return out
     finally:
         sys.path.remove(str(folder))
-        for name in ("model", "nnc", "data"):
-            sys.modules.pop(name, None)
+        _forget_project_modules()
+
+
+def _forget_project_modules() -> None:
+    """Drop a generated project's modules (`model`, its runtime package `nndsl_runtime.*`) from the
+    import cache, so that the next project imports its own: projects ship different runtime modules."""
+    for name in [n for n in sys.modules if n.split(".")[0] in ("model", "nndsl_runtime")]:
+        del sys.modules[name]
 
 
 # --- NNC's tool and nnabla, where this machine has them ----------------------------------------

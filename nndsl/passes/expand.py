@@ -369,7 +369,9 @@ class Expander:
             for n, s in graph.unused
             if n not in dropped and not any(graph.values[o].name == n for o in graph.outputs)
         ]
-        return _prune(graph)
+        # After an error nothing is generated: every layer stays, so that shape inference reports
+        # the mistakes of layers an output would have needed but for the error (`h` of a failed `q`).
+        return graph if self.reporter.has_errors else _prune(graph)
 
     def _derivation(self, name: str) -> tuple[ast.Network, dict[tuple[str, ...], ast.Override]] | None:
         """The plain network `name` derives from and its overrides, the nearest derivation's winning for
