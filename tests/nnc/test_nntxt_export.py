@@ -35,18 +35,6 @@ from nndsl.nnc.nntxt import read_nntxt_text  # noqa: E402
 from nndsl.nnc.nntxt_write import project_to_nntxt, variable_names  # noqa: E402
 from nndsl.nnc.prototext import parse, write  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _no_dataset_on_disk(monkeypatch):
-    """The fixtures were made where the specs' dataset CSVs did not exist (NNC's NumData 0, "not
-    known", and iterations per epoch from it); a checkout that made them (the README's main job
-    writes specs/digits/) would count their rows. tests/nnc/test_export_num_data.py checks the counting."""
-    from nndsl.nnc import config_nnd, nntxt_write
-
-    monkeypatch.setattr(config_nnd, "_count_rows", lambda path: None)
-    monkeypatch.setattr(nntxt_write, "_csv_rows", lambda dataset, root: None)
-
-
 ROOT = C.ROOT
 CASES = C.spec_paths()
 NNABLA = os.environ.get("NNDSL_NNABLA_PYTHON", "/work/nnabla-venv/bin/python")
