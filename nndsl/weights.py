@@ -162,7 +162,6 @@ def read_torch(path: str, budget: int) -> tuple[list[FrameworkLayer], bool]:
     """The layers of a state dict saved with torch.save, in the file's order."""
     _check_size(path, budget)
     torch = _torch()
-    np = _numpy()
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
             head = f.read(2)
@@ -180,6 +179,13 @@ def read_torch(path: str, budget: int) -> tuple[list[FrameworkLayer], bool]:
         raise WeightsError(f"{path}: not a readable PyTorch state dict ({reason})") from None
     state = _state_dict(data, torch, path)
     _too_many(path, len(state))
+    return torch_layers(state), True
+
+
+def torch_layers(state) -> list[FrameworkLayer]:
+    """A state dict's tensors grouped by module prefix ("layer1.0.conv1" of "layer1.0.conv1.weight"), in
+    its order, as numpy arrays (floating point ones in float32); `num_batches_tracked` is skipped."""
+    np = _numpy()
     groups: dict[str, FrameworkLayer] = {}
     for key, tensor in state.items():
         if key.endswith("num_batches_tracked"):
@@ -190,7 +196,7 @@ def read_torch(path: str, budget: int) -> tuple[list[FrameworkLayer], bool]:
         if t.is_floating_point():
             t = t.float()
         layer.tensors[role] = np.asarray(t.numpy())
-    return list(groups.values()), True
+    return list(groups.values())
 
 
 def _state_dict(data, torch, path: str) -> dict:

@@ -1,0 +1,127 @@
+"""The model zoo's checks, shared by tests/zoo/test_zoo_*.py.
+
+A zoo spec is checked against its reference (a torchvision or keras.applications model built with
+`weights=None`, or a hand-written module in the test) by what a user does with it: its weights go
+through `nndsl weights`'s mapping (by structure: layer order, tensor roles and shapes) into the
+spec's NNC-named parameters, the generated project of each backend loads them with `load_params`,
+and both give the reference's outputs on the same input, in eval mode.
+
+- `reference_params(project, layers, framework)`: the mapping (`nndsl.weights.match` / `convert`); every
+  spec layer and every framework layer must pair;
+- `torch_layers(module)` / `keras_layers(model, tmp)`: a reference's layers as `nndsl weights` reads
+  them from a state dict or a `.weights.h5` file;
+- `generated_model(project, backend, out)`: the generated project's `create_model()`, loaded from `out`;
+- `outputs(module, model, backend, x, unit)`: the main network's outputs, or a unit instance's (the
+  network without its preprocessing and softmax), for `x` in NNC's layout (N, C, H, W);
+- `trained_statistics(module)`: batch-normalization statistics and affine terms as after training
+  (not the initial 0 / 1, which would hide a swapped mean and variance);
+- `max_difference(expected, got)`: the worst absolute difference and the scale it is judged at; a NaN
+  or an infinity on one side only is an infinite difference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from conftest import import_generated
+
+from nndsl import weights
+from nndsl.backends.toplevel import main_network
+from nndsl.compiler import compile_file
+
+
+def project_of(name: str):
+    """specs/NAME.nnd compiled (it must be free of errors)."""
+    result = compile_file(f"specs/{name}.nnd")
+    assert result.ok, [str(d) for d in result.diagnostics]
+    return result.project
+
+
+def torch_layers(module) -> list[weights.FrameworkLayer]:
+    return weights.torch_layers(module.state_dict())
+
+
+def keras_layers(model, tmp_path: Path) -> list[weights.FrameworkLayer]:
+    path = tmp_path / "reference.weights.h5"
+    model.save_weights(str(path))
+    layers, _ = weights.read_keras(str(path), weights.budget_bytes(model.count_params()))
+    return layers
+
+
+def reference_params(project, layers: list[weights.FrameworkLayer], framework: str, network: str | None = None) -> dict:
+    """The reference's weights (`framework` "torch" or "keras", the one that saved them) as the spec's NNC
+    parameters, every layer on both sides paired: a file either backend's project loads."""
+    net = project.network(network or main_network(project))
+    spec, _ = weights.spec_layers(project, net, framework)
+    m = weights.match(spec, layers, framework)
+    assert not m.spec_left and not m.framework_left, (
+        [s.name for s in m.spec_left],
+        [str(f) for f in m.framework_left],
+    )
+    return weights.convert(m, framework)
+
+
+def generated_model(project, backend: str, out: Path):
+    if backend == "torch":
+        from nndsl.backends.torch import generate
+    else:
+        from nndsl.backends.keras import generate
+    generate(project, out)
+    module = import_generated(out)
+    return module, module.create_model()
+
+
+def load(model, arrays: dict, tmp_path: Path) -> None:
+    """`arrays` (NNC names -> NNC layouts) into `model` through a parameter file, as `train.py --init` reads one."""
+    path = tmp_path / "reference_params.npz"
+    np.savez(path, **{name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()})
+    model.load_params(path)
+
+
+def outputs(module, model, backend: str, x: np.ndarray, unit: str | None = None) -> list[np.ndarray]:
+    """The outputs, in NNC's layout, for `x` in NNC's layout (eval mode) of the model (its main network)
+    or, given `unit`, of the model's unit instance of that attribute name (the network without the
+    spec's preprocessing and softmax, as the reference computes)."""
+    if backend == "torch":
+        import torch
+
+        model.eval()
+        call = getattr(model, unit) if unit else model
+        with torch.no_grad():
+            got = call(torch.from_numpy(x))
+        got = got if isinstance(got, (tuple, list)) else (got,)
+        return [g.numpy() for g in got]
+    import keras
+
+    call = getattr(model, unit) if unit else model
+    got = call(keras.ops.convert_to_tensor(module.nnc.to_channels_last(x)))
+    got = got if isinstance(got, (tuple, list)) else (got,)
+    return [module.nnc.to_channels_first(keras.ops.convert_to_numpy(g)) for g in got]
+
+
+def trained_statistics(module, seed: int = 0) -> None:
+    """Give every torch batch normalization of `module` statistics and affine terms as after training."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                if m.affine:
+                    m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                    m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+
+
+def max_difference(expected: np.ndarray, got: np.ndarray) -> tuple[float, float]:
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    assert expected.shape == got.shape, (expected.shape, got.shape)
+    if not np.array_equal(np.isfinite(expected), np.isfinite(got)):
+        return float("inf"), 1.0
+    finite = np.isfinite(expected)
+    diff = float(np.max(np.abs(expected[finite] - got[finite]), initial=0.0))
+    return diff, max(1.0, float(np.max(np.abs(expected[finite]), initial=0.0)))
