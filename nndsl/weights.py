@@ -56,7 +56,6 @@ from pathlib import Path
 MAX_TENSORS = 100_000
 MAX_CONFIG_BYTES = 16 << 20
 _MAX_HEADER_BYTES = 100 << 20
-_MAX_DEPTH = 64
 _FREE_BYTES = 64 << 20
 TORCH_SUFFIXES = (".pth", ".pt")
 KERAS_SUFFIXES = (".weights.h5", ".h5", ".keras")
@@ -338,42 +337,25 @@ def _read_keras_h5(f, source: str, budget: int, order: dict[str, int] | None) ->
         hd = h5py.File(f, "r")
     except OSError as e:
         raise WeightsError(f"{source}: not a readable HDF5 (Keras weights) file: {e}") from None
+    from .runtime.nnc_params import h5_datasets
+    from .runtime.nnc_runs import RunError
+
     with hd:
-        found: list[tuple[str, str, dict]] = []  # (group path, layer name, {index: dataset})
-        count = [0, 0]  # tensors, bytes
-
-        def walk(group, prefix: str, depth: int) -> None:
-            if depth > _MAX_DEPTH:
-                raise WeightsError(f"{source}: groups nested more than {_MAX_DEPTH} deep; refused")
-            for key in group:
-                name = f"{prefix}{key}"
-                link = group.get(key, getlink=True)
-                if not isinstance(link, h5py.HardLink):
-                    raise WeightsError(f'{source}: "{name}" is a {type(link).__name__}, not data in this file; refused')
-                obj = group[key]
-                if isinstance(obj, h5py.Dataset):
-                    if obj.is_virtual or obj.external:
-                        raise WeightsError(f'{source}: "{name}" keeps its data outside the file; refused')
-                    if obj.dtype.kind not in "fiub":
-                        raise WeightsError(f'{source}: "{name}" holds {obj.dtype} values, not numbers')
-                    count[0] += 1
-                    count[1] += obj.size * obj.dtype.itemsize
-                    if count[0] > MAX_TENSORS or count[1] > budget:
-                        raise WeightsError(f"{source}: holds more tensors or bytes than this spec can use; refused")
-                    continue
-                if not isinstance(obj, h5py.Group):
-                    raise WeightsError(f'{source}: "{name}" is a {type(obj).__name__}, not weights')
-                if key == "vars" and prefix.startswith("layers/"):
-                    data = {k: v for k, v in obj.items() if isinstance(v, h5py.Dataset)}
-                    if data:
-                        label = obj.attrs.get("name", prefix.rstrip("/"))
-                        found.append((prefix.rstrip("/"), str(label), data))
-                walk(obj, name + "/", depth + 1)
-
         try:
-            walk(hd, "", 0)
-            if not found and "layers" not in hd:
+            datasets = h5_datasets(hd, source)  # links, external data, cycles, depth: refused
+            if len(datasets) > MAX_TENSORS or sum(d.size * d.dtype.itemsize for d in datasets.values()) > budget:
+                raise WeightsError(f"{source}: holds more tensors or bytes than this spec can use; refused")
+            if not datasets and "layers" not in hd:
                 raise WeightsError(f"{source}: not a Keras weights file (no layers/ group)")
+            groups: dict[str, dict[str, object]] = {}  # a layer's "layers/.../vars" group -> {index: dataset}
+            for name, data in datasets.items():
+                group, _, index = name.rpartition("/")
+                if name.startswith("layers/") and group.endswith("/vars"):
+                    groups.setdefault(group, {})[index] = data
+            found = []  # (the layer's group, its name, {index: dataset})
+            for group, data in groups.items():
+                path = group.removesuffix("/vars")
+                found.append((path, str(hd[group].attrs.get("name", path)), data))
             if order is not None:
                 found.sort(key=lambda item: (order.get(item[1], len(order)), natural_key(item[0])))
             else:
@@ -383,6 +365,8 @@ def _read_keras_h5(f, source: str, budget: int, order: dict[str, int] | None) ->
                 arrays = {i: np.asarray(data[i][()], dtype=np.float32) for i in sorted(data, key=natural_key)}
                 layers.append(FrameworkLayer(label, arrays, k, path))
             return layers
+        except RunError as e:
+            raise WeightsError(str(e)) from None
         except (OSError, KeyError, ValueError, TypeError) as e:
             raise WeightsError(f"{source}: not a readable Keras weights file: {e}") from None
 

@@ -461,26 +461,46 @@ def _num(v: Any) -> str:
     return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
 
 
-def _count_rows(path: str) -> int | None:
-    """The data rows of a dataset CSV (its lines less the header), or None when it is not there."""
-    p = Path(path)
-    if not p.is_file():
+_MAX_CSV_BYTES = 16 * 1024**3  # counting a dataset's rows reads at most this much of its CSV
+
+
+def dataset_rows(path: str | Path, root: Path) -> int | None:
+    """The data rows of a dataset CSV (its non-blank lines less the header), or None when it is not
+    there, not inside the spec's folder tree `root` (nothing outside it is read) or over
+    `_MAX_CSV_BYTES`. Read in chunks: linear in the file, whatever its line lengths."""
+    try:
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
+            return None
+        if resolved.stat().st_size > _MAX_CSV_BYTES:
+            return None
+        rows = 0
+        content = False  # the current line has a non-blank character
+        with open(resolved, "rb") as f:
+            while chunk := f.read(1 << 20):
+                *ended, rest = chunk.split(b"\n")
+                for line in ended:
+                    rows += content or bool(line.strip())
+                    content = False
+                content = content or bool(rest.strip())
+        return max(rows + content - 1, 0)
+    except OSError:
         return None
-    with p.open("rb") as f:
-        n = sum(1 for line in f if line.strip())
-    return max(n - 1, 0)
 
 
 def config_to_nnc(
     config: ir.Config,
     datasets: tuple[ir.Dataset, ...],
     diagnostics: list[Diagnostic] | None = None,
+    root: Path | None = None,
 ) -> dict[str, list[NncSection]]:
     """The sections NNC writes for `config` and `datasets`, by kind, in NNC's file order:
     "Engine" (before the networks), then "Datasets" (`[Dataset]`: Num, MainIndex), "Dataset",
     "Description", "Config", "Optimizer", "Monitor", "Executor", "Script", "StructureSearch".
     Items are NNC's keys and value strings in NNC's order. What NNC cannot say (steps or a range
-    in mixed units) is written as nearly as it can be and reported into `diagnostics` when given."""
+    in mixed units) is written as nearly as it can be and reported into `diagnostics` when given.
+    A dataset without `num_data` gets its CSV's rows (`dataset_rows`) when `root`, the spec's folder,
+    is given and holds the CSV; else 0, NNC's "not known"."""
     problems = diagnostics if diagnostics is not None else []
     where = Where("", "", 0)
 
@@ -506,7 +526,7 @@ def config_to_nnc(
         }
         num_data = d.settings.get("num_data")
         if num_data is None:
-            num_data = _count_rows(d.path)
+            num_data = dataset_rows(d.path, root) if root is not None else None
         items["NumData"] = str(num_data or 0)  # 0: not known, as NNC writes it
         out["Dataset"].append(section(f"Dataset_{i}", items))
     out["Description"] = [section("Description", {"Text": ""})]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..compiler import Result
@@ -900,7 +901,7 @@ def layout(layers: list[NncLayer], links: list[NncLink]) -> None:
 def config_sections(project: Project) -> dict[str, list[NncSection]]:
     """The config as NNC's sections (`config_nnd.config_to_nnc`), with the datasets NNC needs
     (`_datasets_for_nnc`)."""
-    sections = config_to_nnc(project.config, project.datasets)
+    sections = config_to_nnc(project.config, project.datasets, root=Path(project.path).parent)
     _datasets_for_nnc(sections, project)
     return sections
 

@@ -39,6 +39,7 @@ from typing import Any
 from .. import ir
 from ..layers import REGISTRY
 from .components import COMPONENTS, SOLVERS
+from .config_nnd import dataset_rows
 from .names import nnc_layer_path, nnc_parameter_name, nnc_shape
 from .nnabla_functions import FUNCTIONS
 from .nndsl_layers import nnc_project
@@ -57,7 +58,6 @@ _EXTRA_SOLVERS = {
     ),
 }
 # The solvers' NNC parameter names per language name (nndsl.solvers.SOLVERS).
-_MAX_CSV_BYTES = 16 * 1024**3  # counting rows reads at most this much of a dataset's CSV
 
 
 class ExportError(Exception):
@@ -311,29 +311,6 @@ def _network(net: ir.Network, batch_size: int) -> _Net:
 # --- config -----------------------------------------------------------------------------------
 
 
-def _csv_rows(dataset: ir.Dataset, root: Path) -> int | None:
-    """The data rows of the dataset's CSV (lines after the header), or None when it is not
-    there or not inside the spec's folder tree (nothing outside it is read)."""
-    path = Path(dataset.path)
-    try:
-        resolved = path.resolve()
-        if not resolved.is_relative_to(root.resolve()) or not resolved.is_file():
-            return None
-        if resolved.stat().st_size > _MAX_CSV_BYTES:
-            return None
-        rows = 0
-        last = b"\n"
-        with open(resolved, "rb") as f:
-            while chunk := f.read(1 << 20):
-                rows += chunk.count(b"\n")
-                last = chunk[-1:]
-        if last != b"\n":
-            rows += 1
-        return max(rows - 1, 0)
-    except OSError:
-        return None
-
-
 def iterations_per_epoch(project: ir.Project) -> int | None:
     """NNC's iterations per epoch: the first optimizer's dataset rows // batch size."""
     config = project.config
@@ -342,7 +319,7 @@ def iterations_per_epoch(project: ir.Project) -> int | None:
     dataset = next((d for d in project.datasets if d.name == config.optimizers[0].dataset), None)
     if dataset is None:
         return None
-    rows = _csv_rows(dataset, Path(project.path).parent)
+    rows = dataset_rows(dataset.path, Path(project.path).parent)
     return None if rows is None else rows // config.batch_size
 
 

@@ -393,46 +393,57 @@ def _load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 # --- .h5 ---
 
 
+def h5_datasets(hd, source) -> dict[str, object]:
+    """Every dataset of an open HDF5 file (`h5py.File`) by path, in the file's order, checked before any
+    data is read: only groups and numeric datasets held in the file itself (no soft or external
+    links, external or virtual storage, which would read other files), each object reached once, at
+    most `_MAX_DEPTH` groups deep and `_MAX_H5_OBJECTS` objects. `RunError` naming `source` otherwise.
+    `nndsl weights` reads Keras weights files with it too."""
+    h5py = _h5py()
+    found: dict[str, object] = {}
+    seen = set()
+
+    def walk(group, prefix: str, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            raise RunError(f"{source}: groups nested more than {_MAX_DEPTH} deep; refused")
+        for key in group:
+            name = f"{prefix}{key}"
+            link = group.get(key, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise RunError(f'{source}: "{name}" is a {type(link).__name__}, not data in this file; refused')
+            obj = group[key]
+            token = obj.id  # equal for one object reached by two names
+            if token in seen or len(seen) >= _MAX_H5_OBJECTS:
+                raise RunError(f'{source}: "{name}" is reached twice (a cycle?) or the file holds too many objects')
+            seen.add(token)
+            if isinstance(obj, h5py.Group):
+                walk(obj, name + "/", depth + 1)
+            elif isinstance(obj, h5py.Dataset):
+                if obj.is_virtual or obj.external:
+                    raise RunError(f'{source}: "{name}" keeps its data outside the file; refused')
+                if obj.dtype.kind not in "fiub":
+                    raise RunError(f'{source}: "{name}" holds {obj.dtype} values, not numbers')
+                found[name] = obj
+            else:
+                raise RunError(f'{source}: "{name}" is a {type(obj).__name__}, not a parameter')
+
+    walk(hd, "", 0)
+    return found
+
+
 def _read_h5(f, source, want, partial: bool) -> dict[str, np.ndarray]:
-    """The datasets of an HDF5 file (an open binary file) by path, checked before their data is read:
-    only groups and numeric datasets held in the file itself (no links, external or virtual storage,
-    which would read other files)."""
+    """The parameters of an NNC .h5 file (an open binary file) by name, in the file's `index` order."""
     h5py = _h5py()
     try:
         hd = h5py.File(f, "r")
     except OSError as e:
         raise RunError(f"{source}: not a readable .h5 parameter file: corrupt or truncated? ({e})") from None
     with hd:
-        found: dict[str, tuple[int, object]] = {}
-        seen = set()
-
-        def walk(group, prefix: str, depth: int) -> None:
-            if depth > _MAX_DEPTH:
-                raise RunError(f"{source}: groups nested more than {_MAX_DEPTH} deep; refused")
-            for key in group:
-                name = f"{prefix}{key}"
-                link = group.get(key, getlink=True)
-                if not isinstance(link, h5py.HardLink):
-                    raise RunError(f'{source}: "{name}" is a {type(link).__name__}, not data in this file; refused')
-                obj = group[key]
-                token = obj.id  # equal for one object reached by two names
-                if token in seen or len(seen) >= _MAX_H5_OBJECTS:
-                    raise RunError(f'{source}: "{name}" is reached twice (a cycle?) or the file holds too many objects')
-                seen.add(token)
-                if isinstance(obj, h5py.Group):
-                    walk(obj, name + "/", depth + 1)
-                elif isinstance(obj, h5py.Dataset):
-                    if obj.is_virtual or obj.external:
-                        raise RunError(f'{source}: "{name}" keeps its data outside the file; refused')
-                    if obj.dtype.kind not in "fiub":
-                        raise RunError(f'{source}: "{name}" holds {obj.dtype} values, not numbers')
-                    index = obj.attrs.get("index", None)
-                    found[name] = (int(index) if np.ndim(index) == 0 and index is not None else len(found), obj)
-                else:
-                    raise RunError(f'{source}: "{name}" is a {type(obj).__name__}, not a parameter')
-
         try:
-            walk(hd, "", 0)
+            found: dict[str, tuple[int, object]] = {}
+            for name, obj in h5_datasets(hd, source).items():
+                index = obj.attrs.get("index", None)
+                found[name] = (int(index) if np.ndim(index) == 0 and index is not None else len(found), obj)
             if want is not None:
                 check_params(want, {n: obj.shape for n, (_, obj) in found.items()}, source, partial)
             elif sum(obj.size * obj.dtype.itemsize for _, obj in found.values()) > MAX_FILE_BYTES:

@@ -155,9 +155,11 @@ def test_num_data_counted_from_the_csv(tmp_path):
     spec.write_text(NETS + 'dataset train = "t.csv"\nconfig { optimizer { network = Gen, dataset = train } }\n')
     result = compile_file(spec)
     assert result.ok
-    s = config_to_nnc(result.project.config, result.project.datasets)
+    s = config_to_nnc(result.project.config, result.project.datasets, root=tmp_path)
     items = s["Dataset"][0].items
     assert items["NumData"] == "37"
+    unknown = config_to_nnc(result.project.config, result.project.datasets)  # no folder given: nothing read
+    assert unknown["Dataset"][0].items["NumData"] == "0"
     assert items["Shuffle"] == "1"  # nndsl's default: shuffle what an optimizer trains on
 
 

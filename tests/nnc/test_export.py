@@ -39,7 +39,7 @@ def _no_dataset_on_disk(monkeypatch):
     checks the counting)."""
     from nndsl.nnc import config_nnd
 
-    monkeypatch.setattr(config_nnd, "_count_rows", lambda path: None)
+    monkeypatch.setattr(config_nnd, "dataset_rows", lambda path, root: None)
 
 
 def _export(spec: Path) -> tuple[str, Exporter]:
