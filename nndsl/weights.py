@@ -101,6 +101,7 @@ class SpecLayer:
     # Keras: the file's role ("0", "1", ...) -> the variable's name ("kernel"), for the report
     roles: dict[str, str] = field(default_factory=dict)
     span: object = None  # where the spec writes the layer
+    parts: int = 1  # the spec's layers it stands for: 2 for a pair that one Keras layer holds (`fused`)
 
 
 def natural_key(name: str) -> list:
@@ -492,12 +493,14 @@ def fused(first: SpecLayer, second: SpecLayer) -> SpecLayer:
     order: Keras's SeparableConv2D is a depthwise kernel, a pointwise kernel and a bias, which NNC
     writes as a DepthwiseConvolution and a 1x1 Convolution."""
     ranked = [*first.params.values(), *second.params.values()]
-    roles = [*first.roles.values(), *second.roles.values()]
+    named = {"kernel": "depthwise_kernel"}, {"kernel": "pointwise_kernel"}  # the names SeparableConv2D gives
+    roles = [named[k].get(r, r) for k, layer in enumerate((first, second)) for r in layer.roles.values()]
     return SpecLayer(
         f"{first.name} + {second.name}",
         {str(i): v for i, v in enumerate(ranked)},
         {str(i): r for i, r in enumerate(roles)},
         first.span,
+        first.parts + second.parts,
     )
 
 
@@ -642,12 +645,13 @@ def run(args) -> int:
                 )
             )
     sys.stderr.write(
-        f"{len(m.pairs)} of the {len(layers)} layers of network '{name}' matched, "
+        f"{sum(s.parts for s, _ in m.pairs)} of the {len(layers)} layers of network '{name}' matched, "
         f"from the {len(framework)} layers of {args.file}:\n" + report_table(m, backend)
     )
     if not result.ok:
         _report([result], "text")
-        sys.stderr.write(f"nothing was written (--partial writes the {len(m.pairs)} matched layers)\n")
+        matched = sum(s.parts for s, _ in m.pairs)
+        sys.stderr.write(f"nothing was written (--partial writes the {matched} matched layers)\n")
         return EXIT_INPUT
     arrays = convert(m, backend)
     from .runtime.nnc_params import save_params

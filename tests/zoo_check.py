@@ -135,7 +135,7 @@ def keras_trained_statistics(model, x: np.ndarray, seed: int = 0) -> None:
             layer.beta.assign((rng.standard_normal(n) * 0.1).astype(np.float32))
     # In training mode every BatchNormalization normalizes with its input's batch statistics: one call
     # gives every input as the layers before it, so set, give it.
-    inputs = keras.Model(model.inputs, [layer.input for layer in norms])(x, training=True)
+    inputs = keras.Model(model.input, [layer.input for layer in norms])(x, training=True)
     for layer, h in zip(norms, inputs, strict=True):
         h = keras.ops.convert_to_numpy(h).astype(np.float64)
         axes = tuple(range(h.ndim - 1))
