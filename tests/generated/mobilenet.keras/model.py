@@ -156,7 +156,7 @@ class MobileNet:
         h = self.conv1_bn(h)  # 112x112x32
         h = ops.relu6(h)  # 112x112x32
         for stage_step in self.stage:
-            h = stage_step(h)  # 7x7x1024
+            h = stage_step(h)  # 112x112x64, 56x56x128, 28x28x256, 14x14x512, 7x7x1024
         h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x1024
         h = self.dropout(h)  # 1x1x1024
         h = self.conv_preds(h)  # 1x1x1000

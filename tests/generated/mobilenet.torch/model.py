@@ -121,7 +121,7 @@ class MobileNet(nn.Module):
         h = self.conv1_bn(h)  # 32x112x112
         h = F.relu6(h)  # 32x112x112
         for stage_step in self.stage:
-            h = stage_step(h)  # 1024x7x7
+            h = stage_step(h)  # 64x112x112, 128x56x56, 256x28x28, 512x14x14, 1024x7x7
         h = h.mean(dim=(2, 3), keepdim=True)  # 1024x1x1
         h = F.dropout(h, self.dropout, self.training)  # 1024x1x1
         h = self.conv_preds(h)  # 1000x1x1

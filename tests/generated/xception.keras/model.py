@@ -233,7 +233,7 @@ class Xception:
         h = self.conv2_bn(h)  # 147x147x64
         h = ops.relu(h)  # 147x147x64
         for entry_step in self.entry:
-            h = entry_step(h)  # 19x19x728
+            h = entry_step(h)  # 74x74x128, 37x37x256, 19x19x728
         for middle_step in self.middle:
             h = middle_step(h)  # 19x19x728
         h = self.exit_2(h)  # 10x10x1024

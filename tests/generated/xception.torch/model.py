@@ -172,7 +172,7 @@ class Xception(nn.Module):
         h = self.conv2_bn(h)  # 64x147x147
         h = F.relu(h)  # 64x147x147
         for entry_step in self.entry:
-            h = entry_step(h)  # 728x19x19
+            h = entry_step(h)  # 128x74x74, 256x37x37, 728x19x19
         for middle_step in self.middle:
             h = middle_step(h)  # 728x19x19
         h = self.exit_2(h)  # 1024x10x10
