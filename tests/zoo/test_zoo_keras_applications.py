@@ -75,9 +75,10 @@ def test_macs_equal_keras(case, capsys):
 def test_outputs_equal_keras_with_its_weights(case, backend):
     if backend == "torch":
         pytest.importorskip("torch")
-    _, project, _, arrays, x, expected, tmp = case
+    name, project, _, arrays, x, expected, tmp = case
     module, model = Z.generated_model(project, backend, tmp / f"project_{backend}")
     Z.load(model, arrays, tmp)
     (got,) = Z.outputs(module, model, backend, x, unit="net")
     diff, scale = Z.max_difference(expected, got)
+    print(f"{name} {backend}: max abs difference {diff:.2e} at scale {scale:.3g}")
     assert diff <= (1e-5 if backend == "torch" else 1e-4) * scale, diff
