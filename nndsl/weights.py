@@ -29,6 +29,9 @@ fits, in the file's order: for a state dict the order the modules were saved in.
 Keras `.weights.h5` files keep no order (tensors sorted by name; Keras's groups are named
 "conv2d", "conv2d_1", ... per class in the model's order): their layers are taken in the natural
 order of their names (numbers as numbers); a `.keras` file's layers in its config.json's order.
+A Keras layer may hold what NNC writes as two layers: a spec layer that fits no Keras layer takes,
+with the spec layer after it, one that holds both's variables in order (SeparableConv2D: a depthwise
+kernel, then a pointwise kernel and bias, NNC's DepthwiseConvolution then 1x1 Convolution).
 A pairing against a state dict's order (a spec layer that takes a module saved before the one the
 previous layer took) is warned about (W130): layers of the same shapes may then be paired wrongly.
 
@@ -97,6 +100,7 @@ class SpecLayer:
     # Keras: the file's role ("0", "1", ...) -> the variable's name ("kernel"), for the report
     roles: dict[str, str] = field(default_factory=dict)
     span: object = None  # where the spec writes the layer
+    parts: int = 1  # the spec's layers it stands for: 2 for a pair that one Keras layer holds (`fused`)
 
 
 def natural_key(name: str) -> list:
@@ -468,27 +472,56 @@ class Match:
     out_of_order: list[tuple[SpecLayer, FrameworkLayer, FrameworkLayer]]  # (spec, taken, the one before)
 
 
+def fused(first: SpecLayer, second: SpecLayer) -> SpecLayer:
+    """Two consecutive Keras-side spec layers as the one Keras layer that holds both's variables, in
+    order: Keras's SeparableConv2D is a depthwise kernel, a pointwise kernel and a bias, which NNC
+    writes as a DepthwiseConvolution and a 1x1 Convolution."""
+    ranked = [*first.params.values(), *second.params.values()]
+    named = {"kernel": "depthwise_kernel"}, {"kernel": "pointwise_kernel"}  # the names SeparableConv2D gives
+    roles = [named[k].get(r, r) for k, layer in enumerate((first, second)) for r in layer.roles.values()]
+    return SpecLayer(
+        f"{first.name} + {second.name}",
+        {str(i): v for i, v in enumerate(ranked)},
+        {str(i): r for i, r in enumerate(roles)},
+        first.span,
+        first.parts + second.parts,
+    )
+
+
 def match(spec: list[SpecLayer], framework: list[FrameworkLayer], backend: str) -> Match:
-    """Each spec layer takes the first framework layer not yet taken that it fits (module docstring).
-    Linear in practice: a pointer skips the taken prefix; the scan past it stops at the first fit."""
+    """Each spec layer takes the first framework layer not yet taken that it fits (module docstring);
+    for Keras, a spec layer that fits none takes, with the next spec layer, a Keras layer that holds
+    both's variables (`fused`). Linear in practice: a pointer skips the taken prefix; the scan past it
+    stops at the first fit."""
     taken = [False] * len(framework)
     start = 0
     pairs, left, disorder = [], [], []
     last: FrameworkLayer | None = None
-    for s in spec:
+
+    def first_fit(s: SpecLayer) -> int | None:
+        return next((k for k in range(start, len(framework)) if not taken[k] and _fits(s, framework[k], backend)), None)
+
+    i = 0
+    while i < len(spec):
+        s = spec[i]
         while start < len(framework) and taken[start]:
             start += 1
-        for k in range(start, len(framework)):
-            if not taken[k] and _fits(s, framework[k], backend):
-                taken[k] = True
-                fw = framework[k]
-                if last is not None and fw.position < last.position:
-                    disorder.append((s, fw, last))
-                last = fw
-                pairs.append((s, fw))
-                break
-        else:
+        k = first_fit(s)
+        if k is None and backend == "keras" and i + 1 < len(spec):
+            k = first_fit(fused(s, spec[i + 1]))
+            if k is not None:
+                s = fused(s, spec[i + 1])
+                i += 1
+        i += 1
+        if k is None:
             left.append(s)
+            continue
+        taken[k] = True
+        fw = framework[k]
+        if last is not None and fw.position < last.position:
+            disorder.append((s, fw, last))
+        last = fw
+        pairs.append((s, fw))
     return Match(pairs, left, [f for f, t in zip(framework, taken, strict=True) if not t], disorder)
 
 
@@ -596,12 +629,13 @@ def run(args) -> int:
                 )
             )
     sys.stderr.write(
-        f"{len(m.pairs)} of the {len(layers)} layers of network '{name}' matched, "
+        f"{sum(s.parts for s, _ in m.pairs)} of the {len(layers)} layers of network '{name}' matched, "
         f"from the {len(framework)} layers of {args.file}:\n" + report_table(m, backend)
     )
     if not result.ok:
         _report([result], "text")
-        sys.stderr.write(f"nothing was written (--partial writes the {len(m.pairs)} matched layers)\n")
+        matched = sum(s.parts for s, _ in m.pairs)
+        sys.stderr.write(f"nothing was written (--partial writes the {matched} matched layers)\n")
         return EXIT_INPUT
     arrays = convert(m, backend)
     from .runtime.nnc_params import save_params

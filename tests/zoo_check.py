@@ -13,8 +13,9 @@ and both give the reference's outputs on the same input, in eval mode.
 - `generated_model(project, backend, out)`: the generated project's `create_model()`, loaded from `out`;
 - `outputs(module, model, backend, x, unit)`: the main network's outputs, or a unit instance's (the
   network without its preprocessing and softmax), for `x` in NNC's layout (N, C, H, W);
-- `trained_statistics(module)`: batch-normalization statistics and affine terms as after training
-  (not the initial 0 / 1, which would hide a swapped mean and variance);
+- `trained_statistics(module)` / `keras_trained_statistics(model)`: batch-normalization statistics
+  and affine terms as after training (not the initial 0 / 1, which would hide a swapped mean and
+  variance), of a torch module or a Keras model;
 - `max_difference(expected, got)`: the worst absolute difference and the scale it is judged at; a NaN
   or an infinity on one side only is an infinite difference.
 """
@@ -114,6 +115,32 @@ def trained_statistics(module, seed: int = 0) -> None:
                 if m.affine:
                     m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
                     m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+
+
+def keras_trained_statistics(model, x: np.ndarray, seed: int = 0) -> None:
+    """Give every Keras BatchNormalization of `model` affine terms and statistics as after training: a
+    random gamma and beta, and as moving mean and variance those of the layer's input over `x` (a batch
+    in Keras's layout), as training leaves them. Random statistics would not do: keras.applications'
+    Glorot-initialized depthwise kernels shrink the signal layer by layer, and normalized by made-up
+    variances the deep maps become nearly constant, blind to a pooling window one pixel off."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        n = layer.moving_mean.shape[0]
+        if layer.scale:
+            layer.gamma.assign((rng.random(n) + 0.5).astype(np.float32))
+        if layer.center:
+            layer.beta.assign((rng.standard_normal(n) * 0.1).astype(np.float32))
+    # In training mode every BatchNormalization normalizes with its input's batch statistics: one call
+    # gives every input as the layers before it, so set, give it.
+    inputs = keras.Model(model.input, [layer.input for layer in norms])(x, training=True)
+    for layer, h in zip(norms, inputs, strict=True):
+        h = keras.ops.convert_to_numpy(h).astype(np.float64)
+        axes = tuple(range(h.ndim - 1))
+        layer.moving_mean.assign(h.mean(axis=axes).astype(np.float32))
+        layer.moving_variance.assign(h.var(axis=axes).astype(np.float32))
 
 
 def max_difference(expected: np.ndarray, got: np.ndarray) -> tuple[float, float]:

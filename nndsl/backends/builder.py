@@ -404,6 +404,16 @@ class _Builder:
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
 
+    def _loop_shapes(self, net: Network, copies: list) -> str:
+        """The comment of a loop over a repeat's copies, on the line each step runs: the shape every step
+        gives; where the steps change it (a repeat over a configuration table), each step's in order,
+        left out where they do not fit in a short comment."""
+        shapes = [self.dialect.shape(net.values[c.outputs[0]].shape) for c in copies]
+        if len(set(shapes)) == 1:
+            return shapes[0]
+        listed = ", ".join(shapes)
+        return listed if len(listed) <= _LOOP_COMMENT else ""
+
     def _forward(self, block: Block, net: Network, owner: merge.Inst, attrs: Namer, owned: dict, run: merge.Inst):
         """Records of `block`'s code: its modules and initializers on `owner`, its forward
         statements on `run` (the owner itself, or one network of the top-level model)."""
@@ -430,7 +440,7 @@ class _Builder:
                 step = snake(attr_name.rsplit(".", 1)[-1]) + "_step"
                 run.body.append(
                     merge.Stmt(_unique(run, ("R", attr_name)), "loop", step, (copies[0].inputs[0],), (out_vid,),
-                               self.dialect.shape(net.values[out_vid].shape), attr)
+                               self._loop_shapes(net, copies), attr)
                 )  # fmt: skip
                 i += item.count
                 continue
@@ -706,6 +716,9 @@ def _scalars(value):
 def _mark(text: str, marks: dict | None) -> str:
     return merge.with_marks(text, marks) if marks else text
 
+
+# The longest list of step shapes a loop's comment holds (`_loop_shapes`): five ImageNet stages.
+_LOOP_COMMENT = 64
 
 # Tests set this False to get one class per instance (each instance's concrete code), the
 # reference the merged classes are compared with.

@@ -130,3 +130,60 @@ def test_links_out_of_the_file_are_refused(case, tmp_path, capsys):
         f["layers/conv2d/vars/0"] = h5py.ExternalLink(str(folder / "w.weights.h5"), "layers/conv2d/vars/0")
     code, err = weights([spec, path, "-o", tmp_path / "p.npz"], capsys)
     assert code == 1 and "is a ExternalLink, not data in this file; refused" in err
+
+
+SEPARABLE_SPEC = """\
+network Runtime {
+    x = Input(3x16x16)
+    y = x
+        -> c1: Convolution(8, kernel=3x3, pad=1x1, bias=false)
+        -> sep_dw: DepthwiseConvolution(kernel=3x3, pad=1x1, bias=false)
+        -> sep_pw: Convolution(16, kernel=1x1)
+        -> ReLU
+        -> dw: DepthwiseConvolution(kernel=3x3, pad=1x1)
+        -> bn: BatchNormalization
+        -> GlobalAveragePooling
+        -> fc: Affine(10)
+}
+"""
+
+
+def test_a_separable_convolution_is_the_depthwise_and_pointwise_layers_nnc_writes(tmp_path, capsys):
+    """Keras's SeparableConv2D holds a depthwise kernel, a pointwise kernel and a bias: the spec's
+    DepthwiseConvolution and the 1x1 Convolution after it take it together; a DepthwiseConv2D of its
+    own still pairs with a DepthwiseConvolution alone."""
+    x = keras.Input((16, 16, 3))
+    h = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    h = keras.layers.SeparableConv2D(16, 3, padding="same")(h)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.DepthwiseConv2D(3, padding="same")(h)
+    h = keras.layers.BatchNormalization(epsilon=1e-4)(h)
+    y = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(h))
+    theirs = keras.Model(x, y)
+    rng = np.random.default_rng(0)
+    for layer in theirs.layers:
+        values = [rng.standard_normal(w.shape).astype(np.float32) * 0.3 for w in layer.get_weights()]
+        if isinstance(layer, keras.layers.BatchNormalization):
+            values[0] = rng.uniform(0.5, 1.5, values[0].shape).astype(np.float32)  # gamma
+            values[3] = rng.uniform(0.5, 1.5, values[3].shape).astype(np.float32)  # moving variance
+        layer.set_weights(values)
+    theirs.save_weights(tmp_path / "w.weights.h5")
+    spec = tmp_path / "spec.nnd"
+    spec.write_text(SEPARABLE_SPEC, encoding="utf-8")
+    code, err = weights([spec, tmp_path / "w.weights.h5", "-o", tmp_path / "p.npz"], capsys)
+    assert code == 0, err
+    assert "6 of the 6 layers of network 'Runtime' matched, from the 5 layers of" in err
+    report = {" ".join(line.split()) for line in err.splitlines()}
+    assert {
+        "separable_conv2d.depthwise_kernel (layers/separable_conv2d/vars/0) -> sep_dw/W 3x3x8x1 -> 8x3x3",
+        "separable_conv2d.pointwise_kernel (layers/separable_conv2d/vars/1) -> sep_pw/W 1x1x8x16 -> 16x8x1x1",
+        "separable_conv2d.bias (layers/separable_conv2d/vars/2) -> sep_pw/b 16 -> 16",
+        "depthwise_conv2d.kernel (layers/depthwise_conv2d/vars/0) -> dw/W 3x3x16x1 -> 16x3x3",
+    } <= report
+    generate(compile_file(str(spec)).project, tmp_path / "project")
+    ours = import_generated(tmp_path / "project").create_model()
+    ours.load_params(tmp_path / "p.npz")
+    x = rng.standard_normal((2, 16, 16, 3)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(theirs(x, training=False))
+    got = keras.ops.convert_to_numpy(ours(x, training=False))
+    assert float(np.abs(got - expected).max()) <= 1e-5 * max(1.0, float(np.abs(expected).max()))
