@@ -17,6 +17,7 @@ keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
 from conftest import SPECS, import_generated  # noqa: E402
+from zoo_check import ZOO  # noqa: E402
 
 from nndsl.backends import keras as keras_backend  # noqa: E402
 from nndsl.backends import torch as torch_backend  # noqa: E402
@@ -51,20 +52,49 @@ def sample_inputs(project, net, batch: int = 2, seed: int = 0) -> dict[str, np.n
 
 @pytest.fixture(scope="module", params=[p.stem for p in SPECS])
 def generated(request, tmp_path_factory):
+    """The spec's Keras project and its model, built once under the shape-comment tracer
+    (`_traced_model`): (project, out, model, module, trace)."""
     project = compile_file(f"specs/{request.param}.nnd").project
     out = tmp_path_factory.mktemp(f"keras_{request.param}")
     keras_backend.generate(project, out)
-    return project, out
+    module = import_generated(out)
+    model, trace = _traced_model(module)
+    return project, out, model, module, trace
 
 
-def test_imports_without_nndsl_or_torch(generated):
-    _, out = generated
-    code = (
-        "import sys\nsys.modules['nndsl'] = None\nimport model\nmodel.create_model()\n"
-        "assert 'torch' not in sys.modules, 'the Keras project imported torch'\n"
+# The zoo's specs are built and compared with their references in tests/zoo (zoo_check.ZOO).
+RUN_APART = [p.stem for p in SPECS if p.stem not in ZOO]
+
+
+def _project(name: str, tmp_path: Path):
+    project = compile_file(f"specs/{name}.nnd").project
+    keras_backend.generate(project, tmp_path / "keras")
+    return project, tmp_path / "keras"
+
+
+# Imports each project in turn in one process (one TensorFlow import for all): `model` and the
+# project's runtime package are forgotten between projects, as two programs would not share them.
+_IMPORT_EACH = """
+import importlib, sys
+sys.modules["nndsl"] = None  # importing nndsl fails
+for folder in sys.argv[1:]:
+    sys.path.insert(0, folder)
+    importlib.import_module("model").create_model()
+    sys.path.remove(folder)
+    for name in [n for n in sys.modules if n.split(".")[0] in ("model", "nndsl_runtime")]:
+        del sys.modules[name]
+    print("ok", folder, flush=True)
+assert "torch" not in sys.modules, "a Keras project imported torch"
+"""
+
+
+def test_projects_import_without_nndsl_or_torch(tmp_path):
+    folders = [str(_project(name, tmp_path / name)[1]) for name in RUN_APART]
+    r = subprocess.run(
+        [sys.executable, "-c", _IMPORT_EACH, *folders], capture_output=True, text=True, timeout=1200, cwd=tmp_path
     )
-    r = subprocess.run([sys.executable, "-c", code], cwd=out, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0, r.stdout[-1000:] + r.stderr[-3000:]
+    assert r.stdout.count("ok ") == len(folders)
 
 
 def _expected_shapes(path: Path) -> dict[int, tuple[str, tuple[int, ...]]]:
@@ -76,11 +106,9 @@ def _expected_shapes(path: Path) -> dict[int, tuple[str, tuple[int, ...]]]:
     return shapes
 
 
-def test_symbolic_shapes_equal_the_ir(generated):
-    """Every statement's comment gives the channels-last shape the IR inferred; the symbolic
-    tensors built by the functional API have it, and every network's outputs have the IR's."""
-    project, out = generated
-    module = import_generated(out)
+def _traced_model(module):
+    """`module.create_model()` under a line tracer that reads, after each statement of model.py with a
+    shape comment, the symbolic tensor it assigned: (model, (expected, checked lines, mismatches))."""
     path = Path(module.__file__)
     expected = _expected_shapes(path)
     checked: set[int] = set()
@@ -111,6 +139,13 @@ def test_symbolic_shapes_equal_the_ir(generated):
         model = module.create_model()
     finally:
         sys.settrace(None)
+    return model, (expected, checked, mismatches)
+
+
+def test_symbolic_shapes_equal_the_ir(generated):
+    """Every statement's comment gives the channels-last shape the IR inferred; the symbolic
+    tensors built by the functional API have it, and every network's outputs have the IR's."""
+    project, _, model, module, (expected, checked, mismatches) = generated
     assert not mismatches, mismatches[:5]
     assert len(checked) >= len(expected) * 0.9
     for net in project.networks:
@@ -120,17 +155,17 @@ def test_symbolic_shapes_equal_the_ir(generated):
 
 
 def test_parameter_totals_equal_summary(generated):
-    project, out = generated
-    model = import_generated(out).create_model()
+    project, _, model, *_ = generated
     variables = {id(v): v for m in model.networks.values() for v in m.trainable_weights}
     assert sum(math.prod(v.shape) for v in variables.values()) == project.total_params
     assert set(model.PARAMETERS) == set(project.parameter_table())
 
 
-def test_torch_parameters_give_the_same_outputs(generated, tmp_path):
+@pytest.mark.parametrize("name", RUN_APART)
+def test_torch_parameters_give_the_same_outputs(name, tmp_path):
     """Parameters saved by the PyTorch project, loaded by the Keras one: every network's outputs
     agree in inference mode (max abs difference <= 1e-4 of the output's scale)."""
-    project, out = generated
+    project, out = _project(name, tmp_path)
     torch_out = tmp_path / "torch"
     torch_backend.generate(project, torch_out)
     torch_model = import_generated(torch_out).create_model().eval()
