@@ -531,7 +531,7 @@ class Model(keras.Model):
         h_2, h_3 = self.net(h)  # 1000, 1000
         h_3 = -ops.take_along_axis(ops.log_softmax(h_3, axis=1), ops.cast(y, "int32"), axis=1)  # 1
         h_2 = -ops.take_along_axis(ops.log_softmax(h_2, axis=1), ops.cast(y, "int32"), axis=1)  # 1
-        h_2 = h_2 * 0.3  # 1
+        h_2 = h_2 * 0.4  # 1
         h_3 = h_3 + h_2  # 1
         return h_3
 

@@ -453,7 +453,7 @@ class Model(nn.Module):
         h_2, h_3 = self.net(h)  # 1000, 1000
         h_3 = -F.log_softmax(h_3, dim=1).gather(1, y.long())  # 1
         h_2 = -F.log_softmax(h_2, dim=1).gather(1, y.long())  # 1
-        h_2 = h_2 * 0.3  # 1
+        h_2 = h_2 * 0.4  # 1
         h_3 = h_3 + h_2  # 1
         return h_3
 
