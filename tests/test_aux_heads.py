@@ -279,6 +279,30 @@ def test_torch_objective_heads_in_training_only_and_shared_parameters(tmp_path):
     assert calls == {"aux1": 0, "aux2": 0} and error.shape == (6, 1)
 
 
+def test_torch_training_objective_runs_in_eval_mode_too(tmp_path):
+    """The heads follow the network, not the module's mode: Training's objective evaluated with
+    running statistics (`outputs` in eval mode) computes them, Validation's call leaves them out."""
+    torch = pytest.importorskip("torch")
+    from conftest import import_generated
+
+    from nndsl.backends.torch import generate
+
+    generate(compile_file(SPEC).project, tmp_path)
+    mod = import_generated(tmp_path)
+    train = import_generated(tmp_path, "train")
+    config = json.loads((tmp_path / "config.json").read_text())
+    torch.manual_seed(0)
+    model = mod.create_model().eval()
+    x, y = _data()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    with torch.no_grad():
+        loss = train.network_loss(model.outputs("Training", x=xt, y=yt), config["networks"]["Training"])
+        heads = [h.numpy() for h in model.net(xt)]  # heads=True by default, in eval mode too
+        probs = model.outputs("Runtime", x=xt)["y'"].numpy()
+        assert all(h is None for h in model.net(xt, heads=False)[:2])
+    assert abs(loss.item() - _hand_objective(heads, probs, y)) < 1e-5
+
+
 def test_keras_objective_heads_in_training_only_and_shared_parameters(tmp_path):
     pytest.importorskip("keras")
     tf = pytest.importorskip("tensorflow")

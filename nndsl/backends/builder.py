@@ -96,10 +96,11 @@ class Dialect:
 
     backend = ""
     init_self = "self"  # a unit class's constructor's first parameters
-    # The test a unit class's forward computes an auxiliary head under, where only trained networks
-    # use the head ("self.training" in PyTorch, as torchvision's GoogLeNet; "" where the framework
-    # leaves out by itself what a network's outputs do not need, as Keras' functional models do).
-    training_guard = ""
+    # The argument of a unit class's forward (true by default) under which it computes an auxiliary
+    # head that only some networks use, and that a network leaving the head out calls it with false
+    # ("heads" in PyTorch: `self.net(x, heads=False)`; "" where the framework leaves out by itself
+    # what a network's outputs do not need, as Keras' functional models do).
+    heads_flag = ""
     reserved: frozenset[str] = frozenset()  # module-level names of the generated file
     # Attribute names of the generated classes' bases and of the template's own classes
     # (`train`, `to`, `state_dict`; `run_network`, `networks`): a layer never takes one.
@@ -393,7 +394,13 @@ class _Builder:
                 name, code.params, {py: spec_of.get(py) for py, _, _ in code.params}, [s for s, *_ in first.spec_params]
             )
             sig = "".join(f", {py}: {ann}" + (f" = {d}" if d is not None else "") for py, ann, d in code.params)
-            cls = ClassModel(name, _class_doc(members, len(insts), self.index), args=code.args, returns=code.returns)
+            doc = _class_doc(members, len(insts), self.index)
+            args = code.args
+            if first.flag:  # it computes auxiliary heads (or calls a class that does) only with the flag
+                flag = self.dialect.heads_flag
+                args = [*args, f"{flag}: bool = True"]
+                doc += f"\n\n    `{flag}=False` leaves out its auxiliary heads (None in their places).\n    "
+            cls = ClassModel(name, doc, args=args, returns=code.returns)
             cls.signature = sig
             cls.header = _init_header(self.dialect.init_self + sig)
             cls.init = code.init
@@ -453,16 +460,29 @@ class _Builder:
                     attr = self._attr(owner, attrs, owned, rel, net, [item], top)
                     outputs = tuple(item.outputs)
                     shapes = ", ".join(self.dialect.shape(net.values[v].shape) for v in item.outputs)
-                run.body.append(
-                    merge.Stmt(_unique(run, ("B", rel)), "child", "", tuple(item.inputs), outputs, shapes, attr)
-                )
+                stmt = merge.Stmt(_unique(run, ("B", rel)), "child", "", tuple(item.inputs), outputs, shapes, attr)
+                stmt.flag = self._flag_argument(owner, attr, item, top)
+                run.flag |= bool(stmt.flag) and not top
+                run.body.append(stmt)
             else:
                 self._layer(item, net, owner, attrs, owned, run, pcut, depth, block)
             if not top and self.guarded and self._guarded(item) and not self._guarded(block):
                 for stmt in run.body[before:]:
-                    stmt.guard = self.dialect.training_guard
+                    stmt.guard = self.dialect.heads_flag
+                run.flag = True
             i += 1
         return args
+
+    def _flag_argument(self, owner: merge.Inst, attr: str, item: Block, top: bool) -> str:
+        """The heads argument of the call of the child `attr` (a block): passed on from a unit
+        class (`heads=heads`), false from a network that has none of the child's auxiliary heads,
+        none where the child's class takes no flag or the network computes its heads."""
+        flag = self.dialect.heads_flag
+        if not flag or not any(kid.flag for m in owner.mods if m.attr == attr for kid in m.kids):
+            return ""
+        if not top:
+            return f"{flag}={flag}"
+        return "" if any(x.name in self.guarded for x in item.layers()) else f"{flag}=False"
 
     # --- auxiliary heads: a block that networks use with different parts ----------------------------
 
@@ -470,7 +490,7 @@ class _Builder:
         """Blocks of the networks' top level that differ between networks (a unit instance whose
         auxiliary head only Training uses): the fullest one, whose class every network calls
         (`fullest`: path -> (block, network)), and the layers only trained networks have there
-        (`guarded`, their names), which the class computes under the dialect's `training_guard`.
+        (`guarded`, their names), which the class computes under the dialect's `heads_flag`.
         Same-named layers have the same type and parameters everywhere (a block is shared by its
         layers' names); a block whose layers are not all in one network's is refused."""
         self.fullest: dict[str, tuple[Block, Network]] = {}
@@ -501,7 +521,7 @@ class _Builder:
             for _, b, n in contents:
                 for x in b.layers():
                     where.setdefault(x.name, []).append(n.training)
-            if self.dialect.training_guard:
+            if self.dialect.heads_flag:
                 self.guarded |= {name for name, trained in where.items() if len(trained) < len(uses) and all(trained)}
 
     def _guarded(self, item) -> bool:

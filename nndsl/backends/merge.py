@@ -91,7 +91,8 @@ class Stmt:
     attr: str | None = None  # the module attribute it calls
     spec: Any = None
     ctx: tuple = ()
-    guard: str = ""  # computed only where this test holds ("self.training": an aux head), else None
+    guard: str = ""  # computed only where this flag holds ("heads": an aux head), else None
+    flag: str = ""  # a child's call: the heads argument its class takes ("heads=heads", "heads=False")
 
 
 @dataclass
@@ -118,6 +119,7 @@ class Inst:
     cls: str = ""  # the class it ends in
     values: dict = field(default_factory=dict)  # that class's constructor arguments -> value
     counts: dict = field(default_factory=dict)  # statement key -> how many it has so far
+    flag: bool = False  # its forward takes the heads flag (computes an aux head or calls one that does)
 
 
 NOTHING = object()
@@ -739,8 +741,11 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
+    if any(i.flag != insts[0].flag for i in insts):
+        raise NoMerge("auxiliary heads in some instances only")
     notes = ShapeNotes(insts, dialect, cx.names)
-    body, returns = render_body(insts, fx, args, dialect.reserved, mpresent, notes, repeats)
+    reserved = dialect.reserved | ({dialect.heads_flag} if insts[0].flag else set())
+    body, returns = render_body(insts, fx, args, reserved, mpresent, notes, repeats)
     stored = sorted(fx.used)
     if stored:
         clash = {m.attr for i in insts for m in i.mods} | set(attributes)
@@ -985,8 +990,8 @@ def render_body(
             raise NoMerge("different wiring")
         if any(by[i][k].kind != s0.kind or by[i][k].attr != s0.attr for i in idx):
             raise NoMerge("different statements")
-        if any(by[i][k].guard != s0.guard for i in idx):
-            raise NoMerge("a statement only some instances compute in training only")
+        if any(by[i][k].guard != s0.guard or by[i][k].flag != s0.flag for i in idx):
+            raise NoMerge("a statement only some instances compute with their auxiliary heads")
         refs[k] = [ref([(i, by[i][k].inputs[j]) for i in idx]) for j in range(len(s0.inputs))]
     out_refs = [ref([(i, insts[i].outputs[j]) for i in range(len(insts))]) for j in range(len(insts[0].outputs))]
     uses: dict = {}
@@ -1043,7 +1048,7 @@ def render_body(
                     for j in range(len(s0.outputs))
                 ]
                 lhs = ", ".join(names) if names else "_"
-                call = f"self.{s0.attr}({', '.join(ins)})"
+                call = f"self.{s0.attr}({', '.join([*ins, s0.flag] if s0.flag else ins)})"
                 if s0.guard:
                     none = "None" if len(names) == 1 else "(" + ", ".join("None" for _ in names) + ")"
                     call = f"{call} if {s0.guard} else {none}"
@@ -1114,7 +1119,7 @@ def fingerprint(inst: Inst) -> tuple:
     body = []
     for s in inst.body:
         ins = tuple(place.get(v, ("?", v)) for v in s.inputs)
-        body.append((s.key, s.kind, s.template, s.comment, s.attr, ins, s.guard))
+        body.append((s.key, s.kind, s.template, s.comment, s.attr, ins, s.guard, s.flag))
         for j, o in enumerate(s.outputs):
             place[o] = (s.key, j)
     mods = tuple(
@@ -1130,6 +1135,7 @@ def fingerprint(inst: Inst) -> tuple:
     )
     return (
         inst.group,
+        inst.flag,
         inst.in_shape,  # the input's sizes: a symbolic shape comment is checked against them
         tuple(sorted((k, repr(v)) for k, v in inst.env.items())),
         tuple(sorted(inst.derived.items())),

@@ -11,7 +11,9 @@ exporter rebuilds the structure a person drew in NNC:
   as nnabla would name it inside a repeat (`Affine[2]`), so the parameter names stay;
 - a unit instance is a `Unit` layer whose `Network` is the unit's network, with one
   `Argument` layer per unit parameter; a property that differs between instances and
-  equals one argument in every instance is written as NNC's `*Argument` macro. Instances
+  equals one argument in every instance is written as NNC's `*Argument` macro (not a
+  parameter's setting, such as `W.InitializerMultiplier`, which NNC's tool refuses as a
+  macro in a unit called three Units deep). Instances
   whose networks differ otherwise (an `if` on an argument, a repeat count from one) get one
   specialised network each (`BasicBlock`, `BasicBlock_2`, ...), which a Comment layer in
   the network says;
@@ -812,7 +814,10 @@ class _Group:
                 if where in varying:
                     follows = [a for a in varying[where] if args.get(a) == value]
                 elif value != base.props[key]:
-                    if base.type == "Unit":  # NNC leaves an argument macro in a Unit's argument empty
+                    # NNC leaves an argument macro in a Unit's argument empty, and its tool refuses one
+                    # in a parameter's setting (`W.InitializerMultiplier=*std`) in a unit called three
+                    # Units deep ("An error occurred inside network"): those differ by network
+                    if base.type == "Unit" or "." in key:
                         return False
                     old = base.props[key]
                     follows = [a for a, v in self.constant.items() if v == old and args.get(a) == value]

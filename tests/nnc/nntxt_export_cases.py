@@ -19,7 +19,15 @@ HAND = FIXTURES / "specs"
 
 # specs/ whose networks are too big to run in the suite's time: exported and checked against the
 # golden file and nnabla's loader, and their Runtime network alone is run (one sample).
-LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16"}
+LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16", "inception_v3"}
+
+# specs/ that NNC cannot hold, with why: both exports refuse them at the layer (.sdcproj E0960,
+# .nntxt E0801; tests/nnc/test_export.py checks the message), so they have no export fixtures.
+NOT_NNC = {
+    # torchvision's adaptive average pooling of 14x14 to 4x4 in the auxiliary classifiers makes
+    # windows of 4 at 0, 3, 7 and 10: no NNC pooling (one stride per axis) makes them
+    "googlenet": "specs/googlenet.nnd:44:12",
+}
 
 # Zoo outputs nnabla computed but that say nothing of NNC's layer, with the reason: not compared
 # (tests/keras/test_keras_layer_zoo.py checks they still are as described; the layer is compared
@@ -38,7 +46,7 @@ BINARY_CONSUMERS = {"SigmoidCrossEntropy", "BinaryCrossEntropy", "BinaryError"}
 
 def spec_paths() -> dict[str, Path]:
     """Every case by name: the project's specs/ and the hand specs of the fixtures."""
-    cases = {p.stem: p for p in sorted((ROOT / "specs").glob("*.nnd"))}
+    cases = {p.stem: p for p in sorted((ROOT / "specs").glob("*.nnd")) if p.stem not in NOT_NNC}
     cases.update({f"hand_{p.stem}": p for p in sorted(HAND.glob("*.nnd"))})
     return cases
 

@@ -25,7 +25,7 @@ MODULE_NAMES = {"torch", "nn", "F", "nnc", "augment", "metrics", "nnc_layers", "
 class TorchDialect(Dialect):
     backend = "torch"
     reserved = frozenset(MODULE_NAMES)
-    training_guard = "self.training"
+    heads_flag = "heads"
     emitters = EMITTERS
 
     def __init__(self) -> None:
