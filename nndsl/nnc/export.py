@@ -39,7 +39,7 @@ from ..layers.base import DERIVED, language_name
 from ..layers.nnc_table import NNC_LAYERS
 from ..syntax import ast
 from .config_nnd import config_to_nnc
-from .nndsl_layers import nnc_project
+from .nndsl_layers import editor_disagreements, nnc_project
 from .project import NncLayer, NncLink, NncNetwork, NncProject, NncSection, Where
 
 _COPY = re.compile(r"\[\d+\]$")
@@ -238,6 +238,7 @@ class Exporter:
         if result.project is None:
             raise ExportError("the spec has errors")
         project, problems = nnc_project(result.project)  # nndsl's own layers as NNC's (nndsl_layers)
+        problems += editor_disagreements(project)
         if problems:
             raise ExportError(problems[0][1], problems[0][0])
         self.project: Project = project

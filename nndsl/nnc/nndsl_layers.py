@@ -15,6 +15,7 @@ computes the same outputs where there is one, and refused (with the layer's posi
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ..ir import Layer, Project
 from ..layers.base import fmt_shape
@@ -74,3 +75,38 @@ def nnc_project(project: Project) -> tuple[Project, list[tuple[Layer, str]]]:
                 layers.append(layer)
         networks.append(dataclasses.replace(net, layers=tuple(layers)))
     return dataclasses.replace(project, networks=tuple(networks)), problems
+
+
+def editor_pooled_size(n: int, pad: int, stride: int) -> int:
+    """The pooled size NNC's editor computes (and `error_check` checks the next layers against) for a
+    pooling with ignore_border=false: ceil((n + 2 pad) / stride), whatever the kernel (read off NNC's
+    `complete`). nnabla, which runs the project, computes (n + pad - 1) // stride + 1
+    (`nnc_shapes.pooled_size`): the two agree where pad is 0, not always otherwise."""
+    return math.ceil((n + 2 * pad) / stride)
+
+
+def editor_disagreements(project: Project) -> list[tuple[Layer, str]]:
+    """The poolings of `project` (as `nnc_project` writes it) whose output size NNC's editor computes
+    otherwise than nnabla: a `.sdcproj` holding one shows NNC's users other shapes than nnabla runs, and
+    `error_check` refuses the project where a later layer depends on the size."""
+    found = []
+    for net in project.networks:
+        for layer in net.layers:
+            p = layer.params
+            if layer.type not in ("MaxPooling", "AveragePooling", "SumPooling") or p.get("ignore_border", True):
+                continue
+            shape = net.value(layer.inputs[0]).shape
+            axes = tuple(zip(shape[1:], p["kernel"], p["stride"], p["pad"], strict=True))
+            runs = tuple(pooled_size(*a, False) for a in axes)
+            shown = tuple(editor_pooled_size(n, pad, s) for n, _, s, pad in axes)
+            if runs != shown:
+                found.append(
+                    (
+                        layer,
+                        f"{layer.type} '{layer.name}' with ignore_border=false and pad {fmt_shape(p['pad'])} pools "
+                        f"{fmt_shape(shape[1:])} to {fmt_shape(runs)} in nnabla, but NNC's editor computes "
+                        f"{fmt_shape(shown)} (ceil((n + 2 pad) / stride)) and checks the next layers against that; "
+                        "write pad=0 or ignore_border=true, or export to .nntxt",
+                    )
+                )
+    return found
