@@ -323,6 +323,9 @@ class _Builder:
                 # what an affine layer on the flattened input takes (torch's nn.Linear(in_features, ...))
                 derived["in_features"] = math.prod(net.values[block.inputs[0]].shape)
         inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
+        if block.unit and unit:
+            inst.input_name, bindings = _body_constants(unit)
+            inst.locals = [(name, names.take(snake(name)), e) for name, e in bindings]
         inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
         inst.in_shape = tuple(net.values[block.inputs[0]].shape) if block.inputs else ()
         inst.shapes_out = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
@@ -808,7 +811,8 @@ def _spec_index(units: dict) -> _SpecIndex:
     nodes: dict = {}
     exprs: dict = {}
 
-    def walk(node, ctx: tuple, found: list) -> None:
+    def walk(node, ctx: tuple, found: list | None) -> None:
+        """`found` collects the candidate expressions (None inside an operator's operands)."""
         if isinstance(node, sast.If):
             walk(node.cond, ctx, found)
             for s in node.then:
@@ -816,11 +820,12 @@ def _spec_index(units: dict) -> _SpecIndex:
             for s in node.orelse or ():
                 walk(s, (*ctx, (node.cond, False)), found)
             return
-        if isinstance(node, (sast.Call, sast.Repeat)):
-            nodes[node.span] = (node, ctx)
-        if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):
+        if isinstance(node, (sast.Call, sast.Repeat, sast.Binary, sast.Unary)):
+            nodes[node.span] = (node, ctx)  # (a Binary or Unary: also the tensor arithmetic layer it may be)
+        if found is not None and _candidate(node):
             found.append(node)
-            return
+            if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):
+                found = None  # (its operands are no candidates of their own; calls in them are indexed)
         if isinstance(node, tuple):
             for x in node:
                 walk(x, ctx, found)
@@ -838,15 +843,50 @@ def _spec_index(units: dict) -> _SpecIndex:
     return _SpecIndex(units, nodes, exprs)
 
 
+def _candidate(node) -> bool:
+    """An expression of the spec that may be a constant of the generated code (`merge.Context`)."""
+    from ..syntax import ast as sast
+
+    return isinstance(node, (sast.Binary, sast.Name, sast.Unary, sast.Index)) or merge.builtin_call(node)
+
+
+def _body_constants(unit) -> tuple[str | None, list]:
+    """A unit's first input where its body never rebinds it (what `x.shape` reads), and the names
+    its body binds once, outside any `if`, with their expressions (the constants among them are the
+    constructor's locals, `merge.Context`)."""
+    from ..syntax import ast as sast
+
+    counts: dict[str, int] = {}
+
+    def walk(stmts) -> None:
+        for st in stmts or ():
+            if isinstance(st, sast.Assign):
+                for t in st.targets:
+                    counts[t.id] = counts.get(t.id, 0) + 1
+            elif isinstance(st, sast.If):
+                walk(st.then)
+                walk(st.orelse)
+
+    walk(unit.body)
+    first = next((st.names[0].id for st in unit.body if isinstance(st, sast.In) and st.names), None)
+    bindings = [
+        (st.targets[0].id, st.value)
+        for st in unit.body
+        if isinstance(st, sast.Assign) and len(st.targets) == 1 and counts[st.targets[0].id] == 1
+    ]
+    return (None if first is None or first in counts else first), bindings
+
+
 def _exprs(node) -> list:
     from ..syntax import ast as sast
 
     found: list = []
 
     def walk(n) -> None:
-        if isinstance(n, (sast.Binary, sast.Name, sast.Unary)):
+        if _candidate(n):
             found.append(n)
-            return
+            if isinstance(n, (sast.Binary, sast.Name, sast.Unary)):
+                return
         if isinstance(n, tuple):
             for x in n:
                 walk(x)
