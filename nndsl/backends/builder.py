@@ -403,6 +403,8 @@ class _Builder:
             cls.lines = code.body
             self.classes.append(cls)
             self.symbolic_shapes |= code.symbolic
+            if code.math:  # (`math.floor` of a spec's `floor`)
+                self.dialect.printer.imports["math"] = "import math"
 
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
@@ -727,7 +729,7 @@ _LOOP_COMMENT = 64
 # reference the merged classes are compared with.
 MERGE_UNITS = True
 
-_ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str",
+_ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "list": "tuple",
                 "shape": "tuple[int, ...]"}  # fmt: skip
 
 
