@@ -528,8 +528,8 @@ def test_table_driven_units_are_one_class_each(backend):
     assert "\nimport math\n" in text
     stage = class_source(text, "Stage")
     assert "row: tuple" in stage
-    first = "Block(in_channels, row[1], stride=row[3], t=row[0])"
-    assert f"self.first = {first}" in stage or f'Block(prefix + "first.", in_channels, row[1]' in stage
+    prefix = "" if backend == "torch" else 'prefix + "first.", '
+    assert f"self.first = Block({prefix}in_channels, row[1], stride=row[3], t=row[0])" in stage
     assert "range(row[2] - 1)" in stage and "Squeeze(" in stage and "row[-1])" in stage
 
 
