@@ -29,6 +29,7 @@ from ..nnc.names import nnc_parameter_table
 from . import merge
 from .expr import Expr, Printer
 from .naming import Namer, camel, literal, snake
+from .pyformat import fitted_lines, split_top_level
 from .structure import Block, network_tree
 
 
@@ -771,7 +772,8 @@ def _init_header(params: str, width: int = 120) -> str:
         return line
     if len(params) + 8 <= width:
         return f"    def __init__(\n        {params}\n    ) -> None:"
-    return "    def __init__(\n" + "".join(f"        {p},\n" for p in params.split(", ")) + "    ) -> None:"
+    lines = [line for p in split_top_level(params) for line in fitted_lines(p + ",", 8, width)]
+    return "    def __init__(\n" + "".join(f"{line}\n" for line in lines) + "    ) -> None:"
 
 
 def _layer_sig(layer: Layer) -> tuple:
@@ -963,11 +965,19 @@ def _block_doc(block: Block, net: Network) -> str:
     ins = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
     outs = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
     if block.unit:
-        args = ", ".join(f"{k}={literal(v)}" for k, v in block.args)
+        args = ", ".join(f"{k}={_shown_arg(v)}" for k, v in block.args)
         head = f"Unit {block.unit}({args})"
     else:
         head = f"One copy of repeat '{block.repeat}'"
     return f"{head}: {ins} -> {outs}."
+
+
+def _shown_arg(value) -> str:
+    """An argument as a docstring shows it: a long list (a configuration table) by its length."""
+    text = literal(value)
+    if isinstance(value, tuple) and len(text) > 40:
+        return f"<a list of {len(value)}>"
+    return text
 
 
 def _network_doc(project: Project, net: Network) -> str:

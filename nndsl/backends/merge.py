@@ -331,7 +331,7 @@ class Context:
         for py in first.derived:
             cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
         named = len(cands)
-        for spec, py, _ in first.locals:
+        for spec, py, _ in reversed(first.locals):  # (the last first: `expanded`, not the `v` it rounds)
             if py in self.local_needs:
                 cands.append(Candidate(self.prefix + py, lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
         cands += [c for c in (self.expr_candidate(e) for e in first.exprs) if c]
@@ -545,8 +545,10 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         needs |= n
         prev = toks[0][j - 1][1] if j else ""
         nxt = toks[0][j + 1][1] if j + 1 < len(toks[0]) else ""
-        atomic = re.fullmatch(r"[A-Za-z_][\w.]*", text) is not None or (
-            prev in ("(", ",", "=", "[") and nxt in (")", ",", "]")
+        atomic = (
+            re.fullmatch(r"[A-Za-z_][\w.]*", text) is not None
+            or (prev in ("(", ",", "=", "[") and nxt in (")", ",", "]"))
+            or len(toks[0]) == 1  # the whole text: an option's value (`groups=hidden * 2`)
         )
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
@@ -684,16 +686,24 @@ def _merge2(a: list, b: list) -> list:
     return out
 
 
+_NEGATED = {"==": "!=", "!=": "=="}
+
+
 def condition(ctx_items: tuple, cx: Context, present: list[bool]) -> str:
     """The spec's condition of a statement, as Python, checked against where it is present."""
     if not ctx_items:
         raise NoMerge("a statement only some instances have, outside any if")
     texts = []
     for cond, polarity in ctx_items:
-        text = py_expr(cond, cx.names, 3 if not polarity else 2)
+        flipped = _NEGATED.get(cond.op) if not polarity and isinstance(cond, ast.Binary) else None
+        if flipped:  # `kind != "HS"` for the else of `kind == "HS"`
+            text = py_expr(ast.Binary(flipped, cond.left, cond.right, cond.span), cx.names, 2)
+        else:
+            text = py_expr(cond, cx.names, 3 if not polarity else 2)
+            text = text if polarity or text is None else f"not {text}"
         if text is None:
             raise NoMerge("a condition the constructor cannot compute")
-        texts.append(text if polarity else f"not {text}")
+        texts.append(text)
     for inst, want in zip(cx.insts, present, strict=True):
         got = all(value_in(c, inst) is p for c, p in ctx_items)
         if got != want:
@@ -1069,6 +1079,7 @@ def render_body(
                     m[o] = (k, j)
         mv.append(m)
     phis: dict = {}  # merged value C -> F: C where its statement ran, else F
+    order = {k: j for j, k in enumerate(keys)}
 
     def ref(vids_by_inst: list) -> tuple:
         """One merged value for a position that each instance (of those given) fills with its value."""
@@ -1082,7 +1093,8 @@ def render_body(
             return values.pop()
         if len(values) != 2:
             raise NoMerge("a value with more than two sources")
-        for c in values:
+        # The later statement's value first as the conditional one: its alternative is computed by then.
+        for c in sorted(values, key=lambda v: (order.get(v[0], -1), v[1]), reverse=True):
             (f,) = values - {c}
             # after a loop over no copies in some instances: their value is the loop's input
             if (
