@@ -560,3 +560,30 @@ network Runtime {
     wide = class_source(text, "Wide")
     assert "nn.Conv2d(maps, 2 * maps, kernel_size=1)" in wide
     assert "in_channels * 2" not in wide and "2 * in_channels" not in wide.split("self.fc")[1]
+
+
+# A label in both branches of an `if`: two modules of one attribute name, one in each instance. Before,
+# the merged constructor assigned the attribute twice (the second `None` where the first was built).
+BRANCHES = """
+unit Gate(hard: bool) {
+    in x
+    if hard {
+        g = x -> fc: Convolution(x.shape[0], kernel=1x1) -> Sigmoid
+    } else {
+        g = x -> fc: Convolution(x.shape[0], kernel=3x3) -> Tanh
+    }
+    out x * g
+}
+
+network Runtime {
+    x = Input(4x6x6, dataset="x")
+    y' = x -> a: Gate(true) -> b: Gate(false) -> c: Gate(true)
+}
+"""
+
+
+def test_a_label_in_both_branches_of_an_if_builds_each_module(tmp_path):
+    assert classes(render_model(compiled(BRANCHES))) == ["Gate", "Gate2", "Model"]
+    torch.manual_seed(0)
+    torch_same(compiled(BRANCHES), tmp_path, (4, 6, 6))
+    keras_same(compiled(BRANCHES), tmp_path, (4, 6, 6))

@@ -830,6 +830,10 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
             if k not in b and m is not None and m.copies and zero_copies(m, inst):
                 b[k] = Mod(k, m.attr, kids=[], rels=[], copies=True, spec=m.spec, ctx=m.ctx)
     mpresent = {k: tuple(k in b for b in mby) for k in mkeys}
+    # One attribute from two statements (a label in both branches of an `if`): two classes.
+    attr_keys = {next(b[k] for b in mby if k in b).attr: k for k in mkeys}
+    if len(attr_keys) != len(mkeys):
+        raise NoMerge("one attribute for the modules of two statements")
     init: list = []
     for presence, ks in _groups(mkeys, mpresent):
         sub = [i for i, p in zip(insts, presence, strict=True) if p]
