@@ -79,3 +79,32 @@ def test_one_class_per_unit(case, backend):
     text = render_model(project)
     classes = [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
     assert sorted(classes) == sorted([*project.units, "Model"]), classes  # no `InvertedResidual2`
+
+
+@pytest.mark.parametrize(("name", "unit", "binding"), [
+    ("mobilenet_v3_large", "SqueezeExcitation", "squeeze"),
+    ("efficientnet_b0", "MBConv", "expanded"),
+])  # fmt: skip
+def test_the_specs_make_divisible_is_torchvisions(name, unit, binding):
+    # One expression in place of torchvision's `if new_v < 0.9 * v: new_v += 8` (so that the body's
+    # constant is bound once and is the class's local): max(8, int(v + 4) // 8 * 8, ceil(0.9 * v / 8) * 8).
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from nndsl.passes.values import eval_const
+    from nndsl.syntax import ast as sast
+    from nndsl.syntax.parser import parse
+
+    utils = pytest.importorskip("torchvision.models._utils")
+    module, _ = parse(open(f"specs/{name}.nnd", encoding="utf-8").read(), f"{name}.nnd")
+    (u,) = [i for i in module.items if isinstance(i, sast.Unit) and i.name == unit]
+    (e,) = [s.value for s in u.body if isinstance(s, sast.Assign) and s.targets[0].id == binding]
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.one_of(st.integers(0, 10_000), st.floats(0, 10_000, allow_nan=False)))
+    def same(v):
+        assert eval_const(e, lambda n: v) == utils._make_divisible(v, 8), v
+
+    same()
+    for v in [c * w for c in (16, 18, 24, 30, 32, 64, 96, 160, 320, 1280) for w in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)]:
+        assert eval_const(e, lambda n, v=v: v) == utils._make_divisible(v, 8), v
