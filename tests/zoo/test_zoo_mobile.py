@@ -6,6 +6,7 @@ generate one class each (`merge.py`: indexing, `x.shape[0]`, the built-in functi
 constants)."""
 
 import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ def test_the_specs_make_divisible_is_torchvisions(name, unit, binding):
     from nndsl.syntax.parser import parse
 
     utils = pytest.importorskip("torchvision.models._utils")
-    module, _ = parse(open(f"specs/{name}.nnd", encoding="utf-8").read(), f"{name}.nnd")
+    module, _ = parse(Path(f"specs/{name}.nnd").read_text(encoding="utf-8"), f"{name}.nnd")
     (u,) = [i for i in module.items if isinstance(i, sast.Unit) and i.name == unit]
     (e,) = [s.value for s in u.body if isinstance(s, sast.Assign) and s.targets[0].id == binding]
 
