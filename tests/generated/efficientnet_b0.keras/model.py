@@ -183,7 +183,7 @@ class EfficientNet:
         h = self.bn1(h)  # 112x112x32
         h = ops.silu(h)  # 112x112x32
         for stage_step in self.stage:
-            h = stage_step(h)  # 7x7x320
+            h = stage_step(h)
         h = self.conv2(h)  # 7x7x1280
         h = self.bn2(h)  # 7x7x1280
         h = ops.silu(h)  # 7x7x1280

@@ -150,7 +150,7 @@ class EfficientNet(nn.Module):
         h = self.bn1(h)  # 32x112x112
         h = F.silu(h)  # 32x112x112
         for stage_step in self.stage:
-            h = stage_step(h)  # 320x7x7
+            h = stage_step(h)
         h = self.conv2(h)  # 1280x7x7
         h = self.bn2(h)  # 1280x7x7
         h = F.silu(h)  # 1280x7x7

@@ -139,7 +139,7 @@ class MobileNetV2:
         h = self.bn1(h)  # 112x112x32
         h = ops.relu6(h)  # 112x112x32
         for stage_step in self.stage:
-            h = stage_step(h)  # 7x7x320
+            h = stage_step(h)
         h = self.conv2(h)  # 7x7x1280
         h = self.bn2(h)  # 7x7x1280
         h = ops.relu6(h)  # 7x7x1280

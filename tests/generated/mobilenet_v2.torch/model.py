@@ -110,7 +110,7 @@ class MobileNetV2(nn.Module):
         h = self.bn1(h)  # 32x112x112
         h = F.relu6(h)  # 32x112x112
         for stage_step in self.stage:
-            h = stage_step(h)  # 320x7x7
+            h = stage_step(h)
         h = self.conv2(h)  # 1280x7x7
         h = self.bn2(h)  # 1280x7x7
         h = F.relu6(h)  # 1280x7x7

@@ -225,7 +225,7 @@ class MobileNetV3:
         h = self.bn1(h)  # 112x112x16
         h = self.activation(h)  # 112x112x16
         for block_step in self.block:
-            h = block_step(h)  # 7x7x160
+            h = block_step(h)
         h = self.conv2(h)  # 7x7x960
         h = self.bn2(h)  # 7x7x960
         h = self.activation_2(h)  # 7x7x960

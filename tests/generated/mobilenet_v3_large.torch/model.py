@@ -192,7 +192,7 @@ class MobileNetV3(nn.Module):
         h = self.bn1(h)  # 16x112x112
         h = self.activation(h)  # 16x112x112
         for block_step in self.block:
-            h = block_step(h)  # 160x7x7
+            h = block_step(h)
         h = self.conv2(h)  # 960x7x7
         h = self.bn2(h)  # 960x7x7
         h = self.activation_2(h)  # 960x7x7
