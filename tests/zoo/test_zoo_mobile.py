@@ -1,7 +1,8 @@
 """MobileNetV2, MobileNetV3-Large and EfficientNet-B0 are torchvision's: each spec's parameter total
 and MACs are torchvision's (its `num_params` and torchinfo's mult-adds, which its `_ops` rounds), and
-torchvision's weights (random, with batch statistics as after training) mapped by `nndsl weights`'s
-structure matching give torchvision's outputs in eval mode in both backends. Their table-driven units
+torchvision's weights (random, with batch-normalization statistics of a random batch, as after
+training: `zoo_check.batch_statistics`) mapped by `nndsl weights`'s structure matching give
+torchvision's outputs in eval mode in both backends. Their table-driven units
 generate one class each (`merge.py`: indexing, `x.shape[0]`, the built-in functions, a body's
 constants)."""
 
@@ -31,9 +32,9 @@ def case(request):
     project = Z.project_of(name)
     torch.manual_seed(0)
     reference = getattr(models, builder)(weights=None)
-    Z.trained_statistics(reference)
-    reference.eval()
-    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    Z.batch_statistics(reference, rng.standard_normal((4, 3, 224, 224)).astype(np.float32))
+    x = rng.standard_normal((2, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
         expected = reference(torch.from_numpy(x)).numpy()
     arrays = Z.reference_params(project, Z.torch_layers(reference), "torch")
@@ -65,9 +66,17 @@ def test_outputs_equal_torchvision_with_its_weights(case, backend, tmp_path):
     (got,) = Z.outputs(module, model, backend, case["x"], unit="net")
     expected = case["expected"]
     diff, _ = Z.max_difference(expected, got)
-    # judged at the outputs' own scale (their largest magnitude, about 0.03 to 0.3 here), not at 1
+    # judged at the outputs' own scale (their largest magnitude, below 1 here), not at 1
     scale = float(np.abs(expected).max())
+    print(f"{case['name']} {backend}: max difference {diff:.3g} at an output scale of {scale:.3g}")
     assert diff <= (1e-5 if backend == "torch" else 1e-4) * scale, (diff, scale)
+
+
+def test_the_outputs_depend_on_the_input(case):
+    # (so that the comparison above sees the input's path: two samples' logits differ by much more
+    # than the tolerance; with random statistics they agreed to 1e-7, see zoo_check.batch_statistics)
+    expected = case["expected"]
+    assert np.abs(expected[0] - expected[1]).max() > 0.05 * np.abs(expected).max()
 
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])
