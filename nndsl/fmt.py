@@ -4,7 +4,8 @@ The canonical form: 4-space indentation; one blank line between top-level items 
 most one kept between statements where the author left one; `name=value` in calls and
 `name = value` in settings; chains on one line when they fit in 100 columns, otherwise
 broken before every `->`, and a call that still does not fit wrapped as black wraps calls
-(one argument per line, each with a trailing comma, `)` on a line of its own); numbers as
+(one argument per line, each with a trailing comma, `)` on a line of its own), as are a list
+(one item per line: a configuration table's rows) and a unit's parameters; numbers as
 written; parentheses only where precedence needs them. Comments are kept: a comment on a
 line of its own stays before what follows it, a comment at the end of a statement's last
 line stays at its end, and a comment inside a multi-line statement moves to just before
@@ -134,7 +135,15 @@ class _Printer:
             self._trailing(item.span.line)
         elif isinstance(item, ast.Unit):
             params = f"({', '.join(self._unit_param(p) for p in item.params)})" if item.params else ""
-            self._header_block(f"unit {item.name}{params}", item.span, item.body, "")
+            head = f"unit {item.name}{params}"
+            if len(head) + 2 > WIDTH and item.params:
+                # wrapped as black wraps a def: one parameter per line, each with a comma; a comment
+                # inside the header (or on its first line) moves before the unit
+                self._inner(item.span.line, max(p.span.end_line for p in item.params) + 1, "")
+                lines = [f"unit {item.name}("]
+                lines += [f"{INDENT}{self._unit_param(p, len(INDENT))}," for p in item.params]
+                head = "\n".join([*lines, ")"])
+            self._header_block(head, item.span, item.body, "")
         elif isinstance(item, ast.Network):
             self._header_block(f"network {item.name}", item.span, item.body, "")
         elif isinstance(item, ast.DerivedNetwork):
@@ -170,13 +179,18 @@ class _Printer:
         elif isinstance(item, ast.Config):
             self._settings_block("config", item.settings, item.span, "")
 
-    def _unit_param(self, p: ast.UnitParam) -> str:
+    def _unit_param(self, p: ast.UnitParam, prefix: int = 0) -> str:
+        """`name: type = default`; where it starts at column `prefix` (> 0: on a line of its own), a
+        default list that does not fit is wrapped."""
         if p.default is None:
             return f"{p.name}: {p.type}"
-        return f"{p.name}: {p.type} = {self._expr(p.default, 0, '')}"
+        head = f"{p.name}: {p.type} = "
+        return head + self._expr(p.default, 0, " " * prefix, prefix + len(head) if prefix else 0)
 
     def _header_block(self, head: str, span, body: tuple[ast.Stmt, ...], indent: str) -> None:
-        self.out.append(f"{indent}{head} {{")
+        *first, last = head.split("\n")
+        self.out.extend(f"{indent}{line}" for line in first)
+        self.out.append(f"{indent}{last} {{")
         self._trailing(span.line)
         self._stmts(body, indent + INDENT)
         self._leading(span.end_line, indent + INDENT)
@@ -321,7 +335,7 @@ class _Printer:
         if isinstance(e, ast.Name):
             return e.id, _ATOM
         if isinstance(e, ast.ListLit):
-            return "[" + ", ".join(self._expr(x, 0, indent) for x in e.items) + "]", _ATOM
+            return self._list(e, indent, prefix), _ATOM
         if isinstance(e, ast.Index):
             return f"{self._expr(e.value, _ATOM, indent)}[{self._expr(e.index, 0, indent)}]", _ATOM
         if isinstance(e, ast.Attr):  # `(3).shape`: `3.` would be a number
@@ -370,6 +384,21 @@ class _Printer:
                 lines.append(f"{cont}-> {s}" if "\n" not in s else f"{cont}-> " + s.replace("\n", "\n" + INDENT))
             return "\n".join(lines), 0
         raise AssertionError(e)
+
+    def _list(self, e: ast.ListLit, indent: str, prefix: int) -> str:
+        """A list on one line; where it starts at column `prefix` (0: inside a one-line construct,
+        never wrapped) and does not fit in WIDTH, one item per line one level deeper than `indent`,
+        each with a comma, `]` on its own line (a configuration table, a row per line)."""
+        self._flat += 1
+        try:
+            one = "[" + ", ".join(self._expr(x, 0, indent) for x in e.items) + "]"
+        finally:
+            self._flat -= 1
+        if not prefix or self._flat or not e.items or "\n" in one or prefix + len(one) <= WIDTH:
+            return one
+        inner = indent + INDENT
+        lines = ["[", *(f"{inner}{self._expr(x, 0, inner, len(inner))}," for x in e.items), f"{indent}]"]
+        return "\n".join(lines)
 
     def _stage(self, s: ast.Stage, indent: str, prefix: int | None = None) -> str:
         return self._repeat(s, indent) if isinstance(s, ast.Repeat) else self._call(s, indent, prefix)

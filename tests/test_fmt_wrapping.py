@@ -119,3 +119,76 @@ def test_wrapped_specs_are_canonical_and_compile_alike(stages):
     assert out.count("# end") == 1
     assert all(len(line.split("  #")[0]) <= WIDTH for line in out.splitlines())  # (a trailing comment may pass)
     assert ir(out) == ir(src)
+
+
+# A configuration table too long for its line: a unit's default (the header wrapped one parameter
+# per line) and a constant of a body, each wrapped a row per line; a short list stays on its line.
+TABLE = (
+    "# rows: t, c, n, s\n"
+    "unit Net(cfg: list = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], "
+    "[6, 160, 3, 2]], classes: int = 10) {  # a comment\n"
+    "    in x\n"
+    "    widths = [[16, 16, 16, 16, 16, 16, 16, 16], [24, 24, 24, 24, 24, 24, 24, 24], [32, 32, 32, 32, 32]]\n"
+    "    h = x -> stage: repeat row in cfg { Convolution(row[1], kernel=1x1) }\n"
+    "    out h -> fc: Affine(classes + widths[0][0] - widths[1][0] + [1, 2][0] + len(widths) - 4)\n"
+    "}\n"
+    "\n"
+    "network N {\n"
+    '    x = Input(3x8x8, dataset="x")\n'
+    "    y = x -> net: Net\n"
+    "}\n"
+)
+
+
+def test_a_long_list_is_wrapped_one_item_per_line_and_so_is_a_long_unit_header():
+    assert fmt(TABLE) == textwrap.dedent(
+        """\
+        # rows: t, c, n, s
+        # a comment
+        unit Net(
+            cfg: list = [
+                [1, 16, 1, 1],
+                [6, 24, 2, 2],
+                [6, 32, 3, 2],
+                [6, 64, 4, 2],
+                [6, 96, 3, 1],
+                [6, 160, 3, 2],
+            ],
+            classes: int = 10,
+        ) {
+            in x
+            widths = [
+                [16, 16, 16, 16, 16, 16, 16, 16],
+                [24, 24, 24, 24, 24, 24, 24, 24],
+                [32, 32, 32, 32, 32],
+            ]
+            h = x -> stage: repeat row in cfg { Convolution(row[1], kernel=1x1) }
+            out h -> fc: Affine(classes + widths[0][0] - widths[1][0] + [1, 2][0] + len(widths) - 4)
+        }
+
+        network N {
+            x = Input(3x8x8, dataset="x")
+            y = x -> net: Net
+        }
+        """
+    )
+
+
+def test_wrapped_lists_are_canonical_and_keep_the_meaning():
+    once = fmt(TABLE)
+    assert fmt(once) == once
+    assert ir(once) == ir(TABLE)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.lists(st.integers(0, 99999), min_size=1, max_size=12), min_size=1, max_size=12))
+def test_wrapped_tables_are_canonical_and_compile_alike(rows):
+    table = "[" + ", ".join("[" + ", ".join(map(str, r)) + "]" for r in rows) + "]"
+    src = (
+        f"unit U(cfg: list = {table}) {{\n    in x\n    out x -> fc: Affine(len(cfg) + cfg[-1][0] % 7 + 1)\n}}\n\n"
+        f'network N {{\n    x = Input(4, dataset="x")\n    t = {table}\n    y = x -> u: U(t) -> Affine(len(t))\n}}\n'
+    )
+    out = fmt(src)
+    assert fmt(out) == out
+    assert all(len(line) <= WIDTH for line in out.splitlines())
+    assert ir(out) == ir(src)

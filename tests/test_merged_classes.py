@@ -91,7 +91,47 @@ network Runtime {
 }
 """
 
-SPECS = {"resnet": (RESNET, (8, 16, 16)), "sizes": (SIZES, (3, 18, 18))}
+# Units a configuration table drives, as MobileNet's: a block whose hidden width is a constant of
+# its body computed from its input's width (`round(x.shape[0] * t)`), with an expansion only where
+# t != 1 and a residual add where the shape is kept; a squeeze width through `max` and `floor`; a
+# stage of one table row (a list argument, indexed).
+TABLE = """
+unit Block(maps: int, stride: int = 1, t: int = 1) {
+    in x
+    hidden = round(x.shape[0] * t)
+    h = x
+    if t != 1 {
+        h = h -> expand: Convolution(hidden, kernel=1x1, bias=false) -> expand_bn: BatchNormalization -> ReLU6
+    }
+    h = h -> dw: DepthwiseConvolution(kernel=3x3, stride=stride, pad=1x1, bias=false) -> ReLU6
+        -> project: Convolution(maps, kernel=1x1, bias=false)
+    if stride == 1 and x.shape[0] == maps {
+        h = h + x
+    }
+    out h
+}
+
+unit Squeeze(ratio: float) {
+    in x
+    w = max(2, floor(x.shape[0] * ratio))
+    out x * (x -> GlobalAveragePooling -> fc1: Convolution(w, kernel=1x1) -> ReLU
+        -> fc2: Convolution(x.shape[0], kernel=1x1) -> Sigmoid)
+}
+
+unit Stage(row: list) {
+    in x
+    out x -> first: Block(row[1], stride=row[3], t=row[0]) -> block: repeat row[2] - 1 { Block(row[1], t=row[0]) }
+        -> se: Squeeze(row[-1])
+}
+
+network Runtime {
+    x = Input(4x16x16, dataset="x")
+    y' = x -> stage: repeat row in [[1, 4, 1, 1, 0.5], [2, 8, 2, 2, 0.75], [3, 8, 3, 1, 0.25]] { Stage(row) }
+        -> GlobalAveragePooling -> fc: Affine(3)
+}
+"""
+
+SPECS = {"resnet": (RESNET, (8, 16, 16)), "sizes": (SIZES, (3, 18, 18)), "table": (TABLE, (4, 16, 16))}
 
 
 # --- the comments, checked as the model runs ---------------------------------------------------------
@@ -462,8 +502,88 @@ def test_a_repeats_index_is_an_argument_of_its_copies_class(tmp_path):
 def test_the_new_expressions_are_ruff_clean(backend, tmp_path):
     from test_generated_style import BACKENDS, ruff_clean
 
-    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED]):
+    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED, TABLE]):
         out = tmp_path / str(k)
         out.mkdir()
         BACKENDS[backend].generate(compiled(spec), out)
         ruff_clean(out, "model.py")
+
+
+# --- units a configuration table drives ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_table_driven_units_are_one_class_each(backend):
+    # before: Block, Block2, Block3, Squeeze, Squeeze2, Stage, Stage2, Stage3 (torch; Keras one Block
+    # fewer): `row[1]`, `x.shape[0]`, `round`, `floor` had no Python, nor had a body's constant
+    text = (render_model if backend == "torch" else keras_model)(compiled(TABLE))
+    assert classes(text)[:-1] == ["Block", "Squeeze", "Stage"]
+    block = class_source(text, "Block")
+    assert "        hidden = round(in_channels * t)\n" in block  # the body's constant, a local, used by name
+    assert "self.in_channels, self.maps, self.stride = in_channels, maps, stride" in block
+    assert "h_2 = h + x if self.stride == 1 and self.in_channels == self.maps else h" in block  # no module to test
+    assert "if t != 1:\n" in block
+    squeeze = class_source(text, "Squeeze")
+    assert "w = max(2, math.floor(in_channels * ratio))" in squeeze
+    assert "\nimport math\n" in text
+    stage = class_source(text, "Stage")
+    assert "row: tuple" in stage
+    prefix = "" if backend == "torch" else 'prefix + "first.", '
+    assert f"self.first = Block({prefix}in_channels, row[1], stride=row[3], t=row[0])" in stage
+    assert "range(row[2] - 1)" in stage and "Squeeze(" in stage and "row[-1])" in stage
+
+
+def test_table_driven_units_compute_what_each_instance_does(tmp_path):
+    torch.manual_seed(0)
+    merged, split = torch_same(compiled(TABLE), tmp_path, (4, 16, 16))
+    assert (merged, split) == (4, 13)  # one class per instance: 6 Block, 3 Squeeze, 3 Stage
+    keras_same(compiled(TABLE), tmp_path, (4, 16, 16))
+
+
+def test_a_rebound_input_has_no_shape_in_the_constructor():
+    # `x` rebound: `x.shape[0]` after it is the convolution's width, not the input's, so the merge
+    # must not write it as in_channels; the widths still come out right (checked in every instance).
+    spec = """
+unit Wide(maps: int) {
+    in x
+    x = x -> conv: Convolution(maps, kernel=1x1)
+    out x -> fc: Convolution(2 * x.shape[0], kernel=1x1)
+}
+
+network Runtime {
+    x = Input(3x4x4, dataset="x")
+    y' = x -> a: Wide(4) -> b: Wide(6)
+}
+"""
+    text = render_model(compiled(spec))
+    assert classes(text) == ["Wide", "Model"]
+    wide = class_source(text, "Wide")
+    assert "nn.Conv2d(maps, 2 * maps, kernel_size=1)" in wide
+    assert "in_channels * 2" not in wide and "2 * in_channels" not in wide.split("self.fc")[1]
+
+
+# A label in both branches of an `if`: two modules of one attribute name, one in each instance. Before,
+# the merged constructor assigned the attribute twice (the second `None` where the first was built).
+BRANCHES = """
+unit Gate(hard: bool) {
+    in x
+    if hard {
+        g = x -> fc: Convolution(x.shape[0], kernel=1x1) -> Sigmoid
+    } else {
+        g = x -> fc: Convolution(x.shape[0], kernel=3x3) -> Tanh
+    }
+    out x * g
+}
+
+network Runtime {
+    x = Input(4x6x6, dataset="x")
+    y' = x -> a: Gate(true) -> b: Gate(false) -> c: Gate(true)
+}
+"""
+
+
+def test_a_label_in_both_branches_of_an_if_builds_each_module(tmp_path):
+    assert classes(render_model(compiled(BRANCHES))) == ["Gate", "Gate2", "Model"]
+    torch.manual_seed(0)
+    torch_same(compiled(BRANCHES), tmp_path, (4, 6, 6))
+    keras_same(compiled(BRANCHES), tmp_path, (4, 6, 6))

@@ -15,7 +15,8 @@ and both give the reference's outputs on the same input, in eval mode.
   network without its preprocessing and softmax), for `x` in NNC's layout (N, C, H, W);
 - `trained_statistics(module)` / `keras_trained_statistics(model)`: batch-normalization statistics
   and affine terms as after training (not the initial 0 / 1, which would hide a swapped mean and
-  variance), of a torch module or a Keras model;
+  variance), of a torch module or a Keras model; `batch_statistics(module, x)`: a torch module's
+  statistics those of each layer's input over `x`, for networks whose signal random statistics lose;
 - `max_difference(expected, got)`: the worst absolute difference and the scale it is judged at; a NaN
   or an infinity on one side only is an infinite difference.
 """
@@ -36,7 +37,17 @@ from nndsl.compiler import compile_file
 # parameters and compute what the reference does. The spec-parametrized tests that only re-check
 # that on random parameters (the Keras project against the torch one; a subprocess import without
 # nndsl, which building these big models makes the suite's slowest tests) leave these out.
-ZOO = {"googlenet", "inception_v3", "mobilenet", "resnet18", "resnet50", "xception"}
+ZOO = {
+    "efficientnet_b0",
+    "googlenet",
+    "inception_v3",
+    "mobilenet",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "resnet18",
+    "resnet50",
+    "xception",
+}
 
 
 def project_of(name: str):
@@ -122,6 +133,35 @@ def trained_statistics(module, seed: int = 0) -> None:
                 if m.affine:
                     m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
                     m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+
+
+def batch_statistics(module, x: np.ndarray, seed: int = 0) -> None:
+    """Give every torch batch normalization of `module` a random gamma and beta and, as its running
+    mean and variance, those of its input over `x` (N, C, H, W), as training leaves them; `module` is
+    left in eval mode. Random statistics (`trained_statistics`) do not do for torchvision's MobileNets
+    and EfficientNet: its He initialization reads a depthwise kernel's fan as a full convolution's and
+    shrinks the signal layer by layer, so that with made-up variances the outputs no longer depend on
+    the input (two samples' logits equal to 1e-7; a one-pixel padding error unseen)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    module.eval()
+    with torch.no_grad():
+        momenta = []
+        for m in norms:
+            n = m.num_features
+            if m.affine:
+                m.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+            m.reset_running_stats()
+            momenta.append(m.momentum)
+            m.momentum = 1.0  # the running statistics become this batch's
+            m.train()  # (only these: dropout and stochastic depth stay off)
+        module(torch.from_numpy(x))
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+            m.eval()
 
 
 def keras_trained_statistics(model, x: np.ndarray, seed: int = 0) -> None:

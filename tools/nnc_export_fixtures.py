@@ -57,6 +57,7 @@ NUMERIC = (
     "pins",
     "layers",
     "aux_heads",
+    "mobile_blocks",
 )
 FULL_TEXT_LIMIT = 120_000
 BATCH = 2

@@ -29,6 +29,7 @@ from ..nnc.names import nnc_parameter_table
 from . import merge
 from .expr import Expr, Printer
 from .naming import Namer, camel, literal, snake
+from .pyformat import fitted_lines, split_top_level
 from .structure import Block, network_tree
 
 
@@ -324,6 +325,9 @@ class _Builder:
                 # what an affine layer on the flattened input takes (torch's nn.Linear(in_features, ...))
                 derived["in_features"] = math.prod(net.values[block.inputs[0]].shape)
         inst = merge.Inst(group, base, _block_doc(block, net), spec_params, env, derived, exprs)
+        if block.unit and unit:
+            inst.input_name, bindings = _body_constants(unit)
+            inst.locals = [(name, names.take(snake(name)), e) for name, e in bindings]
         inst.shapes_in = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
         inst.in_shape = tuple(net.values[block.inputs[0]].shape) if block.inputs else ()
         inst.shapes_out = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
@@ -407,6 +411,8 @@ class _Builder:
             cls.lines = code.body
             self.classes.append(cls)
             self.symbolic_shapes |= code.symbolic
+            if code.math:  # (`math.floor` of a spec's `floor`)
+                self.dialect.printer.imports["math"] = "import math"
 
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
@@ -744,7 +750,7 @@ _LOOP_COMMENT = 64
 # reference the merged classes are compared with.
 MERGE_UNITS = True
 
-_ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str",
+_ANNOTATIONS = {"int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "list": "tuple",
                 "shape": "tuple[int, ...]"}  # fmt: skip
 
 
@@ -786,7 +792,8 @@ def _init_header(params: str, width: int = 120) -> str:
         return line
     if len(params) + 8 <= width:
         return f"    def __init__(\n        {params}\n    ) -> None:"
-    return "    def __init__(\n" + "".join(f"        {p},\n" for p in params.split(", ")) + "    ) -> None:"
+    lines = [line for p in split_top_level(params) for line in fitted_lines(p + ",", 8, width)]
+    return "    def __init__(\n" + "".join(f"{line}\n" for line in lines) + "    ) -> None:"
 
 
 def _layer_sig(layer: Layer) -> tuple:
@@ -828,7 +835,8 @@ def _spec_index(units: dict) -> _SpecIndex:
     nodes: dict = {}
     exprs: dict = {}
 
-    def walk(node, ctx: tuple, found: list) -> None:
+    def walk(node, ctx: tuple, found: list | None) -> None:
+        """`found` collects the candidate expressions (None inside an operator's operands)."""
         if isinstance(node, sast.If):
             walk(node.cond, ctx, found)
             for s in node.then:
@@ -836,11 +844,12 @@ def _spec_index(units: dict) -> _SpecIndex:
             for s in node.orelse or ():
                 walk(s, (*ctx, (node.cond, False)), found)
             return
-        if isinstance(node, (sast.Call, sast.Repeat)):
-            nodes[node.span] = (node, ctx)
-        if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):
+        if isinstance(node, (sast.Call, sast.Repeat, sast.Binary, sast.Unary)):
+            nodes[node.span] = (node, ctx)  # (a Binary or Unary: also the tensor arithmetic layer it may be)
+        if found is not None and _candidate(node):
             found.append(node)
-            return
+            if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):
+                found = None  # (its operands are no candidates of their own; calls in them are indexed)
         if isinstance(node, tuple):
             for x in node:
                 walk(x, ctx, found)
@@ -858,15 +867,50 @@ def _spec_index(units: dict) -> _SpecIndex:
     return _SpecIndex(units, nodes, exprs)
 
 
+def _candidate(node) -> bool:
+    """An expression of the spec that may be a constant of the generated code (`merge.Context`)."""
+    from ..syntax import ast as sast
+
+    return isinstance(node, (sast.Binary, sast.Name, sast.Unary, sast.Index)) or merge.builtin_call(node)
+
+
+def _body_constants(unit) -> tuple[str | None, list]:
+    """A unit's first input where its body never rebinds it (what `x.shape` reads), and the names
+    its body binds once, outside any `if`, with their expressions (the constants among them are the
+    constructor's locals, `merge.Context`)."""
+    from ..syntax import ast as sast
+
+    counts: dict[str, int] = {}
+
+    def walk(stmts) -> None:
+        for st in stmts or ():
+            if isinstance(st, sast.Assign):
+                for t in st.targets:
+                    counts[t.id] = counts.get(t.id, 0) + 1
+            elif isinstance(st, sast.If):
+                walk(st.then)
+                walk(st.orelse)
+
+    walk(unit.body)
+    first = next((st.names[0].id for st in unit.body if isinstance(st, sast.In) and st.names), None)
+    bindings = [
+        (st.targets[0].id, st.value)
+        for st in unit.body
+        if isinstance(st, sast.Assign) and len(st.targets) == 1 and counts[st.targets[0].id] == 1
+    ]
+    return (None if first is None or first in counts else first), bindings
+
+
 def _exprs(node) -> list:
     from ..syntax import ast as sast
 
     found: list = []
 
     def walk(n) -> None:
-        if isinstance(n, (sast.Binary, sast.Name, sast.Unary)):
+        if _candidate(n):
             found.append(n)
-            return
+            if isinstance(n, (sast.Binary, sast.Name, sast.Unary)):
+                return
         if isinstance(n, tuple):
             for x in n:
                 walk(x)
@@ -941,11 +985,19 @@ def _block_doc(block: Block, net: Network) -> str:
     ins = ", ".join(fmt_shape(net.values[v].shape) for v in block.inputs)
     outs = ", ".join(fmt_shape(net.values[v].shape) for v in block.outputs)
     if block.unit:
-        args = ", ".join(f"{k}={literal(v)}" for k, v in block.args)
+        args = ", ".join(f"{k}={_shown_arg(v)}" for k, v in block.args)
         head = f"Unit {block.unit}({args})"
     else:
         head = f"One copy of repeat '{block.repeat}'"
     return f"{head}: {ins} -> {outs}."
+
+
+def _shown_arg(value) -> str:
+    """An argument as a docstring shows it: a long list (a configuration table) by its length."""
+    text = literal(value)
+    if isinstance(value, tuple) and len(text) > 40:
+        return f"<a list of {len(value)}>"
+    return text
 
 
 def _network_doc(project: Project, net: Network) -> str:

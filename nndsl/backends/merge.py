@@ -49,7 +49,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..passes.values import eval_const
+from ..passes.values import BUILTINS, eval_const
 from ..syntax import ast
 
 # --- records --------------------------------------------------------------------------------
@@ -120,6 +120,9 @@ class Inst:
     values: dict = field(default_factory=dict)  # that class's constructor arguments -> value
     counts: dict = field(default_factory=dict)  # statement key -> how many it has so far
     flag: bool = False  # its forward takes the heads flag (computes an aux head or calls one that does)
+    input_name: str | None = None  # the unit's first input (`in x`) where its body never rebinds it
+    locals: list = field(default_factory=list)  # [(spec name, python name, ast.Expr)]: the body's constants
+    scope: dict | None = None  # spec name -> value: the arguments and the body's constants (`value_in`)
 
 
 NOTHING = object()
@@ -138,7 +141,10 @@ _PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4,
 
 def py_expr(e, names: dict[str, str], prec: int = 0) -> str | None:
     """The spec expression `e` as Python over the constructor's names; None where the two
-    languages differ or a name is not an argument."""
+    languages differ or a name is not an argument. Indexing (`cfg[i]`, negative from the end in
+    both), the first input's channel count (`x.shape[0]`: the names' `x.shape[0]`, `in_channels`)
+    and the built-in functions, which are Python's (`floor` and `ceil` are `math`'s, `round(v, n)`
+    a float) are Python's too."""
     if isinstance(e, ast.Num):
         return repr(e.value)
     if isinstance(e, ast.Bool):
@@ -164,6 +170,45 @@ def py_expr(e, names: dict[str, str], prec: int = 0) -> str | None:
             return None
         text = f"{left} {e.op} {right}"
         return f"({text})" if p < prec else text
+    if isinstance(e, ast.Index):
+        key = shape_key(e)
+        if key is not None:
+            return names.get(key)
+        value, index = py_expr(e.value, names, _ATOM), py_expr(e.index, names)
+        return None if value is None or index is None else f"{value}[{index}]"
+    if builtin_call(e):
+        args = [py_expr(a, names) for a in e.args]
+        if any(a is None for a in args):
+            return None
+        if e.callee in ("floor", "ceil"):
+            return f"math.{e.callee}({args[0]})"
+        if e.callee == "round" and len(args) == 2:
+            return f"float(round({args[0]}, {args[1]}))"  # the spec's is a float for an int too
+        return f"{e.callee}({', '.join(args)})"
+    return None
+
+
+_ATOM = 9  # indexing, calls: tighter than any operator
+MATH = "math"  # a need (`Candidate.needs`) that is no argument: the generated module imports math
+
+
+def builtin_call(e) -> bool:
+    return isinstance(e, ast.Call) and e.label is None and not e.bare and not e.kwargs and e.callee in BUILTINS
+
+
+def shape_key(e) -> str | None:
+    """`x.shape[0]` (a tensor's channel count) as the key `py_expr` looks it up by; None for
+    anything else."""
+    if (
+        isinstance(e, ast.Index)
+        and isinstance(e.value, ast.Attr)
+        and e.value.name == "shape"
+        and isinstance(e.value.value, ast.Name)
+        and isinstance(e.index, ast.Num)
+        and e.index.value == 0
+        and not isinstance(e.index.value, bool)
+    ):
+        return f"{e.value.value.id}.shape[0]"
     return None
 
 
@@ -177,6 +222,37 @@ def spec_value(e, env: dict):
         return eval_const(e, lookup)
     except Exception:  # noqa: BLE001 - any failure: not a candidate here
         return NOTHING
+
+
+def value_in(e, inst: Inst):
+    """The value of the spec expression `e` in the instance `inst`: its arguments, the constants
+    its body binds (`hidden = round(x.shape[0] * t)`) and its first input's shape; NOTHING where
+    `e` is no constant of those."""
+    scope = scope_of(inst)
+
+    def lookup(name):
+        if name.id not in scope:
+            raise KeyError(name.id)
+        return scope[name.id]
+
+    def shape(attr):
+        if inst.input_name is None or not isinstance(attr.value, ast.Name) or attr.value.id != inst.input_name:
+            raise KeyError("shape")
+        return inst.in_shape
+
+    try:
+        return eval_const(e, lookup, shape)
+    except Exception:  # noqa: BLE001 - any failure: not a candidate here
+        return NOTHING
+
+
+def scope_of(inst: Inst) -> dict:
+    """The instance's arguments and, in order, the constants its body binds."""
+    if inst.scope is None:
+        inst.scope = dict(inst.env)
+        for spec, _, e in inst.locals:
+            inst.scope[spec] = value_in(e, inst)
+    return inst.scope
 
 
 def _literal_expr(e) -> bool:
@@ -211,22 +287,43 @@ class Candidate:
 
 
 class Context:
-    """What one class can use: the constructor's names and the candidates for its constants."""
+    """What one class can use: the constructor's names and the candidates for its constants.
 
-    def __init__(self, insts: list[Inst]):
+    Names: the unit's arguments, the first input's channel count (`x.shape[0]`, the derived
+    `in_channels`) and the constants the unit's body binds (`hidden = round(x.shape[0] * t)`),
+    each a local variable of the constructor where the class uses it (`prefix` "self.": the
+    forward's, stored by the constructor)."""
+
+    def __init__(self, insts: list[Inst], prefix: str = ""):
         first = insts[0]
         self.insts = insts
-        self.names = {spec: py for spec, py, *_ in first.spec_params}
-        self.py = dict(self.names)  # spec name -> python name (what `used` records)
-        self.prefix = ""
+        self.prefix = prefix
+        self.py = {spec: py for spec, py, *_ in first.spec_params}  # spec name -> python name (what `used` records)
+        if first.input_name is not None and "in_channels" in first.derived:
+            self.py[f"{first.input_name}.shape[0]"] = "in_channels"
+        self.names = {spec: prefix + py for spec, py in self.py.items()}
+        self.local_needs: dict[str, frozenset] = {}  # a local's python name -> what its expression needs
+        self.locals: list[tuple[str, str]] = []  # (python name, its expression as Python), in order
+        for spec, py, e in first.locals:
+            text = py_expr(e, self.names)
+            if text is None or spec in self.py or any(value_in(e, inst) is NOTHING for inst in insts):
+                continue
+            self.local_needs[py] = self.needs_of(e)
+            self.locals.append((py, text))
+            self.py[spec] = py
+            self.names[spec] = prefix + py
         self.used: set[str] = set()
+
+    def needs_of(self, e) -> frozenset:
+        """The python names (arguments, locals) and imports (`MATH`) the expression `e` uses."""
+        needs = {self.py[n] for n in _names(e) if n in self.py}
+        return frozenset(needs | ({MATH} if _uses_math(e) else set()))
 
     def expr_candidate(self, e) -> Candidate | None:
         text = py_expr(e, self.names)
         if text is None or _literal_expr(e):
             return None
-        needs = frozenset(self.py[n] for n in _names(e))
-        return Candidate(text, lambda inst, e=e: spec_value(e, inst.env), needs)
+        return Candidate(text, lambda inst, e=e: value_in(e, inst), self.needs_of(e))
 
     def generic(self, own: list) -> list[Candidate]:
         cands = [c for c in (self.expr_candidate(e) for e in own) if c]
@@ -235,12 +332,24 @@ class Context:
             cands.append(Candidate(self.names[spec], lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})))
         for py in first.derived:
             cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
+        named = len(cands)
+        for spec, py, _ in reversed(first.locals):  # (the last first: `expanded`, not the `v` it rounds)
+            if py in self.local_needs:
+                cands.append(Candidate(self.prefix + py, lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
         cands += [c for c in (self.expr_candidate(e) for e in first.exprs) if c]
-        for c in list(cands[: len(first.spec_params) + len(first.derived) + len(own)]):
+        for c in list(cands[: named + len(self.local_needs)]):
             if c.text.replace("self.", "", 1).isidentifier():
                 for k in range(2, 9):
                     cands.append(Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs))
         return cands
+
+    def closure(self, used: set) -> set:
+        """`used` with what the locals in it need, transitively."""
+        out = set(used)
+        for py, _ in reversed(self.locals):
+            if py in out:
+                out |= self.local_needs[py]
+        return out
 
     def solve(self, wants: list, own: list, insts: list[Inst] | None = None) -> tuple[str, frozenset] | None:
         """An expression giving `wants[i]` in instance `insts[i]`."""
@@ -259,13 +368,28 @@ def _times(k, v):
 
 
 def _names(e) -> set[str]:
+    """The names `py_expr` looks up for `e` (`x.shape[0]` as one)."""
+    key = shape_key(e)
+    if key is not None:
+        return {key}
     if isinstance(e, ast.Name):
         return {e.id}
     out = set()
-    for f in ("left", "right", "operand"):
-        if hasattr(e, f):
+    for f in ("left", "right", "operand", "value", "index"):
+        if isinstance(getattr(e, f, None), (ast.Name, ast.Unary, ast.Binary, ast.Index, ast.Attr, ast.Call)):
             out |= _names(getattr(e, f))
+    if builtin_call(e):
+        for a in e.args:
+            out |= _names(a)
     return out
+
+
+def _uses_math(e) -> bool:
+    if builtin_call(e) and e.callee in ("floor", "ceil"):
+        return True
+    subs = [getattr(e, f, None) for f in ("left", "right", "operand", "value", "index")]
+    subs += list(e.args) if builtin_call(e) else []
+    return any(_uses_math(x) for x in subs if isinstance(x, (ast.Unary, ast.Binary, ast.Index, ast.Call)))
 
 
 # --- text with constants ----------------------------------------------------------------------
@@ -423,8 +547,10 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         needs |= n
         prev = toks[0][j - 1][1] if j else ""
         nxt = toks[0][j + 1][1] if j + 1 < len(toks[0]) else ""
-        atomic = re.fullmatch(r"[A-Za-z_][\w.]*", text) is not None or (
-            prev in ("(", ",", "=", "[") and nxt in (")", ",", "]")
+        atomic = (
+            re.fullmatch(r"[A-Za-z_][\w.]*", text) is not None
+            or (prev in ("(", ",", "=", "[") and nxt in (")", ",", "]"))
+            or len(toks[0]) == 1  # the whole text: an option's value (`groups=hidden * 2`)
         )
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
@@ -562,22 +688,30 @@ def _merge2(a: list, b: list) -> list:
     return out
 
 
+_NEGATED = {"==": "!=", "!=": "=="}
+
+
 def condition(ctx_items: tuple, cx: Context, present: list[bool]) -> str:
     """The spec's condition of a statement, as Python, checked against where it is present."""
     if not ctx_items:
         raise NoMerge("a statement only some instances have, outside any if")
     texts = []
     for cond, polarity in ctx_items:
-        text = py_expr(cond, cx.names, 3 if not polarity else 2)
+        flipped = _NEGATED.get(cond.op) if not polarity and isinstance(cond, ast.Binary) else None
+        if flipped:  # `kind != "HS"` for the else of `kind == "HS"`
+            text = py_expr(ast.Binary(flipped, cond.left, cond.right, cond.span), cx.names, 2)
+        else:
+            text = py_expr(cond, cx.names, 3 if not polarity else 2)
+            text = text if polarity or text is None else f"not {text}"
         if text is None:
             raise NoMerge("a condition the constructor cannot compute")
-        texts.append(text if polarity else f"not {text}")
+        texts.append(text)
     for inst, want in zip(cx.insts, present, strict=True):
-        got = all(spec_value(c, inst.env) is p for c, p in ctx_items)
+        got = all(value_in(c, inst) is p for c, p in ctx_items)
         if got != want:
             raise NoMerge("the spec's condition does not explain which instances have a statement")
     for c, _ in ctx_items:
-        cx.used |= {cx.names[n] for n in _names(c)}
+        cx.used |= cx.needs_of(c)
     return " and ".join(texts)
 
 
@@ -618,6 +752,7 @@ class ClassCode:
     args: list
     returns: str
     symbolic: bool = False  # some shape comment is an expression of the class's sizes
+    math: bool = False  # its code calls math's functions (`math.floor`)
 
 
 class KidClass:
@@ -685,9 +820,7 @@ def _solve_or_literal(wants, own, cx, insts, literal) -> str:
 def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozenset, namer_cls) -> ClassCode:
     """One class for `insts` (raises NoMerge). `classes`: Inst.cls -> KidClass of the children."""
     cx = Context(insts)
-    fx = Context(insts)  # the forward's constants: stored arguments, `self.name`
-    fx.names = {spec: f"self.{py}" for spec, py in cx.names.items()}
-    fx.prefix = "self."
+    fx = Context(insts, prefix="self.")  # the forward's constants: stored arguments, `self.name`
 
     # Constructor statements.
     mkeys = align([[m.key for m in i.mods] for i in insts])
@@ -699,6 +832,10 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
             if k not in b and m is not None and m.copies and zero_copies(m, inst):
                 b[k] = Mod(k, m.attr, kids=[], rels=[], copies=True, spec=m.spec, ctx=m.ctx)
     mpresent = {k: tuple(k in b for b in mby) for k in mkeys}
+    # One attribute from two statements (a label in both branches of an `if`): two classes.
+    attr_keys = {next(b[k] for b in mby if k in b).attr: k for k in mkeys}
+    if len(attr_keys) != len(mkeys):
+        raise NoMerge("one attribute for the modules of two statements")
     init: list = []
     for presence, ks in _groups(mkeys, mpresent):
         sub = [i for i, p in zip(insts, presence, strict=True) if p]
@@ -746,16 +883,17 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     notes = ShapeNotes(insts, dialect, cx.names)
     reserved = dialect.reserved | ({dialect.heads_flag} if insts[0].flag else set())
     body, returns = render_body(insts, fx, args, reserved, mpresent, notes, repeats)
-    stored = sorted(fx.used)
+    stored = sorted(fx.used - {MATH})
     if stored:
         clash = {m.attr for i in insts for m in i.mods} | set(attributes)
         if clash & set(stored):
             raise NoMerge("an argument the forward needs has a module's name")
-        init = [(0, " = ".join(f"self.{p}" for p in stored) + " = " + ", ".join(stored))] + init
-    used = cx.used | fx.used
+        init = [(0, f"{', '.join(f'self.{p}' for p in stored)} = {', '.join(stored)}")] + init
+    used = cx.closure(cx.used | fx.used)
+    init = [(0, f"{py} = {text}") for py, text in cx.locals if py in used] + init
     params = [p for p in _params(insts[0]) if p[0] in used]
     body = notes.resolve(body, {p[0] for p in params})
-    return ClassCode(params, init, body, args, returns, notes.symbolic)
+    return ClassCode(params, init, body, args, returns, notes.symbolic, MATH in used)
 
 
 def _params(inst: Inst) -> list:
@@ -904,12 +1042,12 @@ def zero_copies(mod: Mod, inst: Inst) -> bool:
     rep = mod.spec[0] if isinstance(mod.spec, tuple) else None
     if not isinstance(rep, ast.Repeat):
         return False
-    count = spec_value(rep.count, inst.env)
+    count = value_in(rep.count, inst)
     return (
         isinstance(count, int)
         and not isinstance(count, bool)
         and count == 0
-        and all(spec_value(c, inst.env) is p for c, p in mod.ctx)
+        and all(value_in(c, inst) is p for c, p in mod.ctx)
     )
 
 
@@ -950,6 +1088,7 @@ def render_body(
                     m[o] = (k, j)
         mv.append(m)
     phis: dict = {}  # merged value C -> F: C where its statement ran, else F
+    order = {k: j for j, k in enumerate(keys)}
 
     def ref(vids_by_inst: list) -> tuple:
         """One merged value for a position that each instance (of those given) fills with its value."""
@@ -963,7 +1102,8 @@ def render_body(
             return values.pop()
         if len(values) != 2:
             raise NoMerge("a value with more than two sources")
-        for c in values:
+        # The later statement's value first as the conditional one: its alternative is computed by then.
+        for c in sorted(values, key=lambda v: (order.get(v[0], -1), v[1]), reverse=True):
             (f,) = values - {c}
             # after a loop over no copies in some instances: their value is the loop's input
             if (
@@ -1066,7 +1206,7 @@ def render_body(
         if depth == 0:
             body += [(0, line) for line in lines]
             continue
-        test = _presence_test(ks, by, mpresent, presence)
+        test = _presence_test(ks, by, mpresent, presence, fx)
         alts = [(c, f) for c, f in phis.items() if c[0] in group_keys]
         single = len(lines) == 1 and len(alts) == 1 and lines[0].startswith(f"{var[alts[0][0]]} = ")
         ternary = f"{lines[0].split('  # ')[0]} if {test} else {var.get(alts[0][1]) if alts else ''}"
@@ -1084,12 +1224,18 @@ def render_body(
     return body, ", ".join(var[r] for r in out_refs)
 
 
-def _presence_test(ks: list, by: list, mpresent: dict, presence: tuple) -> str:
+def _presence_test(ks: list, by: list, mpresent: dict, presence: tuple, fx: Context) -> str:
+    """The test of statements some instances have: one of their modules' presence, else (statements
+    without a module of their own: `h = h + x`) the spec's condition, over the stored arguments."""
     for k in ks:
         s = next(b[k] for b in by if k in b)
         if s.attr and mpresent.get(k) == presence:
             return f"self.{s.attr} is not None"
-    raise NoMerge("a conditional statement without a module to test")
+    first = next(b[ks[0]] for b in by if ks[0] in b)
+    try:
+        return condition(first.ctx, fx, list(presence))
+    except NoMerge:
+        raise NoMerge("a conditional statement without a module to test") from None
 
 
 _PLACE = re.compile(r"(?<!\{)\{(\d+)\}(?!\})")

@@ -53,6 +53,11 @@ def _lines(text: str, indent: int, width: int) -> list[str]:
     return [*lines, *_lines(tail, indent, width)]
 
 
+def fitted_lines(statement: str, indent: int, width: int = 120) -> list[str]:
+    """`statement` at column `indent` as `fit` lays it out, each line with its indentation."""
+    return _lines(statement, indent, width)
+
+
 def split_top_level(text: str) -> list[str]:
     """Top-level comma-separated parts of an argument list or display (brackets and strings
     respected)."""

@@ -24,7 +24,7 @@ from .emit import EMITTERS, INITIALIZERS, NNC, channels_last
 
 MODULE_NAMES = {
     "keras", "layers", "ops", "initializers", "nnc", "augment", "metrics", "nnc_layers", "framework_pooling",
-    "np", "os", "prefix",
+    "np", "os", "prefix", "math",
 }  # fmt: skip
 # The initial values Keras's layers give their variables, by constructor argument (the same in every
 # Keras layer: Dense, Conv*, BatchNormalization, LayerNormalization, GroupNormalization, PReLU).

@@ -19,7 +19,7 @@ from ..templating import environment, runtime_imports, templates_dir
 from ..toplevel import COLUMNS, main_model, main_reason
 from .emit import EMITTERS, NN, NNC
 
-MODULE_NAMES = {"torch", "nn", "F", "nnc", "augment", "metrics", "nnc_layers", "np", "Path", "Tensor"}
+MODULE_NAMES = {"torch", "nn", "F", "nnc", "augment", "metrics", "nnc_layers", "np", "Path", "Tensor", "math"}
 
 
 class TorchDialect(Dialect):

@@ -123,9 +123,9 @@ class Stage2:
 class MobileNet:
     """Unit MobileNet(alpha=1.0, classes=1000, dropout=0.001): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, classes: int = 1000, dropout: float = 0.001) -> None:
+    def __init__(self, prefix: str, alpha: float = 1.0, classes: int = 1000, dropout: float = 0.001) -> None:
         self.conv1 = layers.Conv2D(
-            32,
+            int(32 * alpha),
             3,
             strides=2,
             use_bias=False,

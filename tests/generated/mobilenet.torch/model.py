@@ -101,10 +101,10 @@ class Stage2(nn.Module):
 class MobileNet(nn.Module):
     """Unit MobileNet(alpha=1.0, classes=1000, dropout=0.001): 3x224x224 -> 1000."""
 
-    def __init__(self, classes: int = 1000, dropout: float = 0.001) -> None:
+    def __init__(self, alpha: float = 1.0, classes: int = 1000, dropout: float = 0.001) -> None:
         super().__init__()
         self.dropout = dropout
-        self.conv1 = nn.Conv2d(3, 32, kernel_size=3, stride=2, bias=False)
+        self.conv1 = nn.Conv2d(3, int(32 * alpha), kernel_size=3, stride=2, bias=False)
         self.conv1_bn = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.stage = nn.ModuleList(
             [Stage(64), Stage2(64, 128, 2), Stage2(128, 256, 2), Stage2(256, 512, 6), Stage2(512, 1024, 2)]

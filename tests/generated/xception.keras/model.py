@@ -26,9 +26,10 @@ from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class SeparableConv:
-    """Unit SeparableConv: one class for 2 of its 34 instances in this model."""
+    """Unit SeparableConv: one class for its 34 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int) -> None:
+    def __init__(self, prefix: str, maps: int, activate: bool = True) -> None:
+        self.activate = activate
         self.dw = layers.DepthwiseConv2D(
             3,
             use_bias=False,
@@ -47,35 +48,7 @@ class SeparableConv:
         )
 
     def __call__(self, x):
-        h = self.dw(layers.ZeroPadding2D(1)(x))  # H x W x C
-        h = self.pw(h)  # H x W x maps
-        h = self.bn(h)  # H x W x maps
-        return h
-
-
-class SeparableConv2:
-    """Unit SeparableConv: one class for 32 of its 34 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int) -> None:
-        self.dw = layers.DepthwiseConv2D(
-            3,
-            use_bias=False,
-            depthwise_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="depthwise"),
-            name=prefix + "dw",
-        )
-        self.pw = layers.Conv2D(
-            maps,
-            1,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="conv"),
-            name=prefix + "pw",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = ops.relu(x)  # H x W x C
+        h = ops.relu(x) if self.activate else x
         h = self.dw(layers.ZeroPadding2D(1)(h))  # H x W x C
         h = self.pw(h)  # H x W x maps
         h = self.bn(h)  # H x W x maps
@@ -83,11 +56,11 @@ class SeparableConv2:
 
 
 class DownBlock:
-    """Unit DownBlock: one class for 1 of its 4 instances in this model."""
+    """Unit DownBlock: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, out_maps: int) -> None:
-        self.sepconv1 = SeparableConv(prefix + "sepconv1.", maps)
-        self.sepconv2 = SeparableConv2(prefix + "sepconv2.", out_maps)
+    def __init__(self, prefix: str, maps: int, out_maps: int, activate: bool = True) -> None:
+        self.sepconv1 = SeparableConv(prefix + "sepconv1.", maps, activate=activate)
+        self.sepconv2 = SeparableConv(prefix + "sepconv2.", out_maps)
         self.residual = layers.Conv2D(
             out_maps,
             1,
@@ -101,23 +74,23 @@ class DownBlock:
         )
 
     def __call__(self, x):
-        h = self.sepconv1(x)  # 147x147x128
-        h = self.sepconv2(h)  # 147x147x128
+        h = self.sepconv1(x)  # H x W x maps
+        h = self.sepconv2(h)  # H x W x out_maps
         h = layers.MaxPooling2D(3, strides=2)(
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
-        )  # 74x74x128
-        h_2 = self.residual(x)  # 74x74x128
-        h_2 = self.residual_bn(h_2)  # 74x74x128
-        h = h + h_2  # 74x74x128
+        )  # ? x ? x out_maps
+        h_2 = self.residual(x)  # ? x ? x out_maps
+        h_2 = self.residual_bn(h_2)  # ? x ? x out_maps
+        h = h + h_2  # ? x ? x out_maps
         return h
 
 
 class DownBlock2:
     """Unit DownBlock: one class for 1 of its 4 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, out_maps: int) -> None:
-        self.sepconv1 = SeparableConv2(prefix + "sepconv1.", maps)
-        self.sepconv2 = SeparableConv2(prefix + "sepconv2.", out_maps)
+    def __init__(self, prefix: str, maps: int, out_maps: int, activate: bool = True) -> None:
+        self.sepconv1 = SeparableConv(prefix + "sepconv1.", maps, activate=activate)
+        self.sepconv2 = SeparableConv(prefix + "sepconv2.", out_maps)
         self.pool = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "pool")
         self.residual = layers.Conv2D(
             out_maps,
@@ -141,41 +114,11 @@ class DownBlock2:
         return h
 
 
-class DownBlock3:
-    """Unit DownBlock: one class for 2 of its 4 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, out_maps: int) -> None:
-        self.sepconv1 = SeparableConv2(prefix + "sepconv1.", maps)
-        self.sepconv2 = SeparableConv2(prefix + "sepconv2.", out_maps)
-        self.residual = layers.Conv2D(
-            out_maps,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="conv"),
-            name=prefix + "residual",
-        )
-        self.residual_bn = nnc.BatchNormalization(
-            momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "residual_bn"
-        )
-
-    def __call__(self, x):
-        h = self.sepconv1(x)  # H x W x 728
-        h = self.sepconv2(h)  # H x W x out_maps
-        h = layers.MaxPooling2D(3, strides=2)(
-            ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
-        )  # ? x ? x out_maps
-        h_2 = self.residual(x)  # ? x ? x out_maps
-        h_2 = self.residual_bn(h_2)  # ? x ? x out_maps
-        h = h + h_2  # ? x ? x out_maps
-        return h
-
-
 class MiddleBlock:
     """Unit MiddleBlock: one class for its 8 instances in this model."""
 
     def __init__(self, prefix: str, maps: int) -> None:
-        self.sepconv = [SeparableConv2(f"{prefix}sepconv.{k}.", maps) for k in range(3)]
+        self.sepconv = [SeparableConv(f"{prefix}sepconv.{k}.", maps) for k in range(3)]
 
     def __call__(self, x):
         h = x
@@ -211,14 +154,14 @@ class Xception:
             momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "conv2_bn"
         )
         self.entry = [
-            DownBlock(prefix + "entry.0.", 128, 128),
-            DownBlock2(prefix + "entry.1.", 256, 256),
-            DownBlock3(prefix + "entry.2.", 728, 728),
+            DownBlock(prefix + "entry.0.", 128, 128, activate=False),
+            DownBlock2(prefix + "entry.1.", 256, 256, activate=True),
+            DownBlock(prefix + "entry.2.", 728, 728, activate=True),
         ]
         self.middle = [MiddleBlock(f"{prefix}middle.{k}.", 728) for k in range(8)]
-        self.exit_2 = DownBlock3(prefix + "exit.", 728, out_maps=1024)
-        self.sepconv1 = SeparableConv(prefix + "sepconv1.", 1536)
-        self.sepconv2 = SeparableConv2(prefix + "sepconv2.", 2048)
+        self.exit_2 = DownBlock(prefix + "exit.", 728, out_maps=1024)
+        self.sepconv1 = SeparableConv(prefix + "sepconv1.", 1536, activate=False)
+        self.sepconv2 = SeparableConv(prefix + "sepconv2.", 2048)
         self.predictions = layers.Dense(
             classes,
             kernel_initializer=nnc.NNCInitializer("UniformAffineGlorot", layout="affine"),

@@ -23,10 +23,11 @@ from nndsl_runtime.torch import augment, metrics, nnc, nnc_layers
 
 
 class SeparableConv(nn.Module):
-    """Unit SeparableConv: one class for 2 of its 34 instances in this model."""
+    """Unit SeparableConv: one class for its 34 instances in this model."""
 
-    def __init__(self, in_channels: int, maps: int) -> None:
+    def __init__(self, in_channels: int, maps: int, activate: bool = True) -> None:
         super().__init__()
+        self.activate = activate
         self.dw = nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels, bias=False)
         self.pw = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
         self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.01)
@@ -35,26 +36,7 @@ class SeparableConv(nn.Module):
         nn.init.zeros_(self.bn.running_var)
 
     def forward(self, x):
-        h = self.dw(x)  # C x H x W
-        h = self.pw(h)  # maps x H x W
-        h = self.bn(h)  # maps x H x W
-        return h
-
-
-class SeparableConv2(nn.Module):
-    """Unit SeparableConv: one class for 32 of its 34 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int) -> None:
-        super().__init__()
-        self.dw = nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels, bias=False)
-        self.pw = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.01)
-        nnc.init_parameter(self.dw.weight, "UniformConvolutionGlorot", layout="depthwise")
-        nnc.init_parameter(self.pw.weight, "UniformConvolutionGlorot")
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = F.relu(x)  # C x H x W
+        h = F.relu(x) if self.activate else x
         h = self.dw(h)  # C x H x W
         h = self.pw(h)  # maps x H x W
         h = self.bn(h)  # maps x H x W
@@ -62,34 +44,34 @@ class SeparableConv2(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """Unit DownBlock: one class for 1 of its 4 instances in this model."""
+    """Unit DownBlock: one class for 3 of its 4 instances in this model."""
 
-    def __init__(self, maps: int, out_maps: int) -> None:
+    def __init__(self, in_channels: int, maps: int, out_maps: int, activate: bool = True) -> None:
         super().__init__()
-        self.sepconv1 = SeparableConv(64, maps)
-        self.sepconv2 = SeparableConv2(128, out_maps)
-        self.residual = nn.Conv2d(64, out_maps, kernel_size=1, stride=2, bias=False)
-        self.residual_bn = nn.BatchNorm2d(128, eps=0.001, momentum=0.01)
+        self.sepconv1 = SeparableConv(in_channels, maps, activate=activate)
+        self.sepconv2 = SeparableConv(maps, out_maps)
+        self.residual = nn.Conv2d(in_channels, out_maps, kernel_size=1, stride=2, bias=False)
+        self.residual_bn = nn.BatchNorm2d(out_maps, eps=0.001, momentum=0.01)
         nnc.init_parameter(self.residual.weight, "UniformConvolutionGlorot")
         nn.init.zeros_(self.residual_bn.running_var)
 
     def forward(self, x):
-        h = self.sepconv1(x)  # 128x147x147
-        h = self.sepconv2(h)  # 128x147x147
-        h = F.max_pool2d(h, 3, stride=2, padding=1)  # 128x74x74
-        h_2 = self.residual(x)  # 128x74x74
-        h_2 = self.residual_bn(h_2)  # 128x74x74
-        h = h + h_2  # 128x74x74
+        h = self.sepconv1(x)  # maps x H x W
+        h = self.sepconv2(h)  # out_maps x H x W
+        h = F.max_pool2d(h, 3, stride=2, padding=1)  # out_maps x ? x ?
+        h_2 = self.residual(x)  # out_maps x ? x ?
+        h_2 = self.residual_bn(h_2)  # out_maps x ? x ?
+        h = h + h_2  # out_maps x ? x ?
         return h
 
 
 class DownBlock2(nn.Module):
     """Unit DownBlock: one class for 1 of its 4 instances in this model."""
 
-    def __init__(self, maps: int, out_maps: int) -> None:
+    def __init__(self, maps: int, out_maps: int, activate: bool = True) -> None:
         super().__init__()
-        self.sepconv1 = SeparableConv2(128, maps)
-        self.sepconv2 = SeparableConv2(256, out_maps)
+        self.sepconv1 = SeparableConv(128, maps, activate=activate)
+        self.sepconv2 = SeparableConv(256, out_maps)
         self.residual = nn.Conv2d(128, out_maps, kernel_size=1, stride=2, bias=False)
         self.residual_bn = nn.BatchNorm2d(256, eps=0.001, momentum=0.01)
         nnc.init_parameter(self.residual.weight, "UniformConvolutionGlorot")
@@ -105,34 +87,12 @@ class DownBlock2(nn.Module):
         return h
 
 
-class DownBlock3(nn.Module):
-    """Unit DownBlock: one class for 2 of its 4 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, out_maps: int) -> None:
-        super().__init__()
-        self.sepconv1 = SeparableConv2(in_channels, maps)
-        self.sepconv2 = SeparableConv2(728, out_maps)
-        self.residual = nn.Conv2d(in_channels, out_maps, kernel_size=1, stride=2, bias=False)
-        self.residual_bn = nn.BatchNorm2d(out_maps, eps=0.001, momentum=0.01)
-        nnc.init_parameter(self.residual.weight, "UniformConvolutionGlorot")
-        nn.init.zeros_(self.residual_bn.running_var)
-
-    def forward(self, x):
-        h = self.sepconv1(x)  # 728 x H x W
-        h = self.sepconv2(h)  # out_maps x H x W
-        h = F.max_pool2d(h, 3, stride=2, padding=1)  # out_maps x ? x ?
-        h_2 = self.residual(x)  # out_maps x ? x ?
-        h_2 = self.residual_bn(h_2)  # out_maps x ? x ?
-        h = h + h_2  # out_maps x ? x ?
-        return h
-
-
 class MiddleBlock(nn.Module):
     """Unit MiddleBlock: one class for its 8 instances in this model."""
 
     def __init__(self, maps: int) -> None:
         super().__init__()
-        self.sepconv = nn.ModuleList(SeparableConv2(728, maps) for _ in range(3))
+        self.sepconv = nn.ModuleList(SeparableConv(728, maps) for _ in range(3))
 
     def forward(self, x):
         h = x
@@ -151,11 +111,17 @@ class Xception(nn.Module):
         self.conv1_bn = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=3, bias=False)
         self.conv2_bn = nn.BatchNorm2d(64, eps=0.001, momentum=0.01)
-        self.entry = nn.ModuleList([DownBlock(128, 128), DownBlock2(256, 256), DownBlock3(256, 728, 728)])
+        self.entry = nn.ModuleList(
+            [
+                DownBlock(64, 128, 128, activate=False),
+                DownBlock2(256, 256, activate=True),
+                DownBlock(256, 728, 728, activate=True),
+            ]
+        )
         self.middle = nn.ModuleList(MiddleBlock(728) for _ in range(8))
-        self.exit_2 = DownBlock3(728, 728, out_maps=1024)
-        self.sepconv1 = SeparableConv(1024, 1536)
-        self.sepconv2 = SeparableConv2(1536, 2048)
+        self.exit_2 = DownBlock(728, 728, out_maps=1024)
+        self.sepconv1 = SeparableConv(1024, 1536, activate=False)
+        self.sepconv2 = SeparableConv(1536, 2048)
         self.predictions = nn.Linear(2048, classes)
         nnc.init_parameter(self.conv1.weight, "UniformConvolutionGlorot")
         nn.init.zeros_(self.conv1_bn.running_var)
