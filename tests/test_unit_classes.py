@@ -44,7 +44,7 @@ def init_signature(text: str, cls: str) -> list[str]:
     [
         ("specs/resnet50.nnd", ["Bottleneck", "Stage", "ResNet", "Model"]),
         ("specs/resnet18.nnd", ["BasicBlock", "Stage", "ResNet", "Model"]),
-        ("specs/vgg16.nnd", ["ConvStep", "ConvBlock", "VGG16", "Model"]),
+        ("specs/vgg16.nnd", ["ConvStep", "ConvBlock", "VGG", "Model"]),
     ],
 )
 def test_one_torch_class_per_unit(spec, expected):

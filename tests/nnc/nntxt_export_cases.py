@@ -19,7 +19,8 @@ HAND = FIXTURES / "specs"
 
 # specs/ whose networks are too big to run in the suite's time: exported and checked against the
 # golden file and nnabla's loader, and their Runtime network alone is run (one sample).
-LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16"}
+LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "alexnet"}
+LARGE |= {f"vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn")}
 
 # Zoo outputs nnabla computed but that say nothing of NNC's layer, with the reason: not compared
 # (tests/keras/test_keras_layer_zoo.py checks they still are as described; the layer is compared
