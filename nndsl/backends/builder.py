@@ -404,6 +404,13 @@ class _Builder:
     def _merge(self, insts: list[merge.Inst]) -> merge.ClassCode:
         return merge.merge_class(insts, self.dialect, self.kid_classes, literal, self.dialect.attributes, None)
 
+    def _loop_comment(self, copies: list[Block], net: Network) -> str:
+        """The shape comment of a loop's step, `h = step(h)`: every copy's output shape where they are
+        alike, else the first's and the last's (`64x112x112 ... 512x7x7`: VGG's blocks)."""
+        first, last = (self.dialect.shape(net.values[c.outputs[0]].shape) for c in (copies[0], copies[-1]))
+        alike = all(net.values[c.outputs[0]].shape == net.values[copies[0].outputs[0]].shape for c in copies)
+        return first if alike else f"{first} ... {last}"
+
     def _forward(self, block: Block, net: Network, owner: merge.Inst, attrs: Namer, owned: dict, run: merge.Inst):
         """Records of `block`'s code: its modules and initializers on `owner`, its forward
         statements on `run` (the owner itself, or one network of the top-level model)."""
@@ -430,7 +437,7 @@ class _Builder:
                 step = snake(attr_name.rsplit(".", 1)[-1]) + "_step"
                 run.body.append(
                     merge.Stmt(_unique(run, ("R", attr_name)), "loop", step, (copies[0].inputs[0],), (out_vid,),
-                               self.dialect.shape(net.values[out_vid].shape), attr)
+                               self._loop_comment(copies, net), attr)
                 )  # fmt: skip
                 i += item.count
                 continue
