@@ -12,7 +12,15 @@ TORCHVISION_PARAMS = {
     "resnet50": 25_557_032,
     "resnet101": 44_549_160,
     "resnet152": 60_192_808,
+    "vgg11": 132_863_336,
+    "vgg11_bn": 132_868_840,
+    "vgg13": 133_047_848,
+    "vgg13_bn": 133_053_736,
     "vgg16": 138_357_544,
+    "vgg16_bn": 138_365_992,
+    "vgg19": 143_667_240,
+    "vgg19_bn": 143_678_248,
+    "alexnet": 61_100_840,
 }
 REQUIRED = {*TORCHVISION_PARAMS, "lenet", "digits", "cifar10_resnet"}
 

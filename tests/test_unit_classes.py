@@ -44,7 +44,7 @@ def init_signature(text: str, cls: str) -> list[str]:
     [
         ("specs/resnet50.nnd", ["Bottleneck", "Stage", "ResNet", "Model"]),
         ("specs/resnet18.nnd", ["BasicBlock", "Stage", "ResNet", "Model"]),
-        ("specs/vgg16.nnd", ["ConvStep", "ConvBlock", "VGG16", "Model"]),
+        ("specs/vgg16.nnd", ["ConvStep", "ConvBlock", "VGG", "Model"]),
     ],
 )
 def test_one_torch_class_per_unit(spec, expected):
@@ -122,6 +122,36 @@ def test_a_branch_no_instance_takes_generates_nothing():
     never = text[text.index("class Never") : text.index("class Head")]
     assert "more" not in never and "tanh" not in never and "if " not in never
     assert init_signature(text, "Never") == ["in_channels", "maps"]
+
+
+LOOPS = """
+unit Block(maps: int) {
+    in x
+    out x -> Convolution(maps, kernel=3x3, pad=1x1) -> ReLU -> MaxPooling(kernel=2x2)
+}
+
+network Runtime {
+    x = Input(3x32x32, dataset="x")
+    y = x
+        -> stage: repeat row in [[8], [16], [32]] { Block(row[0]) }
+        -> same: repeat 2 { Convolution(32, kernel=3x3, pad=1x1) -> ReLU }
+}
+"""
+
+
+def test_a_loop_comments_every_copys_shape():
+    """`h = step(h)` runs once per copy: where the copies' outputs differ (a table of widths, as
+    VGG's blocks), its comment lists each copy's shape in order, never the last's alone."""
+    project = compiled(LOOPS)
+    net = project.network("Runtime")
+    last = {layer.name.split(".")[0]: layer for layer in net.layers}  # each copy's last layer: stage[0], ...
+    shapes = [net.values[layer.outputs[0]].shape for name, layer in last.items() if name != "Input"]
+    assert shapes == [(8, 16, 16), (16, 8, 8), (32, 4, 4), (32, 4, 4), (32, 4, 4)]
+    for text, order in ((render_model(project), (0, 1, 2)), (keras_model(project), (1, 2, 0))):
+        lines = [line.strip() for line in text.splitlines() if "_step(h)" in line]
+        stage = ", ".join("x".join(str(s[i]) for i in order) for s in shapes[:3])
+        same = "x".join(str(shapes[4][i]) for i in order)
+        assert lines == [f"h = stage_step(h)  # {stage}", f"h = same_step(h)  # {same}"], lines
 
 
 def test_fallback_split_names_and_docstrings():

@@ -19,7 +19,8 @@ HAND = FIXTURES / "specs"
 
 # specs/ whose networks are too big to run in the suite's time: exported and checked against the
 # golden file and nnabla's loader, and their Runtime network alone is run (one sample).
-LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "vgg16", "inception_v3"}
+LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "inception_v3", "alexnet"}
+LARGE |= {f"vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn")}
 
 # specs/ that NNC cannot hold, with why: both exports refuse them at the layer (.sdcproj E0960,
 # .nntxt E0801; tests/nnc/test_export.py checks the message), so they have no export fixtures.

@@ -32,7 +32,7 @@ class ConvStep:
         self.convolution = layers.Conv2D(
             maps,
             3,
-            kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
+            kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "Convolution",
         )
 
@@ -56,35 +56,33 @@ class ConvBlock:
         return h
 
 
-class VGG16:
-    """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
+class VGG:
+    """Unit VGG(cfg="D", batch_norm=False, classes=1000): 3x224x224 -> 1000."""
 
     def __init__(self, prefix: str, classes: int = 1000) -> None:
-        self.block1 = ConvBlock(prefix + "block1.", 64, 2)
-        self.block2 = ConvBlock(prefix + "block2.", 128, 2)
-        self.block3 = ConvBlock(prefix + "block3.", 256, 3)
-        self.block4 = ConvBlock(prefix + "block4.", 512, 3)
-        self.block5 = ConvBlock(prefix + "block5.", 512, 3)
+        self.block = [
+            ConvBlock(prefix + "block.0.", 64, 2),
+            ConvBlock(prefix + "block.1.", 128, 2),
+            ConvBlock(prefix + "block.2.", 256, 3),
+            ConvBlock(prefix + "block.3.", 512, 3),
+            ConvBlock(prefix + "block.4.", 512, 3),
+        ]
         self.fc6 = layers.Dense(
-            4096,
-            kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine_cl:512x7x7"),
-            name=prefix + "fc6",
+            4096, kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="affine_cl:512x7x7"), name=prefix + "fc6"
         )
         self.dropout = layers.Dropout(0.5, name=prefix + "Dropout")
         self.fc7 = layers.Dense(
-            4096, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc7"
+            4096, kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="affine"), name=prefix + "fc7"
         )
         self.dropout_2 = layers.Dropout(0.5, name=prefix + "Dropout_2")
         self.fc8 = layers.Dense(
-            classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc8"
+            classes, kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="affine"), name=prefix + "fc8"
         )
 
     def __call__(self, x):
-        h = self.block1(x)  # 112x112x64
-        h = self.block2(h)  # 56x56x128
-        h = self.block3(h)  # 28x28x256
-        h = self.block4(h)  # 14x14x512
-        h = self.block5(h)  # 7x7x512
+        h = x
+        for block_step in self.block:
+            h = block_step(h)  # 112x112x64 ... 7x7x512
         h = self.fc6(layers.Flatten()(h))  # 4096
         h = ops.relu(h)  # 4096
         h = self.dropout(h)  # 4096
@@ -147,7 +145,7 @@ class Model(keras.Model):
             flip_lr=True,
             name="ImageAugmentation",
         )
-        self.vgg = VGG16("vgg.")
+        self.vgg = VGG("vgg.")
         graphs = {name: self._graph(name) for name in self.NETWORKS}
         self.networks = {
             name: keras.Model(inputs, dict(zip(self.NETWORKS[name][2], results, strict=True)), name=name)

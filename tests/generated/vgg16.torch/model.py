@@ -28,7 +28,7 @@ class ConvStep(nn.Module):
     def __init__(self, in_channels: int, maps: int) -> None:
         super().__init__()
         self.convolution = nn.Conv2d(in_channels, maps, kernel_size=3, padding=1)
-        nnc.init_parameter(self.convolution.weight, "NormalConvolutionGlorot")
+        nnc.init_parameter(self.convolution.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.convolution.bias)
 
     def forward(self, x):
@@ -52,32 +52,34 @@ class ConvBlock(nn.Module):
         return h
 
 
-class VGG16(nn.Module):
-    """Unit VGG16(classes=1000): 3x224x224 -> 1000."""
+class VGG(nn.Module):
+    """Unit VGG(cfg="D", batch_norm=False, classes=1000): 3x224x224 -> 1000."""
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        self.block1 = ConvBlock(3, 64, 2)
-        self.block2 = ConvBlock(64, 128, 2)
-        self.block3 = ConvBlock(128, 256, 3)
-        self.block4 = ConvBlock(256, 512, 3)
-        self.block5 = ConvBlock(512, 512, 3)
+        self.block = nn.ModuleList(
+            [
+                ConvBlock(3, 64, 2),
+                ConvBlock(64, 128, 2),
+                ConvBlock(128, 256, 3),
+                ConvBlock(256, 512, 3),
+                ConvBlock(512, 512, 3),
+            ]
+        )
         self.fc6 = nn.Linear(25088, 4096)
         self.fc7 = nn.Linear(4096, 4096)
         self.fc8 = nn.Linear(4096, classes)
-        nnc.init_parameter(self.fc6.weight, "NormalAffineGlorot", layout="affine")
+        nnc.init_parameter(self.fc6.weight, "Normal", 0.01, layout="affine")
         nn.init.zeros_(self.fc6.bias)
-        nnc.init_parameter(self.fc7.weight, "NormalAffineGlorot", layout="affine")
+        nnc.init_parameter(self.fc7.weight, "Normal", 0.01, layout="affine")
         nn.init.zeros_(self.fc7.bias)
-        nnc.init_parameter(self.fc8.weight, "NormalAffineGlorot", layout="affine")
+        nnc.init_parameter(self.fc8.weight, "Normal", 0.01, layout="affine")
         nn.init.zeros_(self.fc8.bias)
 
     def forward(self, x):
-        h = self.block1(x)  # 64x112x112
-        h = self.block2(h)  # 128x56x56
-        h = self.block3(h)  # 256x28x28
-        h = self.block4(h)  # 512x14x14
-        h = self.block5(h)  # 512x7x7
+        h = x
+        for block_step in self.block:
+            h = block_step(h)  # 64x112x112 ... 512x7x7
         h = self.fc6(h.flatten(1))  # 4096
         h = F.relu(h)  # 4096
         h = F.dropout(h, 0.5, self.training)  # 4096
@@ -114,7 +116,7 @@ class Model(nn.Module):
         self.image_augmentation = augment.ImageAugmentation(
             shape=(3, 224, 224), min_scale=0.875, max_scale=1.25, aspect_ratio=1.33, flip_lr=True
         )
-        self.vgg = VGG16()
+        self.vgg = VGG()
 
     def forward(self, x):
         """The Runtime network: y'."""
