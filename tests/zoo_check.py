@@ -36,8 +36,11 @@ from nndsl.compiler import compile_file
 # each generated project, outputs compared): proof that each one's projects build, load NNC-named
 # parameters and compute what the reference does. The spec-parametrized tests that only re-check
 # that on random parameters (the Keras project against the torch one; a subprocess import without
-# nndsl, which building these big models makes the suite's slowest tests) leave these out.
+# nndsl, which building these big models makes the suite's slowest tests) leave these out. (Of the
+# VGGs, tests/zoo runs Keras on vgg11_bn and vgg19 only: the others are the same two units, ConvBlock
+# and VGG, with other table rows, and torch compares all eight.)
 ZOO = {
+    "alexnet",
     "efficientnet_b0",
     "googlenet",
     "inception_v3",
@@ -48,6 +51,7 @@ ZOO = {
     "resnet50",
     "xception",
 }
+ZOO |= {f"vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn")}
 
 
 def project_of(name: str):

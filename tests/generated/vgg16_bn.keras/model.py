@@ -86,7 +86,7 @@ class VGG:
     def __call__(self, x):
         h = x
         for block_step in self.block:
-            h = block_step(h)  # 112x112x64 ... 7x7x512
+            h = block_step(h)  # 112x112x64, 56x56x128, 28x28x256, 14x14x512, 7x7x512
         h = self.fc6(layers.Flatten()(h))  # 4096
         h = ops.relu(h)  # 4096
         h = self.dropout(h)  # 4096

@@ -82,7 +82,7 @@ class VGG(nn.Module):
     def forward(self, x):
         h = x
         for block_step in self.block:
-            h = block_step(h)  # 64x112x112 ... 512x7x7
+            h = block_step(h)  # 64x112x112, 128x56x56, 256x28x28, 512x14x14, 512x7x7
         h = self.fc6(h.flatten(1))  # 4096
         h = F.relu(h)  # 4096
         h = F.dropout(h, 0.5, self.training)  # 4096
