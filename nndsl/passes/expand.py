@@ -113,6 +113,8 @@ class Graph:
     inputs_named: set[int] = field(default_factory=set)  # network inputs named by their Input statement
     # Unit outputs bound in the network and never used: (name, where, unit); no network outputs
     dropped: list[tuple[str, Span, str]] = field(default_factory=list)
+    # Unit calls' `lrate_multiplier` values, where written (lint warns about one other than 0 or 1)
+    lrates: list[tuple[Span, float]] = field(default_factory=list)
 
     def layer_type(self, vid: int) -> str | None:
         """The type of the layer that computes value `vid` (None for none)."""
@@ -1079,6 +1081,7 @@ class Expander:
                     )  # fmt: skip
                 lrate = self._lrate_multiplier(eval_const(kw.value, lookup, shape), kw.value.span)
                 arg_spans[LRATE_MULTIPLIER] = kw.value.span
+                self.graph.lrates.append((kw.value.span, lrate))
                 continue
             p = params.get(kw.name)
             if p is None:
@@ -1562,7 +1565,7 @@ def _prune(graph: Graph) -> Graph:
     for n, i in enumerate(values):
         new[i] = n
     layer_at = {k: n for n, k in enumerate(kept)}
-    out = Graph(graph.name, graph.span, unused=graph.unused, dropped=graph.dropped)
+    out = Graph(graph.name, graph.span, unused=graph.unused, dropped=graph.dropped, lrates=graph.lrates)
     for k in kept:
         layer = graph.layers[k]
         if any(new[v] != v for v in (*layer.inputs, *layer.outputs)):
