@@ -267,3 +267,258 @@ def test_a_fitting_load_reports_what_it_leaves_and_refuses_a_file_sharing_nothin
     (tmp_path / "text.npz").write_text("not a zip\n", encoding="utf-8")
     with pytest.raises(RunError, match=r"text\.npz: not a parameter file"):
         nnc_params.load_fitting_params(tmp_path / "text.npz", expected)
+
+
+# --- fine-tuning a frozen backbone from a pretrained file, and writing its features ----------------
+
+
+def _transfer_project(tmp_path: Path, backend: str):
+    """transfer.nnd's project for `backend` in tmp_path, with a small dataset of inline values
+    (64 training and 16 validation samples of 1x8x8, 5 classes)."""
+    from nndsl.backends import keras as keras_backend
+    from nndsl.backends import torch as torch_backend
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "digits").mkdir(exist_ok=True)
+    for split, n in (("train", 64), ("validation", 16)):
+        rows = [",".join([*(f"x__{i}" for i in range(64)), "y"])]
+        for _ in range(n):
+            rows.append(",".join([*(f"{v:.4f}" for v in rng.random(64)), str(rng.integers(0, 5))]))
+        (tmp_path / "digits" / f"{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    text = SPEC.read_text(encoding="utf-8").replace("image_normalization = true", "image_normalization = false")
+    (tmp_path / "transfer.nnd").write_text(text, encoding="utf-8")
+    result = compile_file(tmp_path / "transfer.nnd")
+    assert result.ok, _rendered(result)
+    generate = {"torch": torch_backend.generate, "keras": keras_backend.generate}[backend]
+    generate(result.project, tmp_path / backend)
+    return tmp_path / backend
+
+
+def _pretrained(model) -> tuple[dict[str, np.ndarray], dict[str, tuple[str, tuple[int, ...]]]]:
+    """A pretrained network's file for the transfer model: the backbone's parameters (random,
+    variances positive) and its own classifier `backbone/fc` (which the model leaves out), a head
+    for 7 classes where the model has 5 and no head/b; with nnabla's names and shapes."""
+    rng = np.random.default_rng(5)
+    names = dict(model.nnabla_names())
+    arrays = {}
+    for name in BACKBONE:
+        shape = model.PARAMETERS[name][-3]  # NNC's shape
+        arrays[name] = rng.standard_normal(shape).astype(np.float32) * np.float32(0.5)
+    arrays["backbone/bn/var"] = np.abs(arrays["backbone/bn/var"]) + np.float32(0.5)
+    arrays["backbone/fc/W"] = rng.standard_normal((8, 10)).astype(np.float32)
+    arrays["backbone/fc/b"] = rng.standard_normal(10).astype(np.float32)
+    arrays["head/W"] = rng.standard_normal((8, 7)).astype(np.float32)
+    names.update({
+        "backbone/fc/W": ("backbone/fc/affine/W", (8, 10)),
+        "backbone/fc/b": ("backbone/fc/affine/b", (10,)),
+        "head/W": ("head/affine/W", (8, 7)),
+    })  # fmt: skip
+    return arrays, names
+
+
+def _run(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=project, env=ENV, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def _features(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The backbone's pool value, by torch's functional ops (the reference, not generated code)."""
+    import torch
+    from torch.nn import functional as F
+
+    t = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    h = F.conv2d(torch.from_numpy(x), t["backbone/conv/W"], padding=1)
+    h = F.batch_norm(
+        h, t["backbone/bn/mean"].reshape(-1), t["backbone/bn/var"].reshape(-1), t["backbone/bn/gamma"].reshape(-1),
+        t["backbone/bn/beta"].reshape(-1), training=False, eps=1e-5,
+    )  # fmt: skip
+    return F.relu(h).mean(dim=(2, 3)).numpy()
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_fine_tuning_from_a_pretrained_file_keeps_the_frozen_backbone_and_writes_features(tmp_path, backend):
+    """train.py --init loads the backbone from a file made for another head (the model's classifier
+    has another shape, the file's own classifier is no parameter of the model: each reported on a
+    line of its own), trains the new head with the backbone frozen (weight decay and the frozen
+    BatchNormalization's running statistics included: bit for bit as loaded), and infer.py writes
+    the Features network's values, which are the backbone's pool on the loaded parameters."""
+    pytest.importorskip(backend)
+    pytest.importorskip("torch")  # the reference features
+    project = _transfer_project(tmp_path, backend)
+    model = import_generated(project).create_model()
+    arrays, names = _pretrained(model)
+    init = tmp_path / ("pretrained.npz" if backend == "torch" else "pretrained.h5")
+    nnc_params.save_params(init, arrays, None if backend == "torch" else names)
+    device = ["--device", "cpu"] if backend == "torch" else []
+    run = _run(project, "train.py", "--init", str(init), "--epochs", "1", "--seed", "0", *device)
+    assert run.returncode == 0, run.stderr[-3000:]
+    fc = "backbone/fc/affine" if backend == "keras" else "backbone/fc"  # the file's names (nnabla's in .h5)
+    assert [line for line in run.stdout.splitlines() if line.startswith(("--init", "  "))] == [
+        f"--init {init}: 5 of the model's 7 parameters loaded; not loaded (the model's keep their initial values):",
+        "  head/W: file 8x7, model 8x5",
+        "  head/b: file -, model 5",
+        f"  {fc}/W: file 8x10, model -",
+        f"  {fc}/b: file 10, model -",
+    ]
+    (params,) = project.glob("runs/*/params.npz")
+    with np.load(params) as data:
+        trained = {name: data[name] for name in data.files}
+    for name in BACKBONE:
+        np.testing.assert_array_equal(trained[name], arrays[name], err_msg=name)
+    assert trained["head/W"].shape == (8, 5) and np.abs(trained["head/W"]).max() > 0
+
+    out = tmp_path / "features.csv"
+    run = _run(project, "infer.py", str(params), "--network", "Features", "--output", str(out), *device)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    assert header[-8:] == [f"features__{i}" for i in range(8)] and len(lines) == 17
+    got = np.array([[float(v) for v in line.split(",")[-8:]] for line in lines[1:]], dtype=np.float32)
+    with open(tmp_path / "digits" / "validation.csv", encoding="utf-8") as f:
+        x = np.array([[float(v) for v in row.split(",")[:64]] for row in f.read().splitlines()[1:]], np.float32)
+    np.testing.assert_allclose(got, _features(trained, x.reshape(-1, 1, 8, 8)), rtol=1e-4, atol=1e-5)
+
+    nnc_params.save_params(tmp_path / "other.npz", {"conv/W": np.zeros((8, 1, 3, 3), np.float32)})
+    run = _run(project, "train.py", "--init", str(tmp_path / "other.npz"), "--epochs", "1", *device)
+    assert run.returncode == 1 and run.stderr.strip().count("\n") == 0, run.stderr
+    assert "other.npz: shares no parameter with this model" in run.stderr
+
+
+# --- NNC: what its tool and nnabla make of the freezing -------------------------------------------
+
+
+def _nnc_reading(root) -> dict:
+    """An .nntxt's learning-rate multipliers per optimizer and batch_stat flags per network (the
+    fixture tool's `nnc_reading`, on a parsed message)."""
+    return {
+        "learning_rate_multipliers": {
+            opt.scalar("name"): {
+                pv.scalar("variable_name"): float(pv.scalar("learning_rate_multiplier", "1"))
+                for pv in opt.messages("parameter_variable")
+            }
+            for opt in root.messages("optimizer")
+        },
+        "batch_stat": {
+            net.scalar("name"): {
+                fn.scalar("name"): fn.messages("batch_normalization_param")[0].scalar("batch_stat").lower()
+                for fn in net.messages("function")
+                if fn.scalar("type") == "BatchNormalization"
+            }
+            for net in root.messages("network")
+        },
+    }
+
+
+def test_the_export_freezes_what_nncs_conversion_freezes():
+    """NNC's create_prototxt of the .sdcproj export (the fixture, tests/nnc/fixtures/export/transfer.json)
+    gives the frozen backbone's parameters (and the running statistics) learning-rate multiplier 0, the
+    head 1, and the frozen BatchNormalization batch_stat false in every network; nndsl's own .nntxt
+    export and the generated model say the same."""
+    import json
+
+    from nndsl.backends.builder import build
+    from nndsl.backends.torch.render import TorchDialect
+    from nndsl.nnc.nntxt_write import project_to_nntxt
+    from nndsl.nnc.prototext import parse
+
+    fixture = json.loads((ROOT / "tests/nnc/fixtures/export/transfer.json").read_text(encoding="utf-8"))
+    nnc = {"learning_rate_multipliers": fixture["learning_rate_multipliers"], "batch_stat": fixture["batch_stat"]}
+    nnc["batch_stat"] = {n: {f: v.lower() for f, v in fs.items()} for n, fs in nnc["batch_stat"].items()}
+    assert nnc["learning_rate_multipliers"]["optimizer"] == {
+        "backbone/conv/conv/W": 0.0,
+        "backbone/bn/bn/beta": 0.0,
+        "backbone/bn/bn/gamma": 0.0,
+        "backbone/bn/bn/mean": 0.0,
+        "backbone/bn/bn/var": 0.0,
+        "head/affine/W": 1.0,
+        "head/affine/b": 1.0,
+    }
+    assert set(nnc["batch_stat"]) == {"Training", "Validation", "Features"}
+    assert all(flags == {"backbone/bn": "false"} for flags in nnc["batch_stat"].values())
+    result = compile_file(SPEC)
+    ours = _nnc_reading(parse(project_to_nntxt(result.project)))
+    assert ours["learning_rate_multipliers"] == nnc["learning_rate_multipliers"]
+    assert ours["batch_stat"] == nnc["batch_stat"]
+    m = build(result.project, TorchDialect())
+    assert set(m.frozen) == {"backbone/conv/W", "backbone/bn/beta", "backbone/bn/gamma"}
+    assert m.fixed_statistics == ["backbone/bn/beta"]
+
+
+def test_the_import_keeps_nncs_batch_statistics_on_a_frozen_layer(tmp_path):
+    """NNC's BatchStat true on a BatchNormalization whose beta and gamma are frozen (NNC's own rule:
+    the statistics move) comes back as `batch_stat=true`, which nndsl does not derive there; a
+    frozen one without it keeps its statistics (batch_stat false, written by the export)."""
+    from nndsl.nnc.export import export_project
+    from nndsl.nnc.importer import import_project
+    from nndsl.nnc.sdcproj_write import sdcproj_text
+
+    text = UNIT.replace("RATE", "0")
+    for batch, want in (("true", True), ("false", False)):
+        spec = tmp_path / f"bn_{batch}.nnd"
+        spec.write_text(textwrap.dedent(text.replace("BATCH", batch)), encoding="utf-8")
+        result = compile_file(spec)
+        assert result.ok, _rendered(result)
+        project = tmp_path / f"bn_{batch}.sdcproj"
+        project.write_text(sdcproj_text(export_project(result)), encoding="utf-8")
+        imported, diagnostics = import_project(project, str(tmp_path / f"back_{batch}.nnd"))
+        assert imported is not None, [d.message for d in diagnostics]
+        assert f"batch_stat={batch}" in imported
+        (tmp_path / f"back_{batch}.nnd").write_text(imported, encoding="utf-8")
+        back = compile_file(tmp_path / f"back_{batch}.nnd")
+        assert back.ok, _rendered(back)
+        stats = {x.params["batch_stat"] for x in back.project.network("Training").layers if x.type == "BatchNormalization"}
+        assert stats == {want}
+        rates = {q.lrate_multiplier for x in back.project.network("Training").layers for q in x.parameters if q.trainable}
+        assert rates == {0.0}
+
+
+def test_live_nnabla_on_frozen_batch_normalization(tmp_path):
+    """What NNC does with a frozen BatchNormalization (beta and gamma multipliers 0): with NNC's
+    BatchStat true, `nnabla_cli train` of NNC's conversion moves the running mean and variance (the
+    batches' statistics) though nothing is trained; with batch_stat false (nndsl's default for a
+    frozen layer, which the export writes) they stay as initialized. Beta and gamma stay in both."""
+    from nndsl.nnc import export_check as ec
+    from nndsl.nnc.export import export_project
+    from nndsl.nnc.sdcproj_write import sdcproj_text
+
+    tools, python = ec.find_nnc_tools(), ec.find_nnabla_python()
+    if tools is None or python is None:
+        pytest.skip("needs NNC's tool and nnabla (NNDSL_NNC_TOOLS, NNDSL_NNABLA_PYTHON); the export fixture covers the rest")
+    rng = np.random.default_rng(0)
+    rows = ["x__0,x__1,x__2,x__3,y"]
+    for _ in range(64):
+        v = rng.random(4)
+        rows.append(",".join(f"{a:.4f}" for a in v) + f",{int(v[0] + v[1] > 1)}")
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    statistics = {}
+    for batch in ("true", None):
+        args = "beta_lrate_multiplier=0, gamma_lrate_multiplier=0" + (f", batch_stat={batch}" if batch else "")
+        spec = tmp_path / f"bn_{batch}.nnd"
+        spec.write_text(
+            'network Training {\n    x = Input(4, dataset="x")\n    y = Input(1, dataset="y")\n'
+            f"    loss = x -> fc1: Affine(8) -> bn: BatchNormalization({args}) -> fc2: Affine(2) -> SoftmaxCrossEntropy(y)\n"
+            '}\n\ndataset training = "train.csv" { shuffle = true }\n\n'
+            "config {\n    max_epoch = 2\n    batch_size = 16\n"
+            "    optimizer { network = Training, dataset = training, solver = Sgd(lr=0.1, weight_decay=0.01) }\n}\n",
+            encoding="utf-8",
+        )
+        result = compile_file(spec)
+        assert result.ok, _rendered(result)
+        project = tmp_path / f"bn_{batch}.sdcproj"
+        project.write_text(sdcproj_text(export_project(result)), encoding="utf-8")
+        assert ec.run_nnc(tools, project) == {"error_check": "No errors were found.", "create_prototxt": True}
+        out = tmp_path / f"out_{batch}"
+        out.mkdir()
+        cli = Path(python).with_name("nnabla_cli")
+        run = subprocess.run(
+            [str(cli), "train", "-c", str(project.with_suffix(".nntxt")), "-o", str(out)],
+            cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=600, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+        statistics[batch] = nnc_params.load_params(out / "results.nnp")
+    moved, kept = statistics["true"], statistics[None]
+    assert np.abs(moved["bn/bn/mean"]).max() > 0.01 and np.abs(moved["bn/bn/var"]).max() > 0.001
+    assert not kept["bn/bn/mean"].any() and not kept["bn/bn/var"].any()  # as initialized: 0 (NNC's)
+    for params in (moved, kept):
+        assert not params["bn/bn/beta"].any() and (params["bn/bn/gamma"] == 1).all()
