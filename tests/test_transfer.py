@@ -522,3 +522,146 @@ def test_live_nnabla_on_frozen_batch_normalization(tmp_path):
     assert not kept["bn/bn/mean"].any() and not kept["bn/bn/var"].any()  # as initialized: 0 (NNC's)
     for params in (moved, kept):
         assert not params["bn/bn/beta"].any() and (params["bn/bn/gamma"] == 1).all()
+
+
+# --- feature extraction: a network ending at an inner value of a unit instance --------------------
+
+TAPS = """
+unit Stage(maps: int) {
+    in x
+    out x -> first: Convolution(maps, kernel=3x3, pad=1x1) -> ReLU -> block: repeat 2 { Convolution(maps, kernel=1x1) }
+}
+unit Net {
+    in x
+    h = x -> stage1: Stage(4) -> stage2: Stage(6)
+    out h -> pool: GlobalAveragePooling -> fc: Affine(3)
+}
+network Runtime {
+    x = Input(2x6x6, dataset="x")
+    y' = x -> net: Net -> Softmax
+}
+network Features {
+    x = Input(2x6x6, dataset="x")
+    FEATURES
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("statement", "layers", "shape"),
+    [
+        ("f = x -> net: Net.pool", "net.pool", (6, 1, 1)),
+        ("f = net: Net(x).stage2", "net.stage2.block[1].Convolution", (6, 6, 6)),
+        ("f = net: Net(x).stage1.block[0]", "net.stage1.block[0].Convolution", (4, 6, 6)),
+        ("f = x -> net: Net.stage2.first -> ReLU", "ReLU", (6, 6, 6)),
+    ],
+)
+def test_an_inner_value_ends_a_network_that_shares_the_instances_parameters(statement, layers, shape):
+    r = _compile(TAPS.replace("FEATURES", statement))
+    assert r.ok, _rendered(r)
+    net = r.project.network("Features")
+    (out,) = net.outputs
+    assert net.values[out].shape == shape and net.layers[-1].name == layers
+    # the layers after it are left out; the ones before it are the Runtime network's, by name
+    runtime = {x.name for x in r.project.network("Runtime").layers}
+    assert {x.name for x in net.layers if x.type != "Input"} - {"ReLU"} <= runtime
+    assert "net.fc" not in {x.name for x in net.layers}
+
+
+def test_inner_values_are_written_canonically():
+    text = TAPS.replace("FEATURES", "f = net: Net(x).stage1.block[1]\n    g = x -> net2: Net.pool")
+    r = compile_file("t.nnd", text=textwrap.dedent(text))
+    assert r.ok, _rendered(r)
+    from nndsl.fmt import format_module
+    from nndsl.syntax.parser import parse
+
+    formatted = format_module(parse(textwrap.dedent(text), "t.nnd")[0])
+    assert "    f = net: Net(x).stage1.block[1]\n    g = x -> net2: Net.pool\n" in formatted
+    assert format_module(parse(formatted, "t.nnd")[0]) == formatted
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        (
+            "f = x -> net: Net.pol",
+            "t.nnd:17:14: error[E0322]: instance 'net' of unit 'Net' has no layer, unit instance or repeat 'pol'\n"
+            "  17 |     f = x -> net: Net.pol\n"
+            "     |              ^^^^^^^^^^^^\n"
+            "  = help: did you mean 'pool'?\n",
+        ),
+        (
+            "f = x -> Affine(3).W",
+            "t.nnd:17:14: error[E0323]: '.W' reads an inner value of a unit instance, and Affine is a layer\n"
+            "  17 |     f = x -> Affine(3).W\n"
+            "     |              ^^^^^^^^^^^\n",
+        ),
+    ],
+)
+def test_an_inner_value_that_is_not_there_is_a_positioned_error(statement, expected):
+    r = _compile(TAPS.replace("FEATURES", statement))
+    assert _rendered(r).startswith(expected), _rendered(r)
+
+
+def test_an_inner_value_of_several_outputs_is_refused():
+    text = """
+    unit Two {
+        in x
+        out x -> a: Affine(2), x -> b: Affine(3)
+    }
+    unit Net {
+        in x
+        out x -> two: Two -> ReLU
+    }
+    network N {
+        x = Input(4, dataset="x")
+        f = net: Net(x).two
+    }
+    """
+    r = _compile(text.replace("out x -> two: Two -> ReLU", "a, b = two: Two(x)\n        out Add2(a, Affine(a, 2))"))
+    (error,) = [d for d in r.diagnostics if d.severity == "error"]
+    assert error.code == "E0323" and "is 2 values" in error.message, _rendered(r)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_network_ending_inside_an_instance_computes_that_value_in_both_backends(backend, tmp_path):
+    """The Features network's value is the value inside the Runtime network's instance (one
+    class for both: it returns the inner value too), deep inside it as well."""
+    pytest.importorskip(backend)
+    import importlib
+
+    # two networks read two values of one instance: the deep one, and the pool
+    statement = 'f = net: Net(x).stage2.first\n}\nnetwork Pool {\n    x = Input(2x6x6, dataset="x")\n    g = x -> net: Net.pool'
+    r = _compile(TAPS.replace("FEATURES", statement))
+    assert r.ok, _rendered(r)
+    importlib.import_module(f"nndsl.backends.{backend}").generate(r.project, tmp_path)
+    model = import_generated(tmp_path).create_model()
+    x = np.random.default_rng(1).random((2, 2, 6, 6), dtype=np.float32)
+    params = tmp_path / "p.npz"
+    model.save_params(params)
+    with np.load(params) as data:
+        p = {k: data[k] for k in data.files}
+    if backend == "torch":
+        import torch
+
+        with torch.no_grad():
+            got = {k: v.numpy() for n in ("Features", "Pool") for k, v in model.run_network(n, x=torch.from_numpy(x)).items()}
+            probs = model.run_network("Runtime", x=torch.from_numpy(x))["y'"].numpy()
+    else:
+        got = {**model.run_network("Features", x=x), **model.run_network("Pool", x=x)}
+        probs = model.run_network("Runtime", x=x)["y'"]
+    from torch.nn import functional as F
+    import torch
+
+    t = {k: torch.from_numpy(v) for k, v in p.items()}
+    h = torch.from_numpy(x)
+    for stage in ("stage1", "stage2"):
+        first = F.conv2d(h, t[f"net/{stage}/first/W"], t[f"net/{stage}/first/b"], padding=1)  # `first` is the layer
+        h = F.relu(first)
+        for k in range(2):
+            h = F.conv2d(h, t[f"net/{stage}/block[{k}]/Convolution/W"], t[f"net/{stage}/block[{k}]/Convolution/b"])
+    pool = h.mean(dim=(2, 3), keepdim=True)
+    logits = pool.flatten(1) @ t["net/fc/W"] + t["net/fc/b"]
+    np.testing.assert_allclose(got["f"], first.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["g"], pool.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-6)
