@@ -665,3 +665,41 @@ def test_a_network_ending_inside_an_instance_computes_that_value_in_both_backend
     np.testing.assert_allclose(got["f"], first.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got["g"], pool.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --- the README's transfer job ---------------------------------------------------------------------
+
+
+def test_the_transfer_job_prints_real_figures_from_a_pretrained_start(tmp_path):
+    """`python -m nndsl.examples.transfer_job` with a tiny budget: the printed errors are numbers
+    (percentages), the fine-tuning loaded the pretraining's backbone (its --init report) and kept it
+    frozen (its parameters are the pretraining's, bit for bit), and the features were written."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    out = tmp_path / "job"
+    run = subprocess.run(
+        [sys.executable, "-m", "nndsl.examples.transfer_job", "--epochs", "1", "--pretrain-epochs", "1", "--out", str(out)],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    figures = re.search(
+        r"^5\. validation error on digits 5-9 after 1 epochs: fine-tuned ([\d.]+)% \(([\d,]+) parameters trained\), "
+        r"from scratch ([\d.]+)% \(([\d,]+) parameters trained\)$",
+        run.stdout,
+        re.M,
+    )
+    assert figures, run.stdout
+    tuned, tuned_params, scratch, scratch_params = figures.groups()
+    assert 0 <= float(tuned) <= 100 and 0 <= float(scratch) <= 100
+    assert int(tuned_params.replace(",", "")) == 1024 * 5 + 5 < int(scratch_params.replace(",", ""))
+    assert re.search(r"^--init .*params\.npz: 15 of the model's 17 parameters loaded;", run.stdout, re.M)
+    assert "  head/W: file -, model 1024x5\n" in run.stdout and "  backbone/fc/W: file 64x5, model -\n" in run.stdout
+    (pretrained,) = (out / "pretrain" / "runs").glob("*/params.npz")
+    (tuned_params_file,) = (out / "finetune" / "runs").glob("*/params.npz")
+    with np.load(pretrained) as before, np.load(tuned_params_file) as after:
+        backbone = [name for name in after.files if name.startswith("backbone/")]
+        assert len(backbone) == 15
+        for name in backbone:
+            np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    features = (out / "finetune" / "features.csv").read_text(encoding="utf-8").splitlines()
+    assert features[0].split(",")[-1] == "features__1023" and len(features) > 100
