@@ -122,7 +122,8 @@ def test_a_bad_unit_lrate_multiplier_is_a_positioned_error(change, code, where):
 
 
 def test_a_unit_may_not_declare_the_keyword_and_lint_warns_of_a_partial_rate():
-    r = _compile('unit U(lrate_multiplier: float = 1) {\n    in x\n    out x\n}\nnetwork N {\n    y = Input(3, dataset="x") -> U\n}\n')
+    unit = "unit U(lrate_multiplier: float = 1) {\n    in x\n    out x\n}\n"
+    r = _compile(unit + 'network N {\n    y = Input(3, dataset="x") -> U\n}\n')
     (error,) = [d for d in r.diagnostics if d.severity == "error"]
     assert error.code == "E0214" and "'lrate_multiplier'" in error.message and error.span.line == 1
     r = _compile(UNIT.replace("(batch_stat=BATCH)", "").replace("RATE", "0.5"), lint=True)
@@ -153,7 +154,8 @@ def _frozen_everything() -> tuple[str, dict[str, list[str]]]:
         trained[ltype] = []
     texts.append(
         "unit BoxParameter {\n    in x\n    b = Parameter(5)\n    out x -> Affine(5, b=b)\n}\n"
-        'network ParameterNet {\n    x0 = Input(4, dataset="x0")\n    y = frozen_Parameter: BoxParameter(x0, lrate_multiplier=0)\n}\n'
+        'network ParameterNet {\n    x0 = Input(4, dataset="x0")\n'
+        "    y = frozen_Parameter: BoxParameter(x0, lrate_multiplier=0)\n}\n"
     )
     trained["Parameter"] = []
     return "\n".join(texts), trained
@@ -467,9 +469,9 @@ def test_the_import_keeps_nncs_batch_statistics_on_a_frozen_layer(tmp_path):
         (tmp_path / f"back_{batch}.nnd").write_text(imported, encoding="utf-8")
         back = compile_file(tmp_path / f"back_{batch}.nnd")
         assert back.ok, _rendered(back)
-        stats = {x.params["batch_stat"] for x in back.project.network("Training").layers if x.type == "BatchNormalization"}
-        assert stats == {want}
-        rates = {q.lrate_multiplier for x in back.project.network("Training").layers for q in x.parameters if q.trainable}
+        layers = back.project.network("Training").layers
+        assert {x.params["batch_stat"] for x in layers if x.type == "BatchNormalization"} == {want}
+        rates = {q.lrate_multiplier for x in layers for q in x.parameters if q.trainable}
         assert rates == {0.0}
 
 
@@ -484,7 +486,7 @@ def test_live_nnabla_on_frozen_batch_normalization(tmp_path):
 
     tools, python = ec.find_nnc_tools(), ec.find_nnabla_python()
     if tools is None or python is None:
-        pytest.skip("needs NNC's tool and nnabla (NNDSL_NNC_TOOLS, NNDSL_NNABLA_PYTHON); the export fixture covers the rest")
+        pytest.skip("needs NNC's tool and nnabla (NNDSL_NNC_TOOLS, NNDSL_NNABLA_PYTHON); the export fixture covers it")
     rng = np.random.default_rng(0)
     rows = ["x__0,x__1,x__2,x__3,y"]
     for _ in range(64):
@@ -497,7 +499,8 @@ def test_live_nnabla_on_frozen_batch_normalization(tmp_path):
         spec = tmp_path / f"bn_{batch}.nnd"
         spec.write_text(
             'network Training {\n    x = Input(4, dataset="x")\n    y = Input(1, dataset="y")\n'
-            f"    loss = x -> fc1: Affine(8) -> bn: BatchNormalization({args}) -> fc2: Affine(2) -> SoftmaxCrossEntropy(y)\n"
+            f"    loss = x -> fc1: Affine(8) -> bn: BatchNormalization({args})\n"
+            "        -> fc2: Affine(2) -> SoftmaxCrossEntropy(y)\n"
             '}\n\ndataset training = "train.csv" { shuffle = true }\n\n'
             "config {\n    max_epoch = 2\n    batch_size = 16\n"
             "    optimizer { network = Training, dataset = training, solver = Sgd(lr=0.1, weight_decay=0.01) }\n}\n",
@@ -631,7 +634,8 @@ def test_a_network_ending_inside_an_instance_computes_that_value_in_both_backend
     import importlib
 
     # two networks read two values of one instance: the deep one, and the pool
-    statement = 'f = net: Net(x).stage2.first\n}\nnetwork Pool {\n    x = Input(2x6x6, dataset="x")\n    g = x -> net: Net.pool'
+    pool = 'network Pool {\n    x = Input(2x6x6, dataset="x")\n    g = x -> net: Net.pool'
+    statement = "f = net: Net(x).stage2.first\n}\n" + pool
     r = _compile(TAPS.replace("FEATURES", statement))
     assert r.ok, _rendered(r)
     importlib.import_module(f"nndsl.backends.{backend}").generate(r.project, tmp_path)
@@ -645,13 +649,14 @@ def test_a_network_ending_inside_an_instance_computes_that_value_in_both_backend
         import torch
 
         with torch.no_grad():
-            got = {k: v.numpy() for n in ("Features", "Pool") for k, v in model.run_network(n, x=torch.from_numpy(x)).items()}
+            runs = [model.run_network(n, x=torch.from_numpy(x)) for n in ("Features", "Pool")]
+            got = {k: v.numpy() for outputs in runs for k, v in outputs.items()}
             probs = model.run_network("Runtime", x=torch.from_numpy(x))["y'"].numpy()
     else:
         got = {**model.run_network("Features", x=x), **model.run_network("Pool", x=x)}
         probs = model.run_network("Runtime", x=x)["y'"]
-    from torch.nn import functional as F
     import torch
+    from torch.nn import functional as F
 
     t = {k: torch.from_numpy(v) for k, v in p.items()}
     h = torch.from_numpy(x)
@@ -678,7 +683,7 @@ def test_the_transfer_job_prints_real_figures_from_a_pretrained_start(tmp_path):
     pytest.importorskip("sklearn")
     out = tmp_path / "job"
     run = subprocess.run(
-        [sys.executable, "-m", "nndsl.examples.transfer_job", "--epochs", "1", "--pretrain-epochs", "1", "--out", str(out)],
+        [sys.executable, "-m", "nndsl.examples.transfer_job", "--epochs", "1", "--pretrain-epochs", "1", "--out", out],
         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -556,7 +556,8 @@ class _Builder:
         that `net` leaves out, their shapes)."""
         full, full_net = self.fullest[rel]
         attr = self._attr(owner, attrs, owned, rel, full_net, [full], True)
-        mine = {net.layers[net.values[v].producer].name: v for v in item.outputs if item is not full or v not in self.tapped}
+        own = [v for v in item.outputs if item is not full or v not in self.tapped]  # (a tap of others: a hole)
+        mine = {net.layers[net.values[v].producer].name: v for v in own}
         outputs = []
         for v in full.outputs:
             name = full_net.layers[full_net.values[v].producer].name
@@ -809,7 +810,8 @@ def _around(block: Block, name: str) -> list[Block]:
     """`block` and the blocks inside it that hold the layer called `name`, outermost first."""
     chain = [block]
     while True:
-        inner = next((b for b in chain[-1].items if isinstance(b, Block) and any(x.name == name for x in b.layers())), None)
+        blocks = (b for b in chain[-1].items if isinstance(b, Block))
+        inner = next((b for b in blocks if any(x.name == name for x in b.layers())), None)
         if inner is None:
             return chain
         chain.append(inner)

@@ -23,8 +23,8 @@ and an instance is stamped only where expanding it would do exactly the same (se
 from __future__ import annotations
 
 import dataclasses
-import math
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -923,8 +923,8 @@ class Expander:
         if call.label == SCOPELESS:
             raise CompileError(make("E0213", call.span, what=f"the layer {spec.type}"))
         if call.tap:
-            raise CompileError(make("E0323", call.span, path=".".join(call.tap),
-                                    reason=f"reads an inner value of a unit instance, and {spec.type} is a layer"))  # fmt: skip
+            reason = f"reads an inner value of a unit instance, and {spec.type} is a layer"
+            raise CompileError(make("E0323", call.span, path=".".join(call.tap), reason=reason))
         for t, span, written in zip(inputs, in_spans, in_names, strict=True):
             if t is not POISON and graph.layer_type(t.vid) == "Parameter":
                 raise CompileError(
@@ -1006,7 +1006,8 @@ class Expander:
         if value is POISON:
             return 1.0
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-            raise CompileError(make("E0311", span, expected="lrate_multiplier (a number of at least 0)", got=describe(value)))
+            expected = "lrate_multiplier (a number of at least 0)"
+            raise CompileError(make("E0311", span, expected=expected, got=describe(value)))
         return float(value)
 
     def _coerce(self, value: Any, p, callee: str, span: Span) -> Any:

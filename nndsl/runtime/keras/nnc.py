@@ -54,6 +54,7 @@ __all__ = [
     "from_nnc",
     "latest_checkpoint",
     "read_checkpoint",
+    "load_fitting_params",
     "load_params",
     "save_params",
     "to_channels_first",
