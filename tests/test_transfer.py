@@ -708,3 +708,16 @@ def test_the_transfer_job_prints_real_figures_from_a_pretrained_start(tmp_path):
             np.testing.assert_array_equal(after[name], before[name], err_msg=name)
     features = (out / "finetune" / "features.csv").read_text(encoding="utf-8").splitlines()
     assert features[0].split(",")[-1] == "features__1023" and len(features) > 100
+
+
+@pytest.mark.parametrize("name", ["pretrain", "finetune", "scratch"])
+def test_the_transfer_jobs_specs_are_canonical_and_lint_clean(name):
+    from nndsl.fmt import format_module
+    from nndsl.syntax.parser import parse
+
+    folder = ROOT / "nndsl" / "examples" / "transfer"
+    for spec in folder.glob("*.nnd"):
+        text = spec.read_text(encoding="utf-8")
+        assert format_module(parse(text, str(spec))[0]) == text, spec.name
+    r = compile_file(folder / f"{name}.nnd", lint=True)
+    assert r.ok and not r.diagnostics, _rendered(r)
