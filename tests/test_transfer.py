@@ -344,7 +344,8 @@ def test_fine_tuning_from_a_pretrained_file_keeps_the_frozen_backbone_and_writes
     has another shape, the file's own classifier is no parameter of the model: each reported on a
     line of its own), trains the new head with the backbone frozen (weight decay and the frozen
     BatchNormalization's running statistics included: bit for bit as loaded), and infer.py writes
-    the Features network's values, which are the backbone's pool on the loaded parameters."""
+    the Features network's values, which are the backbone's pool on the loaded parameters. A file
+    sharing no parameter with the model is refused in one line, exit status 1 (torch)."""
     pytest.importorskip(backend)
     pytest.importorskip("torch")  # the reference features
     project = _transfer_project(tmp_path, backend)
@@ -381,6 +382,8 @@ def test_fine_tuning_from_a_pretrained_file_keeps_the_frozen_backbone_and_writes
         x = np.array([[float(v) for v in row.split(",")[:64]] for row in f.read().splitlines()[1:]], np.float32)
     np.testing.assert_allclose(got, _features(trained, x.reshape(-1, 1, 8, 8)), rtol=1e-4, atol=1e-5)
 
+    if backend == "keras":
+        return  # the refusal is the runtime's, shown once (TensorFlow starts slowly), as in test_nnc_param_files
     nnc_params.save_params(tmp_path / "other.npz", {"conv/W": np.zeros((8, 1, 3, 3), np.float32)})
     run = _run(project, "train.py", "--init", str(tmp_path / "other.npz"), "--epochs", "1", *device)
     assert run.returncode == 1 and run.stderr.strip().count("\n") == 0, run.stderr
