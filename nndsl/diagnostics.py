@@ -108,7 +108,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0211": ("error", "expanding this nests deeper than {limit} levels, counted through unit instances (the limit)"),
     "E0212": ("error", "derived networks form a cycle: {chain}"),
     "E0213": ("error", "the label '_' (a unit call that opens no scope) cannot label {what}"),
-    "E0214": ("error", "unit '{name}' declares a parameter 'parameter_scope', the keyword every call takes"),
+    "E0214": ("error", "unit '{name}' declares a parameter '{param}', a keyword every unit call takes"),
     "E0215": ("error", "a scope-less call ('_:') of unit '{name}' cannot take a parameter_scope: it opens no scope"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
@@ -130,6 +130,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0314": ("error", "the {connector} connector of {callee} takes a Parameter layer's value, got {got}"),
     "E0320": ("error", "index {index} is out of range for {what}"),
     "E0321": ("error", "the shape of {what} is not known here: {reason}"),
+    "E0322": ("error", "{instance} has no layer, unit instance or repeat '{path}'"),
+    "E0323": ("error", "'.{path}' {reason}"),
     # shapes
     "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),

@@ -408,22 +408,23 @@ class _Printer:
         construct, never wrapped) and does not fit in WIDTH, wrapped as black wraps calls: one
         argument per line one level deeper than `indent`, each with a comma, `)` on its own line."""
         label = f"{c.label}: " if c.label else ""
+        tap = "".join(f".{part}" for part in c.tap)  # `net: ResNet18(x).pool`
         if c.bare:
-            return f"{label}{c.callee}"
+            return f"{label}{c.callee}{tap}"
         self._flat += 1  # the arguments on one line: no call inside is wrapped
         try:
             args = [self._expr(a, 0, indent) for a in c.args]
             args += [f"{k.name}={self._expr(k.value, 0, indent)}" for k in c.kwargs]
         finally:
             self._flat -= 1
-        one = f"{label}{c.callee}({', '.join(args)})"
+        one = f"{label}{c.callee}({', '.join(args)}){tap}"
         if prefix is None or self._flat or not args or "\n" in one or prefix + len(one) <= WIDTH:
             return one
         inner = indent + INDENT
         lines = [f"{label}{c.callee}("]
         lines += [f"{inner}{self._expr(a, 0, inner, len(inner))}," for a in c.args]
         lines += [f"{inner}{k.name}={self._expr(k.value, 0, inner, len(inner) + len(k.name) + 1)}," for k in c.kwargs]
-        lines.append(f"{indent})")
+        lines.append(f"{indent}){tap}")
         return "\n".join(lines)
 
     def _repeat(self, r: ast.Repeat, indent: str) -> str:

@@ -51,7 +51,12 @@ def test_main_job_runs_from_the_wheel_and_writes_only_under_its_output(tmp_path)
     )
     assert r.returncode == 0, r.stderr
     (wheel,) = (tmp_path / "dist").glob("nndsl-*.whl")
-    assert "nndsl/examples/digits.nnd" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "nndsl/examples/digits.nnd" in names
+    # the transfer job's specs (nndsl/examples/transfer/), which it copies out of the package
+    assert {
+        f"nndsl/examples/transfer/{n}.nnd" for n in ("backbone", "new_digits", "pretrain", "finetune", "scratch")
+    } <= set(names)
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     before = sorted(p.relative_to(site) for p in site.rglob("*") if "__pycache__" not in p.parts)

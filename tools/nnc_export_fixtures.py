@@ -14,7 +14,9 @@ every spec in specs/ and tests/nnc/export_specs/ (or the NAMEs given) it:
    has nnabla build every network of that `.nntxt` and list the parameters it creates (names
    after nnabla's repeat expansion, and shapes);
 4. for the small specs (`NUMERIC`), sets seeded parameters (`export_check.seeded_parameters`)
-   and inputs in nnabla and runs every network without random layers: `NAME.outputs.npz`.
+   and inputs in nnabla and runs every network without random layers: `NAME.outputs.npz`;
+5. reads from NNC's conversion each optimizer's learning-rate multipliers and each network's
+   BatchNormalization batch_stat flags (`nnc_reading`).
 
 `NAME.json` holds the verdicts, nnabla's parameters and the sha256 of the export. It refuses
 to write a fixture for an export that NNC's tool does not accept.
@@ -58,6 +60,7 @@ NUMERIC = (
     "layers",
     "aux_heads",
     "mobile_blocks",
+    "transfer",
 )
 FULL_TEXT_LIMIT = 120_000
 BATCH = 2
@@ -85,6 +88,31 @@ def nnabla_inputs(exporter: Exporter) -> dict[str, np.ndarray]:
     return out
 
 
+def nnc_reading(nntxt: Path) -> dict:
+    """What NNC's conversion says about training: each optimizer's learning-rate multiplier of every
+    parameter (nnabla's names) and each network's BatchNormalization batch_stat flags, by function."""
+    from nndsl.nnc.prototext import parse
+
+    root = parse(nntxt.read_text(encoding="utf-8"))
+    return {
+        "learning_rate_multipliers": {
+            opt.scalar("name"): {
+                pv.scalar("variable_name"): float(pv.scalar("learning_rate_multiplier", "1"))
+                for pv in opt.messages("parameter_variable")
+            }
+            for opt in root.messages("optimizer")
+        },
+        "batch_stat": {
+            net.scalar("name"): {
+                fn.scalar("name"): fn.messages("batch_normalization_param")[0].scalar("batch_stat")
+                for fn in net.messages("function")
+                if fn.scalar("type") == "BatchNormalization"
+            }
+            for net in root.messages("network")
+        },
+    }
+
+
 def main(names: list[str]) -> int:
     tools, python = ec.find_nnc_tools(), ec.find_nnabla_python()
     if tools is None or python is None:
@@ -104,6 +132,7 @@ def main(names: list[str]) -> int:
                 if verdict["error_check"] != "No errors were found." or not verdict["create_prototxt"]:
                     print(f"{name}: NNC's tool refuses the {kind}:\n{verdict['error_check']}", file=sys.stderr)
                     return 1
+            read = nnc_reading(path.with_suffix(".nntxt"))
             numeric = name in NUMERIC
             table = export_parameter_table(exporter)
             params = ec.seeded_parameters(table) if numeric else None
@@ -115,6 +144,7 @@ def main(names: list[str]) -> int:
             "error_check": verdict["error_check"],
             "create_prototxt": verdict["create_prototxt"],
             "nnabla_parameters": created,
+            **read,
             "batch": BATCH,
             "outputs": sorted(outputs),
         }

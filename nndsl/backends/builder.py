@@ -208,6 +208,9 @@ class ModelRender:
     # Some class's shape comments are expressions of its sizes (`merge.ShapeNotes`): the module
     # docstring says how to read them.
     symbolic_shapes: bool = False
+    # Layers that normalize with their running statistics when training too (`batch_stat` false in the
+    # trained networks: a frozen BatchNormalization), by their first parameter's name in `params`.
+    fixed_statistics: list[str] = field(default_factory=list)
 
 
 def build(project: Project, dialect: Dialect) -> ModelRender:
@@ -271,13 +274,36 @@ class _Builder:
             for p in layer.parameters
             if p.trainable and p.lrate_multiplier <= 0
         }
+        fixed = self._fixed_statistics()
         # In the networks' layer order, which is the order nnabla creates (and saves) them in.
         order = {name: k for k, name in enumerate(self.nnabla)}
         params = sorted(self.params.values(), key=lambda p: order.get(p.nnc, len(order)))
         return ModelRender(
             self.project.path, self.classes, model, networks, params, list(frozen),
-            dict(self.dialect.printer.imports), self.symbolic_shapes,
+            dict(self.dialect.printer.imports), self.symbolic_shapes, fixed,
         )  # fmt: skip
+
+    def _fixed_statistics(self) -> list[str]:
+        """The layers that normalize with their running statistics in the networks an optimizer trains
+        too (`batch_stat` false there: a frozen BatchNormalization), by their first parameter's name.
+        Both backends run a layer in one mode for every trained network: one that takes batch
+        statistics in one trained network and not in another is refused."""
+        modes: dict[str, tuple[bool, Layer]] = {}
+        for net in self.project.networks:
+            if not net.training:
+                continue
+            for layer in net.layers:
+                stat = layer.params.get("batch_stat")
+                if not isinstance(stat, bool) or not layer.parameters:
+                    continue
+                name = layer.parameter_name(layer.parameters[0])
+                if modes.setdefault(name, (stat, layer))[0] != stat:
+                    raise BackendUnsupported(
+                        self.dialect.backend, layer,
+                        f"it takes batch statistics (batch_stat) in one trained network and not in another, as "
+                        f"'{modes[name][1].name}' does; the backends run it one way when training",
+                    )  # fmt: skip
+        return [name for name, (stat, _) in modes.items() if not stat]
 
     def _register(self, inst: merge.Inst, scope: str, attr_path: str) -> None:
         """Name every parameter under the instance `inst` (placed at `attr_path`, spec scope `scope`)."""
@@ -501,6 +527,7 @@ class _Builder:
         layers' names); a block whose layers are not all in one network's is refused."""
         self.fullest: dict[str, tuple[Block, Network]] = {}
         self.guarded: set[str] = set()
+        self.tapped: set[int] = set()  # values of the fullest blocks that only other networks read
         self._holes = 0
         found: dict[str, list[tuple[Block, Network]]] = {}
         for net, root in roots:
@@ -523,12 +550,34 @@ class _Builder:
                         "of the others (a head only one network uses is fine); give one of them another label",
                     )  # fmt: skip
             self.fullest[rel] = (full[1], full[2])
+            self._taps(full[1], full[2], [b for _, b, _ in contents if b is not full[1]])
             where: dict[str, list[bool]] = {}
             for _, b, n in contents:
                 for x in b.layers():
                     where.setdefault(x.name, []).append(n.training)
             if self.dialect.heads_flag:
                 self.guarded |= {name for name, trained in where.items() if len(trained) < len(uses) and all(trained)}
+
+    def _taps(self, full: Block, net: Network, others: list[Block]) -> None:
+        """Values other networks read from inside the fullest block `full` (`net: ResNet18.pool`, a
+        network ending at an inner layer) become outputs of it, and of every block inside it around
+        their layer, so that its class returns them too; `tapped` records them (the networks that do
+        not use one leave it out: `_`)."""
+        have = {net.layers[net.values[v].producer].name for v in full.outputs}
+        wanted = {
+            b_net_layer
+            for b in others
+            for b_net_layer in (layer.name for layer in b.layers() for v in layer.outputs if v in b.outputs)
+        }
+        by_name = {layer.name: layer.outputs[0] for layer in full.layers()}
+        for name in sorted(wanted - have):
+            if name not in by_name:
+                continue  # not a layer of the fullest block: `_head_call` refuses it
+            vid = by_name[name]
+            self.tapped.add(vid)
+            for block in _around(full, name):
+                if vid not in block.outputs:
+                    block.outputs = sorted([*block.outputs, vid])
 
     def _guarded(self, item) -> bool:
         """Whether every layer of `item` (a layer or a block) is one only trained networks have."""
@@ -543,7 +592,8 @@ class _Builder:
         that `net` leaves out, their shapes)."""
         full, full_net = self.fullest[rel]
         attr = self._attr(owner, attrs, owned, rel, full_net, [full], True)
-        mine = {net.layers[net.values[v].producer].name: v for v in item.outputs}
+        own = [v for v in item.outputs if item is not full or v not in self.tapped]  # (a tap of others: a hole)
+        mine = {net.layers[net.values[v].producer].name: v for v in own}
         outputs = []
         for v in full.outputs:
             name = full_net.layers[full_net.values[v].producer].name
@@ -794,6 +844,17 @@ def _init_header(params: str, width: int = 120) -> str:
         return f"    def __init__(\n        {params}\n    ) -> None:"
     lines = [line for p in split_top_level(params) for line in fitted_lines(p + ",", 8, width)]
     return "    def __init__(\n" + "".join(f"{line}\n" for line in lines) + "    ) -> None:"
+
+
+def _around(block: Block, name: str) -> list[Block]:
+    """`block` and the blocks inside it that hold the layer called `name`, outermost first."""
+    chain = [block]
+    while True:
+        blocks = (b for b in chain[-1].items if isinstance(b, Block))
+        inner = next((b for b in blocks if any(x.name == name for x in b.layers())), None)
+        if inner is None:
+            return chain
+        chain.append(inner)
 
 
 def _layer_sig(layer: Layer) -> tuple:

@@ -19,6 +19,13 @@ from ..ir import Layer, Network
 ROLE_PARAMS = frozenset({"batch_stat"})  # follow the network's role, not the code
 
 
+def code_param(name: str) -> bool:
+    """Whether a layer parameter shapes its code: not one that follows the network's role, nor a
+    learning-rate multiplier (the model freezes parameters as a whole, see `builder`): networks
+    may freeze a shared block where others train it."""
+    return name not in ROLE_PARAMS and not name.endswith("lrate_multiplier")
+
+
 @dataclass
 class Block:
     """A unit instance, a repeat copy, or a whole network (the root)."""
@@ -71,7 +78,7 @@ class Block:
         for k, layer in enumerate(self.layers()):
             for j, out in enumerate(layer.outputs):
                 index[out] = ("layer", k, j)
-            params = tuple(sorted((n, v) for n, v in layer.params.items() if n not in ROLE_PARAMS))
+            params = tuple(sorted((n, v) for n, v in layer.params.items() if code_param(n)))
             name = layer.name[cut:]
             scope = ".".join(layer.param_scope.split(".")[depth:])  # which layers share a module
             parts.append((name, scope, layer.type, params, tuple(index.get(v, ("?",)) for v in layer.inputs)))

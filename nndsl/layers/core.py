@@ -431,10 +431,18 @@ def bn_parameters(ins: tuple[Shape, ...], p: Params, out: Shape) -> tuple[ParamS
     )
 
 
+def bn_frozen(p: Params) -> bool:
+    """Whether a BatchNormalization is frozen: neither its beta nor its gamma is trained (both
+    learning-rate multipliers 0, as nnabla reads them)."""
+    return p["beta_lrate_multiplier"] <= 0 and p["gamma_lrate_multiplier"] <= 0
+
+
 def resolve_bn(ins: tuple[Shape, ...], p: dict, training: bool) -> None:
     p["axes"] = axes_index(p["axes"], len(ins[0]), "axes")
     if p["batch_stat"] is DERIVED:
-        p["batch_stat"] = training
+        # Batch statistics where the network trains, as NNC, unless the layer is frozen: then it keeps
+        # normalizing with its running statistics, which stay as they are (Keras's `trainable=False`).
+        p["batch_stat"] = training and not bn_frozen(p)
 
 
 def bn_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
@@ -468,7 +476,9 @@ register(
         shape=bn_shape,
         parameters=bn_parameters,
         doc="Batch normalization over `axes` (default the channel axis; one axis, as nnabla's function). "
-        "`batch_stat` defaults to true in training networks and false elsewhere, as NNC does. "
+        "`batch_stat` defaults to true in training networks and false elsewhere, as NNC does, and to false "
+        "in every network where the layer is frozen (`beta_lrate_multiplier=0, gamma_lrate_multiplier=0`, or "
+        "a frozen unit instance): it then normalizes with its running statistics and keeps them. "
         "beta, gamma, mean and var have the input's sizes on `axes` and 1 elsewhere (mean and var are state).",
     )
 )

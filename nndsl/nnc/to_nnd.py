@@ -1017,6 +1017,21 @@ def _nnc_default(layer_type: str, prop: str) -> str:
     return _DEFAULTS.get(layer_type, {}).get(prop, "")
 
 
+def _frozen_stat(p: Param, props: dict[str, str]) -> bool:
+    """Whether `p` is BatchStat (True) on a BatchNormalization whose beta and gamma are frozen: nndsl
+    derives false there (the layer keeps its running statistics), so NNC's true is written out."""
+    if p.nnc != "BatchStat":
+        return False
+
+    def rate(name: str) -> float:
+        try:
+            return float(props.get(name, "1").strip())
+        except ValueError:
+            return 1.0
+
+    return rate("beta.LRateMultiplier") <= 0 and rate("gamma.LRateMultiplier") <= 0
+
+
 def _text_equal(a: str, b: str) -> bool:
     a, b = a.strip(), b.strip()
     if a == b:
@@ -1628,7 +1643,7 @@ class _Body:
                 continue
             if p.default is DERIVED and not t.startswith("*") and self._derived_equal(layer, spec, p, props):
                 continue
-            if p.default is DERIVED and _text_equal(t, _nnc_default(layer.type, p.nnc)):
+            if p.default is DERIVED and _text_equal(t, _nnc_default(layer.type, p.nnc)) and not _frozen_stat(p, props):
                 continue  # NNC's default (BatchStat=True: batch statistics where the network trains)
             if not t.startswith("*") and p.default is not None and p.default is not DERIVED:
                 parsed = _parsed(t, p)

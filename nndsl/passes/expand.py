@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -44,6 +45,9 @@ INPUT_TYPES = frozenset(t for t, spec in REGISTRY.items() if spec.kind == "input
 DEFAULT_MAX_LAYERS = 1_000_000
 PARAMETER_CONNECTORS = ", ".join(f"{'/'.join(c.lower() + '=' for c in cs)} of {t}" for t, cs in CONNECTORS.items())
 PARAMETER_SCOPE = "parameter_scope"  # NNC's ParameterScope, a keyword of every layer call
+# A keyword of every unit call: multiplies every LRateMultiplier of the instance's layers (0 freezes it).
+LRATE_MULTIPLIER = "lrate_multiplier"
+UNIT_KEYWORDS = (PARAMETER_SCOPE, LRATE_MULTIPLIER)
 SCOPELESS = "_"  # the label of a unit call that opens no scope: `h = x -> _: VGG11()`
 DISCARD = "_"  # a binding target that binds nothing: `main, _, _ = net: GoogLeNet(x)`
 UNIT_PARAM_TYPES = {
@@ -109,6 +113,8 @@ class Graph:
     inputs_named: set[int] = field(default_factory=set)  # network inputs named by their Input statement
     # Unit outputs bound in the network and never used: (name, where, unit); no network outputs
     dropped: list[tuple[str, Span, str]] = field(default_factory=list)
+    # Unit calls' `lrate_multiplier` values, where written (lint warns about one other than 0 or 1)
+    lrates: list[tuple[Span, float]] = field(default_factory=list)
 
     def layer_type(self, vid: int) -> str | None:
         """The type of the layer that computes value `vid` (None for none)."""
@@ -207,6 +213,9 @@ class Scope:
     # ("s.", then "s.block[0]." in a repeat inside), segment for segment beside `prefix`; None:
     # the same as `prefix`.
     pprefix: str | None = None
+    # Inside unit calls with `lrate_multiplier=m`: the product of their m, by which every
+    # LRateMultiplier of the layers made here is multiplied (0: the instance is frozen).
+    lrate: float = 1.0
 
     @property
     def param_prefix(self) -> str:
@@ -313,6 +322,9 @@ class Expander:
         self.counter = LayerCounter(units)
         # The network's names bound by `a, b = Unit(x)`: name -> (where, the unit, the statement's id)
         self.unit_outputs: dict[str, tuple[Span, str, int]] = {}
+        # While a call's inner value is read (`net: ResNet18(x).pool`): the value of every layer, unit
+        # instance, repeat and repeat copy made, by qualified name (None: nothing is recorded).
+        self._inner: dict[str, Any] | None = None
 
     # --- networks ---------------------------------------------------------------------------
 
@@ -910,6 +922,9 @@ class Expander:
             spans[p.name] = kw.value.span
         if call.label == SCOPELESS:
             raise CompileError(make("E0213", call.span, what=f"the layer {spec.type}"))
+        if call.tap:
+            reason = f"reads an inner value of a unit instance, and {spec.type} is a layer"
+            raise CompileError(make("E0323", call.span, path=".".join(call.tap), reason=reason))
         for t, span, written in zip(inputs, in_spans, in_names, strict=True):
             if t is not POISON and graph.layer_type(t.vid) == "Parameter":
                 raise CompileError(
@@ -941,6 +956,10 @@ class Expander:
                 if p.default is None:
                     raise CompileError(make("E0304", call.span, callee=spec.type, name=p.name))
                 params[p.name] = p.default
+        if scope.lrate != 1:
+            for p in spec.params:
+                if p.nnc.endswith("LRateMultiplier"):
+                    params[p.name] = params[p.name] * scope.lrate
         if spec.kind == "input":
             check_shape(params["shape"], "Input shape", spans.get("shape", call.span))
         self._count_layers(1, call.span)
@@ -967,6 +986,8 @@ class Expander:
                 tuple(c for c in CONNECTORS.get(spec.type, ()) if c in connectors),
             )
         )
+        if self._inner is not None:
+            self._inner[qualified] = Tensor(out)
         return Tensor(out)
 
     def _parameter_scope(self, value: Any, span: Span) -> str:
@@ -979,6 +1000,15 @@ class Expander:
             raise CompileError(make("E0311", span, expected="parameter_scope (a name without '.', '/', '[' or ']')",
                                     got=repr(value)))  # fmt: skip
         return value
+
+    def _lrate_multiplier(self, value: Any, span: Span) -> float:
+        """A unit call's `lrate_multiplier`: a number of at least 0 (NNC's LRateMultiplier)."""
+        if value is POISON:
+            return 1.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            expected = "lrate_multiplier (a number of at least 0)"
+            raise CompileError(make("E0311", span, expected=expected, got=describe(value)))
+        return float(value)
 
     def _coerce(self, value: Any, p, callee: str, span: Span) -> Any:
         if value is POISON:
@@ -1014,10 +1044,11 @@ class Expander:
         args: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
         params = {p.name: p for p in unit.params}
-        bad = params.get(PARAMETER_SCOPE)
+        bad = next((params[k] for k in UNIT_KEYWORDS if k in params), None)
         if bad is not None:
-            raise CompileError(make("E0214", bad.span, name=unit.name))
+            raise CompileError(make("E0214", bad.span, name=unit.name, param=bad.name))
         pscope = ""
+        lrate: float | None = None
         if len(positional) > len(unit.params):
             raise CompileError(
                 make(
@@ -1043,13 +1074,23 @@ class Expander:
                 if pscope and call.label == SCOPELESS:
                     raise CompileError(make("E0215", kw.name_span, name=unit.name))
                 continue
+            if kw.name == LRATE_MULTIPLIER:
+                if lrate is not None:
+                    raise CompileError(
+                        make("E0303", kw.name_span, [Note("first given here", arg_spans[LRATE_MULTIPLIER])],
+                             name=kw.name, callee=f"unit {unit.name}")
+                    )  # fmt: skip
+                lrate = self._lrate_multiplier(eval_const(kw.value, lookup, shape), kw.value.span)
+                arg_spans[LRATE_MULTIPLIER] = kw.value.span
+                self.graph.lrates.append((kw.value.span, lrate))
+                continue
             p = params.get(kw.name)
             if p is None:
                 raise CompileError(
                     make(
                         "E0301",
                         kw.name_span,
-                        help=did_you_mean(kw.name, params),
+                        help=did_you_mean(kw.name, [*params, *UNIT_KEYWORDS]),
                         callee=f"unit {unit.name}",
                         name=kw.name,
                     )
@@ -1104,15 +1145,61 @@ class Expander:
                 "unit", "instance ", prefix[:-1], f" of unit '{unit.name}'", call.span, unit.name, tuple(args.items())
             )
         via = (*scope.via, frame)
+        inner_lrate = scope.lrate if lrate is None else scope.lrate * lrate
+        reading = call.tap and self._inner is None  # this call records the values inside it
+        if reading:
+            self._inner = {}
+        try:
+            result = self._instance(unit, call, scope, inputs, args, prefix, pprefix, via, inner_lrate, scopeless, ins)
+            if call.tap and result is not POISON:
+                result = self._inner_value(unit, call, prefix if not scopeless else scope.prefix)
+        finally:
+            if reading:
+                self._inner = None
+        if self._inner is not None and not scopeless and result is not POISON:
+            self._inner[prefix[:-1]] = result
+        return result
+
+    def _inner_value(self, unit: ast.Unit, call: ast.Call, prefix: str) -> Tensor:
+        """The value `call.tap` names inside the instance just made (its layers' names start with `prefix`)."""
+        assert self._inner is not None
+        path = ".".join(call.tap)
+        value = self._inner.get(prefix + path)
+        instance = f"instance '{prefix[:-1]}' of unit '{unit.name}'" if prefix else f"unit '{unit.name}'"
+        if value is None:
+            inside = sorted({n[len(prefix) :] for n in self._inner if n.startswith(prefix)} - {""})
+            raise CompileError(make("E0322", call.span, help=did_you_mean(path, inside), instance=instance, path=path))
+        if isinstance(value, tuple):
+            reason = f"is {len(value)} values (a unit instance with several outputs); a call gives one"
+            raise CompileError(make("E0323", call.span, path=path, reason=reason))
+        return value
+
+    def _instance(
+        self,
+        unit: ast.Unit,
+        call: ast.Call,
+        scope: Scope,
+        inputs: list[Any],
+        args: dict[str, Any],
+        prefix: str,
+        pprefix: str | None,
+        via: tuple[Frame, ...],
+        inner_lrate: float,
+        scopeless: bool,
+        ins: tuple[ast.Name, ...],
+    ) -> Any:
+        """The instance's layers (stamped from a template where one fits): its outputs."""
         recording = None
         # Instances whose inputs are tensors (a repeat may pass a tuple: an error, below)
         # and whose layers no override names are expanded once per argument list. A
         # scope-less instance is always expanded: its names are checked against the caller's.
-        # An instance whose parameters are named apart from its layers (`parameter_scope`) is
-        # always expanded too.
+        # An instance whose parameters are named apart from its layers (`parameter_scope`), or
+        # whose learning-rate multipliers are scaled (`lrate_multiplier`), is always expanded too.
         if (
             not scopeless
             and pprefix is None
+            and inner_lrate == 1
+            and self._inner is None  # the values inside are being recorded: every layer is made
             and all(isinstance(t, Tensor) for t in inputs)
             and not self._overridden(prefix)
         ):
@@ -1122,7 +1209,7 @@ class Expander:
                 return self._stamp(template, prefix[:-1], via, scope.repeats, inputs)
             recording = self._start_recording(prefix[:-1], inputs)
         try:
-            inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats, pprefix=pprefix)
+            inner = Scope(prefix, dict(args), via=via, repeats=scope.repeats, pprefix=pprefix, lrate=inner_lrate)
             if scopeless:
                 inner.into = (scope, call.span)
             for n, t in zip(ins, inputs, strict=False):
@@ -1398,6 +1485,7 @@ class Expander:
                 via=(*scope.via, frame),
                 repeats=(*scope.repeats, (qualified, i, count)),
                 pprefix=None if scope.pprefix is None else f"{scope.pprefix}{name}[{i}].",
+                lrate=scope.lrate,
             )
             whole = rep.stages[0] if rep.stages is not None and len(rep.stages) == 1 else None
             # (a call with its own parameter_scope is an instance inside the copy: `s[2]` in NNC)
@@ -1438,6 +1526,10 @@ class Expander:
                 current = outs[0]
             if current is POISON:
                 return POISON
+            if self._inner is not None:
+                self._inner[f"{qualified}[{i}]"] = current
+        if self._inner is not None:
+            self._inner[qualified] = current
         return current
 
 
@@ -1474,7 +1566,7 @@ def _prune(graph: Graph) -> Graph:
     for n, i in enumerate(values):
         new[i] = n
     layer_at = {k: n for n, k in enumerate(kept)}
-    out = Graph(graph.name, graph.span, unused=graph.unused, dropped=graph.dropped)
+    out = Graph(graph.name, graph.span, unused=graph.unused, dropped=graph.dropped, lrates=graph.lrates)
     for k in kept:
         layer = graph.layers[k]
         if any(new[v] != v for v in (*layer.inputs, *layer.outputs)):

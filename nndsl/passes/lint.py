@@ -37,7 +37,7 @@ def lint(project: Project, result, reporter: Reporter) -> None:
     role_outputs(project, reporter)
     roles_without_dataset(project, reporter)
     dataset_columns(project, reporter, result.roots)
-    partial_lrate_multipliers(project, reporter)
+    partial_lrate_multipliers(project, result, reporter)
 
 
 def unused_values(result, reporter: Reporter) -> None:
@@ -256,10 +256,15 @@ def dataset_columns(project: Project, reporter: Reporter, roots: list[Path]) -> 
                 )
 
 
-def partial_lrate_multipliers(project: Project, reporter: Reporter) -> None:
+def partial_lrate_multipliers(project: Project, result, reporter: Reporter) -> None:
     """W111: a learning-rate multiplier nnabla would not honour (it only asks whether it is above 0),
-    once per place written."""
+    once per place written: a layer's, or a unit call's (which multiplies its layers')."""
     seen = set()
+    for graph in result.graphs.values():
+        for span, value in graph.lrates:
+            if value not in (0, 1) and span not in seen:
+                seen.add(span)
+                reporter.warn("W111", span, param="lrate_multiplier", value=value)
     for net in project.networks:
         for layer in net.layers:
             for name, span in layer.param_spans.items():

@@ -28,7 +28,7 @@ import math
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -42,11 +42,13 @@ __all__ = [
     "calc_normal_std_he_forward",
     "calc_uniform_lim_glorot",
     "check_params",
+    "describe_fitting",
     "nnabla_fans",
     "initial_distribution",
     "FORMATS",
     "NNC_FORMATS",
     "encode_protobuf",
+    "load_fitting_params",
     "load_params",
     "params_format",
     "read_parameter_table",
@@ -302,42 +304,129 @@ def load_params(
     formats, `nnabla` maps the model's names to nnabla's names and shapes: the file is checked in
     nnabla's terms and the result is keyed by the model's names in its shapes. RunError names the
     file and what is wrong with it."""
-    ext = params_format(path)
-    if ext == ".npz":
-        arrays = _load_npz(path)
-        if expected is not None:
-            check_params(expected, {n: a.shape for n, a in arrays.items()}, path, partial)
+    want = _file_terms(path, expected, nnabla)
+
+    def check(found: Mapping[str, tuple[int, ...]]) -> None:
+        if want is not None:
+            check_params(want, found, path, partial)
+
+    arrays = _read(path, check, _budget(want))
+    if nnabla is None or params_format(path) == ".npz":
         return arrays
-    want = None
-    if expected is not None:
-        if nnabla is not None:
-            want = {nnabla[n][0]: tuple(nnabla[n][1]) for n in expected if nnabla[n][0] is not None}
-        else:
-            want = {n: tuple(shape) for n, shape in expected.items()}
-    try:
-        if ext == ".h5":
-            with open(os.fspath(path), "rb") as f:
-                arrays = _read_h5(f, path, want, partial)
-        elif ext == ".protobuf":
-            arrays = _read_protobuf(_read_bounded(path, want), path, want, partial)
-        else:
-            arrays = _read_nnp(path, want, partial)
-    except FileNotFoundError:
-        raise RunError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise RunError(f"{path}: a folder, not a parameter file") from None
-    if nnabla is None:
-        return arrays
+    if expected is None:
+        unknown = [n for n in arrays if n not in {t for t, _ in nnabla.values()}]
+        if unknown:
+            check_params({}, {n: arrays[n].shape for n in unknown}, path)
+    return _model_terms(arrays, expected, nnabla)
+
+
+def load_fitting_params(
+    path: str | os.PathLike,
+    expected: Mapping[str, Sequence[int]],
+    nnabla: Mapping[str, tuple[str | None, Sequence[int]]] | None = None,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The parameters of a file that fit the model, for train.py --init (fine-tuning a pretrained
+    network): those it holds under one of the model's names (`expected`, name -> NNC shape; nnabla's
+    names and shapes in NNC's formats, as `load_params` reads them) in that parameter's shape, keyed
+    by the model's names; and one line for every parameter not loaded, naming it with the file's
+    shape and the model's ("-" where one of them has none): `fc/W: file 512x1000, model 512x10`,
+    `head/W: file -, model 64x10`, `old/W: file 3x3, model -`. The model's come first, in its order.
+
+    The file may be larger than the model (a classifier of more classes): at most 16 times the
+    model's parameters in float32 plus 64 MiB. A file holding none of the model's parameters in its
+    shape is no start for this model: RunError, as for anything `load_params` refuses."""
+    want = _file_terms(path, expected, nnabla)
+    found: dict[str, tuple[int, ...]] = {}
+
+    def check(shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+        found.update((n, tuple(shape)) for n, shape in shapes.items())
+        fitting = [n for n, shape in found.items() if n in want and shape == tuple(want[n])]
+        if not fitting:
+            raise RunError(
+                f"{path}: shares no parameter with this model: none of its {len(found)} parameter(s) has the "
+                f"name and shape of one of the model's {len(want)} (not a parameter file of this network?)"
+            )
+        return fitting
+
+    arrays = _read(path, check, 4 * 16 * sum(math.prod(s) for s in want.values()) + (64 << 20))
+    # The model's names against the file's (nnabla's in NNC's formats).
+    names = {n: n for n in expected}
+    if nnabla is not None and params_format(path) != ".npz":
+        names = {n: nnabla[n][0] for n in expected}
+    report = []
+    for name, target in names.items():
+        if target not in arrays:
+            have = _shape_text(found[target]) if target in found else "-"
+            model = _shape_text(want[target]) if target in want else _shape_text(expected[name])
+            report.append(f"{name}: file {have}, model {model}")
+    report.extend(f"{n}: file {_shape_text(shape)}, model -" for n, shape in found.items() if n not in want)
+    if nnabla is None or params_format(path) == ".npz":
+        return arrays, report
+    return _model_terms(arrays, expected, nnabla), report
+
+
+def describe_fitting(path: str | os.PathLike, total: int, skipped: Sequence[str]) -> str:
+    """What train.py --init prints: how many of the model's `total` parameters `path` gave, then each
+    line of `skipped` (`load_fitting_params`'s) indented."""
+    missing = sum(1 for line in skipped if not line.endswith(", model -"))
+    text = f"--init {path}: {total - missing} of the model's {total} parameters loaded"
+    if not skipped:
+        return text
+    return text + "; not loaded (the model's keep their initial values):\n" + "\n".join(f"  {s}" for s in skipped)
+
+
+def _file_terms(
+    path: str | os.PathLike,
+    expected: Mapping[str, Sequence[int]] | None,
+    nnabla: Mapping[str, tuple[str | None, Sequence[int]]] | None,
+) -> dict[str, tuple[int, ...]] | None:
+    """The model's parameters (name -> shape) as a file of `path`'s format holds them: nnabla's names
+    and shapes in NNC's formats (where `nnabla` gives them), the model's own in an .npz."""
+    if expected is None:
+        return None
+    if nnabla is not None and params_format(path) != ".npz":
+        return {nnabla[n][0]: tuple(nnabla[n][1]) for n in expected if nnabla[n][0] is not None}
+    return {n: tuple(shape) for n, shape in expected.items()}
+
+
+def _model_terms(
+    arrays: Mapping[str, np.ndarray],
+    expected: Mapping[str, Sequence[int]] | None,
+    nnabla: Mapping[str, tuple[str | None, Sequence[int]]],
+) -> dict[str, np.ndarray]:
+    """Arrays read under nnabla's names and shapes, keyed by the model's names in its NNC shapes."""
     back = {}
     for name, (target, _) in nnabla.items():
         if target is not None and target in arrays:
             shape = tuple(expected[name]) if expected is not None else arrays[target].shape
             back[name] = arrays[target].reshape(shape)
-    if expected is None:
-        unknown = [n for n in arrays if n not in {t for t, _ in nnabla.values()}]
-        if unknown:
-            check_params({}, {n: arrays[n].shape for n in unknown}, path)
     return back
+
+
+def _read(
+    path: str | os.PathLike,
+    check: Callable[[Mapping[str, tuple[int, ...]]], Collection[str] | None],
+    limit: int,
+) -> dict[str, np.ndarray]:
+    """The arrays of parameter file `path` under the file's names. `check` sees every name -> shape
+    before any data is read (for .npz: before any is returned); it raises, or gives the names to read
+    (None: all of them), whose data may take at most `limit` bytes."""
+    ext = params_format(path)
+    try:
+        if ext == ".npz":
+            arrays = _load_npz(path)
+            keep = check({n: a.shape for n, a in arrays.items()})
+            return arrays if keep is None else {n: arrays[n] for n in keep}
+        if ext == ".h5":
+            with open(os.fspath(path), "rb") as f:
+                return _read_h5(f, path, check, limit)
+        if ext == ".protobuf":
+            return _read_protobuf(_read_bounded(path, limit), path, check)
+        return _read_nnp(path, check, limit)
+    except FileNotFoundError:
+        raise RunError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise RunError(f"{path}: a folder, not a parameter file") from None
 
 
 def _budget(want: Mapping[str, Sequence[int]] | None) -> int:
@@ -359,9 +448,9 @@ def _read_at_most(f, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _read_bounded(path: str | os.PathLike, want) -> bytes:
+def _read_bounded(path: str | os.PathLike, limit: int) -> bytes:
     with open(os.fspath(path), "rb") as f:
-        data = _read_at_most(f, _budget(want))
+        data = _read_at_most(f, limit)
     if data is None:
         raise RunError(f"{path}: larger than these parameters can take; refused")
     return data
@@ -369,6 +458,10 @@ def _read_bounded(path: str | os.PathLike, want) -> bytes:
 
 def _load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
+        with open(os.fspath(path), "rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04" and magic != b"PK\x05\x06":  # an .npz is a zip archive (empty or not)
+            raise RunError(f"{path}: not a parameter file (an .npz is a zip archive of named arrays)")
         data = np.load(os.fspath(path), allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy file is one array
             raise RunError(f"{path}: not a parameter file (.npz of named arrays)")
@@ -431,8 +524,9 @@ def h5_datasets(hd, source) -> dict[str, object]:
     return found
 
 
-def _read_h5(f, source, want, partial: bool) -> dict[str, np.ndarray]:
-    """The parameters of an NNC .h5 file (an open binary file) by name, in the file's `index` order."""
+def _read_h5(f, source, check, limit: int) -> dict[str, np.ndarray]:
+    """The parameters of an NNC .h5 file (an open binary file) by name, in the file's `index` order,
+    checked (`check`, see `_read`) before their data is read (`h5_datasets`)."""
     h5py = _h5py()
     try:
         hd = h5py.File(f, "r")
@@ -444,10 +538,11 @@ def _read_h5(f, source, want, partial: bool) -> dict[str, np.ndarray]:
             for name, obj in h5_datasets(hd, source).items():
                 index = obj.attrs.get("index", None)
                 found[name] = (int(index) if np.ndim(index) == 0 and index is not None else len(found), obj)
-            if want is not None:
-                check_params(want, {n: obj.shape for n, (_, obj) in found.items()}, source, partial)
-            elif sum(obj.size * obj.dtype.itemsize for _, obj in found.values()) > MAX_FILE_BYTES:
-                raise RunError(f"{source}: holds more than {MAX_FILE_BYTES} bytes of parameters; refused")
+            keep = check({n: obj.shape for n, (_, obj) in found.items()})
+            if keep is not None:
+                found = {n: found[n] for n in keep}
+            if sum(obj.size * 4 for _, obj in found.values()) > limit:  # read as float32
+                raise RunError(f"{source}: holds more than {limit} bytes of parameters; refused")
             ordered = sorted(found.items(), key=lambda item: item[1][0])
             return {name: np.asarray(obj[()], dtype=np.float32) for name, (_, obj) in ordered}
         except (OSError, KeyError, ValueError, TypeError) as e:
@@ -544,8 +639,9 @@ class _Wire:
         return self.take(4)
 
 
-def _read_protobuf(data: bytes, source, want, partial: bool) -> dict[str, np.ndarray]:
-    """The `parameter` entries of a serialized NNablaProtoBuf; other fields are skipped."""
+def _read_protobuf(data: bytes, source, check) -> dict[str, np.ndarray]:
+    """The `parameter` entries of a serialized NNablaProtoBuf (those `check` keeps, see `_read`); other
+    fields are skipped."""
     top = _Wire(memoryview(data), source)
     entries: dict[str, tuple[tuple[int, ...], memoryview | list]] = {}
     while top.more():
@@ -559,8 +655,9 @@ def _read_protobuf(data: bytes, source, want, partial: bool) -> dict[str, np.nda
         if name in entries:
             raise RunError(f'{source}: parameter "{name}" appears twice')
         entries[name] = (shape, values)
-    if want is not None:
-        check_params(want, {n: s for n, (s, _) in entries.items()}, source, partial)
+    keep = check({n: s for n, (s, _) in entries.items()})
+    if keep is not None:
+        entries = {n: entries[n] for n in keep}
     arrays = {}
     for name, (shape, values) in entries.items():
         if isinstance(values, list):
@@ -620,7 +717,7 @@ def _read_parameter(w: _Wire) -> tuple[str, tuple[int, ...], memoryview | list]:
 # --- .nnp ---
 
 
-def _read_nnp(path, want, partial: bool) -> dict[str, np.ndarray]:
+def _read_nnp(path, check, limit: int) -> dict[str, np.ndarray]:
     """The parameters of an .nnp archive: its parameter.protobuf or parameter.h5 member, read
     within the bytes these parameters can take (no extraction; members are read by name)."""
     try:
@@ -636,7 +733,6 @@ def _read_nnp(path, want, partial: bool) -> dict[str, np.ndarray]:
         if len(members) > 1:
             raise RunError(f"{path}: the .nnp holds {len(members)} parameter files; which one is meant is unclear")
         info = members[0]
-        limit = _budget(want)
         if info.file_size > limit:
             raise RunError(
                 f"{path}: {info.filename} unpacks to {info.file_size} bytes, more than these parameters take; refused"
@@ -652,8 +748,8 @@ def _read_nnp(path, want, partial: bool) -> dict[str, np.ndarray]:
     if info.filename.endswith(".h5"):
         import io
 
-        return _read_h5(io.BytesIO(data), source, want, partial)
-    return _read_protobuf(data, source, want, partial)
+        return _read_h5(io.BytesIO(data), source, check, limit)
+    return _read_protobuf(data, source, check)
 
 
 # --- the model's parameter table ---------------------------------------------------------------

@@ -111,6 +111,9 @@ class Call:
     span: Span
     callee_span: Span
     bare: bool = False  # written without parentheses
+    # `net: ResNet18(x).pool`: the call's value is the output of the instance's inner layer (unit
+    # instance, repeat) of this path, relative to the instance ("pool"; "stage4", "block[1]").
+    tap: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

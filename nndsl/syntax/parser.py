@@ -10,6 +10,7 @@ of every item.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import re
 import tempfile
@@ -232,6 +233,11 @@ class _ToAst(Transformer):
         span = self._span(label, call)
         return ast.Call(call.callee, call.args, call.kwargs, str(label), span, call.callee_span, call.bare)
 
+    def tapped(self, c):
+        call, (parts, path_span) = c
+        span = Span(self.path, call.span.line, call.span.col, path_span.end_line, path_span.end_col)
+        return dataclasses.replace(call, tap=call.tap + parts, span=span)
+
     def labeled_repeat(self, c):
         label, r = c
         return ast.Repeat(r.var, r.count, r.stages, r.body, str(label), self._span(label, r), r.index)
@@ -283,10 +289,17 @@ class _ToAst(Transformer):
 
     def index(self, c):
         value, index, close = c
+        if isinstance(value, ast.Call) and value.tap and isinstance(index, ast.Num) and index.text.isdigit():
+            # `net: ResNet18(x).layer4[1]`: a repeat copy on the path of an inner value
+            span = self._span(value, close)
+            return dataclasses.replace(value, tap=(*value.tap[:-1], f"{value.tap[-1]}[{int(index.text)}]"), span=span)
         return ast.Index(value, index, self._span(value, close))
 
     def attr(self, c):
         value, name = c
+        if isinstance(value, ast.Call) and not value.bare and str(name) != "shape":
+            # `net: ResNet18(x).pool`: an inner value of the unit instance the call makes
+            return dataclasses.replace(value, tap=(*value.tap, str(name)), span=self._span(value, name))
         return ast.Attr(value, str(name), self._span(value, name), self._tok(name))
 
     def paren(self, c):

@@ -27,7 +27,9 @@ layouts: the PyTorch project reads them too), log.csv, learning_curve.png and, w
 executor's network as a SavedModel (and model.onnx where tf2onnx is installed).
 
 A loss that becomes NaN or infinite stops the run (exit status 1) with its last checkpoint, the
-previous epoch's, intact; a NaN monitor value never counts as the best.
+previous epoch's, intact; a NaN monitor value never counts as the best. --init PARAMS starts from a
+parameter file instead of the initializers (fine-tuning): what it holds in the model's shapes is
+loaded, and every other parameter (a new classifier) is listed and keeps its initial value.
 
 Exit status: 0 done, 1 bad input (a dataset, a corrupt checkpoint) or a non-finite loss, 2 usage.
 """
@@ -66,6 +68,7 @@ from nndsl_runtime.keras.data import (  # noqa: E402
     make_dataset,
     reraise_dataset_errors,
 )
+from nndsl_runtime.nnc_params import describe_fitting  # noqa: E402
 from nndsl_runtime.nnc_runs import NonFiniteError, RunError, UsageError  # noqa: E402
 
 try:
@@ -126,7 +129,8 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         "--init",
         default=None,
         metavar="PARAMS",
-        help="start from these parameters (.npz, or NNC's .h5/.protobuf/.nnp: what NNC trained), not the initializers",
+        help="start from these parameters (.npz, or NNC's .h5/.protobuf/.nnp: what NNC trained), not the initializers; "
+        "parameters the file lacks or holds in another shape (a new classifier) keep their initial values",
     )
     parser.add_argument(
         "--stop-after", type=int, default=None, metavar="EPOCH", help="stop after this epoch (continue with --resume)"
@@ -472,7 +476,9 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
     with strategy.scope():
         model = create_model()
         if args.init is not None:
-            model.load_params(args.init)  # RunError naming the file and what does not fit
+            skipped = model.init_params(args.init)  # RunError for a file that is not one, or shares no parameter
+            if chief:
+                print(describe_fitting(args.init, len(Model.PARAMETERS), skipped))
         runs = [Optimization(i, s, config, model, args, iterations_per_epoch) for i, s in enumerate(specs)]
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
         iteration_var = tf.Variable(0, dtype=tf.int64, trainable=False)

@@ -23,7 +23,9 @@ before it is read; checkpoints hold only tensors, numbers, strings, lists and di
 torch.load(weights_only=True), which runs nothing. A resumed run is exact: every random stream (the
 epoch's sample orders, the loaders' worker seeds, the random layers, Python's, NumPy's and torch's
 generators) is seeded from --seed or saved in the checkpoint. A loss that becomes NaN or infinite
-stops the run with an error; its last checkpoint stays as it was.
+stops the run with an error; its last checkpoint stays as it was. --init PARAMS starts from a parameter
+file instead of the initializers (fine-tuning): what it holds in the model's shapes is loaded, and every
+other parameter (a new classifier) is listed and keeps its initial value.
 
 Exit status: 0 done, 1 bad input (a dataset, a damaged or mismatched checkpoint, a non-finite loss),
 2 usage.
@@ -54,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from nndsl_runtime import nnc_runs, nnc_solvers  # noqa: E402
-from nndsl_runtime.nnc_params import check_params  # noqa: E402
+from nndsl_runtime.nnc_params import check_params, describe_fitting  # noqa: E402
 from nndsl_runtime.nnc_runs import NonFiniteError, RunError, UsageError, derive_seed  # noqa: E402
 from nndsl_runtime.torch import solvers  # noqa: E402
 from nndsl_runtime.torch.data import DatasetError, ImageFolderDataset, NNCDataset, make_loader  # noqa: E402
@@ -115,7 +117,8 @@ def parse_args(argv: Sequence[str] | None, config: Mapping) -> argparse.Namespac
         "--init",
         default=None,
         metavar="PARAMS",
-        help="start from these parameters (.npz, or NNC's .h5/.protobuf/.nnp: what NNC trained), not the initializers",
+        help="start from these parameters (.npz, or NNC's .h5/.protobuf/.nnp: what NNC trained), not the initializers; "
+        "parameters the file lacks or holds in another shape (a new classifier) keep their initial values",
     )
     parser.add_argument(
         "--stop-after", type=int, default=None, metavar="EPOCH", help="stop after this epoch (continue with --resume)"
@@ -587,7 +590,9 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
 
     model = create_model()
     if args.init is not None and checkpoint is None:
-        model.load_params(args.init)  # RunError naming the file and what does not fit
+        skipped = model.init_params(args.init)  # RunError for a file that is not one, or shares no parameter
+        if ddp.main:
+            print(describe_fitting(args.init, len(Model.PARAMETERS), skipped))
     model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)

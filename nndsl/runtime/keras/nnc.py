@@ -40,7 +40,7 @@ import keras
 import numpy as np
 
 from .. import nnc_layouts
-from ..nnc_params import INITIALIZERS, initial_distribution, load_params, save_params
+from ..nnc_params import INITIALIZERS, initial_distribution, load_fitting_params, load_params, save_params
 from ..nnc_runs import RunError, file_sha256
 from ..nnc_shapes import TINY
 
@@ -54,6 +54,7 @@ __all__ = [
     "from_nnc",
     "latest_checkpoint",
     "read_checkpoint",
+    "load_fitting_params",
     "load_params",
     "save_params",
     "to_channels_first",
@@ -172,9 +173,17 @@ class BatchNormalization(keras.layers.BatchNormalization):
     config, the normalization itself, inference, renorm (not nnabla's; left as Keras has it).
     synchronized=True (TensorFlow only) takes the moments over all replicas, but n stays the
     replica's own count.
+
+    `batch_stat = False` (NNC's BatchStat in a trained network, a frozen layer's) makes it normalize
+    with its moving statistics when training too and keep them, as Keras's own layer does when it is
+    not `trainable`, while its beta and gamma stay trainable unless they are frozen themselves.
     """
 
+    batch_stat = True  # False: the moving statistics when training too
+
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if not self.batch_stat:
+            training = False
         wrong_mask = mask is not None and len(mask.shape) != len(inputs.shape) - 1
         if not (training and self.trainable) or self.renorm or wrong_mask:  # Keras's own step (or error)
             return super().call(inputs, training=training, mask=mask)

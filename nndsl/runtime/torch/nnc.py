@@ -35,6 +35,7 @@ from ..nnc_params import (
     calc_normal_std_he_forward,
     calc_uniform_lim_glorot,
     initial_distribution,
+    load_fitting_params,
     load_params,
 )
 from ..nnc_shapes import TINY  # nnabla's rules, one copy for the compiler and both backends
@@ -49,6 +50,7 @@ __all__ = [
     "from_nnc",
     "init_parameter",
     "INITIALIZERS",
+    "load_fitting_params",
     "load_params",
     "nnc_shape",
     "Parameter",
