@@ -137,7 +137,7 @@ class DenseNet:
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
         )  # 56x56x64
         for block_step in self.block:
-            h = block_step(h)  # 7x7x1024
+            h = block_step(h)
         h = self.norm5(h)  # 7x7x1024
         h = ops.relu(h)  # 7x7x1024
         h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x1024

@@ -110,7 +110,7 @@ class DenseNet(nn.Module):
         h = F.relu(h)  # 64x112x112
         h = F.max_pool2d(h, 3, stride=2, padding=1)  # 64x56x56
         for block_step in self.block:
-            h = block_step(h)  # 1024x7x7
+            h = block_step(h)
         h = self.norm5(h)  # 1024x7x7
         h = F.relu(h)  # 1024x7x7
         h = h.mean(dim=(2, 3), keepdim=True)  # 1024x1x1

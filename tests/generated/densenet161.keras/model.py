@@ -109,7 +109,7 @@ class DenseBlock2:
     def __call__(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # 14x14x2112
+            h = denselayer_step(h)  # 14x14x?
         h = self.transition(h)  # 7x7x1056
         return h
 
@@ -152,7 +152,7 @@ class DenseNet:
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
         )  # 56x56x96
         for block_step in self.block:
-            h = block_step(h)  # 7x7x2208
+            h = block_step(h)
         h = self.norm5(h)  # 7x7x2208
         h = ops.relu(h)  # 7x7x2208
         h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x2208

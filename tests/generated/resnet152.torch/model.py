@@ -85,7 +85,11 @@ class Stage(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Unit ResNet(d1=3, d2=8, d3=36, d4=3, bottleneck=True, classes=1000, groups=1, width_per_group=64, se_reduction=0, epsilon=0.0001): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
+
+    Arguments: d1=3, d2=8, d3=36, d4=3, bottleneck=True, classes=1000, groups=1, width_per_group=64, se_reduction=0,
+    epsilon=0.0001.
+    """
 
     def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000, epsilon: float = 0.0001) -> None:
         super().__init__()

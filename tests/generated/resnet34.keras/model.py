@@ -96,7 +96,11 @@ class Stage:
 
 
 class ResNet:
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000, groups=1, width_per_group=64, se_reduction=0, epsilon=0.0001): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
+
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000, groups=1, width_per_group=64, se_reduction=0,
+    epsilon=0.0001.
+    """
 
     def __init__(
         self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000, epsilon: float = 0.0001

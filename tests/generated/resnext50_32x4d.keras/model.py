@@ -127,9 +127,8 @@ class Stage:
             epsilon=epsilon,
         )
         self.block = [
-            Bottleneck(
-                f"{prefix}block.{k}.", maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon
-            ) for k in range(blocks - 1)
+            Bottleneck(f"{prefix}block.{k}.", maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+            for k in range(blocks - 1)
         ]
 
     def __call__(self, x):
@@ -140,7 +139,11 @@ class Stage:
 
 
 class ResNet:
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=True, groups=32, width_per_group=4, epsilon=1e-05, classes=1000, se_reduction=0): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
+
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=True, groups=32, width_per_group=4, epsilon=1e-05, classes=1000,
+    se_reduction=0.
+    """
 
     def __init__(
         self,

@@ -108,9 +108,8 @@ class Stage(nn.Module):
             epsilon=epsilon,
         )
         self.block = nn.ModuleList(
-            Bottleneck(4 * maps, maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon) for _ in range(
-                blocks - 1
-            )
+            Bottleneck(4 * maps, maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+            for _ in range(blocks - 1)
         )
 
     def forward(self, x):
@@ -121,7 +120,11 @@ class Stage(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=True, groups=32, width_per_group=4, epsilon=1e-05, classes=1000, se_reduction=0): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
+
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=True, groups=32, width_per_group=4, epsilon=1e-05, classes=1000,
+    se_reduction=0.
+    """
 
     def __init__(
         self,

@@ -141,9 +141,8 @@ class Stage:
             prefix + "first.", maps, stride=stride, project=True, se_reduction=se_reduction, epsilon=epsilon
         )
         self.block = [
-            Bottleneck(f"{prefix}block.{k}.", maps, se_reduction=se_reduction, epsilon=epsilon) for k in range(
-                blocks - 1
-            )
+            Bottleneck(f"{prefix}block.{k}.", maps, se_reduction=se_reduction, epsilon=epsilon)
+            for k in range(blocks - 1)
         ]
 
     def __call__(self, x):
@@ -154,7 +153,11 @@ class Stage:
 
 
 class ResNet:
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=True, se_reduction=16, epsilon=1e-05, classes=1000, groups=1, width_per_group=64): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
+
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=True, se_reduction=16, epsilon=1e-05, classes=1000, groups=1,
+    width_per_group=64.
+    """
 
     def __init__(
         self,

@@ -121,7 +121,11 @@ class Stage(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=True, se_reduction=16, epsilon=1e-05, classes=1000, groups=1, width_per_group=64): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
+
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=True, se_reduction=16, epsilon=1e-05, classes=1000, groups=1,
+    width_per_group=64.
+    """
 
     def __init__(
         self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000, se_reduction: int = 0, epsilon: float = 0.0001
