@@ -38,6 +38,8 @@ from nndsl.compiler import compile_file
 # that on random parameters (the Keras project against the torch one; a subprocess import without
 # nndsl, which building these big models makes the suite's slowest tests) leave these out.
 ZOO = {
+    "densenet121",
+    "densenet161",
     "efficientnet_b0",
     "googlenet",
     "inception_v3",
@@ -46,6 +48,9 @@ ZOO = {
     "mobilenet_v3_large",
     "resnet18",
     "resnet50",
+    "resnext50_32x4d",
+    "se_resnet50",
+    "unet",
     "xception",
 }
 

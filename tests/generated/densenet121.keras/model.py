@@ -94,7 +94,7 @@ class DenseBlock:
     def __call__(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # H x W x ?
+            h = denselayer_step(h)
         h_2 = self.transition(h) if self.transition is not None else h
         return h_2
 
@@ -137,7 +137,7 @@ class DenseNet:
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
         )  # 56x56x64
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # 28x28x128, 14x14x256, 7x7x512, 7x7x1024
         h = self.norm5(h)  # 7x7x1024
         h = ops.relu(h)  # 7x7x1024
         h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x1024

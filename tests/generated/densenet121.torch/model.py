@@ -76,7 +76,7 @@ class DenseBlock(nn.Module):
     def forward(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # ? x H x W
+            h = denselayer_step(h)
         h_2 = self.transition(h) if self.transition is not None else h
         return h_2
 
@@ -110,7 +110,7 @@ class DenseNet(nn.Module):
         h = F.relu(h)  # 64x112x112
         h = F.max_pool2d(h, 3, stride=2, padding=1)  # 64x56x56
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # 128x28x28, 256x14x14, 512x7x7, 1024x7x7
         h = self.norm5(h)  # 1024x7x7
         h = F.relu(h)  # 1024x7x7
         h = h.mean(dim=(2, 3), keepdim=True)  # 1024x1x1

@@ -94,7 +94,7 @@ class DenseBlock:
     def __call__(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # H x W x ?
+            h = denselayer_step(h)
         h_2 = self.transition(h) if self.transition is not None else h
         return h_2
 
@@ -109,7 +109,7 @@ class DenseBlock2:
     def __call__(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # 14x14x?
+            h = denselayer_step(h)
         h = self.transition(h)  # 7x7x1056
         return h
 
@@ -152,7 +152,7 @@ class DenseNet:
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
         )  # 56x56x96
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # 28x28x192, 14x14x384, 7x7x1056, 7x7x2208
         h = self.norm5(h)  # 7x7x2208
         h = ops.relu(h)  # 7x7x2208
         h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x2208

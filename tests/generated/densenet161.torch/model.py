@@ -76,7 +76,7 @@ class DenseBlock(nn.Module):
     def forward(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # ? x H x W
+            h = denselayer_step(h)
         h_2 = self.transition(h) if self.transition is not None else h
         return h_2
 
@@ -92,7 +92,7 @@ class DenseBlock2(nn.Module):
     def forward(self, x):
         h = x
         for denselayer_step in self.denselayer:
-            h = denselayer_step(h)  # ?x14x14
+            h = denselayer_step(h)
         h = self.transition(h)  # 1056x7x7
         return h
 
@@ -126,7 +126,7 @@ class DenseNet(nn.Module):
         h = F.relu(h)  # 96x112x112
         h = F.max_pool2d(h, 3, stride=2, padding=1)  # 96x56x56
         for block_step in self.block:
-            h = block_step(h)
+            h = block_step(h)  # 192x28x28, 384x14x14, 1056x7x7, 2208x7x7
         h = self.norm5(h)  # 2208x7x7
         h = F.relu(h)  # 2208x7x7
         h = h.mean(dim=(2, 3), keepdim=True)  # 2208x1x1
