@@ -28,9 +28,19 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class Bottleneck:
     """Unit Bottleneck: one class for its 50 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, stride: int = 1, project: bool = False, epsilon: float = 0.0001) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        maps: int,
+        stride: int = 1,
+        project: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
+        width = maps * width_per_group // 64 * groups
         self.conv1 = layers.Conv2D(
-            maps,
+            width,
             1,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
@@ -40,7 +50,7 @@ class Bottleneck:
             momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
-            maps,
+            width,
             3,
             strides=stride,
             use_bias=False,
@@ -97,9 +107,29 @@ class Bottleneck:
 class Stage:
     """Unit Stage: one class for its 4 instances in this model."""
 
-    def __init__(self, prefix: str, blocks: int, maps: int, stride: int = 1, epsilon: float = 0.0001) -> None:
-        self.first = Bottleneck(prefix + "first.", maps, stride=stride, project=True, epsilon=epsilon)
-        self.block = [Bottleneck(f"{prefix}block.{k}.", maps, epsilon=epsilon) for k in range(blocks - 1)]
+    def __init__(
+        self,
+        prefix: str,
+        blocks: int,
+        maps: int,
+        stride: int = 1,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
+        self.first = Bottleneck(
+            prefix + "first.",
+            maps,
+            stride=stride,
+            project=True,
+            groups=groups,
+            width_per_group=width_per_group,
+            epsilon=epsilon,
+        )
+        self.block = [
+            Bottleneck(f"{prefix}block.{k}.", maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+            for k in range(blocks - 1)
+        ]
 
     def __call__(self, x):
         h = self.first(x)  # H/stride x W/stride x 4*maps
@@ -116,7 +146,16 @@ class ResNet:
     """
 
     def __init__(
-        self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000, epsilon: float = 0.0001
+        self,
+        prefix: str,
+        d1: int,
+        d2: int,
+        d3: int,
+        d4: int,
+        classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
     ) -> None:
         self.conv1 = layers.Conv2D(
             64,
@@ -129,10 +168,16 @@ class ResNet:
         self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
-        self.stage1 = Stage(prefix + "stage1.", d1, 64, epsilon=epsilon)
-        self.stage2 = Stage(prefix + "stage2.", d2, 128, stride=2, epsilon=epsilon)
-        self.stage3 = Stage(prefix + "stage3.", d3, 256, stride=2, epsilon=epsilon)
-        self.stage4 = Stage(prefix + "stage4.", d4, 512, stride=2, epsilon=epsilon)
+        self.stage1 = Stage(prefix + "stage1.", d1, 64, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+        self.stage2 = Stage(
+            prefix + "stage2.", d2, 128, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon
+        )
+        self.stage3 = Stage(
+            prefix + "stage3.", d3, 256, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon
+        )
+        self.stage4 = Stage(
+            prefix + "stage4.", d4, 512, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon
+        )
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )

@@ -38,8 +38,9 @@ class Bottleneck:
         width_per_group: int = 64,
         epsilon: float = 0.0001,
     ) -> None:
+        width = maps * width_per_group // 64 * groups
         self.conv1 = layers.Conv2D(
-            maps * width_per_group // 64 * groups,
+            width,
             1,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
@@ -49,7 +50,7 @@ class Bottleneck:
             momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
-            maps * width_per_group // 64 * groups,
+            width,
             3,
             strides=stride,
             groups=32,

@@ -36,19 +36,12 @@ class Bottleneck(nn.Module):
         epsilon: float = 0.0001,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, maps * width_per_group // 64 * groups, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(maps * width_per_group // 64 * groups, eps=epsilon, momentum=0.1)
-        self.conv2 = nn.Conv2d(
-            maps * width_per_group // 64 * groups,
-            maps * width_per_group // 64 * groups,
-            kernel_size=3,
-            stride=stride,
-            padding=1,
-            groups=32,
-            bias=False,
-        )
-        self.bn2 = nn.BatchNorm2d(maps * width_per_group // 64 * groups, eps=epsilon, momentum=0.1)
-        self.conv3 = nn.Conv2d(maps * width_per_group // 64 * groups, 4 * maps, kernel_size=1, bias=False)
+        width = maps * width_per_group // 64 * groups
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width, eps=epsilon, momentum=0.1)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, groups=32, bias=False)
+        self.bn2 = nn.BatchNorm2d(width, eps=epsilon, momentum=0.1)
+        self.conv3 = nn.Conv2d(width, 4 * maps, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(4 * maps, eps=epsilon, momentum=0.1)
         if project:
             self.shortcut = nn.Conv2d(in_channels, 4 * maps, kernel_size=1, stride=stride, bias=False)

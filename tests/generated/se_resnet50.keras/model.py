@@ -61,11 +61,14 @@ class Bottleneck:
         maps: int,
         stride: int = 1,
         project: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
         se_reduction: int = 0,
         epsilon: float = 0.0001,
     ) -> None:
+        width = maps * width_per_group // 64 * groups
         self.conv1 = layers.Conv2D(
-            maps,
+            width,
             1,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
@@ -75,7 +78,7 @@ class Bottleneck:
             momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
-            maps,
+            width,
             3,
             strides=stride,
             use_bias=False,
@@ -135,13 +138,35 @@ class Stage:
     """Unit Stage: one class for its 4 instances in this model."""
 
     def __init__(
-        self, prefix: str, blocks: int, maps: int, stride: int = 1, se_reduction: int = 0, epsilon: float = 0.0001
+        self,
+        prefix: str,
+        blocks: int,
+        maps: int,
+        stride: int = 1,
+        groups: int = 1,
+        width_per_group: int = 64,
+        se_reduction: int = 0,
+        epsilon: float = 0.0001,
     ) -> None:
         self.first = Bottleneck(
-            prefix + "first.", maps, stride=stride, project=True, se_reduction=se_reduction, epsilon=epsilon
+            prefix + "first.",
+            maps,
+            stride=stride,
+            project=True,
+            groups=groups,
+            width_per_group=width_per_group,
+            se_reduction=se_reduction,
+            epsilon=epsilon,
         )
         self.block = [
-            Bottleneck(f"{prefix}block.{k}.", maps, se_reduction=se_reduction, epsilon=epsilon)
+            Bottleneck(
+                f"{prefix}block.{k}.",
+                maps,
+                groups=groups,
+                width_per_group=width_per_group,
+                se_reduction=se_reduction,
+                epsilon=epsilon,
+            )
             for k in range(blocks - 1)
         ]
 
@@ -167,6 +192,8 @@ class ResNet:
         d3: int,
         d4: int,
         classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
         se_reduction: int = 0,
         epsilon: float = 0.0001,
     ) -> None:
@@ -181,10 +208,45 @@ class ResNet:
         self.bn1 = nnc.BatchNormalization(
             momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
-        self.stage1 = Stage(prefix + "stage1.", d1, 64, se_reduction=se_reduction, epsilon=epsilon)
-        self.stage2 = Stage(prefix + "stage2.", d2, 128, stride=2, se_reduction=se_reduction, epsilon=epsilon)
-        self.stage3 = Stage(prefix + "stage3.", d3, 256, stride=2, se_reduction=se_reduction, epsilon=epsilon)
-        self.stage4 = Stage(prefix + "stage4.", d4, 512, stride=2, se_reduction=se_reduction, epsilon=epsilon)
+        self.stage1 = Stage(
+            prefix + "stage1.",
+            d1,
+            64,
+            groups=groups,
+            width_per_group=width_per_group,
+            se_reduction=se_reduction,
+            epsilon=epsilon,
+        )
+        self.stage2 = Stage(
+            prefix + "stage2.",
+            d2,
+            128,
+            stride=2,
+            groups=groups,
+            width_per_group=width_per_group,
+            se_reduction=se_reduction,
+            epsilon=epsilon,
+        )
+        self.stage3 = Stage(
+            prefix + "stage3.",
+            d3,
+            256,
+            stride=2,
+            groups=groups,
+            width_per_group=width_per_group,
+            se_reduction=se_reduction,
+            epsilon=epsilon,
+        )
+        self.stage4 = Stage(
+            prefix + "stage4.",
+            d4,
+            512,
+            stride=2,
+            groups=groups,
+            width_per_group=width_per_group,
+            se_reduction=se_reduction,
+            epsilon=epsilon,
+        )
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )
