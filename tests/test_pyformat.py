@@ -32,7 +32,11 @@ def _compound(inner):
     tuples = st.lists(inner, min_size=2, max_size=6).map(lambda xs: f"({', '.join(xs)})")
     lists = st.lists(inner, min_size=1, max_size=6).map(lambda xs: f"[{', '.join(xs)}]")
     chains = st.tuples(calls, st.lists(inner, min_size=1, max_size=3)).map(lambda c: f"{c[0]}({', '.join(c[1])})")
-    return st.one_of(calls, tuples, lists, chains)
+    # `nn.ModuleList(Block(...) for k in range(n))`, `[Block(...) for k in range(n)]`: a repeat's copies
+    loops = st.tuples(inner, names, inner).map(lambda c: f"{c[0]} for {c[1]} in range({c[2]})")
+    generators = st.tuples(dotted, loops).map(lambda c: f"{c[0]}({c[1]})")
+    comprehensions = loops.map(lambda c: f"[{c}]")
+    return st.one_of(calls, tuples, lists, chains, generators, comprehensions)
 
 
 expressions = st.recursive(atoms, _compound, max_leaves=20)
@@ -69,6 +73,13 @@ def test_fit_keeps_short_statements_and_breaks_long_ones_at_the_last_bracket():
         "            max_scale=1.67,\n"
         "            aspect_ratio=1.33,\n"
         "        )"
+    )
+
+
+def test_a_long_comprehension_puts_its_for_clause_on_a_line_of_its_own():
+    element = "Bottleneck(4 * maps, maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon)"
+    assert fit(f"self.block = nn.ModuleList({element} for _ in range(blocks - 1))", 8) == (
+        f"self.block = nn.ModuleList(\n            {element}\n            for _ in range(blocks - 1)\n        )"
     )
 
 

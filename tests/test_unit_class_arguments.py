@@ -92,7 +92,7 @@ def test_an_argument_the_instances_all_give_the_same_is_the_argument():
     block = class_source(text, "BasicBlock")
     assert "self.shortcut = nn.Conv2d(in_channels, maps, kernel_size=1, stride=stride, bias=False)" in block
     resnet = class_source(text, "ResNet")
-    assert init_signature(text, "ResNet") == ["d1", "d2", "d3", "d4", "classes"]  # not `bottleneck`
+    assert init_signature(text, "ResNet") == ["d1", "d2", "d3", "d4", "classes", "epsilon"]  # not `bottleneck`
     assert "nn.Linear(512, classes)" in resnet
 
 

@@ -55,7 +55,15 @@ def test_one_torch_class_per_unit(spec, expected):
 
 def test_resnet50_bottleneck_takes_the_units_arguments():
     text = render_model(compile_file("specs/resnet50.nnd").project)
-    assert init_signature(text, "Bottleneck") == ["in_channels", "maps", "stride", "project"]
+    assert init_signature(text, "Bottleneck") == [
+        "in_channels",
+        "maps",
+        "stride",
+        "project",
+        "groups",
+        "width_per_group",
+        "epsilon",
+    ]
     assert "if project:" in text and "if self.shortcut is not None:" in text
     assert "range(blocks - 1)" in text
     assert "BasicBlock" not in text  # Stage's other branch: no instance takes it

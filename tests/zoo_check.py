@@ -41,6 +41,8 @@ from nndsl.compiler import compile_file
 # and VGG, with other table rows, and torch compares all eight.)
 ZOO = {
     "alexnet",
+    "densenet121",
+    "densenet161",
     "efficientnet_b0",
     "googlenet",
     "inception_v3",
@@ -49,6 +51,9 @@ ZOO = {
     "mobilenet_v3_large",
     "resnet18",
     "resnet50",
+    "resnext50_32x4d",
+    "se_resnet50",
+    "unet",
     "xception",
 }
 ZOO |= {f"vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn")}

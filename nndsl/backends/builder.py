@@ -19,6 +19,7 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -1048,6 +1049,11 @@ def _block_doc(block: Block, net: Network) -> str:
     if block.unit:
         args = ", ".join(f"{k}={_shown_arg(v)}" for k, v in block.args)
         head = f"Unit {block.unit}({args})"
+        # A class's docstring line holds 4 + 6 quote characters more; past the generated code's 120
+        # columns the arguments go on lines of their own.
+        if len(head) + len(ins) + len(outs) + 16 > 120:
+            lines = textwrap.wrap(f"Arguments: {args}.", 116, break_long_words=False, break_on_hyphens=False)
+            return f"Unit {block.unit}: {ins} -> {outs}.\n\n" + "".join(f"    {line}\n" for line in lines) + "    "
     else:
         head = f"One copy of repeat '{block.repeat}'"
     return f"{head}: {ins} -> {outs}."

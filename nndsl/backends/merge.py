@@ -9,7 +9,8 @@ layer-bodied repeat) into one class:
 - statements are aligned by their keys, never by text;
 - constants that differ across instances become expressions over the constructor's
   arguments: the unit's own arguments (all, with the unit's defaults, in declaration order)
-  and `in_channels`, the first input's channel count (and `in_features`, its size flattened);
+  and `in_channels`, the first input's channel count (and `in_features`, its size flattened),
+  which the spec's `x.shape[0]` of that input also reads as;
   candidates, in order, are the spec's own expressions of that statement, the arguments, the
   other expressions of the unit's body and small multiples of the arguments, and one is taken
   only if it gives the instance's value in every instance;

@@ -10,7 +10,9 @@ as black and ruff break it (their "right-hand split"):
 - a display's elements always go one per line with a trailing comma;
 - each resulting line that still does not fit is broken the same way (the closing line too, when
   a call chain continues after it), and a trailing comment stays after the closing bracket;
-- a call chain whose last call's opening line would not fit breaks at an earlier call.
+- a call chain whose last call's opening line would not fit breaks at an earlier call;
+- a comprehension that does not fit puts its element and each `for` and `if` clause on a line of
+  its own.
 
 `tests/test_pyformat.py` checks this against ruff on generated and random statements.
 """
@@ -31,6 +33,10 @@ def _lines(text: str, indent: int, width: int) -> list[str]:
     if indent + len(text) <= width:
         return [pad + text]
     code, comment = _split_comment(text)
+    clauses = _comprehension_clauses(code)
+    if len(clauses) > 1:  # a comprehension's element and each `for` / `if` clause on lines of their own
+        clauses[-1] += comment
+        return [line for clause in clauses for line in _lines(clause, indent, width)]
     pairs = _top_level_pairs(code)
     if not pairs:
         return [pad + text]
@@ -99,6 +105,23 @@ def _split_comment(text: str) -> tuple[str, str]:
             code = text[:i].rstrip()
             return code, text[len(code) :]
     return text, ""
+
+
+def _comprehension_clauses(code: str) -> list[str]:
+    """A comprehension's body (`f(k) for k in range(n) if k`, outside brackets) split before each
+    `for` and each `if` after the first `for`; [code] where there is none."""
+    cuts, depth = [], 0
+    for i, ch in _scan(code):
+        if ch in OPENING:
+            depth += 1
+        elif ch in CLOSING:
+            depth -= 1
+        elif depth == 0 and (code.startswith(" for ", i) or (cuts and code.startswith(" if ", i))):
+            cuts.append(i)
+    if not cuts:
+        return [code]
+    bounds = [0, *cuts, len(code)]
+    return [code[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _top_level_pairs(code: str) -> list[tuple[int, int]]:

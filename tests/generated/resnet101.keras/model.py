@@ -28,19 +28,29 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class Bottleneck:
     """Unit Bottleneck: one class for its 33 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, stride: int = 1, project: bool = False) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        maps: int,
+        stride: int = 1,
+        project: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
+        width = maps * width_per_group // 64 * groups
         self.conv1 = layers.Conv2D(
-            maps,
+            width,
             1,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionHeBackward", layout="conv"),
             name=prefix + "conv1",
         )
         self.bn1 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
-            maps,
+            width,
             3,
             strides=stride,
             use_bias=False,
@@ -48,7 +58,7 @@ class Bottleneck:
             name=prefix + "conv2",
         )
         self.bn2 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn2"
         )
         self.conv3 = layers.Conv2D(
             4 * maps,
@@ -58,7 +68,7 @@ class Bottleneck:
             name=prefix + "conv3",
         )
         self.bn3 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn3"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn3"
         )
         if project:
             self.shortcut = layers.Conv2D(
@@ -70,7 +80,7 @@ class Bottleneck:
                 name=prefix + "shortcut",
             )
             self.shortcut_bn = nnc.BatchNormalization(
-                momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
+                momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
             )
         else:
             self.shortcut = self.shortcut_bn = None
@@ -97,9 +107,29 @@ class Bottleneck:
 class Stage:
     """Unit Stage: one class for its 4 instances in this model."""
 
-    def __init__(self, prefix: str, blocks: int, maps: int, stride: int = 1) -> None:
-        self.first = Bottleneck(prefix + "first.", maps, stride=stride, project=True)
-        self.block = [Bottleneck(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
+    def __init__(
+        self,
+        prefix: str,
+        blocks: int,
+        maps: int,
+        stride: int = 1,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
+        self.first = Bottleneck(
+            prefix + "first.",
+            maps,
+            stride=stride,
+            project=True,
+            groups=groups,
+            width_per_group=width_per_group,
+            epsilon=epsilon,
+        )
+        self.block = [
+            Bottleneck(f"{prefix}block.{k}.", maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+            for k in range(blocks - 1)
+        ]
 
     def __call__(self, x):
         h = self.first(x)  # H/stride x W/stride x 4*maps
@@ -109,9 +139,24 @@ class Stage:
 
 
 class ResNet:
-    """Unit ResNet(d1=3, d2=4, d3=23, d4=3, bottleneck=True, classes=1000): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
 
-    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
+    Arguments: d1=3, d2=4, d3=23, d4=3, bottleneck=True, classes=1000, groups=1, width_per_group=64, se_reduction=0,
+    epsilon=0.0001.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        d1: int,
+        d2: int,
+        d3: int,
+        d4: int,
+        classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
         self.conv1 = layers.Conv2D(
             64,
             7,
@@ -121,12 +166,18 @@ class ResNet:
             name=prefix + "conv1",
         )
         self.bn1 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
-        self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage(prefix + "stage2.", d2, 128, stride=2)
-        self.stage3 = Stage(prefix + "stage3.", d3, 256, stride=2)
-        self.stage4 = Stage(prefix + "stage4.", d4, 512, stride=2)
+        self.stage1 = Stage(prefix + "stage1.", d1, 64, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+        self.stage2 = Stage(
+            prefix + "stage2.", d2, 128, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon
+        )
+        self.stage3 = Stage(
+            prefix + "stage3.", d3, 256, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon
+        )
+        self.stage4 = Stage(
+            prefix + "stage4.", d4, 512, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon
+        )
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )

@@ -28,7 +28,7 @@ from nndsl_runtime.nnc_params import read_parameter_table
 class BasicBlock:
     """Unit BasicBlock: one class for its 16 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, stride: int = 1, project: bool = False) -> None:
+    def __init__(self, prefix: str, maps: int, stride: int = 1, project: bool = False, epsilon: float = 0.0001) -> None:
         self.conv1 = layers.Conv2D(
             maps,
             3,
@@ -38,7 +38,7 @@ class BasicBlock:
             name=prefix + "conv1",
         )
         self.bn1 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
         self.conv2 = layers.Conv2D(
             maps,
@@ -48,7 +48,7 @@ class BasicBlock:
             name=prefix + "conv2",
         )
         self.bn2 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn2"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn2"
         )
         if project:
             self.shortcut = layers.Conv2D(
@@ -60,7 +60,7 @@ class BasicBlock:
                 name=prefix + "shortcut",
             )
             self.shortcut_bn = nnc.BatchNormalization(
-                momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
+                momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "shortcut_bn"
             )
         else:
             self.shortcut = self.shortcut_bn = None
@@ -84,9 +84,9 @@ class BasicBlock:
 class Stage:
     """Unit Stage: one class for its 4 instances in this model."""
 
-    def __init__(self, prefix: str, blocks: int, maps: int, stride: int = 1) -> None:
-        self.first = BasicBlock(prefix + "first.", maps, stride=stride, project=stride != 1)
-        self.block = [BasicBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
+    def __init__(self, prefix: str, blocks: int, maps: int, stride: int = 1, epsilon: float = 0.0001) -> None:
+        self.first = BasicBlock(prefix + "first.", maps, stride=stride, project=stride != 1, epsilon=epsilon)
+        self.block = [BasicBlock(f"{prefix}block.{k}.", maps, epsilon=epsilon) for k in range(blocks - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # H/stride x W/stride x maps
@@ -96,9 +96,15 @@ class Stage:
 
 
 class ResNet:
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
 
-    def __init__(self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000, groups=1, width_per_group=64, se_reduction=0,
+    epsilon=0.0001.
+    """
+
+    def __init__(
+        self, prefix: str, d1: int, d2: int, d3: int, d4: int, classes: int = 1000, epsilon: float = 0.0001
+    ) -> None:
         self.conv1 = layers.Conv2D(
             64,
             7,
@@ -108,12 +114,12 @@ class ResNet:
             name=prefix + "conv1",
         )
         self.bn1 = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.0001, moving_variance_initializer="zeros", name=prefix + "bn1"
+            momentum=0.9, epsilon=epsilon, moving_variance_initializer="zeros", name=prefix + "bn1"
         )
-        self.stage1 = Stage(prefix + "stage1.", d1, 64)
-        self.stage2 = Stage(prefix + "stage2.", d2, 128, stride=2)
-        self.stage3 = Stage(prefix + "stage3.", d3, 256, stride=2)
-        self.stage4 = Stage(prefix + "stage4.", d4, 512, stride=2)
+        self.stage1 = Stage(prefix + "stage1.", d1, 64, epsilon=epsilon)
+        self.stage2 = Stage(prefix + "stage2.", d2, 128, stride=2, epsilon=epsilon)
+        self.stage3 = Stage(prefix + "stage3.", d3, 256, stride=2, epsilon=epsilon)
+        self.stage4 = Stage(prefix + "stage4.", d4, 512, stride=2, epsilon=epsilon)
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
         )

@@ -26,15 +26,17 @@ from nndsl_runtime.torch import augment, metrics, nnc
 class BasicBlock(nn.Module):
     """Unit BasicBlock: one class for its 16 instances in this model."""
 
-    def __init__(self, in_channels: int, maps: int, stride: int = 1, project: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, maps: int, stride: int = 1, project: bool = False, epsilon: float = 0.0001
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, maps, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
+        self.bn1 = nn.BatchNorm2d(maps, eps=epsilon, momentum=0.1)
         self.conv2 = nn.Conv2d(maps, maps, kernel_size=3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
+        self.bn2 = nn.BatchNorm2d(maps, eps=epsilon, momentum=0.1)
         if project:
             self.shortcut = nn.Conv2d(in_channels, maps, kernel_size=1, stride=stride, bias=False)
-            self.shortcut_bn = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
+            self.shortcut_bn = nn.BatchNorm2d(maps, eps=epsilon, momentum=0.1)
         else:
             self.shortcut = self.shortcut_bn = None
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
@@ -64,10 +66,10 @@ class BasicBlock(nn.Module):
 class Stage(nn.Module):
     """Unit Stage: one class for its 4 instances in this model."""
 
-    def __init__(self, in_channels: int, blocks: int, maps: int, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, blocks: int, maps: int, stride: int = 1, epsilon: float = 0.0001) -> None:
         super().__init__()
-        self.first = BasicBlock(in_channels, maps, stride=stride, project=stride != 1)
-        self.block = nn.ModuleList(BasicBlock(maps, maps) for _ in range(blocks - 1))
+        self.first = BasicBlock(in_channels, maps, stride=stride, project=stride != 1, epsilon=epsilon)
+        self.block = nn.ModuleList(BasicBlock(maps, maps, epsilon=epsilon) for _ in range(blocks - 1))
 
     def forward(self, x):
         h = self.first(x)  # maps x H/stride x W/stride
@@ -77,16 +79,20 @@ class Stage(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
 
-    def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=False, classes=1000, groups=1, width_per_group=64, se_reduction=0,
+    epsilon=0.0001.
+    """
+
+    def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000, epsilon: float = 0.0001) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
-        self.stage1 = Stage(64, d1, 64)
-        self.stage2 = Stage(64, d2, 128, stride=2)
-        self.stage3 = Stage(128, d3, 256, stride=2)
-        self.stage4 = Stage(256, d4, 512, stride=2)
+        self.bn1 = nn.BatchNorm2d(64, eps=epsilon, momentum=0.1)
+        self.stage1 = Stage(64, d1, 64, epsilon=epsilon)
+        self.stage2 = Stage(64, d2, 128, stride=2, epsilon=epsilon)
+        self.stage3 = Stage(128, d3, 256, stride=2, epsilon=epsilon)
+        self.stage4 = Stage(256, d4, 512, stride=2, epsilon=epsilon)
         self.fc = nn.Linear(512, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)

@@ -26,17 +26,27 @@ from nndsl_runtime.torch import augment, metrics, nnc
 class Bottleneck(nn.Module):
     """Unit Bottleneck: one class for its 16 instances in this model."""
 
-    def __init__(self, in_channels: int, maps: int, stride: int = 1, project: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        maps: int,
+        stride: int = 1,
+        project: bool = False,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
-        self.conv2 = nn.Conv2d(maps, maps, kernel_size=3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(maps, eps=0.0001, momentum=0.1)
+        width = maps * width_per_group // 64 * groups
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(maps, eps=epsilon, momentum=0.1)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(maps, eps=epsilon, momentum=0.1)
         self.conv3 = nn.Conv2d(maps, 4 * maps, kernel_size=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * maps, eps=0.0001, momentum=0.1)
+        self.bn3 = nn.BatchNorm2d(4 * maps, eps=epsilon, momentum=0.1)
         if project:
             self.shortcut = nn.Conv2d(in_channels, 4 * maps, kernel_size=1, stride=stride, bias=False)
-            self.shortcut_bn = nn.BatchNorm2d(4 * maps, eps=0.0001, momentum=0.1)
+            self.shortcut_bn = nn.BatchNorm2d(4 * maps, eps=epsilon, momentum=0.1)
         else:
             self.shortcut = self.shortcut_bn = None
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
@@ -71,10 +81,30 @@ class Bottleneck(nn.Module):
 class Stage(nn.Module):
     """Unit Stage: one class for its 4 instances in this model."""
 
-    def __init__(self, in_channels: int, blocks: int, maps: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        blocks: int,
+        maps: int,
+        stride: int = 1,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
         super().__init__()
-        self.first = Bottleneck(in_channels, maps, stride=stride, project=True)
-        self.block = nn.ModuleList(Bottleneck(4 * maps, maps) for _ in range(blocks - 1))
+        self.first = Bottleneck(
+            in_channels,
+            maps,
+            stride=stride,
+            project=True,
+            groups=groups,
+            width_per_group=width_per_group,
+            epsilon=epsilon,
+        )
+        self.block = nn.ModuleList(
+            Bottleneck(4 * maps, maps, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+            for _ in range(blocks - 1)
+        )
 
     def forward(self, x):
         h = self.first(x)  # 4*maps x H/stride x W/stride
@@ -84,16 +114,30 @@ class Stage(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Unit ResNet(d1=3, d2=4, d3=6, d4=3, bottleneck=True, classes=1000): 3x224x224 -> 1000."""
+    """Unit ResNet: 3x224x224 -> 1000.
 
-    def __init__(self, d1: int, d2: int, d3: int, d4: int, classes: int = 1000) -> None:
+    Arguments: d1=3, d2=4, d3=6, d4=3, bottleneck=True, classes=1000, groups=1, width_per_group=64, se_reduction=0,
+    epsilon=0.0001.
+    """
+
+    def __init__(
+        self,
+        d1: int,
+        d2: int,
+        d3: int,
+        d4: int,
+        classes: int = 1000,
+        groups: int = 1,
+        width_per_group: int = 64,
+        epsilon: float = 0.0001,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, eps=0.0001, momentum=0.1)
-        self.stage1 = Stage(64, d1, 64)
-        self.stage2 = Stage(256, d2, 128, stride=2)
-        self.stage3 = Stage(512, d3, 256, stride=2)
-        self.stage4 = Stage(1024, d4, 512, stride=2)
+        self.bn1 = nn.BatchNorm2d(64, eps=epsilon, momentum=0.1)
+        self.stage1 = Stage(64, d1, 64, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+        self.stage2 = Stage(256, d2, 128, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+        self.stage3 = Stage(512, d3, 256, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
+        self.stage4 = Stage(1024, d4, 512, stride=2, groups=groups, width_per_group=width_per_group, epsilon=epsilon)
         self.fc = nn.Linear(2048, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionHeBackward")
         nn.init.zeros_(self.bn1.running_var)
