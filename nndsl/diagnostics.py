@@ -130,6 +130,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0314": ("error", "the {connector} connector of {callee} takes a Parameter layer's value, got {got}"),
     "E0320": ("error", "index {index} is out of range for {what}"),
     "E0321": ("error", "the shape of {what} is not known here: {reason}"),
+    "E0322": ("error", "{what} is a tensor: its axes take slices like x[a:b], not an index"),
+    "E0323": ("error", "cannot slice {what}: {reason}"),
     # shapes
     "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),

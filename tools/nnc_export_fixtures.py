@@ -53,6 +53,7 @@ NUMERIC = (
     "pins",
     "layers",
     "aux_heads",
+    "slices",
 )
 FULL_TEXT_LIMIT = 120_000
 BATCH = 2
