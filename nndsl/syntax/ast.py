@@ -155,7 +155,23 @@ class Chain:
 
 
 Stage = Call | Repeat
-Expr = Num | Str | Bool | ShapeLit | Duration | ListLit | Name | Index | Slicing | Attr | Unary | Binary | Call | Chain | Repeat
+Expr = (
+    Num
+    | Str
+    | Bool
+    | ShapeLit
+    | Duration
+    | ListLit
+    | Name
+    | Index
+    | Slicing
+    | Attr
+    | Unary
+    | Binary
+    | Call
+    | Chain
+    | Repeat
+)
 
 # --- statements --------------------------------------------------------------------------
 
