@@ -110,6 +110,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0213": ("error", "the label '_' (a unit call that opens no scope) cannot label {what}"),
     "E0214": ("error", "unit '{name}' declares a parameter 'parameter_scope', the keyword every call takes"),
     "E0215": ("error", "a scope-less call ('_:') of unit '{name}' cannot take a parameter_scope: it opens no scope"),
+    "E0216": ("error", "unknown monitor '{name}'"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),
@@ -166,6 +167,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0622": ("error", "[{section}] {key}={value}: {reason}"),
     "E0623": ("error", "NNC has one unit for {what}; these are in {units}"),
     "E0624": ("error", "NNC has no setting for {solver}'s {param}; NNC's trainer runs {solver} with {param}=false"),
+    "E0625": ("error", "optimizer '{optimizer}': NNC has no schedule like {name}, which follows a monitor's values"),
     # limits
     "E0701": ("error", "expanding this would make more than {limit} layers (the limit; raise it with --max-layers)"),
     "E0702": ("error", "units nest deeper than {limit} levels"),

@@ -86,6 +86,7 @@ _TYPE_WORDS = {
     "duration": "a duration (like 30 epochs or 1000 iterations)",
     "durations": "a list of durations",
     "list": "a list (like [64, 128] or [[1, 16], [6, 24]])",
+    "name": "a name (like valid_error)",
 }
 
 
@@ -159,6 +160,12 @@ def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
         return tuple(float(x) for x in items)
     if t == "list":  # a unit's `list` parameter: any list (of numbers, strings, lists, shapes)
         if isinstance(v, tuple):
+            return v
+        raise bad()
+    if t == "name":  # a config section's name, written bare (`monitor=valid_error`) or as a string
+        if isinstance(v, Symbol):
+            return v.name
+        if isinstance(v, str):
             return v
         raise bad()
     if t == "duration":
