@@ -36,7 +36,7 @@ from nndsl.compiler import compile_file
 # parameters and compute what the reference does. The spec-parametrized tests that only re-check
 # that on random parameters (the Keras project against the torch one; a subprocess import without
 # nndsl, which building these big models makes the suite's slowest tests) leave these out.
-ZOO = {"mobilenet", "resnet18", "resnet50", "xception"}
+ZOO = {"mobilenet", "resnet18", "resnet50", "shufflenet_v2_x1_0", "squeezenet1_1", "xception"}
 
 
 def project_of(name: str):

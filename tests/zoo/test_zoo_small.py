@@ -64,4 +64,5 @@ def test_outputs_equal_torchvision_with_its_weights(zoo, backend, tmp_path):
         expected = reference(torch.from_numpy(x)).numpy()
     (got,) = Z.outputs(module, model, backend, x, unit=ZOO[name][2])
     diff, scale = Z.max_difference(expected, got)
+    print(f"{name} {backend}: max abs difference {diff:.2e} at scale {scale:.3g}")
     assert diff <= (1e-5 if backend == "torch" else 1e-4) * scale, diff

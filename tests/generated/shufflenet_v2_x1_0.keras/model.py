@@ -316,7 +316,7 @@ class ShuffleNetV2:
             ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
         )  # 56x56x24
         for stage_step in self.stage:
-            h = stage_step(h)  # 7x7x464
+            h = stage_step(h)  # 28x28x116, 14x14x232, 7x7x464
         h = self.conv5(h)  # 7x7x1024
         h = ops.mean(h, axis=(1, 2), keepdims=True)  # 1x1x1024
         h = self.fc(layers.Flatten()(h))  # 1000

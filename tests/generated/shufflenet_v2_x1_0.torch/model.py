@@ -294,7 +294,7 @@ class ShuffleNetV2(nn.Module):
         h = F.relu(h)  # 24x112x112
         h = F.max_pool2d(h, 3, stride=2, padding=1)  # 24x56x56
         for stage_step in self.stage:
-            h = stage_step(h)  # 464x7x7
+            h = stage_step(h)  # 116x28x28, 232x14x14, 464x7x7
         h = self.conv5(h)  # 1024x7x7
         h = h.mean(dim=(2, 3), keepdim=True)  # 1024x1x1
         h = self.fc(h.flatten(1))  # 1000

@@ -99,7 +99,7 @@ class Stage3:
     def __call__(self, x):
         h = layers.MaxPooling2D(3, strides=2)(x)  # 13x13x256
         for fire_step in self.fire:
-            h = fire_step(h)  # 13x13x512
+            h = fire_step(h)  # 13x13x384, 13x13x384, 13x13x512, 13x13x512
         return h
 
 
@@ -124,7 +124,7 @@ class SqueezeNet:
         h = self.conv1(x)  # 111x111x64
         h = ops.relu(h)  # 111x111x64
         for stage_step in self.stage:
-            h = stage_step(h)  # 13x13x512
+            h = stage_step(h)  # 55x55x128, 27x27x256, 13x13x512
         h = self.dropout(h)  # 13x13x512
         h = self.classifier(h)  # 13x13x1000
         h = ops.relu(h)  # 13x13x1000

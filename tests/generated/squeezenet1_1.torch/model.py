@@ -86,7 +86,7 @@ class Stage3(nn.Module):
     def forward(self, x):
         h = F.max_pool2d(x, 3, stride=2)  # 256x13x13
         for fire_step in self.fire:
-            h = fire_step(h)  # 512x13x13
+            h = fire_step(h)  # 384x13x13, 384x13x13, 512x13x13, 512x13x13
         return h
 
 
@@ -107,7 +107,7 @@ class SqueezeNet(nn.Module):
         h = self.conv1(x)  # 64x111x111
         h = F.relu(h)  # 64x111x111
         for stage_step in self.stage:
-            h = stage_step(h)  # 512x13x13
+            h = stage_step(h)  # 128x55x55, 256x27x27, 512x13x13
         h = F.dropout(h, 0.5, self.training)  # 512x13x13
         h = self.classifier(h)  # 1000x13x13
         h = F.relu(h)  # 1000x13x13
