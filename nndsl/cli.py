@@ -266,6 +266,10 @@ def cmd_export(args) -> int:
     result = _compile(args.file, args)
     text = note = None
     if result.ok:
+        from .nnc.config_nnd import schedule_problems
+
+        result.diagnostics.extend(schedule_problems(result.project.config))  # a Plateau schedule
+    if result.ok:
         from .nnc import export, nntxt_write, sdcproj_write
 
         try:

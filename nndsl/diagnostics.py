@@ -110,6 +110,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0213": ("error", "the label '_' (a unit call that opens no scope) cannot label {what}"),
     "E0214": ("error", "unit '{name}' declares a parameter '{param}', a keyword every unit call takes"),
     "E0215": ("error", "a scope-less call ('_:') of unit '{name}' cannot take a parameter_scope: it opens no scope"),
+    "E0216": ("error", "unknown monitor '{name}'"),
     # arguments and types
     "E0301": ("error", "{callee} has no parameter '{name}'"),
     "E0302": ("error", "{callee} takes {expected}, got {got}"),
@@ -132,6 +133,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0321": ("error", "the shape of {what} is not known here: {reason}"),
     "E0322": ("error", "{instance} has no layer, unit instance or repeat '{path}'"),
     "E0323": ("error", "'.{path}' {reason}"),
+    "E0324": ("error", "{what} is a tensor: its axes take slices like x[a:b], not an index"),
+    "E0325": ("error", "cannot slice {what}: {reason}"),
     # shapes
     "E0401": ("error", "{layer}: {message}"),
     "E0402": ("error", "{type} inputs '{a}' and '{b}' do not fit: {message}"),
@@ -166,6 +169,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "E0622": ("error", "[{section}] {key}={value}: {reason}"),
     "E0623": ("error", "NNC has one unit for {what}; these are in {units}"),
     "E0624": ("error", "NNC has no setting for {solver}'s {param}; NNC's trainer runs {solver} with {param}=false"),
+    "E0625": ("error", "optimizer '{optimizer}': NNC has no schedule like {name}, which follows a monitor's values"),
     # limits
     "E0701": ("error", "expanding this would make more than {limit} layers (the limit; raise it with --max-layers)"),
     "E0702": ("error", "units nest deeper than {limit} levels"),

@@ -338,6 +338,9 @@ class _Printer:
             return self._list(e, indent, prefix), _ATOM
         if isinstance(e, ast.Index):
             return f"{self._expr(e.value, _ATOM, indent)}[{self._expr(e.index, 0, indent)}]", _ATOM
+        if isinstance(e, ast.Slicing):
+            items = ", ".join(self._subscript(x, indent) for x in e.items)
+            return f"{self._expr(e.value, _ATOM, indent)}[{items}]", _ATOM
         if isinstance(e, ast.Attr):  # `(3).shape`: `3.` would be a number
             value = self._expr(e.value, _ATOM, indent)
             return f"({value}).{e.name}" if isinstance(e.value, ast.Num) else f"{value}.{e.name}", _ATOM
@@ -399,6 +402,13 @@ class _Printer:
         inner = indent + INDENT
         lines = ["[", *(f"{inner}{self._expr(x, 0, inner, len(inner))}," for x in e.items), f"{indent}]"]
         return "\n".join(lines)
+
+    def _subscript(self, x: ast.Expr | ast.SliceItem, indent: str) -> str:
+        """An item of `x[...]`: an expression, or a slice `a:b:c` with its parts left out as written."""
+        if not isinstance(x, ast.SliceItem):
+            return self._expr(x, 0, indent)
+        start, stop = ("" if v is None else self._expr(v, 0, indent) for v in (x.start, x.stop))
+        return f"{start}:{stop}" if x.step is None else f"{start}:{stop}:{self._expr(x.step, 0, indent)}"
 
     def _stage(self, s: ast.Stage, indent: str, prefix: int | None = None) -> str:
         return self._repeat(s, indent) if isinstance(s, ast.Repeat) else self._call(s, indent, prefix)

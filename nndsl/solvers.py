@@ -12,14 +12,15 @@ the language's side: names, aliases and NNC's property names.
 
 from __future__ import annotations
 
-from .layers.base import BOOL, FLOAT, Param
-from .runtime.nnc_solvers import SCHEDULE_DEFAULTS, SOLVER_DEFAULTS
+from .layers.base import BOOL, FLOAT, INT, Param
+from .runtime.nnc_solvers import PLATEAU_DEFAULTS, SCHEDULE_DEFAULTS, SOLVER_DEFAULTS
 
 # A default of OPTIONAL: the parameter is left out unless given (the generated project's rule
 # applies: AdamW's decoupled `wd` follows weight_decay).
 OPTIONAL = ...
 DURATION = "duration"  # (value, "epoch" | "iteration"); a plain int counts iterations
 DURATIONS = "durations"
+NAME = "name"  # a config section's name: `monitor=valid_error`
 
 
 def _p(name: str, type_: str, default, nnc: str, *aliases: str) -> Param:
@@ -89,7 +90,19 @@ SCHEDULES: dict[str, tuple[Param, ...]] = {
     "Polynomial": (_p("power", FLOAT, SCHEDULE_DEFAULTS["power"], "Power"),),
     # linear decay to 0 over the whole training
     "Linear": (),
+    # nndsl's own (NNC has none; AlexNet's): lr * factor once `monitor` has not improved by min_delta for
+    # patience evaluations, Keras's ReduceLROnPlateau rule (nndsl.runtime.nnc_solvers.Plateau)
+    "Plateau": (
+        _p("monitor", NAME, None, ""),
+        _p("factor", FLOAT, PLATEAU_DEFAULTS["factor"], ""),
+        _p("patience", INT, PLATEAU_DEFAULTS["patience"], ""),
+        _p("min_delta", FLOAT, PLATEAU_DEFAULTS["min_delta"], ""),
+        _p("cooldown", INT, PLATEAU_DEFAULTS["cooldown"], ""),
+        _p("min_lr", FLOAT, PLATEAU_DEFAULTS["min_lr"], ""),
+    ),
 }
+# Schedules NNC's config can hold (`nndsl export` refuses the others, E0625).
+NNC_SCHEDULES = ("Constant", "Exponential", "Step", "Cosine", "Polynomial", "Linear")
 SCHEDULES = {name: (*params, _WARMUP) for name, params in SCHEDULES.items()}
 EVALUATIONS = ("mean", "last", "std")  # NNC's RepeatEvaluationType 0, 1, 2
 PRECISIONS = ("float", "half")  # NNC's TypeConfig Float, Half

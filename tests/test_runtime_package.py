@@ -86,7 +86,7 @@ def test_the_runtime_modules_import_as_nndsl_runtime():
 
 
 def test_the_compiler_and_the_runtime_share_one_table_of_solver_and_schedule_defaults():
-    from nndsl.runtime.nnc_solvers import SCHEDULE_DEFAULTS, SOLVER_DEFAULTS, solver_arguments
+    from nndsl.runtime.nnc_solvers import PLATEAU_DEFAULTS, SCHEDULE_DEFAULTS, SOLVER_DEFAULTS, solver_arguments
     from nndsl.solvers import OPTIONAL, SCHEDULES, SOLVERS
 
     assert list(SOLVERS) == list(SOLVER_DEFAULTS)
@@ -98,9 +98,17 @@ def test_the_compiler_and_the_runtime_share_one_table_of_solver_and_schedule_def
             assert (OPTIONAL if default is None else default) == p.default, (solver, p.name)
             if default is not None:
                 assert arguments[key] == default
-    # and the schedules' numeric defaults
-    floats = {p.name: p.default for params in SCHEDULES.values() for p in params if isinstance(p.default, float)}
+    # and the schedules' numeric defaults (NNC's; Plateau's are Keras's ReduceLROnPlateau's, its own table)
+    floats = {
+        p.name: p.default
+        for name, params in SCHEDULES.items()
+        if name != "Plateau"
+        for p in params
+        if isinstance(p.default, float)
+    }
     assert floats == SCHEDULE_DEFAULTS
+    plateau = {p.name: p.default for p in SCHEDULES["Plateau"] if p.name not in ("monitor", "warmup")}
+    assert plateau == PLATEAU_DEFAULTS and all(type(plateau[k]) is type(v) for k, v in PLATEAU_DEFAULTS.items())
 
 
 def test_the_pooled_size_rule_is_written_once():

@@ -53,6 +53,8 @@ ZOO = {
     "resnet50",
     "resnext50_32x4d",
     "se_resnet50",
+    "shufflenet_v2_x1_0",
+    "squeezenet1_1",
     "unet",
     "xception",
 }

@@ -61,6 +61,7 @@ NUMERIC = (
     "aux_heads",
     "mobile_blocks",
     "transfer",
+    "slices",
 )
 FULL_TEXT_LIMIT = 120_000
 BATCH = 2

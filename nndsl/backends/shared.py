@@ -64,16 +64,21 @@ def register(emitter, augment: Module, nnc_layers: Module) -> None:
     emitter("WorkingMemory")(lambda layer, ins, out: working_memory_layer(nnc_layers, layer))
 
 
-def slices(p, order) -> list[Slice]:
-    """A Slice layer's subscript, batch axis first: NNC's per-axis start/stop/step `p` for the axes
-    in the order the backend holds them (`order`: NNC's axis at each position); trailing whole axes
-    left out."""
+def slices(p, order, shape) -> list[Slice]:
+    """A Slice layer's subscript, batch axis first: NNC's per-axis start/stop/step `p` of an input of
+    NNC shape `shape`, for the axes in the order the backend holds them (`order`: NNC's axis at each
+    position), as Python writes slices: a start of 0, a stop at the axis's end and a step of 1 left out,
+    trailing whole axes too (`x[:, :58]`)."""
     per_axis = {}
     for a, (start, stop, step) in enumerate(zip(p["start"], p["stop"], p["step"], strict=True)):
-        stop_ = None if stop is None or stop < 0 and step < 0 else Lit(stop)
-        per_axis[a] = Slice(Lit(start), stop_, Lit(step) if step != 1 else None)
+        to_end = stop is None or (stop < 0 if step < 0 else stop >= shape[a])
+        per_axis[a] = Slice(
+            Lit(start) if start != (0 if step > 0 else shape[a] - 1) else None,
+            None if to_end else Lit(stop),
+            Lit(step) if step != 1 else None,
+        )
     parts = [Slice()] + [per_axis.get(a, Slice()) for a in order]
-    while len(parts) > 1 and parts[-1] in (Slice(Lit(0)), Slice()):
+    while len(parts) > 1 and parts[-1] == Slice():
         parts.pop()
     return parts
 

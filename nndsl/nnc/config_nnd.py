@@ -37,7 +37,7 @@ from typing import Any
 
 from .. import ir
 from ..diagnostics import Diagnostic, Span, make
-from ..solvers import OPTIONAL, SOLVERS
+from ..solvers import NNC_SCHEDULES, OPTIONAL, SOLVERS
 from .idents import ident
 from .project import NncProject, NncSection, Where
 
@@ -589,6 +589,19 @@ def _one_unit(
     return [v for v, _ in durations], unit
 
 
+def schedule_problems(config: ir.Config) -> list[Diagnostic]:
+    """E0625 at every schedule NNC's config cannot hold (nndsl's Plateau: NNC's schedules follow the
+    iteration alone), which `nndsl export` reports before it writes either format."""
+    return [d for d in map(_schedule_problem, config.optimizers) if d is not None]
+
+
+def _schedule_problem(o: ir.Optimizer) -> Diagnostic | None:
+    if o.schedule.type in NNC_SCHEDULES:
+        return None
+    hint = "the generated projects' train.py follow it; for NNC, a Step schedule divides at epochs you choose"
+    return make("E0625", o.schedule.span, help=hint, optimizer=o.name, name=o.schedule.type)
+
+
 def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, str]:
     items: dict[str, str] = {}
     points = [p for p in (o.start, o.end) if p]
@@ -621,6 +634,9 @@ def _optimizer_items(o: ir.Optimizer, problems: list[Diagnostic]) -> dict[str, s
     items["WeightDecay"] = _num(s.params.get("weight_decay", 0.0))
     sched = o.schedule
     p = sched.params
+    problem = _schedule_problem(o)
+    if problem is not None:
+        problems.append(problem)
     kind, multiplier, interval, unit, power, steps = "Exponential", 1.0, 1, "iteration", 1.0, ""
     if sched.type == "Exponential":
         multiplier = p["multiplier"]

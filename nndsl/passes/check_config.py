@@ -164,6 +164,7 @@ def build_config(cfg: ast.Config | None, datasets: list[Dataset], networks: list
                 monitors.append(
                     Monitor(name, net, "validation" if "validation" in ds_names else None, span or _nowhere())
                 )
+    ctx.check_plateau_monitors(monitors)
     if not executors and "Runtime" in networks:
         defaulted = True
         executors.append(
@@ -196,6 +197,7 @@ class _Ctx:
         self.reporter = reporter
         self.networks = networks
         self.datasets = datasets
+        self.plateau_monitors: list[tuple[str, Span]] = []  # (monitor, where) of every Plateau schedule
 
     def _settings(self, s: ast.Section) -> dict[str, ast.Setting]:
         where = f"{s.kind} '{s.name}'" if s.name else s.kind
@@ -288,6 +290,8 @@ class _Ctx:
                 got=f"{end[0]} {end[1]}s",
             )
             end = None
+        if schedule is not None and schedule[0] == "Plateau" and not self._plateau(st["schedule"], schedule[1], where):
+            schedule = None
         if network is None or solver is None or schedule is None:
             return None
         sched_params = dict(schedule[1])
@@ -303,6 +307,37 @@ class _Ctx:
             start,
             end,
         )
+
+    def _plateau(self, setting: ast.Setting, values: dict[str, Any], where: str) -> bool:
+        """A Plateau schedule's values in range (Keras's ReduceLROnPlateau refuses a factor of 1 or more);
+        its monitor is checked once every monitor is known (`check_plateau_monitors`)."""
+        spans = {kw.name: kw.value.span for kw in setting.value.kwargs} if isinstance(setting.value, ast.Call) else {}
+        ok = True
+        for name, fits, expected in (
+            ("factor", lambda v: 0 < v < 1, "between 0 and 1, both excluded (the learning rate is multiplied by it)"),
+            ("patience", lambda v: v >= 0, "at least 0"),
+            ("cooldown", lambda v: v >= 0, "at least 0"),
+            ("min_delta", lambda v: v >= 0, "at least 0"),
+            ("min_lr", lambda v: v >= 0, "at least 0"),
+        ):
+            v = values.get(name)
+            if v is not POISON and v is not None and not fits(v) and name in spans:
+                self.reporter.error("E0604", spans[name], where=f"the Plateau schedule of {where}", name=name,
+                                    expected=expected, got=v)  # fmt: skip
+                ok = False
+        if "monitor" in spans and values.get("monitor") is not POISON:
+            self.plateau_monitors.append((values["monitor"], spans["monitor"]))
+        return ok
+
+    def check_plateau_monitors(self, monitors: list[Monitor]) -> None:
+        """Every Plateau schedule follows one of the config's monitors (E0216)."""
+        names = [m.name for m in monitors]
+        for name, span in self.plateau_monitors:
+            if name not in names:
+                hint = did_you_mean(name, names) or (
+                    f"the monitors are {', '.join(names)}" if names else "add a monitor section for it to follow"
+                )
+                self.reporter.error("E0216", span, help=hint, name=name)
 
     def _point(self, setting: ast.Setting | None, name: str, where: str) -> tuple[int, str] | None:
         """An optimizer's `start` or `end`: an iteration or epoch counted from 1 (`3 epochs`, `500`)."""
@@ -386,8 +421,11 @@ class _Ctx:
                 got="a positional argument",
             )
             ok = False
+        given = set()  # the parameters written, valid or not (a bad value is not also a missing one)
         for kw in expr.kwargs:
             p = by_name.get(kw.name)
+            if p is not None:
+                given.add(p.name)
             if p is None:
                 self.reporter.error(
                     "E0301", kw.name_span, help=did_you_mean(kw.name, by_name), callee=expr.callee, name=kw.name
@@ -406,6 +444,8 @@ class _Ctx:
                 ok = False
         for p in params:
             if p.name not in values and p.default is not OPTIONAL:
+                if p.name in given:
+                    continue
                 if p.default is None:
                     self.reporter.error("E0304", expr.span, callee=expr.callee, name=p.name)
                     ok = False

@@ -37,7 +37,7 @@ from ..layers.parameter import CONNECTORS
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
 from .count_layers import LayerCounter
-from .values import BUILTINS, POISON, Tensor, check_shape, coerce, describe, eval_const
+from .values import BUILTINS, POISON, Tensor, check_shape, coerce, describe, eval_const, slice_bounds, slice_constant
 
 # The layer types whose value is a network input (NNC's Input): the registry's "input" kind.
 INPUT_TYPES = frozenset(t for t, spec in REGISTRY.items() if spec.kind == "input")
@@ -70,6 +70,11 @@ class _Held:
 
     value: Any
     span: Span
+
+
+def _subject(e: ast.Expr) -> str:
+    """A sliced or indexed value, for messages: its name, or "this value"."""
+    return f"'{e.id}'" if isinstance(e, ast.Name) else "this value"
 
 
 # --- the graph being built ------------------------------------------------------------------
@@ -705,7 +710,60 @@ class Expander:
             return expr.value
         if isinstance(expr, ast.Binary) and expr.op in TENSOR_OPS and self._mentions_tensor(expr, scope):
             return self._arithmetic(expr, scope)
+        if isinstance(expr, ast.Slicing):
+            value = self._expr(expr.value, scope)
+            if isinstance(value, Tensor):
+                return self._slice(expr, value, scope)
+            if isinstance(value, tuple) and value and all(isinstance(t, Tensor) for t in value):
+                raise CompileError(make("E0308", expr.value.span, callee="this", count=len(value), where="a slice"))
+            return slice_constant(expr, value, self._const_lookup(scope), self._shape_reader(scope))
+        if isinstance(expr, ast.Index) and self._mentions_tensor(expr.value, scope):
+            raise CompileError(make("E0324", expr.index.span, what=_subject(expr.value),
+                                    help="a slice keeps the axis: x[i:i + 1]"))  # fmt: skip
         return eval_const(expr, self._const_lookup(scope), self._shape_reader(scope))
+
+    def _slice(self, expr: ast.Slicing, x: Tensor, scope: Scope) -> Any:
+        """`x[a:b, c:d:s]`: NNC's Slice layer, one slice per per-sample axis from the first (the
+        channels), the axes not given whole; bounds as Python's (negative ones count from the end, those
+        past the axis are clipped)."""
+        shape = self._value_shape(x.vid)
+        if shape is POISON:
+            return POISON
+        what = _subject(expr.value)
+        if len(expr.items) > len(shape):
+            extra = expr.items[len(shape)]
+            reason = f"it has {len(shape)} ax{'is' if len(shape) == 1 else 'es'} ({'x'.join(map(str, shape))})"
+            raise CompileError(make("E0325", extra.span, what=what, reason=reason))
+        lookup, reader = self._const_lookup(scope), self._shape_reader(scope)
+        bounds: list[tuple[int, int, int]] = []
+        for axis, size in enumerate(shape):
+            if axis >= len(expr.items):
+                bounds.append((0, size, 1))
+                continue
+            item = expr.items[axis]
+            if not isinstance(item, ast.SliceItem):
+                raise CompileError(make("E0324", item.span, what=what, help="a slice keeps the axis: i:i + 1"))
+            a, b, step = slice_bounds(item, lookup, reader)
+            if any(v is POISON for v in (a, b, step)):
+                return POISON
+            if step is not None and step < 0:
+                raise CompileError(make("E0325", item.step.span, what=what,
+                                        reason="a slice's step must be positive (Flip reverses an axis)"))  # fmt: skip
+            a, b, step = slice(a, b, step).indices(size)
+            if b <= a:
+                reason = f"{a}:{b} of axis {axis} (of size {size}) selects nothing"
+                raise CompileError(make("E0325", item.span, what=what, reason=reason))
+            bounds.append((a, b, step))
+
+        def ints(values: Iterable[int]) -> ast.ListLit:
+            return ast.ListLit(tuple(ast.Num(v, str(v), expr.span) for v in values), expr.span)
+
+        kwargs = tuple(
+            ast.Kwarg(name, ints(b[k] for b in bounds), expr.span, expr.span)
+            for k, name in enumerate(("start", "stop", "step"))
+        )
+        call = ast.Call("Slice", (_Held(x, expr.value.span),), kwargs, None, expr.span, expr.span)
+        return self._layer(REGISTRY["Slice"], call, scope, None)
 
     # --- arithmetic on tensors ---------------------------------------------------------------------
 
@@ -721,6 +779,8 @@ class Expander:
                 continue  # `int(v) * 2`: a built-in function of constants
             elif isinstance(e, ast.Call | ast.Chain | _Held):
                 return True
+            elif isinstance(e, ast.Slicing | ast.Index):
+                todo.append(e.value)  # `x[:c] * 2`; `x[0] + 1` is refused as a tensor's index
             elif isinstance(e, ast.Name):
                 s: Scope | None = scope
                 while s is not None and e.id not in s.bindings:

@@ -86,6 +86,7 @@ _TYPE_WORDS = {
     "duration": "a duration (like 30 epochs or 1000 iterations)",
     "durations": "a list of durations",
     "list": "a list (like [64, 128] or [[1, 16], [6, 24]])",
+    "name": "a name (like valid_error)",
 }
 
 
@@ -159,6 +160,12 @@ def coerce(v: Any, param: Param, callee: str, span: Span) -> Any:
         return tuple(float(x) for x in items)
     if t == "list":  # a unit's `list` parameter: any list (of numbers, strings, lists, shapes)
         if isinstance(v, tuple):
+            return v
+        raise bad()
+    if t == "name":  # a config section's name, written bare (`monitor=valid_error`) or as a string
+        if isinstance(v, Symbol):
+            return v.name
+        if isinstance(v, str):
             return v
         raise bad()
     if t == "duration":
@@ -305,6 +312,8 @@ def eval_const(expr: ast.Expr, lookup: Lookup, shape: ShapeOf = _no_shape) -> An
         return a
     if isinstance(expr, ast.Index):
         return _index(expr, eval_const(expr.value, lookup, shape), eval_const(expr.index, lookup, shape))
+    if isinstance(expr, ast.Slicing):
+        return slice_constant(expr, eval_const(expr.value, lookup, shape), lookup, shape)
     if isinstance(expr, ast.Attr):
         if expr.name != "shape":
             raise _err(expr.name_span, f"unknown attribute '{expr.name}'; a tensor has only '.shape'")
@@ -387,6 +396,35 @@ def _index(expr: ast.Index, v: Any, i: Any) -> Any:
         what = f"a list of {len(v)} item{'' if len(v) == 1 else 's'}" if v else "an empty list"
         raise CompileError(make("E0320", expr.index.span, index=i, what=what))
     return v[i]
+
+
+def slice_bounds(item: ast.SliceItem, lookup: Lookup, shape: ShapeOf) -> tuple[Any, Any, Any]:
+    """The start, stop and step of `a:b:c` (None where left out), each an int, or POISON."""
+    bounds = []
+    for part in (item.start, item.stop, item.step):
+        v = None if part is None else eval_const(part, lookup, shape)
+        if v is not None and v is not POISON and not _is_int(v):
+            raise _err(part.span, f"a slice's bounds and step are ints, got {describe(v)}")
+        bounds.append(v)
+    if bounds[2] == 0:
+        raise _err(item.step.span, "a slice's step cannot be 0")
+    return bounds[0], bounds[1], bounds[2]
+
+
+def slice_constant(expr: ast.Slicing, v: Any, lookup: Lookup, shape: ShapeOf) -> Any:
+    """`cfg[1:]`, `name[::-1]`: Python's slice of a list, shape or string (one slice, no index)."""
+    if v is POISON:
+        return POISON
+    if not isinstance(v, tuple | str):
+        raise _err(expr.value.span, f"only a tensor, a list, a shape or a string can be sliced, got {describe(v)}")
+    if len(expr.items) != 1 or not isinstance(expr.items[0], ast.SliceItem):
+        raise _err(expr.items[0].span if len(expr.items) == 1 else expr.items[1].span,
+                   f"{'a string' if isinstance(v, str) else 'a list'} takes one slice, like cfg[1:] "
+                   "(several are a tensor's, one per axis)")  # fmt: skip
+    bounds = slice_bounds(expr.items[0], lookup, shape)
+    if any(b is POISON for b in bounds):
+        return POISON
+    return v[slice(*bounds)]
 
 
 def _number(name: str, v: Any, span: Span) -> int | float:

@@ -10,6 +10,7 @@ Defaults are nnabla's (`solvers.yaml`); schedules follow
 
 from __future__ import annotations
 
+import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,9 @@ from typing import Any
 
 __all__ = [
     "DECOUPLED",
+    "PLATEAU_DEFAULTS",
     "SCHEDULE_DEFAULTS",
+    "Plateau",
     "SOLVER_DEFAULTS",
     "active",
     "iteration_range",
@@ -161,6 +164,92 @@ def active(iteration: int, first: int, last: int) -> bool:
 
 # NNC's schedule parameters with nnabla's defaults (`learning_rate_scheduler.py`); durations have none.
 SCHEDULE_DEFAULTS: dict[str, float] = {"multiplier": 0.1, "power": 1.0}
+# Plateau's (nndsl's own schedule, NNC has none): Keras's ReduceLROnPlateau's defaults. `monitor` has none.
+PLATEAU_DEFAULTS: dict[str, float | int] = {
+    "factor": 0.1,
+    "patience": 10,
+    "min_delta": 1e-4,
+    "cooldown": 0,
+    "min_lr": 0.0,
+}
+
+
+class Plateau:
+    """The learning rate divided when a monitored error stops improving (AlexNet's schedule: by 10; nndsl's
+    own, NNC has none), decided as Keras 3's `ReduceLROnPlateau` callback decides
+    (keras/src/callbacks/reduce_lr_on_plateau.py, mode "min"), once per evaluation of the monitor:
+
+        in cooldown (cooldown > 0):    cooldown -= 1, wait = 0
+        value + min_delta < best:      best = value, wait = 0            (an improvement)
+        else, not in cooldown:         wait += 1; at wait >= patience, where base_lr * scale > min_lr:
+                                       scale = max(scale * factor, min_lr / base_lr), cooldown = its
+                                       setting, wait = 0                 (a reduction)
+
+    `scale` multiplies the base learning rate (the schedule's factor), from 1. `best` starts at +inf, so a
+    NaN is never an improvement (Keras takes any first value as one). The state, `state_dict()`, is four
+    numbers: what a checkpoint keeps for an exact resume. Stdlib only: both backends' schedules hold one, so
+    they decide alike for the same monitor values."""
+
+    def __init__(
+        self,
+        monitor: str,
+        factor: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        base_lr: float = 1.0,
+    ) -> None:
+        if not 0.0 < float(factor) < 1.0:
+            raise ValueError(f"a Plateau schedule's factor is between 0 and 1, got {factor!r}")
+        for name, value in (
+            ("patience", patience),
+            ("cooldown", cooldown),
+            ("min_delta", min_delta),
+            ("min_lr", min_lr),
+        ):
+            if not value >= 0:
+                raise ValueError(f"a Plateau schedule's {name} is at least 0, got {value!r}")
+        self.monitor, self.factor, self.patience = str(monitor), float(factor), int(patience)
+        self.min_delta, self.cooldown = float(min_delta), int(cooldown)
+        self.min_lr, self.base_lr = float(min_lr), float(base_lr)
+        self.best, self.wait, self.cooldown_counter, self.scale = math.inf, 0, 0, 1.0
+        # the least scale: min_lr / base_lr (a learning rate of 0 is never reduced)
+        self.floor = self.min_lr / self.base_lr if self.base_lr > 0 else math.inf
+
+    def observe(self, value: float) -> bool:
+        """One evaluation of the monitor; True when it reduced the learning rate."""
+        value = float(value)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if value + self.min_delta < self.best:
+            self.best, self.wait = value, 0
+            return False
+        if self.cooldown_counter > 0:
+            return False
+        self.wait += 1
+        if self.wait < self.patience or not self.scale > self.floor:  # at min_lr: no reduction, the wait goes on
+            return False
+        self.scale = max(self.scale * self.factor, self.floor)
+        self.cooldown_counter, self.wait = self.cooldown, 0
+        return True
+
+    def state_dict(self) -> dict[str, float | int]:
+        return {"best": self.best, "wait": self.wait, "cooldown": self.cooldown_counter, "scale": self.scale}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        try:
+            best, wait, cooldown, scale = (state[k] for k in ("best", "wait", "cooldown", "scale"))
+            self.best, self.wait, self.cooldown_counter, self.scale = (
+                float(best),
+                int(wait),
+                int(cooldown),
+                float(scale),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a Plateau schedule's state: {state!r}"[:200]) from e
+
 
 SCHEDULE_ALIASES = {
     "multiplier": ("multiplier", "gamma", "learningratemultiplier"),
@@ -169,6 +258,12 @@ SCHEDULE_ALIASES = {
     "power": ("power",),
     "max_iter": ("maxiter", "duration"),
     "warmup": ("warmup", "warmupiter", "learningratewarmup"),
+    "monitor": ("monitor",),
+    "factor": ("factor",),
+    "patience": ("patience",),
+    "min_delta": ("mindelta",),
+    "cooldown": ("cooldown",),
+    "min_lr": ("minlr",),
 }
 
 
@@ -185,6 +280,8 @@ def schedule_arguments(
         "step"          {"gamma", "steps"}          factor gamma ** (number of steps <= it)
         "cosine"        {"max_iter"}                factor (cos(pi min(it, T) / T) + 1) / 2
         "polynomial"    {"max_iter", "power"}       factor (1 - min(it, T) / T) ** power (Linear: power 1)
+        "plateau"       {"monitor", "factor", "patience", "min_delta", "cooldown", "min_lr"}
+                                                    factor Plateau.scale, which the monitor's values decide
     `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; durations are ints (iterations)
     or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`. Cosine, Polynomial and
     Linear run to 0 over `total_iterations` unless max_iter is given.
@@ -223,4 +320,11 @@ def schedule_arguments(
     if kind in ("polynomial", "linear"):
         power = 1.0 if kind == "linear" else float(p.get("power", SCHEDULE_DEFAULTS["power"]))
         return "polynomial", {"max_iter": max_iter(), "power": power}, warmup
-    raise ValueError(f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear")
+    if kind == "plateau":
+        if not p.get("monitor"):
+            raise ValueError("a Plateau schedule needs the monitor whose value it follows")
+        args = {k: type(v)(p.get(k, v)) for k, v in PLATEAU_DEFAULTS.items()}
+        return "plateau", {"monitor": str(p["monitor"]), **args}, warmup
+    raise ValueError(
+        f"unknown schedule {name!r}; expected Constant, Exponential, Step, Cosine, Polynomial, Linear, Plateau"
+    )

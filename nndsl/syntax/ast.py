@@ -68,6 +68,26 @@ class Index:
 
 
 @dataclass(frozen=True, slots=True)
+class SliceItem:
+    """`a:b:c` inside square brackets; a part left out is None."""
+
+    start: Expr | None
+    stop: Expr | None
+    step: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Slicing:
+    """`x[:c]`, `x[c:, ::2]`, `cfg[1:]`: slices of a tensor's per-sample axes, from the channels (NNC's
+    Slice layer), or of a list, shape or string. An item is a SliceItem or, beside others, an index."""
+
+    value: Expr
+    items: tuple[Expr | SliceItem, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Attr:
     """`x.shape`: an attribute of a value (a tensor's per-sample shape is the only one)."""
 
@@ -138,7 +158,23 @@ class Chain:
 
 
 Stage = Call | Repeat
-Expr = Num | Str | Bool | ShapeLit | Duration | ListLit | Name | Index | Attr | Unary | Binary | Call | Chain | Repeat
+Expr = (
+    Num
+    | Str
+    | Bool
+    | ShapeLit
+    | Duration
+    | ListLit
+    | Name
+    | Index
+    | Slicing
+    | Attr
+    | Unary
+    | Binary
+    | Call
+    | Chain
+    | Repeat
+)
 
 # --- statements --------------------------------------------------------------------------
 

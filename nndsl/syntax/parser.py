@@ -47,6 +47,8 @@ _CONTINUES_AFTER = frozenset(
 _CONTINUES_BEFORE = frozenset(["->", "}", "else", "with"])
 _OPEN = {"(": ")", "[": "]"}
 _CLOSE = {")", "]"}
+_BRACKETS = frozenset("([{")
+_BRACKETS_CLOSE = frozenset(")]}")
 
 
 class _PostLex:
@@ -59,6 +61,7 @@ class _PostLex:
 
     def process(self, stream):
         depth = 0
+        brackets: list[str] = []  # the open ( [ {, innermost last: a `:` inside [ ] is a slice's
         prev: Token | None = None
         pending: Token | None = None
         offset = _PostLex.line_offset
@@ -66,6 +69,13 @@ class _PostLex:
             if offset:
                 tok.line += offset
                 tok.end_line += offset
+            if tok.type != "STRING":
+                if tok.value in _BRACKETS:
+                    brackets.append(tok.value)
+                elif tok.value in _BRACKETS_CLOSE and brackets:
+                    brackets.pop()
+                elif tok.value == ":" and brackets and brackets[-1] == "[":
+                    tok = Token.new_borrow_pos("SLICE_COLON", ":", tok)
             if tok.type == "_NL":
                 if depth == 0 and prev is not None and not _continues(prev, _CONTINUES_AFTER):
                     pending = pending or tok
@@ -288,12 +298,22 @@ class _ToAst(Transformer):
         return ast.ListLit(tuple(x for x in c[1:-1] if x is not None), self._span(c[0], c[-1]))
 
     def index(self, c):
-        value, index, close = c
-        if isinstance(value, ast.Call) and value.tap and isinstance(index, ast.Num) and index.text.isdigit():
-            # `net: ResNet18(x).layer4[1]`: a repeat copy on the path of an inner value
-            span = self._span(value, close)
-            return dataclasses.replace(value, tap=(*value.tap[:-1], f"{value.tap[-1]}[{int(index.text)}]"), span=span)
-        return ast.Index(value, index, self._span(value, close))
+        value, *items, close = c
+        if len(items) == 1 and not isinstance(items[0], ast.SliceItem):
+            index = items[0]
+            if isinstance(value, ast.Call) and value.tap and isinstance(index, ast.Num) and index.text.isdigit():
+                # `net: ResNet18(x).layer4[1]`: a repeat copy on the path of an inner value
+                span = self._span(value, close)
+                tap = (*value.tap[:-1], f"{value.tap[-1]}[{int(index.text)}]")
+                return dataclasses.replace(value, tap=tap, span=span)
+            return ast.Index(value, index, self._span(value, close))
+        return ast.Slicing(value, tuple(items), self._span(value, close))
+
+    def slice(self, c):
+        start, colon, stop, colon2, step = c
+        first = colon if start is None else start
+        last = step if step is not None else colon2 if colon2 is not None else stop if stop is not None else colon
+        return ast.SliceItem(start, stop, step, self._span(first, last))
 
     def attr(self, c):
         value, name = c
@@ -422,6 +442,7 @@ _TERMINAL_WORDS = {
     "STRING": "a string",
     "SHAPE": "a shape like 3x32x32",
     "COMP_OP": "a comparison",
+    "SLICE_COLON": "':'",
     "_NL": "a new line",
     "$END": "the end of the file",
 }
@@ -694,6 +715,14 @@ def _children(node: Any, depth: int):
     elif isinstance(node, ast.Index):
         yield node.value, d
         yield node.index, d
+    elif isinstance(node, ast.Slicing):
+        yield node.value, d
+        for x in node.items:
+            yield x, d
+    elif isinstance(node, ast.SliceItem):
+        for x in (node.start, node.stop, node.step):
+            if x is not None:
+                yield x, d
     elif isinstance(node, ast.Attr):
         yield node.value, d
     elif isinstance(node, ast.ListLit):

@@ -8,7 +8,8 @@
 
 Every default comes from config.json next to this file. NNC's semantics kept:
   * each optimizer trains the variables its network uses, with NNC's solver (solvers.py) and
-    learning-rate schedule; schedules count mini-batch iterations;
+    learning-rate schedule; schedules count mini-batch iterations (nndsl's Plateau divides the rate
+    when a monitor stops improving, after each evaluation of it);
   * update_interval n sums the gradients of n mini-batches (each loss is the mean of the network's
     loss outputs), then one update; the sum is not divided by n;
   * several optimizers run in order in every iteration, each only within its start..end range of
@@ -512,6 +513,11 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
             raise RunError(f"--resume: {prefix}: not a checkpoint of this model ({first})") from None
         log_rows, last_saved = record["log"], prefix
+        try:
+            for run, schedule_state in zip(runs, record.get("schedules") or [{}] * len(runs), strict=True):
+                run.schedule.load_state_dict(schedule_state)
+        except (ValueError, TypeError) as e:
+            raise RunError(f"--resume: {prefix}.json: its schedules do not fit this project ({e})") from None
         if chief:
             print(f"resumed {out} after epoch {int(epoch_var.numpy())}")
     start_epoch, iteration = int(epoch_var.numpy()) + 1, int(iteration_var.numpy())
@@ -563,6 +569,10 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         improved = bool(monitor_names) and improves(values.get(monitor_names[0]), float(best_var.numpy()))
         if improved:
             best_var.assign(values[monitor_names[0]])
+        for run in runs:  # a Plateau schedule follows its monitor
+            if run.schedule.observe(values) and chief:
+                lr, monitor = run.schedule.value(iteration), run.schedule.plateau.monitor
+                print(f"epoch {epoch}: {monitor} stopped improving: {run.name}'s learning rate {lr:.6g}")
 
         row = {"epoch": epoch}
         row.update({c: f"{v:.6g}" for c, v in zip(loss_columns, losses, strict=True)})
@@ -576,6 +586,7 @@ def train(args: argparse.Namespace, config: dict, strategy: tf.distribute.Strate
         # complete epoch.
         saved = checkpoint.write(str(directory / f"ckpt-{epoch}"))
         state = {"seed": args.seed, "epoch": epoch, "log": log_rows, "variables": variable_list(variables)}
+        state["schedules"] = [run.schedule.state_dict() for run in runs]  # a Plateau's decisions so far
         nnc_runs.write_text_atomic(f"{saved}.json", json.dumps(nnc.checkpoint_record(saved, state)))
         for stale in directory.glob("ckpt-*"):  # older checkpoints, and what a killed save left
             if stale.is_dir():

@@ -5,7 +5,8 @@
 
 Every default comes from config.json next to this file. NNC's semantics kept:
   * each optimizer trains the parameters its network uses, with NNC's solver and learning-rate
-    schedule; schedules count mini-batch iterations;
+    schedule; schedules count mini-batch iterations (nndsl's Plateau divides the rate when a monitor
+    stops improving, after each evaluation of it);
   * update_interval n sums the gradients of n mini-batches (each loss is the mean of the network's
     loss outputs), then one update; the sum is not divided by n;
   * several optimizers run in order in every iteration, each only within its start..end range of
@@ -732,6 +733,10 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
         improved = math.isfinite(first) and first < best
         if improved:
             best = first
+        for run in runs:  # a Plateau schedule follows its monitor
+            if run.schedule.observe(values) and ddp.main:
+                lr, monitor = run.schedule.lr(iteration), run.schedule.plateau.monitor
+                print(f"epoch {epoch}: {monitor} stopped improving: {run.name}'s learning rate {lr:.6g}")
 
         if ddp.main:
             if tty:
@@ -755,6 +760,7 @@ def train(args: argparse.Namespace, config: dict, ddp: Dist) -> None:
                 "seed": args.seed,
                 "rng": rng_state(model, device.type == "cuda"),
                 "schedules": [repr(run.schedule) for run in runs],
+                "schedule_states": [run.schedule.state_dict() for run in runs],
                 "log": log_rows,
             }
             if improved and config.get("save_best", True):
@@ -793,6 +799,8 @@ def restore(checkpoint: Mapping, path: Path, model: Model, runs: list[Optimizati
         model.load_state_dict(checkpoint["model"])
         for run, state in zip(runs, checkpoint["optimizers"], strict=True):
             run.optimizer.load_state_dict(state)
+        for run, state in zip(runs, checkpoint.get("schedule_states") or [{}] * len(runs), strict=True):
+            run.schedule.load_state_dict(state)  # a Plateau's decisions so far
         for p, g in zip(model.parameters(), checkpoint.get("grads") or [], strict=False):
             p.grad = None if g is None else g.to(device)
         scaler.load_state_dict(checkpoint["scaler"])

@@ -656,7 +656,7 @@ def reduce(layer, ins, out) -> Emit:
 
 @emitter("Slice")
 def slice_(layer, ins, out) -> Emit:
-    return Emit(X[tuple(shared.slices(layer.params, _keras_order(len(ins[0]))))])
+    return Emit(X[tuple(shared.slices(layer.params, _keras_order(len(ins[0])), ins[0]))])
 
 
 def _keras_order(rank: int) -> list[int]:

@@ -484,7 +484,7 @@ def reduce(layer, ins, out) -> Emit:
 
 @emitter("Slice")
 def slice_(layer, ins, out) -> Emit:
-    return Emit(X[tuple(shared.slices(layer.params, range(len(layer.params["start"]))))])
+    return Emit(X[tuple(shared.slices(layer.params, range(len(ins[0])), ins[0]))])
 
 
 @emitter("Reshape")

@@ -10,7 +10,8 @@ Contents:
      `RMSprop`, `RMSpropGraves`, `Adam`, `AdamW`, `Adamax`, `AMSGRAD`, `AdaBelief`, `Lars`, `SgdW`,
      `AdaBound`, `AMSBound`.
   2. Schedules: `make_schedule`, `to_iterations` and the `LearningRateSchedule`s `ConstantSchedule`,
-     `ExponentialSchedule`, `StepSchedule`, `CosineSchedule`, `PolynomialSchedule`.
+     `ExponentialSchedule`, `StepSchedule`, `CosineSchedule`, `PolynomialSchedule`, and nndsl's own
+     `PlateauSchedule` (a monitor's values decide it: `nnc_solvers.Plateau`).
 
 Weight decay. NNC's WeightDecay is nnabla's `solver.weight_decay(rate)`: before every update the
 gradient becomes g + rate * w (an L2 term, "coupled" to the update rule; nnabla `weight_decay.hpp`).
@@ -40,7 +41,7 @@ import tensorflow as tf
 from keras import ops
 
 # isort: split
-from ..nnc_solvers import SOLVER_DEFAULTS, schedule_arguments, solver_arguments, to_iterations
+from ..nnc_solvers import SOLVER_DEFAULTS, Plateau, schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
     "AMSBound",
@@ -55,6 +56,7 @@ __all__ = [
     "ConstantSchedule",
     "CosineSchedule",
     "ExponentialSchedule",
+    "PlateauSchedule",
     "Lars",
     "Momentum",
     "Nesterov",
@@ -744,6 +746,18 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         """The learning rate at mini-batch `iteration`, for logging."""
         return float(ops.convert_to_numpy(self(iteration)))
 
+    def observe(self, values: Mapping[str, float]) -> bool:
+        """The monitors evaluated this epoch, by name; a schedule that follows them (Plateau) takes its
+        step, True when it reduced the learning rate. The others follow the iteration alone."""
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the schedule beside the iteration (a Plateau's decisions)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
     def get_config(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "warmup": self.warmup}
 
@@ -833,6 +847,48 @@ class PolynomialSchedule(Schedule):
         return {**super().get_config(), "max_iter": self.max_iter, "power": self.power}
 
 
+@keras.saving.register_keras_serializable(package="nnc")
+class PlateauSchedule(Schedule):
+    """Plateau (nndsl's own; NNC has none): the factor a monitor's values decide (`nnc_solvers.Plateau`, the
+    rule of Keras's ReduceLROnPlateau), held in `plateau` and changed by `observe` after an evaluation."""
+
+    def __init__(
+        self,
+        base_lr: float = 1.0,
+        monitor: str = "",
+        factor: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        warmup: int = 0,
+    ) -> None:
+        super().__init__(base_lr, warmup)
+        self.plateau = Plateau(monitor, factor, patience, min_delta, cooldown, min_lr, base_lr)
+
+    def _factor(self, step):
+        return ops.full(ops.shape(step), self.plateau.scale, "float32")
+
+    def observe(self, values: Mapping[str, float]) -> bool:
+        if self.plateau.monitor not in values:
+            return False
+        return self.plateau.observe(values[self.plateau.monitor])
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.plateau.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.plateau.load_state_dict(state)
+
+    def get_config(self) -> dict[str, Any]:
+        p = self.plateau
+        return {
+            **super().get_config(),
+            **{"monitor": p.monitor, "factor": p.factor, "patience": p.patience, "min_delta": p.min_delta},
+            **{"cooldown": p.cooldown, "min_lr": p.min_lr},
+        }
+
+
 def make_schedule(
     name: str,
     params: Mapping[str, Any] | None = None,
@@ -840,13 +896,16 @@ def make_schedule(
     total_iterations: int | None = None,
     base_lr: float = 1.0,
 ) -> Schedule:
-    """NNC's learning-rate schedule `name` (Constant, Exponential, Step, Cosine, Polynomial, Linear;
-    case-insensitive) as a Keras LearningRateSchedule whose value at iteration it is base_lr * the
-    schedule's factor. `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; durations
+    """NNC's learning-rate schedule `name` (Constant, Exponential, Step, Cosine, Polynomial, Linear; nndsl's
+    Plateau; case-insensitive) as a Keras LearningRateSchedule whose value at iteration it is base_lr * the
+    schedule's factor. `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; Plateau's
+    monitor, factor, patience, min_delta, cooldown, min_lr; durations
     are ints (iterations) or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`.
     Cosine, Polynomial and Linear run to 0 over `total_iterations` unless max_iter is given.
     """
     kind, args, warmup = schedule_arguments(name, params, iterations_per_epoch, total_iterations)
+    if kind == "plateau":
+        return PlateauSchedule(base_lr, **args, warmup=warmup)
     if kind == "constant":
         return ConstantSchedule(base_lr, warmup=warmup)
     if kind == "exponential":

@@ -5,7 +5,8 @@
 A generated project's train.py imports this file as `solvers`; it needs torch and the framework-free
 `nnc_solvers.py` (nnabla's defaults and NNC's schedule arguments, shared with the Keras runtime).
 Every solver computes nnabla's update (sony/nnabla `src/nbla/solver/generic/*.cpp`), every schedule
-the learning rate of `python/src/nnabla/utils/learning_rate_scheduler.py`.
+the learning rate of `python/src/nnabla/utils/learning_rate_scheduler.py`; Plateau, nndsl's own (NNC has
+none), follows a monitor's values (`nnc_solvers.Plateau`, Keras's ReduceLROnPlateau rule).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 # isort: split
-from ..nnc_solvers import schedule_arguments, solver_arguments, to_iterations
+from ..nnc_solvers import Plateau, schedule_arguments, solver_arguments, to_iterations
 
 __all__ = [
     "AdaBelief",
@@ -508,7 +509,9 @@ class Schedule:
       Cosine       (cos(pi * it / max_iter) + 1) / 2       (held at 0 from max_iter on)
       Polynomial   (1 - it / max_iter) ** power             (held at 0 from max_iter on)
       Linear       Polynomial with power 1
+      Plateau      the scale `plateau` (an nnc_solvers.Plateau) holds: `observe` gives it the monitors' values
     and a linear warm-up multiplies by (it + 1) / warmup while it < warmup (nnabla LinearWarmupScheduler).
+    `state_dict()` is what a checkpoint keeps (a Plateau's decisions; nothing for the others).
     """
 
     def __init__(
@@ -517,8 +520,24 @@ class Schedule:
         rule: Callable[[int], float],
         warmup: int = 0,
         base_lr: float = 1.0,
+        plateau: Plateau | None = None,
     ) -> None:
         self.name, self._rule, self.warmup, self.base_lr = name, rule, int(warmup), float(base_lr)
+        self.plateau = plateau
+
+    def observe(self, values: Mapping[str, float]) -> bool:
+        """The monitors evaluated this epoch, by name: a Plateau schedule's step on its monitor's value (True
+        when it reduced the learning rate); the other schedules follow the iteration alone."""
+        if self.plateau is None or self.plateau.monitor not in values:
+            return False
+        return self.plateau.observe(values[self.plateau.monitor])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.plateau is None else self.plateau.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if self.plateau is not None:
+            self.plateau.load_state_dict(state)
 
     def __call__(self, iteration: int) -> float:
         factor = self._rule(int(iteration))
@@ -540,13 +559,17 @@ def make_schedule(
     total_iterations: int | None = None,
     base_lr: float = 1.0,
 ) -> Schedule:
-    """NNC's learning-rate schedule `name` (Constant, Exponential, Step, Cosine, Polynomial, Linear) as a
-    `Schedule`. `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; durations are
-    ints (iterations) or (value, "epoch" | "iteration") pairs, converted with `iterations_per_epoch`.
-    Cosine, Polynomial and Linear run to 0 over `total_iterations` unless max_iter is given.
+    """NNC's learning-rate schedule `name` (Constant, Exponential, Step, Cosine, Polynomial, Linear; nndsl's
+    Plateau) as a `Schedule`. `params`: multiplier (gamma), interval, steps, power, max_iter, warmup; Plateau's
+    monitor, factor, patience, min_delta, cooldown, min_lr; durations are ints (iterations) or (value, "epoch"
+    | "iteration") pairs, converted with `iterations_per_epoch`. Cosine, Polynomial and Linear run to 0 over
+    `total_iterations` unless max_iter is given.
     """
     kind, args, warmup = schedule_arguments(name, params, iterations_per_epoch, total_iterations)
     rule: Callable[[int], float]
+    if kind == "plateau":
+        plateau = Plateau(**args, base_lr=base_lr)
+        return Schedule(name, lambda it: plateau.scale, warmup, base_lr, plateau)
     if kind == "constant":
         rule = lambda it: 1.0  # noqa: E731
     elif kind == "exponential":

@@ -281,7 +281,7 @@ class Model(keras.Model):
         """Network Validation: x 3x341x341, y 1 -> error 1."""
         h = x * 0.00784313725490196  # 341x341x3
         h = h - 1.0  # 341x341x3
-        h = h[:, 21:320, 21:320, 0:3]  # 299x299x3
+        h = h[:, 21:320, 21:320]  # 299x299x3
         h = self.net(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
@@ -290,7 +290,7 @@ class Model(keras.Model):
         """Network Validation5: x 3x341x341, y 1 -> error 1."""
         h = x * 0.00784313725490196  # 341x341x3
         h = h - 1.0  # 341x341x3
-        h = h[:, 21:320, 21:320, 0:3]  # 299x299x3
+        h = h[:, 21:320, 21:320]  # 299x299x3
         h = self.net(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
@@ -299,7 +299,7 @@ class Model(keras.Model):
         """Network Runtime: x 3x341x341 -> y' 1000."""
         h = x * 0.00784313725490196  # 341x341x3
         h = h - 1.0  # 341x341x3
-        h = h[:, 21:320, 21:320, 0:3]  # 299x299x3
+        h = h[:, 21:320, 21:320]  # 299x299x3
         h = self.net(h)  # 1000
         h = ops.softmax(h, axis=1)  # 1000
         return h

@@ -211,7 +211,7 @@ class Model(nn.Module):
         """Network Validation: x 3x341x341, y 1 -> error 1."""
         h = x * 0.00784313725490196  # 3x341x341
         h = h - 1.0  # 3x341x341
-        h = h[:, 0:3, 21:320, 21:320]  # 3x299x299
+        h = h[:, :, 21:320, 21:320]  # 3x299x299
         h = self.net(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
@@ -220,7 +220,7 @@ class Model(nn.Module):
         """Network Validation5: x 3x341x341, y 1 -> error 1."""
         h = x * 0.00784313725490196  # 3x341x341
         h = h - 1.0  # 3x341x341
-        h = h[:, 0:3, 21:320, 21:320]  # 3x299x299
+        h = h[:, :, 21:320, 21:320]  # 3x299x299
         h = self.net(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
@@ -229,7 +229,7 @@ class Model(nn.Module):
         """Network Runtime: x 3x341x341 -> y' 1000."""
         h = x * 0.00784313725490196  # 3x341x341
         h = h - 1.0  # 3x341x341
-        h = h[:, 0:3, 21:320, 21:320]  # 3x299x299
+        h = h[:, :, 21:320, 21:320]  # 3x299x299
         h = self.net(h)  # 1000
         h = F.softmax(h, dim=1)  # 1000
         return h
