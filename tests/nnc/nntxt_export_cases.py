@@ -21,6 +21,8 @@ HAND = FIXTURES / "specs"
 # golden file and nnabla's loader, and their Runtime network alone is run (one sample).
 LARGE = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "inception_v3", "alexnet"}
 LARGE |= {f"vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn")}
+LARGE |= {"densenet121", "densenet161", "efficientnet_b0", "mobilenet", "mobilenet_v2", "mobilenet_v3_large"}
+LARGE |= {"resnext50_32x4d", "se_resnet50", "shufflenet_v2_x1_0", "squeezenet1_1", "unet", "xception"}
 
 # specs/ that NNC cannot hold, with why: both exports refuse them at the layer (.sdcproj E0960,
 # .nntxt E0801; tests/nnc/test_export.py checks the message), so they have no export fixtures.

@@ -221,7 +221,7 @@ class Model(nn.Module):
         """Network Validation: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         h = self.net(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
@@ -230,7 +230,7 @@ class Model(nn.Module):
         """Network Validation5: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         h = self.net(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
@@ -239,7 +239,7 @@ class Model(nn.Module):
         """Network Runtime: x 3x256x256 -> y' 1000."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         h = self.net(h)  # 1000
         h = F.softmax(h, dim=1)  # 1000
         return h

@@ -292,7 +292,7 @@ class Model(keras.Model):
         """Network Validation: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 256x256x3
         h = h - 1.99  # 256x256x3
-        h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
+        h = h[:, 16:240, 16:240]  # 224x224x3
         _, _, h_2 = self.net(h)  # 1000, 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=1, axis=1)  # 1
         return h_2
@@ -301,7 +301,7 @@ class Model(keras.Model):
         """Network Validation5: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 256x256x3
         h = h - 1.99  # 256x256x3
-        h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
+        h = h[:, 16:240, 16:240]  # 224x224x3
         _, _, h_2 = self.net(h)  # 1000, 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=5, axis=1)  # 1
         return h_2
@@ -310,7 +310,7 @@ class Model(keras.Model):
         """Network Runtime: x 3x256x256 -> y' 1000."""
         h = x * 0.01735  # 256x256x3
         h = h - 1.99  # 256x256x3
-        h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
+        h = h[:, 16:240, 16:240]  # 224x224x3
         _, _, h_2 = self.net(h)  # 1000, 1000, 1000
         h_2 = ops.softmax(h_2, axis=1)  # 1000
         return h_2

@@ -240,7 +240,7 @@ class Model(nn.Module):
         """Network Validation: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         _, _, h_2 = self.net(h, heads=False)  # 1000, 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=1, axis=1)  # 1
         return h_2
@@ -249,7 +249,7 @@ class Model(nn.Module):
         """Network Validation5: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         _, _, h_2 = self.net(h, heads=False)  # 1000, 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=5, axis=1)  # 1
         return h_2
@@ -258,7 +258,7 @@ class Model(nn.Module):
         """Network Runtime: x 3x256x256 -> y' 1000."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         _, _, h_2 = self.net(h, heads=False)  # 1000, 1000, 1000
         h_2 = F.softmax(h_2, dim=1)  # 1000
         return h_2

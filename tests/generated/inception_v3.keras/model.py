@@ -539,7 +539,7 @@ class Model(keras.Model):
         """Network Validation: x 3x342x342, y 1 -> error 1."""
         h = x * 0.01735  # 342x342x3
         h = h - 1.99  # 342x342x3
-        h = h[:, 21:320, 21:320, 0:3]  # 299x299x3
+        h = h[:, 21:320, 21:320]  # 299x299x3
         _, h_2 = self.net(h)  # 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=1, axis=1)  # 1
         return h_2
@@ -548,7 +548,7 @@ class Model(keras.Model):
         """Network Validation5: x 3x342x342, y 1 -> error 1."""
         h = x * 0.01735  # 342x342x3
         h = h - 1.99  # 342x342x3
-        h = h[:, 21:320, 21:320, 0:3]  # 299x299x3
+        h = h[:, 21:320, 21:320]  # 299x299x3
         _, h_2 = self.net(h)  # 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=5, axis=1)  # 1
         return h_2
@@ -557,7 +557,7 @@ class Model(keras.Model):
         """Network Runtime: x 3x342x342 -> y' 1000."""
         h = x * 0.01735  # 342x342x3
         h = h - 1.99  # 342x342x3
-        h = h[:, 21:320, 21:320, 0:3]  # 299x299x3
+        h = h[:, 21:320, 21:320]  # 299x299x3
         _, h_2 = self.net(h)  # 1000, 1000
         h_2 = ops.softmax(h_2, axis=1)  # 1000
         return h_2

@@ -462,7 +462,7 @@ class Model(nn.Module):
         """Network Validation: x 3x342x342, y 1 -> error 1."""
         h = x * 0.01735  # 3x342x342
         h = h - 1.99  # 3x342x342
-        h = h[:, 0:3, 21:320, 21:320]  # 3x299x299
+        h = h[:, :, 21:320, 21:320]  # 3x299x299
         _, h_2 = self.net(h, heads=False)  # 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=1, axis=1)  # 1
         return h_2
@@ -471,7 +471,7 @@ class Model(nn.Module):
         """Network Validation5: x 3x342x342, y 1 -> error 1."""
         h = x * 0.01735  # 3x342x342
         h = h - 1.99  # 3x342x342
-        h = h[:, 0:3, 21:320, 21:320]  # 3x299x299
+        h = h[:, :, 21:320, 21:320]  # 3x299x299
         _, h_2 = self.net(h, heads=False)  # 1000, 1000
         h_2 = metrics.top_n_error(h_2, y, n=5, axis=1)  # 1
         return h_2
@@ -480,7 +480,7 @@ class Model(nn.Module):
         """Network Runtime: x 3x342x342 -> y' 1000."""
         h = x * 0.01735  # 3x342x342
         h = h - 1.99  # 3x342x342
-        h = h[:, 0:3, 21:320, 21:320]  # 3x299x299
+        h = h[:, :, 21:320, 21:320]  # 3x299x299
         _, h_2 = self.net(h, heads=False)  # 1000, 1000
         h_2 = F.softmax(h_2, dim=1)  # 1000
         return h_2

@@ -295,7 +295,7 @@ class Model(keras.Model):
         """Network Validation: x 3x320x320, y 1 -> error 1."""
         h = x * 0.01735  # 320x320x3
         h = h - 1.99  # 320x320x3
-        h = h[:, 20:300, 20:300, 0:3]  # 280x280x3
+        h = h[:, 20:300, 20:300]  # 280x280x3
         h = self.image_augmentation_2(h)  # 224x224x3
         h = self.resnext(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
@@ -305,7 +305,7 @@ class Model(keras.Model):
         """Network Validation5: x 3x320x320, y 1 -> error 1."""
         h = x * 0.01735  # 320x320x3
         h = h - 1.99  # 320x320x3
-        h = h[:, 20:300, 20:300, 0:3]  # 280x280x3
+        h = h[:, 20:300, 20:300]  # 280x280x3
         h = self.image_augmentation_2(h)  # 224x224x3
         h = self.resnext(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
@@ -315,7 +315,7 @@ class Model(keras.Model):
         """Network Runtime: x 3x320x320 -> y' 1000."""
         h = x * 0.01735  # 320x320x3
         h = h - 1.99  # 320x320x3
-        h = h[:, 20:300, 20:300, 0:3]  # 280x280x3
+        h = h[:, 20:300, 20:300]  # 280x280x3
         h = self.image_augmentation_2(h)  # 224x224x3
         h = self.resnext(h)  # 1000
         h = ops.softmax(h, axis=1)  # 1000

@@ -285,7 +285,7 @@ class Model(nn.Module):
         """Network Validation: x 3x320x320, y 1 -> error 1."""
         h = x * 0.01735  # 3x320x320
         h = h - 1.99  # 3x320x320
-        h = h[:, 0:3, 20:300, 20:300]  # 3x280x280
+        h = h[:, :, 20:300, 20:300]  # 3x280x280
         h = self.image_augmentation_2(h)  # 3x224x224
         h = self.senet(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
@@ -295,7 +295,7 @@ class Model(nn.Module):
         """Network Validation5: x 3x320x320, y 1 -> error 1."""
         h = x * 0.01735  # 3x320x320
         h = h - 1.99  # 3x320x320
-        h = h[:, 0:3, 20:300, 20:300]  # 3x280x280
+        h = h[:, :, 20:300, 20:300]  # 3x280x280
         h = self.image_augmentation_2(h)  # 3x224x224
         h = self.senet(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
@@ -305,7 +305,7 @@ class Model(nn.Module):
         """Network Runtime: x 3x320x320 -> y' 1000."""
         h = x * 0.01735  # 3x320x320
         h = h - 1.99  # 3x320x320
-        h = h[:, 0:3, 20:300, 20:300]  # 3x280x280
+        h = h[:, :, 20:300, 20:300]  # 3x280x280
         h = self.image_augmentation_2(h)  # 3x224x224
         h = self.senet(h)  # 1000
         h = F.softmax(h, dim=1)  # 1000

@@ -122,12 +122,13 @@ class ChannelShuffle3:
 class ShuffleUnit:
     """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, stride: int = 1) -> None:
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        half = maps // 2
         self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
-        self.branch1_pw = Pointwise(prefix + "branch1_pw.", 58)
-        self.pw1 = Pointwise(prefix + "pw1.", 58)
+        self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
+        self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", 58)
+        self.pw2 = Pointwise(prefix + "pw2.", half)
         self.channel_shuffle = ChannelShuffle(prefix + "ChannelShuffle.")
 
     def __call__(self, x):
@@ -144,10 +145,11 @@ class ShuffleUnit:
 class ShuffleUnit2:
     """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, stride: int = 1) -> None:
-        self.pw1 = Pointwise(prefix + "pw1.", 58)
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        half = maps // 2
+        self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", 58)
+        self.pw2 = Pointwise(prefix + "pw2.", half)
         self.channel_shuffle = ChannelShuffle(prefix + "ChannelShuffle.")
 
     def __call__(self, x):
@@ -164,12 +166,13 @@ class ShuffleUnit2:
 class ShuffleUnit3:
     """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, stride: int = 1) -> None:
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        half = maps // 2
         self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
-        self.branch1_pw = Pointwise(prefix + "branch1_pw.", 116)
-        self.pw1 = Pointwise(prefix + "pw1.", 116)
+        self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
+        self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", 116)
+        self.pw2 = Pointwise(prefix + "pw2.", half)
         self.channel_shuffle = ChannelShuffle2(prefix + "ChannelShuffle.")
 
     def __call__(self, x):
@@ -186,10 +189,11 @@ class ShuffleUnit3:
 class ShuffleUnit4:
     """Unit ShuffleUnit: one class for 7 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, stride: int = 1) -> None:
-        self.pw1 = Pointwise(prefix + "pw1.", 116)
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        half = maps // 2
+        self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", 116)
+        self.pw2 = Pointwise(prefix + "pw2.", half)
         self.channel_shuffle = ChannelShuffle2(prefix + "ChannelShuffle.")
 
     def __call__(self, x):
@@ -206,12 +210,13 @@ class ShuffleUnit4:
 class ShuffleUnit5:
     """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, stride: int = 1) -> None:
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        half = maps // 2
         self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
-        self.branch1_pw = Pointwise(prefix + "branch1_pw.", 232)
-        self.pw1 = Pointwise(prefix + "pw1.", 232)
+        self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
+        self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", 232)
+        self.pw2 = Pointwise(prefix + "pw2.", half)
         self.channel_shuffle = ChannelShuffle3(prefix + "ChannelShuffle.")
 
     def __call__(self, x):
@@ -228,10 +233,11 @@ class ShuffleUnit5:
 class ShuffleUnit6:
     """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
 
-    def __init__(self, prefix: str, stride: int = 1) -> None:
-        self.pw1 = Pointwise(prefix + "pw1.", 232)
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        half = maps // 2
+        self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", 232)
+        self.pw2 = Pointwise(prefix + "pw2.", half)
         self.channel_shuffle = ChannelShuffle3(prefix + "ChannelShuffle.")
 
     def __call__(self, x):
@@ -248,9 +254,9 @@ class ShuffleUnit6:
 class Stage:
     """Unit Stage: one class for 1 of its 3 instances in this model."""
 
-    def __init__(self, prefix: str, units: int) -> None:
-        self.first = ShuffleUnit(prefix + "first.", stride=2)
-        self.block = [ShuffleUnit2(f"{prefix}block.{k}.") for k in range(units - 1)]
+    def __init__(self, prefix: str, units: int, maps: int) -> None:
+        self.first = ShuffleUnit(prefix + "first.", maps, stride=2)
+        self.block = [ShuffleUnit2(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # 28x28x116
@@ -262,9 +268,9 @@ class Stage:
 class Stage2:
     """Unit Stage: one class for 1 of its 3 instances in this model."""
 
-    def __init__(self, prefix: str, units: int) -> None:
-        self.first = ShuffleUnit3(prefix + "first.", stride=2)
-        self.block = [ShuffleUnit4(f"{prefix}block.{k}.") for k in range(units - 1)]
+    def __init__(self, prefix: str, units: int, maps: int) -> None:
+        self.first = ShuffleUnit3(prefix + "first.", maps, stride=2)
+        self.block = [ShuffleUnit4(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # 14x14x232
@@ -276,9 +282,9 @@ class Stage2:
 class Stage3:
     """Unit Stage: one class for 1 of its 3 instances in this model."""
 
-    def __init__(self, prefix: str, units: int) -> None:
-        self.first = ShuffleUnit5(prefix + "first.", stride=2)
-        self.block = [ShuffleUnit6(f"{prefix}block.{k}.") for k in range(units - 1)]
+    def __init__(self, prefix: str, units: int, maps: int) -> None:
+        self.first = ShuffleUnit5(prefix + "first.", maps, stride=2)
+        self.block = [ShuffleUnit6(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
 
     def __call__(self, x):
         h = self.first(x)  # 7x7x464
@@ -302,7 +308,11 @@ class ShuffleNetV2:
         self.conv1_bn = nnc.BatchNormalization(
             momentum=0.9, epsilon=1e-05, moving_variance_initializer="zeros", name=prefix + "conv1_bn"
         )
-        self.stage = [Stage(prefix + "stage.0.", 4), Stage2(prefix + "stage.1.", 8), Stage3(prefix + "stage.2.", 4)]
+        self.stage = [
+            Stage(prefix + "stage.0.", 4, 116),
+            Stage2(prefix + "stage.1.", 8, 232),
+            Stage3(prefix + "stage.2.", 4, 464),
+        ]
         self.conv5 = Pointwise(prefix + "conv5.", last)
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
@@ -465,12 +475,25 @@ class Model(keras.Model):
         model, in its shape, and no other; `partial` allows it to lack some, which keep their values.
         `nnc_runs.RunError` names what does not fit; nothing in the file is run."""
         expected = {name: shape for name, (_, _, _, shape, *_) in self.PARAMETERS.items()}
-        arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
+        self.set_params(nnc.load_params(path, expected, partial, self.nnabla_names()))
+
+    def init_params(self, path: str | os.PathLike) -> list[str]:
+        """Start from a parameter file of another version of this network (train.py --init, fine-tuning):
+        the parameters it holds in this model's shapes are loaded; the others (a new classifier) keep
+        their values, one line each in the list returned, with the file's shape and the model's
+        (`fc/W: file 512x1000, model 512x10`). A file sharing none of them is a `nnc_runs.RunError`."""
+        expected = {name: shape for name, (_, _, _, shape, *_) in self.PARAMETERS.items()}
+        arrays, skipped = nnc.load_fitting_params(path, expected, self.nnabla_names())
+        self.set_params(arrays)
+        return skipped
+
+    def set_params(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the parameters named in `arrays` (NNC's names and layouts); the others keep their values."""
         found = self.layers_by_name()
-        for name, (layer, variable, layout, *_) in self.PARAMETERS.items():
-            if name in arrays:
-                target = getattr(found[layer], variable)
-                target.assign(nnc.from_nnc(arrays[name], layout, tuple(target.shape)))
+        for name, array in arrays.items():
+            layer, variable, layout, *_ = self.PARAMETERS[name]
+            target = getattr(found[layer], variable)
+            target.assign(nnc.from_nnc(array, layout, tuple(target.shape)))
 
     @classmethod
     def nnabla_names(cls) -> dict[str, tuple[str | None, tuple[int, ...]]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -99,13 +100,14 @@ class ChannelShuffle3(nn.Module):
 class ShuffleUnit(nn.Module):
     """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, maps: int, stride: int = 1) -> None:
         super().__init__()
+        half = maps // 2
         self.branch1_dw = Depthwise(24, stride)
-        self.branch1_pw = Pointwise(24, 58)
-        self.pw1 = Pointwise(24, 58)
+        self.branch1_pw = Pointwise(24, half)
+        self.pw1 = Pointwise(24, half)
         self.dw = Depthwise(58, stride)
-        self.pw2 = Pointwise(58, 58)
+        self.pw2 = Pointwise(58, half)
         self.channel_shuffle = ChannelShuffle()
 
     def forward(self, x):
@@ -122,11 +124,12 @@ class ShuffleUnit(nn.Module):
 class ShuffleUnit2(nn.Module):
     """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, maps: int, stride: int = 1) -> None:
         super().__init__()
-        self.pw1 = Pointwise(58, 58)
+        half = maps // 2
+        self.pw1 = Pointwise(58, half)
         self.dw = Depthwise(58, stride)
-        self.pw2 = Pointwise(58, 58)
+        self.pw2 = Pointwise(58, half)
         self.channel_shuffle = ChannelShuffle()
 
     def forward(self, x):
@@ -143,13 +146,14 @@ class ShuffleUnit2(nn.Module):
 class ShuffleUnit3(nn.Module):
     """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, maps: int, stride: int = 1) -> None:
         super().__init__()
+        half = maps // 2
         self.branch1_dw = Depthwise(116, stride)
-        self.branch1_pw = Pointwise(116, 116)
-        self.pw1 = Pointwise(116, 116)
+        self.branch1_pw = Pointwise(116, half)
+        self.pw1 = Pointwise(116, half)
         self.dw = Depthwise(116, stride)
-        self.pw2 = Pointwise(116, 116)
+        self.pw2 = Pointwise(116, half)
         self.channel_shuffle = ChannelShuffle2()
 
     def forward(self, x):
@@ -166,11 +170,12 @@ class ShuffleUnit3(nn.Module):
 class ShuffleUnit4(nn.Module):
     """Unit ShuffleUnit: one class for 7 of its 16 instances in this model."""
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, maps: int, stride: int = 1) -> None:
         super().__init__()
-        self.pw1 = Pointwise(116, 116)
+        half = maps // 2
+        self.pw1 = Pointwise(116, half)
         self.dw = Depthwise(116, stride)
-        self.pw2 = Pointwise(116, 116)
+        self.pw2 = Pointwise(116, half)
         self.channel_shuffle = ChannelShuffle2()
 
     def forward(self, x):
@@ -187,13 +192,14 @@ class ShuffleUnit4(nn.Module):
 class ShuffleUnit5(nn.Module):
     """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, maps: int, stride: int = 1) -> None:
         super().__init__()
+        half = maps // 2
         self.branch1_dw = Depthwise(232, stride)
-        self.branch1_pw = Pointwise(232, 232)
-        self.pw1 = Pointwise(232, 232)
+        self.branch1_pw = Pointwise(232, half)
+        self.pw1 = Pointwise(232, half)
         self.dw = Depthwise(232, stride)
-        self.pw2 = Pointwise(232, 232)
+        self.pw2 = Pointwise(232, half)
         self.channel_shuffle = ChannelShuffle3()
 
     def forward(self, x):
@@ -210,11 +216,12 @@ class ShuffleUnit5(nn.Module):
 class ShuffleUnit6(nn.Module):
     """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
 
-    def __init__(self, stride: int = 1) -> None:
+    def __init__(self, maps: int, stride: int = 1) -> None:
         super().__init__()
-        self.pw1 = Pointwise(232, 232)
+        half = maps // 2
+        self.pw1 = Pointwise(232, half)
         self.dw = Depthwise(232, stride)
-        self.pw2 = Pointwise(232, 232)
+        self.pw2 = Pointwise(232, half)
         self.channel_shuffle = ChannelShuffle3()
 
     def forward(self, x):
@@ -231,10 +238,10 @@ class ShuffleUnit6(nn.Module):
 class Stage(nn.Module):
     """Unit Stage: one class for 1 of its 3 instances in this model."""
 
-    def __init__(self, units: int) -> None:
+    def __init__(self, units: int, maps: int) -> None:
         super().__init__()
-        self.first = ShuffleUnit(stride=2)
-        self.block = nn.ModuleList(ShuffleUnit2() for _ in range(units - 1))
+        self.first = ShuffleUnit(maps, stride=2)
+        self.block = nn.ModuleList(ShuffleUnit2(maps) for _ in range(units - 1))
 
     def forward(self, x):
         h = self.first(x)  # 116x28x28
@@ -246,10 +253,10 @@ class Stage(nn.Module):
 class Stage2(nn.Module):
     """Unit Stage: one class for 1 of its 3 instances in this model."""
 
-    def __init__(self, units: int) -> None:
+    def __init__(self, units: int, maps: int) -> None:
         super().__init__()
-        self.first = ShuffleUnit3(stride=2)
-        self.block = nn.ModuleList(ShuffleUnit4() for _ in range(units - 1))
+        self.first = ShuffleUnit3(maps, stride=2)
+        self.block = nn.ModuleList(ShuffleUnit4(maps) for _ in range(units - 1))
 
     def forward(self, x):
         h = self.first(x)  # 232x14x14
@@ -261,10 +268,10 @@ class Stage2(nn.Module):
 class Stage3(nn.Module):
     """Unit Stage: one class for 1 of its 3 instances in this model."""
 
-    def __init__(self, units: int) -> None:
+    def __init__(self, units: int, maps: int) -> None:
         super().__init__()
-        self.first = ShuffleUnit5(stride=2)
-        self.block = nn.ModuleList(ShuffleUnit6() for _ in range(units - 1))
+        self.first = ShuffleUnit5(maps, stride=2)
+        self.block = nn.ModuleList(ShuffleUnit6(maps) for _ in range(units - 1))
 
     def forward(self, x):
         h = self.first(x)  # 464x7x7
@@ -280,7 +287,7 @@ class ShuffleNetV2(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False)
         self.conv1_bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)
-        self.stage = nn.ModuleList([Stage(4), Stage2(8), Stage3(4)])
+        self.stage = nn.ModuleList([Stage(4, 116), Stage2(8, 232), Stage3(4, 464)])
         self.conv5 = Pointwise(464, last)
         self.fc = nn.Linear(1024, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionGlorot")
@@ -404,12 +411,25 @@ class Model(nn.Module):
         NNC's `.h5`, `.protobuf` or `.nnp` (nnabla's names). It must hold every parameter of the model
         in its shape and no other (`nnc_runs.RunError` names what differs); `partial=True` lets
         parameters it lacks keep their values. Nothing in the file runs."""
-        state = self.state_dict()
         expected = {name: shape for name, (_, _, shape, *_) in self.PARAMETERS.items()}
-        arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
-        for name, (key, layout, *_) in self.PARAMETERS.items():
-            if name in arrays:
-                state[key] = nnc.from_nnc(arrays[name], layout, tuple(state[key].shape))
+        self.set_params(nnc.load_params(path, expected, partial, self.nnabla_names()))
+
+    def init_params(self, path: str | os.PathLike) -> list[str]:
+        """Start from a parameter file of another version of this network (train.py --init, fine-tuning):
+        the parameters it holds in this model's shapes are loaded; the others (a new classifier) keep
+        their values, one line each in the list returned, with the file's shape and the model's
+        (`fc/W: file 512x1000, model 512x10`). A file sharing none of them is a `nnc_runs.RunError`."""
+        expected = {name: shape for name, (_, _, shape, *_) in self.PARAMETERS.items()}
+        arrays, skipped = nnc.load_fitting_params(path, expected, self.nnabla_names())
+        self.set_params(arrays)
+        return skipped
+
+    def set_params(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the parameters named in `arrays` (NNC's names and layouts); the others keep their values."""
+        state = self.state_dict()
+        for name, array in arrays.items():
+            key, layout, *_ = self.PARAMETERS[name]
+            state[key] = nnc.from_nnc(array, layout, tuple(state[key].shape))
         self.load_state_dict(state)
 
     @classmethod

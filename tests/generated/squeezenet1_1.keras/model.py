@@ -275,12 +275,25 @@ class Model(keras.Model):
         model, in its shape, and no other; `partial` allows it to lack some, which keep their values.
         `nnc_runs.RunError` names what does not fit; nothing in the file is run."""
         expected = {name: shape for name, (_, _, _, shape, *_) in self.PARAMETERS.items()}
-        arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
+        self.set_params(nnc.load_params(path, expected, partial, self.nnabla_names()))
+
+    def init_params(self, path: str | os.PathLike) -> list[str]:
+        """Start from a parameter file of another version of this network (train.py --init, fine-tuning):
+        the parameters it holds in this model's shapes are loaded; the others (a new classifier) keep
+        their values, one line each in the list returned, with the file's shape and the model's
+        (`fc/W: file 512x1000, model 512x10`). A file sharing none of them is a `nnc_runs.RunError`."""
+        expected = {name: shape for name, (_, _, _, shape, *_) in self.PARAMETERS.items()}
+        arrays, skipped = nnc.load_fitting_params(path, expected, self.nnabla_names())
+        self.set_params(arrays)
+        return skipped
+
+    def set_params(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the parameters named in `arrays` (NNC's names and layouts); the others keep their values."""
         found = self.layers_by_name()
-        for name, (layer, variable, layout, *_) in self.PARAMETERS.items():
-            if name in arrays:
-                target = getattr(found[layer], variable)
-                target.assign(nnc.from_nnc(arrays[name], layout, tuple(target.shape)))
+        for name, array in arrays.items():
+            layer, variable, layout, *_ = self.PARAMETERS[name]
+            target = getattr(found[layer], variable)
+            target.assign(nnc.from_nnc(array, layout, tuple(target.shape)))
 
     @classmethod
     def nnabla_names(cls) -> dict[str, tuple[str | None, tuple[int, ...]]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -219,12 +220,25 @@ class Model(nn.Module):
         NNC's `.h5`, `.protobuf` or `.nnp` (nnabla's names). It must hold every parameter of the model
         in its shape and no other (`nnc_runs.RunError` names what differs); `partial=True` lets
         parameters it lacks keep their values. Nothing in the file runs."""
-        state = self.state_dict()
         expected = {name: shape for name, (_, _, shape, *_) in self.PARAMETERS.items()}
-        arrays = nnc.load_params(path, expected, partial, self.nnabla_names())
-        for name, (key, layout, *_) in self.PARAMETERS.items():
-            if name in arrays:
-                state[key] = nnc.from_nnc(arrays[name], layout, tuple(state[key].shape))
+        self.set_params(nnc.load_params(path, expected, partial, self.nnabla_names()))
+
+    def init_params(self, path: str | os.PathLike) -> list[str]:
+        """Start from a parameter file of another version of this network (train.py --init, fine-tuning):
+        the parameters it holds in this model's shapes are loaded; the others (a new classifier) keep
+        their values, one line each in the list returned, with the file's shape and the model's
+        (`fc/W: file 512x1000, model 512x10`). A file sharing none of them is a `nnc_runs.RunError`."""
+        expected = {name: shape for name, (_, _, shape, *_) in self.PARAMETERS.items()}
+        arrays, skipped = nnc.load_fitting_params(path, expected, self.nnabla_names())
+        self.set_params(arrays)
+        return skipped
+
+    def set_params(self, arrays: dict[str, np.ndarray]) -> None:
+        """Set the parameters named in `arrays` (NNC's names and layouts); the others keep their values."""
+        state = self.state_dict()
+        for name, array in arrays.items():
+            key, layout, *_ = self.PARAMETERS[name]
+            state[key] = nnc.from_nnc(array, layout, tuple(state[key].shape))
         self.load_state_dict(state)
 
     @classmethod

@@ -190,7 +190,7 @@ class Model(keras.Model):
         """Network Validation: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 256x256x3
         h = h - 1.99  # 256x256x3
-        h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
+        h = h[:, 16:240, 16:240]  # 224x224x3
         h = self.vgg(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
@@ -199,7 +199,7 @@ class Model(keras.Model):
         """Network Validation5: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 256x256x3
         h = h - 1.99  # 256x256x3
-        h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
+        h = h[:, 16:240, 16:240]  # 224x224x3
         h = self.vgg(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
@@ -208,7 +208,7 @@ class Model(keras.Model):
         """Network Runtime: x 3x256x256 -> y' 1000."""
         h = x * 0.01735  # 256x256x3
         h = h - 1.99  # 256x256x3
-        h = h[:, 16:240, 16:240, 0:3]  # 224x224x3
+        h = h[:, 16:240, 16:240]  # 224x224x3
         h = self.vgg(h)  # 1000
         h = ops.softmax(h, axis=1)  # 1000
         return h

@@ -154,7 +154,7 @@ class Model(nn.Module):
         """Network Validation: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         h = self.vgg(h)  # 1000
         h = metrics.top_n_error(h, y, n=1, axis=1)  # 1
         return h
@@ -163,7 +163,7 @@ class Model(nn.Module):
         """Network Validation5: x 3x256x256, y 1 -> error 1."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         h = self.vgg(h)  # 1000
         h = metrics.top_n_error(h, y, n=5, axis=1)  # 1
         return h
@@ -172,7 +172,7 @@ class Model(nn.Module):
         """Network Runtime: x 3x256x256 -> y' 1000."""
         h = x * 0.01735  # 3x256x256
         h = h - 1.99  # 3x256x256
-        h = h[:, 0:3, 16:240, 16:240]  # 3x224x224
+        h = h[:, :, 16:240, 16:240]  # 3x224x224
         h = self.vgg(h)  # 1000
         h = F.softmax(h, dim=1)  # 1000
         return h
