@@ -37,8 +37,8 @@ from nndsl.compiler import compile_file
 # parameters and compute what the reference does. The spec-parametrized tests that only re-check
 # that on random parameters (the Keras project against the torch one; a subprocess import without
 # nndsl, which building these big models makes the suite's slowest tests) leave these out. (Of the
-# VGGs, tests/zoo runs Keras on vgg11_bn and vgg19 only: the others are the same two units, ConvBlock
-# and VGG, with other table rows, and torch compares all eight.)
+# VGGs, tests/zoo runs Keras on vgg11_bn and vgg19 only, of the ResNets on ResNet-18 and -50: the others
+# are the same units with other table rows or block counts, and torch compares them all.)
 ZOO = {
     "alexnet",
     "densenet121",
@@ -49,7 +49,10 @@ ZOO = {
     "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3_large",
+    "resnet101",
+    "resnet152",
     "resnet18",
+    "resnet34",
     "resnet50",
     "resnext50_32x4d",
     "se_resnet50",

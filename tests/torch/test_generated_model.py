@@ -122,8 +122,10 @@ def test_parameter_totals_equal_summary(generated):
     assert set(arrays) == set(project.parameter_table())
 
 
-def test_save_and_load_params_round_trip(generated, tmp_path):
-    project, module, _ = generated
+@pytest.mark.parametrize("name", [n for n in RUN if n not in ZOO])  # the zoo's: load_params in tests/zoo
+def test_save_and_load_params_round_trip(name, tmp_path):
+    generate(compile_file(f"specs/{name}.nnd").project, tmp_path / "torch")
+    module = import_generated(tmp_path / "torch")
     torch.manual_seed(1)
     a = module.create_model()
     a.save_params(tmp_path / "p.npz")

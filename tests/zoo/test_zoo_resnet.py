@@ -1,4 +1,4 @@
-"""ResNet-18 and ResNet-50 are torchvision's: torchvision's weights (random, with batch statistics
+"""The ResNets are torchvision's: torchvision's weights (random, with batch statistics
 as after training) mapped by `nndsl weights`'s structure matching give torchvision's outputs in both
 backends; each spec's parameter total is torchvision's."""
 
@@ -10,8 +10,13 @@ torch = pytest.importorskip("torch")
 models = pytest.importorskip("torchvision.models")
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
-@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+# Every ResNet in torch; ResNet-18 and ResNet-50 (BasicBlock and Bottleneck) in Keras too: the deeper
+# ones are the same units with other block counts.
+CASES = [(n, "torch") for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")]
+CASES += [("resnet18", "keras"), ("resnet50", "keras")]
+
+
+@pytest.mark.parametrize(("name", "backend"), CASES)
 def test_outputs_equal_torchvision_with_its_weights(name, backend, tmp_path):
     if backend == "keras":
         pytest.importorskip("keras")
