@@ -266,9 +266,9 @@ def cmd_export(args) -> int:
     result = _compile(args.file, args)
     text = note = None
     if result.ok:
-        from .nnc.config_nnd import schedule_problems
+        from .nnc.config_nnd import config_problems
 
-        result.diagnostics.extend(schedule_problems(result.project.config))  # a Plateau schedule
+        result.diagnostics.extend(config_problems(result.project))  # a Plateau schedule, an AMSGRAD option, ...
     if result.ok:
         from .nnc import export, nntxt_write, sdcproj_write
 

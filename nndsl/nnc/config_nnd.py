@@ -589,10 +589,15 @@ def _one_unit(
     return [v for v, _ in durations], unit
 
 
-def schedule_problems(config: ir.Config) -> list[Diagnostic]:
-    """E0625 at every schedule NNC's config cannot hold (nndsl's Plateau: NNC's schedules follow the
-    iteration alone), which `nndsl export` reports before it writes either format."""
-    return [d for d in map(_schedule_problem, config.optimizers) if d is not None]
+def config_problems(project: ir.Project) -> list[Diagnostic]:
+    """What of the config NNC cannot hold, each at its position, which `nndsl export` reports before it
+    writes either format: E0625 at a schedule NNC has no equivalent of (nndsl's Plateau: NNC's
+    schedules follow the iteration alone); else what `config_to_nnc` finds (E0623 durations in mixed
+    units, E0624 a solver option NNC lacks)."""
+    problems = [d for d in map(_schedule_problem, project.config.optimizers) if d is not None]
+    if not problems:
+        config_to_nnc(project.config, project.datasets, problems)
+    return problems
 
 
 def _schedule_problem(o: ir.Optimizer) -> Diagnostic | None:

@@ -297,3 +297,23 @@ def test_bias_correction_nnc_cannot_hold_is_an_export_error():
     assert "AMSBound's bias_correction" in problems[1].message
     with pytest.raises(ExportError, match="bias_correction"):
         project_to_message(project)
+
+
+@pytest.mark.parametrize("suffix", [".sdcproj", ".nntxt"])
+def test_nndsl_export_reports_bias_correction_at_the_solver(tmp_path, capsys, suffix):
+    """Both formats: `nndsl export` exits 1 with E0624 at each solver (the .sdcproj writer used to drop it
+    silently) and writes nothing."""
+    from nndsl.cli import main
+
+    spec = tmp_path / "spec.nnd"
+    config = "\n".join(
+        f"    optimizer o{n} {{ network = {n}, dataset = train, solver = {s} }}"
+        for n, s in zip("ABC", ("Sgd", "AMSGRAD(bias_correction=true)", "Adam"), strict=True)
+    )
+    spec.write_text(EXPORT_NETS + "config {\n" + config + "\n}\n", encoding="utf-8")
+    out = tmp_path / f"out{suffix}"
+    assert main(["export", str(spec), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    line = EXPORT_NETS.count("\n") + 3
+    assert f"spec.nnd:{line}:" in err and "error[E0624]" in err and "bias_correction" in err
+    assert not out.exists()
