@@ -36,9 +36,9 @@ from nndsl.compiler import compile_file
 # each generated project, outputs compared): proof that each one's projects build, load NNC-named
 # parameters and compute what the reference does. The spec-parametrized tests that only re-check
 # that on random parameters (the Keras project against the torch one; a subprocess import without
-# nndsl, which building these big models makes the suite's slowest tests) leave these out. (Of the
-# VGGs, tests/zoo runs Keras on vgg11_bn and vgg19 only, of the ResNets on ResNet-18 and -50: the others
-# are the same units with other table rows or block counts, and torch compares them all.)
+# nndsl, which building these big models makes the suite's slowest tests) leave these out. (tests/zoo
+# runs Keras on ResNet-18 and -50 of the ResNets, and on vgg11_bn and vgg19 of the VGGs: the others are
+# the same units with other block counts or table rows, and torch compares them all.)
 ZOO = {
     "alexnet",
     "densenet121",

@@ -68,7 +68,8 @@ def slices(p, order, shape) -> list[Slice]:
     """A Slice layer's subscript, batch axis first: NNC's per-axis start/stop/step `p` of an input of
     NNC shape `shape`, for the axes in the order the backend holds them (`order`: NNC's axis at each
     position), as Python writes slices: a start of 0, a stop at the axis's end and a step of 1 left out,
-    trailing whole axes too (`x[:, :58]`)."""
+    trailing whole axes too (`x[:, :58]`); empty where the slice keeps the whole tensor (`x[:]` is no
+    subscript a Keras tensor takes)."""
     per_axis = {}
     for a, (start, stop, step) in enumerate(zip(p["start"], p["stop"], p["step"], strict=True)):
         to_end = stop is None or (stop < 0 if step < 0 else stop >= shape[a])
@@ -78,7 +79,7 @@ def slices(p, order, shape) -> list[Slice]:
             Lit(step) if step != 1 else None,
         )
     parts = [Slice()] + [per_axis.get(a, Slice()) for a in order]
-    while len(parts) > 1 and parts[-1] == Slice():
+    while parts and parts[-1] == Slice():
         parts.pop()
     return parts
 

@@ -152,13 +152,15 @@ def test_a_separable_convolution_is_the_depthwise_and_pointwise_layers_nnc_write
     """Keras's SeparableConv2D holds a depthwise kernel, a pointwise kernel and a bias: the spec's
     DepthwiseConvolution and the 1x1 Convolution after it take it together; a DepthwiseConv2D of its
     own still pairs with a DepthwiseConvolution alone."""
+    # Named as a fresh process names them: Keras numbers unnamed layers per process (depthwise_conv2d_1
+    # after another test made one), and the report below names them.
     x = keras.Input((16, 16, 3))
-    h = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
-    h = keras.layers.SeparableConv2D(16, 3, padding="same")(h)
+    h = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv2d")(x)
+    h = keras.layers.SeparableConv2D(16, 3, padding="same", name="separable_conv2d")(h)
     h = keras.layers.ReLU()(h)
-    h = keras.layers.DepthwiseConv2D(3, padding="same")(h)
-    h = keras.layers.BatchNormalization(epsilon=1e-4)(h)
-    y = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(h))
+    h = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise_conv2d")(h)
+    h = keras.layers.BatchNormalization(epsilon=1e-4, name="batch_normalization")(h)
+    y = keras.layers.Dense(10, name="dense")(keras.layers.GlobalAveragePooling2D()(h))
     theirs = keras.Model(x, y)
     rng = np.random.default_rng(0)
     for layer in theirs.layers:

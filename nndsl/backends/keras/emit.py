@@ -656,7 +656,8 @@ def reduce(layer, ins, out) -> Emit:
 
 @emitter("Slice")
 def slice_(layer, ins, out) -> Emit:
-    return Emit(X[tuple(shared.slices(layer.params, _keras_order(len(ins[0])), ins[0]))])
+    parts = shared.slices(layer.params, _keras_order(len(ins[0])), ins[0])
+    return Emit(X[tuple(parts)] if parts else X)  # a slice of every whole axis is the tensor itself
 
 
 def _keras_order(rank: int) -> list[int]:

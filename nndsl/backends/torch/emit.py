@@ -484,7 +484,8 @@ def reduce(layer, ins, out) -> Emit:
 
 @emitter("Slice")
 def slice_(layer, ins, out) -> Emit:
-    return Emit(X[tuple(shared.slices(layer.params, range(len(ins[0])), ins[0]))])
+    parts = shared.slices(layer.params, range(len(ins[0])), ins[0])
+    return Emit(X[tuple(parts)] if parts else X)  # a slice of every whole axis is the tensor itself
 
 
 @emitter("Reshape")
