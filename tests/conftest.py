@@ -124,3 +124,32 @@ def import_generated(out: Path, module: str = "model"):
         for name in [n for n in sys.modules if ours(n)]:
             sys.modules.pop(name, None)
         sys.modules.update(before)  # what other tests had imported under these names
+
+
+_IMPORT_EACH = """
+import importlib, sys
+sys.modules["nndsl"] = None  # importing nndsl fails
+forbidden = sys.argv[1]
+for folder in sys.argv[2:]:
+    sys.path.insert(0, folder)
+    importlib.import_module("model").create_model()
+    sys.path.remove(folder)
+    for name in [n for n in sys.modules if n.split(".")[0] in ("model", "nndsl_runtime")]:
+        del sys.modules[name]
+    print("ok", folder, flush=True)
+assert not forbidden or forbidden not in sys.modules, f"a project imported {forbidden}"
+"""
+
+
+def assert_projects_import_alone(folders: list, forbidden: str = "") -> None:
+    """Each generated project in `folders` imports and builds its model with nndsl unimportable (and,
+    given `forbidden`, without importing that package), in turn in one process (one framework import
+    for all): `model` and the runtime package are forgotten between projects, as two programs would
+    not share them."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-c", _IMPORT_EACH, forbidden, *map(str, folders)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=1200, cwd=Path(folders[0]).parent)
+    assert r.returncode == 0, r.stdout[-1000:] + r.stderr[-3000:]
+    assert r.stdout.count("ok ") == len(folders)

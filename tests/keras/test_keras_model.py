@@ -16,7 +16,7 @@ import pytest
 keras = pytest.importorskip("keras")
 torch = pytest.importorskip("torch")
 
-from conftest import SPECS, import_generated  # noqa: E402
+from conftest import SPECS, assert_projects_import_alone, import_generated  # noqa: E402
 from zoo_check import ZOO  # noqa: E402
 
 from nndsl.backends import keras as keras_backend  # noqa: E402
@@ -72,29 +72,9 @@ def _project(name: str, tmp_path: Path):
     return project, tmp_path / "keras"
 
 
-# Imports each project in turn in one process (one TensorFlow import for all): `model` and the
-# project's runtime package are forgotten between projects, as two programs would not share them.
-_IMPORT_EACH = """
-import importlib, sys
-sys.modules["nndsl"] = None  # importing nndsl fails
-for folder in sys.argv[1:]:
-    sys.path.insert(0, folder)
-    importlib.import_module("model").create_model()
-    sys.path.remove(folder)
-    for name in [n for n in sys.modules if n.split(".")[0] in ("model", "nndsl_runtime")]:
-        del sys.modules[name]
-    print("ok", folder, flush=True)
-assert "torch" not in sys.modules, "a Keras project imported torch"
-"""
-
-
 def test_projects_import_without_nndsl_or_torch(tmp_path):
     folders = [str(_project(name, tmp_path / name)[1]) for name in RUN_APART]
-    r = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EACH, *folders], capture_output=True, text=True, timeout=1200, cwd=tmp_path
-    )
-    assert r.returncode == 0, r.stdout[-1000:] + r.stderr[-3000:]
-    assert r.stdout.count("ok ") == len(folders)
+    assert_projects_import_alone(folders, forbidden="torch")  # a Keras project never imports torch
 
 
 def _expected_shapes(path: Path) -> dict[int, tuple[str, tuple[int, ...]]]:

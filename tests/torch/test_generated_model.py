@@ -4,13 +4,12 @@ line tracer while the network runs), and parameter totals equal `nndsl summary`.
 
 import math
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_generated
+from conftest import assert_projects_import_alone, import_generated
 from zoo_check import ZOO
 
 from nndsl.backends.torch import generate
@@ -32,19 +31,6 @@ def generated(request, tmp_path_factory):
     yield project, module, out
 
 
-_IMPORT_EACH = """
-import importlib, sys
-sys.modules["nndsl"] = None  # importing nndsl fails
-for folder in sys.argv[1:]:
-    sys.path.insert(0, folder)
-    importlib.import_module("model").create_model()
-    sys.path.remove(folder)
-    for name in [n for n in sys.modules if n.split(".")[0] in ("model", "nndsl_runtime")]:
-        del sys.modules[name]
-    print("ok", folder, flush=True)
-"""
-
-
 def test_projects_import_without_nndsl(tmp_path):
     """Every project but the zoo's (built and compared with their references in tests/zoo) imports and
     builds its model with nndsl unimportable, each in turn in one process (one torch import)."""
@@ -52,11 +38,7 @@ def test_projects_import_without_nndsl(tmp_path):
     for name in (n for n in RUN if n not in ZOO):
         generate(compile_file(f"specs/{name}.nnd").project, tmp_path / name)
         folders.append(str(tmp_path / name))
-    r = subprocess.run(
-        [sys.executable, "-c", _IMPORT_EACH, *folders], capture_output=True, text=True, timeout=1200, cwd=tmp_path
-    )
-    assert r.returncode == 0, r.stdout[-1000:] + r.stderr[-3000:]
-    assert r.stdout.count("ok ") == len(folders)
+    assert_projects_import_alone(folders)
 
 
 def _expected_shapes(path: Path) -> dict[int, tuple[str, tuple[int, ...]]]:
