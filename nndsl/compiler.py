@@ -13,7 +13,7 @@ import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, Note, Reporter, Sources
+from .diagnostics import Diagnostic, Note, Reporter, Sources, sort_diagnostics
 from .ir import Network, Project
 from .limits import MAX_ACTIVATIONS, MAX_PARAMETERS, stack_room
 from .passes.check_config import build_config, build_datasets
@@ -35,6 +35,9 @@ class Result:
     units: dict[str, ast.Unit] = field(default_factory=dict)
     used_units: set[str] = field(default_factory=set)
     roots: list[Path] = field(default_factory=list)  # the folder trees the spec may read (includes, lint)
+    # Networks with an error of their own: what they lack (a loss the error left out) is not another
+    # error, so the checks of the whole (roles) leave them alone.
+    failed: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -66,10 +69,14 @@ def compile_file(
     gc.disable()
     try:
         with stack_room():  # the limits bound every stage's recursion (nndsl/limits.py)
-            return _compile(Path(path), max_layers, lint, text, tuple(include_paths), (max_parameters, max_activations))
+            size = (max_parameters, max_activations)
+            result = _compile(Path(path), max_layers, lint, text, tuple(include_paths), size)
     finally:
         if collecting:
             gc.enable()
+    # In reading order, not the passes' order: the spec first, then its includes as they were read.
+    sort_diagnostics(result.diagnostics, [str(path), *(m.path for m in result.modules)])
+    return result
 
 
 def _compile(
@@ -122,18 +129,20 @@ def _compile(
     shape_cache = ShapeCache()
     nets: list[Network] = []
     for name in networks:
+        before = reporter.errors_reported  # a unit's error met again in this network counts for it too
         graph = expander.expand(name)
-        if graph is None:
-            continue
-        result.graphs[name] = graph
-        nets.append(infer_shapes(graph, name in config.trained, reporter, shape_cache))
+        if graph is not None:
+            result.graphs[name] = graph
+            nets.append(infer_shapes(graph, name in config.trained, reporter, shape_cache))
+        if reporter.errors_reported > before:
+            result.failed.add(name)
     result.used_units = expander.used_units
     check_parameters(nets, reporter)
     check_size(nets, reporter, *size)
     project = Project(str(path), tuple(nets), tuple(ds), config, units=dict(units))
     from .passes.check_roles import check_roles
 
-    check_roles(project, reporter)
+    check_roles(project, reporter, result.failed)
     if lint and not reporter.has_errors:  # warnings once the errors are fixed: no cascades
         from .passes.lint import lint as run_lint
 

@@ -247,9 +247,12 @@ class Reporter:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _seen: set[tuple] = field(default_factory=set, repr=False)
     reported: int = field(default=0, repr=False)  # calls to add(), duplicates included
+    errors_reported: int = field(default=0, repr=False)  # of them errors: a pass's new errors, repeats included
 
     def add(self, d: Diagnostic) -> None:
         self.reported += 1
+        if d.severity == "error":
+            self.errors_reported += 1
         # A unit body expanded in several networks reports each problem once.
         key = (d.code, d.span, d.message)
         if key in self._seen:
@@ -270,6 +273,21 @@ class Reporter:
 
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "error"]
+
+
+def sort_diagnostics(diagnostics: list[Diagnostic], paths: Iterable[str]) -> None:
+    """Put `diagnostics` in reading order, in place: by file (`paths`' order, then any other file
+    by name, then those of no file), then line and column. Diagnostics at one place keep the order
+    they were found in (a stable sort)."""
+    rank = {p: i for i, p in enumerate(dict.fromkeys(paths))}
+
+    def key(d: Diagnostic) -> tuple:
+        if d.span is None:
+            return (2, 0, "", 0, 0)
+        known = d.span.path in rank
+        return (0 if known else 1, rank.get(d.span.path, 0), "" if known else d.span.path, d.span.line, d.span.col)
+
+    diagnostics.sort(key=key)
 
 
 # --- rendering -------------------------------------------------------------------------------

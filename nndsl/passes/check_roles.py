@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ..diagnostics import Note, Reporter
 from ..ir import Network, Project
 from ..layers import REGISTRY
@@ -52,15 +54,19 @@ def output_kinds(net: Network) -> set[str]:
     return {k for k in (value_kind(net, vid, memo) for vid in net.outputs) if k is not None}
 
 
-def check_roles(project: Project, reporter: Reporter) -> None:
-    for net in project.networks if not reporter.has_errors else ():  # no cascades after errors
+def check_roles(project: Project, reporter: Reporter, failed: Collection[str] = ()) -> None:
+    """The roles' checks. A network in `failed` had an error of its own, so what it lacks (no
+    layers, no outputs, no loss) follows from that error and is not reported."""
+    for net in project.networks:
+        if net.name in failed:
+            continue
         if not net.layers:
             reporter.error("E0503", net.span, name=net.name)
         elif not net.outputs and all(v.shape is not None for v in net.values):
             reporter.error("E0504", net.span, name=net.name)
     for opt in project.config.optimizers:
         net = project.network(opt.network)
-        if net is None:
+        if net is None or net.name in failed:
             continue
         # A default role (the config names no optimizer) is not something the user asked
         # for: lint warns about it (W110) instead.

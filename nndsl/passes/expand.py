@@ -840,18 +840,26 @@ class Expander:
         return self._layer(REGISTRY[callee], call, scope, None)
 
     def _chain(self, expr: ast.Chain, scope: Scope) -> Any:
-        head = self._expr(expr.head, scope)
-        value = head
+        """The chain's value. After a stage fails (or the head), the later stages are still checked
+        on a poisoned input (their names and arguments), each reporting its own mistakes; what
+        depends on the failed value (shapes) is not."""
+        try:
+            value = self._expr(expr.head, scope)
+        except CompileError as e:
+            self.reporter.add(e.diagnostic)
+            value = POISON
         for stage in expr.stages:
-            if value is POISON:
-                return POISON
-            if not isinstance(value, Tensor):
+            if value is not POISON and not isinstance(value, Tensor):
                 if isinstance(value, tuple) and value and all(isinstance(x, Tensor) for x in value):
                     raise CompileError(
                         make("E0308", stage.span, callee="the value before '->'", count=len(value), where="a chain")
                     )
                 raise CompileError(make("E0311", expr.head.span, expected="tensor before '->'", got=describe(value)))
-            value = self._stage(stage, value, expr.head.span if stage is expr.stages[0] else None, scope)
+            try:
+                value = self._stage(stage, value, expr.head.span if stage is expr.stages[0] else None, scope)
+            except CompileError as e:
+                self.reporter.add(e.diagnostic)
+                value = POISON
         return value
 
     def _stage(self, stage: ast.Stage, value: Tensor, head_span: Span | None, scope: Scope) -> Any:
@@ -875,9 +883,18 @@ class Expander:
         raise CompileError(make("E0201", call.callee_span, help=hint, name=call.callee))
 
     def _split_args(
-        self, call: ast.Call, n_inputs: int, variadic: bool, chained: Tensor | None, scope: Scope, callee: str
+        self,
+        call: ast.Call,
+        n_inputs: int,
+        variadic: bool,
+        chained: Any,
+        scope: Scope,
+        callee: str,
+        problems: list | None = None,
     ) -> tuple[list[Any], list[Span], list[ast.Expr], list[tuple[str, Span] | None]]:
-        """Separate the tensor inputs from the positional parameters."""
+        """Separate the tensor inputs from the positional parameters. With `problems`, an input that
+        is not a tensor (an unknown name...) is added there and taken as POISON, so that the call's
+        other arguments are still checked."""
         inputs: list[Any] = []
         spans: list[Span] = []
         names: list[tuple[str, Span] | None] = []
@@ -889,7 +906,13 @@ class Expander:
         want = n_inputs - len(inputs)
         take = len(args) if variadic else min(max(want, 0), len(args))
         for a in args[:take]:
-            inputs.append(self._tensor(a, scope, f"an input of {callee}"))
+            try:
+                inputs.append(self._tensor(a, scope, f"an input of {callee}"))
+            except CompileError as e:
+                if problems is None:
+                    raise
+                problems.append(e.diagnostic)
+                inputs.append(POISON)
             spans.append(a.span)
             bound = scope.binding_span(a.id) if isinstance(a, ast.Name) else None
             names.append((a.id, bound) if bound is not None else None)
@@ -911,21 +934,34 @@ class Expander:
             )
         return inputs, spans, args[take:], names
 
-    def _layer(self, spec: LayerSpec, call: ast.Call, scope: Scope, chained: Tensor | None) -> Any:
+    def _layer(self, spec: LayerSpec, call: ast.Call, scope: Scope, chained: Any) -> Any:
+        """The layer `call` makes (its output), or POISON after reporting every problem of the call:
+        each argument is checked on its own, so `Convolution(16, kernal=3x3, bais=false)` reports
+        both names; a poisoned input (an earlier error) skips only what depends on it."""
         graph = self.graph
         assert graph is not None
+        problems: list = []  # this call's diagnostics: all reported, then the layer is not made
         inputs, in_spans, positional, in_names = self._split_args(
-            call, len(spec.inputs), spec.variadic, chained, scope, spec.type
+            call, len(spec.inputs), spec.variadic, chained, scope, spec.type, problems
         )
         lookup, shape = self._const_lookup(scope), self._shape_reader(scope)
         params: dict[str, Any] = {}
         spans: dict[str, Span] = {}
+        unknown = False  # a misspelt parameter: it may be the one a missing-parameter error would name
+
+        def value(arg: ast.Expr, p) -> Any:
+            try:
+                return self._coerce(eval_const(arg, lookup, shape), p, spec.type, arg.span)
+            except CompileError as e:
+                problems.append(e.diagnostic)
+                return POISON
+
         if len(positional) > len(spec.positional):
             extra = positional[len(spec.positional)]
             takes = _plural(len(spec.inputs), "tensor input") if not spec.variadic else "tensor inputs"
             if spec.positional:
                 takes += " and " + ", ".join(f"'{p}'" for p in spec.positional) + " by position"
-            raise CompileError(
+            problems.append(
                 make(
                     "E0302",
                     extra.span,
@@ -938,7 +974,7 @@ class Expander:
         for pname, arg in zip(spec.positional, positional, strict=False):
             p = spec.param(pname)
             assert p is not None
-            params[p.name] = self._coerce(eval_const(arg, lookup, shape), p, spec.type, arg.span)
+            params[p.name] = value(arg, p)
             spans[p.name] = arg.span
         pscope = ""
         connectors: dict[str, tuple[Any, Span]] = {}  # NNC's connector name -> (value, span)
@@ -947,47 +983,59 @@ class Expander:
             if kw.name in by_connector:
                 connector = by_connector[kw.name]
                 if connector in connectors:
-                    raise CompileError(
+                    problems.append(
                         make("E0303", kw.name_span, [Note("first given here", connectors[connector][1])],
                              name=kw.name, callee=spec.type)
                     )  # fmt: skip
-                value = self._tensor(kw.value, scope, f"the {kw.name} connector of {spec.type}")
-                if value is not POISON and graph.layer_type(value.vid) != "Parameter":
+                    continue
+                try:
+                    tensor = self._tensor(kw.value, scope, f"the {kw.name} connector of {spec.type}")
+                except CompileError as e:
+                    problems.append(e.diagnostic)
+                    tensor = POISON
+                if tensor is not POISON and graph.layer_type(tensor.vid) != "Parameter":
                     got = f"'{kw.value.id}'" if isinstance(kw.value, ast.Name) else "a layer's output"
-                    raise CompileError(make("E0314", kw.value.span, connector=kw.name, callee=spec.type, got=got))
-                connectors[connector] = (value, kw.value.span)
+                    problems.append(make("E0314", kw.value.span, connector=kw.name, callee=spec.type, got=got))
+                connectors[connector] = (tensor, kw.value.span)
                 continue
             if kw.name == PARAMETER_SCOPE:
-                if pscope:
-                    raise CompileError(
+                if pscope or PARAMETER_SCOPE in spans:
+                    problems.append(
                         make("E0303", kw.name_span, [Note("first given here", spans[PARAMETER_SCOPE])],
                              name=kw.name, callee=spec.type)
                     )  # fmt: skip
-                pscope = self._parameter_scope(eval_const(kw.value, lookup, shape), kw.value.span)
+                    continue
                 spans[PARAMETER_SCOPE] = kw.value.span
+                try:
+                    pscope = self._parameter_scope(eval_const(kw.value, lookup, shape), kw.value.span)
+                except CompileError as e:
+                    problems.append(e.diagnostic)
                 continue
             p = spec.param(kw.name)
             if p is None:
                 names = [q.name for q in spec.params] + [a for q in spec.params for a in q.aliases] + [PARAMETER_SCOPE]
-                raise CompileError(
+                problems.append(
                     make("E0301", kw.name_span, help=did_you_mean(kw.name, names), callee=spec.type, name=kw.name)
                 )
+                unknown = True
+                continue
             if p.name in params:
-                raise CompileError(
+                problems.append(
                     make(
                         "E0303", kw.name_span, [Note("first given here", spans[p.name])], name=p.name, callee=spec.type
                     )
                 )
-            params[p.name] = self._coerce(eval_const(kw.value, lookup, shape), p, spec.type, kw.value.span)
+                continue
+            params[p.name] = value(kw.value, p)
             spans[p.name] = kw.value.span
         if call.label == SCOPELESS:
-            raise CompileError(make("E0213", call.span, what=f"the layer {spec.type}"))
+            problems.append(make("E0213", call.span, what=f"the layer {spec.type}"))
         if call.tap:
             reason = f"reads an inner value of a unit instance, and {spec.type} is a layer"
-            raise CompileError(make("E0323", call.span, path=".".join(call.tap), reason=reason))
+            problems.append(make("E0323", call.span, path=".".join(call.tap), reason=reason))
         for t, span, written in zip(inputs, in_spans, in_names, strict=True):
             if t is not POISON and graph.layer_type(t.vid) == "Parameter":
-                raise CompileError(
+                problems.append(
                     make("E0313", span, name=written[0] if written else graph.values[t.vid].name,
                          connectors=PARAMETER_CONNECTORS, where=f"an input of {spec.type}")
                 )  # fmt: skip
@@ -997,24 +1045,33 @@ class Expander:
             inputs = [*inputs, *(connectors[c][0] for c in ordered)]
             in_spans = [*in_spans, *(connectors[c][1] for c in ordered)]
             in_names = [*in_names, *([None] * len(ordered))]
-        if any(v is POISON for v in inputs):
-            return POISON
         name = scope.new_name(call.label or spec.type, call.label is not None, call.span, self.reporter)
         qualified = scope.prefix + name
-        for pname, (value, ov) in self.overrides.get(qualified, {}).items():
+        for pname, (given, ov) in self.overrides.get(qualified, {}).items():
+            self.override_used.add(id(ov))
             p = spec.param(pname)
             if p is None:
                 names = [q.name for q in spec.params]
-                raise CompileError(
+                problems.append(
                     make("E0301", ov.path_span, help=did_you_mean(pname, names), callee=spec.type, name=pname)
                 )
-            params[p.name] = self._coerce(value, p, spec.type, ov.value.span)
+                continue
+            try:
+                params[p.name] = self._coerce(given, p, spec.type, ov.value.span)
+            except CompileError as e:
+                problems.append(e.diagnostic)
+                params[p.name] = POISON
             spans[p.name] = ov.value.span
-            self.override_used.add(id(ov))
+        if not unknown:  # else the misspelt name may be the missing one: its error says so
+            for p in spec.params:
+                if p.name not in params and p.default is None:
+                    problems.append(make("E0304", call.span, callee=spec.type, name=p.name))
+        for d in problems:
+            self.reporter.add(d)
+        if problems or any(v is POISON for v in inputs) or any(v is POISON for v in params.values()):
+            return POISON
         for p in spec.params:
             if p.name not in params:
-                if p.default is None:
-                    raise CompileError(make("E0304", call.span, callee=spec.type, name=p.name))
                 params[p.name] = p.default
         if scope.lrate != 1:
             for p in spec.params:
@@ -1099,7 +1156,10 @@ class Expander:
             raise CompileError(make("E0502", call.callee_span, name=unit.name, chain=chain))
         if len(self.unit_stack) >= MAX_UNIT_DEPTH:
             raise CompileError(make("E0702", call.span, limit=MAX_UNIT_DEPTH))
-        inputs, _, positional, _ = self._split_args(call, len(ins), False, chained, scope, f"unit {unit.name}")
+        problems: list = []  # the call's diagnostics: all reported, then the instance is not made
+        inputs, _, positional, _ = self._split_args(
+            call, len(ins), False, chained, scope, f"unit {unit.name}", problems
+        )
         lookup, shape = self._const_lookup(scope), self._shape_reader(scope)
         args: dict[str, Any] = {}
         arg_spans: dict[str, Span] = {}
@@ -1109,8 +1169,21 @@ class Expander:
             raise CompileError(make("E0214", bad.span, name=unit.name, param=bad.name))
         pscope = ""
         lrate: float | None = None
+        unknown = False  # a misspelt argument: it may be the one a missing-argument error would name
+
+        def checked(check, *a) -> Any:
+            try:
+                return check(*a)
+            except CompileError as e:
+                problems.append(e.diagnostic)
+                return POISON
+
+        def argument(p: ast.UnitParam, arg: ast.Expr) -> Any:
+            value = checked(eval_const, arg, lookup, shape)
+            return value if value is POISON else checked(self._unit_arg, p, value, unit, arg.span)
+
         if len(positional) > len(unit.params):
-            raise CompileError(
+            problems.append(
                 make(
                     "E0302",
                     positional[len(unit.params)].span,
@@ -1120,33 +1193,34 @@ class Expander:
                 )
             )
         for p, arg in zip(unit.params, positional, strict=False):
-            args[p.name] = self._unit_arg(p, eval_const(arg, lookup, shape), unit, arg.span)
+            args[p.name] = argument(p, arg)
             arg_spans[p.name] = arg.span
         for kw in call.kwargs:
-            if kw.name == PARAMETER_SCOPE:
-                if pscope:
-                    raise CompileError(
-                        make("E0303", kw.name_span, [Note("first given here", arg_spans[PARAMETER_SCOPE])],
+            if kw.name in (PARAMETER_SCOPE, LRATE_MULTIPLIER):
+                if kw.name in arg_spans:
+                    problems.append(
+                        make("E0303", kw.name_span, [Note("first given here", arg_spans[kw.name])],
                              name=kw.name, callee=f"unit {unit.name}")
                     )  # fmt: skip
-                pscope = self._parameter_scope(eval_const(kw.value, lookup, shape), kw.value.span)
-                arg_spans[PARAMETER_SCOPE] = kw.value.span
-                if pscope and call.label == SCOPELESS:
-                    raise CompileError(make("E0215", kw.name_span, name=unit.name))
-                continue
-            if kw.name == LRATE_MULTIPLIER:
-                if lrate is not None:
-                    raise CompileError(
-                        make("E0303", kw.name_span, [Note("first given here", arg_spans[LRATE_MULTIPLIER])],
-                             name=kw.name, callee=f"unit {unit.name}")
-                    )  # fmt: skip
-                lrate = self._lrate_multiplier(eval_const(kw.value, lookup, shape), kw.value.span)
-                arg_spans[LRATE_MULTIPLIER] = kw.value.span
-                self.graph.lrates.append((kw.value.span, lrate))
+                    continue
+                arg_spans[kw.name] = kw.value.span
+                value = checked(eval_const, kw.value, lookup, shape)
+                if kw.name == PARAMETER_SCOPE:
+                    pscope = checked(self._parameter_scope, value, kw.value.span)
+                    if pscope is POISON:
+                        pscope = ""
+                    if pscope and call.label == SCOPELESS:
+                        problems.append(make("E0215", kw.name_span, name=unit.name))
+                else:
+                    lrate = checked(self._lrate_multiplier, value, kw.value.span)
+                    if lrate is POISON:
+                        lrate = None
+                    else:
+                        self.graph.lrates.append((kw.value.span, lrate))
                 continue
             p = params.get(kw.name)
             if p is None:
-                raise CompileError(
+                problems.append(
                     make(
                         "E0301",
                         kw.name_span,
@@ -1155,8 +1229,10 @@ class Expander:
                         name=kw.name,
                     )
                 )
+                unknown = True
+                continue
             if p.name in args:
-                raise CompileError(
+                problems.append(
                     make(
                         "E0303",
                         kw.name_span,
@@ -1165,18 +1241,27 @@ class Expander:
                         callee=f"unit {unit.name}",
                     )
                 )
-            args[p.name] = self._unit_arg(p, eval_const(kw.value, lookup, shape), unit, kw.value.span)
+                continue
+            args[p.name] = argument(p, kw.value)
             arg_spans[p.name] = kw.value.span
         for p in unit.params:
             if p.name not in args:
                 if p.default is None:
-                    raise CompileError(make("E0304", call.span, callee=f"unit {unit.name}", name=p.name))
+                    if not unknown:  # else the misspelt name may be this one: its error says so
+                        problems.append(make("E0304", call.span, callee=f"unit {unit.name}", name=p.name))
+                    args[p.name] = POISON
+                    continue
                 # defaults see the arguments before them
-                args[p.name] = self._unit_arg(
-                    p, eval_const(p.default, self._const_lookup(Scope("", dict(args)))), unit, p.default.span
+                default = checked(eval_const, p.default, self._const_lookup(Scope("", dict(args))))
+                args[p.name] = (
+                    default if default is POISON else checked(self._unit_arg, p, default, unit, p.default.span)
                 )
-        if any(v is POISON for v in inputs) or any(v is POISON for v in args.values()):
+        for d in problems:
+            self.reporter.add(d)
+        if problems or any(v is POISON for v in args.values()):
             return POISON
+        # A poisoned input (an earlier error) still expands the body, whose own mistakes are then
+        # reported; its layers that read the input are not made.
         scopeless = call.label == SCOPELESS and copy is None
         if scopeless:
             prefix = scope.prefix
@@ -1557,10 +1642,12 @@ class Expander:
             ):
                 current = self._unit(self.units[whole.callee], whole, inner, current, copy=inner)
             elif rep.stages is not None:
-                for stage in rep.stages:
-                    if current is POISON:
-                        return POISON
-                    current = self._stage(stage, current, None, inner)
+                for stage in rep.stages:  # after a failed stage the later ones are still checked
+                    try:
+                        current = self._stage(stage, current, None, inner)
+                    except CompileError as e:
+                        self.reporter.add(e.diagnostic)
+                        current = POISON
             else:
                 assert rep.body is not None
                 first = rep.body[0]
@@ -1584,7 +1671,7 @@ class Expander:
                         make("E0308", rep.span, callee="the repeat block", count=len(outs), where="a repeat")
                     )
                 current = outs[0]
-            if current is POISON:
+            if current is POISON:  # one copy checked (on a poisoned input too): the others are alike
                 return POISON
             if self._inner is not None:
                 self._inner[f"{qualified}[{i}]"] = current
