@@ -253,12 +253,16 @@ class Scope:
             yield from s.bindings
             s = s.parent
 
-    def new_name(self, base: str, explicit: bool, span: Span, reporter: Reporter) -> str:
+    def new_name(self, base: str, explicit: bool, span: Span, reporter: Reporter) -> str | None:
+        """A name for a layer, instance or repeat made here: `base` itself where it is the label the
+        user wrote (None after reporting a label already used here: what it would make is not made, so
+        that it is not also reported to share the first one's parameters), else `base_2`..."""
         owner = self.naming or self
         if explicit:
             if base in owner.names:
                 prev = owner.names[base]
                 reporter.error("E0206", span, [Note("first used here", prev)], name=base)
+                return None
             owner.names[base] = span
             owner._claim_in_caller(base, span, reporter)
             return base
@@ -1046,6 +1050,10 @@ class Expander:
             in_spans = [*in_spans, *(connectors[c][1] for c in ordered)]
             in_names = [*in_names, *([None] * len(ordered))]
         name = scope.new_name(call.label or spec.type, call.label is not None, call.span, self.reporter)
+        if name is None:
+            for d in problems:
+                self.reporter.add(d)
+            return POISON
         qualified = scope.prefix + name
         for pname, (given, ov) in self.overrides.get(qualified, {}).items():
             self.override_used.add(id(ov))
@@ -1271,6 +1279,8 @@ class Expander:
             pprefix = copy.pprefix
         else:
             local = scope.new_name(call.label or unit.name, call.label is not None, call.span, self.reporter)
+            if local is None:
+                return POISON
             prefix = scope.prefix + local + "."
             # `parameter_scope="s"`: the instance's parameters are named after `s`, not after it
             pprefix = scope.param_prefix + (pscope or local) + "." if pscope or scope.pprefix is not None else None
@@ -1616,6 +1626,8 @@ class Expander:
             raise CompileError(make("E0213", rep.span, what="a repeat"))
         base = rep.label or "repeat"
         name = scope.new_name(base, rep.label is not None, rep.span, self.reporter)
+        if name is None:
+            return POISON
         qualified = scope.prefix + name
         current: Any = value
         for i in range(count):
