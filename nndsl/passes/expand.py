@@ -33,6 +33,7 @@ from ..diagnostics import CompileError, Note, Reporter, Span, did_you_mean, make
 from ..ir import Frame, Origin
 from ..layers import REGISTRY
 from ..layers.base import DERIVED, LayerSpec, Param
+from ..layers.foreign import foreign_help
 from ..layers.parameter import CONNECTORS
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
@@ -871,7 +872,7 @@ class Expander:
         if chained is None and call.bare:
             # a bare name in head position is a value reference handled by _expr
             raise AssertionError("bare call in head position")
-        hint = did_you_mean(call.callee, [*REGISTRY, *self.units])
+        hint = foreign_help(call.callee, "layer") or did_you_mean(call.callee, [*REGISTRY, *self.units])
         raise CompileError(make("E0201", call.callee_span, help=hint, name=call.callee))
 
     def _split_args(
