@@ -78,8 +78,11 @@ LAYERS: tuple[Foreign, ...] = (
         "NNC's InstanceNormalization learns beta and gamma (PyTorch's affine=True)",
     ),
     # pooling
-    Foreign(("MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D"), "MaxPooling",
-            f"MaxPooling(kernel=2x2); {_POOL}"),  # fmt: skip
+    Foreign(
+        ("MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D"),
+        "MaxPooling",
+        f"MaxPooling(kernel=2x2); {_POOL}",
+    ),
     Foreign(
         ("AvgPool1d", "AvgPool2d", "AvgPool3d", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D"),
         "AveragePooling",
