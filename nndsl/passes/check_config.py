@@ -76,7 +76,7 @@ def build_datasets(items: list[ast.Dataset], spec_dir: Path, reporter: Reporter)
         for k, p in _DATASET.items():
             if k != "num_data":  # num_data only where NNC recorded it
                 settings.setdefault(k, p.default)
-        out.append(Dataset(d.name, d.uri, str(spec_dir / d.uri), settings, d.span))
+        out.append(Dataset(d.name, d.uri, str(spec_dir / d.uri), settings, d.span, d.uri_span))
     return out
 
 

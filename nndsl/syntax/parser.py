@@ -357,7 +357,7 @@ class _ToAst(Transformer):
         keyword, name, uri, settings = c
         items = None if settings is None else settings.items
         span = self._span(keyword, uri if settings is None else settings)
-        return ast.Dataset(str(name), _unquote(uri), items, span, self._tok(name))
+        return ast.Dataset(str(name), _unquote(uri), items, span, self._tok(name), self._tok(uri))
 
     def config_def(self, c):
         keyword, settings = c
