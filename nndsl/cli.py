@@ -81,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     lt = sub.add_parser("lint", help="check specs: every error and warning")
     lt.add_argument("files", nargs="+", metavar="FILE")
     lt.add_argument("--format", choices=("text", "json"), default="text")
-    lt.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    lt.add_argument(
+        "--strict",
+        action="store_true",
+        help="also warn where NNC's defaults differ from PyTorch's and about missing dataset CSVs; exit 1 on warnings",
+    )
     lt.add_argument(
         "--backend",
         action="append",
@@ -136,13 +140,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _compile(path: str, args, lint: bool = False):
+def _compile(path: str, args, lint: bool = False, strict: bool = False):
     from .compiler import compile_file
     from .passes.expand import DEFAULT_MAX_LAYERS
 
     max_layers = args.max_layers if args.max_layers is not None else DEFAULT_MAX_LAYERS
     size = {k: v for k in ("max_parameters", "max_activations") if (v := getattr(args, k)) is not None}
-    return compile_file(path, max_layers=max_layers, lint=lint, include_paths=tuple(args.include_path), **size)
+    include_paths = tuple(args.include_path)
+    return compile_file(path, max_layers=max_layers, lint=lint, strict=strict, include_paths=include_paths, **size)
 
 
 def _report(results, fmt: str) -> None:
@@ -172,7 +177,7 @@ def _backend_check(result, backends) -> None:
 
 
 def cmd_lint(args) -> int:
-    results = [_compile(f, args, lint=True) for f in args.files]
+    results = [_compile(f, args, lint=True, strict=args.strict) for f in args.files]
     for r in results:
         _backend_check(r, dict.fromkeys(args.backend))
     _report(results, args.format)

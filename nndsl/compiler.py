@@ -49,6 +49,7 @@ def compile_file(
     *,
     max_layers: int = DEFAULT_MAX_LAYERS,
     lint: bool = False,
+    strict: bool = False,
     text: str | None = None,
     include_paths: tuple[str | Path, ...] = (),
     max_parameters: int = MAX_PARAMETERS,
@@ -58,7 +59,7 @@ def compile_file(
 
     `text`, when given, is used instead of reading `path` (editors, tests). Includes may
     read the spec's folder tree and those of `include_paths`. The limits are those of
-    nndsl/limits.py and `--max-layers`.
+    nndsl/limits.py and `--max-layers`. `strict` (`lint --strict`) adds the lint checks only it runs.
     """
     # Python's cyclic garbage collector is paused while compiling. The front end allocates
     # one object after another (syntax tree, layers, values) and keeps nearly all of them,
@@ -70,7 +71,7 @@ def compile_file(
     try:
         with stack_room():  # the limits bound every stage's recursion (nndsl/limits.py)
             size = (max_parameters, max_activations)
-            result = _compile(Path(path), max_layers, lint, text, tuple(include_paths), size)
+            result = _compile(Path(path), max_layers, lint, text, tuple(include_paths), size, strict)
     finally:
         if collecting:
             gc.enable()
@@ -80,7 +81,13 @@ def compile_file(
 
 
 def _compile(
-    path: Path, max_layers: int, lint: bool, text: str | None, include_paths: tuple, size: tuple[int, int]
+    path: Path,
+    max_layers: int,
+    lint: bool,
+    text: str | None,
+    include_paths: tuple,
+    size: tuple[int, int],
+    strict: bool = False,
 ) -> Result:
     reporter = Reporter()
     sources = Sources()
@@ -146,6 +153,6 @@ def _compile(
     if lint and not reporter.has_errors:  # warnings once the errors are fixed: no cascades
         from .passes.lint import lint as run_lint
 
-        run_lint(project, result, reporter)
+        run_lint(project, result, reporter, strict)
     result.project = project
     return result

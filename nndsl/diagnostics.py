@@ -201,6 +201,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "W108": ("warning", "{role} '{name}' has no dataset"),
     "W109": ("warning", "unit '{name}' is never used"),
     "W112": ("warning", "output '{name}' of unit '{unit}' is never used, so it is no output of network '{network}'"),
+    "W113": ("warning", "{type} relies on NNC's default {param}={value}"),  # lint --strict
+    "W114": ("warning", "dataset '{dataset}': '{path}' does not exist"),  # lint --strict
     "W120": ("warning", "{message}"),  # an NNC property the import cannot carry over: lost
     "W130": ("warning", "{message}"),  # nndsl weights: unmatched with --partial, or paired against the file's order
     "W110": (

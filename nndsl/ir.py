@@ -128,6 +128,7 @@ class Dataset:
     path: str  # resolved against the spec's folder
     settings: dict[str, Any]
     span: Span
+    uri_span: Span | None = None  # the path string, where the spec has one
 
 
 @dataclass(frozen=True, slots=True)

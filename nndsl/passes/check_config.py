@@ -14,6 +14,7 @@ from typing import Any
 from ..diagnostics import CompileError, Reporter, Span, did_you_mean, make
 from ..ir import Config, Dataset, Executor, Monitor, Optimizer, Schedule, Solver
 from ..layers.base import BOOL, INT, Param
+from ..layers.foreign import foreign_help
 from ..solvers import DEFAULT_SCHEDULE, DURATION, EVALUATIONS, OPTIONAL, PRECISIONS, SCHEDULES, SOLVERS
 from ..syntax import ast
 from .values import POISON, Symbol, coerce, describe, eval_const
@@ -75,7 +76,7 @@ def build_datasets(items: list[ast.Dataset], spec_dir: Path, reporter: Reporter)
         for k, p in _DATASET.items():
             if k != "num_data":  # num_data only where NNC recorded it
                 settings.setdefault(k, p.default)
-        out.append(Dataset(d.name, d.uri, str(spec_dir / d.uri), settings, d.span))
+        out.append(Dataset(d.name, d.uri, str(spec_dir / d.uri), settings, d.span, d.uri_span))
     return out
 
 
@@ -406,7 +407,9 @@ class _Ctx:
             return None
         params = table.get(expr.callee)
         if params is None:
-            self.reporter.add(make(code, expr.callee_span, help=did_you_mean(expr.callee, table), name=expr.callee))
+            kind = "solver" if code == "E0602" else "schedule"
+            hint = foreign_help(expr.callee, kind, [kw.name for kw in expr.kwargs]) or did_you_mean(expr.callee, table)
+            self.reporter.add(make(code, expr.callee_span, help=hint, name=expr.callee))
             return None
         by_name = {p.name: p for p in params} | {a: p for p in params for a in p.aliases}
         values: dict[str, Any] = {}

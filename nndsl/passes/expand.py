@@ -32,7 +32,8 @@ from typing import Any, NamedTuple
 from ..diagnostics import CompileError, Note, Reporter, Span, did_you_mean, make
 from ..ir import Frame, Origin
 from ..layers import REGISTRY
-from ..layers.base import DERIVED, LayerSpec, Param
+from ..layers.base import DERIVED, SHAPE, LayerSpec, Param
+from ..layers.foreign import foreign_help
 from ..layers.parameter import CONNECTORS
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
@@ -883,7 +884,7 @@ class Expander:
         if chained is None and call.bare:
             # a bare name in head position is a value reference handled by _expr
             raise AssertionError("bare call in head position")
-        hint = did_you_mean(call.callee, [*REGISTRY, *self.units])
+        hint = foreign_help(call.callee, "layer") or did_you_mean(call.callee, [*REGISTRY, *self.units])
         raise CompileError(make("E0201", call.callee_span, help=hint, name=call.callee))
 
     def _split_args(
@@ -965,11 +966,16 @@ class Expander:
             takes = _plural(len(spec.inputs), "tensor input") if not spec.variadic else "tensor inputs"
             if spec.positional:
                 takes += " and " + ", ".join(f"'{p}'" for p in spec.positional) + " by position"
+            sizes = positional[len(spec.positional) - 1 :] if spec.positional else ()
+            split = sizes and spec.param(spec.positional[-1]).type == SHAPE  # Input(3, 32, 32)
+            split = split and all(isinstance(a, ast.Num) and isinstance(a.value, int) for a in sizes)
             problems.append(
                 make(
                     "E0302",
                     extra.span,
-                    help="give the other parameters by name, like kernel=3x3",
+                    help=f"write a shape as {'x'.join(a.text for a in sizes)}"
+                    if split
+                    else "give the other parameters by name, like kernel=3x3",
                     callee=spec.type,
                     expected=takes,
                     got="another positional argument",

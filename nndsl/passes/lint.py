@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..diagnostics import Note, Reporter
 from ..ir import Network, Project
-from ..layers import REGISTRY
+from ..layers import REGISTRY, fmt_shape
 from .check_roles import is_default, output_kinds
 from .resolve_includes import inside
 
@@ -27,7 +27,39 @@ GEOMETRIC = frozenset(
 )
 
 
-def lint(project: Project, result, reporter: Reporter) -> None:
+# NNC defaults a PyTorch or Keras user does not expect, which `lint --strict` warns about (W113) where a
+# layer relies on one silently: (layer type, the parameters that set it, whether the default matters for
+# the layer's resolved parameters, what the frameworks do). The default shown is the registry's.
+STRICT_DEFAULTS = (
+    (
+        "Convolution",
+        ("border_mode", "pad"),
+        lambda p: any(p["pad"]),
+        "it pads to keep the size, where PyTorch's Conv2d and Keras's Conv2D pad nothing unless told "
+        "(pad=0 or border_mode=valid is theirs)",
+    ),
+    (
+        "DepthwiseConvolution",
+        ("border_mode", "pad"),
+        lambda p: any(k > 1 for k in p["kernel"]),
+        "it pads nothing, where Convolution pads to keep the size (border_mode=same keeps the size)",
+    ),
+    (
+        "BatchNormalization",
+        ("epsilon",),
+        lambda p: True,
+        "PyTorch's BatchNorm2d adds 1e-5 to the variance, Keras's BatchNormalization 1e-3",
+    ),
+    (
+        "LeakyReLU",
+        ("alpha",),
+        lambda p: True,
+        "PyTorch's LeakyReLU has a negative_slope of 0.01, Keras's 0.3",
+    ),
+)
+
+
+def lint(project: Project, result, reporter: Reporter, strict: bool = False) -> None:
     unused_values(result, reporter)
     unused_units(result, reporter)
     unbound_inputs(project, reporter)
@@ -38,6 +70,9 @@ def lint(project: Project, result, reporter: Reporter) -> None:
     roles_without_dataset(project, reporter)
     dataset_columns(project, reporter, result.roots)
     partial_lrate_multipliers(project, result, reporter)
+    if strict:
+        silent_defaults(project, reporter)
+        missing_datasets(project, reporter, result.roots)
 
 
 def unused_values(result, reporter: Reporter) -> None:
@@ -272,3 +307,46 @@ def partial_lrate_multipliers(project: Project, result, reporter: Reporter) -> N
                 if name.endswith("_lrate_multiplier") and value not in (0, 1) and span not in seen:
                     seen.add(span)
                     reporter.warn("W111", span, param=name, value=value)
+
+
+def _written(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else fmt_shape(value) if isinstance(value, tuple) else str(value)
+
+
+def silent_defaults(project: Project, reporter: Reporter) -> None:
+    """W113 (--strict): a layer relying on an NNC default of STRICT_DEFAULTS, once per place written."""
+    checks = {t: (params, matters, note) for t, params, matters, note in STRICT_DEFAULTS}
+    seen = set()
+    for net in project.networks:
+        for layer in net.layers:
+            check = checks.get(layer.type)
+            if check is None or layer.origin.span in seen:
+                continue
+            params, matters, note = check
+            if any(p in layer.param_spans for p in params) or not matters(layer.params):
+                continue
+            seen.add(layer.origin.span)
+            default = REGISTRY[layer.type].param(params[0]).default
+            reporter.warn(
+                "W113",
+                layer.origin.span,
+                help=f"{note}; write {params[0]}= to say which you mean",
+                type=layer.type,
+                param=params[0],
+                value=_written(default),
+            )
+
+
+def missing_datasets(project: Project, reporter: Reporter, roots: list[Path]) -> None:
+    """W114 (--strict): a dataset CSV that does not exist. Only a path inside the folder trees the spec may
+    read (`roots`, as for W107) is looked up: whether a file outside them exists is not the spec's to learn."""
+    for ds in project.datasets:
+        path = Path(ds.path)
+        if inside(path, roots) and not os.path.lexists(path):
+            reporter.warn(
+                "W114",
+                ds.uri_span or ds.span,
+                help="a dataset's path is read relative to the spec's folder",
+                dataset=ds.name,
+                path=ds.uri,
+            )

@@ -284,6 +284,7 @@ class Dataset:
     settings: tuple[Setting | Section, ...] | None
     span: Span
     name_span: Span
+    uri_span: Span | None = None  # the path string
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..diagnostics import Diagnostic, Note, Span, make
+from ..layers.foreign import foreign_help
 from ..limits import MAX_NESTING
 from . import ast
 
@@ -356,7 +357,7 @@ class _ToAst(Transformer):
         keyword, name, uri, settings = c
         items = None if settings is None else settings.items
         span = self._span(keyword, uri if settings is None else settings)
-        return ast.Dataset(str(name), _unquote(uri), items, span, self._tok(name))
+        return ast.Dataset(str(name), _unquote(uri), items, span, self._tok(name), self._tok(uri))
 
     def config_def(self, c):
         keyword, settings = c
@@ -590,19 +591,73 @@ def _syntax_diagnostic(err: UnexpectedInput, text: str, path: str, parser: Lark,
     message = f"unexpected {_found(tok)}"
     if expected:
         message += f"; expected {expected}"
-    help_ = _hint(tok, err)
-    return make("E0101", span, help=help_, message=message)
+    help_, notes = _hint(tok, err, text, lines, line, col, still_open)
+    return make("E0101", span, [Note(m, Span(path, *at)) for m, at in notes], help=help_, message=message)
 
 
-def _hint(tok: Token | None, err: UnexpectedInput) -> str | None:
+def _hint(tok: Token | None, err: UnexpectedInput, text: str, lines: _Lines, line: int, col: int, still_open: list):
+    """The help for a syntax error at `tok` (line, col), and notes as (message, (line, col, end_line,
+    end_col)): the usual fixes of what a user of Python, PyTorch or Keras writes."""
     if tok is None:
-        return None
+        return None, []
     expected = set(getattr(err, "expected", ()) or ())
     if str(tok) == "=" and "COMP_OP" in expected:
-        return "use '==' to compare"
+        return "use '==' to compare", []
     if tok.type == "_NL" and "RBRACE" in expected:
-        return "a statement must fit on its line; continue a chain on the next line by starting it with '->'"
-    return None
+        return "a statement must fit on its line; continue a chain on the next line by starting it with '->'", []
+    at = lines.start(line) + col - 1
+    if expected == {"COMMA", "EQUAL"}:  # a statement that starts with a name and is no assignment
+        return _missing_arrow(text, lines, at, line)
+    if str(tok) == "," and "RPAR" in expected and still_open and still_open[-1][3] == "(":
+        return _tuple(text, lines.start(still_open[-1][1]) + still_open[-1][2]), []
+    spaced = re.search(r"(\d+(?:\s*x\s*\d+)*)\s*x\s*$", text[lines.start(line) : at]) if tok.type == "INT" else None
+    if spaced and re.search(r"\s", spaced.group(0)):  # kernel=3 x 3
+        written = re.sub(r"\s", "", spaced.group(1))
+        return f"write a shape without spaces: {written}x{tok}", []
+    module = re.search(r"\b[A-Za-z_]\w*\.([A-Za-z_]\w*)\s*$", text[lines.start(line) : at]) if str(tok) == "(" else None
+    if module:
+        name = module.group(1)
+        return "a layer is called by its name alone, without a module" + (
+            f"; {foreign_help(name, 'layer')}" if foreign_help(name, "layer") else f": {name}(...)"
+        ), []
+    return None, []
+
+
+def _missing_arrow(text: str, lines: _Lines, at: int, line: int):
+    """`h = x -> A` then a line `B -> C`: the second line starts a statement of its own. When the
+    name before the error starts its line and the code line before it is an assignment or a chain,
+    the fix is a leading '->' (pointed at by a note where that name is on an earlier line)."""
+    i = at
+    while i > 0 and text[i - 1] in " \t\r\n":
+        i -= 1
+    start = i
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    name_line = bisect.bisect_right(lines.starts, start)
+    first = lines.start(name_line)
+    if start == i or text[first:start].strip():
+        return None, []
+    above = [t.split("#", 1)[0].rstrip() for t in text[: max(first - 1, 0)].split("\n")[-50:]]
+    previous = next((t for t in reversed(above) if t.strip()), "")
+    if previous.endswith("{") or ("->" not in previous and "=" not in previous):
+        return None, []
+    fixed = text[start : text.find("\n", start) if "\n" in text[start:] else len(text)].split("#", 1)[0].strip()
+    fixed = fixed if len(fixed) <= 40 else fixed[:37] + "..."
+    help_ = f"to continue the chain on the next line, start that line with '->': -> {fixed}"
+    if name_line == line:
+        return help_, []
+    col = start - first + 1
+    return help_, [("this line is read as a new statement", (name_line, col, name_line, col + i - start))]
+
+
+def _tuple(text: str, after: int) -> str:
+    """The help for a tuple, `Input((3, 32, 32))`: the text after its '(' (at offset `after`)."""
+    close = text.find(")", after, after + 200)
+    items = [t.strip() for t in text[after : close if close >= 0 else after].split(",")]
+    items = [t for t in items if t]
+    if close >= 0 and items and all(t.isdigit() for t in items):
+        return f"write a shape as {'x'.join(items)}, not ({', '.join(items)}{',' if len(items) == 1 else ''})"
+    return "nndsl has no tuples: write a shape as 3x32x32, and a list as [a, b] (a list of ints is a shape too)"
 
 
 class _Lines:
