@@ -9,6 +9,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+from nndsl.backends.builder import Emitters
 from nndsl.layers import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +106,32 @@ same = layer.type == other.type
 message = f"{layer.type} over {n} axes"
 """
     assert type_branches(probe, frozenset({"Sum"})) == []
+
+
+def test_emitter_registers_one_lowering_per_type_with_its_own_arguments():
+    table = Emitters("probe")
+
+    @table.emitter("Sum", Mean=dict(fn="mean"), Max=dict(fn="amax"))
+    def reduce(layer, ins, out, *, fn="sum"):
+        return fn, layer, ins, out
+
+    assert reduce(None, (), ()) == ("sum", None, (), ())  # the decorator returns the function itself
+    assert {t: table[t]("L", ((3,),), (1,)) for t in table} == {
+        "Sum": ("sum", "L", ((3,),), (1,)),
+        "Mean": ("mean", "L", ((3,),), (1,)),
+        "Max": ("amax", "L", ((3,),), (1,)),
+    }
+    with pytest.raises(ValueError, match="probe emitter for Mean registered twice"):
+        table.emitter(Mean=dict(fn="mean"))(reduce)
+    with pytest.raises(ValueError, match="probe emitter for Summ, which is no layer type"):
+        table.emitter("Summ")(reduce)
+
+
+def test_both_backends_register_through_the_one_helper():
+    from nndsl.backends.keras.emit import EMITTERS as KERAS
+    from nndsl.backends.torch.emit import EMITTERS as TORCH
+
+    assert (type(TORCH), TORCH.backend, type(KERAS), KERAS.backend) == (Emitters, "torch", Emitters, "keras")
 
 
 def test_the_templates_never_name_a_layer_type():
