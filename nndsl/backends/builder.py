@@ -18,10 +18,12 @@ parameters are addressed, initial values) is a `Dialect`; the rest is here.
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..diagnostics import make
 from ..ir import Layer, Network, Project
@@ -58,6 +60,36 @@ class Emit:
     # The value is a parameter in NNC's layout (a Parameter layer's), not a batch of data in the
     # backend's: its shape comment is NNC's.
     nnc_value: bool = False
+
+
+Emitter = Callable[[Layer, tuple[tuple[int, ...], ...], tuple[int, ...]], Emit]
+
+
+class Emitters(dict[str, Emitter]):
+    """A backend's lowerings: one emitter per layer type, which `lower` calls with the IR layer, the
+    per-sample input shapes and the output shape. `emitter` registers them."""
+
+    def __init__(self, backend: str):
+        super().__init__()
+        self.backend = backend
+
+    def emitter(self, *types: str, **bound: Mapping[str, Any]) -> Callable[[Emitter], Emitter]:
+        """A decorator: the function lowers each of `types`, and each type given as a keyword with that
+        type's own arguments (`@emitter(Softmax=dict(fn="softmax"), LogSoftmax=dict(fn="log_softmax"))`
+        calls it with `fn="softmax"` for a Softmax): what sets one type apart from the others an
+        emitter lowers is bound here, so no emitter asks for the type's name."""
+
+        def register(fn: Emitter) -> Emitter:
+            lowerings = [(t, fn) for t in types] + [(t, functools.partial(fn, **kw)) for t, kw in bound.items()]
+            for t, lowering in lowerings:
+                if t not in REGISTRY:
+                    raise ValueError(f"{self.backend} emitter for {t}, which is no layer type")
+                if t in self:
+                    raise ValueError(f"{self.backend} emitter for {t} registered twice")
+                self[t] = lowering
+            return fn
+
+        return register
 
 
 class Unsupported(Exception):

@@ -5,6 +5,7 @@ runtime modules (`register(emitter, augment, nnc_layers)`)."""
 
 from __future__ import annotations
 
+import operator
 from functools import reduce
 
 from ..ir import Layer
@@ -12,31 +13,23 @@ from ..layers import REGISTRY
 from .builder import Emit
 from .expr import BATCH, MODULE, Lit, Module, Slice, inp, lit
 
-# The random layers' parameters generated code passes (ImageAugmentation: its shape and those off
-# NNC's defaults, see `image_augmentation`).
-RANDOM_LAYER_ARGS = {"RandomFlip": ("axes", "skip_at_test"), "RandomShift": ("shift", "border_mode", "skip_at_test"),
-                     "RandomCrop": ("shape",)}  # fmt: skip
-
 
 def _value(v):
     return lit(tuple(v) if isinstance(v, tuple | list) else v)
 
 
-def _random(runtime: Module, layer: Layer, names) -> Emit:
+def random_layer(runtime: Module, layer: Layer, names) -> Emit:
+    """A random layer (RandomFlip...): the runtime's class of the same name (`augment.RandomFlip(...)`)
+    given the layer's parameters `names`."""
     p = layer.params
     return Emit(MODULE(inp(0)), runtime.dot(layer.type)(**{n: _value(p[n]) for n in names}))
 
 
-def random_layer(runtime: Module, layer: Layer) -> Emit:
-    """RandomFlip, RandomShift, RandomCrop: the runtime's class of the same name (`augment.RandomFlip(...)`)."""
-    return _random(runtime, layer, RANDOM_LAYER_ARGS[layer.type])
-
-
 def image_augmentation(runtime: Module, layer: Layer) -> Emit:
     """The runtime's ImageAugmentation with its shape and the parameters off NNC's defaults."""
-    defaults = {q.name: q.default for q in REGISTRY["ImageAugmentation"].params}
+    defaults = {q.name: q.default for q in REGISTRY[layer.type].params}
     names = ["shape"] + [n for n, v in layer.params.items() if n != "shape" and v != defaults.get(n)]
-    return _random(runtime, layer, names)
+    return random_layer(runtime, layer, names)
 
 
 def working_memory_layer(runtime: Module, layer: Layer) -> Emit:
@@ -49,17 +42,22 @@ def working_memory_layer(runtime: Module, layer: Layer) -> Emit:
     return Emit(MODULE(BATCH), module)
 
 
-def n_ary(layer: Layer, ins, out) -> Emit:
-    """AddN and MulN: `x0 + x1 + ...` and `x0 * x1 * ...`."""
-    op = (lambda a, b: a + b) if layer.type == "AddN" else (lambda a, b: a * b)
+def n_ary(layer: Layer, ins, out, *, op) -> Emit:
+    """AddN and MulN: `x0 + x1 + ...` and `x0 * x1 * ...` (`op` of two operands)."""
     return Emit(reduce(op, (inp(k) for k in range(len(ins)))))
 
 
 def register(emitter, augment: Module, nnc_layers: Module) -> None:
     """Register the shared lowerings with a backend's `emitter` decorator, for its runtime modules
     `augment` (the random layers) and `nnc_layers` (WorkingMemory)."""
-    emitter("AddN", "MulN")(n_ary)
-    emitter(*RANDOM_LAYER_ARGS)(lambda layer, ins, out: random_layer(augment, layer))
+    emitter(AddN=dict(op=operator.add), MulN=dict(op=operator.mul))(n_ary)
+    # The random layers' parameters generated code passes (ImageAugmentation: its shape and those off
+    # NNC's defaults, see `image_augmentation`).
+    emitter(
+        RandomFlip=dict(names=("axes", "skip_at_test")),
+        RandomShift=dict(names=("shift", "border_mode", "skip_at_test")),
+        RandomCrop=dict(names=("shape",)),
+    )(lambda layer, ins, out, names: random_layer(augment, layer, names))
     emitter("ImageAugmentation")(lambda layer, ins, out: image_augmentation(augment, layer))
     emitter("WorkingMemory")(lambda layer, ins, out: working_memory_layer(nnc_layers, layer))
 

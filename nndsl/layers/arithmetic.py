@@ -20,6 +20,15 @@ from .base import (
     same_shapes,
 )
 
+# `a op b` with a tensor operand, the language's arithmetic on tensors: (two tensors, tensor op number,
+# number op tensor) -> the layer it lowers to (`x - 1` is AddScalar(-1), `x / 2` MulScalar(0.5)).
+TENSOR_OPS = {
+    "+": ("Add2", "AddScalar", "AddScalar"),
+    "-": ("Sub2", "AddScalar", "RSubScalar"),
+    "*": ("Mul2", "MulScalar", "MulScalar"),
+    "/": ("Div2", "MulScalar", "RDivScalar"),
+}
+
 _SCALAR = {
     "AddScalar": "x + value",
     "MulScalar": "x * value",
@@ -40,6 +49,8 @@ for _type, _expr in _SCALAR.items():
             params=nnc_params(_type, {"Value": FLOAT}),
             positional=("value",),
             shape=same_shape,
+            preprocessing="scales",
+            keeps_loss=_type == "MulScalar",
             doc=f"Elementwise {_expr}. Output shape = input shape.",
         )
     )
@@ -67,6 +78,7 @@ for _type, _expr in _BINARY.items():
             inputs=("x0", "x1"),
             params=nnc_params(_type, {}),
             shape=broadcast_shape,
+            keeps_loss=_type == "Add2",
             doc=f"Elementwise {_expr}. The inputs broadcast as nnabla's: equal ranks, and on every axis "
             "the sizes are equal or one of them is 1.",
         )

@@ -10,7 +10,8 @@ A spec holds everything nndsl knows about a layer type, in one place:
 * `parameters`: the shapes of the layer's learnable parameters and state;
 * `macs`: the multiply-accumulate count, torchinfo's "mult-adds" convention (see
   `torchinfo_macs`);
-* flags used by lint and the backends (`kind`, `random`).
+* flags used by the passes and the backends (`kind`, `random`, `preprocessing`, `keeps_loss`,
+  `shared_settings`...), so that no code outside this package tests a layer's type by name.
 
 Shape rules raise `ShapeError`; the `infer_shapes` pass adds the layer, the position and
 the expansion chain, so rules stay small and pure.
@@ -116,7 +117,7 @@ class LayerSpec:
     macs: Callable[[tuple[Shape, ...], Params, Shape, tuple[ParamShape, ...]], int] | None = None
     positional: tuple[str, ...] = ()  # parameters that may be given positionally, in order
     variadic: bool = False  # True: takes len(inputs) or more tensor inputs
-    kind: str = "layer"  # layer | input | loss | error | preprocess
+    kind: str = "layer"  # layer | input | parameter | loss | error
     # Whether the layer's output varies from run to run; a callable gets the resolved
     # parameters and the input shapes.
     random: bool | Callable[[Params, tuple[Shape, ...]], bool] = False
@@ -131,6 +132,16 @@ class LayerSpec:
     # The second input is a class index along the first input's `axis` (the cross entropies and
     # TopNError): the dataset's label column, whose class count a project's config records.
     class_label: bool = False
+    # What the layer does to the values of a network input it preprocesses, which lint compares across
+    # networks that share parameters (W104): "scales" changes them by its constant `value` (MulScalar,
+    # AddScalar...), "keeps" moves, crops or flips them (Slice, RandomFlip...); "" ends the preprocessing.
+    preprocessing: str = ""
+    # Its output is a loss where every tensor input is one (Add2, MulScalar): a weighted sum of losses
+    # (`main + 0.3 * aux`) is a training objective, as NNC trains on the sum of a network's losses.
+    keeps_loss: bool = False
+    # Settings beyond the parameters' shapes that layers of one name must agree on, as they share one
+    # thing (WorkingMemory's buffer: its init, init_multiplier and lrate_multiplier; E0505).
+    shared_settings: tuple[str, ...] = ()
     doc: str = ""
     _by_name: dict[str, Param] = field(default_factory=dict, repr=False, compare=False)
 

@@ -41,6 +41,7 @@ register(
     LayerSpec(
         type="Parameter",
         category=nnc_category("Parameter"),
+        kind="parameter",
         inputs=(),
         params=tuple(
             dataclasses.replace(q, choices=INITIALIZERS) if q.name == "init" else q

@@ -99,6 +99,7 @@ register(
     LayerSpec(
         type="ImageAugmentation",
         category=nnc_category("ImageAugmentation"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params(
             "ImageAugmentation",
@@ -153,6 +154,7 @@ register(
     LayerSpec(
         type="RandomCrop",
         category=nnc_category("RandomCrop"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params("RandomCrop", {"Shape": SHAPE, "Seed": INT}),
         positional=("shape",),
@@ -174,6 +176,7 @@ register(
     LayerSpec(
         type="RandomFlip",
         category=nnc_category("RandomFlip"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params("RandomFlip", {"Axes": INTS, "Seed": INT, "SkipAtTest": BOOL}),
         positional=("axes",),
@@ -197,6 +200,7 @@ register(
     LayerSpec(
         type="RandomShift",
         category=nnc_category("RandomShift"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params("RandomShift", {"Shift": INTS, "BorderMode": CHOICE, "Seed": INT, "SkipAtTest": BOOL}),
         positional=("shift",),

@@ -84,10 +84,13 @@ def slice_shape(ins: tuple[Shape, ...], p: Params) -> Shape:
     return tuple(out)
 
 
+SUBSCRIPT = "Slice"  # the layer a subscript of a tensor lowers to: x[:, 1:3] is Slice(start=..., stop=...)
+
 register(
     LayerSpec(
-        type="Slice",
+        type=SUBSCRIPT,
         category=nnc_category("Slice"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params("Slice", {"Start": INTS, "Stop": INTS, "Step": INTS}),
         resolve=resolve_slice,
@@ -122,6 +125,7 @@ register(
     LayerSpec(
         type="Pad",
         category=nnc_category("Pad"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params("Pad", {"PadWidth": INTS, "Mode": CHOICE, "ConstantValue": FLOAT}),
         positional=("pad_width",),
@@ -211,6 +215,7 @@ register(
     LayerSpec(
         type="Flip",
         category=nnc_category("Flip"),
+        preprocessing="keeps",
         inputs=("x",),
         params=nnc_params("Flip", {"Axes": INTS}),
         positional=("axes",),
@@ -356,9 +361,9 @@ register(
     )
 )
 
-for _type, _doc in (
-    ("Identity", "Outputs its input unchanged (useful to name a point of the network)."),
-    ("Unlink", "Outputs its input unchanged but stops the gradient."),
+for _type, _doc, _preprocessing in (
+    ("Identity", "Outputs its input unchanged (useful to name a point of the network).", "keeps"),
+    ("Unlink", "Outputs its input unchanged but stops the gradient.", ""),
 ):
     register(
         LayerSpec(
@@ -367,6 +372,7 @@ for _type, _doc in (
             inputs=("x",),
             params=nnc_params(_type, {}),
             shape=same_shape,
+            preprocessing=_preprocessing,
             doc=_doc,
         )
     )

@@ -45,6 +45,7 @@ register(
     LayerSpec(
         type="WorkingMemory",
         category=nnc_category("WorkingMemory"),
+        shared_settings=("init", "init_multiplier", "lrate_multiplier"),
         inputs=(),
         params=nnc_params(
             "WorkingMemory",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..diagnostics import Note, Reporter
 from ..ir import Layer, Network
-from ..layers.base import fmt_shape
+from ..layers.base import REGISTRY, fmt_shape
 
 
 def check_parameters(networks: list[Network], reporter: Reporter) -> None:
@@ -37,17 +37,15 @@ def check_parameters(networks: list[Network], reporter: Reporter) -> None:
                 _report_type(layer, net, seen, reporter)
             elif seen[0] != shapes:
                 _report(layer, net, seen, reporter)
-            elif layer.type == "WorkingMemory" == seen[2].type:
-                _check_memory(layer, net, seen, reporter)
+            elif layer.type == seen[2].type:
+                _check_settings(layer, net, seen, reporter)
 
 
-# A WorkingMemory's settings beyond its size: networks share the one buffer of that name.
-_MEMORY_SETTINGS = ("init", "init_multiplier", "lrate_multiplier")
-
-
-def _check_memory(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
+def _check_settings(layer: Layer, net: Network, seen: tuple, reporter: Reporter) -> None:
+    """The settings beyond the parameters' shapes that layers of one name share (the registry's
+    `shared_settings`: a WorkingMemory's, whose networks share the one buffer of that name)."""
     _, other, other_layer = seen
-    for key in _MEMORY_SETTINGS:
+    for key in REGISTRY[layer.type].shared_settings:
         mine, theirs = layer.params[key], other_layer.params[key]
         if mine != theirs:
             reporter.error(

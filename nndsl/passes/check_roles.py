@@ -11,12 +11,6 @@ from ..layers import REGISTRY
 DEFAULTS_PATH = "<config defaults>"
 
 
-# Layers whose output is a loss where every tensor input is one: a sum of losses times constants
-# (`main + 0.3 * aux`, lowered to Add2 and MulScalar) is a training objective, as NNC trains on
-# the sum of a network's losses.
-LOSS_PRESERVING = frozenset({"Add2", "MulScalar"})
-
-
 def value_kind(net: Network, vid: int, memo: dict[int, str] | None = None) -> str | None:
     """The registry kind ("loss", "error", "layer"...) of the layer computing `vid`, with a
     weighted sum of losses a "loss" (None for a value no layer computes). Iterative: a sum of
@@ -34,8 +28,9 @@ def value_kind(net: Network, vid: int, memo: dict[int, str] | None = None) -> st
             todo.pop()
             continue
         layer = net.layers[producer]
-        kind = REGISTRY[layer.type].kind
-        if layer.type not in LOSS_PRESERVING:
+        spec = REGISTRY[layer.type]
+        kind = spec.kind
+        if not spec.keeps_loss:  # (a sum of losses times constants, Add2 and MulScalar, is a loss)
             memo[v] = kind
             todo.pop()
             continue

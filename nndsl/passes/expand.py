@@ -32,9 +32,11 @@ from typing import Any, NamedTuple
 from ..diagnostics import CompileError, Note, Reporter, Span, did_you_mean, make
 from ..ir import Frame, Origin
 from ..layers import REGISTRY
+from ..layers.arithmetic import TENSOR_OPS
 from ..layers.base import DERIVED, SHAPE, LayerSpec, Param
 from ..layers.foreign import foreign_help
 from ..layers.parameter import CONNECTORS
+from ..layers.shape import SUBSCRIPT
 from ..limits import MAX_DEPTH, MAX_UNIT_DEPTH
 from ..syntax import ast
 from .count_layers import LayerCounter
@@ -54,15 +56,6 @@ DISCARD = "_"  # a binding target that binds nothing: `main, _, _ = net: GoogLeN
 UNIT_PARAM_TYPES = {
     "int": "int", "float": "float", "bool": "bool", "string": "str", "str": "str", "shape": "shape", "list": "list"
 }  # fmt: skip
-
-
-# `a op b` with a tensor operand: (two tensors, tensor op number, number op tensor) -> NNC layer.
-TENSOR_OPS = {
-    "+": ("Add2", "AddScalar", "AddScalar"),
-    "-": ("Sub2", "AddScalar", "RSubScalar"),
-    "*": ("Mul2", "MulScalar", "MulScalar"),
-    "/": ("Div2", "MulScalar", "RDivScalar"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +119,11 @@ class Graph:
         """The type of the layer that computes value `vid` (None for none)."""
         producer = self.values[vid].producer
         return None if producer is None else self.layers[producer].type
+
+    def is_parameter(self, vid: int) -> bool:
+        """Whether a Parameter layer (the registry's "parameter" kind) computes value `vid`."""
+        t = self.layer_type(vid)
+        return t is not None and REGISTRY[t].kind == "parameter"
 
 
 @dataclass(slots=True)
@@ -379,7 +377,7 @@ class Expander:
                 graph.dropped.append((vname, *self.unit_outputs[vname][:2]))
                 continue
             if isinstance(value, Tensor) and not scope.bound_at[vname][1] and value.vid not in graph.outputs:
-                if graph.layer_type(value.vid) == "Parameter":
+                if graph.is_parameter(value.vid):
                     self.reporter.error("E0313", scope.bound_at[vname][0], name=vname,
                                         connectors=PARAMETER_CONNECTORS, where="a network output")  # fmt: skip
                     continue
@@ -767,8 +765,8 @@ class Expander:
             ast.Kwarg(name, ints(b[k] for b in bounds), expr.span, expr.span)
             for k, name in enumerate(("start", "stop", "step"))
         )
-        call = ast.Call("Slice", (_Held(x, expr.value.span),), kwargs, None, expr.span, expr.span)
-        return self._layer(REGISTRY["Slice"], call, scope, None)
+        call = ast.Call(SUBSCRIPT, (_Held(x, expr.value.span),), kwargs, None, expr.span, expr.span)
+        return self._layer(REGISTRY[SUBSCRIPT], call, scope, None)
 
     # --- arithmetic on tensors ---------------------------------------------------------------------
 
@@ -1003,7 +1001,7 @@ class Expander:
                 except CompileError as e:
                     problems.append(e.diagnostic)
                     tensor = POISON
-                if tensor is not POISON and graph.layer_type(tensor.vid) != "Parameter":
+                if tensor is not POISON and not graph.is_parameter(tensor.vid):
                     got = f"'{kw.value.id}'" if isinstance(kw.value, ast.Name) else "a layer's output"
                     problems.append(make("E0314", kw.value.span, connector=kw.name, callee=spec.type, got=got))
                 connectors[connector] = (tensor, kw.value.span)
@@ -1044,7 +1042,7 @@ class Expander:
             reason = f"reads an inner value of a unit instance, and {spec.type} is a layer"
             problems.append(make("E0323", call.span, path=".".join(call.tap), reason=reason))
         for t, span, written in zip(inputs, in_spans, in_names, strict=True):
-            if t is not POISON and graph.layer_type(t.vid) == "Parameter":
+            if t is not POISON and graph.is_parameter(t.vid):
                 problems.append(
                     make("E0313", span, name=written[0] if written else graph.values[t.vid].name,
                          connectors=PARAMETER_CONNECTORS, where=f"an input of {spec.type}")

@@ -17,16 +17,6 @@ from ..layers import REGISTRY, fmt_shape
 from .check_roles import is_default, output_kinds
 from .resolve_includes import inside
 
-# Layers that change pixel values by a constant: the preprocessing NNC users get wrong.
-SCALAR_OPS = frozenset(
-    ["MulScalar", "AddScalar", "RSubScalar", "RDivScalar", "PowScalar", "RPowScalar", "MaximumScalar", "MinimumScalar"]
-)
-# Layers that move or crop pixels without rescaling them: skipped when comparing.
-GEOMETRIC = frozenset(
-    ["Slice", "Pad", "ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop", "Identity", "Flip"]
-)
-
-
 # NNC defaults a PyTorch or Keras user does not expect, which `lint --strict` warns about (W113) where a
 # layer relies on one silently: (layer type, the parameters that set it, whether the default matters for
 # the layer's resolved parameters, what the frameworks do). The default shown is the registry's.
@@ -101,7 +91,7 @@ def unused_units(result, reporter: Reporter) -> None:
 def unbound_inputs(project: Project, reporter: Reporter) -> None:
     for net in project.networks:
         for layer in net.layers:
-            if layer.type == "Input" and not layer.params.get("dataset"):
+            if REGISTRY[layer.type].kind == "input" and not layer.params.get("dataset"):
                 reporter.warn(
                     "W102",
                     layer.origin.span,
@@ -127,16 +117,19 @@ def _consumers(net: Network) -> dict[int, list[int]]:
 
 
 def _preprocessing(net: Network, vid: int, consumers: dict[int, list[int]]) -> tuple:
-    """The constant value transforms applied to an input before its first learned layer."""
+    """The constant value transforms applied to an input before its first learned layer: the layers
+    that scale pixel values by a constant (the preprocessing NNC users get wrong), skipping those that
+    move or crop them (the registry's `preprocessing`)."""
     steps = []
     while True:
         users = consumers.get(vid, [])
         if len(users) != 1:
             break
         layer = net.layers[users[0]]
-        if layer.type in SCALAR_OPS:
+        preprocessing = REGISTRY[layer.type].preprocessing
+        if preprocessing == "scales":
             steps.append((layer.type, layer.params.get("value")))
-        elif layer.type not in GEOMETRIC:
+        elif preprocessing != "keeps":
             break
         vid = layer.outputs[0]
     return tuple(steps)
@@ -158,7 +151,7 @@ def preprocessing(project: Project, reporter: Reporter) -> None:
         consumers = None
         mine = []
         for lb in b.layers:
-            if lb.type != "Input" or not lb.params.get("dataset"):
+            if REGISTRY[lb.type].kind != "input" or not lb.params.get("dataset"):
                 continue
             if consumers is None:
                 consumers = _consumers(b)
@@ -277,7 +270,7 @@ def dataset_columns(project: Project, reporter: Reporter, roots: list[Path]) -> 
         if columns is None:
             continue
         for layer in net.layers:
-            column = layer.params.get("dataset") if layer.type == "Input" else None
+            column = layer.params.get("dataset") if REGISTRY[layer.type].kind == "input" else None
             if column and column not in columns and (layer.origin.span, ds.name) not in seen:
                 seen.add((layer.origin.span, ds.name))
                 reporter.warn(

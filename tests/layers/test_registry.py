@@ -72,7 +72,13 @@ def test_spec_is_complete(layer: str):
     else:
         assert layer in NNC_LAYERS, "not an NNC layer type"
         assert spec.category == NNC_LAYERS[layer]["category"], "category differs from NNC's"
-    assert spec.kind in ("layer", "input", "loss", "error", "preprocess")
+    assert spec.kind in ("layer", "input", "parameter", "loss", "error")
+    assert spec.preprocessing in ("", "scales", "keeps")
+    if spec.preprocessing == "scales":  # lint describes the step by the layer's constant
+        assert spec.param("value") is not None and spec.inputs == ("x",)
+    assert all(spec.param(name) is not None for name in spec.shared_settings)
+    if spec.keeps_loss:  # a loss where every tensor input is one: an elementwise layer of losses
+        assert spec.shape is not None and not spec.variadic and spec.kind == "layer"
 
 
 @pytest.mark.parametrize("layer", ALL)
@@ -115,12 +121,28 @@ def test_positional_names_are_parameters(layer: str):
 
 def test_kinds():
     assert REGISTRY["Input"].kind == "input"
+    assert REGISTRY["Parameter"].kind == "parameter"
     for t in LOSSES:
         assert REGISTRY[t].kind == "loss", t
     for t in ERRORS:
         assert REGISTRY[t].kind == "error", t
-    others = set(REGISTRY) - LOSSES - ERRORS - {"Input"}
+    others = set(REGISTRY) - LOSSES - ERRORS - {"Input", "Parameter"}
     assert {REGISTRY[t].kind for t in others} == {"layer"}
+
+
+def test_flags_the_passes_read():
+    """The facts lint, check_roles and check_parameters read from the registry, per type."""
+    by = {}
+    for t, spec in REGISTRY.items():
+        by.setdefault(spec.preprocessing, set()).add(t)
+    scales = {"MulScalar", "AddScalar", "RSubScalar", "RDivScalar", "PowScalar", "RPowScalar", "MaximumScalar"}
+    assert by["scales"] == scales | {"MinimumScalar"}
+    keeps = {"Slice", "Pad", "ImageAugmentation", "RandomFlip", "RandomShift", "RandomCrop", "Identity", "Flip"}
+    assert by["keeps"] == keeps
+    assert {t for t, spec in REGISTRY.items() if spec.keeps_loss} == {"Add2", "MulScalar"}
+    assert {t: spec.shared_settings for t, spec in REGISTRY.items() if spec.shared_settings} == {
+        "WorkingMemory": ("init", "init_multiplier", "lrate_multiplier")
+    }
 
 
 def test_target_inputs_are_real_inputs():

@@ -19,12 +19,12 @@ from ...ir import Layer
 from ...layers.base import ParamShape
 from ...runtime.nnc_layouts import layout as nnc_layout
 from .. import shared
-from ..builder import Emit, Unsupported
+from ..builder import Emit, Emitters, Unsupported
 from ..expr import BATCH, HOLE, MODULE, Expr, Lit, Module, Opt, Seq, Slice, Wrapped, cmp, inp, name
 
 Shape = tuple[int, ...]
-Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS = Emitters("keras")
+emitter = EMITTERS.emitter
 
 OPS = Module("ops", "from keras import ops")
 LAYERS = Module("layers", "from keras import layers")
@@ -35,17 +35,6 @@ METRICS = Module("metrics", "from nndsl_runtime.keras import metrics")
 NNC_LAYERS = Module("nnc_layers", "from nndsl_runtime.keras import nnc_layers")
 FRAMEWORK_POOLING = Module("framework_pooling", "from nndsl_runtime.keras import framework_pooling")
 X, Y = inp(0), inp(1)
-
-
-def emitter(*types: str):
-    def register(fn: Emitter) -> Emitter:
-        for t in types:
-            if t in EMITTERS:
-                raise ValueError(f"keras emitter for {t} registered twice")
-            EMITTERS[t] = fn
-        return fn
-
-    return register
 
 
 def _op(fn: str) -> Expr:
@@ -203,7 +192,7 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
     """A Convolution given its W or b by a Parameter layer: NNC's W (out, in, *kernel) turned to Keras's
     (*kernel, in, out) in the call, b added channels-last."""
     p, subsample = _strided_dilated(layer.params)
-    nd = _spatial(ins[0], p, "Convolution")
+    nd = _spatial(ins[0], p, layer.type)
     x = _padded(X, p["pad"], nd)
     if "W" in con:
         module, bias = _own_bias(layer, con)
@@ -250,7 +239,7 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if con:
         return _connected_convolution(layer, ins, con)
     p, subsample = _strided_dilated(layer.params)
-    nd = _spatial(ins[0], p, "Convolution")
+    nd = _spatial(ins[0], p, layer.type)
     module = _layer(f"Conv{nd}D")(
         p["out_maps"], _size(p["kernel"]),
         **_options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1), groups=(p["group"], 1),
@@ -263,7 +252,7 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 @emitter("DepthwiseConvolution")
 def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p, subsample = _strided_dilated(layer.params)
-    nd = _spatial(ins[0], p, "DepthwiseConvolution")
+    nd = _spatial(ins[0], p, layer.type)
     module = _layer(f"DepthwiseConv{nd}D")(
         _size(p["kernel"]),
         **_options(strides=(_size(p["stride"]), 1), depth_multiplier=(p["multiplier"], 1),
@@ -277,7 +266,7 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 @emitter("Deconvolution")
 def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
-    nd = _spatial(ins[0], p, "Deconvolution")
+    nd = _spatial(ins[0], p, layer.type)
     if p["group"] != 1 or (any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"])):
         return _runtime_deconvolution(layer, ins)
     module = _layer(f"Conv{nd}DTranspose")(
@@ -350,7 +339,7 @@ def layer_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     gamma have the sample's channels-last shape, NNC's the channels-first one."""
     rank = len(ins[0])
     axes = {"axis": Lit(tuple(range(1, rank + 1)))} if rank > 1 else {}
-    module = _layer("LayerNormalization")(**axes, epsilon=layer.params["epsilon"])
+    module = LAYERS.dot("LayerNormalization")(**axes, epsilon=layer.params["epsilon"])
     layout = "channels_last" if rank > 1 else "same"
     return Emit(MODULE(X), module, (("beta", "beta", layout), ("gamma", "gamma", layout)))
 
@@ -362,7 +351,7 @@ def group_normalization(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emi
     axis = _channel_norm(layer, ins)
     p = layer.params
     groups = p.get("num_groups", ins[0][p["channel_axis"]])
-    module = _layer("GroupNormalization")(groups, **axis, epsilon=p["epsilon"])
+    module = LAYERS.dot("GroupNormalization")(groups, **axis, epsilon=p["epsilon"])
     return Emit(MODULE(X), module, _NORM_PARAMS)
 
 
@@ -371,21 +360,27 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     rank = len(ins[0])
     own = _axis(layer.params["base_axis"], rank)  # the axis of the slopes; the others share them
     shared_axes = {"shared_axes": Lit(tuple(a for a in range(1, rank + 1) if a != own))} if rank >= 2 else {}
-    module = _layer("PReLU")(**shared_axes)  # NNC's initial slope: an alpha_initializer from the IR
+    module = LAYERS.dot("PReLU")(**shared_axes)  # NNC's initial slope: an alpha_initializer from the IR
     return Emit(MODULE(X), module, (("slope", "alpha", "same"),))
 
 
-@emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
-def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
+@emitter(
+    BinaryConnectAffine=dict(affine=True, takes_bias=True),
+    BinaryWeightAffine=dict(affine=True, takes_bias=False),
+    BinaryConnectConvolution=dict(affine=False, takes_bias=True),
+    BinaryWeightConvolution=dict(affine=False, takes_bias=False),
+)
+def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape, *, affine: bool, takes_bias: bool) -> Emit:
+    """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves;
+    BinaryWeight*'s take no bias (see nndsl/layers/quantize.py)."""
     p = layer.params
     q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
     inits = {"w_init": q["W"].init, "w_init_multiplier": q["W"].init_multiplier}
-    if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
+    if takes_bias:
         b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
         inits = {"bias": p["bias"], **inits, "b_init": b.init, "b_init_multiplier": b.init_multiplier}
     cls = NNC_LAYERS.dot(layer.type)
-    if layer.type.endswith("Affine"):
+    if affine:
         # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).
         x = ins[0]
         call = MODULE(_flat(X, x))
@@ -406,9 +401,9 @@ def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 # --- stateless layers ------------------------------------------------------------------------------
 
 
-def _simple(types: dict[str, Expr]) -> None:
-    for t, call in types.items():
-        EMITTERS[t] = lambda layer, ins, out, call=call: Emit(call)
+def expression(layer, ins, out, *, call: Expr) -> Emit:
+    """A layer whose code is one expression of its inputs, the same for every configuration."""
+    return Emit(call)
 
 
 def _nonzero(x: Expr) -> Expr:
@@ -417,76 +412,76 @@ def _nonzero(x: Expr) -> Expr:
 
 _TINY = NNC.dot("TINY")  # nnabla's clamp of a probability before its log
 
-_simple(
-    {
-        "Identity": X,
-        "Unlink": _op("stop_gradient")(X),
-        "ReLU": _op("relu")(X),
-        "Sigmoid": _op("sigmoid")(X),
-        "Tanh": _op("tanh")(X),
-        "Swish": _op("silu")(X),
-        "GELU": _op("gelu")(X, approximate=True),
-        "SELU": _op("selu")(X),
-        "ReLU6": _op("relu6")(X),
-        "SoftPlus": _op("softplus")(X),
-        "SoftSign": _op("softsign")(X),
-        "Mish": X * _op("tanh")(_op("softplus")(X)),
-        "HardTanh": _op("clip")(X, -1.0, 1.0),
-        "LogSigmoid": _op("log_sigmoid")(X),
-        "Abs": _op("abs")(X),
-        "Exp": _op("exp")(X),
-        "Log": _op("log")(X),
-        "Round": _op("sign")(X) * _op("floor")(_op("abs")(X) + 0.5),  # nnabla rounds half away from zero
-        "Ceil": _op("ceil")(X),
-        "Floor": _op("floor")(X),
-        "Add2": X + Y,
-        "Sub2": X - Y,
-        "Mul2": X * Y,
-        "Div2": X / Y,
-        "Pow2": _op("power")(X, Y),
-        "Maximum2": _op("maximum")(X, Y),
-        "Minimum2": _op("minimum")(X, Y),
-        "Equal": _float(_op("equal")(X, Y)),
-        "NotEqual": _float(_op("not_equal")(X, Y)),
-        "Greater": _float(_op("greater")(X, Y)),
-        "GreaterEqual": _float(_op("greater_equal")(X, Y)),
-        "Less": _float(_op("less")(X, Y)),
-        "LessEqual": _float(_op("less_equal")(X, Y)),
-        "LogicalAnd": _float(_op("logical_and")(_nonzero(X), _nonzero(Y))),
-        "LogicalOr": _float(_op("logical_or")(_nonzero(X), _nonzero(Y))),
-        "LogicalXor": _float(_op("logical_xor")(_nonzero(X), _nonzero(Y))),
-        "LogicalNot": _float(_op("equal")(X, 0)),
-        "BinaryTanh": NNC_LAYERS.dot("binary_tanh")(X),
-        "BinarySigmoid": NNC_LAYERS.dot("binary_sigmoid")(X),
-        "BinaryError": METRICS.dot("binary_error")(X, Y),
-        "SquaredError": _op("square")(X - Y),
-        "AbsoluteError": _op("abs")(X - Y),
-        # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
-        "BinaryCrossEntropy": -(
-            Y * _op("log")(_op("maximum")(X, _TINY)) + (1 - Y) * _op("log")(_op("maximum")(1 - X, _TINY))
-        ),
-        "SigmoidCrossEntropy": _op("relu")(X) - X * Y + _op("log1p")(_op("exp")(-_op("abs")(X))),
-    }
-)
+emitter(
+    Identity=dict(call=X),
+    Unlink=dict(call=_op("stop_gradient")(X)),
+    ReLU=dict(call=_op("relu")(X)),
+    Sigmoid=dict(call=_op("sigmoid")(X)),
+    Tanh=dict(call=_op("tanh")(X)),
+    Swish=dict(call=_op("silu")(X)),
+    GELU=dict(call=_op("gelu")(X, approximate=True)),
+    SELU=dict(call=_op("selu")(X)),
+    ReLU6=dict(call=_op("relu6")(X)),
+    SoftPlus=dict(call=_op("softplus")(X)),
+    SoftSign=dict(call=_op("softsign")(X)),
+    Mish=dict(call=X * _op("tanh")(_op("softplus")(X))),
+    HardTanh=dict(call=_op("clip")(X, -1.0, 1.0)),
+    LogSigmoid=dict(call=_op("log_sigmoid")(X)),
+    Abs=dict(call=_op("abs")(X)),
+    Exp=dict(call=_op("exp")(X)),
+    Log=dict(call=_op("log")(X)),
+    Round=dict(call=_op("sign")(X) * _op("floor")(_op("abs")(X) + 0.5)),  # nnabla rounds half away from zero
+    Ceil=dict(call=_op("ceil")(X)),
+    Floor=dict(call=_op("floor")(X)),
+    Add2=dict(call=X + Y),
+    Sub2=dict(call=X - Y),
+    Mul2=dict(call=X * Y),
+    Div2=dict(call=X / Y),
+    Pow2=dict(call=_op("power")(X, Y)),
+    Maximum2=dict(call=_op("maximum")(X, Y)),
+    Minimum2=dict(call=_op("minimum")(X, Y)),
+    Equal=dict(call=_float(_op("equal")(X, Y))),
+    NotEqual=dict(call=_float(_op("not_equal")(X, Y))),
+    Greater=dict(call=_float(_op("greater")(X, Y))),
+    GreaterEqual=dict(call=_float(_op("greater_equal")(X, Y))),
+    Less=dict(call=_float(_op("less")(X, Y))),
+    LessEqual=dict(call=_float(_op("less_equal")(X, Y))),
+    LogicalAnd=dict(call=_float(_op("logical_and")(_nonzero(X), _nonzero(Y)))),
+    LogicalOr=dict(call=_float(_op("logical_or")(_nonzero(X), _nonzero(Y)))),
+    LogicalXor=dict(call=_float(_op("logical_xor")(_nonzero(X), _nonzero(Y)))),
+    LogicalNot=dict(call=_float(_op("equal")(X, 0))),
+    BinaryTanh=dict(call=NNC_LAYERS.dot("binary_tanh")(X)),
+    BinarySigmoid=dict(call=NNC_LAYERS.dot("binary_sigmoid")(X)),
+    BinaryError=dict(call=METRICS.dot("binary_error")(X, Y)),
+    SquaredError=dict(call=_op("square")(X - Y)),
+    AbsoluteError=dict(call=_op("abs")(X - Y)),
+    # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
+    BinaryCrossEntropy=dict(
+        call=-(Y * _op("log")(_op("maximum")(X, _TINY)) + (1 - Y) * _op("log")(_op("maximum")(1 - X, _TINY)))
+    ),
+    SigmoidCrossEntropy=dict(call=_op("relu")(X) - X * Y + _op("log1p")(_op("exp")(-_op("abs")(X)))),
+)(expression)
 
-_SCALAR: dict[str, Callable[[Lit], Expr]] = {
-    "MulScalar": lambda v: X * v,
-    "AddScalar": lambda v: X - Lit(-v.value) if shared.negative(v) else X + v,
-    "RSubScalar": lambda v: v - X,
-    "RDivScalar": lambda v: v / X,
-    "PowScalar": lambda v: _op("power")(X, v),
-    "RPowScalar": lambda v: _op("power")(v, X),
-    "MaximumScalar": lambda v: _op("maximum")(X, v),
-    "MinimumScalar": lambda v: _op("minimum")(X, v),
-    "EqualScalar": lambda v: _float(_op("equal")(X, v)),
-    "NotEqualScalar": lambda v: _float(_op("not_equal")(X, v)),
-    "GreaterScalar": lambda v: _float(_op("greater")(X, v)),
-    "GreaterEqualScalar": lambda v: _float(_op("greater_equal")(X, v)),
-    "LessScalar": lambda v: _float(_op("less")(X, v)),
-    "LessEqualScalar": lambda v: _float(_op("less_equal")(X, v)),
-}
-for _t, _call in _SCALAR.items():
-    EMITTERS[_t] = lambda layer, ins, out, call=_call: Emit(call(Lit(layer.params["value"])))
+
+@emitter(
+    MulScalar=dict(op=lambda v: X * v),
+    AddScalar=dict(op=lambda v: X - Lit(-v.value) if shared.negative(v) else X + v),
+    RSubScalar=dict(op=lambda v: v - X),
+    RDivScalar=dict(op=lambda v: v / X),
+    PowScalar=dict(op=lambda v: _op("power")(X, v)),
+    RPowScalar=dict(op=lambda v: _op("power")(v, X)),
+    MaximumScalar=dict(op=lambda v: _op("maximum")(X, v)),
+    MinimumScalar=dict(op=lambda v: _op("minimum")(X, v)),
+    EqualScalar=dict(op=lambda v: _float(_op("equal")(X, v))),
+    NotEqualScalar=dict(op=lambda v: _float(_op("not_equal")(X, v))),
+    GreaterScalar=dict(op=lambda v: _float(_op("greater")(X, v))),
+    GreaterEqualScalar=dict(op=lambda v: _float(_op("greater_equal")(X, v))),
+    LessScalar=dict(op=lambda v: _float(_op("less")(X, v))),
+    LessEqualScalar=dict(op=lambda v: _float(_op("less_equal")(X, v))),
+)
+def scalar(layer, ins, out, *, op: Callable[[Lit], Expr]) -> Emit:
+    """A layer of its input and a number `value`: `op` of the number's literal."""
+    return Emit(op(Lit(layer.params["value"])))
 
 
 @emitter("LeakyReLU")
@@ -499,9 +494,8 @@ def elu(layer, ins, out) -> Emit:
     return Emit(_op("elu")(X, alpha=layer.params["alpha"]))
 
 
-@emitter("Softmax", "LogSoftmax")
-def softmax(layer, ins, out) -> Emit:
-    fn = "softmax" if layer.type == "Softmax" else "log_softmax"
+@emitter(Softmax=dict(fn="softmax"), LogSoftmax=dict(fn="log_softmax"))
+def softmax(layer, ins, out, *, fn: str) -> Emit:
     return Emit(_op(fn)(X, axis=_axis(layer.params["axis"], len(ins[0]))))
 
 
@@ -513,11 +507,12 @@ def huber(layer, ins, out) -> Emit:
     return Emit(_op("where")(cmp("<", diff, d), _op("square")(X - Y), d * (2 * diff - d)))
 
 
-@emitter("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
-def cross_entropy(layer, ins, out) -> Emit:
+@emitter(SoftmaxCrossEntropy=dict(of_logits=True), CategoricalCrossEntropy=dict(of_logits=False))
+def cross_entropy(layer, ins, out, *, of_logits: bool) -> Emit:
+    """-log of the label's probability: of softmax(x) (SoftmaxCrossEntropy) or of x itself."""
     axis = _axis(layer.params["axis"], len(ins[0]))
     label = _op("cast")(Y, "int32")
-    if layer.type == "SoftmaxCrossEntropy":
+    if of_logits:
         return Emit(-_op("take_along_axis")(_op("log_softmax")(X, axis=axis), label, axis=axis))
     return Emit(-_op("log")(_op("maximum")(_op("take_along_axis")(X, label, axis=axis), _TINY)))  # nnabla's clamp
 
@@ -537,21 +532,26 @@ def kl_multinomial(layer, ins, out) -> Emit:
     return Emit(_from_flat(_op("reshape")(_op("sum")(flat, axis=-1), Lit((-1, math.prod(out)))), out))
 
 
-@emitter("MaxPooling", "AveragePooling", "SumPooling")
-def pooling(layer, ins, out) -> Emit:
+@emitter(
+    MaxPooling=dict(mode="max", keras="MaxPooling"),
+    AveragePooling=dict(mode="average", keras="AveragePooling"),
+    SumPooling=dict(mode="sum", keras="AveragePooling"),
+)
+def pooling(layer, ins, out, *, mode: str, keras: str) -> Emit:
+    """nnabla's pooling `mode` ("sum": an average times the kernel's size), with the Keras layer
+    `keras` (`MaxPooling2D`...) where it fits."""
     p = layer.params
     x = ins[0]
     nd = len(p["kernel"])
-    mode = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
     including = p.get("including_pad", True)
     if p.get("ceil_mode") and out[1:] != tuple(
         (n + 2 * q - k) // s + 1 for n, k, s, q in zip(x[1:], p["kernel"], p["stride"], p["pad"], strict=True)
     ):
-        return _ceil_pooling(layer, x, out)
+        return _ceil_pooling(layer, x, out, mode, keras)
     if not p["ignore_border"] or nd != len(x) - 1 or nd > 3 or (any(p["pad"]) and mode != "max" and not including):
         # nnabla's windows without ignore_border, pooling over fewer axes than the spatial ones,
         # or averages that leave the padding out: nnc_layers.Pooling implements nnabla's rule.
-        extra = {"including_pad": including} if layer.type == "AveragePooling" else {}
+        extra = {"including_pad": including} if mode == "average" else {}
         module = NNC_LAYERS.dot("Pooling")(
             mode, _tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]), ignore_border=p["ignore_border"], **extra
         )
@@ -563,19 +563,18 @@ def pooling(layer, ins, out) -> Emit:
         src = Wrapped(pad, X, any(p["pad"]))
     else:
         src = _padded(X, p["pad"], nd)
-    kind = "MaxPooling" if mode == "max" else "AveragePooling"
-    call = _layer(f"{kind}{nd}D")(_size(p["kernel"]), **strides)(src)
+    call = _layer(f"{keras}{nd}D")(_size(p["kernel"]), **strides)(src)
     if mode == "sum":
         call = call * math.prod(p["kernel"])
     return Emit(call)
 
 
-def _ceil_pooling(layer, x: Shape, out: Shape) -> Emit:
+def _ceil_pooling(layer, x: Shape, out: Shape, mode: str, keras: str) -> Emit:
     """PyTorch's ceil_mode, which Keras lacks: a maximum pads the right border by what the last
     window needs (with -inf: padding never wins) and pools "valid"; an average, whose clipped
     windows divide by less than the kernel, is `framework_pooling.ceil_average_pool`."""
     p = layer.params
-    if layer.type == "AveragePooling":
+    if mode == "average":
         options = _options(count_include_pad=(p["including_pad"], True))
         args = (_tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]))
         return Emit(FRAMEWORK_POOLING.dot("ceil_average_pool")(X, *args, **options))
@@ -587,20 +586,21 @@ def _ceil_pooling(layer, x: Shape, out: Shape) -> Emit:
     widths = ((0, 0), *((q, r) for q, r in zip(p["pad"], right, strict=True)), (0, 0))
     padded = _op("pad")(X, Lit(widths), constant_values=name("float")("-inf"))
     strides = _options(strides=(_size(p["stride"]), _size(p["kernel"])))
-    return Emit(_layer(f"MaxPooling{nd}D")(_size(p["kernel"]), **strides)(padded))
+    return Emit(_layer(f"{keras}{nd}D")(_size(p["kernel"]), **strides)(padded))
 
 
-@emitter("AdaptiveAveragePooling", "AdaptiveMaxPooling")
-def adaptive_pooling(layer, ins, out) -> Emit:
-    """Keras has no adaptive pooling: where the windows tile each axis (n a multiple of o) it is a
-    pooling layer with kernel = stride = n/o, else `framework_pooling.adaptive_pool`, PyTorch's windows."""
+@emitter(
+    AdaptiveAveragePooling=dict(mode="average", keras="AveragePooling"),
+    AdaptiveMaxPooling=dict(mode="max", keras="MaxPooling"),
+)
+def adaptive_pooling(layer, ins, out, *, mode: str, keras: str) -> Emit:
+    """Keras has no adaptive pooling: where the windows tile each axis (n a multiple of o) it is the
+    pooling layer `keras` with kernel = stride = n/o, else `framework_pooling.adaptive_pool`, PyTorch's windows."""
     x, size = ins[0], tuple(layer.params["size"])
-    mode = "average" if layer.type == "AdaptiveAveragePooling" else "max"
     if x[1:] == size:
         return Emit(X)
     if all(n % o == 0 for n, o in zip(x[1:], size, strict=True)):
-        kind = "AveragePooling" if mode == "average" else "MaxPooling"
-        return Emit(_layer(f"{kind}{len(size)}D")(_size(n // o for n, o in zip(x[1:], size, strict=True)))(X))
+        return Emit(_layer(f"{keras}{len(size)}D")(_size(n // o for n, o in zip(x[1:], size, strict=True)))(X))
     return Emit(FRAMEWORK_POOLING.dot("adaptive_pool")(X, _tuple(size), mode))
 
 
@@ -643,11 +643,10 @@ def _channels_moved(call: Expr, p, spec_axes: set, out: Shape) -> Expr:
     return call
 
 
-@emitter("Sum", "Mean", "Max", "Min", "Prod")
-def reduce(layer, ins, out) -> Emit:
+@emitter(Sum=dict(fn="sum"), Mean=dict(fn="mean"), Max=dict(fn="max"), Min=dict(fn="min"), Prod=dict(fn="prod"))
+def reduce(layer, ins, out, *, fn: str) -> Emit:
     p = layer.params
     x = ins[0]
-    fn = {"Sum": "sum", "Mean": "mean", "Max": "max", "Min": "min", "Prod": "prod"}[layer.type]
     spec_axes = {a % len(x) for a in p["axes"]}
     axes = tuple(sorted(_axis(a, len(x)) for a in spec_axes))
     call = _op(fn)(X, axis=_tuple(axes), **_keep(p["keep_dims"]))
@@ -718,7 +717,7 @@ def one_hot(layer, ins, out) -> Emit:
 def dropout(layer, ins, out) -> Emit:
     p = layer.params
     call = MODULE(X) if p["skip_at_test"] else MODULE(X, training=True)
-    return Emit(call, _layer("Dropout")(p["p"]))
+    return Emit(call, LAYERS.dot("Dropout")(p["p"]))
 
 
 shared.register(emitter, AUGMENT, NNC_LAYERS)
@@ -737,29 +736,29 @@ def vat_noise(layer, ins, out) -> Emit:
 
 # --- math, trigonometric and logical layers ----------------------------------------------------------
 
-_simple(
-    {
-        "Sin": _op("sin")(X),
-        "Cos": _op("cos")(X),
-        "Tan": _op("tan")(X),
-        "Sinh": _op("sinh")(X),
-        "Cosh": _op("cosh")(X),
-        "ASin": _op("arcsin")(X),
-        "ACos": _op("arccos")(X),
-        "ATan": _op("arctan")(X),
-        "ASinh": _op("arcsinh")(X),
-        "ACosh": _op("arccosh")(X),
-        "ATanh": _op("arctanh")(X),
-        "ATan2": _op("arctan2")(X, Y),
-        "Sinc": NNC_LAYERS.dot("sinc")(X),  # nnabla's sin(x) / x with gradient 0 at 0 (ops.sinc: sin(pi x) / (pi x))
-        "TanhShrink": X - _op("tanh")(X),
-        "HardSigmoid": _op("clip")(0.2 * X + 0.5, 0.0, 1.0),  # nnabla's slope 0.2 (ops.hard_sigmoid's is 1/6)
-        "IsNaN": _float(_op("isnan")(X)),
-        "IsInf": _float(_op("isinf")(X)),
-        "ResetNaN": _op("where")(_op("isnan")(X), 0.0, X),
-        "ResetInf": _op("where")(_op("isinf")(X), 0.0, X),
-    }
-)
+emitter(
+    Sin=dict(call=_op("sin")(X)),
+    Cos=dict(call=_op("cos")(X)),
+    Tan=dict(call=_op("tan")(X)),
+    Sinh=dict(call=_op("sinh")(X)),
+    Cosh=dict(call=_op("cosh")(X)),
+    ASin=dict(call=_op("arcsin")(X)),
+    ACos=dict(call=_op("arccos")(X)),
+    ATan=dict(call=_op("arctan")(X)),
+    ASinh=dict(call=_op("arcsinh")(X)),
+    ACosh=dict(call=_op("arccosh")(X)),
+    ATanh=dict(call=_op("arctanh")(X)),
+    ATan2=dict(call=_op("arctan2")(X, Y)),
+    Sinc=dict(
+        call=NNC_LAYERS.dot("sinc")(X)
+    ),  # nnabla's sin(x) / x with gradient 0 at 0 (ops.sinc: sin(pi x) / (pi x))
+    TanhShrink=dict(call=X - _op("tanh")(X)),
+    HardSigmoid=dict(call=_op("clip")(0.2 * X + 0.5, 0.0, 1.0)),  # nnabla's slope 0.2 (ops.hard_sigmoid's is 1/6)
+    IsNaN=dict(call=_float(_op("isnan")(X))),
+    IsInf=dict(call=_float(_op("isinf")(X))),
+    ResetNaN=dict(call=_op("where")(_op("isnan")(X), 0.0, X)),
+    ResetInf=dict(call=_op("where")(_op("isinf")(X), 0.0, X)),
+)(expression)
 
 
 @emitter("Sign")
@@ -767,21 +766,18 @@ def sign(layer, ins, out) -> Emit:
     return Emit(NNC_LAYERS.dot("sign")(X, alpha=Opt(layer.params["alpha"], 0.0)))
 
 
-@emitter("CReLU", "CELU")
-def concatenated(layer, ins, out) -> Emit:
-    """ReLU (ELU) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not ops.celu)."""
+@emitter(CReLU=dict(fn="relu"), CELU=dict(fn="elu"))
+def concatenated(layer, ins, out, *, fn: str) -> Emit:
+    """ReLU (ELU, with its `alpha`) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not ops.celu)."""
     axis = _axis(layer.params["axis"], len(ins[0]))
-    if layer.type == "CReLU":
-        return Emit(_op("concatenate")([_op("relu")(X), _op("relu")(-X)], axis=axis))
-    alpha = layer.params["alpha"]
-    return Emit(_op("concatenate")([_op("elu")(X, alpha=alpha), _op("elu")(-X, alpha=alpha)], axis=axis))
+    alpha = {"alpha": layer.params["alpha"]} if "alpha" in layer.params else {}
+    return Emit(_op("concatenate")([_op(fn)(X, **alpha), _op(fn)(-X, **alpha)], axis=axis))
 
 
-@emitter("LogicalAndScalar", "LogicalOrScalar", "LogicalXorScalar")
-def logical_scalar(layer, ins, out) -> Emit:
+@emitter(LogicalAndScalar=dict(kind="And"), LogicalOrScalar=dict(kind="Or"), LogicalXorScalar=dict(kind="Xor"))
+def logical_scalar(layer, ins, out, *, kind: str) -> Emit:
     """nnabla reads `value` as a boolean: each layer is then a constant, x != 0 or x == 0."""
     value = layer.params["value"] != 0
-    kind = layer.type.removeprefix("Logical").removesuffix("Scalar")
     nonzero, zero = _float(_nonzero(X)), _float(_op("equal")(X, 0))
     call = {
         ("And", False): _op("zeros_like")(X),
@@ -813,11 +809,10 @@ def norm(layer, ins, out) -> Emit:
     return Emit(_channels_moved(call, p, spec_axes, out))  # as `reduce`
 
 
-@emitter("CumSum", "CumProd")
-def cumulative(layer, ins, out) -> Emit:
+@emitter(CumSum=dict(op="sum"), CumProd=dict(op="prod"))
+def cumulative(layer, ins, out, *, op: str) -> Emit:
     p = layer.params
     axis = _axis(p["axis"], len(ins[0]))
-    op = "sum" if layer.type == "CumSum" else "prod"
     if op == "sum" and not p["exclusive"] and not p["reverse"]:
         return Emit(_op("cumsum")(X, axis=axis))
     # A product always takes nnc_layers': TensorFlow's cumprod gradient divides by x (wrong at zeros).
@@ -860,15 +855,16 @@ def _defaults_off(layer: Layer, *names: str) -> dict[str, Lit]:
     return {n: Lit(layer.params[n]) for n in names if layer.params[n] != spec.param(n).default}
 
 
-def _runtime_layer(layer: Layer, cls: str, *names: str, **given) -> Emit:
-    """`nnc_layers.<cls>(...)` with the `given` arguments and the parameters `names` off NNC's defaults."""
-    return Emit(MODULE(X), NNC_LAYERS.dot(cls)(**given, **_defaults_off(layer, *names)))
+def _runtime_layer(layer: Layer, *names: str, **given) -> Emit:
+    """The runtime's layer of the layer's type (`nnc_layers.Prune(...)`) with the `given` arguments and the
+    parameters `names` off NNC's defaults."""
+    return Emit(MODULE(X), NNC_LAYERS.dot(layer.type)(**given, **_defaults_off(layer, *names)))
 
 
 @emitter("DepthwiseDeconvolution")
 def depthwise_deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
-    _spatial(ins[0], p, "DepthwiseDeconvolution")
+    _spatial(ins[0], p, layer.type)
     nd = len(p["kernel"])
     module = NNC_LAYERS.dot("DepthwiseDeconvolution")(
         ins[0][0], _tuple(p["kernel"]),
@@ -899,24 +895,24 @@ def epsilon_insensitive_loss(layer, ins, out) -> Emit:
 
 @emitter("FixedPointQuantize")
 def fixed_point_quantize(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "FixedPointQuantize", "sign", "n", "delta", "ste_fine_grained")
+    return _runtime_layer(layer, "sign", "n", "delta", "ste_fine_grained")
 
 
 @emitter("Pow2Quantize")
 def pow2_quantize(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "Pow2Quantize", "sign", "with_zero", "n", "m", "ste_fine_grained")
+    return _runtime_layer(layer, "sign", "with_zero", "n", "m", "ste_fine_grained")
 
 
 @emitter("Prune")
 def prune(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "Prune", rate=layer.params["rate"])
+    return _runtime_layer(layer, rate=layer.params["rate"])
 
 
 @emitter("ClipGradByNorm")
 def clip_grad_by_norm(layer, ins, out) -> Emit:
     p = layer.params
     axes = _tuple(a % len(ins[0]) for a in p["axes"])
-    return _runtime_layer(layer, "ClipGradByNorm", clip_norm=p["clip_norm"], axes=axes)
+    return _runtime_layer(layer, clip_norm=p["clip_norm"], axes=axes)
 
 
 def _base_axis(p, ins) -> dict:
@@ -926,26 +922,24 @@ def _base_axis(p, ins) -> dict:
 
 @emitter("TopKData")
 def top_k_data(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "TopKData", "abs", "reduce", k=layer.params["k"], **_base_axis(layer.params, ins))
+    return _runtime_layer(layer, "abs", "reduce", k=layer.params["k"], **_base_axis(layer.params, ins))
 
 
 @emitter("TopKGrad")
 def top_k_grad(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "TopKGrad", "abs", k=layer.params["k"], **_base_axis(layer.params, ins))
+    return _runtime_layer(layer, "abs", k=layer.params["k"], **_base_axis(layer.params, ins))
 
 
 @emitter("Shift")
 def shift(layer, ins, out) -> Emit:
-    return _runtime_layer(layer, "Shift", "border_mode", shifts=_tuple(layer.params["shift"]))
+    return _runtime_layer(layer, "border_mode", shifts=_tuple(layer.params["shift"]))
 
 
 @emitter("MeanSubtraction")
 def mean_subtraction(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     b = p["base_axis"] % len(ins[0])
-    emit = _runtime_layer(
-        layer, "MeanSubtraction", "update_running_mean", shape=_tuple(ins[0][b:]), **_base_axis(p, ins)
-    )
+    emit = _runtime_layer(layer, "update_running_mean", shape=_tuple(ins[0][b:]), **_base_axis(p, ins))
     return Emit(emit.call, emit.module, (("mean", "mean", "same"), ("t", "t", "same")))
 
 

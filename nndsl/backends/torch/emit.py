@@ -17,14 +17,12 @@ from collections.abc import Callable
 from ...ir import Layer
 from ...layers.base import ParamShape
 from .. import shared
-from ..builder import Emit
+from ..builder import Emit, Emitters
 from ..expr import MODULE, Expr, Lit, Module, Opt, Seq, cmp, inp, name
 
 Shape = tuple[int, ...]
-
-
-Emitter = Callable[[Layer, tuple[Shape, ...], Shape], Emit]
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS = Emitters("torch")
+emitter = EMITTERS.emitter
 
 TORCH = Module("torch", "import torch")
 NN = Module("nn", "from torch import nn")
@@ -34,17 +32,6 @@ AUGMENT = Module("augment", "from nndsl_runtime.torch import augment")
 METRICS = Module("metrics", "from nndsl_runtime.torch import metrics")
 NNC_LAYERS = Module("nnc_layers", "from nndsl_runtime.torch import nnc_layers")
 X, Y = inp(0), inp(1)
-
-
-def emitter(*types: str):
-    def register(fn: Emitter) -> Emitter:
-        for t in types:
-            if t in EMITTERS:
-                raise ValueError(f"torch emitter for {t} registered twice")
-            EMITTERS[t] = fn
-        return fn
-
-    return register
 
 
 def _tuple(v) -> Lit:
@@ -252,17 +239,23 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     return Emit(_along((a,)), module, (("slope", "weight", "same"),), initial=(("slope", "Constant", init),))
 
 
-@emitter("BinaryConnectAffine", "BinaryWeightAffine", "BinaryConnectConvolution", "BinaryWeightConvolution")
-def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
-    """nnc's binary modules keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves."""
+@emitter(
+    BinaryConnectAffine=dict(affine=True, takes_bias=True),
+    BinaryWeightAffine=dict(affine=True, takes_bias=False),
+    BinaryConnectConvolution=dict(affine=False, takes_bias=True),
+    BinaryWeightConvolution=dict(affine=False, takes_bias=False),
+)
+def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape, *, affine: bool, takes_bias: bool) -> Emit:
+    """nnc's binary modules keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves;
+    BinaryWeight*'s take no bias (see nndsl/layers/quantize.py)."""
     p = layer.params
     q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
     inits = {"w_init": q["W"].init, "w_init_multiplier": q["W"].init_multiplier}
-    if layer.type.startswith("BinaryConnect"):  # BinaryWeight* have no bias (see nndsl/layers/quantize.py)
+    if takes_bias:
         b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
         inits = {"bias": p["bias"], **inits, "b_init": b.init, "b_init_multiplier": b.init_multiplier}
     cls = NNC_LAYERS.dot(layer.type)
-    if layer.type.endswith("Affine"):
+    if affine:
         module = cls(math.prod(ins[0]), _tuple(p["out_shape"]), **inits)
     else:
         module = cls(
@@ -276,9 +269,9 @@ def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 # --- stateless layers ------------------------------------------------------------------------
 
 
-def _simple(types: dict[str, Expr]) -> None:
-    for t, call in types.items():
-        EMITTERS[t] = lambda layer, ins, out, call=call: Emit(call)
+def expression(layer, ins, out, *, call: Expr) -> Emit:
+    """A layer whose code is one expression of its inputs, the same for every configuration."""
+    return Emit(call)
 
 
 def _float(e: Expr) -> Expr:
@@ -287,79 +280,79 @@ def _float(e: Expr) -> Expr:
 
 _CLAMPED_LOG = NNC.dot("TINY")  # nnabla's clamp of a probability before its log
 
-_simple(
-    {
-        "Identity": X,
-        "Unlink": X.dot("detach")(),
-        "ReLU": F.dot("relu")(X),
-        "Sigmoid": TORCH.dot("sigmoid")(X),
-        "Tanh": TORCH.dot("tanh")(X),
-        "Swish": F.dot("silu")(X),
-        "GELU": F.dot("gelu")(X, approximate="tanh"),
-        "SELU": F.dot("selu")(X),
-        "ReLU6": F.dot("relu6")(X),
-        "SoftPlus": F.dot("softplus")(X),
-        "SoftSign": F.dot("softsign")(X),
-        "Mish": F.dot("mish")(X),
-        "HardTanh": F.dot("hardtanh")(X),
-        "LogSigmoid": F.dot("logsigmoid")(X),
-        "Abs": TORCH.dot("abs")(X),
-        "Exp": TORCH.dot("exp")(X),
-        "Log": TORCH.dot("log")(X),
-        "Round": TORCH.dot("round")(X),
-        "Ceil": TORCH.dot("ceil")(X),
-        "Floor": TORCH.dot("floor")(X),
-        "Add2": X + Y,
-        "Sub2": X - Y,
-        "Mul2": X * Y,
-        "Div2": X / Y,
-        "Pow2": X**Y,
-        "Maximum2": TORCH.dot("maximum")(X, Y),
-        "Minimum2": TORCH.dot("minimum")(X, Y),
-        "Equal": _float(cmp("==", X, Y)),
-        "NotEqual": _float(cmp("!=", X, Y)),
-        "Greater": _float(cmp(">", X, Y)),
-        "GreaterEqual": _float(cmp(">=", X, Y)),
-        "Less": _float(cmp("<", X, Y)),
-        "LessEqual": _float(cmp("<=", X, Y)),
-        "LogicalAnd": _float(cmp("!=", X, 0) & cmp("!=", Y, 0)),
-        "LogicalOr": _float(cmp("!=", X, 0) | cmp("!=", Y, 0)),
-        "LogicalXor": _float(cmp("!=", X, 0) ^ cmp("!=", Y, 0)),
-        "LogicalNot": _float(cmp("==", X, 0)),
-        "BinaryTanh": NNC_LAYERS.dot("binary_tanh")(X),
-        "BinarySigmoid": NNC_LAYERS.dot("binary_sigmoid")(X),
-        "BinaryError": METRICS.dot("binary_error")(X, Y),
-        "SquaredError": (X - Y) ** 2,
-        "AbsoluteError": (X - Y).dot("abs")(),
-        # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
-        "BinaryCrossEntropy": -(
+emitter(
+    Identity=dict(call=X),
+    Unlink=dict(call=X.dot("detach")()),
+    ReLU=dict(call=F.dot("relu")(X)),
+    Sigmoid=dict(call=TORCH.dot("sigmoid")(X)),
+    Tanh=dict(call=TORCH.dot("tanh")(X)),
+    Swish=dict(call=F.dot("silu")(X)),
+    GELU=dict(call=F.dot("gelu")(X, approximate="tanh")),
+    SELU=dict(call=F.dot("selu")(X)),
+    ReLU6=dict(call=F.dot("relu6")(X)),
+    SoftPlus=dict(call=F.dot("softplus")(X)),
+    SoftSign=dict(call=F.dot("softsign")(X)),
+    Mish=dict(call=F.dot("mish")(X)),
+    HardTanh=dict(call=F.dot("hardtanh")(X)),
+    LogSigmoid=dict(call=F.dot("logsigmoid")(X)),
+    Abs=dict(call=TORCH.dot("abs")(X)),
+    Exp=dict(call=TORCH.dot("exp")(X)),
+    Log=dict(call=TORCH.dot("log")(X)),
+    Round=dict(call=TORCH.dot("round")(X)),
+    Ceil=dict(call=TORCH.dot("ceil")(X)),
+    Floor=dict(call=TORCH.dot("floor")(X)),
+    Add2=dict(call=X + Y),
+    Sub2=dict(call=X - Y),
+    Mul2=dict(call=X * Y),
+    Div2=dict(call=X / Y),
+    Pow2=dict(call=X**Y),
+    Maximum2=dict(call=TORCH.dot("maximum")(X, Y)),
+    Minimum2=dict(call=TORCH.dot("minimum")(X, Y)),
+    Equal=dict(call=_float(cmp("==", X, Y))),
+    NotEqual=dict(call=_float(cmp("!=", X, Y))),
+    Greater=dict(call=_float(cmp(">", X, Y))),
+    GreaterEqual=dict(call=_float(cmp(">=", X, Y))),
+    Less=dict(call=_float(cmp("<", X, Y))),
+    LessEqual=dict(call=_float(cmp("<=", X, Y))),
+    LogicalAnd=dict(call=_float(cmp("!=", X, 0) & cmp("!=", Y, 0))),
+    LogicalOr=dict(call=_float(cmp("!=", X, 0) | cmp("!=", Y, 0))),
+    LogicalXor=dict(call=_float(cmp("!=", X, 0) ^ cmp("!=", Y, 0))),
+    LogicalNot=dict(call=_float(cmp("==", X, 0))),
+    BinaryTanh=dict(call=NNC_LAYERS.dot("binary_tanh")(X)),
+    BinarySigmoid=dict(call=NNC_LAYERS.dot("binary_sigmoid")(X)),
+    BinaryError=dict(call=METRICS.dot("binary_error")(X, Y)),
+    SquaredError=dict(call=(X - Y) ** 2),
+    AbsoluteError=dict(call=(X - Y).dot("abs")()),
+    # nnabla's: log of the probability clamped at float32's smallest normal (-log gives 87.34, not inf)
+    BinaryCrossEntropy=dict(
+        call=-(
             Y * X.dot("clamp_min")(_CLAMPED_LOG).dot("log")()
             + (1 - Y) * (1 - X).dot("clamp_min")(_CLAMPED_LOG).dot("log")()
-        ),
-        "SigmoidCrossEntropy": F.dot("binary_cross_entropy_with_logits")(X, Y, reduction="none"),
-    }
+        )
+    ),
+    SigmoidCrossEntropy=dict(call=F.dot("binary_cross_entropy_with_logits")(X, Y, reduction="none")),
+)(expression)
+
+
+@emitter(
+    MulScalar=dict(op=lambda v: X * v),
+    AddScalar=dict(op=lambda v: X - Lit(-v.value) if shared.negative(v) else X + v),
+    RSubScalar=dict(op=lambda v: v - X),
+    RDivScalar=dict(op=lambda v: v / X),
+    PowScalar=dict(op=lambda v: X**v),
+    RPowScalar=dict(op=lambda v: v**X),
+    MaximumScalar=dict(op=lambda v: TORCH.dot("clamp")(X, min=v)),
+    MinimumScalar=dict(op=lambda v: TORCH.dot("clamp")(X, max=v)),
+    EqualScalar=dict(op=lambda v: _float(cmp("==", X, v))),
+    NotEqualScalar=dict(op=lambda v: _float(cmp("!=", X, v))),
+    GreaterScalar=dict(op=lambda v: _float(cmp(">", X, v))),
+    GreaterEqualScalar=dict(op=lambda v: _float(cmp(">=", X, v))),
+    LessScalar=dict(op=lambda v: _float(cmp("<", X, v))),
+    LessEqualScalar=dict(op=lambda v: _float(cmp("<=", X, v))),
 )
-
-_SCALAR: dict[str, Callable[[Expr], Expr]] = {
-    "MulScalar": lambda v: X * v,
-    "AddScalar": lambda v: X - Lit(-v.value) if shared.negative(v) else X + v,
-    "RSubScalar": lambda v: v - X,
-    "RDivScalar": lambda v: v / X,
-    "PowScalar": lambda v: X**v,
-    "RPowScalar": lambda v: v**X,
-    "MaximumScalar": lambda v: TORCH.dot("clamp")(X, min=v),
-    "MinimumScalar": lambda v: TORCH.dot("clamp")(X, max=v),
-    "EqualScalar": lambda v: _float(cmp("==", X, v)),
-    "NotEqualScalar": lambda v: _float(cmp("!=", X, v)),
-    "GreaterScalar": lambda v: _float(cmp(">", X, v)),
-    "GreaterEqualScalar": lambda v: _float(cmp(">=", X, v)),
-    "LessScalar": lambda v: _float(cmp("<", X, v)),
-    "LessEqualScalar": lambda v: _float(cmp("<=", X, v)),
-}
-
-
-for _t, _call in _SCALAR.items():
-    EMITTERS[_t] = lambda layer, ins, out, call=_call: Emit(call(Lit(layer.params["value"])))
+def scalar(layer, ins, out, *, op: Callable[[Lit], Expr]) -> Emit:
+    """A layer of its input and a number `value`: `op` of the number's literal."""
+    return Emit(op(Lit(layer.params["value"])))
 
 
 @emitter("LeakyReLU")
@@ -372,9 +365,8 @@ def elu(layer, ins, out) -> Emit:
     return Emit(F.dot("elu")(X, layer.params["alpha"]))
 
 
-@emitter("Softmax", "LogSoftmax")
-def softmax(layer, ins, out) -> Emit:
-    fn = "softmax" if layer.type == "Softmax" else "log_softmax"
+@emitter(Softmax=dict(fn="softmax"), LogSoftmax=dict(fn="log_softmax"))
+def softmax(layer, ins, out, *, fn: str) -> Emit:
     return Emit(F.dot(fn)(X, dim=_dim(layer.params["axis"])))
 
 
@@ -384,10 +376,11 @@ def huber(layer, ins, out) -> Emit:
     return Emit(2 * F.dot("huber_loss")(X, Y, reduction="none", delta=layer.params["delta"]))
 
 
-@emitter("SoftmaxCrossEntropy", "CategoricalCrossEntropy")
-def cross_entropy(layer, ins, out) -> Emit:
+@emitter(SoftmaxCrossEntropy=dict(of_logits=True), CategoricalCrossEntropy=dict(of_logits=False))
+def cross_entropy(layer, ins, out, *, of_logits: bool) -> Emit:
+    """-log of the label's probability: of softmax(x) (SoftmaxCrossEntropy) or of x itself."""
     dim = _dim(layer.params["axis"])
-    if layer.type == "SoftmaxCrossEntropy":
+    if of_logits:
         return Emit(-F.dot("log_softmax")(X, dim=dim).dot("gather")(dim, Y.dot("long")()))
     # nnabla's clamp, as BinaryCrossEntropy
     return Emit(-X.dot("gather")(dim, Y.dot("long")()).dot("clamp_min")(_CLAMPED_LOG).dot("log")())
@@ -413,15 +406,14 @@ def _pool_args(p) -> tuple[tuple, dict]:
     )
 
 
-@emitter("MaxPooling", "AveragePooling", "SumPooling")
-def pooling(layer, ins, out) -> Emit:
+@emitter(MaxPooling=dict(mode="max"), AveragePooling=dict(mode="average"), SumPooling=dict(mode="sum"))
+def pooling(layer, ins, out, *, mode: str) -> Emit:
     p = layer.params
     nd = len(p["kernel"])
     if not p["ignore_border"] or nd != len(ins[0]) - 1:
         # nnabla's windows without ignore_border (not PyTorch's ceil_mode), or pooling over
         # fewer axes than the spatial ones: nnc.pooling implements nnabla's rule.
-        mode = {"MaxPooling": "max", "AveragePooling": "average", "SumPooling": "sum"}[layer.type]
-        extra = {"including_pad": p["including_pad"]} if layer.type == "AveragePooling" else {}
+        extra = {"including_pad": p["including_pad"]} if mode == "average" else {}
         return Emit(
             NNC_LAYERS.dot("pooling")(
                 X, mode, _tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]), ignore_border=p["ignore_border"],
@@ -429,18 +421,17 @@ def pooling(layer, ins, out) -> Emit:
             )
         )  # fmt: skip
     args, kwargs = _pool_args(p)
-    if layer.type == "MaxPooling":
+    if mode == "max":
         return Emit(F.dot(f"max_pool{nd}d")(X, *args, **kwargs))
     include = _options(count_include_pad=(p.get("including_pad", True), True))
     call = F.dot(f"avg_pool{nd}d")(X, *args, **kwargs, **include)
-    if layer.type == "SumPooling":
+    if mode == "sum":
         call = call * math.prod(p["kernel"])
     return Emit(call)
 
 
-@emitter("AdaptiveAveragePooling", "AdaptiveMaxPooling")
-def adaptive_pooling(layer, ins, out) -> Emit:
-    kind = "avg" if layer.type == "AdaptiveAveragePooling" else "max"
+@emitter(AdaptiveAveragePooling=dict(kind="avg"), AdaptiveMaxPooling=dict(kind="max"))
+def adaptive_pooling(layer, ins, out, *, kind: str) -> Emit:
     return Emit(F.dot(f"adaptive_{kind}_pool{len(out) - 1}d")(X, _size(layer.params["size"])))
 
 
@@ -468,16 +459,23 @@ def concatenate(layer, ins, out) -> Emit:
     return Emit(TORCH.dot("cat")(_inputs(ins), dim=_dim(layer.params["axis"])))
 
 
-@emitter("Sum", "Mean", "Max", "Min", "Prod")
-def reduce(layer, ins, out) -> Emit:
+@emitter(
+    Sum=dict(fn="sum", many_axes=True),
+    Mean=dict(fn="mean", many_axes=True),
+    Max=dict(fn="amax", many_axes=False),
+    Min=dict(fn="amin", many_axes=False),
+    Prod=dict(fn="prod", many_axes=False),
+)
+def reduce(layer, ins, out, *, fn: str, many_axes: bool) -> Emit:
+    """The reduction `fn` over `axes`: at once where torch's takes several axes (`many_axes`), else
+    one axis after another, the last first."""
     p = layer.params
     keep = p["keep_dims"]
     axes = tuple(_dim(a % len(ins[0])) for a in p["axes"])
-    if layer.type in ("Sum", "Mean"):
-        return Emit(X.dot(layer.type.lower())(dim=_tuple(axes), keepdim=keep))
+    if many_axes:
+        return Emit(X.dot(fn)(dim=_tuple(axes), keepdim=keep))
     call: Expr = X
     for a in sorted(axes, reverse=True):
-        fn = {"Max": "amax", "Min": "amin", "Prod": "prod"}[layer.type]
         call = call.dot(fn)(dim=a, keepdim=keep) if fn == "prod" else TORCH.dot(fn)(call, dim=a, keepdim=keep)
     return Emit(call)
 
@@ -547,29 +545,27 @@ def vat_noise(layer, ins, out) -> Emit:
 
 # --- math, trigonometric and logical layers ----------------------------------------------------------
 
-_simple(
-    {
-        "Sin": TORCH.dot("sin")(X),
-        "Cos": TORCH.dot("cos")(X),
-        "Tan": TORCH.dot("tan")(X),
-        "Sinh": TORCH.dot("sinh")(X),
-        "Cosh": TORCH.dot("cosh")(X),
-        "ASin": TORCH.dot("asin")(X),
-        "ACos": TORCH.dot("acos")(X),
-        "ATan": TORCH.dot("atan")(X),
-        "ASinh": TORCH.dot("asinh")(X),
-        "ACosh": TORCH.dot("acosh")(X),
-        "ATanh": TORCH.dot("atanh")(X),
-        "ATan2": TORCH.dot("atan2")(X, Y),
-        "Sinc": TORCH.dot("sinc")(X / TORCH.dot("pi")),  # nnabla's sin(x) / x; torch's sinc is sin(pi x) / (pi x)
-        "TanhShrink": F.dot("tanhshrink")(X),
-        "HardSigmoid": TORCH.dot("clamp")(0.2 * X + 0.5, 0.0, 1.0),  # nnabla's slope 0.2 (F.hardsigmoid's is 1/6)
-        "IsNaN": _float(TORCH.dot("isnan")(X)),
-        "IsInf": _float(TORCH.dot("isinf")(X)),
-        "ResetNaN": TORCH.dot("where")(TORCH.dot("isnan")(X), 0.0, X),
-        "ResetInf": TORCH.dot("where")(TORCH.dot("isinf")(X), 0.0, X),
-    }
-)
+emitter(
+    Sin=dict(call=TORCH.dot("sin")(X)),
+    Cos=dict(call=TORCH.dot("cos")(X)),
+    Tan=dict(call=TORCH.dot("tan")(X)),
+    Sinh=dict(call=TORCH.dot("sinh")(X)),
+    Cosh=dict(call=TORCH.dot("cosh")(X)),
+    ASin=dict(call=TORCH.dot("asin")(X)),
+    ACos=dict(call=TORCH.dot("acos")(X)),
+    ATan=dict(call=TORCH.dot("atan")(X)),
+    ASinh=dict(call=TORCH.dot("asinh")(X)),
+    ACosh=dict(call=TORCH.dot("acosh")(X)),
+    ATanh=dict(call=TORCH.dot("atanh")(X)),
+    ATan2=dict(call=TORCH.dot("atan2")(X, Y)),
+    Sinc=dict(call=TORCH.dot("sinc")(X / TORCH.dot("pi"))),  # nnabla's sin(x) / x; torch's sinc is sin(pi x) / (pi x)
+    TanhShrink=dict(call=F.dot("tanhshrink")(X)),
+    HardSigmoid=dict(call=TORCH.dot("clamp")(0.2 * X + 0.5, 0.0, 1.0)),  # nnabla's slope 0.2 (F.hardsigmoid's is 1/6)
+    IsNaN=dict(call=_float(TORCH.dot("isnan")(X))),
+    IsInf=dict(call=_float(TORCH.dot("isinf")(X))),
+    ResetNaN=dict(call=TORCH.dot("where")(TORCH.dot("isnan")(X), 0.0, X)),
+    ResetInf=dict(call=TORCH.dot("where")(TORCH.dot("isinf")(X), 0.0, X)),
+)(expression)
 
 
 @emitter("Sign")
@@ -577,21 +573,19 @@ def sign(layer, ins, out) -> Emit:
     return Emit(NNC_LAYERS.dot("sign")(X, alpha=Opt(layer.params["alpha"], 0.0)))
 
 
-@emitter("CReLU", "CELU")
-def concatenated(layer, ins, out) -> Emit:
-    """ReLU (ELU) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not torch's F.celu)."""
+@emitter(CReLU=dict(fn="relu"), CELU=dict(fn="elu"))
+def concatenated(layer, ins, out, *, fn: str) -> Emit:
+    """ReLU (ELU, with its `alpha`) of x and of -x joined on `axis` (nnabla's CReLU and CELU, not
+    torch's F.celu)."""
     dim = _dim(layer.params["axis"] % len(ins[0]))
-    if layer.type == "CReLU":
-        return Emit(TORCH.dot("cat")([F.dot("relu")(X), F.dot("relu")(-X)], dim=dim))
-    alpha = layer.params["alpha"]
-    return Emit(TORCH.dot("cat")([F.dot("elu")(X, alpha), F.dot("elu")(-X, alpha)], dim=dim))
+    alpha = (layer.params["alpha"],) if "alpha" in layer.params else ()
+    return Emit(TORCH.dot("cat")([F.dot(fn)(X, *alpha), F.dot(fn)(-X, *alpha)], dim=dim))
 
 
-@emitter("LogicalAndScalar", "LogicalOrScalar", "LogicalXorScalar")
-def logical_scalar(layer, ins, out) -> Emit:
+@emitter(LogicalAndScalar=dict(kind="And"), LogicalOrScalar=dict(kind="Or"), LogicalXorScalar=dict(kind="Xor"))
+def logical_scalar(layer, ins, out, *, kind: str) -> Emit:
     """nnabla reads `value` as a boolean: each layer is then a constant, x != 0 or x == 0."""
     value = layer.params["value"] != 0
-    kind = layer.type.removeprefix("Logical").removesuffix("Scalar")
     nonzero, zero = _float(cmp("!=", X, 0)), _float(cmp("==", X, 0))
     call = {
         ("And", False): TORCH.dot("zeros_like")(X),
@@ -612,11 +606,10 @@ def norm(layer, ins, out) -> Emit:
     return Emit(TORCH.dot("linalg").dot("vector_norm")(X, dim=_size(axes), **options))
 
 
-@emitter("CumSum", "CumProd")
-def cumulative(layer, ins, out) -> Emit:
+@emitter(CumSum=dict(op="sum"), CumProd=dict(op="prod"))
+def cumulative(layer, ins, out, *, op: str) -> Emit:
     p = layer.params
     dim = _dim(p["axis"] % len(ins[0]))
-    op = "sum" if layer.type == "CumSum" else "prod"
     if not p["exclusive"] and not p["reverse"]:
         return Emit(TORCH.dot(f"cum{op}")(X, dim=dim))
     flags = _options(exclusive=(p["exclusive"], False), reverse=(p["reverse"], False))
