@@ -283,3 +283,35 @@ def foreign_help(name: str, kind: str, keywords: Iterable[str] = ()) -> str | No
         if keyword in given:
             return f"{name} with {keyword} is NNC's {other}: {other_note}"
     return f"NNC's name for {name} is {target}" + (f": {note}" if note else "")
+
+
+# NNC defaults a PyTorch or Keras user does not expect, which `lint --strict` warns about (W113) where a
+# layer relies on one silently: (layer type, the parameters that set it, whether the default matters for
+# the layer's resolved parameters, what the frameworks do). The default shown is the registry's.
+STRICT_DEFAULTS = (
+    (
+        "Convolution",
+        ("border_mode", "pad"),
+        lambda p: any(p["pad"]),
+        "it pads to keep the size, where PyTorch's Conv2d and Keras's Conv2D pad nothing unless told "
+        "(pad=0 or border_mode=valid is theirs)",
+    ),
+    (
+        "DepthwiseConvolution",
+        ("border_mode", "pad"),
+        lambda p: any(k > 1 for k in p["kernel"]),
+        "it pads nothing, where Convolution pads to keep the size (border_mode=same keeps the size)",
+    ),
+    (
+        "BatchNormalization",
+        ("epsilon",),
+        lambda p: True,
+        "PyTorch's BatchNorm2d adds 1e-5 to the variance, Keras's BatchNormalization 1e-3",
+    ),
+    (
+        "LeakyReLU",
+        ("alpha",),
+        lambda p: True,
+        "PyTorch's LeakyReLU has a negative_slope of 0.01, Keras's 0.3",
+    ),
+)
