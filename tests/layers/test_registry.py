@@ -7,7 +7,7 @@ from conftest import REQUIRED_LAYERS
 
 from nndsl.layers import REGISTRY
 from nndsl.layers.base import DERIVED, INT, LayerSpec, Param, nnc_properties, parse_default, register
-from nndsl.layers.nnc_table import NNC_LAYERS
+from nndsl.nnc.components import COMPONENTS
 
 REQUIRED = REQUIRED_LAYERS
 
@@ -68,10 +68,10 @@ def test_spec_is_complete(layer: str):
     assert spec.resolve is None or callable(spec.resolve)
     assert spec.doc.strip(), "no doc string"
     if spec.nndsl_only:  # nndsl's own layer type (AdaptiveAveragePooling): NNC lacks it
-        assert layer not in NNC_LAYERS, "an NNC layer type marked nndsl_only"
+        assert layer not in COMPONENTS, "an NNC layer type marked nndsl_only"
     else:
-        assert layer in NNC_LAYERS, "not an NNC layer type"
-        assert spec.category == NNC_LAYERS[layer]["category"], "category differs from NNC's"
+        assert layer in COMPONENTS, "not an NNC layer type"
+        assert spec.category == COMPONENTS[layer]["category"], "category differs from NNC's"
     assert spec.kind in ("layer", "input", "loss", "error", "preprocess")
 
 
