@@ -36,8 +36,6 @@ DELIBERATE = {
     ("Parameter", "Size"): None,
 }
 
-# NNC's table lists no choices for a Parameter's Initializer; its layer reference names Affine's W's.
-DELIBERATE_CHOICES = {("Parameter", "Initializer"): nnc_properties("Affine")["W.Initializer"][1]}
 
 # NNC properties that are not part of the language: implementation switches, and the
 # dataset/generator settings of input pins (T.Dataset...), which are real tensor inputs.
@@ -88,7 +86,7 @@ def test_param_defaults_match_nnc(layer: str):
             continue
         assert q.nnc in props, f"{q.name}: {q.nnc} is not an NNC property of {layer}"
         text, choices = props[q.nnc]
-        assert q.choices == DELIBERATE_CHOICES.get((layer, q.nnc), choices)
+        assert q.choices == choices
         if (layer, q.nnc) in DELIBERATE:
             assert q.default == DELIBERATE[layer, q.nnc]
         elif text.startswith("*"):
@@ -198,7 +196,8 @@ def test_spec_rejects_bad_declarations():
 def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
     """NNC writes `<p>.LRateMultiplier` beside `<p>.Initializer` for every learnable parameter of a
     layer (the sample projects do: `W.LRateMultiplier=1.0`); the language has it as
-    `<p>_lrate_multiplier`, default 1 (0 for BatchNormalization's running statistics, as NNC writes)."""
+    `<p>_lrate_multiplier`, with NNC's default: 1 for what is trained, 0 for state (BatchNormalization's
+    running statistics, the binary layers' Wb)."""
     for layer, spec in REGISTRY.items():
         if layer == "MeanSubtraction":  # its mean and t are running state, never trained
             continue
@@ -206,6 +205,8 @@ def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
         for nnc in names:
             if nnc.endswith(".InitializerMultiplier"):
                 lrate = names.get(nnc.replace("InitializerMultiplier", "LRateMultiplier"))
-                state = layer == "BatchNormalization" and nnc.split(".")[0] in ("mean", "var")
                 assert lrate is not None, f"{layer}: no {nnc} learning-rate multiplier"
-                assert lrate.default == (0.0 if state else 1.0), f"{layer}: {lrate.nnc} default"
+                nncs = float(nnc_properties(layer)[lrate.nnc][0])
+                assert lrate.default == nncs, f"{layer}: {lrate.nnc} default"
+    assert {q.name: q.default for q in REGISTRY["BatchNormalization"].params}["mean_lrate_multiplier"] == 0.0
+    assert {q.name: q.default for q in REGISTRY["BinaryConnectAffine"].params}["wb_lrate_multiplier"] == 0.0
