@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from nndsl.layers.nnc_table import NNC_LAYERS
+from nndsl.layers.base import nnc_properties
 from nndsl.runtime import nnc_augment, nnc_shapes
 from nndsl.runtime.nnc_augment import ImageAugmentationConfig
 
@@ -122,10 +122,10 @@ def _numpy_draws(config: ImageAugmentationConfig, n: int, channels: int) -> tupl
 
 
 def test_config_defaults_are_nncs_and_checked():
-    """ImageAugmentationConfig's defaults are NNC's layer table's (the compiler's copy of layer_defaults.txt)."""
+    """ImageAugmentationConfig's defaults are NNC's (the compiler's table of NNC's layer definitions)."""
     names = {"FlipLR": "flip_lr", "FlipUD": "flip_ud"}
     table = {}
-    for prop, default, _ in NNC_LAYERS["ImageAugmentation"]["properties"]:
+    for prop, (default, _) in nnc_properties("ImageAugmentation").items():
         if prop in ("Shape", "Seed", "SkipAtTest"):
             continue
         name = names.get(prop) or "".join("_" + c.lower() if c.isupper() else c for c in prop).lstrip("_")

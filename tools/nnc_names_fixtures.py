@@ -2,7 +2,7 @@
 parametric layer type, repeats and units, as NNC's own tool writes them.
 
 For every case below this writes a small `.sdcproj` (NNC's multi-network layout, properties
-from NNC's layer_defaults.txt through nndsl's generated table), converts it with NNC's
+from NNC's layer definitions through nndsl's generated table), converts it with NNC's
 `create_prototxt`, and records the network's `Parameter` variables as the `.nntxt` holds them
 (repeat copies still as `Name{RepeatStart}`) and, when nnabla is found, the names and shapes
 nnabla creates when it loads that `.nntxt` (repeats expanded: `Name[0]`). Each fixture also
@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nndsl.layers.nnc_table import NNC_LAYERS  # noqa: E402
+from nndsl.nnc.components import COMPONENTS  # noqa: E402
 
 OUT = ROOT / "tests" / "nnc" / "fixtures" / "names"
 DEFAULT_NNC = ROOT.parent.parent / "shared" / "nnc-tools" / "nncd_console"
@@ -177,19 +177,10 @@ _case(
     "",  # nndsl has no unit call without a scope: the fixture documents NNC's rule only
 )
 
-_PINS = ("W", "slope", "mean", "beta")
-_PARAMETRIC = {"Unit"} | {t for t, e in NNC_LAYERS.items() if any(p in _PINS for p in e["pins"])}
-
 
 def _properties(kind: str, given: dict) -> list[tuple[str, str]]:
-    if kind == "Unit":
-        return [("Name", given["Name"]), ("Network", given["Network"]),
-                ("ParameterScope", given.get("ParameterScope", "*Name"))]  # fmt: skip
     props = {"Name": given.get("Name", kind)}
-    for name, default, _ in NNC_LAYERS[kind]["properties"]:
-        props[name] = default
-    if kind in _PARAMETRIC or kind == "BatchNormalization":
-        props["ParameterScope"] = "*Name"
+    props.update((p.name, p.default) for p in COMPONENTS[kind]["properties"] if p.editable)
     props.update(given)
     return list(props.items())
 

@@ -3,7 +3,8 @@
 A spec holds everything nndsl knows about a layer type, in one place:
 
 * its parameter schema (language names, types, NNC property names and NNC's defaults,
-  read from the generated `nnc_table` so that they cannot drift from NNC);
+  read from the generated `nnc.components`, NNC's own layer definitions, so that they
+  cannot drift from NNC);
 * `resolve`: fills parameters NNC computes (``*KernelShape``, ``*ConvolutionPaddingSize``)
   and normalises the short forms a user may write (``kernel=3`` for ``3x3``);
 * `shape`: the pure shape rule, per-sample shapes (C, H, W) in, per-sample shape out;
@@ -25,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..nnc.components import COMPONENTS
 from ..runtime.nnc_shapes import nnabla_fans  # the one copy of nnabla's rule, shared with the runtimes
-from .nnc_table import NNC_LAYERS
 
 Shape = tuple[int, ...]
 Params = Mapping[str, Any]
@@ -240,26 +241,9 @@ def parse_default(text: str, type_: str) -> Any:
 
 
 def nnc_properties(layer_type: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """NNC's properties of a layer type, name -> (default text, choices). NNC's projects give every
-    learnable parameter `<p>.LRateMultiplier` after `<p>.InitializerMultiplier` (as every sample
-    project shows: 1.0, and 0.0 for BatchNormalization's running mean and variance), which NNC's
-    table of defaults leaves out; they are added here."""
-    properties = NNC_LAYERS[layer_type]["properties"]
-    props: dict[str, tuple[str, tuple[str, ...]]] = {}
-    names = {name for name, _, _ in properties}
-    state = _STATE_PARAMETERS.get(layer_type, ())
-    for name, default, choices in properties:
-        props[name] = (default, choices)
-        if name.endswith(".InitializerMultiplier"):
-            pin = name[: -len(".InitializerMultiplier")]
-            lrate = f"{pin}.LRateMultiplier"
-            if lrate not in names:
-                props[lrate] = ("0.0" if pin in state else "1.0", ())
-    return props
-
-
-# Parameters that are running state, not trained: NNC writes their LRateMultiplier as 0.0.
-_STATE_PARAMETERS = {"BatchNormalization": ("mean", "var")}
+    """NNC's properties of a layer type that a project holds (not those NNC computes), name ->
+    (default text, choices), in NNC's order."""
+    return {p.name: (p.default, p.choices) for p in COMPONENTS[layer_type]["properties"] if p.editable}
 
 
 def nnc_params(
@@ -365,7 +349,7 @@ def broadcast(ins: tuple[Shape, ...]) -> Shape:
 
 def nnc_category(layer_type: str) -> str:
     """NNC's category of `layer_type` (`Basic`, `Pooling`, `Others(Pre Process)`...)."""
-    return NNC_LAYERS[layer_type]["category"]
+    return COMPONENTS[layer_type]["category"]
 
 
 def as_tuple(value: Any) -> tuple:

@@ -11,8 +11,6 @@ no parameter of that name of its own. Linked as data (into Add2, say) NNC gives 
 
 from __future__ import annotations
 
-import dataclasses
-
 from .base import (
     CHOICE,
     FLOAT,
@@ -20,7 +18,6 @@ from .base import (
     LayerSpec,
     nnc_category,
     nnc_params,
-    nnc_properties,
     register,
     sized_tensor,
 )
@@ -28,10 +25,6 @@ from .base import (
 # The layers that take a Parameter's value, and the connectors they take it in (NNC's pin names,
 # lower case in the language).
 CONNECTORS: dict[str, tuple[str, ...]] = {"Affine": ("W", "b"), "Convolution": ("W", "b")}
-
-# NNC's table lists no choices for a Parameter's Initializer; its reference names those of Affine's W.
-INITIALIZERS = nnc_properties("Affine")["W.Initializer"][1]
-
 
 # The parameter is the layer itself: its name is the layer's (ParamShape name "").
 parameter_shape, parameter_parameters = sized_tensor("Parameter", "10 or 1x3x3", "parameter", "", trainable=True)
@@ -43,13 +36,10 @@ register(
         category=nnc_category("Parameter"),
         kind="parameter",
         inputs=(),
-        params=tuple(
-            dataclasses.replace(q, choices=INITIALIZERS) if q.name == "init" else q
-            for q in nnc_params(
-                "Parameter",
-                {"Size": SHAPE, "Initializer": CHOICE, "InitializerMultiplier": FLOAT, "LRateMultiplier": FLOAT},
-                Size=None,
-            )
+        params=nnc_params(
+            "Parameter",
+            {"Size": SHAPE, "Initializer": CHOICE, "InitializerMultiplier": FLOAT, "LRateMultiplier": FLOAT},
+            Size=None,
         ),
         positional=("size",),
         shape=parameter_shape,

@@ -36,8 +36,8 @@ from ..compiler import Result
 from ..ir import Layer, Network, Project
 from ..layers import REGISTRY
 from ..layers.base import DERIVED, language_name
-from ..layers.nnc_table import NNC_LAYERS
 from ..syntax import ast
+from .components import COMPONENTS
 from .config_nnd import config_to_nnc
 from .nndsl_layers import editor_disagreements, nnc_project
 from .project import NncLayer, NncLink, NncNetwork, NncProject, NncSection, Where
@@ -47,7 +47,7 @@ _X0, _DX, _Y0, _DY, _WIDTH, _HEIGHT = 24, 312, 24, 48, 240, 48
 
 # NNC types whose layers carry parameters (their names are their parameters' names), and Unit.
 _PARAMETRIC = frozenset(
-    t for t, entry in NNC_LAYERS.items() if any(".Initializer" in name for name, _, _ in entry["properties"])
+    t for t, entry in COMPONENTS.items() if any(c.kind == "Parameter" for c in entry["connectors"])
 ) | {"Unit"}
 
 # Layer kinds whose second input is NNC's `T` pin (a dataset column, `T.Dataset`).
@@ -75,15 +75,11 @@ def nnc_value(value: Any) -> str:
 
 
 def layer_properties(layer: Layer) -> dict[str, str]:
-    """Every NNC property of the layer's type, in NNC's order: the resolved parameters where
-    the language has them, NNC's defaults (macros included) where it does not; parameter
-    pins get NNC's `File`, `Initializer`, `InitializerMultiplier`, `LRateMultiplier`."""
+    """Every NNC property a project holds for the layer's type, in NNC's order: the resolved
+    parameters where the language has them, NNC's defaults (macros included) where it does not,
+    and the layer's own `ParameterScope`."""
     spec = REGISTRY[layer.type]
     by_nnc = {p.nnc: p for p in spec.params}
-    table = NNC_LAYERS[layer.type]
-    pins = [pin for pin in table["pins"] if any(n.startswith(pin + ".Initializer") for n, _, _ in table["properties"])]
-    props: dict[str, str] = {}
-    pinned: dict[str, dict[str, str]] = {pin: {} for pin in pins}
 
     def value_of(nnc_name: str, default: str) -> str:
         p = by_nnc.get(nnc_name)
@@ -94,23 +90,17 @@ def layer_properties(layer: Layer) -> dict[str, str]:
             return nnc_value(layer.params[key])
         return default
 
-    for nnc_name, default, _choices in table["properties"]:
-        pin = nnc_name.split(".", 1)[0] if "." in nnc_name else ""
-        if pin in pinned:
-            pinned[pin][nnc_name] = value_of(nnc_name, default)
+    props: dict[str, str] = {}
+    for prop in COMPONENTS[layer.type]["properties"]:
+        if not prop.editable:
+            continue
+        if prop.name == "ParameterScope":
+            # `parameter_scope="enc"`: NNC's ParameterScope, the name (within the enclosing scopes)
+            # its parameters take; layers with one ParameterScope share them.
+            own = layer.scope.rsplit(".", 1)[-1]  # (in a unit call's parameter_scope, a layer's own may be its name)
+            props[prop.name] = own if layer.scope and own != layer.name.rsplit(".", 1)[-1] else "*Name"
         else:
-            props[nnc_name] = value_of(nnc_name, default)
-    if pins:
-        # `parameter_scope="enc"`: NNC's ParameterScope, the name (within the enclosing scopes)
-        # its parameters take; layers with one ParameterScope share them.
-        own = layer.scope.rsplit(".", 1)[-1]  # (in a unit call's parameter_scope, a layer's own may be its name)
-        props["ParameterScope"] = own if layer.scope and own != layer.name.rsplit(".", 1)[-1] else "*Name"
-        for pin in pins:
-            props[f"{pin}.File"] = ""
-            props.update(pinned[pin])
-            # NNC writes 0.0 for state it does not train (BatchNormalization's mean and var)
-            frozen = any(p.name == pin and not p.trainable for p in layer.parameters)
-            props[f"{pin}.LRateMultiplier"] = value_of(f"{pin}.LRateMultiplier", "0.0" if frozen else "1.0")
+            props[prop.name] = value_of(prop.name, prop.default)
     return props
 
 
@@ -569,17 +559,16 @@ def nnabla_io(exporter: Exporter) -> dict[str, dict[str, dict[str, list[str]]]]:
 
 def _connector_pin(layer_type: str, connector: str) -> int:
     """The NNC pin of a parameter connector: pin 0 is the data, then the connectors in NNC's order."""
-    return 1 + NNC_LAYERS[layer_type]["pins"].index(connector)
+    return 1 + [c.name for c in COMPONENTS[layer_type]["connectors"]].index(connector)
 
 
 def _input_pin(layer_type: str, k: int) -> int:
     """The NNC pin of a layer's k-th input. NNC links a layer's main input, and every input of
-    a variadic one (Add2, Mul2, Concatenate), to pin 0; an input NNC names (Sub2's `R`, a
-    loss's `T`: a pin with a `.Dataset` property) has pin 1, 2, ... in NNC's order."""
+    a variadic one (Add2, Mul2, Concatenate), to pin 0; an input NNC names (Sub2's and
+    BatchMatmul's `R`, a loss's `T`: a Data connector) has pin 1, 2, ... in NNC's order."""
     if k == 0:
         return 0
-    table = NNC_LAYERS[layer_type]
-    named = [pin for pin in table["pins"] if any(n == f"{pin}.Dataset" for n, _, _ in table["properties"])]
+    named = [c for c in COMPONENTS[layer_type]["connectors"] if c.kind == "Data"]
     return k if k <= len(named) else 0
 
 

@@ -178,7 +178,7 @@ def read_nnp(path: str | Path, *, recurrent: bool = False) -> NncProject:
 # ---------------------------------------------------------------------------------------------
 
 
-_INPUT_DEFAULTS = {p[0]: p[2] for p in COMPONENTS["Input"]["properties"]}
+_INPUT_DEFAULTS = {p.name: p.default for p in COMPONENTS["Input"]["properties"]}
 
 
 def _snake(name: str) -> str:
@@ -281,7 +281,7 @@ class _Reader:
             for pin, out in enumerate(outputs):
                 producers[out] = (layer.id, pin)
             comp = COMPONENTS[layer.type]
-            extra = len([c for c in comp["connectors"] if c[1] == "Data"])
+            extra = len([c for c in comp["connectors"] if c.kind == "Data"])
             main = max(len(data_inputs) - extra, 1 if data_inputs else 0)
             # NNC's main input pin takes every link of a many-input layer (Add2, Concatenate),
             # in order; each Data connector (a loss's T) is a pin of its own after it.
@@ -358,11 +358,11 @@ class _Reader:
         for link in links:
             dest, source = by_id[link.dest], by_id[link.source]
             comp = COMPONENTS[dest.type]
-            data_pins = [c[0] for c in comp["connectors"] if c[1] == "Data"]
+            data_pins = [c.name for c in comp["connectors"] if c.kind == "Data"]
             if link.dest_pin == 0 or link.dest_pin > len(data_pins) or source.type != "Input":
                 continue
             pin = data_pins[link.dest_pin - 1]
-            defaults = {p[0]: p[2] for p in comp["properties"]}
+            defaults = {p.name: p.default for p in comp["properties"]}
             if not source.props["Dataset"]:
                 source.props["Dataset"] = _INPUT_DEFAULTS["Dataset"]
                 for key in ("Generator", "GeneratorMultiplier"):
@@ -397,7 +397,7 @@ class _Reader:
             return None, []
         inputs = fm.scalars("input")
         scope = comp["scope"]
-        param_conns = [c[0] for c in comp["connectors"] if c[1] == "Parameter"]
+        param_conns = [c.name for c in comp["connectors"] if c.kind == "Parameter"]
         data_inputs: list[str] = []
         param_vars: dict[str, str] = {}
         given: list[tuple[str, int]] = []
@@ -424,7 +424,7 @@ class _Reader:
             if f.kind == "message" and f.name.endswith("_param"):
                 param_msg_name, param_msg = f.name, f.message
         w_shape = self.shape_of(variables.get(param_vars.get("W", "")))
-        for pname, ptype, default, arg, flags, editable in comp["properties"]:
+        for pname, ptype, default, arg, flags, editable, _choices in comp["properties"]:
             if not editable:
                 continue
             value = None

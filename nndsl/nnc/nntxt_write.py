@@ -194,7 +194,7 @@ def _function_param(layer: ir.Layer) -> Field | None:
     values = _property_values(layer)
     out: list[Field] = []
     written: dict[str, list[Field]] = {}
-    for pname, ptype, default, arg, flags, _editable in COMPONENTS[layer.type]["properties"]:
+    for pname, ptype, default, arg, flags, _editable, _choices in COMPONENTS[layer.type]["properties"]:
         if not arg.startswith(message + "."):
             continue
         fname = arg.split(".", 1)[1]

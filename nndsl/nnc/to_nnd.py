@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 
 from ..layers import REGISTRY
 from ..layers.base import BOOL, CHOICE, DERIVED, FLOAT, FLOATS, INT, INTS, SHAPE, STR, LayerSpec, Param, snake
-from ..layers.nnc_table import NNC_LAYERS
 from ..layers.parameter import CONNECTORS
 from .components import COMPONENTS
 from .idents import ident
@@ -689,12 +688,12 @@ class Translator:
         connectors = COMPONENTS.get(t, {}).get("connectors", ())
         for pin, (src, _) in sorted(g.ins.get(layer.id, {}).items()):
             source = g.layers.get(src)
-            into_parameter = 1 <= pin <= len(connectors) and connectors[pin - 1][1] == "Parameter"
+            into_parameter = 1 <= pin <= len(connectors) and connectors[pin - 1].kind == "Parameter"
             # A Parameter layer is reported once, by _check_parameter.
             if into_parameter and source is not None and source.type != "Parameter":
                 self.error(
                     layer.where,
-                    f"{source.type} '{source.name}' is linked into the {connectors[pin - 1][0]} connector of "
+                    f"{source.type} '{source.name}' is linked into the {connectors[pin - 1].name} connector of "
                     f"{t} '{layer.name}': nndsl cannot give a layer's parameter from another layer",
                 )
         if t == "Parameter":
@@ -712,7 +711,7 @@ class Translator:
                 f"'{layer.name}' is a {t} layer: recurrent networks cannot be expressed in nndsl yet",
             )
         elif t not in REGISTRY and t not in STRUCTURAL:
-            known = "an NNC layer type nndsl has no equivalent for yet" if t in NNC_LAYERS else "not an NNC layer type"
+            known = "an NNC layer type nndsl has no equivalent for yet" if t in COMPONENTS else "not an NNC layer type"
             self.error(layer.where, f"'{layer.name}' is a {t} layer: {known}")
 
     def _check_parameter(self, layer: NncLayer, g: _Graph) -> None:
@@ -726,10 +725,10 @@ class Translator:
             if consumer is None:
                 continue
             connectors = COMPONENTS.get(consumer.type, {}).get("connectors", ())
-            if 1 <= pin <= len(connectors) and connectors[pin - 1][1] == "Parameter":
-                if connectors[pin - 1][0] in CONNECTORS.get(consumer.type, ()) and g.name not in self.unit_nets:
+            if 1 <= pin <= len(connectors) and connectors[pin - 1].kind == "Parameter":
+                if connectors[pin - 1].name in CONNECTORS.get(consumer.type, ()) and g.name not in self.unit_nets:
                     continue
-                uses.append(f"the {connectors[pin - 1][0]} connector of {consumer.type} '{consumer.name}'")
+                uses.append(f"the {connectors[pin - 1].name} connector of {consumer.type} '{consumer.name}'")
             else:
                 uses.append(f"the data input of {consumer.type} '{consumer.name}' (NNC gives that no shape either)")
         if not uses:
@@ -758,7 +757,7 @@ class Translator:
                     continue
                 for dest, pin in g.consumers((lid, 0)):
                     consumer = g.layers[dest]
-                    connector = COMPONENTS[consumer.type]["connectors"][pin - 1][0]
+                    connector = COMPONENTS[consumer.type]["connectors"][pin - 1].name
                     ir = by_name.get(names.get(consumer.name, ""))
                     shapes = {q.name: q.shape for q in ir.parameters} if ir is not None else {}
                     if connector in shapes:
@@ -1009,11 +1008,11 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-_DEFAULTS = {t: {name: default for name, default, _ in entry["properties"]} for t, entry in NNC_LAYERS.items()}
+_DEFAULTS = {t: {p.name: p.default for p in entry["properties"]} for t, entry in COMPONENTS.items()}
 
 
 def _nnc_default(layer_type: str, prop: str) -> str:
-    """NNC's default for a property (layer_defaults.txt), '' when NNC's table has none."""
+    """NNC's default for a property, '' when NNC's table has none."""
     return _DEFAULTS.get(layer_type, {}).get(prop, "")
 
 
@@ -1547,8 +1546,8 @@ class _Body:
         if not self.tr.probe:  # the probe compile gives the consumer its own parameters: their shapes
             connectors = COMPONENTS.get(layer.type, {}).get("connectors", ())
             for pin in sorted(ins):
-                if 1 <= pin <= len(connectors) and connectors[pin - 1][0] in CONNECTORS.get(layer.type, ()):
-                    params.append(f"{connectors[pin - 1][0].lower()}={self.ref(ins[pin], layer)}")
+                if 1 <= pin <= len(connectors) and connectors[pin - 1].name in CONNECTORS.get(layer.type, ()):
+                    params.append(f"{connectors[pin - 1].name.lower()}={self.ref(ins[pin], layer)}")
         if it in self.shared_scope:
             params.append(f"parameter_scope={_string(self.shared_scope[it])}")
         if chained:
@@ -1666,11 +1665,7 @@ class _Body:
                 continue
             if any(name.startswith(pin + ".") for pin in spec.inputs):
                 continue  # a target's dataset column: an Input of its own
-            default = _nnc_default(layer.type, name)
-            if name.endswith(".LRateMultiplier") and not default:
-                # not in NNC's table: 1 for what is trained, 0 for a BatchNormalization's statistics
-                default = "0" if name in ("mean.LRateMultiplier", "var.LRateMultiplier") else "1"
-            if _text_equal(value, default) or (name.endswith(".File") and not value.strip()):
+            if _text_equal(value, _nnc_default(layer.type, name)):
                 continue
             if name == "ChannelLast" and value.strip() == "False":
                 continue

@@ -7,7 +7,7 @@ from conftest import REQUIRED_LAYERS
 
 from nndsl.layers import REGISTRY
 from nndsl.layers.base import DERIVED, INT, LayerSpec, Param, nnc_properties, parse_default, register
-from nndsl.layers.nnc_table import NNC_LAYERS
+from nndsl.nnc.components import COMPONENTS
 
 REQUIRED = REQUIRED_LAYERS
 
@@ -36,8 +36,6 @@ DELIBERATE = {
     ("Parameter", "Size"): None,
 }
 
-# NNC's table lists no choices for a Parameter's Initializer; its layer reference names Affine's W's.
-DELIBERATE_CHOICES = {("Parameter", "Initializer"): nnc_properties("Affine")["W.Initializer"][1]}
 
 # NNC properties that are not part of the language: implementation switches, and the
 # dataset/generator settings of input pins (T.Dataset...), which are real tensor inputs.
@@ -68,11 +66,11 @@ def test_spec_is_complete(layer: str):
     assert spec.resolve is None or callable(spec.resolve)
     assert spec.doc.strip(), "no doc string"
     if spec.nndsl_only:  # nndsl's own layer type (AdaptiveAveragePooling): NNC lacks it
-        assert layer not in NNC_LAYERS, "an NNC layer type marked nndsl_only"
+        assert layer not in COMPONENTS, "an NNC layer type marked nndsl_only"
     else:
-        assert layer in NNC_LAYERS, "not an NNC layer type"
-        assert spec.category == NNC_LAYERS[layer]["category"], "category differs from NNC's"
-    assert spec.kind in ("layer", "input", "parameter", "loss", "error")
+        assert layer in COMPONENTS, "not an NNC layer type"
+        assert spec.category == COMPONENTS[layer]["category"], "category differs from NNC's"
+    assert spec.kind in ("layer", "input", "parameter", "loss", "error", "preprocess")
     assert spec.preprocessing in ("", "scales", "keeps")
     if spec.preprocessing == "scales":  # lint describes the step by the layer's constant
         assert spec.param("value") is not None and spec.inputs == ("x",)
@@ -94,7 +92,7 @@ def test_param_defaults_match_nnc(layer: str):
             continue
         assert q.nnc in props, f"{q.name}: {q.nnc} is not an NNC property of {layer}"
         text, choices = props[q.nnc]
-        assert q.choices == DELIBERATE_CHOICES.get((layer, q.nnc), choices)
+        assert q.choices == choices
         if (layer, q.nnc) in DELIBERATE:
             assert q.default == DELIBERATE[layer, q.nnc]
         elif text.startswith("*"):
@@ -220,7 +218,8 @@ def test_spec_rejects_bad_declarations():
 def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
     """NNC writes `<p>.LRateMultiplier` beside `<p>.Initializer` for every learnable parameter of a
     layer (the sample projects do: `W.LRateMultiplier=1.0`); the language has it as
-    `<p>_lrate_multiplier`, default 1 (0 for BatchNormalization's running statistics, as NNC writes)."""
+    `<p>_lrate_multiplier`, with NNC's default: 1 for what is trained, 0 for state (BatchNormalization's
+    running statistics, the binary layers' Wb)."""
     for layer, spec in REGISTRY.items():
         if layer == "MeanSubtraction":  # its mean and t are running state, never trained
             continue
@@ -228,6 +227,8 @@ def test_every_learnable_parameter_has_nncs_learning_rate_multiplier():
         for nnc in names:
             if nnc.endswith(".InitializerMultiplier"):
                 lrate = names.get(nnc.replace("InitializerMultiplier", "LRateMultiplier"))
-                state = layer == "BatchNormalization" and nnc.split(".")[0] in ("mean", "var")
                 assert lrate is not None, f"{layer}: no {nnc} learning-rate multiplier"
-                assert lrate.default == (0.0 if state else 1.0), f"{layer}: {lrate.nnc} default"
+                nncs = float(nnc_properties(layer)[lrate.nnc][0])
+                assert lrate.default == nncs, f"{layer}: {lrate.nnc} default"
+    assert {q.name: q.default for q in REGISTRY["BatchNormalization"].params}["mean_lrate_multiplier"] == 0.0
+    assert {q.name: q.default for q in REGISTRY["BinaryConnectAffine"].params}["wb_lrate_multiplier"] == 0.0

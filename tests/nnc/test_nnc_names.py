@@ -21,7 +21,7 @@ import pytest
 
 from nndsl.compiler import compile_file
 from nndsl.layers import REGISTRY
-from nndsl.layers.nnc_table import NNC_LAYERS
+from nndsl.nnc.components import COMPONENTS
 from nndsl.nnc.names import FUNCTION_SCOPES, nnc_parameter_table
 
 HERE = Path(__file__).resolve().parent
@@ -83,7 +83,8 @@ def test_every_parametric_type_is_covered() -> None:
     """Every registry type whose NNC pins are parameters has its function scope, and a fixture
     shows what NNC writes for it."""
     covered = {m[1] for f in FIXTURES for m in re.finditer(r"^Type=(\w+)$", _load(f)["sdcproj"], re.M)}
-    parametric = {t for t, e in NNC_LAYERS.items() if t in REGISTRY and set(e["pins"]) & {"W", "slope", "mean", "beta"}}
+    pins = {"W", "slope", "mean", "beta"}
+    parametric = {t for t, e in COMPONENTS.items() if t in REGISTRY and {c.name for c in e["connectors"]} & pins}
     assert parametric == set(FUNCTION_SCOPES)
     assert parametric <= covered
 

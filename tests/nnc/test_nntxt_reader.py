@@ -62,7 +62,7 @@ def test_networks_equal_import_nntxt(source: Path) -> None:
         for name, layer in ours.items():
             their = their_layers[name]
             assert layer.type == their["type"], (net.name, name)
-            defaults = {p[0]: p[2] for p in COMPONENTS[layer.type]["properties"]}
+            defaults = {p.name: p.default for p in COMPONENTS[layer.type]["properties"]}
             missing = set(their["props"]) - set(layer.props)
             if layer.type == "Delay":  # recurrent: NNC computes Size from the graph
                 missing.discard("Size")
