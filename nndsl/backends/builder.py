@@ -748,9 +748,9 @@ def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, re
                 break
         if not changes or len(accepted) < min(2, len(changes)):
             continue
-        values = [_scalars(c) for c, _ in accepted]
+        values = [c for c, _ in accepted]
         for t in [t for t in base if all(t in x for _, x in accepted)]:
-            for j, mark in merge.follows(base[t], [x[t] for _, x in accepted], _scalars(value), values, k).items():
+            for j, mark in merge.follows(base[t], [x[t] for _, x in accepted], value, values, k).items():
                 found.setdefault(t, {})[j] = mark
     return found
 
@@ -781,13 +781,10 @@ def _changes(value) -> list:
         return [value + d for d in steps]
     if isinstance(value, float):
         return [value + d / 16 for d in steps]
-    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and not isinstance(value[0], bool):
-        return [type(value)(x for _ in value) for x in _changes(value[0])]
+    if isinstance(value, (tuple, list)) and value and not any(isinstance(x, bool) for x in value):
+        per_axis = [_changes(x) for x in value]  # (every axis changed by the same step)
+        return [type(value)(xs) for xs in zip(*per_axis, strict=True)] if all(per_axis) else []
     return []
-
-
-def _scalars(value):
-    return value[0] if isinstance(value, (tuple, list)) else value
 
 
 def _mark(text: str, marks: dict | None) -> str:

@@ -277,6 +277,14 @@ def _same(value, want) -> bool:
         return isinstance(value, (int, float)) and value == want
     if isinstance(want, str):
         return isinstance(value, str) and value == want
+    if isinstance(want, Axes) and isinstance(value, int) and not isinstance(value, bool):
+        return len(set(want)) == 1 and want[0] == value  # (`stride=2` for a stride of 2x2)
+    if isinstance(want, tuple):  # a shape argument's value (a size's)
+        return (
+            isinstance(value, (tuple, list))
+            and len(value) == len(want)
+            and all(_same(v, w) and type(v) is type(w) for v, w in zip(value, want, strict=True))
+        )
     return False
 
 
@@ -396,7 +404,7 @@ def _uses_math(e) -> bool:
 # --- text with constants ----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"""(?P<prov>\x04[^\x05]+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
+    r"""(?P<prov>\x04[^\x05]+\x05)|(?P<size>\x0e[^\x0f]*\x0f)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
@@ -410,7 +418,34 @@ PROV = re.compile("\x04[^\x05]+\x05")
 
 
 def option_marker(k: str, v: str, default: str) -> str:
-    return f"\x02{'d' if v == default else 'n'}{k}={v}\x03"
+    return f"\x02{'d' if unsized(v) == unsized(default) else 'n'}{k}={v}\x03"
+
+
+# A per-axis size (`expr.Size`) in the code to merge: `\x0e(3, 3)\x0f`, one constant (a tuple)
+# that the code writes as `3` (`unsized`), `(1, 7)` as it is.
+SIZE = re.compile("\x0e([^\x0f]*)\x0f")
+
+
+class Axes(tuple):
+    """A size's value in the code to merge (`expr.Size`): a layer reads one int for every axis
+    (`3`) as that int on each (`(3, 3)`), so either stands for it."""
+
+
+def size_marker(value: tuple) -> str:
+    from .naming import literal
+
+    return f"\x0e{literal(tuple(value))}\x0f"
+
+
+def unsized(text: str) -> str:
+    """`text` with its sizes as the code writes them: one int where every axis agrees."""
+    from .naming import literal
+
+    def short(m) -> str:
+        value = pyast.literal_eval(m.group(1))
+        return literal(value[0]) if len(set(value)) == 1 else m.group(1)
+
+    return SIZE.sub(short, text)
 
 
 def raw_marker(text: str, default: bool) -> str:
@@ -445,16 +480,24 @@ def follows(before: str, afters: list[str], value, changed: list, k: int) -> dic
     `changed` (none where the code differs otherwise). A constant is the value where it is the
     value in every text; `a * value + b` where that function gives it in every text, with `a` a
     small nonzero integer and `b` a small integer (or any float, for a float); `not value` where
-    a bool constant is the negation in every text."""
+    a bool constant is the negation in every text. A shape's value (a tuple) is a size the texts
+    write (`expr.Size`) where it is the value in every text, and where its axes agree, each of
+    them is a number that follows it as its axes' one value does."""
     a = _tokens(before)
     bs = [_tokens(t) for t in afters]
     if any(len(b) != len(a) for b in bs):
         return {}
-    values = [value, *changed]
+    sizes = [tuple(v) if isinstance(v, (tuple, list)) else v for v in [value, *changed]]
+    # (a shape's constant that is one of its axes: where every axis agrees, the size of each)
+    values = [v[0] if isinstance(v, tuple) and v and len(set(v)) == 1 else v for v in sizes]
     out = {}
     for j, tok in enumerate(a):
         consts = [_const(tok), *(_const(b[j]) for b in bs)]
         if any(c is NOTHING for c in consts):
+            continue
+        if any(isinstance(c, tuple) for c in consts):  # a size (`expr.Size`): the shape itself
+            if all(isinstance(c, tuple) and _same(c, v) for c, v in zip(consts, sizes, strict=True)):
+                out[j] = str(k)
             continue
         if all(isinstance(c, bool) for c in consts) and all(isinstance(v, bool) for v in values):
             if consts == values:
@@ -514,6 +557,8 @@ def with_marks(text: str, marks: dict) -> str:
 
 def _const(tok) -> Any:
     kind, s = tok[0], tok[1]
+    if kind == "size":
+        return Axes(pyast.literal_eval(s[1:-1]))
     if kind == "num":
         return pyast.literal_eval(s)
     if kind == "str" and s[0] in "\"'":
@@ -556,7 +601,7 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
-    return PROV.sub("", out), needs
+    return unsized(PROV.sub("", out)), needs
 
 
 def _marked(column: list, wants: list, ctx: Context, own: list, insts: list) -> tuple[str, frozenset] | None:
@@ -650,7 +695,8 @@ def _parts(text: str) -> list:
 
 def concrete(text: str) -> str:
     """A text with option markers as the emitter writes it for one layer."""
-    return PROV.sub("", OPTION.sub(lambda m: "" if m.group(1) == "d" else _written(m.group(2), m.group(3)), text))
+    options = OPTION.sub(lambda m: "" if m.group(1) == "d" else _written(m.group(2), m.group(3)), text)
+    return unsized(PROV.sub("", options))
 
 
 # --- aligning statements ----------------------------------------------------------------------
