@@ -935,8 +935,10 @@ def _candidate(node) -> bool:
 
 def _body_constants(unit) -> tuple[str | None, list]:
     """A unit's first input where its body never rebinds it (what `x.shape` reads), and the names
-    its body binds once, outside any `if`, with their expressions (the constants among them are the
-    constructor's locals, `merge.Context`)."""
+    its body binds once outside any `if`, or once and then again directly in the branches of one
+    `if` (`pad = 1`, `if stride == 2 { pad = 0 }`: a `merge.Choice`), or directly in both branches of
+    one, with their expressions (the constants among them are the constructor's locals,
+    `merge.Context`), in the order the body binds them."""
     from ..syntax import ast as sast
 
     counts: dict[str, int] = {}
@@ -950,13 +952,28 @@ def _body_constants(unit) -> tuple[str | None, list]:
                 walk(st.then)
                 walk(st.orelse)
 
+    def direct(stmts) -> dict:
+        out: dict = {}
+        for st in stmts or ():
+            if isinstance(st, sast.Assign) and len(st.targets) == 1:
+                out.setdefault(st.targets[0].id, []).append(st.value)
+        return {n: v[0] for n, v in out.items() if len(v) == 1}
+
     walk(unit.body)
     first = next((st.names[0].id for st in unit.body if isinstance(st, sast.In) and st.names), None)
-    bindings = [
-        (st.targets[0].id, st.value)
-        for st in unit.body
-        if isinstance(st, sast.Assign) and len(st.targets) == 1 and counts[st.targets[0].id] == 1
-    ]
+    values: dict = {}  # name -> (its expression, the bindings it accounts for)
+    for st in unit.body:
+        if isinstance(st, sast.Assign) and len(st.targets) == 1 and st.targets[0].id not in values:
+            values[st.targets[0].id] = (st.value, 1)
+        elif isinstance(st, sast.If):
+            then, orelse = direct(st.then), direct(st.orelse)
+            for n in [*then, *(n for n in orelse if n not in then)]:
+                before, seen = values.pop(n, (None, 0))
+                if seen > 1 or (before is None and not (n in then and n in orelse)):
+                    continue  # (bound twice before, or unbound where a branch leaves it)
+                e = merge.Choice(st.cond, then.get(n, before), orelse.get(n, before))
+                values[n] = (e, seen + (n in then) + (n in orelse))
+    bindings = [(n, e) for n, (e, seen) in values.items() if seen == counts.get(n)]
     return (None if first is None or first in counts else first), bindings
 
 

@@ -140,12 +140,29 @@ _PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The value of a name a unit's body binds under an `if` (`pad = 1`, then `if stride == 2
+    { pad = 0 }`): `then` where `cond` holds, else `orelse` (`builder._body_constants`); as Python
+    a conditional expression (`0 if stride == 2 else 1`), which the spec has no syntax for."""
+
+    cond: Any
+    then: Any
+    orelse: Any
+
+
 def py_expr(e, names: dict[str, str], prec: int = 0) -> str | None:
     """The spec expression `e` as Python over the constructor's names; None where the two
     languages differ or a name is not an argument. Indexing (`cfg[i]`, negative from the end in
     both), the first input's channel count (`x.shape[0]`: the names' `x.shape[0]`, `in_channels`)
     and the built-in functions, which are Python's (`floor` and `ceil` are `math`'s, `round(v, n)`
     a float) are Python's too."""
+    if isinstance(e, Choice):
+        parts = [py_expr(e.then, names, 1), py_expr(e.cond, names, 1), py_expr(e.orelse, names)]
+        if any(p is None for p in parts):
+            return None
+        text = f"{parts[0]} if {parts[1]} else {parts[2]}"
+        return f"({text})" if prec > 0 else text
     if isinstance(e, ast.Num):
         return repr(e.value)
     if isinstance(e, ast.Bool):
@@ -229,6 +246,9 @@ def value_in(e, inst: Inst):
     """The value of the spec expression `e` in the instance `inst`: its arguments, the constants
     its body binds (`hidden = round(x.shape[0] * t)`) and its first input's shape; NOTHING where
     `e` is no constant of those."""
+    if isinstance(e, Choice):
+        cond = value_in(e.cond, inst)
+        return value_in(e.then if cond else e.orelse, inst) if isinstance(cond, bool) else NOTHING
     scope = scope_of(inst)
 
     def lookup(name):
@@ -334,19 +354,24 @@ class Context:
             return None
         return Candidate(text, lambda inst, e=e: value_in(e, inst), self.needs_of(e))
 
-    def generic(self, own: list) -> list[Candidate]:
-        cands = [c for c in (self.expr_candidate(e) for e in own) if c]
+    def named(self) -> list[Candidate]:
+        """The constructor's names: the unit's arguments, the input's sizes, the body's locals."""
         first = self.insts[0]
+        cands = []
         for spec, py, *_ in first.spec_params:
             cands.append(Candidate(self.names[spec], lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})))
         for py in first.derived:
             cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
-        named = len(cands)
         for spec, py, _ in reversed(first.locals):  # (the last first: `expanded`, not the `v` it rounds)
             if py in self.local_needs:
                 cands.append(Candidate(self.prefix + py, lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
-        cands += [c for c in (self.expr_candidate(e) for e in first.exprs) if c]
-        for c in list(cands[: named + len(self.local_needs)]):
+        return cands
+
+    def generic(self, own: list) -> list[Candidate]:
+        named = self.named()
+        cands = [c for c in (self.expr_candidate(e) for e in own) if c] + named
+        cands += [c for c in (self.expr_candidate(e) for e in self.insts[0].exprs) if c]
+        for c in named:
             if c.text.replace("self.", "", 1).isidentifier():
                 for k in range(2, 9):
                     cands.append(Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs))
@@ -369,7 +394,31 @@ class Context:
             if all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
                 self.used |= c.needs
                 return c.text, c.needs
+        found = self.compound(wants, insts)
+        if found is not None:
+            self.used |= found[1]
+            return found
         raise NoMerge(f"no expression gives {wants}")
+
+    def compound(self, wants: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
+        """`b * c` or `a + b * c` of the integer arguments and sizes, the first that gives every
+        want (a DenseNet block's transition takes `in_channels + layers * growth` channels), where
+        the wants take three values at least (through two, some such expression always fits)."""
+        if not all(isinstance(w, int) and not isinstance(w, bool) for w in wants) or len(set(wants)) < 3:
+            return None
+        ints = []
+        for c in self.named():
+            values = [c.value(inst) for inst in insts]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                ints.append((c, values))
+        for (b, vb), (c, vc) in ((x, y) for j, x in enumerate(ints) for y in ints[j + 1 :]):
+            product = [x * y for x, y in zip(vb, vc, strict=True)]
+            if product == wants:
+                return f"{b.text} * {c.text}", b.needs | c.needs
+            for a, va in ints:
+                if a is not b and a is not c and [x + y for x, y in zip(va, product, strict=True)] == wants:
+                    return f"{a.text} + {b.text} * {c.text}", a.needs | b.needs | c.needs
+        return None
 
 
 def _times(k, v):
@@ -378,6 +427,8 @@ def _times(k, v):
 
 def _names(e) -> set[str]:
     """The names `py_expr` looks up for `e` (`x.shape[0]` as one)."""
+    if isinstance(e, Choice):
+        return _names(e.cond) | _names(e.then) | _names(e.orelse)
     key = shape_key(e)
     if key is not None:
         return {key}
@@ -394,6 +445,8 @@ def _names(e) -> set[str]:
 
 
 def _uses_math(e) -> bool:
+    if isinstance(e, Choice):
+        return any(_uses_math(x) for x in (e.cond, e.then, e.orelse))
     if builtin_call(e) and e.callee in ("floor", "ceil"):
         return True
     subs = [getattr(e, f, None) for f in ("left", "right", "operand", "value", "index")]
