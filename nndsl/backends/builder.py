@@ -903,8 +903,9 @@ def _spec_index(units: dict) -> _SpecIndex:
             for s in node.orelse or ():
                 walk(s, (*ctx, (node.cond, False)), found)
             return
-        if isinstance(node, (sast.Call, sast.Repeat, sast.Binary, sast.Unary)):
-            nodes[node.span] = (node, ctx)  # (a Binary or Unary: also the tensor arithmetic layer it may be)
+        if isinstance(node, (sast.Call, sast.Repeat, sast.Binary, sast.Unary, sast.Slicing)):
+            # (a Binary or Unary: also the tensor arithmetic layer it may be; an Index, the slice layer)
+            nodes[node.span] = (node, ctx)
         if found is not None and _candidate(node):
             found.append(node)
             if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):

@@ -52,6 +52,7 @@ from typing import Any
 
 from ..passes.values import BUILTINS, eval_const
 from ..syntax import ast
+from .naming import Namer, literal
 
 # --- records --------------------------------------------------------------------------------
 
@@ -168,8 +169,6 @@ def py_expr(e, names: dict[str, str], prec: int = 0) -> str | None:
     if isinstance(e, ast.Bool):
         return repr(e.value)
     if isinstance(e, ast.Str):
-        from .naming import literal
-
         return literal(e.value)
     if isinstance(e, ast.Name):
         return names.get(e.id)
@@ -215,18 +214,19 @@ def builtin_call(e) -> bool:
 
 
 def shape_key(e) -> str | None:
-    """`x.shape[0]` (a tensor's channel count) as the key `py_expr` looks it up by; None for
-    anything else."""
+    """`x.shape[0]` (a tensor's size on one axis: here its channel count) as the key `py_expr` looks
+    it up by; None for anything else."""
     if (
         isinstance(e, ast.Index)
         and isinstance(e.value, ast.Attr)
         and e.value.name == "shape"
         and isinstance(e.value.value, ast.Name)
         and isinstance(e.index, ast.Num)
-        and e.index.value == 0
+        and isinstance(e.index.value, int)
         and not isinstance(e.index.value, bool)
+        and e.index.value >= 0
     ):
-        return f"{e.value.value.id}.shape[0]"
+        return f"{e.value.value.id}.shape[{e.index.value}]"
     return None
 
 
@@ -321,16 +321,24 @@ class Context:
     Names: the unit's arguments, the first input's channel count (`x.shape[0]`, the derived
     `in_channels`) and the constants the unit's body binds (`hidden = round(x.shape[0] * t)`),
     each a local variable of the constructor where the class uses it (`prefix` "self.": the
-    forward's, stored by the constructor)."""
+    forward's, stored by the constructor). The forward reads the first input's other sizes from
+    the tensor itself (`sizes`, by NNC axis: `x.shape[2]`, `x.shape[1]` in Keras's order, for the
+    spec's `x.shape[1]`), which no constructor argument gives."""
 
-    def __init__(self, insts: list[Inst], prefix: str = ""):
+    def __init__(
+        self, insts: list[Inst], prefix: str = "", sizes: dict[int, str] | None = None, avoid: frozenset = frozenset()
+    ):
         first = insts[0]
         self.insts = insts
         self.prefix = prefix
         self.py = {spec: py for spec, py, *_ in first.spec_params}  # spec name -> python name (what `used` records)
         if first.input_name is not None and "in_channels" in first.derived:
             self.py[f"{first.input_name}.shape[0]"] = "in_channels"
-        self.names = {spec: prefix + py for spec, py in self.py.items()}
+        # A stored argument named as a module or a method of the class (torch's `half`) is stored as `half_`.
+        own = [py for _, py, *_ in first.spec_params] + list(first.derived) + [py for _, py, _ in first.locals]
+        names = Namer(avoid | set(own))
+        self.attr = {py: names.take(py + "_") for py in own if py in avoid}
+        self.names = {spec: self.ref(py) for spec, py in self.py.items()}
         self.local_needs: dict[str, frozenset] = {}  # a local's python name -> what its expression needs
         self.locals: list[tuple[str, str]] = []  # (python name, its expression as Python), in order
         for spec, py, e in first.locals:
@@ -340,7 +348,12 @@ class Context:
             self.local_needs[py] = self.needs_of(e)
             self.locals.append((py, text))
             self.py[spec] = py
-            self.names[spec] = prefix + py
+            self.names[spec] = self.ref(py)
+        # (after the locals: the constructor computes those, and has no tensor to read sizes from)
+        self.sizes = sizes or {}
+        self.taken: set[str] = set()  # the sizes the code being merged reads (`merge_fragment`)
+        for axis, text in self.sizes.items():
+            self.names[f"{first.input_name}.shape[{axis}]"] = text
         self.used: set[str] = set()
 
     def needs_of(self, e) -> frozenset:
@@ -354,6 +367,10 @@ class Context:
             return None
         return Candidate(text, lambda inst, e=e: value_in(e, inst), self.needs_of(e))
 
+    def ref(self, py: str) -> str:
+        """How the code reads the python name `py`: a local variable, or an attribute it is stored in."""
+        return self.prefix + self.attr.get(py, py) if self.prefix else py
+
     def named(self) -> list[Candidate]:
         """The constructor's names: the unit's arguments, the input's sizes, the body's locals."""
         first = self.insts[0]
@@ -361,10 +378,15 @@ class Context:
         for spec, py, *_ in first.spec_params:
             cands.append(Candidate(self.names[spec], lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})))
         for py in first.derived:
-            cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
+            text, needs = self.ref(py), frozenset({py})
+            if py == "in_features" and self.sizes:  # (the forward reads it from the tensor: no argument)
+                text, needs = f"math.prod({self.sizes[1].split('.shape')[0]}.shape[1:])", frozenset({MATH})
+            cands.append(Candidate(text, lambda inst, p=py: inst.derived.get(p, NOTHING), needs))
         for spec, py, _ in reversed(first.locals):  # (the last first: `expanded`, not the `v` it rounds)
             if py in self.local_needs:
-                cands.append(Candidate(self.prefix + py, lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
+                cands.append(Candidate(self.ref(py), lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
+        for axis, text in self.sizes.items():
+            cands.append(Candidate(text, lambda inst, a=axis: inst.in_shape[a], frozenset()))
         return cands
 
     def generic(self, own: list) -> list[Candidate]:
@@ -386,19 +408,61 @@ class Context:
         return out
 
     def solve(self, wants: list, own: list, insts: list[Inst] | None = None) -> tuple[str, frozenset] | None:
-        """An expression giving `wants[i]` in instance `insts[i]`."""
+        """An expression giving `wants[i]` in instance `insts[i]`: a candidate (`generic`,
+        `compound`), else one where one of the unit's conditions holds and another where it does
+        not (`in_channels if stride == 2 else half`)."""
         insts = insts or self.insts
         if all(_same(w, wants[0]) and type(w) is type(wants[0]) for w in wants):
             return None  # a constant: the caller keeps its text
-        for c in self.generic(own):
+        found = self._find(wants, own, insts) or self._conditional(wants, own, insts)
+        if found is None:
+            raise NoMerge(f"no expression gives {wants}")
+        self.used |= found[1]
+        return found
+
+    def _find(self, wants: list, own: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
+        if all(_same(w, wants[0]) and type(w) is type(wants[0]) for w in wants):
+            return _constant(wants[0]), frozenset()
+        cands = self.generic(own)
+        sizes = set(self.sizes.values())
+        for j, c in enumerate(cands):
             if all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
-                self.used |= c.needs
+                if c.text in self.taken:  # (a size the code already reads: the next axis of that size, in order)
+                    c = next((d for d in cands[j + 1 :] if d.text in sizes - self.taken and all(
+                        _same(d.value(inst), w) for inst, w in zip(insts, wants, strict=True))), c)  # fmt: skip
+                if c.text in sizes:
+                    self.taken.add(c.text)
                 return c.text, c.needs
-        found = self.compound(wants, insts)
-        if found is not None:
-            self.used |= found[1]
-            return found
-        raise NoMerge(f"no expression gives {wants}")
+        return self.compound(wants, insts)
+
+    def _conditional(self, wants: list, own: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
+        """`a if cond else b`: `cond` the first of the unit's conditions (its `if`s') that holds in
+        some of the instances only, `a` what gives the wants there and `b` elsewhere."""
+        for cond in self.conditions():
+            holds = [value_in(cond, inst) for inst in insts]
+            text = py_expr(cond, self.names, 1)
+            if text is None or not all(isinstance(h, bool) for h in holds) or len(set(holds)) != 2:
+                continue
+            parts = []
+            for side in (True, False):
+                sub = [(i, w) for i, w, h in zip(insts, wants, holds, strict=True) if h is side]
+                parts.append(self._find([w for _, w in sub], own, [i for i, _ in sub]))
+            if None in parts:
+                continue
+            (a, na), (b, nb) = parts
+            if " if " in a or " if " in b:
+                continue  # (one condition at a time)
+            return f"{a} if {text} else {b}", na | nb | self.needs_of(cond)
+        return None
+
+    def conditions(self) -> list:
+        """The spec's conditions around the statements of the unit (its `if`s), in the body's order."""
+        out: dict = {}
+        for inst in self.insts:
+            for item in [*inst.mods, *inst.inits, *inst.body]:
+                for cond, _ in item.ctx:
+                    out.setdefault(cond.span, cond)
+        return list(out.values())
 
     def compound(self, wants: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
         """`b * c` or `a + b * c` of the integer arguments and sizes, the first that gives every
@@ -419,6 +483,11 @@ class Context:
                 if a is not b and a is not c and [x + y for x, y in zip(va, product, strict=True)] == wants:
                     return f"{a.text} + {b.text} * {c.text}", a.needs | b.needs | c.needs
         return None
+
+
+def _constant(value) -> str:
+    """A constant as the code writes it (a size as its one int where its axes agree)."""
+    return unsized(size_marker(value)) if isinstance(value, Axes) else literal(value)
 
 
 def _times(k, v):
@@ -485,14 +554,11 @@ class Axes(tuple):
 
 
 def size_marker(value: tuple) -> str:
-    from .naming import literal
-
     return f"\x0e{literal(tuple(value))}\x0f"
 
 
 def unsized(text: str) -> str:
     """`text` with its sizes as the code writes them: one int where every axis agrees."""
-    from .naming import literal
 
     def short(m) -> str:
         value = pyast.literal_eval(m.group(1))
@@ -626,6 +692,7 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
     toks = [_tokens(t) for t in texts]
     if any(len(t) != len(toks[0]) for t in toks):
         raise NoMerge("different code")
+    ctx.taken = set()
     out = texts[0]
     needs: frozenset = frozenset()
     edits = []
@@ -920,7 +987,10 @@ def _solve_or_literal(wants, own, cx, insts, literal) -> str:
 def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozenset, namer_cls) -> ClassCode:
     """One class for `insts` (raises NoMerge). `classes`: Inst.cls -> KidClass of the children."""
     cx = Context(insts)
-    fx = Context(insts, prefix="self.")  # the forward's constants: stored arguments, `self.name`
+    args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
+    # The forward's constants: stored arguments (`self.name`) and the input's sizes (`x.shape[2]`).
+    taken = frozenset({m.attr for i in insts for m in i.mods} | set(attributes))
+    fx = Context(insts, "self.", runtime_sizes(dialect, insts, args[0]) if args else {}, taken)
 
     # Constructor statements.
     mkeys = align([[m.key for m in i.mods] for i in insts])
@@ -975,7 +1045,6 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
         init += [(1, line) for line in lines]
 
     # Forward.
-    args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
     if any(i.flag != insts[0].flag for i in insts):
@@ -985,10 +1054,7 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     body, returns = render_body(insts, fx, args, reserved, mpresent, notes, repeats)
     stored = sorted(fx.used - {MATH})
     if stored:
-        clash = {m.attr for i in insts for m in i.mods} | set(attributes)
-        if clash & set(stored):
-            raise NoMerge("an argument the forward needs has a module's name")
-        init = [(0, f"{', '.join(f'self.{p}' for p in stored)} = {', '.join(stored)}")] + init
+        init = [(0, f"{', '.join(fx.ref(p) for p in stored)} = {', '.join(stored)}")] + init
     used = cx.closure(cx.used | fx.used)
     init = [(0, f"{py} = {text}") for py, text in cx.locals if py in used] + init
     params = [p for p in _params(insts[0]) if p[0] in used]
@@ -1163,8 +1229,6 @@ def render_body(
     """The merged forward: [(depth, line)] and the returned variables. A statement's shape comment
     is its shape where every instance has the same; where they differ, `notes` (if given) writes
     it as an expression of the class's sizes."""
-    from .naming import Namer
-
     keys = align([[s.key for s in i.body] for i in insts])
     by = [{s.key: s for s in i.body} for i in insts]
     present = {k: tuple(k in b for b in by) for k in keys}
@@ -1399,16 +1463,31 @@ DIM_NAMES = {1: ("N",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W
 _NOTE = re.compile("\x06(\\d+)\x07")
 
 
-def dim_names(dialect, rank: int) -> tuple[str, ...]:
-    """The names of an input's sizes in the order `dialect.shape` writes a shape of that rank."""
-    names = DIM_NAMES.get(rank)
-    if names is None:
-        return ()
+def axis_order(dialect, rank: int) -> list[int]:
+    """The NNC axes of a value of that rank in the order the dialect holds them ([] where unknown)."""
     try:
         order = [int(t) - 1 for t in dialect.shape(tuple(range(1, rank + 1))).split("x")]
     except ValueError:
-        return ()
-    return tuple(names[p] for p in order) if sorted(order) == list(range(rank)) else ()
+        return []
+    return order if sorted(order) == list(range(rank)) else []
+
+
+def dim_names(dialect, rank: int) -> tuple[str, ...]:
+    """The names of an input's sizes in the order `dialect.shape` writes a shape of that rank."""
+    names = DIM_NAMES.get(rank)
+    order = axis_order(dialect, rank)
+    return tuple(names[p] for p in order) if names and order else ()
+
+
+def runtime_sizes(dialect, insts: list, arg: str) -> dict[int, str]:
+    """The first input's sizes but its channels, as the forward reads them from the batch-first
+    tensor `arg` (`x.shape[2]` for NNC's axis 1 in PyTorch), by NNC axis; none where the unit's
+    body rebinds its input (the spec's `x.shape` is then no longer the input's)."""
+    ranks = {len(i.in_shape) for i in insts}
+    if len(ranks) != 1 or insts[0].input_name is None:
+        return {}
+    order = axis_order(dialect, ranks.pop())
+    return {a: f"{arg}.shape[{order.index(a) + 1}]" for a in range(1, len(order))}
 
 
 def _dims(comment: str) -> list | None:
