@@ -721,7 +721,55 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
-    return unsized(PROV.sub("", out)), needs
+    out = unsized(PROV.sub("", out))
+    return (slice_spacing(out) if edits else out), needs
+
+
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
+
+
+def slice_spacing(text: str) -> str:
+    """`text` with its slices spaced as ruff formats them: a slice with an operand that is more
+    than a name or a number (`x[:, self.half :]`, an expression a merge wrote for a number) has
+    its colons spaced as operators, on the sides that have an operand."""
+    toks = _tokens(text)
+    gaps: dict = {}  # (end of a token, start of the next) -> the space between them
+
+    def simple(seg: list) -> bool:
+        kinds = [t[0] for t in seg]
+        return kinds in ([], ["name"], ["num"]) or (kinds == ["op", "num"] and seg[0][1] == "-")
+
+    def items(i: int, closer: str) -> int:
+        """The items of the brackets opened before `i`; the index after their closer."""
+        start, colons = i, []
+        while i < len(toks):
+            s = toks[i][1]
+            if s in _CLOSE:
+                i = items(i + 1, _CLOSE[s])
+                continue
+            if s in (closer, ","):
+                if colons and closer == "]":
+                    bounds = [start - 1, *colons, i]
+                    if not all(simple(toks[a + 1 : b]) for a, b in zip(bounds, bounds[1:], strict=False)):
+                        for c in colons:
+                            if c - 1 >= start and toks[c - 1][1] != ":":
+                                gaps[(toks[c - 1][3], toks[c][2])] = " "
+                            if c + 1 < i and toks[c + 1][1] != ":":
+                                gaps[(toks[c][3], toks[c + 1][2])] = " "
+                start, colons = i + 1, []
+                i += 1
+                if s == closer:
+                    return i
+                continue
+            if s == ":":
+                colons.append(i)
+            i += 1
+        return i
+
+    items(0, "")
+    for (a, b), space in sorted(gaps.items(), reverse=True):
+        text = text[:a] + space + text[b:]
+    return text
 
 
 def _marked(column: list, wants: list, ctx: Context, own: list, insts: list) -> tuple[str, frozenset] | None:
