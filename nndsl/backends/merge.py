@@ -1148,7 +1148,10 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
         return first.attr, dialect.copies_list(parts, top)
     kid = classes[next(iter(names))]
     counts = [len(m.kids) for m in items]
-    count = _solve_or_literal(counts, [repeat.count] if repeat is not None else [], cx, sub, literal)
+    used = set(cx.used)  # (what the loop needs, which copies one by one do not)
+    count = _list_count(repeat, counts, cx, sub) or _solve_or_literal(
+        counts, [repeat.count] if repeat is not None else [], cx, sub, literal
+    )
     uses_k = False
     a = []
     flat_insts = [i for i, m in zip(sub, items, strict=True) for _ in m.kids]
@@ -1168,7 +1171,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
             text = _solve_or_literal(wants, own, cx, flat_insts, literal)
         except NoMerge:
             try:
-                text = _per_copy(items, sub, py, own, cx, literal)
+                text = _per_copy(items, sub, py, own, cx, literal, repeat)
             except NoMerge:
                 if len(items) > 1:
                     raise
@@ -1185,6 +1188,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     if text is None:
         if len(items) > 1:
             raise NoMerge("copies the dialect cannot build in a loop")
+        cx.used = used
         parts = [
             (kid.name, rel, child_args(kid, [k], call, cx, sub, literal))
             for k, rel in zip(first.kids, first.rels, strict=True)
@@ -1193,14 +1197,79 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     return first.attr, text
 
 
-def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) -> str:
+def _list_count(repeat, counts: list, cx: Context, sub: list) -> str | None:
+    """`len(widths)`: the count of a repeat over a list (`repeat w in widths`), where it is that."""
+    if repeat is None or repeat.var is None:
+        return None
+    text = py_expr(repeat.count, cx.names)
+    lists = [value_in(repeat.count, inst) for inst in sub]
+    if text is None or not all(
+        isinstance(v, (tuple, list)) and len(v) == n for v, n in zip(lists, counts, strict=True)
+    ):
+        return None
+    cx.used |= cx.needs_of(repeat.count)
+    return f"len({text})"
+
+
+def _copy_candidates(repeat, own: list, cx: Context) -> list:
+    """A copy's argument of a repeat over a list (`repeat w in widths`, `repeat i, row in cfg`) in
+    terms of the loop's `k`: [(text, needs, value(instance, k))]: the spec's expression of it with
+    the item as `widths[k]` (and the index as `k`), the item itself, the previous copy's (`widths[k
+    - 1]`, a copy's input channels), and small multiples of those."""
+    if repeat is None or repeat.var is None:
+        return []
+    it = py_expr(repeat.count, cx.names, _ATOM)
+    if it is None:
+        return []
+    base = cx.needs_of(repeat.count)
+
+    def item(inst, k, back=0):
+        seq = value_in(repeat.count, inst)
+        ok = isinstance(seq, (tuple, list)) and 0 <= k - back < len(seq)
+        return seq[k - back] if ok else NOTHING
+
+    loop = {repeat.var: f"{it}[k]", **({repeat.index: "k"} if repeat.index else {})}
+    names = {**cx.names, **loop}
+    out = []
+    for e in own:
+        text = py_expr(e, names)
+        if text is not None:
+
+            def value(inst, k, e=e):
+                env = {**scope_of(inst), repeat.var: item(inst, k)}
+                return spec_value(e, {**env, repeat.index: k} if repeat.index else env)
+
+            needs = {cx.py[n] for n in _names(e) if n in cx.py and n not in loop} | ({MATH} if _uses_math(e) else set())
+            out.append((text, base | needs, value))
+    for back, text in ((0, f"{it}[k]"), (1, f"{it}[k - 1]")):
+        out.append((text, base, lambda inst, k, b=back: item(inst, k, b)))
+        out += [(f"{m} * {text}", base, lambda inst, k, b=back, m=m: _times(m, item(inst, k, b))) for m in range(2, 9)]
+    return out
+
+
+def _copy_solve(wants: list, cands: list, cx: Context) -> str | None:
+    """The first of `_copy_candidates` that gives every want: [(instance, k, value)]."""
+    for text, needs, value in cands:
+        if all(_same(value(inst, k), w) for inst, k, w in wants):
+            cx.used |= needs
+            return text
+    return None
+
+
+def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal, repeat=None) -> str:
     """A child constructor argument that differs from copy to copy of a repeat, in terms of the
     loop's `k`: a value growing by the same step from copy to copy (a DenseNet block's
-    `in_channels + growth * k`, a copy's index `k`), or one value for the first copy and another
-    for the rest (`in_channels if k == 0 else 4 * maps`), each part solved over the instances."""
+    `in_channels + growth * k`, a copy's index `k`), a function of a list's item (`widths[k]`,
+    `_copy_candidates`), or one value for the first copy and another for the rest (`in_channels if
+    k == 0 else 4 * maps`, `... else 8 * widths[k - 1]`), each part solved over the instances."""
     sub = [i for i, m in zip(sub, items, strict=True) if m.kids]  # (a repeat's no copies: no arguments)
     items = [m for m in items if m.kids]
     values = [[k.values[py] for k in m.kids] for m in items]
+    copies = _copy_candidates(repeat, own, cx)
+    wants = [(i, k, v) for i, vs in zip(sub, values, strict=True) for k, v in enumerate(vs)]
+    found = _copy_solve(wants, copies, cx)
+    if found is not None:
+        return found
     if all(v == list(range(len(v))) and not any(isinstance(x, bool) for x in v) for v in values):
         return "k"  # a copy's index: `repeat i in n { ... }`
     # (a line through three copies at least: two copies are any two values)
@@ -1223,7 +1292,9 @@ def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) 
     w1 = [k.values[py] for m in items for k in m.kids[1:]]
     i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
     t0 = _solve_or_literal(w0, own, cx, sub, literal)
-    t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
+    rest = _copy_solve([x for x in wants if x[1] > 0], copies, cx) if w1 else t0
+    t1 = rest if rest is not None else _solve_or_literal(w1, own, cx, i1, literal)
+    t0, t1 = (f"({t})" if " if " in t else t for t in (t0, t1))
     return f"{t0} if k == 0 else {t1}"
 
 
