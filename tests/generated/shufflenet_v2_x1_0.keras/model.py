@@ -145,7 +145,9 @@ class Stage:
 class ShuffleNetV2:
     """Unit ShuffleNetV2(classes=1000, stages=((4, 116), (8, 232), (4, 464)), last=1024): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, classes: int = 1000, last: int = 1024) -> None:
+    def __init__(
+        self, prefix: str, classes: int = 1000, stages: tuple = ((4, 116), (8, 232), (4, 464)), last: int = 1024
+    ) -> None:
         self.conv1 = layers.Conv2D(
             24,
             3,
@@ -157,11 +159,7 @@ class ShuffleNetV2:
         self.conv1_bn = nnc.BatchNormalization(
             momentum=0.9, epsilon=1e-05, moving_variance_initializer="zeros", name=prefix + "conv1_bn"
         )
-        self.stage = [
-            Stage(prefix + "stage.0.", 4, 116),
-            Stage(prefix + "stage.1.", 8, 232),
-            Stage(prefix + "stage.2.", 4, 464),
-        ]
+        self.stage = [Stage(f"{prefix}stage.{k}.", stages[k][0], stages[k][1]) for k in range(len(stages))]
         self.conv5 = Pointwise(prefix + "conv5.", last)
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"
