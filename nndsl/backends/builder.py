@@ -780,9 +780,9 @@ def _provenance(dialect, emit_fn, layer: Layer, ins: tuple, out: tuple, spec, re
                 break
         if not changes or len(accepted) < min(2, len(changes)):
             continue
-        values = [_scalars(c) for c, _ in accepted]
+        values = [c for c, _ in accepted]
         for t in [t for t in base if all(t in x for _, x in accepted)]:
-            for j, mark in merge.follows(base[t], [x[t] for _, x in accepted], _scalars(value), values, k).items():
+            for j, mark in merge.follows(base[t], [x[t] for _, x in accepted], value, values, k).items():
                 found.setdefault(t, {})[j] = mark
     return found
 
@@ -813,13 +813,10 @@ def _changes(value) -> list:
         return [value + d for d in steps]
     if isinstance(value, float):
         return [value + d / 16 for d in steps]
-    if isinstance(value, (tuple, list)) and value and len(set(value)) == 1 and not isinstance(value[0], bool):
-        return [type(value)(x for _ in value) for x in _changes(value[0])]
+    if isinstance(value, (tuple, list)) and value and not any(isinstance(x, bool) for x in value):
+        per_axis = [_changes(x) for x in value]  # (every axis changed by the same step)
+        return [type(value)(xs) for xs in zip(*per_axis, strict=True)] if all(per_axis) else []
     return []
-
-
-def _scalars(value):
-    return value[0] if isinstance(value, (tuple, list)) else value
 
 
 def _mark(text: str, marks: dict | None) -> str:
@@ -938,8 +935,9 @@ def _spec_index(units: dict) -> _SpecIndex:
             for s in node.orelse or ():
                 walk(s, (*ctx, (node.cond, False)), found)
             return
-        if isinstance(node, (sast.Call, sast.Repeat, sast.Binary, sast.Unary)):
-            nodes[node.span] = (node, ctx)  # (a Binary or Unary: also the tensor arithmetic layer it may be)
+        if isinstance(node, (sast.Call, sast.Repeat, sast.Binary, sast.Unary, sast.Slicing)):
+            # (a Binary or Unary: also the tensor arithmetic layer it may be; an Index, the slice layer)
+            nodes[node.span] = (node, ctx)
         if found is not None and _candidate(node):
             found.append(node)
             if isinstance(node, (sast.Binary, sast.Name, sast.Unary)):
@@ -970,8 +968,10 @@ def _candidate(node) -> bool:
 
 def _body_constants(unit) -> tuple[str | None, list]:
     """A unit's first input where its body never rebinds it (what `x.shape` reads), and the names
-    its body binds once, outside any `if`, with their expressions (the constants among them are the
-    constructor's locals, `merge.Context`)."""
+    its body binds once outside any `if`, or once and then again directly in the branches of one
+    `if` (`pad = 1`, `if stride == 2 { pad = 0 }`: a `merge.Choice`), or directly in both branches of
+    one, with their expressions (the constants among them are the constructor's locals,
+    `merge.Context`), in the order the body binds them."""
     from ..syntax import ast as sast
 
     counts: dict[str, int] = {}
@@ -985,13 +985,28 @@ def _body_constants(unit) -> tuple[str | None, list]:
                 walk(st.then)
                 walk(st.orelse)
 
+    def direct(stmts) -> dict:
+        out: dict = {}
+        for st in stmts or ():
+            if isinstance(st, sast.Assign) and len(st.targets) == 1:
+                out.setdefault(st.targets[0].id, []).append(st.value)
+        return {n: v[0] for n, v in out.items() if len(v) == 1}
+
     walk(unit.body)
     first = next((st.names[0].id for st in unit.body if isinstance(st, sast.In) and st.names), None)
-    bindings = [
-        (st.targets[0].id, st.value)
-        for st in unit.body
-        if isinstance(st, sast.Assign) and len(st.targets) == 1 and counts[st.targets[0].id] == 1
-    ]
+    values: dict = {}  # name -> (its expression, the bindings it accounts for)
+    for st in unit.body:
+        if isinstance(st, sast.Assign) and len(st.targets) == 1 and st.targets[0].id not in values:
+            values[st.targets[0].id] = (st.value, 1)
+        elif isinstance(st, sast.If):
+            then, orelse = direct(st.then), direct(st.orelse)
+            for n in [*then, *(n for n in orelse if n not in then)]:
+                before, seen = values.pop(n, (None, 0))
+                if seen > 1 or (before is None and not (n in then and n in orelse)):
+                    continue  # (bound twice before, or unbound where a branch leaves it)
+                e = merge.Choice(st.cond, then.get(n, before), orelse.get(n, before))
+                values[n] = (e, seen + (n in then) + (n in orelse))
+    bindings = [(n, e) for n, (e, seen) in values.items() if seen == counts.get(n)]
     return (None if first is None or first in counts else first), bindings
 
 

@@ -129,6 +129,24 @@ class Lit(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Size(Expr):
+    """A per-axis size (a kernel, a stride, a padding): one int where every axis agrees (`3`),
+    else a tuple (`(1, 7)`), which the frameworks' layers read alike. Under `full` it is written
+    with its tuple (`merge.size_marker`), so that instances whose sizes print differently
+    (`3`, `(1, 7)`) still merge, into one expression of the unit's argument (`kernel`)."""
+
+    value: tuple[int, ...]
+
+    def __init__(self, value: Any):
+        object.__setattr__(self, "value", tuple(value))
+
+    @property
+    def short(self) -> Any:
+        """The value as written: the one int, or the tuple."""
+        return self.value[0] if len(set(self.value)) == 1 else self.value
+
+
+@dataclass(frozen=True, slots=True)
 class Seq(Expr):
     """A tuple or (`list=True`) list display."""
 
@@ -259,6 +277,8 @@ def _prec(e: Expr) -> int:
         return _UNARY
     if isinstance(e, Lit) and isinstance(e.value, int | float) and not isinstance(e.value, bool) and e.value < 0:
         return _UNARY
+    if isinstance(e, Size) and isinstance(e.short, int) and e.short < 0:
+        return _UNARY
     if isinstance(e, (Attr, Call, Subscript)):
         return _POSTFIX
     if isinstance(e, Wrapped):
@@ -304,6 +324,8 @@ class Printer:
             out.append("{" + e.key + "}")
         elif isinstance(e, Lit):
             out.append(literal(e.value))
+        elif isinstance(e, Size):
+            out.append(merge.size_marker(e.value) if self.full else literal(e.short))
         elif isinstance(e, Seq):
             out.append("[" if e.list else "(")
             for k, x in enumerate(e.items):
@@ -386,12 +408,13 @@ class Printer:
             if isinstance(v, Opt):
                 vp = Printer(self.full)
                 value, default = vp(v.value), Printer(self.full)(v.default)
-                if value != default:  # a value left out records no import
+                at_default = merge.unsized(value) == merge.unsized(default)  # (a size as it is written)
+                if not at_default:  # a value left out records no import
                     self.imports.update(vp.imports)
                 if self.full:
                     out.append(merge.option_marker(k, value, default))
-                    written = written or value != default
-                elif value != default:
+                    written = written or not at_default
+                elif not at_default:
                     out.append((", " if written else "") + f"{k}={value}")
                     written = True
                 continue

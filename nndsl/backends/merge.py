@@ -52,6 +52,7 @@ from typing import Any
 
 from ..passes.values import BUILTINS, eval_const
 from ..syntax import ast
+from .naming import Namer, literal
 
 # --- records --------------------------------------------------------------------------------
 
@@ -140,19 +141,34 @@ _PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The value of a name a unit's body binds under an `if` (`pad = 1`, then `if stride == 2
+    { pad = 0 }`): `then` where `cond` holds, else `orelse` (`builder._body_constants`); as Python
+    a conditional expression (`0 if stride == 2 else 1`), which the spec has no syntax for."""
+
+    cond: Any
+    then: Any
+    orelse: Any
+
+
 def py_expr(e, names: dict[str, str], prec: int = 0) -> str | None:
     """The spec expression `e` as Python over the constructor's names; None where the two
     languages differ or a name is not an argument. Indexing (`cfg[i]`, negative from the end in
     both), the first input's channel count (`x.shape[0]`: the names' `x.shape[0]`, `in_channels`)
     and the built-in functions, which are Python's (`floor` and `ceil` are `math`'s, `round(v, n)`
     a float) are Python's too."""
+    if isinstance(e, Choice):
+        parts = [py_expr(e.then, names, 1), py_expr(e.cond, names, 1), py_expr(e.orelse, names)]
+        if any(p is None for p in parts):
+            return None
+        text = f"{parts[0]} if {parts[1]} else {parts[2]}"
+        return f"({text})" if prec > 0 else text
     if isinstance(e, ast.Num):
         return repr(e.value)
     if isinstance(e, ast.Bool):
         return repr(e.value)
     if isinstance(e, ast.Str):
-        from .naming import literal
-
         return literal(e.value)
     if isinstance(e, ast.Name):
         return names.get(e.id)
@@ -198,18 +214,19 @@ def builtin_call(e) -> bool:
 
 
 def shape_key(e) -> str | None:
-    """`x.shape[0]` (a tensor's channel count) as the key `py_expr` looks it up by; None for
-    anything else."""
+    """`x.shape[0]` (a tensor's size on one axis: here its channel count) as the key `py_expr` looks
+    it up by; None for anything else."""
     if (
         isinstance(e, ast.Index)
         and isinstance(e.value, ast.Attr)
         and e.value.name == "shape"
         and isinstance(e.value.value, ast.Name)
         and isinstance(e.index, ast.Num)
-        and e.index.value == 0
+        and isinstance(e.index.value, int)
         and not isinstance(e.index.value, bool)
+        and e.index.value >= 0
     ):
-        return f"{e.value.value.id}.shape[0]"
+        return f"{e.value.value.id}.shape[{e.index.value}]"
     return None
 
 
@@ -229,6 +246,9 @@ def value_in(e, inst: Inst):
     """The value of the spec expression `e` in the instance `inst`: its arguments, the constants
     its body binds (`hidden = round(x.shape[0] * t)`) and its first input's shape; NOTHING where
     `e` is no constant of those."""
+    if isinstance(e, Choice):
+        cond = value_in(e.cond, inst)
+        return value_in(e.then if cond else e.orelse, inst) if isinstance(cond, bool) else NOTHING
     scope = scope_of(inst)
 
     def lookup(name):
@@ -277,6 +297,14 @@ def _same(value, want) -> bool:
         return isinstance(value, (int, float)) and value == want
     if isinstance(want, str):
         return isinstance(value, str) and value == want
+    if isinstance(want, Axes) and isinstance(value, int) and not isinstance(value, bool):
+        return len(set(want)) == 1 and want[0] == value  # (`stride=2` for a stride of 2x2)
+    if isinstance(want, tuple):  # a shape argument's value (a size's)
+        return (
+            isinstance(value, (tuple, list))
+            and len(value) == len(want)
+            and all(_same(v, w) and type(v) is type(w) for v, w in zip(value, want, strict=True))
+        )
     return False
 
 
@@ -293,16 +321,24 @@ class Context:
     Names: the unit's arguments, the first input's channel count (`x.shape[0]`, the derived
     `in_channels`) and the constants the unit's body binds (`hidden = round(x.shape[0] * t)`),
     each a local variable of the constructor where the class uses it (`prefix` "self.": the
-    forward's, stored by the constructor)."""
+    forward's, stored by the constructor). The forward reads the first input's other sizes from
+    the tensor itself (`sizes`, by NNC axis: `x.shape[2]`, `x.shape[1]` in Keras's order, for the
+    spec's `x.shape[1]`), which no constructor argument gives."""
 
-    def __init__(self, insts: list[Inst], prefix: str = ""):
+    def __init__(
+        self, insts: list[Inst], prefix: str = "", sizes: dict[int, str] | None = None, avoid: frozenset = frozenset()
+    ):
         first = insts[0]
         self.insts = insts
         self.prefix = prefix
         self.py = {spec: py for spec, py, *_ in first.spec_params}  # spec name -> python name (what `used` records)
         if first.input_name is not None and "in_channels" in first.derived:
             self.py[f"{first.input_name}.shape[0]"] = "in_channels"
-        self.names = {spec: prefix + py for spec, py in self.py.items()}
+        # A stored argument named as a module or a method of the class (torch's `half`) is stored as `half_`.
+        own = [py for _, py, *_ in first.spec_params] + list(first.derived) + [py for _, py, _ in first.locals]
+        names = Namer(avoid | set(own))
+        self.attr = {py: names.take(py + "_") for py in own if py in avoid}
+        self.names = {spec: self.ref(py) for spec, py in self.py.items()}
         self.local_needs: dict[str, frozenset] = {}  # a local's python name -> what its expression needs
         self.locals: list[tuple[str, str]] = []  # (python name, its expression as Python), in order
         for spec, py, e in first.locals:
@@ -312,7 +348,12 @@ class Context:
             self.local_needs[py] = self.needs_of(e)
             self.locals.append((py, text))
             self.py[spec] = py
-            self.names[spec] = prefix + py
+            self.names[spec] = self.ref(py)
+        # (after the locals: the constructor computes those, and has no tensor to read sizes from)
+        self.sizes = sizes or {}
+        self.taken: set[str] = set()  # the sizes the code being merged reads (`merge_fragment`)
+        for axis, text in self.sizes.items():
+            self.names[f"{first.input_name}.shape[{axis}]"] = text
         self.used: set[str] = set()
 
     def needs_of(self, e) -> frozenset:
@@ -326,19 +367,33 @@ class Context:
             return None
         return Candidate(text, lambda inst, e=e: value_in(e, inst), self.needs_of(e))
 
-    def generic(self, own: list) -> list[Candidate]:
-        cands = [c for c in (self.expr_candidate(e) for e in own) if c]
+    def ref(self, py: str) -> str:
+        """How the code reads the python name `py`: a local variable, or an attribute it is stored in."""
+        return self.prefix + self.attr.get(py, py) if self.prefix else py
+
+    def named(self) -> list[Candidate]:
+        """The constructor's names: the unit's arguments, the input's sizes, the body's locals."""
         first = self.insts[0]
+        cands = []
         for spec, py, *_ in first.spec_params:
             cands.append(Candidate(self.names[spec], lambda inst, s=spec: inst.env.get(s, NOTHING), frozenset({py})))
         for py in first.derived:
-            cands.append(Candidate(self.prefix + py, lambda inst, p=py: inst.derived.get(p, NOTHING), frozenset({py})))
-        named = len(cands)
+            text, needs = self.ref(py), frozenset({py})
+            if py == "in_features" and self.sizes:  # (the forward reads it from the tensor: no argument)
+                text, needs = f"math.prod({self.sizes[1].split('.shape')[0]}.shape[1:])", frozenset({MATH})
+            cands.append(Candidate(text, lambda inst, p=py: inst.derived.get(p, NOTHING), needs))
         for spec, py, _ in reversed(first.locals):  # (the last first: `expanded`, not the `v` it rounds)
             if py in self.local_needs:
-                cands.append(Candidate(self.prefix + py, lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
-        cands += [c for c in (self.expr_candidate(e) for e in first.exprs) if c]
-        for c in list(cands[: named + len(self.local_needs)]):
+                cands.append(Candidate(self.ref(py), lambda inst, s=spec: scope_of(inst)[s], frozenset({py})))
+        for axis, text in self.sizes.items():
+            cands.append(Candidate(text, lambda inst, a=axis: inst.in_shape[a], frozenset()))
+        return cands
+
+    def generic(self, own: list) -> list[Candidate]:
+        named = self.named()
+        cands = [c for c in (self.expr_candidate(e) for e in own) if c] + named
+        cands += [c for c in (self.expr_candidate(e) for e in self.insts[0].exprs) if c]
+        for c in named:
             if c.text.replace("self.", "", 1).isidentifier():
                 for k in range(2, 9):
                     cands.append(Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs))
@@ -353,15 +408,86 @@ class Context:
         return out
 
     def solve(self, wants: list, own: list, insts: list[Inst] | None = None) -> tuple[str, frozenset] | None:
-        """An expression giving `wants[i]` in instance `insts[i]`."""
+        """An expression giving `wants[i]` in instance `insts[i]`: a candidate (`generic`,
+        `compound`), else one where one of the unit's conditions holds and another where it does
+        not (`in_channels if stride == 2 else half`)."""
         insts = insts or self.insts
         if all(_same(w, wants[0]) and type(w) is type(wants[0]) for w in wants):
             return None  # a constant: the caller keeps its text
-        for c in self.generic(own):
+        found = self._find(wants, own, insts) or self._conditional(wants, own, insts)
+        if found is None:
+            raise NoMerge(f"no expression gives {wants}")
+        self.used |= found[1]
+        return found
+
+    def _find(self, wants: list, own: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
+        if all(_same(w, wants[0]) and type(w) is type(wants[0]) for w in wants):
+            return _constant(wants[0]), frozenset()
+        cands = self.generic(own)
+        sizes = set(self.sizes.values())
+        for j, c in enumerate(cands):
             if all(_same(c.value(inst), w) for inst, w in zip(insts, wants, strict=True)):
-                self.used |= c.needs
+                if c.text in self.taken:  # (a size the code already reads: the next axis of that size, in order)
+                    c = next((d for d in cands[j + 1 :] if d.text in sizes - self.taken and all(
+                        _same(d.value(inst), w) for inst, w in zip(insts, wants, strict=True))), c)  # fmt: skip
+                if c.text in sizes:
+                    self.taken.add(c.text)
                 return c.text, c.needs
-        raise NoMerge(f"no expression gives {wants}")
+        return self.compound(wants, insts)
+
+    def _conditional(self, wants: list, own: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
+        """`a if cond else b`: `cond` the first of the unit's conditions (its `if`s') that holds in
+        some of the instances only, `a` what gives the wants there and `b` elsewhere."""
+        for cond in self.conditions():
+            holds = [value_in(cond, inst) for inst in insts]
+            text = py_expr(cond, self.names, 1)
+            if text is None or not all(isinstance(h, bool) for h in holds) or len(set(holds)) != 2:
+                continue
+            parts = []
+            for side in (True, False):
+                sub = [(i, w) for i, w, h in zip(insts, wants, holds, strict=True) if h is side]
+                parts.append(self._find([w for _, w in sub], own, [i for i, _ in sub]))
+            if None in parts:
+                continue
+            (a, na), (b, nb) = parts
+            if " if " in a or " if " in b:
+                continue  # (one condition at a time)
+            return f"{a} if {text} else {b}", na | nb | self.needs_of(cond)
+        return None
+
+    def conditions(self) -> list:
+        """The spec's conditions around the statements of the unit (its `if`s), in the body's order."""
+        out: dict = {}
+        for inst in self.insts:
+            for item in [*inst.mods, *inst.inits, *inst.body]:
+                for cond, _ in item.ctx:
+                    out.setdefault(cond.span, cond)
+        return list(out.values())
+
+    def compound(self, wants: list, insts: list[Inst]) -> tuple[str, frozenset] | None:
+        """`b * c` or `a + b * c` of the integer arguments and sizes, the first that gives every
+        want (a DenseNet block's transition takes `in_channels + layers * growth` channels), where
+        the wants take three values at least (through two, some such expression always fits)."""
+        if not all(isinstance(w, int) and not isinstance(w, bool) for w in wants) or len(set(wants)) < 3:
+            return None
+        ints = []
+        for c in self.named():
+            values = [c.value(inst) for inst in insts]
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                ints.append((c, values))
+        for (b, vb), (c, vc) in ((x, y) for j, x in enumerate(ints) for y in ints[j + 1 :]):
+            product = [x * y for x, y in zip(vb, vc, strict=True)]
+            if product == wants:
+                return f"{b.text} * {c.text}", b.needs | c.needs
+            for a, va in ints:
+                if a is not b and a is not c and [x + y for x, y in zip(va, product, strict=True)] == wants:
+                    return f"{a.text} + {b.text} * {c.text}", a.needs | b.needs | c.needs
+        return None
+
+
+def _constant(value) -> str:
+    """A constant as the code writes it (a size as its one int where its axes agree)."""
+    return unsized(size_marker(value)) if isinstance(value, Axes) else literal(value)
 
 
 def _times(k, v):
@@ -370,6 +496,8 @@ def _times(k, v):
 
 def _names(e) -> set[str]:
     """The names `py_expr` looks up for `e` (`x.shape[0]` as one)."""
+    if isinstance(e, Choice):
+        return _names(e.cond) | _names(e.then) | _names(e.orelse)
     key = shape_key(e)
     if key is not None:
         return {key}
@@ -386,6 +514,8 @@ def _names(e) -> set[str]:
 
 
 def _uses_math(e) -> bool:
+    if isinstance(e, Choice):
+        return any(_uses_math(x) for x in (e.cond, e.then, e.orelse))
     if builtin_call(e) and e.callee in ("floor", "ceil"):
         return True
     subs = [getattr(e, f, None) for f in ("left", "right", "operand", "value", "index")]
@@ -396,7 +526,7 @@ def _uses_math(e) -> bool:
 # --- text with constants ----------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"""(?P<prov>\x04[^\x05]+\x05)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
+    r"""(?P<prov>\x04[^\x05]+\x05)|(?P<size>\x0e[^\x0f]*\x0f)|(?P<str>[rbfu]?"(?:[^"\\]|\\.)*"|[rbfu]?'(?:[^'\\]|\\.)*')"""
     r"""|(?P<num>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<sp>\s+)|(?P<op>.)""",
     re.S,
 )
@@ -410,7 +540,31 @@ PROV = re.compile("\x04[^\x05]+\x05")
 
 
 def option_marker(k: str, v: str, default: str) -> str:
-    return f"\x02{'d' if v == default else 'n'}{k}={v}\x03"
+    return f"\x02{'d' if unsized(v) == unsized(default) else 'n'}{k}={v}\x03"
+
+
+# A per-axis size (`expr.Size`) in the code to merge: `\x0e(3, 3)\x0f`, one constant (a tuple)
+# that the code writes as `3` (`unsized`), `(1, 7)` as it is.
+SIZE = re.compile("\x0e([^\x0f]*)\x0f")
+
+
+class Axes(tuple):
+    """A size's value in the code to merge (`expr.Size`): a layer reads one int for every axis
+    (`3`) as that int on each (`(3, 3)`), so either stands for it."""
+
+
+def size_marker(value: tuple) -> str:
+    return f"\x0e{literal(tuple(value))}\x0f"
+
+
+def unsized(text: str) -> str:
+    """`text` with its sizes as the code writes them: one int where every axis agrees."""
+
+    def short(m) -> str:
+        value = pyast.literal_eval(m.group(1))
+        return literal(value[0]) if len(set(value)) == 1 else m.group(1)
+
+    return SIZE.sub(short, text)
 
 
 def raw_marker(text: str, default: bool) -> str:
@@ -445,16 +599,24 @@ def follows(before: str, afters: list[str], value, changed: list, k: int) -> dic
     `changed` (none where the code differs otherwise). A constant is the value where it is the
     value in every text; `a * value + b` where that function gives it in every text, with `a` a
     small nonzero integer and `b` a small integer (or any float, for a float); `not value` where
-    a bool constant is the negation in every text."""
+    a bool constant is the negation in every text. A shape's value (a tuple) is a size the texts
+    write (`expr.Size`) where it is the value in every text, and where its axes agree, each of
+    them is a number that follows it as its axes' one value does."""
     a = _tokens(before)
     bs = [_tokens(t) for t in afters]
     if any(len(b) != len(a) for b in bs):
         return {}
-    values = [value, *changed]
+    sizes = [tuple(v) if isinstance(v, (tuple, list)) else v for v in [value, *changed]]
+    # (a shape's constant that is one of its axes: where every axis agrees, the size of each)
+    values = [v[0] if isinstance(v, tuple) and v and len(set(v)) == 1 else v for v in sizes]
     out = {}
     for j, tok in enumerate(a):
         consts = [_const(tok), *(_const(b[j]) for b in bs)]
         if any(c is NOTHING for c in consts):
+            continue
+        if any(isinstance(c, tuple) for c in consts):  # a size (`expr.Size`): the shape itself
+            if all(isinstance(c, tuple) and _same(c, v) for c, v in zip(consts, sizes, strict=True)):
+                out[j] = str(k)
             continue
         if all(isinstance(c, bool) for c in consts) and all(isinstance(v, bool) for v in values):
             if consts == values:
@@ -514,6 +676,8 @@ def with_marks(text: str, marks: dict) -> str:
 
 def _const(tok) -> Any:
     kind, s = tok[0], tok[1]
+    if kind == "size":
+        return Axes(pyast.literal_eval(s[1:-1]))
     if kind == "num":
         return pyast.literal_eval(s)
     if kind == "str" and s[0] in "\"'":
@@ -528,6 +692,7 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
     toks = [_tokens(t) for t in texts]
     if any(len(t) != len(toks[0]) for t in toks):
         raise NoMerge("different code")
+    ctx.taken = set()
     out = texts[0]
     needs: frozenset = frozenset()
     edits = []
@@ -556,7 +721,55 @@ def merge_fragment(texts: list[str], ctx: Context, own: list, insts: list[Inst])
         edits.append((column[0][2], column[0][3], text if atomic else f"({text})"))
     for start, end, text in reversed(edits):
         out = out[:start] + text + out[end:]
-    return PROV.sub("", out), needs
+    out = unsized(PROV.sub("", out))
+    return (slice_spacing(out) if edits else out), needs
+
+
+_CLOSE = {"(": ")", "[": "]", "{": "}"}
+
+
+def slice_spacing(text: str) -> str:
+    """`text` with its slices spaced as ruff formats them: a slice with an operand that is more
+    than a name or a number (`x[:, self.half :]`, an expression a merge wrote for a number) has
+    its colons spaced as operators, on the sides that have an operand."""
+    toks = _tokens(text)
+    gaps: dict = {}  # (end of a token, start of the next) -> the space between them
+
+    def simple(seg: list) -> bool:
+        kinds = [t[0] for t in seg]
+        return kinds in ([], ["name"], ["num"]) or (kinds == ["op", "num"] and seg[0][1] == "-")
+
+    def items(i: int, closer: str) -> int:
+        """The items of the brackets opened before `i`; the index after their closer."""
+        start, colons = i, []
+        while i < len(toks):
+            s = toks[i][1]
+            if s in _CLOSE:
+                i = items(i + 1, _CLOSE[s])
+                continue
+            if s in (closer, ","):
+                if colons and closer == "]":
+                    bounds = [start - 1, *colons, i]
+                    if not all(simple(toks[a + 1 : b]) for a, b in zip(bounds, bounds[1:], strict=False)):
+                        for c in colons:
+                            if c - 1 >= start and toks[c - 1][1] != ":":
+                                gaps[(toks[c - 1][3], toks[c][2])] = " "
+                            if c + 1 < i and toks[c + 1][1] != ":":
+                                gaps[(toks[c][3], toks[c + 1][2])] = " "
+                start, colons = i + 1, []
+                i += 1
+                if s == closer:
+                    return i
+                continue
+            if s == ":":
+                colons.append(i)
+            i += 1
+        return i
+
+    items(0, "")
+    for (a, b), space in sorted(gaps.items(), reverse=True):
+        text = text[:a] + space + text[b:]
+    return text
 
 
 def _marked(column: list, wants: list, ctx: Context, own: list, insts: list) -> tuple[str, frozenset] | None:
@@ -650,7 +863,8 @@ def _parts(text: str) -> list:
 
 def concrete(text: str) -> str:
     """A text with option markers as the emitter writes it for one layer."""
-    return PROV.sub("", OPTION.sub(lambda m: "" if m.group(1) == "d" else _written(m.group(2), m.group(3)), text))
+    options = OPTION.sub(lambda m: "" if m.group(1) == "d" else _written(m.group(2), m.group(3)), text)
+    return unsized(PROV.sub("", options))
 
 
 # --- aligning statements ----------------------------------------------------------------------
@@ -821,7 +1035,10 @@ def _solve_or_literal(wants, own, cx, insts, literal) -> str:
 def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozenset, namer_cls) -> ClassCode:
     """One class for `insts` (raises NoMerge). `classes`: Inst.cls -> KidClass of the children."""
     cx = Context(insts)
-    fx = Context(insts, prefix="self.")  # the forward's constants: stored arguments, `self.name`
+    args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
+    # The forward's constants: stored arguments (`self.name`) and the input's sizes (`x.shape[2]`).
+    taken = frozenset({m.attr for i in insts for m in i.mods} | set(attributes))
+    fx = Context(insts, "self.", runtime_sizes(dialect, insts, args[0]) if args else {}, taken)
 
     # Constructor statements.
     mkeys = align([[m.key for m in i.mods] for i in insts])
@@ -876,7 +1093,6 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
         init += [(1, line) for line in lines]
 
     # Forward.
-    args = ["x"] if len(insts[0].args) == 1 else [f"x{k}" for k in range(len(insts[0].args))]
     if any(len(i.args) != len(args) or len(i.outputs) != len(insts[0].outputs) for i in insts):
         raise NoMerge("different inputs or outputs")
     if any(i.flag != insts[0].flag for i in insts):
@@ -886,10 +1102,7 @@ def merge_class(insts: list, dialect, classes: dict, literal, attributes: frozen
     body, returns = render_body(insts, fx, args, reserved, mpresent, notes, repeats)
     stored = sorted(fx.used - {MATH})
     if stored:
-        clash = {m.attr for i in insts for m in i.mods} | set(attributes)
-        if clash & set(stored):
-            raise NoMerge("an argument the forward needs has a module's name")
-        init = [(0, f"{', '.join(f'self.{p}' for p in stored)} = {', '.join(stored)}")] + init
+        init = [(0, f"{', '.join(fx.ref(p) for p in stored)} = {', '.join(stored)}")] + init
     used = cx.closure(cx.used | fx.used)
     init = [(0, f"{py} = {text}") for py, text in cx.locals if py in used] + init
     params = [p for p in _params(insts[0]) if p[0] in used]
@@ -935,7 +1148,10 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
         return first.attr, dialect.copies_list(parts, top)
     kid = classes[next(iter(names))]
     counts = [len(m.kids) for m in items]
-    count = _solve_or_literal(counts, [repeat.count] if repeat is not None else [], cx, sub, literal)
+    used = set(cx.used)  # (what the loop needs, which copies one by one do not)
+    count = _list_count(repeat, counts, cx, sub) or _solve_or_literal(
+        counts, [repeat.count] if repeat is not None else [], cx, sub, literal
+    )
     uses_k = False
     a = []
     flat_insts = [i for i, m in zip(sub, items, strict=True) for _ in m.kids]
@@ -955,7 +1171,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
             text = _solve_or_literal(wants, own, cx, flat_insts, literal)
         except NoMerge:
             try:
-                text = _per_copy(items, sub, py, own, cx, literal)
+                text = _per_copy(items, sub, py, own, cx, literal, repeat)
             except NoMerge:
                 if len(items) > 1:
                     raise
@@ -972,6 +1188,7 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     if text is None:
         if len(items) > 1:
             raise NoMerge("copies the dialect cannot build in a loop")
+        cx.used = used
         parts = [
             (kid.name, rel, child_args(kid, [k], call, cx, sub, literal))
             for k, rel in zip(first.kids, first.rels, strict=True)
@@ -980,14 +1197,79 @@ def mod_line(items: list, sub: list, cx: Context, dialect, classes: dict, litera
     return first.attr, text
 
 
-def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) -> str:
+def _list_count(repeat, counts: list, cx: Context, sub: list) -> str | None:
+    """`len(widths)`: the count of a repeat over a list (`repeat w in widths`), where it is that."""
+    if repeat is None or repeat.var is None:
+        return None
+    text = py_expr(repeat.count, cx.names)
+    lists = [value_in(repeat.count, inst) for inst in sub]
+    if text is None or not all(
+        isinstance(v, (tuple, list)) and len(v) == n for v, n in zip(lists, counts, strict=True)
+    ):
+        return None
+    cx.used |= cx.needs_of(repeat.count)
+    return f"len({text})"
+
+
+def _copy_candidates(repeat, own: list, cx: Context) -> list:
+    """A copy's argument of a repeat over a list (`repeat w in widths`, `repeat i, row in cfg`) in
+    terms of the loop's `k`: [(text, needs, value(instance, k))]: the spec's expression of it with
+    the item as `widths[k]` (and the index as `k`), the item itself, the previous copy's (`widths[k
+    - 1]`, a copy's input channels), and small multiples of those."""
+    if repeat is None or repeat.var is None:
+        return []
+    it = py_expr(repeat.count, cx.names, _ATOM)
+    if it is None:
+        return []
+    base = cx.needs_of(repeat.count)
+
+    def item(inst, k, back=0):
+        seq = value_in(repeat.count, inst)
+        ok = isinstance(seq, (tuple, list)) and 0 <= k - back < len(seq)
+        return seq[k - back] if ok else NOTHING
+
+    loop = {repeat.var: f"{it}[k]", **({repeat.index: "k"} if repeat.index else {})}
+    names = {**cx.names, **loop}
+    out = []
+    for e in own:
+        text = py_expr(e, names)
+        if text is not None:
+
+            def value(inst, k, e=e):
+                env = {**scope_of(inst), repeat.var: item(inst, k)}
+                return spec_value(e, {**env, repeat.index: k} if repeat.index else env)
+
+            needs = {cx.py[n] for n in _names(e) if n in cx.py and n not in loop} | ({MATH} if _uses_math(e) else set())
+            out.append((text, base | needs, value))
+    for back, text in ((0, f"{it}[k]"), (1, f"{it}[k - 1]")):
+        out.append((text, base, lambda inst, k, b=back: item(inst, k, b)))
+        out += [(f"{m} * {text}", base, lambda inst, k, b=back, m=m: _times(m, item(inst, k, b))) for m in range(2, 9)]
+    return out
+
+
+def _copy_solve(wants: list, cands: list, cx: Context) -> str | None:
+    """The first of `_copy_candidates` that gives every want: [(instance, k, value)]."""
+    for text, needs, value in cands:
+        if all(_same(value(inst, k), w) for inst, k, w in wants):
+            cx.used |= needs
+            return text
+    return None
+
+
+def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal, repeat=None) -> str:
     """A child constructor argument that differs from copy to copy of a repeat, in terms of the
     loop's `k`: a value growing by the same step from copy to copy (a DenseNet block's
-    `in_channels + growth * k`, a copy's index `k`), or one value for the first copy and another
-    for the rest (`in_channels if k == 0 else 4 * maps`), each part solved over the instances."""
+    `in_channels + growth * k`, a copy's index `k`), a function of a list's item (`widths[k]`,
+    `_copy_candidates`), or one value for the first copy and another for the rest (`in_channels if
+    k == 0 else 4 * maps`, `... else 8 * widths[k - 1]`), each part solved over the instances."""
     sub = [i for i, m in zip(sub, items, strict=True) if m.kids]  # (a repeat's no copies: no arguments)
     items = [m for m in items if m.kids]
     values = [[k.values[py] for k in m.kids] for m in items]
+    copies = _copy_candidates(repeat, own, cx)
+    wants = [(i, k, v) for i, vs in zip(sub, values, strict=True) for k, v in enumerate(vs)]
+    found = _copy_solve(wants, copies, cx)
+    if found is not None:
+        return found
     if all(v == list(range(len(v))) and not any(isinstance(x, bool) for x in v) for v in values):
         return "k"  # a copy's index: `repeat i in n { ... }`
     # (a line through three copies at least: two copies are any two values)
@@ -1010,7 +1292,9 @@ def _per_copy(items: list, sub: list, py: str, own: list, cx: Context, literal) 
     w1 = [k.values[py] for m in items for k in m.kids[1:]]
     i1 = [i for i, m in zip(sub, items, strict=True) for _ in m.kids[1:]]
     t0 = _solve_or_literal(w0, own, cx, sub, literal)
-    t1 = _solve_or_literal(w1, own, cx, i1, literal) if w1 else t0
+    rest = _copy_solve([x for x in wants if x[1] > 0], copies, cx) if w1 else t0
+    t1 = rest if rest is not None else _solve_or_literal(w1, own, cx, i1, literal)
+    t0, t1 = (f"({t})" if " if " in t else t for t in (t0, t1))
     return f"{t0} if k == 0 else {t1}"
 
 
@@ -1064,8 +1348,6 @@ def render_body(
     """The merged forward: [(depth, line)] and the returned variables. A statement's shape comment
     is its shape where every instance has the same; where they differ, `notes` (if given) writes
     it as an expression of the class's sizes."""
-    from .naming import Namer
-
     keys = align([[s.key for s in i.body] for i in insts])
     by = [{s.key: s for s in i.body} for i in insts]
     present = {k: tuple(k in b for b in by) for k in keys}
@@ -1300,16 +1582,31 @@ DIM_NAMES = {1: ("N",), 2: ("C", "L"), 3: ("C", "H", "W"), 4: ("C", "D", "H", "W
 _NOTE = re.compile("\x06(\\d+)\x07")
 
 
-def dim_names(dialect, rank: int) -> tuple[str, ...]:
-    """The names of an input's sizes in the order `dialect.shape` writes a shape of that rank."""
-    names = DIM_NAMES.get(rank)
-    if names is None:
-        return ()
+def axis_order(dialect, rank: int) -> list[int]:
+    """The NNC axes of a value of that rank in the order the dialect holds them ([] where unknown)."""
     try:
         order = [int(t) - 1 for t in dialect.shape(tuple(range(1, rank + 1))).split("x")]
     except ValueError:
-        return ()
-    return tuple(names[p] for p in order) if sorted(order) == list(range(rank)) else ()
+        return []
+    return order if sorted(order) == list(range(rank)) else []
+
+
+def dim_names(dialect, rank: int) -> tuple[str, ...]:
+    """The names of an input's sizes in the order `dialect.shape` writes a shape of that rank."""
+    names = DIM_NAMES.get(rank)
+    order = axis_order(dialect, rank)
+    return tuple(names[p] for p in order) if names and order else ()
+
+
+def runtime_sizes(dialect, insts: list, arg: str) -> dict[int, str]:
+    """The first input's sizes but its channels, as the forward reads them from the batch-first
+    tensor `arg` (`x.shape[2]` for NNC's axis 1 in PyTorch), by NNC axis; none where the unit's
+    body rebinds its input (the spec's `x.shape` is then no longer the input's)."""
+    ranks = {len(i.in_shape) for i in insts}
+    if len(ranks) != 1 or insts[0].input_name is None:
+        return {}
+    order = axis_order(dialect, ranks.pop())
+    return {a: f"{arg}.shape[{order.index(a) + 1}]" for a in range(1, len(order))}
 
 
 def _dims(comment: str) -> list | None:

@@ -20,7 +20,7 @@ from ...layers.base import ParamShape
 from ...runtime.nnc_layouts import layout as nnc_layout
 from .. import shared
 from ..builder import Emit, Emitters, Unsupported
-from ..expr import BATCH, HOLE, MODULE, Expr, Lit, Module, Opt, Seq, Slice, Wrapped, cmp, inp, name
+from ..expr import BATCH, HOLE, MODULE, Expr, Lit, Module, Opt, Seq, Size, Slice, Wrapped, cmp, inp, name
 
 Shape = tuple[int, ...]
 EMITTERS = Emitters("keras")
@@ -95,12 +95,6 @@ def _tuple(v) -> Lit:
     return Lit(tuple(v))
 
 
-def _size(v) -> Lit:
-    """A per-axis size: one int when every axis agrees (`3`), else a tuple."""
-    v = tuple(v)
-    return Lit(v[0]) if len(set(v)) == 1 else Lit(v)
-
-
 def _options(**options) -> dict[str, Opt]:
     """Keyword arguments left out where at Keras's defaults (given as (value, default))."""
     return {k: Opt(v, default) for k, (v, default) in options.items()}
@@ -131,7 +125,7 @@ def _padded(x: Expr, pad, nd: int) -> Expr:
     for every stride and pad, never "same" where it happens to agree, so that instances of a
     unit that differ only in stride or pad (a downsampling block and the others) have the
     same code and merge into one class."""
-    return Wrapped(_layer(f"ZeroPadding{nd}D")(_size(pad))(HOLE), x, any(pad))
+    return Wrapped(_layer(f"ZeroPadding{nd}D")(Size(pad))(HOLE), x, any(pad))
 
 
 def _strided_dilated(p) -> tuple[dict, Callable[[Expr], Expr]]:
@@ -199,7 +193,7 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
         params = (("b", "value", "same"),) if module else ()
         out_maps, in_maps = ins[len(layer.inputs) - len(layer.connectors) + layer.connectors.index("W")][:2]
         kernel = _kernel(layer, ins, "conv", (*p["kernel"], in_maps, out_maps))
-        options = _options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1))
+        options = _options(strides=(Size(p["stride"]), 1), dilation_rate=(Size(p["dilation"]), 1))
         if p["group"] == 1:
             conv = _op("conv")(x, kernel, **options)
         else:  # ops.conv refuses a grouped kernel on a symbolic input
@@ -207,9 +201,9 @@ def _connected_convolution(layer: Layer, ins: tuple[Shape, ...], con: dict[str, 
         call = subsample(conv)
     else:
         options = _options(
-            strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1), groups=(p["group"], 1)
+            strides=(Size(p["stride"]), 1), dilation_rate=(Size(p["dilation"]), 1), groups=(p["group"], 1)
         )
-        module = _layer(f"Conv{nd}D")(p["out_maps"], _size(p["kernel"]), **options, use_bias=False)
+        module = _layer(f"Conv{nd}D")(p["out_maps"], Size(p["kernel"]), **options, use_bias=False)
         params, bias = (("W", "kernel", "conv"),), con["b"]
         call = subsample(MODULE(x))
     return Emit(call if bias is None else _op("add")(call, bias), module, params, init_args=_HELD_BIAS)
@@ -241,8 +235,8 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, layer.type)
     module = _layer(f"Conv{nd}D")(
-        p["out_maps"], _size(p["kernel"]),
-        **_options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1), groups=(p["group"], 1),
+        p["out_maps"], Size(p["kernel"]),
+        **_options(strides=(Size(p["stride"]), 1), dilation_rate=(Size(p["dilation"]), 1), groups=(p["group"], 1),
                    use_bias=(p["bias"], True)),
     )  # fmt: skip
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
@@ -254,9 +248,9 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p, subsample = _strided_dilated(layer.params)
     nd = _spatial(ins[0], p, layer.type)
     module = _layer(f"DepthwiseConv{nd}D")(
-        _size(p["kernel"]),
-        **_options(strides=(_size(p["stride"]), 1), depth_multiplier=(p["multiplier"], 1),
-                   dilation_rate=(_size(p["dilation"]), 1), use_bias=(p["bias"], True)),
+        Size(p["kernel"]),
+        **_options(strides=(Size(p["stride"]), 1), depth_multiplier=(p["multiplier"], 1),
+                   dilation_rate=(Size(p["dilation"]), 1), use_bias=(p["bias"], True)),
     )  # fmt: skip
     params = (("W", "kernel", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     call = subsample(MODULE(_padded(X, p["pad"], nd)))
@@ -270,12 +264,12 @@ def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     if p["group"] != 1 or (any(d != 1 for d in p["dilation"]) and any(s != 1 for s in p["stride"])):
         return _runtime_deconvolution(layer, ins)
     module = _layer(f"Conv{nd}DTranspose")(
-        p["out_maps"], _size(p["kernel"]),
-        **_options(strides=(_size(p["stride"]), 1), dilation_rate=(_size(p["dilation"]), 1),
+        p["out_maps"], Size(p["kernel"]),
+        **_options(strides=(Size(p["stride"]), 1), dilation_rate=(Size(p["dilation"]), 1),
                    use_bias=(p["bias"], True)),
     )  # fmt: skip
     # NNC's pad removes rows and columns from the full transposed output.
-    call = Wrapped(_layer(f"Cropping{nd}D")(_size(p["pad"]))(HOLE), MODULE(X), any(p["pad"]))
+    call = Wrapped(_layer(f"Cropping{nd}D")(Size(p["pad"]))(HOLE), MODULE(X), any(p["pad"]))
     params = (("W", "kernel", "conv"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(call, module, params)
 
@@ -556,14 +550,14 @@ def pooling(layer, ins, out, *, mode: str, keras: str) -> Emit:
             mode, _tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]), ignore_border=p["ignore_border"], **extra
         )
         return Emit(MODULE(X), module)
-    strides = _options(strides=(_size(p["stride"]), _size(p["kernel"])))
+    strides = _options(strides=(Size(p["stride"]), Size(p["kernel"])))
     if mode == "max":  # padding never wins a maximum
         widths = ((0, 0), *((q, q) for q in p["pad"]), (0, 0))
         pad = _op("pad")(HOLE, Lit(widths), constant_values=name("float")("-inf"))
         src = Wrapped(pad, X, any(p["pad"]))
     else:
         src = _padded(X, p["pad"], nd)
-    call = _layer(f"{keras}{nd}D")(_size(p["kernel"]), **strides)(src)
+    call = _layer(f"{keras}{nd}D")(Size(p["kernel"]), **strides)(src)
     if mode == "sum":
         call = call * math.prod(p["kernel"])
     return Emit(call)
@@ -585,8 +579,8 @@ def _ceil_pooling(layer, x: Shape, out: Shape, mode: str, keras: str) -> Emit:
     )
     widths = ((0, 0), *((q, r) for q, r in zip(p["pad"], right, strict=True)), (0, 0))
     padded = _op("pad")(X, Lit(widths), constant_values=name("float")("-inf"))
-    strides = _options(strides=(_size(p["stride"]), _size(p["kernel"])))
-    return Emit(_layer(f"{keras}{nd}D")(_size(p["kernel"]), **strides)(padded))
+    strides = _options(strides=(Size(p["stride"]), Size(p["kernel"])))
+    return Emit(_layer(f"{keras}{nd}D")(Size(p["kernel"]), **strides)(padded))
 
 
 @emitter(
@@ -600,7 +594,7 @@ def adaptive_pooling(layer, ins, out, *, mode: str, keras: str) -> Emit:
     if x[1:] == size:
         return Emit(X)
     if all(n % o == 0 for n, o in zip(x[1:], size, strict=True)):
-        return Emit(_layer(f"{keras}{len(size)}D")(_size(n // o for n, o in zip(x[1:], size, strict=True)))(X))
+        return Emit(_layer(f"{keras}{len(size)}D")(Size(n // o for n, o in zip(x[1:], size, strict=True)))(X))
     return Emit(FRAMEWORK_POOLING.dot("adaptive_pool")(X, _tuple(size), mode))
 
 
@@ -618,7 +612,7 @@ def unpooling(layer, ins, out) -> Emit:
     rank = len(ins[0])
     nd = rank - 1
     if len(k) == nd and 1 <= nd <= 3:
-        return Emit(_layer(f"UpSampling{nd}D")(_size(k))(X))
+        return Emit(_layer(f"UpSampling{nd}D")(Size(k))(X))
     # nnabla's unpooling repeats along the last len(kernel) axes, whichever they are: ops.repeat on each
     call: Expr = X
     for a, f in zip(range(rank - len(k), rank), k, strict=True):

@@ -18,7 +18,7 @@ from ...ir import Layer
 from ...layers.base import ParamShape
 from .. import shared
 from ..builder import Emit, Emitters
-from ..expr import MODULE, Expr, Lit, Module, Opt, Seq, cmp, inp, name
+from ..expr import MODULE, Expr, Lit, Module, Opt, Seq, Size, cmp, inp, name
 
 Shape = tuple[int, ...]
 EMITTERS = Emitters("torch")
@@ -36,12 +36,6 @@ X, Y = inp(0), inp(1)
 
 def _tuple(v) -> Lit:
     return Lit(tuple(v))
-
-
-def _size(v) -> Lit:
-    """A per-axis size as PyTorch code: one int when every axis agrees (`3`), else a tuple."""
-    v = tuple(v)
-    return Lit(v[0]) if len(set(v)) == 1 else Lit(v)
 
 
 def _options(**options) -> dict[str, Opt]:
@@ -87,9 +81,9 @@ def parameter(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
 
 def _conv_opts(p, groups: int | None = None) -> dict[str, Opt]:
     return _options(
-        stride=(_size(p["stride"]), 1),
-        padding=(_size(p["pad"]), 0),
-        dilation=(_size(p["dilation"]), 1),
+        stride=(Size(p["stride"]), 1),
+        padding=(Size(p["pad"]), 0),
+        dilation=(Size(p["dilation"]), 1),
         groups=(groups if groups is not None else p.get("group", 1), 1),
     )
 
@@ -107,9 +101,9 @@ def convolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
         )
     conv = NN.dot(f"Conv{nd}d")
     if "b" in con:
-        module = conv(ins[0][0], p["out_maps"], kernel_size=_size(p["kernel"]), **_conv_opts(p), bias=False)
+        module = conv(ins[0][0], p["out_maps"], kernel_size=Size(p["kernel"]), **_conv_opts(p), bias=False)
         return Emit(MODULE(X) + con["b"].dot("reshape")(-1, *(1,) * nd), module, (("W", "weight", "same"),))
-    module = conv(ins[0][0], p["out_maps"], kernel_size=_size(p["kernel"]), **_conv_options(p))
+    module = conv(ins[0][0], p["out_maps"], kernel_size=Size(p["kernel"]), **_conv_options(p))
     params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(MODULE(X), module, params)
 
@@ -122,7 +116,7 @@ def _conv_options(p, groups: int | None = None) -> dict[str, Opt]:
 def deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     nd = len(ins[0]) - 1
-    module = NN.dot(f"ConvTranspose{nd}d")(ins[0][0], p["out_maps"], kernel_size=_size(p["kernel"]), **_conv_options(p))
+    module = NN.dot(f"ConvTranspose{nd}d")(ins[0][0], p["out_maps"], kernel_size=Size(p["kernel"]), **_conv_options(p))
     params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(MODULE(X), module, params)
 
@@ -132,7 +126,7 @@ def depthwise(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     p = layer.params
     c = ins[0][0]
     nd = len(ins[0]) - 1
-    module = NN.dot(f"Conv{nd}d")(c, c * p["multiplier"], kernel_size=_size(p["kernel"]), **_conv_options(p, c))
+    module = NN.dot(f"Conv{nd}d")(c, c * p["multiplier"], kernel_size=Size(p["kernel"]), **_conv_options(p, c))
     # NNC's W is (C*multiplier, kh, kw); torch's is (C*multiplier, 1, kh, kw).
     params = (("W", "weight", "depthwise"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(MODULE(X), module, params)
@@ -399,9 +393,9 @@ def kl_multinomial(layer, ins, out) -> Emit:
 
 
 def _pool_args(p) -> tuple[tuple, dict]:
-    return (_size(p["kernel"]),), _options(
-        stride=(_size(p["stride"]), _size(p["kernel"])),
-        padding=(_size(p["pad"]), 0),
+    return (Size(p["kernel"]),), _options(
+        stride=(Size(p["stride"]), Size(p["kernel"])),
+        padding=(Size(p["pad"]), 0),
         ceil_mode=(p.get("ceil_mode", False), False),
     )
 
@@ -432,7 +426,7 @@ def pooling(layer, ins, out, *, mode: str) -> Emit:
 
 @emitter(AdaptiveAveragePooling=dict(kind="avg"), AdaptiveMaxPooling=dict(kind="max"))
 def adaptive_pooling(layer, ins, out, *, kind: str) -> Emit:
-    return Emit(F.dot(f"adaptive_{kind}_pool{len(out) - 1}d")(X, _size(layer.params["size"])))
+    return Emit(F.dot(f"adaptive_{kind}_pool{len(out) - 1}d")(X, Size(layer.params["size"])))
 
 
 @emitter("GlobalAveragePooling")
@@ -603,7 +597,7 @@ def norm(layer, ins, out) -> Emit:
     p = layer.params
     axes = tuple(_dim(a % len(ins[0])) for a in p["axes"])
     options = _options(ord=(float(p["p"]), 2.0), keepdim=(p["keep_dims"], False))
-    return Emit(TORCH.dot("linalg").dot("vector_norm")(X, dim=_size(axes), **options))
+    return Emit(TORCH.dot("linalg").dot("vector_norm")(X, dim=Size(axes), **options))
 
 
 @emitter(CumSum=dict(op="sum"), CumProd=dict(op="prod"))
@@ -634,7 +628,7 @@ def depthwise_deconvolution(layer: Layer, ins: tuple[Shape, ...], out: Shape) ->
     nd = len(ins[0]) - 1
     # Each output map sums the deconvolutions of `divisor` consecutive input maps: groups = maps.
     # NNC's W is (C, *kernel); torch's (C, 1, *kernel).
-    module = NN.dot(f"ConvTranspose{nd}d")(c, maps, kernel_size=_size(p["kernel"]), **_conv_options(p, maps))
+    module = NN.dot(f"ConvTranspose{nd}d")(c, maps, kernel_size=Size(p["kernel"]), **_conv_options(p, maps))
     params = (("W", "weight", "same"),) + ((("b", "bias", "same"),) if p["bias"] else ())
     return Emit(MODULE(X), module, params)
 

@@ -85,11 +85,11 @@ class Transition:
 
 
 class DenseBlock:
-    """Unit DenseBlock: one class for 3 of its 4 instances in this model."""
+    """Unit DenseBlock: one class for its 4 instances in this model."""
 
     def __init__(self, prefix: str, in_channels: int, layers_2: int, growth: int, transition: bool = True) -> None:
         self.denselayer = [DenseLayer(f"{prefix}denselayer.{k}.", growth) for k in range(layers_2)]
-        self.transition = Transition(prefix + "transition.", 4 * in_channels) if transition else None
+        self.transition = Transition(prefix + "transition.", in_channels + layers_2 * growth) if transition else None
 
     def __call__(self, x):
         h = x
@@ -97,21 +97,6 @@ class DenseBlock:
             h = denselayer_step(h)
         h_2 = self.transition(h) if self.transition is not None else h
         return h_2
-
-
-class DenseBlock2:
-    """Unit DenseBlock: one class for 1 of its 4 instances in this model."""
-
-    def __init__(self, prefix: str, layers_2: int, growth: int) -> None:
-        self.denselayer = [DenseLayer(f"{prefix}denselayer.{k}.", growth) for k in range(layers_2)]
-        self.transition = Transition(prefix + "transition.", 2112)
-
-    def __call__(self, x):
-        h = x
-        for denselayer_step in self.denselayer:
-            h = denselayer_step(h)
-        h = self.transition(h)  # 7x7x1056
-        return h
 
 
 class DenseNet:
@@ -132,7 +117,7 @@ class DenseNet:
         self.block = [
             DenseBlock(prefix + "block.0.", 96, 6, growth, transition=True),
             DenseBlock(prefix + "block.1.", 192, 12, growth, transition=True),
-            DenseBlock2(prefix + "block.2.", 36, growth),
+            DenseBlock(prefix + "block.2.", 384, 36, growth, transition=True),
             DenseBlock(prefix + "block.3.", 1056, 24, growth, transition=False),
         ]
         self.norm5 = nnc.BatchNormalization(

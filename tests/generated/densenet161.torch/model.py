@@ -67,12 +67,12 @@ class Transition(nn.Module):
 
 
 class DenseBlock(nn.Module):
-    """Unit DenseBlock: one class for 3 of its 4 instances in this model."""
+    """Unit DenseBlock: one class for its 4 instances in this model."""
 
     def __init__(self, in_channels: int, layers: int, growth: int, transition: bool = True) -> None:
         super().__init__()
         self.denselayer = nn.ModuleList(DenseLayer(in_channels + 48 * k, growth) for k in range(layers))
-        self.transition = Transition(4 * in_channels) if transition else None
+        self.transition = Transition(in_channels + layers * growth) if transition else None
 
     def forward(self, x):
         h = x
@@ -80,22 +80,6 @@ class DenseBlock(nn.Module):
             h = denselayer_step(h)
         h_2 = self.transition(h) if self.transition is not None else h
         return h_2
-
-
-class DenseBlock2(nn.Module):
-    """Unit DenseBlock: one class for 1 of its 4 instances in this model."""
-
-    def __init__(self, layers: int, growth: int) -> None:
-        super().__init__()
-        self.denselayer = nn.ModuleList(DenseLayer(384 + 48 * k, growth) for k in range(layers))
-        self.transition = Transition(2112)
-
-    def forward(self, x):
-        h = x
-        for denselayer_step in self.denselayer:
-            h = denselayer_step(h)
-        h = self.transition(h)  # 1056x7x7
-        return h
 
 
 class DenseNet(nn.Module):
@@ -109,7 +93,7 @@ class DenseNet(nn.Module):
             [
                 DenseBlock(96, 6, growth, transition=True),
                 DenseBlock(192, 12, growth, transition=True),
-                DenseBlock2(36, growth),
+                DenseBlock(384, 36, growth, transition=True),
                 DenseBlock(1056, 24, growth, transition=False),
             ]
         )

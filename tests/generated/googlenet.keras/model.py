@@ -26,13 +26,21 @@ from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class BasicConv:
-    """Unit BasicConv: one class for 1 of its 59 instances in this model."""
+    """Unit BasicConv: one class for its 59 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        maps: int,
+        kernel: tuple[int, ...] = (1, 1),
+        stride: tuple[int, ...] = (1, 1),
+        pad: tuple[int, ...] = (0, 0),
+    ) -> None:
+        self.pad = pad
         self.conv = layers.Conv2D(
             maps,
-            7,
-            strides=2,
+            kernel,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="conv"),
             name=prefix + "conv",
@@ -42,53 +50,9 @@ class BasicConv:
         )
 
     def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D(3)(x))  # 112x112x64
-        h = self.bn(h)  # 112x112x64
-        h = ops.relu(h)  # 112x112x64
-        return h
-
-
-class BasicConv2:
-    """Unit BasicConv: one class for 39 of its 59 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            1,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(x)  # H x W x maps
-        h = self.bn(h)  # H x W x maps
-        h = ops.relu(h)  # H x W x maps
-        return h
-
-
-class BasicConv3:
-    """Unit BasicConv: one class for 19 of its 59 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            3,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D(1)(x))  # H x W x maps
-        h = self.bn(h)  # H x W x maps
-        h = ops.relu(h)  # H x W x maps
+        h = self.conv(layers.ZeroPadding2D(self.pad)(x))  # ? x ? x maps
+        h = self.bn(h)  # ? x ? x maps
+        h = ops.relu(h)  # ? x ? x maps
         return h
 
 
@@ -98,12 +62,12 @@ class Inception:
     def __init__(
         self, prefix: str, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int
     ) -> None:
-        self.branch1 = BasicConv2(prefix + "branch1.", ch1x1)
-        self.branch2_1 = BasicConv2(prefix + "branch2_1.", ch3x3red)
-        self.branch2_2 = BasicConv3(prefix + "branch2_2.", ch3x3)
-        self.branch3_1 = BasicConv2(prefix + "branch3_1.", ch5x5red)
-        self.branch3_2 = BasicConv3(prefix + "branch3_2.", ch5x5)
-        self.branch4 = BasicConv2(prefix + "branch4.", pool_proj)
+        self.branch1 = BasicConv(prefix + "branch1.", ch1x1)
+        self.branch2_1 = BasicConv(prefix + "branch2_1.", ch3x3red)
+        self.branch2_2 = BasicConv(prefix + "branch2_2.", ch3x3, kernel=(3, 3), pad=(1, 1))
+        self.branch3_1 = BasicConv(prefix + "branch3_1.", ch5x5red)
+        self.branch3_2 = BasicConv(prefix + "branch3_2.", ch5x5, kernel=(3, 3), pad=(1, 1))
+        self.branch4 = BasicConv(prefix + "branch4.", pool_proj)
 
     def __call__(self, x):
         h = self.branch1(x)  # H x W x ch1x1
@@ -123,7 +87,7 @@ class InceptionAux:
     """Unit InceptionAux: one class for its 2 instances in this model."""
 
     def __init__(self, prefix: str, classes: int) -> None:
-        self.conv = BasicConv2(prefix + "conv.", 128)
+        self.conv = BasicConv(prefix + "conv.", 128)
         self.fc1 = layers.Dense(
             1024, kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="affine_cl:128x4x4"), name=prefix + "fc1"
         )
@@ -146,10 +110,10 @@ class GoogLeNet:
     """Unit GoogLeNet(classes=1000): 3x224x224 -> 1000, 1000, 1000."""
 
     def __init__(self, prefix: str, classes: int = 1000) -> None:
-        self.conv1 = BasicConv(prefix + "conv1.", 64)
+        self.conv1 = BasicConv(prefix + "conv1.", 64, kernel=(7, 7), stride=(2, 2), pad=(3, 3))
         self.maxpool1 = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "maxpool1")
-        self.conv2 = BasicConv2(prefix + "conv2.", 64)
-        self.conv3 = BasicConv3(prefix + "conv3.", 192)
+        self.conv2 = BasicConv(prefix + "conv2.", 64)
+        self.conv3 = BasicConv(prefix + "conv3.", 192, kernel=(3, 3), pad=(1, 1))
         self.maxpool2 = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "maxpool2")
         self.inception3a = Inception(prefix + "inception3a.", 64, 96, 128, 16, 32, 32)
         self.inception3b = Inception(prefix + "inception3b.", 128, 128, 192, 32, 96, 64)

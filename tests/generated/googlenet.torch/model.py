@@ -24,53 +24,26 @@ from nndsl_runtime.torch import augment, metrics, nnc, nnc_layers
 
 
 class BasicConv(nn.Module):
-    """Unit BasicConv: one class for 1 of its 59 instances in this model."""
+    """Unit BasicConv: one class for its 59 instances in this model."""
 
-    def __init__(self, maps: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        maps: int,
+        kernel: tuple[int, ...] = (1, 1),
+        stride: tuple[int, ...] = (1, 1),
+        pad: tuple[int, ...] = (0, 0),
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, maps, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn = nn.BatchNorm2d(64, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", 0.01)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # 64x112x112
-        h = self.bn(h)  # 64x112x112
-        h = F.relu(h)  # 64x112x112
-        return h
-
-
-class BasicConv2(nn.Module):
-    """Unit BasicConv: one class for 39 of its 59 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
+        self.conv = nn.Conv2d(in_channels, maps, kernel_size=kernel, stride=stride, padding=pad, bias=False)
         self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
         nnc.init_parameter(self.conv.weight, "Normal", 0.01)
         nn.init.zeros_(self.bn.running_var)
 
     def forward(self, x):
-        h = self.conv(x)  # maps x H x W
-        h = self.bn(h)  # maps x H x W
-        h = F.relu(h)  # maps x H x W
-        return h
-
-
-class BasicConv3(nn.Module):
-    """Unit BasicConv: one class for 19 of its 59 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", 0.01)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # maps x H x W
-        h = self.bn(h)  # maps x H x W
-        h = F.relu(h)  # maps x H x W
+        h = self.conv(x)  # maps x ? x ?
+        h = self.bn(h)  # maps x ? x ?
+        h = F.relu(h)  # maps x ? x ?
         return h
 
 
@@ -81,12 +54,12 @@ class Inception(nn.Module):
         self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int
     ) -> None:
         super().__init__()
-        self.branch1 = BasicConv2(in_channels, ch1x1)
-        self.branch2_1 = BasicConv2(in_channels, ch3x3red)
-        self.branch2_2 = BasicConv3(ch3x3red, ch3x3)
-        self.branch3_1 = BasicConv2(in_channels, ch5x5red)
-        self.branch3_2 = BasicConv3(ch5x5red, ch5x5)
-        self.branch4 = BasicConv2(in_channels, pool_proj)
+        self.branch1 = BasicConv(in_channels, ch1x1)
+        self.branch2_1 = BasicConv(in_channels, ch3x3red)
+        self.branch2_2 = BasicConv(ch3x3red, ch3x3, kernel=(3, 3), pad=(1, 1))
+        self.branch3_1 = BasicConv(in_channels, ch5x5red)
+        self.branch3_2 = BasicConv(ch5x5red, ch5x5, kernel=(3, 3), pad=(1, 1))
+        self.branch4 = BasicConv(in_channels, pool_proj)
 
     def forward(self, x):
         h = self.branch1(x)  # ch1x1 x H x W
@@ -105,7 +78,7 @@ class InceptionAux(nn.Module):
 
     def __init__(self, in_channels: int, classes: int) -> None:
         super().__init__()
-        self.conv = BasicConv2(in_channels, 128)
+        self.conv = BasicConv(in_channels, 128)
         self.fc1 = nn.Linear(2048, 1024)
         self.fc2 = nn.Linear(1024, classes)
         nnc.init_parameter(self.fc1.weight, "Normal", 0.01, layout="affine")
@@ -131,9 +104,9 @@ class GoogLeNet(nn.Module):
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        self.conv1 = BasicConv(64)
-        self.conv2 = BasicConv2(64, 64)
-        self.conv3 = BasicConv3(64, 192)
+        self.conv1 = BasicConv(3, 64, kernel=(7, 7), stride=(2, 2), pad=(3, 3))
+        self.conv2 = BasicConv(64, 64)
+        self.conv3 = BasicConv(64, 192, kernel=(3, 3), pad=(1, 1))
         self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
         self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
         self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)

@@ -26,13 +26,22 @@ from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class BasicConv:
-    """Unit BasicConv: one class for 5 of its 96 instances in this model."""
+    """Unit BasicConv: one class for its 96 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        maps: int,
+        kernel: tuple[int, ...] = (1, 1),
+        stride: tuple[int, ...] = (1, 1),
+        pad: tuple[int, ...] = (0, 0),
+        std: float = 0.1,
+    ) -> None:
+        self.pad = pad
         self.conv = layers.Conv2D(
             maps,
-            3,
-            strides=2,
+            kernel,
+            strides=stride,
             use_bias=False,
             kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
             name=prefix + "conv",
@@ -42,207 +51,9 @@ class BasicConv:
         )
 
     def __call__(self, x):
-        h = self.conv(x)  # ? x ? x maps
+        h = self.conv(layers.ZeroPadding2D(self.pad)(x))  # ? x ? x maps
         h = self.bn(h)  # ? x ? x maps
         h = ops.relu(h)  # ? x ? x maps
-        return h
-
-
-class BasicConv2:
-    """Unit BasicConv: one class for 2 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            3,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(x)  # H-2 x W-2 x maps
-        h = self.bn(h)  # H-2 x W-2 x maps
-        h = ops.relu(h)  # H-2 x W-2 x maps
-        return h
-
-
-class BasicConv3:
-    """Unit BasicConv: one class for 10 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            3,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D(1)(x))  # H x W x maps
-        h = self.bn(h)  # H x W x maps
-        h = ops.relu(h)  # H x W x maps
-        return h
-
-
-class BasicConv4:
-    """Unit BasicConv: one class for 41 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            1,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(x)  # H x W x maps
-        h = self.bn(h)  # H x W x maps
-        h = ops.relu(h)  # H x W x maps
-        return h
-
-
-class BasicConv5:
-    """Unit BasicConv: one class for 3 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            5,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D(2)(x))  # 35x35x64
-        h = self.bn(h)  # 35x35x64
-        h = ops.relu(h)  # 35x35x64
-        return h
-
-
-class BasicConv6:
-    """Unit BasicConv: one class for 13 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            (1, 7),
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D((0, 3))(x))  # 17 x 17 x maps
-        h = self.bn(h)  # 17 x 17 x maps
-        h = ops.relu(h)  # 17 x 17 x maps
-        return h
-
-
-class BasicConv7:
-    """Unit BasicConv: one class for 13 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            (7, 1),
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D((3, 0))(x))  # 17 x 17 x maps
-        h = self.bn(h)  # 17 x 17 x maps
-        h = ops.relu(h)  # 17 x 17 x maps
-        return h
-
-
-class BasicConv8:
-    """Unit BasicConv: one class for 1 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            5,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(x)  # 1x1x768
-        h = self.bn(h)  # 1x1x768
-        h = ops.relu(h)  # 1x1x768
-        return h
-
-
-class BasicConv9:
-    """Unit BasicConv: one class for 4 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            (1, 3),
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D((0, 1))(x))  # 8x8x384
-        h = self.bn(h)  # 8x8x384
-        h = ops.relu(h)  # 8x8x384
-        return h
-
-
-class BasicConv10:
-    """Unit BasicConv: one class for 4 of its 96 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, std: float = 0.1) -> None:
-        self.conv = layers.Conv2D(
-            maps,
-            (3, 1),
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("Normal", std, layout="conv"),
-            name=prefix + "conv",
-        )
-        self.bn = nnc.BatchNormalization(
-            momentum=0.9, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "bn"
-        )
-
-    def __call__(self, x):
-        h = self.conv(layers.ZeroPadding2D((1, 0))(x))  # 8x8x384
-        h = self.bn(h)  # 8x8x384
-        h = ops.relu(h)  # 8x8x384
         return h
 
 
@@ -250,13 +61,13 @@ class InceptionA:
     """Unit InceptionA: one class for its 3 instances in this model."""
 
     def __init__(self, prefix: str, pool_features: int) -> None:
-        self.branch1x1 = BasicConv4(prefix + "branch1x1.", 64)
-        self.branch5x5_1 = BasicConv4(prefix + "branch5x5_1.", 48)
-        self.branch5x5_2 = BasicConv5(prefix + "branch5x5_2.", 64)
-        self.branch3x3dbl_1 = BasicConv4(prefix + "branch3x3dbl_1.", 64)
-        self.branch3x3dbl_2 = BasicConv3(prefix + "branch3x3dbl_2.", 96)
-        self.branch3x3dbl_3 = BasicConv3(prefix + "branch3x3dbl_3.", 96)
-        self.branch_pool = BasicConv4(prefix + "branch_pool.", pool_features)
+        self.branch1x1 = BasicConv(prefix + "branch1x1.", 64)
+        self.branch5x5_1 = BasicConv(prefix + "branch5x5_1.", 48)
+        self.branch5x5_2 = BasicConv(prefix + "branch5x5_2.", 64, kernel=(5, 5), pad=(2, 2))
+        self.branch3x3dbl_1 = BasicConv(prefix + "branch3x3dbl_1.", 64)
+        self.branch3x3dbl_2 = BasicConv(prefix + "branch3x3dbl_2.", 96, kernel=(3, 3), pad=(1, 1))
+        self.branch3x3dbl_3 = BasicConv(prefix + "branch3x3dbl_3.", 96, kernel=(3, 3), pad=(1, 1))
+        self.branch_pool = BasicConv(prefix + "branch_pool.", pool_features)
 
     def __call__(self, x):
         h = self.branch1x1(x)  # 35x35x64
@@ -275,10 +86,10 @@ class InceptionB:
     """Unit InceptionB(): 288x35x35 -> 768x17x17."""
 
     def __init__(self, prefix: str) -> None:
-        self.branch3x3 = BasicConv(prefix + "branch3x3.", 384)
-        self.branch3x3dbl_1 = BasicConv4(prefix + "branch3x3dbl_1.", 64)
-        self.branch3x3dbl_2 = BasicConv3(prefix + "branch3x3dbl_2.", 96)
-        self.branch3x3dbl_3 = BasicConv(prefix + "branch3x3dbl_3.", 96)
+        self.branch3x3 = BasicConv(prefix + "branch3x3.", 384, kernel=(3, 3), stride=(2, 2))
+        self.branch3x3dbl_1 = BasicConv(prefix + "branch3x3dbl_1.", 64)
+        self.branch3x3dbl_2 = BasicConv(prefix + "branch3x3dbl_2.", 96, kernel=(3, 3), pad=(1, 1))
+        self.branch3x3dbl_3 = BasicConv(prefix + "branch3x3dbl_3.", 96, kernel=(3, 3), stride=(2, 2))
 
     def __call__(self, x):
         h = self.branch3x3(x)  # 17x17x384
@@ -294,16 +105,16 @@ class InceptionC:
     """Unit InceptionC: one class for its 4 instances in this model."""
 
     def __init__(self, prefix: str, c7: int) -> None:
-        self.branch1x1 = BasicConv4(prefix + "branch1x1.", 192)
-        self.branch7x7_1 = BasicConv4(prefix + "branch7x7_1.", c7)
-        self.branch7x7_2 = BasicConv6(prefix + "branch7x7_2.", c7)
-        self.branch7x7_3 = BasicConv7(prefix + "branch7x7_3.", 192)
-        self.branch7x7dbl_1 = BasicConv4(prefix + "branch7x7dbl_1.", c7)
-        self.branch7x7dbl_2 = BasicConv7(prefix + "branch7x7dbl_2.", c7)
-        self.branch7x7dbl_3 = BasicConv6(prefix + "branch7x7dbl_3.", c7)
-        self.branch7x7dbl_4 = BasicConv7(prefix + "branch7x7dbl_4.", c7)
-        self.branch7x7dbl_5 = BasicConv6(prefix + "branch7x7dbl_5.", 192)
-        self.branch_pool = BasicConv4(prefix + "branch_pool.", 192)
+        self.branch1x1 = BasicConv(prefix + "branch1x1.", 192)
+        self.branch7x7_1 = BasicConv(prefix + "branch7x7_1.", c7)
+        self.branch7x7_2 = BasicConv(prefix + "branch7x7_2.", c7, kernel=(1, 7), pad=(0, 3))
+        self.branch7x7_3 = BasicConv(prefix + "branch7x7_3.", 192, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7dbl_1 = BasicConv(prefix + "branch7x7dbl_1.", c7)
+        self.branch7x7dbl_2 = BasicConv(prefix + "branch7x7dbl_2.", c7, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7dbl_3 = BasicConv(prefix + "branch7x7dbl_3.", c7, kernel=(1, 7), pad=(0, 3))
+        self.branch7x7dbl_4 = BasicConv(prefix + "branch7x7dbl_4.", c7, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7dbl_5 = BasicConv(prefix + "branch7x7dbl_5.", 192, kernel=(1, 7), pad=(0, 3))
+        self.branch_pool = BasicConv(prefix + "branch_pool.", 192)
 
     def __call__(self, x):
         h = self.branch1x1(x)  # 17x17x192
@@ -325,8 +136,8 @@ class InceptionAux:
     """Unit InceptionAux(classes=1000): 768x17x17 -> 1000."""
 
     def __init__(self, prefix: str, classes: int) -> None:
-        self.conv0 = BasicConv4(prefix + "conv0.", 128)
-        self.conv1 = BasicConv8(prefix + "conv1.", 768, std=0.01)
+        self.conv0 = BasicConv(prefix + "conv0.", 128)
+        self.conv1 = BasicConv(prefix + "conv1.", 768, kernel=(5, 5), std=0.01)
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("Normal", 0.001, layout="affine"), name=prefix + "fc"
         )
@@ -343,12 +154,12 @@ class InceptionD:
     """Unit InceptionD(): 768x17x17 -> 1280x8x8."""
 
     def __init__(self, prefix: str) -> None:
-        self.branch3x3_1 = BasicConv4(prefix + "branch3x3_1.", 192)
-        self.branch3x3_2 = BasicConv(prefix + "branch3x3_2.", 320)
-        self.branch7x7x3_1 = BasicConv4(prefix + "branch7x7x3_1.", 192)
-        self.branch7x7x3_2 = BasicConv6(prefix + "branch7x7x3_2.", 192)
-        self.branch7x7x3_3 = BasicConv7(prefix + "branch7x7x3_3.", 192)
-        self.branch7x7x3_4 = BasicConv(prefix + "branch7x7x3_4.", 192)
+        self.branch3x3_1 = BasicConv(prefix + "branch3x3_1.", 192)
+        self.branch3x3_2 = BasicConv(prefix + "branch3x3_2.", 320, kernel=(3, 3), stride=(2, 2))
+        self.branch7x7x3_1 = BasicConv(prefix + "branch7x7x3_1.", 192)
+        self.branch7x7x3_2 = BasicConv(prefix + "branch7x7x3_2.", 192, kernel=(1, 7), pad=(0, 3))
+        self.branch7x7x3_3 = BasicConv(prefix + "branch7x7x3_3.", 192, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7x3_4 = BasicConv(prefix + "branch7x7x3_4.", 192, kernel=(3, 3), stride=(2, 2))
 
     def __call__(self, x):
         h = self.branch3x3_1(x)  # 17x17x192
@@ -366,15 +177,15 @@ class InceptionE:
     """Unit InceptionE: one class for its 2 instances in this model."""
 
     def __init__(self, prefix: str) -> None:
-        self.branch1x1 = BasicConv4(prefix + "branch1x1.", 320)
-        self.branch3x3_1 = BasicConv4(prefix + "branch3x3_1.", 384)
-        self.branch3x3_2a = BasicConv9(prefix + "branch3x3_2a.", 384)
-        self.branch3x3_2b = BasicConv10(prefix + "branch3x3_2b.", 384)
-        self.branch3x3dbl_1 = BasicConv4(prefix + "branch3x3dbl_1.", 448)
-        self.branch3x3dbl_2 = BasicConv3(prefix + "branch3x3dbl_2.", 384)
-        self.branch3x3dbl_3a = BasicConv9(prefix + "branch3x3dbl_3a.", 384)
-        self.branch3x3dbl_3b = BasicConv10(prefix + "branch3x3dbl_3b.", 384)
-        self.branch_pool = BasicConv4(prefix + "branch_pool.", 192)
+        self.branch1x1 = BasicConv(prefix + "branch1x1.", 320)
+        self.branch3x3_1 = BasicConv(prefix + "branch3x3_1.", 384)
+        self.branch3x3_2a = BasicConv(prefix + "branch3x3_2a.", 384, kernel=(1, 3), pad=(0, 1))
+        self.branch3x3_2b = BasicConv(prefix + "branch3x3_2b.", 384, kernel=(3, 1), pad=(1, 0))
+        self.branch3x3dbl_1 = BasicConv(prefix + "branch3x3dbl_1.", 448)
+        self.branch3x3dbl_2 = BasicConv(prefix + "branch3x3dbl_2.", 384, kernel=(3, 3), pad=(1, 1))
+        self.branch3x3dbl_3a = BasicConv(prefix + "branch3x3dbl_3a.", 384, kernel=(1, 3), pad=(0, 1))
+        self.branch3x3dbl_3b = BasicConv(prefix + "branch3x3dbl_3b.", 384, kernel=(3, 1), pad=(1, 0))
+        self.branch_pool = BasicConv(prefix + "branch_pool.", 192)
 
     def __call__(self, x):
         h = self.branch1x1(x)  # 8x8x320
@@ -395,11 +206,11 @@ class InceptionV3:
     """Unit InceptionV3(classes=1000): 3x299x299 -> 1000, 1000."""
 
     def __init__(self, prefix: str, classes: int = 1000) -> None:
-        self.conv2d_1a_3x3 = BasicConv(prefix + "Conv2d_1a_3x3.", 32)
-        self.conv2d_2a_3x3 = BasicConv2(prefix + "Conv2d_2a_3x3.", 32)
-        self.conv2d_2b_3x3 = BasicConv3(prefix + "Conv2d_2b_3x3.", 64)
-        self.conv2d_3b_1x1 = BasicConv4(prefix + "Conv2d_3b_1x1.", 80)
-        self.conv2d_4a_3x3 = BasicConv2(prefix + "Conv2d_4a_3x3.", 192)
+        self.conv2d_1a_3x3 = BasicConv(prefix + "Conv2d_1a_3x3.", 32, kernel=(3, 3), stride=(2, 2))
+        self.conv2d_2a_3x3 = BasicConv(prefix + "Conv2d_2a_3x3.", 32, kernel=(3, 3))
+        self.conv2d_2b_3x3 = BasicConv(prefix + "Conv2d_2b_3x3.", 64, kernel=(3, 3), pad=(1, 1))
+        self.conv2d_3b_1x1 = BasicConv(prefix + "Conv2d_3b_1x1.", 80)
+        self.conv2d_4a_3x3 = BasicConv(prefix + "Conv2d_4a_3x3.", 192, kernel=(3, 3))
         self.mixed_5b = InceptionA(prefix + "Mixed_5b.", 32)
         self.mixed_5c = InceptionA(prefix + "Mixed_5c.", 64)
         self.mixed_5d = InceptionA(prefix + "Mixed_5d.", 64)

@@ -24,11 +24,19 @@ from nndsl_runtime.torch import augment, metrics, nnc
 
 
 class BasicConv(nn.Module):
-    """Unit BasicConv: one class for 5 of its 96 instances in this model."""
+    """Unit BasicConv: one class for its 96 instances in this model."""
 
-    def __init__(self, in_channels: int, maps: int, std: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        maps: int,
+        kernel: tuple[int, ...] = (1, 1),
+        stride: tuple[int, ...] = (1, 1),
+        pad: tuple[int, ...] = (0, 0),
+        std: float = 0.1,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=3, stride=2, bias=False)
+        self.conv = nn.Conv2d(in_channels, maps, kernel_size=kernel, stride=stride, padding=pad, bias=False)
         self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
         nnc.init_parameter(self.conv.weight, "Normal", std)
         nn.init.zeros_(self.bn.running_var)
@@ -40,171 +48,18 @@ class BasicConv(nn.Module):
         return h
 
 
-class BasicConv2(nn.Module):
-    """Unit BasicConv: one class for 2 of its 96 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=3, bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # maps x H-2 x W-2
-        h = self.bn(h)  # maps x H-2 x W-2
-        h = F.relu(h)  # maps x H-2 x W-2
-        return h
-
-
-class BasicConv3(nn.Module):
-    """Unit BasicConv: one class for 10 of its 96 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # maps x H x W
-        h = self.bn(h)  # maps x H x W
-        h = F.relu(h)  # maps x H x W
-        return h
-
-
-class BasicConv4(nn.Module):
-    """Unit BasicConv: one class for 41 of its 96 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # maps x H x W
-        h = self.bn(h)  # maps x H x W
-        h = F.relu(h)  # maps x H x W
-        return h
-
-
-class BasicConv5(nn.Module):
-    """Unit BasicConv: one class for 3 of its 96 instances in this model."""
-
-    def __init__(self, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(48, maps, kernel_size=5, padding=2, bias=False)
-        self.bn = nn.BatchNorm2d(64, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # 64x35x35
-        h = self.bn(h)  # 64x35x35
-        h = F.relu(h)  # 64x35x35
-        return h
-
-
-class BasicConv6(nn.Module):
-    """Unit BasicConv: one class for 13 of its 96 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=(1, 7), padding=(0, 3), bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # maps x 17 x 17
-        h = self.bn(h)  # maps x 17 x 17
-        h = F.relu(h)  # maps x 17 x 17
-        return h
-
-
-class BasicConv7(nn.Module):
-    """Unit BasicConv: one class for 13 of its 96 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, maps, kernel_size=(7, 1), padding=(3, 0), bias=False)
-        self.bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # maps x 17 x 17
-        h = self.bn(h)  # maps x 17 x 17
-        h = F.relu(h)  # maps x 17 x 17
-        return h
-
-
-class BasicConv8(nn.Module):
-    """Unit BasicConv: one class for 1 of its 96 instances in this model."""
-
-    def __init__(self, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(128, maps, kernel_size=5, bias=False)
-        self.bn = nn.BatchNorm2d(768, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # 768x1x1
-        h = self.bn(h)  # 768x1x1
-        h = F.relu(h)  # 768x1x1
-        return h
-
-
-class BasicConv9(nn.Module):
-    """Unit BasicConv: one class for 4 of its 96 instances in this model."""
-
-    def __init__(self, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(384, maps, kernel_size=(1, 3), padding=(0, 1), bias=False)
-        self.bn = nn.BatchNorm2d(384, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # 384x8x8
-        h = self.bn(h)  # 384x8x8
-        h = F.relu(h)  # 384x8x8
-        return h
-
-
-class BasicConv10(nn.Module):
-    """Unit BasicConv: one class for 4 of its 96 instances in this model."""
-
-    def __init__(self, maps: int, std: float = 0.1) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(384, maps, kernel_size=(3, 1), padding=(1, 0), bias=False)
-        self.bn = nn.BatchNorm2d(384, eps=0.001, momentum=0.1)
-        nnc.init_parameter(self.conv.weight, "Normal", std)
-        nn.init.zeros_(self.bn.running_var)
-
-    def forward(self, x):
-        h = self.conv(x)  # 384x8x8
-        h = self.bn(h)  # 384x8x8
-        h = F.relu(h)  # 384x8x8
-        return h
-
-
 class InceptionA(nn.Module):
     """Unit InceptionA: one class for its 3 instances in this model."""
 
     def __init__(self, in_channels: int, pool_features: int) -> None:
         super().__init__()
-        self.branch1x1 = BasicConv4(in_channels, 64)
-        self.branch5x5_1 = BasicConv4(in_channels, 48)
-        self.branch5x5_2 = BasicConv5(64)
-        self.branch3x3dbl_1 = BasicConv4(in_channels, 64)
-        self.branch3x3dbl_2 = BasicConv3(64, 96)
-        self.branch3x3dbl_3 = BasicConv3(96, 96)
-        self.branch_pool = BasicConv4(in_channels, pool_features)
+        self.branch1x1 = BasicConv(in_channels, 64)
+        self.branch5x5_1 = BasicConv(in_channels, 48)
+        self.branch5x5_2 = BasicConv(48, 64, kernel=(5, 5), pad=(2, 2))
+        self.branch3x3dbl_1 = BasicConv(in_channels, 64)
+        self.branch3x3dbl_2 = BasicConv(64, 96, kernel=(3, 3), pad=(1, 1))
+        self.branch3x3dbl_3 = BasicConv(96, 96, kernel=(3, 3), pad=(1, 1))
+        self.branch_pool = BasicConv(in_channels, pool_features)
 
     def forward(self, x):
         h = self.branch1x1(x)  # 64x35x35
@@ -224,10 +79,10 @@ class InceptionB(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch3x3 = BasicConv(288, 384)
-        self.branch3x3dbl_1 = BasicConv4(288, 64)
-        self.branch3x3dbl_2 = BasicConv3(64, 96)
-        self.branch3x3dbl_3 = BasicConv(96, 96)
+        self.branch3x3 = BasicConv(288, 384, kernel=(3, 3), stride=(2, 2))
+        self.branch3x3dbl_1 = BasicConv(288, 64)
+        self.branch3x3dbl_2 = BasicConv(64, 96, kernel=(3, 3), pad=(1, 1))
+        self.branch3x3dbl_3 = BasicConv(96, 96, kernel=(3, 3), stride=(2, 2))
 
     def forward(self, x):
         h = self.branch3x3(x)  # 384x17x17
@@ -244,16 +99,16 @@ class InceptionC(nn.Module):
 
     def __init__(self, c7: int) -> None:
         super().__init__()
-        self.branch1x1 = BasicConv4(768, 192)
-        self.branch7x7_1 = BasicConv4(768, c7)
-        self.branch7x7_2 = BasicConv6(c7, c7)
-        self.branch7x7_3 = BasicConv7(c7, 192)
-        self.branch7x7dbl_1 = BasicConv4(768, c7)
-        self.branch7x7dbl_2 = BasicConv7(c7, c7)
-        self.branch7x7dbl_3 = BasicConv6(c7, c7)
-        self.branch7x7dbl_4 = BasicConv7(c7, c7)
-        self.branch7x7dbl_5 = BasicConv6(c7, 192)
-        self.branch_pool = BasicConv4(768, 192)
+        self.branch1x1 = BasicConv(768, 192)
+        self.branch7x7_1 = BasicConv(768, c7)
+        self.branch7x7_2 = BasicConv(c7, c7, kernel=(1, 7), pad=(0, 3))
+        self.branch7x7_3 = BasicConv(c7, 192, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7dbl_1 = BasicConv(768, c7)
+        self.branch7x7dbl_2 = BasicConv(c7, c7, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7dbl_3 = BasicConv(c7, c7, kernel=(1, 7), pad=(0, 3))
+        self.branch7x7dbl_4 = BasicConv(c7, c7, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7dbl_5 = BasicConv(c7, 192, kernel=(1, 7), pad=(0, 3))
+        self.branch_pool = BasicConv(768, 192)
 
     def forward(self, x):
         h = self.branch1x1(x)  # 192x17x17
@@ -276,8 +131,8 @@ class InceptionAux(nn.Module):
 
     def __init__(self, classes: int) -> None:
         super().__init__()
-        self.conv0 = BasicConv4(768, 128)
-        self.conv1 = BasicConv8(768, std=0.01)
+        self.conv0 = BasicConv(768, 128)
+        self.conv1 = BasicConv(128, 768, kernel=(5, 5), std=0.01)
         self.fc = nn.Linear(768, classes)
         nnc.init_parameter(self.fc.weight, "Normal", 0.001, layout="affine")
         nn.init.zeros_(self.fc.bias)
@@ -295,12 +150,12 @@ class InceptionD(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch3x3_1 = BasicConv4(768, 192)
-        self.branch3x3_2 = BasicConv(192, 320)
-        self.branch7x7x3_1 = BasicConv4(768, 192)
-        self.branch7x7x3_2 = BasicConv6(192, 192)
-        self.branch7x7x3_3 = BasicConv7(192, 192)
-        self.branch7x7x3_4 = BasicConv(192, 192)
+        self.branch3x3_1 = BasicConv(768, 192)
+        self.branch3x3_2 = BasicConv(192, 320, kernel=(3, 3), stride=(2, 2))
+        self.branch7x7x3_1 = BasicConv(768, 192)
+        self.branch7x7x3_2 = BasicConv(192, 192, kernel=(1, 7), pad=(0, 3))
+        self.branch7x7x3_3 = BasicConv(192, 192, kernel=(7, 1), pad=(3, 0))
+        self.branch7x7x3_4 = BasicConv(192, 192, kernel=(3, 3), stride=(2, 2))
 
     def forward(self, x):
         h = self.branch3x3_1(x)  # 192x17x17
@@ -319,15 +174,15 @@ class InceptionE(nn.Module):
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
-        self.branch1x1 = BasicConv4(in_channels, 320)
-        self.branch3x3_1 = BasicConv4(in_channels, 384)
-        self.branch3x3_2a = BasicConv9(384)
-        self.branch3x3_2b = BasicConv10(384)
-        self.branch3x3dbl_1 = BasicConv4(in_channels, 448)
-        self.branch3x3dbl_2 = BasicConv3(448, 384)
-        self.branch3x3dbl_3a = BasicConv9(384)
-        self.branch3x3dbl_3b = BasicConv10(384)
-        self.branch_pool = BasicConv4(in_channels, 192)
+        self.branch1x1 = BasicConv(in_channels, 320)
+        self.branch3x3_1 = BasicConv(in_channels, 384)
+        self.branch3x3_2a = BasicConv(384, 384, kernel=(1, 3), pad=(0, 1))
+        self.branch3x3_2b = BasicConv(384, 384, kernel=(3, 1), pad=(1, 0))
+        self.branch3x3dbl_1 = BasicConv(in_channels, 448)
+        self.branch3x3dbl_2 = BasicConv(448, 384, kernel=(3, 3), pad=(1, 1))
+        self.branch3x3dbl_3a = BasicConv(384, 384, kernel=(1, 3), pad=(0, 1))
+        self.branch3x3dbl_3b = BasicConv(384, 384, kernel=(3, 1), pad=(1, 0))
+        self.branch_pool = BasicConv(in_channels, 192)
 
     def forward(self, x):
         h = self.branch1x1(x)  # 320x8x8
@@ -352,11 +207,11 @@ class InceptionV3(nn.Module):
 
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
-        self.conv2d_1a_3x3 = BasicConv(3, 32)
-        self.conv2d_2a_3x3 = BasicConv2(32, 32)
-        self.conv2d_2b_3x3 = BasicConv3(32, 64)
-        self.conv2d_3b_1x1 = BasicConv4(64, 80)
-        self.conv2d_4a_3x3 = BasicConv2(80, 192)
+        self.conv2d_1a_3x3 = BasicConv(3, 32, kernel=(3, 3), stride=(2, 2))
+        self.conv2d_2a_3x3 = BasicConv(32, 32, kernel=(3, 3))
+        self.conv2d_2b_3x3 = BasicConv(32, 64, kernel=(3, 3), pad=(1, 1))
+        self.conv2d_3b_1x1 = BasicConv(64, 80)
+        self.conv2d_4a_3x3 = BasicConv(80, 192, kernel=(3, 3))
         self.mixed_5b = InceptionA(192, 32)
         self.mixed_5c = InceptionA(256, 64)
         self.mixed_5d = InceptionA(288, 64)

@@ -26,11 +26,14 @@ from nndsl_runtime.nnc_params import read_parameter_table
 
 
 class DepthwiseBlock:
-    """Unit DepthwiseBlock: one class for 9 of its 13 instances in this model."""
+    """Unit DepthwiseBlock: one class for its 13 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int) -> None:
+    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
+        pad = 0 if stride == 2 else 1
+        self.pad, self.stride = pad, stride
         self.dw = layers.DepthwiseConv2D(
             3,
+            strides=stride,
             use_bias=False,
             depthwise_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="depthwise"),
             name=prefix + "dw",
@@ -50,73 +53,27 @@ class DepthwiseBlock:
         )
 
     def __call__(self, x):
-        h = self.dw(layers.ZeroPadding2D(1)(x))  # H x W x C
-        h = self.dw_bn(h)  # H x W x C
-        h = ops.relu6(h)  # H x W x C
-        h = self.pw(h)  # H x W x maps
-        h = self.pw_bn(h)  # H x W x maps
-        h = ops.relu6(h)  # H x W x maps
-        return h
-
-
-class DepthwiseBlock2:
-    """Unit DepthwiseBlock: one class for 4 of its 13 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int) -> None:
-        self.dw = layers.DepthwiseConv2D(
-            3,
-            strides=2,
-            use_bias=False,
-            depthwise_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="depthwise"),
-            name=prefix + "dw",
-        )
-        self.dw_bn = nnc.BatchNormalization(
-            momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "dw_bn"
-        )
-        self.pw = layers.Conv2D(
-            maps,
-            1,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="conv"),
-            name=prefix + "pw",
-        )
-        self.pw_bn = nnc.BatchNormalization(
-            momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "pw_bn"
-        )
-
-    def __call__(self, x):
-        h = ops.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=0.0)  # H+1 x W+1 x C
-        h = self.dw(h)  # H/2 x W/2 x C
-        h = self.dw_bn(h)  # H/2 x W/2 x C
-        h = ops.relu6(h)  # H/2 x W/2 x C
-        h = self.pw(h)  # H/2 x W/2 x maps
-        h = self.pw_bn(h)  # H/2 x W/2 x maps
-        h = ops.relu6(h)  # H/2 x W/2 x maps
+        h = ops.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=0.0) if self.stride == 2 else x
+        h = self.dw(layers.ZeroPadding2D(self.pad)(h))  # H/stride x W/stride x C
+        h = self.dw_bn(h)  # H/stride x W/stride x C
+        h = ops.relu6(h)  # H/stride x W/stride x C
+        h = self.pw(h)  # H/stride x W/stride x maps
+        h = self.pw_bn(h)  # H/stride x W/stride x maps
+        h = ops.relu6(h)  # H/stride x W/stride x maps
         return h
 
 
 class Stage:
-    """Unit Stage: one class for 1 of its 5 instances in this model."""
+    """Unit Stage: one class for its 5 instances in this model."""
 
-    def __init__(self, prefix: str, maps: int) -> None:
-        self.first = DepthwiseBlock(prefix + "first.", maps)
-
-    def __call__(self, x):
-        h = self.first(x)  # 112x112x64
-        return h
-
-
-class Stage2:
-    """Unit Stage: one class for 4 of its 5 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, blocks: int) -> None:
-        self.first = DepthwiseBlock2(prefix + "first.", maps)
+    def __init__(self, prefix: str, maps: int, blocks: int, stride: int) -> None:
+        self.first = DepthwiseBlock(prefix + "first.", maps, stride=stride)
         self.block = [DepthwiseBlock(f"{prefix}block.{k}.", maps) for k in range(blocks - 1)]
 
     def __call__(self, x):
-        h = self.first(x)  # H/2 x W/2 x maps
+        h = self.first(x)  # H/stride x W/stride x maps
         for block_step in self.block:
-            h = block_step(h)  # H/2 x W/2 x maps
+            h = block_step(h)  # H/stride x W/stride x maps
         return h
 
 
@@ -136,11 +93,11 @@ class MobileNet:
             momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "conv1_bn"
         )
         self.stage = [
-            Stage(prefix + "stage.0.", 64),
-            Stage2(prefix + "stage.1.", 128, 2),
-            Stage2(prefix + "stage.2.", 256, 2),
-            Stage2(prefix + "stage.3.", 512, 6),
-            Stage2(prefix + "stage.4.", 1024, 2),
+            Stage(prefix + "stage.0.", 64, 1, 1),
+            Stage(prefix + "stage.1.", 128, 2, 2),
+            Stage(prefix + "stage.2.", 256, 2, 2),
+            Stage(prefix + "stage.3.", 512, 6, 2),
+            Stage(prefix + "stage.4.", 1024, 2, 2),
         ]
         self.dropout = layers.Dropout(dropout, name=prefix + "Dropout")
         self.conv_preds = layers.Conv2D(

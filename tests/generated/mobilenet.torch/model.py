@@ -24,11 +24,15 @@ from nndsl_runtime.torch import augment, metrics, nnc
 
 
 class DepthwiseBlock(nn.Module):
-    """Unit DepthwiseBlock: one class for 9 of its 13 instances in this model."""
+    """Unit DepthwiseBlock: one class for its 13 instances in this model."""
 
-    def __init__(self, in_channels: int, maps: int) -> None:
+    def __init__(self, in_channels: int, maps: int, stride: int = 1) -> None:
         super().__init__()
-        self.dw = nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels, bias=False)
+        pad = 0 if stride == 2 else 1
+        self.stride = stride
+        self.dw = nn.Conv2d(
+            in_channels, in_channels, kernel_size=3, stride=stride, padding=pad, groups=in_channels, bias=False
+        )
         self.dw_bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
         self.pw = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
         self.pw_bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.01)
@@ -38,64 +42,28 @@ class DepthwiseBlock(nn.Module):
         nn.init.zeros_(self.pw_bn.running_var)
 
     def forward(self, x):
-        h = self.dw(x)  # C x H x W
-        h = self.dw_bn(h)  # C x H x W
-        h = F.relu6(h)  # C x H x W
-        h = self.pw(h)  # maps x H x W
-        h = self.pw_bn(h)  # maps x H x W
-        h = F.relu6(h)  # maps x H x W
-        return h
-
-
-class DepthwiseBlock2(nn.Module):
-    """Unit DepthwiseBlock: one class for 4 of its 13 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int) -> None:
-        super().__init__()
-        self.dw = nn.Conv2d(in_channels, in_channels, kernel_size=3, stride=2, groups=in_channels, bias=False)
-        self.dw_bn = nn.BatchNorm2d(in_channels, eps=0.001, momentum=0.01)
-        self.pw = nn.Conv2d(in_channels, maps, kernel_size=1, bias=False)
-        self.pw_bn = nn.BatchNorm2d(maps, eps=0.001, momentum=0.01)
-        nnc.init_parameter(self.dw.weight, "UniformConvolutionGlorot", layout="depthwise")
-        nn.init.zeros_(self.dw_bn.running_var)
-        nnc.init_parameter(self.pw.weight, "UniformConvolutionGlorot")
-        nn.init.zeros_(self.pw_bn.running_var)
-
-    def forward(self, x):
-        h = F.pad(x, (0, 1, 0, 1), mode="constant", value=0.0)  # C x H+1 x W+1
-        h = self.dw(h)  # C x H/2 x W/2
-        h = self.dw_bn(h)  # C x H/2 x W/2
-        h = F.relu6(h)  # C x H/2 x W/2
-        h = self.pw(h)  # maps x H/2 x W/2
-        h = self.pw_bn(h)  # maps x H/2 x W/2
-        h = F.relu6(h)  # maps x H/2 x W/2
+        h = F.pad(x, (0, 1, 0, 1), mode="constant", value=0.0) if self.stride == 2 else x
+        h = self.dw(h)  # C x H/stride x W/stride
+        h = self.dw_bn(h)  # C x H/stride x W/stride
+        h = F.relu6(h)  # C x H/stride x W/stride
+        h = self.pw(h)  # maps x H/stride x W/stride
+        h = self.pw_bn(h)  # maps x H/stride x W/stride
+        h = F.relu6(h)  # maps x H/stride x W/stride
         return h
 
 
 class Stage(nn.Module):
-    """Unit Stage: one class for 1 of its 5 instances in this model."""
+    """Unit Stage: one class for its 5 instances in this model."""
 
-    def __init__(self, maps: int) -> None:
+    def __init__(self, in_channels: int, maps: int, blocks: int, stride: int) -> None:
         super().__init__()
-        self.first = DepthwiseBlock(32, maps)
-
-    def forward(self, x):
-        h = self.first(x)  # 64x112x112
-        return h
-
-
-class Stage2(nn.Module):
-    """Unit Stage: one class for 4 of its 5 instances in this model."""
-
-    def __init__(self, in_channels: int, maps: int, blocks: int) -> None:
-        super().__init__()
-        self.first = DepthwiseBlock2(in_channels, maps)
+        self.first = DepthwiseBlock(in_channels, maps, stride=stride)
         self.block = nn.ModuleList(DepthwiseBlock(maps, maps) for _ in range(blocks - 1))
 
     def forward(self, x):
-        h = self.first(x)  # maps x H/2 x W/2
+        h = self.first(x)  # maps x H/stride x W/stride
         for block_step in self.block:
-            h = block_step(h)  # maps x H/2 x W/2
+            h = block_step(h)  # maps x H/stride x W/stride
         return h
 
 
@@ -108,7 +76,13 @@ class MobileNet(nn.Module):
         self.conv1 = nn.Conv2d(3, int(32 * alpha), kernel_size=3, stride=2, bias=False)
         self.conv1_bn = nn.BatchNorm2d(32, eps=0.001, momentum=0.01)
         self.stage = nn.ModuleList(
-            [Stage(64), Stage2(64, 128, 2), Stage2(128, 256, 2), Stage2(256, 512, 6), Stage2(512, 1024, 2)]
+            [
+                Stage(32, 64, 1, 1),
+                Stage(64, 128, 2, 2),
+                Stage(128, 256, 2, 2),
+                Stage(256, 512, 6, 2),
+                Stage(512, 1024, 2, 2),
+            ]
         )
         self.conv_preds = nn.Conv2d(1024, classes, kernel_size=1)
         nnc.init_parameter(self.conv1.weight, "UniformConvolutionGlorot")

@@ -14,6 +14,7 @@ W/stride x 4*maps`: `/` divides exactly); `?` is a size nothing the class knows 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -69,234 +70,84 @@ class Pointwise:
 
 
 class ChannelShuffle:
-    """Unit ChannelShuffle: one class for 4 of its 16 instances in this model."""
+    """Unit ChannelShuffle: one class for its 16 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        pass  # no layers with state of its own
-
-    def __call__(self, x):
-        h = ops.transpose(
-            ops.reshape(ops.reshape(ops.transpose(x, (0, 3, 1, 2)), (-1, 90944)), (-1, 2, 58, 28, 28)), (0, 2, 3, 4, 1)
-        )  # 58x28x28x2
-        h = ops.transpose(h, (0, 4, 2, 3, 1))  # 2x28x28x58
-        h = ops.transpose(
-            ops.reshape(ops.reshape(ops.transpose(h, (0, 4, 1, 2, 3)), (-1, 90944)), (-1, 116, 28, 28)), (0, 2, 3, 1)
-        )  # 28x28x116
-        return h
-
-
-class ChannelShuffle2:
-    """Unit ChannelShuffle: one class for 8 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str) -> None:
-        pass  # no layers with state of its own
+    def __init__(self, prefix: str, in_channels: int, groups: int) -> None:
+        self.groups, self.in_channels = groups, in_channels
 
     def __call__(self, x):
         h = ops.transpose(
-            ops.reshape(ops.reshape(ops.transpose(x, (0, 3, 1, 2)), (-1, 45472)), (-1, 2, 116, 14, 14)), (0, 2, 3, 4, 1)
-        )  # 116x14x14x2
-        h = ops.transpose(h, (0, 4, 2, 3, 1))  # 2x14x14x116
+            ops.reshape(
+                ops.reshape(ops.transpose(x, (0, 3, 1, 2)), (-1, math.prod(x.shape[1:]))),
+                (-1, 2, self.in_channels // self.groups, x.shape[1], x.shape[2]),
+            ),
+            (0, 2, 3, 4, 1),
+        )  # ? x W x ? x 2
+        h = ops.transpose(h, (0, 4, 2, 3, 1))  # 2 x W x ? x ?
         h = ops.transpose(
-            ops.reshape(ops.reshape(ops.transpose(h, (0, 4, 1, 2, 3)), (-1, 45472)), (-1, 232, 14, 14)), (0, 2, 3, 1)
-        )  # 14x14x232
-        return h
-
-
-class ChannelShuffle3:
-    """Unit ChannelShuffle: one class for 4 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str) -> None:
-        pass  # no layers with state of its own
-
-    def __call__(self, x):
-        h = ops.transpose(
-            ops.reshape(ops.reshape(ops.transpose(x, (0, 3, 1, 2)), (-1, 22736)), (-1, 2, 232, 7, 7)), (0, 2, 3, 4, 1)
-        )  # 232x7x7x2
-        h = ops.transpose(h, (0, 4, 2, 3, 1))  # 2x7x7x232
-        h = ops.transpose(
-            ops.reshape(ops.reshape(ops.transpose(h, (0, 4, 1, 2, 3)), (-1, 22736)), (-1, 464, 7, 7)), (0, 2, 3, 1)
-        )  # 7x7x464
+            ops.reshape(
+                ops.reshape(ops.transpose(h, (0, 4, 1, 2, 3)), (-1, math.prod(x.shape[1:]))),
+                (-1, self.in_channels, x.shape[1], x.shape[2]),
+            ),
+            (0, 2, 3, 1),
+        )  # H x W x C
         return h
 
 
 class ShuffleUnit:
-    """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
+    """Unit ShuffleUnit: one class for its 16 instances in this model."""
 
     def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
         half = maps // 2
-        self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
-        self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
+        self.half, self.stride = half, stride
+        if stride != 1:
+            self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
+            self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
+        else:
+            self.branch1_dw = self.branch1_pw = None
         self.pw1 = Pointwise(prefix + "pw1.", half)
         self.dw = Depthwise(prefix + "dw.", stride)
         self.pw2 = Pointwise(prefix + "pw2.", half)
-        self.channel_shuffle = ChannelShuffle(prefix + "ChannelShuffle.")
+        self.channel_shuffle = ChannelShuffle(prefix + "ChannelShuffle.", maps, 2)
 
     def __call__(self, x):
-        h = self.branch1_dw(x)  # 28x28x24
-        h = self.branch1_pw(h)  # 28x28x58
-        h_2 = self.pw1(x)  # 56x56x58
-        h_2 = self.dw(h_2)  # 28x28x58
-        h_2 = self.pw2(h_2)  # 28x28x58
-        h = ops.concatenate([h, h_2], axis=3)  # 28x28x116
-        h = self.channel_shuffle(h)  # 28x28x116
-        return h
-
-
-class ShuffleUnit2:
-    """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
-        half = maps // 2
-        self.pw1 = Pointwise(prefix + "pw1.", half)
-        self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", half)
-        self.channel_shuffle = ChannelShuffle(prefix + "ChannelShuffle.")
-
-    def __call__(self, x):
-        h = x[:, :, :, :58]  # 28x28x58
-        h_2 = x[:, :, :, 58:]  # 28x28x58
-        h_2 = self.pw1(h_2)  # 28x28x58
-        h_2 = self.dw(h_2)  # 28x28x58
-        h_2 = self.pw2(h_2)  # 28x28x58
-        h = ops.concatenate([h, h_2], axis=3)  # 28x28x116
-        h = self.channel_shuffle(h)  # 28x28x116
-        return h
-
-
-class ShuffleUnit3:
-    """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
-        half = maps // 2
-        self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
-        self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
-        self.pw1 = Pointwise(prefix + "pw1.", half)
-        self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", half)
-        self.channel_shuffle = ChannelShuffle2(prefix + "ChannelShuffle.")
-
-    def __call__(self, x):
-        h = self.branch1_dw(x)  # 14x14x116
-        h = self.branch1_pw(h)  # 14x14x116
-        h_2 = self.pw1(x)  # 28x28x116
-        h_2 = self.dw(h_2)  # 14x14x116
-        h_2 = self.pw2(h_2)  # 14x14x116
-        h = ops.concatenate([h, h_2], axis=3)  # 14x14x232
-        h = self.channel_shuffle(h)  # 14x14x232
-        return h
-
-
-class ShuffleUnit4:
-    """Unit ShuffleUnit: one class for 7 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
-        half = maps // 2
-        self.pw1 = Pointwise(prefix + "pw1.", half)
-        self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", half)
-        self.channel_shuffle = ChannelShuffle2(prefix + "ChannelShuffle.")
-
-    def __call__(self, x):
-        h = x[:, :, :, :116]  # 14x14x116
-        h_2 = x[:, :, :, 116:]  # 14x14x116
-        h_2 = self.pw1(h_2)  # 14x14x116
-        h_2 = self.dw(h_2)  # 14x14x116
-        h_2 = self.pw2(h_2)  # 14x14x116
-        h = ops.concatenate([h, h_2], axis=3)  # 14x14x232
-        h = self.channel_shuffle(h)  # 14x14x232
-        return h
-
-
-class ShuffleUnit5:
-    """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
-        half = maps // 2
-        self.branch1_dw = Depthwise(prefix + "branch1_dw.", stride)
-        self.branch1_pw = Pointwise(prefix + "branch1_pw.", half)
-        self.pw1 = Pointwise(prefix + "pw1.", half)
-        self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", half)
-        self.channel_shuffle = ChannelShuffle3(prefix + "ChannelShuffle.")
-
-    def __call__(self, x):
-        h = self.branch1_dw(x)  # 7x7x232
-        h = self.branch1_pw(h)  # 7x7x232
-        h_2 = self.pw1(x)  # 14x14x232
-        h_2 = self.dw(h_2)  # 7x7x232
-        h_2 = self.pw2(h_2)  # 7x7x232
-        h = ops.concatenate([h, h_2], axis=3)  # 7x7x464
-        h = self.channel_shuffle(h)  # 7x7x464
-        return h
-
-
-class ShuffleUnit6:
-    """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, stride: int = 1) -> None:
-        half = maps // 2
-        self.pw1 = Pointwise(prefix + "pw1.", half)
-        self.dw = Depthwise(prefix + "dw.", stride)
-        self.pw2 = Pointwise(prefix + "pw2.", half)
-        self.channel_shuffle = ChannelShuffle3(prefix + "ChannelShuffle.")
-
-    def __call__(self, x):
-        h = x[:, :, :, :232]  # 7x7x232
-        h_2 = x[:, :, :, 232:]  # 7x7x232
-        h_2 = self.pw1(h_2)  # 7x7x232
-        h_2 = self.dw(h_2)  # 7x7x232
-        h_2 = self.pw2(h_2)  # 7x7x232
-        h = ops.concatenate([h, h_2], axis=3)  # 7x7x464
-        h = self.channel_shuffle(h)  # 7x7x464
-        return h
+        if self.branch1_dw is not None:
+            h = self.branch1_dw(x)  # H/stride x W/stride x C
+            h = self.branch1_pw(h)  # H/stride x W/stride x ?
+        if self.stride == 1:
+            h_2 = x[:, :, :, : self.half]  # H x W x C/2
+            h_3 = x[:, :, :, self.half :]  # H x W x C/2
+        else:
+            h_3 = x
+            h_2 = h
+        h_3 = self.pw1(h_3)  # H x W x ?
+        h_3 = self.dw(h_3)  # H/stride x W/stride x ?
+        h_3 = self.pw2(h_3)  # H/stride x W/stride x ?
+        h_2 = ops.concatenate([h_2, h_3], axis=3)  # H/stride x W/stride x maps
+        h_2 = self.channel_shuffle(h_2)  # H/stride x W/stride x maps
+        return h_2
 
 
 class Stage:
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
+    """Unit Stage: one class for its 3 instances in this model."""
 
     def __init__(self, prefix: str, units: int, maps: int) -> None:
         self.first = ShuffleUnit(prefix + "first.", maps, stride=2)
-        self.block = [ShuffleUnit2(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
+        self.block = [ShuffleUnit(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
 
     def __call__(self, x):
-        h = self.first(x)  # 28x28x116
+        h = self.first(x)  # H/2 x W/2 x maps
         for block_step in self.block:
-            h = block_step(h)  # 28x28x116
-        return h
-
-
-class Stage2:
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self, prefix: str, units: int, maps: int) -> None:
-        self.first = ShuffleUnit3(prefix + "first.", maps, stride=2)
-        self.block = [ShuffleUnit4(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 14x14x232
-        for block_step in self.block:
-            h = block_step(h)  # 14x14x232
-        return h
-
-
-class Stage3:
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self, prefix: str, units: int, maps: int) -> None:
-        self.first = ShuffleUnit5(prefix + "first.", maps, stride=2)
-        self.block = [ShuffleUnit6(f"{prefix}block.{k}.", maps) for k in range(units - 1)]
-
-    def __call__(self, x):
-        h = self.first(x)  # 7x7x464
-        for block_step in self.block:
-            h = block_step(h)  # 7x7x464
+            h = block_step(h)  # H/2 x W/2 x maps
         return h
 
 
 class ShuffleNetV2:
     """Unit ShuffleNetV2(classes=1000, stages=((4, 116), (8, 232), (4, 464)), last=1024): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, classes: int = 1000, last: int = 1024) -> None:
+    def __init__(
+        self, prefix: str, classes: int = 1000, stages: tuple = ((4, 116), (8, 232), (4, 464)), last: int = 1024
+    ) -> None:
         self.conv1 = layers.Conv2D(
             24,
             3,
@@ -308,11 +159,7 @@ class ShuffleNetV2:
         self.conv1_bn = nnc.BatchNormalization(
             momentum=0.9, epsilon=1e-05, moving_variance_initializer="zeros", name=prefix + "conv1_bn"
         )
-        self.stage = [
-            Stage(prefix + "stage.0.", 4, 116),
-            Stage2(prefix + "stage.1.", 8, 232),
-            Stage3(prefix + "stage.2.", 4, 464),
-        ]
+        self.stage = [Stage(f"{prefix}stage.{k}.", stages[k][0], stages[k][1]) for k in range(len(stages))]
         self.conv5 = Pointwise(prefix + "conv5.", last)
         self.fc = layers.Dense(
             classes, kernel_initializer=nnc.NNCInitializer("NormalAffineGlorot", layout="affine"), name=prefix + "fc"

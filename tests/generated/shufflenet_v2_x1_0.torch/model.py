@@ -59,224 +59,66 @@ class Pointwise(nn.Module):
 
 
 class ChannelShuffle(nn.Module):
-    """Unit ChannelShuffle: one class for 4 of its 16 instances in this model."""
+    """Unit ChannelShuffle: one class for its 16 instances in this model."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, groups: int) -> None:
         super().__init__()
+        self.groups, self.in_channels = groups, in_channels
 
     def forward(self, x):
-        h = x.reshape(-1, 2, 58, 28, 28)  # 2x58x28x28
-        h = h.permute(0, 2, 1, 3, 4)  # 58x2x28x28
-        h = h.reshape(-1, 116, 28, 28)  # 116x28x28
-        return h
-
-
-class ChannelShuffle2(nn.Module):
-    """Unit ChannelShuffle: one class for 8 of its 16 instances in this model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-
-    def forward(self, x):
-        h = x.reshape(-1, 2, 116, 14, 14)  # 2x116x14x14
-        h = h.permute(0, 2, 1, 3, 4)  # 116x2x14x14
-        h = h.reshape(-1, 232, 14, 14)  # 232x14x14
-        return h
-
-
-class ChannelShuffle3(nn.Module):
-    """Unit ChannelShuffle: one class for 4 of its 16 instances in this model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-
-    def forward(self, x):
-        h = x.reshape(-1, 2, 232, 7, 7)  # 2x232x7x7
-        h = h.permute(0, 2, 1, 3, 4)  # 232x2x7x7
-        h = h.reshape(-1, 464, 7, 7)  # 464x7x7
+        h = x.reshape(-1, 2, self.in_channels // self.groups, x.shape[2], x.shape[3])  # 2 x ? x W x ?
+        h = h.permute(0, 2, 1, 3, 4)  # C/2 x 2 x W x ?
+        h = h.reshape(-1, self.in_channels, x.shape[2], x.shape[3])  # C x H x W
         return h
 
 
 class ShuffleUnit(nn.Module):
-    """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
+    """Unit ShuffleUnit: one class for its 16 instances in this model."""
 
-    def __init__(self, maps: int, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, maps: int, stride: int = 1) -> None:
         super().__init__()
         half = maps // 2
-        self.branch1_dw = Depthwise(24, stride)
-        self.branch1_pw = Pointwise(24, half)
-        self.pw1 = Pointwise(24, half)
-        self.dw = Depthwise(58, stride)
-        self.pw2 = Pointwise(58, half)
-        self.channel_shuffle = ChannelShuffle()
+        self.half_, self.stride = half, stride
+        if stride != 1:
+            self.branch1_dw = Depthwise(in_channels, stride)
+            self.branch1_pw = Pointwise(in_channels, half)
+        else:
+            self.branch1_dw = self.branch1_pw = None
+        self.pw1 = Pointwise(half if stride == 1 else in_channels, half)
+        self.dw = Depthwise(half, stride)
+        self.pw2 = Pointwise(half, half)
+        self.channel_shuffle = ChannelShuffle(maps, 2)
 
     def forward(self, x):
-        h = self.branch1_dw(x)  # 24x28x28
-        h = self.branch1_pw(h)  # 58x28x28
-        h_2 = self.pw1(x)  # 58x56x56
-        h_2 = self.dw(h_2)  # 58x28x28
-        h_2 = self.pw2(h_2)  # 58x28x28
-        h = torch.cat([h, h_2], dim=1)  # 116x28x28
-        h = self.channel_shuffle(h)  # 116x28x28
-        return h
-
-
-class ShuffleUnit2(nn.Module):
-    """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
-
-    def __init__(self, maps: int, stride: int = 1) -> None:
-        super().__init__()
-        half = maps // 2
-        self.pw1 = Pointwise(58, half)
-        self.dw = Depthwise(58, stride)
-        self.pw2 = Pointwise(58, half)
-        self.channel_shuffle = ChannelShuffle()
-
-    def forward(self, x):
-        h = x[:, :58]  # 58x28x28
-        h_2 = x[:, 58:]  # 58x28x28
-        h_2 = self.pw1(h_2)  # 58x28x28
-        h_2 = self.dw(h_2)  # 58x28x28
-        h_2 = self.pw2(h_2)  # 58x28x28
-        h = torch.cat([h, h_2], dim=1)  # 116x28x28
-        h = self.channel_shuffle(h)  # 116x28x28
-        return h
-
-
-class ShuffleUnit3(nn.Module):
-    """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
-
-    def __init__(self, maps: int, stride: int = 1) -> None:
-        super().__init__()
-        half = maps // 2
-        self.branch1_dw = Depthwise(116, stride)
-        self.branch1_pw = Pointwise(116, half)
-        self.pw1 = Pointwise(116, half)
-        self.dw = Depthwise(116, stride)
-        self.pw2 = Pointwise(116, half)
-        self.channel_shuffle = ChannelShuffle2()
-
-    def forward(self, x):
-        h = self.branch1_dw(x)  # 116x14x14
-        h = self.branch1_pw(h)  # 116x14x14
-        h_2 = self.pw1(x)  # 116x28x28
-        h_2 = self.dw(h_2)  # 116x14x14
-        h_2 = self.pw2(h_2)  # 116x14x14
-        h = torch.cat([h, h_2], dim=1)  # 232x14x14
-        h = self.channel_shuffle(h)  # 232x14x14
-        return h
-
-
-class ShuffleUnit4(nn.Module):
-    """Unit ShuffleUnit: one class for 7 of its 16 instances in this model."""
-
-    def __init__(self, maps: int, stride: int = 1) -> None:
-        super().__init__()
-        half = maps // 2
-        self.pw1 = Pointwise(116, half)
-        self.dw = Depthwise(116, stride)
-        self.pw2 = Pointwise(116, half)
-        self.channel_shuffle = ChannelShuffle2()
-
-    def forward(self, x):
-        h = x[:, :116]  # 116x14x14
-        h_2 = x[:, 116:]  # 116x14x14
-        h_2 = self.pw1(h_2)  # 116x14x14
-        h_2 = self.dw(h_2)  # 116x14x14
-        h_2 = self.pw2(h_2)  # 116x14x14
-        h = torch.cat([h, h_2], dim=1)  # 232x14x14
-        h = self.channel_shuffle(h)  # 232x14x14
-        return h
-
-
-class ShuffleUnit5(nn.Module):
-    """Unit ShuffleUnit: one class for 1 of its 16 instances in this model."""
-
-    def __init__(self, maps: int, stride: int = 1) -> None:
-        super().__init__()
-        half = maps // 2
-        self.branch1_dw = Depthwise(232, stride)
-        self.branch1_pw = Pointwise(232, half)
-        self.pw1 = Pointwise(232, half)
-        self.dw = Depthwise(232, stride)
-        self.pw2 = Pointwise(232, half)
-        self.channel_shuffle = ChannelShuffle3()
-
-    def forward(self, x):
-        h = self.branch1_dw(x)  # 232x7x7
-        h = self.branch1_pw(h)  # 232x7x7
-        h_2 = self.pw1(x)  # 232x14x14
-        h_2 = self.dw(h_2)  # 232x7x7
-        h_2 = self.pw2(h_2)  # 232x7x7
-        h = torch.cat([h, h_2], dim=1)  # 464x7x7
-        h = self.channel_shuffle(h)  # 464x7x7
-        return h
-
-
-class ShuffleUnit6(nn.Module):
-    """Unit ShuffleUnit: one class for 3 of its 16 instances in this model."""
-
-    def __init__(self, maps: int, stride: int = 1) -> None:
-        super().__init__()
-        half = maps // 2
-        self.pw1 = Pointwise(232, half)
-        self.dw = Depthwise(232, stride)
-        self.pw2 = Pointwise(232, half)
-        self.channel_shuffle = ChannelShuffle3()
-
-    def forward(self, x):
-        h = x[:, :232]  # 232x7x7
-        h_2 = x[:, 232:]  # 232x7x7
-        h_2 = self.pw1(h_2)  # 232x7x7
-        h_2 = self.dw(h_2)  # 232x7x7
-        h_2 = self.pw2(h_2)  # 232x7x7
-        h = torch.cat([h, h_2], dim=1)  # 464x7x7
-        h = self.channel_shuffle(h)  # 464x7x7
-        return h
+        if self.branch1_dw is not None:
+            h = self.branch1_dw(x)  # C x H/stride x W/stride
+            h = self.branch1_pw(h)  # ? x H/stride x W/stride
+        if self.stride == 1:
+            h_2 = x[:, : self.half_]  # C/2 x H x W
+            h_3 = x[:, self.half_ :]  # C/2 x H x W
+        else:
+            h_3 = x
+            h_2 = h
+        h_3 = self.pw1(h_3)  # ? x H x W
+        h_3 = self.dw(h_3)  # ? x H/stride x W/stride
+        h_3 = self.pw2(h_3)  # ? x H/stride x W/stride
+        h_2 = torch.cat([h_2, h_3], dim=1)  # maps x H/stride x W/stride
+        h_2 = self.channel_shuffle(h_2)  # maps x H/stride x W/stride
+        return h_2
 
 
 class Stage(nn.Module):
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
+    """Unit Stage: one class for its 3 instances in this model."""
 
-    def __init__(self, units: int, maps: int) -> None:
+    def __init__(self, in_channels: int, units: int, maps: int) -> None:
         super().__init__()
-        self.first = ShuffleUnit(maps, stride=2)
-        self.block = nn.ModuleList(ShuffleUnit2(maps) for _ in range(units - 1))
+        self.first = ShuffleUnit(in_channels, maps, stride=2)
+        self.block = nn.ModuleList(ShuffleUnit(maps, maps) for _ in range(units - 1))
 
     def forward(self, x):
-        h = self.first(x)  # 116x28x28
+        h = self.first(x)  # maps x H/2 x W/2
         for block_step in self.block:
-            h = block_step(h)  # 116x28x28
-        return h
-
-
-class Stage2(nn.Module):
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self, units: int, maps: int) -> None:
-        super().__init__()
-        self.first = ShuffleUnit3(maps, stride=2)
-        self.block = nn.ModuleList(ShuffleUnit4(maps) for _ in range(units - 1))
-
-    def forward(self, x):
-        h = self.first(x)  # 232x14x14
-        for block_step in self.block:
-            h = block_step(h)  # 232x14x14
-        return h
-
-
-class Stage3(nn.Module):
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self, units: int, maps: int) -> None:
-        super().__init__()
-        self.first = ShuffleUnit5(maps, stride=2)
-        self.block = nn.ModuleList(ShuffleUnit6(maps) for _ in range(units - 1))
-
-    def forward(self, x):
-        h = self.first(x)  # 464x7x7
-        for block_step in self.block:
-            h = block_step(h)  # 464x7x7
+            h = block_step(h)  # maps x H/2 x W/2
         return h
 
 
@@ -287,7 +129,7 @@ class ShuffleNetV2(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 24, kernel_size=3, stride=2, padding=1, bias=False)
         self.conv1_bn = nn.BatchNorm2d(24, eps=1e-05, momentum=0.1)
-        self.stage = nn.ModuleList([Stage(4, 116), Stage2(8, 232), Stage3(4, 464)])
+        self.stage = nn.ModuleList([Stage(24, 4, 116), Stage(116, 8, 232), Stage(232, 4, 464)])
         self.conv5 = Pointwise(464, last)
         self.fc = nn.Linear(1024, classes)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionGlorot")

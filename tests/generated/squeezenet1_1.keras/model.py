@@ -60,53 +60,24 @@ class Fire:
 
 
 class Stage:
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
+    """Unit Stage: one class for its 3 instances in this model."""
 
-    def __init__(self, prefix: str) -> None:
-        self.fire = [Fire(f"{prefix}fire.{k}.", 16, 64) for k in range(2)]
-
-    def __call__(self, x):
-        h = layers.MaxPooling2D(3, strides=2)(x)  # 55x55x64
-        for fire_step in self.fire:
-            h = fire_step(h)  # 55x55x128
-        return h
-
-
-class Stage2:
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self, prefix: str) -> None:
-        self.fire = [Fire(f"{prefix}fire.{k}.", 32, 128) for k in range(2)]
+    def __init__(self, prefix: str, widths: tuple) -> None:
+        self.fire = [Fire(f"{prefix}fire.{k}.", widths[k], 4 * widths[k]) for k in range(len(widths))]
 
     def __call__(self, x):
-        h = layers.MaxPooling2D(3, strides=2)(x)  # 27x27x128
+        h = layers.MaxPooling2D(3, strides=2)(x)  # ? x ? x C
         for fire_step in self.fire:
-            h = fire_step(h)  # 27x27x256
-        return h
-
-
-class Stage3:
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self, prefix: str) -> None:
-        self.fire = [
-            Fire(prefix + "fire.0.", 48, 192),
-            Fire(prefix + "fire.1.", 48, 192),
-            Fire(prefix + "fire.2.", 64, 256),
-            Fire(prefix + "fire.3.", 64, 256),
-        ]
-
-    def __call__(self, x):
-        h = layers.MaxPooling2D(3, strides=2)(x)  # 13x13x256
-        for fire_step in self.fire:
-            h = fire_step(h)  # 13x13x384, 13x13x384, 13x13x512, 13x13x512
+            h = fire_step(h)
         return h
 
 
 class SqueezeNet:
     """Unit SqueezeNet(classes=1000, stages=((16, 16), (32, 32), (48, 48, 64, 64))): 3x224x224 -> 1000."""
 
-    def __init__(self, prefix: str, classes: int = 1000) -> None:
+    def __init__(
+        self, prefix: str, classes: int = 1000, stages: tuple = ((16, 16), (32, 32), (48, 48, 64, 64))
+    ) -> None:
         self.conv1 = layers.Conv2D(
             64,
             3,
@@ -114,7 +85,7 @@ class SqueezeNet:
             kernel_initializer=nnc.NNCInitializer("NormalConvolutionGlorot", layout="conv"),
             name=prefix + "conv1",
         )
-        self.stage = [Stage(prefix + "stage.0."), Stage2(prefix + "stage.1."), Stage3(prefix + "stage.2.")]
+        self.stage = [Stage(f"{prefix}stage.{k}.", stages[k]) for k in range(len(stages))]
         self.dropout = layers.Dropout(0.5, name=prefix + "Dropout")
         self.classifier = layers.Conv2D(
             classes, 1, kernel_initializer=nnc.NNCInitializer("Normal", 0.01, layout="conv"), name=prefix + "classifier"

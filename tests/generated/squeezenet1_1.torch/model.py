@@ -50,44 +50,18 @@ class Fire(nn.Module):
 
 
 class Stage(nn.Module):
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
+    """Unit Stage: one class for its 3 instances in this model."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int, widths: tuple) -> None:
         super().__init__()
-        self.fire = nn.ModuleList(Fire(64 if k == 0 else 128, 16, 64) for k in range(2))
+        self.fire = nn.ModuleList(
+            Fire(in_channels if k == 0 else 8 * widths[k - 1], widths[k], 4 * widths[k]) for k in range(len(widths))
+        )
 
     def forward(self, x):
-        h = F.max_pool2d(x, 3, stride=2)  # 64x55x55
+        h = F.max_pool2d(x, 3, stride=2)  # C x ? x ?
         for fire_step in self.fire:
-            h = fire_step(h)  # 128x55x55
-        return h
-
-
-class Stage2(nn.Module):
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fire = nn.ModuleList(Fire(128 if k == 0 else 256, 32, 128) for k in range(2))
-
-    def forward(self, x):
-        h = F.max_pool2d(x, 3, stride=2)  # 128x27x27
-        for fire_step in self.fire:
-            h = fire_step(h)  # 256x27x27
-        return h
-
-
-class Stage3(nn.Module):
-    """Unit Stage: one class for 1 of its 3 instances in this model."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fire = nn.ModuleList([Fire(256, 48, 192), Fire(384, 48, 192), Fire(384, 64, 256), Fire(512, 64, 256)])
-
-    def forward(self, x):
-        h = F.max_pool2d(x, 3, stride=2)  # 256x13x13
-        for fire_step in self.fire:
-            h = fire_step(h)  # 384x13x13, 384x13x13, 512x13x13, 512x13x13
+            h = fire_step(h)
         return h
 
 
@@ -97,7 +71,7 @@ class SqueezeNet(nn.Module):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=2)
-        self.stage = nn.ModuleList([Stage(), Stage2(), Stage3()])
+        self.stage = nn.ModuleList([Stage(64, (16, 16)), Stage(128, (32, 32)), Stage(256, (48, 48, 64, 64))])
         self.classifier = nn.Conv2d(512, classes, kernel_size=1)
         nnc.init_parameter(self.conv1.weight, "NormalConvolutionGlorot")
         nn.init.zeros_(self.conv1.bias)
