@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import import_generated
+from conftest import ROOT, import_generated
 
 from nndsl.backends import builder
 from nndsl.backends.keras import generate as keras_generate
@@ -587,3 +587,25 @@ def test_a_label_in_both_branches_of_an_if_builds_each_module(tmp_path):
     torch.manual_seed(0)
     torch_same(compiled(BRANCHES), tmp_path, (4, 6, 6))
     keras_same(compiled(BRANCHES), tmp_path, (4, 6, 6))
+
+
+# --- the zoo: one class per unit -------------------------------------------------------------------
+
+# xception's DownBlock is still two classes: its `if h.shape[1] % 2 == 1` reads a value inside the
+# unit, which the merge cannot yet write in terms of the constructor's arguments.
+ONE_CLASS_EACH = ["inception_v3", "googlenet", "shufflenet_v2_x1_0", "densenet161", "densenet121", "mobilenet",
+                  "mobilenet_v2", "mobilenet_v3_large", "squeezenet1_1", "efficientnet_b0", "resnet50", "vgg16",
+                  "unet", "se_resnet50", "resnext50_32x4d"]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("spec", ONE_CLASS_EACH)
+def test_each_zoo_unit_is_one_class(spec, backend):
+    """The golden model.py (tests/test_generated_golden.py holds it equal to what is generated) has one
+    class per unit the model uses: no `Unit2` beside `Unit`; what each computes is the zoo's tests'."""
+    text = (ROOT / "tests" / "generated" / f"{spec}.{backend}" / "model.py").read_text(encoding="utf-8")
+    names = classes(text)
+    units = compile_file(ROOT / "specs" / f"{spec}.nnd").units
+    split = [n for n in names if n.rstrip("0123456789") != n and n.rstrip("0123456789") in units]
+    assert split == [], f"{spec} ({backend}): {names}"
+    assert len(names) == len(set(names))
