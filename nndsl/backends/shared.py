@@ -10,6 +10,8 @@ from functools import reduce
 
 from ..ir import Layer
 from ..layers import REGISTRY
+from ..layers.base import ParamShape
+from ..layers.quantize import BINARY_LAYERS  # noqa: F401  (the emitters register them)
 from .builder import Emit
 from .expr import BATCH, MODULE, Lit, Module, Slice, inp, lit
 
@@ -45,6 +47,18 @@ def working_memory_layer(runtime: Module, layer: Layer) -> Emit:
 def n_ary(layer: Layer, ins, out, *, op) -> Emit:
     """AddN and MulN: `x0 + x1 + ...` and `x0 * x1 * ...` (`op` of two operands)."""
     return Emit(reduce(op, (inp(k) for k in range(len(ins)))))
+
+
+def binary_initializers(layer: Layer, takes_bias: bool) -> dict:
+    """The keyword arguments a runtime binary layer initializes itself with: the initializers the IR
+    gives W (and b, with the bias flag, where the layer takes one)."""
+    p = layer.params
+    q = {q.name: q for q in layer.parameters}
+    inits = {"w_init": q["W"].init, "w_init_multiplier": q["W"].init_multiplier}
+    if takes_bias:
+        b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
+        inits = {"bias": p["bias"], **inits, "b_init": b.init, "b_init_multiplier": b.init_multiplier}
+    return inits
 
 
 def register(emitter, augment: Module, nnc_layers: Module) -> None:

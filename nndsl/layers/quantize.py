@@ -177,3 +177,13 @@ register(
         doc="Power-of-two quantization to n bits, largest value 2^m. Output shape = input shape.",
     )
 )
+
+
+# The binary layers' lowerings, by type: whether each is an Affine and takes a bias (BinaryWeight*'s
+# take none); both backends register one lowering with these.
+BINARY_LAYERS = {
+    "BinaryConnectAffine": dict(affine=True, takes_bias=True),
+    "BinaryWeightAffine": dict(affine=True, takes_bias=False),
+    "BinaryConnectConvolution": dict(affine=False, takes_bias=True),
+    "BinaryWeightConvolution": dict(affine=False, takes_bias=False),
+}

@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 
 from ...ir import Layer
-from ...layers.base import ParamShape
 from ...runtime.nnc_layouts import layout as nnc_layout
 from .. import shared
 from ..builder import Emit, Emitters, Unsupported
@@ -358,21 +357,12 @@ def prelu(layer: Layer, ins: tuple[Shape, ...], out: Shape) -> Emit:
     return Emit(MODULE(X), module, (("slope", "alpha", "same"),))
 
 
-@emitter(
-    BinaryConnectAffine=dict(affine=True, takes_bias=True),
-    BinaryWeightAffine=dict(affine=True, takes_bias=False),
-    BinaryConnectConvolution=dict(affine=False, takes_bias=True),
-    BinaryWeightConvolution=dict(affine=False, takes_bias=False),
-)
+@emitter(**shared.BINARY_LAYERS)
 def binary(layer: Layer, ins: tuple[Shape, ...], out: Shape, *, affine: bool, takes_bias: bool) -> Emit:
     """nnc_layers' binary layers keep NNC's layouts and names (W, Wb, alpha, b) and initialize themselves;
     BinaryWeight*'s take no bias (see nndsl/layers/quantize.py)."""
     p = layer.params
-    q = {q.name: q for q in layer.parameters}  # the initializers the IR gives W and b
-    inits = {"w_init": q["W"].init, "w_init_multiplier": q["W"].init_multiplier}
-    if takes_bias:
-        b = q.get("b") or ParamShape("b", (), init=p["b_init"], init_multiplier=p["b_init_multiplier"])
-        inits = {"bias": p["bias"], **inits, "b_init": b.init, "b_init_multiplier": b.init_multiplier}
+    inits = shared.binary_initializers(layer, takes_bias)
     cls = NNC_LAYERS.dot(layer.type)
     if affine:
         # The layer takes the input flattened in NNC's order and returns (batch, *out_shape).
