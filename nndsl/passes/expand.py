@@ -846,11 +846,7 @@ class Expander:
         """The chain's value. After a stage fails (or the head), the later stages are still checked
         on a poisoned input (their names and arguments), each reporting its own mistakes; what
         depends on the failed value (shapes) is not."""
-        try:
-            value = self._expr(expr.head, scope)
-        except CompileError as e:
-            self.reporter.add(e.diagnostic)
-            value = POISON
+        value = _checked(self.reporter.add, self._expr, expr.head, scope)
         for stage in expr.stages:
             if value is not POISON and not isinstance(value, Tensor):
                 if isinstance(value, tuple) and value and all(isinstance(x, Tensor) for x in value):
@@ -858,11 +854,8 @@ class Expander:
                         make("E0308", stage.span, callee="the value before '->'", count=len(value), where="a chain")
                     )
                 raise CompileError(make("E0311", expr.head.span, expected="tensor before '->'", got=describe(value)))
-            try:
-                value = self._stage(stage, value, expr.head.span if stage is expr.stages[0] else None, scope)
-            except CompileError as e:
-                self.reporter.add(e.diagnostic)
-                value = POISON
+            head = expr.head.span if stage is expr.stages[0] else None
+            value = _checked(self.reporter.add, self._stage, stage, value, head, scope)
         return value
 
     def _stage(self, stage: ast.Stage, value: Tensor, head_span: Span | None, scope: Scope) -> Any:
@@ -953,11 +946,10 @@ class Expander:
         unknown = False  # a misspelt parameter: it may be the one a missing-parameter error would name
 
         def value(arg: ast.Expr, p) -> Any:
-            try:
+            def coerced() -> Any:  # a value that is POISON without an error of its own takes the default
                 return self._coerce(eval_const(arg, lookup, shape), p, spec.type, arg.span)
-            except CompileError as e:
-                problems.append(e.diagnostic)
-                return POISON
+
+            return _checked(problems.append, coerced)
 
         if len(positional) > len(spec.positional):
             extra = positional[len(spec.positional)]
@@ -996,11 +988,9 @@ class Expander:
                              name=kw.name, callee=spec.type)
                     )  # fmt: skip
                     continue
-                try:
-                    tensor = self._tensor(kw.value, scope, f"the {kw.name} connector of {spec.type}")
-                except CompileError as e:
-                    problems.append(e.diagnostic)
-                    tensor = POISON
+                tensor = _checked(
+                    problems.append, self._tensor, kw.value, scope, f"the {kw.name} connector of {spec.type}"
+                )
                 if tensor is not POISON and not graph.is_parameter(tensor.vid):
                     got = f"'{kw.value.id}'" if isinstance(kw.value, ast.Name) else "a layer's output"
                     problems.append(make("E0314", kw.value.span, connector=kw.name, callee=spec.type, got=got))
@@ -1014,10 +1004,9 @@ class Expander:
                     )  # fmt: skip
                     continue
                 spans[PARAMETER_SCOPE] = kw.value.span
-                try:
-                    pscope = self._parameter_scope(eval_const(kw.value, lookup, shape), kw.value.span)
-                except CompileError as e:
-                    problems.append(e.diagnostic)
+                given = _checked(problems.append, eval_const, kw.value, lookup, shape)
+                pscope = _checked(problems.append, self._parameter_scope, given, kw.value.span)
+                pscope = "" if pscope is POISON else pscope
                 continue
             p = spec.param(kw.name)
             if p is None:
@@ -1068,11 +1057,7 @@ class Expander:
                     make("E0301", ov.path_span, help=did_you_mean(pname, names), callee=spec.type, name=pname)
                 )
                 continue
-            try:
-                params[p.name] = self._coerce(given, p, spec.type, ov.value.span)
-            except CompileError as e:
-                problems.append(e.diagnostic)
-                params[p.name] = POISON
+            params[p.name] = _checked(problems.append, self._coerce, given, p, spec.type, ov.value.span)
             spans[p.name] = ov.value.span
         if not unknown:  # else the misspelt name may be the missing one: its error says so
             for p in spec.params:
@@ -1184,11 +1169,7 @@ class Expander:
         unknown = False  # a misspelt argument: it may be the one a missing-argument error would name
 
         def checked(check, *a) -> Any:
-            try:
-                return check(*a)
-            except CompileError as e:
-                problems.append(e.diagnostic)
-                return POISON
+            return _checked(problems.append, check, *a)
 
         def argument(p: ast.UnitParam, arg: ast.Expr) -> Any:
             value = checked(eval_const, arg, lookup, shape)
@@ -1659,11 +1640,7 @@ class Expander:
                 current = self._unit(self.units[whole.callee], whole, inner, current, copy=inner)
             elif rep.stages is not None:
                 for stage in rep.stages:  # after a failed stage the later ones are still checked
-                    try:
-                        current = self._stage(stage, current, None, inner)
-                    except CompileError as e:
-                        self.reporter.add(e.diagnostic)
-                        current = POISON
+                    current = _checked(self.reporter.add, self._stage, stage, current, None, inner)
             else:
                 assert rep.body is not None
                 first = rep.body[0]
@@ -1694,6 +1671,16 @@ class Expander:
         if self._inner is not None:
             self._inner[qualified] = current
         return current
+
+
+def _checked(report, check, *args) -> Any:
+    """`check(*args)`; or, where it raises a CompileError, POISON after `report`ing its diagnostic:
+    the one way a call, chain or repeat reports a mistake and goes on checking the rest."""
+    try:
+        return check(*args)
+    except CompileError as e:
+        report(e.diagnostic)
+        return POISON
 
 
 class _Abort(Exception):
