@@ -502,7 +502,7 @@ def test_a_repeats_index_is_an_argument_of_its_copies_class(tmp_path):
 def test_the_new_expressions_are_ruff_clean(backend, tmp_path):
     from test_generated_style import BACKENDS, ruff_clean
 
-    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED, TABLE]):
+    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED, TABLE, ODD_EVEN]):
         out = tmp_path / str(k)
         out.mkdir()
         BACKENDS[backend].generate(compiled(spec), out)
@@ -589,11 +589,46 @@ def test_a_label_in_both_branches_of_an_if_builds_each_module(tmp_path):
     keras_same(compiled(BRANCHES), tmp_path, (4, 6, 6))
 
 
+# An `if` on the input's size (xception's DownBlock): the constructor cannot know it, the forward
+# reads it from the tensor, and its two branches are one `if`/`else` binding the same variable.
+ODD_EVEN = """
+unit Down(maps: int) {
+    in x
+    h = x -> conv: Convolution(maps, kernel=3x3, pad=1x1)
+    if x.shape[1] % 2 == 1 {
+        h = h -> pool: MaxPooling(kernel=3x3, stride=2x2, pad=1x1)
+    } else {
+        h = h -> pool: MaxPooling(kernel=3x3, stride=2x2, ignore_border=false)
+    }
+    out h -> ReLU
+}
+
+network Runtime {
+    x = Input(3x15x15, dataset="x")
+    y' = x -> a: Down(4) -> b: Down(6) -> c: Down(8) -> d: Down(8)
+}
+"""
+
+
+def test_an_if_on_the_inputs_size_is_an_if_else_in_the_forward(tmp_path):
+    """15 -> 8 -> 4 -> 2 -> 1: odd, even, even, even. One class, whose forward tests the tensor's
+    size once and binds `h` in both branches; it computes what the per-instance classes do."""
+    torch_text = render_model(compiled(ODD_EVEN))
+    assert classes(torch_text) == ["Down", "Model"]
+    body = class_source(torch_text, "Down").split("def forward")[1]
+    assert re.search(r"\n        if x\.shape\[2\] % 2 == 1:\n            h = F\.max_pool2d\(h, .*\n        else:\n"
+                     r"            h = nnc_layers\.pooling\(h, ", body), body  # fmt: skip
+    assert len(re.findall(r"\bif\b", body)) == 1, body  # (no conditional expression beside it)
+    keras_text = keras_model(compiled(ODD_EVEN))
+    assert classes(keras_text) == ["Down", "Model"]
+    assert "\n        if x.shape[1] % 2 == 1:\n" in class_source(keras_text, "Down")
+    assert torch_same(compiled(ODD_EVEN), tmp_path, (3, 15, 15)) == (2, 5)
+    keras_same(compiled(ODD_EVEN), tmp_path, (3, 15, 15))
+
+
 # --- the zoo: one class per unit -------------------------------------------------------------------
 
-# xception's DownBlock is still two classes: its `if h.shape[1] % 2 == 1` reads a value inside the
-# unit, which the merge cannot yet write in terms of the constructor's arguments.
-ONE_CLASS_EACH = ["inception_v3", "googlenet", "shufflenet_v2_x1_0", "densenet161", "densenet121", "mobilenet",
+ONE_CLASS_EACH = ["xception", "inception_v3", "googlenet", "shufflenet_v2_x1_0", "densenet161", "densenet121", "mobilenet",
                   "mobilenet_v2", "mobilenet_v3_large", "squeezenet1_1", "efficientnet_b0", "resnet50", "vgg16",
                   "unet", "se_resnet50", "resnext50_32x4d"]  # fmt: skip
 

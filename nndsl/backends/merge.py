@@ -1417,23 +1417,46 @@ def render_body(
             raise NoMerge("a statement only some instances compute with their auxiliary heads")
         refs[k] = [ref([(i, by[i][k].inputs[j]) for i in idx]) for j in range(len(s0.inputs))]
     out_refs = [ref([(i, insts[i].outputs[j]) for i in range(len(insts))]) for j in range(len(insts[0].outputs))]
+    groups = _groups(keys, present)
+    # `if`/`else`: a group some instances have, then one that the others have and whose values
+    # replace the first's (`if odd: h = pool_a(h)`, `else: h = pool_b(h)`); the else's values take
+    # the then's names, and a value both branches read is read once.
+    elses: dict[int, dict] = {}  # group index -> {its value: the then-group's value it replaces}
+    for j in range(1, len(groups)):
+        (pa, ka), (pb, kb) = groups[j - 1], groups[j]
+        alts = {c: f for c, f in phis.items() if c[0] in kb}
+        if (
+            pa != allp
+            and j - 1 not in elses
+            and all(a != b for a, b in zip(pa, pb, strict=True))
+            and alts
+            and all(f[0] in ka for f in alts.values())
+            and not any(c[0] in ka for c in phis)
+        ):
+            elses[j] = alts
     uses: dict = {}
-    for k in keys:
-        for r in refs[k]:
-            uses[r] = uses.get(r, 0) + 1
+    for j, (_, ks) in enumerate(groups):
+        seen = {r for k in groups[j - 1][1] for r in refs[k]} if j in elses else set()
+        for k in ks:
+            for r in refs[k]:
+                if r not in seen:
+                    uses[r] = uses.get(r, 0) + 1
     for r in out_refs:
         uses[r] = uses.get(r, 0) + 1
+    paired = {f for alts in elses.values() for f in alts.values()}
     for f in phis.values():
-        uses[f] = uses.get(f, 0) + 1
+        if f not in paired:
+            uses[f] = uses.get(f, 0) + 1
 
     local = Namer(frozenset({"self", *args}) | frozenset(reserved))
     var = {("arg", k): a for k, a in enumerate(args)}
     body: list = []
-    groups = _groups(keys, present)
-    for presence, ks in groups:
+    for g, (presence, ks) in enumerate(groups):
         depth = 0 if presence == allp else 1
         lines = []
         group_keys = set(ks)
+        branch = g in elses or g + 1 in elses  # one of an if/else's two branches
+        renamed = {c: var[f] for c, f in elses.get(g, {}).items()}
         for k in ks:
             idx = [i for i in range(len(insts)) if k in by[i]]
             items = [by[i][k] for i in idx]
@@ -1445,14 +1468,18 @@ def render_body(
                 and prev[0] != "arg"
                 and uses.get(prev, 0) == 1
                 and prev not in phis.values()
-                and ((prev[0] in group_keys) if depth else (present[prev[0]] == allp or prev in phis))
+                and (
+                    (prev[0] in group_keys or branch)
+                    if depth
+                    else (present[prev[0]] == allp or prev in phis)
+                )
             )
             comments = {s.comment for s in items}
             comment = f"  # {s0.comment}" if len(comments) == 1 and s0.comment else ""
             if len(comments) > 1 and notes is not None:
                 comment = "  # " + notes.defer([s.comment for s in items], [insts[i] for i in idx])
             if s0.kind == "loop":
-                name = var[prev] if reuse else local.take("h")
+                name = renamed.get((k, 0)) or (var[prev] if reuse else local.take("h"))
                 if name != ins[0]:
                     lines.append(f"{name} = {ins[0]}")
                 step = local.take(s0.template)
@@ -1463,7 +1490,9 @@ def render_body(
             if s0.kind == "child":
                 # an output the network leaves out (of an aux head, see builder._heads) is `_`
                 names = [
-                    "_"
+                    renamed[(k, j)]
+                    if (k, j) in renamed
+                    else "_"
                     if s0.outputs[j] < 0
                     else var[prev]
                     if (reuse and j == 0 and len(s0.outputs) == 1)
@@ -1480,7 +1509,7 @@ def render_body(
                     var[(k, j)] = nm
                 continue
             template = _merge_template([s.template for s in items], fx, s0.spec, [insts[i] for i in idx])
-            name = var[prev] if reuse else local.take("h")
+            name = renamed.get((k, 0)) or (var[prev] if reuse else local.take("h"))
             code = _fill(template, ins)
             if s0.guard:
                 code = f"{code} if {s0.guard} else None"
@@ -1489,10 +1518,18 @@ def render_body(
         if depth == 0:
             body += [(0, line) for line in lines]
             continue
+        if g in elses:
+            body.append((0, "else:"))
+            body += [(1, line) for line in lines]
+            continue
         test = _presence_test(ks, by, mpresent, presence, fx)
         alts = [(c, f) for c, f in phis.items() if c[0] in group_keys]
         single = len(lines) == 1 and len(alts) == 1 and lines[0].startswith(f"{var[alts[0][0]]} = ")
         ternary = f"{lines[0].split('  # ')[0]} if {test} else {var.get(alts[0][1]) if alts else ''}"
+        if g + 1 in elses:
+            body.append((0, f"if {test}:"))
+            body += [(1, line) for line in lines]
+            continue
         if single and alts[0][1] in var and len(ternary) <= FITS:  # `v = f(x) if test else x`, as ruff has it
             body.append((0, ternary))
             continue

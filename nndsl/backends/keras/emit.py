@@ -534,12 +534,13 @@ def pooling(layer, ins, out, *, mode: str, keras: str) -> Emit:
         return _ceil_pooling(layer, x, out, mode, keras)
     if not p["ignore_border"] or nd != len(x) - 1 or nd > 3 or (any(p["pad"]) and mode != "max" and not including):
         # nnabla's windows without ignore_border, pooling over fewer axes than the spatial ones,
-        # or averages that leave the padding out: nnc_layers.Pooling implements nnabla's rule.
+        # or averages that leave the padding out: nnc_layers.Pooling implements nnabla's rule
+        # (weightless, built where it is called, as Keras's own pooling layers are).
         extra = {"including_pad": including} if mode == "average" else {}
-        module = NNC_LAYERS.dot("Pooling")(
+        layer_ = NNC_LAYERS.dot("Pooling")(
             mode, _tuple(p["kernel"]), _tuple(p["stride"]), _tuple(p["pad"]), ignore_border=p["ignore_border"], **extra
         )
-        return Emit(MODULE(X), module)
+        return Emit(layer_(X))
     strides = _options(strides=(Size(p["stride"]), Size(p["kernel"])))
     if mode == "max":  # padding never wins a maximum
         widths = ((0, 0), *((q, q) for q in p["pad"]), (0, 0))

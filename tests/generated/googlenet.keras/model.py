@@ -111,13 +111,10 @@ class GoogLeNet:
 
     def __init__(self, prefix: str, classes: int = 1000) -> None:
         self.conv1 = BasicConv(prefix + "conv1.", 64, kernel=(7, 7), stride=(2, 2), pad=(3, 3))
-        self.maxpool1 = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "maxpool1")
         self.conv2 = BasicConv(prefix + "conv2.", 64)
         self.conv3 = BasicConv(prefix + "conv3.", 192, kernel=(3, 3), pad=(1, 1))
-        self.maxpool2 = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "maxpool2")
         self.inception3a = Inception(prefix + "inception3a.", 64, 96, 128, 16, 32, 32)
         self.inception3b = Inception(prefix + "inception3b.", 128, 128, 192, 32, 96, 64)
-        self.maxpool3 = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "maxpool3")
         self.inception4a = Inception(prefix + "inception4a.", 192, 96, 208, 16, 48, 64)
         self.inception4b = Inception(prefix + "inception4b.", 160, 112, 224, 24, 64, 64)
         self.inception4c = Inception(prefix + "inception4c.", 128, 128, 256, 24, 64, 64)
@@ -134,13 +131,13 @@ class GoogLeNet:
 
     def __call__(self, x):
         h = self.conv1(x)  # 112x112x64
-        h = self.maxpool1(h)  # 56x56x64
+        h = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False)(h)  # 56x56x64
         h = self.conv2(h)  # 56x56x64
         h = self.conv3(h)  # 56x56x192
-        h = self.maxpool2(h)  # 28x28x192
+        h = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False)(h)  # 28x28x192
         h = self.inception3a(h)  # 28x28x256
         h = self.inception3b(h)  # 28x28x480
-        h = self.maxpool3(h)  # 14x14x480
+        h = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False)(h)  # 14x14x480
         h = self.inception4a(h)  # 14x14x512
         h_2 = self.inception4b(h)  # 14x14x512
         h_2 = self.inception4c(h_2)  # 14x14x512

@@ -43,15 +43,15 @@ class Activation:
     """Unit Activation: one class for its 32 instances in this model."""
 
     def __init__(self, prefix: str, kind: str) -> None:
-        self.kind = kind
         self.hard_sigmoid6 = HardSigmoid6(prefix + "HardSigmoid6.") if kind == "HS" else None
 
     def __call__(self, x):
         if self.hard_sigmoid6 is not None:
             h = self.hard_sigmoid6(x)
             h_2 = x * h
-        h_3 = ops.relu(x) if self.kind != "HS" else h_2
-        return h_3
+        else:
+            h_2 = ops.relu(x)
+        return h_2
 
 
 class SqueezeExcitation:

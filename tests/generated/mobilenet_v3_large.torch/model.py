@@ -42,15 +42,15 @@ class Activation(nn.Module):
 
     def __init__(self, kind: str) -> None:
         super().__init__()
-        self.kind = kind
         self.hard_sigmoid6 = HardSigmoid6() if kind == "HS" else None
 
     def forward(self, x):
         if self.hard_sigmoid6 is not None:
             h = self.hard_sigmoid6(x)
             h_2 = x * h
-        h_3 = F.relu(x) if self.kind != "HS" else h_2
-        return h_3
+        else:
+            h_2 = F.relu(x)
+        return h_2
 
 
 class SqueezeExcitation(nn.Module):

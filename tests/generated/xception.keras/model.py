@@ -56,7 +56,7 @@ class SeparableConv:
 
 
 class DownBlock:
-    """Unit DownBlock: one class for 3 of its 4 instances in this model."""
+    """Unit DownBlock: one class for its 4 instances in this model."""
 
     def __init__(self, prefix: str, maps: int, out_maps: int, activate: bool = True) -> None:
         self.sepconv1 = SeparableConv(prefix + "sepconv1.", maps, activate=activate)
@@ -76,41 +76,15 @@ class DownBlock:
     def __call__(self, x):
         h = self.sepconv1(x)  # H x W x maps
         h = self.sepconv2(h)  # H x W x out_maps
-        h = layers.MaxPooling2D(3, strides=2)(
-            ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
-        )  # ? x ? x out_maps
+        if x.shape[1] % 2 == 1:
+            h = layers.MaxPooling2D(3, strides=2)(
+                ops.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=float("-inf"))
+            )  # ? x ? x out_maps
+        else:
+            h = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False)(h)  # 37x37x256
         h_2 = self.residual(x)  # ? x ? x out_maps
         h_2 = self.residual_bn(h_2)  # ? x ? x out_maps
         h = h + h_2  # ? x ? x out_maps
-        return h
-
-
-class DownBlock2:
-    """Unit DownBlock: one class for 1 of its 4 instances in this model."""
-
-    def __init__(self, prefix: str, maps: int, out_maps: int, activate: bool = True) -> None:
-        self.sepconv1 = SeparableConv(prefix + "sepconv1.", maps, activate=activate)
-        self.sepconv2 = SeparableConv(prefix + "sepconv2.", out_maps)
-        self.pool = nnc_layers.Pooling("max", (3, 3), (2, 2), (0, 0), ignore_border=False, name=prefix + "pool")
-        self.residual = layers.Conv2D(
-            out_maps,
-            1,
-            strides=2,
-            use_bias=False,
-            kernel_initializer=nnc.NNCInitializer("UniformConvolutionGlorot", layout="conv"),
-            name=prefix + "residual",
-        )
-        self.residual_bn = nnc.BatchNormalization(
-            momentum=0.99, epsilon=0.001, moving_variance_initializer="zeros", name=prefix + "residual_bn"
-        )
-
-    def __call__(self, x):
-        h = self.sepconv1(x)  # 74x74x256
-        h = self.sepconv2(h)  # 74x74x256
-        h = self.pool(h)  # 37x37x256
-        h_2 = self.residual(x)  # 37x37x256
-        h_2 = self.residual_bn(h_2)  # 37x37x256
-        h = h + h_2  # 37x37x256
         return h
 
 
@@ -155,7 +129,7 @@ class Xception:
         )
         self.entry = [
             DownBlock(prefix + "entry.0.", 128, 128, activate=False),
-            DownBlock2(prefix + "entry.1.", 256, 256, activate=True),
+            DownBlock(prefix + "entry.1.", 256, 256, activate=True),
             DownBlock(prefix + "entry.2.", 728, 728, activate=True),
         ]
         self.middle = [MiddleBlock(f"{prefix}middle.{k}.", 728) for k in range(8)]

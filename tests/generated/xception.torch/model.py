@@ -45,7 +45,7 @@ class SeparableConv(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """Unit DownBlock: one class for 3 of its 4 instances in this model."""
+    """Unit DownBlock: one class for its 4 instances in this model."""
 
     def __init__(self, in_channels: int, maps: int, out_maps: int, activate: bool = True) -> None:
         super().__init__()
@@ -59,32 +59,13 @@ class DownBlock(nn.Module):
     def forward(self, x):
         h = self.sepconv1(x)  # maps x H x W
         h = self.sepconv2(h)  # out_maps x H x W
-        h = F.max_pool2d(h, 3, stride=2, padding=1)  # out_maps x ? x ?
+        if x.shape[2] % 2 == 1:
+            h = F.max_pool2d(h, 3, stride=2, padding=1)  # out_maps x ? x ?
+        else:
+            h = nnc_layers.pooling(h, "max", (3, 3), (2, 2), (0, 0), ignore_border=False)  # 256x37x37
         h_2 = self.residual(x)  # out_maps x ? x ?
         h_2 = self.residual_bn(h_2)  # out_maps x ? x ?
         h = h + h_2  # out_maps x ? x ?
-        return h
-
-
-class DownBlock2(nn.Module):
-    """Unit DownBlock: one class for 1 of its 4 instances in this model."""
-
-    def __init__(self, maps: int, out_maps: int, activate: bool = True) -> None:
-        super().__init__()
-        self.sepconv1 = SeparableConv(128, maps, activate=activate)
-        self.sepconv2 = SeparableConv(256, out_maps)
-        self.residual = nn.Conv2d(128, out_maps, kernel_size=1, stride=2, bias=False)
-        self.residual_bn = nn.BatchNorm2d(256, eps=0.001, momentum=0.01)
-        nnc.init_parameter(self.residual.weight, "UniformConvolutionGlorot")
-        nn.init.zeros_(self.residual_bn.running_var)
-
-    def forward(self, x):
-        h = self.sepconv1(x)  # 256x74x74
-        h = self.sepconv2(h)  # 256x74x74
-        h = nnc_layers.pooling(h, "max", (3, 3), (2, 2), (0, 0), ignore_border=False)  # 256x37x37
-        h_2 = self.residual(x)  # 256x37x37
-        h_2 = self.residual_bn(h_2)  # 256x37x37
-        h = h + h_2  # 256x37x37
         return h
 
 
@@ -115,7 +96,7 @@ class Xception(nn.Module):
         self.entry = nn.ModuleList(
             [
                 DownBlock(64, 128, 128, activate=False),
-                DownBlock2(256, 256, activate=True),
+                DownBlock(128, 256, 256, activate=True),
                 DownBlock(256, 728, 728, activate=True),
             ]
         )
