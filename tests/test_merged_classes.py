@@ -628,9 +628,9 @@ def test_an_if_on_the_inputs_size_is_an_if_else_in_the_forward(tmp_path):
 
 # --- the zoo: one class per unit -------------------------------------------------------------------
 
-ONE_CLASS_EACH = ["xception", "inception_v3", "googlenet", "shufflenet_v2_x1_0", "densenet161", "densenet121", "mobilenet",
-                  "mobilenet_v2", "mobilenet_v3_large", "squeezenet1_1", "efficientnet_b0", "resnet50", "vgg16",
-                  "unet", "se_resnet50", "resnext50_32x4d"]  # fmt: skip
+ONE_CLASS_EACH = ["xception", "inception_v3", "googlenet", "shufflenet_v2_x1_0", "densenet161", "densenet121",
+                  "mobilenet", "mobilenet_v2", "mobilenet_v3_large", "squeezenet1_1", "efficientnet_b0", "resnet50",
+                  "vgg16", "unet", "se_resnet50", "resnext50_32x4d"]  # fmt: skip
 
 
 @pytest.mark.parametrize("backend", ["torch", "keras"])

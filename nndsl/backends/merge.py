@@ -1468,11 +1468,7 @@ def render_body(
                 and prev[0] != "arg"
                 and uses.get(prev, 0) == 1
                 and prev not in phis.values()
-                and (
-                    (prev[0] in group_keys or branch)
-                    if depth
-                    else (present[prev[0]] == allp or prev in phis)
-                )
+                and ((prev[0] in group_keys or branch) if depth else (present[prev[0]] == allp or prev in phis))
             )
             comments = {s.comment for s in items}
             comment = f"  # {s0.comment}" if len(comments) == 1 and s0.comment else ""
