@@ -502,7 +502,7 @@ def test_a_repeats_index_is_an_argument_of_its_copies_class(tmp_path):
 def test_the_new_expressions_are_ruff_clean(backend, tmp_path):
     from test_generated_style import BACKENDS, ruff_clean
 
-    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED, TABLE, ODD_EVEN]):
+    for k, spec in enumerate([RESNET, SIZES, FUNCTIONS, SPLITS, INDEXED, TABLE, ODD_EVEN, TOWERS]):
         out = tmp_path / str(k)
         out.mkdir()
         BACKENDS[backend].generate(compiled(spec), out)
@@ -624,6 +624,45 @@ def test_an_if_on_the_inputs_size_is_an_if_else_in_the_forward(tmp_path):
     assert "\n        if x.shape[1] % 2 == 1:\n" in class_source(keras_text, "Down")
     assert torch_same(compiled(ODD_EVEN), tmp_path, (3, 15, 15)) == (2, 5)
     keras_same(compiled(ODD_EVEN), tmp_path, (3, 15, 15))
+
+
+# Shape arguments (tuples in the constructor), a repeat over a list argument (its copies built in
+# a loop, the first on the unit's input, the next on the last one's width, the head on the list's
+# last), and sizes only the input's tensor gives (a reshape over its sizes, in the forward).
+TOWERS = """
+unit Conv(maps: int, kernel: shape = 1x1, stride: shape = 1x1, pad: shape = 0x0) {
+    in x
+    out x -> conv: Convolution(maps, kernel=kernel, stride=stride, pad=pad, with_bias=false)
+        -> bn: BatchNormalization -> ReLU
+}
+
+unit Tower(widths: list) {
+    in x
+    h = x -> conv: repeat w in widths { Conv(w, kernel=3x3, pad=1x1) }
+    h = h -> head: Conv(x.shape[0], kernel=1x3, pad=0x1)
+    out Reshape(h, out_shape=[x.shape[0], x.shape[1] * x.shape[2]]) -> Reshape(out_shape=x.shape)
+}
+
+network Runtime {
+    x = Input(3x8x8, dataset="x")
+    y' = x -> a: Tower([4, 6]) -> b: Tower([5]) -> c: Conv(8, kernel=3x3, stride=2x2, pad=1x1)
+        -> e: Tower([2, 2, 3]) -> d: Conv(8) -> GlobalAveragePooling -> fc: Affine(3)
+}
+"""
+
+
+def test_shape_and_list_arguments_and_the_inputs_sizes_merge(tmp_path):
+    text = render_model(compiled(TOWERS))
+    assert classes(text) == ["Conv", "Tower", "Model"]
+    tower = class_source(text, "Tower")
+    assert "Conv(in_channels if k == 0 else widths[k - 1], widths[k], kernel=(3, 3), pad=(1, 1))" in tower
+    assert "for k in range(len(widths))" in tower
+    assert "self.head = Conv(widths[-1], in_channels, kernel=(1, 3), pad=(0, 1))" in tower
+    assert "h.reshape(-1, self.in_channels, x.shape[2] * x.shape[3])" in tower
+    assert "kernel: tuple[int, ...] = (1, 1)" in class_source(text, "Conv")
+    assert classes(keras_model(compiled(TOWERS))) == ["Conv", "Tower", "Model"]
+    assert torch_same(compiled(TOWERS), tmp_path, (3, 8, 8)) == (3, 15)  # (11 Conv, 3 Tower, Model)
+    keras_same(compiled(TOWERS), tmp_path, (3, 8, 8))
 
 
 # --- the zoo: one class per unit -------------------------------------------------------------------

@@ -394,7 +394,13 @@ class Context:
         cands = [c for c in (self.expr_candidate(e) for e in own) if c] + named
         cands += [c for c in (self.expr_candidate(e) for e in self.insts[0].exprs) if c]
         for c in named:
-            if c.text.replace("self.", "", 1).isidentifier():
+            if not c.text.replace("self.", "", 1).isidentifier():
+                continue
+            if all(isinstance(c.value(inst), (list, tuple)) and c.value(inst) for inst in self.insts):
+                # a list's ends: what a repeat over it gives last (`widths[-1]` channels), or first
+                for j in (-1, 0):
+                    cands.append(Candidate(f"{c.text}[{j}]", lambda inst, c=c, j=j: _item(c.value(inst), j), c.needs))
+            else:
                 for k in range(2, 9):
                     cands.append(Candidate(f"{k} * {c.text}", lambda inst, c=c, k=k: _times(k, c.value(inst)), c.needs))
         return cands
@@ -488,6 +494,10 @@ class Context:
 def _constant(value) -> str:
     """A constant as the code writes it (a size as its one int where its axes agree)."""
     return unsized(size_marker(value)) if isinstance(value, Axes) else literal(value)
+
+
+def _item(v, j: int):
+    return v[j] if isinstance(v, (list, tuple)) and v else NOTHING
 
 
 def _times(k, v):
