@@ -4,6 +4,14 @@ from pathlib import Path
 
 import pytest
 
+# One thread per test process: pytest-xdist runs a process per core already, and a framework's
+# thread pool per process on top (torch's OpenMP, TensorFlow's two pools) oversubscribes the cores:
+# spinning threads made single tests 10 times slower than alone. Subprocesses the tests start
+# (training runs) inherit it. Set before any test module imports a framework.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+             "TF_NUM_INTEROP_THREADS"):  # fmt: skip
+    os.environ.setdefault(_var, "1")
+
 # torch loads triton when it makes its first optimizer, and triton loaded after TensorFlow
 # crashes the process (a segmentation fault, seen with tensorflow-cpu 2.21): load it first.
 if importlib.util.find_spec("triton") is not None:
