@@ -46,6 +46,7 @@ float to the 12 digits the emitters write it with).
 from __future__ import annotations
 
 import ast as pyast
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -587,8 +588,10 @@ def _written(name: str, value: str) -> str:
     return value if name == "@" else f", {name}={value}"
 
 
-def _tokens(text: str) -> list[tuple[str, str, int, int, int | None]]:
-    """The tokens of `text`, each with the argument its provenance mark names (or None)."""
+@functools.lru_cache(maxsize=8192)
+def _tokens(text: str) -> tuple[tuple[str, str, int, int, str | None], ...]:
+    """The tokens of `text`, each with the argument its provenance mark names (or None). Cached: a
+    merge tokenizes the same fragments of every instance many times over."""
     out = []
     mark = None
     for m in _TOKEN.finditer(text):
@@ -600,7 +603,7 @@ def _tokens(text: str) -> list[tuple[str, str, int, int, int | None]]:
             continue
         out.append((kind, m.group(), m.start(), m.end(), mark))
         mark = None
-    return out
+    return tuple(out)
 
 
 def follows(before: str, afters: list[str], value, changed: list, k: int) -> dict[int, str]:
@@ -685,7 +688,12 @@ def with_marks(text: str, marks: dict) -> str:
 
 
 def _const(tok) -> Any:
-    kind, s = tok[0], tok[1]
+    return _token_value(tok[0], tok[1])
+
+
+@functools.lru_cache(maxsize=8192)
+def _token_value(kind: str, s: str) -> Any:
+    """The value a token writes (immutable: a number, a string, a bool or `Axes`), or NOTHING."""
     if kind == "size":
         return Axes(pyast.literal_eval(s[1:-1]))
     if kind == "num":
