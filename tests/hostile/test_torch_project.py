@@ -1,11 +1,19 @@
 """Hostile input to a generated PyTorch project's train.py and infer.py: crafted pickles, damaged and
 mismatched checkpoints and parameter files, bad labels and images, bad options, reruns. Each gets a
 one-line error naming the file, row or option, exit status 1 (bad input) or 2 (usage), no traceback,
-and nothing a run wrote is lost."""
+and nothing a run wrote is lost.
+
+The scripts run as a user runs them, but in this process (their `main(argv)`, in their folder, with
+their output and what `sys.exit` would print captured), as tests/hostile/test_keras_project.py runs
+Keras's: torch is imported once, not once a run. What a run sets that outlives it in a process (torch's
+random state, deterministic algorithms, flushing denormals, its thread count) is put back after each."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -18,6 +26,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
+from conftest import import_generated  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from nndsl.backends.torch import generate  # noqa: E402
@@ -25,7 +34,6 @@ from nndsl.compiler import compile_file  # noqa: E402
 from nndsl.examples.digits import build_digits_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class CreatesAFile:
@@ -50,15 +58,40 @@ def data(tmp_path_factory) -> dict[str, Path]:
     return {"root": root, "project": project, "train": train_csv, "validation": validation_csv}
 
 
+@functools.cache
+def _main(project: Path, name: str):
+    """`main` of the project's script `name` (train.py, infer.py), imported in this process."""
+    module = import_generated(project, name.removesuffix(".py"))
+    folders = {str(project), str(project.resolve())}  # the scripts put their folder first on sys.path
+    sys.path[:] = [p for p in sys.path if p not in folders]
+    return module.main
+
+
 def script(data, name: str, *args, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(data["project"] / name), *map(str, args)],
-        cwd=cwd or data["project"],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """`python PROJECT/NAME ARGS` in `cwd` (the project's folder): its exit status, stdout and stderr."""
+    argv = [str(a) for a in args]
+    main = _main(data["project"], name)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    state = torch.get_rng_state(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    before = os.getcwd()
+    os.chdir(cwd or data["project"])
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                status = main(argv)
+            except SystemExit as e:  # what the interpreter does with it: a message is printed, status 1
+                status = e.code
+                if isinstance(status, str):
+                    print(status, file=sys.stderr)
+                    status = 1
+        status = 0 if status is None else status
+    finally:
+        os.chdir(before)
+        torch.set_rng_state(state[0])
+        torch.use_deterministic_algorithms(state[1])
+        torch.set_num_threads(state[2])
+        torch.set_flush_denormal(False)  # a process's default
+    return subprocess.CompletedProcess([name, *argv], status, stdout.getvalue(), stderr.getvalue())
 
 
 def train(data, output: Path, *args, training: Path | None = None) -> subprocess.CompletedProcess:
