@@ -7,6 +7,7 @@ import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,11 +118,11 @@ def test_save_and_load_go_through_the_table(generated, tmp_path):
         assert torch.equal(value, again.state_dict()[key]), key
 
 
-@pytest.mark.parametrize(
-    "damage",
-    ["missing", "not JSON", "not a table", "another backend's", "a row too short"],
-)
-def test_a_missing_or_damaged_table_is_a_one_line_error(damage, tmp_path):
+DAMAGES = ["missing", "not JSON", "not a table", "another backend's", "a row too short"]
+
+
+def damaged_project(damage: str, tmp_path: Path) -> Path:
+    """A generated project whose parameters.json has `damage`."""
     result = compile_file("tests/data/shared_scope.nnd")
     out = tmp_path / "out"
     generate(result.project, out)
@@ -139,14 +140,30 @@ def test_a_missing_or_damaged_table_is_a_one_line_error(damage, tmp_path):
     else:
         data["parameters"]["enc/W"] = data["parameters"]["enc/W"][:2]
         table.write_text(json.dumps(data), encoding="utf-8")
-    for script in ("infer.py", "train.py"):
-        r = subprocess.run(
-            [sys.executable, script], cwd=out, capture_output=True, text=True, timeout=300, env=_quiet_env()
-        )
-        assert r.returncode == 1, (script, r.stderr)
-        lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: ") and "parameters.json" in lines[0], (script, r.stderr)
-        assert "Traceback" not in r.stderr
+    return out
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_missing_or_damaged_table_is_a_one_line_error(damage, tmp_path):
+    """Loading model.py (what train.py and infer.py do first) reads parameters.json: each damage is the
+    runtime's RunError, one line naming the file, which the scripts print after `error: ` (below)."""
+    out = damaged_project(damage, tmp_path)
+    with pytest.raises(Exception) as raised:
+        import_generated(out)
+    assert type(raised.value).__name__ == "RunError", raised.value
+    message = str(raised.value)
+    assert "\n" not in message and "parameters.json" in message, message
+
+
+@pytest.mark.parametrize(("script", "damage"), [("infer.py", "missing"), ("train.py", "a row too short")])
+def test_the_scripts_stop_at_a_damaged_table_with_its_one_line_error(script, damage, tmp_path):
+    """Each script, run as a program (a Python start each: one damage each, the reader being the same)."""
+    out = damaged_project(damage, tmp_path)
+    r = subprocess.run([sys.executable, script], cwd=out, capture_output=True, text=True, timeout=300, env=_quiet_env())
+    assert r.returncode == 1, (script, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "parameters.json" in lines[0], (script, r.stderr)
+    assert "Traceback" not in r.stderr
 
 
 def _quiet_env() -> dict:
