@@ -409,36 +409,3 @@ def test_speed_switches(project, mlp_project, digits, tmp_path, switches):
     # Learning: the training loss below chance level (ln 10). The validation error after this one epoch is
     # no measure: fp16's scaler skips the first updates (overflowing gradients), and it sits at 0.87-0.9.
     assert float(read_log(latest(out) / "log.csv")[-1]["optimizer_loss"]) < math.log(10)
-
-
-def test_a_killed_run_resumes_to_the_same_parameters(project, digits, tmp_path):
-    """SIGKILL during the second epoch (no clean-up runs), then --resume: bitwise equal to a run
-    that was never interrupted, and the checkpoint on disk was never half-written."""
-    import signal
-    import time
-
-    common = [*data_args(digits), "--deterministic", "--workers", 0, "--seed", 3, "--epochs", 4]
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    run_script(project, "train.py", *common, "--output", full)
-    process = subprocess.Popen(
-        [sys.executable, str(project / "train.py"), *map(str, common), "--output", str(killed)],
-        cwd=project, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-
-    def first_epoch_done() -> bool:  # its checkpoint and its log row (written one after the other)
-        return (killed / "LATEST").exists() and all(
-            (latest(killed) / name).exists() for name in ("checkpoint.pt", "log.csv")
-        )
-
-    while not first_epoch_done():
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    assert len(read_log(latest(killed) / "log.csv")) < 4, "killed too late to test anything"
-    run_script(project, "train.py", *common, "--resume", "--output", killed)
-    assert [int(r["epoch"]) for r in read_log(latest(killed) / "log.csv")] == [1, 2, 3, 4]
-    with np.load(latest(full) / "params.npz") as a, np.load(latest(killed) / "params.npz") as b:
-        for name in a.files:
-            assert np.array_equal(a[name], b[name]), name
