@@ -134,6 +134,18 @@ def import_generated(out: Path, module: str = "model"):
         sys.modules.update(before)  # what other tests had imported under these names
 
 
+def script_main(project: Path, name: str):
+    """`main` of the generated project's script `name` (`train`, `infer`), imported in this process as
+    `import_generated` imports; the project's folder, which the script puts first on `sys.path` as it
+    loads, is taken off again so that other projects' modules stay reachable."""
+    import sys
+
+    module = import_generated(project, name)
+    folders = {str(project), str(Path(project).resolve())}
+    sys.path[:] = [p for p in sys.path if p not in folders]
+    return module.main
+
+
 _IMPORT_EACH = """
 import importlib, sys
 sys.modules["nndsl"] = None  # importing nndsl fails

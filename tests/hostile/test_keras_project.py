@@ -22,7 +22,7 @@ pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 Image = pytest.importorskip("PIL.Image")
 
-from conftest import import_generated  # noqa: E402
+from conftest import import_generated, script_main  # noqa: E402
 
 from nndsl.backends import keras as keras_backend  # noqa: E402
 from nndsl.compiler import compile_file  # noqa: E402
@@ -91,10 +91,7 @@ def make_project(folder: Path, width: int = 8) -> Path:
 
 def scripts(project: Path):
     """(train.main, infer.main) of the project, imported in this process."""
-    train, infer = import_generated(project, "train"), import_generated(project, "infer")
-    folders = {str(project), str(project.resolve())}  # the scripts put their folder first on sys.path
-    sys.path[:] = [p for p in sys.path if p not in folders]
-    return train.main, infer.main
+    return script_main(project, "train"), script_main(project, "infer")
 
 
 def one_error(capsys, status: int, got: int, *words: str) -> str:

@@ -26,7 +26,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
-from conftest import import_generated  # noqa: E402
+from conftest import script_main  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from nndsl.backends.torch import generate  # noqa: E402
@@ -61,10 +61,7 @@ def data(tmp_path_factory) -> dict[str, Path]:
 @functools.cache
 def _main(project: Path, name: str):
     """`main` of the project's script `name` (train.py, infer.py), imported in this process."""
-    module = import_generated(project, name.removesuffix(".py"))
-    folders = {str(project), str(project.resolve())}  # the scripts put their folder first on sys.path
-    sys.path[:] = [p for p in sys.path if p not in folders]
-    return module.main
+    return script_main(project, name.removesuffix(".py"))
 
 
 def script(data, name: str, *args, cwd: Path | None = None) -> subprocess.CompletedProcess:
